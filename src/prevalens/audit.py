@@ -1,0 +1,435 @@
+"""Orchestration (pure): Predictions + AuditConfig -> AuditResult.
+
+Point estimates of the label metrics come from one function of the confusion matrix,
+:func:`count_statistics`, that works on a batch axis; the interval engine feeds it B bootstrap
+replicates of the matrix, so the point estimate and the replicates are computed by the same code.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+
+import numpy as np
+
+from . import metrics as M
+from . import ranking as R
+from .exceptions import ConfigError, ProbabilityWarning, UndefinedMetricWarning
+from .io import Predictions, predictions_from_arrays
+from .results import AuditResult, ClassResult, DataSummary, Estimate, RunInfo
+
+__all__ = [
+    "AuditConfig",
+    "audit",
+    "audit_predictions",
+    "count_statistics",
+    "score_statistics",
+    "PER_CLASS_METRICS",
+    "SCORE_PER_CLASS_METRICS",
+]
+
+#: Per-class metrics from labels, in report order.
+PER_CLASS_METRICS = M.PER_CLASS_RATIOS + ("prevalence",)
+#: Per-class metrics that need scores.
+SCORE_PER_CLASS_METRICS = ("roc_auc", "average_precision")
+#: Averaged metrics that need scores.
+SCORE_AVERAGED_METRICS = ("roc_auc", "average_precision")
+
+_RESAMPLING = ("stratified", "simple")
+_INTERVALS = ("bca", "percentile", "basic")
+_PROPORTION_INTERVALS = ("wilson", "clopper-pearson", "bootstrap")
+_MULTIPLICITY = ("bonferroni", "sidak", "none")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Every option of an audit. Each default is the one DESIGN.md argues for.
+
+    Parameters
+    ----------
+    n_resamples : int
+        Bootstrap replicates B; 0 means point estimates only.
+    confidence_level : float
+        Of every interval, in (0, 1).
+    seed : int, optional
+        Seed of the resampling; when None, one is drawn and recorded in ``run.seed``.
+    resampling : {"stratified", "simple"}
+        Stratified keeps each true class's support fixed in every replicate (as pROC does).
+    interval : {"bca", "percentile", "basic"}
+        Bootstrap interval method.
+    proportion_interval : {"wilson", "clopper-pearson", "bootstrap"}
+        For per-class recall, precision, specificity, NPV and prevalence.
+    multiplicity : {"bonferroni", "sidak", "none"}
+        Adjustment of the simultaneous per-class intervals.
+    min_support : int
+        Classes with fewer true samples are flagged ``insufficient``.
+    score_bootstrap_max_work : float
+        Largest N * K * B for which score metrics without an analytic interval are bootstrapped
+        over samples; above it their analytic approximations are used (and named in ``method``).
+    """
+
+    n_resamples: int = 2000
+    confidence_level: float = 0.95
+    seed: int | None = None
+    resampling: str = "stratified"
+    interval: str = "bca"
+    proportion_interval: str = "wilson"
+    multiplicity: str = "bonferroni"
+    min_support: int = 10
+    score_bootstrap_max_work: float = 2e9
+
+    def __post_init__(self):
+        _check_config(self)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_config(c: AuditConfig) -> None:
+    def choice(name, allowed):
+        value = getattr(c, name)
+        if value not in allowed:
+            raise ConfigError(f"`{name}` must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+    if isinstance(c.n_resamples, bool) or not isinstance(c.n_resamples, (int, np.integer)) or c.n_resamples < 0:
+        raise ConfigError(f"`n_resamples` must be a whole number >= 0; got {c.n_resamples!r}")
+    if 0 < c.n_resamples < 100:
+        raise ConfigError(
+            f"`n_resamples` must be 0 (no intervals) or at least 100; got {c.n_resamples} "
+            "(2000 is the default)"
+        )
+    cl = c.confidence_level
+    if isinstance(cl, bool) or not isinstance(cl, (int, float)) or not (0 < cl < 1):
+        raise ConfigError(f"`confidence_level` must be a number between 0 and 1 (e.g. 0.95); got {cl!r}")
+    if c.seed is not None and (isinstance(c.seed, bool) or not isinstance(c.seed, (int, np.integer)) or c.seed < 0):
+        raise ConfigError(f"`seed` must be a whole number >= 0 or None; got {c.seed!r}")
+    choice("resampling", _RESAMPLING)
+    choice("interval", _INTERVALS)
+    choice("proportion_interval", _PROPORTION_INTERVALS)
+    choice("multiplicity", _MULTIPLICITY)
+    if isinstance(c.min_support, bool) or not isinstance(c.min_support, (int, np.integer)) or c.min_support < 0:
+        raise ConfigError(f"`min_support` must be a whole number >= 0; got {c.min_support!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# statistics: one function of the confusion matrix (batch axis) and one of the scores
+
+
+def count_statistics(cm) -> dict[str, np.ndarray]:
+    """Every label metric of confusion matrices ``cm`` of shape (..., K, K).
+
+    Keys are ``"per_class.<metric>"`` (shape (..., K)), ``"<micro|macro|weighted>.<metric>"`` and
+    ``"overall.<metric>"`` (shape (...)). This is the function the bootstrap applies to its
+    replicates, so every label-based number and its interval come from the same code.
+    """
+    cm = np.asarray(cm)
+    out: dict[str, np.ndarray] = {}
+    pc = M.per_class_all(cm)
+    for name in PER_CLASS_METRICS:
+        out[f"per_class.{name}"] = pc[name]
+    support = pc["support"]
+    for name in M.AVERAGED_METRICS:
+        out[f"micro.{name}"] = M.micro(name, cm)
+        out[f"macro.{name}"] = M.macro(pc[name])
+        out[f"weighted.{name}"] = M.weighted(pc[name], support)
+    for name, value in M.overall_all(cm).items():
+        out[f"overall.{name}"] = value
+    return out
+
+
+def score_statistics(pred: Predictions) -> dict[str, np.ndarray]:
+    """Point estimates of every score metric (empty without scores)."""
+    if pred.y_score is None:
+        return {}
+    y_true, s = pred.y_true, pred.y_score
+    k = pred.n_classes
+    out: dict[str, np.ndarray] = {}
+    auc = np.empty(k)
+    ap = np.empty(k)
+    y = R._one_hot(y_true, k)
+    for j in range(k):
+        st = R.binary_rank_stats(s[:, j], y[:, j])
+        auc[j], ap[j] = st.auc, st.average_precision
+    support = y.sum(axis=0)
+    out["per_class.roc_auc"] = auc
+    out["per_class.average_precision"] = ap
+    out["macro.roc_auc"] = M.macro(auc)
+    out["weighted.roc_auc"] = M.weighted(auc, support)
+    out["macro.average_precision"] = M.macro(ap)
+    out["weighted.average_precision"] = M.weighted(ap, support)
+    out["micro.roc_auc"] = np.float64(R.micro_roc_auc(y_true, s))
+    out["micro.average_precision"] = np.float64(R.micro_average_precision(y_true, s))
+    out["overall.roc_auc_ovo"] = np.float64(R.roc_auc_ovo(y_true, s))
+    for kk in (3, 5):
+        if k > kk:
+            out[f"overall.top_{kk}_accuracy"] = np.float64(R.top_k_accuracy(y_true, s, kk))
+    if pred.scores_are_probabilities:
+        out["overall.log_loss"] = np.float64(R.log_loss(y_true, s))
+        out["overall.brier"] = np.float64(R.brier(y_true, s))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# public entry points
+
+
+def audit(
+    y_true,
+    y_pred=None,
+    *,
+    y_score=None,
+    labels=None,
+    cluster=None,
+    n_resamples: int = 2000,
+    confidence_level: float = 0.95,
+    seed: int | None = None,
+    resampling: str = "stratified",
+    interval: str = "bca",
+    proportion_interval: str = "wilson",
+    multiplicity: str = "bonferroni",
+    min_support: int = 10,
+) -> AuditResult:
+    """Audit a multi-class classifier from arrays.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        True labels (strings or integers).
+    y_pred : array-like of shape (n,), optional
+        Predicted labels; when omitted, the argmax of ``y_score`` (first class on ties).
+    y_score : array-like of shape (n, K), optional
+        Scores (probabilities for log loss and Brier), columns in class order.
+    labels : sequence, optional
+        The classes in order; default the sorted union of the labels seen.
+    cluster : array-like of shape (n,), optional
+        Resampling units (e.g. patient ids).
+    n_resamples, confidence_level, seed, resampling, interval, proportion_interval,
+    multiplicity, min_support
+        See :class:`AuditConfig`.
+
+    Returns
+    -------
+    AuditResult
+
+    Examples
+    --------
+    >>> r = audit(["a", "a", "b", "c"], ["a", "b", "b", "c"], n_resamples=0)
+    >>> round(r.averages["macro"]["recall"].estimate, 4)
+    0.8333
+    >>> r.averages["micro"]["f1"].estimate == r.overall["accuracy"].estimate
+    True
+    """
+    config = AuditConfig(
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
+        seed=seed,
+        resampling=resampling,
+        interval=interval,
+        proportion_interval=proportion_interval,
+        multiplicity=multiplicity,
+        min_support=min_support,
+    )
+    pred = predictions_from_arrays(y_true, y_pred, y_score=y_score, labels=labels, cluster=cluster)
+    return audit_predictions(pred, config)
+
+
+def audit_predictions(
+    predictions: Predictions, config: AuditConfig | None = None, *, command: str | None = None
+) -> AuditResult:
+    """Audit validated predictions (from :func:`prevalens.load_predictions`)."""
+    config = config or AuditConfig()
+    if not isinstance(predictions, Predictions):
+        raise ConfigError(
+            "`predictions` must be a Predictions object from load_predictions(); "
+            f"got {type(predictions).__name__}"
+        )
+    pred = predictions
+    seed = config.seed
+    if seed is None:
+        # No hidden default: draw a seed from the OS and record it so the run can be repeated.
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+    config = replace(config, seed=seed)
+
+    cm = pred.counts().matrix
+    point = {k: np.asarray(v) for k, v in count_statistics(cm).items()}
+    if pred.y_score is not None and not pred.scores_are_probabilities:
+        warnings.warn(
+            "scores are not probabilities (rows do not all lie in [0, 1] and sum to 1), so log "
+            "loss and Brier score are not computed; ranking metrics (ROC AUC, average precision, "
+            "top-k accuracy) are",
+            ProbabilityWarning,
+            stacklevel=2,
+        )
+    point.update(score_statistics(pred))
+
+    intervals: dict = {}
+    simultaneous: dict = {}
+    if config.n_resamples > 0:
+        from .uncertainty import compute_intervals
+
+        intervals, simultaneous = compute_intervals(pred, cm, point, config)
+
+    result = _assemble(pred, cm, point, intervals, simultaneous, config, command)
+    _warn_undefined(result)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# assembly
+
+
+def _created_utc() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            when = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise ConfigError(
+                f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970; got {epoch!r}"
+            ) from None
+    else:
+        when = datetime.now(timezone.utc).replace(microsecond=0)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_PER_CLASS_REASONS = dict(M.UNDEFINED_REASONS)
+_PER_CLASS_REASONS.update(
+    {
+        "roc_auc": "ROC AUC needs positives and negatives of the class",
+        "average_precision": "no true samples",
+        "prevalence": "no samples",
+    }
+)
+
+
+def _estimate(key, value, intervals, *, status_hint="ok", note=None) -> Estimate:
+    value = float(value)
+    ci = intervals.get(key)
+    if math.isnan(value):
+        return Estimate(value, status="undefined", note=note,
+                        method=ci["method"] if ci else None)
+    if ci is None:
+        return Estimate(value, status=status_hint, note=note)
+    status = status_hint
+    if ci.get("unstable"):
+        status = "unstable"
+    return Estimate(
+        value,
+        ci_low=ci["low"],
+        ci_high=ci["high"],
+        se=ci.get("se", math.nan),
+        method=ci["method"],
+        status=status,
+        note=ci.get("note") or note,
+        undefined_fraction=ci.get("undefined_fraction"),
+    )
+
+
+def _assemble(pred, cm, point, intervals, simultaneous, config, command) -> AuditResult:
+    k = pred.n_classes
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    n = int(cm.sum())
+    per_class_metrics = PER_CLASS_METRICS + (SCORE_PER_CLASS_METRICS if pred.has_scores else ())
+    classes = []
+    for j, label in enumerate(pred.classes):
+        flags = []
+        if support[j] == 0:
+            flags.append("absent")
+        elif support[j] < config.min_support:
+            flags.append("insufficient")
+        if predicted[j] == 0:
+            flags.append("never_predicted")
+        hint = "insufficient" if "insufficient" in flags else "ok"
+        metrics = {}
+        for name in per_class_metrics:
+            key = f"per_class.{name}"
+            value = point[key][j]
+            note = _PER_CLASS_REASONS.get(name) if np.isnan(value) else None
+            metrics[name] = _estimate((key, j), value, intervals, status_hint=hint, note=note)
+        classes.append(
+            ClassResult(
+                label=pred.classes[j],
+                support=int(support[j]),
+                prevalence=float(support[j] / n),
+                predicted=int(predicted[j]),
+                metrics=metrics,
+                flags=tuple(flags),
+            )
+        )
+    averages = {"micro": {}, "macro": {}, "weighted": {}}
+    names = M.AVERAGED_METRICS + (SCORE_AVERAGED_METRICS if pred.has_scores else ())
+    for avg in averages:
+        for name in names:
+            key = f"{avg}.{name}"
+            averages[avg][name] = _estimate(key, point[key], intervals)
+    overall = {}
+    for key in sorted(point, key=_overall_order):
+        if key.startswith("overall."):
+            overall[key.split(".", 1)[1]] = _estimate(key, point[key], intervals)
+    if pred.has_scores and not pred.scores_are_probabilities:
+        for name in ("log_loss", "brier"):
+            overall[name] = Estimate(
+                math.nan, status="undefined",
+                note="not computed: scores are not probabilities (rows must lie in [0, 1] and sum to 1)",
+            )
+    data = DataSummary(
+        task=pred.task,
+        n_samples=n,
+        classes=pred.classes,
+        confusion_matrix=tuple(tuple(int(x) for x in row) for row in cm),
+        has_scores=pred.has_scores,
+        scores_are_probabilities=pred.scores_are_probabilities,
+        pred_source=pred.pred_source,
+        n_clusters=pred.n_clusters,
+    )
+    resampling = config.resampling if pred.cluster is None else "cluster"
+    run = RunInfo(
+        created_utc=_created_utc(),
+        seed=config.seed,
+        n_resamples=config.n_resamples,
+        confidence_level=config.confidence_level,
+        interval_method=config.interval if config.n_resamples else "none",
+        resampling=resampling,
+        command=command,
+        config=config.to_dict(),
+    )
+    return AuditResult(
+        run=run,
+        data=data,
+        per_class=tuple(classes),
+        averages=averages,
+        overall=overall,
+        inputs=tuple(pred.inputs),
+        simultaneous=simultaneous,
+    )
+
+
+_OVERALL_ORDER = ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc", "roc_auc_ovo",
+                  "top_3_accuracy", "top_5_accuracy", "log_loss", "brier")
+
+
+def _overall_order(key: str):
+    name = key.split(".", 1)[-1]
+    return (_OVERALL_ORDER.index(name) if name in _OVERALL_ORDER else len(_OVERALL_ORDER), key)
+
+
+def _warn_undefined(result: AuditResult) -> None:
+    """One warning per metric that is undefined for some classes, naming them and why."""
+    by_metric: dict[str, list] = {}
+    for c in result.per_class:
+        for name, e in c.metrics.items():
+            if e.status == "undefined":
+                by_metric.setdefault(name, []).append(c.label)
+    for name, labels in by_metric.items():
+        shown = ", ".join(repr(x) for x in labels[:8]) + (", ..." if len(labels) > 8 else "")
+        warnings.warn(
+            f"{name} is undefined for {len(labels)} class(es) ({shown}): "
+            f"{_PER_CLASS_REASONS.get(name, 'division by zero')}. They are reported as undefined "
+            "(NaN), not 0, and left out of the macro and weighted averages.",
+            UndefinedMetricWarning,
+            stacklevel=3,
+        )

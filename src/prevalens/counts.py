@@ -1,0 +1,130 @@
+"""Sufficient statistics: the K x K confusion matrix and the per-class 2 x 2 tables.
+
+Everything that prevalens computes from labels alone is a function of the confusion matrix, so it is
+counted once (one ``bincount`` pass over the rows) and every metric, point estimate and bootstrap
+replicate alike, is reduced from it. Counts add: the confusion matrix of a file read in chunks is
+the sum of the chunks' matrices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ConfusionCounts", "confusion_matrix", "class_tables"]
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """Count the K x K confusion matrix of integer-coded labels in one pass.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of int, shape (n,)
+        Class codes in ``0 .. n_classes - 1`` (as produced by :func:`prevalens.load_predictions`).
+    n_classes : int
+        K, the number of classes.
+
+    Returns
+    -------
+    ndarray of int64, shape (K, K)
+        ``cm[i, j]`` is the number of samples of true class ``i`` predicted as ``j``
+        (rows: truth, columns: prediction; the scikit-learn convention).
+
+    Examples
+    --------
+    >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
+    array([[1, 0, 0],
+           [0, 1, 1],
+           [0, 0, 1]])
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    # One pass: a row's cell index is true * K + pred.
+    flat = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes).astype(np.int64, copy=False)
+
+
+def class_tables(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One-vs-rest 2 x 2 tables of every class: ``(tp, fp, fn, tn)``, each of shape (..., K).
+
+    Works on a batch of confusion matrices of shape (..., K, K), so the same call serves a point
+    estimate and B bootstrap replicates.
+    """
+    cm = np.asarray(cm)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    support = cm.sum(axis=-1)  # row sums: true samples of each class
+    predicted = cm.sum(axis=-2)  # column sums: samples predicted as each class
+    n = support.sum(axis=-1, keepdims=True)
+    fp = predicted - tp
+    fn = support - tp
+    tn = n - tp - fp - fn
+    return tp, fp, fn, tn
+
+
+@dataclass(frozen=True, eq=False)
+class ConfusionCounts:
+    """A confusion matrix together with its class labels; mergeable with ``+``.
+
+    Attributes
+    ----------
+    classes : tuple
+        Class labels in the order of the matrix's rows and columns.
+    matrix : ndarray of int64, shape (K, K)
+        Rows are true classes, columns predicted classes.
+    """
+
+    classes: tuple
+    matrix: np.ndarray
+
+    def __post_init__(self):
+        m = np.asarray(self.matrix, dtype=np.int64)
+        k = len(self.classes)
+        if m.shape != (k, k):
+            raise ValueError(f"`matrix` must have shape ({k}, {k}) for {k} classes, got {m.shape}")
+        if (m < 0).any():
+            raise ValueError("`matrix` must hold non-negative counts")
+        m = m.copy()
+        m.setflags(write=False)
+        object.__setattr__(self, "matrix", m)
+
+    @classmethod
+    def from_codes(cls, y_true, y_pred, classes) -> "ConfusionCounts":
+        """Count integer-coded labels (codes index ``classes``)."""
+        classes = tuple(classes)
+        return cls(classes, confusion_matrix(y_true, y_pred, len(classes)))
+
+    def __add__(self, other: "ConfusionCounts") -> "ConfusionCounts":
+        if not isinstance(other, ConfusionCounts):
+            return NotImplemented
+        if other.classes != self.classes:
+            raise ValueError(
+                "cannot add confusion counts with different classes; load every chunk with the "
+                "same `labels=`"
+            )
+        return ConfusionCounts(self.classes, self.matrix + other.matrix)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, ConfusionCounts):
+            return NotImplemented
+        return self.classes == other.classes and np.array_equal(self.matrix, other.matrix)
+
+    __hash__ = None  # mutable-looking array payload; equality by value only
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.matrix.sum())
+
+    @property
+    def support(self) -> np.ndarray:
+        """True samples per class (row sums)."""
+        return self.matrix.sum(axis=1)
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """Samples predicted as each class (column sums)."""
+        return self.matrix.sum(axis=0)
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per-class ``(tp, fp, fn, tn)``."""
+        return class_tables(self.matrix)

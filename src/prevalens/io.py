@@ -1,0 +1,681 @@
+"""Reading and validating predictions: the only module that reads user files.
+
+:func:`load_predictions` accepts a CSV or Parquet path, a pandas DataFrame or a mapping of arrays;
+:func:`predictions_from_arrays` accepts arrays. Both return a validated, label-encoded
+:class:`Predictions`. Every problem is refused with an :class:`~prevalens.InputError` whose one-line
+message names the file, the column and the first offending row.
+
+Input format (one row per sample)
+---------------------------------
+``y_true``
+    The true class (string or integer). Required.
+``y_pred``
+    The predicted class. Optional when scores are given: it is then the class with the highest
+    score, the first class in class order on ties.
+``score_<label>``
+    One column per class holding the model's score for that class (probabilities for log loss and
+    Brier; any non-negative score for ranking metrics). The prefix is configurable and
+    ``score_columns={label: column}`` maps other names.
+cluster (optional)
+    A unit of resampling (e.g. patient) when several rows belong to one unit.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io as _io
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .counts import ConfusionCounts
+from .exceptions import InputError
+from .ranking import is_probability
+
+__all__ = ["InputInfo", "Predictions", "load_predictions", "predictions_from_arrays"]
+
+_PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
+_MAX_PREVIEW = 8
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """Provenance of one input: its path (None for in-memory data), SHA-256 and row count."""
+
+    path: str | None
+    sha256: str | None
+    rows: int
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "sha256": self.sha256, "rows": self.rows}
+
+
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """Validated, label-encoded predictions.
+
+    Attributes
+    ----------
+    classes : tuple
+        The class labels (all str or all int), in class order; codes index this tuple.
+    y_true : ndarray of int64
+        Shape (n,) class codes for ``task="multiclass"``. (A multi-label task will store an
+        (n, K) boolean indicator matrix here; the rest of the model is unchanged.)
+    y_pred : ndarray of int64, shape (n,)
+        Predicted class codes.
+    y_score : ndarray of float64, shape (n, K), or None
+        Scores, columns in class order.
+    cluster : ndarray of int64, shape (n,), or None
+        Resampling-unit codes ``0 .. n_clusters - 1``.
+    task : {"multiclass"}
+    pred_source : {"column", "argmax", "array"}
+        Where ``y_pred`` came from.
+    scores_are_probabilities : bool
+        Every score row lies in [0, 1] and sums to 1 (within 1e-6).
+    inputs : tuple of InputInfo
+    columns : dict
+        The column names that were used, by role.
+    """
+
+    classes: tuple
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    y_score: np.ndarray | None = None
+    cluster: np.ndarray | None = None
+    task: str = "multiclass"
+    pred_source: str = "array"
+    scores_are_probabilities: bool = False
+    inputs: tuple = ()
+    columns: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("y_true", "y_pred", "y_score", "cluster"):
+            arr = getattr(self, name)
+            if arr is not None:
+                arr = np.asarray(arr)
+                if arr.flags.writeable:
+                    arr = arr.copy()
+                    arr.setflags(write=False)
+                object.__setattr__(self, name, arr)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.y_true.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def has_scores(self) -> bool:
+        return self.y_score is not None
+
+    @property
+    def n_clusters(self) -> int | None:
+        return None if self.cluster is None else int(self.cluster.max()) + 1
+
+    def counts(self) -> ConfusionCounts:
+        """The confusion matrix (one bincount pass)."""
+        return ConfusionCounts.from_codes(self.y_true, self.y_pred, self.classes)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _preview(values) -> str:
+    values = list(values)
+    shown = ", ".join(repr(v) for v in values[:_MAX_PREVIEW])
+    return shown + (", ..." if len(values) > _MAX_PREVIEW else "")
+
+
+class _Where:
+    """Formats locations in messages: the source, and rows as 1-based data rows (plus the file
+    line for CSV, where the header is line 1)."""
+
+    def __init__(self, name: str, csv_lines: bool = False, score_prefix: str = "score_"):
+        self.name = name
+        self.csv_lines = csv_lines
+        self.score_prefix = score_prefix
+
+    def row(self, i: int) -> str:
+        if self.csv_lines:
+            return f"row {i + 1} (line {i + 2})"
+        return f"row {i + 1}"
+
+
+def _first(mask) -> int:
+    return int(np.argmax(mask))
+
+
+def _py(v):
+    """numpy scalar -> plain Python value (for messages and JSON)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _normalise_labels(values, column: str, where: _Where):
+    """Return ``(array, kind)`` where kind is "int" (int64 array) or "str" (object array of str).
+
+    Refuses missing values and non-integral numbers, naming the first offending row.
+    """
+    s = pd.Series(values) if not isinstance(values, pd.Series) else values.reset_index(drop=True)
+    missing = s.isna().to_numpy()
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        # Empty or blank strings are missing labels too.
+        blank = np.array([isinstance(v, str) and v.strip() == "" for v in s.to_numpy()], bool)
+        missing = missing | blank
+    if missing.any():
+        i = _first(missing)
+        raise InputError(
+            f"{where.name}: column '{column}' has a missing label at {where.row(i)}; "
+            f"every row needs a {column} value"
+        )
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype(str).to_numpy(dtype=object), "str"
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return s.to_numpy(dtype=np.int64), "int"
+    if pd.api.types.is_float_dtype(s.dtype):
+        arr = s.to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            i = _first(bad)
+            raise InputError(
+                f"{where.name}: column '{column}' holds the number {arr[i]!r} at {where.row(i)}; "
+                "labels must be strings or integers"
+            )
+        return arr.astype(np.int64), "int"
+    arr = s.to_numpy(dtype=object)
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
+        return arr.astype(np.int64), "int"
+    return np.array([str(_py(v)) for v in arr], dtype=object), "str"
+
+
+def _as_str(arr):
+    return np.array([str(v) for v in arr], dtype=object) if arr.dtype != object else arr
+
+
+def _encode(values, classes_index: pd.Index, column: str, where: _Where, role: str, fix: str):
+    codes = classes_index.get_indexer(values)
+    bad = codes < 0
+    if bad.any():
+        i = _first(bad)
+        raise InputError(
+            f"{where.name}: column '{column}', {where.row(i)}: {role} label {_py(values[i])!r} is "
+            f"not a known class ({_preview(classes_index)}); {fix}"
+        )
+    return codes.astype(np.int64)
+
+
+def _sorted_classes(values: set, kind: str) -> list:
+    return sorted(values, key=(int if kind == "int" else str))
+
+
+# --------------------------------------------------------------------------------------------
+# the core constructor, shared by arrays, frames and files
+
+
+def _build(
+    where: _Where,
+    true_values,
+    true_column: str,
+    pred_values,
+    pred_column: str | None,
+    score_block: tuple[list, np.ndarray, list] | None,
+    cluster_values,
+    cluster_column: str | None,
+    labels,
+    inputs: tuple,
+) -> Predictions:
+    """score_block: (score labels as given (str suffixes or array positions), score matrix,
+    column names)."""
+    n = len(true_values)
+    if n == 0:
+        raise InputError(f"{where.name}: no data rows; the input needs at least 2 samples")
+    if n == 1:
+        raise InputError(
+            f"{where.name}: only 1 data row; an audit needs at least 2 samples (rows)"
+        )
+    if pred_values is not None and len(pred_values) != n:
+        raise InputError(
+            f"{where.name}: `y_true` has {n} values but `y_pred` has {len(pred_values)}; "
+            "give one prediction per sample"
+        )
+    if score_block is not None and score_block[1].shape[0] != n:
+        raise InputError(
+            f"{where.name}: `y_true` has {n} values but `y_score` has {score_block[1].shape[0]} "
+            "rows; give one row of scores per sample"
+        )
+    if cluster_values is not None and len(cluster_values) != n:
+        raise InputError(
+            f"{where.name}: `y_true` has {n} values but `cluster` has {len(cluster_values)}; "
+            "give one cluster id per sample"
+        )
+
+    yt, kind_t = _normalise_labels(true_values, true_column, where)
+    kinds = {kind_t}
+    yp = kind_p = None
+    if pred_values is not None:
+        yp, kind_p = _normalise_labels(pred_values, pred_column, where)
+        kinds.add(kind_p)
+
+    label_list = None
+    if labels is not None:
+        if isinstance(labels, (str, bytes)) or not isinstance(labels, (Sequence, np.ndarray, pd.Index)):
+            raise InputError(f"`labels` must be a list of class labels, got {labels!r}")
+        label_list, kind_l = _normalise_labels(list(labels), "labels", _Where("`labels`"))
+        if len(label_list) == 0:
+            raise InputError("`labels` is empty; give at least one class label or leave it unset")
+        kinds.add(kind_l)
+
+    score_labels = None
+    if score_block is not None:
+        raw_labels = score_block[0]
+        if all(isinstance(v, (int, np.integer)) for v in raw_labels):
+            score_labels, kind_s = np.asarray(raw_labels, dtype=np.int64), "int"
+        elif kinds == {"int"} and all(_is_int_text(v) for v in raw_labels):
+            score_labels, kind_s = np.array([int(v) for v in raw_labels], dtype=np.int64), "int"
+        else:
+            score_labels, kind_s = np.array([str(v) for v in raw_labels], dtype=object), "str"
+        kinds.add(kind_s)
+
+    kind = "int" if kinds == {"int"} else "str"
+    if kind == "str":  # mixed kinds: compare as text, as a CSV would
+        yt = _as_str(yt)
+        yp = _as_str(yp) if yp is not None else None
+        label_list = _as_str(label_list) if label_list is not None else None
+        score_labels = _as_str(score_labels) if score_labels is not None else None
+
+    if label_list is not None:
+        dup = pd.Index(label_list).duplicated()
+        if dup.any():
+            raise InputError(
+                f"`labels` lists {_py(label_list[_first(dup)])!r} twice; give each class once"
+            )
+        classes = [_py(v) for v in label_list]
+    else:
+        universe = set(pd.unique(yt).tolist())
+        if yp is not None:
+            universe |= set(pd.unique(yp).tolist())
+        if score_labels is not None:
+            universe |= set(score_labels.tolist())
+        classes = _sorted_classes(universe, kind)
+    index = pd.Index(classes, dtype=object if kind == "str" else np.int64)
+
+    y_true = _encode(
+        yt, index, true_column, where, "true",
+        "add it to `labels=` or fix the row" if label_list is not None else "fix the row",
+    )
+
+    y_score = None
+    probabilities = False
+    score_cols = {}
+    if score_block is not None:
+        _, matrix, col_names = score_block
+        if pd.Index(score_labels).duplicated().any():
+            dup = pd.Index(score_labels)[pd.Index(score_labels).duplicated()][0]
+            raise InputError(
+                f"{where.name}: two score columns name class {dup!r}; give one score column per class"
+            )
+        pos = index.get_indexer(score_labels)
+        if (pos < 0).any():
+            j = _first(pos < 0)
+            raise InputError(
+                f"{where.name}: score column '{col_names[j]}' is for class {_py(score_labels[j])!r}, "
+                f"which is not in `labels=` ({_preview(classes)}); remove the column or add the class"
+            )
+        if len(pos) < len(classes):
+            missing = [c for i, c in enumerate(classes) if i not in set(pos.tolist())]
+            raise InputError(
+                f"{where.name}: no score column for class {missing[0]!r}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                + f"; add column '{_score_name(where, missing[0])}' or drop every score column"
+            )
+        y_score = np.empty((n, len(classes)), dtype=np.float64)
+        y_score[:, pos] = matrix
+        for j, p in enumerate(pos):
+            score_cols[classes[p]] = col_names[j]
+        probabilities = is_probability(y_score)
+
+    if yp is not None:
+        y_pred = _encode(
+            yp, index, pred_column, where, "predicted",
+            "add it to `labels=` or fix the row" if label_list is not None else "fix the row",
+        )
+        pred_source = "column"
+    else:
+        if y_score is None:
+            raise InputError(
+                f"{where.name}: no predictions: column '{pred_column}' is missing and there are no "
+                "score columns; give predicted labels, scores, or both"
+            )
+        # argmax returns the first maximum: ties go to the first class in class order.
+        y_pred = np.argmax(y_score, axis=1).astype(np.int64)
+        pred_source = "argmax"
+
+    cluster = None
+    if cluster_values is not None:
+        cs = pd.Series(cluster_values).reset_index(drop=True)
+        miss = cs.isna().to_numpy()
+        if miss.any():
+            raise InputError(
+                f"{where.name}: column '{cluster_column}' has a missing cluster id at "
+                f"{where.row(_first(miss))}; every row needs one"
+            )
+        codes, _ = pd.factorize(cs, sort=False)
+        cluster = codes.astype(np.int64)
+
+    columns = {"y_true": true_column, "y_pred": pred_column if yp is not None else None}
+    if score_cols:
+        columns["scores"] = {str(k): v for k, v in score_cols.items()}
+    if cluster_column is not None:
+        columns["cluster"] = cluster_column
+    return Predictions(
+        classes=tuple(classes),
+        y_true=y_true,
+        y_pred=y_pred,
+        y_score=y_score,
+        cluster=cluster,
+        task="multiclass",
+        pred_source=pred_source,
+        scores_are_probabilities=probabilities,
+        inputs=inputs,
+        columns=columns,
+    )
+
+
+def _score_name(where, label):
+    return where.score_prefix + str(label)
+
+
+def _is_int_text(v) -> bool:
+    text = str(v).strip()
+    return text.lstrip("+-").isdigit()
+
+
+def _check_scores(matrix: np.ndarray, col_names: list, where: _Where, raw=None) -> np.ndarray:
+    """Scores must be finite and non-negative; name the first offending cell."""
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        i, j = np.argwhere(~finite)[0]
+        raw_v = raw[i, j] if raw is not None else matrix[i, j]
+        raise InputError(
+            f"{where.name}: column '{col_names[j]}', {where.row(int(i))}: score {_py(raw_v)!r} is "
+            "not a finite number; every score must be a finite number"
+        )
+    neg = matrix < 0
+    if neg.any():
+        i, j = np.argwhere(neg)[0]
+        raise InputError(
+            f"{where.name}: column '{col_names[j]}', {where.row(int(i))}: score {matrix[i, j]!r} is "
+            "negative; scores must be >= 0 (apply a softmax to logits first)"
+        )
+    return matrix
+
+
+# --------------------------------------------------------------------------------------------
+# arrays
+
+
+def predictions_from_arrays(
+    y_true,
+    y_pred=None,
+    *,
+    y_score=None,
+    labels=None,
+    cluster=None,
+) -> Predictions:
+    """Validate and encode predictions given as arrays.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        True labels (strings or integers).
+    y_pred : array-like of shape (n,), optional
+        Predicted labels. When omitted, the argmax of ``y_score`` (first class on ties).
+    y_score : array-like of shape (n, K), optional
+        Scores, one column per class in class order (``labels`` if given, else the sorted labels
+        of ``y_true`` and ``y_pred``).
+    labels : sequence, optional
+        The classes, in order. Classes that never occur are kept (support 0).
+    cluster : array-like of shape (n,), optional
+        Resampling units (e.g. patient ids).
+    """
+    where = _Where("arrays")
+    if y_true is None:
+        raise InputError("`y_true` is required")
+    y_true = _as_1d(y_true, "y_true")
+    y_pred = _as_1d(y_pred, "y_pred") if y_pred is not None else None
+    score_block = None
+    if y_score is not None:
+        m = np.asarray(y_score)
+        if m.ndim != 2:
+            raise InputError(f"`y_score` must be 2-D (n_samples, n_classes), got shape {m.shape}")
+        try:
+            m = m.astype(np.float64)
+        except (TypeError, ValueError):
+            raise InputError("`y_score` must hold numbers") from None
+        names = [f"y_score[:, {j}]" for j in range(m.shape[1])]
+        _check_scores(m, names, where)
+        if labels is not None:
+            slabels = list(labels)
+            if len(slabels) != m.shape[1]:
+                raise InputError(
+                    f"`y_score` has {m.shape[1]} columns but `labels` has {len(slabels)} classes; "
+                    "give one score column per class, in the order of `labels`"
+                )
+        else:
+            yt, kt = _normalise_labels(y_true, "y_true", where)
+            universe = set(pd.unique(yt).tolist())
+            kinds = {kt}
+            if y_pred is not None:
+                yp, kp = _normalise_labels(y_pred, "y_pred", where)
+                universe |= set(pd.unique(yp).tolist())
+                kinds.add(kp)
+            kind = "int" if kinds == {"int"} else "str"
+            slabels = _sorted_classes({str(v) for v in universe} if kind == "str" else universe, kind)
+            if len(slabels) != m.shape[1]:
+                raise InputError(
+                    f"`y_score` has {m.shape[1]} columns but the labels hold {len(slabels)} classes "
+                    f"({_preview(slabels)}); pass `labels=` to name the score columns' classes"
+                )
+        score_block = (slabels, m, names)
+    return _build(
+        where, y_true, "y_true", y_pred, "y_pred", score_block,
+        cluster, "cluster", labels, (InputInfo(None, None, len(y_true)),),
+    )
+
+
+def _as_1d(values, name):
+    if isinstance(values, pd.Series):
+        return values.reset_index(drop=True)
+    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if arr.ndim != 1:
+        raise InputError(f"`{name}` must be 1-D, got shape {arr.shape}")
+    return pd.Series(arr)
+
+
+# --------------------------------------------------------------------------------------------
+# frames and files
+
+
+def load_predictions(
+    source,
+    *,
+    labels=None,
+    y_true: str = "y_true",
+    y_pred: str = "y_pred",
+    score_prefix: str = "score_",
+    score_columns: Mapping | None = None,
+    cluster: str | None = None,
+) -> Predictions:
+    """Load predictions from a CSV or Parquet file, a DataFrame, or a mapping of arrays.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, pandas.DataFrame or mapping
+        A path (``.parquet``/``.pq`` read as Parquet, anything else as UTF-8 CSV), a DataFrame, or
+        a mapping ``{"y_true": ..., "y_pred": ..., "y_score": (n, K), "cluster": ...}`` of arrays.
+    labels : sequence, optional
+        The classes in order; classes absent from the data are kept with support 0. Default: the
+        sorted union of true labels, predicted labels and score-column classes.
+    y_true, y_pred : str
+        Column names of the true and predicted labels. ``y_pred`` may be absent when there are
+        score columns; predictions are then the argmax of the scores (first class on ties).
+    score_prefix : str
+        Score columns are named ``<prefix><label>``.
+    score_columns : mapping, optional
+        ``{label: column}`` for score columns with other names (replaces the prefix lookup).
+    cluster : str, optional
+        Column of resampling units (e.g. patient id).
+
+    Raises
+    ------
+    InputError
+        With a one-line message naming the file, column and first offending row.
+    """
+    if isinstance(source, Mapping) and not isinstance(source, pd.DataFrame):
+        return predictions_from_arrays(
+            source.get("y_true"),
+            source.get("y_pred"),
+            y_score=source.get("y_score"),
+            labels=labels,
+            cluster=source.get("cluster"),
+        )
+    if isinstance(source, pd.DataFrame):
+        where = _Where("DataFrame")
+        frame = source
+        info = InputInfo(None, None, len(frame))
+    elif isinstance(source, (str, os.PathLike)):
+        frame, info, where = _read_file(Path(source))
+    else:
+        raise InputError(
+            f"`source` must be a file path, a pandas DataFrame or a mapping of arrays, got "
+            f"{type(source).__name__}; for arrays use predictions_from_arrays(y_true, y_pred, ...)"
+        )
+    where.score_prefix = score_prefix
+    return _from_frame(
+        frame, where, info, labels=labels, y_true=y_true, y_pred=y_pred,
+        score_prefix=score_prefix, score_columns=score_columns, cluster=cluster,
+    )
+
+
+def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, score_columns, cluster):
+    cols = [str(c) for c in frame.columns]
+    dup = pd.Index(cols).duplicated()
+    if dup.any():
+        raise InputError(
+            f"{where.name}: column '{cols[_first(dup)]}' appears twice in the header; "
+            "give each column once"
+        )
+    frame = frame.set_axis(cols, axis=1)
+    if y_true not in frame.columns:
+        raise InputError(
+            f"{where.name}: column '{y_true}' not found (columns: {_preview(cols)}); "
+            "name the true-label column 'y_true' or pass `y_true=`"
+        )
+    if score_columns is not None:
+        if not isinstance(score_columns, Mapping) or not score_columns:
+            raise InputError("`score_columns` must be a non-empty mapping {label: column}")
+        for label, col in score_columns.items():
+            if col not in frame.columns:
+                raise InputError(
+                    f"{where.name}: score column '{col}' (for class {label!r}) not found "
+                    f"(columns: {_preview(cols)})"
+                )
+        score_pairs = [(label, col) for label, col in score_columns.items()]
+    else:
+        score_pairs = [(c[len(score_prefix):], c) for c in cols if score_prefix and c.startswith(score_prefix)]
+        empty = [c for label, c in score_pairs if label == ""]
+        if empty:
+            raise InputError(
+                f"{where.name}: column '{empty[0]}' has no class name after the prefix "
+                f"'{score_prefix}'; name score columns '{score_prefix}<label>'"
+            )
+    if cluster is not None and cluster not in frame.columns:
+        raise InputError(
+            f"{where.name}: cluster column '{cluster}' not found (columns: {_preview(cols)})"
+        )
+    if len(frame) == 0:
+        raise InputError(f"{where.name}: no data rows (only a header); the input needs at least 2 samples")
+
+    score_block = None
+    if score_pairs:
+        names = [c for _, c in score_pairs]
+        raw = frame[names]
+        numeric = raw.apply(pd.to_numeric, errors="coerce")
+        matrix = numeric.to_numpy(dtype=np.float64)
+        _check_scores(matrix, names, where, raw=raw.to_numpy(dtype=object))
+        score_block = ([label for label, _ in score_pairs], matrix, names)
+    pred_values = frame[y_pred] if y_pred in frame.columns else None
+    return _build(
+        where, frame[y_true], y_true, pred_values, y_pred, score_block,
+        frame[cluster] if cluster is not None else None, cluster, labels, (info,),
+    )
+
+
+def _read_file(path: Path):
+    name = str(path)
+    if not path.exists():
+        raise InputError(f"{name}: file not found; check the path")
+    if path.is_dir():
+        raise InputError(f"{name}: is a directory; give a CSV or Parquet file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot be read ({exc.strerror or exc}); check its permissions") from None
+    info = InputInfo(name, hashlib.sha256(data).hexdigest(), 0)
+    if not data.strip():
+        raise InputError(f"{name}: file is empty; it needs a header and at least 2 data rows")
+    is_parquet = path.suffix.lower() in _PARQUET_SUFFIXES or data[:4] == b"PAR1"
+    if is_parquet:
+        where = _Where(name)
+        try:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(_io.BytesIO(data))
+        except Exception as exc:  # pyarrow raises several types for corrupt files
+            raise InputError(f"{name}: not a readable Parquet file ({_one_line(exc)})") from None
+        names = table.column_names
+        dup = pd.Index(names).duplicated()
+        if dup.any():
+            raise InputError(
+                f"{name}: column '{names[_first(dup)]}' appears twice; give each column once"
+            )
+        frame = table.to_pandas()
+    else:
+        where = _Where(name, csv_lines=True)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise InputError(
+                f"{name}: line {line}: byte 0x{data[exc.start]:02x} is not valid UTF-8; "
+                "save the file as UTF-8"
+            ) from None
+        header = next(csv.reader(_io.StringIO(text)), [])
+        dup = pd.Index(header).duplicated()
+        if dup.any():
+            raise InputError(
+                f"{name}: column '{header[_first(dup)]}' appears twice in the header; "
+                "give each column once"
+            )
+        try:
+            # Labels such as "NA" or "null" are real class names: only an empty cell is missing.
+            frame = pd.read_csv(
+                _io.StringIO(text), keep_default_na=False, na_values=[""], low_memory=False
+            )
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{name}: file is empty; it needs a header and at least 2 data rows") from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise InputError(f"{name}: not a readable CSV file ({_one_line(exc)})") from None
+    info = InputInfo(name, info.sha256, len(frame))
+    return frame, info, where
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split())[:300]

@@ -1,0 +1,234 @@
+"""Confusion-matrix metrics, written once over a leading batch axis.
+
+Every function here takes confusion matrices of shape ``(..., K, K)`` (rows: truth, columns:
+prediction) and returns arrays of shape ``(..., K)`` (per class) or ``(...)`` (averages and
+overall metrics). The same code therefore computes a point estimate from one matrix and B bootstrap
+replicates from a ``(B, K, K)`` stack.
+
+Each per-class proportion is a ratio ``num / den`` of one-vs-rest counts. Keeping the ratio
+explicit is what makes averaging exact and cheap:
+
+* micro  = sum_k num_k / sum_k den_k   (pool the counts, then divide)
+* macro  = mean_k (num_k / den_k)      (divide, then take the unweighted mean)
+* weighted = sum_k support_k * m_k / sum_k support_k
+
+A ratio whose denominator is 0 is *undefined*: NaN, never 0. Macro and weighted averages skip
+undefined classes, which is scikit-learn's ``zero_division=np.nan`` behaviour.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .counts import class_tables
+
+__all__ = [
+    "PER_CLASS_RATIOS",
+    "AVERAGED_METRICS",
+    "UNDEFINED_REASONS",
+    "ratio_parts",
+    "per_class",
+    "per_class_all",
+    "micro",
+    "macro",
+    "weighted",
+    "accuracy",
+    "balanced_accuracy",
+    "cohen_kappa",
+    "mcc",
+    "overall_all",
+    "fbeta",
+]
+
+#: Per-class metrics that are ratios of one-vs-rest counts, in report order.
+PER_CLASS_RATIOS = ("precision", "recall", "f1", "specificity", "npv", "jaccard")
+
+#: Metrics that have micro, macro and weighted averages (label-based ones).
+AVERAGED_METRICS = ("precision", "recall", "f1", "specificity", "jaccard")
+
+#: Why a per-class ratio is 0/0.
+UNDEFINED_REASONS = {
+    "precision": "never predicted (tp + fp = 0)",
+    "recall": "no true samples (tp + fn = 0)",
+    "f1": "no true samples and never predicted (2tp + fp + fn = 0)",
+    "specificity": "no negative samples (tn + fp = 0)",
+    "npv": "every sample predicted as this class (tn + fn = 0)",
+    "jaccard": "no true samples and never predicted (tp + fp + fn = 0)",
+}
+
+
+def _divide(num, den):
+    """num / den with NaN where den == 0 (an undefined ratio, never 0)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = num / den
+    return np.where(den == 0, np.nan, out)
+
+
+def ratio_parts(name: str, cm, *, beta: float = 1.0):
+    """Numerator and denominator of per-class metric ``name`` over ``cm`` (..., K, K).
+
+    Notes
+    -----
+    With one-vs-rest counts tp, fp, fn, tn of a class:
+
+    ========== ==========================  ===========================
+    metric     numerator                   denominator
+    ========== ==========================  ===========================
+    precision  tp                          tp + fp
+    recall     tp                          tp + fn
+    f1         (1 + b^2) tp                (1 + b^2) tp + b^2 fn + fp
+    specificity tn                         tn + fp
+    npv        tn                          tn + fn
+    jaccard    tp                          tp + fp + fn
+    ========== ==========================  ===========================
+
+    F1 is ``2 tp / (2 tp + fp + fn)``, undefined only when that denominator is 0 (the class is
+    neither present nor predicted), which is scikit-learn's definition.
+    """
+    tp, fp, fn, tn = class_tables(cm)
+    if name == "precision":
+        return tp, tp + fp
+    if name == "recall":
+        return tp, tp + fn
+    if name == "f1":
+        if beta == 1.0:
+            return 2 * tp, 2 * tp + fp + fn
+        b2 = beta * beta
+        return (1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp
+    if name == "specificity":
+        return tn, tn + fp
+    if name == "npv":
+        return tn, tn + fn
+    if name == "jaccard":
+        return tp, tp + fp + fn
+    raise KeyError(f"unknown per-class metric {name!r}; expected one of {PER_CLASS_RATIOS}")
+
+
+def per_class(name: str, cm, *, beta: float = 1.0) -> np.ndarray:
+    """Per-class values of ratio metric ``name``; shape (..., K); NaN where undefined."""
+    num, den = ratio_parts(name, cm, beta=beta)
+    return _divide(num, den)
+
+
+def fbeta(cm, beta: float) -> np.ndarray:
+    """Per-class F-beta, ``(1 + b^2) tp / ((1 + b^2) tp + b^2 fn + fp)``."""
+    return per_class("f1", cm, beta=beta)
+
+
+def per_class_all(cm) -> dict[str, np.ndarray]:
+    """Every per-class ratio plus ``support``, ``predicted`` and ``prevalence``."""
+    cm = np.asarray(cm)
+    out = {name: per_class(name, cm) for name in PER_CLASS_RATIOS}
+    support = cm.sum(axis=-1)
+    out["support"] = support
+    out["predicted"] = cm.sum(axis=-2)
+    out["prevalence"] = _divide(support, support.sum(axis=-1, keepdims=True))
+    return out
+
+
+def micro(name: str, cm, *, beta: float = 1.0) -> np.ndarray:
+    """Micro average: pool numerators and denominators over classes, then divide. Shape (...)."""
+    num, den = ratio_parts(name, cm, beta=beta)
+    return _divide(num.sum(axis=-1), den.sum(axis=-1))
+
+
+def macro(values) -> np.ndarray:
+    """Unweighted mean over the last axis of per-class values, skipping undefined (NaN) ones.
+
+    NaN when every class is undefined.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    defined = ~np.isnan(values)
+    count = defined.sum(axis=-1)
+    total = np.where(defined, values, 0.0).sum(axis=-1)
+    return _divide(total, count)
+
+
+def weighted(values, weights) -> np.ndarray:
+    """Weighted mean over the last axis (weights: class support), skipping undefined classes.
+
+    NaN when the defined classes carry no weight.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), values.shape)
+    defined = ~np.isnan(values)
+    w = np.where(defined, weights, 0.0)
+    return _divide((w * np.where(defined, values, 0.0)).sum(axis=-1), w.sum(axis=-1))
+
+
+def accuracy(cm) -> np.ndarray:
+    """Fraction of samples on the diagonal: trace / N."""
+    cm = np.asarray(cm)
+    return _divide(np.trace(cm, axis1=-2, axis2=-1), cm.sum(axis=(-2, -1)))
+
+
+def balanced_accuracy(cm) -> np.ndarray:
+    """Mean recall over the classes that have true samples (scikit-learn's definition)."""
+    return macro(per_class("recall", cm))
+
+
+def cohen_kappa(cm) -> np.ndarray:
+    """Cohen's kappa, ``(p_o - p_e) / (1 - p_e)``; undefined when ``p_e = 1``.
+
+    ``p_o`` is the accuracy and ``p_e = sum_k (row_k / N)(col_k / N)`` the agreement expected by
+    chance from the marginals.
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    n = cm.sum(axis=(-2, -1))
+    rows = cm.sum(axis=-1)
+    cols = cm.sum(axis=-2)
+    # Work in counts (x N^2) so that integer-valued inputs stay exact as long as possible.
+    po = np.trace(cm, axis1=-2, axis2=-1) * n
+    pe = (rows * cols).sum(axis=-1)
+    return _divide(po - pe, n * n - pe)
+
+
+def mcc(cm) -> np.ndarray:
+    """Multi-class Matthews correlation (Gorodkin's R_K), as scikit-learn computes it.
+
+    Notes
+    -----
+    With ``t`` the row sums, ``p`` the column sums, ``c`` the trace and ``s = N``::
+
+        MCC = (c s - t.p) / sqrt((s^2 - p.p) (s^2 - t.t))
+
+    Undefined (NaN, not 0 as scikit-learn returns) when either factor under the root is 0, i.e.
+    when all samples are of one class or all are predicted as one class.
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    t = cm.sum(axis=-1)
+    p = cm.sum(axis=-2)
+    c = np.trace(cm, axis1=-2, axis2=-1)
+    s = cm.sum(axis=(-2, -1))
+    cov_tp = c * s - (t * p).sum(axis=-1)
+    cov_pp = s * s - (p * p).sum(axis=-1)
+    cov_tt = s * s - (t * t).sum(axis=-1)
+    return _divide(cov_tp, np.sqrt(cov_tt * cov_pp))
+
+
+def overall_all(cm) -> dict[str, np.ndarray]:
+    """The label-based overall metrics: accuracy, balanced accuracy, Cohen's kappa, MCC."""
+    return {
+        "accuracy": accuracy(cm),
+        "balanced_accuracy": balanced_accuracy(cm),
+        "cohen_kappa": cohen_kappa(cm),
+        "mcc": mcc(cm),
+    }
+
+
+def averages_all(cm) -> dict[str, dict[str, np.ndarray]]:
+    """Micro, macro and weighted averages of every averaged label metric.
+
+    Returns ``{"micro": {name: (...)}, "macro": {...}, "weighted": {...}}``.
+    """
+    cm = np.asarray(cm)
+    support = cm.sum(axis=-1)
+    out: dict[str, dict[str, np.ndarray]] = {"micro": {}, "macro": {}, "weighted": {}}
+    for name in AVERAGED_METRICS:
+        values = per_class(name, cm)
+        out["micro"][name] = micro(name, cm)
+        out["macro"][name] = macro(values)
+        out["weighted"][name] = weighted(values, support)
+    return out

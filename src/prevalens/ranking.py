@@ -1,0 +1,338 @@
+"""Score metrics: ROC AUC, average precision, log loss, Brier score, top-k accuracy, curves.
+
+All ranking statistics are computed from per-class sorts of the score columns and binary searches
+into them, never from an O(n_pos * n_neg) comparison. For a class with positives P and negatives
+Q (one-vs-rest) and a positive score ``v``:
+
+* its *placement* among the negatives is ``V10(v) = (#{q < v} + #{q = v} / 2) / |Q|``; the ROC AUC
+  is the mean placement of the positives (the Mann-Whitney statistic with ties counted half);
+* the precision at threshold ``v`` is ``#{p >= v} / #{x >= v}``; average precision is the mean of
+  that precision over the positives. This equals scikit-learn's step-wise
+  ``sum_n (R_n - R_{n-1}) P_n`` with tied scores grouped into one threshold.
+
+The placements are also DeLong's structural components, which the interval module reuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "BinaryRankStats",
+    "binary_rank_stats",
+    "roc_auc_per_class",
+    "average_precision_per_class",
+    "micro_roc_auc",
+    "micro_average_precision",
+    "roc_auc_ovo",
+    "log_loss",
+    "brier",
+    "top_k_accuracy",
+    "top_k_hits",
+    "roc_curve",
+    "precision_recall_curve",
+    "micro_roc_curve",
+    "macro_roc_curve",
+    "is_probability",
+]
+
+#: Rows of a probability matrix must sum to 1 within this absolute tolerance.
+PROBABILITY_ATOL = 1e-6
+
+
+@dataclass(frozen=True)
+class BinaryRankStats:
+    """Rank statistics of one binary (one-vs-rest) problem.
+
+    Attributes
+    ----------
+    n_pos, n_neg : int
+    auc : float
+        Mann-Whitney ROC AUC, ties counted half; NaN when a side is empty.
+    average_precision : float
+        NaN when there are no positives.
+    v10 : ndarray, shape (n_pos,)
+        Placement of each positive among the negatives (DeLong's V10), in input order.
+    v01 : ndarray, shape (n_neg,)
+        1 - placement of each negative among the positives (DeLong's V01), in input order.
+    precision_at : ndarray, shape (n_pos,)
+        Precision at each positive's score as threshold.
+    """
+
+    n_pos: int
+    n_neg: int
+    auc: float
+    average_precision: float
+    v10: np.ndarray
+    v01: np.ndarray
+    precision_at: np.ndarray
+
+
+def binary_rank_stats(scores, positive) -> BinaryRankStats:
+    """Rank statistics of ``scores`` for the positives marked by boolean ``positive``.
+
+    O(n log n): two sorts and binary searches.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    pos = scores[positive]
+    neg = scores[~positive]
+    n_pos, n_neg = pos.size, neg.size
+    pos_sorted = np.sort(pos)
+    neg_sorted = np.sort(neg)
+    neg_lt = np.searchsorted(neg_sorted, pos, side="left")
+    neg_le = np.searchsorted(neg_sorted, pos, side="right")
+    pos_lt_of_neg = np.searchsorted(pos_sorted, neg, side="left")
+    pos_le_of_neg = np.searchsorted(pos_sorted, neg, side="right")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v10 = (neg_lt + neg_le) / (2.0 * n_neg) if n_neg else np.full(n_pos, np.nan)
+        # V01 of a negative: share of positives ranked above it, ties half.
+        v01 = (
+            (2.0 * n_pos - pos_lt_of_neg - pos_le_of_neg) / (2.0 * n_pos)
+            if n_pos
+            else np.full(n_neg, np.nan)
+        )
+        pos_ge = n_pos - np.searchsorted(pos_sorted, pos, side="left")
+        neg_ge = n_neg - neg_lt
+        precision_at = pos_ge / (pos_ge + neg_ge)
+    auc = float(v10.mean()) if (n_pos and n_neg) else np.nan
+    ap = float(precision_at.mean()) if n_pos else np.nan
+    return BinaryRankStats(n_pos, n_neg, auc, ap, v10, v01, precision_at)
+
+
+def _one_hot(y_true, n_classes):
+    y_true = np.asarray(y_true)
+    if y_true.ndim == 2:  # already an indicator matrix (multi-label)
+        return y_true.astype(bool, copy=False)
+    out = np.zeros((y_true.size, n_classes), dtype=bool)
+    out[np.arange(y_true.size), y_true] = True
+    return out
+
+
+def roc_auc_per_class(y_true, y_score) -> np.ndarray:
+    """One-vs-rest ROC AUC of every class; shape (K,); NaN for a class with no positives or no
+    negatives. ``y_true`` is (n,) class codes or an (n, K) indicator matrix."""
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = _one_hot(y_true, y_score.shape[1])
+    return np.array([binary_rank_stats(y_score[:, k], y[:, k]).auc for k in range(y.shape[1])])
+
+
+def average_precision_per_class(y_true, y_score) -> np.ndarray:
+    """One-vs-rest average precision of every class; NaN for a class with no positives."""
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = _one_hot(y_true, y_score.shape[1])
+    return np.array(
+        [binary_rank_stats(y_score[:, k], y[:, k]).average_precision for k in range(y.shape[1])]
+    )
+
+
+def _micro_counts(y, y_score):
+    """For every positive entry of the pooled (n*K) problem: #entries < v, <= v, and #positives
+    >= v. Done column by column (one sort each) so that no n*K sort or copy is needed."""
+    pos_vals = y_score[y]
+    order = np.argsort(pos_vals, kind="stable")
+    q = pos_vals[order]  # sorted queries: binary searches walk memory in order
+    lt = np.zeros(q.size, dtype=np.int64)
+    le = np.zeros(q.size, dtype=np.int64)
+    for k in range(y_score.shape[1]):
+        col = np.sort(y_score[:, k])
+        lt += np.searchsorted(col, q, side="left")
+        le += np.searchsorted(col, q, side="right")
+    pos_lt = np.searchsorted(q, q, side="left")
+    pos_le = np.searchsorted(q, q, side="right")
+    return q, lt, le, pos_lt, pos_le
+
+
+def micro_roc_auc(y_true, y_score) -> float:
+    """ROC AUC of the pooled one-vs-rest problem (all n*K entries; scikit-learn's ``micro``)."""
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = _one_hot(y_true, y_score.shape[1])
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return np.nan
+    q, lt, le, pos_lt, pos_le = _micro_counts(y, y_score)
+    neg_lt = lt - pos_lt
+    neg_le = le - pos_le
+    return float(((neg_lt + neg_le) / 2.0).sum() / (n_pos * n_neg))
+
+
+def micro_average_precision(y_true, y_score) -> float:
+    """Average precision of the pooled one-vs-rest problem (scikit-learn's ``micro``)."""
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = _one_hot(y_true, y_score.shape[1])
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return np.nan
+    q, lt, le, pos_lt, pos_le = _micro_counts(y, y_score)
+    all_ge = y.size - lt
+    pos_ge = n_pos - pos_lt
+    return float(np.mean(pos_ge / all_ge))
+
+
+def roc_auc_ovo(y_true, y_score) -> float:
+    """Hand & Till's multi-class AUC: the mean over class pairs (a, b) of
+    ``(A(a|b) + A(b|a)) / 2``, where ``A(a|b)`` is the AUC of score column a for separating class
+    a from class b (samples of other classes ignored). Pairs with an absent class are skipped.
+
+    Equals ``roc_auc_score(..., multi_class="ovo", average="macro")`` when every class is present.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    k = y_score.shape[1]
+    counts = np.bincount(y_true, minlength=k)
+    present = np.flatnonzero(counts)
+    # a_given[a, b] = A(a|b) * n_a * n_b  (the Mann-Whitney U of column a, class a above class b)
+    u = np.full((k, k), np.nan)
+    for a in present:
+        col = y_score[:, a]
+        order = np.lexsort((col, y_true))  # by class, then by score within class
+        sorted_vals = col[order]
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        pos_vals = np.sort(col[y_true == a])
+        for b in present:
+            if b == a:
+                continue
+            seg = sorted_vals[starts[b] : starts[b + 1]]
+            lt = np.searchsorted(seg, pos_vals, side="left")
+            le = np.searchsorted(seg, pos_vals, side="right")
+            u[a, b] = (lt + le).sum() / 2.0
+    pair_scores = []
+    for i, a in enumerate(present):
+        for b in present[i + 1 :]:
+            nn = counts[a] * counts[b]
+            pair_scores.append((u[a, b] + u[b, a]) / (2.0 * nn))
+    return float(np.mean(pair_scores)) if pair_scores else np.nan
+
+
+def is_probability(y_score, atol: float = PROBABILITY_ATOL) -> bool:
+    """True when every row lies in [0, 1] and sums to 1 within ``atol``."""
+    y_score = np.asarray(y_score, dtype=np.float64)
+    if y_score.size == 0:
+        return False
+    if (y_score < 0).any() or (y_score > 1).any():
+        return False
+    return bool(np.all(np.abs(y_score.sum(axis=1) - 1.0) <= atol))
+
+
+def log_loss(y_true, y_proba) -> float:
+    """Mean negative log-likelihood of the true class, probabilities clipped to [eps, 1 - eps]
+    with eps the float64 machine epsilon (scikit-learn's convention)."""
+    y_proba = np.asarray(y_proba, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    eps = np.finfo(np.float64).eps
+    p = np.clip(y_proba[np.arange(y_true.size), y_true], eps, 1 - eps)
+    return float(-np.mean(np.log(p)))
+
+
+def brier(y_true, y_proba) -> float:
+    """Brier's original multi-class score: mean over samples of sum_k (p_k - y_k)^2 (0 to 2)."""
+    y_proba = np.asarray(y_proba, dtype=np.float64)
+    y = _one_hot(y_true, y_proba.shape[1])
+    return float(np.mean(((y_proba - y) ** 2).sum(axis=1)))
+
+
+def top_k_hits(y_true, y_score, k: int, *, chunk: int = 65536) -> np.ndarray:
+    """Whether the true class is among the k highest scores, per sample (bool, shape (n,)).
+
+    Ties are broken as scikit-learn's ``top_k_accuracy_score`` breaks them: among equal scores the
+    class with the larger index ranks first. Computed without sorting rows: a sample is a hit when
+    fewer than k classes rank above its true class.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    n, n_classes = y_score.shape
+    idx = np.arange(n_classes)
+    hits = np.empty(n, dtype=bool)
+    for start in range(0, n, chunk):  # bounded memory: chunk x K booleans at a time
+        s = y_score[start : start + chunk]
+        t = y_true[start : start + chunk]
+        true_score = s[np.arange(t.size), t][:, None]
+        above = (s > true_score) | ((s == true_score) & (idx[None, :] > t[:, None]))
+        hits[start : start + chunk] = above.sum(axis=1) < k
+    return hits
+
+
+def top_k_accuracy(y_true, y_score, k: int) -> float:
+    """Fraction of samples whose true class is among the k highest scores."""
+    return float(np.mean(top_k_hits(y_true, y_score, k)))
+
+
+def roc_curve(scores, positive):
+    """ROC curve of a binary problem at every distinct threshold (no points dropped).
+
+    Returns ``(fpr, tpr, thresholds)`` with thresholds decreasing and a first point at (0, 0) for
+    threshold +inf, like ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    order = np.argsort(-scores, kind="stable")
+    s = scores[order]
+    y = positive[order]
+    distinct = np.flatnonzero(np.diff(s)) if s.size else np.array([], dtype=int)
+    last = np.r_[distinct, s.size - 1] if s.size else np.array([], dtype=int)
+    tps = np.cumsum(y)[last]
+    fps = (last + 1) - tps
+    tps = np.r_[0, tps]
+    fps = np.r_[0, fps]
+    thresholds = np.r_[np.inf, s[last]]
+    n_pos, n_neg = tps[-1], fps[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fpr = fps / n_neg if n_neg else np.full(fps.shape, np.nan)
+        tpr = tps / n_pos if n_pos else np.full(tps.shape, np.nan)
+    return fpr, tpr, thresholds
+
+
+def precision_recall_curve(scores, positive):
+    """Precision-recall curve at every distinct threshold, from the highest threshold down.
+
+    Returns ``(precision, recall, thresholds)`` ordered by *decreasing* threshold, without the
+    artificial (recall 0, precision 1) end point that scikit-learn appends.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    order = np.argsort(-scores, kind="stable")
+    s = scores[order]
+    y = positive[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
+    tps = np.cumsum(y)[last]
+    total = last + 1
+    n_pos = tps[-1] if tps.size else 0
+    precision = tps / total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = tps / n_pos if n_pos else np.full(tps.shape, np.nan)
+    return precision, recall, s[last]
+
+
+def micro_roc_curve(y_true, y_score):
+    """ROC curve of the pooled (n*K entries) one-vs-rest problem."""
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = _one_hot(y_true, y_score.shape[1])
+    return roc_curve(y_score.ravel(), y.ravel())
+
+
+def macro_roc_curve(y_true, y_score, fpr_grid=None):
+    """Macro-averaged ROC curve: the mean over classes of TPR, each class's ROC curve linearly
+    interpolated on a common FPR grid (by default the union of every class's FPR values).
+
+    This curve is a different object from the macro ROC AUC: the area under the averaged curve is
+    not, in general, the mean of the per-class areas. Classes without positives or negatives are
+    left out. Returns ``(fpr_grid, mean_tpr)``.
+    """
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = _one_hot(y_true, y_score.shape[1])
+    curves = []
+    for k in range(y.shape[1]):
+        if y[:, k].all() or not y[:, k].any():
+            continue
+        fpr, tpr, _ = roc_curve(y_score[:, k], y[:, k])
+        curves.append((fpr, tpr))
+    if not curves:
+        return np.array([0.0, 1.0]), np.full(2, np.nan)
+    if fpr_grid is None:
+        fpr_grid = np.unique(np.concatenate([c[0] for c in curves]))
+    fpr_grid = np.asarray(fpr_grid, dtype=np.float64)
+    mean_tpr = np.mean([np.interp(fpr_grid, f, t) for f, t in curves], axis=0)
+    return fpr_grid, mean_tpr
