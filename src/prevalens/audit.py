@@ -270,7 +270,7 @@ def audit_predictions(
     if config.n_resamples > 0:
         from .uncertainty import compute_intervals
 
-        intervals, simultaneous = compute_intervals(pred, cm, point, config)
+        intervals, simultaneous, _bootstrap = compute_intervals(pred, cm, point, config)
 
     result = _assemble(pred, cm, point, intervals, simultaneous, config, command)
     _warn_undefined(result)

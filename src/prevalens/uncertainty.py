@@ -1,0 +1,920 @@
+"""Intervals for every number: one resampling engine plus analytic intervals.
+
+Label metrics (everything computed from the confusion matrix)
+    Bootstrap replicates of the *counts*: resampling N rows with replacement gives confusion-matrix
+    cells distributed exactly as Multinomial(N, cm / N), so the replicates are drawn directly as
+    multinomial cell counts, all B at once, at a cost independent of N. The stratified scheme (the
+    default, as in pROC) keeps each true class's support: row k is Multinomial(n_k, cm[k] / n_k).
+    With a cluster column, clusters are resampled instead of rows through a sparse
+    (clusters x K^2) matrix, never a dense (clusters x K x K) one. Every label metric comes from
+    the same replicates (*joint replicates*), so differences and gaps get valid intervals
+    (:class:`CountBootstrap`).
+
+    BCa's acceleration uses the jackknife over the at most K^2 *distinct* leave-one-out confusion
+    matrices (deleting one row of cell (i, j) gives ``cm - e_ij``), weighted by their cell counts:
+    exact, and cheap.
+
+Per-class proportions (recall, precision, specificity, NPV, prevalence)
+    Wilson score interval by default, Clopper-Pearson on request; never Wald.
+
+Per-class ROC AUC and its macro / weighted averages
+    DeLong's variance from the placement values (the fast mid-rank algorithm of Sun & Xu, ties
+    counted half) on the logit scale; the averages use the full covariance of the per-class AUCs
+    (they share samples) through the per-sample structural components.
+
+Other score metrics (micro ROC AUC, average precision, log loss, Brier, top-k accuracy)
+    A bootstrap over samples with per-sample resample counts shared by all of them, while
+    N * K * B <= ``score_bootstrap_max_work``; above that, analytic approximations that each
+    estimate's ``method`` names (clustered DeLong for micro AUC, the logit interval of Boyd et al.
+    (2013) for AP, the t interval for the mean losses, Wilson for top-k accuracy).
+
+References
+----------
+Efron, B. (1987). Better bootstrap confidence intervals. JASA 82, 171-185.
+DeLong, E. R., DeLong, D. M., Clarke-Pearson, D. L. (1988). Comparing the areas under two or more
+correlated ROC curves. Biometrics 44, 837-845.
+Sun, X., Xu, W. (2014). Fast implementation of DeLong's algorithm. IEEE SPL 21, 1389-1393.
+Boyd, K., Eng, K. H., Page, C. D. (2013). Area under the precision-recall curve: point estimates
+and confidence intervals. ECML PKDD, 451-466.
+Obuchowski, N. A. (1997). Nonparametric analysis of clustered ROC curve data. Biometrics 53,
+567-578.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse, special, stats
+
+from . import metrics as M
+from . import ranking as R
+
+__all__ = [
+    "bootstrap_counts",
+    "cluster_bootstrap_counts",
+    "jackknife_counts",
+    "CountBootstrap",
+    "bca_interval",
+    "percentile_interval",
+    "basic_interval",
+    "wilson_interval",
+    "clopper_pearson_interval",
+    "delong_components",
+    "delong_auc_variance",
+    "logit_interval",
+    "compute_intervals",
+]
+
+#: A metric undefined in more than this share of replicates gets status ``unstable``.
+UNSTABLE_FRACTION = 0.05
+
+#: Natural range of each label metric (intervals of the basic method are clipped to it).
+_RANGE = {"cohen_kappa": (-1.0, 1.0), "mcc": (-1.0, 1.0)}
+
+
+# ------------------------------------------------------------------------------------------------
+# replicates of the counts
+
+
+def bootstrap_counts(cm, n_resamples: int, rng, *, scheme: str = "stratified") -> np.ndarray:
+    """B bootstrap replicates of confusion matrix ``cm``, shape (B, K, K), drawn as multinomial
+    cell counts (equivalent in distribution to resampling the N rows with replacement).
+
+    ``scheme="stratified"`` keeps every row sum (class support) fixed; ``"simple"`` resamples all
+    N rows. Only non-zero cells are drawn: a cell with no rows can never be resampled.
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    k = cm.shape[0]
+    out = np.zeros((n_resamples, k, k), dtype=np.int64)
+    if scheme == "stratified":
+        for i in range(k):
+            n_i = int(cm[i].sum())
+            if n_i == 0:
+                continue
+            nz = np.flatnonzero(cm[i])
+            out[:, i, nz] = rng.multinomial(n_i, cm[i, nz] / n_i, size=n_resamples)
+    elif scheme == "simple":
+        flat = cm.ravel()
+        nz = np.flatnonzero(flat)
+        n = int(flat.sum())
+        draws = rng.multinomial(n, flat[nz] / n, size=n_resamples)
+        out.reshape(n_resamples, k * k)[:, nz] = draws
+    else:
+        raise ValueError(f"`scheme` must be 'stratified' or 'simple', got {scheme!r}")
+    return out
+
+
+def _cluster_cells(y_true, y_pred, cluster, k):
+    """Sparse (clusters x K^2) matrix of each cluster's confusion-matrix cells."""
+    cell = np.asarray(y_true, np.int64) * k + np.asarray(y_pred, np.int64)
+    cluster = np.asarray(cluster, np.int64)
+    n_clusters = int(cluster.max()) + 1
+    a = sparse.coo_matrix(
+        (np.ones(cell.size, dtype=np.int64), (cluster, cell)), shape=(n_clusters, k * k)
+    ).tocsr()
+    a.sum_duplicates()
+    return a
+
+
+def cluster_bootstrap_counts(y_true, y_pred, cluster, k: int, n_resamples: int, rng,
+                             *, chunk: int = 64) -> np.ndarray:
+    """B replicates of the confusion matrix under resampling of whole clusters, shape (B, K, K).
+
+    Each replicate draws C clusters with replacement (C = number of clusters); its matrix is the
+    multiplicity-weighted sum of the clusters' matrices, computed as a dense (chunk x C) weight
+    block times the sparse (C x K^2) cluster-cell matrix, so memory is O(chunk * C + nnz).
+    """
+    a = _cluster_cells(y_true, y_pred, cluster, k)
+    c = a.shape[0]
+    at = a.T.tocsr()
+    out = np.empty((n_resamples, k * k), dtype=np.int64)
+    for start in range(0, n_resamples, chunk):
+        b = min(chunk, n_resamples - start)
+        w = np.empty((c, b), dtype=np.int64)
+        for j in range(b):
+            w[:, j] = np.bincount(rng.integers(0, c, size=c), minlength=c)
+        out[start:start + b] = (at @ w).T
+    return out.reshape(n_resamples, k, k)
+
+
+def jackknife_counts(cm) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct leave-one-out confusion matrices and their multiplicities.
+
+    Deleting any one of the ``cm[i, j]`` rows of cell (i, j) gives the same matrix
+    ``cm - e_ij``; so the N-row jackknife has at most K^2 distinct members. Returns
+    ``(cells, weights)``: flat cell indices of shape (J,) and counts ``cm[i, j]`` of shape (J,).
+    Matrices are built on demand by :func:`_loo_batch` in chunks to bound memory.
+    """
+    flat = np.asarray(cm, dtype=np.int64).ravel()
+    cells = np.flatnonzero(flat)
+    return cells, flat[cells]
+
+
+def _cluster_jackknife(y_true, y_pred, cluster, k):
+    """Distinct leave-one-cluster-out deltas: (patterns as dense (J, K^2) rows, multiplicities)."""
+    a = _cluster_cells(y_true, y_pred, cluster, k)
+    keys = {}
+    for r in range(a.shape[0]):
+        lo, hi = a.indptr[r], a.indptr[r + 1]
+        key = (a.indices[lo:hi].tobytes(), a.data[lo:hi].tobytes())
+        keys[key] = keys.get(key, 0) + 1
+    patterns = np.zeros((len(keys), k * k), dtype=np.int64)
+    weights = np.empty(len(keys), dtype=np.int64)
+    for row, ((idx, data), count) in enumerate(keys.items()):
+        patterns[row, np.frombuffer(idx, dtype=a.indices.dtype)] = np.frombuffer(data, dtype=np.int64)
+        weights[row] = count
+    return patterns, weights
+
+
+def _apply_batched(stat_fn, cms, chunk=256):
+    """stat_fn over a (J, K, K) generator in chunks; returns dict of concatenated arrays."""
+    parts: dict[str, list] = {}
+    for block in cms:
+        for key, val in stat_fn(block).items():
+            parts.setdefault(key, []).append(np.asarray(val))
+    return {key: np.concatenate(v, axis=0) for key, v in parts.items()}
+
+
+@dataclass
+class CountBootstrap:
+    """Joint replicates of every label metric, with what BCa needs.
+
+    Attributes
+    ----------
+    point : dict
+        ``stat_fn(cm)`` of the observed matrix.
+    replicates : dict
+        ``stat_fn`` of the B replicate matrices (leading axis B).
+    jackknife : dict
+        ``stat_fn`` of the distinct leave-one-out matrices (leading axis J).
+    jackknife_weights : ndarray (J,)
+        How many of the N (or C) leave-one-out members each distinct matrix stands for.
+    method : str
+        E.g. ``"stratified"``, ``"simple"``, ``"cluster"``.
+
+    Derived quantities (a stratum's macro recall, macro - micro, a class minus the rest) get their
+    interval with :meth:`interval`, which applies one function to the point, the replicates and the
+    jackknife alike, so the interval of a difference comes from the same replicates.
+    """
+
+    point: dict
+    replicates: dict
+    jackknife: dict
+    jackknife_weights: np.ndarray
+    n_resamples: int
+    method: str
+    cms: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def run(cls, cm, stat_fn, n_resamples, rng, *, scheme="stratified", y_true=None, y_pred=None,
+            cluster=None, keep_counts=False) -> "CountBootstrap":
+        cm = np.asarray(cm, dtype=np.int64)
+        k = cm.shape[0]
+        if cluster is not None:
+            reps = cluster_bootstrap_counts(y_true, y_pred, cluster, k, n_resamples, rng)
+            patterns, weights = _cluster_jackknife(y_true, y_pred, cluster, k)
+
+            def loo():
+                for s in range(0, len(weights), 256):
+                    yield cm[None] - patterns[s:s + 256].reshape(-1, k, k)
+
+            method = "cluster"
+        else:
+            reps = bootstrap_counts(cm, n_resamples, rng, scheme=scheme)
+            cells, weights = jackknife_counts(cm)
+
+            def loo():
+                for s in range(0, cells.size, 256):
+                    block = np.repeat(cm[None], min(256, cells.size - s), axis=0)
+                    sel = cells[s:s + 256]
+                    block.reshape(block.shape[0], -1)[np.arange(sel.size), sel] -= 1
+                    yield block
+
+            method = scheme
+        rep_stats = {}
+        for s in range(0, n_resamples, 512):  # bounded temporaries for large K
+            for key, val in stat_fn(reps[s:s + 512]).items():
+                rep_stats.setdefault(key, []).append(np.asarray(val))
+        rep_stats = {key: np.concatenate(v, axis=0) for key, v in rep_stats.items()}
+        return cls(
+            point={key: np.asarray(v) for key, v in stat_fn(cm).items()},
+            replicates=rep_stats,
+            jackknife=_apply_batched(stat_fn, loo()),
+            jackknife_weights=np.asarray(weights, dtype=np.float64),
+            n_resamples=n_resamples,
+            method=method,
+            cms=reps if keep_counts else None,
+        )
+
+    def derive(self, fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``fn(stats_dict) -> array`` applied to the point, the replicates and the jackknife."""
+        return (np.asarray(fn(self.point)), np.asarray(fn(self.replicates)),
+                np.asarray(fn(self.jackknife)))
+
+    def interval(self, fn, *, confidence_level=0.95, method="bca", value_range=None) -> dict:
+        """Interval of a derived statistic ``fn(stats)``; see :func:`interval_from_replicates`."""
+        theta, reps, jack = self.derive(fn)
+        return interval_from_replicates(
+            theta, reps, jack, self.jackknife_weights, confidence_level=confidence_level,
+            method=method, value_range=value_range,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# bootstrap interval methods (vectorised over trailing axes; NaN replicates are left out)
+
+
+def _sorted_defined(reps):
+    """Sort replicates along axis 0 with NaN last; return (sorted, number defined)."""
+    s = np.sort(reps, axis=0)  # NaN sorts to the end
+    return s, (~np.isnan(reps)).sum(axis=0)
+
+
+def _quantile_sorted(s, n_def, q):
+    """Linear-interpolation quantile (numpy's default) at per-element level ``q`` of the first
+    ``n_def`` entries of each column of ``s`` (already sorted)."""
+    q = np.clip(np.asarray(q, dtype=np.float64), 0.0, 1.0)
+    pos = q * np.maximum(n_def - 1, 0)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(n_def - 1, 0))
+    frac = pos - lo
+    lo_v = np.take_along_axis(s, lo[None], axis=0)[0]
+    hi_v = np.take_along_axis(s, hi[None], axis=0)[0]
+    out = lo_v + (hi_v - lo_v) * frac
+    return np.where(n_def > 0, out, np.nan)
+
+
+def percentile_interval(reps, alpha):
+    """Percentile interval ``(q_{alpha/2}, q_{1-alpha/2})`` of the defined replicates."""
+    s, n_def = _sorted_defined(np.asarray(reps, dtype=np.float64))
+    shape = n_def.shape
+    return (_quantile_sorted(s, n_def, np.full(shape, alpha / 2)),
+            _quantile_sorted(s, n_def, np.full(shape, 1 - alpha / 2)))
+
+
+def basic_interval(theta, reps, alpha):
+    """Basic (reverse percentile) interval ``(2 theta - q_hi, 2 theta - q_lo)``."""
+    lo, hi = percentile_interval(reps, alpha)
+    return 2 * theta - hi, 2 * theta - lo
+
+
+def bca_interval(theta, reps, jack, weights, alpha):
+    """Bias-corrected and accelerated interval (Efron 1987).
+
+    Parameters
+    ----------
+    theta : array (...)
+        The estimate.
+    reps : array (B, ...)
+        Bootstrap replicates (NaN where undefined; those are left out).
+    jack : array (J, ...)
+        Distinct leave-one-out values; ``weights`` (J,) are their multiplicities.
+
+    Returns ``(low, high, ok)``; ``ok`` is False where BCa is undefined (every replicate on one side
+    of the estimate, or no spread), where the caller falls back to the percentile interval.
+
+    Notes
+    -----
+    ``z0 = Phi^-1(share of replicates below theta, ties counted half)`` (as SciPy computes it);
+    ``a = sum w u^3 / (6 (sum w u^2)^(3/2))`` with ``u = mean_jack - jack``; the interval is the
+    percentile interval at levels ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` for
+    ``z = Phi^-1(alpha/2), Phi^-1(1 - alpha/2)``.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    reps = np.asarray(reps, dtype=np.float64)
+    s, n_def = _sorted_defined(reps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        below = np.nansum(reps < theta, axis=0) + 0.5 * np.nansum(reps == theta, axis=0)
+        frac = below / n_def
+        z0 = special.ndtri(frac)
+        jack = np.asarray(jack, dtype=np.float64)
+        w = np.broadcast_to(np.asarray(weights, dtype=np.float64).reshape((-1,) + (1,) * theta.ndim),
+                            jack.shape)
+        wj = np.where(np.isnan(jack), 0.0, w)
+        jv = np.where(np.isnan(jack), 0.0, jack)
+        mean = (wj * jv).sum(axis=0) / wj.sum(axis=0)
+        u = np.where(wj > 0, mean - jv, 0.0)
+        num = (wj * u**3).sum(axis=0)
+        den = 6.0 * (wj * u**2).sum(axis=0) ** 1.5
+        a = np.where(den > 0, num / den, 0.0)
+        z_lo, z_hi = special.ndtri(alpha / 2), special.ndtri(1 - alpha / 2)
+        lvl_lo = special.ndtr(z0 + (z0 + z_lo) / (1 - a * (z0 + z_lo)))
+        lvl_hi = special.ndtr(z0 + (z0 + z_hi) / (1 - a * (z0 + z_hi)))
+    ok = np.isfinite(z0) & np.isfinite(lvl_lo) & np.isfinite(lvl_hi)
+    lo = _quantile_sorted(s, n_def, np.where(ok, lvl_lo, 0.5))
+    hi = _quantile_sorted(s, n_def, np.where(ok, lvl_hi, 0.5))
+    return lo, hi, ok
+
+
+def interval_from_replicates(theta, reps, jack=None, weights=None, *, confidence_level=0.95,
+                             method="bca", value_range=None, alpha=None) -> dict:
+    """Interval arrays for estimates ``theta`` (...) from replicates (B, ...).
+
+    Returns a dict of arrays: ``low``, ``high``, ``se``, ``undefined_fraction``, and ``note``
+    (object array of str or None) explaining fallbacks: BCa undefined -> percentile; a degenerate
+    bootstrap distribution (every replicate equal) -> no interval.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    reps = np.asarray(reps, dtype=np.float64)
+    alpha = (1 - confidence_level) if alpha is None else alpha
+    n_b = reps.shape[0]
+    n_def = (~np.isnan(reps)).sum(axis=0)
+    undefined_fraction = 1 - n_def / n_b
+    with np.errstate(invalid="ignore"):
+        se = np.where(n_def > 1, np.nanstd(np.where(n_def > 1, reps, 0.0), axis=0, ddof=1), np.nan)
+        spread = np.nanmax(np.where(n_def > 0, reps, 0.0), axis=0) - np.nanmin(
+            np.where(n_def > 0, reps, 0.0), axis=0)
+    note = np.full(theta.shape, None, dtype=object)
+    if method == "bca":
+        lo, hi, ok = bca_interval(theta, reps, jack, weights, alpha)
+        p_lo, p_hi = percentile_interval(reps, alpha)
+        lo = np.where(ok, lo, p_lo)
+        hi = np.where(ok, hi, p_hi)
+        note[~ok & (spread > 0)] = "BCa undefined (every replicate on one side of the estimate); percentile interval"
+    elif method == "percentile":
+        lo, hi = percentile_interval(reps, alpha)
+    elif method == "basic":
+        lo, hi = basic_interval(theta, reps, alpha)
+    else:
+        raise ValueError(f"unknown interval method {method!r}")
+    if value_range is not None:
+        lo = np.clip(lo, *value_range)
+        hi = np.clip(hi, *value_range)
+    degenerate = (spread == 0) & (n_def > 0)
+    lo = np.where(degenerate | np.isnan(theta), np.nan, lo)
+    hi = np.where(degenerate | np.isnan(theta), np.nan, hi)
+    note[degenerate & ~np.isnan(theta)] = (
+        "no interval: every bootstrap replicate equals the estimate (no variation to resample)"
+    )
+    return {"low": lo, "high": hi, "se": se, "undefined_fraction": undefined_fraction, "note": note}
+
+
+# ------------------------------------------------------------------------------------------------
+# proportions
+
+
+def wilson_interval(k, n, confidence_level=0.95, *, alpha=None):
+    """Wilson score interval for k successes in n trials (vectorised); NaN where n == 0.
+
+    Notes
+    -----
+    With ``z = Phi^-1(1 - alpha/2)`` and ``p = k/n``::
+
+        centre = (k + z^2/2) / (n + z^2)
+        half   = z / (n + z^2) * sqrt(k (n - k) / n + z^2 / 4)
+
+    Equals ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``.
+    """
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    alpha = (1 - confidence_level) if alpha is None else alpha
+    z = special.ndtri(1 - alpha / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = (k + z * z / 2) / (n + z * z)
+        half = z / (n + z * z) * np.sqrt(k * (n - k) / n + z * z / 4)
+        lo = np.where(k == 0, 0.0, centre - half)
+        hi = np.where(k == n, 1.0, centre + half)
+    lo = np.where(n > 0, np.clip(lo, 0, 1), np.nan)
+    hi = np.where(n > 0, np.clip(hi, 0, 1), np.nan)
+    return lo, hi
+
+
+def clopper_pearson_interval(k, n, confidence_level=0.95, *, alpha=None):
+    """Clopper-Pearson ("exact") interval from beta quantiles; NaN where n == 0."""
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    alpha = (1 - confidence_level) if alpha is None else alpha
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(k > 0, special.betaincinv(k, n - k + 1, alpha / 2), 0.0)
+        hi = np.where(k < n, special.betaincinv(k + 1, n - k, 1 - alpha / 2), 1.0)
+    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
+
+
+# ------------------------------------------------------------------------------------------------
+# DeLong
+
+
+def delong_components(y_true, y_score):
+    """Per-class AUCs and the per-sample DeLong structural components.
+
+    Returns ``(auc, psi)`` where ``auc`` has shape (K,) and ``psi`` shape (n, K):
+    ``psi[i, k] = (V10 - AUC_k) / sqrt(m_k (m_k - 1))`` for a positive of class k and
+    ``(V01 - AUC_k) / sqrt(q_k (q_k - 1))`` for a negative, with m_k positives and q_k negatives.
+    Then ``psi.T @ psi`` is the DeLong covariance matrix of the AUCs: its diagonal is exactly
+    DeLong's ``S10/m + S01/q`` and its off-diagonal terms pair the components of the same sample.
+    """
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = R._one_hot(y_true, y_score.shape[1])
+    n, k = y_score.shape
+    auc = np.full(k, np.nan)
+    psi = np.zeros((n, k))
+    for j in range(k):
+        st = R.binary_rank_stats(y_score[:, j], y[:, j])
+        if st.n_pos < 2 or st.n_neg < 2:
+            auc[j] = st.auc
+            psi[:, j] = np.nan
+            continue
+        auc[j] = st.auc
+        psi[y[:, j], j] = (st.v10 - st.auc) / math.sqrt(st.n_pos * (st.n_pos - 1))
+        psi[~y[:, j], j] = (st.v01 - st.auc) / math.sqrt(st.n_neg * (st.n_neg - 1))
+    return auc, psi
+
+
+def delong_auc_variance(y_true, y_score, weights=None):
+    """DeLong variance of each per-class AUC, or of linear combinations ``weights.T @ auc``.
+
+    ``weights``: (K, m) matrix; classes whose AUC is undefined must have weight 0. Memory is
+    O(n * m) beyond the scores: the components are accumulated class by class.
+    """
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = R._one_hot(y_true, y_score.shape[1])
+    n, k = y_score.shape
+    per_class_var = np.full(k, np.nan)
+    auc = np.full(k, np.nan)
+    z = None if weights is None else np.zeros((n, np.asarray(weights).shape[1]))
+    for j in range(k):
+        st = R.binary_rank_stats(y_score[:, j], y[:, j])
+        auc[j] = st.auc
+        if st.n_pos < 2 or st.n_neg < 2:
+            continue
+        psi = np.empty(n)
+        psi[y[:, j]] = (st.v10 - st.auc) / math.sqrt(st.n_pos * (st.n_pos - 1))
+        psi[~y[:, j]] = (st.v01 - st.auc) / math.sqrt(st.n_neg * (st.n_neg - 1))
+        per_class_var[j] = float(psi @ psi)
+        if z is not None:
+            z += np.outer(psi, np.asarray(weights)[j])
+    combo_cov = None if z is None else z.T @ z
+    return auc, per_class_var, combo_cov
+
+
+def logit_interval(theta, var, *, alpha, df=None):
+    """Interval for a quantity in (0, 1) from its variance, built on the logit scale and mapped
+    back: ``expit(logit(theta) +- q * sqrt(var) / (theta (1 - theta)))``, with q the normal quantile
+    or, with ``df``, Student's t. Undefined (NaN) when theta is 0 or 1 or the variance is 0."""
+    theta = np.asarray(theta, dtype=np.float64)
+    var = np.asarray(var, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = special.ndtri(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
+        se_l = np.sqrt(var) / (theta * (1 - theta))
+        centre = special.logit(theta)
+        lo = special.expit(centre - q * se_l)
+        hi = special.expit(centre + q * se_l)
+    bad = ~((theta > 0) & (theta < 1) & (var > 0))
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+# ------------------------------------------------------------------------------------------------
+# score bootstrap over samples (micro AUC, AP, log loss, Brier, top-k)
+
+
+def _tie_groups_desc(values):
+    """Order (descending) and the start index of each group of tied values in that order."""
+    order = np.argsort(-values, kind="stable")
+    v = values[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(v)) + 1] if v.size else np.array([], dtype=np.int64)
+    return order, starts
+
+
+def _weighted_ap(w_pos_sorted, w_all_sorted, starts):
+    """AP for a block of replicate weights (b, n) in descending-score order, ties grouped."""
+    gp = np.add.reduceat(w_pos_sorted, starts, axis=1)
+    ga = np.add.reduceat(w_all_sorted, starts, axis=1)
+    cp = np.cumsum(gp, axis=1)
+    ca = np.cumsum(ga, axis=1)
+    total = cp[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = np.where(ca > 0, cp / ca, 0.0)
+        return np.where(total > 0, (gp * prec).sum(axis=1) / total, np.nan)
+
+
+def _weighted_auc(w_pos_sorted, w_neg_sorted, starts):
+    """ROC AUC for replicate weights in descending-score order, ties counted half."""
+    gp = np.add.reduceat(w_pos_sorted, starts, axis=1)
+    gn = np.add.reduceat(w_neg_sorted, starts, axis=1)
+    # negatives strictly below a group = all negatives - negatives at or above it
+    neg_at_or_above = np.cumsum(gn, axis=1)
+    tot_n = neg_at_or_above[:, -1:]
+    below = tot_n - neg_at_or_above
+    tot_p = gp.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((gp * (below + gn / 2)).sum(axis=1)) / (tot_p * tot_n[:, 0])
+
+
+def _sample_weights(y_true, k, b, rng, scheme):
+    """(b, n) resample counts: per replicate, n rows drawn with replacement (within each true class
+    for the stratified scheme)."""
+    n = y_true.size
+    w = np.zeros((b, n), dtype=np.float64)
+    if scheme == "stratified":
+        for c in range(k):
+            idx = np.flatnonzero(y_true == c)
+            if idx.size == 0:
+                continue
+            draws = rng.integers(0, idx.size, size=(b, idx.size))
+            for r in range(b):
+                w[r, idx] = np.bincount(draws[r], minlength=idx.size)
+    else:
+        draws = rng.integers(0, n, size=(b, n))
+        for r in range(b):
+            w[r] = np.bincount(draws[r], minlength=n)
+    return w
+
+
+def score_bootstrap(pred, n_resamples, rng, scheme, *, chunk=None) -> dict:
+    """Replicates of the score metrics that have no analytic interval here, from per-sample resample
+    counts shared by all of them. Returns ``{key: (B, ...) array}``."""
+    y_true = pred.y_true
+    s = pred.y_score
+    n, k = s.shape
+    y = R._one_hot(y_true, k)
+    chunk = chunk or max(1, min(n_resamples, int(2e7 // max(n * k, 1))))
+    col_groups = [_tie_groups_desc(s[:, j]) for j in range(k)]
+    flat = s.ravel()
+    flat_y = y.ravel()
+    flat_sample = np.repeat(np.arange(n), k)
+    f_order, f_starts = _tie_groups_desc(flat)
+    means = {}
+    if pred.scores_are_probabilities:
+        eps = np.finfo(np.float64).eps
+        means["overall.log_loss"] = -np.log(np.clip(s[np.arange(n), y_true], eps, 1 - eps))
+        means["overall.brier"] = ((s - y) ** 2).sum(axis=1)
+    out: dict[str, list] = {}
+    for start in range(0, n_resamples, chunk):
+        b = min(chunk, n_resamples - start)
+        w = _sample_weights(y_true, k, b, rng, scheme)
+        tot = w.sum(axis=1)
+        for key, v in means.items():
+            out.setdefault(key, []).append(w @ v / tot)
+        ap = np.empty((b, k))
+        sup = np.empty((b, k))
+        for j, (order, starts) in enumerate(col_groups):
+            wp = w[:, order] * y[order, j]
+            ap[:, j] = _weighted_ap(wp, w[:, order], starts)
+            sup[:, j] = wp.sum(axis=1)
+        out.setdefault("per_class.average_precision", []).append(ap)
+        out.setdefault("macro.average_precision", []).append(M.macro(ap))
+        out.setdefault("weighted.average_precision", []).append(M.weighted(ap, sup))
+        wf = w[:, flat_sample[f_order]]
+        yf = flat_y[f_order]
+        out.setdefault("micro.average_precision", []).append(_weighted_ap(wf * yf, wf, f_starts))
+        out.setdefault("micro.roc_auc", []).append(_weighted_auc(wf * yf, wf * ~yf, f_starts))
+    return {key: np.concatenate(v, axis=0) for key, v in out.items()}
+
+
+def micro_auc_variance(y_true, y_score):
+    """Variance of the micro ROC AUC with each sample as a cluster of K entries (Obuchowski 1997):
+    ``n/(n-1) sum_i z_i^2`` with ``z_i`` the sample's summed structural components."""
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = R._one_hot(y_true, y_score.shape[1])
+    n, k = y_score.shape
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    theta = R.micro_roc_auc(y_true, y_score)
+    pos_vals = np.sort(y_score[y])
+    z = np.zeros(n)
+    # positives: placement among all negatives of all columns
+    q, lt, le, pos_lt, pos_le = R._micro_counts(y, y_score)
+    order = np.argsort(y_score[y], kind="stable")
+    v10 = np.empty(n_pos)
+    v10[order] = ((lt - pos_lt) + (le - pos_le)) / (2.0 * n_neg)
+    rows_pos = np.nonzero(y)[0]
+    np.add.at(z, rows_pos, (v10 - theta) / n_pos)
+    for j in range(k):
+        neg = ~y[:, j]
+        vals = y_score[neg, j]
+        above = n_pos - (np.searchsorted(pos_vals, vals, "left") + np.searchsorted(pos_vals, vals, "right")) / 2.0
+        z[neg] += (above / n_pos - theta) / n_neg
+    return theta, float(n / (n - 1) * (z @ z))
+
+
+# ------------------------------------------------------------------------------------------------
+# orchestration: every interval of an audit
+
+
+def _adjusted_alpha(alpha, family, how):
+    if family <= 1 or how == "none":
+        return alpha
+    if how == "bonferroni":
+        return alpha / family
+    if how == "sidak":
+        return 1 - (1 - alpha) ** (1 / family)
+    raise ValueError(how)
+
+
+def compute_intervals(pred, cm, point, config):
+    """Every interval of an audit. Returns ``(intervals, simultaneous, bootstrap)``.
+
+    ``intervals`` maps a key (``"macro.f1"``, or ``("per_class.recall", j)``) to a dict with
+    ``low, high, se, method, note, undefined_fraction, unstable``. ``simultaneous`` holds, per
+    per-class metric, intervals adjusted for the K comparisons.
+    """
+    from .audit import count_statistics
+
+    alpha = 1 - config.confidence_level
+    ss = np.random.SeedSequence(config.seed)
+    count_ss, score_ss = ss.spawn(2)
+    B = config.n_resamples
+    k = cm.shape[0]
+    scheme = config.resampling
+    boot = CountBootstrap.run(
+        cm, count_statistics, B, np.random.default_rng(count_ss), scheme=scheme,
+        y_true=pred.y_true, y_pred=pred.y_pred, cluster=pred.cluster,
+    )
+    scheme_name = boot.method
+    boot_method = f"{config.interval}({scheme_name} bootstrap, B={B})"
+    out: dict = {}
+    simultaneous: dict = {}
+    sim_fns: dict = {}  # per-class metric -> function(alpha) -> (low, high), for simultaneous CIs
+
+    def put(key, lo, hi, se, method, note=None, undef=None):
+        entry = {"low": float(lo), "high": float(hi), "se": float(se), "method": method,
+                 "note": note, "undefined_fraction": None if undef is None else float(undef)}
+        entry["unstable"] = undef is not None and undef > UNSTABLE_FRACTION
+        if entry["unstable"]:
+            entry["note"] = (note + "; " if note else "") + (
+                f"undefined in {undef:.1%} of bootstrap replicates")
+        out[key] = entry
+
+    # 1. label metrics by the bootstrap of counts (all keys), then proportions overwritten below
+    for key, theta in boot.point.items():
+        name = key.split(".", 1)[1]
+        res = interval_from_replicates(
+            theta, boot.replicates[key], boot.jackknife[key], boot.jackknife_weights,
+            alpha=alpha, method=config.interval, value_range=_RANGE.get(name, (0.0, 1.0)),
+        )
+        if key.startswith("per_class."):
+            for j in range(k):
+                put((key, j), res["low"][j], res["high"][j], res["se"][j], boot_method,
+                    res["note"][j], res["undefined_fraction"][j])
+        else:
+            put(key, res["low"], res["high"], res["se"], boot_method, res["note"][()],
+                res["undefined_fraction"])
+
+    # 2. per-class proportions: Wilson / Clopper-Pearson
+    tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in M.class_tables(cm))
+    n = cm.sum()
+    proportions = {
+        "recall": (tp, tp + fn),
+        "precision": (tp, tp + fp),
+        "specificity": (tn, tn + fp),
+        "npv": (tn, tn + fn),
+        "prevalence": (tp + fn, np.full(k, float(n))),
+    }
+    prop_fn = {"wilson": wilson_interval, "clopper-pearson": clopper_pearson_interval}.get(
+        config.proportion_interval)
+    if prop_fn is not None:
+        # F1 and Jaccard of a class: given the U = tp + fp + fn samples that are of the class or
+        # predicted as it, tp is Binomial(U, J) under multinomial sampling, with J the population
+        # Jaccard index; F1 = 2J / (1 + J) is increasing in J. So a score interval for J mapped
+        # through that transform is an interval for F1, valid down to a handful of samples, where
+        # the bootstrap of a tiny class degenerates (e.g. tp = 0 in every replicate).
+        for name, (succ, trials) in (("jaccard", (tp, tp + fp + fn)),):
+            lo, hi = prop_fn(succ, trials, alpha=alpha)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                jac = succ / trials
+                se_j = np.sqrt(jac * (1 - jac) / trials)
+            for j in range(k):
+                if trials[j] > 0:
+                    m = f"{config.proportion_interval} on tp/(tp+fp+fn) (n={int(trials[j])})"
+                    put(("per_class.jaccard", j), lo[j], hi[j], se_j[j], m)
+                    # dF1/dJ = 2 / (1 + J)^2 (delta method for the standard error)
+                    put(("per_class.f1", j), 2 * lo[j] / (1 + lo[j]), 2 * hi[j] / (1 + hi[j]),
+                        se_j[j] * 2 / (1 + jac[j]) ** 2, m + ", mapped by F1 = 2J/(1+J)")
+        for name, (succ, trials) in proportions.items():
+            lo, hi = prop_fn(succ, trials, alpha=alpha)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                p = succ / trials
+                se = np.sqrt(p * (1 - p) / trials)
+            for j in range(k):
+                if trials[j] > 0:
+                    put((f"per_class.{name}", j), lo[j], hi[j], se[j],
+                        f"{config.proportion_interval} (n={int(trials[j])})")
+
+    # 3. scores
+    if pred.y_score is not None:
+        _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns)
+
+    # 4. simultaneous per-class intervals
+    for name in M.PER_CLASS_RATIOS + ("prevalence", "roc_auc", "average_precision"):
+        key = f"per_class.{name}"
+        if key not in point:
+            continue
+        defined = np.flatnonzero(~np.isnan(point[key]))
+        family = int(defined.size)
+        adj = _adjusted_alpha(alpha, family, config.multiplicity)
+        lows = np.full(k, np.nan)
+        highs = np.full(k, np.nan)
+        if name in proportions and prop_fn is not None:
+            succ, trials = proportions[name]
+            lows, highs = prop_fn(succ, trials, alpha=adj)
+        elif name in ("f1", "jaccard") and prop_fn is not None:
+            lows, highs = prop_fn(tp, tp + fp + fn, alpha=adj)
+            if name == "f1":
+                lows, highs = 2 * lows / (1 + lows), 2 * highs / (1 + highs)
+        elif key in sim_fns:
+            lows, highs = sim_fns[key](adj)
+        elif key in boot.point:
+            res = interval_from_replicates(boot.point[key], boot.replicates[key],
+                                           boot.jackknife[key], boot.jackknife_weights,
+                                           alpha=adj, method=config.interval,
+                                           value_range=(0.0, 1.0))
+            lows, highs = res["low"], res["high"]
+        else:
+            continue
+        simultaneous[name] = {
+            "adjustment": config.multiplicity,
+            "family_size": family,
+            "confidence_level": config.confidence_level,
+            "per_class_level": 1 - adj,
+            "intervals": [
+                {"label": pred.classes[j], "ci_low": _f(lows[j]), "ci_high": _f(highs[j])}
+                for j in range(k)
+            ],
+        }
+    return out, simultaneous, boot
+
+
+def _f(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns):
+    s = pred.y_score
+    y_true = pred.y_true
+    n, k = s.shape
+    B = config.n_resamples
+    y = R._one_hot(y_true, k)
+    n_pos = y.sum(axis=0)
+    n_neg = n - n_pos
+
+    # per-class AUC: DeLong, logit scale, t quantile with min(m, q) - 1 degrees of freedom
+    auc = point["per_class.roc_auc"]
+    defined = ~np.isnan(auc)
+    support = n_pos.astype(np.float64)
+    w = np.zeros((k, 2))
+    if defined.any():
+        w[defined, 0] = 1.0 / defined.sum()
+        w[defined, 1] = support[defined] / support[defined].sum()
+    auc_d, var, combo = delong_auc_variance(y_true, s, weights=w)
+    df = np.maximum(np.minimum(n_pos, n_neg) - 1, 1)
+
+    def auc_intervals(a):
+        lo, hi = logit_interval(auc, var, alpha=a, df=df)
+        # At the boundary (AUC 0 or 1: perfect separation) DeLong's variance is 0 and the logit
+        # interval undefined; fall back to a Wilson interval with n = min(m, q) so that the
+        # interval still reflects how few samples support the claim.
+        edge = defined & ~np.isfinite(lo)
+        if edge.any():
+            eff = np.minimum(n_pos, n_neg)
+            wl, wh = wilson_interval(auc * eff, eff, alpha=a)
+            lo = np.where(edge, wl, lo)
+            hi = np.where(edge, wh, hi)
+        return lo, hi
+
+    lo, hi = auc_intervals(alpha)
+    for j in range(k):
+        if defined[j]:
+            edge = not (0 < auc[j] < 1) or not var[j] > 0
+            put(("per_class.roc_auc", j), lo[j], hi[j], math.sqrt(var[j]) if var[j] == var[j] else math.nan,
+                "wilson (AUC at the boundary; n = min(positives, negatives))" if edge
+                else f"delong-logit (t, df={int(df[j])})")
+    sim_fns["per_class.roc_auc"] = auc_intervals
+    for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
+        theta = point[key]
+        v = combo[col, col] if combo is not None else np.nan
+        if np.isnan(theta):
+            continue
+        lo_m, hi_m = logit_interval(theta, v, alpha=alpha)
+        put(key, lo_m, hi_m, math.sqrt(v) if v >= 0 else math.nan,
+            "delong-logit (full covariance of the per-class AUCs)")
+
+    # the rest: bootstrap over samples when affordable, else analytic approximations
+    work = float(n) * k * B
+    if work <= config.score_bootstrap_max_work:
+        reps = score_bootstrap(pred, B, np.random.default_rng(score_ss), config.resampling
+                               if pred.cluster is None else "simple")
+        method = f"percentile(bootstrap by sample, B={B})"
+        for key, r in reps.items():
+            theta = point.get(key)
+            if theta is None:
+                continue
+            res = interval_from_replicates(theta, r, alpha=alpha, method="percentile",
+                                           value_range=None if key.endswith(("log_loss", "brier"))
+                                           else (0.0, 1.0))
+            if key.startswith("per_class."):
+                for j in range(k):
+                    put((key, j), res["low"][j], res["high"][j], res["se"][j], method,
+                        res["note"][j], res["undefined_fraction"][j])
+            else:
+                put(key, res["low"], res["high"], res["se"], method, res["note"][()],
+                    res["undefined_fraction"])
+        ap_reps = reps["per_class.average_precision"]
+
+        def ap_sim(a):
+            return percentile_interval(ap_reps, a)
+
+        sim_fns["per_class.average_precision"] = ap_sim
+    else:
+        _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns)
+    # top-k accuracy is a proportion of samples: Wilson in every regime (a bootstrap of it
+    # degenerates under the stratified scheme when the misses are all of one small class)
+    for kk in (3, 5):
+        key = f"overall.top_{kk}_accuracy"
+        if key in point:
+            hits = int(R.top_k_hits(y_true, s, kk).sum())
+            l, h = wilson_interval(hits, n, alpha=alpha)
+            put(key, l, h, math.sqrt(point[key] * (1 - point[key]) / n), f"wilson (n={n})")
+
+    # OvO AUC: no interval yet (see the issue note); say so rather than leave it silent
+    if "overall.roc_auc_ovo" in point and not np.isnan(point["overall.roc_auc_ovo"]):
+        out["overall.roc_auc_ovo"] = {
+            "low": math.nan, "high": math.nan, "se": math.nan, "method": None,
+            "note": "no interval computed for the one-vs-one AUC in this version",
+            "undefined_fraction": None, "unstable": False,
+        }
+
+
+def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns):
+    s = pred.y_score
+    y_true = pred.y_true
+    n, k = s.shape
+    z = special.ndtri(1 - alpha / 2)
+    ap = point["per_class.average_precision"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap_var = ap * (1 - ap) / n_pos  # Boyd et al. (2013): logit interval, tau^2 = 1/(n AP(1-AP))
+    lo, hi = logit_interval(ap, ap_var, alpha=alpha)
+    sim_fns["per_class.average_precision"] = lambda a: logit_interval(ap, ap_var, alpha=a)
+    for j in range(k):
+        if not np.isnan(ap[j]):
+            put(("per_class.average_precision", j), lo[j], hi[j], math.sqrt(ap_var[j]),
+                f"logit (Boyd et al. 2013; n_pos={int(n_pos[j])}; bootstrap too large)")
+    defined = ~np.isnan(ap) & (ap_var > 0)
+    if defined.any():
+        for key, wts in (("macro.average_precision", np.ones(k)),
+                         ("weighted.average_precision", n_pos.astype(float))):
+            ww = np.where(defined, wts, 0.0)
+            ww = ww / ww.sum()
+            v = float((ww**2 * np.where(defined, ap_var, 0.0)).sum())
+            l, h = logit_interval(point[key], v, alpha=alpha)
+            put(key, l, h, math.sqrt(v),
+                "logit (per-class AP variances, classes treated as independent; bootstrap too large)")
+    theta = point["micro.average_precision"]
+    v = theta * (1 - theta) / n
+    l, h = logit_interval(theta, v, alpha=alpha)
+    put("micro.average_precision", l, h, math.sqrt(v), "logit (Boyd et al. 2013; bootstrap too large)")
+    theta, v = micro_auc_variance(y_true, s)
+    l, h = logit_interval(theta, v, alpha=alpha)
+    put("micro.roc_auc", l, h, math.sqrt(v), "delong-logit clustered by sample (Obuchowski 1997)")
+    q = stats.t.ppf(1 - alpha / 2, n - 1)
+    if pred.scores_are_probabilities:
+        eps = np.finfo(np.float64).eps
+        losses = {
+            "overall.log_loss": -np.log(np.clip(s[np.arange(n), y_true], eps, 1 - eps)),
+            "overall.brier": ((s - R._one_hot(y_true, k)) ** 2).sum(axis=1),
+        }
+        for key, v in losses.items():
+            se = float(v.std(ddof=1) / math.sqrt(n))
+            put(key, point[key] - q * se, point[key] + q * se, se, "t (mean of per-sample losses)")
