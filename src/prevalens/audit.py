@@ -17,6 +17,7 @@ import numpy as np
 
 from . import metrics as M
 from . import ranking as R
+from .counts import as_tables
 from .exceptions import ConfigError, ProbabilityWarning, UndefinedMetricWarning
 from .io import Predictions, predictions_from_arrays
 from .results import AuditResult, ClassResult, DataSummary, Estimate, RunInfo
@@ -79,7 +80,7 @@ class AuditConfig:
     proportion_interval: str = "wilson"
     multiplicity: str = "bonferroni"
     min_support: int = 10
-    score_bootstrap_max_work: float = 2e9
+    score_bootstrap_max_work: float = 1e7
 
     def __post_init__(self):
         _check_config(self)
@@ -119,13 +120,14 @@ def _check_config(c: AuditConfig) -> None:
 
 
 def count_statistics(cm) -> dict[str, np.ndarray]:
-    """Every label metric of confusion matrices ``cm`` of shape (..., K, K).
+    """Every label metric of confusion matrices ``cm`` of shape (..., K, K) (or their
+    :class:`~prevalens.counts.Tables`).
 
     Keys are ``"per_class.<metric>"`` (shape (..., K)), ``"<micro|macro|weighted>.<metric>"`` and
     ``"overall.<metric>"`` (shape (...)). This is the function the bootstrap applies to its
     replicates, so every label-based number and its interval come from the same code.
     """
-    cm = np.asarray(cm)
+    cm = as_tables(cm)  # count once: every metric below reduces these four (..., K) arrays
     out: dict[str, np.ndarray] = {}
     pc = M.per_class_all(cm)
     for name in PER_CLASS_METRICS:
@@ -140,36 +142,50 @@ def count_statistics(cm) -> dict[str, np.ndarray]:
     return out
 
 
-def score_statistics(pred: Predictions) -> dict[str, np.ndarray]:
-    """Point estimates of every score metric (empty without scores)."""
+def auc_combination_weights(n_pos, n_samples) -> np.ndarray:
+    """(K, 2) weights of the macro and the weighted (by support) mean of the per-class AUCs over
+    the classes whose AUC is defined (positives and negatives both present)."""
+    n_pos = np.asarray(n_pos, dtype=np.float64)
+    defined = (n_pos > 0) & (n_pos < n_samples)
+    w = np.zeros((n_pos.size, 2))
+    if defined.any():
+        w[defined, 0] = 1.0 / defined.sum()
+        w[defined, 1] = n_pos[defined] / n_pos[defined].sum()
+    return w
+
+
+def score_statistics(pred: Predictions, *, with_summary: bool = False):
+    """Point estimates of every score metric (empty without scores).
+
+    With ``with_summary=True`` returns ``(stats, summary)`` where ``summary`` is the
+    :class:`prevalens.ranking.OvRSummary` of the one pass over the columns (it holds DeLong's
+    components, so the interval stage does not rank the scores again).
+    """
     if pred.y_score is None:
-        return {}
+        return ({}, None) if with_summary else {}
     y_true, s = pred.y_true, pred.y_score
     k = pred.n_classes
     out: dict[str, np.ndarray] = {}
-    auc = np.empty(k)
-    ap = np.empty(k)
-    y = R._one_hot(y_true, k)
-    for j in range(k):
-        st = R.binary_rank_stats(s[:, j], y[:, j])
-        auc[j], ap[j] = st.auc, st.average_precision
-    support = y.sum(axis=0)
+    n_pos = np.bincount(y_true, minlength=k)
+    summary = R.ovr_pass(y_true, s, combo_weights=auc_combination_weights(n_pos, pred.n_samples))
+    auc, ap = summary.auc, summary.average_precision
     out["per_class.roc_auc"] = auc
     out["per_class.average_precision"] = ap
     out["macro.roc_auc"] = M.macro(auc)
-    out["weighted.roc_auc"] = M.weighted(auc, support)
+    out["weighted.roc_auc"] = M.weighted(auc, n_pos)
     out["macro.average_precision"] = M.macro(ap)
-    out["weighted.average_precision"] = M.weighted(ap, support)
-    out["micro.roc_auc"] = np.float64(R.micro_roc_auc(y_true, s))
-    out["micro.average_precision"] = np.float64(R.micro_average_precision(y_true, s))
-    out["overall.roc_auc_ovo"] = np.float64(R.roc_auc_ovo(y_true, s))
+    out["weighted.average_precision"] = M.weighted(ap, n_pos)
+    micro_auc, micro_ap = R.micro_pass(y_true, s)
+    out["micro.roc_auc"] = np.float64(micro_auc)
+    out["micro.average_precision"] = np.float64(micro_ap)
+    out["overall.roc_auc_ovo"] = np.float64(R.ovo_from_u(summary.ovo_u, n_pos))
     for kk in (3, 5):
         if k > kk:
             out[f"overall.top_{kk}_accuracy"] = np.float64(R.top_k_accuracy(y_true, s, kk))
     if pred.scores_are_probabilities:
         out["overall.log_loss"] = np.float64(R.log_loss(y_true, s))
         out["overall.brier"] = np.float64(R.brier(y_true, s))
-    return out
+    return (out, summary) if with_summary else out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -233,13 +249,27 @@ def audit(
         min_support=min_support,
     )
     pred = predictions_from_arrays(y_true, y_pred, y_score=y_score, labels=labels, cluster=cluster)
-    return audit_predictions(pred, config)
+    return _audit(pred, config, None, stacklevel=3)
 
 
 def audit_predictions(
     predictions: Predictions, config: AuditConfig | None = None, *, command: str | None = None
 ) -> AuditResult:
-    """Audit validated predictions (from :func:`prevalens.load_predictions`)."""
+    """Audit validated predictions (from :func:`prevalens.load_predictions`).
+
+    Parameters
+    ----------
+    predictions : Predictions
+    config : AuditConfig, optional
+        Default ``AuditConfig()``.
+    command : str, optional
+        The command line that started the audit, recorded in ``run.command``.
+    """
+    return _audit(predictions, config, command, stacklevel=3)
+
+
+def _audit(predictions, config, command, *, stacklevel) -> AuditResult:
+    """The audit itself; ``stacklevel`` makes warnings point at the user's call."""
     config = config or AuditConfig()
     if not isinstance(predictions, Predictions):
         raise ConfigError(
@@ -261,19 +291,20 @@ def audit_predictions(
             "loss and Brier score are not computed; ranking metrics (ROC AUC, average precision, "
             "top-k accuracy) are",
             ProbabilityWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
-    point.update(score_statistics(pred))
+    score_point, summary = score_statistics(pred, with_summary=True)
+    point.update(score_point)
 
     intervals: dict = {}
     simultaneous: dict = {}
     if config.n_resamples > 0:
         from .uncertainty import compute_intervals
 
-        intervals, simultaneous, _bootstrap = compute_intervals(pred, cm, point, config)
+        intervals, simultaneous, _bootstrap = compute_intervals(pred, cm, point, config, summary)
 
     result = _assemble(pred, cm, point, intervals, simultaneous, config, command)
-    _warn_undefined(result)
+    _warn_undefined(result, stacklevel=stacklevel + 1)
     return result
 
 
@@ -417,7 +448,7 @@ def _overall_order(key: str):
     return (_OVERALL_ORDER.index(name) if name in _OVERALL_ORDER else len(_OVERALL_ORDER), key)
 
 
-def _warn_undefined(result: AuditResult) -> None:
+def _warn_undefined(result: AuditResult, *, stacklevel: int) -> None:
     """One warning per metric that is undefined for some classes, naming them and why."""
     by_metric: dict[str, list] = {}
     for c in result.per_class:
@@ -431,5 +462,5 @@ def _warn_undefined(result: AuditResult) -> None:
             f"{_PER_CLASS_REASONS.get(name, 'division by zero')}. They are reported as undefined "
             "(NaN), not 0, and left out of the macro and weighted averages.",
             UndefinedMetricWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

@@ -38,6 +38,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; give it the mode a plain open() would (0666 & ~umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -51,12 +53,23 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="prevalens",
         description="Audit a multi-class classifier: micro, macro and weighted metrics with "
         "confidence intervals, where rare classes diverge from common ones.",
-        epilog="Exit codes: 0 success, 2 bad usage or input, 3 internal error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  prevalens audit predictions.csv --out-dir audit/\n"
+        "  prevalens audit --example --out-dir reports/example\n"
+        "  prevalens COMMAND --help\n\n"
+        "Exit codes: 0 success, 2 bad usage or input, 3 internal error.",
     )
     p.add_argument("--version", action="version", version=f"prevalens {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -97,7 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--quiet", action="store_true", help="print nothing on success")
     a.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    s = sub.add_parser("schema", help="print the JSON Schema of results.json")
+    s = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of results.json",
+        epilog="example:\n  prevalens schema > audit-1.schema.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
     e = sub.add_parser(

@@ -9,10 +9,38 @@ the sum of the chunks' matrices.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ConfusionCounts", "confusion_matrix", "class_tables"]
+__all__ = ["ConfusionCounts", "Tables", "confusion_matrix", "class_tables", "as_tables"]
+
+
+class Tables(NamedTuple):
+    """One-vs-rest 2 x 2 tables of every class, each array of shape (..., K).
+
+    Every label metric (per class, micro, macro, weighted, accuracy, kappa, MCC) is a function of
+    these four arrays, so bootstrap replicates and jackknife members are carried as tables
+    (O(K) numbers each) rather than as K x K matrices.
+    """
+
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    tn: np.ndarray
+
+    @property
+    def support(self):
+        return self.tp + self.fn
+
+    @property
+    def predicted(self):
+        return self.tp + self.fp
+
+    @property
+    def n(self):
+        """Samples (the same for every class): shape (...)."""
+        return (self.tp + self.fp + self.fn + self.tn)[..., 0]
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -45,7 +73,12 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     return flat.reshape(n_classes, n_classes).astype(np.int64, copy=False)
 
 
-def class_tables(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def as_tables(x) -> Tables:
+    """``x`` if it already is :class:`Tables`, else the tables of confusion matrices ``x``."""
+    return x if isinstance(x, Tables) else class_tables(x)
+
+
+def class_tables(cm: np.ndarray) -> Tables:
     """One-vs-rest 2 x 2 tables of every class: ``(tp, fp, fn, tn)``, each of shape (..., K).
 
     Works on a batch of confusion matrices of shape (..., K, K), so the same call serves a point
@@ -59,7 +92,7 @@ def class_tables(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     fp = predicted - tp
     fn = support - tp
     tn = n - tp - fp - fn
-    return tp, fp, fn, tn
+    return Tables(tp, fp, fn, tn)
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,6 +158,6 @@ class ConfusionCounts:
         """Samples predicted as each class (column sums)."""
         return self.matrix.sum(axis=0)
 
-    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def tables(self) -> Tables:
         """Per-class ``(tp, fp, fn, tn)``."""
         return class_tables(self.matrix)

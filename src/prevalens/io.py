@@ -97,10 +97,10 @@ class Predictions:
         for name in ("y_true", "y_pred", "y_score", "cluster"):
             arr = getattr(self, name)
             if arr is not None:
-                arr = np.asarray(arr)
-                if arr.flags.writeable:
-                    arr = arr.copy()
-                    arr.setflags(write=False)
+                # A read-only view, not a copy: scores can be gigabytes. (The caller's own array
+                # stays writable; prevalens never writes to it.)
+                arr = np.asarray(arr).view()
+                arr.setflags(write=False)
                 object.__setattr__(self, name, arr)
 
     @property
@@ -138,15 +138,35 @@ class _Where:
     """Formats locations in messages: the source, and rows as 1-based data rows (plus the file
     line for CSV, where the header is line 1)."""
 
-    def __init__(self, name: str, csv_lines: bool = False, score_prefix: str = "score_"):
+    def __init__(self, name: str, csv_lines: bool = False, score_prefix: str = "score_",
+                 text: str | None = None):
         self.name = name
         self.csv_lines = csv_lines
         self.score_prefix = score_prefix
+        self.text = text
+        self._starts = None
 
     def row(self, i: int) -> str:
         if self.csv_lines:
-            return f"row {i + 1} (line {i + 2})"
+            return f"row {i + 1} (line {self._line(i)})"
         return f"row {i + 1}"
+
+    def _line(self, i: int) -> int:
+        """File line on which data row ``i`` starts. Blank lines (which pandas skips) and quoted
+        cells that span lines shift it, so count with the csv module; only done for a message."""
+        if self.text is None:
+            return i + 2
+        if self._starts is None:
+            reader = csv.reader(_io.StringIO(self.text))
+            starts, prev = [], 0
+            for record in reader:
+                if not (len(record) > 1 or (record and record[0].strip())):
+                    prev = reader.line_num
+                    continue
+                starts.append(prev + 1)
+                prev = reader.line_num
+            self._starts = starts[1:]  # the first record is the header
+        return self._starts[i] if i < len(self._starts) else i + 2
 
 
 def _first(mask) -> int:
@@ -180,19 +200,26 @@ def _normalise_labels(values, column: str, where: _Where):
     if pd.api.types.is_integer_dtype(s.dtype):
         return s.to_numpy(dtype=np.int64), "int"
     if pd.api.types.is_float_dtype(s.dtype):
-        arr = s.to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(arr) | (arr != np.round(arr))
-        if bad.any():
-            i = _first(bad)
-            raise InputError(
-                f"{where.name}: column '{column}' holds the number {arr[i]!r} at {where.row(i)}; "
-                "labels must be strings or integers"
-            )
-        return arr.astype(np.int64), "int"
+        return _integral_floats(s.to_numpy(dtype=np.float64), column, where), "int"
     arr = s.to_numpy(dtype=object)
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
         return arr.astype(np.int64), "int"
+    # A list such as [0.5, 1.0] arrives as an object array: numbers stay numbers (1.0 is class 1,
+    # 0.5 is refused), rather than becoming the text labels "0.5" and "1.0".
+    if pd.api.types.infer_dtype(arr, skipna=False) in ("floating", "mixed-integer-float"):
+        return _integral_floats(arr.astype(np.float64), column, where), "int"
     return np.array([str(_py(v)) for v in arr], dtype=object), "str"
+
+
+def _integral_floats(arr: np.ndarray, column: str, where: _Where) -> np.ndarray:
+    bad = ~np.isfinite(arr) | (arr != np.round(arr))
+    if bad.any():
+        i = _first(bad)
+        raise InputError(
+            f"{where.name}: column '{column}' holds the number {_py(arr[i])!r} at {where.row(i)}; "
+            "labels must be strings or integers"
+        )
+    return arr.astype(np.int64)
 
 
 def _as_str(arr):
@@ -230,6 +257,7 @@ def _build(
     cluster_column: str | None,
     labels,
     inputs: tuple,
+    given_pred_source: str = "column",
 ) -> Predictions:
     """score_block: (score labels as given (str suffixes or array positions), score matrix,
     column names)."""
@@ -319,7 +347,8 @@ def _build(
         if pd.Index(score_labels).duplicated().any():
             dup = pd.Index(score_labels)[pd.Index(score_labels).duplicated()][0]
             raise InputError(
-                f"{where.name}: two score columns name class {dup!r}; give one score column per class"
+                f"{where.name}: two score columns name class {_py(dup)!r}; "
+                "give one score column per class"
             )
         pos = index.get_indexer(score_labels)
         if (pos < 0).any():
@@ -335,8 +364,11 @@ def _build(
                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
                 + f"; add column '{_score_name(where, missing[0])}' or drop every score column"
             )
-        y_score = np.empty((n, len(classes)), dtype=np.float64)
-        y_score[:, pos] = matrix
+        if np.array_equal(pos, np.arange(len(classes))):
+            y_score = matrix  # already in class order: no copy
+        else:
+            y_score = np.empty((n, len(classes)), dtype=np.float64)
+            y_score[:, pos] = matrix
         for j, p in enumerate(pos):
             score_cols[classes[p]] = col_names[j]
         probabilities = is_probability(y_score)
@@ -346,7 +378,7 @@ def _build(
             yp, index, pred_column, where, "predicted",
             "add it to `labels=` or fix the row" if label_list is not None else "fix the row",
         )
-        pred_source = "column"
+        pred_source = given_pred_source
     else:
         if y_score is None:
             raise InputError(
@@ -403,16 +435,22 @@ def _check_scores(matrix: np.ndarray, col_names: list, where: _Where, raw=None) 
     if not finite.all():
         i, j = np.argwhere(~finite)[0]
         raw_v = raw[i, j] if raw is not None else matrix[i, j]
+        if raw is not None and (raw_v is None or raw_v is pd.NA or (
+                where.csv_lines and isinstance(raw_v, float) and np.isnan(raw_v))):
+            what = "score is missing (empty cell)"  # not "nan": the file holds no text here
+        else:
+            what = f"score {_py(raw_v)!r} is not a finite number"
         raise InputError(
-            f"{where.name}: column '{col_names[j]}', {where.row(int(i))}: score {_py(raw_v)!r} is "
-            "not a finite number; every score must be a finite number"
+            f"{where.name}: column '{col_names[j]}', {where.row(int(i))}: {what}; "
+            "every score must be a finite number"
         )
     neg = matrix < 0
     if neg.any():
         i, j = np.argwhere(neg)[0]
         raise InputError(
-            f"{where.name}: column '{col_names[j]}', {where.row(int(i))}: score {matrix[i, j]!r} is "
-            "negative; scores must be >= 0 (apply a softmax to logits first)"
+            f"{where.name}: column '{col_names[j]}', {where.row(int(i))}: "
+            f"score {_py(matrix[i, j])!r} is negative; scores must be >= 0 "
+            "(apply a softmax to logits first)"
         )
     return matrix
 
@@ -456,7 +494,7 @@ def predictions_from_arrays(
         if m.ndim != 2:
             raise InputError(f"`y_score` must be 2-D (n_samples, n_classes), got shape {m.shape}")
         try:
-            m = m.astype(np.float64)
+            m = np.asarray(m, dtype=np.float64)  # no copy when already float64
         except (TypeError, ValueError):
             raise InputError("`y_score` must hold numbers") from None
         names = [f"y_score[:, {j}]" for j in range(m.shape[1])]
@@ -487,6 +525,7 @@ def predictions_from_arrays(
     return _build(
         where, y_true, "y_true", y_pred, "y_pred", score_block,
         cluster, "cluster", labels, (InputInfo(None, None, len(y_true)),),
+        given_pred_source="array",
     )
 
 
@@ -620,9 +659,15 @@ def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, sco
 
 def _read_file(path: Path):
     name = str(path)
-    if not path.exists():
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:  # e.g. a parent directory that may not be searched (EACCES)
+        raise InputError(
+            f"{name}: cannot be read ({exc.strerror or exc}); check its permissions"
+        ) from None
+    if not exists:
         raise InputError(f"{name}: file not found; check the path")
-    if path.is_dir():
+    if is_dir:
         raise InputError(f"{name}: is a directory; give a CSV or Parquet file")
     try:
         data = path.read_bytes()
@@ -637,7 +682,9 @@ def _read_file(path: Path):
         try:
             import pyarrow.parquet as pq
 
-            table = pq.read_table(_io.BytesIO(data))
+            # ParquetFile, not read_table: the dataset reader fails on duplicate column names
+            # with an obscure message before the check below can name the column.
+            table = pq.ParquetFile(_io.BytesIO(data)).read()
         except Exception as exc:  # pyarrow raises several types for corrupt files
             raise InputError(f"{name}: not a readable Parquet file ({_one_line(exc)})") from None
         names = table.column_names
@@ -657,6 +704,7 @@ def _read_file(path: Path):
                 f"{name}: line {line}: byte 0x{data[exc.start]:02x} is not valid UTF-8; "
                 "save the file as UTF-8"
             ) from None
+        where.text = text
         header = next(csv.reader(_io.StringIO(text)), [])
         dup = pd.Index(header).duplicated()
         if dup.any():

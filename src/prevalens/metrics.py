@@ -1,7 +1,7 @@
 """Confusion-matrix metrics, written once over a leading batch axis.
 
 Every function here takes confusion matrices of shape ``(..., K, K)`` (rows: truth, columns:
-prediction) and returns arrays of shape ``(..., K)`` (per class) or ``(...)`` (averages and
+prediction), or their one-vs-rest :class:`~prevalens.counts.Tables`, and returns arrays of shape ``(..., K)`` (per class) or ``(...)`` (averages and
 overall metrics). The same code therefore computes a point estimate from one matrix and B bootstrap
 replicates from a ``(B, K, K)`` stack.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .counts import class_tables
+from .counts import as_tables
 
 __all__ = [
     "PER_CLASS_RATIOS",
@@ -38,6 +38,7 @@ __all__ = [
     "mcc",
     "overall_all",
     "fbeta",
+    "averages_all",
 ]
 
 #: Per-class metrics that are ratios of one-vs-rest counts, in report order.
@@ -87,7 +88,7 @@ def ratio_parts(name: str, cm, *, beta: float = 1.0):
     F1 is ``2 tp / (2 tp + fp + fn)``, undefined only when that denominator is 0 (the class is
     neither present nor predicted), which is scikit-learn's definition.
     """
-    tp, fp, fn, tn = class_tables(cm)
+    tp, fp, fn, tn = as_tables(cm)
     if name == "precision":
         return tp, tp + fp
     if name == "recall":
@@ -119,12 +120,12 @@ def fbeta(cm, beta: float) -> np.ndarray:
 
 def per_class_all(cm) -> dict[str, np.ndarray]:
     """Every per-class ratio plus ``support``, ``predicted`` and ``prevalence``."""
-    cm = np.asarray(cm)
-    out = {name: per_class(name, cm) for name in PER_CLASS_RATIOS}
-    support = cm.sum(axis=-1)
+    t = as_tables(cm)
+    out = {name: per_class(name, t) for name in PER_CLASS_RATIOS}
+    support = t.support
     out["support"] = support
-    out["predicted"] = cm.sum(axis=-2)
-    out["prevalence"] = _divide(support, support.sum(axis=-1, keepdims=True))
+    out["predicted"] = t.predicted
+    out["prevalence"] = _divide(support, t.n[..., None])
     return out
 
 
@@ -160,8 +161,8 @@ def weighted(values, weights) -> np.ndarray:
 
 def accuracy(cm) -> np.ndarray:
     """Fraction of samples on the diagonal: trace / N."""
-    cm = np.asarray(cm)
-    return _divide(np.trace(cm, axis1=-2, axis2=-1), cm.sum(axis=(-2, -1)))
+    t = as_tables(cm)
+    return _divide(t.tp.sum(axis=-1), t.n)
 
 
 def balanced_accuracy(cm) -> np.ndarray:
@@ -173,14 +174,14 @@ def cohen_kappa(cm) -> np.ndarray:
     """Cohen's kappa, ``(p_o - p_e) / (1 - p_e)``; undefined when ``p_e = 1``.
 
     ``p_o`` is the accuracy and ``p_e = sum_k (row_k / N)(col_k / N)`` the agreement expected by
-    chance from the marginals.
+    chance from the marginals (row sums: support; column sums: predicted counts).
     """
-    cm = np.asarray(cm, dtype=np.float64)
-    n = cm.sum(axis=(-2, -1))
-    rows = cm.sum(axis=-1)
-    cols = cm.sum(axis=-2)
+    t = as_tables(cm)
+    n = t.n.astype(np.float64)
+    rows = t.support.astype(np.float64)
+    cols = t.predicted.astype(np.float64)
     # Work in counts (x N^2) so that integer-valued inputs stay exact as long as possible.
-    po = np.trace(cm, axis1=-2, axis2=-1) * n
+    po = t.tp.sum(axis=-1) * n
     pe = (rows * cols).sum(axis=-1)
     return _divide(po - pe, n * n - pe)
 
@@ -197,11 +198,11 @@ def mcc(cm) -> np.ndarray:
     Undefined (NaN, not 0 as scikit-learn returns) when either factor under the root is 0, i.e.
     when all samples are of one class or all are predicted as one class.
     """
-    cm = np.asarray(cm, dtype=np.float64)
-    t = cm.sum(axis=-1)
-    p = cm.sum(axis=-2)
-    c = np.trace(cm, axis1=-2, axis2=-1)
-    s = cm.sum(axis=(-2, -1))
+    tb = as_tables(cm)
+    t = tb.support.astype(np.float64)
+    p = tb.predicted.astype(np.float64)
+    c = tb.tp.sum(axis=-1).astype(np.float64)
+    s = tb.n.astype(np.float64)
     cov_tp = c * s - (t * p).sum(axis=-1)
     cov_pp = s * s - (p * p).sum(axis=-1)
     cov_tt = s * s - (t * t).sum(axis=-1)
@@ -223,8 +224,8 @@ def averages_all(cm) -> dict[str, dict[str, np.ndarray]]:
 
     Returns ``{"micro": {name: (...)}, "macro": {...}, "weighted": {...}}``.
     """
-    cm = np.asarray(cm)
-    support = cm.sum(axis=-1)
+    cm = as_tables(cm)
+    support = cm.support
     out: dict[str, dict[str, np.ndarray]] = {"micro": {}, "macro": {}, "weighted": {}}
     for name in AVERAGED_METRICS:
         values = per_class(name, cm)

@@ -22,13 +22,18 @@ import numpy as np
 __all__ = [
     "BinaryRankStats",
     "binary_rank_stats",
+    "OvRSummary",
+    "ovr_pass",
+    "ovo_from_u",
     "roc_auc_per_class",
     "average_precision_per_class",
+    "micro_pass",
     "micro_roc_auc",
     "micro_average_precision",
     "roc_auc_ovo",
     "log_loss",
     "brier",
+    "brier_per_sample",
     "top_k_accuracy",
     "top_k_hits",
     "roc_curve",
@@ -70,36 +75,140 @@ class BinaryRankStats:
     precision_at: np.ndarray
 
 
+def _placements(col, positive, pos_sorted=None):
+    """For every sample: how many positives score strictly below it (``lt``) and at most equal to
+    it (``le``). One binary search of the n samples into the sorted positives; the second search
+    is done only for samples that tie with a positive."""
+    if pos_sorted is None:
+        pos_sorted = np.sort(col[positive])
+    n_pos = pos_sorted.size
+    lt = np.searchsorted(pos_sorted, col, side="left")
+    le = lt.copy()
+    if n_pos:
+        tied = pos_sorted[np.minimum(lt, n_pos - 1)] == col
+        tied &= lt < n_pos
+        if tied.any():
+            le[tied] = np.searchsorted(pos_sorted, col[tied], side="right")
+    return lt, le
+
+
 def binary_rank_stats(scores, positive) -> BinaryRankStats:
     """Rank statistics of ``scores`` for the positives marked by boolean ``positive``.
 
-    O(n log n): two sorts and binary searches.
+    O(n log n_pos): one sort of the positives and one binary search of every sample into them.
+
+    Notes
+    -----
+    With ``lt_j``/``le_j`` the number of positives below / at most a negative's score, a negative
+    is below the r-th smallest positive exactly when ``le_j <= r`` (and at most equal when
+    ``lt_j <= r``), so cumulative histograms of ``le`` and ``lt`` give every positive's placement
+    among the negatives without sorting the negatives.
     """
     scores = np.asarray(scores, dtype=np.float64)
     positive = np.asarray(positive, dtype=bool)
     pos = scores[positive]
-    neg = scores[~positive]
-    n_pos, n_neg = pos.size, neg.size
-    pos_sorted = np.sort(pos)
-    neg_sorted = np.sort(neg)
-    neg_lt = np.searchsorted(neg_sorted, pos, side="left")
-    neg_le = np.searchsorted(neg_sorted, pos, side="right")
-    pos_lt_of_neg = np.searchsorted(pos_sorted, neg, side="left")
-    pos_le_of_neg = np.searchsorted(pos_sorted, neg, side="right")
+    order = np.argsort(pos, kind="stable")
+    pos_sorted = pos[order]
+    n_pos = pos.size
+    n_neg = scores.size - n_pos
+    lt, le = _placements(scores, positive, pos_sorted)
+    neg = ~positive
+    lt_n, le_n = lt[neg], le[neg]
     with np.errstate(divide="ignore", invalid="ignore"):
-        v10 = (neg_lt + neg_le) / (2.0 * n_neg) if n_neg else np.full(n_pos, np.nan)
-        # V01 of a negative: share of positives ranked above it, ties half.
-        v01 = (
-            (2.0 * n_pos - pos_lt_of_neg - pos_le_of_neg) / (2.0 * n_pos)
-            if n_pos
-            else np.full(n_neg, np.nan)
-        )
-        pos_ge = n_pos - np.searchsorted(pos_sorted, pos, side="left")
-        neg_ge = n_neg - neg_lt
-        precision_at = pos_ge / (pos_ge + neg_ge)
+        v01 = (2.0 * n_pos - lt_n - le_n) / (2.0 * n_pos) if n_pos else np.full(n_neg, np.nan)
+        # negatives strictly below / at most the r-th sorted positive
+        neg_lt_sorted = np.cumsum(np.bincount(le_n, minlength=n_pos + 1))[:n_pos]
+        neg_le_sorted = np.cumsum(np.bincount(lt_n, minlength=n_pos + 1))[:n_pos]
+        v10_sorted = (neg_lt_sorted + neg_le_sorted) / (2.0 * n_neg) if n_neg else np.full(n_pos, np.nan)
+        pos_ge = n_pos - np.searchsorted(pos_sorted, pos_sorted, side="left")
+        neg_ge = n_neg - neg_lt_sorted
+        prec_sorted = pos_ge / (pos_ge + neg_ge)
+    v10 = np.empty(n_pos)
+    v10[order] = v10_sorted
+    precision_at = np.empty(n_pos)
+    precision_at[order] = prec_sorted
     auc = float(v10.mean()) if (n_pos and n_neg) else np.nan
     ap = float(precision_at.mean()) if n_pos else np.nan
     return BinaryRankStats(n_pos, n_neg, auc, ap, v10, v01, precision_at)
+
+
+@dataclass(frozen=True)
+class OvRSummary:
+    """Everything the audit needs from the one-vs-rest ranking of every class, from one pass.
+
+    Attributes
+    ----------
+    auc, average_precision : ndarray (K,)
+    n_pos : ndarray (K,)
+    ovo_u : ndarray (K, K)
+        ``ovo_u[a, b]`` is the Mann-Whitney U of score column a, class a above class b (ties
+        half); Hand & Till's A(a|b) = ovo_u[a, b] / (n_a n_b).
+    delong_var : ndarray (K,)
+        DeLong's variance ``S10/m + S01/q`` of each class's AUC (NaN when undefined).
+    combo_cov : ndarray (m, m) or None
+        DeLong covariance of the linear combinations ``weights.T @ auc``.
+    """
+
+    auc: np.ndarray
+    average_precision: np.ndarray
+    n_pos: np.ndarray
+    ovo_u: np.ndarray
+    delong_var: np.ndarray
+    combo_cov: np.ndarray | None
+
+
+def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
+    """One pass over the score columns: per-class AUC and AP, the one-vs-one U statistics, and
+    DeLong's structural components (per-class variances and, for ``combo_weights`` (K, m), the
+    covariance of weighted sums of AUCs). Memory O(n * m) beyond the scores.
+
+    The per-sample component of class k is ``(V10 - AUC_k) / sqrt(m_k (m_k - 1))`` for its
+    positives and ``(V01 - AUC_k) / sqrt(q_k (q_k - 1))`` for its negatives, so that the sum of
+    squares is exactly DeLong's variance and cross-products of two classes give their covariance.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    n, k = y_score.shape
+    auc = np.full(k, np.nan)
+    ap = np.full(k, np.nan)
+    n_pos = np.bincount(y_true, minlength=k)
+    ovo_u = np.full((k, k), np.nan)
+    var = np.full(k, np.nan)
+    z = None
+    if combo_weights is not None:
+        combo_weights = np.asarray(combo_weights, dtype=np.float64)
+        z = np.zeros((n, combo_weights.shape[1]))
+    for a in range(k):
+        col = np.ascontiguousarray(y_score[:, a])
+        positive = y_true == a
+        st = binary_rank_stats(col, positive)
+        auc[a], ap[a] = st.auc, st.average_precision
+        if st.n_pos:
+            # U(a over b) = sum over samples j of class b of (#pos above + half ties), via V01
+            lt_le_weight = np.empty(n)
+            lt_le_weight[~positive] = st.v01 * st.n_pos
+            lt_le_weight[positive] = 0.0
+            ovo_u[a] = np.bincount(y_true, weights=lt_le_weight, minlength=k)
+            ovo_u[a, a] = np.nan
+        if st.n_pos >= 1 and st.n_neg >= 1 and (st.n_pos + st.n_neg) > 2:
+            psi = np.empty(n)
+            psi[positive] = (st.v10 - st.auc) / np.sqrt(st.n_pos * max(st.n_pos - 1, 1))
+            psi[~positive] = (st.v01 - st.auc) / np.sqrt(st.n_neg * max(st.n_neg - 1, 1))
+            var[a] = float(psi @ psi)
+            if z is not None and combo_weights[a].any():
+                z += psi[:, None] * combo_weights[a][None, :]
+    combo_cov = None if z is None else z.T @ z
+    return OvRSummary(auc, ap, n_pos, ovo_u, var, combo_cov)
+
+
+def ovo_from_u(ovo_u, n_pos) -> float:
+    """Hand & Till's M from the pairwise U statistics; pairs with an absent class are skipped."""
+    present = np.flatnonzero(np.asarray(n_pos) > 0)
+    vals = []
+    for i, a in enumerate(present):
+        for b in present[i + 1:]:
+            vals.append((ovo_u[a, b] + ovo_u[b, a]) / (2.0 * n_pos[a] * n_pos[b]))
+    return float(np.mean(vals)) if vals else np.nan
 
 
 def _one_hot(y_true, n_classes):
@@ -129,47 +238,51 @@ def average_precision_per_class(y_true, y_score) -> np.ndarray:
 
 
 def _micro_counts(y, y_score):
-    """For every positive entry of the pooled (n*K) problem: #entries < v, <= v, and #positives
-    >= v. Done column by column (one sort each) so that no n*K sort or copy is needed."""
-    pos_vals = y_score[y]
-    order = np.argsort(pos_vals, kind="stable")
-    q = pos_vals[order]  # sorted queries: binary searches walk memory in order
+    """For every positive entry of the pooled (n*K) problem, in sorted order: #entries < v and
+    <= v, and #positives < v and <= v. Column by column (one sort each, sorted queries), so no
+    n*K sort or copy is needed."""
+    q = np.sort(y_score[y])  # sorted queries: binary searches walk memory in order
     lt = np.zeros(q.size, dtype=np.int64)
     le = np.zeros(q.size, dtype=np.int64)
     for k in range(y_score.shape[1]):
         col = np.sort(y_score[:, k])
-        lt += np.searchsorted(col, q, side="left")
-        le += np.searchsorted(col, q, side="right")
+        l = np.searchsorted(col, q, side="left")
+        lt += l
+        tied = col[np.minimum(l, col.size - 1)] == q
+        tied &= l < col.size
+        r = l.copy()
+        if tied.any():
+            r[tied] = np.searchsorted(col, q[tied], side="right")
+        le += r
     pos_lt = np.searchsorted(q, q, side="left")
     pos_le = np.searchsorted(q, q, side="right")
     return q, lt, le, pos_lt, pos_le
 
 
-def micro_roc_auc(y_true, y_score) -> float:
-    """ROC AUC of the pooled one-vs-rest problem (all n*K entries; scikit-learn's ``micro``)."""
+def micro_pass(y_true, y_score) -> tuple[float, float]:
+    """Micro ROC AUC and micro average precision from one pass over the columns."""
     y_score = np.asarray(y_score, dtype=np.float64)
     y = _one_hot(y_true, y_score.shape[1])
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return np.nan
+    if n_pos == 0:
+        return np.nan, np.nan
     q, lt, le, pos_lt, pos_le = _micro_counts(y, y_score)
-    neg_lt = lt - pos_lt
-    neg_le = le - pos_le
-    return float(((neg_lt + neg_le) / 2.0).sum() / (n_pos * n_neg))
+    ap = float(np.mean((n_pos - pos_lt) / (y.size - lt)))
+    if n_neg == 0:
+        return np.nan, ap
+    auc = float((((lt - pos_lt) + (le - pos_le)) / 2.0).sum() / (n_pos * n_neg))
+    return auc, ap
+
+
+def micro_roc_auc(y_true, y_score) -> float:
+    """ROC AUC of the pooled one-vs-rest problem (all n*K entries; scikit-learn's ``micro``)."""
+    return micro_pass(y_true, y_score)[0]
 
 
 def micro_average_precision(y_true, y_score) -> float:
     """Average precision of the pooled one-vs-rest problem (scikit-learn's ``micro``)."""
-    y_score = np.asarray(y_score, dtype=np.float64)
-    y = _one_hot(y_true, y_score.shape[1])
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        return np.nan
-    q, lt, le, pos_lt, pos_le = _micro_counts(y, y_score)
-    all_ge = y.size - lt
-    pos_ge = n_pos - pos_lt
-    return float(np.mean(pos_ge / all_ge))
+    return micro_pass(y_true, y_score)[1]
 
 
 def roc_auc_ovo(y_true, y_score) -> float:
@@ -179,32 +292,8 @@ def roc_auc_ovo(y_true, y_score) -> float:
 
     Equals ``roc_auc_score(..., multi_class="ovo", average="macro")`` when every class is present.
     """
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_score = np.asarray(y_score, dtype=np.float64)
-    k = y_score.shape[1]
-    counts = np.bincount(y_true, minlength=k)
-    present = np.flatnonzero(counts)
-    # a_given[a, b] = A(a|b) * n_a * n_b  (the Mann-Whitney U of column a, class a above class b)
-    u = np.full((k, k), np.nan)
-    for a in present:
-        col = y_score[:, a]
-        order = np.lexsort((col, y_true))  # by class, then by score within class
-        sorted_vals = col[order]
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        pos_vals = np.sort(col[y_true == a])
-        for b in present:
-            if b == a:
-                continue
-            seg = sorted_vals[starts[b] : starts[b + 1]]
-            lt = np.searchsorted(seg, pos_vals, side="left")
-            le = np.searchsorted(seg, pos_vals, side="right")
-            u[a, b] = (lt + le).sum() / 2.0
-    pair_scores = []
-    for i, a in enumerate(present):
-        for b in present[i + 1 :]:
-            nn = counts[a] * counts[b]
-            pair_scores.append((u[a, b] + u[b, a]) / (2.0 * nn))
-    return float(np.mean(pair_scores)) if pair_scores else np.nan
+    summary = ovr_pass(y_true, y_score)
+    return ovo_from_u(summary.ovo_u, summary.n_pos)
 
 
 def is_probability(y_score, atol: float = PROBABILITY_ATOL) -> bool:
@@ -229,9 +318,15 @@ def log_loss(y_true, y_proba) -> float:
 
 def brier(y_true, y_proba) -> float:
     """Brier's original multi-class score: mean over samples of sum_k (p_k - y_k)^2 (0 to 2)."""
+    return float(np.mean(brier_per_sample(y_true, y_proba)))
+
+
+def brier_per_sample(y_true, y_proba) -> np.ndarray:
+    """sum_k (p_k - y_k)^2 of every sample, as sum_k p_k^2 - 2 p_true + 1 (no (n, K) temporary)."""
     y_proba = np.asarray(y_proba, dtype=np.float64)
-    y = _one_hot(y_true, y_proba.shape[1])
-    return float(np.mean(((y_proba - y) ** 2).sum(axis=1)))
+    y_true = np.asarray(y_true, dtype=np.int64)
+    sq = np.einsum("ij,ij->i", y_proba, y_proba)
+    return sq - 2.0 * y_proba[np.arange(y_true.size), y_true] + 1.0
 
 
 def top_k_hits(y_true, y_score, k: int, *, chunk: int = 65536) -> np.ndarray:

@@ -43,29 +43,36 @@ Obuchowski, N. A. (1997). Nonparametric analysis of clustered ROC curve data. Bi
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse, special, stats
+from scipy import sparse, special
 
 from . import metrics as M
 from . import ranking as R
+from .counts import Tables, class_tables
 
 __all__ = [
     "bootstrap_counts",
+    "bootstrap_tables",
     "cluster_bootstrap_counts",
     "jackknife_counts",
+    "jackknife_tables",
     "CountBootstrap",
     "bca_interval",
     "percentile_interval",
     "basic_interval",
     "wilson_interval",
     "clopper_pearson_interval",
-    "delong_components",
+    "delong_covariance",
     "delong_auc_variance",
     "logit_interval",
     "compute_intervals",
 ]
+
+#: Threads used to draw the rows of a stratified bootstrap (results do not depend on it).
+_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 #: A metric undefined in more than this share of replicates gets status ``unstable``.
 UNSTABLE_FRACTION = 0.05
@@ -104,6 +111,99 @@ def bootstrap_counts(cm, n_resamples: int, rng, *, scheme: str = "stratified") -
     else:
         raise ValueError(f"`scheme` must be 'stratified' or 'simple', got {scheme!r}")
     return out
+
+
+def bootstrap_tables(cm, n_resamples: int, rng, *, scheme: str = "stratified",
+                     chunk: int = 256) -> Tables:
+    """The same replicates as :func:`bootstrap_counts` (same draws for the same ``rng``), reduced
+    to one-vs-rest tables of shape (B, K) as they are drawn, so that no (B, K, K) array is held.
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    k = cm.shape[0]
+    n = int(cm.sum())
+    support = cm.sum(axis=1)
+    tp = np.zeros((n_resamples, k), dtype=np.int64)
+    pred = np.zeros((n_resamples, k), dtype=np.int64)
+    if scheme == "stratified":
+        sup = np.broadcast_to(support, (n_resamples, k))
+        # One independent stream per row (spawned from ``rng``), so the rows can be drawn on
+        # several threads (numpy releases the GIL while sampling) and the result does not depend
+        # on the number of threads or their scheduling.
+        streams = rng.spawn(k)
+
+        def draw(i):
+            n_i = int(support[i])
+            if n_i == 0:
+                return None
+            nz = np.flatnonzero(cm[i])
+            return nz, streams[i].multinomial(n_i, cm[i, nz] / n_i, size=n_resamples)
+
+        workers = min(_THREADS, k)
+        if workers > 1 and n_resamples * np.count_nonzero(cm) > 200_000:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers) as ex:
+                rows = list(ex.map(draw, range(k)))
+        else:
+            rows = [draw(i) for i in range(k)]
+        for i, row in enumerate(rows):
+            if row is None:
+                continue
+            nz, draws = row
+            pred[:, nz] += draws
+            hit = np.flatnonzero(nz == i)
+            if hit.size:
+                tp[:, i] = draws[:, hit[0]]
+    elif scheme == "simple":
+        flat = cm.ravel()
+        nz = np.flatnonzero(flat)
+        rows, cols = np.divmod(nz, k)
+        row_ind = np.zeros((nz.size, k))
+        row_ind[np.arange(nz.size), rows] = 1.0
+        col_ind = np.zeros((nz.size, k))
+        col_ind[np.arange(nz.size), cols] = 1.0
+        diag = np.flatnonzero(rows == cols)
+        sup = np.empty((n_resamples, k), dtype=np.int64)
+        draws = rng.multinomial(n, flat[nz] / n, size=n_resamples)
+        for s in range(0, n_resamples, chunk):
+            d = draws[s:s + chunk]
+            df = d.astype(np.float64)
+            # exact: counts < 2^53 are represented exactly in float64
+            sup[s:s + chunk] = np.rint(df @ row_ind).astype(np.int64)
+            pred[s:s + chunk] = np.rint(df @ col_ind).astype(np.int64)
+            tp[s:s + chunk, rows[diag]] = d[:, diag]
+    else:
+        raise ValueError(f"`scheme` must be 'stratified' or 'simple', got {scheme!r}")
+    sup = np.asarray(sup, dtype=np.int64)
+    fp = pred - tp
+    fn = sup - tp
+    tn = n - tp - fp - fn
+    return Tables(tp, fp, fn, tn)
+
+
+def jackknife_tables(cm) -> tuple[Tables, np.ndarray]:
+    """Tables of the distinct leave-one-out confusion matrices and their multiplicities.
+
+    Deleting one row of cell (i, j) changes only two classes' tables: for i == j, tp_i falls by
+    one; otherwise fn_i and fp_j do; N falls by one for every class. Built in O(J K).
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    k = cm.shape[0]
+    cells, weights = jackknife_counts(cm)
+    base = class_tables(cm)
+    j = cells.size
+    rows, cols = np.divmod(cells, k)
+    r = np.arange(j)
+    tp = np.repeat(base.tp[None], j, axis=0)
+    fp = np.repeat(base.fp[None], j, axis=0)
+    fn = np.repeat(base.fn[None], j, axis=0)
+    on_diag = rows == cols
+    tp[r[on_diag], rows[on_diag]] -= 1
+    fn[r[~on_diag], rows[~on_diag]] -= 1
+    fp[r[~on_diag], cols[~on_diag]] -= 1
+    n = int(cm.sum()) - 1
+    tn = n - tp - fp - fn
+    return Tables(tp, fp, fn, tn), weights
 
 
 def _cluster_cells(y_true, y_pred, cluster, k):
@@ -168,15 +268,6 @@ def _cluster_jackknife(y_true, y_pred, cluster, k):
     return patterns, weights
 
 
-def _apply_batched(stat_fn, cms, chunk=256):
-    """stat_fn over a (J, K, K) generator in chunks; returns dict of concatenated arrays."""
-    parts: dict[str, list] = {}
-    for block in cms:
-        for key, val in stat_fn(block).items():
-            parts.setdefault(key, []).append(np.asarray(val))
-    return {key: np.concatenate(v, axis=0) for key, v in parts.items()}
-
-
 @dataclass
 class CountBootstrap:
     """Joint replicates of every label metric, with what BCa needs.
@@ -210,42 +301,41 @@ class CountBootstrap:
     @classmethod
     def run(cls, cm, stat_fn, n_resamples, rng, *, scheme="stratified", y_true=None, y_pred=None,
             cluster=None, keep_counts=False) -> "CountBootstrap":
+        """Draw the replicates and apply ``stat_fn`` to them, to ``cm`` and to the jackknife.
+
+        ``stat_fn`` takes one-vs-rest :class:`~prevalens.counts.Tables` with a leading batch axis
+        (e.g. :func:`prevalens.audit.count_statistics`). With ``keep_counts=True`` the (B, K, K)
+        replicate matrices are also drawn and kept in ``cms`` (memory B K^2).
+        """
         cm = np.asarray(cm, dtype=np.int64)
         k = cm.shape[0]
+        cms = None
         if cluster is not None:
             reps = cluster_bootstrap_counts(y_true, y_pred, cluster, k, n_resamples, rng)
+            rep_tables = class_tables(reps)
+            cms = reps if keep_counts else None
             patterns, weights = _cluster_jackknife(y_true, y_pred, cluster, k)
-
-            def loo():
-                for s in range(0, len(weights), 256):
-                    yield cm[None] - patterns[s:s + 256].reshape(-1, k, k)
-
+            parts = []
+            for s in range(0, len(weights), 256):
+                parts.append(class_tables(cm[None] - patterns[s:s + 256].reshape(-1, k, k)))
+            jack_tables = Tables(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
             method = "cluster"
         else:
-            reps = bootstrap_counts(cm, n_resamples, rng, scheme=scheme)
-            cells, weights = jackknife_counts(cm)
-
-            def loo():
-                for s in range(0, cells.size, 256):
-                    block = np.repeat(cm[None], min(256, cells.size - s), axis=0)
-                    sel = cells[s:s + 256]
-                    block.reshape(block.shape[0], -1)[np.arange(sel.size), sel] -= 1
-                    yield block
-
+            if keep_counts:
+                cms = bootstrap_counts(cm, n_resamples, rng, scheme=scheme)
+                rep_tables = class_tables(cms)
+            else:
+                rep_tables = bootstrap_tables(cm, n_resamples, rng, scheme=scheme)
+            jack_tables, weights = jackknife_tables(cm)
             method = scheme
-        rep_stats = {}
-        for s in range(0, n_resamples, 512):  # bounded temporaries for large K
-            for key, val in stat_fn(reps[s:s + 512]).items():
-                rep_stats.setdefault(key, []).append(np.asarray(val))
-        rep_stats = {key: np.concatenate(v, axis=0) for key, v in rep_stats.items()}
         return cls(
-            point={key: np.asarray(v) for key, v in stat_fn(cm).items()},
-            replicates=rep_stats,
-            jackknife=_apply_batched(stat_fn, loo()),
+            point={key: np.asarray(v) for key, v in stat_fn(class_tables(cm)).items()},
+            replicates={key: np.asarray(v) for key, v in stat_fn(rep_tables).items()},
+            jackknife={key: np.asarray(v) for key, v in stat_fn(jack_tables).items()},
             jackknife_weights=np.asarray(weights, dtype=np.float64),
             n_resamples=n_resamples,
             method=method,
-            cms=reps if keep_counts else None,
+            cms=cms,
         )
 
     def derive(self, fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -369,7 +459,7 @@ def interval_from_replicates(theta, reps, jack=None, weights=None, *, confidence
     note = np.full(theta.shape, None, dtype=object)
     if method == "bca":
         lo, hi, ok = bca_interval(theta, reps, jack, weights, alpha)
-        p_lo, p_hi = percentile_interval(reps, alpha)
+        p_lo, p_hi = percentile_interval(reps, alpha) if not ok.all() else (lo, hi)
         lo = np.where(ok, lo, p_lo)
         hi = np.where(ok, hi, p_hi)
         note[~ok & (spread > 0)] = "BCa undefined (every replicate on one side of the estimate); percentile interval"
@@ -436,57 +526,25 @@ def clopper_pearson_interval(k, n, confidence_level=0.95, *, alpha=None):
 # DeLong
 
 
-def delong_components(y_true, y_score):
-    """Per-class AUCs and the per-sample DeLong structural components.
+def delong_covariance(y_true, y_score):
+    """Per-class AUCs and their full K x K DeLong covariance matrix (they share samples).
 
-    Returns ``(auc, psi)`` where ``auc`` has shape (K,) and ``psi`` shape (n, K):
-    ``psi[i, k] = (V10 - AUC_k) / sqrt(m_k (m_k - 1))`` for a positive of class k and
-    ``(V01 - AUC_k) / sqrt(q_k (q_k - 1))`` for a negative, with m_k positives and q_k negatives.
-    Then ``psi.T @ psi`` is the DeLong covariance matrix of the AUCs: its diagonal is exactly
-    DeLong's ``S10/m + S01/q`` and its off-diagonal terms pair the components of the same sample.
+    The diagonal is exactly DeLong's ``S10/m + S01/q``; off-diagonal terms pair the structural
+    components of the same sample (see :func:`prevalens.ranking.ovr_pass`). Memory O(n K).
     """
     y_score = np.asarray(y_score, dtype=np.float64)
-    y = R._one_hot(y_true, y_score.shape[1])
-    n, k = y_score.shape
-    auc = np.full(k, np.nan)
-    psi = np.zeros((n, k))
-    for j in range(k):
-        st = R.binary_rank_stats(y_score[:, j], y[:, j])
-        if st.n_pos < 2 or st.n_neg < 2:
-            auc[j] = st.auc
-            psi[:, j] = np.nan
-            continue
-        auc[j] = st.auc
-        psi[y[:, j], j] = (st.v10 - st.auc) / math.sqrt(st.n_pos * (st.n_pos - 1))
-        psi[~y[:, j], j] = (st.v01 - st.auc) / math.sqrt(st.n_neg * (st.n_neg - 1))
-    return auc, psi
+    s = R.ovr_pass(y_true, y_score, combo_weights=np.eye(y_score.shape[1]))
+    return s.auc, s.combo_cov
 
 
 def delong_auc_variance(y_true, y_score, weights=None):
-    """DeLong variance of each per-class AUC, or of linear combinations ``weights.T @ auc``.
+    """DeLong variance of each per-class AUC, and the covariance of the linear combinations
+    ``weights.T @ auc`` (``weights``: (K, m); undefined classes must have weight 0).
 
-    ``weights``: (K, m) matrix; classes whose AUC is undefined must have weight 0. Memory is
-    O(n * m) beyond the scores: the components are accumulated class by class.
+    Returns ``(auc, per_class_var, combo_cov)``; see :func:`prevalens.ranking.ovr_pass`.
     """
-    y_score = np.asarray(y_score, dtype=np.float64)
-    y = R._one_hot(y_true, y_score.shape[1])
-    n, k = y_score.shape
-    per_class_var = np.full(k, np.nan)
-    auc = np.full(k, np.nan)
-    z = None if weights is None else np.zeros((n, np.asarray(weights).shape[1]))
-    for j in range(k):
-        st = R.binary_rank_stats(y_score[:, j], y[:, j])
-        auc[j] = st.auc
-        if st.n_pos < 2 or st.n_neg < 2:
-            continue
-        psi = np.empty(n)
-        psi[y[:, j]] = (st.v10 - st.auc) / math.sqrt(st.n_pos * (st.n_pos - 1))
-        psi[~y[:, j]] = (st.v01 - st.auc) / math.sqrt(st.n_neg * (st.n_neg - 1))
-        per_class_var[j] = float(psi @ psi)
-        if z is not None:
-            z += np.outer(psi, np.asarray(weights)[j])
-    combo_cov = None if z is None else z.T @ z
-    return auc, per_class_var, combo_cov
+    s = R.ovr_pass(y_true, y_score, combo_weights=weights)
+    return s.auc, s.delong_var, s.combo_cov
 
 
 def logit_interval(theta, var, *, alpha, df=None):
@@ -496,7 +554,7 @@ def logit_interval(theta, var, *, alpha, df=None):
     theta = np.asarray(theta, dtype=np.float64)
     var = np.asarray(var, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        q = special.ndtri(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
+        q = special.ndtri(1 - alpha / 2) if df is None else special.stdtrit(df, 1 - alpha / 2)
         se_l = np.sqrt(var) / (theta * (1 - theta))
         centre = special.logit(theta)
         lo = special.expit(centre - q * se_l)
@@ -569,7 +627,7 @@ def score_bootstrap(pred, n_resamples, rng, scheme, *, chunk=None) -> dict:
     s = pred.y_score
     n, k = s.shape
     y = R._one_hot(y_true, k)
-    chunk = chunk or max(1, min(n_resamples, int(2e7 // max(n * k, 1))))
+    chunk = chunk or max(1, min(n_resamples, int(2e6 // max(n * k, 1))))
     col_groups = [_tie_groups_desc(s[:, j]) for j in range(k)]
     flat = s.ravel()
     flat_y = y.ravel()
@@ -579,7 +637,7 @@ def score_bootstrap(pred, n_resamples, rng, scheme, *, chunk=None) -> dict:
     if pred.scores_are_probabilities:
         eps = np.finfo(np.float64).eps
         means["overall.log_loss"] = -np.log(np.clip(s[np.arange(n), y_true], eps, 1 - eps))
-        means["overall.brier"] = ((s - y) ** 2).sum(axis=1)
+        means["overall.brier"] = R.brier_per_sample(y_true, s)
     out: dict[str, list] = {}
     for start in range(0, n_resamples, chunk):
         b = min(chunk, n_resamples - start)
@@ -603,30 +661,44 @@ def score_bootstrap(pred, n_resamples, rng, scheme, *, chunk=None) -> dict:
     return {key: np.concatenate(v, axis=0) for key, v in out.items()}
 
 
-def micro_auc_variance(y_true, y_score):
-    """Variance of the micro ROC AUC with each sample as a cluster of K entries (Obuchowski 1997):
-    ``n/(n-1) sum_i z_i^2`` with ``z_i`` the sample's summed structural components."""
+def micro_auc_variance(y_true, y_score, *, max_samples: int = 200_000, rng=None):
+    """Variance of the micro ROC AUC with each sample a cluster of K entries (Obuchowski 1997):
+    ``n/(n-1) sum_i z_i^2`` with ``z_i`` the sum of the sample's structural components.
+
+    Above ``max_samples`` samples the variance is estimated on a random subsample of that size and
+    scaled by ``n_sub / n`` (the variance of this U-statistic falls as 1/n); the point estimate is
+    always the full-data one. Returns ``(variance, n_used)``.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
     y_score = np.asarray(y_score, dtype=np.float64)
+    n_full = y_true.size
+    if n_full > max_samples:
+        rng = np.random.default_rng(rng)
+        idx = np.sort(rng.choice(n_full, size=max_samples, replace=False))
+        y_true, y_score = y_true[idx], y_score[idx]
     y = R._one_hot(y_true, y_score.shape[1])
     n, k = y_score.shape
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
-    theta = R.micro_roc_auc(y_true, y_score)
-    pos_vals = np.sort(y_score[y])
+    theta, _ = R.micro_pass(y_true, y_score)
     z = np.zeros(n)
-    # positives: placement among all negatives of all columns
     q, lt, le, pos_lt, pos_le = R._micro_counts(y, y_score)
+    # positives (one per sample), in the sorted order of their scores
     order = np.argsort(y_score[y], kind="stable")
     v10 = np.empty(n_pos)
     v10[order] = ((lt - pos_lt) + (le - pos_le)) / (2.0 * n_neg)
     rows_pos = np.nonzero(y)[0]
     np.add.at(z, rows_pos, (v10 - theta) / n_pos)
+    pos_vals = q
     for j in range(k):
         neg = ~y[:, j]
         vals = y_score[neg, j]
-        above = n_pos - (np.searchsorted(pos_vals, vals, "left") + np.searchsorted(pos_vals, vals, "right")) / 2.0
+        l_ = np.searchsorted(pos_vals, vals, "left")
+        r_ = np.searchsorted(pos_vals, vals, "right")
+        above = n_pos - (l_ + r_) / 2.0
         z[neg] += (above / n_pos - theta) / n_neg
-    return theta, float(n / (n - 1) * (z @ z))
+    var = float(n / (n - 1) * (z @ z)) * (n / n_full)
+    return var, n
 
 
 # ------------------------------------------------------------------------------------------------
@@ -643,7 +715,7 @@ def _adjusted_alpha(alpha, family, how):
     raise ValueError(how)
 
 
-def compute_intervals(pred, cm, point, config):
+def compute_intervals(pred, cm, point, config, summary=None):
     """Every interval of an audit. Returns ``(intervals, simultaneous, bootstrap)``.
 
     ``intervals`` maps a key (``"macro.f1"``, or ``("per_class.recall", j)``) to a dict with
@@ -677,8 +749,14 @@ def compute_intervals(pred, cm, point, config):
                 f"undefined in {undef:.1%} of bootstrap replicates")
         out[key] = entry
 
-    # 1. label metrics by the bootstrap of counts (all keys), then proportions overwritten below
+    # 1. label metrics by the bootstrap of counts; per-class proportions, F1 and Jaccard get the
+    # analytic intervals below instead (unless proportion_interval="bootstrap")
+    analytic = () if config.proportion_interval == "bootstrap" else tuple(
+        f"per_class.{m}" for m in ("recall", "precision", "specificity", "npv", "prevalence",
+                                   "f1", "jaccard"))
     for key, theta in boot.point.items():
+        if key in analytic:
+            continue
         name = key.split(".", 1)[1]
         res = interval_from_replicates(
             theta, boot.replicates[key], boot.jackknife[key], boot.jackknife_weights,
@@ -693,7 +771,7 @@ def compute_intervals(pred, cm, point, config):
                 res["undefined_fraction"])
 
     # 2. per-class proportions: Wilson / Clopper-Pearson
-    tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in M.class_tables(cm))
+    tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in class_tables(cm))
     n = cm.sum()
     proportions = {
         "recall": (tp, tp + fn),
@@ -734,7 +812,12 @@ def compute_intervals(pred, cm, point, config):
 
     # 3. scores
     if pred.y_score is not None:
-        _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns)
+        if summary is None:
+            from .audit import auc_combination_weights
+
+            summary = R.ovr_pass(pred.y_true, pred.y_score, combo_weights=auc_combination_weights(
+                np.bincount(pred.y_true, minlength=k), pred.n_samples))
+        _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, summary)
 
     # 4. simultaneous per-class intervals
     for name in M.PER_CLASS_RATIOS + ("prevalence", "roc_auc", "average_precision"):
@@ -781,7 +864,7 @@ def _f(x):
     return x if math.isfinite(x) else None
 
 
-def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns):
+def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, summary):
     s = pred.y_score
     y_true = pred.y_true
     n, k = s.shape
@@ -793,12 +876,8 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns):
     # per-class AUC: DeLong, logit scale, t quantile with min(m, q) - 1 degrees of freedom
     auc = point["per_class.roc_auc"]
     defined = ~np.isnan(auc)
-    support = n_pos.astype(np.float64)
-    w = np.zeros((k, 2))
-    if defined.any():
-        w[defined, 0] = 1.0 / defined.sum()
-        w[defined, 1] = support[defined] / support[defined].sum()
-    auc_d, var, combo = delong_auc_variance(y_true, s, weights=w)
+    var = summary.delong_var
+    combo = summary.combo_cov
     df = np.maximum(np.minimum(n_pos, n_neg) - 1, 1)
 
     def auc_intervals(a):
@@ -822,14 +901,24 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns):
                 "wilson (AUC at the boundary; n = min(positives, negatives))" if edge
                 else f"delong-logit (t, df={int(df[j])})")
     sim_fns["per_class.roc_auc"] = auc_intervals
+    from .audit import auc_combination_weights
+
+    weights = auc_combination_weights(n_pos, n)
     for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
         theta = point[key]
         v = combo[col, col] if combo is not None else np.nan
         if np.isnan(theta):
             continue
-        lo_m, hi_m = logit_interval(theta, v, alpha=alpha)
+        # Welch-Satterthwaite degrees of freedom from the classes' shares of the variance: the
+        # average is only as well determined as its rare classes (coverage simulation in
+        # tests/test_coverage.py: the normal quantile under-covered, ~0.93-0.94).
+        vk = weights[:, col] ** 2 * np.nan_to_num(var)
+        dfk = np.maximum(np.minimum(n_pos, n_neg) - 1, 1)
+        df_eff = float(vk.sum() ** 2 / np.sum(vk**2 / dfk)) if vk.sum() > 0 else np.nan
+        lo_m, hi_m = logit_interval(theta, v, alpha=alpha, df=df_eff)
         put(key, lo_m, hi_m, math.sqrt(v) if v >= 0 else math.nan,
-            "delong-logit (full covariance of the per-class AUCs)")
+            f"delong-logit (t, Welch-Satterthwaite df={df_eff:.0f}; full covariance of the "
+            "per-class AUCs)")
 
     # the rest: bootstrap over samples when affordable, else analytic approximations
     work = float(n) * k * B
@@ -858,7 +947,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns):
 
         sim_fns["per_class.average_precision"] = ap_sim
     else:
-        _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns)
+        _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_ss)
     # top-k accuracy is a proportion of samples: Wilson in every regime (a bootstrap of it
     # degenerates under the stratified scheme when the misses are all of one small class)
     for kk in (3, 5):
@@ -877,7 +966,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns):
         }
 
 
-def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns):
+def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_seed):
     s = pred.y_score
     y_true = pred.y_true
     n, k = s.shape
@@ -905,15 +994,17 @@ def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns):
     v = theta * (1 - theta) / n
     l, h = logit_interval(theta, v, alpha=alpha)
     put("micro.average_precision", l, h, math.sqrt(v), "logit (Boyd et al. 2013; bootstrap too large)")
-    theta, v = micro_auc_variance(y_true, s)
+    theta = point["micro.roc_auc"]
+    v, n_used = micro_auc_variance(y_true, s, rng=np.random.default_rng(score_seed))
     l, h = logit_interval(theta, v, alpha=alpha)
-    put("micro.roc_auc", l, h, math.sqrt(v), "delong-logit clustered by sample (Obuchowski 1997)")
-    q = stats.t.ppf(1 - alpha / 2, n - 1)
+    put("micro.roc_auc", l, h, math.sqrt(v), "delong-logit clustered by sample (Obuchowski 1997)"
+        + (f"; variance from a random subsample of {n_used} samples" if n_used < n else ""))
+    q = special.stdtrit(n - 1, 1 - alpha / 2)
     if pred.scores_are_probabilities:
         eps = np.finfo(np.float64).eps
         losses = {
             "overall.log_loss": -np.log(np.clip(s[np.arange(n), y_true], eps, 1 - eps)),
-            "overall.brier": ((s - R._one_hot(y_true, k)) ** 2).sum(axis=1),
+            "overall.brier": R.brier_per_sample(y_true, s),
         }
         for key, v in losses.items():
             se = float(v.std(ddof=1) / math.sqrt(n))
