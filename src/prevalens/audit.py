@@ -70,6 +70,18 @@ class AuditConfig:
     score_bootstrap_max_work : float
         Largest N * K * B for which score metrics without an analytic interval are bootstrapped
         over samples; above it their analytic approximations are used (and named in ``method``).
+    strata : {"prevalence", "log-quantiles", "support"}
+        How classes are grouped (see :class:`prevalens.strata.StrataSpec`).
+    strata_cuts : tuple of float, optional
+        Cut points: prevalence fractions (default 0.01, 0.10) or support counts.
+    strata_groups : int
+        Number of groups for ``strata="log-quantiles"``.
+    strata_names : tuple of str, optional
+        Names of the strata, rarest first.
+    divergence_adjustment : {"holm", "bonferroni"}
+        Multiplicity adjustment of the family of divergence claims.
+    findings_metrics : tuple of str
+        Metrics that findings are made about (``roc_auc`` only when there are scores).
     """
 
     n_resamples: int = 2000
@@ -81,12 +93,25 @@ class AuditConfig:
     multiplicity: str = "bonferroni"
     min_support: int = 10
     score_bootstrap_max_work: float = 1e7
+    strata: str = "prevalence"
+    strata_cuts: tuple | None = None
+    strata_groups: int = 3
+    strata_names: tuple | None = None
+    divergence_adjustment: str = "holm"
+    findings_metrics: tuple = ("recall", "f1", "roc_auc")
 
     def __post_init__(self):
+        for name in ("strata_cuts", "strata_names", "findings_metrics"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                    raise ConfigError(f"`{name}` must be a list; got {value!r}")
+                object.__setattr__(self, name, tuple(value))
         _check_config(self)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready (tuples as lists), as recorded in ``run.config``."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 def _check_config(c: AuditConfig) -> None:
@@ -113,6 +138,31 @@ def _check_config(c: AuditConfig) -> None:
     choice("multiplicity", _MULTIPLICITY)
     if isinstance(c.min_support, bool) or not isinstance(c.min_support, (int, np.integer)) or c.min_support < 0:
         raise ConfigError(f"`min_support` must be a whole number >= 0; got {c.min_support!r}")
+    choice("strata", ("prevalence", "log-quantiles", "support"))
+    choice("divergence_adjustment", ("holm", "bonferroni"))
+    if c.strata_cuts is not None:
+        cuts = c.strata_cuts
+        if not cuts or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in cuts):
+            raise ConfigError(f"`strata_cuts` must be a non-empty list of numbers; got {list(cuts)!r}")
+        if any(b <= a for a, b in zip(cuts, cuts[1:])):
+            raise ConfigError(f"`strata_cuts` must be strictly increasing; got {list(cuts)!r}")
+        if c.strata == "prevalence" and not all(0 < x < 1 for x in cuts):
+            raise ConfigError(
+                f"`strata_cuts` on prevalence must lie between 0 and 1 (e.g. 0.01, 0.1); got {list(cuts)!r}")
+    if c.strata == "support" and c.strata_cuts is None:
+        raise ConfigError("`strata=\"support\"` needs `strata_cuts` (support counts, e.g. 10, 100)")
+    if isinstance(c.strata_groups, bool) or not isinstance(c.strata_groups, (int, np.integer)) or c.strata_groups < 2:
+        raise ConfigError(f"`strata_groups` must be a whole number >= 2; got {c.strata_groups!r}")
+    if c.strata_names is not None:
+        n_groups = c.strata_groups if c.strata == "log-quantiles" else len(c.strata_cuts or (0.01, 0.1)) + 1
+        if len(c.strata_names) != n_groups or len(set(c.strata_names)) != n_groups:
+            raise ConfigError(
+                f"`strata_names` must give {n_groups} different names, rarest first; got {list(c.strata_names)!r}")
+    allowed = M.AVERAGED_METRICS + ("roc_auc",)
+    bad = [m for m in c.findings_metrics if m not in allowed]
+    if bad or not c.findings_metrics:
+        raise ConfigError(
+            f"`findings_metrics` must be a non-empty list of {', '.join(allowed)}; got {list(c.findings_metrics)!r}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -154,7 +204,7 @@ def auc_combination_weights(n_pos, n_samples) -> np.ndarray:
     return w
 
 
-def score_statistics(pred: Predictions, *, with_summary: bool = False):
+def score_statistics(pred: Predictions, *, with_summary: bool = False, extra_weights=None):
     """Point estimates of every score metric (empty without scores).
 
     With ``with_summary=True`` returns ``(stats, summary)`` where ``summary`` is the
@@ -167,7 +217,10 @@ def score_statistics(pred: Predictions, *, with_summary: bool = False):
     k = pred.n_classes
     out: dict[str, np.ndarray] = {}
     n_pos = np.bincount(y_true, minlength=k)
-    summary = R.ovr_pass(y_true, s, combo_weights=auc_combination_weights(n_pos, pred.n_samples))
+    weights = auc_combination_weights(n_pos, pred.n_samples)
+    if extra_weights is not None:
+        weights = np.concatenate([weights, extra_weights], axis=1)
+    summary = R.ovr_pass(y_true, s, combo_weights=weights)
     auc, ap = summary.auc, summary.average_precision
     out["per_class.roc_auc"] = auc
     out["per_class.average_precision"] = ap
@@ -293,17 +346,31 @@ def _audit(predictions, config, command, *, stacklevel) -> AuditResult:
             ProbabilityWarning,
             stacklevel=stacklevel,
         )
-    score_point, summary = score_statistics(pred, with_summary=True)
+    from .strata import StrataSpec, analyse, assign_strata, auc_strata_weights
+
+    spec = StrataSpec(method=config.strata, cuts=config.strata_cuts,
+                      n_groups=config.strata_groups, names=config.strata_names)
+    strata_index, strata_defs, _ = assign_strata(cm.sum(axis=1), spec)
+    extra = None
+    if pred.y_score is not None:
+        extra = auc_strata_weights(strata_index, len(strata_defs),
+                                   np.bincount(pred.y_true, minlength=pred.n_classes), pred.n_samples)
+    score_point, summary = score_statistics(pred, with_summary=True, extra_weights=extra)
     point.update(score_point)
 
     intervals: dict = {}
     simultaneous: dict = {}
+    engine = None
     if config.n_resamples > 0:
         from .uncertainty import compute_intervals
 
-        intervals, simultaneous, _bootstrap = compute_intervals(pred, cm, point, config, summary)
+        intervals, simultaneous, engine = compute_intervals(pred, cm, point, config, summary)
+    fm = tuple(m for m in config.findings_metrics if m != "roc_auc" or pred.has_scores)
+    config_f = replace(config, findings_metrics=fm or ("recall",))
+    analysis = analyse(pred, cm, point, engine, config_f, spec)
 
     result = _assemble(pred, cm, point, intervals, simultaneous, config, command)
+    result = _with_analysis(result, analysis, strata_index, strata_defs, config_f)
     _warn_undefined(result, stacklevel=stacklevel + 1)
     return result
 
@@ -436,6 +503,35 @@ def _assemble(pred, cm, point, intervals, simultaneous, config, command) -> Audi
         overall=overall,
         inputs=tuple(pred.inputs),
         simultaneous=simultaneous,
+    )
+
+
+def _with_analysis(result, analysis, strata_index, strata_defs, config):
+    """Attach strata, gap, trend, divergence and findings to the result, and each class's
+    stratum and ``diverges`` flag."""
+    from .findings import build_findings
+
+    diverging = {(r["label"]) for r in analysis["divergence"] if r["diverges"]}
+    per_class = []
+    for j, c in enumerate(result.per_class):
+        g = strata_index[j]
+        flags = tuple(c.flags) + (("diverges",) if c.label in diverging else ())
+        per_class.append(replace(c, stratum=strata_defs[g]["name"] if g >= 0 else None, flags=flags))
+    result = replace(result, per_class=tuple(per_class))
+    parts = result.to_dict()
+    findings = build_findings(parts, analysis if result.run.n_resamples else None, config)
+    return replace(
+        result,
+        strata=tuple(analysis["strata"]),
+        gap=analysis["gap"],
+        trend=analysis["trend"],
+        findings=tuple(findings),
+        analysis={
+            "strata_definition": analysis["strata_definition"],
+            "comparisons": analysis["comparisons"],
+            "divergence": analysis["divergence"],
+            "family": analysis["family"],
+        },
     )
 
 

@@ -171,7 +171,13 @@ def _cmd_audit(args) -> int:
         source, labels=labels, y_true=args.y_true, y_pred=args.y_pred,
         score_prefix=args.score_prefix, cluster=args.cluster,
     )
-    command = "prevalens " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
+    if args.example:
+        # record the bundled file by name, not by this machine's install path
+        from dataclasses import replace
+
+        pred = replace(pred, inputs=tuple(
+            replace(i, path="example_digits.csv (bundled with prevalens)") for i in pred.inputs))
+    command = "prevalens " + " ".join(shlex.quote(a) for a in args.argv)
     result = audit_predictions(pred, config, command=command)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +243,9 @@ def _cmd_example(args) -> int:
 
 def main(argv=None) -> int:
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -265,6 +265,7 @@ class AuditResult:
     gap: dict = field(default_factory=dict)
     trend: dict = field(default_factory=dict)
     findings: tuple = ()
+    analysis: dict = field(default_factory=dict)
     schema: str = SCHEMA_ID
 
     # -- views -------------------------------------------------------------------------------
@@ -325,6 +326,9 @@ class AuditResult:
             "gap": self.gap,
             "trend": self.trend,
             "findings": list(self.findings),
+            **{key: self.analysis[key] for key in ("strata_definition", "comparisons",
+                                                     "divergence", "family")
+               if key in self.analysis},
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -354,6 +358,8 @@ class AuditResult:
             gap=d.get("gap", {}),
             trend=d.get("trend", {}),
             findings=tuple(d.get("findings", ())),
+            analysis={key: d[key] for key in ("strata_definition", "comparisons", "divergence",
+                                                "family") if key in d},
         )
 
     @classmethod

@@ -60,6 +60,7 @@ __all__ = [
     "jackknife_counts",
     "jackknife_tables",
     "CountBootstrap",
+    "Engine",
     "bca_interval",
     "percentile_interval",
     "basic_interval",
@@ -269,6 +270,17 @@ def _cluster_jackknife(y_true, y_pred, cluster, k):
 
 
 @dataclass
+class Engine:
+    """What the interval stage leaves for the strata and findings stage: the joint count
+    replicates, the score replicates (None when the sample bootstrap was too large), and the
+    one-pass ranking summary (None without scores)."""
+
+    counts: "CountBootstrap"
+    score_replicates: dict | None
+    ranking: object | None
+
+
+@dataclass
 class CountBootstrap:
     """Joint replicates of every label metric, with what BCa needs.
 
@@ -328,10 +340,17 @@ class CountBootstrap:
                 rep_tables = bootstrap_tables(cm, n_resamples, rng, scheme=scheme)
             jack_tables, weights = jackknife_tables(cm)
             method = scheme
+        point_tables = class_tables(cm)
+
+        def stats(t):
+            out = {key: np.asarray(v) for key, v in stat_fn(t).items()}
+            out["_tables"] = t  # for derived statistics over subsets of classes (strata)
+            return out
+
         return cls(
-            point={key: np.asarray(v) for key, v in stat_fn(class_tables(cm)).items()},
-            replicates={key: np.asarray(v) for key, v in stat_fn(rep_tables).items()},
-            jackknife={key: np.asarray(v) for key, v in stat_fn(jack_tables).items()},
+            point=stats(point_tables),
+            replicates=stats(rep_tables),
+            jackknife=stats(jack_tables),
             jackknife_weights=np.asarray(weights, dtype=np.float64),
             n_resamples=n_resamples,
             method=method,
@@ -646,12 +665,19 @@ def score_bootstrap(pred, n_resamples, rng, scheme, *, chunk=None) -> dict:
         for key, v in means.items():
             out.setdefault(key, []).append(w @ v / tot)
         ap = np.empty((b, k))
+        auc = np.empty((b, k))
         sup = np.empty((b, k))
         for j, (order, starts) in enumerate(col_groups):
-            wp = w[:, order] * y[order, j]
-            ap[:, j] = _weighted_ap(wp, w[:, order], starts)
+            wo = w[:, order]
+            wp = wo * y[order, j]
+            ap[:, j] = _weighted_ap(wp, wo, starts)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                auc[:, j] = _weighted_auc(wp, wo - wp, starts)
             sup[:, j] = wp.sum(axis=1)
         out.setdefault("per_class.average_precision", []).append(ap)
+        # per-class and macro AUC of the same replicates (joint with micro AUC: the gap's interval)
+        out.setdefault("_per_class.roc_auc", []).append(auc)
+        out.setdefault("_macro.roc_auc", []).append(M.macro(auc))
         out.setdefault("macro.average_precision", []).append(M.macro(ap))
         out.setdefault("weighted.average_precision", []).append(M.weighted(ap, sup))
         wf = w[:, flat_sample[f_order]]
@@ -739,6 +765,7 @@ def compute_intervals(pred, cm, point, config, summary=None):
     out: dict = {}
     simultaneous: dict = {}
     sim_fns: dict = {}  # per-class metric -> function(alpha) -> (low, high), for simultaneous CIs
+    score_state: dict = {}
 
     def put(key, lo, hi, se, method, note=None, undef=None):
         entry = {"low": float(lo), "high": float(hi), "se": float(se), "method": method,
@@ -755,7 +782,7 @@ def compute_intervals(pred, cm, point, config, summary=None):
         f"per_class.{m}" for m in ("recall", "precision", "specificity", "npv", "prevalence",
                                    "f1", "jaccard"))
     for key, theta in boot.point.items():
-        if key in analytic:
+        if key in analytic or key.startswith("_"):
             continue
         name = key.split(".", 1)[1]
         res = interval_from_replicates(
@@ -817,7 +844,8 @@ def compute_intervals(pred, cm, point, config, summary=None):
 
             summary = R.ovr_pass(pred.y_true, pred.y_score, combo_weights=auc_combination_weights(
                 np.bincount(pred.y_true, minlength=k), pred.n_samples))
-        _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, summary)
+        _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, summary,
+                         score_state)
 
     # 4. simultaneous per-class intervals
     for name in M.PER_CLASS_RATIOS + ("prevalence", "roc_auc", "average_precision"):
@@ -856,7 +884,7 @@ def compute_intervals(pred, cm, point, config, summary=None):
                 for j in range(k)
             ],
         }
-    return out, simultaneous, boot
+    return out, simultaneous, Engine(boot, score_state.get("reps"), summary)
 
 
 def _f(x):
@@ -864,7 +892,8 @@ def _f(x):
     return x if math.isfinite(x) else None
 
 
-def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, summary):
+def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, summary,
+                     score_state):
     s = pred.y_score
     y_true = pred.y_true
     n, k = s.shape
@@ -928,7 +957,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
         method = f"percentile(bootstrap by sample, B={B})"
         for key, r in reps.items():
             theta = point.get(key)
-            if theta is None:
+            if theta is None or key.startswith("_"):
                 continue
             res = interval_from_replicates(theta, r, alpha=alpha, method="percentile",
                                            value_range=None if key.endswith(("log_loss", "brier"))
@@ -940,6 +969,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
             else:
                 put(key, res["low"], res["high"], res["se"], method, res["note"][()],
                     res["undefined_fraction"])
+        score_state["reps"] = reps
         ap_reps = reps["per_class.average_precision"]
 
         def ap_sim(a):
