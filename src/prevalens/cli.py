@@ -107,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--multiplicity", default="bonferroni", choices=("bonferroni", "sidak", "none"))
     a.add_argument("--min-support", type=int, default=10,
                    help="classes with fewer true samples are flagged insufficient (default: 10)")
+    a.add_argument("--strata", default="prevalence", choices=("prevalence", "log-quantiles", "support"),
+                   help="how classes are grouped (default: prevalence cut points 1%%, 10%%)")
+    a.add_argument("--strata-cuts",
+                   help="comma-separated cut points: prevalence fractions (e.g. 0.01,0.1) or, with "
+                   "--strata support, support counts (e.g. 10,100)")
     a.add_argument("--quiet", action="store_true", help="print nothing on success")
     a.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -164,6 +169,8 @@ def _cmd_audit(args) -> int:
         proportion_interval=args.proportion_interval,
         multiplicity=args.multiplicity,
         min_support=args.min_support,
+        strata=args.strata,
+        strata_cuts=_parse_cuts(args.strata_cuts) if args.strata_cuts else None,
     )
     source = example_path() if args.example else args.input
     labels = _parse_labels(args.labels) if args.labels else None
@@ -188,6 +195,13 @@ def _cmd_audit(args) -> int:
     if not args.quiet:
         _summary(result, target)
     return EXIT_OK
+
+
+def _parse_cuts(text: str):
+    try:
+        return tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise UsageError(f"--strata-cuts {text!r}: give comma-separated numbers, e.g. 0.01,0.1") from None
 
 
 def _parse_labels(text: str):
@@ -215,6 +229,11 @@ def _summary(result, target: Path) -> None:
         row = "  ".join(f"{avg} {_fmt(result.averages[avg][metric])}" for avg in ("micro", "macro", "weighted"))
         out.write(f"  {metric:<8} {row}\n")
     out.write(f"  accuracy {_fmt(result.overall['accuracy'])}\n")
+    shown = [f for f in result.findings if f["severity"] in ("high", "medium")][:3]
+    if not shown:
+        shown = list(result.findings[:1])
+    for f in shown:
+        out.write(f"finding ({f['severity']}): {f['text']}\n")
     out.write(f"wrote {target}\n")
 
 
