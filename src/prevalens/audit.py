@@ -371,6 +371,10 @@ def _audit(predictions, config, command, *, stacklevel) -> AuditResult:
 
     result = _assemble(pred, cm, point, intervals, simultaneous, config, command)
     result = _with_analysis(result, analysis, strata_index, strata_defs, config_f)
+    if pred.y_score is not None:
+        curves = R.curve_summary(pred.y_true, pred.y_score,
+                                 rng=np.random.SeedSequence(config.seed).spawn(3)[2])
+        result = replace(result, analysis={**result.analysis, "curves": curves})
     _warn_undefined(result, stacklevel=stacklevel + 1)
     return result
 

@@ -40,6 +40,8 @@ __all__ = [
     "precision_recall_curve",
     "micro_roc_curve",
     "macro_roc_curve",
+    "pr_envelope",
+    "curve_summary",
     "is_probability",
 ]
 
@@ -431,3 +433,62 @@ def macro_roc_curve(y_true, y_score, fpr_grid=None):
     fpr_grid = np.asarray(fpr_grid, dtype=np.float64)
     mean_tpr = np.mean([np.interp(fpr_grid, f, t) for f, t in curves], axis=0)
     return fpr_grid, mean_tpr
+
+
+def pr_envelope(precision, recall, grid):
+    """Interpolated precision on a recall grid: the highest precision at any recall >= r (the
+    usual monotone envelope of a precision-recall curve)."""
+    order = np.argsort(recall)
+    r = recall[order]
+    p = precision[order]
+    # running maximum from the right: best precision at recall >= r
+    best = np.maximum.accumulate(p[::-1])[::-1]
+    idx = np.searchsorted(r, grid, side="left")
+    out = np.where(idx < r.size, best[np.minimum(idx, r.size - 1)], np.nan)
+    return out
+
+
+def curve_summary(y_true, y_score, *, n_points: int = 101, max_entries: int = 20_000_000,
+                  rng=None) -> dict:
+    """Micro- and macro-averaged ROC and precision-recall curves on fixed grids, JSON-ready.
+
+    ROC: TPR on an FPR grid of ``n_points`` (macro: the mean over classes of each class's ROC
+    curve interpolated on the grid, a different object from the macro AUC). PR: interpolated
+    precision (the monotone envelope) on a recall grid; macro is the mean over classes. Classes
+    without positives or negatives are left out of the macro curves. When n * K exceeds
+    ``max_entries`` the curves are drawn from a random subsample of samples, and ``method`` says so.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    n, k = y_score.shape
+    method = "exact"
+    if n * k > max_entries:
+        rng = np.random.default_rng(rng)
+        m = max(1000, max_entries // k)
+        idx = np.sort(rng.choice(n, size=min(m, n), replace=False))
+        y_true, y_score = y_true[idx], y_score[idx]
+        method = f"from a random subsample of {idx.size} of {n} samples (plotting only)"
+    y = _one_hot(y_true, k)
+    grid = np.linspace(0.0, 1.0, n_points)
+    fpr, tpr, _ = micro_roc_curve(y_true, y_score)
+    micro_tpr = np.interp(grid, fpr, tpr)
+    _, macro_tpr = macro_roc_curve(y_true, y_score, fpr_grid=grid)
+    p, r, _ = precision_recall_curve(y_score.ravel(), y.ravel())
+    micro_prec = pr_envelope(p, r, grid)
+    per_class = []
+    for j in range(k):
+        if y[:, j].any() and not y[:, j].all():
+            pj, rj, _ = precision_recall_curve(y_score[:, j], y[:, j])
+            per_class.append(pr_envelope(pj, rj, grid))
+    macro_prec = np.mean(per_class, axis=0) if per_class else np.full(n_points, np.nan)
+
+    def js(a):
+        return [None if not np.isfinite(v) else float(v) for v in a]
+
+    return {
+        "method": method,
+        "roc": {"fpr": js(grid), "micro": {"tpr": js(micro_tpr)}, "macro": {"tpr": js(macro_tpr)}},
+        "pr": {"recall": js(grid), "micro": {"precision": js(micro_prec)},
+               "macro": {"precision": js(macro_prec)}},
+        "bands": None,
+    }

@@ -30,6 +30,9 @@ __all__ = [
 
 SCHEMA_ID = "prevalens.audit/1"
 
+#: Top-level keys of the results JSON held in :attr:`AuditResult.analysis`.
+_ANALYSIS_KEYS = ("strata_definition", "comparisons", "divergence", "family", "curves")
+
 #: Allowed values of :attr:`Estimate.status`.
 STATUSES = ("ok", "undefined", "insufficient", "unstable")
 
@@ -326,9 +329,7 @@ class AuditResult:
             "gap": self.gap,
             "trend": self.trend,
             "findings": list(self.findings),
-            **{key: self.analysis[key] for key in ("strata_definition", "comparisons",
-                                                     "divergence", "family")
-               if key in self.analysis},
+            **{key: self.analysis[key] for key in _ANALYSIS_KEYS if key in self.analysis},
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -358,8 +359,7 @@ class AuditResult:
             gap=d.get("gap", {}),
             trend=d.get("trend", {}),
             findings=tuple(d.get("findings", ())),
-            analysis={key: d[key] for key in ("strata_definition", "comparisons", "divergence",
-                                                "family") if key in d},
+            analysis={key: d[key] for key in _ANALYSIS_KEYS if key in d},
         )
 
     @classmethod
