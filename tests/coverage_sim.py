@@ -23,7 +23,7 @@ import numpy as np
 
 import prevalens as pv
 from prevalens.audit import count_statistics
-from prevalens.ranking import roc_auc_per_class
+from prevalens.ranking import roc_auc_ovo, roc_auc_per_class
 
 K = 8
 SEP = np.linspace(2.2, 0.9, K)  # score separation, class 0 (most common) to class 7 (rarest)
@@ -69,7 +69,7 @@ def population_auc(pi):
         y = rng.choice(K, size=2_000_000, p=pi)
         s = draw_scores(y, rng)
         auc = roc_auc_per_class(y, s)
-        _POP_AUC[key] = auc
+        _POP_AUC[key] = (auc, roc_auc_ovo(y, s))
     return _POP_AUC[key]
 
 
@@ -85,6 +85,7 @@ TARGETS = [
     (("per_class.roc_auc", K - 1), "rarest ROC AUC"),
     (("per_class.roc_auc", 0), "common ROC AUC"),
     ("macro.roc_auc", "macro ROC AUC"),
+    ("overall.roc_auc_ovo", "OvO ROC AUC"),
 ]
 
 
@@ -110,9 +111,10 @@ def simulate(scheme: str, rare: int, n_datasets: int, seed: int, n_resamples: in
         pop_pi = pi
     pop_cm = pop_pi[:, None] * c
     truth = {k: float(v) if np.ndim(v) == 0 else v for k, v in count_statistics(pop_cm).items()}
-    auc = population_auc(pop_pi)
+    auc, ovo = population_auc(pop_pi)
     truth["per_class.roc_auc"] = auc
     truth["macro.roc_auc"] = float(auc.mean())
+    truth["overall.roc_auc_ovo"] = float(ovo)
     hits = {label: [0, 0] for _, label in TARGETS}
     config = pv.AuditConfig(n_resamples=n_resamples, resampling=scheme, interval=interval,
                             score_bootstrap_max_work=0, seed=0)

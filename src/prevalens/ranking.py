@@ -106,6 +106,12 @@ def binary_rank_stats(scores, positive) -> BinaryRankStats:
     ``lt_j <= r``), so cumulative histograms of ``le`` and ``lt`` give every positive's placement
     among the negatives without sorting the negatives.
     """
+    return _rank_core(scores, positive)[0]
+
+
+def _rank_core(scores, positive):
+    """binary_rank_stats plus what the one-vs-one variance needs: the negatives' ``lt``/``le``
+    counts and the sort order of the positives."""
     scores = np.asarray(scores, dtype=np.float64)
     positive = np.asarray(positive, dtype=bool)
     pos = scores[positive]
@@ -131,7 +137,7 @@ def binary_rank_stats(scores, positive) -> BinaryRankStats:
     precision_at[order] = prec_sorted
     auc = float(v10.mean()) if (n_pos and n_neg) else np.nan
     ap = float(precision_at.mean()) if n_pos else np.nan
-    return BinaryRankStats(n_pos, n_neg, auc, ap, v10, v01, precision_at)
+    return BinaryRankStats(n_pos, n_neg, auc, ap, v10, v01, precision_at), (lt_n, le_n, order)
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,8 @@ class OvRSummary:
         DeLong's variance ``S10/m + S01/q`` of each class's AUC (NaN when undefined).
     combo_cov : ndarray (m, m) or None
         DeLong covariance of the linear combinations ``weights.T @ auc``.
+    ovo_var : float
+        Variance of Hand & Till's one-vs-one AUC from its per-sample structural components.
     """
 
     auc: np.ndarray
@@ -157,6 +165,8 @@ class OvRSummary:
     ovo_u: np.ndarray
     delong_var: np.ndarray
     combo_cov: np.ndarray | None
+    ovo_var: float = float("nan")
+    ovo_df: float = float("nan")
 
 
 def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
@@ -180,10 +190,14 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
     if combo_weights is not None:
         combo_weights = np.asarray(combo_weights, dtype=np.float64)
         z = np.zeros((n, combo_weights.shape[1]))
+    present = n_pos > 0
+    k_present = int(present.sum())
+    inv_n = np.where(present, 1.0 / np.maximum(n_pos, 1), 0.0)
+    ovo_psi = np.zeros(n)  # per-sample components of the one-vs-one AUC (Hand & Till)
     for a in range(k):
         col = np.ascontiguousarray(y_score[:, a])
         positive = y_true == a
-        st = binary_rank_stats(col, positive)
+        st, (lt_n, le_n, order) = _rank_core(col, positive)
         auc[a], ap[a] = st.auc, st.average_precision
         if st.n_pos:
             # U(a over b) = sum over samples j of class b of (#pos above + half ties), via V01
@@ -192,6 +206,21 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
             lt_le_weight[positive] = 0.0
             ovo_u[a] = np.bincount(y_true, weights=lt_le_weight, minlength=k)
             ovo_u[a, a] = np.nan
+            if k_present > 1:
+                a_given = ovo_u[a] / (st.n_pos * np.maximum(n_pos, 1))  # A(a|b) for every b
+                a_given[~present] = 0.0
+                a_given[a] = 0.0
+                # as a "negative" in A(a|g): V01 of every sample j of class g != a
+                y_neg = y_true[~positive]
+                ovo_psi[~positive] += (st.v01 - a_given[y_neg]) * inv_n[y_neg]
+                # as a "positive" in A(a|b) for every b: sum_b V10^{a|b}, by cumulative
+                # histograms of the negatives' placements weighted 1 / n_b
+                w = inv_n[y_neg]
+                s_lt = np.cumsum(np.bincount(le_n, weights=w, minlength=st.n_pos + 1))[:st.n_pos]
+                s_le = np.cumsum(np.bincount(lt_n, weights=w, minlength=st.n_pos + 1))[:st.n_pos]
+                sum_v10 = np.empty(st.n_pos)
+                sum_v10[order] = (s_lt + s_le) / 2.0
+                ovo_psi[positive] += (sum_v10 - a_given.sum()) / st.n_pos
         if st.n_pos >= 1 and st.n_neg >= 1 and (st.n_pos + st.n_neg) > 2:
             psi = np.empty(n)
             psi[positive] = (st.v10 - st.auc) / np.sqrt(st.n_pos * max(st.n_pos - 1, 1))
@@ -200,7 +229,24 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
             if z is not None and combo_weights[a].any():
                 z += psi[:, None] * combo_weights[a][None, :]
     combo_cov = None if z is None else z.T @ z
-    return OvRSummary(auc, ap, n_pos, ovo_u, var, combo_cov)
+    ovo_var = np.nan
+    ovo_df = np.nan
+    if k_present > 1:
+        # M = 2 / (K'(K'-1)) sum_{a<b} (A(a|b) + A(b|a)) / 2: each sample's share
+        psi = ovo_psi / (k_present * (k_present - 1))
+        parts, dfs = [], []
+        for g in np.flatnonzero(present):
+            if n_pos[g] < 2:
+                continue
+            pg = psi[y_true == g]
+            parts.append(n_pos[g] / (n_pos[g] - 1) * float(((pg - pg.mean()) ** 2).sum()))
+            dfs.append(n_pos[g] - 1)
+        parts = np.array(parts)
+        ovo_var = float(parts.sum())
+        # Welch-Satterthwaite degrees of freedom of the class groups' shares of the variance
+        if ovo_var > 0:
+            ovo_df = float(ovo_var**2 / np.sum(parts**2 / np.array(dfs)))
+    return OvRSummary(auc, ap, n_pos, ovo_u, var, combo_cov, ovo_var, ovo_df)
 
 
 def ovo_from_u(ovo_u, n_pos) -> float:

@@ -987,13 +987,24 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
             l, h = wilson_interval(hits, n, alpha=alpha)
             put(key, l, h, math.sqrt(point[key] * (1 - point[key]) / n), f"wilson (n={n})")
 
-    # OvO AUC: no interval yet (see the issue note); say so rather than leave it silent
-    if "overall.roc_auc_ovo" in point and not np.isnan(point["overall.roc_auc_ovo"]):
-        out["overall.roc_auc_ovo"] = {
-            "low": math.nan, "high": math.nan, "se": math.nan, "method": None,
-            "note": "no interval computed for the one-vs-one AUC in this version",
-            "undefined_fraction": None, "unstable": False,
-        }
+    # Hand & Till's one-vs-one AUC: DeLong-type variance from its per-sample components (the
+    # placements of each sample among every other class, in both columns of each pair), on the
+    # logit scale
+    theta = point.get("overall.roc_auc_ovo")
+    if theta is not None and np.isfinite(theta):
+        v = summary.ovo_var
+        df = summary.ovo_df
+        lo_o, hi_o = logit_interval(theta, v, alpha=alpha, df=df if np.isfinite(df) else None)
+        if np.isfinite(lo_o):
+            put("overall.roc_auc_ovo", lo_o, hi_o, math.sqrt(v),
+                f"delong-logit (t, Welch-Satterthwaite df={df:.0f}; structural components of "
+                "the pairwise AUCs)")
+        else:
+            out["overall.roc_auc_ovo"] = {
+                "low": math.nan, "high": math.nan, "se": math.sqrt(v) if v >= 0 else math.nan,
+                "method": "delong-logit", "undefined_fraction": None, "unstable": False,
+                "note": "no interval: the one-vs-one AUC is at the boundary (perfect separation)",
+            }
 
 
 def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_seed):
