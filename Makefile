@@ -10,7 +10,23 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+# WeasyPrint (the PDF report) needs Pango and HarfBuzz's subsetter, system libraries that a
+# fresh machine may lack: installed with apt-get when missing (as root, as on CI).
+SYSDEPS := $(VENV)/.sysdeps
+
+$(SYSDEPS): $(BIN)/python
+	@if ! ldconfig -p | grep -q libpangoft2-1.0 || ! ldconfig -p | grep -q libharfbuzz-subset; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Pango and HarfBuzz-subset for WeasyPrint (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null; \
+	  else \
+	    echo "prevalens: install Pango and HarfBuzz-subset (WeasyPrint's system libraries)" >&2; exit 1; \
+	  fi; \
+	fi
+	touch $@
+
+$(STAMP): $(BIN)/python $(SYSDEPS) pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -29,7 +45,8 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 export SOURCE_DATE_EPOCH
 
 report: $(STAMP)
-	$(BIN)/prevalens audit --example --out-dir reports/example --format json --seed 20261125
+	$(BIN)/prevalens audit --example --out-dir reports/example --format json,html,pdf --seed 20261125 \
+		--model-name "logistic regression (example)" --dataset-name "handwritten digits, long-tailed evaluation split"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_intervals.py

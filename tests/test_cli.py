@@ -172,9 +172,9 @@ def test_bad_input_exit_2_one_line_no_output(bad_input_runs, earlier_results, ca
 BAD_USAGE = [
     ("no-input", ["--out-dir", "{out}"], "give either INPUT or --example (exactly one)"),
     ("format-unknown", ["{good}", "--out-dir", "{out}", "--format", "xml"],
-     "--format xml: unknown format; choose from json"),
-    ("format-not-yet", ["{good}", "--out-dir", "{out}", "--format", "json,pdf"],
-     "--format pdf: this version of prevalens writes only json; use --format json"),
+     "--format xml: unknown format; choose from json, html, pdf"),
+    ("format-not-yet", ["{good}", "--out-dir", "{out}", "--format", "json,md"],
+     "--format md: this version of prevalens writes json, html, pdf; choose from those"),
     ("out-dir-is-a-file", ["{good}", "--out-dir", "{good}"],
      "--out-dir {good}: exists and is not a directory"),
     ("too-few-resamples", ["{good}", "--out-dir", "{out}", "--n-resamples", "5"],
@@ -325,20 +325,23 @@ def test_failed_run_leaves_previous_results_byte_identical(tmp_path, bad_args):
     ok = run_cli("audit", good, "--out-dir", out, "--n-resamples", "0", "--seed", "1",
                  cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    before = (out / "results.json").read_bytes()
+    written = ["per_class.csv", "report.html", "report.pdf", "results.json"]
+    assert _listing(out) == written  # the default formats: json, html, pdf
+    before = {name: (out / name).read_bytes() for name in written}
     fill = {"good": good, "bad": bad}
     proc = run_cli("audit", *[a.format(**fill) for a in bad_args], "--out-dir", out,
                    "--n-resamples", "0", "--seed", "2", cwd=tmp_path)
     _assert_one_line_error(proc)
-    assert (out / "results.json").read_bytes() == before
-    assert _listing(out) == ["results.json"]
+    assert {name: (out / name).read_bytes() for name in written} == before
+    assert _listing(out) == written
 
 
 def test_write_failure_leaves_no_temporary_file(tmp_path):
     good = _write(tmp_path / "good.csv", GOOD_CSV)
     out = tmp_path / "out"
     (out / "results.json").mkdir(parents=True)  # the target cannot be replaced
-    proc = run_cli("audit", good, "--out-dir", out, "--n-resamples", "0", cwd=tmp_path)
+    proc = run_cli("audit", good, "--out-dir", out, "--n-resamples", "0", "--format", "json",
+                   cwd=tmp_path)
     _assert_one_line_error(proc)
     assert proc.stderr.startswith(f"prevalens: error: --out-dir {out}: cannot write (")
     assert _listing(out) == ["results.json"]

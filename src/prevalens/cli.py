@@ -24,8 +24,8 @@ EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
-FORMATS = ("json",)
-PLANNED_FORMATS = ("html", "pdf", "csv", "md", "tex")
+FORMATS = ("json", "html", "pdf")
+PLANNED_FORMATS = ("csv", "md", "tex")
 
 
 class UsageError(PrevalensError):
@@ -88,8 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("input", nargs="?", help="predictions file (.csv or .parquet)")
     a.add_argument("--example", action="store_true", help="audit the bundled example data")
     a.add_argument("--out-dir", default="reports", help="output directory (default: reports)")
-    a.add_argument("--format", default="json",
-                   help="comma-separated output formats; this version writes: json")
+    a.add_argument("--format", default="json,html,pdf",
+                   help="comma-separated output formats among json, html, pdf "
+                   "(default: all three)")
+    a.add_argument("--templates", metavar="DIR",
+                   help="render with your own copy of the report templates (sandboxed)")
+    a.add_argument("--title", help="report title (default: 'Classifier audit: MODEL')")
+    a.add_argument("--model-name", help="name of the audited model, on the cover")
+    a.add_argument("--dataset-name", help="name of the evaluation data, on the cover")
     a.add_argument("--labels", help="comma-separated class labels, in order (default: sorted)")
     a.add_argument("--y-true", default="y_true", help="true-label column (default: y_true)")
     a.add_argument("--y-pred", default="y_pred", help="predicted-label column (default: y_pred)")
@@ -114,6 +120,26 @@ def _parser() -> argparse.ArgumentParser:
                    "--strata support, support counts (e.g. 10,100)")
     a.add_argument("--quiet", action="store_true", help="print nothing on success")
     a.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    r = sub.add_parser(
+        "render",
+        help="re-render the report from a results.json without recomputing",
+        description="Render report.html and report.pdf from RESULTS (a results.json written by "
+        "`prevalens audit`). Nothing is recomputed: every number comes from the file.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  prevalens render audit/results.json --out-dir audit/\n"
+        "  prevalens render results.json --format html --templates my_templates/",
+    )
+    r.add_argument("results", help="a results.json written by prevalens audit")
+    r.add_argument("--out-dir", default="reports", help="output directory (default: reports)")
+    r.add_argument("--format", default="html,pdf", help="html, pdf or both (default: html,pdf)")
+    r.add_argument("--templates", metavar="DIR", help="your own copy of the report templates")
+    r.add_argument("--title", help="report title")
+    r.add_argument("--model-name", help="name of the audited model, on the cover")
+    r.add_argument("--dataset-name", help="name of the evaluation data, on the cover")
+    r.add_argument("--quiet", action="store_true", help="print nothing on success")
+    r.add_argument("--debug", action="store_true", help="show tracebacks")
 
     s = sub.add_parser(
         "schema",
@@ -141,8 +167,8 @@ def _formats(text: str) -> list[str]:
     for f in out:
         if f in PLANNED_FORMATS:
             raise UsageError(
-                f"--format {f}: this version of prevalens writes only {', '.join(FORMATS)}; "
-                "use --format json"
+                f"--format {f}: this version of prevalens writes {', '.join(FORMATS)}; "
+                "choose from those"
             )
         if f not in FORMATS:
             raise UsageError(f"--format {f}: unknown format; choose from {', '.join(FORMATS)}")
@@ -186,15 +212,90 @@ def _cmd_audit(args) -> int:
             replace(i, path="example_digits.csv (bundled with prevalens)") for i in pred.inputs))
     command = "prevalens " + " ".join(shlex.quote(a) for a in args.argv)
     result = audit_predictions(pred, config, command=command)
+    formats = _formats(args.format)
+    outputs = {}
+    if "json" in formats:
+        outputs["results.json"] = result.to_json().encode("utf-8")
+    report_formats = [f for f in formats if f in ("html", "pdf")]
+    if report_formats:
+        outputs.update(_render(result.to_dict(), report_formats, args))
+    written = _write_all(out_dir, outputs)
+    if not args.quiet:
+        _summary(result, written)
+    return EXIT_OK
+
+
+def _render(d: dict, formats, args) -> dict:
+    """Render the report in memory (nothing is written if this fails)."""
+    from .report.render import render_report
+
+    templates = Path(args.templates) if getattr(args, "templates", None) else None
+    if templates is not None and not (templates / "report.html.j2").is_file():
+        raise UsageError(f"--templates {templates}: no report.html.j2 in that directory; start "
+                         "from a copy of prevalens' templates folder")
+    kwargs = {k: v for k, v in (("title", args.title), ("model_name", args.model_name),
+                                ("dataset_name", args.dataset_name)) if v}
+    return render_report(d, formats=formats, templates_dir=templates, model_kwargs=kwargs)
+
+
+def _write_all(out_dir: Path, outputs: dict) -> list:
+    """Write every output atomically, only after all of them were produced in memory."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / "results.json"
-        write_atomic(target, result.to_json().encode("utf-8"))
+        written = []
+        for name, data in outputs.items():
+            target = out_dir / name
+            write_atomic(target, data)
+            written.append(target)
+        return written
     except OSError as exc:
         raise UsageError(f"--out-dir {out_dir}: cannot write ({exc.strerror or exc})") from None
+
+
+def _cmd_render(args) -> int:
+    import json
+
+    from .results import AuditResult
+
+    formats = _formats(args.format)
+    bad = [f for f in formats if f not in ("html", "pdf")]
+    if bad:
+        raise UsageError(f"--format {bad[0]}: render writes html and pdf")
+    path = Path(args.results)
+    if not path.is_file():
+        raise UsageError(f"{path}: not found (give the results.json of a prevalens audit)")
+    try:
+        d = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not a JSON file ({' '.join(str(exc).split())})") from None
+    if not isinstance(d, dict):
+        raise UsageError(f"{path}: not a prevalens results file (expected a JSON object)")
+    AuditResult.from_dict(d)  # refuses another schema with a clear message
+    _validate_results(d, path)
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
+    written = _write_all(out_dir, _render(d, formats, args))
     if not args.quiet:
-        _summary(result, target)
+        for p_ in written:
+            sys.stdout.write(f"wrote {p_}\n")
     return EXIT_OK
+
+
+def _validate_results(d: dict, path: Path) -> None:
+    """Check results against the JSON Schema when jsonschema is installed (a dev extra)."""
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - the schema check is an extra safety net
+        return
+    from .results import load_schema
+
+    errors = sorted(jsonschema.Draft202012Validator(load_schema()).iter_errors(d),
+                    key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(x) for x in e.path) or "(top level)"
+        raise UsageError(f"{path}: does not follow the results schema at {where}: {e.message[:200]}")
 
 
 def _parse_cuts(text: str):
@@ -221,7 +322,7 @@ def _fmt(e) -> str:
     return f"{e.estimate:.3f}"
 
 
-def _summary(result, target: Path) -> None:
+def _summary(result, written) -> None:
     out = sys.stdout
     d = result.data
     out.write(f"prevalens {__version__}: {d.n_samples} samples, {len(d.classes)} classes\n")
@@ -234,7 +335,8 @@ def _summary(result, target: Path) -> None:
         shown = list(result.findings[:1])
     for f in shown:
         out.write(f"finding ({f['severity']}): {f['text']}\n")
-    out.write(f"wrote {target}\n")
+    for target in written:
+        out.write(f"wrote {target}\n")
 
 
 def _cmd_schema(args) -> int:
@@ -268,7 +370,8 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    handler = {"audit": _cmd_audit, "schema": _cmd_schema, "example": _cmd_example}[args.command]
+    handler = {"audit": _cmd_audit, "render": _cmd_render, "schema": _cmd_schema,
+               "example": _cmd_example}[args.command]
     debug = getattr(args, "debug", False)
     quiet = getattr(args, "quiet", False)
     with warnings.catch_warnings(record=True) as caught:

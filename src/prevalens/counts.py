@@ -85,7 +85,8 @@ def class_tables(cm: np.ndarray) -> Tables:
     estimate and B bootstrap replicates.
     """
     cm = np.asarray(cm)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    # a copy, not a view: a view would keep the whole (..., K, K) stack alive
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).copy()
     support = cm.sum(axis=-1)  # row sums: true samples of each class
     predicted = cm.sum(axis=-2)  # column sums: samples predicted as each class
     n = support.sum(axis=-1, keepdims=True)

@@ -120,7 +120,20 @@ def build_findings(result_parts: dict, analysis: dict | None, config) -> list[di
                          "left out of the macro average, not counted as 0."),
             })
 
-    if analysis is None or analysis["family"]["size"] == 0:
+    if analysis is not None and analysis["family"]["size"] == 0:
+        findings.insert(0, {
+            "id": "no-divergence",
+            "kind": "no_evidence_of_divergence",
+            "severity": "info",
+            "metric": None,
+            "classes": [],
+            "evidence": {"family_size": 0, "n_resamples": config.n_resamples},
+            "text": ("No comparison between classes could be tested: the bootstrap replicates "
+                     "show no variation in the differences (or no class has enough samples), so "
+                     "no divergence is claimed."),
+        })
+        return findings
+    if analysis is None:
         findings.insert(0, {
             "id": "no-intervals",
             "kind": "no_intervals",
@@ -152,7 +165,7 @@ def build_findings(result_parts: dict, analysis: dict | None, config) -> list[di
         evidence = {"macro": macro, "micro": micro, "gap": c.estimate,
                     "gap_ci_low": c.low, "gap_ci_high": c.high, "p_value": c.p,
                     "level": 1 - c.level, "adjustment": adjustment, "family_size": m,
-                    "marginal_gap": gap_e, "digits": d}
+                    "marginal_gap": gap_e, "digits": d, "min_support": min_support}
         if c.significant:
             claimed.append(c)
             lower = c.estimate < 0
@@ -167,6 +180,16 @@ def build_findings(result_parts: dict, analysis: dict | None, config) -> list[di
                             if lower else
                             "Every class counts the same in the macro average, so the classifier "
                             "does better on the classes that are rare in the data.")),
+            })
+        elif c.rests_on_insufficient:
+            findings.append({
+                "id": f"gap-{metric}", "kind": "insufficient", "severity": "info",
+                "metric": metric, "classes": [], "evidence": evidence,
+                "text": (f"The gap between macro {name} {_est_text(macro, d)} and micro {name} "
+                         f"{_est_text(micro, d)}, {fmt(c.estimate, d)} "
+                         f"{_interval(c.low, c.high, d)} ({level}), rests on classes with fewer "
+                         f"than {min_support} true samples: without them it is not established, "
+                         "so no claim is made."),
             })
         else:
             findings.append({
@@ -209,18 +232,30 @@ def build_findings(result_parts: dict, analysis: dict | None, config) -> list[di
                 "id": f"strata-rare-common-{metric}", "kind": "stratum_divergence",
                 "severity": _severity(c.estimate), "metric": metric,
                 "classes": rare["classes"], "evidence": evidence,
-                "text": (f"The rare classes ({rare['bounds']['description']}, {rare['n_classes']} "
-                         f"classes) have macro {name} {_est_text(er, d)} against "
+                "text": (f"The rare classes ({rare['bounds']['description']}, "
+                         f"{_n_classes(rare['n_classes'])}) have macro {name} {_est_text(er, d)} against "
                          f"{_est_text(ec, d)} for the common ones "
-                         f"({common['bounds']['description']}, {common['n_classes']} classes): a "
+                         f"({common['bounds']['description']}, {_n_classes(common['n_classes'])}): a "
                          f"difference of {fmt(c.estimate, d)} {_interval(c.low, c.high, d)} "
                          f"({level})."),
+            })
+        elif c.rests_on_insufficient:
+            evidence["min_support"] = min_support
+            findings.append({
+                "id": f"strata-rare-common-{metric}", "kind": "insufficient",
+                "severity": "info", "metric": metric, "classes": rare["classes"],
+                "evidence": evidence,
+                "text": (f"The difference in macro {name} between the rare classes "
+                         f"({_est_text(er, d)}) and the common ones ({_est_text(ec, d)}), "
+                         f"{fmt(c.estimate, d)} {_interval(c.low, c.high, d)} ({level}), rests on "
+                         f"classes with fewer than {min_support} true samples: without them it is "
+                         "not established, so no claim is made."),
             })
         else:
             findings.append({
                 "id": f"strata-rare-common-{metric}", "kind": "no_divergence",
                 "severity": "info", "metric": metric, "classes": [], "evidence": evidence,
-                "text": (f"No evidence that the rare classes ({rare['n_classes']} classes) differ "
+                "text": (f"No evidence that the rare classes ({_n_classes(rare['n_classes'])}) differ "
                          f"from the common ones in macro {name}: {_est_text(er, d)} against "
                          f"{_est_text(ec, d)}, difference {fmt(c.estimate, d)} "
                          f"{_interval(c.low, c.high, d)} ({level}) includes zero."),
@@ -244,7 +279,7 @@ def build_findings(result_parts: dict, analysis: dict | None, config) -> list[di
                              "ci_high": c.high, "p_value": c.p, "level": 1 - c.level,
                              "adjustment": adjustment, "family_size": m, "digits": d},
                 "text": (f"The {s['name']} classes ({s['bounds']['description']}, "
-                         f"{s['n_classes']} classes) have macro {name} {_est_text(e, d)}, "
+                         f"{_n_classes(s['n_classes'])}) have macro {name} {_est_text(e, d)}, "
                          f"{'below' if c.estimate < 0 else 'above'} the other classes by "
                          f"{fmt(abs(c.estimate), d)} (difference {fmt(c.estimate, d)} "
                          f"{_interval(c.low, c.high, d)}; {level})."),
@@ -324,6 +359,10 @@ def build_findings(result_parts: dict, analysis: dict | None, config) -> list[di
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: order[f["severity"]])  # stable: rule order within a severity
     return findings
+
+
+def _n_classes(n):
+    return f"{n} class" if n == 1 else f"{n} classes"
 
 
 def _w(e):

@@ -494,7 +494,7 @@ def pr_envelope(precision, recall, grid):
     return out
 
 
-def curve_summary(y_true, y_score, *, n_points: int = 101, max_entries: int = 20_000_000,
+def curve_summary(y_true, y_score, *, n_points: int = 101, max_entries: int = 2_000_000,
                   rng=None) -> dict:
     """Micro- and macro-averaged ROC and precision-recall curves on fixed grids, JSON-ready.
 

@@ -197,7 +197,10 @@ def _wls_slope(x, y, w):
         sxy = (w * (x0 - xm) * (y0 - ym)).sum(axis=-1)
         sxx = (w * (x0 - xm) ** 2).sum(axis=-1)
         slope = sxy / sxx
-    return np.where((ok.sum(axis=-1) >= 3) & (sxx > 0), slope, np.nan)
+    # x without spread (equal supports): sxx is rounding noise, the slope undefined
+    scale = (w * x0**2).sum(axis=-1)
+    return np.where((ok.sum(axis=-1) >= 3) & (sxx > 1e-12 * np.maximum(scale, 1e-300)), slope,
+                    np.nan)
 
 
 def _avg_ranks(a, valid):
@@ -292,11 +295,14 @@ class _Claim:
     low: float = math.nan
     high: float = math.nan
     significant: bool = False
+    robust: tuple | None = None  # (estimate, se) without the classes below min_support
+    rests_on_insufficient: bool = False  # excludes zero, but not without the small classes
 
 
 def _adjust(claims, alpha, how):
     """Holm (step-down) or Bonferroni over the eligible claims; sets p, level, low, high."""
-    fam = [c for c in claims if c.eligible and np.isfinite(c.se) and c.se > 0
+    # a standard error at rounding level means no variation to test (e.g. macro = micro exactly)
+    fam = [c for c in claims if c.eligible and np.isfinite(c.se) and c.se > 1e-12
            and np.isfinite(c.estimate)]
     m = len(fam)
     for c in fam:
@@ -318,6 +324,14 @@ def _adjust(claims, alpha, how):
         z = special.ndtri(1 - level / 2)
         c.low, c.high = c.estimate - z * c.se, c.estimate + z * c.se
         c.significant = bool(c.low > 0 or c.high < 0)
+        if c.significant and c.robust is not None:
+            # the claim must also hold without the classes below min_support, so that no
+            # claim rests on them alone
+            est_r, se_r = c.robust
+            c.significant = bool(np.isfinite(est_r) and np.isfinite(se_r)
+                                 and np.sign(est_r) == np.sign(c.estimate)
+                                 and abs(est_r) - z * se_r > 0)
+            c.rests_on_insufficient = not c.significant
         if c.significant:
             rejected += 1
     return m
@@ -397,8 +411,16 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
                     (-1.0, 1.0))
                 entry["vs_rest"][name] = e
                 if name in findings_metrics and len(definitions) > 1:
-                    claims.append(_Claim(("stratum_vs_rest", d["name"], name), theta,
-                                         _se(e), eligible=not only_insufficient))
+                    claim = _Claim(("stratum_vs_rest", d["name"], name), theta, _se(e),
+                                   eligible=not only_insufficient
+                                   and bool(np.any(rest & eligible_class)))
+                    if claim.eligible and np.any((mask | rest) & insufficient) and boot is not None:
+                        ms, mr = mask & eligible_class, rest & eligible_class
+                        e_r, _, th_r = est_of(
+                            lambda s, ms=ms, mr=mr, key=key: _macro_over(s[key], ms) - _macro_over(s[key], mr),
+                            (-1.0, 1.0))
+                        claim.robust = (th_r, _se(e_r))
+                    claims.append(claim)
         if have_scores:
             _stratum_auc(entry, g, mask, rest, engine, point, alpha, claims,
                          findings_metrics, d["name"], only_insufficient, logit_interval)
@@ -417,7 +439,15 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
                 (-1.0, 1.0))
             comp["difference"][name] = e
             if name in findings_metrics:
-                claims.append(_Claim(("rare_vs_common", name), theta, _se(e), eligible=bool(rare_ok)))
+                claim = _Claim(("rare_vs_common", name), theta, _se(e), eligible=bool(rare_ok))
+                both = masks[a] | masks[b]
+                if claim.eligible and np.any(both & insufficient) and boot is not None:
+                    ma, mb = masks[a] & eligible_class, masks[b] & eligible_class
+                    e_r, _, th_r = est_of(
+                        lambda s, ma=ma, mb=mb, key=key: _macro_over(s[key], ma) - _macro_over(s[key], mb),
+                        (-1.0, 1.0))
+                    claim.robust = (th_r, _se(e_r))
+                claims.append(claim)
         comparisons.append(comp)
 
     # ---- gap ---------------------------------------------------------------------------------
@@ -426,7 +456,11 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
         key = f"per_class.{name}"
         values = point[key]
         contrib = contributions(values, support)
-        by_stratum = {d["name"]: float(contrib[masks[g]].sum()) for g, d in enumerate(definitions)}
+        by_stratum = {d["name"]: _j(contrib[masks[g]].sum()) for g, d in enumerate(definitions)}
+        absent = support == 0
+        if np.any(absent & ~np.isnan(values)):
+            # e.g. the specificity of a class with no samples is defined and counts in the macro
+            by_stratum["(no samples)"] = _j(contrib[absent].sum())
         e_mm, _, theta_mm = est_of(lambda s, name=name: s[f"macro.{name}"] - s[f"micro.{name}"], (-1.0, 1.0))
         e_mw, _, _ = est_of(lambda s, name=name: s[f"macro.{name}"] - s[f"weighted.{name}"], (-1.0, 1.0))
         defined = ~np.isnan(values)
@@ -439,11 +473,11 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
                 {"label": classes[j], "stratum": _stratum_name(index[j], definitions),
                  "weight": _j(support[j] / support[defined].sum())
                  if defined[j] and support[defined].sum() > 0 else None,
-                 "contribution": float(contrib[j]) if defined[j] else None}
+                 "contribution": _j(contrib[j]) if defined[j] else None}
                 for j in range(k)
             ],
             "by_stratum": by_stratum,
-            "sum_of_contributions": float(contrib.sum()),
+            "sum_of_contributions": _j(contrib.sum()),
         }
         if name == "recall" and defined.any():
             w = support[defined] / support[defined].sum()
@@ -452,7 +486,14 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
             entry["n_classes"] = int(defined.sum())
         gap[name] = entry
         if name in findings_metrics:
-            claims.append(_Claim(("gap", name), theta_mm, _se(e_mm), eligible=True))
+            claim = _Claim(("gap", name), theta_mm, _se(e_mm), eligible=True)
+            if np.any(insufficient) and boot is not None:
+                ok = eligible_class
+                e_r, _, th_r = est_of(
+                    lambda s, name=name, ok=ok: _macro_over(s[f"per_class.{name}"], ok)
+                    - _micro_over(s["_tables"], name, ok), (-1.0, 1.0))
+                claim.robust = (th_r, _se(e_r))
+            claims.append(claim)
     if have_scores:
         _auc_gap(gap, engine, point, alpha, claims, findings_metrics)
 
@@ -482,7 +523,18 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
         trend[name] = {"slope_per_decade": e_slope, "spearman": e_rho,
                        "x": "log10 prevalence", "weights": "support"}
         if name in findings_metrics:
-            claims.append(_Claim(("trend", name), theta_slope, _se(e_slope), eligible=True))
+            claim = _Claim(("trend", name), theta_slope, _se(e_slope), eligible=True)
+            if np.any(insufficient) and boot is not None:
+                def slope_r(s, key=key, ok=eligible_class):
+                    t = s["_tables"]
+                    sup = t.support.astype(np.float64)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        x = np.log10(np.where(sup > 0, sup / sup.sum(axis=-1, keepdims=True), np.nan))
+                    return _wls_slope(x, np.where(ok, s[key], np.nan), sup)
+
+                e_r, _, th_r = est_of(slope_r)
+                claim.robust = (th_r, _se(e_r))
+            claims.append(claim)
 
     # ---- divergent classes -------------------------------------------------------------------
     divergence = []
@@ -504,7 +556,8 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
                     (-1.0, 1.0))
                 row["vs_common"] = e2
             divergence.append(row)
-            claims.append(_Claim(("class", classes[j], name), theta, _se(e),
+            se_claim = max(_se(e), _null_se(cm, j, name, point[f"micro.{name}"]))
+            claims.append(_Claim(("class", classes[j], name), theta, se_claim,
                                  eligible=bool(eligible_class[j])))
 
     # ---- the family of claims: one multiplicity adjustment -----------------------------------
@@ -532,6 +585,41 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
         "family": family,
         "claims": claims,
     }
+
+
+def _null_se(cm, j, name, p0) -> float:
+    """Standard error of (class j's metric - micro) when every class has the micro value p0:
+    the score-test variance, which does not shrink when a small class happens to score near 0
+    or 1 (the bootstrap SE does, and then makes false claims of divergence).
+
+    For recall (precision) with n_j true (predicted) samples out of N:
+    ``Var = p0 (1 - p0) [(1 - w_j)^2 / n_j + (1 - w_j) / N]`` with w_j = n_j / N, the variance of
+    r_j - sum_k w_k r_k when the r_k are independent binomial proportions with mean p0. For F1,
+    the same on the Jaccard scale (tp out of U = tp + fp + fn, J0 = p0 / (2 - p0)) mapped by
+    dF1/dJ = 2 / (1 + J)^2.
+    """
+    p0 = float(p0)
+    if not (0.0 < p0 < 1.0):
+        return 0.0
+    tp = float(cm[j, j])
+    n_true = float(cm[j].sum())
+    n_pred = float(cm[:, j].sum())
+    total = float(cm.sum())
+    if name in ("recall", "precision"):
+        n_j = n_true if name == "recall" else n_pred
+        if n_j <= 0:
+            return 0.0
+        w = n_j / total
+        return math.sqrt(p0 * (1 - p0) * ((1 - w) ** 2 / n_j + (1 - w) / total))
+    if name in ("f1", "jaccard"):
+        u = n_true + n_pred - tp
+        if u <= 0:
+            return 0.0
+        j0 = p0 / (2 - p0) if name == "f1" else p0
+        w = u / max(total, 1.0)
+        se_j = math.sqrt(j0 * (1 - j0) * ((1 - w) ** 2 / u + (1 - w) / max(total, 1.0)))
+        return se_j * 2 / (1 + j0) ** 2 if name == "f1" else se_j
+    return 0.0
 
 
 def _claim_json(c, family):

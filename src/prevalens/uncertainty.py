@@ -97,12 +97,13 @@ def bootstrap_counts(cm, n_resamples: int, rng, *, scheme: str = "stratified") -
     k = cm.shape[0]
     out = np.zeros((n_resamples, k, k), dtype=np.int64)
     if scheme == "stratified":
+        streams = rng.spawn(k)  # one stream per row, as bootstrap_tables: the same replicates
         for i in range(k):
             n_i = int(cm[i].sum())
             if n_i == 0:
                 continue
             nz = np.flatnonzero(cm[i])
-            out[:, i, nz] = rng.multinomial(n_i, cm[i, nz] / n_i, size=n_resamples)
+            out[:, i, nz] = streams[i].multinomial(n_i, cm[i, nz] / n_i, size=n_resamples)
     elif scheme == "simple":
         flat = cm.ravel()
         nz = np.flatnonzero(flat)
@@ -254,19 +255,23 @@ def jackknife_counts(cm) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cluster_jackknife(y_true, y_pred, cluster, k):
-    """Distinct leave-one-cluster-out deltas: (patterns as dense (J, K^2) rows, multiplicities)."""
+    """Distinct leave-one-cluster-out deltas as a sparse (J, K^2) matrix, and multiplicities."""
     a = _cluster_cells(y_true, y_pred, cluster, k)
     keys = {}
+    rows = []
     for r in range(a.shape[0]):
         lo, hi = a.indptr[r], a.indptr[r + 1]
         key = (a.indices[lo:hi].tobytes(), a.data[lo:hi].tobytes())
-        keys[key] = keys.get(key, 0) + 1
-    patterns = np.zeros((len(keys), k * k), dtype=np.int64)
-    weights = np.empty(len(keys), dtype=np.int64)
-    for row, ((idx, data), count) in enumerate(keys.items()):
-        patterns[row, np.frombuffer(idx, dtype=a.indices.dtype)] = np.frombuffer(data, dtype=np.int64)
-        weights[row] = count
-    return patterns, weights
+        if key not in keys:
+            keys[key] = len(rows)
+            rows.append(r)
+        else:
+            rows.append(-1 - keys[key])  # marker: duplicate of an earlier pattern
+    first = [r for r in rows if r >= 0]
+    which = [r if r >= 0 else -1 - r for r in rows]  # each cluster's first occurrence
+    index_of = {r: i for i, r in enumerate(first)}
+    counts = np.bincount([index_of[r] for r in which], minlength=len(first))
+    return a[first], counts.astype(np.int64)
 
 
 @dataclass
@@ -328,8 +333,9 @@ class CountBootstrap:
             cms = reps if keep_counts else None
             patterns, weights = _cluster_jackknife(y_true, y_pred, cluster, k)
             parts = []
-            for s in range(0, len(weights), 256):
-                parts.append(class_tables(cm[None] - patterns[s:s + 256].reshape(-1, k, k)))
+            for s in range(0, len(weights), 256):  # densify 256 patterns at a time
+                block = np.asarray(patterns[s:s + 256].toarray(), dtype=np.int64)
+                parts.append(class_tables(cm[None] - block.reshape(-1, k, k)))
             jack_tables = Tables(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
             method = "cluster"
         else:
@@ -491,12 +497,20 @@ def interval_from_replicates(theta, reps, jack=None, weights=None, *, confidence
     if value_range is not None:
         lo = np.clip(lo, *value_range)
         hi = np.clip(hi, *value_range)
-    degenerate = (spread == 0) & (n_def > 0)
-    lo = np.where(degenerate | np.isnan(theta), np.nan, lo)
-    hi = np.where(degenerate | np.isnan(theta), np.nan, hi)
+    # rounding-level spread (e.g. means of identical values) counts as no variation
+    tol = 1e-12 * np.maximum(1.0, np.abs(np.nan_to_num(theta)))
+    degenerate = (spread <= tol) & (n_def > 0)
     note[degenerate & ~np.isnan(theta)] = (
         "no interval: every bootstrap replicate equals the estimate (no variation to resample)"
     )
+    # a zero-width interval from replicates that do vary: too few differ from the estimate to
+    # place the bounds; report no interval rather than a silent [x, x]
+    zero_width = ~degenerate & (np.abs(hi - lo) <= tol) & ~np.isnan(theta)
+    note[zero_width] = ("no interval: fewer than the interval's tail share of the bootstrap "
+                        "replicates differ from the estimate")
+    bad = degenerate | zero_width | np.isnan(theta)
+    lo = np.where(bad, np.nan, lo)
+    hi = np.where(bad, np.nan, hi)
     return {"low": lo, "high": hi, "se": se, "undefined_fraction": undefined_fraction, "note": note}
 
 
@@ -922,13 +936,17 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
             hi = np.where(edge, wh, hi)
         return lo, hi
 
+    # DeLong treats samples as independent; with a cluster column the label metrics resample
+    # clusters but the AUC intervals do not (yet): say so in their method
+    cluster_note = ("; samples treated as independent (the cluster column is not used for "
+                    "score metrics)" if pred.cluster is not None else "")
     lo, hi = auc_intervals(alpha)
     for j in range(k):
         if defined[j]:
             edge = not (0 < auc[j] < 1) or not var[j] > 0
             put(("per_class.roc_auc", j), lo[j], hi[j], math.sqrt(var[j]) if var[j] == var[j] else math.nan,
-                "wilson (AUC at the boundary; n = min(positives, negatives))" if edge
-                else f"delong-logit (t, df={int(df[j])})")
+                ("wilson (AUC at the boundary; n = min(positives, negatives))" if edge
+                 else f"delong-logit (t, df={int(df[j])})") + cluster_note)
     sim_fns["per_class.roc_auc"] = auc_intervals
     from .audit import auc_combination_weights
 
@@ -945,9 +963,16 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
         dfk = np.maximum(np.minimum(n_pos, n_neg) - 1, 1)
         df_eff = float(vk.sum() ** 2 / np.sum(vk**2 / dfk)) if vk.sum() > 0 else np.nan
         lo_m, hi_m = logit_interval(theta, v, alpha=alpha, df=df_eff)
+        if not np.isfinite(lo_m):
+            out[key] = {"low": math.nan, "high": math.nan,
+                        "se": math.sqrt(v) if v >= 0 else math.nan, "method": "delong-logit",
+                        "undefined_fraction": None, "unstable": False,
+                        "note": "no interval: DeLong's variance is 0 (perfect separation or all "
+                                "scores tied), so the logit interval is undefined"}
+            continue
         put(key, lo_m, hi_m, math.sqrt(v) if v >= 0 else math.nan,
             f"delong-logit (t, Welch-Satterthwaite df={df_eff:.0f}; full covariance of the "
-            "per-class AUCs)")
+            "per-class AUCs)" + cluster_note)
 
     # the rest: bootstrap over samples when affordable, else analytic approximations
     work = float(n) * k * B
@@ -973,7 +998,9 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
         ap_reps = reps["per_class.average_precision"]
 
         def ap_sim(a):
-            return percentile_interval(ap_reps, a)
+            res = interval_from_replicates(point["per_class.average_precision"], ap_reps,
+                                           alpha=a, method="percentile", value_range=(0.0, 1.0))
+            return res["low"], res["high"]
 
         sim_fns["per_class.average_precision"] = ap_sim
     else:
@@ -993,11 +1020,12 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
     theta = point.get("overall.roc_auc_ovo")
     if theta is not None and np.isfinite(theta):
         v = summary.ovo_var
-        df = summary.ovo_df
-        lo_o, hi_o = logit_interval(theta, v, alpha=alpha, df=df if np.isfinite(df) else None)
+        ovo_df = summary.ovo_df
+        lo_o, hi_o = logit_interval(theta, v, alpha=alpha,
+                                    df=ovo_df if np.isfinite(ovo_df) else None)
         if np.isfinite(lo_o):
             put("overall.roc_auc_ovo", lo_o, hi_o, math.sqrt(v),
-                f"delong-logit (t, Welch-Satterthwaite df={df:.0f}; structural components of "
+                f"delong-logit (t, Welch-Satterthwaite df={ovo_df:.0f}; structural components of "
                 "the pairwise AUCs)")
         else:
             out["overall.roc_auc_ovo"] = {

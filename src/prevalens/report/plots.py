@@ -1,0 +1,1104 @@
+"""Figures of the audit report: the results dict → deterministic, vector SVG with alt text.
+
+Every function here reads the JSON form of an audit (``AuditResult.to_dict()`` or a loaded
+``results.json``) and draws numbers that are already in it; nothing is re-estimated. The only
+arithmetic is presentational: sorting, the row shares of the confusion matrix, and placing the
+trend line (its slope comes from the results; the line goes through the support-weighted means of
+log10 prevalence and the metric, the point every weighted least-squares line passes through).
+
+Each figure is returned as :class:`Plot` ``(svg, alt, title)``; :func:`as_data_uri` turns the SVG
+into the ``data:`` URI the HTML embeds.
+
+Rules every figure follows
+--------------------------
+* Okabe–Ito colours, and meaning never by colour alone: the averages differ by marker and line
+  style (micro: circle, solid; macro: square, dashed; weighted: diamond, dotted), insufficient
+  classes by hatching or an open marker, strata by labelled bands.
+* Class labels are drawn literally: mathtext and TeX are off (``text.parse_math=False``), control
+  characters that XML cannot carry become U+FFFD, and the SVG writer escapes ``<``, ``>`` and
+  ``&``. Tick labels are shortened with an ellipsis; alt texts keep full names.
+* Vector only: no ``imshow``, the colour bar is not rasterised, so the SVG holds no ``<image>``.
+* Byte-identical output for identical input, in any process: a fixed ``svg.hashsalt`` (ids of
+  clip paths and markers derive from it), no date or creator in the metadata, text kept as text
+  (``svg.fonttype="none"``, so the PDF sets it in the report's bundled DejaVu Sans), and the
+  DOCTYPE (an external DTD URL) and the generator comment removed.
+* No pyplot: figures are :class:`matplotlib.figure.Figure` objects styled by ``rc_context`` and
+  printed by the SVG backend; sized for an A4 page (16 cm wide), no font below 7 pt.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import math
+import re
+import warnings
+from dataclasses import dataclass
+
+import matplotlib
+import matplotlib.style
+import numpy as np
+from matplotlib.collections import PatchCollection
+from matplotlib.colors import LinearSegmentedColormap, Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.transforms import blended_transform_factory
+
+__all__ = [
+    "Plot",
+    "OKABE_ITO",
+    "as_data_uri",
+    "prevalence_plot",
+    "forest_plot",
+    "curves_plot",
+    "metric_vs_prevalence_plot",
+    "strata_plot",
+    "confusion_plot",
+    "top_confusions",
+]
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One figure of the report.
+
+    Attributes
+    ----------
+    svg : str
+        The SVG document (UTF-8 text, no DOCTYPE).
+    alt : str
+        A one- or two-sentence text alternative stating what the figure shows and its key numbers.
+    title : str
+        A short caption title.
+    """
+
+    svg: str
+    alt: str
+    title: str
+
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision
+# deficiencies and in greyscale print when paired with markers and line styles.
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+_BLUE, _VERM, _GREEN, _ORANGE = (OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green",
+                                                          "orange"))
+_INK, _GREY, _LIGHT = "#222222", "#777777", "#EDEDED"
+
+_AVERAGES = {  # average -> how it is drawn everywhere
+    "micro": {"color": _BLUE, "marker": "o", "linestyle": "-"},
+    "macro": {"color": _VERM, "marker": "s", "linestyle": "--"},
+    "weighted": {"color": _GREEN, "marker": "D", "linestyle": ":"},
+}
+_METRIC_NAMES = {
+    "precision": "precision", "recall": "recall", "f1": "F1", "specificity": "specificity",
+    "npv": "NPV", "jaccard": "Jaccard", "roc_auc": "ROC AUC",
+    "average_precision": "average precision", "prevalence": "prevalence",
+}
+
+_CM = 1 / 2.54
+_WIDTH = 16 * _CM
+_SALT = "prevalens-report-1"
+
+_RC = {
+    # class names are data: never parse them as mathtext or TeX
+    "text.parse_math": False,
+    "text.usetex": False,
+    "axes.formatter.use_mathtext": False,
+    # deterministic, text-as-text SVG
+    "svg.fonttype": "none",
+    "svg.hashsalt": _SALT,
+    "svg.id": None,
+    "path.simplify": True,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 8,
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "figure.titlesize": 9,
+    "axes.edgecolor": "#444444",
+    "axes.labelcolor": _INK,
+    "text.color": _INK,
+    "xtick.color": "#444444",
+    "ytick.color": "#444444",
+    "axes.linewidth": 0.6,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.minor.width": 0.4,
+    "ytick.minor.width": 0.4,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+    "grid.color": "#DDDDDD",
+    "grid.linewidth": 0.5,
+    "lines.linewidth": 1.3,
+    "lines.markersize": 5,
+    "hatch.linewidth": 0.7,
+    "legend.frameon": False,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+    "figure.dpi": 100,
+}
+_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
+
+# Characters that XML 1.0 cannot carry (and lone surrogates that UTF-8 cannot encode).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_HEADER_JUNK = re.compile(r"<!DOCTYPE[^>]*>\s*|<!-- Created with matplotlib[^>]*-->\s*")
+
+
+# ------------------------------------------------------------------------------------------------
+# small helpers: labels, numbers, rendering
+
+
+def as_data_uri(svg: str) -> str:
+    """``data:image/svg+xml;base64,...`` for an ``<img src>`` in a self-contained HTML file."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _clean(label) -> str:
+    """A label as one line of XML-safe text (full length)."""
+    text = " ".join(_NOT_XML.sub("\ufffd", str(label)).split())
+    return text if text else '""'
+
+
+def _short(label, n: int = 20) -> str:
+    """A label for a tick: cleaned and cut to ``n`` characters with an ellipsis."""
+    text = _clean(label)
+    return text if len(text) <= n else text[: n - 1].rstrip() + "\u2026"
+
+
+def _q(label) -> str:
+    """A full label quoted for running text (alt texts)."""
+    return f"\u201c{_clean(label)}\u201d"
+
+
+def _mname(metric: str) -> str:
+    return _METRIC_NAMES.get(metric, metric.replace("_", " "))
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _signed(e: dict | None) -> str:
+    """An estimate whose sign matters (a slope, a difference): ``+0.35 [0.26, 0.46]``."""
+    text = _est(e, bounds=(0.0,))
+    return "+" + text if e and (e.get("estimate") or 0) > 0 else text
+
+
+def _relations(text: str) -> str:
+    return text.replace("<=", "\u2264").replace(">=", "\u2265")
+
+
+def _f(x) -> float:
+    """A JSON number (or null) as float (or NaN)."""
+    return float("nan") if x is None else float(x)
+
+
+def _num(x, digits: int = 2, bounds=(0.0, 1.0)) -> str:
+    """``x`` with ``digits`` decimals, never showing a bound it is not (same rule as the tables).
+
+    A minus sign (U+2212) for negative numbers, never ``-0.00``.
+    """
+    if x is None or not math.isfinite(x):
+        return "undefined"
+    x = float(x)
+    text = f"{x:.{digits}f}"
+    while digits < 6 and any(float(text) == b and x != b for b in bounds):
+        digits += 1
+        text = f"{x:.{digits}f}"
+    if float(text) == 0:
+        text = f"{0.0:.{digits}f}"
+    return text.replace("-", "\u2212")
+
+
+def _digits(lo, hi) -> int:
+    """Decimals for an interval of this width: 2 (>= 0.01 or no width), 3 (>= 0.001) or 4."""
+    if lo is None or hi is None or hi - lo >= 0.01 or hi - lo <= 0:
+        return 2
+    return 3 if hi - lo >= 0.001 else 4
+
+
+def _est(e: dict | None, *, bounds=(0.0, 1.0)) -> str:
+    """``"0.61 [0.58, 0.64]"``; ``"0.61 (no interval)"``; ``"undefined"``."""
+    if not e or e.get("estimate") is None:
+        return "undefined"
+    lo, hi = e.get("ci_low"), e.get("ci_high")
+    digits = _digits(lo, hi)
+    values = [e["estimate"]] + ([lo, hi] if lo is not None and hi is not None else [])
+    digits = max(len(_num(v, digits, bounds).split(".")[-1]) for v in values)
+    est = _num(e["estimate"], digits, bounds)
+    if lo is None or hi is None:
+        return f"{est} (no interval)"
+    return f"{est} [{_num(lo, digits, bounds)}, {_num(hi, digits, bounds)}]"
+
+
+def _pct(x) -> str:
+    """A share as a percentage with two significant digits, never 0% or 100% unless exact."""
+    if x is None or not math.isfinite(x):
+        return "undefined"
+    v = 100.0 * x
+    if v == 0 or v == 100:
+        return f"{v:.0f}%"
+    digits = max(0, min(4, 1 - math.floor(math.log10(abs(v)))))
+    return _num(v, digits, bounds=(0.0, 100.0)) + "%"
+
+
+def _tick_pct(v, _pos=None) -> str:
+    if v <= 0:
+        return ""
+    return np.format_float_positional(100.0 * v, precision=6, trim="-") + "%"
+
+
+def _level(d: dict) -> str:
+    cl = (d.get("run") or {}).get("confidence_level")
+    return f"{100 * cl:g}%" if cl else "95%"
+
+
+def _min_support(d: dict) -> int:
+    return int(((d.get("run") or {}).get("config") or {}).get("min_support", 10))
+
+
+def _insufficient(c: dict) -> bool:
+    return "insufficient" in (c.get("flags") or [])
+
+
+def _plural(n: int, word: str, plural: str) -> str:
+    return f"{n} {word if n == 1 else plural}"
+
+
+def _interval_arrays(est, lo, hi):
+    """Whisker lengths for errorbar, zero where a bound is missing."""
+    est, lo, hi = (np.asarray(a, dtype=float) for a in (est, lo, hi))
+    down = np.where(np.isfinite(lo), est - lo, 0.0)
+    up = np.where(np.isfinite(hi), hi - est, 0.0)
+    return np.vstack([np.clip(down, 0, None), np.clip(up, 0, None)])
+
+
+def _new_figure(width_cm: float, height_cm: float) -> Figure:
+    return Figure(figsize=(width_cm * _CM, height_cm * _CM), layout="constrained")
+
+
+def _render(fig: Figure, title: str) -> str:
+    """The figure as deterministic SVG text (call inside the style's rc_context)."""
+    buf = io.StringIO()
+    try:
+        with warnings.catch_warnings():
+            # A glyph DejaVu Sans lacks is only a layout approximation here: the text stays text
+            # and the PDF renderer falls back to another font.
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from",
+                                    category=UserWarning)
+            fig.savefig(buf, format="svg", metadata=dict(_METADATA, Title=title))
+    finally:
+        fig.clear()
+    return _HEADER_JUNK.sub("", buf.getvalue(), count=2)
+
+
+@contextlib.contextmanager
+def _style():
+    """matplotlib's defaults (whatever the user's matplotlibrc or other code set) plus ours, so
+    the same results give the same bytes on every machine."""
+    with matplotlib.style.context("default"), matplotlib.rc_context(_RC):
+        yield
+
+
+def _log_percent_axis(axis, lo: float, hi: float, set_lim, *, snap: bool = True) -> None:
+    """A log axis labelled in percent.
+
+    ``snap`` widens the limits to whole decades (bars need a baseline); otherwise the limits are
+    kept and ticks go at 1, 2 and 5 times the decades when the range is short enough for them.
+    """
+    lo_dec = math.floor(math.log10(lo))
+    hi_dec = math.ceil(math.log10(hi))
+    if hi_dec <= lo_dec:
+        hi_dec = lo_dec + 1
+    if snap:
+        lo, hi = 10.0 ** lo_dec, min(10.0 ** hi_dec, 1.0) if lo_dec < 0 else 10.0 ** hi_dec
+    set_lim(lo, hi)
+    decades = math.log10(hi / lo)
+    if decades > 2.6:
+        subs = (1.0,)
+    elif decades > 0.8:
+        subs = (1.0, 2.0, 5.0)
+    else:
+        subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    axis.set_major_locator(LogLocator(base=10.0, subs=subs))
+    axis.set_major_formatter(FuncFormatter(_tick_pct))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _label_points(fig: Figure, ax, x, y, labels, lo=None, hi=None, fontsize=7.0) -> None:
+    """Label a few points without overlaps: for each point (in order of x) the first of eight
+    offsets whose box stays inside the axes and clear of the labels and points placed so far.
+
+    The layout is settled first by a dry run of the SVG printer (not ``draw_without_rendering``,
+    which would go through Agg), so data map to their final place; the labels stay out of the
+    layout so the final print keeps it. Text extents are estimated from the character count
+    (DejaVu Sans averages ~0.6 em).
+    """
+    fig.savefig(io.StringIO(), format="svg", metadata=_METADATA)
+    to_px = ax.transData.transform
+    ppt = fig.dpi / 72.0
+    box_ax = ax.get_window_extent()
+    pts = to_px(np.column_stack([x, y]))
+    h = fontsize * 1.25 * ppt
+    placed: list[tuple] = []
+    points = [(px - 3 * ppt, py - 3 * ppt, px + 3 * ppt, py + 3 * ppt) for px, py in pts]
+    if lo is not None and hi is not None:  # whiskers are obstacles too (thin boxes)
+        ends = to_px(np.column_stack([np.concatenate([x, x]), np.concatenate([lo, hi])]))
+        for j, (px, _) in enumerate(pts):
+            a, b = ends[j][1], ends[j + len(x)][1]
+            if np.isfinite(a) and np.isfinite(b):
+                points.append((px - ppt, min(a, b), px + ppt, max(a, b)))
+
+    def clash(b, boxes):
+        return sum(max(0.0, min(b[2], o[2]) - max(b[0], o[0])) *
+                   max(0.0, min(b[3], o[3]) - max(b[1], o[1])) for o in boxes)
+
+    for i in np.argsort(x, kind="stable"):
+        px, py = pts[i]
+        w = (0.62 * fontsize * len(labels[i]) + 3) * ppt
+        g = 4 * ppt
+        options = [(g, g, "left", "bottom"), (g, -g, "left", "top"), (-g, g, "right", "bottom"),
+                   (-g, -g, "right", "top"), (0, 2 * g, "center", "bottom"),
+                   (0, -2 * g, "center", "top"), (2 * g, 0, "left", "center"),
+                   (-2 * g, 0, "right", "center")]
+        best = None
+        for dx, dy, ha, va in options:
+            x0 = px + dx - (w if ha == "right" else w / 2 if ha == "center" else 0)
+            y0 = py + dy - (h if va == "top" else h / 2 if va == "center" else 0)
+            b = (x0, y0, x0 + w, y0 + h)
+            outside = ((b[0] < box_ax.x0) + (b[2] > box_ax.x1) + (b[1] < box_ax.y0)
+                       + (b[3] > box_ax.y1))
+            cost = clash(b, placed) + clash(b, points[:i] + points[i + 1:]) + 1e6 * outside
+            if best is None or cost < best[0]:
+                best = (cost, b, dx, dy, ha, va)
+            if cost == 0:
+                break
+        _, b, dx, dy, ha, va = best
+        placed.append(b)
+        ann = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx / ppt, dy / ppt),
+                          textcoords="offset points", ha=ha, va=va, fontsize=fontsize,
+                          color=_INK, zorder=5, annotation_clip=False)
+        ann.set_in_layout(False)
+
+
+def _per_class(d: dict) -> list[dict]:
+    return list(d.get("per_class") or [])
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. the long tail
+
+
+def prevalence_plot(d: dict) -> Plot | None:
+    """Class prevalence on a log scale, classes sorted from the most common, strata as bands.
+
+    Classes with fewer than ``min_support`` true samples are hatched. Up to 40 classes each bar
+    is labelled (with its prevalence interval); beyond that the curve is drawn by rank without
+    per-class labels. Classes with no true sample cannot be shown on a log scale and are counted
+    in the alt text. Returns None when no class has a sample.
+    """
+    pcs = _per_class(d)
+    present = sorted((c for c in pcs if (c.get("prevalence") or 0) > 0),
+                     key=lambda c: -c["prevalence"])  # stable: ties keep the class order
+    absent = len(pcs) - len(present)
+    if not present:
+        return None
+    k = len(present)
+    prev = np.array([c["prevalence"] for c in present], dtype=float)
+    ins = np.array([_insufficient(c) for c in present])
+    pe = [(c.get("metrics") or {}).get("prevalence") or {} for c in present]
+    lo = np.array([_f(e.get("ci_low")) for e in pe])
+    hi = np.array([_f(e.get("ci_high")) for e in pe])
+    min_support = _min_support(d)
+    big = k > 40
+    title = "Class prevalence (the long tail)"
+
+    with _style():
+        height = 7.5 if big else 9.0 if k <= 12 else 10.0
+        fig = _new_figure(16, height)
+        ax = fig.add_subplot()
+        ax.set_yscale("log")
+        lows = np.concatenate([prev, lo[np.isfinite(lo) & (lo > 0)]]) if not big else prev
+        highs = np.concatenate([prev, hi[np.isfinite(hi)]]) if not big else prev
+        _log_percent_axis(ax.yaxis, lows.min() * 0.95, highs.max(), ax.set_ylim)
+        base = ax.get_ylim()[0]
+        if big:  # a rank-frequency (Zipf) plot: log rank gives the few common classes room
+            ax.set_xscale("log")
+            xlim = (0.5, k + 0.5)
+            to_frac = lambda v: math.log(v / xlim[0]) / math.log(xlim[1] / xlim[0])  # noqa: E731
+        else:
+            xlim = (-0.6, k - 0.4)
+            to_frac = lambda v: (v - xlim[0]) / (xlim[1] - xlim[0])  # noqa: E731
+        ax.set_xlim(*xlim)
+
+        # strata as labelled bands (contiguous runs in prevalence order)
+        names = [c.get("stratum") for c in present]
+        runs, start = [], 0
+        for i in range(1, k + 1):
+            if i == k or names[i] != names[start]:
+                runs.append((start, i, names[start]))
+                start = i
+        x0 = 1 if big else 0
+        axes_pt = 16 / 2.54 * 72 * 0.84  # the axes' width, near enough to space the labels
+        rows_used: list[float] = []  # right end (axes fraction) of the last label in each row
+        for j, (a, b, name) in enumerate(runs):
+            left, right = a + x0 - 0.5, b + x0 - 0.5
+            if j % 2 == 0:
+                ax.axvspan(left, right, color=_LIGHT, zorder=0, linewidth=0)
+            if j > 0:
+                ax.axvline(left, color=_GREY, linewidth=0.6, linestyle=(0, (3, 2)), zorder=1)
+            if name is None:
+                continue
+            text = f"{_short(name, 18)}: {_plural(b - a, 'class', 'classes')}"
+            half = (0.62 * 7 * len(text) + 6) / axes_pt / 2
+            centre = min(max((to_frac(left) + to_frac(right)) / 2, half), 1 + 0.04 - half)
+            row = next((r for r, end in enumerate(rows_used) if centre - half > end), None)
+            if row is None:
+                rows_used.append(0.0)
+                row = len(rows_used) - 1
+            rows_used[row] = centre + half
+            ax.text(centre, 1.015 + 0.07 * row, text, transform=ax.transAxes, ha="center",
+                    va="bottom", fontsize=7, clip_on=False)
+
+        handles = []
+        if not big:
+            x = np.arange(k)
+            ax.bar(x[~ins], prev[~ins] - base, bottom=base, width=0.72, color=_BLUE,
+                   edgecolor=_BLUE, linewidth=0.6, zorder=2)
+            ax.bar(x[ins], prev[ins] - base, bottom=base, width=0.72, facecolor="white",
+                   edgecolor=_VERM, hatch="/////", linewidth=0.8, zorder=2)
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            if ok.any():
+                ax.errorbar(x[ok], prev[ok], yerr=_interval_arrays(prev[ok], lo[ok], hi[ok]),
+                            fmt="none", ecolor=_INK, elinewidth=0.7, capsize=1.8, capthick=0.7,
+                            zorder=3)
+                handles.append(Line2D([], [], color=_INK, linewidth=0.7, marker="|",
+                                      markersize=4, label=f"{_level(d)} interval (Wilson)"
+                                      if "wilson" in str(pe[0].get("method", "")).lower()
+                                      else f"{_level(d)} interval"))
+            n_chars = 22
+            ax.set_xticks(x, [_short(c["label"], n_chars) for c in present],
+                          rotation=35 if k <= 12 else 90,
+                          ha="right" if k <= 12 else "center",
+                          rotation_mode="anchor" if k <= 12 else "default")
+            ax.tick_params(axis="x", length=0)
+            ax.set_xlabel("Class (sorted by prevalence)")
+        else:
+            edges = np.arange(k + 1) + 0.5
+            a = 0
+            for i in range(1, k + 1):
+                if i == k or ins[i] != ins[a]:
+                    if ins[a]:
+                        ax.stairs(prev[a:i], edges[a:i + 1], baseline=base, fill=True,
+                                  facecolor="white", edgecolor=_VERM, hatch="/////",
+                                  linewidth=0, zorder=2)
+                    else:
+                        ax.stairs(prev[a:i], edges[a:i + 1], baseline=base, fill=True,
+                                  color=_BLUE, linewidth=0, zorder=2)
+                    a = i
+            ax.stairs(prev, edges, baseline=None, color=_INK, linewidth=0.6, zorder=3)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel(f"Class rank by prevalence, log scale (1 = most common; {k} classes, "
+                          "names in the class table)")
+        kinds = []
+        if not ins.all():
+            kinds.append(Patch(facecolor=_BLUE, edgecolor=_BLUE,
+                               label=f"\u2265 {min_support} samples"))
+        if ins.any():
+            kinds.append(Patch(facecolor="white", edgecolor=_VERM, hatch="/////",
+                               label=f"insufficient (< {min_support} samples)"))
+        # the tail is low on the right; with few classes let matplotlib find the emptiest corner
+        ax.legend(handles=kinds + handles, loc="upper right" if big else "best", ncol=1,
+                  handlelength=1.6)
+        ax.set_ylabel("Prevalence (log scale)")
+        ax.margins(y=0)
+        svg = _render(fig, title)
+
+    top, rare = present[0], present[-1]
+    ties = sum(1 for c in present if c["prevalence"] == rare["prevalence"]) - 1
+    strata = [(s.get("name"), s.get("n_classes", len(s.get("classes") or ())))
+              for s in d.get("strata") or []]
+    strata_txt = ", ".join(f"{_clean(n)} {c}" for n, c in strata)
+    rare_n = _plural(rare["support"], "sample", "samples")
+    if ties > 0:
+        rare_n += f"; {_plural(ties, 'more class', 'more classes')} equally rare"
+    alt = (f"Prevalence of {k} classes on a log scale, sorted from the most common, "
+           f"{_q(top['label'])} at {_pct(top['prevalence'])} ({top['support']} samples), to the "
+           f"rarest, {_q(rare['label'])} at {_pct(rare['prevalence'])} ({rare_n}). "
+           + (f"Classes per stratum: {strata_txt}; " if strata_txt else "")
+           + (f"{int(ins.sum())} of {k} classes have fewer than {min_support} samples (hatched)"
+              if ins.any() else f"no class has fewer than {min_support} samples")
+           + (f"; {_plural(absent, 'class', 'classes')} without samples not shown"
+              if absent else "") + ".")
+    return Plot(svg, alt, title)
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. headline forest plot
+
+
+def forest_plot(d: dict, *, metrics=("recall", "precision", "f1", "roc_auc", "average_precision"),
+                averages=("micro", "macro", "weighted")) -> Plot | None:
+    """Headline micro/macro/weighted estimates with interval whiskers, one row per (metric,
+    average), grouped by metric; each average has its own marker. Metrics absent from the
+    results (e.g. ROC AUC without scores) are skipped; None if nothing is left."""
+    avg = d.get("averages") or {}
+    metrics = [m for m in metrics if any((avg.get(a) or {}).get(m) for a in averages)]
+    if not metrics:
+        return None
+    rows = []  # (y, metric, average or None, EST or None)
+    y = 0.0
+    for m in metrics:
+        rows.append((y, m, None, None))
+        y -= 1
+        for a in averages:
+            e = (avg.get(a) or {}).get(m)
+            if e is not None:
+                rows.append((y, m, a, e))
+                y -= 1
+        y -= 0.35
+    level = _level(d)
+    title = "Headline estimates: micro, macro and weighted averages"
+
+    with _style():
+        fig = _new_figure(16, 1.6 + 0.42 * len(rows))
+        ax = fig.add_subplot()
+        vals = [v for _, _, a, e in rows if e for v in (e.get("estimate"), e.get("ci_low"),
+                                                         e.get("ci_high")) if v is not None]
+        lo_x, hi_x = (min(vals), max(vals)) if vals else (0.0, 1.0)
+        pad = max(0.02, 0.05 * (hi_x - lo_x))
+        ax.set_xlim(max(0.0, lo_x - pad) if lo_x >= 0 else lo_x - pad,
+                    min(1.0, hi_x + pad) + 0.006 if hi_x <= 1 else hi_x + pad)
+        right = blended_transform_factory(ax.transAxes, ax.transData)
+        for yy, m, a, e in rows:
+            if a is None:
+                if metrics.index(m) % 2 == 1:  # every other metric group on a grey band
+                    n_rows = sum(1 for r in rows if r[1] == m)
+                    ax.axhspan(yy + 0.5, yy - n_rows + 0.5, color="#F4F4F4", zorder=0,
+                               linewidth=0)
+                continue
+            st = _AVERAGES.get(a, {"color": _INK, "marker": "o"})
+            est = e.get("estimate")
+            if est is not None:
+                err = _interval_arrays([est], [_f(e.get("ci_low"))], [_f(e.get("ci_high"))])
+                ax.errorbar([est], [yy], xerr=err, fmt=st["marker"], color=st["color"],
+                            markersize=5, elinewidth=1.1, capsize=2.2, capthick=1.0,
+                            markeredgecolor=_INK, markeredgewidth=0.5, zorder=3)
+            ax.text(1.02, yy, _est(e), transform=right, ha="left", va="center", fontsize=7,
+                    color=_INK if est is not None else _GREY, clip_on=False)
+        ticks = [r[0] for r in rows]
+        labels = [_cap(_mname(m)) if a is None else a for _, m, a, _ in rows]
+        ax.set_yticks(ticks, labels)
+        for lab, (_, _, a, _) in zip(ax.get_yticklabels(), rows):
+            if a is None:
+                lab.set_fontweight("bold")
+                lab.set_fontsize(7.5)
+        ax.tick_params(axis="y", length=0)
+        ax.set_ylim(min(ticks) - 0.7, 0.7)
+        ax.grid(axis="x", zorder=0)
+        ax.set_axisbelow(True)
+        ax.text(1.02, 0, f"estimate [{level} interval]", transform=right, ha="left",
+                va="center", fontsize=7, color=_GREY, clip_on=False)
+        ax.set_xlabel(f"Estimate with {level} interval")
+        handles = [Line2D([], [], color=_AVERAGES[a]["color"], marker=_AVERAGES[a]["marker"],
+                          linestyle="none", markeredgecolor=_INK, markeredgewidth=0.5, label=a)
+                   for a in averages if a in _AVERAGES]
+        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles),
+                  borderaxespad=0.2, handletextpad=0.3, columnspacing=1.2)
+        svg = _render(fig, title)
+
+    names = ", ".join(_mname(m) for m in metrics)
+    alt = (f"Micro (circle), macro (square) and weighted (diamond) averages of {names}, each with "
+           f"its {level} interval.")
+    gaps = []
+    for m in metrics:
+        g = ((d.get("gap") or {}).get(m) or {}).get("macro_minus_micro") or {}
+        if g.get("estimate") is not None:
+            gaps.append((abs(g["estimate"]), m))
+    focus = max(gaps)[1] if gaps else metrics[0]
+    mic, mac = (avg.get("micro") or {}).get(focus), (avg.get("macro") or {}).get(focus)
+    if mic and mac:
+        gap = ((d.get("gap") or {}).get(focus) or {}).get("macro_minus_micro")
+        alt += (f" {'The largest macro–micro difference is in' if gaps else 'For'} "
+                f"{_mname(focus)}: macro {_est(mac)} against micro {_est(mic)}"
+                + (f", a gap of {_est(gap, bounds=(0.0,))}" if gap else "") + ".")
+    return Plot(svg, alt, title)
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. ROC and PR curves
+
+
+def _band(bands, kind: str, average: str):
+    """(low, high) arrays of a pointwise band, or None. Accepts ``{kind: {average: {low, high}}}``
+    with the bounds named ``ci_low``/``ci_high``, ``low``/``high`` or ``lower``/``upper``."""
+    if not isinstance(bands, dict):
+        return None
+    b = (bands.get(kind) or {}).get(average)
+    if not isinstance(b, dict):
+        return None
+    for lo_key, hi_key in (("ci_low", "ci_high"), ("low", "high"), ("lower", "upper")):
+        if b.get(lo_key) is not None and b.get(hi_key) is not None:
+            return (np.array(b[lo_key], dtype=float), np.array(b[hi_key], dtype=float))
+    return None
+
+
+def curves_plot(d: dict) -> Plot | None:
+    """Micro and macro ROC (left) and precision-recall (right) curves, with pointwise bands when
+    the results carry them. None when there are no curves (no scores)."""
+    c = d.get("curves")
+    if not c or not (d.get("data") or {}).get("has_scores", True):
+        return None
+    roc, pr = c.get("roc") or {}, c.get("pr") or {}
+    if not roc.get("fpr") or not pr.get("recall"):
+        return None
+    avg = d.get("averages") or {}
+    bands = c.get("bands")
+    level = _level(d)
+    title = "Micro vs macro ROC and precision–recall curves"
+    drew_band = False
+
+    def label(a, key, short):
+        e = (avg.get(a) or {}).get(key)
+        return f"{a}, {short} {_est(e)}" if e and e.get("estimate") is not None else a
+
+    with _style():
+        fig = _new_figure(16, 8.6)
+        axes = fig.subplots(1, 2)
+        panels = (
+            (axes[0], "roc", np.array(roc["fpr"], dtype=float), "tpr", "roc_auc", "AUC",
+             "False positive rate", "True positive rate (recall)", "ROC"),
+            (axes[1], "pr", np.array(pr["recall"], dtype=float), "precision", "average_precision",
+             "AP", "Recall", "Precision", "Precision–recall"),
+        )
+        for ax, kind, x, ykey, akey, short, xl, yl, name in panels:
+            block = roc if kind == "roc" else pr
+            if kind == "roc":
+                ax.plot([0, 1], [0, 1], color=_GREY, linewidth=0.8, linestyle=(0, (1, 2)),
+                        label="chance")
+            for a, hatch in (("micro", None), ("macro", "////")):
+                yv = np.array((block.get(a) or {}).get(ykey) or [], dtype=float)
+                if yv.size != x.size:
+                    continue
+                st = _AVERAGES[a]
+                band = _band(bands, kind, a)
+                if band is not None and band[0].size == x.size:
+                    drew_band = True
+                    ax.fill_between(x, band[0], band[1], facecolor=st["color"], alpha=0.18,
+                                    edgecolor=st["color"], hatch=hatch, linewidth=0, zorder=1)
+                ax.plot(x, yv, color=st["color"], linestyle=st["linestyle"], linewidth=1.5,
+                        label=label(a, akey, short), zorder=3)
+            ax.set_xlim(-0.01, 1.01)
+            ax.set_ylim(-0.01, 1.01)
+            ax.set_aspect("equal", adjustable="box")
+            ax.set_xlabel(xl)
+            ax.set_ylabel(yl)
+            ax.set_title(name, loc="left", fontweight="bold")
+            ax.grid(True, zorder=0)
+            ax.legend(loc="lower right" if kind == "roc" else "lower left",
+                      handlelength=2.4, borderaxespad=0.3)
+        svg = _render(fig, title)
+
+    parts = []
+    for key, short in (("roc_auc", "ROC AUC"), ("average_precision", "average precision")):
+        mi, ma = (avg.get("micro") or {}).get(key), (avg.get("macro") or {}).get(key)
+        if mi or ma:
+            parts.append(f"{short} micro {_est(mi)} and macro {_est(ma)}")
+    alt = ("Micro (solid line) and macro (dashed line) ROC curves, left, and precision–recall "
+           "curves, right" + (f": {'; '.join(parts)}." if parts else "."))
+    alt += (f" Shaded areas are {level} pointwise bands." if drew_band
+            else " No confidence bands are drawn: the results carry none for the curves.")
+    if c.get("method") and c["method"] != "exact":
+        alt = alt[:-1] + f" (curves {c['method']})."
+    return Plot(svg, alt, title)
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. per-class metric against prevalence
+
+
+def metric_vs_prevalence_plot(d: dict, *, metric: str = "recall") -> Plot | None:
+    """Per-class ``metric`` (with interval whiskers up to 100 classes) against prevalence on a log
+    axis, with the weighted least-squares trend and the micro and macro averages as reference
+    lines. Insufficient classes are open triangles. None when no class has the metric."""
+    pts = []
+    for c in _per_class(d):
+        e = (c.get("metrics") or {}).get(metric) or {}
+        if (c.get("prevalence") or 0) > 0 and e.get("estimate") is not None:
+            pts.append((c, e))
+    if not pts:
+        return None
+    k = len(pts)
+    x = np.array([c["prevalence"] for c, _ in pts], dtype=float)
+    yv = np.array([e["estimate"] for _, e in pts], dtype=float)
+    lo = np.array([_f(e.get("ci_low")) for _, e in pts])
+    hi = np.array([_f(e.get("ci_high")) for _, e in pts])
+    w = np.array([c.get("support") or 0 for c, _ in pts], dtype=float)
+    ins = np.array([_insufficient(c) for c, _ in pts])
+    whiskers = k <= 100
+    avg = d.get("averages") or {}
+    trend = (d.get("trend") or {}).get(metric) or {}
+    slope = trend.get("slope_per_decade") or {}
+    level = _level(d)
+    name = _mname(metric)
+    title = f"Per-class {name} against prevalence"
+    n_undefined = sum(1 for c in _per_class(d) if (c.get("prevalence") or 0) > 0
+                      and ((c.get("metrics") or {}).get(metric) or {}).get("estimate") is None)
+
+    with _style():
+        fig = _new_figure(16, 9.5)
+        ax = fig.add_subplot()
+        ax.set_xscale("log")
+        _log_percent_axis(ax.xaxis, x.min() / 1.6, min(1.0, x.max() * 1.6), ax.set_xlim,
+                          snap=False)
+        in01 = bool(np.all((yv >= 0) & (yv <= 1)))
+        if in01:
+            ax.set_ylim(-0.03, 1.03)
+        handles = []
+        ms = 5 if k <= 100 else 3
+        for mask, filled in ((~ins, True), (ins, False)):
+            if not mask.any():
+                continue
+            color = _BLUE if filled else _VERM
+            kw = dict(marker="o" if filled else "^", markersize=ms,
+                      markerfacecolor=color if filled else "white", markeredgecolor=color,
+                      markeredgewidth=0.9, linestyle="none", zorder=4,
+                      alpha=1.0 if k <= 300 else 0.6)
+            if whiskers:
+                ax.errorbar(x[mask], yv[mask], yerr=_interval_arrays(yv[mask], lo[mask], hi[mask]),
+                            ecolor=color, elinewidth=0.7, capsize=0, **kw)
+            else:
+                ax.plot(x[mask], yv[mask], **kw)
+            handles.append(Line2D([], [], color=color, **{k_: v for k_, v in kw.items()
+                                                          if k_ not in ("zorder", "alpha")},
+                                  label=(f"class (\u2265 {_min_support(d)} samples)" if filled else
+                                         f"insufficient class (< {_min_support(d)} samples)")))
+        for a in ("micro", "macro"):
+            e = (avg.get(a) or {}).get(metric)
+            if e and e.get("estimate") is not None:
+                st = _AVERAGES[a]
+                ax.axhline(e["estimate"], color=st["color"], linestyle=st["linestyle"],
+                           linewidth=1.0, zorder=2)
+                handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"],
+                                      linewidth=1.0, label=f"{a} {name} {_num(e['estimate'])}"))
+        if slope.get("estimate") is not None and w.sum() > 0:
+            # the WLS line passes through the weighted means of x = log10 prevalence and y
+            lx = np.log10(x)
+            xm, ym = np.average(lx, weights=w), np.average(yv, weights=w)
+            gx = np.linspace(lx.min(), lx.max(), 50)
+            ax.plot(10.0 ** gx, ym + slope["estimate"] * (gx - xm), color=_INK, linewidth=1.3,
+                    linestyle=(0, (6, 2, 1, 2)), zorder=3)
+            handles.append(Line2D([], [], color=_INK, linewidth=1.3, linestyle=(0, (6, 2, 1, 2)),
+                                  label=f"WLS trend {_signed(slope)} per tenfold prevalence"))
+        ax.set_xlabel("Class prevalence (log scale)")
+        ax.set_ylabel(f"Per-class {name}" + (f" with {level} interval" if whiskers else ""))
+        ax.grid(True, zorder=0)
+        ax.set_axisbelow(True)
+        fig.legend(handles=handles, loc="outside lower center", ncol=2, handlelength=2.6)
+        if k <= 12:
+            _label_points(fig, ax, x, yv, [_short(c["label"], 14) for c, _ in pts],
+                          lo if whiskers else None, hi if whiskers else None)
+        svg = _render(fig, title)
+
+    i_lo, i_hi = int(np.argmin(yv)), int(np.argmax(yv))
+    first = (f"Per-class {name} of {k} classes against prevalence (log scale)"
+             + (f" with {level} intervals" if whiskers else ", without intervals (too many "
+                                                               "classes; see the class table)"))
+    if slope.get("estimate") is not None:
+        first += (f"; the weighted least-squares trend is {_signed(slope)} "
+                  f"per tenfold increase in prevalence")
+        rho = trend.get("spearman") or {}
+        if rho.get("estimate") is not None:
+            first += f" (Spearman {_est(rho, bounds=(-1.0, 0.0, 1.0))})"
+    second = (f"Lowest {name}: {_q(pts[i_lo][0]['label'])}, {_num(yv[i_lo])} at "
+              f"{_pct(x[i_lo])} prevalence; highest: {_q(pts[i_hi][0]['label'])}, "
+              f"{_num(yv[i_hi])} at {_pct(x[i_hi])}")
+    if ins.any():
+        n_ins = int(ins.sum())
+        second += ("; 1 insufficient class is an open triangle" if n_ins == 1 else
+                   f"; {n_ins} insufficient classes are open triangles")
+    if n_undefined:
+        second += (f"; {_plural(n_undefined, 'class', 'classes')} with an undefined {name} "
+                   "not shown")
+    return Plot(svg, f"{first}. {second}.", title)
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. strata
+
+
+def strata_plot(d: dict, *, metric: str = "recall") -> Plot | None:
+    """Macro ``metric`` within each prevalence stratum with its interval, rarest stratum on top,
+    and the overall micro (dashed) and macro (dotted) values as reference lines."""
+    strata = list(d.get("strata") or [])
+    if not strata:
+        return None
+    avg = d.get("averages") or {}
+    level = _level(d)
+    name = _mname(metric)
+    title = f"Macro {name} by prevalence stratum"
+    n = len(strata)
+
+    with _style():
+        fig = _new_figure(16, 2.6 + 1.05 * n)
+        ax = fig.add_subplot()
+        right = blended_transform_factory(ax.transAxes, ax.transData)
+        labels = []
+        for i, s in enumerate(strata):
+            yy = -i
+            e = (s.get("macro") or {}).get(metric) or {}
+            n_ins = len(s.get("insufficient_classes") or ())
+            nc = s.get("n_classes", len(s.get("classes") or ()))
+            desc = _short(_relations((s.get("bounds") or {}).get("description", "")), 28)
+            detail = f"{_plural(nc, 'class', 'classes')}, {s.get('support', '?')} samples"
+            if n_ins:
+                detail += f", {n_ins} insufficient"
+            labels.append(f"{_short(s.get('name'), 24)}\n{desc}\n{detail}" if desc
+                          else f"{_short(s.get('name'), 24)}\n{detail}")
+            if i % 2 == 1:
+                ax.axhspan(yy + 0.5, yy - 0.5, color="#F4F4F4", zorder=0, linewidth=0)
+            est = e.get("estimate")
+            if est is not None:
+                ax.errorbar([est], [yy], xerr=_interval_arrays([est], [_f(e.get("ci_low"))],
+                                                               [_f(e.get("ci_high"))]),
+                            fmt="o", color=_INK, markerfacecolor=_ORANGE, markeredgecolor=_INK,
+                            markersize=7, elinewidth=1.3, capsize=3, capthick=1.1, zorder=4)
+            ax.text(1.02, yy, _est(e), transform=right, ha="left", va="center", fontsize=7,
+                    color=_INK if est is not None else _GREY, clip_on=False)
+        ax.text(1.02, 0.75, f"macro [{level} interval]", transform=right, ha="left",
+                va="center", fontsize=7, color=_GREY, clip_on=False)
+        handles = [Line2D([], [], color=_INK, marker="o", markerfacecolor=_ORANGE,
+                          markeredgecolor=_INK, markersize=6, linewidth=1.3,
+                          label=f"macro {name} within the stratum")]
+        for a in ("micro", "macro"):
+            e = (avg.get(a) or {}).get(metric)
+            if e and e.get("estimate") is not None:
+                st = _AVERAGES[a]
+                ax.axvline(e["estimate"], color=st["color"], linestyle=st["linestyle"],
+                           linewidth=1.2, zorder=2)
+                handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"],
+                                      linewidth=1.2, label=f"{a} {name}, all classes "
+                                                           f"({_num(e['estimate'])})"))
+        ax.set_yticks([-i for i in range(n)], labels)
+        ax.tick_params(axis="y", length=0)
+        ax.set_ylim(-n + 0.5, 0.5 + 0.45)
+        ax.set_xlim(-0.02, 1.02)
+        ax.grid(axis="x", zorder=0)
+        ax.set_axisbelow(True)
+        ax.set_xlabel(f"Macro {name} with {level} interval")
+        fig.legend(handles=handles, loc="outside lower center", ncol=3, handlelength=2.4)
+        svg = _render(fig, title)
+
+    parts = ", ".join(f"{_clean(s.get('name'))} {_est((s.get('macro') or {}).get(metric))}"
+                      for s in strata)
+    alt = f"Macro {name} within each prevalence stratum, rarest first: {parts}."
+    mi, ma = (avg.get("micro") or {}).get(metric), (avg.get("macro") or {}).get(metric)
+    if mi or ma:
+        alt += (f" Over all classes the micro {name} is {_est(mi)} (dashed line) and the macro "
+                f"{_est(ma)} (dotted line).")
+    omitted = (d.get("strata_definition") or {}).get("omitted_empty") or []
+    if omitted:
+        alt = alt[:-1] + f"; empty strata omitted: {', '.join(_clean(o) for o in omitted)}."
+    return Plot(svg, alt, title)
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. confusion matrix
+
+
+def _confusion(d: dict):
+    cm = (d.get("data") or {}).get("confusion_matrix")
+    classes = (d.get("data") or {}).get("classes")
+    if cm is None or classes is None:
+        return None, None
+    cm = np.asarray(cm, dtype=np.int64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(classes):
+        return None, None
+    return cm, list(classes)
+
+
+def top_confusions(d: dict, n: int = 20) -> list[dict]:
+    """The ``n`` largest off-diagonal cells of the confusion matrix, largest first.
+
+    Rows are dicts ``{"true", "predicted", "count", "share"}``, ``share`` being the count over
+    the true class's support (the row-normalised cell). Ties: larger share first, then class
+    order. Empty when the results have no confusion matrix (multi-label).
+    """
+    cm, classes = _confusion(d)
+    if cm is None:
+        return []
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    ti, pi = np.nonzero(off)
+    if ti.size == 0:
+        return []
+    counts = off[ti, pi]
+    support = cm.sum(axis=1)
+    share = counts / support[ti]
+    order = np.lexsort((pi, ti, -share, -counts))[:n]
+    return [{"true": classes[ti[o]], "predicted": classes[pi[o]], "count": int(counts[o]),
+             "share": float(share[o])} for o in order]
+
+
+def _cell_text(share: float) -> str:
+    if not np.isfinite(share) or share == 0:
+        return ""
+    v = 100 * share
+    if v == 100:
+        return "100%"
+    if v < 0.5:
+        return "<1%"
+    if v >= 99.5:
+        return ">99%"
+    return f"{v:.0f}%"
+
+
+_CMAP = LinearSegmentedColormap.from_list(
+    "prevalens_blues", ["#EEF7FC", "#CFE8F7", OKABE_ITO["sky_blue"], OKABE_ITO["blue"], "#0B2447"],
+    N=64)
+# near-white -> Okabe-Ito sky blue -> blue -> navy: the lightness falls monotonically, so the scale
+# reads the same in greyscale and under colour-vision deficiencies; 64 steps keep the colour bar
+# (drawn as vector quads) small.
+
+
+def confusion_plot(d: dict, *, max_classes: int = 30) -> Plot | None:
+    """Row-normalised confusion matrix as a vector heat map (rows: true class, columns:
+    predicted class), classes ordered by prevalence, values printed up to 12 classes.
+
+    With more than ``max_classes`` classes it shows the ``max_classes`` classes with the lowest
+    recall (worst first) and a last column pooling predictions of all other classes; the full
+    picture is in :func:`top_confusions`. None without a confusion matrix (multi-label).
+    """
+    cm, classes = _confusion(d)
+    if cm is None:
+        return None
+    k = len(classes)
+    support = cm.sum(axis=1)
+    by_label = {str(c.get("label")): c for c in _per_class(d)}
+    recall = np.array([_f((((by_label.get(str(lab)) or {}).get("metrics") or {}).get("recall")
+                           or {}).get("estimate")) for lab in classes])
+    subset = k > max_classes
+    # "worst" is judged among classes with enough samples first: with many tiny classes the
+    # lowest recalls are single-sample zeros, a matrix that shows nothing (DESIGN: no finding
+    # rests on an insufficient class alone); tiny classes fill up the rest if needed.
+    ins = np.array([_insufficient(by_label.get(str(lab)) or {}) for lab in classes])
+    if subset:
+        cand = [i for i in range(k) if np.isfinite(recall[i])]
+        idx = sorted(cand, key=lambda i: (bool(ins[i]), recall[i], -support[i], i))[:max_classes]
+        rest = np.setdiff1d(np.arange(k), idx)
+        mat = np.column_stack([cm[np.ix_(idx, idx)], cm[np.ix_(idx, rest)].sum(axis=1)])
+        col_labels = [_short(classes[i], 20) for i in idx] + ["(all other classes)"]
+    else:
+        idx = sorted(range(k), key=lambda i: (-support[i], i))
+        mat = cm[np.ix_(idx, idx)]
+        col_labels = [_short(classes[i], 20) for i in idx]
+    row_labels = [_short(classes[i], 20) for i in idx]
+    rs = support[idx].astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(rs[:, None] > 0, mat / np.where(rs > 0, rs, 1)[:, None], np.nan)
+    nr, nc = share.shape
+    show_values = nr <= 12
+    title = "Confusion matrix (row-normalised)"
+
+    with _style():
+        side = 12.5 if nr <= 12 else 15.0
+        fig = _new_figure(16, side)
+        ax = fig.add_subplot()
+        # One rectangle per non-zero cell (vector, never an interpolated image). Zero cells are
+        # left undrawn: the white background is the colour of 0, and the SVG of a sparse matrix
+        # stays small; a faint grid marks the cells.
+        rr, cc = np.nonzero(share > 0)
+        mesh = PatchCollection([Rectangle((c, r), 1, 1) for r, c in zip(rr, cc)], cmap=_CMAP,
+                               norm=Normalize(0.0, 1.0), edgecolor="white", linewidth=0.5,
+                               zorder=2)
+        mesh.set_array(share[rr, cc])
+        ax.add_collection(mesh)
+        ax.set_xticks(np.arange(nc + 1), minor=True)
+        ax.set_yticks(np.arange(nr + 1), minor=True)
+        ax.grid(which="minor", color="#E4E4E4", linewidth=0.5, zorder=1)
+        ax.tick_params(which="minor", length=0)
+        ax.add_patch(Rectangle((0, 0), nc, nr, fill=False, edgecolor=_GREY, linewidth=0.6,
+                               zorder=3))
+        ax.set_xlim(0, nc)
+        ax.set_ylim(nr, 0)
+        ax.set_aspect("equal")
+        for r in range(nr):
+            if not np.isfinite(share[r]).any():  # a class with no true sample
+                ax.add_patch(Rectangle((0, r), nc, 1, facecolor="white", edgecolor=_GREY,
+                                       hatch="xxx", linewidth=0))
+            c = r  # the diagonal cell: outlined so that it is found without colour
+            ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor=_INK, linewidth=0.8,
+                                   zorder=3))
+        if subset:
+            ax.axvline(nc - 1, color=_INK, linewidth=1.0)
+        if show_values:
+            for r in range(nr):
+                for c in range(nc):
+                    t = _cell_text(share[r, c])
+                    if not t and r == c and np.isfinite(share[r, c]):
+                        t = "0%"  # a class never recognised: say so on the diagonal
+                    if t:
+                        ax.text(c + 0.5, r + 0.5, t, ha="center", va="center", fontsize=7,
+                                color="white" if share[r, c] > 0.6 else _INK, zorder=4)
+        rot_small = nc <= 12
+        ax.set_xticks(np.arange(nc) + 0.5, col_labels, rotation=40 if rot_small else 90,
+                      ha="right" if rot_small else "center",
+                      rotation_mode="anchor" if rot_small else "default")
+        ax.set_yticks(np.arange(nr) + 0.5, row_labels)
+        ax.tick_params(length=0)
+        for s in ax.spines.values():
+            s.set_visible(False)
+        ax.set_xlabel("Predicted class")
+        ax.set_ylabel("True class" + (f" ({nr} with the lowest recall, worst first)" if subset
+                                      else " (most common first)"))
+        ax.set_anchor("N")
+        cb = fig.colorbar(mesh, ax=ax, shrink=0.55, aspect=25, pad=0.02)
+        cb.solids.set_rasterized(False)  # matplotlib rasterises long colour bars: keep vector
+        cb.set_label("Share of the true class's samples")
+        cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{100 * v:.0f}%"))
+        cb.outline.set_linewidth(0.5)
+        svg = _render(fig, title)
+
+    if subset:
+        among = (f" (classes with at least {_min_support(d)} samples first)" if ins.any() else "")
+        first = (f"Row-normalised confusion matrix of the {nr} classes with the lowest recall"
+                 f"{among}, out of {k} (rows: true class, worst first; columns: predicted class, "
+                 f"the last pooling all other classes)")
+    else:
+        first = (f"Row-normalised confusion matrix of {k} classes, most common first (rows: true "
+                 f"class; columns: predicted class)")
+    top = top_confusions(d, 1)
+    second = ""
+    if top:
+        t = top[0]
+        tsup = int(support[classes.index(t["true"])])
+        second = (f"The largest confusion is {_q(t['true'])} predicted as {_q(t['predicted'])}: "
+                  f"{t['count']} of {tsup} samples ({_pct(t['share'])})")
+    fin = np.isfinite(recall)
+    if fin.any():
+        w = int(sorted(np.flatnonzero(fin), key=lambda i: (recall[i], -support[i], i))[0])
+        second += ("; the" if second else "The") + (
+            f" lowest recall is {_q(classes[w])}, {_num(recall[w])} "
+            f"({_plural(int(support[w]), 'sample', 'samples')}"
+            + (", insufficient)" if ins[w] else ")"))
+    alt = first + "." + (f" {second}." if second else " No class is confused with another.")
+    return Plot(svg, alt, title)

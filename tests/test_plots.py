@@ -1,0 +1,340 @@
+"""The report's figures (``prevalens.report.plots``): every plot renders for every kind of result,
+the SVG is well-formed vector XML with hostile class labels escaped and drawn literally, the output
+is byte-identical across processes, and the alt texts carry the key numbers.
+
+The results are built once per module: the bundled example, a result without scores, 100- and
+1,000-class long-tailed synthetic results (B = 200) and a result whose class labels are hostile.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+import warnings
+import xml.etree.ElementTree as ET
+
+import matplotlib
+import numpy as np
+import pytest
+
+import prevalens as pv
+from prevalens.data import example_path
+from prevalens.report import plots
+
+PLOTS = ("prevalence_plot", "forest_plot", "curves_plot", "metric_vs_prevalence_plot",
+         "strata_plot", "confusion_plot")
+DATASETS = ("example", "no_scores", "k100", "k1000", "hostile")
+SVG = "{http://www.w3.org/2000/svg}"
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '" onmouseover="x',
+    "$\\undefined$",
+    "a_b^c",
+    "bell\x07and\ttab\nnewline",  # characters XML 1.0 cannot carry
+    "ordinary",
+    "N" * 190 + " long tail",  # 200 characters, the rarest class
+]
+
+
+def _quiet_audit(*args, **kwargs) -> dict:
+    with warnings.catch_warnings():  # undefined metrics of tiny classes warn; not under test here
+        warnings.simplefilter("ignore")
+        return pv.audit(*args, **kwargs).to_dict()
+
+
+def _long_tail(k: int, n: int, *, scores: bool, seed: int) -> dict:
+    """Zipf-like prevalence, every class present, accuracy rising with prevalence."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, k + 1) ** 1.1
+    p /= p.sum()
+    y = np.concatenate([np.arange(k), rng.choice(k, size=n - k, p=p)])
+    acc = 0.4 + 0.55 * (np.log(p[y]) - np.log(p).min()) / (np.log(p).max() - np.log(p).min())
+    pred = np.where(rng.random(n) < acc, y, rng.choice(k, size=n, p=p))
+    labels = np.array([f"class {i:04d}" for i in range(k)])
+    kw = {}
+    if scores:
+        s = rng.random((n, k))
+        s[np.arange(n), pred] += 3.0
+        kw["y_score"] = s / s.sum(axis=1, keepdims=True)
+    return _quiet_audit(labels[y], labels[pred], labels=list(labels), n_resamples=200, seed=1,
+                        **kw)
+
+
+def _hostile() -> dict:
+    rng = np.random.default_rng(3)
+    k = len(HOSTILE)
+    p = np.array([0.3, 0.25, 0.15, 0.12, 0.1, 0.07, 0.01])
+    y = rng.choice(k, size=600, p=p)
+    pred = np.where(rng.random(y.size) < 0.75, y, rng.choice(k, size=y.size))
+    s = rng.random((y.size, k))
+    s[np.arange(y.size), pred] += 2.0
+    lab = np.array(HOSTILE, dtype=object)
+    return _quiet_audit(lab[y], lab[pred], y_score=s / s.sum(axis=1, keepdims=True),
+                        labels=HOSTILE, n_resamples=200, seed=3)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        example = pv.audit_predictions(pv.load_predictions(example_path()),
+                                       pv.AuditConfig(seed=1, n_resamples=200)).to_dict()
+    rng = np.random.default_rng(7)
+    y = rng.choice(8, size=400, p=[0.4, 0.2, 0.15, 0.1, 0.07, 0.05, 0.02, 0.01])
+    pred = np.where(rng.random(400) < 0.8, y, rng.choice(8, size=400))
+    names = np.array([f"c{i}" for i in range(8)])
+    return {
+        "example": example,
+        "no_scores": _quiet_audit(names[y], names[pred], n_resamples=200, seed=2),
+        "k100": _long_tail(100, 5000, scores=True, seed=0),
+        "k1000": _long_tail(1000, 2000, scores=False, seed=0),
+        "hostile": _hostile(),
+    }
+
+
+@pytest.fixture(scope="module")
+def rendered(results) -> dict:
+    """Every plot of every result, rendered once: ``{dataset: {plot name: Plot | None}}``."""
+    out = {}
+    for name, d in results.items():
+        t0 = time.perf_counter()
+        out[name] = {p: getattr(plots, p)(d) for p in PLOTS}
+        out[name]["_seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _texts(svg: str) -> list[str]:
+    """The text of every <text> element, as a reader (or PDF) will see it."""
+    root = ET.fromstring(svg)
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+
+def _check_svg(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)  # well-formed XML, or this raises
+    assert root.tag == f"{SVG}svg"
+    low = svg.lower()
+    assert "<image" not in low, "a raster image is embedded"
+    assert "<script" not in low
+    assert "<!doctype" not in low  # no external DTD reference
+    for el in root.iter():
+        assert el.tag.rsplit("}", 1)[-1] not in {"image", "script", "foreignObject"}
+        assert not any(a.lower().startswith("on") for a in el.attrib), el.attrib
+    # text stays text (svg.fonttype="none"), no font below 7 pt (1 SVG unit = 1 pt here)
+    sizes = [float(s) for s in re.findall(r"font-size: ([\d.]+)px", svg)]
+    assert sizes and min(sizes) >= 7.0
+    assert "mathdefault" not in svg and "\\mathdefault" not in svg  # no mathtext tick labels
+    width_pt = float(root.attrib["width"].removesuffix("pt"))
+    assert width_pt <= 16.05 / 2.54 * 72  # fits the A4 text width
+    return root
+
+
+# ------------------------------------------------------------------------------------------------
+# every plot renders
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("plot", PLOTS)
+def test_every_plot_renders(rendered, dataset, plot):
+    p = rendered[dataset][plot]
+    if plot == "curves_plot" and dataset in ("no_scores", "k1000"):
+        assert p is None  # no scores, no curves
+        return
+    assert isinstance(p, plots.Plot)
+    _check_svg(p.svg)
+    assert p.title and p.alt and p.alt.endswith(".")
+    assert "\n" not in p.alt and "\x07" not in p.alt
+
+
+def test_curves_absent_without_scores(results):
+    d = results["no_scores"]
+    assert d["data"]["has_scores"] is False
+    assert plots.curves_plot(d) is None
+
+
+def test_large_k_is_fast_and_readable(rendered, results):
+    r = rendered["k1000"]
+    assert r["_seconds"] < 30
+    texts = _texts(r["prevalence_plot"].svg)
+    assert not any(t.startswith("class 0") for t in texts)  # no per-class tick labels
+    assert len(texts) < 60
+    for name in PLOTS:
+        if r[name] is not None:
+            assert len(r[name].svg) < 400_000, name
+    # the confusion matrix shows the 30 worst classes and a pooled column
+    conf = _texts(r["confusion_plot"].svg)
+    assert "(all other classes)" in conf
+    assert sum(t.startswith("class ") for t in conf) == 2 * 30
+    assert "30 classes with the lowest recall" in r["confusion_plot"].alt
+    assert "out of 1000" in r["confusion_plot"].alt
+
+
+# ------------------------------------------------------------------------------------------------
+# hostile labels
+
+
+def test_hostile_labels_are_escaped_and_literal(rendered, results):
+    r = rendered["hostile"]
+    for name in ("prevalence_plot", "confusion_plot"):
+        svg = r[name].svg
+        _check_svg(svg)
+        assert "&lt;script&gt;alert(" in svg  # escaped by the SVG writer
+        texts = _texts(svg)
+        for label in HOSTILE:
+            shown = plots._clean(label)  # control characters -> U+FFFD, whitespace -> one space
+            assert any(t == shown or (t.endswith("\u2026") and shown.startswith(t[:-1]))
+                       for t in texts), (name, label)
+        assert "$\\undefined$" in texts and "a_b^c" in texts  # not parsed as mathtext
+        assert '" onmouseover="x' in texts
+        assert "\x07" not in svg and "bell\ufffdand tab newline"[:12] in "".join(texts)
+        # the 200-character name is cut for the tick label
+        assert not any(HOSTILE[-1] in t for t in texts)
+        assert any(t.startswith("NNNN") and t.endswith("\u2026") for t in texts)
+    # ... and kept whole in the alt text of the prevalence plot (it is the rarest class)
+    assert HOSTILE[-1] in r["prevalence_plot"].alt
+    assert "<script>alert(1)</script>" in r["prevalence_plot"].alt  # the HTML template escapes
+
+
+def test_rc_params_are_left_alone(results):
+    before = dict(matplotlib.rcParams)
+    plots.strata_plot(results["example"])
+    after = dict(matplotlib.rcParams)
+    assert before == after
+
+
+# ------------------------------------------------------------------------------------------------
+# alt text carries the key numbers
+
+
+def test_alt_texts_state_key_numbers(rendered, results):
+    d, r = results["example"], rendered["example"]
+    rare = min(d["per_class"], key=lambda c: c["prevalence"])
+    alt = r["prevalence_plot"].alt
+    assert f"\u201c{rare['label']}\u201d" in alt
+    assert f"{100 * rare['prevalence']:.2g}%" in alt  # 3 of 330 -> 0.91%
+    assert f"({rare['support']} samples" in alt
+
+    macro, micro = d["averages"]["macro"]["recall"], d["averages"]["micro"]["recall"]
+    alt = r["forest_plot"].alt
+    assert f"macro {macro['estimate']:.2f} [{macro['ci_low']:.2f}, {macro['ci_high']:.2f}]" in alt
+    assert f"micro {micro['estimate']:.2f}" in alt
+
+    slope = d["trend"]["recall"]["slope_per_decade"]["estimate"]
+    assert f"+{slope:.2f}" in r["metric_vs_prevalence_plot"].alt
+
+    alt = r["strata_plot"].alt
+    for s in d["strata"]:
+        assert s["name"] in alt
+
+    top = plots.top_confusions(d, 1)[0]
+    alt = r["confusion_plot"].alt
+    assert f"\u201c{top['true']}\u201d predicted as \u201c{top['predicted']}\u201d" in alt
+    assert f"{top['count']} of " in alt
+
+    alt = r["curves_plot"].alt
+    auc = d["averages"]["macro"]["roc_auc"]["estimate"]
+    assert "No confidence bands" in alt
+    assert f"{auc:.3f}"[:4] in alt
+
+
+def test_bands_are_drawn_when_present(results):
+    d = copy.deepcopy(results["example"])
+    c = d["curves"]
+    tpr = np.array(c["roc"]["micro"]["tpr"], dtype=float)
+    band = {"ci_low": list(np.clip(tpr - 0.03, 0, 1)), "ci_high": list(np.clip(tpr + 0.03, 0, 1))}
+    c["bands"] = {"roc": {"micro": band, "macro": band}}
+    with_bands = plots.curves_plot(d)
+    without = plots.curves_plot(results["example"])
+    assert "pointwise bands" in with_bands.alt and "No confidence bands" not in with_bands.alt
+    assert with_bands.svg.count("<path") > without.svg.count("<path")
+    _check_svg(with_bands.svg)
+
+
+# ------------------------------------------------------------------------------------------------
+# top confusions and data URI
+
+
+def test_top_confusions_match_the_matrix(results):
+    d = results["example"]
+    cm = np.array(d["data"]["confusion_matrix"])
+    classes = d["data"]["classes"]
+    rows = plots.top_confusions(d, n=5)
+    assert len(rows) == 5
+    assert [r["count"] for r in rows] == sorted((r["count"] for r in rows), reverse=True)
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    assert rows[0]["count"] == off.max()
+    for r in rows:
+        i, j = classes.index(r["true"]), classes.index(r["predicted"])
+        assert i != j and cm[i, j] == r["count"]
+        assert math.isclose(r["share"], cm[i, j] / cm[i].sum())
+        assert set(r) == {"true", "predicted", "count", "share"}
+    assert len(plots.top_confusions(results["k1000"], n=20)) == 20
+
+
+def test_data_uri_round_trip(rendered):
+    svg = rendered["example"]["strata_plot"].svg
+    uri = plots.as_data_uri(svg)
+    prefix = "data:image/svg+xml;base64,"
+    assert uri.startswith(prefix)
+    assert base64.b64decode(uri[len(prefix):]).decode("utf-8") == svg
+
+
+# ------------------------------------------------------------------------------------------------
+# determinism across processes
+
+_CHILD = r"""
+import hashlib, json, sys
+# backend_svg imports backend_agg (for rasterised parts); count Agg renderers actually made
+import matplotlib.backends.backend_agg as agg
+made = []
+_init = agg.RendererAgg.__init__
+def _counting_init(self, *a, **k):
+    made.append(1)
+    _init(self, *a, **k)
+agg.RendererAgg.__init__ = _counting_init
+from prevalens.report import plots
+out = {}
+for path in sys.argv[1:]:
+    d = json.load(open(path, encoding="utf-8"))
+    for name in %r:
+        p = getattr(plots, name)(d)
+        out[path + ":" + name] = None if p is None else hashlib.sha256(p.svg.encode()).hexdigest()
+out["_agg"] = len(made)
+out["_pyplot"] = "matplotlib.pyplot" in sys.modules
+print(json.dumps(out, sort_keys=True))
+""" % (PLOTS,)
+
+
+def test_byte_identical_across_processes(tmp_path, results, rendered):
+    paths = []
+    for name in ("example", "hostile"):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(results[name]), encoding="utf-8")
+        paths.append(str(path))
+    procs = []
+    for seed in ("0", "4242"):  # different str-hash orders must not matter
+        env = dict(os.environ, PYTHONHASHSEED=seed, SOURCE_DATE_EPOCH="0")
+        procs.append(subprocess.Popen([sys.executable, "-c", _CHILD, *paths], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+        outs.append(json.loads(stdout))
+    assert outs[0] == outs[1]
+    assert outs[0]["_agg"] == 0 and outs[0]["_pyplot"] is False  # SVG backend only
+    # and the same bytes as this process, whatever rcParams the test session carries
+    for path, name in zip(paths, ("example", "hostile")):
+        for plot in PLOTS:
+            p = rendered[name][plot]
+            expected = None if p is None else hashlib.sha256(p.svg.encode()).hexdigest()
+            assert outs[0][f"{path}:{plot}"] == expected, (name, plot)

@@ -1,0 +1,615 @@
+"""Prevalence strata, the micro-macro gap and the trend (DESIGN.md "Prevalence strata", "Gap and
+trend"; issue 4).
+
+Oracles, each independent of the code under test:
+
+* stratum membership from exact integer comparisons (``100 * support < N`` is "prevalence < 1%"),
+  not from floating-point prevalences;
+* per-class one-vs-rest tables written out here from the confusion matrix (tp = diagonal, fp =
+  column sum - tp, ...), so a stratum's macro value is the plain mean of its classes' values and
+  its micro value the ratio of pooled counts;
+* the gap identity of DESIGN.md: with per-class recalls r_k and support weights w_k over the K'
+  classes where recall is defined, macro - micro = sum_k (1/K' - w_k) r_k = -K' Cov(w, r)
+  (population covariance). For every metric the contributions sum to macro - weighted, the stated
+  definition of the decomposition (strata.py's module docstring);
+* the trend slope against ``np.polyfit(x, y, 1, w=sqrt(support))`` (polyfit weights multiply the
+  residuals, so sqrt gives least squares weighted by support) on x = log10 prevalence, and
+  Spearman's correlation against ``scipy.stats.spearmanr``.
+
+Hypothesis draws confusion matrices with absent classes (rows of zeros), never-predicted classes
+(columns of zeros) and rows of very different sizes, so every stratum occurs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import example, given, note
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import stats
+
+import prevalens
+from prevalens import AuditConfig, ConfigError, audit_predictions, predictions_from_arrays
+from prevalens.strata import STRATA_METRICS, StrataSpec, assign_strata, contributions
+
+TOL = 1e-12
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def labels_from_cm(cm):
+    """(y_true, y_pred) integer arrays whose confusion matrix is ``cm``."""
+    cm = np.asarray(cm, dtype=np.int64)
+    k = cm.shape[0]
+    y_true = np.repeat(np.repeat(np.arange(k), k), cm.ravel())
+    y_pred = np.repeat(np.tile(np.arange(k), k), cm.ravel())
+    return y_true, y_pred
+
+
+def run(cm, labels=None, **config):
+    """Audit of the labels behind ``cm`` (every class kept via ``labels``), warnings silenced."""
+    cm = np.asarray(cm)
+    y_true, y_pred = labels_from_cm(cm)
+    k = cm.shape[0]
+    if labels is not None:
+        labels = np.asarray(labels)
+        y_true, y_pred = labels[y_true], labels[y_pred]
+    config.setdefault("n_resamples", 0)
+    config.setdefault("seed", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", prevalens.PrevalensWarning)
+        pred = predictions_from_arrays(y_true, y_pred,
+                                       labels=list(range(k)) if labels is None else list(labels))
+        return audit_predictions(pred, AuditConfig(**config))
+
+
+def tables(cm):
+    """One-vs-rest tp, fp, fn, tn of each class (float arrays)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diag(cm)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    tn = cm.sum() - tp - fp - fn
+    return tp, fp, fn, tn
+
+
+def ratio(name, tp, fp, fn, tn):
+    """Numerator and denominator of a per-class metric (written out here, not imported)."""
+    return {
+        "recall": (tp, tp + fn),
+        "precision": (tp, tp + fp),
+        "f1": (2 * tp, 2 * tp + fp + fn),
+        "specificity": (tn, tn + fp),
+        "jaccard": (tp, tp + fp + fn),
+    }[name]
+
+
+def per_class(name, cm):
+    num, den = ratio(name, *tables(cm))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def nanmean_or_nan(v):
+    v = np.asarray(v, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if v.size else math.nan
+
+
+def expected_strata(support):
+    """Default strata by exact integer comparison: 0 rare (< 1%), 1 uncommon, 2 common (>= 10%),
+    -1 absent."""
+    support = np.asarray(support, dtype=np.int64)
+    n = int(support.sum())
+    out = np.where(100 * support < n, 0, np.where(10 * support < n, 1, 2))
+    return np.where(support == 0, -1, out)
+
+
+def num(x):
+    """JSON number or null -> float (NaN for null)."""
+    return math.nan if x is None else float(x)
+
+
+def close(actual, desired, tol=TOL, msg=""):
+    np.testing.assert_allclose(num(actual) if not isinstance(actual, np.ndarray) else actual,
+                               desired, rtol=0, atol=tol, equal_nan=True, err_msg=msg)
+
+
+# ------------------------------------------------------------------------------------------------
+# strategies
+
+
+@st.composite
+def confusion_matrices(draw, min_classes=2, max_classes=8, absent=True, never_predicted=True):
+    """K x K count matrices with rows of very different sizes (so classes fall in every default
+    stratum), some all-zero rows (absent classes) and some all-zero columns (never predicted)."""
+    k = draw(st.integers(min_classes, max_classes), label="K")
+    base = draw(arrays(np.int64, (k, k), elements=st.integers(0, 12)), label="base")
+    diag_boost = draw(arrays(np.int64, k, elements=st.integers(0, 30)), label="diagonal")
+    base[np.arange(k), np.arange(k)] += diag_boost
+    scale_choices = [0, 1, 3, 20, 150] if absent else [1, 3, 20, 150]
+    scale = draw(arrays(np.int64, k, elements=st.sampled_from(scale_choices)), label="row scale")
+    cm = base * scale[:, None]
+    if never_predicted:
+        cols = draw(arrays(np.bool_, k), label="never predicted")
+        if not cols.all():
+            cm[:, cols] = 0
+    if cm.sum() < 2 or (not absent and (cm.sum(axis=1) == 0).any()):
+        cm[np.arange(k), np.arange(k)] += 1  # an audit needs two samples
+        cm[0, 0] += 1
+    note(f"cm={cm.tolist()}")
+    return cm
+
+
+# ------------------------------------------------------------------------------------------------
+# assign_strata
+
+
+def test_default_cuts_boundaries():
+    # N = 1000: 5 -> 0.5%, 10 -> exactly 1%, 50 -> 5%, 99 -> 9.9%, 100 -> exactly 10%, 736.
+    support = [5, 10, 50, 99, 100, 736]
+    index, defs, omitted = assign_strata(support)
+    assert index.tolist() == [0, 1, 1, 1, 2, 2]
+    assert [d["name"] for d in defs] == ["rare", "uncommon", "common"]
+    assert omitted == []
+    assert [(d["unit"], d["low"], d["high"]) for d in defs] == [
+        ("prevalence", 0.0, 0.01), ("prevalence", 0.01, 0.1), ("prevalence", 0.1, 1.0)]
+    assert [d["description"] for d in defs] == [
+        "prevalence < 1%", "1% <= prevalence < 10%", "prevalence >= 10%"]
+
+
+def test_default_cuts_through_audit():
+    support = [5, 10, 50, 99, 100, 736]
+    cm = np.diag(support)
+    r = run(cm, labels=list("abcdef"))
+    assert [c.stratum for c in r.per_class] == ["rare", "uncommon", "uncommon", "uncommon",
+                                                 "common", "common"]
+    assert [(s["name"], s["classes"], s["n_classes"], s["support"]) for s in r.strata] == [
+        ("rare", ["a"], 1, 5), ("uncommon", ["b", "c", "d"], 3, 159),
+        ("common", ["e", "f"], 2, 836)]
+    assert r.strata[0]["insufficient_classes"] == ["a"]  # 5 < min_support = 10
+    assert r.strata[1]["insufficient_classes"] == []
+    d = r.to_dict()["strata_definition"]
+    assert d["method"] == "prevalence" and d["cuts"] == [0.01, 0.1]
+    assert d["omitted_empty"] == [] and d["absent_classes"] == []
+
+
+def test_empty_strata_are_omitted_and_listed():
+    index, defs, omitted = assign_strata([400, 300, 300])  # all >= 10%
+    assert index.tolist() == [0, 0, 0]
+    assert [d["name"] for d in defs] == ["common"]
+    assert omitted == ["rare", "uncommon"]
+
+    index, defs, omitted = assign_strata([5, 600, 395])  # 0.5%, 60%, 39.5%: no uncommon class
+    assert index.tolist() == [0, 1, 1]  # indices into the definitions that remain
+    assert [d["name"] for d in defs] == ["rare", "common"]
+    assert omitted == ["uncommon"]
+
+    r = run(np.diag([400, 300, 300]))
+    assert [s["name"] for s in r.strata] == ["common"]
+    assert r.analysis["strata_definition"]["omitted_empty"] == ["rare", "uncommon"]
+    assert r.analysis["comparisons"] == []  # rare vs common needs both
+
+
+def test_absent_classes_listed_apart():
+    cm = np.array([[50, 2, 0, 1],
+                   [0, 0, 0, 0],     # class 1: support 0, never predicted either
+                   [3, 0, 0, 0],     # class 2: 3 samples, all predicted as class 0
+                   [1, 0, 4, 900]])
+    index, defs, omitted = assign_strata(cm.sum(axis=1))
+    assert index[1] == -1
+    assert (index[[0, 2, 3]] >= 0).all()
+    r = run(cm, labels=["w", "x", "y", "z"])
+    assert r.class_result("x").stratum is None
+    assert "absent" in r.class_result("x").flags
+    assert r.analysis["strata_definition"]["absent_classes"] == ["x"]
+    assert all("x" not in s["classes"] for s in r.strata)
+    stratum_of = {c["label"]: c["stratum"] for c in r.gap["recall"]["contributions"]}
+    assert stratum_of["x"] is None
+    # recall of an absent class is undefined, so it contributes nothing
+    assert {c["label"]: c["contribution"] for c in r.gap["recall"]["contributions"]}["x"] is None
+
+
+def test_log_quantiles():
+    # K = 9 prevalences spaced evenly on the log scale: the 1/3 and 2/3 quantiles of the
+    # log10 prevalences fall between classes, so each group gets three classes.
+    support = np.array([2, 4, 8, 16, 32, 64, 128, 256, 512])
+    spec = StrataSpec(method="log-quantiles", n_groups=3)
+    index, defs, omitted = assign_strata(support, spec)
+    assert index.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert [d["name"] for d in defs] == ["rare", "uncommon", "common"]
+    logp = np.log10(support / support.sum())
+    edges = 10 ** np.quantile(logp, [1 / 3, 2 / 3])
+    np.testing.assert_allclose([defs[0]["high"], defs[1]["high"]], edges, rtol=1e-12)
+    assert defs[0]["low"] == 0.0 and defs[-1]["high"] == 1.0
+
+    # any other number of groups gets numbered names, rarest first
+    spec = StrataSpec(method="log-quantiles", n_groups=2)
+    index, defs, _ = assign_strata(support[:6], spec)
+    assert index.tolist() == [0, 0, 0, 1, 1, 1]
+    assert [d["name"] for d in defs] == ["stratum 1 (rarest)", "stratum 2 (most common)"]
+
+    r = run(np.diag(support), strata="log-quantiles", strata_groups=3)
+    assert [s["n_classes"] for s in r.strata] == [3, 3, 3]
+    assert r.analysis["strata_definition"]["method"] == "log-quantiles"
+    assert r.analysis["strata_definition"]["cuts"] is None
+
+
+def test_support_cuts():
+    support = [3, 10, 99, 100, 5000]
+    index, defs, omitted = assign_strata(support, StrataSpec(method="support", cuts=(10, 100)))
+    assert index.tolist() == [0, 1, 1, 2, 2]
+    assert [(d["unit"], d["low"], d["high"]) for d in defs] == [
+        ("support", 0.0, 10.0), ("support", 10.0, 100.0), ("support", 100.0, None)]
+    assert [d["description"] for d in defs] == ["support < 10", "10 <= support < 100",
+                                                "support >= 100"]
+    r = run(np.diag(support), strata="support", strata_cuts=(10, 100))
+    assert [s["classes"] for s in r.strata] == [[0], [1, 2], [3, 4]]
+    assert r.to_dict()["strata"][2]["bounds"]["high"] is None
+    with pytest.raises(ValueError, match="cut points"):
+        assign_strata(support, StrataSpec(method="support"))
+
+
+def test_custom_cuts_and_names():
+    support = [5, 10, 50, 99, 100, 736]
+    spec = StrataSpec(cuts=(0.06,), names=("tail", "head"))
+    index, defs, omitted = assign_strata(support, spec)
+    assert index.tolist() == [0, 0, 0, 1, 1, 1]
+    assert [d["name"] for d in defs] == ["tail", "head"]
+    assert defs[0]["description"] == "prevalence < 6%"
+    r = run(np.diag(support), strata_names=("tail", "body", "head"))
+    assert [c.stratum for c in r.per_class] == ["tail", "body", "body", "body", "head", "head"]
+    assert r.analysis["comparisons"] == []  # no strata named "rare" and "common"
+    with pytest.raises(ValueError, match="3 strata need 3 names, got 2"):
+        assign_strata(support, StrataSpec(names=("a", "b")))
+
+
+@given(cm=confusion_matrices())
+def test_strata_membership_matches_exact_arithmetic(cm):
+    support = cm.sum(axis=1)
+    index, defs, omitted = assign_strata(support)
+    expected = expected_strata(support)
+    names = ["rare", "uncommon", "common"]
+    got = [defs[g]["name"] if g >= 0 else None for g in index]
+    assert got == [names[g] if g >= 0 else None for g in expected]
+    assert omitted == [n for i, n in enumerate(names) if not (expected == i).any()]
+
+
+CONFIG_ERRORS = [
+    (dict(strata_cuts=[0.1, 0.01]), r"^`strata_cuts` must be strictly increasing; got \[0\.1, 0\.01\]$"),
+    (dict(strata_cuts=[0.01, 0.01]), r"^`strata_cuts` must be strictly increasing"),
+    (dict(strata_cuts=[]), r"^`strata_cuts` must be a non-empty list of numbers; got \[\]$"),
+    (dict(strata_cuts=[0.01, 5]), r"^`strata_cuts` on prevalence must lie between 0 and 1 "
+                                  r"\(e\.g\. 0\.01, 0\.1\); got \[0\.01, 5\]$"),
+    (dict(strata_cuts=0.05), r"^`strata_cuts` must be a list; got 0\.05$"),
+    (dict(strata="support"), r"^`strata=\"support\"` needs `strata_cuts` \(support counts, "
+                             r"e\.g\. 10, 100\)$"),
+    (dict(strata="quantiles"), r"^`strata` must be one of 'prevalence', 'log-quantiles', "
+                               r"'support'; got 'quantiles'$"),
+    (dict(strata_groups=1), r"^`strata_groups` must be a whole number >= 2; got 1$"),
+    (dict(strata_names=["a", "b"]), r"^`strata_names` must give 3 different names, rarest "
+                                    r"first; got \['a', 'b'\]$"),
+    (dict(strata_names=["a", "a", "b"]), r"^`strata_names` must give 3 different names"),
+    (dict(strata="support", strata_cuts=[10], strata_names=["x", "y", "z"]),
+     r"^`strata_names` must give 2 different names"),
+    (dict(strata="log-quantiles", strata_groups=4, strata_names=["a", "b", "c"]),
+     r"^`strata_names` must give 4 different names"),
+    (dict(findings_metrics=["auc"]), r"^`findings_metrics` must be a non-empty list of precision, "
+                                     r"recall, f1, specificity, jaccard, roc_auc; got \['auc'\]$"),
+    (dict(findings_metrics=[]), r"^`findings_metrics` must be a non-empty list"),
+    (dict(divergence_adjustment="fdr"), r"^`divergence_adjustment` must be one of 'holm', "
+                                        r"'bonferroni'; got 'fdr'$"),
+]
+
+
+@pytest.mark.parametrize("kwargs, message", CONFIG_ERRORS,
+                         ids=[str(k) for k, _ in CONFIG_ERRORS])
+def test_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        AuditConfig(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------------
+# the gap decomposition
+
+
+@given(cm=confusion_matrices())
+def test_contributions_sum_to_the_gap_directly(cm):
+    point = prevalens.count_statistics(cm)
+    support = cm.sum(axis=1)
+    for name in STRATA_METRICS:
+        values = point[f"per_class.{name}"]
+        c = contributions(values, support)
+        assert np.all(c[np.isnan(values)] == 0)
+        macro, weighted = float(point[f"macro.{name}"]), float(point[f"weighted.{name}"])
+        if math.isnan(macro):
+            continue
+        close(c.sum(), macro - weighted, msg=name)
+    # recall: the weighted average is the micro one, and the gap is -K' Cov(w, r)
+    r = per_class("recall", cm)
+    defined = ~np.isnan(r)
+    w = support[defined] / support[defined].sum()
+    k_def = defined.sum()
+    cov = np.mean((w - w.mean()) * (r[defined] - r[defined].mean()))
+    c = contributions(point["per_class.recall"], support)
+    micro = np.trace(cm) / cm.sum()
+    close(c.sum(), nanmean_or_nan(r) - micro)
+    close(c.sum(), -k_def * cov)
+
+
+def test_contributions_batch_axis():
+    """contributions() works on replicates (B, K) the same as on one row."""
+    rng = np.random.default_rng(3)
+    values = rng.random((50, 6))
+    values[rng.random((50, 6)) < 0.2] = np.nan
+    support = rng.integers(1, 100, (50, 6))
+    batch = contributions(values, support)
+    for b in range(50):
+        np.testing.assert_array_equal(batch[b], contributions(values[b], support[b]))
+
+
+@given(cm=confusion_matrices())
+def test_gap_outputs_of_the_audit(cm):
+    r = run(cm)
+    support = cm.sum(axis=1)
+    expected_index = expected_strata(support)
+    names = ["rare", "uncommon", "common"]
+    for name in STRATA_METRICS:
+        g = r.gap[name]
+        macro = r.averages["macro"][name].estimate
+        micro = r.averages["micro"][name].estimate
+        weighted = r.averages["weighted"][name].estimate
+        values = r.per_class_values(name)
+        if math.isnan(weighted):
+            # the metric is defined only for absent classes (support 0): no weights, no
+            # decomposition; see test_gap_json_when_only_absent_classes_are_defined
+            continue
+        contrib = np.array([num(c["contribution"]) for c in g["contributions"]])
+        assert np.array_equal(np.isnan(contrib), np.isnan(values))
+        total = np.nansum(contrib)
+        close(g["sum_of_contributions"], total, msg=name)
+        close(g["sum_of_contributions"], macro - weighted, msg=name)
+        close(g["macro_minus_weighted"]["estimate"], macro - weighted, msg=name)
+        close(g["macro_minus_micro"]["estimate"], macro - micro, msg=name)
+        # each class's contribution is (1/K' - w_k) m_k, its weight w_k over defined classes
+        defined = ~np.isnan(values)
+        w = np.where(defined, support / support[defined].sum(), np.nan)
+        close(np.array([num(c["weight"]) for c in g["contributions"]]), w, msg=name)
+        close(contrib, np.where(defined, (1 / defined.sum() - w) * values, np.nan), msg=name)
+        # by stratum: the sums of the contributions of each stratum's (present) classes
+        for s, value in g["by_stratum"].items():
+            # classes with no samples whose metric is defined (specificity) have their own bucket
+            members = (expected_index == -1) if s == "(no samples)" else expected_index == names.index(s)
+            close(value, np.nansum(contrib[members]), msg=f"{name} {s}")
+        close(sum(v for v in g["by_stratum"].values() if v is not None), np.nansum(contrib), msg=name)
+        assert [c["stratum"] for c in g["contributions"]] == [
+            names[i] if i >= 0 else None for i in expected_index]
+    # recall: the contributions are macro - micro exactly, = -K' Cov(w, r)
+    g = r.gap["recall"]
+    close(g["sum_of_contributions"],
+          r.averages["macro"]["recall"].estimate - r.averages["micro"]["recall"].estimate)
+    close(-g["n_classes"] * g["covariance"], g["sum_of_contributions"])
+    assert g["n_classes"] == int((support > 0).sum())
+
+
+@given(cm=confusion_matrices(absent=False))
+def test_gap_by_stratum_adds_up_without_absent_classes(cm):
+    r = run(cm)
+    for name in STRATA_METRICS:
+        close(sum(r.gap[name]["by_stratum"].values()), r.gap[name]["sum_of_contributions"],
+              msg=name)
+
+
+def test_gap_by_stratum_adds_up_with_an_absent_class():
+    cm = np.array([[20, 3, 4, 0],
+                   [2, 15, 1, 0],
+                   [0, 0, 0, 0],   # absent class: specificity 1 - 5/92, defined
+                   [1, 2, 3, 30]])
+    r = run(cm)
+    for name in STRATA_METRICS:
+        close(sum(r.gap[name]["by_stratum"].values()), r.gap[name]["sum_of_contributions"],
+              msg=name)
+
+
+def test_gap_json_when_only_absent_classes_are_defined():
+    r = run(np.array([[0, 0], [1, 19]]), labels=["a", "b"], n_resamples=200)
+    text = r.to_json()  # strict JSON: no NaN tokens
+    g = r.gap["specificity"]
+    assert g["sum_of_contributions"] is None or math.isfinite(g["sum_of_contributions"])
+    assert all(c["contribution"] is None or math.isfinite(c["contribution"])
+               for c in g["contributions"])
+    assert text
+
+
+# ------------------------------------------------------------------------------------------------
+# per-stratum estimates, comparisons, trend
+
+
+@given(cm=confusion_matrices())
+@example(cm=np.array([[3000, 20, 5], [10, 300, 3], [8, 2, 15]]))  # rare, uncommon and common
+def test_stratum_point_estimates(cm):
+    r = run(cm)
+    support = cm.sum(axis=1)
+    index = expected_strata(support)
+    names = ["rare", "uncommon", "common"]
+    tp, fp, fn, tn = tables(cm)
+    present = support > 0
+    macro_of = {}
+    for s in r.strata:
+        members = index == names.index(s["name"])
+        rest = present & ~members
+        assert s["classes"] == np.flatnonzero(members).tolist()
+        assert s["support"] == int(support[members].sum())
+        assert s["n_classes"] == int(members.sum())
+        for name in STRATA_METRICS:
+            values = per_class(name, cm)
+            macro = nanmean_or_nan(values[members])
+            macro_of[s["name"], name] = macro
+            close(s["macro"][name]["estimate"], macro, msg=f"{s['name']} macro {name}")
+            n_, d_ = ratio(name, tp[members], fp[members], fn[members], tn[members])
+            micro = n_.sum() / d_.sum() if d_.sum() > 0 else math.nan
+            close(s["micro"][name]["estimate"], micro, msg=f"{s['name']} micro {name}")
+            if rest.any():
+                diff = macro - nanmean_or_nan(values[rest])
+                close(s["vs_rest"][name]["estimate"], diff, msg=f"{s['name']} vs rest {name}")
+            else:
+                assert name not in s["vs_rest"]
+    comps = r.analysis["comparisons"]
+    if {"rare", "common"} <= {s["name"] for s in r.strata}:
+        (comp,) = comps
+        assert (comp["a"], comp["b"]) == ("rare", "common")
+        for name in STRATA_METRICS:
+            close(comp["difference"][name]["estimate"],
+                  macro_of["rare", name] - macro_of["common", name], msg=name)
+    else:
+        assert comps == []
+
+
+def expected_trend(cm, name):
+    support = cm.sum(axis=1).astype(np.float64)
+    y = per_class(name, cm)
+    ok = (support > 0) & ~np.isnan(y)
+    x = np.log10(support[ok] / support.sum())
+    if ok.sum() < 3 or np.ptp(support[ok]) == 0:
+        slope = math.nan
+    else:
+        slope = np.polyfit(x, y[ok], 1, w=np.sqrt(support[ok]))[0]
+    if ok.sum() < 3 or np.ptp(support[ok]) == 0 or np.ptp(y[ok]) == 0:
+        rho = math.nan
+    else:
+        rho = stats.spearmanr(support[ok], y[ok]).statistic
+    return slope, rho
+
+
+@given(cm=confusion_matrices(min_classes=3))
+def test_trend_point_estimates(cm):
+    r = run(cm)
+    support = cm.sum(axis=1)
+    for name in STRATA_METRICS:
+        slope, rho = expected_trend(cm, name)
+        t = r.trend[name]
+        ok = (support > 0) & ~np.isnan(per_class(name, cm))
+        if ok.sum() >= 3 and np.ptp(support[ok]) == 0:
+            # every x equal: undefined; see test_trend_undefined_when_all_supports_are_equal
+            continue
+        np.testing.assert_allclose(num(t["slope_per_decade"]["estimate"]), slope, rtol=1e-9,
+                                   atol=1e-9, equal_nan=True, err_msg=f"slope {name}")
+        close(t["spearman"]["estimate"], rho, tol=1e-12, msg=f"spearman {name}")
+        assert t["x"] == "log10 prevalence" and t["weights"] == "support"
+
+
+def test_trend_undefined_when_all_supports_are_equal():
+    rng = np.random.default_rng(0)
+    k, n = 7, 37
+    cm = np.zeros((k, k), dtype=np.int64)
+    for i, rec in enumerate(np.linspace(0.3, 0.95, k)):
+        hits = int(round(rec * n))
+        cm[i, i] = hits
+        cm[i, (i + 1) % k] = n - hits
+    r = run(cm, n_resamples=200, seed=int(rng.integers(1000)))
+    for name in STRATA_METRICS:
+        assert r.trend[name]["slope_per_decade"]["estimate"] is None, name
+        assert r.trend[name]["slope_per_decade"]["status"] == "undefined", name
+
+
+# ------------------------------------------------------------------------------------------------
+# intervals of differences: joint replicates
+
+
+def walk_estimates(node, path=""):
+    """Every EST dict (with estimate, ci_low, ci_high) inside a JSON structure."""
+    if isinstance(node, dict):
+        if {"estimate", "ci_low", "ci_high"} <= node.keys():
+            yield path, node
+        for key, value in node.items():
+            yield from walk_estimates(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk_estimates(value, f"{path}[{i}]")
+
+
+def test_macro_minus_micro_interval_is_joint():
+    """Nearly balanced classes: macro and micro recall move together in every replicate, so the
+    interval of their difference is far narrower than any combination of their marginal
+    intervals (even the one assuming independence, sqrt(w1^2 + w2^2))."""
+    cm = np.array([[78, 12, 10],
+                   [10, 60, 10],
+                   [5, 7, 48]])
+    r = run(cm, n_resamples=400, seed=5)
+    for name in ("recall", "f1", "precision"):
+        macro, micro = r.averages["macro"][name], r.averages["micro"][name]
+        gap = r.gap[name]["macro_minus_micro"]
+        width = gap["ci_high"] - gap["ci_low"]
+        naive = math.hypot(macro.ci_high - macro.ci_low, micro.ci_high - micro.ci_low)
+        assert width < 0.5 * naive, (name, width, naive)
+        assert gap["ci_low"] <= gap["estimate"] <= gap["ci_high"]
+        assert gap["method"].startswith("bca(stratified bootstrap, B=400)")
+
+
+def test_stratum_difference_interval_is_joint_for_precision():
+    """Precision of rare and common classes share the predicted columns; the rare-vs-common
+    interval is computed from the same replicates as each side (its standard error is the one of
+    the difference of the replicates, not of independent sides)."""
+    cm = np.array([[2400, 60, 30, 3, 2],
+                   [30, 420, 20, 2, 1],
+                   [10, 10, 150, 1, 1],
+                   [2, 2, 1, 25, 0],
+                   [3, 1, 1, 0, 15]])
+    r = run(cm, n_resamples=400, seed=9)
+    assert [s["name"] for s in r.strata] == ["rare", "uncommon", "common"]
+    diff = r.analysis["comparisons"][0]["difference"]
+    rare = {s["name"]: s for s in r.strata}["rare"]["macro"]
+    common = {s["name"]: s for s in r.strata}["common"]["macro"]
+    for name in STRATA_METRICS:
+        e = diff[name]
+        close(e["estimate"], rare[name]["estimate"] - common[name]["estimate"])
+        assert e["ci_low"] <= e["estimate"] <= e["ci_high"], name
+        assert e["se"] > 0
+        # Var(a - b) = Var a + Var b - 2 Cov: within the bounds that any correlation allows
+        assert abs(rare[name]["se"] - common[name]["se"]) - 1e-12 <= e["se"] <= (
+            rare[name]["se"] + common[name]["se"] + 1e-12), name
+
+
+def founding_like_cm():
+    """Five classes, 60/25/10/4.1/0.9%, recall falling with prevalence (N = 2000)."""
+    support = np.array([1200, 500, 200, 82, 18])
+    recall = np.array([0.95, 0.9, 0.8, 0.6, 0.4])
+    cm = np.zeros((5, 5), dtype=np.int64)
+    for i in range(5):
+        hits = int(round(recall[i] * support[i]))
+        cm[i, i] = hits
+        others = [j for j in range(5) if j != i]
+        share = np.full(4, (support[i] - hits) // 4)
+        share[: (support[i] - hits) % 4] += 1
+        cm[i, others] = share
+    return cm
+
+
+def test_estimates_inside_their_intervals():
+    r = run(founding_like_cm(), n_resamples=400, seed=2)
+    d = r.to_dict()
+    checked = 0
+    for part in ("strata", "gap", "trend", "comparisons", "divergence"):
+        for path, e in walk_estimates(d[part], part):
+            if e["estimate"] is None or e["ci_low"] is None or e["ci_high"] is None:
+                continue
+            assert e["ci_low"] <= e["estimate"] <= e["ci_high"], (path, e)
+            checked += 1
+    assert checked > 60
+    for row in d["divergence"]:
+        adj = row["adjusted"]
+        assert adj["ci_low"] <= row["vs_micro"]["estimate"] <= adj["ci_high"]
+        assert adj["level"] >= 0.95  # family-wise adjusted: never below the nominal level
+
+
+def test_intervals_reproducible_with_seed():
+    a = run(founding_like_cm(), n_resamples=200, seed=11).to_dict()
+    b = run(founding_like_cm(), n_resamples=200, seed=11).to_dict()
+    for part in ("strata", "gap", "trend", "comparisons", "divergence", "findings"):
+        assert a[part] == b[part], part

@@ -1,0 +1,1092 @@
+"""The interval engine (``prevalens.uncertainty``) against references, by construction and by
+Monte-Carlo comparison.
+
+What each part checks and against what:
+
+* Wilson and Clopper-Pearson against ``scipy.stats.binomtest(...).proportion_ci`` (1e-10).
+* DeLong's variances and covariances (``ranking.ovr_pass``) against a direct O(m q) computation
+  from the definitions (Heaviside kernel, ties counted half).
+* The multinomial count bootstrap: its invariants (row sums, total, zero cells) exactly, and its
+  distribution against an explicit bootstrap of row indices.
+* The weighted jackknife of distinct leave-one-out matrices against the naive N refits, and BCa's
+  acceleration from both.
+* Percentile and BCa endpoints against ``scipy.stats.bootstrap``.
+* ``interval_from_replicates``' handling of NaN, degenerate and one-sided replicates.
+* Seeds, degenerate inputs, cluster resampling, simultaneous intervals, the per-class F1 interval,
+  and the score-interval policy (bootstrap by sample vs analytic).
+
+Monte-Carlo comparisons. Every stochastic check is seeded, so the file is deterministic; the
+tolerances are stated as multiples of the Monte-Carlo standard error computed in the test, at
+4.5 standard errors (a two-sided normal tail of 7e-6 per check), so that a fresh seed would fail a
+correct implementation in well under 0.1% of runs for the ~40 such checks here. Where a tolerance
+is absolute (comparisons with SciPy), the comment next to it derives it.
+
+Known bugs are kept as ``xfail(strict=True)`` tests naming the bug: they turn into failures
+(XPASS strict) once the bug is fixed, so that the marker is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import special, stats
+
+import prevalens
+from prevalens import AuditConfig, audit_predictions, count_statistics, predictions_from_arrays
+from prevalens import ranking as R
+from prevalens import uncertainty as U
+from prevalens.counts import class_tables, confusion_matrix
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def rows_from_cm(cm):
+    """(y_true, y_pred) with exactly the counts of ``cm``, rows in cell order."""
+    cm = np.asarray(cm)
+    k = cm.shape[0]
+    cells = np.repeat(np.arange(k * k), cm.ravel())
+    return cells // k, cells % k
+
+
+def quiet_audit(*args, **kwargs):
+    """``prevalens.audit`` with the undefined-metric / probability warnings silenced (those are
+    tested elsewhere); any other warning, and RuntimeWarnings from prevalens, still fail."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", prevalens.UndefinedMetricWarning)
+        warnings.simplefilter("ignore", prevalens.ProbabilityWarning)
+        return prevalens.audit(*args, **kwargs)
+
+
+def quiet_audit_predictions(pred, config):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", prevalens.UndefinedMetricWarning)
+        warnings.simplefilter("ignore", prevalens.ProbabilityWarning)
+        return audit_predictions(pred, config)
+
+
+def all_estimates(result):
+    """(name, Estimate) for every number of an AuditResult."""
+    for c in result.per_class:
+        for name, e in c.metrics.items():
+            yield f"per_class[{c.label!r}].{name}", e
+    for avg, metrics in result.averages.items():
+        for name, e in metrics.items():
+            yield f"{avg}.{name}", e
+    for name, e in result.overall.items():
+        yield f"overall.{name}", e
+
+
+def softmax_scores(y, k, rng, separation=1.0):
+    s = rng.normal(size=(y.size, k))
+    s[np.arange(y.size), y] += separation
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def mc_z(a, b):
+    """z statistic of the difference of the means of two independent samples."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    return (a.mean() - b.mean()) / se
+
+
+def var_z(a, b):
+    """z statistic of the difference of the sample variances of two independent samples, with the
+    standard error of a sample variance from the fourth central moment,
+    ``Var(s^2) ~ (m4 - s^4) / n`` (no normality assumed: counts of small cells are skewed)."""
+
+    def v_and_se(x):
+        x = np.asarray(x, dtype=float)
+        d = x - x.mean()
+        s2 = d.var(ddof=1)
+        m4 = np.mean(d**4)
+        return s2, math.sqrt(max(m4 - s2 * s2, 0.0) / x.size)
+
+    va, sa = v_and_se(a)
+    vb, sb = v_and_se(b)
+    return (va - vb) / math.sqrt(sa * sa + sb * sb)
+
+
+Z = 4.5  # Monte-Carlo tolerance in standard errors (see the module docstring)
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. Wilson and Clopper-Pearson against scipy.stats.binomtest
+
+
+GRID = sorted({(k, n) for n in (1, 2, 3, 4, 7, 10, 17, 50, 200, 1000, 12345)
+               for k in (0, 1, 2, n // 3, n // 2, n - 2, n - 1, n) if 0 <= k <= n})
+
+
+@pytest.mark.parametrize("confidence_level", [0.95, 0.9, 0.99, 0.5])
+@pytest.mark.parametrize("ours, scipy_method", [(U.wilson_interval, "wilson"),
+                                                (U.clopper_pearson_interval, "exact")])
+def test_proportion_intervals_equal_scipy_binomtest(ours, scipy_method, confidence_level):
+    k = np.array([g[0] for g in GRID])
+    n = np.array([g[1] for g in GRID])
+    ref = np.array([
+        tuple(stats.binomtest(int(kk), int(nn)).proportion_ci(confidence_level,
+                                                               method=scipy_method))
+        for kk, nn in GRID
+    ])
+    # vectorised, once with the confidence level and once with alpha
+    lo, hi = ours(k, n, confidence_level)
+    np.testing.assert_allclose(lo, ref[:, 0], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(hi, ref[:, 1], rtol=0, atol=1e-10)
+    lo2, hi2 = ours(k, n, alpha=1 - confidence_level)
+    np.testing.assert_allclose(lo2, ref[:, 0], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(hi2, ref[:, 1], rtol=0, atol=1e-10)
+    # the ends: k = 0 starts at 0, k = n ends at 1, always inside [0, 1]
+    assert np.all(lo[k == 0] == 0.0) and np.all(hi[k == n] == 1.0)
+    assert np.all((0 <= lo) & (lo <= k / n) & (k / n <= hi) & (hi <= 1))
+    # scalar inputs work too
+    l1, h1 = ours(3, 10, confidence_level)
+    r1 = stats.binomtest(3, 10).proportion_ci(confidence_level, method=scipy_method)
+    assert abs(float(l1) - r1.low) < 1e-10 and abs(float(h1) - r1.high) < 1e-10
+
+
+@pytest.mark.parametrize("ours", [U.wilson_interval, U.clopper_pearson_interval])
+def test_proportion_intervals_are_nan_for_no_trials(ours):
+    # n = 0 mixed with defined entries, 2-D: NaN exactly there, no warning (RuntimeWarnings from
+    # prevalens are errors in this suite)
+    k = np.array([[0, 3], [0, 0]])
+    n = np.array([[0, 10], [5, 0]])
+    lo, hi = ours(k, n, 0.95)
+    assert lo.shape == hi.shape == (2, 2)
+    assert np.array_equal(np.isnan(lo), n == 0) and np.array_equal(np.isnan(hi), n == 0)
+    assert lo[1, 0] == 0.0 and hi[0, 1] > 0.3
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. DeLong against the direct O(m q) computation
+
+
+def delong_direct(scores, positive):
+    """AUC, DeLong variance and the per-sample components psi from the definitions:
+    H(x, y) = 1 if x > y, 1/2 if x == y, else 0; V10_i = mean_j H(x_i, y_j),
+    V01_j = mean_i H(x_i, y_j); var = var(V10, ddof=1)/m + var(V01, ddof=1)/q;
+    psi_i = (V10_i - AUC)/sqrt(m(m-1)) on positives, (V01_j - AUC)/sqrt(q(q-1)) on negatives."""
+    x = scores[positive]
+    y = scores[~positive]
+    h = (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+    auc = h.mean()
+    v10 = h.mean(axis=1)
+    v01 = h.mean(axis=0)
+    m, q = x.size, y.size
+    var = v10.var(ddof=1) / m + v01.var(ddof=1) / q
+    psi = np.empty(scores.size)
+    psi[positive] = (v10 - auc) / math.sqrt(m * (m - 1))
+    psi[~positive] = (v01 - auc) / math.sqrt(q * (q - 1))
+    return auc, var, psi, v10, v01
+
+
+def delong_case(seed, ties):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 6))
+    n = int(rng.integers(4 * k, 40))
+    y = rng.integers(0, k, n)
+    y[: 2 * k] = np.repeat(np.arange(k), 2)  # every class has >= 2 positives and >= 2 negatives
+    s = rng.normal(size=(n, k))
+    s[np.arange(n), y] += rng.uniform(0, 2)
+    if ties:
+        s = np.round(s * 2) / 2  # half-integers: many ties within and across classes
+    return y, s
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["no-ties", "ties"])
+@pytest.mark.parametrize("seed", range(6))
+def test_delong_variance_and_covariance_equal_direct_computation(seed, ties):
+    y, s = delong_case(seed, ties)
+    k = s.shape[1]
+    if ties:
+        assert any(np.unique(s[:, j]).size < s.shape[0] for j in range(k))
+    summary = R.ovr_pass(y, s, combo_weights=np.eye(k))
+    psis = []
+    for j in range(k):
+        auc, var, psi, v10, v01 = delong_direct(s[:, j], y == j)
+        psis.append(psi)
+        assert summary.auc[j] == pytest.approx(auc, abs=1e-12)
+        assert summary.delong_var[j] == pytest.approx(var, abs=1e-12)
+        assert summary.combo_cov[j, j] == pytest.approx(var, abs=1e-12)
+        # the placements themselves, in input order
+        st_ = R.binary_rank_stats(s[:, j], y == j)
+        np.testing.assert_allclose(st_.v10, v10, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(st_.v01, v01, rtol=0, atol=1e-12)
+    psi = np.array(psis)  # (K, n)
+    # off-diagonal: the covariance of two classes' AUCs is sum_i psi_ik psi_il
+    np.testing.assert_allclose(summary.combo_cov, psi @ psi.T, rtol=0, atol=1e-12)
+    assert np.any(np.abs(summary.combo_cov - np.diag(np.diag(summary.combo_cov))) > 1e-6)
+    # weighted combinations (macro and weighted AUC) are w' C w
+    w = np.column_stack([np.full(k, 1 / k), np.bincount(y, minlength=k) / y.size])
+    auc2, var2, combo = U.delong_auc_variance(y, s, w)
+    np.testing.assert_allclose(combo, w.T @ (psi @ psi.T) @ w, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(var2, summary.delong_var, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_delong_covariance_is_symmetric_psd_with_delong_diagonal(seed):
+    y, s = delong_case(100 + seed, ties=bool(seed % 2))
+    auc, cov = U.delong_covariance(y, s)
+    assert cov.shape == (s.shape[1], s.shape[1])
+    np.testing.assert_array_equal(cov, cov.T)
+    assert np.linalg.eigvalsh(cov).min() >= -1e-14
+    np.testing.assert_allclose(np.diag(cov), R.ovr_pass(y, s).delong_var, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(auc, R.roc_auc_per_class(y, s), rtol=0, atol=1e-14)
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. the multinomial count bootstrap
+
+
+@st.composite
+def confusion_matrices(draw):
+    k = draw(st.integers(1, 6))
+    cm = draw(arrays(np.int64, (k, k), elements=st.integers(0, 12)).filter(lambda m: m.sum() > 0))
+    if k > 1 and draw(st.booleans()):
+        cm[draw(st.integers(0, k - 1))] = 0  # an absent class (a row of zeros)
+    if cm.sum() == 0:
+        cm[0, 0] = 1
+    return cm
+
+
+@given(confusion_matrices(), st.integers(0, 2**32 - 1))
+def test_bootstrap_counts_invariants(cm, seed):
+    b = 25
+    strat = U.bootstrap_counts(cm, b, np.random.default_rng(seed), scheme="stratified")
+    simple = U.bootstrap_counts(cm, b, np.random.default_rng(seed), scheme="simple")
+    for reps in (strat, simple):
+        assert reps.shape == (b,) + cm.shape and reps.dtype == np.int64
+        assert (reps >= 0).all()
+        assert (reps[:, cm == 0] == 0).all()  # a cell with no rows can never be resampled
+        assert (reps.sum(axis=(1, 2)) == cm.sum()).all()
+    assert (strat.sum(axis=2) == cm.sum(axis=1)).all()  # every row sum, every replicate
+    # the table form of the same scheme keeps the same invariants
+    t = U.bootstrap_tables(cm, b, np.random.default_rng(seed), scheme="stratified")
+    assert (t.tp + t.fn == cm.sum(axis=1)).all()
+    assert (t.tp + t.fp + t.fn + t.tn == cm.sum()).all()
+
+
+def test_bootstrap_counts_rejects_unknown_scheme():
+    with pytest.raises(ValueError, match="`scheme` must be 'stratified' or 'simple', got 'rows'"):
+        U.bootstrap_counts(np.eye(2, dtype=int), 5, np.random.default_rng(0), scheme="rows")
+
+
+CM = np.array([[40, 6, 2, 0],
+               [5, 20, 1, 0],
+               [1, 2, 6, 1],
+               [0, 1, 0, 2]])
+
+
+@pytest.mark.parametrize("scheme", ["stratified", "simple"])
+def test_bootstrap_counts_cells_have_binomial_moments(scheme):
+    b = 4000
+    reps = U.bootstrap_counts(CM, b, np.random.default_rng(11), scheme=scheme).astype(float)
+    # cell (i, j) is Binomial(n_i, cm_ij / n_i) (stratified) or Binomial(N, cm_ij / N) (simple)
+    trials = np.ones_like(CM) * (CM.sum(axis=1, keepdims=True) if scheme == "stratified"
+                                 else CM.sum())
+    p = CM / trials
+    var = trials * p * (1 - p)
+    live = var > 0
+    se_mean = np.sqrt(var / b)
+    z = (reps.mean(axis=0) - CM)[live] / se_mean[live]
+    assert np.abs(z).max() < Z, z
+    # the variance: se of a sample variance from the binomial fourth central moment
+    mu4 = trials * p * (1 - p) * (1 + 3 * (trials - 2) * p * (1 - p))
+    se_var = np.sqrt(np.maximum(mu4 - var**2, 0) / b)
+    zv = (reps.var(axis=0, ddof=1) - var)[live] / se_var[live]
+    assert np.abs(zv).max() < Z, zv
+
+
+def row_bootstrap_cms(cm, b, rng, scheme):
+    """The definition: resample the N rows with replacement (within each true class for the
+    stratified scheme) and count each replicate's confusion matrix."""
+    y_true, y_pred = rows_from_cm(cm)
+    k = cm.shape[0]
+    n = y_true.size
+    out = np.empty((b, k, k), dtype=np.int64)
+    for r in range(b):
+        if scheme == "simple":
+            idx = rng.integers(0, n, n)
+        else:
+            idx = np.concatenate([rng.choice(np.flatnonzero(y_true == c), size=(y_true == c).sum())
+                                  for c in range(k) if (y_true == c).any()])
+        out[r] = confusion_matrix(y_true[idx], y_pred[idx], k)
+    return out
+
+
+@pytest.mark.parametrize("scheme", ["stratified", "simple"])
+def test_bootstrap_counts_match_resampling_rows(scheme):
+    b = 3000
+    ours = U.bootstrap_counts(CM, b, np.random.default_rng(1), scheme=scheme)
+    rows = row_bootstrap_cms(CM, b, np.random.default_rng(2), scheme)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1_ours = count_statistics(ours)["macro.f1"]
+        f1_rows = count_statistics(rows)["macro.f1"]
+    for name, a, c in (("cell (2, 2)", ours[:, 2, 2], rows[:, 2, 2]),
+                       ("cell (0, 1)", ours[:, 0, 1], rows[:, 0, 1]),
+                       ("macro F1", f1_ours, f1_rows)):
+        assert abs(mc_z(a, c)) < Z, (name, "mean", a.mean(), c.mean())
+        assert abs(var_z(a, c)) < Z, (name, "variance", a.var(), c.var())
+
+
+def test_bootstrap_tables_threads_do_not_change_the_draws(monkeypatch):
+    # K = 20 with every cell filled and B = 600: over the threshold for drawing rows on threads
+    cm = np.random.default_rng(0).integers(1, 9, size=(20, 20))
+    monkeypatch.setattr(U, "_THREADS", 4)
+    many = U.bootstrap_tables(cm, 600, np.random.default_rng(7))
+    monkeypatch.setattr(U, "_THREADS", 1)
+    one = U.bootstrap_tables(cm, 600, np.random.default_rng(7))
+    for a, b in zip(many, one):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bootstrap_tables_simple_equals_tables_of_bootstrap_counts():
+    a = class_tables(U.bootstrap_counts(CM, 300, np.random.default_rng(3), scheme="simple"))
+    b = U.bootstrap_tables(CM, 300, np.random.default_rng(3), scheme="simple", chunk=64)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_keep_counts_does_not_change_the_stratified_replicates():
+    a = U.CountBootstrap.run(CM, count_statistics, 200, np.random.default_rng(5), keep_counts=True)
+    b = U.CountBootstrap.run(CM, count_statistics, 200, np.random.default_rng(5))
+    np.testing.assert_array_equal(a.replicates["macro.f1"], b.replicates["macro.f1"])
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. the jackknife of distinct leave-one-out matrices
+
+
+JK_CM = np.array([[9, 2, 0],
+                  [1, 4, 1],
+                  [0, 2, 1]])
+
+
+def naive_jackknife(cm):
+    """Delete each of the N rows in turn and recompute every statistic: (stats, deleted cell)."""
+    y_true, y_pred = rows_from_cm(cm)
+    k = cm.shape[0]
+    cms, cells = [], []
+    for r in range(y_true.size):
+        keep = np.arange(y_true.size) != r
+        cms.append(confusion_matrix(y_true[keep], y_pred[keep], k))
+        cells.append(y_true[r] * k + y_pred[r])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return count_statistics(np.array(cms)), np.array(cells)
+
+
+def test_jackknife_counts_are_the_distinct_leave_one_out_matrices():
+    cells, weights = U.jackknife_counts(JK_CM)
+    np.testing.assert_array_equal(cells, np.flatnonzero(JK_CM))
+    np.testing.assert_array_equal(weights, JK_CM.ravel()[cells])
+    assert weights.sum() == JK_CM.sum()
+    k = JK_CM.shape[0]
+    mats = []
+    for c in cells:
+        m = JK_CM.copy()
+        m[c // k, c % k] -= 1
+        mats.append(m)
+    mats = np.array(mats)
+    assert len({m.tobytes() for m in mats}) == cells.size  # distinct
+    tables, w = U.jackknife_tables(JK_CM)
+    np.testing.assert_array_equal(w, weights)
+    for got, want in zip(tables, class_tables(mats)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_weighted_jackknife_equals_naive_refits_as_a_multiset():
+    boot = U.CountBootstrap.run(JK_CM, count_statistics, 100, np.random.default_rng(0))
+    naive, deleted = naive_jackknife(JK_CM)
+    cells, weights = U.jackknife_counts(JK_CM)
+    np.testing.assert_array_equal(boot.jackknife_weights, weights)
+    member = np.searchsorted(cells, deleted)  # which distinct matrix each refit is
+    assert np.array_equal(cells[member], deleted)
+    np.testing.assert_array_equal(np.bincount(member, minlength=cells.size), weights)
+    for key, values in naive.items():
+        ours = np.asarray(boot.jackknife[key], dtype=float)
+        assert ours.shape[0] == cells.size, key
+        np.testing.assert_allclose(ours[member], values, rtol=0, atol=1e-12, equal_nan=True,
+                                   err_msg=key)
+
+
+@given(confusion_matrices())
+def test_weighted_jackknife_equals_naive_refits_on_random_matrices(cm):
+    boot = U.CountBootstrap.run(cm, count_statistics, 2, np.random.default_rng(0))
+    naive, deleted = naive_jackknife(cm)
+    cells, _ = U.jackknife_counts(cm)
+    member = np.searchsorted(cells, deleted)
+    for key in ("macro.f1", "micro.precision", "weighted.recall", "overall.mcc",
+                "overall.cohen_kappa", "per_class.npv"):
+        np.testing.assert_allclose(np.asarray(boot.jackknife[key], dtype=float)[member],
+                                   naive[key], rtol=0, atol=1e-12, equal_nan=True, err_msg=key)
+
+
+def acceleration(jack, weights):
+    """Efron's a = sum w u^3 / (6 (sum w u^2)^1.5), u = weighted mean - jack."""
+    jack = np.asarray(jack, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    u = np.sum(w * jack) / w.sum() - jack
+    return np.sum(w * u**3) / (6 * np.sum(w * u**2) ** 1.5)
+
+
+@pytest.mark.parametrize("key", ["macro.f1", "overall.mcc", "overall.cohen_kappa", "micro.f1"])
+def test_bca_acceleration_from_distinct_matrices_equals_naive_refits(key):
+    boot = U.CountBootstrap.run(JK_CM, count_statistics, 2000, np.random.default_rng(4))
+    naive, _ = naive_jackknife(JK_CM)
+    a_weighted = acceleration(boot.jackknife[key], boot.jackknife_weights)
+    a_naive = acceleration(naive[key], np.ones(JK_CM.sum()))
+    assert a_weighted == pytest.approx(a_naive, abs=1e-12)
+    assert abs(a_naive) > 1e-4  # a non-trivial case
+    # and the interval BCa builds from them is the same as from the N refits
+    theta, reps = boot.point[key], boot.replicates[key]
+    got = U.bca_interval(theta, reps, boot.jackknife[key], boot.jackknife_weights, 0.05)
+    want = U.bca_interval(theta, reps, naive[key], np.ones(JK_CM.sum()), 0.05)
+    assert got[2] and want[2]
+    np.testing.assert_allclose(got[:2], want[:2], rtol=0, atol=1e-12)
+    # and equals Efron's formula computed here with numpy's quantiles
+    z0 = special.ndtri((np.sum(reps < theta) + 0.5 * np.sum(reps == theta)) / reps.size)
+    levels = [special.ndtr(z0 + (z0 + z) / (1 - a_naive * (z0 + z)))
+              for z in (special.ndtri(0.025), special.ndtri(0.975))]
+    np.testing.assert_allclose(got[:2], np.quantile(reps, levels), rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. percentile and BCa against scipy.stats.bootstrap
+
+
+def _accuracy(y, p, axis=-1):
+    return np.mean(y == p, axis=axis)
+
+
+def _macro_recall(y, p, axis=-1):
+    # every class is present in every resample of this data set (>= 50 samples each)
+    return np.mean([np.sum((y == c) & (p == c), axis=axis) / np.sum(y == c, axis=axis)
+                    for c in range(3)], axis=0)
+
+
+@pytest.mark.parametrize("interval, scipy_method", [("percentile", "percentile"), ("bca", "BCa")])
+@pytest.mark.parametrize("metric", ["accuracy", "macro_recall"])
+def test_bootstrap_intervals_agree_with_scipy(interval, scipy_method, metric):
+    rng = np.random.default_rng(2024)
+    n = 200
+    y = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    y[:150] = np.repeat(np.arange(3), 50)
+    p = np.where(rng.random(n) < 0.75, y, rng.integers(0, 3, n))
+    b = 4000
+    result = quiet_audit_predictions(
+        predictions_from_arrays(y, p),
+        AuditConfig(resampling="simple", interval=interval, n_resamples=b, seed=3))
+    fn = _accuracy if metric == "accuracy" else _macro_recall
+    est = result.overall["accuracy"] if metric == "accuracy" else result.averages["macro"]["recall"]
+    ref = stats.bootstrap((y, p), fn, paired=True, vectorized=True, n_resamples=b,
+                          method=scipy_method, rng=np.random.default_rng(5))
+    assert est.estimate == pytest.approx(fn(y, p), abs=1e-12)
+    assert est.method == f"{interval}(simple bootstrap, B={b})"
+    # Tolerance 0.015. Both endpoints are quantiles of B = 4000 replicates of a proportion with
+    # n = 200 (bootstrap sd ~0.03): the Monte-Carlo sd of a 2.5% quantile is
+    # sqrt(0.025 * 0.975 / B) / f(q) ~ 0.0025 / (phi(1.96) / 0.03) ~ 0.0013, so the difference of
+    # two independent runs has sd ~0.0018 (BCa: its levels move with z0, ~1.5x that), 4.5 sd ~
+    # 0.01; accuracy lives on a lattice of 1/200 = 0.005, and the two interpolate within a cell.
+    assert abs(est.ci_low - ref.confidence_interval.low) < 0.015
+    assert abs(est.ci_high - ref.confidence_interval.high) < 0.015
+    # the standard errors agree to within their Monte-Carlo error (~1.6% each)
+    assert est.se == pytest.approx(ref.standard_error, rel=0.08)
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. interval_from_replicates
+
+
+def test_nan_replicates_are_counted_and_left_out():
+    rng = np.random.default_rng(0)
+    reps = rng.normal(size=(1000, 3))
+    reps[:100, 0] = np.nan  # 10% undefined
+    reps[:10, 1] = np.nan  # 1%
+    theta = np.zeros(3)
+    res = U.interval_from_replicates(theta, reps, method="percentile")
+    np.testing.assert_allclose(res["undefined_fraction"], [0.1, 0.01, 0.0], rtol=0, atol=1e-15)
+    for j in range(3):
+        defined = reps[~np.isnan(reps[:, j]), j]
+        assert res["low"][j] == pytest.approx(np.percentile(defined, 2.5), abs=1e-14)
+        assert res["high"][j] == pytest.approx(np.percentile(defined, 97.5), abs=1e-14)
+        assert res["se"][j] == pytest.approx(defined.std(ddof=1), abs=1e-14)
+    assert all(note is None for note in res["note"])
+
+
+def test_undefined_share_above_five_percent_makes_audit_estimate_unstable():
+    # Class 2 has 3 true samples of 200, all predicted right (and nothing else predicted as it):
+    # under the simple scheme it is absent from (197/200)^200 ~ e^-3 ~ 5% of the replicates, where
+    # its precision, recall, F1 and Jaccard are 0/0. The audit records that share and calls the
+    # estimate unstable above 5%.
+    rng = np.random.default_rng(1)
+    y = np.r_[rng.integers(0, 2, 197), [2, 2, 2]]
+    p = y.copy()
+    p[:30] = 1 - p[:30]
+    r = quiet_audit(y, p, n_resamples=1000, seed=0, resampling="simple",
+                    proportion_interval="bootstrap")
+    e = r.class_result(2).metrics["precision"]
+    assert 0.02 < e.undefined_fraction < 0.09
+    assert (e.status == "unstable") == (e.undefined_fraction > U.UNSTABLE_FRACTION)
+    if e.status == "unstable":
+        assert "undefined in" in e.note
+
+
+@given(arrays(np.float64, st.tuples(st.integers(2, 60), st.integers(1, 3)),
+              elements=st.one_of(st.floats(-1, 1, width=16), st.just(np.nan))),
+       st.floats(-1, 1, width=16), st.sampled_from(["bca", "percentile", "basic"]))
+def test_interval_from_replicates_invariants(reps, theta, method):
+    theta = np.full(reps.shape[1], theta)
+    jack = np.linspace(-1, 1, 4)[:, None] * np.ones(reps.shape[1])
+    res = U.interval_from_replicates(theta, reps, jack, np.ones(4), method=method)
+    n_def = (~np.isnan(reps)).sum(axis=0)
+    np.testing.assert_allclose(res["undefined_fraction"], 1 - n_def / reps.shape[0], atol=1e-15)
+    for j in range(reps.shape[1]):
+        lo, hi = res["low"][j], res["high"][j]
+        assert np.isnan(lo) == np.isnan(hi)
+        if np.isnan(lo):
+            continue
+        assert lo <= hi
+        defined = reps[~np.isnan(reps[:, j]), j]
+        assert np.ptp(defined) > 0  # an interval only where the replicates vary
+        if method != "basic":  # percentile and BCa: quantiles of the defined replicates
+            assert defined.min() <= lo and hi <= defined.max()
+
+
+@pytest.mark.parametrize("method", ["bca", "percentile", "basic"])
+def test_all_equal_replicates_give_no_interval_with_a_note(method):
+    theta = np.array([0.7, 0.2])
+    reps = np.tile(theta, (500, 1))
+    res = U.interval_from_replicates(theta, reps, np.tile(theta, (7, 1)), np.ones(7), method=method)
+    assert np.isnan(res["low"]).all() and np.isnan(res["high"]).all()
+    for note in res["note"]:
+        assert note is not None and "no interval" in note
+
+
+def test_bca_falls_back_to_percentile_when_every_replicate_is_on_one_side():
+    rng = np.random.default_rng(3)
+    reps = 1 + rng.random((400, 2))  # all above theta = 0.5
+    reps[:, 1] -= 1.5  # column 1: uniform on (-0.5, 0.5), straddling its theta = 0
+    theta = np.array([0.5, 0.0])
+    jack = rng.normal(size=(20, 2))
+    res = U.interval_from_replicates(theta, reps, jack, np.ones(20), method="bca")
+    assert res["low"][0] == pytest.approx(np.percentile(reps[:, 0], 2.5), abs=1e-14)
+    assert res["high"][0] == pytest.approx(np.percentile(reps[:, 0], 97.5), abs=1e-14)
+    assert "BCa undefined" in res["note"][0] and "percentile" in res["note"][0]
+    assert res["note"][1] is None  # the other column: a proper BCa interval, no note
+
+
+def test_basic_interval():
+    rng = np.random.default_rng(4)
+    reps = rng.gamma(2.0, size=(2000, 4))
+    theta = np.array([1.0, 2.0, 3.0, 2.5])
+    res = U.interval_from_replicates(theta, reps, method="basic", confidence_level=0.9)
+    np.testing.assert_allclose(res["low"], 2 * theta - np.percentile(reps, 95, axis=0), atol=1e-14)
+    np.testing.assert_allclose(res["high"], 2 * theta - np.percentile(reps, 5, axis=0), atol=1e-14)
+    # clipped to the value range when one is given
+    clipped = U.interval_from_replicates(theta, reps, method="basic", value_range=(0.0, 3.0))
+    assert (clipped["low"] >= 0).all() and (clipped["high"] <= 3).all()
+
+
+def test_unknown_method_is_an_error():
+    with pytest.raises(ValueError, match="unknown interval method 'studentized'"):
+        U.interval_from_replicates(0.5, np.random.default_rng(0).random(100), method="studentized")
+
+
+@pytest.mark.parametrize("method", ["bca", "percentile", "basic"])
+def test_interval_from_replicates_is_vectorised_over_trailing_axes(method):
+    rng = np.random.default_rng(5)
+    reps = rng.beta(3, 5, size=(800, 3, 2))
+    reps[rng.random(reps.shape) < 0.03] = np.nan
+    reps[:, 2, 1] = 0.4  # one degenerate element
+    theta = np.nanmean(reps, axis=0) + 0.01
+    jack = rng.beta(3, 5, size=(15, 3, 2))
+    w = rng.integers(1, 5, 15).astype(float)
+    res = U.interval_from_replicates(theta, reps, jack, w, method=method)
+    for key in ("low", "high", "se", "undefined_fraction", "note"):
+        assert res[key].shape == (3, 2), key
+    for i in range(3):
+        for j in range(2):
+            one = U.interval_from_replicates(theta[i, j], reps[:, i, j], jack[:, i, j], w,
+                                             method=method)
+            for key in ("low", "high", "se", "undefined_fraction"):
+                np.testing.assert_allclose(res[key][i, j], one[key], rtol=0, atol=1e-14,
+                                           equal_nan=True, err_msg=f"{key} [{i}, {j}]")
+            assert res["note"][i, j] == one["note"][()]
+    assert np.isnan(res["low"][2, 1]) and "no interval" in res["note"][2, 1]
+
+
+@pytest.mark.parametrize("method", ["percentile", "basic", "bca"])
+def test_zero_width_interval_from_varying_replicates_has_a_note(method):
+    theta = 1 / 3
+    reps = np.r_[np.full(196, theta), np.full(4, 0.5)]  # both 2.5% and 97.5% points at theta
+    res = U.interval_from_replicates(theta, reps, np.r_[theta, 0.5], np.array([10.0, 1.0]),
+                                     method=method)
+    assert res["se"] > 0.02
+    assert not (res["low"] == res["high"] and res["note"][()] is None)
+
+
+def test_rounding_noise_replicates_are_degenerate():
+    theta = math.log(2) - 1e-16
+    reps = math.log(2) + np.random.default_rng(0).choice([0.0, 2.2e-16, -1.1e-16], 500)
+    res = U.interval_from_replicates(theta, reps, method="percentile")
+    assert np.isnan(res["low"]) and "no interval" in res["note"][()]
+
+
+# ------------------------------------------------------------------------------------------------
+# 7. seeds
+
+
+def seed_case():
+    rng = np.random.default_rng(77)
+    y = rng.choice(4, size=150, p=[0.5, 0.3, 0.15, 0.05])
+    s = softmax_scores(y, 4, rng, separation=1.5)
+    return y, s
+
+
+def test_same_seed_gives_identical_json_and_different_seeds_differ(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    y, s = seed_case()
+    a = quiet_audit(y, y_score=s, n_resamples=300, seed=12345).to_json()
+    b = quiet_audit(y, y_score=s, n_resamples=300, seed=12345).to_json()
+    assert a == b
+    c = quiet_audit(y, y_score=s, n_resamples=300, seed=12346)
+    assert c.to_json() != a
+    ja = json.loads(a)
+    assert ja["run"]["seed"] == 12345 and c.run.seed == 12346
+    # the intervals themselves differ, not only the recorded seed
+    assert ja["averages"]["macro"]["f1"]["ci_low"] != c.averages["macro"]["f1"].ci_low
+    assert ja["averages"]["micro"]["roc_auc"]["ci_low"] != c.averages["micro"]["roc_auc"].ci_low
+
+
+def test_no_seed_draws_one_that_is_recorded_and_reproduces(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    y, s = seed_case()
+    first = quiet_audit(y, y_score=s, n_resamples=300)
+    second = quiet_audit(y, y_score=s, n_resamples=300)
+    assert isinstance(first.run.seed, int) and first.run.seed >= 0
+    assert first.run.config["seed"] == first.run.seed
+    assert first.run.seed != second.run.seed  # drawn from the OS, not a hidden default
+    again = quiet_audit(y, y_score=s, n_resamples=300, seed=first.run.seed)
+    assert again.to_json() == first.to_json()
+
+
+# ------------------------------------------------------------------------------------------------
+# 8. degenerate inputs
+
+
+def degenerate_cases():
+    rng = np.random.default_rng(8)
+    out = {}
+    y = np.r_[np.zeros(30, int), np.ones(25, int), [2]]
+    p = y.copy()
+    p[:5] = 1
+    p[30:33] = 0
+    out["one-sample class"] = (y, p, softmax_scores(y, 3, rng))
+    y = np.r_[np.zeros(30, int), np.ones(25, int), np.full(8, 2)]
+    p = y.copy()
+    p[y == 2] = 0
+    p[:3] = 1
+    out["never-predicted class"] = (y, p, softmax_scores(y, 3, rng))
+    y = rng.integers(0, 2, 60)
+    out["K = 2"] = (y, np.where(rng.random(60) < 0.8, y, 1 - y), softmax_scores(y, 2, rng))
+    y = np.r_[np.zeros(30, int), np.ones(20, int), np.full(5, 2)]
+    out["all correct"] = (y, y.copy(), softmax_scores(y, 3, rng))
+    s = np.full((y.size, 3), 0.1)
+    s[np.arange(y.size), y] = 0.8
+    out["perfect separation"] = (y, y.copy(), s)
+    return out
+
+
+DEGENERATE = degenerate_cases()
+
+def interval_problems(result):
+    """Every estimate whose interval is neither finite around the estimate nor explicitly
+    undefined (NaN with a status / note), and every silent zero-width interval."""
+    problems = []
+    for name, e in all_estimates(result):
+        lo, hi, est = e.ci_low, e.ci_high, e.estimate
+        if math.isnan(est):
+            if e.status != "undefined" or not e.note:
+                problems.append(f"{name}: undefined estimate without status/note ({e})")
+            continue
+        if math.isnan(lo) or math.isnan(hi):
+            if not (math.isnan(lo) and math.isnan(hi)):
+                problems.append(f"{name}: half an interval ({e})")
+            elif not e.note:
+                problems.append(f"{name}: no interval and no note saying why ({e})")
+            continue
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= est <= hi):
+            problems.append(f"{name}: estimate outside its interval ({e})")
+        if lo == hi and not e.note:
+            problems.append(f"{name}: silent zero-width interval ({e})")
+    return problems
+
+
+@pytest.mark.parametrize("scheme", ["stratified", "simple"])
+@pytest.mark.parametrize("scores", [False, True], ids=["labels", "scores"])
+@pytest.mark.parametrize("case", list(DEGENERATE))
+def test_degenerate_inputs_give_finite_or_explicitly_undefined_intervals(case, scores, scheme):
+    y, p, s = DEGENERATE[case]
+    r = quiet_audit(y, p, y_score=s if scores else None, labels=list(range(s.shape[1])),
+                    n_resamples=500, seed=1, resampling=scheme)
+    problems = interval_problems(r)
+    assert not problems, "\n".join(problems)
+
+
+ANALYTIC_BOUNDARY_BUG = pytest.mark.xfail(strict=True, reason=(
+    "bug: uncertainty._analytic_score_intervals (score_bootstrap_max_work exceeded): at perfect "
+    "separation the per-class AP, micro AP (Boyd logit) and micro ROC AUC (Obuchowski) intervals "
+    "are NaN with status 'ok' and no note (logit_interval is undefined at 1 / variance 0), and "
+    "log loss / Brier get a silent zero-width t interval [x, x] (se 0 or 1.5e-17) without a note"))
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=ANALYTIC_BOUNDARY_BUG)
+                                  if c == "perfect separation" else c for c in DEGENERATE])
+def test_degenerate_inputs_with_analytic_score_intervals(case):
+    y, p, s = DEGENERATE[case]
+    pred = predictions_from_arrays(y, p, y_score=s, labels=list(range(s.shape[1])))
+    r = quiet_audit_predictions(pred, AuditConfig(n_resamples=300, seed=1,
+                                                  score_bootstrap_max_work=0))
+    assert "Obuchowski" in r.averages["micro"]["roc_auc"].method
+    problems = interval_problems(r)
+    assert not problems, "\n".join(problems)
+
+
+def test_macro_auc_at_perfect_separation_is_finite_or_explained():
+    y, p, s = DEGENERATE["perfect separation"]
+    r = quiet_audit(y, p, y_score=s, n_resamples=500, seed=1)
+    for avg in ("macro", "weighted"):
+        e = r.averages[avg]["roc_auc"]
+        assert e.estimate == 1.0
+        assert (math.isfinite(e.ci_low) and e.ci_low < 1.0) or e.note, e
+        assert "nan" not in e.method
+
+
+# ------------------------------------------------------------------------------------------------
+# 9. cluster bootstrap
+
+
+def cluster_case():
+    rng = np.random.default_rng(9)
+    n = 150
+    y = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    p = np.where(rng.random(n) < 0.7, y, rng.integers(0, 3, n))
+    return y, p
+
+
+def test_cluster_of_single_rows_matches_the_simple_scheme():
+    y, p = cluster_case()
+    b = 2000
+    simple = quiet_audit(y, p, n_resamples=b, seed=1, resampling="simple")
+    clustered = quiet_audit(y, p, cluster=np.arange(y.size)[::-1], n_resamples=b, seed=2)
+    assert clustered.run.resampling == "cluster" and simple.run.resampling == "simple"
+    assert "cluster bootstrap" in clustered.overall["accuracy"].method
+    # The ratio of two bootstrap SDs from B replicates each has relative Monte-Carlo sd about
+    # sqrt(2 / (2B)) = 2.2%; 4.5 of those is 10%.
+    tol = Z * math.sqrt(2 / (2 * b))
+    for get in (lambda r: r.overall["accuracy"], lambda r: r.averages["macro"]["f1"],
+                lambda r: r.overall["cohen_kappa"]):
+        assert get(clustered).se / get(simple).se == pytest.approx(1.0, abs=tol)
+        assert get(clustered).estimate == get(simple).estimate
+
+
+def test_cluster_bootstrap_of_duplicated_rows_has_the_unduplicated_se():
+    y, p = cluster_case()
+    b = 2000
+    y3, p3 = np.repeat(y, 3), np.repeat(p, 3)
+    ids = np.repeat(np.arange(y.size), 3)  # every row three times, as one cluster
+    base = quiet_audit(y, p, n_resamples=b, seed=1, resampling="simple")
+    clustered = quiet_audit(y3, p3, cluster=ids, n_resamples=b, seed=2)
+    naive = quiet_audit(y3, p3, n_resamples=b, seed=3, resampling="simple")
+    assert clustered.run.resampling == "cluster"
+    assert clustered.data.n_clusters == y.size
+    se_base = base.overall["accuracy"].se
+    tol = Z * math.sqrt(2 / (2 * b))  # as above
+    assert clustered.overall["accuracy"].se / se_base == pytest.approx(1.0, abs=tol)
+    # ignoring the clusters treats 3n rows as independent: the SE shrinks by ~sqrt(3)
+    assert naive.overall["accuracy"].se / se_base < 0.7
+    e_c, e_n = clustered.overall["accuracy"], naive.overall["accuracy"]
+    assert (e_c.ci_high - e_c.ci_low) > 1.4 * (e_n.ci_high - e_n.ci_low)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: with `cluster=` only the label metrics resample clusters; the score metrics are "
+    "bootstrapped by sample (uncertainty.compute_intervals passes scheme 'simple' to "
+    "score_bootstrap) and the per-class / macro ROC AUC use DeLong's per-sample variance, so on "
+    "data with 3 identical rows per cluster their SEs are ~1/sqrt(3) of the right value (the "
+    "method string now says so, but the intervals are still too narrow for clustered data)"))
+def test_cluster_bootstrap_of_duplicated_rows_widens_score_intervals_too():
+    y, _ = cluster_case()
+    s = softmax_scores(y, 3, np.random.default_rng(0), separation=1.0)
+    b = 1000
+    base = quiet_audit(y, y_score=s, n_resamples=b, seed=1, resampling="simple")
+    clustered = quiet_audit(np.repeat(y, 3), y_score=np.repeat(s, 3, axis=0),
+                            cluster=np.repeat(np.arange(y.size), 3), n_resamples=b, seed=2)
+    tol = Z * math.sqrt(2 / (2 * b))
+    for avg, name in (("micro", "roc_auc"), ("macro", "roc_auc"), ("micro", "average_precision")):
+        ratio = clustered.averages[avg][name].se / base.averages[avg][name].se
+        assert ratio == pytest.approx(1.0, abs=tol), (avg, name, ratio)
+
+
+def test_cluster_bootstrap_counts_with_many_clusters_stays_sparse():
+    rng = np.random.default_rng(10)
+    c, k, b = 100_000, 5, 200
+    cluster = np.repeat(np.arange(c), 2)  # two rows per cluster
+    y = rng.integers(0, k, 2 * c)
+    p = np.where(rng.random(2 * c) < 0.8, y, rng.integers(0, k, 2 * c))
+    reps = U.cluster_bootstrap_counts(y, p, cluster, k, b, np.random.default_rng(0))
+    assert reps.shape == (b, k, k) and reps.dtype == np.int64
+    assert (reps.sum(axis=(1, 2)) == 2 * c).all()  # C clusters of 2 rows in every replicate
+    cm = confusion_matrix(y, p, k)
+    # each cell's replicate mean is the observed count within Monte-Carlo error: a cell's count
+    # is a sum over C draws, so its sd is at most sqrt(2 * 2 * cm) (two rows per cluster)
+    sd = np.sqrt(4.0 * cm + 1)
+    assert (np.abs(reps.mean(axis=0) - cm) < Z * sd / math.sqrt(b)).all()
+
+
+def test_cluster_count_bootstrap_memory_does_not_grow_with_clusters_times_k_squared():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    c, k = 2_000, 60
+    cluster = np.repeat(np.arange(c), 3)
+    y = rng.integers(0, k, 3 * c)
+    p = np.where(rng.random(3 * c) < 0.7, y, rng.integers(0, k, 3 * c))
+    cm = confusion_matrix(y, p, k)
+    tracemalloc.start()
+    try:
+        U.CountBootstrap.run(cm, count_statistics, 100, np.random.default_rng(0),
+                             y_true=y, y_pred=p, cluster=cluster)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # What is needed: B K^2 replicate counts (2.9 MB), a (C, chunk) weight block (1 MB), tables
+    # and statistics of at most C jackknife members (C K = 120,000 numbers each, ~1 MB). 50 MB is
+    # generous for that and well below the dense C K^2 array (58 MB; a dense implementation
+    # peaked at ~140-200 MB here).
+    assert peak < 50e6, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_cluster_bootstrap_jackknife_leaves_out_whole_clusters():
+    # Two clusters with the same cell pattern form one distinct leave-one-cluster-out member.
+    y = np.array([0, 0, 1, 0, 0, 1, 1, 1])
+    p = np.array([0, 1, 1, 0, 1, 1, 1, 0])
+    cluster = np.array([0, 0, 0, 1, 1, 1, 2, 3])  # clusters 0 and 1 have identical cells
+    cm = confusion_matrix(y, p, 2)
+    boot = U.CountBootstrap.run(cm, count_statistics, 100, np.random.default_rng(0),
+                                y_true=y, y_pred=p, cluster=cluster)
+    assert boot.method == "cluster"
+    assert sorted(boot.jackknife_weights.tolist()) == [1.0, 1.0, 2.0]
+    refits = sorted(float(count_statistics(confusion_matrix(y[cluster != g], p[cluster != g], 2))
+                          ["overall.accuracy"]) for g in range(4))
+    ours = sorted(np.repeat(boot.jackknife["overall.accuracy"],
+                            boot.jackknife_weights.astype(int)).tolist())
+    np.testing.assert_allclose(ours, refits, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# 10. simultaneous intervals
+
+
+def simultaneous_case():
+    rng = np.random.default_rng(12)
+    n = 240
+    y = rng.choice(5, size=n, p=[0.35, 0.3, 0.2, 0.1, 0.05])
+    s = softmax_scores(y, 5, rng, separation=1.3)
+    p = s.argmax(axis=1)
+    p[p == 4] = 0  # class 4 is never predicted: its precision is undefined
+    return y, p, s
+
+
+@pytest.fixture(scope="module")
+def simultaneous_results():
+    y, p, s = simultaneous_case()
+    out = {}
+    for mult in ("bonferroni", "none", "sidak"):
+        for prop in ("wilson", "bootstrap"):
+            out[mult, prop] = quiet_audit(y, p, y_score=s, n_resamples=400, seed=5,
+                                          multiplicity=mult, proportion_interval=prop)
+    return out
+
+
+SIM_METRICS = ("precision", "recall", "f1", "specificity", "npv", "jaccard", "prevalence",
+               "roc_auc", "average_precision")
+
+
+@pytest.mark.parametrize("prop", ["wilson", "bootstrap"])
+@pytest.mark.parametrize("metric", SIM_METRICS)
+def test_simultaneous_intervals(simultaneous_results, metric, prop):
+    marginal = simultaneous_results["bonferroni", prop]
+    k = len(marginal.per_class)
+    defined = [j for j in range(k) if marginal.per_class[j].metrics[metric].defined]
+    if metric == "precision":
+        assert len(defined) == k - 1
+    for mult in ("bonferroni", "sidak", "none"):
+        r = simultaneous_results[mult, prop]
+        sim = r.simultaneous[metric]
+        assert sim["adjustment"] == mult
+        assert sim["family_size"] == len(defined)
+        expected_level = {"bonferroni": 1 - 0.05 / len(defined),
+                          "sidak": 0.95 ** (1 / len(defined)), "none": 0.95}[mult]
+        assert sim["per_class_level"] == pytest.approx(expected_level, abs=1e-12)
+        assert [iv["label"] for iv in sim["intervals"]] == list(r.classes)
+        for j in range(k):
+            e = r.per_class[j].metrics[metric]
+            iv = sim["intervals"][j]
+            if j not in defined:
+                assert iv["ci_low"] is None and iv["ci_high"] is None
+                continue
+            if math.isnan(e.ci_low):  # no marginal interval (degenerate): none jointly either
+                assert iv["ci_low"] is None, (metric, j, e, iv)
+                continue
+            assert iv["ci_low"] is not None and iv["ci_high"] is not None
+            if mult == "none":
+                assert iv["ci_low"] == pytest.approx(e.ci_low, abs=1e-12), (metric, j)
+                assert iv["ci_high"] == pytest.approx(e.ci_high, abs=1e-12), (metric, j)
+            else:
+                assert iv["ci_low"] <= e.ci_low + 1e-12, (metric, j, mult)
+                assert iv["ci_high"] >= e.ci_high - 1e-12, (metric, j, mult)
+                # strictly wider where the interval is not pinned at a bound
+                if 0 < e.ci_low and e.ci_high < 1:
+                    assert iv["ci_high"] - iv["ci_low"] > e.ci_high - e.ci_low
+
+
+# Regression: the one-sample class's AUC interval (df = 1) must keep its own df in the
+# simultaneous intervals (a closure once read the one-vs-one AUC's df instead), and at perfect
+# separation the simultaneous AP intervals must not be [1, 1] where the marginal ones are NaN.
+@pytest.mark.parametrize("case", list(DEGENERATE))
+def test_simultaneous_intervals_of_degenerate_inputs(case):
+    y, p, s = DEGENERATE[case]
+    r = quiet_audit(y, p, y_score=s, labels=list(range(s.shape[1])), n_resamples=300, seed=2)
+    problems = []
+    for metric, sim in r.simultaneous.items():
+        for c, iv in zip(r.per_class, sim["intervals"]):
+            e = c.metrics[metric]
+            if math.isnan(e.ci_low):  # no marginal interval: no simultaneous one either
+                if iv["ci_low"] is not None or iv["ci_high"] is not None:
+                    problems.append(f"{metric}[{c.label}]: {iv} but marginal {e}")
+            elif iv["ci_low"] is None or not (iv["ci_low"] <= e.ci_low + 1e-12
+                                              and iv["ci_high"] >= e.ci_high - 1e-12):
+                problems.append(f"{metric}[{c.label}]: {iv} does not contain marginal {e}")
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------------------------------------
+# 11. the per-class F1 interval
+
+
+@pytest.mark.parametrize("proportion_interval, scipy_method",
+                         [("wilson", "wilson"), ("clopper-pearson", "exact")])
+def test_per_class_f1_interval_is_the_jaccard_interval_mapped(proportion_interval, scipy_method):
+    cm = np.array([[50, 5, 3, 0],
+                   [4, 20, 2, 0],
+                   [2, 1, 4, 0],
+                   [1, 2, 0, 0]])  # class 3: tp = 0, never predicted
+    y, p = rows_from_cm(cm)
+    r = quiet_audit(y, p, n_resamples=200, seed=0, proportion_interval=proportion_interval,
+                    confidence_level=0.9)
+    t = class_tables(cm)
+    for j in range(4):
+        tp, fp, fn = int(t.tp[j]), int(t.fp[j]), int(t.fn[j])
+        u = tp + fp + fn
+        ci = stats.binomtest(tp, u).proportion_ci(0.9, method=scipy_method)
+        e = r.per_class[j].metrics["f1"]
+        jac = r.per_class[j].metrics["jaccard"]
+        assert e.estimate == pytest.approx(2 * tp / (2 * tp + fp + fn), abs=1e-12)
+        assert e.estimate == pytest.approx(2 * jac.estimate / (1 + jac.estimate), abs=1e-12)
+        assert jac.ci_low == pytest.approx(ci.low, abs=1e-10)
+        assert jac.ci_high == pytest.approx(ci.high, abs=1e-10)
+        assert e.ci_low == pytest.approx(2 * ci.low / (1 + ci.low), abs=1e-10)
+        assert e.ci_high == pytest.approx(2 * ci.high / (1 + ci.high), abs=1e-10)
+        assert e.ci_low <= e.estimate <= e.ci_high
+        assert f"n={u}" in e.method and "2J/(1+J)" in e.method
+    f1_3 = r.per_class[3].metrics["f1"]
+    assert f1_3.estimate == 0.0 and f1_3.ci_low == 0.0 and f1_3.ci_high > 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# 12. score intervals: bootstrap by sample vs analytic
+
+
+@pytest.fixture(scope="module")
+def score_results():
+    rng = np.random.default_rng(5)
+    n, k = 300, 4
+    y = rng.choice(k, n, p=[0.4, 0.3, 0.2, 0.1])
+    s = softmax_scores(y, k, rng, separation=1.2)
+    pred = predictions_from_arrays(y, y_score=s)
+    boot = quiet_audit_predictions(pred, AuditConfig(n_resamples=1000, seed=1))
+    analytic = quiet_audit_predictions(
+        pred, AuditConfig(n_resamples=1000, seed=1, score_bootstrap_max_work=0))
+    return boot, analytic
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "average_precision"])
+def test_micro_score_intervals_bootstrap_and_analytic_agree(score_results, metric):
+    boot, analytic = score_results
+    eb = boot.averages["micro"][metric]
+    ea = analytic.averages["micro"][metric]
+    assert "bootstrap by sample" in eb.method
+    assert ("Obuchowski" if metric == "roc_auc" else "Boyd") in ea.method
+    assert eb.estimate == ea.estimate
+    for e in (eb, ea):
+        assert e.ci_low < e.estimate < e.ci_high
+    # Both estimate the sampling sd of one smooth statistic of n = 300 samples; the bootstrap's
+    # Monte-Carlo error at B = 1000 is ~2% of the sd and the methods differ by O(1/n) terms
+    # (and the logit vs percentile shape), so the SEs must agree within 25% and every endpoint
+    # within one SE (0.015 for the AUC, 0.028 for AP).
+    assert ea.se / eb.se == pytest.approx(1.0, abs=0.25)
+    assert abs(ea.ci_low - eb.ci_low) < eb.se
+    assert abs(ea.ci_high - eb.ci_high) < eb.se
+
+
+def test_per_class_ap_intervals_bootstrap_and_analytic(score_results):
+    boot, analytic = score_results
+    for cb, ca in zip(boot.per_class, analytic.per_class):
+        eb, ea = cb.metrics["average_precision"], ca.metrics["average_precision"]
+        assert "bootstrap by sample" in eb.method and "Boyd" in ea.method
+        for e in (eb, ea):
+            assert e.ci_low < e.estimate < e.ci_high
+        # the two 95% intervals overlap by at least half of the narrower one
+        overlap = min(eb.ci_high, ea.ci_high) - max(eb.ci_low, ea.ci_low)
+        assert overlap > 0.5 * min(eb.ci_high - eb.ci_low, ea.ci_high - ea.ci_low)
+
+
+def test_micro_auc_variance_from_a_subsample():
+    rng = np.random.default_rng(13)
+    n, k = 20_000, 4
+    y = rng.choice(k, n, p=[0.4, 0.3, 0.2, 0.1])
+    s = rng.normal(size=(n, k))
+    s[np.arange(n), y] += 1.2
+    full, used = U.micro_auc_variance(y, s, max_samples=10**9)
+    assert used == n
+    sub, used_sub = U.micro_auc_variance(y, s, max_samples=3000, rng=0)
+    assert used_sub == 3000
+    assert sub / full == pytest.approx(1.0, abs=0.3)
+    # and the full-data variance is close to a bootstrap of the micro AUC (same order of size)
+    assert 0 < full < 1e-4
+
+
+def test_micro_auc_variance_matches_the_bootstrap_variance():
+    # Obuchowski's clustered variance against a direct bootstrap of the micro AUC (the pooled
+    # n*K problem resampled by sample), n = 400, B = 1000: the bootstrap variance has relative
+    # Monte-Carlo sd ~ sqrt(2/B) = 4.5%, the estimators differ by O(1/n); tolerance 20%.
+    rng = np.random.default_rng(14)
+    n, k = 400, 3
+    y = rng.choice(k, n, p=[0.5, 0.3, 0.2])
+    s = rng.normal(size=(n, k))
+    s[np.arange(n), y] += 1.0
+    var, _ = U.micro_auc_variance(y, s)
+    boot_rng = np.random.default_rng(15)
+    reps = [R.micro_roc_auc(y[idx], s[idx])
+            for idx in (boot_rng.integers(0, n, n) for _ in range(1000))]
+    assert var / np.var(reps, ddof=1) == pytest.approx(1.0, abs=0.2)
