@@ -503,8 +503,9 @@ def test_insufficient_rare_stratum_gives_no_claim():
     for name in ("recall", "f1"):
         s = f[f"strata-rare-common-{name}"]
         assert s["kind"] == "insufficient" and s["severity"] == "info"
+        word = {"recall": "recall", "f1": "F1"}[name]
         assert s["text"] == ("The rare stratum (prevalence < 1%) holds only classes with fewer "
-                             "than 10 true samples; no claim is made about it.")
+                             f"than 10 true samples; no claim about its {word} is made.")
         assert f"stratum-rare-{name}" not in f
     assert f["insufficient-classes"]["classes"] == ["e"]
     assert "'e' 8" in f["insufficient-classes"]["text"]

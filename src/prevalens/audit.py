@@ -407,6 +407,19 @@ _PER_CLASS_REASONS.update(
 )
 
 
+_AVERAGE_REASONS = {
+    "micro": "undefined: 0/0 over all classes pooled",
+    "macro": "undefined: the metric is undefined for every class",
+    "weighted": "undefined: the classes where the metric is defined have no true samples",
+}
+_OVERALL_REASONS = {
+    "cohen_kappa": "undefined: chance agreement is 1 (one class only, in truth and prediction)",
+    "mcc": "undefined: all samples, or all predictions, are of one class",
+    "roc_auc_ovo": "undefined: fewer than two classes are present",
+    "balanced_accuracy": "undefined: no class has true samples",
+}
+
+
 def _estimate(key, value, intervals, *, status_hint="ok", note=None) -> Estimate:
     value = float(value)
     ci = intervals.get(key)
@@ -467,11 +480,14 @@ def _assemble(pred, cm, point, intervals, simultaneous, config, command) -> Audi
     for avg in averages:
         for name in names:
             key = f"{avg}.{name}"
-            averages[avg][name] = _estimate(key, point[key], intervals)
+            averages[avg][name] = _estimate(key, point[key], intervals,
+                                            note=_AVERAGE_REASONS[avg] if np.isnan(point[key]) else None)
     overall = {}
     for key in sorted(point, key=_overall_order):
         if key.startswith("overall."):
-            overall[key.split(".", 1)[1]] = _estimate(key, point[key], intervals)
+            name = key.split(".", 1)[1]
+            overall[name] = _estimate(key, point[key], intervals,
+                                      note=_OVERALL_REASONS.get(name) if np.isnan(point[key]) else None)
     if pred.has_scores and not pred.scores_are_probabilities:
         for name in ("log_loss", "brier"):
             overall[name] = Estimate(

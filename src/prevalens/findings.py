@@ -215,7 +215,8 @@ def build_findings(result_parts: dict, analysis: dict | None, config) -> list[di
                 "severity": "info", "metric": metric, "classes": rare["classes"],
                 "evidence": {"min_support": min_support},
                 "text": (f"The rare stratum ({rare['bounds']['description']}) holds only classes "
-                         f"with fewer than {min_support} true samples; no claim is made about it."),
+                         f"with fewer than {min_support} true samples; no claim about its {name} "
+                         "is made."),
             })
             continue
         if not math.isfinite(c.p):

@@ -592,7 +592,8 @@ def logit_interval(theta, var, *, alpha, df=None):
         centre = special.logit(theta)
         lo = special.expit(centre - q * se_l)
         hi = special.expit(centre + q * se_l)
-    bad = ~((theta > 0) & (theta < 1) & (var > 0))
+    # a variance at rounding level (e.g. all scores tied) counts as zero
+    bad = ~((theta > 0) & (theta < 1) & (var > 1e-24))
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
 
@@ -782,7 +783,15 @@ def compute_intervals(pred, cm, point, config, summary=None):
     score_state: dict = {}
 
     def put(key, lo, hi, se, method, note=None, undef=None):
-        entry = {"low": float(lo), "high": float(hi), "se": float(se), "method": method,
+        lo, hi = float(lo), float(hi)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            lo = hi = math.nan
+            note = note or ("no interval: the method is undefined here (no variation in the "
+                            "data, e.g. perfect separation or identical scores)")
+        elif hi - lo <= 1e-12 * max(1.0, abs(hi)):
+            lo = hi = math.nan
+            note = note or "no interval: the data show no variation to base one on"
+        entry = {"low": lo, "high": hi, "se": float(se), "method": method,
                  "note": note, "undefined_fraction": None if undef is None else float(undef)}
         entry["unstable"] = undef is not None and undef > UNSTABLE_FRACTION
         if entry["unstable"]:
@@ -1031,7 +1040,8 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
             out["overall.roc_auc_ovo"] = {
                 "low": math.nan, "high": math.nan, "se": math.sqrt(v) if v >= 0 else math.nan,
                 "method": "delong-logit", "undefined_fraction": None, "unstable": False,
-                "note": "no interval: the one-vs-one AUC is at the boundary (perfect separation)",
+                "note": "no interval: the one-vs-one AUC shows no variation (every pair perfectly "
+                        "separated, or all scores tied)",
             }
 
 
@@ -1050,6 +1060,11 @@ def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_see
             put(("per_class.average_precision", j), lo[j], hi[j], math.sqrt(ap_var[j]),
                 f"logit (Boyd et al. 2013; n_pos={int(n_pos[j])}; bootstrap too large)")
     defined = ~np.isnan(ap) & (ap_var > 0)
+    if not defined.any():
+        for key in ("macro.average_precision", "weighted.average_precision"):
+            if key in point and np.isfinite(point[key]):
+                put(key, math.nan, math.nan, math.nan, "logit (per-class AP variances)",
+                    "no interval: every class's AP is 0 or 1 (no variation)")
     if defined.any():
         for key, wts in (("macro.average_precision", np.ones(k)),
                          ("weighted.average_precision", n_pos.astype(float))):

@@ -469,12 +469,22 @@ def _repro_blocks(d, report_id):
         pairs.append(("Input", f"{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 {i['sha256'] or 'n/a'})"))
     cfg = run.get("config", {})
     blocks = [_kv(pairs),
-              _table(["Option", "Value"], [[k, str(v)] for k, v in cfg.items()],
+              _table(["Option", "Value"], [[k, _config_value(v)] for k, v in cfg.items()],
                      caption="Resolved configuration"),
               _para("The PDF carries results.json and per_class.csv as attachments: extract them "
                     "with any PDF reader's attachment panel, or `pdfdetach -saveall report.pdf` "
                     "(poppler) / `qpdf --show-attachment=results.json report.pdf`.")]
     return blocks
+
+
+def _config_value(v) -> str:
+    if v is None:
+        return "default"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(str(x) for x in v)
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 1e6:
+        return f"{v:.0e}"
+    return str(v)
 
 
 def build_figures(d: dict) -> dict:

@@ -848,10 +848,11 @@ def metric_vs_prevalence_plot(d: dict, *, metric: str = "recall") -> Plot | None
 
 def strata_plot(d: dict, *, metric: str = "recall") -> Plot | None:
     """Macro ``metric`` within each prevalence stratum with its interval, rarest stratum on top,
-    and the overall micro (dashed) and macro (dotted) values as reference lines."""
+    and the overall micro (dashed) and macro (dotted) values as reference lines. None when the
+    results have no strata or do not stratify ``metric``."""
     strata = list(d.get("strata") or [])
-    if not strata:
-        return None
+    if not any(metric in (s.get("macro") or {}) for s in strata):
+        return None  # no strata, or this metric is not stratified (e.g. average precision)
     avg = d.get("averages") or {}
     level = _level(d)
     name = _mname(metric)
