@@ -17,7 +17,7 @@ from pathlib import Path
 from ._version import __version__
 from .exceptions import PrevalensError
 
-__all__ = ["main", "write_atomic"]
+__all__ = ["main", "write_atomic", "write_outputs"]
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
@@ -219,7 +219,7 @@ def _cmd_audit(args) -> int:
     report_formats = [f for f in formats if f in ("html", "pdf")]
     if report_formats:
         outputs.update(_render(result.to_dict(), report_formats, args))
-    written = _write_all(out_dir, outputs)
+    written = write_outputs(out_dir, outputs)
     if not args.quiet:
         _summary(result, written)
     return EXIT_OK
@@ -238,7 +238,7 @@ def _render(d: dict, formats, args) -> dict:
     return render_report(d, formats=formats, templates_dir=templates, model_kwargs=kwargs)
 
 
-def _write_all(out_dir: Path, outputs: dict) -> list:
+def write_outputs(out_dir: Path, outputs: dict) -> list:
     """Write every output atomically, only after all of them were produced in memory."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -275,7 +275,7 @@ def _cmd_render(args) -> int:
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
-    written = _write_all(out_dir, _render(d, formats, args))
+    written = write_outputs(out_dir, _render(d, formats, args))
     if not args.quiet:
         for p_ in written:
             sys.stdout.write(f"wrote {p_}\n")

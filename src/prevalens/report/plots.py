@@ -212,20 +212,13 @@ def _f(x) -> float:
 
 
 def _num(x, digits: int = 2, bounds=(0.0, 1.0)) -> str:
-    """``x`` with ``digits`` decimals, never showing a bound it is not (same rule as the tables).
+    """``x`` with ``digits`` decimals, never showing a bound it is not (the tables' rule,
+    :func:`prevalens.report.model.fmt_number`), with a minus sign (U+2212) for negatives."""
+    from .model import fmt_number
 
-    A minus sign (U+2212) for negative numbers, never ``-0.00``.
-    """
     if x is None or not math.isfinite(x):
         return "undefined"
-    x = float(x)
-    text = f"{x:.{digits}f}"
-    while digits < 6 and any(float(text) == b and x != b for b in bounds):
-        digits += 1
-        text = f"{x:.{digits}f}"
-    if float(text) == 0:
-        text = f"{0.0:.{digits}f}"
-    return text.replace("-", "\u2212")
+    return fmt_number(x, digits, bounds=bounds).replace("-", "\u2212")
 
 
 def _digits(lo, hi) -> int:

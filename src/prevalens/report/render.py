@@ -219,15 +219,8 @@ def write_report(d: dict, out_dir, *, formats=("html", "pdf"), templates_dir=Non
     Everything is rendered in memory first; files are then written atomically (temporary file,
     fsync, rename), so a failed render leaves any previous report intact and no partial file.
     """
-    from ..cli import write_atomic
+    from ..cli import write_outputs
 
     outputs = render_report(d, formats=formats, templates_dir=templates_dir,
                             model_kwargs=model_kwargs)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, data in outputs.items():
-        target = out_dir / name
-        write_atomic(target, data)
-        written.append(target)
-    return written
+    return write_outputs(Path(out_dir), outputs)
