@@ -81,6 +81,7 @@ def main():
     warnings.simplefilter("ignore")
     rows = []
     count_times = {}
+    stage_times = {}
     print(f"B = {B}; times in seconds; 'extrap.' = timed on a few replicates, scaled to B\n")
     for k in classes:
         for n in sizes:
@@ -92,6 +93,15 @@ def main():
 
             t_counts, _ = timed(pv.audit_predictions, pred_labels, cfg)
             count_times[(k, n)] = t_counts
+            # the interval stage alone: every count metric with BCa (and Wilson) intervals,
+            # without strata, findings and result assembly
+            from prevalens.audit import count_statistics
+            from prevalens.uncertainty import compute_intervals
+
+            cm = pred_labels.counts().matrix
+            point = {key: np.asarray(v) for key, v in count_statistics(cm).items()}
+            t_stage, _ = timed(compute_intervals, pred_labels, cm, point, cfg)
+            stage_times[(k, n)] = t_stage
 
             rng = np.random.default_rng(2)
             t0 = time.perf_counter()
@@ -131,8 +141,10 @@ def main():
                              peak_mb=peak / 2**20, inputs_mb=inputs_mb, rarest=pi[-1]))
             r = rows[-1]
             print(
-                f"N={n:>9,} K={k:>3} rarest={pi[-1]:.4f} | prevalens counts {t_counts:7.3f}  "
-                f"naive f1 loop {t_naive_f1:9.1f} extrap. ({t_naive_f1 / t_counts:8.0f}x)  "
+                f"N={n:>9,} K={k:>3} rarest={pi[-1]:.4f} | prevalens labels-only audit "
+                f"{t_counts:7.3f} (interval stage {t_stage:6.3f})  "
+                f"naive f1 loop {t_naive_f1:9.1f} extrap. ({t_naive_f1 / t_counts:6.0f}x audit, "
+                f"{t_naive_f1 / t_stage:6.0f}x stage)  "
                 + (f"scipy.bootstrap {t_scipy:7.1f} ({t_scipy / t_counts:6.0f}x)  " if t_scipy else
                    "scipy.bootstrap not run (infeasible)  ")
                 + f"| prevalens full {t_full:7.2f}  sklearn point macro AUC {t_sk_auc:7.2f} "
@@ -140,10 +152,13 @@ def main():
                 f"extrap. | peak {r['peak_mb']:7.0f} MiB above inputs ({inputs_mb:.0f} MiB)",
                 flush=True,
             )
-    print("\nnear-constant in N (counts with BCa): time(N) / time(smallest N)")
+    print("\nnear-constant in N: time(N) / time(smallest N), labels-only audit | interval stage")
     for k in classes:
         base_t = count_times[(k, sizes[0])]
-        print(f"  K={k}: " + "  ".join(f"N={n:,}: {count_times[(k, n)] / base_t:.2f}x" for n in sizes))
+        base_s = stage_times[(k, sizes[0])]
+        print(f"  K={k}: " + "  ".join(
+            f"N={n:,}: {count_times[(k, n)] / base_t:.2f}x | {stage_times[(k, n)] / base_s:.2f}x"
+            for n in sizes))
 
 
 if __name__ == "__main__":

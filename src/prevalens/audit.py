@@ -232,9 +232,12 @@ def score_statistics(pred: Predictions, *, with_summary: bool = False, extra_wei
     out["micro.roc_auc"] = np.float64(micro_auc)
     out["micro.average_precision"] = np.float64(micro_ap)
     out["overall.roc_auc_ovo"] = np.float64(R.ovo_from_u(summary.ovo_u, n_pos))
-    for kk in (3, 5):
-        if k > kk:
-            out[f"overall.top_{kk}_accuracy"] = np.float64(R.top_k_accuracy(y_true, s, kk))
+    if k > 3:
+        above = R.classes_above_true(y_true, s)  # one pass for every k
+        out["_classes_above_true"] = above
+        for kk in (3, 5):
+            if k > kk:
+                out[f"overall.top_{kk}_accuracy"] = np.float64(np.mean(above < kk))
     if pred.scores_are_probabilities:
         out["overall.log_loss"] = np.float64(R.log_loss(y_true, s))
         out["overall.brier"] = np.float64(R.brier(y_true, s))

@@ -36,6 +36,7 @@ __all__ = [
     "brier_per_sample",
     "top_k_accuracy",
     "top_k_hits",
+    "classes_above_true",
     "roc_curve",
     "precision_recall_curve",
     "micro_roc_curve",
@@ -377,25 +378,33 @@ def brier_per_sample(y_true, y_proba) -> np.ndarray:
     return sq - 2.0 * y_proba[np.arange(y_true.size), y_true] + 1.0
 
 
-def top_k_hits(y_true, y_score, k: int, *, chunk: int = 65536) -> np.ndarray:
-    """Whether the true class is among the k highest scores, per sample (bool, shape (n,)).
+def classes_above_true(y_true, y_score, *, chunk: int = 65536) -> np.ndarray:
+    """How many classes rank above each sample's true class (int, shape (n,)).
 
     Ties are broken as scikit-learn's ``top_k_accuracy_score`` breaks them: among equal scores the
-    class with the larger index ranks first. Computed without sorting rows: a sample is a hit when
+    class with the larger index ranks first. One pass serves every k: a sample is a top-k hit when
     fewer than k classes rank above its true class.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     y_score = np.asarray(y_score, dtype=np.float64)
     n, n_classes = y_score.shape
     idx = np.arange(n_classes)
-    hits = np.empty(n, dtype=bool)
+    out = np.empty(n, dtype=np.int64)
     for start in range(0, n, chunk):  # bounded memory: chunk x K booleans at a time
         s = y_score[start : start + chunk]
         t = y_true[start : start + chunk]
         true_score = s[np.arange(t.size), t][:, None]
         above = (s > true_score) | ((s == true_score) & (idx[None, :] > t[:, None]))
-        hits[start : start + chunk] = above.sum(axis=1) < k
-    return hits
+        out[start : start + chunk] = above.sum(axis=1)
+    return out
+
+
+def top_k_hits(y_true, y_score, k: int, *, above=None) -> np.ndarray:
+    """Whether the true class is among the k highest scores, per sample (bool, shape (n,));
+    ``above`` (from :func:`classes_above_true`) avoids recomputing the ranks."""
+    if above is None:
+        above = classes_above_true(y_true, y_score)
+    return np.asarray(above) < k
 
 
 def top_k_accuracy(y_true, y_score, k: int) -> float:

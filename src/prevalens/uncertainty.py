@@ -1019,7 +1019,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
     for kk in (3, 5):
         key = f"overall.top_{kk}_accuracy"
         if key in point:
-            hits = int(R.top_k_hits(y_true, s, kk).sum())
+            hits = int(R.top_k_hits(y_true, s, kk, above=point.get("_classes_above_true")).sum())
             l, h = wilson_interval(hits, n, alpha=alpha)
             put(key, l, h, math.sqrt(point[key] * (1 - point[key]) / n), f"wilson (n={n})")
 
