@@ -721,9 +721,9 @@ def micro_auc_variance(y_true, y_score, *, max_samples: int = 50_000, rng=None):
     n, k = y_score.shape
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
-    theta, _ = R.micro_pass(y_true, y_score)
     z = np.zeros(n)
-    q, lt, le, pos_lt, pos_le = R._micro_counts(y, y_score)
+    q, lt, le, pos_lt, pos_le = R._micro_counts(y, y_score)  # one pass: theta from the same counts
+    theta = float((((lt - pos_lt) + (le - pos_le)) / 2.0).sum() / (n_pos * n_neg))
     # positives (one per sample), in the sorted order of their scores
     order = np.argsort(y_score[y], kind="stable")
     v10 = np.empty(n_pos)
