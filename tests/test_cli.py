@@ -172,13 +172,14 @@ def test_bad_input_exit_2_one_line_no_output(bad_input_runs, earlier_results, ca
 BAD_USAGE = [
     ("no-input", ["--out-dir", "{out}"], "give either INPUT or --example (exactly one)"),
     ("format-unknown", ["{good}", "--out-dir", "{out}", "--format", "xml"],
-     "--format xml: unknown format; choose from json, html, pdf"),
-    ("format-not-yet", ["{good}", "--out-dir", "{out}", "--format", "json,md"],
-     "--format md: this version of prevalens writes json, html, pdf; choose from those"),
+     "--format: unknown format 'xml' (did you mean 'html'?); choose from json, html, pdf, csv, md, tex"),
+    ("format-typo", ["{good}", "--out-dir", "{out}", "--format", "json,mdd"],
+     "--format: unknown format 'mdd' (did you mean 'md'?); choose from json, html, pdf, csv, md, tex"),
     ("out-dir-is-a-file", ["{good}", "--out-dir", "{good}"],
      "--out-dir {good}: exists and is not a directory"),
     ("too-few-resamples", ["{good}", "--out-dir", "{out}", "--n-resamples", "5"],
-     "`n_resamples` must be 0 (no intervals) or at least 100; got 5 (2000 is the default)"),
+     "option n_resamples (--n-resamples): must be 0 (no intervals) or at least 100; got 5 "
+     "(2000 is the default)"),
 ]
 
 
@@ -257,6 +258,11 @@ def test_audit_writes_valid_results_json(tmp_path):
                                       command=doc["run"]["command"])
     lib_doc = lib.to_dict()  # made in this process, without SOURCE_DATE_EPOCH: align the time
     lib_doc["run"]["created_utc"] = doc["run"]["created_utc"]
+    # run.config holds the CLI's resolved options: the library's audit options, with the same
+    # values, plus the command line's own (columns, formats, gates, ...).
+    cli_config, lib_config = doc["run"].pop("config"), lib_doc["run"].pop("config")
+    assert {k: cli_config[k] for k in lib_config} == json.loads(json.dumps(lib_config))
+    assert cli_config["format"] == ["json"] and cli_config["y_true"] == "y_true"
     assert doc == json.loads(json.dumps(lib_doc))
     # The file is readable like any other file the user creates (not mkstemp's 0600).
     umask = os.umask(0)

@@ -59,6 +59,7 @@ from prevalens.cli import main as cli_main
 from prevalens.data import example_path
 from prevalens.exceptions import ConfigError
 from prevalens.report import render as render_mod
+from prevalens import exports as exports_mod
 from prevalens.report.model import build_figures, build_report_model
 from prevalens.report.render import (
     AssetFetcher,
@@ -410,7 +411,7 @@ def hostile(server, tmp_path_factory) -> Report:
 @pytest.fixture(scope="module")
 def k100(tmp_path_factory) -> Report:
     """100 long-tailed classes (Zipf-like), scores, accuracy rising with prevalence, and one
-    60-character class name without a space among the common classes."""
+    60-character class name without a space among the rare classes."""
     k, n = 100, 5000
     rng = np.random.default_rng(0)
     p = 1.0 / np.arange(1, k + 1) ** 1.1
@@ -419,7 +420,7 @@ def k100(tmp_path_factory) -> Report:
     acc = 0.4 + 0.55 * (np.log(p[y]) - np.log(p).min()) / (np.log(p).max() - np.log(p).min())
     pred = np.where(rng.random(n) < acc, y, rng.choice(k, size=n, p=p))
     labels = [f"class {i:03d}" for i in range(k)]
-    labels[3] = LONG_NAME
+    labels[k - 1] = LONG_NAME  # a rare class: the capped tables show the rarest
     lab = np.array(labels, dtype=object)
     s = rng.random((n, k))
     s[np.arange(n), pred] += 3.0
@@ -757,10 +758,6 @@ def test_overall_accuracy_on_the_headline_page(example):
     assert re.search(r"^\s*Accuracy\s+" + re.escape(acc), text, re.M), acc
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG templates/report.css: td.num/th.num are `white-space: nowrap` and the per-class table "
-    "(7 columns of 'est [lo, hi]' at up to 5 decimals) is wider than the A4 text area; the ROC "
-    "AUC and Flags columns run past the right margin and off the page (x > 595 pt)"))
 def test_no_text_beyond_the_right_margin(report):
     limit = A4_WIDTH_PT - SIDE_MARGIN_PT + 1.0
     off = [(page, w) for page, words in enumerate(_word_boxes(report.pdf_path), start=1)
@@ -887,15 +884,7 @@ def _bad_results(tmp: Path, case: str, good: dict) -> Path:
 
 BAD_RESULTS = ["missing", "directory", "empty", "not-json", "latin-1", "array", "other-schema",
                "schema-invalid", "null-label",
-               pytest.param("no-per_class", marks=pytest.mark.xfail(strict=True, reason=(
-                   "BUG src/prevalens/cli.py _cmd_render: AuditResult.from_dict(d) runs before "
-                   "_validate_results(d), so a results.json without 'per_class' raises KeyError "
-                   "-> exit 3 'internal error' instead of exit 2 with the schema message"))),
-               pytest.param("nan", marks=pytest.mark.xfail(strict=True, reason=(
-                   "BUG src/prevalens/cli.py _cmd_render: a NaN token in results.json passes "
-                   "json.loads and the schema, then report/model.py _report_id "
-                   "(json.dumps(allow_nan=False)) raises ValueError -> exit 3 'internal error' "
-                   "instead of exit 2 'not a valid results file'")))]
+               "no-per_class", "nan"]
 
 
 @pytest.mark.parametrize("case", BAD_RESULTS)
@@ -917,7 +906,8 @@ def test_render_refuses_json_format(tmp_path, capsys, example):
     path.write_bytes(_json_bytes(example.d))
     code = cli_main(["render", str(path), "--out-dir", str(tmp_path / "o"), "--format", "json"])
     err = capsys.readouterr().err
-    assert code == 2 and err == "prevalens: error: --format json: render writes html and pdf\n"
+    assert code == 2
+    assert err == "prevalens: error: --format json: render writes html, pdf, csv, md, tex\n"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1186,10 +1176,6 @@ def test_csv_no_cell_starts_with_a_formula_character_unless_numeric(hostile, exa
                     float(cell)  # only a number may start with one of these
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG src/prevalens/report/render.py per_class_csv: the header has 'prevalence' twice (the "
-    "class prevalence column and the 'prevalence' metric's estimate column), so csv.DictReader "
-    "and pandas (prevalence.1) lose or rename one; expected unique column names"))
 def test_csv_header_columns_are_unique(example):
     header = next(csv.reader(io.StringIO(example.csv.decode("utf-8"))))
     assert len(header) == len(set(header)), [h for h in header if header.count(h) > 1]
@@ -1201,13 +1187,6 @@ def test_csv_cell_starting_with_cr_is_neutralised(example):
     assert "'\rCR" in per_class_csv(d).decode("utf-8")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG src/prevalens/report/render.py per_class_csv: csv.writer(lineterminator='\\n') quotes "
-    "fields containing '\\n' but not a bare '\\r', so a label with a carriage return is written "
-    "unquoted; every CSV reader (csv.reader, Excel, LibreOffice) ends the row there, and the "
-    "text after the CR starts a new row whose first cell ('=cmd...') escaped neutralisation. "
-    "Expected: fields containing '\\r' quoted (e.g. lineterminator='\\r\\n' or QUOTE_NONNUMERIC "
-    "for text) so the file round-trips"))
 @pytest.mark.parametrize("label", ["\rCR", "ok\r=1+2", "ok\r@SUM(A1)"])
 def test_csv_label_with_carriage_return_round_trips(example, label):
     d = copy.deepcopy(example.d)
@@ -1240,7 +1219,8 @@ def test_failed_render_leaves_previous_report_intact(tmp_path, monkeypatch, exam
     def fail(*args, **kwargs):
         raise RuntimeError(f"{stage} failed")
 
-    monkeypatch.setattr(render_mod, stage, fail)
+    # per_class_csv is an export (prevalens.exports) that the report attaches
+    monkeypatch.setattr(exports_mod if stage == "per_class_csv" else render_mod, stage, fail)
     monkeypatch.setattr("prevalens.report.model.build_figures", lambda d: {})  # keep it fast
     with pytest.raises(RuntimeError, match=f"{stage} failed"):
         write_report(example.d, out)
@@ -1304,17 +1284,24 @@ def test_large_k_tables_are_capped_with_a_note(k100):
         assert table.count("<tr") - 1 <= CAP
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG src/prevalens/report/model.py build_report_model: large-K tables keep "
-    "classes[:max_rows], the MOST COMMON classes, so the rarest and flagged classes - the ones "
-    "the report is about - are cut; issue 5 asks for 'worst, rarest and flagged classes first'"))
-def test_large_k_tables_keep_rarest_and_flagged_classes(k100):
+def test_large_k_tables_keep_rarest_worst_and_diverging_classes(k100):
+    """Issue 5: 'worst, rarest and flagged classes first'."""
     labels = [c["label"] for c in k100.d["per_class"]]
     shown = _per_class_labels(k100, labels)
-    rarest = min(k100.d["per_class"], key=lambda c: (c["support"], str(c["label"])))["label"]
-    assert rarest in shown
-    flagged = [c["label"] for c in k100.d["per_class"] if c["flags"]]
-    assert set(flagged[:CAP]) <= shown
+    by_support = sorted(k100.d["per_class"], key=lambda c: (c["support"], str(c["label"])))
+    assert by_support[0]["label"] in shown  # the rarest
+    f1 = [(c["metrics"]["f1"]["estimate"], c["label"]) for c in k100.d["per_class"]
+          if c["metrics"]["f1"]["estimate"] is not None]
+    assert min(f1)[1] in shown  # the worst
+    diverging = {c["label"] for c in k100.d["per_class"] if "diverges" in c["flags"]}
+    assert diverging <= shown
+    flagged = {c["label"] for c in k100.d["per_class"] if c["flags"]}
+    assert len(shown & flagged) >= min(len(flagged), CAP // 4)
+    # shown in prevalence order, most common first
+    flat = _nows(k100.section_text("Per-class results", raw=True))
+    order = sorted(shown, key=lambda lab: flat.find(_nows(lab)))
+    support = {c["label"]: c["support"] for c in k100.d["per_class"]}
+    assert [support[x] for x in order] == sorted((support[x] for x in order), reverse=True)
 
 
 def test_long_class_name_wraps_inside_the_page(k100):

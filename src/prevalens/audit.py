@@ -545,7 +545,7 @@ def _with_analysis(result, analysis, strata_index, strata_defs, config):
     findings = build_findings(parts, analysis if result.run.n_resamples else None, config)
     return replace(
         result,
-        strata=tuple(analysis["strata"]),
+        strata=tuple(_single_class_strata(analysis["strata"], result)),
         gap=analysis["gap"],
         trend=analysis["trend"],
         findings=tuple(findings),
@@ -556,6 +556,30 @@ def _with_analysis(result, analysis, strata_index, strata_defs, config):
             "family": analysis["family"],
         },
     )
+
+
+def _single_class_strata(strata, result):
+    """A stratum of one class: its macro and micro averages *are* that class's metric. When the
+    bootstrap gives no interval (every replicate equal, e.g. recall 0 of 3 under the stratified
+    scheme), use the class's own interval (Wilson for proportions), which exists, and say so."""
+    by_label = {c.label: c for c in result.per_class}
+    out = []
+    for entry in strata:
+        if entry["n_classes"] == 1:
+            c = by_label[entry["classes"][0]]
+            entry = {**entry}
+            for avg in ("macro", "micro"):
+                block = dict(entry[avg])
+                for name, e in block.items():
+                    own = c.metrics.get(name)
+                    if (own is not None and e.get("ci_low") is None and e.get("estimate") is not None
+                            and own.ci_low == own.ci_low and own.estimate == e["estimate"]):
+                        block[name] = {**own.to_dict(), "note": (
+                            f"one class in this stratum: the interval of class {c.label!r} "
+                            f"({own.method}); the bootstrap interval is degenerate")}
+                entry[avg] = block
+        out.append(entry)
+    return out
 
 
 _OVERALL_ORDER = ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc", "roc_auc_ovo",

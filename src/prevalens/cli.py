@@ -24,8 +24,6 @@ EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
-FORMATS = ("json", "html", "pdf")
-PLANNED_FORMATS = ("csv", "md", "tex")
 
 
 class UsageError(PrevalensError):
@@ -59,85 +57,123 @@ def _umask() -> int:
     return mask
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``prevalens: error: MESSAGE (see prevalens audit --help)``,
+    exit 2, like every other usage error."""
+
+    def error(self, message):  # noqa: D401 - argparse's hook
+        sys.stderr.write(f"prevalens: error: {' '.join(message.split())} "
+                         f"(see {self.prog} --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+_AUDIT_EPILOG = """\
+examples:
+  prevalens audit predictions.csv --out-dir audit/ --seed 1
+  prevalens audit preds.parquet --labels cat,dog,bird --n-resamples 0 --format json,md
+  prevalens audit preds.csv --gate "macro.f1 >= 0.70" --gate "stratum.rare.recall >= 0.5"
+  prevalens audit --config audit.toml --baseline last-month/results.json
+  prevalens audit --example --out-dir reports/example
+
+configuration file (--config FILE, or [tool.prevalens] in ./pyproject.toml):
+  input = "predictions.csv"          # paths are relative to the file
+  out_dir = "audit"
+  format = ["json", "html", "pdf", "md"]
+  seed = 20261125
+  model_name = "triage model v3"
+  gates = ["macro.f1 >= 0.70", "stratum.rare.recall >= 0.50"]
+  Every option below is a key (n_resamples or n-resamples); flags override the file.
+
+quality gates (--gate, repeatable): NAME OP NUMBER, OP one of >=, >, <=, <, NAME one of
+  micro.M, macro.M, weighted.M, overall.M (or just M), stratum.NAME.M, gap.M, class.LABEL.M.
+  Checked on the interval's conservative end (lower bound for >=) unless --gate-on estimate.
+
+exit codes: 0 success (all gates pass), 1 a quality gate failed (outputs still written),
+  2 bad usage or input (nothing written), 3 internal error."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from .config import OPTIONS
+
+    p = _Parser(
         prog="prevalens",
         description="Audit a multi-class classifier: micro, macro and weighted metrics with "
         "confidence intervals, where rare classes diverge from common ones.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-        "  prevalens audit predictions.csv --out-dir audit/\n"
-        "  prevalens audit --example --out-dir reports/example\n"
+        "  prevalens example digits.csv\n"
+        "  prevalens audit digits.csv --out-dir audit/ --seed 1\n"
+        "  prevalens render audit/results.json --out-dir audit/ --format pdf,md\n"
         "  prevalens COMMAND --help\n\n"
-        "Exit codes: 0 success, 2 bad usage or input, 3 internal error.",
+        "Exit codes: 0 success, 1 a quality gate failed, 2 bad usage or input, 3 internal error.",
     )
     p.add_argument("--version", action="version", version=f"prevalens {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     a = sub.add_parser(
         "audit",
         help="audit predictions from a CSV or Parquet file",
         description="Audit predictions in INPUT (CSV or Parquet: columns y_true, y_pred and/or "
-        "score_<label>) and write DIR/results.json.",
+        "score_<label>) and write results.json, the report and exports into --out-dir.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n"
-        "  prevalens audit predictions.csv --out-dir audit/ --seed 1\n"
-        "  prevalens audit preds.parquet --labels cat,dog,bird --n-resamples 0\n"
-        "  prevalens audit --example --out-dir reports/example",
+        epilog=_AUDIT_EPILOG,
     )
-    a.add_argument("input", nargs="?", help="predictions file (.csv or .parquet)")
+    a.add_argument("input", nargs="?", default=None,
+                   help="predictions file (.csv or .parquet); or `input` in the config file")
     a.add_argument("--example", action="store_true", help="audit the bundled example data")
-    a.add_argument("--out-dir", default="reports", help="output directory (default: reports)")
-    a.add_argument("--format", default="json,html,pdf",
-                   help="comma-separated output formats among json, html, pdf "
-                   "(default: all three)")
-    a.add_argument("--templates", metavar="DIR",
-                   help="render with your own copy of the report templates (sandboxed)")
-    a.add_argument("--title", help="report title (default: 'Classifier audit: MODEL')")
-    a.add_argument("--model-name", help="name of the audited model, on the cover")
-    a.add_argument("--dataset-name", help="name of the evaluation data, on the cover")
-    a.add_argument("--labels", help="comma-separated class labels, in order (default: sorted)")
-    a.add_argument("--y-true", default="y_true", help="true-label column (default: y_true)")
-    a.add_argument("--y-pred", default="y_pred", help="predicted-label column (default: y_pred)")
-    a.add_argument("--score-prefix", default="score_",
-                   help="prefix of score columns, one per class (default: score_)")
-    a.add_argument("--cluster", help="column of resampling units, e.g. patient id")
-    a.add_argument("--n-resamples", type=int, default=2000,
-                   help="bootstrap replicates; 0 for point estimates only (default: 2000)")
-    a.add_argument("--confidence-level", type=float, default=0.95, help="default: 0.95")
-    a.add_argument("--seed", type=int, help="seed of the resampling (default: drawn and recorded)")
-    a.add_argument("--resampling", default="stratified", choices=("stratified", "simple"))
-    a.add_argument("--interval", default="bca", choices=("bca", "percentile", "basic"))
-    a.add_argument("--proportion-interval", default="wilson",
-                   choices=("wilson", "clopper-pearson", "bootstrap"))
-    a.add_argument("--multiplicity", default="bonferroni", choices=("bonferroni", "sidak", "none"))
-    a.add_argument("--min-support", type=int, default=10,
-                   help="classes with fewer true samples are flagged insufficient (default: 10)")
-    a.add_argument("--strata", default="prevalence", choices=("prevalence", "log-quantiles", "support"),
-                   help="how classes are grouped (default: prevalence cut points 1%%, 10%%)")
-    a.add_argument("--strata-cuts",
-                   help="comma-separated cut points: prevalence fractions (e.g. 0.01,0.1) or, with "
-                   "--strata support, support counts (e.g. 10,100)")
-    a.add_argument("--quiet", action="store_true", help="print nothing on success")
+    a.add_argument("--config", metavar="FILE",
+                   help="TOML file of options (default: [tool.prevalens] of ./pyproject.toml)")
+    metavars = {"path": "PATH", "int": "N", "float": "X", "str": "TEXT", "choice": None,
+                "list-str": "A,B", "list-float": "X,Y", "labels": "A,B,C", "formats": "F,G"}
+    for opt in OPTIONS:
+        if opt.key == "input":
+            continue
+        flag = "--" + opt.key.replace("_", "-")
+        default = opt.default
+        shown = (",".join(map(str, default)) if isinstance(default, tuple) and default
+                 else default)
+        help_ = opt.help + (f" (default: {shown})" if shown not in (None, ()) else "")
+        kwargs = {"default": None, "help": help_.replace("%", "%%")}
+        if opt.key == "gates":
+            flag, kwargs["action"], kwargs["dest"] = "--gate", "append", "gates"
+            kwargs["metavar"] = "'NAME OP X'"
+        elif opt.key == "signoff":
+            kwargs["action"], kwargs["metavar"] = "append", "'ROLE: NAME'"
+        elif opt.kind == "choice":
+            kwargs["choices"] = opt.choices
+        else:
+            kwargs["metavar"] = metavars[opt.kind]
+            if opt.kind == "int":
+                kwargs["type"] = int
+            elif opt.kind == "float":
+                kwargs["type"] = float
+        a.add_argument(flag, **kwargs)
+    a.add_argument("--quiet", action="store_true",
+                   help="print nothing on success (errors and failed gates still go to stderr)")
     a.add_argument("--debug", action="store_true", help="show tracebacks")
 
     r = sub.add_parser(
         "render",
-        help="re-render the report from a results.json without recomputing",
-        description="Render report.html and report.pdf from RESULTS (a results.json written by "
-        "`prevalens audit`). Nothing is recomputed: every number comes from the file.",
+        help="re-render the report and exports from a results.json without recomputing",
+        description="Render the report (html, pdf) and exports (csv, md, tex) from RESULTS, a "
+        "results.json written by `prevalens audit`. Nothing is recomputed: every number comes "
+        "from the file.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  prevalens render audit/results.json --out-dir audit/\n"
+        "  prevalens render results.json --format md,tex --out-dir supplement/\n"
         "  prevalens render results.json --format html --templates my_templates/",
     )
     r.add_argument("results", help="a results.json written by prevalens audit")
     r.add_argument("--out-dir", default="reports", help="output directory (default: reports)")
-    r.add_argument("--format", default="html,pdf", help="html, pdf or both (default: html,pdf)")
+    r.add_argument("--format", default="html,pdf",
+                   help="among html, pdf, csv, md, tex (default: html,pdf)")
     r.add_argument("--templates", metavar="DIR", help="your own copy of the report templates")
     r.add_argument("--title", help="report title")
     r.add_argument("--model-name", help="name of the audited model, on the cover")
     r.add_argument("--dataset-name", help="name of the evaluation data, on the cover")
+    r.add_argument("--signoff", action="append", metavar="'ROLE: NAME'",
+                   help="sign-off lines (default: those of the audit's configuration)")
     r.add_argument("--quiet", action="store_true", help="print nothing on success")
     r.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -152,6 +188,8 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "example",
         help="write the bundled example predictions to a CSV file",
+        description="Write the bundled example predictions (a long-tailed split of the digits "
+        "data with a logistic regression's probabilities) to PATH, and say how to audit them.",
         epilog="example:\n  prevalens example digits.csv && prevalens audit digits.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -160,82 +198,194 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _formats(text: str) -> list[str]:
-    out = [f.strip().lower() for f in text.split(",") if f.strip()]
-    if not out:
-        raise UsageError("--format is empty; give one or more of: " + ", ".join(FORMATS))
-    for f in out:
-        if f in PLANNED_FORMATS:
-            raise UsageError(
-                f"--format {f}: this version of prevalens writes {', '.join(FORMATS)}; "
-                "choose from those"
-            )
-        if f not in FORMATS:
-            raise UsageError(f"--format {f}: unknown format; choose from {', '.join(FORMATS)}")
+class Progress:
+    """Progress lines on stderr for the slow steps, only when stderr is a terminal (and not
+    ``--quiet``): a scheduled job's log stays clean."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._t = None
+
+    def step(self, text: str) -> None:
+        self.done()
+        if self.enabled:
+            import time
+
+            sys.stderr.write(f"prevalens: {text} ...")
+            sys.stderr.flush()
+            self._t = time.perf_counter()
+
+    def done(self) -> None:
+        if self.enabled and self._t is not None:
+            import time
+
+            sys.stderr.write(f" {time.perf_counter() - self._t:.1f} s\n")
+            sys.stderr.flush()
+        self._t = None
+
+
+def _progress(args) -> Progress:
+    force = os.environ.get("PREVALENS_PROGRESS")  # "1" forces it on (tests, CI logs), "0" off
+    enabled = sys.stderr.isatty() if force is None else force == "1"
+    return Progress(enabled and not getattr(args, "quiet", False))
+
+
+def _split(text: str, flag: str) -> list[str]:
+    items = [t.strip() for t in text.split(",")]
+    if any(t == "" for t in items):
+        raise UsageError(f"{flag} {text!r} has an empty item; give comma-separated values like a,b,c")
+    return items
+
+
+def _cli_options(args) -> dict:
+    """The options given on the command line, typed (None = not given)."""
+    from .config import OPTIONS
+
+    out = {}
+    for opt in OPTIONS:
+        value = getattr(args, opt.key, None)
+        if value is None:
+            continue
+        flag = "--" + opt.key.replace("_", "-")
+        if opt.kind == "labels":
+            value = _parse_labels(value)
+        elif opt.kind == "list-float":
+            value = _parse_cuts(value, flag)
+        elif opt.kind == "list-str" and opt.key not in ("gates", "signoff"):
+            value = _split(value, flag)
+        elif opt.kind == "formats":
+            value = _split(value, flag)
+        out[opt.key] = value
     return out
 
 
+def _formats(values, allowed, command) -> list[str]:
+    bad = [f for f in values if f not in allowed]
+    if bad:
+        raise UsageError(f"--format {bad[0]}: {command} writes {', '.join(allowed)}")
+    return list(values)
+
+
 def _cmd_audit(args) -> int:
-    from .audit import AuditConfig, audit_predictions
+    from dataclasses import replace
+
+    from .audit import audit_predictions
+    from .config import audit_config, json_ready, resolve
     from .data import example_path
+    from .gates import evaluate_gates, parse_gates
     from .io import load_predictions
 
-    if args.example == bool(args.input):
+    resolved, config_file = resolve(_cli_options(args), config_path=args.config)
+    if args.example and resolved["input"] is not None and args.input is not None:
         raise UsageError("give either INPUT or --example (exactly one)")
-    _formats(args.format)
-    out_dir = Path(args.out_dir)
+    if not args.example and resolved["input"] is None:
+        raise UsageError("give either INPUT or --example (exactly one)")
+    if args.example:
+        resolved["input"] = None
+    out_dir = Path(resolved["out_dir"])
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
-    config = AuditConfig(
-        n_resamples=args.n_resamples,
-        confidence_level=args.confidence_level,
-        seed=args.seed,
-        resampling=args.resampling,
-        interval=args.interval,
-        proportion_interval=args.proportion_interval,
-        multiplicity=args.multiplicity,
-        min_support=args.min_support,
-        strata=args.strata,
-        strata_cuts=_parse_cuts(args.strata_cuts) if args.strata_cuts else None,
-    )
-    source = example_path() if args.example else args.input
-    labels = _parse_labels(args.labels) if args.labels else None
+    gates = parse_gates(resolved["gates"])
+    config = audit_config(resolved)
+    _check_templates(resolved["templates"])
+    baseline = _load_results(Path(resolved["baseline"]), "--baseline") \
+        if resolved["baseline"] else None
+    progress = _progress(args)
+
+    source = example_path() if args.example else resolved["input"]
+    progress.step(f"loading {'the bundled example' if args.example else source}")
     pred = load_predictions(
-        source, labels=labels, y_true=args.y_true, y_pred=args.y_pred,
-        score_prefix=args.score_prefix, cluster=args.cluster,
+        source, labels=list(resolved["labels"]) if resolved["labels"] else None,
+        y_true=resolved["y_true"], y_pred=resolved["y_pred"],
+        score_prefix=resolved["score_prefix"], cluster=resolved["cluster"],
     )
     if args.example:
         # record the bundled file by name, not by this machine's install path
-        from dataclasses import replace
-
         pred = replace(pred, inputs=tuple(
             replace(i, path="example_digits.csv (bundled with prevalens)") for i in pred.inputs))
     command = "prevalens " + " ".join(shlex.quote(a) for a in args.argv)
+    b = config.n_resamples
+    progress.step(f"auditing ({b} bootstrap replicates)" if b else "auditing (no intervals)")
     result = audit_predictions(pred, config, command=command)
-    formats = _formats(args.format)
-    outputs = {}
-    if "json" in formats:
-        outputs["results.json"] = result.to_json().encode("utf-8")
-    report_formats = [f for f in formats if f in ("html", "pdf")]
-    if report_formats:
-        outputs.update(_render(result.to_dict(), report_formats, args))
+    recorded = {**json_ready(resolved), **{k: v for k, v in config.to_dict().items()
+                                           if k not in resolved}}
+    recorded["config_file"] = config_file
+    result = replace(result, run=replace(result.run, config=recorded))
+    d = result.to_dict()
+    gate_block = evaluate_gates(d, gates, resolved["gate_on"]) if gates else None
+    base_block = None
+    if baseline is not None:
+        from .baseline import compare_with_baseline
+
+        old, path, sha = baseline
+        base_block = compare_with_baseline(d, old, path=str(path), sha256=sha)
+    if gate_block is not None or base_block is not None:
+        result = replace(result, gates=gate_block, baseline=base_block)
+        d = result.to_dict()
+    outputs = _outputs(d, resolved["format"], resolved, progress,
+                       json_text=result.to_json())
+    progress.step(f"writing {len(outputs)} files")
     written = write_outputs(out_dir, outputs)
+    progress.done()
     if not args.quiet:
-        _summary(result, written)
-    return EXIT_OK
+        _summary(d, written)
+    return _gate_exit(gate_block, args.quiet)
 
 
-def _render(d: dict, formats, args) -> dict:
-    """Render the report in memory (nothing is written if this fails)."""
-    from .report.render import render_report
+def _gate_exit(gate_block, quiet) -> int:
+    if gate_block is None or gate_block["passed"] is not False:
+        return EXIT_OK
+    failed = [g for g in gate_block["items"] if not g["passed"]]
+    sys.stderr.write(f"prevalens: {len(failed)} of {len(gate_block['items'])} quality gates "
+                     f"failed: {'; '.join(g['spec'] for g in failed)}\n")
+    return EXIT_GATE_FAILED
 
-    templates = Path(args.templates) if getattr(args, "templates", None) else None
-    if templates is not None and not (templates / "report.html.j2").is_file():
+
+def _check_templates(templates) -> None:
+    if templates is not None and not (Path(templates) / "report.html.j2").is_file():
         raise UsageError(f"--templates {templates}: no report.html.j2 in that directory; start "
                          "from a copy of prevalens' templates folder")
-    kwargs = {k: v for k, v in (("title", args.title), ("model_name", args.model_name),
-                                ("dataset_name", args.dataset_name)) if v}
-    return render_report(d, formats=formats, templates_dir=templates, model_kwargs=kwargs)
+
+
+def _outputs(d: dict, formats, options: dict, progress: Progress, json_text=None) -> dict:
+    """Produce every output in memory (nothing is written if one fails)."""
+    outputs = {}
+    if "json" in formats:
+        outputs["results.json"] = (json_text or _json_text(d)).encode("utf-8")
+    report_formats = [f for f in formats if f in ("html", "pdf")]
+    if report_formats:
+        from .report.render import render_report
+
+        progress.step("rendering the " + " and ".join(f.upper() for f in report_formats))
+        kwargs = {k: options[k] for k in ("title", "model_name", "dataset_name")
+                  if options.get(k)}
+        if options.get("signoff"):
+            kwargs["signoff"] = _signoff(options["signoff"])
+        templates = Path(options["templates"]) if options.get("templates") else None
+        outputs.update(render_report(d, formats=report_formats, templates_dir=templates,
+                                     model_kwargs=kwargs))
+    exports = [f for f in formats if f in ("csv", "md", "tex")]
+    if exports:
+        from .exports import export_files
+
+        progress.step("exporting " + ", ".join(exports))
+        outputs.update(export_files(d, exports))
+    return outputs
+
+
+def _json_text(d: dict) -> str:
+    import json
+
+    return json.dumps(d, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def _signoff(lines) -> tuple:
+    """``"Approved by: J. Doe"`` -> ``(name, role)`` pairs for the sign-off block."""
+    people = []
+    for line in lines:
+        role, sep, name = line.partition(":")
+        people.append((name.strip(), role.strip()) if sep else (line.strip(), "Signed by"))
+    return tuple(people)
 
 
 def write_outputs(out_dir: Path, outputs: dict) -> list:
@@ -252,37 +402,63 @@ def write_outputs(out_dir: Path, outputs: dict) -> list:
         raise UsageError(f"--out-dir {out_dir}: cannot write ({exc.strerror or exc})") from None
 
 
-def _cmd_render(args) -> int:
+def _load_results(path: Path, what: str):
+    """Read and validate a results.json: ``(dict, path, sha256)``. Errors name ``what``."""
+    import hashlib
     import json
 
     from .results import AuditResult
 
-    formats = _formats(args.format)
-    bad = [f for f in formats if f not in ("html", "pdf")]
-    if bad:
-        raise UsageError(f"--format {bad[0]}: render writes html and pdf")
-    path = Path(args.results)
-    if not path.is_file():
-        raise UsageError(f"{path}: not found (give the results.json of a prevalens audit)")
+    label = f"{what} {path}" if what else str(path)
     try:
-        d = json.loads(path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: not a JSON file ({' '.join(str(exc).split())})") from None
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{label}: not found (give the results.json of a prevalens audit)") from None
+    except IsADirectoryError:
+        raise UsageError(f"{label}: is a directory (give the results.json inside it)") from None
+    except OSError as exc:
+        raise UsageError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+
+    def no_constants(token):
+        raise ValueError(f"{token} is not valid JSON (undefined numbers are written as null)")
+
+    try:
+        d = json.loads(raw.decode("utf-8"), parse_constant=no_constants)
+    except UnicodeDecodeError:
+        raise UsageError(f"{label}: not UTF-8 text (a results.json is UTF-8 JSON)") from None
+    except ValueError as exc:
+        raise UsageError(f"{label}: not a valid JSON file ({' '.join(str(exc).split())[:200]})") from None
     if not isinstance(d, dict):
-        raise UsageError(f"{path}: not a prevalens results file (expected a JSON object)")
-    AuditResult.from_dict(d)  # refuses another schema with a clear message
-    _validate_results(d, path)
+        raise UsageError(f"{label}: not a prevalens results file (expected a JSON object)")
+    if d.get("schema") != "prevalens.audit/1":
+        raise UsageError(f"{label}: has schema {d.get('schema')!r}, expected 'prevalens.audit/1'; "
+                         "re-run `prevalens audit` with this version")
+    _validate_results(d, label)
+    AuditResult.from_dict(d)
+    return d, path, hashlib.sha256(raw).hexdigest()
+
+
+def _cmd_render(args) -> int:
     out_dir = Path(args.out_dir)
+    formats = _formats(_split(args.format.lower(), "--format"), ("html", "pdf", "csv", "md", "tex"),
+                       "render")
+    _check_templates(args.templates)
+    d, _, _ = _load_results(Path(args.results), "")
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
-    written = write_outputs(out_dir, _render(d, formats, args))
+    cfg = d["run"].get("config") or {}
+    options = {"title": args.title or cfg.get("title"),
+               "model_name": args.model_name, "dataset_name": args.dataset_name,
+               "signoff": args.signoff or cfg.get("signoff") or (),
+               "templates": args.templates}
+    written = write_outputs(out_dir, _outputs(d, formats, options, _progress(args)))
     if not args.quiet:
         for p_ in written:
             sys.stdout.write(f"wrote {p_}\n")
     return EXIT_OK
 
 
-def _validate_results(d: dict, path: Path) -> None:
+def _validate_results(d: dict, label) -> None:
     """Check results against the JSON Schema when jsonschema is installed (a dev extra)."""
     try:
         import jsonschema
@@ -295,14 +471,15 @@ def _validate_results(d: dict, path: Path) -> None:
     if errors:
         e = errors[0]
         where = "/".join(str(x) for x in e.path) or "(top level)"
-        raise UsageError(f"{path}: does not follow the results schema at {where}: {e.message[:200]}")
+        raise UsageError(f"{label}: does not follow the results schema at {where}: "
+                         f"{' '.join(e.message.split())[:200]}")
 
 
-def _parse_cuts(text: str):
+def _parse_cuts(text: str, flag: str = "--strata-cuts"):
     try:
         return tuple(float(t) for t in text.split(","))
     except ValueError:
-        raise UsageError(f"--strata-cuts {text!r}: give comma-separated numbers, e.g. 0.01,0.1") from None
+        raise UsageError(f"{flag} {text!r}: give comma-separated numbers, e.g. 0.01,0.1") from None
 
 
 def _parse_labels(text: str):
@@ -315,26 +492,50 @@ def _parse_labels(text: str):
 
 
 def _fmt(e) -> str:
-    if e.estimate != e.estimate:
+    if not e or e.get("estimate") is None:
         return "undefined"
-    if e.ci_low == e.ci_low and e.ci_high == e.ci_high:
-        return f"{e.estimate:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
-    return f"{e.estimate:.3f}"
+    if e.get("ci_low") is not None and e.get("ci_high") is not None:
+        return f"{e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+    return f"{e['estimate']:.3f}"
 
 
-def _summary(result, written) -> None:
+def _summary(d: dict, written) -> None:
+    """A short table on stdout: headline metrics, the gap, the gates, the files written."""
     out = sys.stdout
-    d = result.data
-    out.write(f"prevalens {__version__}: {d.n_samples} samples, {len(d.classes)} classes\n")
-    for metric in ("recall", "f1"):
-        row = "  ".join(f"{avg} {_fmt(result.averages[avg][metric])}" for avg in ("micro", "macro", "weighted"))
-        out.write(f"  {metric:<8} {row}\n")
-    out.write(f"  accuracy {_fmt(result.overall['accuracy'])}\n")
-    shown = [f for f in result.findings if f["severity"] in ("high", "medium")][:3]
+    data = d["data"]
+    out.write(f"prevalens {__version__}: {data['n_samples']} samples, {data['n_classes']} classes, "
+              f"seed {d['run']['seed']}\n")
+    metrics = [m for m in ("recall", "precision", "f1", "roc_auc") if m in d["averages"]["micro"]]
+    width = 26
+    out.write(f"  {'metric':<10}" + "".join(f"{a:<{width}}" for a in ("micro", "macro", "weighted"))
+              + "macro - micro\n")
+    for m in metrics:
+        gap = d.get("gap", {}).get(m, {}).get("macro_minus_micro")
+        out.write(f"  {m:<10}" + "".join(f"{_fmt(d['averages'][a].get(m)):<{width}}"
+                                         for a in ("micro", "macro", "weighted"))
+                  + (_fmt(gap) if gap else "") + "\n")
+    for k in ("accuracy", "mcc"):
+        if k in d["overall"]:
+            out.write(f"  {k:<10}{_fmt(d['overall'][k])}\n")
+    shown = [f for f in d.get("findings", []) if f["severity"] in ("high", "medium")][:3]
     if not shown:
-        shown = list(result.findings[:1])
+        shown = list(d.get("findings", []))[:1]
     for f in shown:
         out.write(f"finding ({f['severity']}): {f['text']}\n")
+    gates = d.get("gates")
+    if gates and gates["items"]:
+        n = len(gates["items"])
+        verdict = "PASS" if gates["passed"] else f"FAIL ({gates['n_failed']} of {n} failed)"
+        out.write(f"quality gates: {verdict}\n")
+        for g in gates["items"]:
+            value = "undefined" if g["value"] is None else f"{g['value']:.3f}"
+            out.write(f"  {'PASS' if g['passed'] else 'FAIL'}  {g['spec']:<32} "
+                      f"{g['compared'] or 'value'} = {value}\n")
+    base = d.get("baseline")
+    if base:
+        moved = [i for i in base["items"] if i["overlap"] is False]
+        out.write(f"since the baseline ({base['created_utc']}): {len(moved)} of "
+                  f"{len(base['items'])} metrics have intervals that no longer overlap\n")
     for target in written:
         out.write(f"wrote {target}\n")
 

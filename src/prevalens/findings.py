@@ -354,7 +354,7 @@ def build_findings(result_parts: dict, analysis: dict | None, config) -> list[di
             "evidence": {"family_size": m, "adjustment": adjustment,
                          "confidence_level": family["confidence_level"]},
             "text": (f"No evidence of divergence between rare and common classes: none of the {m} "
-                     f"comparisons ({adjustment}-adjusted, {family['confidence_level']:.0%} "
+                     f"comparisons ({adjustment}-adjusted, {100 * family['confidence_level']:.10g}% "
                      "family-wise) excludes zero."),
         })
     order = {s: i for i, s in enumerate(SEVERITIES)}

@@ -269,6 +269,8 @@ class AuditResult:
     trend: dict = field(default_factory=dict)
     findings: tuple = ()
     analysis: dict = field(default_factory=dict)
+    gates: dict | None = None
+    baseline: dict | None = None
     schema: str = SCHEMA_ID
 
     # -- views -------------------------------------------------------------------------------
@@ -330,6 +332,8 @@ class AuditResult:
             "trend": self.trend,
             "findings": list(self.findings),
             **{key: self.analysis[key] for key in _ANALYSIS_KEYS if key in self.analysis},
+            **({"gates": self.gates} if self.gates is not None else {}),
+            **({"baseline": self.baseline} if self.baseline is not None else {}),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -360,6 +364,8 @@ class AuditResult:
             trend=d.get("trend", {}),
             findings=tuple(d.get("findings", ())),
             analysis={key: d[key] for key in _ANALYSIS_KEYS if key in d},
+            gates=d.get("gates"),
+            baseline=d.get("baseline"),
         )
 
     @classmethod

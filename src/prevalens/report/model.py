@@ -192,20 +192,31 @@ def _headline_rows(d, metrics):
 
 def build_report_model(d: dict, *, title: str | None = None, model_name: str | None = None,
                        dataset_name: str | None = None, signoff=(), max_rows: int = 60,
-                       figures: dict | None = None) -> ReportModel:
+                       figures: dict | None = None, attachments: dict | None = None) -> ReportModel:
     """Format a results dict (``AuditResult.to_dict()``) for the templates.
 
     ``figures`` maps figure keys to :class:`Figure` (built by :func:`build_figures`); without it
-    the figures are built here from :mod:`prevalens.report.plots`.
+    the figures are built here from :mod:`prevalens.report.plots`. ``attachments`` maps the names
+    of the files the PDF embeds to their SHA-256, listed in the reproducibility section.
+    ``signoff`` is a sequence of ``(name, role)``; by default the ``signoff`` lines of the run's
+    configuration (``"Role: Name"``), else blank lines for three roles.
     """
     figures = figures if figures is not None else build_figures(d)
     run, data = d["run"], d["data"]
     inputs = d.get("inputs") or []
     version = d["tool"]["version"]
     has_scores = data["has_scores"]
-    model_name = model_name or (run.get("config", {}).get("model_name") or "unnamed model")
-    dataset_name = dataset_name or (inputs[0]["path"] if inputs and inputs[0]["path"] else "in-memory data")
-    title = title or f"Classifier audit: {model_name}"
+    cfg = run.get("config") or {}
+    model_name = model_name or (cfg.get("model_name") or "unnamed model")
+    dataset_name = dataset_name or cfg.get("dataset_name") or (
+        inputs[0]["path"] if inputs and inputs[0]["path"] else "in-memory data")
+    title = title or cfg.get("title") or f"Classifier audit: {model_name}"
+    if attachments is None:
+        attachments = attachment_hashes(d)
+    if not signoff and cfg.get("signoff"):
+        signoff = tuple(_signoff_pair(line) for line in cfg["signoff"])
+    gates = d.get("gates")
+    status, thresholds = _gate_status(gates)
     report_id = _report_id(d)
     sections = []
 
@@ -216,20 +227,25 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
         key_findings = list(d.get("findings", []))[:3]
     blocks = [
         _para(f"{data['n_samples']:,} samples of {data['n_classes']} classes; "
-              f"{run['confidence_level']:.0%} confidence intervals "
-              f"({_interval_phrase(run)})."),
+              f"{_level(run['confidence_level'])} confidence intervals "
+              f"({_interval_phrase(run, has_scores)})."),
         _table(["Metric", "Micro", "Macro", "Weighted"], _headline_rows(d, head_metrics),
                caption="Headline metrics with intervals", numeric=(1, 2, 3)),
         Block("findings", items=tuple((f["severity"], f["text"]) for f in key_findings)),
     ]
+    blocks.extend(_gate_blocks(gates))
     sections.append(Section("summary", "Executive summary", tuple(blocks)))
+    if d.get("baseline"):
+        sections.append(Section("changes", "Changes since the previous audit",
+                                tuple(_baseline_blocks(d["baseline"]))))
 
     # 2. data
     classes = sorted(d["per_class"], key=lambda c: (-c["support"], str(c["label"])))
+    shown = _select_classes(d, classes, max_rows)
     rows, cls = [], []
-    for c in classes[:max_rows]:
+    for c in shown:
         rows.append([str(c["label"]), f"{c['support']:,}", fmt_percent(c["prevalence"]),
-                     c.get("stratum") or "none", ", ".join(c["flags"]) or ""])
+                     c.get("stratum") or "none", _flags(c)])
         cls.append("flagged" if c["flags"] else "")
     blocks = [
         _para(_strata_text(d)),
@@ -311,10 +327,10 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
     # 7. per-class table
     cols = ["recall", "precision", "f1"] + (["roc_auc"] if has_scores else [])
     rows, cls = [], []
-    for c in classes[:max_rows]:
+    for c in shown:
         rows.append([str(c["label"]), f"{c['support']:,}", fmt_percent(c["prevalence"])]
-                    + [fmt_estimate(c["metrics"].get(m)) for m in cols]
-                    + [", ".join(c["flags"])])
+                    + [_split_interval(fmt_estimate(c["metrics"].get(m))) for m in cols]
+                    + [_flags(c)])
         cls.append("flagged" if c["flags"] else "")
     blocks = [_table(["Class", "Support", "Prevalence"] + [metric_name(m) for m in cols] + ["Flags"],
                      rows, caption="Per-class metrics, most common class first",
@@ -340,7 +356,8 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
     sections.append(Section("limitations", "Limitations and alerts", tuple(_limitations(d))))
 
     # 10. reproducibility
-    sections.append(Section("reproducibility", "Reproducibility", tuple(_repro_blocks(d, report_id))))
+    sections.append(Section("reproducibility", "Reproducibility",
+                            tuple(_repro_blocks(d, report_id, attachments))))
 
     # 11. sign-off
     people = tuple(signoff) or (("", "Prepared by"), ("", "Reviewed by"), ("", "Approved by"))
@@ -353,8 +370,8 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
         ("Report id", report_id),
         ("Created (UTC)", run["created_utc"].replace("T", " ").replace("Z", "")),
         ("Tool", f"prevalens {version}"),
-        ("Status", "no quality gates declared"),
-        ("Declared thresholds", "none"),
+        ("Status", status),
+        ("Declared thresholds", thresholds),
     )
     return ReportModel(
         title=title,
@@ -363,11 +380,29 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
         author=f"prevalens {version}",
         keywords="classifier audit, micro average, macro average, class prevalence, confidence intervals",
         document_control=control,
-        status="no quality gates declared",
+        status=status,
         sections=tuple(sections),
         footer_left=f"{title} · report {report_id}",
         generated=run["created_utc"],
     )
+
+
+def attachment_bytes(d: dict) -> dict:
+    """The files the PDF embeds, as bytes: ``results.json`` (the results, exactly as
+    ``prevalens audit`` writes them) and ``per_class.csv``."""
+    import json
+
+    from ..exports import per_class_csv
+
+    return {"results.json": (json.dumps(d, indent=2, allow_nan=False, ensure_ascii=False)
+                             + "\n").encode("utf-8"),
+            "per_class.csv": per_class_csv(d)}
+
+
+def attachment_hashes(d: dict) -> dict:
+    import hashlib
+
+    return {name: hashlib.sha256(data).hexdigest() for name, data in attachment_bytes(d).items()}
 
 
 def _report_id(d):
@@ -378,11 +413,29 @@ def _report_id(d):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def _interval_phrase(run):
+_PROPORTION_NAMES = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson",
+                     "bootstrap": "the bootstrap"}
+
+
+def _interval_phrase(run, has_scores=True):
     if not run["n_resamples"]:
         return "no intervals: point estimates only"
+    prop = (run.get("config") or {}).get("proportion_interval", "wilson")
     return (f"{run['interval_method']} bootstrap with {run['n_resamples']:,} {run['resampling']} "
-            "replicates for label metrics; Wilson for per-class proportions; DeLong for ROC AUC")
+            f"replicates for label metrics; {_PROPORTION_NAMES.get(prop, prop)} for per-class "
+            "proportions" + ("; DeLong for ROC AUC" if has_scores else ""))
+
+
+def _proportion_method(name) -> str:
+    if name == "bootstrap":
+        return "the bootstrap replicates, like the other label metrics"
+    return (f"{_PROPORTION_NAMES.get(name, name)} intervals; F1 and Jaccard from the same interval "
+            "of tp/(tp+fp+fn)")
+
+
+def _level(x) -> str:
+    """A confidence level as a percentage without rounding it: 95%, 97.5%."""
+    return f"{100 * float(x):.10g}%"
 
 
 def _strata_text(d):
@@ -400,8 +453,117 @@ def _strata_text(d):
 def _capped_note(n, max_rows):
     if n <= max_rows:
         return ""
-    return (f"The {max_rows} most common of {n} classes are shown; the full table is in the "
-            "attached per_class.csv and in results.json.")
+    return (f"{max_rows} of {n} classes are shown, by prevalence: those that diverge, the worst "
+            "by F1, the rarest and the flagged ones. The full table is in the attached "
+            "per_class.csv and in results.json.")
+
+
+def _select_classes(d, classes, max_rows):
+    """At most ``max_rows`` classes for a table, the ones the report is about first: classes
+    that diverge, the worst by F1, the rarest, then the other flagged ones (taken in turn), shown
+    in prevalence order. All of them when there are few."""
+    if len(classes) <= max_rows:
+        return list(classes)
+    key = lambda c: str(c["label"])  # noqa: E731
+    by_rarity = sorted(classes, key=lambda c: (c["support"], key(c)))
+
+    def f1(c):
+        e = c["metrics"].get("f1") or {}
+        return e.get("estimate") if e.get("estimate") is not None else math.inf
+
+    diverging = [c for c in by_rarity if "diverges" in c["flags"]]
+    worst = sorted((c for c in classes if f1(c) < math.inf), key=lambda c: (f1(c), c["support"], key(c)))
+    flagged = [c for c in by_rarity if c["flags"]]
+    queues = [diverging, worst, by_rarity, flagged]
+    chosen, seen = [], set()
+    while len(chosen) < max_rows and any(queues):
+        for q in queues:
+            while q:
+                c = q.pop(0)
+                if key(c) not in seen:
+                    seen.add(key(c))
+                    chosen.append(c)
+                    break
+            if len(chosen) >= max_rows:
+                break
+    order = {key(c): i for i, c in enumerate(classes)}
+    return sorted(chosen, key=lambda c: order[key(c)])
+
+
+def _flags(c):
+    """``insufficient, never predicted``: words, so a narrow column can wrap them."""
+    return ", ".join(f.replace("_", " ") for f in c["flags"])
+
+
+def _split_interval(text):
+    """``"0.61 [0.58, 0.64]"`` -> ``("0.61", "[0.58, 0.64]")`` so that a narrow column can put
+    the interval under the estimate instead of pushing the table off the page."""
+    est, sep, ci = text.partition(" [")
+    return (est, "[" + ci) if sep else text
+
+
+def _signoff_pair(line):
+    role, sep, name = str(line).partition(":")
+    return (name.strip(), role.strip()) if sep else (str(line).strip(), "Signed by")
+
+
+def _gate_status(gates):
+    if not gates or not gates.get("items"):
+        return "no quality gates declared", "none"
+    n = len(gates["items"])
+    status = (f"PASS: all {n} quality gates met" if gates["passed"]
+              else f"FAIL: {gates['n_failed']} of {n} quality gates not met")
+    basis = ("checked on the interval bound" if gates["basis"] == "interval"
+             else "checked on the estimate")
+    return status, "; ".join(g["spec"] for g in gates["items"]) + f" ({basis})"
+
+
+def _gate_blocks(gates):
+    if not gates or not gates.get("items"):
+        return [_para("No quality gates were declared for this audit.")]
+    rows, cls = [], []
+    for g in gates["items"]:
+        compared = {"ci_low": "lower bound", "ci_high": "upper bound",
+                    "estimate": "estimate"}.get(g["compared"], "value")
+        value = (fmt_number(g["value"], 3, bounds=()) if g["value"] is not None else "undefined")
+        rows.append([g["spec"], f"{compared} {value}",
+                     fmt_estimate(g["estimate"]) if g["estimate"] else "undefined",
+                     "PASS" if g["passed"] else "FAIL", g.get("note") or ""])
+        cls.append("" if g["passed"] else "flagged")
+    status, _ = _gate_status(gates)
+    basis = ("Each gate is checked on the conservative end of the interval (the lower bound for "
+             ">=, the upper bound for <=)" if gates["basis"] == "interval"
+             else "Each gate is checked on the point estimate")
+    return [_table(["Gate", "Checked value", "Estimate [interval]", "Result", "Note"], rows,
+                   caption=f"Quality gates: {status}", row_classes=cls, numeric=(1, 2),
+                   note=basis + "; an undefined value fails.")]
+
+
+def _baseline_blocks(base):
+    text = (f"Compared with the audit of {base.get('created_utc') or 'unknown date'} "
+            f"(results file {base['path']}, SHA-256 {base['sha256']}"
+            + (f", {base['n_samples']:,} samples" if base.get("n_samples") else "") + "). "
+            + ("The input data changed. " if base.get("inputs_changed") else
+               "The input data are the same. "))
+    if base.get("classes_added"):
+        text += "New classes: " + ", ".join(base["classes_added"]) + ". "
+    if base.get("classes_removed"):
+        text += "Classes no longer present: " + ", ".join(base["classes_removed"]) + ". "
+    rows, cls = [], []
+    for item in base["items"]:
+        name = item["metric"]
+        if name.split(".")[0] not in ("micro", "macro", "weighted", "overall", "gap", "stratum"):
+            continue
+        diff = item["difference"]
+        rows.append([name, fmt_estimate(item["old"], bounds=()) if item["old"] else "absent",
+                     fmt_estimate(item["new"], bounds=()) if item["new"] else "absent",
+                     fmt_number(diff, 3, bounds=()) if diff is not None else "",
+                     {True: "yes", False: "no", None: ""}[item["overlap"]]])
+        cls.append("flagged" if item["overlap"] is False else "")
+    return [_para(text + base.get("note", "")),
+            _table(["Metric", "Previous", "Now", "Difference", "Intervals overlap"], rows,
+                   caption="Changes since the previous audit", row_classes=cls,
+                   numeric=(1, 2, 3))]
 
 
 def _adjusted_text(a):
@@ -426,10 +588,9 @@ def _methods_blocks(d):
                            "(multinomial cell counts), clusters when a cluster column is given"),
             ("Replicates (B)", f"{run['n_resamples']:,}"),
             ("Seed", str(run["seed"])),
-            ("Confidence level", f"{run['confidence_level']:.0%}"),
+            ("Confidence level", _level(run["confidence_level"])),
             ("Label metrics", f"{run['interval_method']} intervals from joint replicates"),
-            ("Per-class proportions", f"{cfg.get('proportion_interval', 'wilson')} score intervals; "
-                                      "F1 and Jaccard from tp/(tp+fp+fn)"),
+            ("Per-class proportions", _proportion_method(cfg.get("proportion_interval", "wilson"))),
             ("ROC AUC", "DeLong, logit scale; macro with the covariance of per-class AUCs"),
             ("Simultaneous intervals", cfg.get("multiplicity", "bonferroni")),
             ("Divergence claims", f"{cfg.get('divergence_adjustment', 'holm')}-adjusted family"),
@@ -460,13 +621,15 @@ def _limitations(d):
     return blocks
 
 
-def _repro_blocks(d, report_id):
+def _repro_blocks(d, report_id, attachments=None):
     run = d["run"]
     pairs = [("Command", run.get("command") or "Python API"), ("Seed", str(run["seed"])),
              ("Created (UTC)", run["created_utc"]), ("Report id", report_id),
              ("Tool", f"prevalens {d['tool']['version']}")]
     for i in d.get("inputs", []):
         pairs.append(("Input", f"{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 {i['sha256'] or 'n/a'})"))
+    for name, sha in (attachments or {}).items():
+        pairs.append(("Attachment", f"{name} (SHA-256 {sha})"))
     cfg = run.get("config", {})
     blocks = [_kv(pairs),
               _table(["Option", "Value"], [[k, _config_value(v)] for k, v in cfg.items()],

@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ..exports import per_class_csv  # re-exported: the PDF attaches it
 
 __all__ = ["bundled_templates_dir", "render_html", "render_pdf", "per_class_csv", "render_report",
            "write_report",
@@ -147,58 +148,22 @@ def render_pdf(html: str, *, attachments: dict, created_utc: str, identifier: st
     )
 
 
-def per_class_csv(d: dict) -> bytes:
-    """The per-class table as CSV; text cells that a spreadsheet would execute (starting with
-    = + - @ tab or CR) are prefixed with a quote, numbers stay numbers."""
-    metrics = []
-    for c in d["per_class"]:
-        for m in c["metrics"]:
-            if m not in metrics:
-                metrics.append(m)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    header = ["label", "support", "prevalence", "predicted", "stratum", "flags"]
-    for m in metrics:
-        header += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_status"]
-    w.writerow(header)
-    for c in d["per_class"]:
-        row = [_cell(c["label"]), c["support"], c["prevalence"], c["predicted"],
-               _cell(c.get("stratum") or ""), _cell(";".join(c["flags"]))]
-        for m in metrics:
-            e = c["metrics"].get(m) or {}
-            row += [_num(e.get("estimate")), _num(e.get("ci_low")), _num(e.get("ci_high")),
-                    e.get("status", "")]
-        w.writerow(row)
-    return buf.getvalue().encode("utf-8")
-
-
-def _num(x):
-    return "" if x is None else repr(float(x))
-
-
-def _cell(value):
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    text = str(value)
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text
-
-
 def render_report(d: dict, *, formats=("html", "pdf"), templates_dir=None,
                   model_kwargs=None) -> dict:
     """Render the report of results ``d`` (the JSON dict) in memory: ``{file name: bytes}``
     (``report.html``, ``report.pdf`` and its ``per_class.csv`` attachment)."""
     from .model import build_report_model
 
+    from .model import attachment_bytes
+
+    files = attachment_bytes(d)
+    results_bytes, csv_bytes = files["results.json"], files["per_class.csv"]
     model = build_report_model(d, **(model_kwargs or {}))
     html = render_html(model, templates_dir=templates_dir)
     outputs: dict[str, bytes] = {}
     if "html" in formats:
         outputs["report.html"] = html.encode("utf-8")
     if "pdf" in formats:
-        results_bytes = (json.dumps(d, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode("utf-8")
-        csv_bytes = per_class_csv(d)
         report_id = dict(model.document_control)["Report id"]
         outputs["report.pdf"] = render_pdf(
             html,

@@ -1,0 +1,655 @@
+"""Exports of an audit for paper supplements and CI logs: CSV tables, a Markdown summary and LaTeX
+tables, each made from the results dict (``AuditResult.to_dict()``, the parsed ``results.json``).
+
+Every function here is pure: it takes the dict and returns UTF-8 ``bytes``; nothing reads or writes
+a file (the command line writes what :func:`export_files` returns, atomically). Identical results
+give identical bytes.
+
+Text that comes from the user (class labels, stratum names, file paths, findings that quote labels)
+is made harmless for each format:
+
+* CSV: RFC 4180 (``\\r\\n`` row ends, so a field holding a CR or LF is quoted and every reader
+  round-trips it); a text cell that a spreadsheet would execute (starting with ``= + - @``, tab or
+  CR) gets a leading ``'``; numbers stay unquoted numbers, written with ``repr`` so they read back
+  exactly.
+* Markdown: ``\\ ` * _ [ ] < > | ~ &`` are backslash-escaped and line breaks become spaces, so
+  a label can neither add a table column nor inject HTML.
+* LaTeX: every special character is replaced by its text command (``\\textbackslash{}``, ``\\&``,
+  ``\\textless{}`` ...), line breaks become spaces.
+
+Numbers in the Markdown and LaTeX follow the report's display rules
+(:func:`prevalens.report.model.fmt_estimate`): ``0.61 [0.58, 0.64]``, decimals from the interval
+width, never 0 or 1 unless exact, ``undefined`` for an undefined value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+
+from .report.model import digits_for_width, fmt_estimate, fmt_number, fmt_percent, metric_name
+
+__all__ = [
+    "EXPORTS",
+    "export_files",
+    "per_class_csv",
+    "headline_csv",
+    "markdown_summary",
+    "latex_tables",
+]
+
+#: Export format -> the files it produces (names of the files :func:`export_files` returns).
+EXPORTS = {
+    "csv": ("per_class.csv", "headline.csv"),
+    "md": ("summary.md",),
+    "tex": ("tables.tex",),
+}
+
+#: Columns of :func:`headline_csv`.
+HEADLINE_COLUMNS = ("section", "name", "metric", "estimate", "ci_low", "ci_high", "se", "method",
+                    "status", "note")
+
+#: Per-class tables with more classes than this use ``longtable`` (it breaks across pages).
+LONGTABLE_MIN_CLASSES = 41
+
+_AVERAGES = ("micro", "macro", "weighted")
+_HEADLINE_MD = ("precision", "recall", "f1", "roc_auc")
+_HEADLINE_TEX = ("precision", "recall", "f1", "specificity", "jaccard", "roc_auc",
+                 "average_precision")
+_OVERALL_MD = ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc")
+_PER_CLASS_TEX = ("recall", "precision", "f1", "roc_auc")
+_STRATA_MD = ("recall", "precision", "f1", "roc_auc")
+
+
+def export_files(d: dict, formats) -> dict[str, bytes]:
+    """The export files of results ``d`` for the requested formats, as ``{file name: bytes}``.
+
+    Parameters
+    ----------
+    d : dict
+        The results dict (``AuditResult.to_dict()`` or the parsed ``results.json``).
+    formats : iterable of {"csv", "md", "tex"}
+        ``csv`` gives ``per_class.csv`` and ``headline.csv``; ``md`` gives ``summary.md``;
+        ``tex`` gives ``tables.tex`` (see :data:`EXPORTS`). A single name may be passed as a
+        string. Repeated names count once.
+
+    Returns
+    -------
+    dict
+        File name -> UTF-8 bytes, in the order of :data:`EXPORTS` whatever the order asked.
+
+    Raises
+    ------
+    ConfigError
+        When a format is not one of :data:`EXPORTS`.
+
+    Examples
+    --------
+    >>> import prevalens
+    >>> d = prevalens.audit(["a", "b", "a", "b"], ["a", "b", "b", "b"], n_resamples=0,
+    ...                     seed=0).to_dict()
+    >>> sorted(export_files(d, ["md", "csv"]))
+    ['headline.csv', 'per_class.csv', 'summary.md']
+    """
+    wanted = _check_formats(formats)
+    makers = {"per_class.csv": per_class_csv, "headline.csv": headline_csv,
+              "summary.md": markdown_summary, "tables.tex": latex_tables}
+    return {name: makers[name](d) for fmt in EXPORTS if fmt in wanted for name in EXPORTS[fmt]}
+
+
+def _check_formats(formats) -> set:
+    from .exceptions import ConfigError
+
+    if isinstance(formats, str):
+        formats = [formats]
+    try:
+        wanted = list(formats)
+    except TypeError:
+        raise ConfigError(f"`formats` must be a list of export formats ({', '.join(EXPORTS)}); "
+                          f"got {formats!r}") from None
+    bad = [f for f in wanted if f not in EXPORTS]
+    if bad:
+        raise ConfigError(f"`formats` has unknown export format(s) {bad!r}; allowed: "
+                          f"{', '.join(EXPORTS)}")
+    return set(wanted)
+
+
+# ------------------------------------------------------------------------------------------------
+# CSV
+
+
+def per_class_csv(d: dict) -> bytes:
+    """The per-class table as CSV, one row per class in the order of ``d["per_class"]``.
+
+    Columns: ``label, support, predicted, stratum, flags``, then for every per-class metric
+    ``<metric>, <metric>_ci_low, <metric>_ci_high, <metric>_status``, the ``prevalence`` metric
+    first. Every column name is unique: ``prevalence`` is the class's prevalence (support / n, the
+    same number as the prevalence metric's estimate) and ``prevalence_ci_low``/``_ci_high`` its
+    interval. ``flags`` are joined with ``;``. Undefined numbers are empty cells.
+
+    Notes
+    -----
+    RFC 4180: rows end with ``\\r\\n`` and a field holding a quote, comma, CR or LF is quoted, so
+    ``csv.reader``, pandas and spreadsheets read every label back. Text cells that a spreadsheet
+    would run as a formula (first character ``= + - @``, tab or CR) get a leading ``'``; numbers
+    (including a label that is a number) stay unquoted numbers, negative ones too.
+    """
+    metrics = []
+    for c in d["per_class"]:
+        for m in c["metrics"]:
+            if m not in metrics:
+                metrics.append(m)
+    # The class prevalence is the prevalence metric's estimate (support / n): one column, not two.
+    metrics = ["prevalence"] + [m for m in metrics if m != "prevalence"]
+    header = ["label", "support", "predicted", "stratum", "flags"]
+    for m in metrics:
+        header += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_status"]
+    rows = [header]
+    for c in d["per_class"]:
+        row = [_cell(c["label"]), c["support"], c["predicted"], _cell(c.get("stratum") or ""),
+               _cell(";".join(c.get("flags") or ()))]
+        for m in metrics:
+            e = c["metrics"].get(m) or {}
+            estimate = c.get("prevalence") if m == "prevalence" else e.get("estimate")
+            row += [_num(estimate), _num(e.get("ci_low")), _num(e.get("ci_high")),
+                    _cell(e.get("status") or "")]
+        rows.append(row)
+    return _csv_bytes(rows)
+
+
+def headline_csv(d: dict) -> bytes:
+    """The headline numbers as a long CSV table, one row per estimate.
+
+    Columns (:data:`HEADLINE_COLUMNS`): ``section, name, metric, estimate, ci_low, ci_high, se,
+    method, status, note``. Sections, in this order:
+
+    ``average``
+        ``name`` is ``micro``, ``macro`` or ``weighted``; one row per averaged metric.
+    ``overall``
+        ``name`` is ``overall``; one row per overall metric (accuracy, kappa, ...).
+    ``gap``
+        ``name`` is ``macro_minus_micro`` or ``macro_minus_weighted``: the difference of the two
+        averages of ``metric``, with its interval.
+    ``stratum_macro``
+        ``name`` is the stratum; the macro average of ``metric`` over the stratum's classes.
+
+    The CSV rules of :func:`per_class_csv` apply (RFC 4180, formula cells neutralised, numbers
+    written exactly).
+    """
+    rows = [list(HEADLINE_COLUMNS)]
+
+    def add(section, name, metric, e):
+        e = e or {}
+        rows.append([section, _cell(name), _cell(metric), _num(e.get("estimate")),
+                     _num(e.get("ci_low")), _num(e.get("ci_high")), _num(e.get("se")),
+                     _cell(e.get("method") or ""), _cell(e.get("status") or ""),
+                     _cell(e.get("note") or "")])
+
+    averages = d.get("averages") or {}
+    order = [a for a in _AVERAGES if a in averages] + [a for a in averages if a not in _AVERAGES]
+    for avg in order:
+        for metric, e in averages[avg].items():
+            add("average", avg, metric, e)
+    for metric, e in (d.get("overall") or {}).items():
+        add("overall", "overall", metric, e)
+    for metric, g in (d.get("gap") or {}).items():
+        for key in ("macro_minus_micro", "macro_minus_weighted"):
+            if isinstance(g.get(key), dict):
+                add("gap", key, metric, g[key])
+    for s in d.get("strata") or ():
+        for metric, e in (s.get("macro") or {}).items():
+            add("stratum_macro", s["name"], metric, e)
+    return _csv_bytes(rows)
+
+
+def _csv_bytes(rows) -> bytes:
+    buf = io.StringIO(newline="")
+    # RFC 4180 row ends: with "\r\n" as the terminator the writer quotes any field holding a CR or
+    # an LF (with "\n" alone a bare CR went out unquoted and split the row in every reader).
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _num(x):
+    return "" if x is None else repr(float(x))
+
+
+def _cell(value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    if text and text[0] in "=+-@\t\r":
+        return "'" + text
+    return text
+
+
+# ------------------------------------------------------------------------------------------------
+# shared helpers
+
+
+def _oneline(text) -> str:
+    """``text`` on one line: every line break and other control character becomes a space."""
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+                   for ch in str(text))
+
+
+def _run_names(d: dict) -> tuple:
+    config = (d.get("run") or {}).get("config") or {}
+    return config.get("model_name") or None, config.get("dataset_name") or None
+
+
+def _metric_bounds(metric: str) -> tuple:
+    """Values a metric must not appear to reach when it does not (the report's choice)."""
+    return () if metric == "log_loss" else (0.0, 1.0)
+
+
+def _by_prevalence(d: dict) -> list:
+    """Classes as the report lists them: most common first, then by label."""
+    return sorted(d["per_class"], key=lambda c: (-c["support"], str(c["label"])))
+
+
+def _confidence_text(run: dict) -> str:
+    level = run.get("confidence_level")
+    if not isinstance(level, (int, float)):
+        return "unknown-level"
+    return f"{round(100 * level, 6):g}%"  # 97.5%, not a rounded 98%
+
+
+_FAMILY_NAMES = {
+    "bca": "BCa bootstrap",
+    "percentile": "percentile bootstrap",
+    "basic": "basic bootstrap",
+    "wilson": "Wilson",
+    "clopper-pearson": "Clopper-Pearson",
+    "delong": "DeLong",
+    "delong-logit": "DeLong (logit scale)",
+}
+
+
+def _family(method) -> str | None:
+    """The interval family of an EST ``method`` string (``"wilson (n=3)"`` -> ``"Wilson"``)."""
+    if not method:
+        return None
+    m = re.match(r"[A-Za-z][A-Za-z-]*", str(method))
+    key = m.group(0).lower() if m else str(method)
+    return _FAMILY_NAMES.get(key, _oneline(key))
+
+
+def _methods_text(run: dict, columns) -> str:
+    """Which interval methods the values of a table used, per metric: ``columns`` is a list of
+    (metric, [EST, ...]). Metrics with the same methods are named together."""
+    groups: dict[tuple, list] = {}
+    for metric, ests in columns:
+        fams = []
+        for e in ests:
+            if e and e.get("ci_low") is not None and e.get("ci_high") is not None:
+                f = _family(e.get("method"))
+                if f and f not in fams:
+                    fams.append(f)
+        if fams:
+            groups.setdefault(tuple(fams), []).append(metric_name(metric))
+    if not groups:
+        return "point estimates only, no intervals"
+    parts = []
+    for fams, names in groups.items():
+        who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        parts.append(f"{who}: {' or '.join(fams)}")
+    text = "; ".join(parts)
+    if any("bootstrap" in f for fams in groups for f in fams) and run.get("n_resamples"):
+        text += (f"; bootstrap with B = {run['n_resamples']:,} replicates "
+                 f"({run.get('resampling')} resampling)")
+    return text
+
+
+# ------------------------------------------------------------------------------------------------
+# Markdown
+
+_MD_ESCAPE = re.compile(r"([\\`*_\[\]<>|~&])")
+
+
+def _md(text) -> str:
+    """User text made inert in GitHub-flavoured Markdown: on one line, with every character that
+    could start emphasis, code, a link, raw HTML, an entity or a table cell backslash-escaped."""
+    return _MD_ESCAPE.sub(r"\\\1", _oneline(text))
+
+
+def _md_table(header, rows, align) -> list:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines + [""]
+
+
+def _gate_value(item: dict) -> str:
+    """The gate's value with enough decimals that its side of the threshold is visible (0.6999
+    against 0.7 reads 0.6999, not 0.70)."""
+    value, threshold = item.get("value"), item.get("threshold")
+    if value is None:
+        return "undefined"
+    e = item.get("estimate") or {}
+    lo, hi = e.get("ci_low"), e.get("ci_high")
+    digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
+    text = fmt_number(value, digits)
+    if isinstance(threshold, (int, float)):
+        while digits < 6 and ((float(text) == threshold) != (value == threshold)
+                              or (float(text) < threshold) != (value < threshold)):
+            digits += 1
+            text = fmt_number(value, digits)
+    return text
+
+
+def _signed(x, digits) -> str:
+    if x is None:
+        return "undefined"
+    text = fmt_number(x, digits, bounds=(0.0,))
+    return ("+" + text) if x > 0 else text
+
+
+def markdown_summary(d: dict) -> bytes:
+    """A GitHub-flavoured Markdown summary of the audit, for a CI log or a pull-request comment.
+
+    Sections: a title (with the model and dataset names when ``run.config`` has them), the run
+    (samples, classes, seed, B, confidence level), the quality gates and the baseline comparison
+    when ``d`` has them, the headline averages, the overall metrics, the micro-macro gap, the
+    prevalence strata and the high- and medium-severity findings.
+
+    Every user-supplied text (class labels inside findings, stratum names, model and dataset names,
+    paths) is escaped, so it can neither break a table nor inject HTML.
+    """
+    run, data = d["run"], d["data"]
+    model, dataset = _run_names(d)
+    if model and dataset:
+        title = f"Classifier audit: {_md(model)} on {_md(dataset)}"
+    elif model or dataset:
+        title = f"Classifier audit: {_md(model or dataset)}"
+    else:
+        title = "Classifier audit"
+    lines = [f"# {title}", ""]
+    b = run.get("n_resamples") or 0
+    facts = [f"{data['n_samples']:,} samples", f"{data['n_classes']} classes",
+             f"seed {run.get('seed')}", f"B = {b:,}"]
+    if b:
+        facts.append(f"{_confidence_text(run)} intervals ({_md(run.get('interval_method'))}, "
+                     f"{_md(run.get('resampling'))} resampling)")
+    else:
+        facts.append("no bootstrap intervals")
+    tool = d.get("tool") or {}
+    facts.append(f"prevalens {_md(tool.get('version', ''))}".strip())
+    lines += [" · ".join(facts) + ".", ""]
+
+    gates = d.get("gates")
+    if gates:
+        lines += _md_gates(gates)
+    baseline = d.get("baseline")
+    if baseline:
+        lines += _md_baseline(baseline)
+
+    averages = d.get("averages") or {}
+    metrics = [m for m in _HEADLINE_MD if any(m in (averages.get(a) or {}) for a in _AVERAGES)]
+    if metrics:
+        rows = [[metric_name(m)] + [fmt_estimate((averages.get(a) or {}).get(m)) for a in _AVERAGES]
+                for m in metrics]
+        lines += ["## Headline metrics", ""]
+        lines += _md_table(["Metric", "Micro", "Macro", "Weighted"], rows, "lrrr")
+
+    overall = d.get("overall") or {}
+    rows = [[metric_name(m), fmt_estimate(overall[m], bounds=_metric_bounds(m))]
+            for m in _OVERALL_MD if m in overall]
+    if rows:
+        lines += ["## Overall", ""]
+        lines += _md_table(["Metric", "Estimate [interval]"], rows, "lr")
+
+    gap = d.get("gap") or {}
+    rows = [[metric_name(m), fmt_estimate(g.get("macro_minus_micro"), bounds=(0.0,)),
+             fmt_estimate(g.get("macro_minus_weighted"), bounds=(0.0,))
+             if g.get("macro_minus_weighted") else "not computed"]
+            for m, g in gap.items()]
+    if rows:
+        lines += ["## Micro-macro gap", "",
+                  "A negative macro - micro gap means the classifier does worse on the classes "
+                  "that are rare in the data.", ""]
+        lines += _md_table(["Metric", "Macro - micro", "Macro - weighted"], rows, "lrr")
+
+    strata = d.get("strata") or []
+    if strata:
+        smetrics = [m for m in _STRATA_MD if any(m in (s.get("macro") or {}) for s in strata)]
+        rows = []
+        for s in strata:
+            bounds = s.get("bounds") or {}
+            rows.append([_md(s["name"]), _md(bounds.get("description", "")),
+                         str(s.get("n_classes", len(s.get("classes", ())))),
+                         f"{s.get('support', 0):,}"]
+                        + [fmt_estimate((s.get("macro") or {}).get(m)) for m in smetrics])
+        lines += ["## Prevalence strata (macro averages)", ""]
+        lines += _md_table(["Stratum", "Definition", "Classes", "Support"]
+                           + [metric_name(m) for m in smetrics], rows,
+                           "llrr" + "r" * len(smetrics))
+
+    findings = [f for f in d.get("findings") or () if f.get("severity") in ("high", "medium")]
+    lines += ["## Findings", ""]
+    if findings:
+        lines += [f"- **{_md(f['severity'])}**: {_md(f.get('text', ''))}" for f in findings]
+    else:
+        lines.append("No findings of high or medium severity.")
+    lines.append("")
+    return ("\n".join(lines).rstrip("\n") + "\n").encode("utf-8")
+
+
+def _md_gates(gates: dict) -> list:
+    items = gates.get("items") or []
+    lines = ["## Quality gates", ""]
+    if gates.get("passed") is None:
+        return lines + ["Quality gates: none declared.", ""]
+    failed = [i for i in items if i.get("passed") is not True]
+    if gates["passed"]:
+        verdict = f"Quality gates: PASS ({len(items) - len(failed)}/{len(items)})"
+    else:
+        verdict = f"Quality gates: FAIL ({len(failed)} of {len(items)} failed)"
+    lines += [f"**{verdict}**", ""]
+    basis_words = {"ci_low": "interval lower bound", "ci_high": "interval upper bound",
+                   "estimate": "estimate"}
+    rows = []
+    for i in items:
+        basis = i.get("basis") or gates.get("basis")
+        result = {True: "PASS", False: "FAIL"}.get(i.get("passed"), "undefined")
+        rows.append([_md(i.get("spec", "")), _md(basis_words.get(basis, basis or "")),
+                     _gate_value(i), fmt_estimate(i.get("estimate")), result])
+    if rows:
+        lines += _md_table(["Gate", "Basis", "Value", "Estimate [interval]", "Result"], rows,
+                           "llrrl")
+    return lines
+
+
+def _md_baseline(baseline: dict) -> list:
+    lines = ["## Changes since the previous audit", ""]
+    sha = str(baseline.get("sha256") or "")
+    lines += [f"Previous audit: {_md(baseline.get('path', 'unknown'))} (created "
+              f"{_md(baseline.get('created_utc') or 'unknown')}, "
+              f"SHA-256 {_md(sha[:12]) or 'unknown'}).", ""]
+    overlap_words = {True: "yes", False: "no"}
+    rows = []
+    for i in baseline.get("items") or ():
+        new, old = i.get("new") or {}, i.get("old") or {}
+        ref = new if new.get("ci_low") is not None else old
+        lo, hi = ref.get("ci_low"), ref.get("ci_high")
+        digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
+        rows.append([_md(i.get("metric", "")), fmt_estimate(i.get("old")),
+                     fmt_estimate(i.get("new")), _signed(i.get("difference"), digits),
+                     overlap_words.get(i.get("overlap"), "n/a")])
+    if rows:
+        lines += _md_table(["Metric", "Previous", "Current", "Difference", "Intervals overlap"],
+                           rows, "lrrrl")
+    else:
+        lines += ["No metrics compared.", ""]
+    return lines
+
+
+# ------------------------------------------------------------------------------------------------
+# LaTeX
+
+_TEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\textasciicircum{}",
+    "_": r"\_",
+    "%": r"\%",
+    "~": r"\textasciitilde{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    # A row that starts with [ or * after \\ would be read as \\[...] or \\*: keep them inert.
+    "[": "{[}",
+    "]": "{]}",
+    "*": "{*}",
+    # Shown as typed (not as curly quotes or inverted marks); textcomp, in the kernel since 2020.
+    "`": r"\textasciigrave{}",
+    "'": r"\textquotesingle{}",
+}
+
+
+def _tex(text) -> str:
+    """User text as LaTeX text: every special character replaced, on one line, and the ligatures
+    that would change the text (-- to a dash, `` and '' to curly quotes, !` to an inverted
+    exclamation mark) broken."""
+    text = _oneline(text)
+    out = []
+    for i, ch in enumerate(text):
+        if ch in "-," and text[i + 1:i + 2] == ch:  # -- and ,, (a low quote in T1)
+            out.append(ch + "{}")
+        else:
+            out.append(_TEX_ESCAPES.get(ch, ch))
+    return "".join(out)
+
+
+def _tex_num(text: str) -> str:
+    """A number formatted here (digits, sign, brackets, ``%``, ``undefined``) as LaTeX. Its
+    brackets never start a row, so unlike :func:`_tex` they stay as they are."""
+    return text.replace("%", r"\%")
+
+
+def _tex_row(cells) -> str:
+    return " & ".join(cells) + r" \\"
+
+
+def latex_tables(d: dict) -> bytes:
+    """Two booktabs tables as a LaTeX fragment to ``\\input``: the headline averages (metrics by
+    micro, macro and weighted) and the per-class metrics (most common class first).
+
+    The fragment starts with a comment saying which packages the preamble needs:
+    ``booktabs`` always, ``longtable`` when the per-class table has more than 40 classes (it is
+    then a ``longtable`` that breaks across pages), and ``inputenc`` with ``utf8`` on pdfLaTeX for
+    non-ASCII labels (XeLaTeX and LuaLaTeX read UTF-8 natively). Captions give the confidence
+    level and the interval methods; labels are ``tab:prevalens-headline`` and
+    ``tab:prevalens-per-class``.
+    """
+    run, data = d["run"], d["data"]
+    classes = _by_prevalence(d)
+    longtable = len(classes) >= LONGTABLE_MIN_CLASSES
+    tool = d.get("tool") or {}
+    out = [
+        f"% Tables of a prevalens audit: {_oneline(tool.get('name', 'prevalens'))} "
+        f"{_oneline(tool.get('version', ''))}, results of {_oneline(run.get('created_utc', ''))}.",
+        "% Generated from results.json, which holds every number; re-export rather than edit.",
+        "%",
+        "% Use: save as tables.tex and write \\input{tables} where the tables belong.",
+        "% The preamble needs:",
+        "%   \\usepackage{booktabs}          % \\toprule, \\midrule, \\bottomrule",
+    ]
+    if longtable:
+        out.append(f"%   \\usepackage{{longtable}}         % the per-class table ({len(classes)} "
+                   "classes) is a longtable")
+    out += [
+        "%   \\usepackage[utf8]{inputenc}    % on pdfLaTeX, for non-ASCII class labels (the",
+        "%                                  % default since LaTeX 2018); XeLaTeX and LuaLaTeX",
+        "%                                  % read UTF-8 natively (use them for scripts that",
+        "%                                  % pdfLaTeX lacks, e.g. CJK)",
+        "% Labels: tab:prevalens-headline, tab:prevalens-per-class. The headline table is set in",
+        "% \\small, the per-class table in \\footnotesize with narrower column gaps;",
+        "% for long class names or a narrow column use \\resizebox (graphicx) or a landscape page.",
+        f"% The per-class table switches to longtable above {LONGTABLE_MIN_CLASSES - 1} classes.",
+        "",
+    ]
+
+    # 1. headline averages
+    averages = d.get("averages") or {}
+    metrics = [m for m in _HEADLINE_TEX if any(m in (averages.get(a) or {}) for a in _AVERAGES)]
+    caption = (f"Micro, macro and weighted averages over {data['n_classes']} classes "
+               f"({data['n_samples']:,} samples) with {_confidence_text(run)} confidence "
+               "intervals ("
+               + _methods_text(run, [(m, [(averages.get(a) or {}).get(m) for a in _AVERAGES])
+                                     for m in metrics]) + ").")
+    out += [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\small",
+        r"\caption{" + _tex(caption) + r"}\label{tab:prevalens-headline}",
+        r"\begin{tabular}{lrrr}",
+        r"\toprule",
+        _tex_row(["Metric", "Micro", "Macro", "Weighted"]),
+        r"\midrule",
+    ]
+    for m in metrics:
+        cells = [_tex_num(fmt_estimate((averages.get(a) or {}).get(m))) for a in _AVERAGES]
+        out.append(_tex_row([_tex(metric_name(m))] + cells))
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+
+    # 2. per-class metrics
+    cols = [m for m in _PER_CLASS_TEX if any(m in c["metrics"] for c in classes)]
+    header = _tex_row(["Class", "Support", "Prevalence", "Stratum"]
+                      + [_tex(metric_name(m)) for m in cols])
+    spec = "lrrl" + "r" * len(cols)
+    caption = _tex(f"Per-class metrics, most common class first, with {_confidence_text(run)} "
+                   "confidence intervals ("
+                   + _methods_text(run, [(m, [c["metrics"].get(m) for c in classes]) for m in cols])
+                   + ").")
+    rows = [_tex_row([_tex(c["label"]), f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"])),
+                      _tex(c.get("stratum") or "none")]
+                     + [_tex_num(fmt_estimate(c["metrics"].get(m))) for m in cols])
+            for c in classes]
+    if longtable:
+        out += [
+            r"\begingroup",
+            r"\footnotesize",
+            r"\setlength{\tabcolsep}{4pt}",
+            r"\begin{longtable}{" + spec + "}",
+            r"\caption{" + caption + r"}\label{tab:prevalens-per-class}\\",
+            r"\toprule",
+            header,
+            r"\midrule",
+            r"\endfirsthead",
+            r"\toprule",
+            header,
+            r"\midrule",
+            r"\endhead",
+            r"\midrule",
+            r"\endfoot",
+            r"\bottomrule",
+            r"\endlastfoot",
+            *rows,
+            r"\end{longtable}",
+            r"\endgroup",
+        ]
+    else:
+        out += [
+            r"\begin{table}[htbp]",
+            r"\centering",
+            r"\footnotesize",
+            r"\setlength{\tabcolsep}{4pt}",
+            r"\caption{" + caption + r"}\label{tab:prevalens-per-class}",
+            r"\begin{tabular}{" + spec + "}",
+            r"\toprule",
+            header,
+            r"\midrule",
+            *rows,
+            r"\bottomrule",
+            r"\end{tabular}",
+            r"\end{table}",
+        ]
+    return ("\n".join(out) + "\n").encode("utf-8")
