@@ -241,7 +241,7 @@ def test_alt_texts_state_key_numbers(rendered, results):
 
     alt = r["curves_plot"].alt
     auc = d["averages"]["macro"]["roc_auc"]["estimate"]
-    assert "No confidence bands" in alt
+    assert "Shaded areas are 95% pointwise bands." in alt  # the results carry curve bands
     assert f"{auc:.3f}"[:4] in alt
 
 
@@ -252,7 +252,10 @@ def test_bands_are_drawn_when_present(results):
     band = {"ci_low": list(np.clip(tpr - 0.03, 0, 1)), "ci_high": list(np.clip(tpr + 0.03, 0, 1))}
     c["bands"] = {"roc": {"micro": band, "macro": band}}
     with_bands = plots.curves_plot(d)
-    without = plots.curves_plot(results["example"])
+    bare = copy.deepcopy(results["example"])
+    bare["curves"]["bands"] = None  # as written with n_resamples = 0
+    without = plots.curves_plot(bare)
+    assert "No confidence bands" in without.alt
     assert "pointwise bands" in with_bands.alt and "No confidence bands" not in with_bands.alt
     assert with_bands.svg.count("<path") > without.svg.count("<path")
     _check_svg(with_bands.svg)

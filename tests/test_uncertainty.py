@@ -1096,3 +1096,22 @@ def test_micro_auc_variance_matches_the_bootstrap_variance():
     reps = [R.micro_roc_auc(y[idx], s[idx])
             for idx in (boot_rng.integers(0, n, n) for _ in range(1000))]
     assert var / np.var(reps, ddof=1) == pytest.approx(1.0, abs=0.2)
+
+
+def test_column_passes_do_not_depend_on_the_number_of_threads(monkeypatch):
+    # n * K = 2e6: over the threshold for ranking the score columns on worker threads
+    rng = np.random.default_rng(4)
+    n, k = 20_000, 100
+    y = rng.integers(0, k, n)
+    s = rng.random((n, k))
+    s[:, 3] = np.round(s[:, 3], 2)  # ties
+    w = rng.random((k, 5)) * (rng.random((k, 5)) < 0.5)
+    runs = []
+    for threads in (1, 2, 4):
+        monkeypatch.setattr(R, "_THREADS", threads)
+        runs.append((R.ovr_pass(y, s, combo_weights=w), R.micro_pass(y, s)))
+    for summary, micro in runs[1:]:
+        for name in ("auc", "average_precision", "ovo_u", "delong_var", "combo_cov", "ovo_var",
+                     "ovo_df"):
+            np.testing.assert_array_equal(getattr(summary, name), getattr(runs[0][0], name))
+        assert micro == runs[0][1]

@@ -377,6 +377,14 @@ def _audit(predictions, config, command, *, stacklevel) -> AuditResult:
     if pred.y_score is not None:
         curves = R.curve_summary(pred.y_true, pred.y_score,
                                  rng=np.random.SeedSequence(config.seed).spawn(3)[2])
+        if config.n_resamples > 0 and pred.cluster is None:
+            curves["bands"] = R.curve_bands(
+                pred.y_true, pred.y_score, confidence_level=config.confidence_level,
+                resampling=config.resampling, rng=np.random.SeedSequence(config.seed, spawn_key=(3,)))
+        elif config.n_resamples > 0:
+            curves["bands"] = {"method": None, "level": config.confidence_level,
+                               "note": "no bands: a cluster bootstrap of the curves is not "
+                                       "implemented in this version"}
         result = replace(result, analysis={**result.analysis, "curves": curves})
     _warn_undefined(result, stacklevel=stacklevel + 1)
     return result

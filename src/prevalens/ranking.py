@@ -15,6 +15,8 @@ The placements are also DeLong's structural components, which the interval modul
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,6 +180,10 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
     The per-sample component of class k is ``(V10 - AUC_k) / sqrt(m_k (m_k - 1))`` for its
     positives and ``(V01 - AUC_k) / sqrt(q_k (q_k - 1))`` for its negatives, so that the sum of
     squares is exactly DeLong's variance and cross-products of two classes give their covariance.
+
+    The columns are ranked on worker threads (numpy releases the GIL in sorts, binary searches
+    and element-wise arithmetic); every floating-point accumulation over columns is done on the
+    calling thread in column order, so the result does not depend on the number of threads.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     y_score = np.asarray(y_score, dtype=np.float64)
@@ -187,49 +193,71 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
     n_pos = np.bincount(y_true, minlength=k)
     ovo_u = np.full((k, k), np.nan)
     var = np.full(k, np.nan)
-    z = None
+    zt = None
     if combo_weights is not None:
         combo_weights = np.asarray(combo_weights, dtype=np.float64)
-        z = np.zeros((n, combo_weights.shape[1]))
+        # (m, n): each combination's components contiguous, updated in place column by column
+        zt = np.zeros((combo_weights.shape[1], n))
     present = n_pos > 0
     k_present = int(present.sum())
     inv_n = np.where(present, 1.0 / np.maximum(n_pos, 1), 0.0)
     ovo_psi = np.zeros(n)  # per-sample components of the one-vs-one AUC (Hand & Till)
-    for a in range(k):
+
+    def column(a):
         col = np.ascontiguousarray(y_score[:, a])
         positive = y_true == a
         st, (lt_n, le_n, order) = _rank_core(col, positive)
-        auc[a], ap[a] = st.auc, st.average_precision
+        out = {"positive": positive, "auc": st.auc, "ap": st.average_precision}
         if st.n_pos:
+            neg = ~positive
             # U(a over b) = sum over samples j of class b of (#pos above + half ties), via V01
             lt_le_weight = np.empty(n)
-            lt_le_weight[~positive] = st.v01 * st.n_pos
+            lt_le_weight[neg] = st.v01 * st.n_pos
             lt_le_weight[positive] = 0.0
-            ovo_u[a] = np.bincount(y_true, weights=lt_le_weight, minlength=k)
-            ovo_u[a, a] = np.nan
+            u_row = np.bincount(y_true, weights=lt_le_weight, minlength=k)
+            u_row[a] = np.nan
+            out["ovo_u"] = u_row
             if k_present > 1:
-                a_given = ovo_u[a] / (st.n_pos * np.maximum(n_pos, 1))  # A(a|b) for every b
+                a_given = u_row / (st.n_pos * np.maximum(n_pos, 1))  # A(a|b) for every b
                 a_given[~present] = 0.0
                 a_given[a] = 0.0
                 # as a "negative" in A(a|g): V01 of every sample j of class g != a
-                y_neg = y_true[~positive]
-                ovo_psi[~positive] += (st.v01 - a_given[y_neg]) * inv_n[y_neg]
+                y_neg = y_true[neg]
+                w = inv_n[y_neg]
+                out["psi_neg"] = (st.v01 - a_given[y_neg]) * w
                 # as a "positive" in A(a|b) for every b: sum_b V10^{a|b}, by cumulative
                 # histograms of the negatives' placements weighted 1 / n_b
-                w = inv_n[y_neg]
                 s_lt = np.cumsum(np.bincount(le_n, weights=w, minlength=st.n_pos + 1))[:st.n_pos]
                 s_le = np.cumsum(np.bincount(lt_n, weights=w, minlength=st.n_pos + 1))[:st.n_pos]
                 sum_v10 = np.empty(st.n_pos)
                 sum_v10[order] = (s_lt + s_le) / 2.0
-                ovo_psi[positive] += (sum_v10 - a_given.sum()) / st.n_pos
+                out["psi_pos"] = (sum_v10 - a_given.sum()) / st.n_pos
         if st.n_pos >= 1 and st.n_neg >= 1 and (st.n_pos + st.n_neg) > 2:
             psi = np.empty(n)
             psi[positive] = (st.v10 - st.auc) / np.sqrt(st.n_pos * max(st.n_pos - 1, 1))
             psi[~positive] = (st.v01 - st.auc) / np.sqrt(st.n_neg * max(st.n_neg - 1, 1))
-            var[a] = float(psi @ psi)
-            if z is not None and combo_weights[a].any():
-                z += psi[:, None] * combo_weights[a][None, :]
-    combo_cov = None if z is None else z.T @ z
+            out["var"] = float(psi @ psi)
+            if zt is not None and combo_weights[a].any():
+                out["psi"] = psi
+        return out
+
+    for a, res in enumerate(_ordered_map(column, range(k), threads=n * k >= 2_000_000)):
+        auc[a], ap[a] = res["auc"], res["ap"]
+        positive = res["positive"]
+        if "ovo_u" in res:
+            ovo_u[a] = res["ovo_u"]
+        if "psi_neg" in res:
+            ovo_psi[~positive] += res["psi_neg"]
+            ovo_psi[positive] += res["psi_pos"]
+        if "var" in res:
+            var[a] = res["var"]
+        if "psi" in res:
+            psi = res["psi"]
+            for c in np.flatnonzero(combo_weights[a]):
+                # z[:, c] += psi * w: a zero weight would add exactly 0 and is skipped
+                zt[c] += psi * combo_weights[a, c]
+        del res
+    combo_cov = None if zt is None else zt @ zt.T
     ovo_var = np.nan
     ovo_df = np.nan
     if k_present > 1:
@@ -248,6 +276,31 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
         if ovo_var > 0:
             ovo_df = float(ovo_var**2 / np.sum(parts**2 / np.array(dfs)))
     return OvRSummary(auc, ap, n_pos, ovo_u, var, combo_cov, ovo_var, ovo_df)
+
+
+#: Worker threads for the column passes (results do not depend on it).
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _ordered_map(fn, items, *, threads=True, window=None):
+    """``map(fn, items)`` with the calls run on up to :data:`_THREADS` worker threads, results
+    yielded in input order, and at most ``window`` results held at once (bounded memory)."""
+    workers = _THREADS if threads else 1
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    window = window or workers + 1
+    pending = deque()
+    with ThreadPoolExecutor(workers) as ex:
+        for item in items:
+            pending.append(ex.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def ovo_from_u(ovo_u, n_pos) -> float:
@@ -289,19 +342,24 @@ def average_precision_per_class(y_true, y_score) -> np.ndarray:
 def _micro_counts(y, y_score):
     """For every positive entry of the pooled (n*K) problem, in sorted order: #entries < v and
     <= v, and #positives < v and <= v. Column by column (one sort each, sorted queries), so no
-    n*K sort or copy is needed."""
+    n*K sort or copy is needed; the columns are counted on worker threads and the integer counts
+    summed in column order (exact, whatever the number of threads)."""
     q = np.sort(y_score[y])  # sorted queries: binary searches walk memory in order
-    lt = np.zeros(q.size, dtype=np.int64)
-    le = np.zeros(q.size, dtype=np.int64)
-    for k in range(y_score.shape[1]):
+
+    def column(k):
         col = np.sort(y_score[:, k])
         l = np.searchsorted(col, q, side="left")
-        lt += l
         tied = col[np.minimum(l, col.size - 1)] == q
         tied &= l < col.size
         r = l.copy()
         if tied.any():
             r[tied] = np.searchsorted(col, q[tied], side="right")
+        return l, r
+
+    lt = np.zeros(q.size, dtype=np.int64)
+    le = np.zeros(q.size, dtype=np.int64)
+    for l, r in _ordered_map(column, range(y_score.shape[1]), threads=y_score.size >= 2_000_000):
+        lt += l
         le += r
     pos_lt = np.searchsorted(q, q, side="left")
     pos_le = np.searchsorted(q, q, side="right")
@@ -547,3 +605,108 @@ def curve_summary(y_true, y_score, *, n_points: int = 101, max_entries: int = 2_
                "macro": {"precision": js(macro_prec)}},
         "bands": None,
     }
+
+
+class _SortedColumn:
+    """One binary problem sorted once by decreasing score, with its tie groups, so that weighted
+    (bootstrap) curves cost two cumulative sums each."""
+
+    def __init__(self, scores, positive, sample_index):
+        order = np.argsort(-scores, kind="stable")
+        s = scores[order]
+        self.pos = positive[order]
+        self.sample = sample_index[order]
+        self.last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1] if s.size else np.zeros(0, int)
+
+    def curves(self, w, grid):
+        """(TPR on the FPR grid, interpolated precision on the recall grid) for sample weights
+        ``w``; None when the weighted problem has no positive or no negative."""
+        we = w[self.sample]
+        tp = np.cumsum(we * self.pos)[self.last]
+        fp = np.cumsum(we * ~self.pos)[self.last]
+        n_pos, n_neg = tp[-1], fp[-1]
+        if n_pos <= 0 or n_neg <= 0:
+            return None
+        tpr = np.r_[0.0, tp / n_pos]
+        fpr = np.r_[0.0, fp / n_neg]
+        keep = (tp + fp) > 0
+        prec = tp[keep] / (tp[keep] + fp[keep])
+        recall = tp[keep] / n_pos  # non-decreasing along the thresholds: no sort needed
+        best = np.maximum.accumulate(prec[::-1])[::-1]
+        idx = np.searchsorted(recall, grid, side="left")
+        envelope = np.where(idx < recall.size, best[np.minimum(idx, recall.size - 1)], np.nan)
+        return np.interp(grid, fpr, tpr), envelope
+
+
+def curve_bands(y_true, y_score, *, n_resamples: int = 200, confidence_level: float = 0.95,
+                resampling: str = "stratified", n_points: int = 101, rng=None,
+                max_work: float = 1e8) -> dict:
+    """Pointwise percentile bands of the micro and macro ROC and precision-recall curves of
+    :func:`curve_summary`, from a bootstrap over samples (stratified by true class, or simple).
+
+    Every replicate reweights the same sorted columns (a sample drawn c times counts c times), so
+    nothing is re-sorted. The bands are pointwise (at each grid value, not simultaneous for the
+    whole curve). When n * K * ``n_resamples`` exceeds ``max_work`` no bands are computed (the
+    curves of large inputs are drawn from a subsample, whose variability is not the data's), and
+    the result says so in ``note``.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    n, k = y_score.shape
+    level = float(confidence_level)
+    method = (f"pointwise percentile bands, {n_resamples} {resampling} bootstrap replicates "
+              "over samples")
+    if n * k * n_resamples > max_work:
+        return {"method": None, "level": level, "note": (
+            f"no bands: {n} samples x {k} classes x {n_resamples} replicates is above the limit "
+            f"of {max_work:.0e} for curve bands")}
+    rng = np.random.default_rng(rng)
+    grid = np.linspace(0.0, 1.0, n_points)
+    y = _one_hot(y_true, k)
+    samples = np.arange(n)
+    micro = _SortedColumn(y_score.ravel(), y.ravel(), np.repeat(samples, k))
+    columns = [_SortedColumn(y_score[:, j], y[:, j], samples) for j in range(k)
+               if y[:, j].any() and not y[:, j].all()]
+    members = [np.flatnonzero(y_true == c) for c in range(k)]
+    reps = {("roc", "micro"): [], ("roc", "macro"): [], ("pr", "micro"): [], ("pr", "macro"): []}
+    with warnings.catch_warnings():
+        # a class's precision envelope is NaN above its largest recall in a replicate
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _band_replicates(micro, columns, members, n, n_resamples, resampling, rng, grid, reps)
+    alpha = 1.0 - level
+
+    def js(a):
+        return [None if not np.isfinite(v) else float(v) for v in a]
+
+    out = {"method": method, "level": level, "n_resamples": n_resamples}
+    for (kind, avg), values in reps.items():
+        if len(values) < max(10, n_resamples // 2):
+            return {"method": None, "level": level,
+                    "note": "no bands: too few bootstrap replicates had both classes"}
+        arr = np.asarray(values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN grid points stay NaN
+            lo = np.nanquantile(arr, alpha / 2, axis=0)
+            hi = np.nanquantile(arr, 1 - alpha / 2, axis=0)
+        out.setdefault(kind, {})[avg] = {"ci_low": js(lo), "ci_high": js(hi)}
+    return out
+
+
+def _band_replicates(micro, columns, members, n, n_resamples, resampling, rng, grid, reps):
+    for _ in range(n_resamples):
+        if resampling == "stratified":
+            w = np.zeros(n)
+            for idx in members:
+                if idx.size:
+                    w[idx] = np.bincount(rng.integers(0, idx.size, idx.size), minlength=idx.size)
+        else:
+            w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        m = micro.curves(w, grid)
+        per = [c.curves(w, grid) for c in columns]
+        per = [p for p in per if p is not None]
+        if m is None or not per:
+            continue
+        reps[("roc", "micro")].append(m[0])
+        reps[("pr", "micro")].append(m[1])
+        reps[("roc", "macro")].append(np.mean([p[0] for p in per], axis=0))
+        reps[("pr", "macro")].append(np.nanmean([p[1] for p in per], axis=0))

@@ -204,12 +204,29 @@ def _wls_slope(x, y, w):
 
 
 def _avg_ranks(a, valid):
-    """Average ranks (ties share the mean rank) along the last axis among ``valid`` entries, by
-    pairwise comparison: O(K^2) per row, vectorised over the leading axes."""
+    """Average ranks (ties share the mean rank) along the last axis among ``valid`` entries,
+    vectorised over the leading axes: one sort per row, O(K log K).
+
+    The rank of an entry is ``#{less} + (#{equal} + 1) / 2`` (counting itself among the equal
+    ones): with ``start`` and ``end`` the first and last sorted positions of its group of ties,
+    that is ``(start + end) / 2 + 1``, exactly (integers and halves are exact in float64).
+    """
     x = np.where(valid, a, np.nan)
-    less = (x[..., None, :] < x[..., :, None]).sum(axis=-1)
-    equal = (x[..., None, :] == x[..., :, None]).sum(axis=-1)  # includes itself
-    return np.where(valid, less + (equal + 1) / 2.0, np.nan)
+    k = x.shape[-1]
+    if k == 0:
+        return x
+    order = np.argsort(x, axis=-1, kind="stable")  # NaN (invalid) sort last
+    xs = np.take_along_axis(x, order, axis=-1)
+    pos = np.broadcast_to(np.arange(k), xs.shape)
+    new_group = np.ones(xs.shape, dtype=bool)
+    new_group[..., 1:] = xs[..., 1:] != xs[..., :-1]  # NaN != NaN: invalid entries stand alone
+    start = np.maximum.accumulate(np.where(new_group, pos, 0), axis=-1)
+    last = np.ones(xs.shape, dtype=bool)
+    last[..., :-1] = new_group[..., 1:]
+    end = np.minimum.accumulate(np.where(last, pos, k - 1)[..., ::-1], axis=-1)[..., ::-1]
+    ranks = np.empty(xs.shape)
+    np.put_along_axis(ranks, order, (start + end) / 2.0 + 1.0, axis=-1)
+    return np.where(valid, ranks, np.nan)
 
 
 def _spearman(x, y, *, chunk_cells: int = 4_000_000):
@@ -378,6 +395,29 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
             method = f"percentile({boot.method} bootstrap, B={boot.n_resamples})"
         return _est(theta, res, method or method_ci), reps, float(theta)
 
+    # Derived statistics share pieces (a stratum's macro average enters its estimate, its
+    # difference to the rest, rare vs common, every class vs common; the trend's x is the same
+    # for every metric): compute each piece once per stats dict (point, replicates, jackknife).
+    # Keys hold the array itself, so an id cannot be reused while the memo lives.
+    memo: dict = {}
+
+    def macro_over(values, mask):
+        key_ = ("macro", id(values), mask.tobytes())
+        hit = memo.get(key_)
+        if hit is None:
+            hit = memo[key_] = (values, _macro_over(values, mask))
+        return hit[1]
+
+    def log_prevalence(t):
+        key_ = ("logp", id(t))
+        hit = memo.get(key_)
+        if hit is None:
+            sup = t.support.astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = np.log10(np.where(sup > 0, sup / sup.sum(axis=-1, keepdims=True), np.nan))
+            hit = memo[key_] = (t, (x, sup))
+        return hit[1]
+
     masks = [index == g for g in range(len(definitions))]
     claims: list[_Claim] = []
     findings_metrics = tuple(config.findings_metrics)
@@ -400,14 +440,14 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
         only_insufficient = not np.any(mask & eligible_class)
         for name in STRATA_METRICS:
             key = f"per_class.{name}"
-            e, _, _ = est_of(lambda s, m=mask, key=key: _macro_over(s[key], m), (0.0, 1.0))
+            e, _, _ = est_of(lambda s, m=mask, key=key: macro_over(s[key], m), (0.0, 1.0))
             entry["macro"][name] = e
             e, _, _ = est_of(lambda s, m=mask, name=name: _micro_over(s["_tables"], name, m),
                              (0.0, 1.0))
             entry["micro"][name] = e
             if rest.any():
                 e, reps, theta = est_of(
-                    lambda s, m=mask, r=rest, key=key: _macro_over(s[key], m) - _macro_over(s[key], r),
+                    lambda s, m=mask, r=rest, key=key: macro_over(s[key], m) - macro_over(s[key], r),
                     (-1.0, 1.0))
                 entry["vs_rest"][name] = e
                 if name in findings_metrics and len(definitions) > 1:
@@ -417,7 +457,7 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
                     if claim.eligible and np.any((mask | rest) & insufficient) and boot is not None:
                         ms, mr = mask & eligible_class, rest & eligible_class
                         e_r, _, th_r = est_of(
-                            lambda s, ms=ms, mr=mr, key=key: _macro_over(s[key], ms) - _macro_over(s[key], mr),
+                            lambda s, ms=ms, mr=mr, key=key: macro_over(s[key], ms) - macro_over(s[key], mr),
                             (-1.0, 1.0))
                         claim.robust = (th_r, _se(e_r))
                     claims.append(claim)
@@ -435,7 +475,7 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
         for name in STRATA_METRICS:
             key = f"per_class.{name}"
             e, _, theta = est_of(
-                lambda s, ma=masks[a], mb=masks[b], key=key: _macro_over(s[key], ma) - _macro_over(s[key], mb),
+                lambda s, ma=masks[a], mb=masks[b], key=key: macro_over(s[key], ma) - macro_over(s[key], mb),
                 (-1.0, 1.0))
             comp["difference"][name] = e
             if name in findings_metrics:
@@ -444,7 +484,7 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
                 if claim.eligible and np.any(both & insufficient) and boot is not None:
                     ma, mb = masks[a] & eligible_class, masks[b] & eligible_class
                     e_r, _, th_r = est_of(
-                        lambda s, ma=ma, mb=mb, key=key: _macro_over(s[key], ma) - _macro_over(s[key], mb),
+                        lambda s, ma=ma, mb=mb, key=key: macro_over(s[key], ma) - macro_over(s[key], mb),
                         (-1.0, 1.0))
                     claim.robust = (th_r, _se(e_r))
                 claims.append(claim)
@@ -490,7 +530,7 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
             if np.any(insufficient) and boot is not None:
                 ok = eligible_class
                 e_r, _, th_r = est_of(
-                    lambda s, name=name, ok=ok: _macro_over(s[f"per_class.{name}"], ok)
+                    lambda s, name=name, ok=ok: macro_over(s[f"per_class.{name}"], ok)
                     - _micro_over(s["_tables"], name, ok), (-1.0, 1.0))
                 claim.robust = (th_r, _se(e_r))
             claims.append(claim)
@@ -503,10 +543,7 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
         key = f"per_class.{name}"
 
         def slope(s, key=key):
-            t = s["_tables"]
-            sup = t.support.astype(np.float64)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x = np.log10(np.where(sup > 0, sup / sup.sum(axis=-1, keepdims=True), np.nan))
+            x, sup = log_prevalence(s["_tables"])
             return _wls_slope(x, s[key], sup)
 
         def rho(s, key=key):
@@ -526,10 +563,7 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
             claim = _Claim(("trend", name), theta_slope, _se(e_slope), eligible=True)
             if np.any(insufficient) and boot is not None:
                 def slope_r(s, key=key, ok=eligible_class):
-                    t = s["_tables"]
-                    sup = t.support.astype(np.float64)
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        x = np.log10(np.where(sup > 0, sup / sup.sum(axis=-1, keepdims=True), np.nan))
+                    x, sup = log_prevalence(s["_tables"])
                     return _wls_slope(x, np.where(ok, s[key], np.nan), sup)
 
                 e_r, _, th_r = est_of(slope_r)
@@ -552,7 +586,7 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
                    "insufficient": bool(insufficient[j])}
             if common is not None and index[j] != common:
                 e2, _, _ = est_of(
-                    lambda s, j=j, key=key, m=masks[common]: s[key][..., j] - _macro_over(s[key], m),
+                    lambda s, j=j, key=key, m=masks[common]: s[key][..., j] - macro_over(s[key], m),
                     (-1.0, 1.0))
                 row["vs_common"] = e2
             divergence.append(row)

@@ -99,11 +99,15 @@ def fmt_estimate(e: dict | None, digits: int | None = None, *, bounds=(0.0, 1.0)
     return f"{est} [{fmt_number(lo, digits, bounds=bounds)}, {fmt_number(hi, digits, bounds=bounds)}]"
 
 
-def fmt_percent(x, digits: int = 1) -> str:
-    """A fraction as a percentage, never 0% or 100% unless exact."""
+def fmt_percent(x, digits: int | None = None) -> str:
+    """A fraction as a percentage, never 0% or 100% unless exact. By default one decimal, and
+    two significant digits below 1% (0.25%, 0.040%), where one decimal would merge classes."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "undefined"
-    return fmt_number(100.0 * float(x), digits, bounds=(0.0, 100.0)) + "%"
+    pct = 100.0 * float(x)
+    if digits is None:
+        digits = 1 if abs(pct) >= 1 or pct == 0 else min(6, 1 - math.floor(math.log10(abs(pct))))
+    return fmt_number(pct, digits, bounds=(0.0, 100.0)) + "%"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -612,9 +616,11 @@ def _limitations(d):
         items.append(("info", f"{len(unstable)} per-class estimate(s) were undefined in more than 5% "
                               "of bootstrap replicates and are marked unstable."))
     curves = d.get("curves")
-    if curves and curves.get("bands") is None:
-        items.append(("info", "The ROC and precision-recall curves are drawn without confidence "
-                              "bands in this version."))
+    bands = (curves or {}).get("bands")
+    if curves and (bands is None or not bands.get("method")):
+        why = (bands or {}).get("note") or "no bands were computed (n_resamples = 0)"
+        items.append(("info", f"The ROC and precision-recall curves are drawn without confidence "
+                              f"bands: {why.removeprefix('no bands: ')}."))
     if not items:
         items.append(("info", "No alerts."))
     blocks.append(Block("findings", items=tuple(items)))
