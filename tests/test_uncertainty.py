@@ -824,12 +824,6 @@ def test_cluster_bootstrap_of_duplicated_rows_has_the_unduplicated_se():
     assert (e_c.ci_high - e_c.ci_low) > 1.4 * (e_n.ci_high - e_n.ci_low)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: with `cluster=` only the label metrics resample clusters; the score metrics are "
-    "bootstrapped by sample (uncertainty.compute_intervals passes scheme 'simple' to "
-    "score_bootstrap) and the per-class / macro ROC AUC use DeLong's per-sample variance, so on "
-    "data with 3 identical rows per cluster their SEs are ~1/sqrt(3) of the right value (the "
-    "method string now says so, but the intervals are still too narrow for clustered data)"))
 def test_cluster_bootstrap_of_duplicated_rows_widens_score_intervals_too():
     y, _ = cluster_case()
     s = softmax_scores(y, 3, np.random.default_rng(0), separation=1.0)
@@ -841,6 +835,39 @@ def test_cluster_bootstrap_of_duplicated_rows_widens_score_intervals_too():
     for avg, name in (("micro", "roc_auc"), ("macro", "roc_auc"), ("micro", "average_precision")):
         ratio = clustered.averages[avg][name].se / base.averages[avg][name].se
         assert ratio == pytest.approx(1.0, abs=tol), (avg, name, ratio)
+    # per class (clustered DeLong): the same SE as the data without duplicates, up to the
+    # C/(C-1) vs m/(m-1) normalisations
+    for j, label in enumerate(clustered.classes):
+        se_c = clustered.class_result(label).metrics["roc_auc"].se
+        se_b = base.class_result(label).metrics["roc_auc"].se
+        assert se_c / se_b == pytest.approx(1.0, abs=0.03), (label, se_c, se_b)
+        assert "clustered (Obuchowski 1997)" in clustered.class_result(label).metrics["roc_auc"].method
+
+
+def test_cluster_analytic_score_intervals_use_the_clusters():
+    """Above the bootstrap budget: micro AUC (clustered DeLong) and the losses (cluster-robust
+    SE) from clusters of duplicated rows equal those of the data without duplicates."""
+    y, _ = cluster_case()
+    s = softmax_scores(y, 3, np.random.default_rng(0), separation=1.0)
+    def run(y_, s_, cluster=None):
+        pred = prevalens.predictions_from_arrays(y_, y_score=s_, cluster=cluster)
+        return quiet_audit_predictions(pred, prevalens.AuditConfig(
+            n_resamples=200, seed=1, score_bootstrap_max_work=0))
+
+    base = run(y, s)
+    clustered = run(np.repeat(y, 3), np.repeat(s, 3, axis=0), np.repeat(np.arange(y.size), 3))
+    naive = run(np.repeat(y, 3), np.repeat(s, 3, axis=0))
+    for key in ("log_loss", "brier"):
+        e_c, e_b, e_n = clustered.overall[key], base.overall[key], naive.overall[key]
+        # cluster sums of deviations: C/(C-1) * 9 * SS / (3n)^2 = SS / n^2 * C/(C-1); the
+        # unclustered SE is sqrt(SS / (n (n-1))) / sqrt(n)
+        assert e_c.se == pytest.approx(e_b.se, rel=0.01), key
+        assert e_n.se < 0.65 * e_c.se
+        assert "cluster-robust" in e_c.method
+    e_c, e_b = clustered.averages["micro"]["roc_auc"], base.averages["micro"]["roc_auc"]
+    assert e_c.se == pytest.approx(e_b.se, rel=0.01)
+    assert "clustered by cluster" in e_c.method
+    assert "samples treated as independent" in clustered.averages["micro"]["average_precision"].method
 
 
 def test_cluster_bootstrap_counts_with_many_clusters_stays_sparse():

@@ -220,7 +220,7 @@ def score_statistics(pred: Predictions, *, with_summary: bool = False, extra_wei
     weights = auc_combination_weights(n_pos, pred.n_samples)
     if extra_weights is not None:
         weights = np.concatenate([weights, extra_weights], axis=1)
-    summary = R.ovr_pass(y_true, s, combo_weights=weights)
+    summary = R.ovr_pass(y_true, s, combo_weights=weights, cluster=pred.cluster)
     auc, ap = summary.auc, summary.average_precision
     out["per_class.roc_auc"] = auc
     out["per_class.average_precision"] = ap

@@ -172,7 +172,7 @@ class OvRSummary:
     ovo_df: float = float("nan")
 
 
-def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
+def ovr_pass(y_true, y_score, combo_weights=None, cluster=None) -> OvRSummary:
     """One pass over the score columns: per-class AUC and AP, the one-vs-one U statistics, and
     DeLong's structural components (per-class variances and, for ``combo_weights`` (K, m), the
     covariance of weighted sums of AUCs). Memory O(n * m) beyond the scores.
@@ -180,6 +180,11 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
     The per-sample component of class k is ``(V10 - AUC_k) / sqrt(m_k (m_k - 1))`` for its
     positives and ``(V01 - AUC_k) / sqrt(q_k (q_k - 1))`` for its negatives, so that the sum of
     squares is exactly DeLong's variance and cross-products of two classes give their covariance.
+
+    With ``cluster`` (codes 0..C-1, e.g. patients), the variances and covariances are the
+    cluster-robust ones of Obuchowski (1997): each sample's influence ``(V10 - AUC) / m`` (a
+    positive) or ``(V01 - AUC) / q`` (a negative) is summed within its cluster, and the variance is
+    ``C / (C - 1)`` times the sum of squares of the cluster totals.
 
     The columns are ranked on worker threads (numpy releases the GIL in sorts, binary searches
     and element-wise arithmetic); every floating-point accumulation over columns is done on the
@@ -198,6 +203,10 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
         combo_weights = np.asarray(combo_weights, dtype=np.float64)
         # (m, n): each combination's components contiguous, updated in place column by column
         zt = np.zeros((combo_weights.shape[1], n))
+    if cluster is not None:
+        cluster = np.asarray(cluster, dtype=np.int64)
+        n_clusters = int(cluster.max()) + 1
+        c_factor = n_clusters / max(n_clusters - 1, 1)
     present = n_pos > 0
     k_present = int(present.sum())
     inv_n = np.where(present, 1.0 / np.maximum(n_pos, 1), 0.0)
@@ -234,9 +243,15 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
                 out["psi_pos"] = (sum_v10 - a_given.sum()) / st.n_pos
         if st.n_pos >= 1 and st.n_neg >= 1 and (st.n_pos + st.n_neg) > 2:
             psi = np.empty(n)
-            psi[positive] = (st.v10 - st.auc) / np.sqrt(st.n_pos * max(st.n_pos - 1, 1))
-            psi[~positive] = (st.v01 - st.auc) / np.sqrt(st.n_neg * max(st.n_neg - 1, 1))
-            out["var"] = float(psi @ psi)
+            if cluster is None:
+                psi[positive] = (st.v10 - st.auc) / np.sqrt(st.n_pos * max(st.n_pos - 1, 1))
+                psi[~positive] = (st.v01 - st.auc) / np.sqrt(st.n_neg * max(st.n_neg - 1, 1))
+                out["var"] = float(psi @ psi)
+            else:
+                psi[positive] = (st.v10 - st.auc) / st.n_pos
+                psi[~positive] = (st.v01 - st.auc) / st.n_neg
+                totals = np.bincount(cluster, weights=psi, minlength=n_clusters)
+                out["var"] = float(c_factor * (totals @ totals))
             if zt is not None and combo_weights[a].any():
                 out["psi"] = psi
         return out
@@ -257,7 +272,13 @@ def ovr_pass(y_true, y_score, combo_weights=None) -> OvRSummary:
                 # z[:, c] += psi * w: a zero weight would add exactly 0 and is skipped
                 zt[c] += psi * combo_weights[a, c]
         del res
-    combo_cov = None if zt is None else zt @ zt.T
+    if zt is None:
+        combo_cov = None
+    elif cluster is None:
+        combo_cov = zt @ zt.T
+    else:
+        zc = np.stack([np.bincount(cluster, weights=row, minlength=n_clusters) for row in zt])
+        combo_cov = c_factor * (zc @ zc.T)
     ovo_var = np.nan
     ovo_df = np.nan
     if k_present > 1:

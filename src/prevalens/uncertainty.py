@@ -634,12 +634,18 @@ def _weighted_auc(w_pos_sorted, w_neg_sorted, starts):
         return ((gp * (below + gn / 2)).sum(axis=1)) / (tot_p * tot_n[:, 0])
 
 
-def _sample_weights(y_true, k, b, rng, scheme):
+def _sample_weights(y_true, k, b, rng, scheme, cluster=None):
     """(b, n) resample counts: per replicate, n rows drawn with replacement (within each true class
-    for the stratified scheme)."""
+    for the stratified scheme), or, for the cluster scheme, C clusters drawn with replacement and
+    each row weighted by the number of times its cluster was drawn."""
     n = y_true.size
     w = np.zeros((b, n), dtype=np.float64)
-    if scheme == "stratified":
+    if scheme == "cluster":
+        n_clusters = int(cluster.max()) + 1
+        draws = rng.integers(0, n_clusters, size=(b, n_clusters))
+        for r in range(b):
+            w[r] = np.bincount(draws[r], minlength=n_clusters)[cluster]
+    elif scheme == "stratified":
         for c in range(k):
             idx = np.flatnonzero(y_true == c)
             if idx.size == 0:
@@ -675,7 +681,7 @@ def score_bootstrap(pred, n_resamples, rng, scheme, *, chunk=None) -> dict:
     out: dict[str, list] = {}
     for start in range(0, n_resamples, chunk):
         b = min(chunk, n_resamples - start)
-        w = _sample_weights(y_true, k, b, rng, scheme)
+        w = _sample_weights(y_true, k, b, rng, scheme, pred.cluster)
         tot = w.sum(axis=1)
         for key, v in means.items():
             out.setdefault(key, []).append(w @ v / tot)
@@ -702,7 +708,7 @@ def score_bootstrap(pred, n_resamples, rng, scheme, *, chunk=None) -> dict:
     return {key: np.concatenate(v, axis=0) for key, v in out.items()}
 
 
-def micro_auc_variance(y_true, y_score, *, max_samples: int = 50_000, rng=None):
+def micro_auc_variance(y_true, y_score, *, max_samples: int = 50_000, rng=None, cluster=None):
     """Variance of the micro ROC AUC with each sample a cluster of K entries (Obuchowski 1997):
     ``n/(n-1) sum_i z_i^2`` with ``z_i`` the sum of the sample's structural components.
 
@@ -715,7 +721,15 @@ def micro_auc_variance(y_true, y_score, *, max_samples: int = 50_000, rng=None):
     n_full = y_true.size
     if n_full > max_samples:
         rng = np.random.default_rng(rng)
-        idx = np.sort(rng.choice(n_full, size=max_samples, replace=False))
+        if cluster is None:
+            idx = np.sort(rng.choice(n_full, size=max_samples, replace=False))
+        else:  # whole clusters, in random order, until about max_samples rows
+            cluster = np.asarray(cluster, dtype=np.int64)
+            sizes = np.bincount(cluster)
+            perm = rng.permutation(sizes.size)
+            keep = perm[: int(np.searchsorted(np.cumsum(sizes[perm]), max_samples)) + 1]
+            idx = np.flatnonzero(np.isin(cluster, keep))
+            cluster = cluster[idx]
         y_true, y_score = y_true[idx], y_score[idx]
     y = R._one_hot(y_true, y_score.shape[1])
     n, k = y_score.shape
@@ -738,7 +752,10 @@ def micro_auc_variance(y_true, y_score, *, max_samples: int = 50_000, rng=None):
         r_ = np.searchsorted(pos_vals, vals, "right")
         above = n_pos - (l_ + r_) / 2.0
         z[neg] += (above / n_pos - theta) / n_neg
-    var = float(n / (n - 1) * (z @ z)) * (n / n_full)
+    if cluster is not None:  # Obuchowski (1997): sum the components within each cluster
+        z = np.bincount(np.unique(cluster, return_inverse=True)[1], weights=z)
+    m = z.size
+    var = float(m / (m - 1) * (z @ z)) * (n / n_full)
     return var, n
 
 
@@ -866,7 +883,7 @@ def compute_intervals(pred, cm, point, config, summary=None):
             from .audit import auc_combination_weights
 
             summary = R.ovr_pass(pred.y_true, pred.y_score, combo_weights=auc_combination_weights(
-                np.bincount(pred.y_true, minlength=k), pred.n_samples))
+                np.bincount(pred.y_true, minlength=k), pred.n_samples), cluster=pred.cluster)
         _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, summary,
                          score_state)
 
@@ -931,6 +948,14 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
     var = summary.delong_var
     combo = summary.combo_cov
     df = np.maximum(np.minimum(n_pos, n_neg) - 1, 1)
+    if pred.cluster is not None:
+        # as many degrees of freedom as clusters holding positives (negatives), not samples
+        pairs = np.unique(np.stack([pred.cluster, y_true]), axis=1)
+        c_pos = np.bincount(pairs[1], minlength=k)  # clusters holding a sample of class j
+        n_cl = int(pred.cluster.max()) + 1
+        pure = np.bincount(pairs[0], minlength=n_cl)[pairs[0]] == 1  # one-class clusters
+        c_neg = n_cl - np.bincount(pairs[1][pure], minlength=k)  # clusters holding another class
+        df = np.maximum(np.minimum(c_pos, c_neg) - 1, 1)
 
     def auc_intervals(a):
         lo, hi = logit_interval(auc, var, alpha=a, df=df)
@@ -945,10 +970,8 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
             hi = np.where(edge, wh, hi)
         return lo, hi
 
-    # DeLong treats samples as independent; with a cluster column the label metrics resample
-    # clusters but the AUC intervals do not (yet): say so in their method
-    cluster_note = ("; samples treated as independent (the cluster column is not used for "
-                    "score metrics)" if pred.cluster is not None else "")
+    # with a cluster column DeLong's components are summed within clusters (Obuchowski 1997)
+    cluster_note = ("; clustered (Obuchowski 1997)" if pred.cluster is not None else "")
     lo, hi = auc_intervals(alpha)
     for j in range(k):
         if defined[j]:
@@ -969,7 +992,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
         # average is only as well determined as its rare classes (coverage simulation in
         # tests/test_coverage.py: the normal quantile under-covered, ~0.93-0.94).
         vk = weights[:, col] ** 2 * np.nan_to_num(var)
-        dfk = np.maximum(np.minimum(n_pos, n_neg) - 1, 1)
+        dfk = df
         df_eff = float(vk.sum() ** 2 / np.sum(vk**2 / dfk)) if vk.sum() > 0 else np.nan
         lo_m, hi_m = logit_interval(theta, v, alpha=alpha, df=df_eff)
         if not np.isfinite(lo_m):
@@ -986,9 +1009,10 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
     # the rest: bootstrap over samples when affordable, else analytic approximations
     work = float(n) * k * B
     if work <= config.score_bootstrap_max_work:
-        reps = score_bootstrap(pred, B, np.random.default_rng(score_ss), config.resampling
-                               if pred.cluster is None else "simple")
-        method = f"percentile(bootstrap by sample, B={B})"
+        scheme = config.resampling if pred.cluster is None else "cluster"
+        reps = score_bootstrap(pred, B, np.random.default_rng(score_ss), scheme)
+        method = (f"percentile(bootstrap by sample, B={B})" if pred.cluster is None
+                  else f"percentile(cluster bootstrap, B={B})")
         for key, r in reps.items():
             theta = point.get(key)
             if theta is None or key.startswith("_"):
@@ -1021,7 +1045,8 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
         if key in point:
             hits = int(R.top_k_hits(y_true, s, kk, above=point.get("_classes_above_true")).sum())
             l, h = wilson_interval(hits, n, alpha=alpha)
-            put(key, l, h, math.sqrt(point[key] * (1 - point[key]) / n), f"wilson (n={n})")
+            put(key, l, h, math.sqrt(point[key] * (1 - point[key]) / n), f"wilson (n={n})"
+                + _independent_note(pred))
 
     # Hand & Till's one-vs-one AUC: DeLong-type variance from its per-sample components (the
     # placements of each sample among every other class, in both columns of each pair), on the
@@ -1035,7 +1060,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
         if np.isfinite(lo_o):
             put("overall.roc_auc_ovo", lo_o, hi_o, math.sqrt(v),
                 f"delong-logit (t, Welch-Satterthwaite df={ovo_df:.0f}; structural components of "
-                "the pairwise AUCs)")
+                "the pairwise AUCs)" + _independent_note(pred))
         else:
             out["overall.roc_auc_ovo"] = {
                 "low": math.nan, "high": math.nan, "se": math.sqrt(v) if v >= 0 else math.nan,
@@ -1043,6 +1068,12 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
                 "note": "no interval: the one-vs-one AUC shows no variation (every pair perfectly "
                         "separated, or all scores tied)",
             }
+
+
+def _independent_note(pred) -> str:
+    """For the few intervals that have no clustered form here: say that they ignore clusters."""
+    return ("; samples treated as independent (no clustered form of this interval; expect it to "
+            "be too narrow when rows of a cluster are alike)") if pred.cluster is not None else ""
 
 
 def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_seed):
@@ -1058,7 +1089,8 @@ def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_see
     for j in range(k):
         if not np.isnan(ap[j]):
             put(("per_class.average_precision", j), lo[j], hi[j], math.sqrt(ap_var[j]),
-                f"logit (Boyd et al. 2013; n_pos={int(n_pos[j])}; bootstrap too large)")
+                f"logit (Boyd et al. 2013; n_pos={int(n_pos[j])}; bootstrap too large)"
+                + _independent_note(pred))
     defined = ~np.isnan(ap) & (ap_var > 0)
     if not defined.any():
         for key in ("macro.average_precision", "weighted.average_precision"):
@@ -1073,17 +1105,20 @@ def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_see
             v = float((ww**2 * np.where(defined, ap_var, 0.0)).sum())
             l, h = logit_interval(point[key], v, alpha=alpha)
             put(key, l, h, math.sqrt(v),
-                "logit (per-class AP variances, classes treated as independent; bootstrap too large)")
+                "logit (per-class AP variances, classes treated as independent; bootstrap too large)"
+                + _independent_note(pred))
     theta = point["micro.average_precision"]
     v = theta * (1 - theta) / n
     l, h = logit_interval(theta, v, alpha=alpha)
-    put("micro.average_precision", l, h, math.sqrt(v), "logit (Boyd et al. 2013; bootstrap too large)")
+    put("micro.average_precision", l, h, math.sqrt(v), "logit (Boyd et al. 2013; bootstrap too large)"
+        + _independent_note(pred))
     theta = point["micro.roc_auc"]
-    v, n_used = micro_auc_variance(y_true, s, rng=np.random.default_rng(score_seed))
+    v, n_used = micro_auc_variance(y_true, s, rng=np.random.default_rng(score_seed),
+                                   cluster=pred.cluster)
     l, h = logit_interval(theta, v, alpha=alpha)
-    put("micro.roc_auc", l, h, math.sqrt(v), "delong-logit clustered by sample (Obuchowski 1997)"
+    unit = "sample" if pred.cluster is None else "cluster"
+    put("micro.roc_auc", l, h, math.sqrt(v), f"delong-logit clustered by {unit} (Obuchowski 1997)"
         + (f"; variance from a random subsample of {n_used} samples" if n_used < n else ""))
-    q = special.stdtrit(n - 1, 1 - alpha / 2)
     if pred.scores_are_probabilities:
         eps = np.finfo(np.float64).eps
         losses = {
@@ -1091,5 +1126,13 @@ def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_see
             "overall.brier": R.brier_per_sample(y_true, s),
         }
         for key, v in losses.items():
-            se = float(v.std(ddof=1) / math.sqrt(n))
-            put(key, point[key] - q * se, point[key] + q * se, se, "t (mean of per-sample losses)")
+            if pred.cluster is None:
+                se = float(v.std(ddof=1) / math.sqrt(n))
+                df, how = n - 1, "t (mean of per-sample losses)"
+            else:  # cluster-robust standard error of a mean, with C - 1 degrees of freedom
+                tot = np.bincount(pred.cluster, weights=v - v.mean())
+                c = tot.size
+                se = float(math.sqrt(c / (c - 1) * (tot @ tot)) / n)
+                df, how = c - 1, "t (mean of per-sample losses; cluster-robust standard error)"
+            q = special.stdtrit(df, 1 - alpha / 2)
+            put(key, point[key] - q * se, point[key] + q * se, se, how)
