@@ -395,6 +395,19 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
             method = f"percentile({boot.method} bootstrap, B={boot.n_resamples})"
         return _est(theta, res, method or method_ci), reps, float(theta)
 
+    def est_vector(fn, value_range=None):
+        """``[(EST, estimate), ...]`` of a statistic with a trailing axis of several values."""
+        if boot is None:
+            theta = np.asarray(fn(_point_stats(cm, point)), dtype=float)
+            return [(_point_est(t), float(t)) for t in theta]
+        theta, _, res = interval(fn, value_range)
+        out = []
+        for i, t in enumerate(np.asarray(theta, dtype=float)):
+            part = {name: (v[i] if isinstance(v, np.ndarray) and v.ndim else v)
+                    for name, v in res.items()}
+            out.append((_est(t, part, method_ci), float(t)))
+        return out
+
     # Derived statistics share pieces (a stratum's macro average enters its estimate, its
     # difference to the rest, rare vs common, every class vs common; the trend's x is the same
     # for every metric): compute each piece once per stats dict (point, replicates, jackknife).
@@ -577,18 +590,26 @@ def analyse(pred, cm, point, engine, config, spec: StrataSpec | None = None):
         if name not in STRATA_METRICS:
             continue
         key = f"per_class.{name}"
-        for j in range(k):
-            if support[j] == 0 or np.isnan(point[key][j]):
-                continue
-            e, _, theta = est_of(lambda s, j=j, key=key, name=name: s[key][..., j] - s[f"micro.{name}"],
-                                 (-1.0, 1.0))
+        idx = np.array([j for j in range(k) if support[j] > 0 and not np.isnan(point[key][j])],
+                       dtype=np.int64)
+        if idx.size == 0:
+            continue
+        # every class at once: one derivation of a (..., classes) statistic, not one per class
+        vs_micro = est_vector(
+            lambda s, key=key, name=name, idx=idx: s[key][..., idx] - s[f"micro.{name}"][..., None],
+            (-1.0, 1.0))
+        vs_common = None
+        if common is not None:
+            vs_common = est_vector(
+                lambda s, key=key, idx=idx, m=masks[common]:
+                    s[key][..., idx] - macro_over(s[key], m)[..., None],
+                (-1.0, 1.0))
+        for i, j in enumerate(idx):
+            e, theta = vs_micro[i]
             row = {"label": classes[j], "metric": name, "vs_micro": e,
                    "insufficient": bool(insufficient[j])}
-            if common is not None and index[j] != common:
-                e2, _, _ = est_of(
-                    lambda s, j=j, key=key, m=masks[common]: s[key][..., j] - macro_over(s[key], m),
-                    (-1.0, 1.0))
-                row["vs_common"] = e2
+            if vs_common is not None and index[j] != common:
+                row["vs_common"] = vs_common[i][0]
             divergence.append(row)
             se_claim = max(_se(e), _null_se(cm, j, name, point[f"micro.{name}"]))
             claims.append(_Claim(("class", classes[j], name), theta, se_claim,
