@@ -45,8 +45,10 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 export SOURCE_DATE_EPOCH
 
 report: $(STAMP)
-	$(BIN)/prevalens audit --example --out-dir reports/example --format json,html,pdf --seed 20261125 \
-		--model-name "logistic regression (example)" --dataset-name "handwritten digits, long-tailed evaluation split"
+	$(BIN)/prevalens audit --example --out-dir reports/example --format json,html,pdf,csv,md,tex \
+		--seed 20261125 --model-name "logistic regression (example)" \
+		--dataset-name "handwritten digits, long-tailed evaluation split" \
+		--gate "micro.f1 >= 0.85" --gate "macro.roc_auc >= 0.95"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_intervals.py
