@@ -8,17 +8,24 @@ line turns the same errors into exit code 2 (tests/test_cli.py).
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
+import random
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import prevalens
 from prevalens import InputError, load_predictions, predictions_from_arrays
+from prevalens import io as pio
 
 # --------------------------------------------------------------------------------------------
 # helpers: how to build each bad input inside tmp_path
@@ -621,3 +628,504 @@ def test_predictions_are_read_only():
     pred = predictions_from_arrays([0, 1, 1], [0, 1, 0])
     with pytest.raises(ValueError):
         pred.y_true[0] = 1
+
+
+# --------------------------------------------------------------------------------------------
+# large inputs: Parquet read column by column and hashed in chunks, CSV read with pyarrow when its
+# result is provably the C engine's, and a file that does not fit in memory refused with advice
+
+
+def _extra_columns_table(n=6):
+    """The audit's columns between columns it does not need, one of which pandas cannot convert
+    (a time64[ns] holding nanoseconds), plus a dictionary, a list, a struct and a map column."""
+    return pa.table({
+        "note": pa.array(["x", "y"] * (n // 2)).dictionary_encode(),
+        "y_true": ["a", "b", "c"] * (n // 3),
+        "nested": pa.array([[1], [2, 3], None] * (n // 3)),
+        "y_pred": ["a", "b", "b"] * (n // 3),
+        "score_a": [0.7, 0.2, 0.1] * (n // 3),
+        "meta": pa.array([{"u": 1, "v": "w"}] * n),
+        "score_b": [0.2, 0.7, 0.6] * (n // 3),
+        "clock": pa.array(list(range(1, n + 1)), type=pa.time64("ns")),
+        "score_c": [0.1, 0.1, 0.3] * (n // 3),
+        "tags": pa.array([[("k", 1)]] * n, type=pa.map_(pa.string(), pa.int64())),
+        "patient": ["p1", "p2", "p1"] * (n // 3),
+    })
+
+
+def _spy_parquet_reads(monkeypatch):
+    calls = []
+    original = pq.ParquetFile.read
+
+    def read(self, columns=None, *args, **kwargs):
+        calls.append(None if columns is None else list(columns))
+        return original(self, columns, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read", read)
+    return calls
+
+
+@pytest.mark.parametrize("kwargs, expected_columns", [
+    ({}, ["y_true", "y_pred", "score_a", "score_b", "score_c"]),
+    ({"cluster": "patient"}, ["y_true", "y_pred", "score_a", "score_b", "score_c", "patient"]),
+    ({"y_pred": "absent"}, ["y_true", "score_a", "score_b", "score_c"]),
+    ({"score_columns": {"b": "score_b", "a": "score_a", "c": "score_c"}},
+     ["y_true", "y_pred", "score_a", "score_b", "score_c"]),
+    ({"score_prefix": ""}, ["y_true", "y_pred"]),
+], ids=["default", "cluster", "no-y_pred", "score_columns", "no-scores"])
+def test_parquet_reads_only_the_needed_columns(tmp_path, monkeypatch, kwargs, expected_columns):
+    table = _extra_columns_table()
+    with pytest.raises(pa.ArrowInvalid):  # the unrelated column really cannot become pandas
+        table.select(["clock"]).to_pandas()
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path)
+    calls = _spy_parquet_reads(monkeypatch)
+    pred = load_predictions(path, **kwargs)
+    assert calls == [expected_columns]  # in file order, nothing else read
+    # The same as the needed columns given as a DataFrame.
+    frame = table.select(expected_columns).to_pandas()
+    assert_same_predictions(pred, load_predictions(frame, **kwargs))
+    assert pred.inputs[0].rows == 6
+
+
+def test_parquet_missing_column_names_every_column_of_the_file(tmp_path):
+    # The message lists the file's columns, not only the ones read; the index pandas stored is not
+    # a column (as when the whole file was read and converted).
+    df = pd.DataFrame({"label": ["a", "b"], "y_pred": ["a", "b"], "extra": [1, 2]}, index=[5, 7])
+    path = tmp_path / "p.parquet"
+    df.to_parquet(path)
+    assert "__index_level_0__" in pq.ParquetFile(path).schema_arrow.names
+    expected = (f"{path}: column 'y_true' not found (columns: 'label', 'y_pred', 'extra'); "
+                "name the true-label column 'y_true' or pass `y_true=`")
+    with pytest.raises(InputError, match="^" + re.escape(expected) + "$"):
+        load_predictions(path)
+    expected = f"{path}: cluster column 'patient' not found (columns: 'label', 'y_pred', 'extra')"
+    with pytest.raises(InputError, match="^" + re.escape(expected) + "$"):
+        load_predictions(path, y_true="label", cluster="patient")
+    expected = (f"{path}: score column 'p_b' (for class 'b') not found "
+                "(columns: 'label', 'y_pred', 'extra')")
+    with pytest.raises(InputError, match="^" + re.escape(expected) + "$"):
+        load_predictions(path, y_true="label", score_columns={"b": "p_b"})
+
+
+def test_parquet_index_column_named_like_a_role_is_not_a_column(tmp_path):
+    df = pd.DataFrame({"y_true": ["a", "b"], "y_pred": ["a", "a"]}).set_index("y_true")
+    path = tmp_path / "p.parquet"
+    df.to_parquet(path)
+    with pytest.raises(InputError, match=r"column 'y_true' not found \(columns: 'y_pred'\)"):
+        load_predictions(path)
+
+
+def test_parquet_dotted_column_name_is_that_column_not_a_nested_field(tmp_path):
+    # pyarrow selects nested fields by dotted path: "score.a" also selects field a of struct
+    # "score"; the scores must come from the top-level column of that name.
+    table = pa.table({
+        "y_true": ["a", "b"], "y_pred": ["a", "a"],
+        "score": pa.array([{"a": 0.9}, {"a": 0.1}]), "score.a": [0.8, 0.3], "score_b": [0.2, 0.7],
+    })
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path)
+    pred = load_predictions(path, score_columns={"a": "score.a", "b": "score_b"})
+    np.testing.assert_array_equal(pred.y_score, [[0.8, 0.2], [0.3, 0.7]])
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_parquet_hash_is_streamed_over_the_file_bytes(tmp_path, monkeypatch, chunk):
+    df = _frame_str()
+    path = tmp_path / "p.parquet"
+    df.to_parquet(path)
+    monkeypatch.setattr(pio, "_HASH_CHUNK", chunk)
+
+    def no_whole_read(self, *args, **kwargs):
+        raise AssertionError("a Parquet file must not be read into memory whole")
+
+    monkeypatch.setattr(Path, "read_bytes", no_whole_read)
+    (info,) = load_predictions(path).inputs
+    monkeypatch.undo()
+    assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info.rows == len(df)
+
+
+def test_parquet_without_suffix_is_recognised_by_its_magic_bytes(tmp_path):
+    df = _frame_str()
+    path = tmp_path / "predictions.data"
+    df.to_parquet(path)
+    pred = load_predictions(path)
+    assert_same_predictions(pred, load_predictions(df))
+    assert pred.inputs[0].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 20])
+def test_blank_parquet_file_is_empty(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(pio, "_HASH_CHUNK", chunk)
+    path = tmp_path / "p.parquet"
+    path.write_bytes(b" \n\t\n   \n")
+    with pytest.raises(InputError, match=r"file is empty; it needs a header"):
+        load_predictions(path)
+
+
+# -- CSV: pyarrow's reader only when its result is the C engine's ----------------------------
+
+# (id, CSV text, keyword arguments, whether the pyarrow path may read it). Labels are typed by the
+# C engine (from their distinct values), so each case must give the same Predictions, or the same
+# message, either way; "fallback" cases are the ones where pyarrow's result could differ.
+CSV_ENGINE_CASES = [
+    ("text", "y_true,y_pred\na,a\nb,a\n", {}, True),
+    ("ints", "y_true,y_pred\n10,2\n2,10\n1,1\n", {}, True),
+    ("leading-zero", "y_true,y_pred\n01,1\n2,02\n", {}, True),
+    ("float-labels", "y_true,y_pred\n1.0,1\n2,2.0\n", {}, True),
+    ("non-integral-float", "y_true,y_pred\n1,1\n0.5,1\n", {}, True),
+    ("bool-words", "y_true,y_pred\nTrue,False\nFALSE,true\n", {}, True),
+    ("bool-and-int", "y_true,y_pred\nTrue,1\n1,0\n", {}, True),
+    ("mixed-int-str", "y_true,y_pred\n1,a\na,1\n", {}, True),
+    ("na-tokens", "y_true,y_pred\nNA,null\nNone,N/A\n#N/A,-\n", {}, True),
+    ("nan-labels", "y_true,y_pred\nnan,NaN\n1,nan\n", {}, True),
+    ("inf-label", "y_true,y_pred\n1,inf\n2,1\n", {}, True),
+    ("hex", "y_true,y_pred\n0x10,1\n16,0x10\n", {}, True),
+    ("plus-sign", "y_true,y_pred\n+1,1\n-2,+1\n", {}, True),
+    ("dates", "y_true,y_pred\n2020-01-01,2020-01-02\n2020-01-02,2020-01-01T10:00\n", {}, True),
+    ("times", "y_true,y_pred\n10:00:00,11:00\n11:00,10:00:00\n", {}, True),
+    ("uint64", "y_true,y_pred\n12345678901234567890,1\n1,1\n", {}, True),
+    ("beyond-int64", "y_true,y_pred\n-9223372036854775809,1\n1,1\n", {}, True),
+    ("spaces-around-ints", "y_true,y_pred\n 1,1 \n2,2\n", {}, True),
+    ("spaces-around-text", "y_true,y_pred\n a,a \nb,b\n", {}, True),
+    ("quoted-ints", 'y_true,y_pred\n"1","2"\n2,1\n', {}, True),
+    ("quoted-comma", 'y_true,y_pred\n"a,b",a\na,"a,b"\n', {}, True),
+    ("quoted-newline", 'y_true,y_pred\n"a\nb",a\na,"a\nb"\n', {}, True),
+    ("doubled-quote", 'y_true,y_pred\n"say ""hi""",a\na,"say ""hi"""\n', {}, True),
+    ("all-quoted", '"y_true","y_pred","score_a","score_b"\n"a","b",0.4,0.6\n"b","b",0.1,0.9\n',
+     {}, True),
+    ("bom-crlf", "\ufeffy_true,y_pred\r\nå,å\r\nb,å\r\n", {}, True),
+    ("crlf-quoted", '"y_true","y_pred"\r\n"a, b","a"\r\n"b","a, b"\r\n', {}, True),
+    ("blank-lines", "y_true,y_pred\na,a\n\nb,b\n\n", {}, True),
+    ("no-final-newline", "y_true,y_pred\na,a\nb,b", {}, True),
+    ("unicode", "y_true,y_pred\n日本,å\nå,日本\n", {}, True),
+    ("nul-byte", "y_true,y_pred\na\x00b,a\na,a\n", {}, True),
+    ("cluster-ints-and-text", "y_true,y_pred,patient\na,a,p7\nb,a,10\na,a,p7\n",
+     {"cluster": "patient"}, True),
+    ("scores", "y_true,score_a,score_b\na,0.25,0.75\nb,1e-3,.999\na,1,0\n", {}, True),
+    ("scores-signs-spaces", "y_true,score_a,score_b\na, 0.25,+0.75 \nb,1.,0\n", {}, True),
+    ("score-long-mantissa", "y_true,score_a,score_b\na,1.700000000000000177635684,0\nb,0,1\n",
+     {}, True),
+    ("score-negative", "y_true,score_a,score_b\na,0.5,0.5\nb,1.1,-0.1\n", {}, True),
+    ("unrelated-columns", "note,y_true,other,y_pred\n,a,x,a\n\"q\"\"\",b,,a\n", {}, True),
+    # pyarrow's result could differ: the C engine reads these
+    ("unterminated-quote", 'y_true,y_pred\na,a\nb,"b\n', {}, False),
+    ("quoted-crlf", 'y_true,y_pred\r\n"a\r\nb",a\r\na,"a\r\nb"\r\n', {}, False),
+    ("quoted-cr", 'y_true,y_pred\n"a\rb",a\na,"a\rb"\n', {}, False),
+    ("quote-inside-field", 'y_true,y_pred\na"b,a\nb,b\n', {}, False),
+    ("text-after-quote", 'y_true,y_pred\n"a"b,a\nb,b\n', {}, False),
+    ("empty-label", "y_true,y_pred\na,a\n,b\n", {}, False),
+    ("whitespace-line", "y_true,y_pred\na,a\n   \nb,b\n", {}, False),
+    ("short-row", "y_true,y_pred\na\nb,b\n", {}, False),
+    ("long-row", "y_true,y_pred\na,a,a\nb,b\n", {}, False),
+    ("score-nan-text", "y_true,score_a,score_b\na,0.5,0.5\nb,nan,0.5\n", {}, False),
+    ("score-inf", "y_true,score_a,score_b\na,0.5,0.5\nb,0.5,inf\n", {}, False),
+    ("score-bool", "y_true,score_a,score_b\na,True,False\nb,False,True\n", {}, False),
+    ("score-hex", "y_true,score_a,score_b\na,0x1,0\nb,0,1\n", {}, False),
+    ("score-empty", "y_true,score_a,score_b\na,,1\nb,0,1\n", {}, False),
+    ("unnamed-column", "y_true,,y_pred\na,1,a\nb,2,b\n", {}, False),
+    ("header-only", "y_true,y_pred\n", {}, False),
+    ("missing-y_true", "label,y_pred\na,a\nb,b\n", {}, False),
+    ("single-column", "y_true\na\nb\n", {}, False),
+]
+
+
+def _load_both_ways(path, kwargs, monkeypatch):
+    """load_predictions with the pyarrow path (at any file size) and with the C engine only.
+    Returns (result or message) for each, and whether the pyarrow path read the file."""
+    monkeypatch.setattr(pio, "_ARROW_CSV_MIN_BYTES", 0)
+    original = pio._read_csv_arrow
+    used = []
+
+    def spy(*args, **kw):
+        frame = original(*args, **kw)
+        used.append(frame is not None)
+        return frame
+
+    def run():
+        try:
+            return load_predictions(path, **kwargs)
+        except InputError as exc:
+            return str(exc)
+        except Exception as exc:  # noqa: BLE001 - e.g. OverflowError for a label beyond int64
+            return f"{type(exc).__name__}: {exc}"
+
+    monkeypatch.setattr(pio, "_read_csv_arrow", spy)
+    fast = run()
+    monkeypatch.setattr(pio, "_read_csv_arrow", lambda *args, **kw: None)
+    slow = run()
+    monkeypatch.setattr(pio, "_read_csv_arrow", original)
+    return fast, slow, any(used)
+
+
+def _assert_same_outcome(fast, slow):
+    if isinstance(fast, str) or isinstance(slow, str):
+        assert fast == slow
+        return
+    assert_same_predictions(fast, slow)
+    assert fast.inputs == slow.inputs
+    for name in ("y_true", "y_pred", "y_score", "cluster"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+
+
+def _c_engine_frame(data: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(data.decode("utf-8-sig")), keep_default_na=False,
+                       na_values=[""], low_memory=False)
+
+
+def _assert_frame_is_c_engines(data: bytes, kwargs: dict):
+    """The pyarrow path's frame equals the C engine's, column by column: label columns with their
+    dtype, score columns as the float64 values prevalens takes from them."""
+    text = data.decode("utf-8-sig")
+    header = next(csv.reader(io.StringIO(text)), [])
+    roles = pio._Roles(**kwargs)
+    frame = pio._read_csv_arrow(data, header, roles)
+    if frame is None:
+        return False
+    expected = _c_engine_frame(data)
+    assert isinstance(expected.index, pd.RangeIndex)
+    assert list(frame.columns) == roles.select(header)
+    for column in frame.columns:
+        if column in roles.score_names(header):
+            np.testing.assert_array_equal(
+                frame[column].to_numpy(),
+                pd.to_numeric(expected[column], errors="coerce").to_numpy(np.float64))
+        else:
+            pd.testing.assert_series_equal(frame[column], expected[column], check_exact=True)
+    return True
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, arrow_reads",
+    [pytest.param(t, k, a, id=i) for i, t, k, a in CSV_ENGINE_CASES],
+)
+def test_csv_engines_agree_on_tricky_labels(tmp_path, monkeypatch, text, kwargs, arrow_reads):
+    path = tmp_path / "p.csv"
+    path.write_bytes(text.encode("utf-8"))
+    fast, slow, used = _load_both_ways(path, kwargs, monkeypatch)
+    assert used == arrow_reads
+    _assert_same_outcome(fast, slow)
+    assert _assert_frame_is_c_engines(text.encode("utf-8"), kwargs) == arrow_reads
+
+
+def test_small_csv_is_read_by_the_c_engine(tmp_path, monkeypatch):
+    path = tmp_path / "p.csv"
+    path.write_text("y_true,y_pred\na,a\nb,b\n")
+    monkeypatch.setattr(pio, "_read_csv_arrow", lambda *a, **k: pytest.fail("pyarrow path used"))
+    assert load_predictions(path).n_samples == 2
+
+
+def test_large_csv_is_read_by_pyarrow(tmp_path, monkeypatch):
+    # Above the size threshold, with the same result as the C engine (and quoted labels).
+    monkeypatch.setattr(pio, "_ARROW_CSV_MIN_BYTES", 1 << 16)
+    rng = np.random.default_rng(7)
+    n = 3000
+    labels = np.array(["cat, big", 'dog "x"', "multi\nline", "NA", "7"])
+    scores = rng.dirichlet(np.ones(5), n)
+    df = pd.DataFrame({"y_true": labels[rng.integers(0, 5, n)],
+                       "y_pred": labels[scores.argmax(axis=1)],
+                       **{f"score_{label}": scores[:, j] for j, label in enumerate(labels)},
+                       "patient": rng.integers(0, 300, n)})
+    path = tmp_path / "p.csv"
+    df.to_csv(path, index=False)
+    assert path.stat().st_size > 1 << 16
+    calls = []
+    original = pio._read_csv_arrow
+    monkeypatch.setattr(pio, "_read_csv_arrow",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    fast = load_predictions(path, cluster="patient")
+    assert calls == [1]
+    monkeypatch.setattr(pio, "_read_csv_arrow", lambda *a, **k: None)
+    _assert_same_outcome(fast, load_predictions(path, cluster="patient"))
+    assert fast.classes == ("7", "NA", "cat, big", 'dog "x"', "multi\nline")
+
+
+_FUZZ_CELLS = [
+    "a", "b", "1", "2", "01", "1.0", "+1", "-1", "0x10", "True", "true", "FALSE", "nan", "NaN",
+    "inf", "NA", "null", "", " ", " 1", "1 ", "2020-01-01", "10:00:00", "12345678901234567890",
+    "1e3", "0.5", ".5", "1.", '"a,b"', '"x\ny"', '"q""q"', '""', 'a"b', '"a"b', "\t1", "é",
+    "1_0", "\x0b1", "0.1234567890123456789", '"1"', "#c",
+]
+_FUZZ_SCORES = ["0.5", "0.25", "1", "0", "1e-3", ".5", "1.", "+0.5", " 0.5", "0.5 ", "3",
+                "1.7000000000000001776", '"0.5"', "1E2"]
+
+
+def _fuzz_csv(rng: random.Random) -> bytes:
+    names = ["y_true"] + rng.sample(["y_pred", "score_a", "score_b", "other", "cluster"],
+                                    rng.randint(1, 4))
+    if rng.random() < 0.2:
+        names = [f'"{n}"' for n in names]
+    newline = rng.choice(["\n", "\r\n", "\r"])
+    lines = [",".join(names)]
+    for _ in range(rng.randint(1, 6)):
+        r = rng.random()
+        if r < 0.04:
+            lines.append(rng.choice(["", " "]))
+            continue
+        width = len(names) if r < 0.96 else rng.randint(1, len(names) + 1)
+        cells = []
+        for j in range(width):
+            name = names[j].strip('"') if j < len(names) else ""
+            if name.startswith("score") and rng.random() < 0.9:
+                cells.append(rng.choice(_FUZZ_SCORES))
+            else:
+                cells.append(rng.choice(_FUZZ_CELLS if rng.random() < 0.3 else "abc12"))
+        lines.append(",".join(cells))
+    text = newline.join(lines) + (newline if rng.random() < 0.9 else "")
+    if rng.random() < 0.03:
+        text += '"open'
+    if rng.random() < 0.1:
+        text = "\ufeff" + text
+    return text.encode("utf-8")
+
+
+def test_csv_engines_agree_on_generated_files(tmp_path, monkeypatch):
+    # Random small files built from the awkward cells above (quotes, line ends, ragged rows,
+    # numbers pyarrow and the C engine type differently): where the pyarrow path reads a file, its
+    # frame is the C engine's, and load_predictions gives the same Predictions or message.
+    rng = random.Random(20261125)
+    path = tmp_path / "p.csv"
+    read_by_arrow = 0
+    for _ in range(200):
+        data = _fuzz_csv(rng)
+        kwargs = rng.choice([{}, {}, {"cluster": "cluster"}, {"y_pred": "other"},
+                             {"score_columns": {"a": "score_a", "b": "score_b"}}])
+        path.write_bytes(data)
+        fast, slow, used = _load_both_ways(path, kwargs, monkeypatch)
+        _assert_same_outcome(fast, slow)
+        if used:
+            read_by_arrow += 1
+            assert _assert_frame_is_c_engines(data, kwargs)
+    assert read_by_arrow >= 25  # the comparison is not vacuous
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("inside", ["\n", "\r\n", "\r", '""'])
+def test_csv_pyarrow_blocks_cut_anywhere(monkeypatch, newline, inside):
+    # pyarrow reads in blocks: wherever a boundary falls (here at every offset), the frame is the
+    # C engine's or the C engine reads the file. (pyarrow 26 drops the "\n" of a quoted "\r\n"
+    # cut by a boundary: such files are left to the C engine.)
+    import pyarrow.csv as pacsv
+
+    values = [f"v{i}{inside}w" if i % 3 == 0 else f"v{i}w" for i in range(10)]
+    rows = [f'"{value}",{i % 2},{1 - i % 2}' for i, value in enumerate(values)]
+    data = newline.join(["y_true,score_a,score_b", *rows, ""]).encode()
+    pio._float_parsers_agree()  # cached before read_csv is patched
+    original = pacsv.read_csv
+    block = [0]
+    monkeypatch.setattr(pacsv, "read_csv", lambda source, **kw: original(
+        source, read_options=pacsv.ReadOptions(block_size=block[0]), **kw))
+    read = 0
+    for block[0] in range(8, len(data) + 2):
+        read += _assert_frame_is_c_engines(data, {})
+    assert (read > 0) == ("\r" not in inside)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "a", "a\n", "a\nb", "a\r\nb\r\n", "a\rb\n\n", "\n\n", "x\n\ry"]
+)
+def test_lines_split_like_stringio(text):
+    assert list(pio._lines(text)) == list(io.StringIO(text))
+
+
+@pytest.mark.parametrize("data, safe", [
+    (b"a,b\n1,2\n", True),
+    (b'"a","b"\n"1","2"\n', True),
+    (b'\xef\xbb\xbf"a",b\n1,2', True),
+    (b'a,b\n"x\ny",1\n"",2\n"q""q","""\n"\n', True),
+    (b'a,b\r\n"x",1\r"y",2\r\n', True),  # carriage returns between records
+    (b'a,b\n1,"2\n', False),  # left open at the end
+    (b'a,b\nx"y,1\n', False),  # inside an unquoted field
+    (b'a,b\n"x"y,1\n', False),  # text after a closing quote
+    (b'a,b\n "x",1\n', False),  # a space before the opening quote
+    (b'a,b\n"x\r\ny",1\n', False),  # a carriage return inside a quoted value
+    (b'a,b\n"x\ry",1\n', False),
+])
+def test_quoting_is_safe(data, safe):
+    assert pio._quoting_is_safe(data) is safe
+
+
+def test_float_parsers_agree_on_this_install():
+    # pandas >= 3.1 parses with fast_float, as pyarrow does; on an older pandas the probe is False
+    # and every CSV is read by the C engine.
+    from packaging.version import Version
+
+    if Version(pd.__version__) >= Version("3.1"):
+        assert pio._float_parsers_agree()
+
+
+# -- MemoryError: one line with the file, its size, and what to do ---------------------------
+
+
+def _oom(*args, **kwargs):
+    raise MemoryError
+
+
+def _expect_oom(path, parquet: bool):
+    size = pio._human_size(path.stat().st_size)
+    assert size.endswith(" KiB")
+    if parquet:
+        return (f"{path}: does not fit in memory ({size} on disk, even reading only the "
+                "columns the audit needs); split it into smaller files or use a machine with more "
+                "memory (a streaming mode for larger-than-memory inputs is planned)")
+    return (f"{path}: does not fit in memory ({size} on disk); convert it to Parquet, "
+            "which prevalens reads column by column, or split it into smaller files (a streaming "
+            "mode for larger-than-memory inputs is planned)")
+
+
+@pytest.mark.parametrize("where", ["read_bytes", "header", "read_csv", "pyarrow", "validation"])
+def test_csv_out_of_memory(tmp_path, monkeypatch, where):
+    path = tmp_path / "p.csv"
+    _frame_str().to_csv(path, index=False)
+    monkeypatch.setattr(pio, "_ARROW_CSV_MIN_BYTES", 0 if where == "pyarrow" else 1 << 60)
+    if where == "read_bytes":
+        monkeypatch.setattr(Path, "read_bytes", _oom)
+    elif where == "header":
+        monkeypatch.setattr(pio, "_lines", _oom)
+    elif where == "read_csv":
+        monkeypatch.setattr(pio.pd, "read_csv", _oom)
+    elif where == "pyarrow":
+        import pyarrow.csv as pacsv
+
+        pio._float_parsers_agree()
+        monkeypatch.setattr(pacsv, "read_csv", _oom)
+    else:
+        monkeypatch.setattr(pio, "_build", _oom)
+    with pytest.raises(InputError) as info:
+        load_predictions(path)
+    assert str(info.value) == _expect_oom(path, parquet=False)
+    # Raised outside the handler: the MemoryError's frames (and what they read) are not kept.
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+@pytest.mark.parametrize("where", ["read", "to_pandas"])
+def test_parquet_out_of_memory(tmp_path, monkeypatch, where):
+    path = tmp_path / "p.parquet"
+    _frame_str().to_parquet(path)
+    if where == "read":
+        monkeypatch.setattr(pq.ParquetFile, "read", _oom)
+    else:
+        class Table:  # what ParquetFile.read returns, as far as prevalens uses it
+            def __init__(self, columns):
+                self.column_names = columns
+
+            to_pandas = staticmethod(_oom)
+
+        monkeypatch.setattr(pq.ParquetFile, "read", lambda self, columns=None: Table(columns))
+    with pytest.raises(InputError) as info:
+        load_predictions(path)
+    assert str(info.value) == _expect_oom(path, parquet=True)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("size, text", [
+    (None, "size unknown"), (0, "0 bytes"), (1023, "1023 bytes"), (1536, "1.5 KiB"),
+    (5 * 2**20, "5.0 MiB"), (int(3.25 * 2**30), "3.2 GiB"), (2**50 * 3000, "3000.0 PiB"),
+])
+def test_human_size(size, text):
+    assert pio._human_size(size) == text

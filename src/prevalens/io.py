@@ -23,6 +23,7 @@ cluster (optional)
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io as _io
 import os
@@ -41,6 +42,10 @@ __all__ = ["InputInfo", "Predictions", "load_predictions", "predictions_from_arr
 
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
 _MAX_PREVIEW = 8
+_HASH_CHUNK = 1 << 20  # Parquet files are hashed 1 MiB at a time, never held in memory whole
+# CSV files from this size are read with pyarrow (when its result is provably the C engine's):
+# below it the C engine is as fast or faster (pyarrow's start-up and typing the labels cost ~20 ms).
+_ARROW_CSV_MIN_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,7 @@ class _Where:
         if self.text is None:
             return i + 2
         if self._starts is None:
-            reader = csv.reader(_io.StringIO(self.text))
+            reader = csv.reader(_lines(self.text))
             starts, prev = [], 0
             for record in reader:
                 if not (len(record) > 1 or (record and record[0].strip())):
@@ -167,6 +172,19 @@ class _Where:
                 prev = reader.line_num
             self._starts = starts[1:]  # the first record is the header
         return self._starts[i] if i < len(self._starts) else i + 2
+
+
+def _lines(text: str):
+    """The lines of ``text`` as ``io.StringIO(text)`` yields them (split after each "\\n", line
+    ends kept), without StringIO's copy of the whole text: csv.reader needs only an iterator."""
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        if stop < 0:
+            yield text[start:]
+            return
+        yield text[start:stop + 1]
+        start = stop + 1
 
 
 def _first(mask) -> int:
@@ -430,11 +448,14 @@ def _is_int_text(v) -> bool:
 
 
 def _check_scores(matrix: np.ndarray, col_names: list, where: _Where, raw=None) -> np.ndarray:
-    """Scores must be finite and non-negative; name the first offending cell."""
+    """Scores must be finite and non-negative; name the first offending cell. ``raw`` (the score
+    columns as read, a DataFrame) is consulted only for that cell's message."""
     finite = np.isfinite(matrix)
     if not finite.all():
         i, j = np.argwhere(~finite)[0]
-        raw_v = raw[i, j] if raw is not None else matrix[i, j]
+        # One cell, converted as a whole-frame .to_numpy(dtype=object) would convert it (an object
+        # copy of every score would cost more memory than the scores themselves).
+        raw_v = raw.iloc[[i], [j]].to_numpy(dtype=object)[0, 0] if raw is not None else matrix[i, j]
         if raw is not None and (raw_v is None or raw_v is pd.NA or (
                 where.csv_lines and isinstance(raw_v, float) and np.isnan(raw_v))):
             what = "score is missing (empty cell)"  # not "nan": the file holds no text here
@@ -575,7 +596,15 @@ def load_predictions(
     Raises
     ------
     InputError
-        With a one-line message naming the file, column and first offending row.
+        With a one-line message naming the file, column and first offending row; also when the
+        file does not fit in memory (naming its size and what to do).
+
+    Notes
+    -----
+    Large inputs: from a Parquet file only the columns these arguments name are read (other
+    columns may hold any type), and the file is hashed in 1 MiB chunks rather than held in memory.
+    A CSV file of 8 MiB or more is read with pyarrow's multi-threaded reader whenever its result
+    is provably the one pandas' C engine gives (see ``_read_csv_arrow``), else with the C engine.
     """
     if isinstance(source, Mapping) and not isinstance(source, pd.DataFrame):
         return predictions_from_arrays(
@@ -590,7 +619,19 @@ def load_predictions(
         frame = source
         info = InputInfo(None, None, len(frame))
     elif isinstance(source, (str, os.PathLike)):
-        frame, info, where = _read_file(Path(source))
+        path = Path(source)
+        roles = _Roles(y_true, y_pred, score_prefix, score_columns, cluster)
+        try:
+            frame, info, where, columns = _read_file(path, roles)
+            where.score_prefix = score_prefix
+            return _from_frame(
+                frame, where, info, labels=labels, y_true=y_true, y_pred=y_pred,
+                score_prefix=score_prefix, score_columns=score_columns, cluster=cluster,
+                columns=columns,
+            )
+        except MemoryError:
+            pass  # raised below, outside the handler, so that what was read can be freed first
+        raise _out_of_memory(path)
     else:
         raise InputError(
             f"`source` must be a file path, a pandas DataFrame or a mapping of arrays, got "
@@ -603,16 +644,19 @@ def load_predictions(
     )
 
 
-def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, score_columns, cluster):
-    cols = [str(c) for c in frame.columns]
+def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, score_columns, cluster,
+                columns=None):
+    """``columns``: every column of the source, when ``frame`` holds only those the audit needs
+    (a file read column-selectively); the checks and messages are about the source's columns."""
+    cols = [str(c) for c in (frame.columns if columns is None else columns)]
     dup = pd.Index(cols).duplicated()
     if dup.any():
         raise InputError(
             f"{where.name}: column '{cols[_first(dup)]}' appears twice in the header; "
             "give each column once"
         )
-    frame = frame.set_axis(cols, axis=1)
-    if y_true not in frame.columns:
+    frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+    if y_true not in cols:
         raise InputError(
             f"{where.name}: column '{y_true}' not found (columns: {_preview(cols)}); "
             "name the true-label column 'y_true' or pass `y_true=`"
@@ -621,7 +665,7 @@ def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, sco
         if not isinstance(score_columns, Mapping) or not score_columns:
             raise InputError("`score_columns` must be a non-empty mapping {label: column}")
         for label, col in score_columns.items():
-            if col not in frame.columns:
+            if col not in cols:
                 raise InputError(
                     f"{where.name}: score column '{col}' (for class {label!r}) not found "
                     f"(columns: {_preview(cols)})"
@@ -635,7 +679,7 @@ def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, sco
                 f"{where.name}: column '{empty[0]}' has no class name after the prefix "
                 f"'{score_prefix}'; name score columns '{score_prefix}<label>'"
             )
-    if cluster is not None and cluster not in frame.columns:
+    if cluster is not None and cluster not in cols:
         raise InputError(
             f"{where.name}: cluster column '{cluster}' not found (columns: {_preview(cols)})"
         )
@@ -648,70 +692,157 @@ def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, sco
         raw = frame[names]
         numeric = raw.apply(pd.to_numeric, errors="coerce")
         matrix = numeric.to_numpy(dtype=np.float64)
-        _check_scores(matrix, names, where, raw=raw.to_numpy(dtype=object))
+        _check_scores(matrix, names, where, raw=raw)
         score_block = ([label for label, _ in score_pairs], matrix, names)
-    pred_values = frame[y_pred] if y_pred in frame.columns else None
+    pred_values = frame[y_pred] if y_pred in cols else None
     return _build(
         where, frame[y_true], y_true, pred_values, y_pred, score_block,
         frame[cluster] if cluster is not None else None, cluster, labels, (info,),
     )
 
 
-def _read_file(path: Path):
+# --------------------------------------------------------------------------------------------
+# files
+
+
+@dataclass(frozen=True)
+class _Roles:
+    """The column arguments of :func:`load_predictions`: which columns an audit reads."""
+
+    y_true: str = "y_true"
+    y_pred: str = "y_pred"
+    score_prefix: str = "score_"
+    score_columns: Mapping | None = None
+    cluster: str | None = None
+
+    def score_names(self, names: list) -> list:
+        """The score columns among ``names`` (the file's columns), in file order."""
+        if self.score_columns is not None:
+            if not isinstance(self.score_columns, Mapping):
+                return []  # refused by _from_frame with its own message
+            wanted = list(self.score_columns.values())
+            return [c for c in names if c in wanted]
+        if not self.score_prefix:
+            return []
+        return [c for c in names if c.startswith(self.score_prefix)]
+
+    def select(self, names: list) -> list:
+        """The columns the audit needs among ``names``, in file order. Absent ones are left to
+        _from_frame, which names them in its message."""
+        scores = set(self.score_names(names))
+        labels = {self.y_true, self.y_pred, self.cluster}
+        return [c for c in names if c in labels or c in scores]
+
+
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "size unknown"
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        value /= 1024
+        if value < 1024 or unit == "PiB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _is_parquet(path: Path, head: bytes) -> bool:
+    return path.suffix.lower() in _PARQUET_SUFFIXES or head[:4] == b"PAR1"
+
+
+def _out_of_memory(path: Path) -> InputError:
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        size, head = None, b""
+    where = f"{name}: does not fit in memory ({_human_size(size)} on disk"
+    if _is_parquet(path, head):
+        return InputError(
+            f"{where}, even reading only the columns the audit needs); split it into smaller files "
+            "or use a machine with more memory (a streaming mode for larger-than-memory inputs is "
+            "planned)"
+        )
+    return InputError(
+        f"{where}); convert it to Parquet, which prevalens reads column by column, or split it "
+        "into smaller files (a streaming mode for larger-than-memory inputs is planned)"
+    )
+
+
+def _cannot_read(name: str, exc: OSError) -> InputError:
+    return InputError(f"{name}: cannot be read ({exc.strerror or exc}); check its permissions")
+
+
+def _hash_file(path: Path, name: str) -> tuple[str, bool]:
+    """SHA-256 of the file, read 1 MiB at a time, and whether it holds anything but whitespace."""
+    digest, blank = hashlib.sha256(), True
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(_HASH_CHUNK):
+                digest.update(chunk)
+                blank = blank and not chunk.strip()
+    except OSError as exc:
+        raise _cannot_read(name, exc) from None
+    return digest.hexdigest(), blank
+
+
+def _read_file(path: Path, roles: _Roles | None = None):
+    """Read a CSV or Parquet file. Returns ``(frame, info, where, columns)``: ``columns`` is every
+    column of the file when ``frame`` holds only the ones ``roles`` needs (else None). Without
+    ``roles`` every column is read."""
     name = str(path)
     try:
         exists, is_dir = path.exists(), path.is_dir()
     except OSError as exc:  # e.g. a parent directory that may not be searched (EACCES)
-        raise InputError(
-            f"{name}: cannot be read ({exc.strerror or exc}); check its permissions"
-        ) from None
+        raise _cannot_read(name, exc) from None
     if not exists:
         raise InputError(f"{name}: file not found; check the path")
     if is_dir:
         raise InputError(f"{name}: is a directory; give a CSV or Parquet file")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            head = fh.read(4)
     except OSError as exc:
-        raise InputError(f"{name}: cannot be read ({exc.strerror or exc}); check its permissions") from None
-    info = InputInfo(name, hashlib.sha256(data).hexdigest(), 0)
+        raise _cannot_read(name, exc) from None
+    if _is_parquet(path, head):
+        sha256, blank = _hash_file(path, name)
+        if blank:
+            raise InputError(f"{name}: file is empty; it needs a header and at least 2 data rows")
+        frame, columns = _read_parquet(path, name, roles)
+        return frame, InputInfo(name, sha256, len(frame)), _Where(name), columns
+
+    try:
+        data = path.read_bytes()  # CSV: the text is needed anyway, for line numbers in messages
+    except OSError as exc:
+        raise _cannot_read(name, exc) from None
+    sha256 = hashlib.sha256(data).hexdigest()
     if not data.strip():
         raise InputError(f"{name}: file is empty; it needs a header and at least 2 data rows")
-    is_parquet = path.suffix.lower() in _PARQUET_SUFFIXES or data[:4] == b"PAR1"
-    if is_parquet:
-        where = _Where(name)
-        try:
-            import pyarrow.parquet as pq
-
-            # ParquetFile, not read_table: the dataset reader fails on duplicate column names
-            # with an obscure message before the check below can name the column.
-            table = pq.ParquetFile(_io.BytesIO(data)).read()
-        except Exception as exc:  # pyarrow raises several types for corrupt files
-            raise InputError(f"{name}: not a readable Parquet file ({_one_line(exc)})") from None
-        names = table.column_names
-        dup = pd.Index(names).duplicated()
-        if dup.any():
-            raise InputError(
-                f"{name}: column '{names[_first(dup)]}' appears twice; give each column once"
-            )
-        frame = table.to_pandas()
-    else:
-        where = _Where(name, csv_lines=True)
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise InputError(
-                f"{name}: line {line}: byte 0x{data[exc.start]:02x} is not valid UTF-8; "
-                "save the file as UTF-8"
-            ) from None
-        where.text = text
-        header = next(csv.reader(_io.StringIO(text)), [])
-        dup = pd.Index(header).duplicated()
-        if dup.any():
-            raise InputError(
-                f"{name}: column '{header[_first(dup)]}' appears twice in the header; "
-                "give each column once"
-            )
+    where = _Where(name, csv_lines=True)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{name}: line {line}: byte 0x{data[exc.start]:02x} is not valid UTF-8; "
+            "save the file as UTF-8"
+        ) from None
+    where.text = text
+    header = next(csv.reader(_lines(text)), [])
+    dup = pd.Index(header).duplicated()
+    if dup.any():
+        raise InputError(
+            f"{name}: column '{header[_first(dup)]}' appears twice in the header; "
+            "give each column once"
+        )
+    frame = None
+    if roles is not None and len(data) >= _ARROW_CSV_MIN_BYTES:
+        frame = _read_csv_arrow(data, header, roles)
+    columns = header if frame is not None else None
+    if frame is None:
         try:
             # Labels such as "NA" or "null" are real class names: only an empty cell is missing.
             frame = pd.read_csv(
@@ -721,8 +852,214 @@ def _read_file(path: Path):
             raise InputError(f"{name}: file is empty; it needs a header and at least 2 data rows") from None
         except (pd.errors.ParserError, ValueError) as exc:
             raise InputError(f"{name}: not a readable CSV file ({_one_line(exc)})") from None
-    info = InputInfo(name, info.sha256, len(frame))
-    return frame, info, where
+    return frame, InputInfo(name, sha256, len(frame)), where, columns
+
+
+def _read_parquet(path: Path, name: str, roles: _Roles | None):
+    """Read the columns ``roles`` needs (all without ``roles``) from the file itself (not a copy in
+    memory). Returns ``(frame, columns)`` as _read_file."""
+    import pyarrow.parquet as pq
+
+    try:
+        # ParquetFile, not read_table: the dataset reader fails on duplicate column names
+        # with an obscure message before the check below can name the column.
+        pf = pq.ParquetFile(str(path))
+    except MemoryError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise InputError(f"{name}: not a readable Parquet file ({_one_line(exc)})") from None
+    with pf:
+        names = list(pf.schema_arrow.names)
+        dup = pd.Index(names).duplicated()
+        if dup.any():
+            raise InputError(
+                f"{name}: column '{names[_first(dup)]}' appears twice; give each column once"
+            )
+        wanted = None
+        columns = None
+        if roles is not None:
+            # Columns that pandas stored as the index become the frame's index, not columns.
+            try:
+                meta = pf.schema_arrow.pandas_metadata or {}
+                index = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+            except Exception:  # malformed pandas metadata: to_pandas() below decides
+                index = set()
+            columns = [c for c in names if c not in index]
+            wanted = roles.select(columns)
+        try:
+            table = pf.read(columns=wanted)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{name}: not a readable Parquet file ({_one_line(exc)})") from None
+    if wanted is not None and table.column_names != wanted:
+        # A name with a dot also selects the nested field of that path: keep the named columns.
+        table = table.select(wanted)
+    frame = table.to_pandas()
+    del table
+    return frame, columns
+
+
+# --------------------------------------------------------------------------------------------
+# CSV with pyarrow's multi-threaded reader, when its result is provably pandas' C engine's
+
+
+def _read_csv_arrow(data: bytes, header: list, roles: _Roles) -> pd.DataFrame | None:
+    """Read the columns the audit needs with pyarrow's CSV reader, giving exactly the frame that
+    ``pd.read_csv(text, keep_default_na=False, na_values=[""], low_memory=False)`` gives for them,
+    or None (read with the C engine) whenever that cannot be guaranteed.
+
+    ``pd.read_csv(engine="pyarrow")`` itself is not used: its type inference differs from the C
+    engine's ("0x10" becomes 16, "+1" a float, "nan" and "NaN" missing, "1"/"true" booleans, dates
+    timestamps, ...). Instead pyarrow only tokenises (the two tokenisers agree on RFC 4180 quoting;
+    rows whose field count differs from the header's, which the C engine pads, shifts or skips, make
+    pyarrow raise, and then the C engine reads the file) and the types are settled here:
+
+    * label columns (y_true, y_pred, cluster) are read as text and typed by the C engine itself,
+      run on their distinct values: its inference (int64, uint64, float64, bool, else text) depends
+      only on the set of values, which is tiny for labels;
+    * score columns are parsed as float64. Any empty cell or non-finite value falls back (the C
+      engine's text then words the message). Every finite number pyarrow accepts is a number to the
+      C engine too, and both parse with fast_float (correctly rounded), so the values are equal; on
+      a pandas whose C parser is not correctly rounded (before fast_float) nothing is read here.
+
+    The equality is also tested on thousands of generated files (tests/test_inputs.py).
+    """
+    wanted = roles.select(header)
+    scores = roles.score_names(header)
+    labels = [c for c in wanted if c not in scores]
+    if (
+        len(header) < 2  # a whitespace-only line is skipped by C, a value to pyarrow
+        or any(c == "" for c in header)  # the C engine names it "Unnamed: i"
+        or roles.y_true not in labels
+        or (roles.cluster is not None and roles.cluster not in labels)
+        or not (roles.y_pred in labels or scores)
+        or (roles.score_columns is not None and (
+            not isinstance(roles.score_columns, Mapping)
+            or len(scores) != len(roles.score_columns)
+        ))
+        or {roles.y_true, roles.y_pred, roles.cluster} & set(scores)
+        or not _float_parsers_agree()
+        or not _quoting_is_safe(data)
+    ):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    types = {c: pa.string() for c in labels} | {c: pa.float64() for c in scores}
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),  # no copy; a UTF-8 BOM is skipped as by utf-8-sig
+            parse_options=pacsv.ParseOptions(
+                # Without quotes no value spans lines, and blocks may be split at any newline.
+                newlines_in_values=b'"' in data,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, include_columns=wanted,
+                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
+            ),
+        )
+    except MemoryError:
+        raise
+    except Exception:  # any parse error: the C engine reads it (and words the message)
+        return None
+    if table.column_names != wanted or table.num_rows == 0:
+        return None
+    out = {}
+    for c in wanted:
+        col = table.column(c)
+        if col.null_count:  # a missing value: the C engine's types then matter for the message
+            return None
+        if c in scores:
+            values = col.to_numpy()
+            if not np.isfinite(values).all():
+                return None
+            out[c] = values
+        else:
+            distinct = pc.unique(col)
+            typed = _c_engine_types(distinct.to_pylist())
+            if typed is None:
+                return None
+            codes = pc.index_in(col, value_set=distinct).to_numpy()
+            out[c] = typed.take(codes).reset_index(drop=True)
+    del table
+    return pd.DataFrame(out, columns=wanted)
+
+
+def _quoting_is_safe(data: bytes) -> bool:
+    """Every quote opens a field, closes one, or is doubled inside one; none is left open; and no
+    quoted value holds a carriage return.
+
+    Then both tokenisers split the file alike. Otherwise they may not: pyarrow takes a quote left
+    open at the end of the file as a value that runs to the end, where the C engine raises "EOF
+    inside string"; and pyarrow drops the "\\n" of a quoted "\\r\\n" that a block boundary splits
+    (pyarrow 26). Checked by toggling on every quote (a doubled quote toggles twice): the even
+    ones must open a field (follow a comma, a line end, the start or the quote just before them),
+    the odd ones close one (precede a comma, a line end, the end or another quote), and a carriage
+    return must not follow an odd number of quotes.
+    """
+    if b'"' not in data:
+        return True
+    buf = np.frombuffer(data, dtype=np.uint8)
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    quote, cr = ord('"'), ord("\r")
+    seps = np.array([ord(","), ord("\n"), cr, quote], dtype=np.uint8)
+    has_cr = b"\r" in data
+    step, n_quotes = 1 << 24, 0
+    for lo in range(0, len(buf), step):  # in slices: a mask of the whole file would double it
+        part = buf[lo:lo + step]
+        q = np.flatnonzero(part == quote) + lo
+        opening = (np.arange(len(q)) + n_quotes) % 2 == 0
+        before = np.where(q > start, buf[np.maximum(q - 1, 0)], ord(","))
+        after = np.where(q + 1 < len(buf), buf[np.minimum(q + 1, len(buf) - 1)], ord(","))
+        if not np.where(opening, np.isin(before, seps), np.isin(after, seps)).all():
+            return False
+        if has_cr:
+            r = np.flatnonzero(part == cr) + lo
+            if ((n_quotes + np.searchsorted(q, r)) % 2 == 1).any():
+                return False
+        n_quotes += len(q)
+    return n_quotes % 2 == 0
+
+
+def _c_engine_types(values: list) -> pd.Series | None:
+    """``values`` (distinct, non-empty strings) typed as the C engine types a column holding
+    them: each quoted on a line of its own, so that the C engine sees exactly these values."""
+    text = "v\n" + "".join('"' + v.replace('"', '""') + '"\n' for v in values)
+    typed = pd.read_csv(
+        _io.StringIO(text), keep_default_na=False, na_values=[""], low_memory=False
+    )["v"]
+    return typed if len(typed) == len(values) and not typed.isna().any() else None
+
+
+# Decimal strings that a parser which is not correctly rounded may get wrong: long mantissas (the
+# pandas C parser before fast_float read the first as 1.7), a value at the boundary of the
+# subnormals, a tie (2**53 + 1) and the smallest subnormal.
+_FLOAT_PROBES = ("1.700000000000000177635684", "0.1234567890123456789012",
+                 "2.2250738585072011e-308", "9007199254740993", "4.9e-324")
+
+
+@functools.cache
+def _float_parsers_agree() -> bool:
+    """Both pandas' C parser and pyarrow's round decimal text correctly (as Python's float() does),
+    so they give the same float64 for every number. True from pandas 3.1 (fast_float)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        text = "v\n" + "\n".join(_FLOAT_PROBES) + "\n"
+        expected = [float(v) for v in _FLOAT_PROBES]
+        c_values = pd.read_csv(_io.StringIO(text), keep_default_na=False, na_values=[""],
+                               low_memory=False)["v"]
+        arrow_values = pacsv.read_csv(
+            pa.BufferReader(text.encode()),
+            convert_options=pacsv.ConvertOptions(column_types={"v": pa.float64()}),
+        ).column("v").to_pylist()
+    except Exception:  # pragma: no cover - then the C engine reads every CSV
+        return False
+    return (c_values.dtype == np.float64 and c_values.tolist() == expected
+            and arrow_values == expected)
 
 
 def _one_line(exc) -> str:
