@@ -178,7 +178,7 @@ BAD_USAGE = [
     ("out-dir-is-a-file", ["{good}", "--out-dir", "{good}"],
      "--out-dir {good}: exists and is not a directory"),
     ("too-few-resamples", ["{good}", "--out-dir", "{out}", "--n-resamples", "5"],
-     "option n_resamples (--n-resamples): must be 0 (no intervals) or at least 100; got 5 "
+     "--n-resamples: must be 0 (no intervals) or at least 100; got 5 "
      "(2000 is the default)"),
 ]
 

@@ -34,14 +34,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part:
     a temporary file in the same directory, flushed to disk, then renamed over the target."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _stage(path, data)
     try:
-        # mkstemp creates the file 0600; give it the mode a plain open() would (0666 & ~umask).
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -97,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = _Parser(
         prog="prevalens",
+        allow_abbrev=False,
         description="Audit a multi-class classifier: micro, macro and weighted metrics with "
         "confidence intervals, where rare classes diverge from common ones.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -109,9 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"prevalens {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub_kwargs = {"allow_abbrev": False}
 
     a = sub.add_parser(
         "audit",
+        **sub_kwargs,
         help="audit predictions from a CSV or Parquet file",
         description="Audit predictions in INPUT (CSV or Parquet: columns y_true, y_pred and/or "
         "score_<label>) and write results.json, the report and exports into --out-dir.",
@@ -154,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "render",
+        **sub_kwargs,
         help="re-render the report and exports from a results.json without recomputing",
         description="Render the report (html, pdf) and exports (csv, md, tex) from RESULTS, a "
         "results.json written by `prevalens audit`. Nothing is recomputed: every number comes "
@@ -179,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "schema",
+        **sub_kwargs,
         help="print the JSON Schema of results.json",
         epilog="example:\n  prevalens schema > audit-1.schema.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -187,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser(
         "example",
+        **sub_kwargs,
         help="write the bundled example predictions to a CSV file",
         description="Write the bundled example predictions (a long-tailed split of the digits "
         "data with a logistic regression's probabilities) to PATH, and say how to audit them.",
@@ -275,7 +275,7 @@ def _cmd_audit(args) -> int:
     from .gates import evaluate_gates, parse_gates
     from .io import load_predictions
 
-    resolved, config_file = resolve(_cli_options(args), config_path=args.config)
+    resolved, config_file, sources = resolve(_cli_options(args), config_path=args.config)
     if args.example and resolved["input"] is not None and args.input is not None:
         raise UsageError("give either INPUT or --example (exactly one)")
     if not args.example and resolved["input"] is None:
@@ -286,7 +286,7 @@ def _cmd_audit(args) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
     gates = parse_gates(resolved["gates"])
-    config = audit_config(resolved)
+    config = audit_config(resolved, sources)
     _check_templates(resolved["templates"])
     baseline = _load_results(Path(resolved["baseline"]), "--baseline") \
         if resolved["baseline"] else None
@@ -390,16 +390,45 @@ def _signoff(lines) -> tuple:
 
 def write_outputs(out_dir: Path, outputs: dict) -> list:
     """Write every output atomically, only after all of them were produced in memory."""
+    # All or nothing: every file is first written and synced under a temporary name, and only
+    # when all of them are on disk are they renamed over their targets (a rename within one
+    # directory does not fail short of the disk vanishing), so a failure leaves every previous
+    # output as it was.
+    staged = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, data in outputs.items():
+        for name in outputs:
             target = out_dir / name
-            write_atomic(target, data)
-            written.append(target)
-        return written
+            if target.is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(target))
+        for name, data in outputs.items():
+            staged.append((_stage(out_dir / name, data), out_dir / name))
+        for tmp, target in staged:
+            os.replace(tmp, target)
+        return [target for _, target in staged]
     except OSError as exc:
-        raise UsageError(f"--out-dir {out_dir}: cannot write ({exc.strerror or exc})") from None
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        what = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        raise UsageError(f"--out-dir {out_dir}: cannot write ({what}{exc.strerror or exc})") from None
+
+
+def _stage(path: Path, data: bytes) -> str:
+    """Write ``data`` to a synced temporary file next to ``path``; returns its name."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
 
 
 def _load_results(path: Path, what: str):
@@ -451,7 +480,11 @@ def _cmd_render(args) -> int:
                "model_name": args.model_name, "dataset_name": args.dataset_name,
                "signoff": args.signoff or cfg.get("signoff") or (),
                "templates": args.templates}
-    written = write_outputs(out_dir, _outputs(d, formats, options, _progress(args)))
+    progress = _progress(args)
+    outputs = _outputs(d, formats, options, progress)
+    progress.step(f"writing {len(outputs)} files")
+    written = write_outputs(out_dir, outputs)
+    progress.done()
     if not args.quiet:
         for p_ in written:
             sys.stdout.write(f"wrote {p_}\n")
@@ -578,11 +611,13 @@ def main(argv=None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            _check_environment()
             code = handler(args)
         except PrevalensError as exc:
             if debug:
                 raise
-            _flush_warnings(caught, quiet)
+            # the error is the one line a failed run prints: warnings about the data it did
+            # not finish auditing would only bury it
             sys.stderr.write(f"prevalens: error: {exc}\n")
             return EXIT_USAGE
         except KeyboardInterrupt:
@@ -598,6 +633,15 @@ def main(argv=None) -> int:
             return EXIT_INTERNAL
     _flush_warnings(caught, quiet)
     return code
+
+
+def _check_environment() -> None:
+    """Settings read from the environment, checked before anything reads them (numpy's f2py
+    reads SOURCE_DATE_EPOCH while scipy loads, and fails with a bare ValueError)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and not epoch.strip().isdigit():
+        raise UsageError(f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970 (e.g. "
+                         f"from `git log -1 --format=%ct`); got {epoch!r}")
 
 
 def _flush_warnings(caught, quiet: bool) -> None:

@@ -262,28 +262,33 @@ def normalise_table(table: dict, src: Source) -> dict:
     return out
 
 
-def resolve(cli: dict, *, config_path=None, cwd: Path | None = None) -> tuple[dict, str | None]:
+def resolve(cli: dict, *, config_path=None, cwd: Path | None = None):
     """Merge defaults, the configuration file and the command line (``cli``: the options given
-    on the command line, already typed). Returns the resolved options and the file used."""
+    on the command line, already typed). Returns the resolved options, the file used (or None)
+    and, for each option that was set, its :class:`Source`."""
     resolved = {o.key: (tuple(o.default) if isinstance(o.default, list) else o.default)
                 for o in OPTIONS}
+    sources: dict[str, Source] = {}
     used = None
     found = load_config_file(config_path) if config_path else discover_pyproject(cwd)
     if found is not None:
         table, src = found
-        resolved.update(normalise_table(table, src))
+        values = normalise_table(table, src)
+        resolved.update(values)
+        sources.update(dict.fromkeys(values, src))
         used = src.label
     cli_src = Source("command line")
     for key, value in cli.items():
         if value is None:
             continue
         resolved[key] = _check(_BY_KEY[key], value, cli_src)
-    return resolved, used
+        sources[key] = cli_src
+    return resolved, used, sources
 
 
-def audit_config(resolved: dict):
+def audit_config(resolved: dict, sources: dict | None = None):
     """The :class:`~prevalens.audit.AuditConfig` of resolved options; its own checks (ranges,
-    combinations) are reported with the option's name."""
+    combinations) are reported with where the value came from (flag or file and key)."""
     import re
 
     from .audit import AuditConfig
@@ -296,7 +301,9 @@ def audit_config(resolved: dict):
         m = re.match(r"`(\w+)`\s*(.*)", msg)
         if m and m.group(1) in _BY_KEY:
             key = m.group(1)
-            raise ConfigError(f"option {key} (--{key.replace('_', '-')}): {m.group(2)}") from None
+            src = (sources or {}).get(key)
+            where = src.where(key) if src is not None else f"option {key}"
+            raise ConfigError(f"{where}: {m.group(2)}") from None
         raise
 
 

@@ -51,7 +51,7 @@ CLASS_METRICS = ("precision", "recall", "f1", "specificity", "npv", "jaccard", "
                  "roc_auc", "average_precision")
 _TOPK = re.compile(r"^top_[0-9]+_accuracy$")
 
-_GATE = re.compile(r"^\s*(?P<name>[^<>=]+?)\s*(?P<op>>=|<=|>|<|=>|=<|==|=)\s*(?P<value>\S.*?)\s*$")
+_GATE = re.compile(r"^\s*(?P<name>[^<>=]+?)\s*(?P<op>>=|<=|>|<|=>|=<|==|=)\s*(?P<value>[^<>=\s].*?)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _bad(spec, why) -> ConfigError:
 
 
 def _closest(word, options) -> str:
-    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
@@ -94,6 +94,8 @@ def parse_gate(spec) -> Gate:
         raise _bad(spec, "expected NAME OP NUMBER with OP one of >=, >, <=, < "
                          "(e.g. 'macro.f1 >= 0.70')")
     name, op, value = m.group("name"), m.group("op"), m.group("value")
+    if value is None:
+        raise _bad(spec, f"threshold missing after {op!r}; give a number, e.g. '{name} {op} 0.70'")
     if op in ("=", "==", "=>", "=<"):
         hint = {"=>": ">=", "=<": "<="}.get(op, ">= or <=")
         raise _bad(spec, f"operator {op!r} is not supported; use {hint}")
@@ -178,7 +180,8 @@ def _lookup(d: dict, gate: Gate):
         return g["macro_minus_micro"], None
     if family == "stratum":
         name, metric = ".".join(parts[1:-1]), parts[-1]
-        configured = [s["name"] for s in (d.get("strata_definition") or {}).get("strata", [])]
+        sd = d.get("strata_definition") or {}
+        configured = [s["name"] for s in sd.get("strata", [])] + list(sd.get("omitted_empty", []))
         if name not in configured:
             raise _bad(gate.spec, f"no stratum named {name!r}{_closest(name, configured)}; "
                                   f"the strata are {', '.join(configured) or 'none'}")

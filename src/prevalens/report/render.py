@@ -73,7 +73,19 @@ def render_html(model, *, templates_dir: Path | None = None) -> str:
 
     # The stylesheet is the template author's own file, inserted verbatim into <style> (escaping
     # would break its quotes); everything from the data goes through autoescaping.
-    return env.get_template("report.html.j2").render(model=model, css=Markup(css))
+    if not user:
+        return env.get_template("report.html.j2").render(model=model, css=Markup(css))
+    import jinja2
+
+    try:
+        return env.get_template("report.html.j2").render(model=model, css=Markup(css))
+    except jinja2.TemplateError as exc:  # the user's template, not a bug of prevalens
+        from ..exceptions import ConfigError
+
+        where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        raise ConfigError(f"{tdir / 'report.html.j2'}{where}: the template failed: "
+                          f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}; "
+                          "start from a copy of the bundled templates") from None
 
 
 def _fetcher_class():

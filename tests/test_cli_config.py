@@ -1,0 +1,1161 @@
+"""The command line as a scheduled job runs it: configuration files and their precedence, quality
+gates, the comparison with a baseline, the exports, reproducible runs, progress and the summary,
+every subcommand and every exit code, and a catalogue of bad invocations and bad files.
+
+Every run is a subprocess of ``python -m prevalens`` (the real entry point). All of them are started
+once, concurrently, by the module fixture ``runs`` (each run spends most of its time importing
+numpy and pandas), in two waves: the second wave needs numbers from the first (gate thresholds
+between an estimate and its interval bound, a baseline file, a results.json to re-render).
+Runs use ``--n-resamples 0`` or 200 and JSON/Markdown/CSV/LaTeX output; only two runs render the
+HTML report and one the PDF.
+
+Data: the bundled example (330 rows, 10 classes, with scores; class ``eight`` is never predicted,
+so its precision is undefined and the CLI warns) and CLEAN_CSV, a hand-made 40-row, 3-class file
+with scores on which nothing is undefined (so a successful run prints nothing on stderr), with a
+class labelled ``v1.2`` (a dot inside a gate name).
+
+Bad input must give exit code 2, exactly one line ``prevalens: error: ...`` on stderr, no traceback,
+nothing on stdout, and must leave the directory it ran in byte-for-byte as it was (a previous
+results.json in the output directory untouched, no temporary ``.*.tmp`` file).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import prevalens
+from prevalens.config import OPTIONS
+from prevalens.data import example_path
+from prevalens.report.model import metric_name
+
+EPOCH = "1700000000"
+EPOCH_UTC = "2023-11-14T22:13:20Z"  # datetime.fromtimestamp(1700000000, tz=utc)
+# the documented columns of headline.csv (prevalens.exports.headline_csv)
+HEADLINE_COLUMNS = ("section", "name", "metric", "estimate", "ci_low", "ci_high", "se", "method",
+                    "status", "note")
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+ROOT_REASON = "running as root: root reads and writes regardless of permission bits"
+DIR = object()  # in a case's files: make a directory
+
+
+# ------------------------------------------------------------------------------------------------
+# running the CLI (the pattern of tests/test_cli.py, with per-run environment variables)
+
+
+def run_cli(args, cwd, env=None) -> subprocess.CompletedProcess:
+    """``python -m prevalens ARGS`` in ``cwd``; SOURCE_DATE_EPOCH set, PREVALENS_PROGRESS unset
+    (stderr is a pipe, so no progress) unless ``env`` says otherwise."""
+    full_env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
+    for name in ("PYTHONWARNINGS", "PREVALENS_PROGRESS"):
+        full_env.pop(name, None)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "prevalens", *map(str, args)], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=300)
+
+
+def _listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def _snapshot(root: Path) -> dict:
+    """Every file and directory under ``root``: relative path -> bytes (or a marker)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, name), root)] = "<dir>"
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                out[os.path.relpath(path, root)] = Path(path).read_bytes()
+            except PermissionError:
+                out[os.path.relpath(path, root)] = "<unreadable>"
+    return out
+
+
+def _assert_one_line_error(proc, code=2):
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert proc.stderr.endswith("\n")
+    assert proc.stdout == ""
+    return lines[0]
+
+
+def _write(path: Path, content) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if content is DIR:
+        path.mkdir(exist_ok=True)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text("utf-8"),
+                      parse_constant=lambda t: pytest.fail(f"non-standard JSON token {t}"))
+
+
+# ------------------------------------------------------------------------------------------------
+# data
+
+
+def _clean_csv() -> str:
+    """40 rows, classes cat (20), dog (12), v1.2 (8); every fourth row of a class is predicted as
+    the next class; scores sum to 1 and put the most mass on the predicted class."""
+    labels = ["cat", "dog", "v1.2"]
+    rows = ["y_true,y_pred,score_cat,score_dog,score_v1.2"]
+    for k, (label, n) in enumerate(zip(labels, (20, 12, 8))):
+        for i in range(n):
+            pred = label if i % 4 else labels[(k + 1) % 3]
+            j = labels.index(pred)
+            rest = 0.4 - 0.05 * (i % 5)
+            scores = [0.0, 0.0, 0.0]
+            others = [x for x in range(3) if x != j]
+            scores[others[0]] = round(rest * 0.6, 6)
+            scores[others[1]] = round(rest * 0.4, 6)
+            scores[j] = round(1 - scores[others[0]] - scores[others[1]], 6)
+            rows.append(",".join([label, pred] + [f"{s:.6f}" for s in scores]))
+    return "\n".join(rows) + "\n"
+
+
+CLEAN_CSV = _clean_csv()
+NOSCORE_CSV = "y_true,y_pred\na,a\nb,b\na,b\nb,a\na,a\nb,b\n"
+
+
+def _modified_example(text: str) -> str:
+    """The example with eight wrong predictions corrected: a second 'month' whose numbers move."""
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    t, p = rows[0].index("y_true"), rows[0].index("y_pred")
+    fixed = 0
+    for r in rows[1:]:
+        if r[t] != r[p] and fixed < 8:
+            r[p], fixed = r[t], fixed + 1
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+def _earlier_results() -> bytes:
+    """The bytes of a results.json from an earlier, successful audit (made in-process)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", prevalens.PrevalensWarning)
+        result = prevalens.audit(["a", "b", "a"], ["a", "b", "b"], n_resamples=0, seed=1)
+    return result.to_json().encode("utf-8")
+
+
+# ------------------------------------------------------------------------------------------------
+# the catalogue of bad invocations and bad files
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A bad invocation: run in its own directory (which holds ``out/results.json`` from an
+    earlier audit, and ``files``); ``{clean}``, ``{noscore}``, ``{earlier}`` in ``args`` are
+    absolute paths to the shared data. ``expect``: fragments of the error line."""
+
+    id: str
+    args: tuple
+    expect: tuple = ()
+    files: dict = field(default_factory=dict)
+    chmod: tuple | None = None  # (relative path, mode)
+    env: dict | None = None
+    root_skip: bool = False
+    xfail: str | None = None
+
+
+FAST = ("--out-dir", "out", "--format", "json", "--n-resamples", "0")
+GATE = ("audit", "{clean}", *FAST, "--gate")
+TOML_AUDIT = ("audit", "{clean}", "--config", "audit.toml", *FAST)
+
+
+def _cfg(text):
+    return {"audit.toml": text}
+
+
+CATALOGUE = [
+    # -- the input file
+    Bad("input-missing", ("audit", "nope.csv", *FAST), ("nope.csv", "not found")),
+    Bad("input-empty", ("audit", "empty.csv", *FAST), ("empty.csv", "empty"),
+        files={"empty.csv": ""}),
+    Bad("input-header-only", ("audit", "header.csv", *FAST), ("header.csv", "only a header"),
+        files={"header.csv": "y_true,y_pred\n"}),
+    Bad("input-is-a-directory", ("audit", "folder.csv", *FAST), ("folder.csv", "is a directory"),
+        files={"folder.csv": DIR}),
+    Bad("input-unreadable", ("audit", "locked.csv", *FAST), ("locked.csv",),
+        files={"locked.csv": CLEAN_CSV}, chmod=("locked.csv", 0o000), root_skip=True),
+    # -- the output directory
+    Bad("out-dir-is-a-file", ("audit", "{clean}", "--out-dir", "out/results.json", "--format",
+                              "json", "--n-resamples", "0"),
+        ("--out-dir out/results.json", "not a directory")),
+    Bad("out-dir-inside-a-file", ("audit", "{clean}", "--out-dir", "out/results.json/sub",
+                                  "--format", "json", "--n-resamples", "0"),
+        ("--out-dir out/results.json/sub", "cannot write")),
+    Bad("out-dir-not-writable", ("audit", "{clean}", *FAST), ("--out-dir out", "cannot write"),
+        chmod=("out", 0o555), root_skip=True),
+    # -- options on the command line
+    Bad("format-unknown", ("audit", "{clean}", "--out-dir", "out", "--n-resamples", "0",
+                           "--format", "json,xlsx"), ("--format", "'xlsx'", "json, html")),
+    Bad("labels-empty-item", ("audit", "{clean}", *FAST, "--labels", "cat,,dog"),
+        ("--labels", "empty label")),
+    Bad("choice-invalid", ("audit", "{clean}", *FAST, "--interval", "bcaa"),
+        ("--interval", "invalid choice: 'bcaa'")),
+    Bad("confidence-level-1.5", ("audit", "{clean}", *FAST, "--confidence-level", "1.5"),
+        ("confidence", "1.5")),
+    Bad("n-resamples-negative", ("audit", "{clean}", "--out-dir", "out", "--format", "json",
+                                 "--n-resamples", "-1"), ("--n-resamples", ">= 0", "-1")),
+    Bad("n-resamples-5", ("audit", "{clean}", "--out-dir", "out", "--format", "json",
+                          "--n-resamples", "5"), ("--n-resamples", "at least 100", "5")),
+    Bad("strata-cuts-abc", ("audit", "{clean}", *FAST, "--strata-cuts", "abc"),
+        ("--strata-cuts 'abc'", "numbers")),
+    Bad("templates-without-report", ("audit", "{clean}", *FAST, "--templates", "tpl"),
+        ("--templates tpl", "report.html.j2"), files={"tpl": DIR}),
+    Bad("config-string-for-int", TOML_AUDIT, ("audit.toml", "key 'seed'", "whole number", "'1'"),
+        files=_cfg('seed = "1"\n')),
+    Bad("config-float-for-int", TOML_AUDIT[:4] + ("--out-dir", "out", "--format", "json"),
+        ("audit.toml", "key 'n_resamples'", "whole number", "200.0"),
+        files=_cfg("n_resamples = 200.0\n")),
+    Bad("config-list-for-string", TOML_AUDIT, ("audit.toml", "key 'model_name'", "a string"),
+        files=_cfg('model_name = ["triage", "v3"]\n')),
+    Bad("config-bool-for-int", TOML_AUDIT, ("audit.toml", "key 'min_support'", "boolean"),
+        files=_cfg("min_support = true\n")),
+    Bad("config-invalid-choice", TOML_AUDIT,
+        ("audit.toml", "key 'resampling'", "'stratifed'", "did you mean 'stratified'"),
+        files=_cfg('resampling = "stratifed"\n')),
+    Bad("config-unknown-format", TOML_AUDIT[:4] + ("--out-dir", "out", "--n-resamples", "0"),
+        ("audit.toml", "key 'format'", "'docx'"), files=_cfg('format = ["json", "docx"]\n')),
+    Bad("config-unknown-key", TOML_AUDIT,
+        ("audit.toml", "unknown key 'n_resample'", "did you mean 'n_resamples'"),
+        files=_cfg("n_resample = 200\n")),
+    Bad("config-key-spelled-both-ways", TOML_AUDIT, ("audit.toml", "twice"),
+        files=_cfg("min_support = 5\nmin-support = 5\n")),
+    Bad("config-invalid-toml", TOML_AUDIT, ("audit.toml", "not valid TOML"),
+        files=_cfg("seed = \n")),
+    Bad("config-not-utf8", TOML_AUDIT, ("audit.toml", "not UTF-8"),
+        files={"audit.toml": 'model_name = "caf\xe9"\n'.encode("latin-1")}),
+    Bad("config-missing", TOML_AUDIT, ("audit.toml", "not found")),
+    Bad("config-is-a-directory", TOML_AUDIT, ("audit.toml", "is a directory"),
+        files={"audit.toml": DIR}),
+    Bad("config-pyproject-without-table", ("audit", "{clean}", "--config", "pyproject.toml", *FAST),
+        ("pyproject.toml", "[tool.prevalens]"),
+        files={"pyproject.toml": '[project]\nname = "x"\nversion = "1"\n'}),
+    Bad("discovered-pyproject-unknown-key", ("audit", "{clean}", *FAST),
+        ("pyproject.toml [tool.prevalens]", "'n-resample'", "did you mean 'n_resamples'"),
+        files={"pyproject.toml": '[project]\nname = "x"\n\n[tool.prevalens]\nn-resample = 0\n'}),
+    Bad("config-gate-bad-operator", TOML_AUDIT, ("macro.f1 => 0.7", "use >="),
+        files=_cfg('gates = ["macro.f1 => 0.7"]\n')),
+    # -- quality gates
+    Bad("gate-unknown-family", GATE + ("mikro.f1 >= 0.5",),
+        ("mikro.f1", "did you mean 'micro'", "valid names", "class.LABEL.METRIC")),
+    Bad("gate-unknown-metric", GATE + ("macro.recal >= 0.5",),
+        ("'recal'", "did you mean 'recall'", "precision, recall, f1")),
+    Bad("gate-missing-threshold", GATE + ("macro.f1 >=",), ("gate 'macro.f1 >='",)),
+    Bad("gate-equals-operator", GATE + ("macro.f1 = 0.7",), ("operator '='", ">= or <=")),
+    Bad("gate-non-numeric-threshold", GATE + ("macro.f1 >= high",), ("'high'", "not a number")),
+    Bad("gate-unknown-stratum", GATE + ("stratum.tiny.recall >= 0.5",),
+        ("no stratum named 'tiny'", "common")),
+    Bad("gate-unknown-class", GATE + ("class.zebra.recall >= 0.5",),
+        ("no class labelled 'zebra'",)),
+    Bad("gate-roc-auc-without-scores", ("audit", "{noscore}", *FAST, "--gate",
+                                        "macro.roc_auc >= 0.5"),
+        ("roc_auc", "needs score columns")),
+    Bad("gate-duplicate", GATE + ("macro.f1 >= 0.5", "--gate", "macro.f1>=0.50"),
+        ("declared twice",)),
+    # -- the baseline
+    Bad("baseline-missing", ("audit", "{clean}", *FAST, "--baseline", "old.json"),
+        ("--baseline old.json", "not found")),
+    Bad("baseline-not-json", ("audit", "{clean}", *FAST, "--baseline", "old.json"),
+        ("--baseline old.json", "not a valid JSON"), files={"old.json": "y_true,y_pred\n"}),
+    Bad("baseline-other-schema", ("audit", "{clean}", *FAST, "--baseline", "old.json"),
+        ("--baseline old.json", "'other.tool/2'", "prevalens.audit/1"),
+        files={"old.json": '{"schema": "other.tool/2", "metrics": {}}\n'}),
+    Bad("baseline-nan-token", ("audit", "{clean}", *FAST, "--baseline", "old.json"),
+        ("--baseline old.json", "NaN")),  # old.json: the earlier results with a NaN (below)
+    Bad("baseline-is-a-directory", ("audit", "{clean}", *FAST, "--baseline", "out"),
+        ("--baseline out", "is a directory")),
+    # -- render and example
+    Bad("render-non-results-json", ("render", "other.json", "--out-dir", "out", "--format", "md"),
+        ("other.json", "prevalens.audit/1"), files={"other.json": '{"hello": [1, 2]}\n'}),
+    Bad("render-bad-format", ("render", "{earlier}", "--out-dir", "out", "--format", "md,docx"),
+        ("--format docx",)),
+    Bad("example-into-a-directory", ("example", "out"), ("out", "is a directory")),
+    # -- user errors that once were reported as internal errors (exit 3)
+    Bad("source-date-epoch-not-a-number", ("audit", "{clean}", *FAST),
+        ("SOURCE_DATE_EPOCH",), env={"SOURCE_DATE_EPOCH": "yesterday"}),
+    Bad("user-template-undefined-variable", ("render", "{earlier}", "--out-dir", "out",
+                                             "--format", "html", "--templates", "tpl"),
+        ("tpl", "report.html.j2"), files={"tpl/report.html.j2": "{{ no_such_variable }}\n"}),
+]
+
+_RUNNABLE = [c for c in CATALOGUE if not (c.root_skip and IS_ROOT) and not c.xfail]
+
+
+# ------------------------------------------------------------------------------------------------
+# the runs
+
+
+def _toml(path: Path, text: str) -> Path:
+    return _write(path, text)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every CLI run of this file, concurrently. Returns a namespace: ``w`` (the work dir),
+    ``p`` (key -> CompletedProcess), ``before``/``after`` (catalogue snapshots), ``earlier``."""
+    w = tmp_path_factory.mktemp("cli_config")
+    example = example_path().read_text("utf-8")
+    earlier = _earlier_results()
+    data = {"clean": _write(w / "data" / "clean.csv", CLEAN_CSV),
+            "noscore": _write(w / "data" / "noscore.csv", NOSCORE_CSV),
+            "example": _write(w / "data" / "example.csv", example),
+            "example_mod": _write(w / "data" / "example_mod.csv", _modified_example(example)),
+            "earlier": _write(w / "data" / "earlier.json", earlier)}
+    jobs = {}  # key -> (args, cwd, env)
+
+    def job(key, args, cwd, env=None):
+        cwd.mkdir(parents=True, exist_ok=True)
+        jobs[key] = ([str(a) for a in args], cwd, env)
+
+    # The heaviest first: the defaults (2000 replicates, HTML and PDF).
+    _write(w / "default" / "clean.csv", CLEAN_CSV)
+    job("default", ["audit", "clean.csv"], w / "default")
+
+    # Two identical scheduled runs in two directories: same input, config and seed.
+    repro_toml = ('seed = 11\nn-resamples = 200\n'
+                  'gates = ["macro.f1 >= 0.5", "micro.recall >= 0.8"]\n')
+    for key in ("repro_a", "repro_b"):
+        _write(w / key / "example.csv", example)
+        _toml(w / key / "audit.toml", repro_toml)
+        job(key, ["audit", "example.csv", "--config", "audit.toml", "--out-dir", "out",
+                  "--format", "json,csv,md,tex"], w / key)
+
+    # progress and quiet
+    clean_args = ["audit", data["clean"], "--out-dir", "out", "--n-resamples", "200", "--seed", "1"]
+    job("silent", clean_args + ["--format", "json"], w / "silent")
+    job("progress", clean_args + ["--format", "json,md"], w / "progress",
+        {"PREVALENS_PROGRESS": "1"})
+    job("quiet", clean_args + ["--format", "json", "--quiet"], w / "quiet",
+        {"PREVALENS_PROGRESS": "1"})
+
+    # precedence: file over defaults, flags over file
+    file_toml = ('seed = 5\nn_resamples = 200\nformat = ["json", "md"]\nout_dir = "from_file"\n'
+                 'gates = ["macro.f1 >= 0.1"]\n')
+    for key in ("file", "flag"):
+        _write(w / key / "clean.csv", CLEAN_CSV)
+        _toml(w / key / "audit.toml", file_toml)
+    job("file", ["audit", "clean.csv", "--config", "audit.toml"], w / "file")
+    job("flag", ["audit", "clean.csv", "--config", "audit.toml", "--seed", "6", "--n-resamples",
+                 "0", "--format", "json", "--out-dir", "from_flag", "--gate",
+                 "micro.recall >= 0.1", "--gate-on", "estimate"], w / "flag")
+
+    pyproject = ('[project]\nname = "someone-elses-project"\nversion = "1.0"\n\n'
+                 '[tool.prevalens]\nseed = 8\nn-resamples = 0\nformat = "json"\n'
+                 'out_dir = "pp_out"\nmodel_name = "from pyproject"\n')
+    for key in ("pyproject", "beats"):
+        _write(w / key / "clean.csv", CLEAN_CSV)
+        _toml(w / key / "pyproject.toml", pyproject)
+    job("pyproject", ["audit", "clean.csv"], w / "pyproject")
+    _toml(w / "beats" / "other.toml",
+          'seed = 9\nn_resamples = 0\nformat = ["json"]\nout_dir = "other_out"\n')
+    job("beats", ["audit", "clean.csv", "--config", "other.toml"], w / "beats")
+
+    # paths in a config file are relative to the file, wherever the run starts
+    sub = w / "cfg" / "sub"
+    _write(sub / "data" / "clean.csv", CLEAN_CSV)
+    _write(sub / "old" / "results.json", earlier)
+    _toml(sub / "audit.toml", 'input = "data/clean.csv"\nout_dir = "out"\n'
+                              'baseline = "old/results.json"\nformat = ["json"]\n'
+                              'n_resamples = 0\nseed = 3\n')
+    job("relative", ["audit", "--config", "../cfg/sub/audit.toml"], w / "elsewhere")
+
+    # hyphen and underscore keys, gates from the file, a class label with a dot
+    _write(w / "spell" / "clean.csv", CLEAN_CSV)
+    _toml(w / "spell" / "audit.toml",
+          'n-resamples = 0\nout-dir = "hy"\nformat = "json"\nmodel_name = "m1"\n'
+          'dataset-name = "d1"\ngate-on = "estimate"\nmin_support = 5\n'
+          'gates = ["macro.f1 >= 0.5", "class.v1.2.recall >= 0.5"]\n')
+    job("spell", ["audit", "clean.csv", "--config", "audit.toml"], w / "spell")
+
+    # gates
+    job("gate_fail", clean_args + ["--format", "json,md", "--gate", "macro.f1 >= 0.99",
+                                   "--gate", "micro.recall >= 0.1"], w / "gate_fail")
+    job("undefined", ["audit", data["example"], "--out-dir", "out", "--format", "json",
+                      "--n-resamples", "0", "--seed", "1", "--gate-on", "estimate",
+                      "--gate", "class.eight.precision >= 0", "--gate", "macro.recall >= 0.1"],
+        w / "undefined")
+    job("no_interval", ["audit", data["clean"], *FAST, "--seed", "1",
+                        "--gate", "macro.f1 >= 0.1"], w / "no_interval")
+    job("empty_stratum", ["audit", data["clean"], *FAST, "--seed", "1", "--gate-on", "estimate",
+                          "--gate", "stratum.rare.recall >= 0.5"], w / "empty_stratum")
+
+    # subcommands, help, version
+    job("schema", ["schema"], w / "schema")
+    job("example", ["example", "digits.csv"], w / "example")
+    job("version", ["--version"], w / "version")
+    for name, cmd in HELP_COMMANDS.items():
+        job(f"help_{name}", [*cmd, "--help"], w / "help")
+
+    # exit 3: a fault injected under the real entry point (a jsonschema whose validator raises)
+    _write(w / "fault" / "jsonschema" / "__init__.py",
+           "class Draft202012Validator:\n"
+           "    def __init__(self, schema):\n"
+           "        raise RuntimeError('injected fault')\n")
+    fault_env = {"PYTHONPATH": os.pathsep.join(
+        [str(w / "fault"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    for key, extra in (("internal", []), ("internal_debug", ["--debug"])):
+        job(key, ["render", data["earlier"], "--out-dir", "out", "--format", "md", *extra],
+            w / key, fault_env)
+
+    # the catalogue
+    fill = {k: str(v) for k, v in data.items()}
+    modes = []
+    for case in CATALOGUE:
+        if case.root_skip and IS_ROOT:
+            continue
+        d = w / "bad" / case.id
+        _write(d / "out" / "results.json", earlier)
+        for name, content in case.files.items():
+            _write(d / name, content)
+        if case.id == "baseline-nan-token":
+            text = earlier.decode("utf-8")
+            text, n = re.subn(r'("estimate": )-?[0-9.e+-]+', r"\1NaN", text, count=1)
+            assert n == 1
+            _write(d / "old.json", text)
+        if case.chmod:
+            target = d / case.chmod[0]
+            modes.append((target, target.stat().st_mode))
+            os.chmod(target, case.chmod[1])
+        job(f"bad:{case.id}", [a.format(**fill) for a in case.args], d, case.env)
+    before = {case.id: _snapshot(w / "bad" / case.id) for case in CATALOGUE
+              if (w / "bad" / case.id).exists()}
+
+    workers = (os.cpu_count() or 2) + 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {key: pool.submit(run_cli, *spec) for key, spec in jobs.items()}
+        thresholds = {}
+        # second wave: needs the first scheduled run's results and the clean baseline
+        first_ok = [futures[k].result().returncode == 0 for k in ("repro_a", "silent")]
+        if all(first_ok):
+            ra = w / "repro_a" / "out"
+            d = _json(ra / "results.json")
+            f1 = d["averages"]["macro"]["f1"]
+            # between the interval's end and the estimate: passes on the estimate only
+            thresholds["ge"] = (f1["ci_low"] + f1["estimate"]) / 2
+            thresholds["le"] = (f1["estimate"] + f1["ci_high"]) / 2
+            gates = ["--gate", f"macro.f1 >= {thresholds['ge']!r}",
+                     "--gate", f"macro.f1 <= {thresholds['le']!r}"]
+            flip = ["audit", "example.csv", "--n-resamples", "200", "--seed", "11",
+                    "--format", "json,md"]
+            second = {
+                "flip_interval": (flip + ["--out-dir", "flip_i"] + gates, w / "repro_a", None),
+                "flip_estimate": (flip + ["--out-dir", "flip_e", "--gate-on", "estimate"] + gates,
+                                  w / "repro_a", None),
+                "baseline": (["audit", data["example_mod"], "--n-resamples", "200", "--seed",
+                              "12", "--format", "json,md", "--out-dir", "base_out",
+                              "--baseline", "out/results.json"], w / "repro_a", None),
+                "render": (["render", ra / "results.json", "--format", "md,tex,csv",
+                            "--out-dir", w / "rendered"], w, None),
+                "render_progress": (["render", ra / "results.json", "--format", "md",
+                                     "--out-dir", w / "rendered_p"], w,
+                                    {"PREVALENS_PROGRESS": "1"}),
+            }
+            _write(w / "report" / "clean.csv", CLEAN_CSV)
+            _toml(w / "report" / "report.toml",
+                  'seed = 7\nn-resamples = 200\nmin_support = 12\nmultiplicity = "sidak"\n'
+                  'model_name = "triage v3"\nbaseline = "../silent/out/results.json"\n')
+            second["report"] = (["audit", "clean.csv", "--config", "report.toml",
+                                 "--format", "json,html", "--out-dir", "out"], w / "report", None)
+            # a later run that fails (after the audit: a gate on an unknown class) ...
+            shutil.copytree(ra, w / "keep" / "out")
+            second["keep"] = (["audit", data["example_mod"], "--out-dir", "out", "--format",
+                               "json,csv,md,tex", "--n-resamples", "0", "--gate",
+                               "class.zebra.recall >= 0.5"], w / "keep", None)
+            # ... and one that fails while writing: the last file's target is a directory
+            shutil.copytree(ra, w / "partial" / "out")
+            (w / "partial" / "out" / "tables.tex").unlink()
+            (w / "partial" / "out" / "tables.tex").mkdir()
+            second["partial"] = (["audit", data["example_mod"], "--out-dir", "out", "--format",
+                                  "json,csv,md,tex", "--n-resamples", "0", "--seed", "2"],
+                                 w / "partial", None)
+            for key, (args, cwd, env) in second.items():
+                futures[key] = pool.submit(run_cli, [str(a) for a in args], cwd, env)
+        procs = {key: f.result() for key, f in futures.items()}
+    after = {case_id: _snapshot(w / "bad" / case_id) for case_id in before}
+    for target, mode in modes:
+        os.chmod(target, mode)
+    return SimpleNamespace(w=w, p=procs, before=before, after=after, earlier=earlier,
+                           thresholds=thresholds, data=data)
+
+
+def _proc(runs, key):
+    if key not in runs.p:
+        pytest.fail(f"run {key!r} did not happen (the first scheduled run failed: "
+                    f"{runs.p['repro_a'].stderr!r})")
+    return runs.p[key]
+
+
+def _ok(runs, key, code=0):
+    proc = _proc(runs, key)
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+HELP_COMMANDS = {"top": [], "audit": ["audit"], "render": ["render"], "schema": ["schema"],
+                 "example": ["example"]}
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers over results
+
+
+def _est(d: dict, name: str) -> dict:
+    """The estimate dict of a baseline/gate metric name such as macro.f1, overall.accuracy,
+    gap.recall or stratum.rare.f1."""
+    parts = name.split(".")
+    if parts[0] in ("micro", "macro", "weighted"):
+        return d["averages"][parts[0]][parts[1]]
+    if parts[0] == "overall":
+        return d["overall"][parts[1]]
+    if parts[0] == "gap":
+        return d["gap"][parts[1]]["macro_minus_micro"]
+    if parts[0] == "stratum":
+        stratum = {s["name"]: s for s in d["strata"]}[".".join(parts[1:-1])]
+        return stratum["macro"][parts[-1]]
+    raise AssertionError(name)
+
+
+def _numbers(cell: str) -> list[tuple[float, int]]:
+    """The numbers shown in a table cell, each with its number of decimals."""
+    return [(float(m), len(m.split(".")[1]) if "." in m else 0)
+            for m in re.findall(r"-?\d+(?:\.\d+)?", cell)]
+
+
+def _assert_shows(cell: str, e: dict | None):
+    """``cell`` shows estimate [ci_low, ci_high] of ``e`` at the precision it displays."""
+    if e is None or e.get("estimate") is None:
+        assert "undefined" in cell, cell
+        return
+    expected = [e["estimate"]]
+    if e.get("ci_low") is not None and e.get("ci_high") is not None:
+        expected += [e["ci_low"], e["ci_high"]]
+    shown = _numbers(cell)
+    assert len(shown) == len(expected), (cell, e)
+    for (value, decimals), exact in zip(shown, expected):
+        assert abs(value - exact) <= 0.5 * 10 ** -decimals + 1e-12, (cell, e)
+
+
+def _md_table(text: str, heading: str) -> list[list[str]]:
+    """The rows (cells) of the first table under ``## heading``, header first."""
+    lines = text.splitlines()
+    i = lines.index(f"## {heading}") + 1
+    while not lines[i].startswith("|"):
+        i += 1
+    table = []
+    while i < len(lines) and lines[i].startswith("|"):
+        table.append([c.strip() for c in lines[i].strip("|").split(" | ")])
+        i += 1
+    assert set("".join(table[1])) <= set("-:|"), table[1]
+    return [table[0]] + table[2:]
+
+
+def _html_pairs(html: str, section: str) -> dict:
+    """``<th scope="row">KEY</th><td>VALUE</td>`` and ``<td>KEY</td><td>VALUE</td>`` pairs in
+    the report's ``<section id=...>``."""
+    start = html.index(f'<section id="{section}"')
+    body = html[start:html.index("</section>", start)]
+    pairs = re.findall(r'<tr><(?:th scope="row"|td)>([^<]*)</(?:th|td)><td>([^<]*)</td></tr>',
+                       body)
+    return dict(pairs)
+
+
+# ------------------------------------------------------------------------------------------------
+# subcommands, help, version, exit codes
+
+
+@pytest.mark.parametrize("name", list(HELP_COMMANDS))
+def test_help_of_every_command_exits_0_with_an_example(runs, name):
+    proc = _ok(runs, f"help_{name}")
+    assert proc.stdout.startswith("usage: prevalens")
+    assert "example" in proc.stdout
+    assert any(line.startswith("  prevalens ") for line in proc.stdout.splitlines()), proc.stdout
+    assert proc.stderr == ""
+
+
+def test_audit_help_documents_config_gates_and_exit_codes(runs):
+    text = _ok(runs, "help_audit").stdout
+    for words in ("--config", "[tool.prevalens]", "--gate", "--gate-on", "--baseline",
+                  "--quiet", "exit codes", "1 a quality gate failed"):
+        assert words in text
+
+
+def test_version(runs):
+    proc = _ok(runs, "version")
+    assert proc.stdout == f"prevalens {prevalens.__version__}\n"
+
+
+def test_schema_command_prints_the_schema(runs):
+    proc = _ok(runs, "schema")
+    assert json.loads(proc.stdout) == prevalens.load_schema()
+
+
+def test_example_command_writes_the_bundled_data(runs):
+    proc = _ok(runs, "example")
+    written = runs.w / "example" / "digits.csv"
+    assert written.read_bytes() == example_path().read_bytes()
+    assert "prevalens audit digits.csv" in proc.stdout
+    with written.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) == 1 + 330
+
+
+def test_internal_error_is_exit_3_one_line(runs):
+    proc = _proc(runs, "internal")
+    line = _assert_one_line_error(proc, code=3)
+    assert line.startswith("prevalens: internal error: RuntimeError: injected fault")
+    assert "--debug" in line
+    assert not (runs.w / "internal" / "out").exists()
+    debug = _proc(runs, "internal_debug")
+    assert debug.returncode != 0
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "RuntimeError: injected fault" in debug.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# reproducible scheduled runs
+
+
+def test_same_inputs_config_and_seed_give_byte_identical_outputs(runs):
+    _ok(runs, "repro_a")
+    _ok(runs, "repro_b")
+    a, b = runs.w / "repro_a" / "out", runs.w / "repro_b" / "out"
+    names = ["headline.csv", "per_class.csv", "results.json", "summary.md", "tables.tex"]
+    assert _listing(a) == names and _listing(b) == names  # and no temporary file
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_inputs_record_sha256_and_row_count(runs):
+    d = _json(runs.w / "repro_a" / "out" / "results.json")
+    assert d["inputs"] == [{"path": "example.csv",
+                            "sha256": hashlib.sha256(example_path().read_bytes()).hexdigest(),
+                            "rows": 330}]
+    assert d["run"]["created_utc"] == EPOCH_UTC  # SOURCE_DATE_EPOCH
+
+
+def test_run_config_records_the_resolved_configuration(runs):
+    cfg = _json(runs.w / "repro_a" / "out" / "results.json")["run"]["config"]
+    assert {o.key for o in OPTIONS} <= set(cfg)
+    assert cfg["config_file"] == "audit.toml"
+    assert cfg["seed"] == 11 and cfg["n_resamples"] == 200  # from the file
+    assert cfg["format"] == ["json", "csv", "md", "tex"]  # from the flag
+    assert cfg["gates"] == ["macro.f1 >= 0.5", "micro.recall >= 0.8"]
+    assert cfg["resampling"] == "stratified" and cfg["confidence_level"] == 0.95  # defaults
+
+
+def test_failed_run_leaves_previous_outputs_untouched(runs):
+    # The previous outputs of a complete run; the new run fails after its audit (bad gate).
+    proc = _proc(runs, "keep")
+    line = _assert_one_line_error(proc)
+    assert "no class labelled 'zebra'" in line
+    previous = _snapshot(runs.w / "repro_a" / "out")
+    assert _snapshot(runs.w / "keep" / "out") == previous
+
+
+def test_failure_while_writing_leaves_previous_outputs_untouched(runs):
+    proc = _proc(runs, "partial")
+    line = _assert_one_line_error(proc)
+    assert "cannot write" in line
+    out = runs.w / "partial" / "out"
+    assert _listing(out) == ["headline.csv", "per_class.csv", "results.json", "summary.md",
+                             "tables.tex"]  # no temporary file
+    for name in ("headline.csv", "per_class.csv", "results.json", "summary.md"):
+        assert (out / name).read_bytes() == (runs.w / "repro_a" / "out" / name).read_bytes(), name
+
+
+# ------------------------------------------------------------------------------------------------
+# progress and the summary
+
+
+def test_progress_lines_on_stderr_when_asked(runs):
+    proc = _ok(runs, "progress")
+    lines = proc.stderr.splitlines()
+    assert lines and all(re.fullmatch(r"prevalens: [a-z].* \.\.\. \d+\.\d s", x) for x in lines), \
+        proc.stderr
+    steps = [x.split()[1] for x in lines]
+    assert steps[0] == "loading" and steps[1] == "auditing" and steps[-1] == "writing"
+    assert "exporting" in steps  # --format json,md
+    assert "wrote out/results.json" in proc.stdout  # the summary still goes to stdout
+
+
+def test_non_interactive_run_is_silent_on_stderr(runs):
+    proc = _ok(runs, "silent")
+    assert proc.stderr == ""
+    assert "wrote out/results.json" in proc.stdout
+
+
+def test_quiet_prints_nothing_even_with_progress_forced(runs):
+    proc = _ok(runs, "quiet")
+    assert proc.stdout == "" and proc.stderr == ""
+    assert _listing(runs.w / "quiet" / "out") == ["results.json"]
+
+
+def test_render_progress_lines_are_complete(runs):
+    proc = _ok(runs, "render_progress")
+    assert proc.stderr.endswith(" s\n"), repr(proc.stderr)
+    assert all(re.fullmatch(r"prevalens: [a-z].* \.\.\. \d+\.\d s", x)
+               for x in proc.stderr.splitlines())
+
+
+def test_summary_table_on_stdout(runs):
+    proc = _ok(runs, "repro_a")
+    d = _json(runs.w / "repro_a" / "out" / "results.json")
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"prevalens {prevalens.__version__}: 330 samples, 10 classes, seed 11"
+    assert "macro - micro" in lines[1]  # the gap column
+    for m in ("recall", "precision", "f1", "roc_auc"):
+        row = next(x for x in lines if x.startswith(f"  {m} "))
+        shown = _numbers(row[len(f"  {m}"):])
+        expected = []
+        for e in [d["averages"][a][m] for a in ("micro", "macro", "weighted")] \
+                + [d["gap"][m]["macro_minus_micro"]]:
+            expected += [e["estimate"], e["ci_low"], e["ci_high"]]
+        assert len(shown) == 12, row
+        for (value, decimals), exact in zip(shown, expected):
+            assert abs(value - exact) <= 0.5 * 10 ** -decimals + 1e-12, (row, m)
+    assert any(x.startswith("  accuracy ") for x in lines)
+    assert "quality gates: PASS" in lines
+    assert any(x.strip().startswith("PASS  macro.f1 >= 0.5") for x in lines)
+    wrote = {x for x in lines if x.startswith("wrote ")}
+    assert wrote == {f"wrote {Path('out') / n}" for n in _listing(runs.w / "repro_a" / "out")}
+
+
+# ------------------------------------------------------------------------------------------------
+# configuration: defaults < file < flags
+
+
+def test_defaults_without_file_or_flags(runs):
+    proc = _ok(runs, "default")
+    assert proc.stderr == ""
+    out = runs.w / "default" / "reports"  # default out_dir
+    # default format json, html, pdf (the PDF carries per_class.csv, also written beside it)
+    assert _listing(out) == ["per_class.csv", "report.html", "report.pdf", "results.json"]
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF-")
+    d = _json(out / "results.json")
+    assert d["run"]["n_resamples"] == 2000  # default
+    assert isinstance(d["run"]["seed"], int)  # drawn, and recorded
+    assert d["run"]["config"]["seed"] in (None, d["run"]["seed"])
+    assert d["run"]["config"]["config_file"] is None
+    assert d["run"]["config"]["format"] == ["json", "html", "pdf"]
+
+
+def test_config_file_overrides_defaults(runs):
+    _ok(runs, "file")
+    base = runs.w / "file"
+    assert _listing(base / "from_file") == ["results.json", "summary.md"]
+    assert not (base / "reports").exists()
+    d = _json(base / "from_file" / "results.json")
+    assert d["run"]["seed"] == 5 and d["run"]["n_resamples"] == 200
+    assert d["run"]["config"]["format"] == ["json", "md"]
+    assert d["run"]["config"]["config_file"] == "audit.toml"
+    assert [g["spec"] for g in d["gates"]["items"]] == ["macro.f1 >= 0.1"]
+
+
+def test_flags_override_the_config_file(runs):
+    _ok(runs, "flag")
+    base = runs.w / "flag"
+    assert _listing(base / "from_flag") == ["results.json"]
+    assert not (base / "from_file").exists() and not (base / "reports").exists()
+    d = _json(base / "from_flag" / "results.json")
+    assert d["run"]["seed"] == 6 and d["run"]["n_resamples"] == 0
+    assert d["run"]["config"]["format"] == ["json"]
+    # --gate replaces the file's gates (flags override the file), --gate-on its basis
+    assert [g["spec"] for g in d["gates"]["items"]] == ["micro.recall >= 0.1"]
+    assert d["gates"]["basis"] == "estimate" and d["gates"]["passed"] is True
+
+
+def test_pyproject_tool_table_is_discovered(runs):
+    _ok(runs, "pyproject")
+    base = runs.w / "pyproject"
+    assert _listing(base / "pp_out") == ["results.json"]
+    d = _json(base / "pp_out" / "results.json")
+    assert d["run"]["seed"] == 8 and d["run"]["n_resamples"] == 0
+    assert d["run"]["config"]["model_name"] == "from pyproject"
+    assert "pyproject.toml" in d["run"]["config"]["config_file"]
+
+
+def test_explicit_config_beats_the_discovered_pyproject(runs):
+    _ok(runs, "beats")
+    base = runs.w / "beats"
+    assert _listing(base / "other_out") == ["results.json"]
+    assert not (base / "pp_out").exists()
+    d = _json(base / "other_out" / "results.json")
+    assert d["run"]["seed"] == 9
+    assert d["run"]["config"]["model_name"] is None  # the pyproject table is not read at all
+    assert d["run"]["config"]["config_file"] == "other.toml"
+
+
+def test_paths_in_the_config_are_relative_to_its_directory(runs):
+    proc = _ok(runs, "relative")
+    sub = runs.w / "cfg" / "sub"
+    assert _listing(runs.w / "elsewhere") == []  # nothing where the run started
+    assert _listing(sub / "out") == ["results.json"]
+    d = _json(sub / "out" / "results.json")
+    assert Path(d["inputs"][0]["path"]).resolve() == (sub / "data" / "clean.csv").resolve()
+    assert d["inputs"][0]["rows"] == 40
+    assert d["inputs"][0]["sha256"] == hashlib.sha256(CLEAN_CSV.encode()).hexdigest()
+    assert Path(d["baseline"]["path"]).resolve() == (sub / "old" / "results.json").resolve()
+    assert d["baseline"]["sha256"] == hashlib.sha256(runs.earlier).hexdigest()
+    assert Path(d["run"]["config"]["out_dir"]).resolve() == (sub / "out").resolve()
+    assert "wrote " in proc.stdout
+
+
+def test_hyphen_and_underscore_keys_and_gates_from_the_file(runs):
+    _ok(runs, "spell")
+    base = runs.w / "spell"
+    assert _listing(base / "hy") == ["results.json"]
+    d = _json(base / "hy" / "results.json")
+    cfg = d["run"]["config"]
+    assert (cfg["n_resamples"], cfg["model_name"], cfg["dataset_name"], cfg["gate_on"],
+            cfg["min_support"]) == (0, "m1", "d1", "estimate", 5)
+    gates = d["gates"]
+    assert gates["basis"] == "estimate" and gates["passed"] is True
+    assert [g["spec"] for g in gates["items"]] == ["macro.f1 >= 0.5", "class.v1.2.recall >= 0.5"]
+    v12 = next(c for c in d["per_class"] if c["label"] == "v1.2")
+    item = gates["items"][1]
+    assert item["compared"] == "estimate"
+    assert item["value"] == v12["metrics"]["recall"]["estimate"] == 0.75
+
+
+# ------------------------------------------------------------------------------------------------
+# quality gates
+
+
+def test_all_gates_pass_exit_0(runs):
+    _ok(runs, "repro_a")
+    d = _json(runs.w / "repro_a" / "out" / "results.json")
+    gates = d["gates"]
+    assert gates["passed"] is True and gates["n_failed"] == 0 and gates["basis"] == "interval"
+    for item in gates["items"]:
+        assert item["passed"] is True and item["compared"] == "ci_low"
+        assert item["value"] == _est(d, item["metric"])["ci_low"]
+        assert item["value"] >= item["threshold"]
+    md = (runs.w / "repro_a" / "out" / "summary.md").read_text("utf-8")
+    assert "**Quality gates: PASS (2/2)**" in md
+
+
+def test_failing_gate_exit_1_outputs_written_gate_named(runs):
+    proc = _ok(runs, "gate_fail", code=1)
+    assert proc.stderr == "prevalens: 1 of 2 quality gates failed: macro.f1 >= 0.99\n"
+    out = runs.w / "gate_fail" / "out"
+    assert _listing(out) == ["results.json", "summary.md"]
+    d = _json(out / "results.json")
+    assert d["gates"]["passed"] is False and d["gates"]["n_failed"] == 1
+    by_spec = {g["spec"]: g for g in d["gates"]["items"]}
+    assert by_spec["macro.f1 >= 0.99"]["passed"] is False
+    assert by_spec["micro.recall >= 0.1"]["passed"] is True
+    md = (out / "summary.md").read_text("utf-8")
+    assert "**Quality gates: FAIL (1 of 2 failed)**" in md
+    rows = _md_table(md, "Quality gates")
+    assert {r[0].replace("\\", ""): r[-1] for r in rows[1:]} == {
+        "macro.f1 >= 0.99": "FAIL", "micro.recall >= 0.1": "PASS"}
+    assert "quality gates: FAIL (1 of 2 failed)" in proc.stdout
+    assert re.search(r"^\s+FAIL\s+macro\.f1 >= 0\.99\s", proc.stdout, re.M)
+
+
+def test_gate_on_estimate_flips_a_gate_the_interval_fails(runs):
+    """Thresholds between the macro F1 estimate and each end of its interval (from the first
+    run): on the interval, >= compares the lower bound and <= the upper bound, so both fail;
+    on the estimate both pass."""
+    first = _json(runs.w / "repro_a" / "out" / "results.json")["averages"]["macro"]["f1"]
+    ge, le = runs.thresholds["ge"], runs.thresholds["le"]
+    assert first["ci_low"] < ge < first["estimate"] < le < first["ci_high"]
+
+    proc = _ok(runs, "flip_interval", code=1)
+    assert any(x.startswith("prevalens: 2 of 2 quality gates failed: macro.f1 >= ")
+               for x in proc.stderr.splitlines()), proc.stderr
+    d = _json(runs.w / "repro_a" / "flip_i" / "results.json")
+    assert d["averages"]["macro"]["f1"] == first  # the same run: same intervals
+    ge_item, le_item = d["gates"]["items"]
+    assert (ge_item["compared"], ge_item["value"], ge_item["passed"]) == \
+        ("ci_low", first["ci_low"], False)
+    assert (le_item["compared"], le_item["value"], le_item["passed"]) == \
+        ("ci_high", first["ci_high"], False)
+
+    _ok(runs, "flip_estimate", code=0)
+    d = _json(runs.w / "repro_a" / "flip_e" / "results.json")
+    assert d["gates"]["basis"] == "estimate" and d["gates"]["passed"] is True
+    for item in d["gates"]["items"]:
+        assert (item["compared"], item["value"], item["passed"]) == \
+            ("estimate", first["estimate"], True)
+    md = (runs.w / "repro_a" / "flip_e" / "summary.md").read_text("utf-8")
+    assert "**Quality gates: PASS (2/2)**" in md
+
+
+def test_gate_on_an_undefined_metric_fails_with_a_note(runs):
+    proc = _ok(runs, "undefined", code=1)
+    assert "class.eight.precision >= 0" in proc.stderr
+    d = _json(runs.w / "undefined" / "out" / "results.json")
+    undefined, fine = d["gates"]["items"]
+    eight = next(c for c in d["per_class"] if c["label"] == "eight")
+    assert eight["metrics"]["precision"]["estimate"] is None  # never predicted
+    assert undefined["passed"] is False and undefined["value"] is None
+    assert undefined["note"].startswith("undefined")
+    assert fine["passed"] is True  # macro.recall >= 0.1 on the estimate
+    # no interval (n_resamples = 0) on the default basis: fails too, and says why
+    _ok(runs, "no_interval", code=1)
+    item = _json(runs.w / "no_interval" / "out" / "results.json")["gates"]["items"][0]
+    assert item["passed"] is False and item["value"] is None
+    assert "no interval" in item["note"]
+
+
+def test_gate_on_an_empty_stratum_fails_with_a_note(runs):
+    _ok(runs, "empty_stratum", code=1)
+    item = _json(runs.w / "empty_stratum" / "out" / "results.json")["gates"]["items"][0]
+    assert item["passed"] is False and "no class" in item["note"]
+
+
+def test_gate_without_threshold_says_so(runs):
+    line = _assert_one_line_error(_proc(runs, "bad:gate-missing-threshold"))
+    assert "threshold '='" not in line
+    assert "NAME OP NUMBER" in line or "missing" in line
+
+
+# ------------------------------------------------------------------------------------------------
+# baseline
+
+
+def test_baseline_block_compares_both_runs(runs):
+    proc = _ok(runs, "baseline")
+    old_path = runs.w / "repro_a" / "out" / "results.json"
+    old = _json(old_path)
+    new = _json(runs.w / "repro_a" / "base_out" / "results.json")
+    block = new["baseline"]
+    assert block["path"] == "out/results.json"
+    assert block["sha256"] == hashlib.sha256(old_path.read_bytes()).hexdigest()
+    assert block["created_utc"] == old["run"]["created_utc"]
+    assert block["inputs_changed"] is True
+    assert block["classes_added"] == [] and block["classes_removed"] == []
+    names = [i["metric"] for i in block["items"]]
+    assert {"macro.f1", "micro.recall", "overall.accuracy", "gap.recall"} <= set(names)
+    moved = 0
+    for item in block["items"]:
+        o, n = _est(old, item["metric"]), _est(new, item["metric"])
+        assert item["old"] == o and item["new"] == n, item["metric"]
+        if o["estimate"] is None or n["estimate"] is None:
+            assert item["difference"] is None
+        else:
+            assert item["difference"] == pytest.approx(n["estimate"] - o["estimate"], abs=1e-12)
+            moved += item["difference"] != 0
+        if None in (o["ci_low"], o["ci_high"], n["ci_low"], n["ci_high"]):
+            assert item["overlap"] is None
+        else:
+            assert item["overlap"] == (o["ci_low"] <= n["ci_high"] and n["ci_low"] <= o["ci_high"])
+    assert moved > 0  # the data changed, so did some numbers
+    md = (runs.w / "repro_a" / "base_out" / "summary.md").read_text("utf-8")
+    assert "## Changes since the previous audit" in md
+    assert "since the baseline" in proc.stdout
+
+
+def test_report_shows_config_methods_and_changes(runs):
+    """The HTML report prints the resolved configuration (reproducibility), the options in its
+    methods section, and the comparison with the baseline named in the config file."""
+    _ok(runs, "report")
+    out = runs.w / "report" / "out"
+    assert _listing(out) == ["report.html", "results.json"]
+    d = _json(out / "results.json")
+    cfg = d["run"]["config"]
+    assert Path(d["baseline"]["path"]).resolve() == \
+        (runs.w / "silent" / "out" / "results.json").resolve()
+    html = (out / "report.html").read_text("utf-8")
+    assert "Changes since the previous audit" in html
+    table = _html_pairs(html, "reproducibility")
+    for key, value in (("seed", "7"), ("n_resamples", "200"), ("min_support", "12"),
+                       ("multiplicity", "sidak"), ("model_name", "triage v3"),
+                       ("format", "json, html"), ("config_file", "report.toml"),
+                       ("resampling", "stratified")):
+        assert table[key] == value == (", ".join(cfg[key]) if isinstance(cfg[key], list)
+                                      else str(cfg[key])), key
+    assert {o.key for o in OPTIONS} <= set(table)
+    methods = _html_pairs(html, "methods")
+    assert methods["Seed"] == "7" and methods["Replicates (B)"] == "200"
+    assert methods["Minimum support"] == "12" and methods["Simultaneous intervals"] == "sidak"
+
+
+# ------------------------------------------------------------------------------------------------
+# exports
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def _csv_num(cell: str):
+    return None if cell == "" else float(cell)
+
+
+def test_csv_exports_round_trip_through_csv_reader(runs):
+    out = runs.w / "repro_a" / "out"
+    d = _json(out / "results.json")
+    rows = _read_csv(out / "per_class.csv")
+    header = rows[0]
+    assert header[:5] == ["label", "support", "predicted", "stratum", "flags"]
+    assert len(set(header)) == len(header)
+    assert all(len(r) == len(header) for r in rows)
+    assert len(rows) - 1 == d["data"]["n_classes"] == len(d["per_class"])
+    for row, c in zip(rows[1:], d["per_class"]):
+        cells = dict(zip(header, row))
+        assert cells["label"] == str(c["label"])
+        assert int(cells["support"]) == c["support"] and int(cells["predicted"]) == c["predicted"]
+        for m, e in c["metrics"].items():
+            estimate = c["prevalence"] if m == "prevalence" else e["estimate"]
+            assert _csv_num(cells[m]) == estimate, (c["label"], m)
+            assert _csv_num(cells[f"{m}_ci_low"]) == e["ci_low"]
+            assert _csv_num(cells[f"{m}_ci_high"]) == e["ci_high"]
+
+    rows = _read_csv(out / "headline.csv")
+    assert tuple(rows[0]) == HEADLINE_COLUMNS
+    seen = set()
+    for row in rows[1:]:
+        r = dict(zip(HEADLINE_COLUMNS, row))
+        if r["section"] == "average":
+            e = d["averages"][r["name"]][r["metric"]]
+        elif r["section"] == "overall":
+            e = d["overall"][r["metric"]]
+        elif r["section"] == "gap":
+            e = d["gap"][r["metric"]][r["name"]]
+        else:
+            assert r["section"] == "stratum_macro"
+            e = {s["name"]: s for s in d["strata"]}[r["name"]]["macro"][r["metric"]]
+        seen.add(r["section"])
+        for col in ("estimate", "ci_low", "ci_high", "se"):
+            assert _csv_num(r[col]) == e.get(col), (r, col)
+    assert seen == {"average", "overall", "gap", "stratum_macro"}
+    n_average = sum(len(v) for v in d["averages"].values())
+    assert sum(1 for r in rows[1:] if r[0] == "average") == n_average
+
+
+def test_markdown_renders_the_numbers_of_the_json(runs):
+    out = runs.w / "repro_a" / "out"
+    d = _json(out / "results.json")
+    md = (out / "summary.md").read_text("utf-8")
+    names = {metric_name(m): m for m in d["averages"]["micro"]}
+    table = _md_table(md, "Headline metrics")
+    assert table[0] == ["Metric", "Micro", "Macro", "Weighted"]
+    shown = [names[r[0]] for r in table[1:]]
+    assert shown == ["precision", "recall", "f1", "roc_auc"]
+    for row in table[1:]:
+        for avg, cell in zip(("micro", "macro", "weighted"), row[1:]):
+            _assert_shows(cell, d["averages"][avg][names[row[0]]])
+    overall_names = {metric_name(m): m for m in d["overall"]}
+    table = _md_table(md, "Overall")
+    assert len(table) > 2
+    for name, cell in table[1:]:
+        _assert_shows(cell, d["overall"][overall_names[name]])
+    gap_names = {metric_name(m): m for m in d["gap"]}
+    for row in _md_table(md, "Micro-macro gap")[1:]:
+        _assert_shows(row[1], d["gap"][gap_names[row[0]]]["macro_minus_micro"])
+    assert "330 samples · 10 classes · seed 11 · B = 200" in md
+
+
+def _latex_check(tex: str) -> None:
+    tex = "\n".join(re.sub(r"(?<!\\)%.*$", "", x) for x in tex.splitlines())  # comments
+    stack = []
+    for kind, env in re.findall(r"\\(begin|end)\{([^}]+)\}", tex):
+        if kind == "begin":
+            stack.append(env)
+        else:
+            assert stack and stack.pop() == env, f"\\end{{{env}}} does not close {stack}"
+    assert stack == []
+    tabulars = re.findall(r"\\begin\{(?:tabular|longtable)\}\{([lrc]+)\}", tex)
+    assert len(tabulars) == 2
+    for rule in ("toprule", "midrule", "bottomrule"):
+        assert tex.count("\\" + rule) == 2, rule
+    assert tex.count(r"\caption{") == 2
+    assert r"\label{tab:prevalens-headline}" in tex and r"\label{tab:prevalens-per-class}" in tex
+    # every row of each table has as many cells as its column spec
+    for block, spec in zip(re.findall(r"\\toprule\n(.*?)\\bottomrule", tex, re.S), tabulars):
+        rows = [x for x in block.splitlines() if x.endswith(r"\\")]
+        assert rows
+        for row in rows:
+            assert row.count(" & ") + 1 == len(spec), row
+
+
+def test_latex_tables_are_well_formed(runs):
+    out = runs.w / "repro_a" / "out"
+    d = _json(out / "results.json")
+    tex = (out / "tables.tex").read_text("utf-8")
+    _latex_check(tex)
+    assert tex.count(r"\\") >= 2 + 4 + d["data"]["n_classes"]  # headers + metrics + classes
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex: structure only")
+def test_latex_tables_compile(runs, tmp_path):
+    shutil.copy(runs.w / "repro_a" / "out" / "tables.tex", tmp_path / "tables.tex")
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n"
+        "\\usepackage{longtable}\n\\begin{document}\n\\input{tables}\n\\end{document}\n",
+        encoding="utf-8")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "main.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_render_reproduces_the_exports_byte_for_byte(runs):
+    proc = _ok(runs, "render")
+    assert proc.stderr == ""
+    rendered, audited = runs.w / "rendered", runs.w / "repro_a" / "out"
+    names = ["headline.csv", "per_class.csv", "summary.md", "tables.tex"]
+    assert _listing(rendered) == names
+    for name in names:
+        assert (rendered / name).read_bytes() == (audited / name).read_bytes(), name
+    assert {x for x in proc.stdout.splitlines()} == {f"wrote {rendered / n}" for n in names}
+
+
+# ------------------------------------------------------------------------------------------------
+# the catalogue
+
+
+def test_catalogue_has_at_least_25_cases_here():
+    assert len(_RUNNABLE) >= 25, [c.id for c in _RUNNABLE]
+
+
+def _case_param(case: Bad):
+    marks = []
+    if case.root_skip:
+        marks.append(pytest.mark.skipif(IS_ROOT, reason=ROOT_REASON))
+    if case.xfail:
+        marks.append(pytest.mark.xfail(strict=True, reason=case.xfail))
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_case_param(c) for c in CATALOGUE])
+def test_bad_invocation_one_line_exit_2_nothing_written(runs, case):
+    proc = _proc(runs, f"bad:{case.id}")
+    line = _assert_one_line_error(proc)
+    assert line.startswith("prevalens: error: ")
+    for fragment in case.expect:
+        assert fragment in line, (fragment, line)
+    before, after = runs.before[case.id], runs.after[case.id]
+    assert not [p for p in after if re.search(r"(^|/)\..*\.tmp$", p)]  # no temporary file
+    assert after == before  # the earlier results.json byte-identical, nothing new anywhere
+    assert after["out/results.json"] == runs.earlier
