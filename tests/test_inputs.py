@@ -1129,3 +1129,38 @@ def test_parquet_out_of_memory(tmp_path, monkeypatch, where):
 ])
 def test_human_size(size, text):
     assert pio._human_size(size) == text
+
+
+# ------------------------------------------------------------------------------------------------
+# labels beyond 64 bits and old-Mac line endings: refused in one line, never wrapped or crashed
+
+
+@pytest.mark.parametrize("label", ["12345678901234567890", "-12345678901234567890"])
+def test_integer_label_beyond_int64_is_refused_not_wrapped(tmp_path, label):
+    path = tmp_path / "big.csv"
+    path.write_text(f"y_true,y_pred\n{label},1\n1,1\n2,2\n")
+    with pytest.raises(InputError, match=(
+            rf"^{re.escape(str(path))}: column 'y_true' holds the integer {label} at row 1 "
+            r"\(line 2\), beyond the 64-bit range of integer labels; store such identifiers as text$")):
+        load_predictions(path)
+
+
+@pytest.mark.parametrize("values", [[2**64 - 1, 1, 2], [2**63, 1, 2]])
+def test_integer_array_labels_beyond_int64_are_refused(values):
+    arr = np.array(values, dtype=np.uint64)
+    with pytest.raises(InputError, match="beyond the 64-bit range"):
+        predictions_from_arrays(arr, np.array([1, 1, 2]))
+    with pytest.raises(InputError, match="beyond the 64-bit range"):
+        predictions_from_arrays([int(v) for v in values], [1, 1, 2])
+
+
+def test_float_labels_too_large_to_be_exact_integers_are_refused():
+    with pytest.raises(InputError, match="beyond the 64-bit range"):
+        predictions_from_arrays(np.array([1e19, 1.0, 2.0]), np.array([1.0, 1.0, 2.0]))
+
+
+def test_csv_with_lone_carriage_return_line_endings_is_a_one_line_error(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"y_true,y_pred\r1,1\r2,2\r1,2\r")
+    with pytest.raises(InputError, match=r"old Mac style\): save it with LF or CRLF line endings$"):
+        load_predictions(path)

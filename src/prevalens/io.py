@@ -216,17 +216,32 @@ def _normalise_labels(values, column: str, where: _Where):
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.astype(str).to_numpy(dtype=object), "str"
     if pd.api.types.is_integer_dtype(s.dtype):
+        if pd.api.types.is_unsigned_integer_dtype(s.dtype):
+            raw = s.to_numpy()
+            _check_int64(raw > np.iinfo(np.int64).max, raw, column, where)
         return s.to_numpy(dtype=np.int64), "int"
     if pd.api.types.is_float_dtype(s.dtype):
         return _integral_floats(s.to_numpy(dtype=np.float64), column, where), "int"
     arr = s.to_numpy(dtype=object)
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
+        lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        _check_int64(np.array([not (lo <= int(v) <= hi) for v in arr], bool), arr, column, where)
         return arr.astype(np.int64), "int"
     # A list such as [0.5, 1.0] arrives as an object array: numbers stay numbers (1.0 is class 1,
     # 0.5 is refused), rather than becoming the text labels "0.5" and "1.0".
     if pd.api.types.infer_dtype(arr, skipna=False) in ("floating", "mixed-integer-float"):
         return _integral_floats(arr.astype(np.float64), column, where), "int"
     return np.array([str(_py(v)) for v in arr], dtype=object), "str"
+
+
+def _check_int64(bad, arr, column: str, where: _Where) -> None:
+    """Integer labels must fit in 64 bits (a larger one would silently wrap to another class)."""
+    if bad.any():
+        i = _first(bad)
+        raise InputError(
+            f"{where.name}: column '{column}' holds the integer {_py(arr[i])!r} at {where.row(i)}, "
+            "beyond the 64-bit range of integer labels; store such identifiers as text"
+        )
 
 
 def _integral_floats(arr: np.ndarray, column: str, where: _Where) -> np.ndarray:
@@ -237,6 +252,8 @@ def _integral_floats(arr: np.ndarray, column: str, where: _Where) -> np.ndarray:
             f"{where.name}: column '{column}' holds the number {_py(arr[i])!r} at {where.row(i)}; "
             "labels must be strings or integers"
         )
+    # above 2**53 a float is not an exact integer, and above 2**63 it would wrap
+    _check_int64(np.abs(arr) > 2.0**53, arr, column, where)
     return arr.astype(np.int64)
 
 
@@ -831,7 +848,14 @@ def _read_file(path: Path, roles: _Roles | None = None):
             "save the file as UTF-8"
         ) from None
     where.text = text
-    header = next(csv.reader(_lines(text)), [])
+    try:
+        header = next(csv.reader(_lines(text)), [])
+    except csv.Error as exc:
+        cr = "\r" in text and "\n" not in text
+        raise InputError(
+            f"{name}: not a readable CSV file ({_one_line(exc)})"
+            + ("; its lines end in a lone carriage return (old Mac style): save it with LF or "
+               "CRLF line endings" if cr else "")) from None
     dup = pd.Index(header).duplicated()
     if dup.any():
         raise InputError(
@@ -895,7 +919,15 @@ def _read_parquet(path: Path, name: str, roles: _Roles | None):
     if wanted is not None and table.column_names != wanted:
         # A name with a dot also selects the nested field of that path: keep the named columns.
         table = table.select(wanted)
-    frame = table.to_pandas()
+    try:
+        frame = table.to_pandas()
+    except MemoryError:
+        raise
+    except Exception as exc:  # e.g. a needed column of a type pandas cannot hold
+        types = ", ".join(f"'{f.name}' ({f.type})" for f in table.schema)
+        raise InputError(f"{name}: the columns {types} cannot be converted to a table "
+                         f"({_one_line(exc)}); store labels as text or integers and scores as "
+                         "floats") from None
     del table
     return frame, columns
 
