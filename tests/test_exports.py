@@ -819,3 +819,12 @@ def test_undefined_and_missing_intervals(example):
     csv_rows = [r for r in _rows(headline_csv(d)) if r[:3] == ["average", "macro", "precision"]]
     assert csv_rows[0][3:6] == ["", "", ""] and csv_rows[0][8] == "undefined"
     assert not math.isnan(float(by_metric["Recall"][1]))
+
+
+def test_markdown_labels_do_not_mention_people_or_link_issues():
+    """A label posted in a pull-request comment must not ping @team or link issue #12."""
+    from prevalens.exports import _md
+
+    out = _md("@team fixes #12 for a@b.org")
+    assert not re.search(r"[@#]\w", out)
+    assert out.replace("\u2060", "") == "@team fixes #12 for a@b.org"

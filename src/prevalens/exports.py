@@ -13,7 +13,8 @@ is made harmless for each format:
   CR) gets a leading ``'``; numbers stay unquoted numbers, written with ``repr`` so they read back
   exactly.
 * Markdown: ``\\ ` * _ [ ] < > | ~ &`` are backslash-escaped and line breaks become spaces, so
-  a label can neither add a table column nor inject HTML.
+  a label can neither add a table column nor inject HTML; ``@name`` and ``#12`` get an invisible
+  word joiner so that a summary posted on GitHub neither mentions people nor links issues.
 * LaTeX: every special character is replaced by its text command (``\\textbackslash{}``, ``\\&``,
   ``\\textless{}`` ...), line breaks become spaces.
 
@@ -310,10 +311,16 @@ def _methods_text(run: dict, columns) -> str:
 _MD_ESCAPE = re.compile(r"([\\`*_\[\]<>|~&])")
 
 
+_MENTION = re.compile(r"([@#])(?=\w)")
+
+
 def _md(text) -> str:
     """User text made inert in GitHub-flavoured Markdown: on one line, with every character that
-    could start emphasis, code, a link, raw HTML, an entity or a table cell backslash-escaped."""
-    return _MD_ESCAPE.sub(r"\\\1", _oneline(text))
+    could start emphasis, code, a link, raw HTML, an entity or a table cell backslash-escaped,
+    and an invisible word joiner (U+2060) after ``@`` or ``#`` before a word character, so that
+    a label such as ``@team`` or ``#12`` does not notify people or link an issue when the summary
+    is posted as a pull-request comment."""
+    return _MENTION.sub("\\1\u2060", _MD_ESCAPE.sub(r"\\\1", _oneline(text)))
 
 
 def _md_table(header, rows, align) -> list:
