@@ -26,7 +26,6 @@ import io
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,15 +34,9 @@ import pyarrow as pa
 
 import prevalens
 from prevalens import io as pio
+from _timing import best_of
 
 
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def write_csv(path, n, k, seed):

@@ -24,15 +24,9 @@ from sklearn.metrics import precision_recall_fscore_support
 
 import prevalens
 from prevalens import confusion_matrix, count_statistics
+from _timing import best_of
 
 
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def main(argv=None):

@@ -438,15 +438,12 @@ def _load_results(path: Path, what: str):
 
     from .results import AuditResult
 
+    from .config import read_user_file
+
     label = f"{what} {path}" if what else str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{label}: not found (give the results.json of a prevalens audit)") from None
-    except IsADirectoryError:
-        raise UsageError(f"{label}: is a directory (give the results.json inside it)") from None
-    except OSError as exc:
-        raise UsageError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    raw = read_user_file(path, label, missing="not found (give the results.json of a prevalens audit)",
+                         directory="is a directory (give the results.json inside it)",
+                         error=UsageError)
 
     def no_constants(token):
         raise ValueError(f"{token} is not valid JSON (undefined numbers are written as null)")

@@ -121,14 +121,8 @@ def load_config_file(path) -> tuple[dict, Source]:
     top level. Errors name the file."""
     path = Path(path)
     label = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{label}: configuration file not found; check the --config path") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{label}: is a directory; give a TOML file such as audit.toml") from None
-    except OSError as exc:
-        raise ConfigError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+    raw = read_user_file(path, label, missing="configuration file not found; check the --config path",
+                         directory="is a directory; give a TOML file such as audit.toml")
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -145,6 +139,20 @@ def load_config_file(path) -> tuple[dict, Source]:
     else:
         table = data
     return table, Source(label, path.resolve().parent)
+
+
+def read_user_file(path: Path, label: str, *, missing: str, directory: str,
+                   error=ConfigError) -> bytes:
+    """The bytes of a file the user named; a missing file, a directory or an unreadable file
+    raise ``error`` with a one-line message starting with ``label``."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"{label}: {missing}") from None
+    except IsADirectoryError:
+        raise error(f"{label}: {directory}") from None
+    except OSError as exc:
+        raise error(f"{label}: cannot be read ({exc.strerror or exc})") from None
 
 
 def discover_pyproject(cwd: Path | None = None) -> tuple[dict, Source] | None:
