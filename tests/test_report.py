@@ -1087,8 +1087,10 @@ def test_user_template_copy_renders_like_the_bundled_one(tmp_path, model, exampl
 ])
 def test_user_templates_are_sandboxed(tmp_path, model, snippet):
     tdir = _user_templates(tmp_path, snippet)
-    with pytest.raises(jinja2.exceptions.SecurityError):
+    # a user template's failure is a ConfigError (exit 2 from the CLI) caused by Jinja's error
+    with pytest.raises(ConfigError, match="the template failed: SecurityError") as info:
         render_html(model, templates_dir=tdir)
+    assert isinstance(info.value.__cause__, jinja2.exceptions.SecurityError)
 
 
 @pytest.mark.parametrize("snippet,error", [
@@ -1099,8 +1101,9 @@ def test_user_templates_are_sandboxed(tmp_path, model, snippet):
     ("{% include '/etc/hostname' %}", jinja2.exceptions.TemplateNotFound),
 ])
 def test_user_templates_strict_and_confined(tmp_path, model, snippet, error):
-    with pytest.raises(error):
+    with pytest.raises(ConfigError, match=f"the template failed: {error.__name__}") as info:
         render_html(model, templates_dir=_user_templates(tmp_path, snippet))
+    assert isinstance(info.value.__cause__, error)
 
 
 def test_user_templates_autoescape(tmp_path, example):

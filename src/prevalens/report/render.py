@@ -85,7 +85,7 @@ def render_html(model, *, templates_dir: Path | None = None) -> str:
         where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
         raise ConfigError(f"{tdir / 'report.html.j2'}{where}: the template failed: "
                           f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}; "
-                          "start from a copy of the bundled templates") from None
+                          "start from a copy of the bundled templates") from exc
 
 
 def _fetcher_class():
