@@ -643,13 +643,15 @@ class _SortedColumn:
         """(TPR on the FPR grid, interpolated precision on the recall grid) for sample weights
         ``w``; None when the weighted problem has no positive or no negative."""
         we = w[self.sample]
-        tp = np.cumsum(we * self.pos)[self.last]
-        fp = np.cumsum(we * ~self.pos)[self.last]
+        total = np.cumsum(we)[self.last]
+        np.multiply(we, self.pos, out=we)
+        tp = np.cumsum(we)[self.last]
+        fp = total - tp  # exact: the weights are whole numbers
         n_pos, n_neg = tp[-1], fp[-1]
         if n_pos <= 0 or n_neg <= 0:
             return None
-        tpr = np.r_[0.0, tp / n_pos]
-        fpr = np.r_[0.0, fp / n_neg]
+        tpr = np.concatenate(([0.0], tp / n_pos))
+        fpr = np.concatenate(([0.0], fp / n_neg))
         keep = (tp + fp) > 0
         prec = tp[keep] / (tp[keep] + fp[keep])
         recall = tp[keep] / n_pos  # non-decreasing along the thresholds: no sort needed
@@ -661,7 +663,7 @@ class _SortedColumn:
 
 def curve_bands(y_true, y_score, *, n_resamples: int = 200, confidence_level: float = 0.95,
                 resampling: str = "stratified", n_points: int = 101, rng=None,
-                max_work: float = 1e8) -> dict:
+                max_work: float = 2e7) -> dict:
     """Pointwise percentile bands of the micro and macro ROC and precision-recall curves of
     :func:`curve_summary`, from a bootstrap over samples (stratified by true class, or simple).
 
