@@ -33,11 +33,15 @@ $(STAMP): $(BIN)/python $(SYSDEPS) pyproject.toml
 
 install: $(STAMP)
 
+# Test files run in parallel on every core (pytest-xdist); a file's tests share one process, so
+# its module fixtures are built once.
+PYTEST_PARALLEL ?= -n auto --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow $(PYTEST_PARALLEL)
 
 # The example report is reproducible byte for byte: fixed seed, and the report date taken from
 # the last commit (SOURCE_DATE_EPOCH) unless the caller sets it.
