@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow test-all report bench clean
+.PHONY: install test test-slow report bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,22 @@ $(SYSDEPS): $(BIN)/python
 	fi
 	touch $@
 
+# The report tests read PDFs with poppler's pdftotext and pdftoppm (poppler-utils): installed the
+# same way for the test targets.
+TESTDEPS := $(VENV)/.testdeps
+
+$(TESTDEPS): $(BIN)/python
+	@if ! command -v pdftotext >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing poppler-utils for the report tests (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      poppler-utils >/dev/null; \
+	  else \
+	    echo "prevalens: install poppler-utils (pdftotext) to run the tests" >&2; exit 1; \
+	  fi; \
+	fi
+	touch $@
+
 $(STAMP): $(BIN)/python $(SYSDEPS) pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -37,10 +53,10 @@ install: $(STAMP)
 # its module fixtures are built once.
 PYTEST_PARALLEL ?= -n auto --dist loadfile
 
-test: $(STAMP)
+test: $(STAMP) $(TESTDEPS)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(TESTDEPS)
 	$(BIN)/python -m pytest -m slow $(PYTEST_PARALLEL)
 
 # The example report is reproducible byte for byte: fixed seed, and the report date taken from
