@@ -318,6 +318,40 @@ def _tex(d: dict) -> str:
     return latex_tables(d).decode("utf-8")
 
 
+def _tex_stacked(cell: str, align: str = "r") -> tuple[str, str]:
+    """The two lines of a ``\\prevalensstack[align]{top}{bottom}`` cell, read brace by brace
+    (escaped braces ``\\{`` and ``\\}`` are text)."""
+    opt = "" if align == "r" else f"[{align}]"
+    head = "\\prevalensstack" + opt + "{"
+    assert cell.startswith(head), cell
+    args, depth, start, i = [], 0, len(head) - 1, len(head) - 1
+    while i < len(cell):
+        ch = cell[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                args.append(cell[start + 1:i])
+                start = i + 1
+                if len(args) == 2:
+                    break
+        i += 1
+    assert len(args) == 2 and i == len(cell) - 1, cell
+    return args[0], args[1]
+
+
+def _tex_estimate(cell: str) -> str:
+    """A per-class metric cell as one line: ``0.61 [0.58, 0.64]``."""
+    if not cell.startswith("\\prevalensstack"):
+        return cell
+    top, bottom = _tex_stacked(cell)
+    return f"{top} {bottom}"
+
+
 # ------------------------------------------------------------------------------------------------
 # per_class.csv
 
@@ -702,13 +736,20 @@ def test_latex_per_class_rows(d):
     order = sorted(d["per_class"], key=lambda c: (-c["support"], str(c["label"])))
     assert len(rows) == len(order)
     metrics = [m for m in ("recall", "precision", "f1", "roc_auc") if m in order[0]["metrics"]]
-    assert len(rows[0]) == 4 + len(metrics)
-    for row, c in zip(rows, order):
-        assert _tex_unescape(row[0]) == _oneline(c["label"]).strip()  # TeX drops edge spaces
-        assert int(row[1].replace(",", "")) == c["support"]
-        assert _tex_unescape(row[3]) == _oneline(c["stratum"] or "none").strip()
-        for cell, m in zip(row[4:], metrics):
-            _assert_shows(cell, c["metrics"][m])
+    assert len(rows[0]) == 2 + len(metrics)
+    for i, (row, c) in enumerate(zip(rows, order)):
+        first = row[0].removeprefix(r"\addlinespace[2pt] ")
+        assert (first == row[0]) == (i == 0)  # a little space between classes
+        label, stratum = _tex_stacked(first, "l")
+        assert _tex_unescape(label).strip() == _oneline(c["label"]).strip()  # edge spaces drop
+        assert stratum.startswith(r"\textit{") and stratum.endswith("}")
+        assert _tex_unescape(stratum[8:-1]) == _oneline(c["stratum"] or "none")
+        support, prevalence = _tex_stacked(row[1])
+        assert int(support.replace(",", "")) == c["support"]
+        assert prevalence.endswith(r"\%")
+        assert abs(float(prevalence[:-2]) - 100 * c["prevalence"]) <= 0.05 * 100 * c["prevalence"]
+        for cell, m in zip(row[2:], metrics):
+            _assert_shows(_tex_estimate(cell), c["metrics"][m])
     level = f"{d['run']['confidence_level']:.0%}".replace("%", r"\%")
     captions = re.findall(r"\\caption\{(.*?)\}\\label", text)
     assert len(captions) == 2 and all(level in cap for cap in captions)
@@ -720,8 +761,8 @@ def test_latex_hostile_labels_are_escaped(hostile):
     text = _tex(hostile)
     rows = _tex_body_rows(_tex_tables(text)[1])
     for row in rows:
-        label = row[0]
-        assert not label.startswith(("[", "*"))  # would be read as \\[...] or \\*
+        label, stratum = _tex_stacked(row[0].removeprefix(r"\addlinespace[2pt] "), "l")
+        assert not stratum.startswith(("[", "*"))  # would be read as \\[...] or \\*
         _tex_unescape(label)  # fails on an unescaped special character
     assert "--" not in text.split(r"\begin{longtable}")[0].split("% The per-class")[-1]
     assert "\r" not in text and "``" not in text and "''" not in text
@@ -750,6 +791,8 @@ def test_latex_compiles(tmp_path, example, hostile, many):
         assert proc.returncode == 0, (name, log[-3000:])
         assert (folder / "doc.pdf").stat().st_size > 1000
         assert "Undefined control sequence" not in log and "Missing" not in log
+        if name == "example":  # both tables fit the text width of a one-column article
+            assert "Overfull \\hbox" not in log, log[-3000:]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -545,6 +545,25 @@ def _tex_row(cells) -> str:
     return " & ".join(cells) + r" \\"
 
 
+#: A cell of two lines (the estimate over its interval, the class over its stratum), defined by
+#: the fragment itself so the preamble needs nothing more. ``\relax`` keeps an interval's ``[``
+#: from being read as the optional argument of ``\\``.
+_TEX_STACK_DEF = (r"\providecommand{\prevalensstack}[3][r]{\begin{tabular}[t]{@{}#1@{}}#2\\\relax "
+                  r"#3\end{tabular}}")
+
+
+def _tex_stack(top: str, bottom: str, align: str = "r") -> str:
+    opt = "" if align == "r" else f"[{align}]"
+    return rf"\prevalensstack{opt}{{{top}}}{{{bottom}}}"
+
+
+def _tex_estimate_stacked(e) -> str:
+    """An estimate over its interval (one line when there is no interval)."""
+    text = _tex_num(fmt_estimate(e))
+    est, sep, interval = text.partition(" [")
+    return _tex_stack(est, "[" + interval) if sep else text
+
+
 def latex_tables(d: dict) -> bytes:
     """Two booktabs tables as a LaTeX fragment to ``\\input``: the headline averages (metrics by
     micro, macro and weighted) and the per-class metrics (most common class first).
@@ -578,9 +597,14 @@ def latex_tables(d: dict) -> bytes:
         "%                                  % read UTF-8 natively (use them for scripts that",
         "%                                  % pdfLaTeX lacks, e.g. CJK)",
         "% Labels: tab:prevalens-headline, tab:prevalens-per-class. The headline table is set in",
-        "% \\small, the per-class table in \\footnotesize with narrower column gaps;",
-        "% for long class names or a narrow column use \\resizebox (graphicx) or a landscape page.",
+        "% \\small, the per-class table in \\footnotesize, each cell in two lines (the estimate",
+        "% over its interval, the class over its stratum, the support over the prevalence, by",
+        "% \\prevalensstack, defined below), so that both fit the text width of a one-column",
+        "% article; for long class names or a narrow column use \\resizebox (graphicx) or a",
+        "% landscape page.",
         f"% The per-class table switches to longtable above {LONGTABLE_MIN_CLASSES - 1} classes.",
+        "",
+        _TEX_STACK_DEF,
         "",
     ]
 
@@ -596,6 +620,7 @@ def latex_tables(d: dict) -> bytes:
         r"\begin{table}[htbp]",
         r"\centering",
         r"\small",
+        r"\setlength{\tabcolsep}{4pt}",
         r"\caption{" + _tex(caption) + r"}\label{tab:prevalens-headline}",
         r"\begin{tabular}{lrrr}",
         r"\toprule",
@@ -609,17 +634,20 @@ def latex_tables(d: dict) -> bytes:
 
     # 2. per-class metrics
     cols = [m for m in _PER_CLASS_TEX if any(m in c["metrics"] for c in classes)]
-    header = _tex_row(["Class", "Support", "Prevalence", "Stratum"]
+    header = _tex_row([_tex_stack("Class", r"\textit{stratum}", "l"),
+                       _tex_stack("Support", "prevalence")]
                       + [_tex(metric_name(m)) for m in cols])
-    spec = "lrrl" + "r" * len(cols)
+    spec = "lr" + "r" * len(cols)
     caption = _tex(f"Per-class metrics, most common class first, with {_confidence_text(run)} "
                    "confidence intervals ("
                    + _methods_text(run, [(m, [c["metrics"].get(m) for c in classes]) for m in cols])
                    + ").")
-    rows = [_tex_row([_tex(c["label"]), f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"])),
-                      _tex(c.get("stratum") or "none")]
-                     + [_tex_num(fmt_estimate(c["metrics"].get(m))) for m in cols])
-            for c in classes]
+    rows = [(r"\addlinespace[2pt] " if i else "")
+            + _tex_row([_tex_stack(_tex(c["label"]), r"\textit{" + _tex(c.get("stratum") or "none")
+                                   + "}", "l"),
+                        _tex_stack(f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"])))]
+                       + [_tex_estimate_stacked(c["metrics"].get(m)) for m in cols])
+            for i, c in enumerate(classes)]
     if longtable:
         out += [
             r"\begingroup",
