@@ -740,6 +740,8 @@ def test_summary_table_on_stdout(runs):
         assert len(shown) == 12, row
         for (value, decimals), exact in zip(shown, expected):
             assert abs(value - exact) <= 0.5 * 10 ** -decimals + 1e-12, (row, m)
+            # as in the report: a value that is not exactly 0 or 1 never reads as one
+            assert (value == 0) == (exact == 0) and (value == 1) == (exact == 1), (row, m)
     assert any(x.startswith("  accuracy ") for x in lines)
     assert "quality gates: PASS" in lines
     assert any(x.strip().startswith("PASS  macro.f1 >= 0.5") for x in lines)

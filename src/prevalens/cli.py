@@ -521,12 +521,12 @@ def _parse_labels(text: str):
     return items
 
 
-def _fmt(e) -> str:
-    if not e or e.get("estimate") is None:
-        return "undefined"
-    if e.get("ci_low") is not None and e.get("ci_high") is not None:
-        return f"{e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
-    return f"{e['estimate']:.3f}"
+def _fmt(e, bounds=(0.0, 1.0)) -> str:
+    """As the report prints it: decimals from the interval width, never 0 or 1 (nor -0.000)
+    for a value that is not exactly that."""
+    from .report.model import fmt_estimate
+
+    return fmt_estimate(e, bounds=bounds)
 
 
 def _summary(d: dict, written) -> None:
@@ -543,10 +543,11 @@ def _summary(d: dict, written) -> None:
         gap = d.get("gap", {}).get(m, {}).get("macro_minus_micro")
         out.write(f"  {m:<10}" + "".join(f"{_fmt(d['averages'][a].get(m)):<{width}}"
                                          for a in ("micro", "macro", "weighted"))
-                  + (_fmt(gap) if gap else "") + "\n")
+                  + (_fmt(gap, bounds=(0.0,)) if gap else "") + "\n")
     for k in ("accuracy", "mcc"):
         if k in d["overall"]:
-            out.write(f"  {k:<10}{_fmt(d['overall'][k])}\n")
+            bounds = (-1.0, 0.0, 1.0) if k == "mcc" else (0.0, 1.0)
+            out.write(f"  {k:<10}{_fmt(d['overall'][k], bounds)}\n")
     shown = [f for f in d.get("findings", []) if f["severity"] in ("high", "medium")][:3]
     if not shown:
         shown = list(d.get("findings", []))[:1]
