@@ -749,6 +749,21 @@ def test_summary_table_on_stdout(runs):
     assert wrote == {f"wrote {Path('out') / n}" for n in _listing(runs.w / "repro_a" / "out")}
 
 
+def test_summary_gate_value_shows_its_side_of_the_threshold(runs, capsys):
+    """A lower bound of 0.69996 against 0.7 fails; the summary must not print it as 0.700."""
+    from prevalens.cli import _summary
+
+    d = _json(runs.w / "repro_a" / "out" / "results.json")
+    item = dict(d["gates"]["items"][0], spec="macro.f1 >= 0.7", threshold=0.7, value=0.69996,
+                passed=False)
+    item["estimate"] = dict(item["estimate"], estimate=0.75, ci_low=0.69996, ci_high=0.8)
+    d["gates"] = dict(d["gates"], items=[item], passed=False, n_failed=1)
+    _summary(d, [])
+    row = next(x for x in capsys.readouterr().out.splitlines() if "macro.f1 >= 0.7" in x)
+    assert row.split()[0] == "FAIL"
+    assert float(row.split("= ")[-1]) < 0.7, row
+
+
 # ------------------------------------------------------------------------------------------------
 # configuration: defaults < file < flags
 
