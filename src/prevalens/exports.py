@@ -552,6 +552,10 @@ _TEX_STACK_DEF = (r"\providecommand{\prevalensstack}[3][r]{\begin{tabular}[t]{@{
                   r"#3\end{tabular}}")
 
 
+#: A little space between rows of two-line cells (booktabs).
+_TEX_GAP = r"\addlinespace[2pt] "
+
+
 def _tex_stack(top: str, bottom: str, align: str = "r") -> str:
     opt = "" if align == "r" else f"[{align}]"
     return rf"\prevalensstack{opt}{{{top}}}{{{bottom}}}"
@@ -597,11 +601,11 @@ def latex_tables(d: dict) -> bytes:
         "%                                  % read UTF-8 natively (use them for scripts that",
         "%                                  % pdfLaTeX lacks, e.g. CJK)",
         "% Labels: tab:prevalens-headline, tab:prevalens-per-class. The headline table is set in",
-        "% \\small, the per-class table in \\footnotesize, each cell in two lines (the estimate",
-        "% over its interval, the class over its stratum, the support over the prevalence, by",
-        "% \\prevalensstack, defined below), so that both fit the text width of a one-column",
-        "% article; for long class names or a narrow column use \\resizebox (graphicx) or a",
-        "% landscape page.",
+        "% \\small, the per-class table in \\footnotesize; a cell holds two lines (the estimate",
+        "% over its interval; in the per-class table also the class over its stratum and the",
+        "% support over the prevalence), set by \\prevalensstack (defined below), so that both",
+        "% fit the text width of a one-column article; for long class names or a narrow column",
+        "% use \\resizebox (graphicx) or a landscape page.",
         f"% The per-class table switches to longtable above {LONGTABLE_MIN_CLASSES - 1} classes.",
         "",
         _TEX_STACK_DEF,
@@ -627,9 +631,9 @@ def latex_tables(d: dict) -> bytes:
         _tex_row(["Metric", "Micro", "Macro", "Weighted"]),
         r"\midrule",
     ]
-    for m in metrics:
-        cells = [_tex_num(fmt_estimate((averages.get(a) or {}).get(m))) for a in _AVERAGES]
-        out.append(_tex_row([_tex(metric_name(m))] + cells))
+    for i, m in enumerate(metrics):
+        cells = [_tex_estimate_stacked((averages.get(a) or {}).get(m)) for a in _AVERAGES]
+        out.append((_TEX_GAP if i else "") + _tex_row([_tex(metric_name(m))] + cells))
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
 
     # 2. per-class metrics
@@ -642,7 +646,7 @@ def latex_tables(d: dict) -> bytes:
                    "confidence intervals ("
                    + _methods_text(run, [(m, [c["metrics"].get(m) for c in classes]) for m in cols])
                    + ").")
-    rows = [(r"\addlinespace[2pt] " if i else "")
+    rows = [(_TEX_GAP if i else "")
             + _tex_row([_tex_stack(_tex(c["label"]), r"\textit{" + _tex(c.get("stratum") or "none")
                                    + "}", "l"),
                         _tex_stack(f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"])))]
