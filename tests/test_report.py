@@ -565,6 +565,23 @@ def test_section_headings_and_contents(example):
     assert [i for i, _ in toc] == ids
 
 
+def test_gate_value_shows_its_side_of_the_threshold(example):
+    """A lower bound of 0.69996 against 0.7 fails; the report must not print it as 0.700."""
+    d = copy.deepcopy(example.d)
+    e = {"estimate": 0.75, "ci_low": 0.69996, "ci_high": 0.8, "se": 0.02, "method": "m",
+         "status": "ok", "undefined_fraction": 0.0}
+    d["gates"] = {"basis": "interval", "passed": False, "n_failed": 1, "items": [
+        {"spec": "macro.f1 >= 0.7", "metric": "macro.f1", "op": ">=", "threshold": 0.7,
+         "basis": "interval", "compared": "ci_low", "value": 0.69996, "estimate": e,
+         "passed": False}]}
+    summary = build_report_model(d, figures={}).sections[0]
+    table = next(b.table for b in summary.blocks
+                 if b.kind == "table" and b.table.caption.startswith("Quality gates"))
+    (spec, checked, _, result, _), = table.rows
+    assert (spec, result) == ("macro.f1 >= 0.7", "FAIL")
+    assert checked.startswith("lower bound ") and float(checked.split()[-1]) < 0.7, checked
+
+
 def test_render_html_equals_render_report(example):
     figures = build_figures(example.d)
     model = build_report_model(example.d, figures=figures)

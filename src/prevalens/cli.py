@@ -555,13 +555,13 @@ def _summary(d: dict, written) -> None:
         out.write(f"finding ({f['severity']}): {f['text']}\n")
     gates = d.get("gates")
     if gates and gates["items"]:
-        from .exports import _gate_value
+        from .report.model import fmt_gate_value
 
         n = len(gates["items"])
         verdict = "PASS" if gates["passed"] else f"FAIL ({gates['n_failed']} of {n} failed)"
         out.write(f"quality gates: {verdict}\n")
         for g in gates["items"]:
-            value = _gate_value(g)  # enough decimals to show its side of the threshold
+            value = fmt_gate_value(g)
             out.write(f"  {'PASS' if g['passed'] else 'FAIL'}  {g['spec']:<32} "
                       f"{g['compared'] or 'value'} = {value}\n")
     base = d.get("baseline")

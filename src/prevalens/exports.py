@@ -30,7 +30,8 @@ import io
 import re
 import unicodedata
 
-from .report.model import digits_for_width, fmt_estimate, fmt_number, fmt_percent, metric_name
+from .report.model import (digits_for_width, fmt_estimate, fmt_gate_value, fmt_number,
+                           fmt_percent, metric_name)
 
 __all__ = [
     "EXPORTS",
@@ -330,24 +331,6 @@ def _md_table(header, rows, align) -> list:
     return lines + [""]
 
 
-def _gate_value(item: dict) -> str:
-    """The gate's value with enough decimals that its side of the threshold is visible (0.6999
-    against 0.7 reads 0.6999, not 0.70)."""
-    value, threshold = item.get("value"), item.get("threshold")
-    if value is None:
-        return "undefined"
-    e = item.get("estimate") or {}
-    lo, hi = e.get("ci_low"), e.get("ci_high")
-    digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
-    text = fmt_number(value, digits)
-    if isinstance(threshold, (int, float)):
-        while digits < 6 and ((float(text) == threshold) != (value == threshold)
-                              or (float(text) < threshold) != (value < threshold)):
-            digits += 1
-            text = fmt_number(value, digits)
-    return text
-
-
 def _signed(x, digits) -> str:
     if x is None:
         return "undefined"
@@ -463,7 +446,7 @@ def _md_gates(gates: dict) -> list:
         basis = i.get("basis") or gates.get("basis")
         result = {True: "PASS", False: "FAIL"}.get(i.get("passed"), "undefined")
         rows.append([_md(i.get("spec", "")), _md(basis_words.get(basis, basis or "")),
-                     _gate_value(i), fmt_estimate(i.get("estimate")), result])
+                     fmt_gate_value(i), fmt_estimate(i.get("estimate")), result])
     if rows:
         lines += _md_table(["Gate", "Basis", "Value", "Estimate [interval]", "Result"], rows,
                            "llrrl")

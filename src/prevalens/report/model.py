@@ -99,6 +99,25 @@ def fmt_estimate(e: dict | None, digits: int | None = None, *, bounds=(0.0, 1.0)
     return f"{est} [{fmt_number(lo, digits, bounds=bounds)}, {fmt_number(hi, digits, bounds=bounds)}]"
 
 
+def fmt_gate_value(item: dict) -> str:
+    """A gate's checked value with enough decimals that its side of the threshold is visible
+    (0.69996 against 0.7 reads 0.69996, not 0.70); the report, the Markdown and the CLI summary
+    all print it so."""
+    value, threshold = item.get("value"), item.get("threshold")
+    if value is None:
+        return "undefined"
+    e = item.get("estimate") or {}
+    lo, hi = e.get("ci_low"), e.get("ci_high")
+    digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
+    text = fmt_number(value, digits)
+    if isinstance(threshold, (int, float)):
+        while digits < 6 and ((float(text) == threshold) != (value == threshold)
+                              or (float(text) < threshold) != (value < threshold)):
+            digits += 1
+            text = fmt_number(value, digits)
+    return text
+
+
 def fmt_percent(x, digits: int | None = None) -> str:
     """A fraction as a percentage, never 0% or 100% unless exact. By default one decimal, and
     two significant digits below 1% (0.25%, 0.040%), where one decimal would merge classes."""
@@ -529,8 +548,7 @@ def _gate_blocks(gates):
     for g in gates["items"]:
         compared = {"ci_low": "lower bound", "ci_high": "upper bound",
                     "estimate": "estimate"}.get(g["compared"], "value")
-        value = (fmt_number(g["value"], 3, bounds=()) if g["value"] is not None else "undefined")
-        rows.append([g["spec"], f"{compared} {value}",
+        rows.append([g["spec"], f"{compared} {fmt_gate_value(g)}",
                      fmt_estimate(g["estimate"]) if g["estimate"] else "undefined",
                      "PASS" if g["passed"] else "FAIL", g.get("note") or ""])
         cls.append("" if g["passed"] else "flagged")
