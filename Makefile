@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+APT_INSTALL := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+
 # WeasyPrint (the PDF report) needs Pango and HarfBuzz's subsetter, system libraries that a
 # fresh machine may lack: installed with apt-get when missing (as root, as on CI).
 SYSDEPS := $(VENV)/.sysdeps
@@ -18,8 +20,7 @@ $(SYSDEPS): $(BIN)/python
 	@if ! ldconfig -p | grep -q libpangoft2-1.0 || ! ldconfig -p | grep -q libharfbuzz-subset; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Pango and HarfBuzz-subset for WeasyPrint (apt-get)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null; \
+	    $(APT_INSTALL) libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null; \
 	  else \
 	    echo "prevalens: install Pango and HarfBuzz-subset (WeasyPrint's system libraries)" >&2; exit 1; \
 	  fi; \
@@ -34,8 +35,7 @@ $(TESTDEPS): $(BIN)/python
 	@if ! command -v pdftotext >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing poppler-utils for the report tests (apt-get)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      poppler-utils >/dev/null; \
+	    $(APT_INSTALL) poppler-utils >/dev/null; \
 	  else \
 	    echo "prevalens: install poppler-utils (pdftotext) to run the tests" >&2; exit 1; \
 	  fi; \
