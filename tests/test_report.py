@@ -580,6 +580,15 @@ def test_gate_value_shows_its_side_of_the_threshold(example):
     (spec, checked, _, result, _), = table.rows
     assert (spec, result) == ("macro.f1 >= 0.7", "FAIL")
     assert checked.startswith("lower bound ") and float(checked.split()[-1]) < 0.7, checked
+    # away from the threshold, the checked bound reads as it does in the interval beside it
+    e2 = dict(e, estimate=0.993, ci_low=0.98612, ci_high=0.99702)  # 1.00 at 2 decimals
+    d["gates"]["items"][0].update(spec="macro.roc_auc >= 0.95", threshold=0.95, value=0.98612,
+                                  estimate=e2, passed=True)
+    summary = build_report_model(d, figures={}).sections[0]
+    table = next(b.table for b in summary.blocks
+                 if b.kind == "table" and b.table.caption.startswith("Quality gates"))
+    (_, checked, interval, _, _), = table.rows
+    assert (checked, interval) == ("lower bound 0.986", "0.993 [0.986, 0.997]")
 
 
 def test_render_html_equals_render_report(example):

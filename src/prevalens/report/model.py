@@ -83,16 +83,22 @@ def fmt_number(x, digits: int = 2, *, bounds=(0.0, 1.0)) -> str:
     return text
 
 
+def _estimate_digits(e: dict, digits: int | None, bounds) -> int:
+    """The decimals :func:`fmt_estimate` prints ``e`` with: from the interval width unless
+    given, then the most that the estimate or a bound needs so as not to read as a bound."""
+    lo, hi = e.get("ci_low"), e.get("ci_high")
+    if digits is None:
+        digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
+    values = [e["estimate"]] + ([lo, hi] if lo is not None and hi is not None else [])
+    return max(len(fmt_number(v, digits, bounds=bounds).split(".")[-1]) for v in values)
+
+
 def fmt_estimate(e: dict | None, digits: int | None = None, *, bounds=(0.0, 1.0)) -> str:
     """``"0.61 [0.58, 0.64]"``, ``"0.61"`` without an interval, ``"undefined"``."""
     if not e or e.get("estimate") is None:
         return "undefined"
     lo, hi = e.get("ci_low"), e.get("ci_high")
-    if digits is None:
-        digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
-    values = [e["estimate"]] + ([lo, hi] if lo is not None and hi is not None else [])
-    # one number of decimals for the estimate and its bounds: the most any of them needs
-    digits = max(len(fmt_number(v, digits, bounds=bounds).split(".")[-1]) for v in values)
+    digits = _estimate_digits(e, digits, bounds)
     est = fmt_number(e["estimate"], digits, bounds=bounds)
     if lo is None or hi is None:
         return est
@@ -107,8 +113,9 @@ def fmt_gate_value(item: dict) -> str:
     if value is None:
         return "undefined"
     e = item.get("estimate") or {}
-    lo, hi = e.get("ci_low"), e.get("ci_high")
-    digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
+    # as many decimals as the estimate [interval] printed beside it, more near the threshold
+    digits = (_estimate_digits(e, None, (0.0, 1.0)) if e.get("estimate") is not None
+              else digits_for_width(None))
     text = fmt_number(value, digits)
     if isinstance(threshold, (int, float)):
         while digits < 6 and ((float(text) == threshold) != (value == threshold)
