@@ -95,7 +95,7 @@ def main():
             count_times[(k, n)] = t_counts
             # the interval stage alone: every count metric with BCa (and Wilson) intervals,
             # without strata, findings and result assembly
-            from prevalens.audit import count_statistics
+            from prevalens.metrics import count_statistics
             from prevalens.uncertainty import compute_intervals
 
             cm = pred_labels.counts().matrix

@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 import prevalens as pv
-from prevalens.audit import count_statistics
+from prevalens.metrics import count_statistics
 from prevalens.ranking import roc_auc_ovo, roc_auc_per_class
 
 K = 8

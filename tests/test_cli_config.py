@@ -41,7 +41,7 @@ import pytest
 import prevalens
 from prevalens.config import OPTIONS
 from prevalens.data import example_path
-from prevalens.report.model import metric_name
+from prevalens.formatting import metric_name
 
 EPOCH = "1700000000"
 EPOCH_UTC = "2023-11-14T22:13:20Z"  # datetime.fromtimestamp(1700000000, tz=utc)

@@ -30,7 +30,7 @@ import pytest
 from coverage_sim import model, simulate
 from scipy import stats
 
-from prevalens.uncertainty import wilson_interval
+from prevalens.intervals import wilson_interval
 
 pytestmark = pytest.mark.slow
 

@@ -41,6 +41,7 @@ from scipy import special, stats
 import prevalens
 from prevalens import AuditConfig, audit_predictions, count_statistics, predictions_from_arrays
 from prevalens import ranking as R
+from prevalens import intervals as I
 from prevalens import uncertainty as U
 from prevalens.counts import class_tables, confusion_matrix
 
@@ -128,8 +129,8 @@ GRID = sorted({(k, n) for n in (1, 2, 3, 4, 7, 10, 17, 50, 200, 1000, 12345)
 
 
 @pytest.mark.parametrize("confidence_level", [0.95, 0.9, 0.99, 0.5])
-@pytest.mark.parametrize("ours, scipy_method", [(U.wilson_interval, "wilson"),
-                                                (U.clopper_pearson_interval, "exact")])
+@pytest.mark.parametrize("ours, scipy_method", [(I.wilson_interval, "wilson"),
+                                                (I.clopper_pearson_interval, "exact")])
 def test_proportion_intervals_equal_scipy_binomtest(ours, scipy_method, confidence_level):
     k = np.array([g[0] for g in GRID])
     n = np.array([g[1] for g in GRID])
@@ -154,7 +155,7 @@ def test_proportion_intervals_equal_scipy_binomtest(ours, scipy_method, confiden
     assert abs(float(l1) - r1.low) < 1e-10 and abs(float(h1) - r1.high) < 1e-10
 
 
-@pytest.mark.parametrize("ours", [U.wilson_interval, U.clopper_pearson_interval])
+@pytest.mark.parametrize("ours", [I.wilson_interval, I.clopper_pearson_interval])
 def test_proportion_intervals_are_nan_for_no_trials(ours):
     # n = 0 mixed with defined entries, 2-D: NaN exactly there, no warning (RuntimeWarnings from
     # prevalens are errors in this suite)
@@ -448,8 +449,8 @@ def test_bca_acceleration_from_distinct_matrices_equals_naive_refits(key):
     assert abs(a_naive) > 1e-4  # a non-trivial case
     # and the interval BCa builds from them is the same as from the N refits
     theta, reps = boot.point[key], boot.replicates[key]
-    got = U.bca_interval(theta, reps, boot.jackknife[key], boot.jackknife_weights, 0.05)
-    want = U.bca_interval(theta, reps, naive[key], np.ones(JK_CM.sum()), 0.05)
+    got = I.bca_interval(theta, reps, boot.jackknife[key], boot.jackknife_weights, 0.05)
+    want = I.bca_interval(theta, reps, naive[key], np.ones(JK_CM.sum()), 0.05)
     assert got[2] and want[2]
     np.testing.assert_allclose(got[:2], want[:2], rtol=0, atol=1e-12)
     # and equals Efron's formula computed here with numpy's quantiles
@@ -512,7 +513,7 @@ def test_nan_replicates_are_counted_and_left_out():
     reps[:100, 0] = np.nan  # 10% undefined
     reps[:10, 1] = np.nan  # 1%
     theta = np.zeros(3)
-    res = U.interval_from_replicates(theta, reps, method="percentile")
+    res = I.interval_from_replicates(theta, reps, method="percentile")
     np.testing.assert_allclose(res["undefined_fraction"], [0.1, 0.01, 0.0], rtol=0, atol=1e-15)
     for j in range(3):
         defined = reps[~np.isnan(reps[:, j]), j]
@@ -546,7 +547,7 @@ def test_undefined_share_above_five_percent_makes_audit_estimate_unstable():
 def test_interval_from_replicates_invariants(reps, theta, method):
     theta = np.full(reps.shape[1], theta)
     jack = np.linspace(-1, 1, 4)[:, None] * np.ones(reps.shape[1])
-    res = U.interval_from_replicates(theta, reps, jack, np.ones(4), method=method)
+    res = I.interval_from_replicates(theta, reps, jack, np.ones(4), method=method)
     n_def = (~np.isnan(reps)).sum(axis=0)
     np.testing.assert_allclose(res["undefined_fraction"], 1 - n_def / reps.shape[0], atol=1e-15)
     for j in range(reps.shape[1]):
@@ -565,7 +566,7 @@ def test_interval_from_replicates_invariants(reps, theta, method):
 def test_all_equal_replicates_give_no_interval_with_a_note(method):
     theta = np.array([0.7, 0.2])
     reps = np.tile(theta, (500, 1))
-    res = U.interval_from_replicates(theta, reps, np.tile(theta, (7, 1)), np.ones(7), method=method)
+    res = I.interval_from_replicates(theta, reps, np.tile(theta, (7, 1)), np.ones(7), method=method)
     assert np.isnan(res["low"]).all() and np.isnan(res["high"]).all()
     for note in res["note"]:
         assert note is not None and "no interval" in note
@@ -577,7 +578,7 @@ def test_bca_falls_back_to_percentile_when_every_replicate_is_on_one_side():
     reps[:, 1] -= 1.5  # column 1: uniform on (-0.5, 0.5), straddling its theta = 0
     theta = np.array([0.5, 0.0])
     jack = rng.normal(size=(20, 2))
-    res = U.interval_from_replicates(theta, reps, jack, np.ones(20), method="bca")
+    res = I.interval_from_replicates(theta, reps, jack, np.ones(20), method="bca")
     assert res["low"][0] == pytest.approx(np.percentile(reps[:, 0], 2.5), abs=1e-14)
     assert res["high"][0] == pytest.approx(np.percentile(reps[:, 0], 97.5), abs=1e-14)
     assert "BCa undefined" in res["note"][0] and "percentile" in res["note"][0]
@@ -588,17 +589,17 @@ def test_basic_interval():
     rng = np.random.default_rng(4)
     reps = rng.gamma(2.0, size=(2000, 4))
     theta = np.array([1.0, 2.0, 3.0, 2.5])
-    res = U.interval_from_replicates(theta, reps, method="basic", confidence_level=0.9)
+    res = I.interval_from_replicates(theta, reps, method="basic", confidence_level=0.9)
     np.testing.assert_allclose(res["low"], 2 * theta - np.percentile(reps, 95, axis=0), atol=1e-14)
     np.testing.assert_allclose(res["high"], 2 * theta - np.percentile(reps, 5, axis=0), atol=1e-14)
     # clipped to the value range when one is given
-    clipped = U.interval_from_replicates(theta, reps, method="basic", value_range=(0.0, 3.0))
+    clipped = I.interval_from_replicates(theta, reps, method="basic", value_range=(0.0, 3.0))
     assert (clipped["low"] >= 0).all() and (clipped["high"] <= 3).all()
 
 
 def test_unknown_method_is_an_error():
     with pytest.raises(ValueError, match="unknown interval method 'studentized'"):
-        U.interval_from_replicates(0.5, np.random.default_rng(0).random(100), method="studentized")
+        I.interval_from_replicates(0.5, np.random.default_rng(0).random(100), method="studentized")
 
 
 @pytest.mark.parametrize("method", ["bca", "percentile", "basic"])
@@ -610,12 +611,12 @@ def test_interval_from_replicates_is_vectorised_over_trailing_axes(method):
     theta = np.nanmean(reps, axis=0) + 0.01
     jack = rng.beta(3, 5, size=(15, 3, 2))
     w = rng.integers(1, 5, 15).astype(float)
-    res = U.interval_from_replicates(theta, reps, jack, w, method=method)
+    res = I.interval_from_replicates(theta, reps, jack, w, method=method)
     for key in ("low", "high", "se", "undefined_fraction", "note"):
         assert res[key].shape == (3, 2), key
     for i in range(3):
         for j in range(2):
-            one = U.interval_from_replicates(theta[i, j], reps[:, i, j], jack[:, i, j], w,
+            one = I.interval_from_replicates(theta[i, j], reps[:, i, j], jack[:, i, j], w,
                                              method=method)
             for key in ("low", "high", "se", "undefined_fraction"):
                 np.testing.assert_allclose(res[key][i, j], one[key], rtol=0, atol=1e-14,
@@ -628,7 +629,7 @@ def test_interval_from_replicates_is_vectorised_over_trailing_axes(method):
 def test_zero_width_interval_from_varying_replicates_has_a_note(method):
     theta = 1 / 3
     reps = np.r_[np.full(196, theta), np.full(4, 0.5)]  # both 2.5% and 97.5% points at theta
-    res = U.interval_from_replicates(theta, reps, np.r_[theta, 0.5], np.array([10.0, 1.0]),
+    res = I.interval_from_replicates(theta, reps, np.r_[theta, 0.5], np.array([10.0, 1.0]),
                                      method=method)
     assert res["se"] > 0.02
     assert not (res["low"] == res["high"] and res["note"][()] is None)
@@ -637,7 +638,7 @@ def test_zero_width_interval_from_varying_replicates_has_a_note(method):
 def test_rounding_noise_replicates_are_degenerate():
     theta = math.log(2) - 1e-16
     reps = math.log(2) + np.random.default_rng(0).choice([0.0, 2.2e-16, -1.1e-16], 500)
-    res = U.interval_from_replicates(theta, reps, method="percentile")
+    res = I.interval_from_replicates(theta, reps, method="percentile")
     assert np.isnan(res["low"]) and "no interval" in res["note"][()]
 
 

@@ -5,7 +5,7 @@ prevalence. Users import from here; the modules behind these names may move.
 """
 
 from ._version import __version__
-from .audit import AuditConfig, audit, audit_predictions, count_statistics
+from .audit import AuditConfig, audit, audit_predictions
 from .counts import ConfusionCounts, confusion_matrix
 from .exceptions import (
     ConfigError,
@@ -15,6 +15,7 @@ from .exceptions import (
     ProbabilityWarning,
     UndefinedMetricWarning,
 )
+from .metrics import count_statistics
 from .io import InputInfo, Predictions, load_predictions, predictions_from_arrays
 from .results import AuditResult, ClassResult, Estimate, load_schema
 

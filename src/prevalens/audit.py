@@ -26,18 +26,11 @@ __all__ = [
     "AuditConfig",
     "audit",
     "audit_predictions",
-    "count_statistics",
-    "score_statistics",
-    "PER_CLASS_METRICS",
-    "SCORE_PER_CLASS_METRICS",
 ]
 
-#: Per-class metrics from labels, in report order.
-PER_CLASS_METRICS = M.PER_CLASS_RATIOS + ("prevalence",)
-#: Per-class metrics that need scores.
-SCORE_PER_CLASS_METRICS = ("roc_auc", "average_precision")
-#: Averaged metrics that need scores.
-SCORE_AVERAGED_METRICS = ("roc_auc", "average_precision")
+PER_CLASS_METRICS = M.PER_CLASS_METRICS
+SCORE_PER_CLASS_METRICS = R.SCORE_PER_CLASS_METRICS
+SCORE_AVERAGED_METRICS = R.SCORE_AVERAGED_METRICS
 
 _RESAMPLING = ("stratified", "simple")
 _INTERVALS = ("bca", "percentile", "basic")
@@ -166,85 +159,6 @@ def _check_config(c: AuditConfig) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# statistics: one function of the confusion matrix (batch axis) and one of the scores
-
-
-def count_statistics(cm) -> dict[str, np.ndarray]:
-    """Every label metric of confusion matrices ``cm`` of shape (..., K, K) (or their
-    :class:`~prevalens.counts.Tables`).
-
-    Keys are ``"per_class.<metric>"`` (shape (..., K)), ``"<micro|macro|weighted>.<metric>"`` and
-    ``"overall.<metric>"`` (shape (...)). This is the function the bootstrap applies to its
-    replicates, so every label-based number and its interval come from the same code.
-    """
-    cm = as_tables(cm)  # count once: every metric below reduces these four (..., K) arrays
-    out: dict[str, np.ndarray] = {}
-    pc = M.per_class_all(cm)
-    for name in PER_CLASS_METRICS:
-        out[f"per_class.{name}"] = pc[name]
-    support = pc["support"]
-    for name in M.AVERAGED_METRICS:
-        out[f"micro.{name}"] = M.micro(name, cm)
-        out[f"macro.{name}"] = M.macro(pc[name])
-        out[f"weighted.{name}"] = M.weighted(pc[name], support)
-    for name, value in M.overall_all(cm).items():
-        out[f"overall.{name}"] = value
-    return out
-
-
-def auc_combination_weights(n_pos, n_samples) -> np.ndarray:
-    """(K, 2) weights of the macro and the weighted (by support) mean of the per-class AUCs over
-    the classes whose AUC is defined (positives and negatives both present)."""
-    n_pos = np.asarray(n_pos, dtype=np.float64)
-    defined = (n_pos > 0) & (n_pos < n_samples)
-    w = np.zeros((n_pos.size, 2))
-    if defined.any():
-        w[defined, 0] = 1.0 / defined.sum()
-        w[defined, 1] = n_pos[defined] / n_pos[defined].sum()
-    return w
-
-
-def score_statistics(pred: Predictions, *, with_summary: bool = False, extra_weights=None):
-    """Point estimates of every score metric (empty without scores).
-
-    With ``with_summary=True`` returns ``(stats, summary)`` where ``summary`` is the
-    :class:`prevalens.ranking.OvRSummary` of the one pass over the columns (it holds DeLong's
-    components, so the interval stage does not rank the scores again).
-    """
-    if pred.y_score is None:
-        return ({}, None) if with_summary else {}
-    y_true, s = pred.y_true, pred.y_score
-    k = pred.n_classes
-    out: dict[str, np.ndarray] = {}
-    n_pos = np.bincount(y_true, minlength=k)
-    weights = auc_combination_weights(n_pos, pred.n_samples)
-    if extra_weights is not None:
-        weights = np.concatenate([weights, extra_weights], axis=1)
-    summary = R.ovr_pass(y_true, s, combo_weights=weights, cluster=pred.cluster)
-    auc, ap = summary.auc, summary.average_precision
-    out["per_class.roc_auc"] = auc
-    out["per_class.average_precision"] = ap
-    out["macro.roc_auc"] = M.macro(auc)
-    out["weighted.roc_auc"] = M.weighted(auc, n_pos)
-    out["macro.average_precision"] = M.macro(ap)
-    out["weighted.average_precision"] = M.weighted(ap, n_pos)
-    micro_auc, micro_ap = R.micro_pass(y_true, s)
-    out["micro.roc_auc"] = np.float64(micro_auc)
-    out["micro.average_precision"] = np.float64(micro_ap)
-    out["overall.roc_auc_ovo"] = np.float64(R.ovo_from_u(summary.ovo_u, n_pos))
-    if k > 3:
-        above = R.classes_above_true(y_true, s)  # one pass for every k
-        out["_classes_above_true"] = above
-        for kk in (3, 5):
-            if k > kk:
-                out[f"overall.top_{kk}_accuracy"] = np.float64(np.mean(above < kk))
-    if pred.scores_are_probabilities:
-        out["overall.log_loss"] = np.float64(R.log_loss(y_true, s))
-        out["overall.brier"] = np.float64(R.brier(y_true, s))
-    return (out, summary) if with_summary else out
-
-
-# ------------------------------------------------------------------------------------------------
 # public entry points
 
 
@@ -340,7 +254,7 @@ def _audit(predictions, config, command, *, stacklevel) -> AuditResult:
     config = replace(config, seed=seed)
 
     cm = pred.counts().matrix
-    point = {k: np.asarray(v) for k, v in count_statistics(cm).items()}
+    point = {k: np.asarray(v) for k, v in M.count_statistics(cm).items()}
     if pred.y_score is not None and not pred.scores_are_probabilities:
         warnings.warn(
             "scores are not probabilities (rows do not all lie in [0, 1] and sum to 1), so log "
@@ -358,8 +272,12 @@ def _audit(predictions, config, command, *, stacklevel) -> AuditResult:
     if pred.y_score is not None:
         extra = auc_strata_weights(strata_index, len(strata_defs),
                                    np.bincount(pred.y_true, minlength=pred.n_classes), pred.n_samples)
-    score_point, summary = score_statistics(pred, with_summary=True, extra_weights=extra)
-    point.update(score_point)
+    summary = None
+    if pred.y_score is not None:
+        score_point, summary = R.score_statistics(
+            pred.y_true, pred.y_score, probabilities=pred.scores_are_probabilities,
+            cluster=pred.cluster, extra_weights=extra)
+        point.update(score_point)
 
     intervals: dict = {}
     simultaneous: dict = {}

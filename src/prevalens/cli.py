@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ._version import __version__
 from .exceptions import PrevalensError
+from .formatting import fmt_estimate, fmt_gate_value
 
 __all__ = ["main", "write_atomic", "write_outputs"]
 
@@ -524,8 +525,6 @@ def _parse_labels(text: str):
 def _fmt(e, bounds=(0.0, 1.0)) -> str:
     """As the report prints it: decimals from the interval width, never 0 or 1 (nor -0.000)
     for a value that is not exactly that."""
-    from .report.model import fmt_estimate
-
     return fmt_estimate(e, bounds=bounds)
 
 
@@ -555,8 +554,6 @@ def _summary(d: dict, written) -> None:
         out.write(f"finding ({f['severity']}): {f['text']}\n")
     gates = d.get("gates")
     if gates and gates["items"]:
-        from .report.model import fmt_gate_value
-
         n = len(gates["items"])
         verdict = "PASS" if gates["passed"] else f"FAIL ({gates['n_failed']} of {n} failed)"
         out.write(f"quality gates: {verdict}\n")

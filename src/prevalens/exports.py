@@ -19,7 +19,7 @@ is made harmless for each format:
   ``\\textless{}`` ...), line breaks become spaces.
 
 Numbers in the Markdown and LaTeX follow the report's display rules
-(:func:`prevalens.report.model.fmt_estimate`): ``0.61 [0.58, 0.64]``, decimals from the interval
+(:mod:`prevalens.formatting`): ``0.61 [0.58, 0.64]``, decimals from the interval
 width, never 0 or 1 unless exact, ``undefined`` for an undefined value.
 """
 
@@ -30,8 +30,9 @@ import io
 import re
 import unicodedata
 
-from .report.model import (digits_for_width, fmt_estimate, fmt_gate_value, fmt_number,
-                           fmt_percent, metric_name)
+from .exceptions import ConfigError
+from .formatting import (digits_for_width, fmt_estimate, fmt_gate_value, fmt_level, fmt_number,
+                         fmt_percent, metric_name)
 
 __all__ = [
     "EXPORTS",
@@ -102,8 +103,6 @@ def export_files(d: dict, formats) -> dict[str, bytes]:
 
 
 def _check_formats(formats) -> set:
-    from .exceptions import ConfigError
-
     if isinstance(formats, str):
         formats = [formats]
     try:
@@ -257,7 +256,7 @@ def _confidence_text(run: dict) -> str:
     level = run.get("confidence_level")
     if not isinstance(level, (int, float)):
         return "unknown-level"
-    return f"{round(100 * level, 6):g}%"  # 97.5%, not a rounded 98%
+    return fmt_level(level)  # 97.5%, not a rounded 98%
 
 
 _FAMILY_NAMES = {

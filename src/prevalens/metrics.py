@@ -39,6 +39,8 @@ __all__ = [
     "overall_all",
     "fbeta",
     "averages_all",
+    "PER_CLASS_METRICS",
+    "count_statistics",
 ]
 
 #: Per-class metrics that are ratios of one-vs-rest counts, in report order.
@@ -46,6 +48,9 @@ PER_CLASS_RATIOS = ("precision", "recall", "f1", "specificity", "npv", "jaccard"
 
 #: Metrics that have micro, macro and weighted averages (label-based ones).
 AVERAGED_METRICS = ("precision", "recall", "f1", "specificity", "jaccard")
+
+#: Per-class metrics from labels, in report order (the ratios and the prevalence).
+PER_CLASS_METRICS = PER_CLASS_RATIOS + ("prevalence",)
 
 #: Why a per-class ratio is 0/0.
 UNDEFINED_REASONS = {
@@ -232,4 +237,33 @@ def averages_all(cm) -> dict[str, dict[str, np.ndarray]]:
         out["micro"][name] = micro(name, cm)
         out["macro"][name] = macro(values)
         out["weighted"][name] = weighted(values, support)
+    return out
+
+
+def count_statistics(cm) -> dict[str, np.ndarray]:
+    """Every label metric of confusion matrices ``cm`` of shape (..., K, K) (or their
+    :class:`~prevalens.counts.Tables`).
+
+    Keys are ``"per_class.<metric>"`` (shape (..., K)), ``"<micro|macro|weighted>.<metric>"`` and
+    ``"overall.<metric>"`` (shape (...)). This is the function the bootstrap applies to its
+    replicates, so every label-based number and its interval come from the same code.
+
+    Examples
+    --------
+    >>> s = count_statistics([[3, 1], [0, 2]])
+    >>> float(s["per_class.recall"][0]), float(s["macro.recall"])
+    (0.75, 0.875)
+    """
+    cm = as_tables(cm)  # count once: every metric below reduces these four (..., K) arrays
+    out: dict[str, np.ndarray] = {}
+    pc = per_class_all(cm)
+    for name in PER_CLASS_METRICS:
+        out[f"per_class.{name}"] = pc[name]
+    support = pc["support"]
+    for name in AVERAGED_METRICS:
+        out[f"micro.{name}"] = micro(name, cm)
+        out[f"macro.{name}"] = macro(pc[name])
+        out[f"weighted.{name}"] = weighted(pc[name], support)
+    for name, value in overall_all(cm).items():
+        out[f"overall.{name}"] = value
     return out

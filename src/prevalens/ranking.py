@@ -21,7 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import metrics as M
+
 __all__ = [
+    "SCORE_PER_CLASS_METRICS",
+    "SCORE_AVERAGED_METRICS",
+    "auc_combination_weights",
+    "score_statistics",
     "BinaryRankStats",
     "binary_rank_stats",
     "OvRSummary",
@@ -47,6 +53,11 @@ __all__ = [
     "curve_summary",
     "is_probability",
 ]
+
+#: Per-class metrics that need scores.
+SCORE_PER_CLASS_METRICS = ("roc_auc", "average_precision")
+#: Averaged metrics that need scores.
+SCORE_AVERAGED_METRICS = ("roc_auc", "average_precision")
 
 #: Rows of a probability matrix must sum to 1 within this absolute tolerance.
 PROBABILITY_ATOL = 1e-6
@@ -733,3 +744,60 @@ def _band_replicates(micro, columns, members, n, n_resamples, resampling, rng, g
         reps[("pr", "micro")].append(m[1])
         reps[("roc", "macro")].append(np.mean([p[0] for p in per], axis=0))
         reps[("pr", "macro")].append(np.nanmean([p[1] for p in per], axis=0))
+
+
+# ------------------------------------------------------------------------------------------------
+# every score metric of an audit from one pass
+
+
+def auc_combination_weights(n_pos, n_samples) -> np.ndarray:
+    """(K, 2) weights of the macro and the weighted (by support) mean of the per-class AUCs over
+    the classes whose AUC is defined (positives and negatives both present)."""
+    n_pos = np.asarray(n_pos, dtype=np.float64)
+    defined = (n_pos > 0) & (n_pos < n_samples)
+    w = np.zeros((n_pos.size, 2))
+    if defined.any():
+        w[defined, 0] = 1.0 / defined.sum()
+        w[defined, 1] = n_pos[defined] / n_pos[defined].sum()
+    return w
+
+
+def score_statistics(y_true, y_score, *, probabilities: bool, cluster=None, extra_weights=None):
+    """Point estimates of every score metric, and the :class:`OvRSummary` of the one pass over
+    the columns (it holds DeLong's components, so the interval stage does not rank the scores
+    again). Returns ``(stats, summary)``.
+
+    ``extra_weights`` (K, m) adds linear combinations of the per-class AUCs (e.g. the strata's
+    macro AUCs) to the DeLong covariance of the pass. Log loss and Brier score are computed only
+    when ``probabilities``.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    s = np.asarray(y_score, dtype=np.float64)
+    n, k = s.shape
+    out: dict[str, np.ndarray] = {}
+    n_pos = np.bincount(y_true, minlength=k)
+    weights = auc_combination_weights(n_pos, n)
+    if extra_weights is not None:
+        weights = np.concatenate([weights, extra_weights], axis=1)
+    summary = ovr_pass(y_true, s, combo_weights=weights, cluster=cluster)
+    auc, ap = summary.auc, summary.average_precision
+    out["per_class.roc_auc"] = auc
+    out["per_class.average_precision"] = ap
+    out["macro.roc_auc"] = M.macro(auc)
+    out["weighted.roc_auc"] = M.weighted(auc, n_pos)
+    out["macro.average_precision"] = M.macro(ap)
+    out["weighted.average_precision"] = M.weighted(ap, n_pos)
+    micro_auc, micro_ap = micro_pass(y_true, s)
+    out["micro.roc_auc"] = np.float64(micro_auc)
+    out["micro.average_precision"] = np.float64(micro_ap)
+    out["overall.roc_auc_ovo"] = np.float64(ovo_from_u(summary.ovo_u, n_pos))
+    if k > 3:
+        above = classes_above_true(y_true, s)  # one pass for every k
+        out["_classes_above_true"] = above
+        for kk in (3, 5):
+            if k > kk:
+                out[f"overall.top_{kk}_accuracy"] = np.float64(np.mean(above < kk))
+    if probabilities:
+        out["overall.log_loss"] = np.float64(log_loss(y_true, s))
+        out["overall.brier"] = np.float64(brier(y_true, s))
+    return out, summary

@@ -15,14 +15,17 @@ Display rules
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 
+from .. import exports
+from . import plots
+from ..formatting import (digits_for_width, fmt_estimate, fmt_gate_value, fmt_level, fmt_number,
+                          fmt_percent, metric_name)
+
 __all__ = [
-    "fmt_number",
-    "fmt_estimate",
-    "fmt_percent",
-    "digits_for_width",
     "Table",
     "Figure",
     "Block",
@@ -30,111 +33,6 @@ __all__ = [
     "ReportModel",
     "build_report_model",
 ]
-
-_METRIC_NAMES = {
-    "precision": "Precision",
-    "recall": "Recall",
-    "f1": "F1",
-    "specificity": "Specificity",
-    "npv": "NPV",
-    "jaccard": "Jaccard",
-    "prevalence": "Prevalence",
-    "roc_auc": "ROC AUC",
-    "average_precision": "Average precision",
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "cohen_kappa": "Cohen's kappa",
-    "mcc": "MCC",
-    "roc_auc_ovo": "One-vs-one ROC AUC (Hand & Till)",
-    "top_3_accuracy": "Top-3 accuracy",
-    "top_5_accuracy": "Top-5 accuracy",
-    "log_loss": "Log loss",
-    "brier": "Brier score",
-}
-
-
-def metric_name(key: str) -> str:
-    return _METRIC_NAMES.get(key, key.replace("_", " "))
-
-
-# ------------------------------------------------------------------------------------------------
-# number formatting
-
-
-def digits_for_width(width) -> int:
-    """Decimals for an interval of this width: 2 (>= 0.01), 3 (>= 0.001) or 4."""
-    if width is None or not math.isfinite(width) or width >= 0.01:
-        return 2
-    return 3 if width >= 0.001 else 4
-
-
-def fmt_number(x, digits: int = 2, *, bounds=(0.0, 1.0)) -> str:
-    """``x`` with ``digits`` decimals, never showing a bound (0 or 1) that ``x`` is not, and
-    never '-0.00'."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "undefined"
-    x = float(x)
-    text = f"{x:.{digits}f}"
-    while digits < 6 and any(float(text) == b and x != b for b in bounds):
-        digits += 1
-        text = f"{x:.{digits}f}"
-    if float(text) == 0:
-        text = f"{0.0:.{digits}f}"
-    return text
-
-
-def _estimate_digits(e: dict, digits: int | None, bounds) -> int:
-    """The decimals :func:`fmt_estimate` prints ``e`` with: from the interval width unless
-    given, then the most that the estimate or a bound needs so as not to read as a bound."""
-    lo, hi = e.get("ci_low"), e.get("ci_high")
-    if digits is None:
-        digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
-    values = [e["estimate"]] + ([lo, hi] if lo is not None and hi is not None else [])
-    return max(len(fmt_number(v, digits, bounds=bounds).split(".")[-1]) for v in values)
-
-
-def fmt_estimate(e: dict | None, digits: int | None = None, *, bounds=(0.0, 1.0)) -> str:
-    """``"0.61 [0.58, 0.64]"``, ``"0.61"`` without an interval, ``"undefined"``."""
-    if not e or e.get("estimate") is None:
-        return "undefined"
-    lo, hi = e.get("ci_low"), e.get("ci_high")
-    digits = _estimate_digits(e, digits, bounds)
-    est = fmt_number(e["estimate"], digits, bounds=bounds)
-    if lo is None or hi is None:
-        return est
-    return f"{est} [{fmt_number(lo, digits, bounds=bounds)}, {fmt_number(hi, digits, bounds=bounds)}]"
-
-
-def fmt_gate_value(item: dict) -> str:
-    """A gate's checked value with enough decimals that its side of the threshold is visible
-    (0.69996 against 0.7 reads 0.69996, not 0.70); the report, the Markdown and the CLI summary
-    all print it so."""
-    value, threshold = item.get("value"), item.get("threshold")
-    if value is None:
-        return "undefined"
-    e = item.get("estimate") or {}
-    # as many decimals as the estimate [interval] printed beside it, more near the threshold
-    digits = (_estimate_digits(e, None, (0.0, 1.0)) if e.get("estimate") is not None
-              else digits_for_width(None))
-    text = fmt_number(value, digits)
-    if isinstance(threshold, (int, float)):
-        while digits < 6 and ((float(text) == threshold) != (value == threshold)
-                              or (float(text) < threshold) != (value < threshold)):
-            digits += 1
-            text = fmt_number(value, digits)
-    return text
-
-
-def fmt_percent(x, digits: int | None = None) -> str:
-    """A fraction as a percentage, never 0% or 100% unless exact. By default one decimal, and
-    two significant digits below 1% (0.25%, 0.040%), where one decimal would merge classes."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "undefined"
-    pct = 100.0 * float(x)
-    if digits is None:
-        digits = 1 if abs(pct) >= 1 or pct == 0 else min(6, 1 - math.floor(math.log10(abs(pct))))
-    return fmt_number(pct, digits, bounds=(0.0, 100.0)) + "%"
-
 
 # ------------------------------------------------------------------------------------------------
 # the model
@@ -257,7 +155,7 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
         key_findings = list(d.get("findings", []))[:3]
     blocks = [
         _para(f"{data['n_samples']:,} samples of {data['n_classes']} classes; "
-              f"{_level(run['confidence_level'])} confidence intervals "
+              f"{fmt_level(run['confidence_level'])} confidence intervals "
               f"({_interval_phrase(run, has_scores)})."),
         _table(["Metric", "Micro", "Macro", "Weighted"], _headline_rows(d, head_metrics),
                caption="Headline metrics with intervals", numeric=(1, 2, 3)),
@@ -420,25 +318,16 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
 def attachment_bytes(d: dict) -> dict:
     """The files the PDF embeds, as bytes: ``results.json`` (the results, exactly as
     ``prevalens audit`` writes them) and ``per_class.csv``."""
-    import json
-
-    from ..exports import per_class_csv
-
     return {"results.json": (json.dumps(d, indent=2, allow_nan=False, ensure_ascii=False)
                              + "\n").encode("utf-8"),
-            "per_class.csv": per_class_csv(d)}
+            "per_class.csv": exports.per_class_csv(d)}
 
 
 def attachment_hashes(d: dict) -> dict:
-    import hashlib
-
     return {name: hashlib.sha256(data).hexdigest() for name, data in attachment_bytes(d).items()}
 
 
 def _report_id(d):
-    import hashlib
-    import json
-
     text = json.dumps(d, sort_keys=True, allow_nan=False, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
@@ -461,11 +350,6 @@ def _proportion_method(name) -> str:
         return "the bootstrap replicates, like the other label metrics"
     return (f"{_PROPORTION_NAMES.get(name, name)} intervals; F1 and Jaccard from the same interval "
             "of tp/(tp+fp+fn)")
-
-
-def _level(x) -> str:
-    """A confidence level as a percentage without rounding it: 95%, 97.5%."""
-    return f"{100 * float(x):.10g}%"
 
 
 def _strata_text(d):
@@ -617,7 +501,7 @@ def _methods_blocks(d):
                            "(multinomial cell counts), clusters when a cluster column is given"),
             ("Replicates (B)", f"{run['n_resamples']:,}"),
             ("Seed", str(run["seed"])),
-            ("Confidence level", _level(run["confidence_level"])),
+            ("Confidence level", fmt_level(run["confidence_level"])),
             ("Label metrics", f"{run['interval_method']} intervals from joint replicates"),
             ("Per-class proportions", _proportion_method(cfg.get("proportion_interval", "wilson"))),
             ("ROC AUC", "DeLong, logit scale; macro with the covariance of per-class AUCs"),
@@ -683,8 +567,6 @@ def _config_value(v) -> str:
 
 def build_figures(d: dict) -> dict:
     """Every figure of the report as :class:`Figure` (data-URI SVG with alt text)."""
-    from . import plots
-
     out = {}
 
     def add(key, plot):

@@ -47,6 +47,9 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from ..formatting import (MINUS, fmt_estimate, fmt_level, fmt_number, fmt_share, fmt_signed,
+                          metric_text)
+
 __all__ = [
     "Plot",
     "OKABE_ITO",
@@ -100,11 +103,6 @@ _AVERAGES = {  # average -> how it is drawn everywhere
     "micro": {"color": _BLUE, "marker": "o", "linestyle": "-"},
     "macro": {"color": _VERM, "marker": "s", "linestyle": "--"},
     "weighted": {"color": _GREEN, "marker": "D", "linestyle": ":"},
-}
-_METRIC_NAMES = {
-    "precision": "precision", "recall": "recall", "f1": "F1", "specificity": "specificity",
-    "npv": "NPV", "jaccard": "Jaccard", "roc_auc": "ROC AUC",
-    "average_precision": "average precision", "prevalence": "prevalence",
 }
 
 _CM = 1 / 2.54
@@ -189,7 +187,7 @@ def _q(label) -> str:
 
 
 def _mname(metric: str) -> str:
-    return _METRIC_NAMES.get(metric, metric.replace("_", " "))
+    return metric_text(metric)
 
 
 def _cap(text: str) -> str:
@@ -198,8 +196,7 @@ def _cap(text: str) -> str:
 
 def _signed(e: dict | None) -> str:
     """An estimate whose sign matters (a slope, a difference): ``+0.35 [0.26, 0.46]``."""
-    text = _est(e, bounds=(0.0,))
-    return "+" + text if e and (e.get("estimate") or 0) > 0 else text
+    return fmt_signed(e, bounds=(0.0,), minus=MINUS, no_interval=" (no interval)")
 
 
 def _relations(text: str) -> str:
@@ -212,45 +209,21 @@ def _f(x) -> float:
 
 
 def _num(x, digits: int = 2, bounds=(0.0, 1.0)) -> str:
-    """``x`` with ``digits`` decimals, never showing a bound it is not (the tables' rule,
-    :func:`prevalens.report.model.fmt_number`), with a minus sign (U+2212) for negatives."""
-    from .model import fmt_number
-
+    """``x`` with ``digits`` decimals, never showing a bound it is not, with a minus sign
+    (U+2212) for negatives."""
     if x is None or not math.isfinite(x):
         return "undefined"
-    return fmt_number(x, digits, bounds=bounds).replace("-", "\u2212")
-
-
-def _digits(lo, hi) -> int:
-    """Decimals for an interval of this width: 2 (>= 0.01 or no width), 3 (>= 0.001) or 4."""
-    if lo is None or hi is None or hi - lo >= 0.01 or hi - lo <= 0:
-        return 2
-    return 3 if hi - lo >= 0.001 else 4
+    return fmt_number(x, digits, bounds=bounds, minus=MINUS)
 
 
 def _est(e: dict | None, *, bounds=(0.0, 1.0)) -> str:
     """``"0.61 [0.58, 0.64]"``; ``"0.61 (no interval)"``; ``"undefined"``."""
-    if not e or e.get("estimate") is None:
-        return "undefined"
-    lo, hi = e.get("ci_low"), e.get("ci_high")
-    digits = _digits(lo, hi)
-    values = [e["estimate"]] + ([lo, hi] if lo is not None and hi is not None else [])
-    digits = max(len(_num(v, digits, bounds).split(".")[-1]) for v in values)
-    est = _num(e["estimate"], digits, bounds)
-    if lo is None or hi is None:
-        return f"{est} (no interval)"
-    return f"{est} [{_num(lo, digits, bounds)}, {_num(hi, digits, bounds)}]"
+    return fmt_estimate(e, bounds=bounds, minus=MINUS, no_interval=" (no interval)")
 
 
 def _pct(x) -> str:
     """A share as a percentage with two significant digits, never 0% or 100% unless exact."""
-    if x is None or not math.isfinite(x):
-        return "undefined"
-    v = 100.0 * x
-    if v == 0 or v == 100:
-        return f"{v:.0f}%"
-    digits = max(0, min(4, 1 - math.floor(math.log10(abs(v)))))
-    return _num(v, digits, bounds=(0.0, 100.0)) + "%"
+    return fmt_share(x, minus=MINUS)
 
 
 def _tick_pct(v, _pos=None) -> str:
@@ -261,7 +234,7 @@ def _tick_pct(v, _pos=None) -> str:
 
 def _level(d: dict) -> str:
     cl = (d.get("run") or {}).get("confidence_level")
-    return f"{100 * cl:g}%" if cl else "95%"
+    return fmt_level(cl) if cl else "95%"
 
 
 def _min_support(d: dict) -> int:
