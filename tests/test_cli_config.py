@@ -226,7 +226,7 @@ CATALOGUE = [
     Bad("strata-cuts-abc", ("audit", "{clean}", *FAST, "--strata-cuts", "abc"),
         ("--strata-cuts 'abc'", "numbers")),
     Bad("templates-without-report", ("audit", "{clean}", *FAST, "--templates", "tpl"),
-        ("--templates tpl", "report.html.j2"), files={"tpl": DIR}),
+        ("--templates tpl", "holds no template", "report.html.j2"), files={"tpl": DIR}),
     Bad("config-string-for-int", TOML_AUDIT, ("audit.toml", "key 'seed'", "whole number", "'1'"),
         files=_cfg('seed = "1"\n')),
     Bad("config-float-for-int", TOML_AUDIT[:4] + ("--out-dir", "out", "--format", "json"),
@@ -803,8 +803,9 @@ def test_flags_override_the_config_file(runs):
     d = _json(base / "from_flag" / "results.json")
     assert d["run"]["seed"] == 6 and d["run"]["n_resamples"] == 0
     assert d["run"]["config"]["format"] == ["json"]
-    # --gate replaces the file's gates (flags override the file), --gate-on its basis
-    assert [g["spec"] for g in d["gates"]["items"]] == ["micro.recall >= 0.1"]
+    # --gate adds to the file's gates (an extra gate must not drop the release policy), and
+    # --gate-on sets the basis of all of them
+    assert [g["spec"] for g in d["gates"]["items"]] == ["macro.f1 >= 0.1", "micro.recall >= 0.1"]
     assert d["gates"]["basis"] == "estimate" and d["gates"]["passed"] is True
 
 

@@ -27,12 +27,18 @@ from scipy import stats
 
 import prevalens
 from prevalens import AuditConfig, audit_predictions, load_schema, predictions_from_arrays
-from prevalens.findings import SEVERITIES, digits_for, fmt
+from prevalens.findings import SEVERITIES
+from prevalens.formatting import estimate_digits, fmt_estimate, fmt_number
 
 #: Kinds that claim a difference; everything else is informational.
 CLAIM_KINDS = {"gap", "stratum_divergence", "trend", "divergent_classes"}
 KINDS = CLAIM_KINDS | {"insufficient", "undefined", "no_divergence", "no_evidence_of_divergence",
                        "no_intervals"}
+
+
+def js(result):
+    """The JSON form of a result (the contract these tests check)."""
+    return result.to_dict()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -164,7 +170,7 @@ SCENARIOS = ("founding", "founding-labels-more-metrics", "founding-no-intervals"
 
 
 def by_id(result):
-    return {f["id"]: f for f in result.findings}
+    return {f["id"]: f for f in js(result)["findings"]}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -179,14 +185,14 @@ def test_founding_scenario_numbers():
     assert micro["f1"].estimate - macro["f1"].estimate > 0.10
     assert micro["recall"].estimate - macro["recall"].estimate > 0.1
     for name in ("f1", "recall", "roc_auc"):
-        assert r.gap[name]["macro_minus_micro"]["ci_high"] < 0, name
-    assert [(s["name"], s["classes"]) for s in r.strata] == [
+        assert js(r)["gap"][name]["macro_minus_micro"]["ci_high"] < 0, name
+    assert [(s["name"], s["classes"]) for s in js(r)["strata"]] == [
         ("rare", ["p1"]), ("uncommon", ["p4"]), ("common", ["p60", "p25", "p10"])]
-    diff = r.analysis["comparisons"][0]["difference"]
+    diff = js(r)["comparisons"][0]["difference"]
     assert diff["recall"]["ci_high"] < 0 and diff["f1"]["ci_high"] < 0
     # the gap is negative exactly when recall rises with prevalence: -K' Cov(w, r) < 0
-    assert r.gap["recall"]["covariance"] > 0
-    t = r.trend["recall"]
+    assert js(r)["gap"]["recall"]["covariance"] > 0
+    t = js(r)["trend"]["recall"]
     assert t["slope_per_decade"]["ci_low"] > 0
     assert t["spearman"]["estimate"] == 1.0  # recall is monotone in prevalence here
 
@@ -218,7 +224,7 @@ def test_founding_scenario_findings_say_so():
     assert below["kind"] == "divergent_classes" and below["severity"] == "high"
     assert {"p1", "p4"} <= set(below["classes"])
     assert "no-divergence" not in f
-    assert r.findings[0]["severity"] == "high"  # the headline comes first
+    assert js(r)["findings"][0]["severity"] == "high"  # the headline comes first
 
 
 # ------------------------------------------------------------------------------------------------
@@ -228,14 +234,17 @@ def test_founding_scenario_findings_say_so():
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
 
 
-def est_strings(e, d):
-    """The numbers of an EST as findings print them: estimate, then its interval if any."""
+def fmt(x, d):
+    """A difference or slope as findings print it (never 0 unless exactly 0)."""
+    return fmt_number(x, d, bounds=(0.0,))
+
+
+def est_strings(e, bounds=(0.0, 1.0)):
+    """The numbers of an EST as findings print it: as the report's tables do (decimals from its
+    interval), estimate then interval."""
     if e is None or e.get("estimate") is None:
         return []
-    out = [fmt(e["estimate"], d)]
-    if e.get("ci_low") is not None and e.get("ci_high") is not None:
-        out += [fmt(e["ci_low"], d), fmt(e["ci_high"], d)]
-    return out
+    return NUMBER.findall(fmt_estimate(e, bounds=bounds))
 
 
 def cited(f):
@@ -243,32 +252,34 @@ def cited(f):
     ev, kind, fid = f["evidence"], f["kind"], f["id"]
     d = ev.get("digits")
     if fid.startswith("gap-"):
-        return (est_strings(ev["macro"], d) + est_strings(ev["micro"], d)
+        return (est_strings(ev["macro"]) + est_strings(ev["micro"])
                 + [fmt(ev[k], d) for k in ("gap", "gap_ci_low", "gap_ci_high")]
                 + [str(ev["family_size"])])
     if fid.startswith("strata-rare-common-") and kind == "stratum_divergence":
-        return ([str(ev["rare_classes"])] + est_strings(ev["rare"], d)
-                + est_strings(ev["common"], d) + [str(ev["common_classes"])]
+        return ([str(ev["rare_classes"])] + est_strings(ev["rare"])
+                + est_strings(ev["common"]) + [str(ev["common_classes"])]
                 + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
                 + [str(ev["family_size"])])
     if fid.startswith("strata-rare-common-") and kind == "no_divergence":
-        return ([str(ev["rare_classes"])] + est_strings(ev["rare"], d)
-                + est_strings(ev["common"], d)
+        return ([str(ev["rare_classes"])] + est_strings(ev["rare"])
+                + est_strings(ev["common"])
                 + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
                 + [str(ev["family_size"])])
     if fid.startswith("strata-rare-common-") and kind == "insufficient":
         return [str(ev["min_support"])]
     if fid.startswith("stratum-"):
-        return (est_strings(ev["stratum"], d) + [fmt(abs(ev["difference"]), d)]
+        return (est_strings(ev["stratum"]) + [fmt(abs(ev["difference"]), d)]
                 + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
                 + [str(ev["family_size"])])
     if kind == "trend":
         return ([fmt(ev[k], d) for k in ("slope", "ci_low", "ci_high")]
-                + [str(ev["family_size"])] + est_strings(ev["spearman"], d))
+                + [str(ev["family_size"])] + est_strings(ev["spearman"], (-1.0, 0.0, 1.0)))
     if kind == "divergent_classes":
-        out = [fmt(ev["micro"]["estimate"], d), str(ev["family_size"])]
+        micro = ev["micro"]
+        out = [fmt_number(micro["estimate"], estimate_digits(micro)), str(ev["family_size"])]
         for c in ev["classes"][:10]:
-            out += [fmt(c[k], d) for k in ("value", "difference", "ci_low", "ci_high")]
+            out += [fmt_number(c["value"], c["value_digits"])]
+            out += [fmt(c[k], c["digits"]) for k in ("difference", "ci_low", "ci_high")]
         return out
     if fid == "insufficient-classes":
         return ([str(len(f["classes"])), str(ev["min_support"])]
@@ -295,9 +306,9 @@ def leaves(node, key=None):
 
 
 def traceable(f):
-    """Every way a number of this finding's evidence may be printed."""
+    """Every way a number of this finding's evidence may be printed (2 to 6 decimals, as a
+    metric value, a difference or a correlation)."""
     ev = f["evidence"]
-    d = ev.get("digits", 2)
     out = {str(len(f["classes"]))}
     for key, x in leaves(ev):
         if isinstance(x, bool) or x is None or isinstance(x, str):
@@ -307,14 +318,16 @@ def traceable(f):
         elif key == "confidence_level":
             out.add(f"{100 * x:.0f}")
         else:
-            out |= {fmt(x, d), fmt(abs(x), d)}
+            for d in range(2, 7):
+                for bounds in ((0.0,), (0.0, 1.0), (-1.0, 0.0, 1.0)):
+                    out |= {fmt_number(x, d, bounds=bounds), fmt_number(abs(x), d, bounds=bounds)}
     return out
 
 
 def strip_non_numbers(text, f, result):
     """Text without what is not a number of the evidence: quoted class labels, the strata's
     descriptions (e.g. 'prevalence < 1%'), an undefined metric's reason."""
-    for s in result.strata:  # e.g. "prevalence < 1%", "stratum 2 (most common)"
+    for s in js(result)["strata"]:  # e.g. "prevalence < 1%", "stratum 2 (most common)"
         text = text.replace(s["bounds"]["description"], "").replace(s["name"], "")
     if f["kind"] == "undefined":
         text = text.replace(f["evidence"]["reason"], "").replace("not counted as 0", "")
@@ -324,8 +337,8 @@ def strip_non_numbers(text, f, result):
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_text_cites_the_evidence(name):
     r = scenario(name)
-    assert r.findings
-    for f in r.findings:
+    assert js(r)["findings"]
+    for f in js(r)["findings"]:
         pos = 0
         for s in cited(f):
             at = f["text"].find(s, pos)
@@ -343,7 +356,7 @@ def test_evidence_equals_the_result(name):
     strata = {s["name"]: s for s in d["strata"]}
     per_class = {c["label"]: c for c in d["per_class"]}
     rows = {(row["label"], row["metric"]): row for row in d.get("divergence", [])}
-    for f in r.findings:
+    for f in js(r)["findings"]:
         ev, metric = f["evidence"], f["metric"]
         if "family_size" in ev:
             assert ev["family_size"] == d["family"]["size"]
@@ -414,11 +427,12 @@ def test_fmt(x, digits, text):
     assert fmt(x, digits) == text
 
 
-def test_digits_for():
-    assert digits_for(0.05, 0.3) == 2
-    assert digits_for(0.05, 0.019) == 3
-    assert digits_for(None, float("nan")) == 2
-    assert digits_for() == 2
+def test_digits_follow_the_interval_width_as_in_the_tables():
+    # one rule for findings and tables: 2 decimals from a width of 0.01, 3 from 0.001, else 4
+    from prevalens.formatting import digits_for_width
+
+    assert [digits_for_width(w) for w in (0.3, 0.015, 0.01, 0.005, 0.0005)] == [2, 2, 2, 3, 4]
+    assert digits_for_width(None) == digits_for_width(float("nan")) == 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -429,23 +443,22 @@ def claimed_intervals(f):
     """(estimate, low, high) of what a finding claims or declines to claim."""
     ev = f["evidence"]
     if f["kind"] == "divergent_classes":
-        return [(c["difference"], c["ci_low"], c["ci_high"]) for c in ev["classes"]]
+        return [(c["difference"], c["ci_low"], c["ci_high"], c["digits"]) for c in ev["classes"]]
     if f["id"].startswith("gap-"):
-        return [(ev["gap"], ev["gap_ci_low"], ev["gap_ci_high"])]
+        return [(ev["gap"], ev["gap_ci_low"], ev["gap_ci_high"], ev["digits"])]
     if f["kind"] in ("stratum_divergence", "no_divergence"):
-        return [(ev["difference"], ev["ci_low"], ev["ci_high"])]
+        return [(ev["difference"], ev["ci_low"], ev["ci_high"], ev["digits"])]
     if f["kind"] == "trend":
-        return [(ev["slope"], ev["ci_low"], ev["ci_high"])]
+        return [(ev["slope"], ev["ci_low"], ev["ci_high"], ev["digits"])]
     return []
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_claims_only_when_the_adjusted_interval_excludes_zero(name):
     r = scenario(name)
-    for f in r.findings:
+    for f in js(r)["findings"]:
         ev = f["evidence"]
-        d = ev.get("digits")
-        for est, lo, hi in claimed_intervals(f):
+        for est, lo, hi, d in claimed_intervals(f):
             assert lo <= est <= hi, f["id"]
             printed = f"{fmt(est, d)} [{fmt(lo, d)}, {fmt(hi, d)}]"
             if f["kind"] == "divergent_classes":
@@ -469,7 +482,7 @@ def test_claims_only_when_the_adjusted_interval_excludes_zero(name):
         if f["kind"] == "divergent_classes":
             above = f["id"].startswith("classes-above")
             assert all((c["ci_low"] > 0) == above for c in ev["classes"]), f["id"]
-    kinds = {f["kind"] for f in r.findings}
+    kinds = {f["kind"] for f in js(r)["findings"]}
     assert bool(kinds & CLAIM_KINDS) != ("no_evidence_of_divergence" in kinds) or \
         "no_intervals" in kinds
 
@@ -479,25 +492,25 @@ def test_no_evidence_when_performance_is_identical():
     support, predicted = cm.sum(axis=1), cm.sum(axis=0)
     assert (np.diag(cm) * 5 == 4 * support).all() and (predicted == support).all()
     r = scenario("equal-performance")
-    assert [s["name"] for s in r.strata] == ["rare", "uncommon", "common"]
-    kinds = [f["kind"] for f in r.findings]
+    assert [s["name"] for s in js(r)["strata"]] == ["rare", "uncommon", "common"]
+    kinds = [f["kind"] for f in js(r)["findings"]]
     assert not CLAIM_KINDS & set(kinds)
     f = by_id(r)
     assert f["no-divergence"]["kind"] == "no_evidence_of_divergence"
     assert f["no-divergence"]["text"].startswith(
         "No evidence of divergence between rare and common classes: none of the ")
-    assert f["no-divergence"]["evidence"]["family_size"] == r.analysis["family"]["size"] > 10
+    assert f["no-divergence"]["evidence"]["family_size"] == js(r)["family"]["size"] > 10
     for name in ("recall", "f1"):
         assert f[f"gap-{name}"]["kind"] == "no_divergence"
         assert f[f"gap-{name}"]["text"].startswith(f"No evidence of a gap between macro ")
         assert f[f"strata-rare-common-{name}"]["kind"] == "no_divergence"
-    assert not any(row["diverges"] for row in r.analysis["divergence"])
+    assert not any(row["diverges"] for row in js(r)["divergence"])
     assert not any("diverges" in c.flags for c in r.per_class)
 
 
 def test_insufficient_rare_stratum_gives_no_claim():
     r = scenario("insufficient-rare")
-    rare = {s["name"]: s for s in r.strata}["rare"]
+    rare = {s["name"]: s for s in js(r)["strata"]}["rare"]
     assert rare["classes"] == ["e"] and rare["insufficient_classes"] == ["e"]
     f = by_id(r)
     for name in ("recall", "f1"):
@@ -509,10 +522,10 @@ def test_insufficient_rare_stratum_gives_no_claim():
         assert f"stratum-rare-{name}" not in f
     assert f["insufficient-classes"]["classes"] == ["e"]
     assert "'e' 8" in f["insufficient-classes"]["text"]
-    for finding in r.findings:
+    for finding in js(r)["findings"]:
         if finding["kind"] in CLAIM_KINDS:
             assert "e" not in finding["classes"], finding["id"]
-    rows = [row for row in r.analysis["divergence"] if row["label"] == "e"]
+    rows = [row for row in js(r)["divergence"] if row["label"] == "e"]
     assert rows and all(row["insufficient"] and not row["diverges"] for row in rows)
     # recall 0 against ~0.9: the class would be flagged if it counted
     assert all(row["vs_micro"]["ci_high"] < 0 for row in rows)
@@ -525,9 +538,9 @@ def test_no_gap_or_trend_claim_resting_on_an_insufficient_class_alone():
     y_true, y_pred = labels_from_cm(cm[:4, :4])  # the same data without the class of 8
     without = quiet_audit(y_true, y_pred, range(4), n_resamples=300, seed=4)
     resting = {"gap-recall", "trend-recall", "stratum-uncommon-recall"}
-    assert not resting & {f["id"] for f in without.findings if f["kind"] in CLAIM_KINDS}
+    assert not resting & {f["id"] for f in js(without)["findings"] if f["kind"] in CLAIM_KINDS}
     with_it = scenario("insufficient-rare")
-    claimed = {f["id"] for f in with_it.findings if f["kind"] in CLAIM_KINDS}
+    claimed = {f["id"] for f in js(with_it)["findings"] if f["kind"] in CLAIM_KINDS}
     assert not resting & claimed, claimed
 
 
@@ -538,41 +551,41 @@ def test_no_stratum_claim_against_a_rest_of_insufficient_classes():
     y_true, y_pred = labels_from_cm(cm)
     r = quiet_audit(y_true, y_pred, range(7), n_resamples=300, seed=8, strata="support",
                     strata_cuts=(10,))
-    assert [s["insufficient_classes"] for s in r.strata][0] == r.strata[0]["classes"]
-    assert not [f["id"] for f in r.findings if f["kind"] == "stratum_divergence"]
+    assert [s["insufficient_classes"] for s in js(r)["strata"]][0] == js(r)["strata"][0]["classes"]
+    assert not [f["id"] for f in js(r)["findings"] if f["kind"] == "stratum_divergence"]
 
 
 def test_no_intervals_no_claims():
     r = scenario("founding-no-intervals")
-    kinds = [f["kind"] for f in r.findings]
+    kinds = [f["kind"] for f in js(r)["findings"]]
     assert kinds.count("no_intervals") == 1
     assert set(kinds) <= {"no_intervals", "insufficient", "undefined"}
-    (f,) = [f for f in r.findings if f["kind"] == "no_intervals"]
+    (f,) = [f for f in js(r)["findings"] if f["kind"] == "no_intervals"]
     assert f["evidence"] == {"n_resamples": 0} and f["severity"] == "info"
-    assert r.analysis["family"]["size"] == 0
-    assert all(row["adjusted"] is None and not row["diverges"] for row in r.analysis["divergence"])
+    assert js(r)["family"]["size"] == 0
+    assert all(row["adjusted"] is None and not row["diverges"] for row in js(r)["divergence"])
     assert not any("diverges" in c.flags for c in r.per_class)
     # point estimates are still there
-    assert r.gap["recall"]["macro_minus_micro"]["estimate"] < 0
-    assert r.gap["recall"]["macro_minus_micro"]["ci_low"] is None
+    assert js(r)["gap"]["recall"]["macro_minus_micro"]["estimate"] < 0
+    assert js(r)["gap"]["recall"]["macro_minus_micro"]["ci_low"] is None
 
 
 def test_no_claims_for_lack_of_variation_is_not_called_point_estimates_only():
     y_true, y_pred = labels_from_cm(np.diag([500, 300, 150, 50]))
     r = quiet_audit(y_true, y_pred, range(4), n_resamples=200, seed=0)
-    for f in r.findings:
+    for f in js(r)["findings"]:
         assert "n_resamples = 0" not in f["text"], f["text"]
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_diverges_flags_follow_the_analysis(name):
     r = scenario(name)
-    diverging = {row["label"] for row in r.analysis["divergence"] if row["diverges"]}
+    diverging = {row["label"] for row in js(r)["divergence"] if row["diverges"]}
     for c in r.per_class:
         assert ("diverges" in c.flags) == (c.label in diverging), c.label
         if "insufficient" in c.flags or "absent" in c.flags:
             assert "diverges" not in c.flags, c.label
-    for row in r.analysis["divergence"]:
+    for row in js(r)["divergence"]:
         adj = row["adjusted"]
         if row["diverges"]:
             assert not row["insufficient"]
@@ -580,9 +593,9 @@ def test_diverges_flags_follow_the_analysis(name):
         elif adj is not None and not row["insufficient"]:
             assert not adj["significant"] and adj["ci_low"] <= 0 <= adj["ci_high"]
     # every diverging class is named by a divergent_classes finding for its metric
-    named = {(c, f["metric"]) for f in r.findings if f["kind"] == "divergent_classes"
+    named = {(c, f["metric"]) for f in js(r)["findings"] if f["kind"] == "divergent_classes"
              for c in f["classes"]}
-    assert named == {(row["label"], row["metric"]) for row in r.analysis["divergence"]
+    assert named == {(row["label"], row["metric"]) for row in js(r)["divergence"]
                      if row["diverges"]}
 
 
@@ -590,9 +603,9 @@ def test_holm_family():
     """The adjusted intervals are at Holm's levels: sorted by p-value, the i-th significant claim
     (0-based) is tested at alpha / (m - i)."""
     r = scenario("founding")
-    fam = r.analysis["family"]
+    fam = js(r)["family"]
     m, alpha = fam["size"], 1 - fam["confidence_level"]
-    adj = sorted((row["adjusted"] for row in r.analysis["divergence"] if row["adjusted"]),
+    adj = sorted((row["adjusted"] for row in js(r)["divergence"] if row["adjusted"]),
                  key=lambda a: a["p_value"])
     assert 0 < len(adj) <= m
     for a in adj:
@@ -676,7 +689,7 @@ def test_null_scenario_divergence_rate():
         y_pred = np.minimum((u[:, None] > cum[y_true]).sum(axis=1), k - 1)
         r = quiet_audit(y_true, y_pred, range(k), n_resamples=NULL_RESAMPLES,
                         seed=int(ss.generate_state(1)[0]))
-        ids = [f["id"] for f in r.findings if f["kind"] in CLAIM_KINDS]
+        ids = [f["id"] for f in js(r)["findings"] if f["kind"] in CLAIM_KINDS]
         if ids:
             claims[i] = ids
     rate = len(claims) / NULL_DATASETS

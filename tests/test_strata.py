@@ -34,9 +34,21 @@ from scipy import stats
 
 import prevalens
 from prevalens import AuditConfig, ConfigError, audit_predictions, predictions_from_arrays
-from prevalens.strata import STRATA_METRICS, StrataSpec, assign_strata, contributions
+from prevalens.analyses.gap import contributions
+from prevalens.metrics import STRATA_METRICS
+from prevalens.strata import StrataSpec, assign_strata
 
 TOL = 1e-12
+
+
+def unpack(a):
+    """``(index, definitions as dicts, omitted names)`` of a StrataAssignment."""
+    return a.index, [d.to_dict() for d in a.definitions], list(a.omitted)
+
+
+def js(result):
+    """The JSON form of a result (the contract these tests check)."""
+    return result.to_dict()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -154,7 +166,7 @@ def confusion_matrices(draw, min_classes=2, max_classes=8, absent=True, never_pr
 def test_default_cuts_boundaries():
     # N = 1000: 5 -> 0.5%, 10 -> exactly 1%, 50 -> 5%, 99 -> 9.9%, 100 -> exactly 10%, 736.
     support = [5, 10, 50, 99, 100, 736]
-    index, defs, omitted = assign_strata(support)
+    index, defs, omitted = unpack(assign_strata(support))
     assert index.tolist() == [0, 1, 1, 1, 2, 2]
     assert [d["name"] for d in defs] == ["rare", "uncommon", "common"]
     assert omitted == []
@@ -170,31 +182,31 @@ def test_default_cuts_through_audit():
     r = run(cm, labels=list("abcdef"))
     assert [c.stratum for c in r.per_class] == ["rare", "uncommon", "uncommon", "uncommon",
                                                  "common", "common"]
-    assert [(s["name"], s["classes"], s["n_classes"], s["support"]) for s in r.strata] == [
+    assert [(s["name"], s["classes"], s["n_classes"], s["support"]) for s in js(r)["strata"]] == [
         ("rare", ["a"], 1, 5), ("uncommon", ["b", "c", "d"], 3, 159),
         ("common", ["e", "f"], 2, 836)]
-    assert r.strata[0]["insufficient_classes"] == ["a"]  # 5 < min_support = 10
-    assert r.strata[1]["insufficient_classes"] == []
+    assert js(r)["strata"][0]["insufficient_classes"] == ["a"]  # 5 < min_support = 10
+    assert js(r)["strata"][1]["insufficient_classes"] == []
     d = r.to_dict()["strata_definition"]
     assert d["method"] == "prevalence" and d["cuts"] == [0.01, 0.1]
     assert d["omitted_empty"] == [] and d["absent_classes"] == []
 
 
 def test_empty_strata_are_omitted_and_listed():
-    index, defs, omitted = assign_strata([400, 300, 300])  # all >= 10%
+    index, defs, omitted = unpack(assign_strata([400, 300, 300]))  # all >= 10%
     assert index.tolist() == [0, 0, 0]
     assert [d["name"] for d in defs] == ["common"]
     assert omitted == ["rare", "uncommon"]
 
-    index, defs, omitted = assign_strata([5, 600, 395])  # 0.5%, 60%, 39.5%: no uncommon class
+    index, defs, omitted = unpack(assign_strata([5, 600, 395]))  # 0.5%, 60%, 39.5%: no uncommon class
     assert index.tolist() == [0, 1, 1]  # indices into the definitions that remain
     assert [d["name"] for d in defs] == ["rare", "common"]
     assert omitted == ["uncommon"]
 
     r = run(np.diag([400, 300, 300]))
-    assert [s["name"] for s in r.strata] == ["common"]
-    assert r.analysis["strata_definition"]["omitted_empty"] == ["rare", "uncommon"]
-    assert r.analysis["comparisons"] == []  # rare vs common needs both
+    assert [s["name"] for s in js(r)["strata"]] == ["common"]
+    assert js(r)["strata_definition"]["omitted_empty"] == ["rare", "uncommon"]
+    assert js(r)["comparisons"] == []  # rare vs common needs both
 
 
 def test_absent_classes_listed_apart():
@@ -202,18 +214,18 @@ def test_absent_classes_listed_apart():
                    [0, 0, 0, 0],     # class 1: support 0, never predicted either
                    [3, 0, 0, 0],     # class 2: 3 samples, all predicted as class 0
                    [1, 0, 4, 900]])
-    index, defs, omitted = assign_strata(cm.sum(axis=1))
+    index, defs, omitted = unpack(assign_strata(cm.sum(axis=1)))
     assert index[1] == -1
     assert (index[[0, 2, 3]] >= 0).all()
     r = run(cm, labels=["w", "x", "y", "z"])
     assert r.class_result("x").stratum is None
     assert "absent" in r.class_result("x").flags
-    assert r.analysis["strata_definition"]["absent_classes"] == ["x"]
-    assert all("x" not in s["classes"] for s in r.strata)
-    stratum_of = {c["label"]: c["stratum"] for c in r.gap["recall"]["contributions"]}
+    assert js(r)["strata_definition"]["absent_classes"] == ["x"]
+    assert all("x" not in s["classes"] for s in js(r)["strata"])
+    stratum_of = {c["label"]: c["stratum"] for c in js(r)["gap"]["recall"]["contributions"]}
     assert stratum_of["x"] is None
     # recall of an absent class is undefined, so it contributes nothing
-    assert {c["label"]: c["contribution"] for c in r.gap["recall"]["contributions"]}["x"] is None
+    assert {c["label"]: c["contribution"] for c in js(r)["gap"]["recall"]["contributions"]}["x"] is None
 
 
 def test_log_quantiles():
@@ -221,7 +233,7 @@ def test_log_quantiles():
     # log10 prevalences fall between classes, so each group gets three classes.
     support = np.array([2, 4, 8, 16, 32, 64, 128, 256, 512])
     spec = StrataSpec(method="log-quantiles", n_groups=3)
-    index, defs, omitted = assign_strata(support, spec)
+    index, defs, omitted = unpack(assign_strata(support, spec))
     assert index.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert [d["name"] for d in defs] == ["rare", "uncommon", "common"]
     logp = np.log10(support / support.sum())
@@ -231,26 +243,26 @@ def test_log_quantiles():
 
     # any other number of groups gets numbered names, rarest first
     spec = StrataSpec(method="log-quantiles", n_groups=2)
-    index, defs, _ = assign_strata(support[:6], spec)
+    index, defs, _ = unpack(assign_strata(support[:6], spec))
     assert index.tolist() == [0, 0, 0, 1, 1, 1]
     assert [d["name"] for d in defs] == ["stratum 1 (rarest)", "stratum 2 (most common)"]
 
     r = run(np.diag(support), strata="log-quantiles", strata_groups=3)
-    assert [s["n_classes"] for s in r.strata] == [3, 3, 3]
-    assert r.analysis["strata_definition"]["method"] == "log-quantiles"
-    assert r.analysis["strata_definition"]["cuts"] is None
+    assert [s["n_classes"] for s in js(r)["strata"]] == [3, 3, 3]
+    assert js(r)["strata_definition"]["method"] == "log-quantiles"
+    assert js(r)["strata_definition"]["cuts"] is None
 
 
 def test_support_cuts():
     support = [3, 10, 99, 100, 5000]
-    index, defs, omitted = assign_strata(support, StrataSpec(method="support", cuts=(10, 100)))
+    index, defs, omitted = unpack(assign_strata(support, StrataSpec(method="support", cuts=(10, 100))))
     assert index.tolist() == [0, 1, 1, 2, 2]
     assert [(d["unit"], d["low"], d["high"]) for d in defs] == [
         ("support", 0.0, 10.0), ("support", 10.0, 100.0), ("support", 100.0, None)]
     assert [d["description"] for d in defs] == ["support < 10", "10 <= support < 100",
                                                 "support >= 100"]
     r = run(np.diag(support), strata="support", strata_cuts=(10, 100))
-    assert [s["classes"] for s in r.strata] == [[0], [1, 2], [3, 4]]
+    assert [s["classes"] for s in js(r)["strata"]] == [[0], [1, 2], [3, 4]]
     assert r.to_dict()["strata"][2]["bounds"]["high"] is None
     with pytest.raises(ValueError, match="cut points"):
         assign_strata(support, StrataSpec(method="support"))
@@ -259,21 +271,40 @@ def test_support_cuts():
 def test_custom_cuts_and_names():
     support = [5, 10, 50, 99, 100, 736]
     spec = StrataSpec(cuts=(0.06,), names=("tail", "head"))
-    index, defs, omitted = assign_strata(support, spec)
+    index, defs, omitted = unpack(assign_strata(support, spec))
     assert index.tolist() == [0, 0, 0, 1, 1, 1]
     assert [d["name"] for d in defs] == ["tail", "head"]
     assert defs[0]["description"] == "prevalence < 6%"
     r = run(np.diag(support), strata_names=("tail", "body", "head"))
     assert [c.stratum for c in r.per_class] == ["tail", "body", "body", "body", "head", "head"]
-    assert r.analysis["comparisons"] == []  # no strata named "rare" and "common"
     with pytest.raises(ValueError, match="3 strata need 3 names, got 2"):
         assign_strata(support, StrataSpec(names=("a", "b")))
+
+
+def test_strata_names_are_labels_only():
+    # The analyses use the strata by rank (rarest and most common configured stratum), never
+    # by name: renamed strata give the same numbers, the same comparison and the same family.
+    rng = np.random.default_rng(3)
+    support = np.array([6, 40, 70, 300, 900, 1400])
+    cm = np.array([rng.multinomial(n, np.r_[np.full(6, 0.02), 0][:6] + np.eye(6)[j] * 0.88)
+                   for j, n in enumerate(support)])
+    default = run(cm, n_resamples=200, seed=1)
+    renamed = run(cm, n_resamples=200, seed=1, strata_names=("tail", "body", "head"))
+    d, e = js(default), js(renamed)
+    assert [c["a"] for c in d["comparisons"]] == ["rare"]
+    assert [(c["a"], c["b"]) for c in e["comparisons"]] == [("tail", "head")]
+    assert d["comparisons"][0]["difference"] == e["comparisons"][0]["difference"]
+    assert d["family"] == e["family"] and d["family"]["size"] > 0
+    assert [r["adjusted"] for r in d["divergence"]] == [r["adjusted"] for r in e["divergence"]]
+    assert ([f["text"] for f in d["findings"]]
+            == [f["text"].replace("tail", "rare").replace("body", "uncommon").replace("head", "common")
+                for f in e["findings"]])
 
 
 @given(cm=confusion_matrices())
 def test_strata_membership_matches_exact_arithmetic(cm):
     support = cm.sum(axis=1)
-    index, defs, omitted = assign_strata(support)
+    index, defs, omitted = unpack(assign_strata(support))
     expected = expected_strata(support)
     names = ["rare", "uncommon", "common"]
     got = [defs[g]["name"] if g >= 0 else None for g in index]
@@ -361,7 +392,7 @@ def test_gap_outputs_of_the_audit(cm):
     expected_index = expected_strata(support)
     names = ["rare", "uncommon", "common"]
     for name in STRATA_METRICS:
-        g = r.gap[name]
+        g = js(r)["gap"][name]
         macro = r.averages["macro"][name].estimate
         micro = r.averages["micro"][name].estimate
         weighted = r.averages["weighted"][name].estimate
@@ -391,7 +422,7 @@ def test_gap_outputs_of_the_audit(cm):
         assert [c["stratum"] for c in g["contributions"]] == [
             names[i] if i >= 0 else None for i in expected_index]
     # recall: the contributions are macro - micro exactly, = -K' Cov(w, r)
-    g = r.gap["recall"]
+    g = js(r)["gap"]["recall"]
     close(g["sum_of_contributions"],
           r.averages["macro"]["recall"].estimate - r.averages["micro"]["recall"].estimate)
     close(-g["n_classes"] * g["covariance"], g["sum_of_contributions"])
@@ -402,7 +433,7 @@ def test_gap_outputs_of_the_audit(cm):
 def test_gap_by_stratum_adds_up_without_absent_classes(cm):
     r = run(cm)
     for name in STRATA_METRICS:
-        close(sum(r.gap[name]["by_stratum"].values()), r.gap[name]["sum_of_contributions"],
+        close(sum(js(r)["gap"][name]["by_stratum"].values()), js(r)["gap"][name]["sum_of_contributions"],
               msg=name)
 
 
@@ -413,14 +444,14 @@ def test_gap_by_stratum_adds_up_with_an_absent_class():
                    [1, 2, 3, 30]])
     r = run(cm)
     for name in STRATA_METRICS:
-        close(sum(r.gap[name]["by_stratum"].values()), r.gap[name]["sum_of_contributions"],
+        close(sum(js(r)["gap"][name]["by_stratum"].values()), js(r)["gap"][name]["sum_of_contributions"],
               msg=name)
 
 
 def test_gap_json_when_only_absent_classes_are_defined():
     r = run(np.array([[0, 0], [1, 19]]), labels=["a", "b"], n_resamples=200)
     text = r.to_json()  # strict JSON: no NaN tokens
-    g = r.gap["specificity"]
+    g = js(r)["gap"]["specificity"]
     assert g["sum_of_contributions"] is None or math.isfinite(g["sum_of_contributions"])
     assert all(c["contribution"] is None or math.isfinite(c["contribution"])
                for c in g["contributions"])
@@ -441,7 +472,7 @@ def test_stratum_point_estimates(cm):
     tp, fp, fn, tn = tables(cm)
     present = support > 0
     macro_of = {}
-    for s in r.strata:
+    for s in js(r)["strata"]:
         members = index == names.index(s["name"])
         rest = present & ~members
         assert s["classes"] == np.flatnonzero(members).tolist()
@@ -460,8 +491,8 @@ def test_stratum_point_estimates(cm):
                 close(s["vs_rest"][name]["estimate"], diff, msg=f"{s['name']} vs rest {name}")
             else:
                 assert name not in s["vs_rest"]
-    comps = r.analysis["comparisons"]
-    if {"rare", "common"} <= {s["name"] for s in r.strata}:
+    comps = js(r)["comparisons"]
+    if {"rare", "common"} <= {s["name"] for s in js(r)["strata"]}:
         (comp,) = comps
         assert (comp["a"], comp["b"]) == ("rare", "common")
         for name in STRATA_METRICS:
@@ -493,7 +524,7 @@ def test_trend_point_estimates(cm):
     support = cm.sum(axis=1)
     for name in STRATA_METRICS:
         slope, rho = expected_trend(cm, name)
-        t = r.trend[name]
+        t = js(r)["trend"][name]
         ok = (support > 0) & ~np.isnan(per_class(name, cm))
         if ok.sum() >= 3 and np.ptp(support[ok]) == 0:
             # every x equal: undefined; see test_trend_undefined_when_all_supports_are_equal
@@ -514,8 +545,8 @@ def test_trend_undefined_when_all_supports_are_equal():
         cm[i, (i + 1) % k] = n - hits
     r = run(cm, n_resamples=200, seed=int(rng.integers(1000)))
     for name in STRATA_METRICS:
-        assert r.trend[name]["slope_per_decade"]["estimate"] is None, name
-        assert r.trend[name]["slope_per_decade"]["status"] == "undefined", name
+        assert js(r)["trend"][name]["slope_per_decade"]["estimate"] is None, name
+        assert js(r)["trend"][name]["slope_per_decade"]["status"] == "undefined", name
 
 
 # ------------------------------------------------------------------------------------------------
@@ -544,7 +575,7 @@ def test_macro_minus_micro_interval_is_joint():
     r = run(cm, n_resamples=400, seed=5)
     for name in ("recall", "f1", "precision"):
         macro, micro = r.averages["macro"][name], r.averages["micro"][name]
-        gap = r.gap[name]["macro_minus_micro"]
+        gap = js(r)["gap"][name]["macro_minus_micro"]
         width = gap["ci_high"] - gap["ci_low"]
         naive = math.hypot(macro.ci_high - macro.ci_low, micro.ci_high - micro.ci_low)
         assert width < 0.5 * naive, (name, width, naive)
@@ -562,10 +593,10 @@ def test_stratum_difference_interval_is_joint_for_precision():
                    [2, 2, 1, 25, 0],
                    [3, 1, 1, 0, 15]])
     r = run(cm, n_resamples=400, seed=9)
-    assert [s["name"] for s in r.strata] == ["rare", "uncommon", "common"]
-    diff = r.analysis["comparisons"][0]["difference"]
-    rare = {s["name"]: s for s in r.strata}["rare"]["macro"]
-    common = {s["name"]: s for s in r.strata}["common"]["macro"]
+    assert [s["name"] for s in js(r)["strata"]] == ["rare", "uncommon", "common"]
+    diff = js(r)["comparisons"][0]["difference"]
+    rare = {s["name"]: s for s in js(r)["strata"]}["rare"]["macro"]
+    common = {s["name"]: s for s in js(r)["strata"]}["common"]["macro"]
     for name in STRATA_METRICS:
         e = diff[name]
         close(e["estimate"], rare[name]["estimate"] - common[name]["estimate"])

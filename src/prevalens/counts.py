@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .exceptions import InputError
+
 __all__ = ["ConfusionCounts", "Tables", "confusion_matrix", "class_tables", "as_tables"]
 
 
@@ -68,6 +70,16 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise InputError(f"`y_true` and `y_pred` must be 1-D and of the same length; got shapes "
+                         f"{y_true.shape} and {y_pred.shape}")
+    for name, codes in (("y_true", y_true), ("y_pred", y_pred)):
+        # a code out of range would silently land in another cell of the flat bincount
+        if codes.size and (codes.min() < 0 or codes.max() >= n_classes):
+            i = int(np.flatnonzero((codes < 0) | (codes >= n_classes))[0])
+            raise InputError(f"`{name}` holds the class code {int(codes[i])} at position {i}, "
+                             f"outside 0..{n_classes - 1} for n_classes={n_classes}; codes index "
+                             "the classes")
     # One pass: a row's cell index is true * K + pred.
     flat = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
     return flat.reshape(n_classes, n_classes).astype(np.int64, copy=False)

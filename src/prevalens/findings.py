@@ -1,372 +1,368 @@
 """Findings: claims that the numbers support, in words generated from the evidence.
 
-Each finding is a JSON-ready dict ``{id, kind, severity, metric, classes, evidence, text}``. The
-rules only claim a difference when its multiplicity-adjusted interval excludes zero (see
-:mod:`prevalens.strata`), never rest a claim on classes below ``min_support`` alone, and say
-"no evidence of divergence" when that is the honest result. Every number in ``text`` is formatted
-from a number in ``evidence`` by :func:`fmt` with ``evidence["digits"]`` decimals, so the words and
-the JSON cannot disagree.
+Each rule below is a small function of the typed results of the analyses (and of the adjusted
+family of claims) that returns :class:`~prevalens.results.Finding` objects; the words are in
+one table, :data:`WORDING`. The rules only claim a difference when its multiplicity-adjusted
+interval excludes zero, never rest a claim on classes below ``min_support`` alone, and say "no
+evidence of divergence" when that is the honest result. Every number in a finding's text is
+printed by :mod:`prevalens.formatting` from a number in its evidence, so the words and the JSON
+cannot disagree, and a number reads as it does in the report's tables.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-__all__ = ["build_findings", "fmt", "digits_for", "SEVERITIES"]
+from .analyses.family import Claim
+from .formatting import (digits_for_width, estimate_digits, fmt_estimate, fmt_interval,
+                         fmt_level, fmt_number, metric_text)
+from .options import AuditConfig
+from .results import (DivergenceResult, Estimate, FamilyInfo, Finding, GapResult,
+                      StrataComparison, TrendResult)
+
+__all__ = ["build_findings", "FindingsInput", "SEVERITIES", "WORDING"]
 
 SEVERITIES = ("high", "medium", "low", "info")
 
-_NAMES = {
-    "recall": "recall",
-    "precision": "precision",
-    "f1": "F1",
-    "specificity": "specificity",
-    "jaccard": "Jaccard index",
-    "roc_auc": "ROC AUC",
+#: The words of every finding, by id; ``{fields}`` are filled with formatted numbers and names.
+WORDING = {
+    "insufficient-classes": (
+        "{n} class(es) have fewer than {min_support} true samples ({listed}): their estimates "
+        "are shown with their (wide) intervals, and no finding rests on them alone."),
+    "undefined": (
+        "{Metric} is undefined for {labels} ({reason}); such values are left out of the macro "
+        "average, not counted as 0."),
+    "untestable": (
+        "No comparison between classes could be tested: the bootstrap replicates show no "
+        "variation in the differences (or no class has enough samples), so no divergence is "
+        "claimed."),
+    "no-intervals": (
+        "Point estimates only (n_resamples = 0): claims of divergence need intervals, so none is "
+        "made."),
+    "gap.lower": (
+        "Macro {metric} {macro} is lower than micro {metric} {micro}: a gap of {difference} "
+        "{interval} ({level}). Every class counts the same in the macro average, so the "
+        "classifier does worse on the classes that are rare in the data."),
+    "gap.higher": (
+        "Macro {metric} {macro} is higher than micro {metric} {micro}: a gap of {difference} "
+        "{interval} ({level}). Every class counts the same in the macro average, so the "
+        "classifier does better on the classes that are rare in the data."),
+    "gap.insufficient": (
+        "The gap between macro {metric} {macro} and micro {metric} {micro}, {difference} "
+        "{interval} ({level}), rests on classes with fewer than {min_support} true samples: "
+        "without them it is not established, so no claim is made."),
+    "gap.none": (
+        "No evidence of a gap between macro {metric} {macro} and micro {metric} {micro}: the "
+        "difference {difference} {interval} ({level}) includes zero."),
+    "extremes.ineligible": (
+        "The {rare} stratum ({rare_definition}) holds only classes with fewer than {min_support} "
+        "true samples; no claim about its {metric} is made."),
+    "extremes.claim": (
+        "The {rare} classes ({rare_definition}, {rare_n}) have macro {metric} {rare_value} "
+        "against {common_value} for the {common} ones ({common_definition}, {common_n}): a "
+        "difference of {difference} {interval} ({level})."),
+    "extremes.insufficient": (
+        "The difference in macro {metric} between the {rare} classes ({rare_value}) and the "
+        "{common} ones ({common_value}), {difference} {interval} ({level}), rests on classes "
+        "with fewer than {min_support} true samples: without them it is not established, so no "
+        "claim is made."),
+    "extremes.none": (
+        "No evidence that the {rare} classes ({rare_n}) differ from the {common} ones in macro "
+        "{metric}: {rare_value} against {common_value}, difference {difference} {interval} "
+        "({level}) includes zero."),
+    "stratum": (
+        "The {stratum} classes ({definition}, {n}) have macro {metric} {value}, {direction} the "
+        "other classes by {magnitude} (difference {difference} {interval}; {level})."),
+    "trend": (
+        "{Metric} {direction} with prevalence: {difference} per tenfold increase {interval} "
+        "(weighted least squares on log10 prevalence; {level}); Spearman's rank correlation "
+        "{spearman}."),
+    "classes": "{n} class(es) have {metric} {direction} the micro {metric} {micro} ({level}): "
+               "{items}{more}.",
+    "classes.item": "'{label}' {value} (difference {difference} {interval})",
+    "no-divergence": (
+        "No evidence of divergence between rare and common classes: none of the {m} comparisons "
+        "({adjustment}-adjusted, {level} family-wise) excludes zero."),
 }
 
 
-def digits_for(*widths) -> int:
-    """Decimals to show: 3 when an interval is narrower than 0.02, else 2."""
-    finite = [w for w in widths if w is not None and math.isfinite(w)]
-    return 3 if finite and min(finite) < 0.02 else 2
+@dataclass(frozen=True)
+class FindingsInput:
+    """What the rules read: the typed results of an audit and its adjusted family of claims
+    (``family`` None without intervals)."""
+
+    per_class: tuple
+    averages: dict
+    strata: tuple
+    comparisons: tuple
+    gap: dict
+    trend: dict
+    divergence: tuple
+    family: FamilyInfo | None
+    claims: dict
+    config: AuditConfig
+    findings_metrics: tuple
 
 
-def fmt(x, digits: int) -> str:
-    """A number as the findings print it: ``digits`` decimals, but never 0.00 for a value that is
-    not exactly 0 (more decimals are shown until it is not; an interval bound of -0.0018 must
-    not read as 0.00 next to a claim that the interval excludes zero), and never '-0.00'."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "undefined"
-    x = float(x)
-    text = f"{x:.{digits}f}"
-    while float(text) == 0 and x != 0 and digits < 6:
-        digits += 1
-        text = f"{x:.{digits}f}"
-    if float(text) == 0:
-        text = f"{0.0:.{digits}f}"
-    return text
+# ------------------------------------------------------------------------------------------------
+# helpers
 
 
-def _interval(lo, hi, d):
-    return f"[{fmt(lo, d)}, {fmt(hi, d)}]"
-
-
-def _est_text(e, d):
-    if e is None or e.get("estimate") is None:
-        return "undefined"
-    if e.get("ci_low") is None or e.get("ci_high") is None:
-        return fmt(e["estimate"], d)
-    return f"{fmt(e['estimate'], d)} {_interval(e['ci_low'], e['ci_high'], d)}"
-
-
-def _severity(effect):
+def _severity(effect: float) -> str:
     a = abs(effect)
     return "high" if a >= 0.10 else "medium" if a >= 0.05 else "low"
 
 
-def _labels(labels, limit=8):
+def _labels(labels, limit=8) -> str:
     shown = ", ".join(f"'{x}'" for x in labels[:limit])
     return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
 
 
-def _claim_map(analysis):
-    return {c.key: c for c in analysis["claims"]}
-
-
-def build_findings(result_parts: dict, analysis: dict | None, config) -> list[dict]:
-    """Findings from an audit's numbers.
-
-    ``result_parts`` holds the JSON forms of ``per_class``, ``averages`` and ``overall``;
-    ``analysis`` is the output of :func:`prevalens.strata.analyse` (None without intervals).
-    """
-    findings: list[dict] = []
-    per_class = result_parts["per_class"]
-    averages = result_parts["averages"]
-    adjustment = config.divergence_adjustment
-    min_support = config.min_support
-
-    # classes that cannot carry a claim, and undefined values: always said
-    insufficient = [c for c in per_class if "insufficient" in c["flags"]]
-    if insufficient:
-        findings.append({
-            "id": "insufficient-classes",
-            "kind": "insufficient",
-            "severity": "info",
-            "metric": None,
-            "classes": [c["label"] for c in insufficient],
-            "evidence": {"min_support": min_support,
-                         "support": {str(c["label"]): c["support"] for c in insufficient}},
-            "text": (f"{len(insufficient)} class(es) have fewer than {min_support} true samples ("
-                     + ", ".join(f"'{c['label']}' {c['support']}" for c in insufficient[:8])
-                     + (", ..." if len(insufficient) > 8 else "")
-                     + "): their estimates are shown with their (wide) intervals, and no finding "
-                     "rests on them alone."),
-        })
-    for metric in config.findings_metrics:
-        undefined = [c for c in per_class
-                     if metric in c["metrics"] and c["metrics"][metric]["status"] == "undefined"]
-        if undefined:
-            reason = undefined[0]["metrics"][metric].get("note") or "0/0"
-            findings.append({
-                "id": f"undefined-{metric}",
-                "kind": "undefined",
-                "severity": "info",
-                "metric": metric,
-                "classes": [c["label"] for c in undefined],
-                "evidence": {"reason": reason},
-                "text": (f"{_NAMES.get(metric, metric).capitalize()} is undefined for "
-                         f"{_labels([c['label'] for c in undefined])} ({reason}); such values are "
-                         "left out of the macro average, not counted as 0."),
-            })
-
-    if analysis is not None and analysis["family"]["size"] == 0:
-        findings.insert(0, {
-            "id": "no-divergence",
-            "kind": "no_evidence_of_divergence",
-            "severity": "info",
-            "metric": None,
-            "classes": [],
-            "evidence": {"family_size": 0, "n_resamples": config.n_resamples},
-            "text": ("No comparison between classes could be tested: the bootstrap replicates "
-                     "show no variation in the differences (or no class has enough samples), so "
-                     "no divergence is claimed."),
-        })
-        return findings
-    if analysis is None:
-        findings.insert(0, {
-            "id": "no-intervals",
-            "kind": "no_intervals",
-            "severity": "info",
-            "metric": None,
-            "classes": [],
-            "evidence": {"n_resamples": config.n_resamples},
-            "text": ("Point estimates only (n_resamples = 0): claims of divergence need intervals, "
-                     "so none is made."),
-        })
-        return findings
-
-    claims = _claim_map(analysis)
-    family = analysis["family"]
-    m = family["size"]
-    level = f"{adjustment.capitalize()}-adjusted over {m} comparisons"
-    claimed = []
-
-    # ---- the headline gap ------------------------------------------------------------------
-    for metric in config.findings_metrics:
-        c = claims.get(("gap", metric))
-        if c is None or not math.isfinite(c.p):
-            continue
-        macro = averages["macro"].get(metric)
-        micro = averages["micro"].get(metric)
-        gap_e = analysis["gap"][metric]["macro_minus_micro"]
-        d = digits_for(_w(macro), _w(micro), c.high - c.low)
-        name = _NAMES.get(metric, metric)
-        evidence = {"macro": macro, "micro": micro, "gap": c.estimate,
-                    "gap_ci_low": c.low, "gap_ci_high": c.high, "p_value": c.p,
-                    "level": 1 - c.level, "adjustment": adjustment, "family_size": m,
-                    "marginal_gap": gap_e, "digits": d, "min_support": min_support}
-        if c.significant:
-            claimed.append(c)
-            lower = c.estimate < 0
-            findings.append({
-                "id": f"gap-{metric}", "kind": "gap", "severity": _severity(c.estimate),
-                "metric": metric, "classes": [], "evidence": evidence,
-                "text": (f"Macro {name} {_est_text(macro, d)} is {'lower' if lower else 'higher'} "
-                         f"than micro {name} {_est_text(micro, d)}: a gap of "
-                         f"{fmt(c.estimate, d)} {_interval(c.low, c.high, d)} ({level}). "
-                         + ("Every class counts the same in the macro average, so the classifier "
-                            "does worse on the classes that are rare in the data."
-                            if lower else
-                            "Every class counts the same in the macro average, so the classifier "
-                            "does better on the classes that are rare in the data.")),
-            })
-        elif c.rests_on_insufficient:
-            findings.append({
-                "id": f"gap-{metric}", "kind": "insufficient", "severity": "info",
-                "metric": metric, "classes": [], "evidence": evidence,
-                "text": (f"The gap between macro {name} {_est_text(macro, d)} and micro {name} "
-                         f"{_est_text(micro, d)}, {fmt(c.estimate, d)} "
-                         f"{_interval(c.low, c.high, d)} ({level}), rests on classes with fewer "
-                         f"than {min_support} true samples: without them it is not established, "
-                         "so no claim is made."),
-            })
-        else:
-            findings.append({
-                "id": f"gap-{metric}", "kind": "no_divergence", "severity": "info",
-                "metric": metric, "classes": [], "evidence": evidence,
-                "text": (f"No evidence of a gap between macro {name} {_est_text(macro, d)} and "
-                         f"micro {name} {_est_text(micro, d)}: the difference "
-                         f"{fmt(c.estimate, d)} {_interval(c.low, c.high, d)} ({level}) includes "
-                         "zero."),
-            })
-
-    # ---- strata --------------------------------------------------------------------------------
-    strata = {s["name"]: s for s in analysis["strata"]}
-    for metric in config.findings_metrics:
-        c = claims.get(("rare_vs_common", metric))
-        if c is None:
-            continue
-        rare, common = strata["rare"], strata["common"]
-        name = _NAMES.get(metric, metric)
-        if not c.eligible:
-            findings.append({
-                "id": f"strata-rare-common-{metric}", "kind": "insufficient",
-                "severity": "info", "metric": metric, "classes": rare["classes"],
-                "evidence": {"min_support": min_support},
-                "text": (f"The rare stratum ({rare['bounds']['description']}) holds only classes "
-                         f"with fewer than {min_support} true samples; no claim about its {name} "
-                         "is made."),
-            })
-            continue
-        if not math.isfinite(c.p):
-            continue
-        er, ec = rare["macro"][metric], common["macro"][metric]
-        d = digits_for(_w(er), _w(ec), c.high - c.low)
-        evidence = {"rare": er, "common": ec, "difference": c.estimate, "ci_low": c.low,
-                    "ci_high": c.high, "p_value": c.p, "level": 1 - c.level,
-                    "adjustment": adjustment, "family_size": m, "digits": d,
-                    "rare_classes": rare["n_classes"], "common_classes": common["n_classes"]}
-        if c.significant:
-            claimed.append(c)
-            findings.append({
-                "id": f"strata-rare-common-{metric}", "kind": "stratum_divergence",
-                "severity": _severity(c.estimate), "metric": metric,
-                "classes": rare["classes"], "evidence": evidence,
-                "text": (f"The rare classes ({rare['bounds']['description']}, "
-                         f"{_n_classes(rare['n_classes'])}) have macro {name} {_est_text(er, d)} against "
-                         f"{_est_text(ec, d)} for the common ones "
-                         f"({common['bounds']['description']}, {_n_classes(common['n_classes'])}): a "
-                         f"difference of {fmt(c.estimate, d)} {_interval(c.low, c.high, d)} "
-                         f"({level})."),
-            })
-        elif c.rests_on_insufficient:
-            evidence["min_support"] = min_support
-            findings.append({
-                "id": f"strata-rare-common-{metric}", "kind": "insufficient",
-                "severity": "info", "metric": metric, "classes": rare["classes"],
-                "evidence": evidence,
-                "text": (f"The difference in macro {name} between the rare classes "
-                         f"({_est_text(er, d)}) and the common ones ({_est_text(ec, d)}), "
-                         f"{fmt(c.estimate, d)} {_interval(c.low, c.high, d)} ({level}), rests on "
-                         f"classes with fewer than {min_support} true samples: without them it is "
-                         "not established, so no claim is made."),
-            })
-        else:
-            findings.append({
-                "id": f"strata-rare-common-{metric}", "kind": "no_divergence",
-                "severity": "info", "metric": metric, "classes": [], "evidence": evidence,
-                "text": (f"No evidence that the rare classes ({_n_classes(rare['n_classes'])}) differ "
-                         f"from the common ones in macro {name}: {_est_text(er, d)} against "
-                         f"{_est_text(ec, d)}, difference {fmt(c.estimate, d)} "
-                         f"{_interval(c.low, c.high, d)} ({level}) includes zero."),
-            })
-    # other strata against the rest (those not already the two sides of rare vs common)
-    for s in analysis["strata"]:
-        for metric in config.findings_metrics:
-            c = claims.get(("stratum_vs_rest", s["name"], metric))
-            if c is None or not c.significant or not c.eligible:
-                continue
-            if ("rare_vs_common", metric) in claims and s["name"] in ("rare", "common"):
-                continue
-            claimed.append(c)
-            e = s["macro"][metric]
-            d = digits_for(_w(e), c.high - c.low)
-            name = _NAMES.get(metric, metric)
-            findings.append({
-                "id": f"stratum-{s['name']}-{metric}", "kind": "stratum_divergence",
-                "severity": _severity(c.estimate), "metric": metric, "classes": s["classes"],
-                "evidence": {"stratum": e, "difference": c.estimate, "ci_low": c.low,
-                             "ci_high": c.high, "p_value": c.p, "level": 1 - c.level,
-                             "adjustment": adjustment, "family_size": m, "digits": d},
-                "text": (f"The {s['name']} classes ({s['bounds']['description']}, "
-                         f"{_n_classes(s['n_classes'])}) have macro {name} {_est_text(e, d)}, "
-                         f"{'below' if c.estimate < 0 else 'above'} the other classes by "
-                         f"{fmt(abs(c.estimate), d)} (difference {fmt(c.estimate, d)} "
-                         f"{_interval(c.low, c.high, d)}; {level})."),
-            })
-
-    # ---- trend ---------------------------------------------------------------------------------
-    for metric in config.findings_metrics:
-        c = claims.get(("trend", metric))
-        if c is None or not c.significant:
-            continue
-        claimed.append(c)
-        rho = analysis["trend"][metric]["spearman"]
-        d = digits_for(c.high - c.low)
-        name = _NAMES.get(metric, metric)
-        findings.append({
-            "id": f"trend-{metric}", "kind": "trend", "severity": _severity(c.estimate),
-            "metric": metric, "classes": [],
-            "evidence": {"slope": c.estimate, "ci_low": c.low, "ci_high": c.high,
-                         "p_value": c.p, "level": 1 - c.level, "adjustment": adjustment,
-                         "family_size": m, "spearman": rho, "digits": d},
-            "text": (f"{name[0].upper() + name[1:]} {'rises' if c.estimate > 0 else 'falls'} with "
-                     f"prevalence: {fmt(c.estimate, d)} per tenfold increase "
-                     f"{_interval(c.low, c.high, d)} (weighted least squares on log10 prevalence; "
-                     f"{level}); Spearman's rank correlation {_est_text(rho, d)}."),
-        })
-
-    # ---- divergent classes -------------------------------------------------------------------
-    for metric in config.findings_metrics:
-        rows = [r for r in analysis["divergence"] if r["metric"] == metric and r["diverges"]]
-        micro = averages["micro"].get(metric)
-        name = _NAMES.get(metric, metric)
-        for direction, sign in (("below", -1), ("above", 1)):
-            sel = [r for r in rows if sign * r["adjusted"]["ci_low" if sign > 0 else "ci_high"] > 0]
-            if not sel:
-                continue
-            sel.sort(key=lambda r: sign * r["vs_micro"]["estimate"])
-            for r in sel:
-                claimed.append(claims[("class", r["label"], metric)])
-            d = 2
-            values = {str(r["label"]): next(c for c in per_class if c["label"] == r["label"])
-                      ["metrics"][metric]["estimate"] for r in sel}
-            items = [f"'{r['label']}' {fmt(values[str(r['label'])], d)} (difference "
-                     f"{fmt(r['vs_micro']['estimate'], d)} "
-                     f"{_interval(r['adjusted']['ci_low'], r['adjusted']['ci_high'], d)})"
-                     for r in sel[:10]]
-            findings.append({
-                "id": f"classes-{direction}-{metric}",
-                "kind": "divergent_classes",
-                "severity": "high" if direction == "below" else "info",
-                "metric": metric,
-                "classes": [r["label"] for r in sel],
-                "evidence": {"micro": micro, "digits": d, "adjustment": adjustment,
-                             "family_size": m,
-                             "classes": [{"label": r["label"], "value": values[str(r["label"])],
-                                          "difference": r["vs_micro"]["estimate"],
-                                          "ci_low": r["adjusted"]["ci_low"],
-                                          "ci_high": r["adjusted"]["ci_high"],
-                                          "p_value": r["adjusted"]["p_value"]} for r in sel]},
-                "text": (f"{len(sel)} class(es) have {name} {direction} the micro {name} "
-                         f"{fmt(micro['estimate'], d)} ({level}): " + "; ".join(items)
-                         + (f"; and {len(sel) - 10} more" if len(sel) > 10 else "") + "."),
-            })
-
-    if not claimed:
-        findings.insert(0, {
-            "id": "no-divergence",
-            "kind": "no_evidence_of_divergence",
-            "severity": "info",
-            "metric": None,
-            "classes": [],
-            "evidence": {"family_size": m, "adjustment": adjustment,
-                         "confidence_level": family["confidence_level"]},
-            "text": (f"No evidence of divergence between rare and common classes: none of the {m} "
-                     f"comparisons ({adjustment}-adjusted, {100 * family['confidence_level']:.10g}% "
-                     "family-wise) excludes zero."),
-        })
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    findings.sort(key=lambda f: order[f["severity"]])  # stable: rule order within a severity
-    return findings
-
-
-def _n_classes(n):
+def _n_classes(n: int) -> str:
     return f"{n} class" if n == 1 else f"{n} classes"
 
 
-def _w(e):
-    if not e or e.get("ci_low") is None or e.get("ci_high") is None:
-        return None
-    return e["ci_high"] - e["ci_low"]
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _claim_digits(c: Claim) -> int:
+    return digits_for_width(c.high - c.low)
+
+
+def _difference_fields(c: Claim, inp: FindingsInput) -> dict:
+    """The formatted numbers of an adjusted claim: its difference and adjusted interval."""
+    d = _claim_digits(c)
+    m = inp.family.size if inp.family else 0
+    return {"difference": fmt_number(c.estimate, d, bounds=(0.0,)),
+            "interval": fmt_interval(c.low, c.high, d),
+            "level": f"{inp.config.divergence_adjustment.capitalize()}-adjusted over {m} "
+                     "comparisons"}
+
+
+def _claim_evidence(c: Claim, inp: FindingsInput) -> dict:
+    return {"p_value": c.p, "level": 1 - c.level, "adjustment": inp.config.divergence_adjustment,
+            "family_size": inp.family.size if inp.family else 0, "digits": _claim_digits(c)}
+
+
+def _finding(id_, kind, severity, metric, classes, evidence, text) -> Finding:
+    return Finding(id_, kind, severity, metric, tuple(classes), evidence, text)
+
+
+# ------------------------------------------------------------------------------------------------
+# the rules, one per kind of finding
+
+
+def insufficient_classes(inp: FindingsInput) -> Iterator[Finding]:
+    """Classes below min_support: always said."""
+    small = [c for c in inp.per_class if "insufficient" in c.flags]
+    if not small:
+        return
+    listed = (", ".join(f"'{c.label}' {c.support}" for c in small[:8])
+              + (", ..." if len(small) > 8 else ""))
+    ms = inp.config.min_support
+    yield _finding("insufficient-classes", "insufficient", "info", None,
+                   [c.label for c in small],
+                   {"min_support": ms, "support": {str(c.label): c.support for c in small}},
+                   WORDING["insufficient-classes"].format(n=len(small), min_support=ms,
+                                                          listed=listed))
+
+
+def undefined_values(inp: FindingsInput) -> Iterator[Finding]:
+    """Per-class values that are 0/0, per findings metric: always said."""
+    for metric in inp.findings_metrics:
+        undefined = [c for c in inp.per_class
+                     if metric in c.metrics and c.metrics[metric].status == "undefined"]
+        if undefined:
+            reason = undefined[0].metrics[metric].note or "0/0"
+            yield _finding(f"undefined-{metric}", "undefined", "info", metric,
+                           [c.label for c in undefined], {"reason": reason},
+                           WORDING["undefined"].format(Metric=_cap(metric_text(metric)),
+                                                       labels=_labels([c.label for c in undefined]),
+                                                       reason=reason))
+
+
+def gaps(inp: FindingsInput) -> Iterator[Finding]:
+    """The headline gap, macro - micro, of each findings metric."""
+    for metric in inp.findings_metrics:
+        c = inp.claims.get(("gap", metric))
+        if c is None or not math.isfinite(c.p):
+            continue
+        macro = inp.averages["macro"].get(metric)
+        micro = inp.averages["micro"].get(metric)
+        g: GapResult = inp.gap[metric]
+        fields = {"metric": metric_text(metric), "macro": fmt_estimate(macro),
+                  "micro": fmt_estimate(micro), "min_support": inp.config.min_support,
+                  **_difference_fields(c, inp)}
+        evidence = {"macro": macro, "micro": micro, "gap": c.estimate, "gap_ci_low": c.low,
+                    "gap_ci_high": c.high, **_claim_evidence(c, inp),
+                    "marginal_gap": g.macro_minus_micro, "min_support": inp.config.min_support}
+        if c.significant:
+            kind, severity = "gap", _severity(c.estimate)
+            wording = "gap.lower" if c.estimate < 0 else "gap.higher"
+        elif c.rests_on_insufficient:
+            kind, severity, wording = "insufficient", "info", "gap.insufficient"
+        else:
+            kind, severity, wording = "no_divergence", "info", "gap.none"
+        yield _finding(f"gap-{metric}", kind, severity, metric, [], evidence,
+                       WORDING[wording].format(**fields))
+
+
+def extremes(inp: FindingsInput) -> Iterator[Finding]:
+    """The rarest configured stratum against the most common one."""
+    if not inp.comparisons:
+        return
+    comp: StrataComparison = inp.comparisons[0]
+    by_name = {s.name: s for s in inp.strata}
+    rare, common = by_name[comp.a], by_name[comp.b]
+    for metric in inp.findings_metrics:
+        c = inp.claims.get(("extremes", metric))
+        if c is None:
+            continue
+        names = {"metric": metric_text(metric), "rare": rare.name, "common": common.name,
+                 "rare_definition": rare.definition.description,
+                 "common_definition": common.definition.description,
+                 "rare_n": _n_classes(rare.n_classes), "common_n": _n_classes(common.n_classes),
+                 "min_support": inp.config.min_support}
+        fid = f"strata-rare-common-{metric}"
+        if not c.eligible:
+            yield _finding(fid, "insufficient", "info", metric, rare.classes,
+                           {"min_support": inp.config.min_support},
+                           WORDING["extremes.ineligible"].format(**names))
+            continue
+        if not math.isfinite(c.p):
+            continue
+        er, ec = rare.macro[metric], common.macro[metric]
+        fields = {**names, "rare_value": fmt_estimate(er), "common_value": fmt_estimate(ec),
+                  **_difference_fields(c, inp)}
+        evidence = {"rare": er, "common": ec, "difference": c.estimate, "ci_low": c.low,
+                    "ci_high": c.high, **_claim_evidence(c, inp),
+                    "rare_classes": rare.n_classes, "common_classes": common.n_classes}
+        if c.significant:
+            yield _finding(fid, "stratum_divergence", _severity(c.estimate), metric,
+                           rare.classes, evidence, WORDING["extremes.claim"].format(**fields))
+        elif c.rests_on_insufficient:
+            evidence["min_support"] = inp.config.min_support
+            yield _finding(fid, "insufficient", "info", metric, rare.classes, evidence,
+                           WORDING["extremes.insufficient"].format(**fields))
+        else:
+            yield _finding(fid, "no_divergence", "info", metric, [], evidence,
+                           WORDING["extremes.none"].format(**fields))
+
+
+def strata_vs_rest(inp: FindingsInput) -> Iterator[Finding]:
+    """Other strata that differ from the rest (not already the two sides of the extremes)."""
+    sides = {inp.comparisons[0].a, inp.comparisons[0].b} if inp.comparisons else set()
+    for s in inp.strata:
+        for metric in inp.findings_metrics:
+            c = inp.claims.get(("stratum_vs_rest", s.name, metric))
+            if c is None or not c.significant or not c.eligible:
+                continue
+            if ("extremes", metric) in inp.claims and s.name in sides:
+                continue
+            e: Estimate = s.macro[metric]
+            fields = {"stratum": s.name, "definition": s.definition.description,
+                      "n": _n_classes(s.n_classes), "metric": metric_text(metric),
+                      "value": fmt_estimate(e), "direction": "below" if c.estimate < 0 else "above",
+                      "magnitude": fmt_number(abs(c.estimate), _claim_digits(c), bounds=(0.0,)),
+                      **_difference_fields(c, inp)}
+            yield _finding(f"stratum-{s.name}-{metric}", "stratum_divergence",
+                           _severity(c.estimate), metric, s.classes,
+                           {"stratum": e, "difference": c.estimate, "ci_low": c.low,
+                            "ci_high": c.high, **_claim_evidence(c, inp)},
+                           WORDING["stratum"].format(**fields))
+
+
+def trends(inp: FindingsInput) -> Iterator[Finding]:
+    """A metric that rises or falls with prevalence."""
+    for metric in inp.findings_metrics:
+        c = inp.claims.get(("trend", metric))
+        if c is None or not c.significant:
+            continue
+        t: TrendResult = inp.trend[metric]
+        fields = {"Metric": _cap(metric_text(metric)),
+                  "direction": "rises" if c.estimate > 0 else "falls",
+                  "spearman": fmt_estimate(t.spearman, bounds=(-1.0, 0.0, 1.0)),
+                  **_difference_fields(c, inp)}
+        yield _finding(f"trend-{metric}", "trend", _severity(c.estimate), metric, [],
+                       {"slope": c.estimate, "ci_low": c.low, "ci_high": c.high,
+                        **_claim_evidence(c, inp), "spearman": t.spearman},
+                       WORDING["trend"].format(**fields))
+
+
+def divergent_classes(inp: FindingsInput) -> Iterator[Finding]:
+    """Classes whose metric lies below (high severity) or above the micro value."""
+    values = {str(c.label): c for c in inp.per_class}
+    for metric in inp.findings_metrics:
+        rows = [r for r in inp.divergence if r.metric == metric and r.diverges]
+        micro = inp.averages["micro"].get(metric)
+        for direction, sign in (("below", -1), ("above", 1)):
+            sel: list[DivergenceResult] = [
+                r for r in rows
+                if sign * (r.adjusted.ci_low if sign > 0 else r.adjusted.ci_high) > 0]
+            if not sel:
+                continue
+            sel.sort(key=lambda r: sign * r.vs_micro.estimate)
+            items = []
+            for r in sel[:10]:
+                e = values[str(r.label)].metrics[metric]
+                d = digits_for_width(r.adjusted.ci_high - r.adjusted.ci_low)
+                items.append(WORDING["classes.item"].format(
+                    label=r.label, value=fmt_number(e.estimate, estimate_digits(e)),
+                    difference=fmt_number(r.vs_micro.estimate, d, bounds=(0.0,)),
+                    interval=fmt_interval(r.adjusted.ci_low, r.adjusted.ci_high, d)))
+            m = inp.family.size if inp.family else 0
+            text = WORDING["classes"].format(
+                n=len(sel), metric=metric_text(metric), direction=direction,
+                micro=fmt_number(micro.estimate, estimate_digits(micro)),
+                level=f"{inp.config.divergence_adjustment.capitalize()}-adjusted over {m} "
+                      "comparisons",
+                items="; ".join(items), more=f"; and {len(sel) - 10} more" if len(sel) > 10 else "")
+            yield _finding(
+                f"classes-{direction}-{metric}", "divergent_classes",
+                "high" if direction == "below" else "info", metric, [r.label for r in sel],
+                {"micro": micro, "adjustment": inp.config.divergence_adjustment,
+                 "family_size": m,
+                 "classes": [{"label": r.label,
+                              "value": values[str(r.label)].metrics[metric].estimate,
+                              "value_digits": estimate_digits(values[str(r.label)].metrics[metric]),
+                              "difference": r.vs_micro.estimate, "ci_low": r.adjusted.ci_low,
+                              "ci_high": r.adjusted.ci_high, "p_value": r.adjusted.p_value,
+                              "digits": digits_for_width(r.adjusted.ci_high - r.adjusted.ci_low)}
+                             for r in sel]},
+                text)
+
+
+#: The rules that make claims, in the order their findings are listed within a severity.
+CLAIM_RULES: tuple[Callable[[FindingsInput], Iterator[Finding]], ...] = (
+    gaps, extremes, strata_vs_rest, trends, divergent_classes)
+
+#: Kinds of finding that state a divergence.
+CLAIM_KINDS = ("gap", "stratum_divergence", "trend", "divergent_classes")
+
+
+def build_findings(inp: FindingsInput) -> tuple[Finding, ...]:
+    """Every finding of an audit, most severe first (rule order within a severity)."""
+    always = [*insufficient_classes(inp), *undefined_values(inp)]
+    if inp.family is None:
+        return (_finding("no-intervals", "no_intervals", "info", None, [],
+                         {"n_resamples": inp.config.n_resamples}, WORDING["no-intervals"]),
+                *always)
+    if inp.family.size == 0:
+        return (_finding("no-divergence", "no_evidence_of_divergence", "info", None, [],
+                         {"family_size": 0, "n_resamples": inp.config.n_resamples},
+                         WORDING["untestable"]),
+                *always)
+    findings = always + [f for rule in CLAIM_RULES for f in rule(inp)]
+    if not any(f.kind in CLAIM_KINDS for f in findings):
+        fam = inp.family
+        findings.insert(0, _finding(
+            "no-divergence", "no_evidence_of_divergence", "info", None, [],
+            {"family_size": fam.size, "adjustment": fam.adjustment,
+             "confidence_level": fam.confidence_level},
+            WORDING["no-divergence"].format(m=fam.size, adjustment=fam.adjustment,
+                                            level=fmt_level(fam.confidence_level))))
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return tuple(sorted(findings, key=lambda f: order[f.severity]))  # stable within a severity

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 
 from .exceptions import ConfigError
+from .metrics import AVERAGED_METRICS, PER_CLASS_METRICS, STRATA_METRICS
 
 __all__ = ["Gate", "parse_gate", "parse_gates", "evaluate_gates", "gate_names", "BASES"]
 
@@ -42,13 +43,14 @@ _AVERAGES = ("micro", "macro", "weighted")
 _FAMILIES = _AVERAGES + ("overall", "stratum", "gap", "class")
 
 #: Every metric name a gate may use, by family (the results hold a subset: score metrics only
-#: with scores, top-k only for the k that apply).
-AVERAGE_METRICS = ("precision", "recall", "f1", "specificity", "npv", "jaccard", "roc_auc",
-                   "average_precision")
+#: with scores, top-k only for the k that apply). NPV has no average (it is not averaged).
+_SCORE = ("roc_auc", "average_precision")
+AVERAGE_METRICS = AVERAGED_METRICS + _SCORE
+#: Metrics of a stratum's macro average and of the micro-macro gap.
+STRATUM_METRICS = STRATA_METRICS + ("roc_auc",)
 OVERALL_METRICS = ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc", "roc_auc_ovo",
                    "log_loss", "brier")
-CLASS_METRICS = ("precision", "recall", "f1", "specificity", "npv", "jaccard", "prevalence",
-                 "roc_auc", "average_precision")
+CLASS_METRICS = PER_CLASS_METRICS + _SCORE
 _TOPK = re.compile(r"^top_[0-9]+_accuracy$")
 
 _GATE = re.compile(r"^\s*(?P<name>[^<>=]+?)\s*(?P<op>>=|<=|>|<|=>|=<|==|=)\s*(?P<value>[^<>=\s].*?)?\s*$")
@@ -124,7 +126,7 @@ def _check_name(spec, name) -> None:
         if len(parts) != 2:
             raise _bad(spec, f"{name!r} should be {family}.METRIC; valid names: {gate_names()}")
         metric = parts[1]
-        valid = OVERALL_METRICS if family == "overall" else AVERAGE_METRICS
+        valid = {"overall": OVERALL_METRICS, "gap": STRATUM_METRICS}.get(family, AVERAGE_METRICS)
         ok = metric in valid or (family == "overall" and _TOPK.match(metric))
         if not ok:
             raise _bad(spec, f"unknown metric {metric!r} for {family}{_closest(metric, valid)}; "
@@ -136,7 +138,7 @@ def _check_name(spec, name) -> None:
         raise _bad(spec, f"{name!r} should be {family}.{what}.METRIC "
                          f"(e.g. {family}.{'rare' if family == 'stratum' else 'cat'}.recall)")
     metric = parts[-1]
-    valid = AVERAGE_METRICS if family == "stratum" else CLASS_METRICS
+    valid = STRATUM_METRICS if family == "stratum" else CLASS_METRICS
     if metric not in valid:
         raise _bad(spec, f"unknown metric {metric!r} for {family}{_closest(metric, valid)}; "
                          f"choose from {', '.join(valid)}")
@@ -145,7 +147,7 @@ def _check_name(spec, name) -> None:
 def _all_names():
     return ([f"{a}.{m}" for a in _AVERAGES for m in AVERAGE_METRICS]
             + list(OVERALL_METRICS) + [f"overall.{m}" for m in OVERALL_METRICS]
-            + [f"gap.{m}" for m in AVERAGE_METRICS])
+            + [f"gap.{m}" for m in STRATUM_METRICS])
 
 
 def parse_gates(specs) -> tuple[Gate, ...]:

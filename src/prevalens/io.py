@@ -26,19 +26,23 @@ import csv
 import functools
 import hashlib
 import io as _io
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pandas as pd
 
 from .counts import ConfusionCounts
 from .exceptions import InputError
 from .ranking import is_probability
+from .results import SCHEMA_ID, AuditResult, InputInfo, load_schema
 
-__all__ = ["InputInfo", "Predictions", "load_predictions", "predictions_from_arrays"]
+__all__ = ["InputInfo", "Predictions", "load_predictions", "predictions_from_arrays",
+           "read_results", "read_user_file"]
 
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
 _MAX_PREVIEW = 8
@@ -46,18 +50,6 @@ _HASH_CHUNK = 1 << 20  # Parquet files are hashed 1 MiB at a time, never held in
 # CSV files from this size are read with pyarrow (when its result is provably the C engine's):
 # below it the C engine is as fast or faster (pyarrow's start-up and typing the labels cost ~20 ms).
 _ARROW_CSV_MIN_BYTES = 8 << 20
-
-
-@dataclass(frozen=True)
-class InputInfo:
-    """Provenance of one input: its path (None for in-memory data), SHA-256 and row count."""
-
-    path: str | None
-    sha256: str | None
-    rows: int
-
-    def to_dict(self) -> dict:
-        return {"path": self.path, "sha256": self.sha256, "rows": self.rows}
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,6 +215,15 @@ def _normalise_labels(values, column: str, where: _Where):
     if pd.api.types.is_float_dtype(s.dtype):
         return _integral_floats(s.to_numpy(dtype=np.float64), column, where), "int"
     arr = s.to_numpy(dtype=object)
+    nested = np.fromiter((isinstance(v, (list, tuple, dict, set, np.ndarray)) for v in arr),
+                         dtype=bool, count=arr.size)
+    if nested.any():
+        i = _first(nested)
+        raise InputError(
+            f"{where.name}: column '{column}' holds a {type(arr[i]).__name__} at {where.row(i)} "
+            f"({_preview([arr[i]])}); labels must be single strings or integers, one per row "
+            "(for several labels per sample, one row per label)"
+        )
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
         lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
         _check_int64(np.array([not (lo <= int(v) <= hi) for v in arr], bool), arr, column, where)
@@ -1096,3 +1097,55 @@ def _float_parsers_agree() -> bool:
 
 def _one_line(exc) -> str:
     return " ".join(str(exc).split())[:300]
+
+
+# --------------------------------------------------------------------------------------------
+# files the user names that are not predictions: a configuration file, a previous results.json
+
+
+def read_user_file(path, label: str, *, missing: str, directory: str,
+                   error: type[Exception] = InputError) -> bytes:
+    """The bytes of a file the user named; a missing file, a directory or an unreadable file
+    raise ``error`` with a one-line message starting with ``label``."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"{label}: {missing}") from None
+    except IsADirectoryError:
+        raise error(f"{label}: {directory}") from None
+    except OSError as exc:
+        raise error(f"{label}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_results(path, what: str = "") -> tuple[AuditResult, Path, str]:
+    """Read and validate a ``results.json`` written by ``prevalens audit``: returns the result,
+    the path and the file's SHA-256. Every problem (missing, not JSON, NaN tokens, another
+    schema, not following the JSON Schema) is an :class:`InputError` whose message starts with
+    ``what`` and the path."""
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
+    raw = read_user_file(path, label, missing="not found (give the results.json of a prevalens "
+                         "audit)", directory="is a directory (give the results.json inside it)")
+
+    def no_constants(token):
+        raise ValueError(f"{token} is not valid JSON (undefined numbers are written as null)")
+
+    try:
+        d = json.loads(raw.decode("utf-8"), parse_constant=no_constants)
+    except UnicodeDecodeError:
+        raise InputError(f"{label}: not UTF-8 text (a results.json is UTF-8 JSON)") from None
+    except ValueError as exc:
+        raise InputError(f"{label}: not a valid JSON file ({_one_line(exc)[:200]})") from None
+    if not isinstance(d, dict):
+        raise InputError(f"{label}: not a prevalens results file (expected a JSON object)")
+    if d.get("schema") != SCHEMA_ID:
+        raise InputError(f"{label}: has schema {d.get('schema')!r}, expected '{SCHEMA_ID}'; "
+                         "re-run `prevalens audit` with this version")
+    errors = sorted(jsonschema.Draft202012Validator(load_schema()).iter_errors(d),
+                    key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(x) for x in e.path) or "(top level)"
+        raise InputError(f"{label}: does not follow the results schema at {where}: "
+                         f"{' '.join(e.message.split())[:200]}")
+    return AuditResult.from_dict(d), path, hashlib.sha256(raw).hexdigest()

@@ -40,6 +40,7 @@ __all__ = [
     "fbeta",
     "averages_all",
     "PER_CLASS_METRICS",
+    "STRATA_METRICS",
     "count_statistics",
 ]
 
@@ -48,6 +49,9 @@ PER_CLASS_RATIOS = ("precision", "recall", "f1", "specificity", "npv", "jaccard"
 
 #: Metrics that have micro, macro and weighted averages (label-based ones).
 AVERAGED_METRICS = ("precision", "recall", "f1", "specificity", "jaccard")
+
+#: Label metrics analysed by prevalence stratum, gap, trend and divergence, in that order.
+STRATA_METRICS = ("recall", "precision", "f1", "specificity", "jaccard")
 
 #: Per-class metrics from labels, in report order (the ratios and the prevalence).
 PER_CLASS_METRICS = PER_CLASS_RATIOS + ("prevalence",)

@@ -1,52 +1,70 @@
-"""The result of an audit and its JSON form (schema ``prevalens.audit/1``).
+"""The result of an audit as typed, immutable values, and their JSON form (``prevalens.audit/1``).
 
 :class:`AuditResult` is the single source of every number that a report, table or export shows.
-``to_dict()`` follows the results-JSON contract of DESIGN.md; ``from_dict(to_dict(r))`` gives back
-an equal result. NaN (an undefined value) is written as ``null``; the JSON is strict (no NaN or
-Infinity tokens) and its keys are in a fixed order, so identical results give identical bytes.
+Each analysis has its own frozen dataclass (:class:`StratumResult`, :class:`GapResult`,
+:class:`TrendResult`, :class:`DivergenceResult`, :class:`Finding`, ...) with ``to_dict()`` and
+``from_dict()``; JSON appears only at this edge. ``AuditResult.from_dict(r.to_dict()) == r``.
+NaN (an undefined value) is written as ``null``; the JSON is strict (no NaN or Infinity tokens) and
+its keys are in a fixed order, so identical results give identical bytes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from .io import InputInfo
+from . import baseline as _baseline
+from . import gates as _gates
+from ._version import __version__
+from .exceptions import InputError
+from .formatting import json_number
 
 __all__ = [
     "SCHEMA_ID",
+    "STATUSES",
     "Estimate",
+    "InputInfo",
     "ClassResult",
     "RunInfo",
     "DataSummary",
+    "StratumDefinition",
+    "StrataDefinition",
+    "StratumResult",
+    "StrataComparison",
+    "Contribution",
+    "GapResult",
+    "TrendResult",
+    "AdjustedInterval",
+    "DivergenceResult",
+    "FamilyInfo",
+    "Finding",
     "AuditResult",
     "load_schema",
 ]
 
 SCHEMA_ID = "prevalens.audit/1"
 
-#: Top-level keys of the results JSON held in :attr:`AuditResult.analysis`.
-_ANALYSIS_KEYS = ("strata_definition", "comparisons", "divergence", "family", "curves")
-
 #: Allowed values of :attr:`Estimate.status`.
 STATUSES = ("ok", "undefined", "insufficient", "unstable")
 
 
-def _num(x):
-    """float -> JSON number or null (NaN/inf are not JSON)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _from_num(x):
+def _from_num(x) -> float:
     return math.nan if x is None else float(x)
+
+
+def _nan_key(v):
+    return "nan" if isinstance(v, float) and math.isnan(v) else v
+
+
+# ------------------------------------------------------------------------------------------------
+# an estimate
 
 
 @dataclass(frozen=True)
@@ -62,7 +80,8 @@ class Estimate:
     se : float
         Standard error (NaN when not available).
     method : str or None
-        How the interval was obtained, e.g. ``"wilson"``, ``"bca(stratified, B=2000)"``.
+        How the interval was obtained, e.g. ``"wilson (n=12)"``, ``"bca(stratified bootstrap,
+        B=2000)"``.
     status : {"ok", "undefined", "insufficient", "unstable"}
     note : str or None
         Why a value is undefined, or other caveats, in words.
@@ -87,23 +106,27 @@ class Estimate:
     def defined(self) -> bool:
         return not math.isnan(self.estimate)
 
+    @property
+    def has_interval(self) -> bool:
+        return not (math.isnan(self.ci_low) or math.isnan(self.ci_high))
+
     def to_dict(self) -> dict:
         out = {
-            "estimate": _num(self.estimate),
-            "ci_low": _num(self.ci_low),
-            "ci_high": _num(self.ci_high),
-            "se": _num(self.se),
+            "estimate": json_number(self.estimate),
+            "ci_low": json_number(self.ci_low),
+            "ci_high": json_number(self.ci_high),
+            "se": json_number(self.se),
             "method": self.method,
             "status": self.status,
         }
         if self.note is not None:
             out["note"] = self.note
         if self.undefined_fraction is not None:
-            out["undefined_fraction"] = _num(self.undefined_fraction)
+            out["undefined_fraction"] = json_number(self.undefined_fraction)
         return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Estimate":
+    def from_dict(cls, d: Mapping) -> Estimate:
         return cls(
             estimate=_from_num(d["estimate"]),
             ci_low=_from_num(d.get("ci_low")),
@@ -116,11 +139,9 @@ class Estimate:
         )
 
     def _key(self):
-        return tuple(
-            ("nan" if isinstance(v, float) and math.isnan(v) else v)
-            for v in (self.estimate, self.ci_low, self.ci_high, self.se, self.method,
-                      self.status, self.note, self.undefined_fraction)
-        )
+        return tuple(_nan_key(v) for v in (self.estimate, self.ci_low, self.ci_high, self.se,
+                                           self.method, self.status, self.note,
+                                           self.undefined_fraction))
 
     def __eq__(self, other):
         if not isinstance(other, Estimate):
@@ -129,6 +150,34 @@ class Estimate:
 
     def __hash__(self):
         return hash(self._key())
+
+
+def _est_map_to(d: Mapping) -> dict:
+    return {k: v.to_dict() for k, v in d.items()}
+
+
+def _est_map_from(d: Mapping) -> dict:
+    return {k: Estimate.from_dict(v) for k, v in d.items()}
+
+
+def _est_or_none(d) -> Estimate | None:
+    return None if d is None else Estimate.from_dict(d)
+
+
+# ------------------------------------------------------------------------------------------------
+# what was audited, and how
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """Provenance of one input: its path (None for in-memory data), SHA-256 and row count."""
+
+    path: str | None
+    sha256: str | None
+    rows: int
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "sha256": self.sha256, "rows": self.rows}
 
 
 @dataclass(frozen=True)
@@ -147,21 +196,21 @@ class ClassResult:
         return {
             "label": self.label,
             "support": int(self.support),
-            "prevalence": _num(self.prevalence),
+            "prevalence": json_number(self.prevalence),
             "predicted": int(self.predicted),
             "stratum": self.stratum,
             "flags": list(self.flags),
-            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            "metrics": _est_map_to(self.metrics),
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClassResult":
+    def from_dict(cls, d: Mapping) -> ClassResult:
         return cls(
             label=d["label"],
             support=int(d["support"]),
             prevalence=_from_num(d["prevalence"]),
             predicted=int(d["predicted"]),
-            metrics={k: Estimate.from_dict(v) for k, v in d["metrics"].items()},
+            metrics=_est_map_from(d["metrics"]),
             flags=tuple(d.get("flags", ())),
             stratum=d.get("stratum"),
         )
@@ -193,7 +242,7 @@ class RunInfo:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunInfo":
+    def from_dict(cls, d: Mapping) -> RunInfo:
         return cls(**{k: d.get(k) for k in (
             "created_utc", "seed", "n_resamples", "confidence_level", "interval_method",
             "resampling", "command")}, config=d.get("config") or {})
@@ -226,7 +275,7 @@ class DataSummary:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DataSummary":
+    def from_dict(cls, d: Mapping) -> DataSummary:
         return cls(
             task=d["task"],
             n_samples=int(d["n_samples"]),
@@ -239,12 +288,318 @@ class DataSummary:
         )
 
 
-def _est_map_to(d):
-    return {k: v.to_dict() for k, v in d.items()}
+# ------------------------------------------------------------------------------------------------
+# prevalence strata
 
 
-def _est_map_from(d):
-    return {k: Estimate.from_dict(v) for k, v in d.items()}
+@dataclass(frozen=True)
+class StratumDefinition:
+    """One prevalence stratum: its name and the interval ``[low, high)`` of ``unit`` it covers
+    (``high`` None: unbounded)."""
+
+    name: str
+    unit: str
+    low: float
+    high: float | None
+    description: str
+
+    def bounds(self) -> dict:
+        return {"unit": self.unit, "low": self.low, "high": self.high,
+                "description": self.description}
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **self.bounds()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping, name: str | None = None) -> StratumDefinition:
+        return cls(name if name is not None else d["name"], d["unit"], d["low"], d.get("high"),
+                   d["description"])
+
+
+@dataclass(frozen=True)
+class StrataDefinition:
+    """How classes were grouped: the method, its cut points, the strata that have classes
+    (rarest first), the configured strata that were empty, and the classes with no samples."""
+
+    method: str
+    cuts: tuple | None
+    strata: tuple
+    omitted_empty: tuple = ()
+    absent_classes: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {"method": self.method,
+                "cuts": None if self.cuts is None else list(self.cuts),
+                "strata": [s.to_dict() for s in self.strata],
+                "omitted_empty": list(self.omitted_empty),
+                "absent_classes": list(self.absent_classes)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> StrataDefinition:
+        return cls(d["method"], None if d.get("cuts") is None else tuple(d["cuts"]),
+                   tuple(StratumDefinition.from_dict(s) for s in d.get("strata", ())),
+                   tuple(d.get("omitted_empty", ())), tuple(d.get("absent_classes", ())))
+
+
+@dataclass(frozen=True)
+class StratumResult:
+    """A prevalence stratum's classes and its macro and micro metrics with intervals, and the
+    difference of its macro metric to the classes of the other strata (``vs_rest``)."""
+
+    definition: StratumDefinition
+    classes: tuple
+    support: int
+    insufficient_classes: tuple = ()
+    macro: dict = field(default_factory=dict)
+    micro: dict = field(default_factory=dict)
+    vs_rest: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "bounds": self.definition.bounds(),
+                "classes": list(self.classes), "n_classes": self.n_classes,
+                "support": int(self.support),
+                "insufficient_classes": list(self.insufficient_classes),
+                "macro": _est_map_to(self.macro), "micro": _est_map_to(self.micro),
+                "vs_rest": _est_map_to(self.vs_rest)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> StratumResult:
+        return cls(StratumDefinition.from_dict(d["bounds"], d["name"]), tuple(d["classes"]),
+                   int(d["support"]), tuple(d.get("insufficient_classes", ())),
+                   _est_map_from(d.get("macro", {})), _est_map_from(d.get("micro", {})),
+                   _est_map_from(d.get("vs_rest", {})))
+
+
+@dataclass(frozen=True)
+class StrataComparison:
+    """The rarest configured stratum (``a``) against the most common one (``b``): the difference
+    of their macro metrics, from joint replicates."""
+
+    a: str
+    b: str
+    difference: dict
+
+    def to_dict(self) -> dict:
+        return {"a": self.a, "b": self.b, "difference": _est_map_to(self.difference)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> StrataComparison:
+        return cls(d["a"], d["b"], _est_map_from(d["difference"]))
+
+
+# ------------------------------------------------------------------------------------------------
+# the micro-macro gap and the trend
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A class's contribution ``(1/K' - w_k) m_k`` to macro - weighted (``None`` where the metric
+    is undefined for the class)."""
+
+    label: Any
+    stratum: str | None
+    weight: float | None
+    contribution: float | None
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "stratum": self.stratum,
+                "weight": json_number(self.weight), "contribution": json_number(self.contribution)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Contribution:
+        return cls(d["label"], d.get("stratum"), d.get("weight"), d.get("contribution"))
+
+
+@dataclass(frozen=True)
+class GapResult:
+    """Macro minus micro (and minus weighted) for one metric, with the per-class decomposition
+    (label metrics) and, for recall, the covariance form ``-K' Cov(w, r)``."""
+
+    macro_minus_micro: Estimate
+    macro_minus_weighted: Estimate | None = None
+    decomposition: str | None = None
+    contributions: tuple | None = None
+    by_stratum: dict | None = None
+    sum_of_contributions: float | None = None
+    covariance: float | None = None
+    n_classes: int | None = None
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"macro_minus_micro": self.macro_minus_micro.to_dict()}
+        if self.macro_minus_weighted is not None:
+            out["macro_minus_weighted"] = self.macro_minus_weighted.to_dict()
+        out["decomposition"] = self.decomposition
+        if self.contributions is not None:
+            out["contributions"] = [c.to_dict() for c in self.contributions]
+            out["by_stratum"] = {k: json_number(v) for k, v in (self.by_stratum or {}).items()}
+            out["sum_of_contributions"] = json_number(self.sum_of_contributions)
+        if self.covariance is not None:
+            out["covariance"] = self.covariance
+            out["n_classes"] = self.n_classes
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> GapResult:
+        contributions = d.get("contributions")
+        return cls(
+            Estimate.from_dict(d["macro_minus_micro"]), _est_or_none(d.get("macro_minus_weighted")),
+            d.get("decomposition"),
+            None if contributions is None else tuple(Contribution.from_dict(c)
+                                                     for c in contributions),
+            d.get("by_stratum"), d.get("sum_of_contributions"), d.get("covariance"),
+            d.get("n_classes"))
+
+
+@dataclass(frozen=True)
+class TrendResult:
+    """How a per-class metric moves with prevalence: the slope per tenfold increase of
+    prevalence and Spearman's rank correlation."""
+
+    slope_per_decade: Estimate
+    spearman: Estimate
+    x: str = "log10 prevalence"
+    weights: str = "support"
+
+    def to_dict(self) -> dict:
+        return {"slope_per_decade": self.slope_per_decade.to_dict(),
+                "spearman": self.spearman.to_dict(), "x": self.x, "weights": self.weights}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> TrendResult:
+        return cls(Estimate.from_dict(d["slope_per_decade"]), Estimate.from_dict(d["spearman"]),
+                   d.get("x", "log10 prevalence"), d.get("weights", "support"))
+
+
+# ------------------------------------------------------------------------------------------------
+# divergent classes and the family of claims
+
+
+@dataclass(frozen=True)
+class AdjustedInterval:
+    """A claim's interval adjusted for the family of claims, and its test."""
+
+    p_value: float
+    level: float
+    ci_low: float
+    ci_high: float
+    significant: bool
+    adjustment: str
+    method: str = "normal, bootstrap or DeLong standard error"
+
+    def to_dict(self) -> dict:
+        return {"p_value": self.p_value, "level": self.level, "ci_low": self.ci_low,
+                "ci_high": self.ci_high, "significant": self.significant,
+                "adjustment": self.adjustment, "method": self.method}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> AdjustedInterval:
+        return cls(d["p_value"], d["level"], d["ci_low"], d["ci_high"], d["significant"],
+                   d["adjustment"], d.get("method", ""))
+
+
+@dataclass(frozen=True)
+class DivergenceResult:
+    """One class's metric against the micro value (and the most common stratum's macro value),
+    with the interval adjusted for the family, and whether the class diverges."""
+
+    label: Any
+    metric: str
+    vs_micro: Estimate
+    insufficient: bool
+    vs_common: Estimate | None = None
+    adjusted: AdjustedInterval | None = None
+    diverges: bool = False
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"label": self.label, "metric": self.metric,
+                               "vs_micro": self.vs_micro.to_dict(),
+                               "insufficient": self.insufficient}
+        if self.vs_common is not None:
+            out["vs_common"] = self.vs_common.to_dict()
+        out["adjusted"] = None if self.adjusted is None else self.adjusted.to_dict()
+        out["diverges"] = self.diverges
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> DivergenceResult:
+        adj = d.get("adjusted")
+        return cls(d["label"], d["metric"], Estimate.from_dict(d["vs_micro"]),
+                   bool(d["insufficient"]), _est_or_none(d.get("vs_common")),
+                   None if adj is None else AdjustedInterval.from_dict(adj),
+                   bool(d.get("diverges", False)))
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    """The family of divergence claims: how it was adjusted and how many claims it holds."""
+
+    adjustment: str
+    size: int
+    confidence_level: float
+
+    def to_dict(self) -> dict:
+        return {"adjustment": self.adjustment, "size": self.size,
+                "confidence_level": self.confidence_level}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> FamilyInfo:
+        return cls(d["adjustment"], int(d["size"]), d["confidence_level"])
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A claim the numbers support, in words, with its evidence.
+
+    Every number in ``text`` is printed from a number in ``evidence``.
+    """
+
+    id: str
+    kind: str
+    severity: str
+    metric: str | None
+    classes: tuple
+    evidence: dict
+    text: str
+
+    def __post_init__(self):
+        # evidence is held in its JSON form, so a finding read back from results.json is equal
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "evidence", _jsonable(self.evidence))
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "severity": self.severity,
+                "metric": self.metric, "classes": list(self.classes),
+                "evidence": self.evidence, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Finding:
+        return cls(d["id"], d["kind"], d["severity"], d.get("metric"), tuple(d.get("classes", ())),
+                   dict(d.get("evidence", {})), d["text"])
+
+
+def _jsonable(x):
+    """Evidence as JSON values: typed values through their ``to_dict``, NaN as null."""
+    if hasattr(x, "to_dict"):
+        return x.to_dict()
+    if isinstance(x, Mapping):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float):
+        return json_number(x)
+    return x
+
+
+# ------------------------------------------------------------------------------------------------
+# the whole result
 
 
 @dataclass(frozen=True)
@@ -252,8 +607,9 @@ class AuditResult:
     """The complete, immutable result of an audit.
 
     ``averages`` maps ``"micro" | "macro" | "weighted"`` to ``{metric: Estimate}``; ``overall``
-    maps metric names to :class:`Estimate`. ``strata``, ``gap``, ``trend`` and ``findings`` are
-    JSON-ready structures filled by the strata and findings stages.
+    maps metric names to :class:`Estimate`; ``gap`` and ``trend`` map metric names to
+    :class:`GapResult` and :class:`TrendResult`. ``gates`` and ``baseline`` are the JSON blocks of
+    :func:`prevalens.gates.evaluate_gates` and :func:`prevalens.baseline.compare_with_baseline`.
     """
 
     run: RunInfo
@@ -262,13 +618,17 @@ class AuditResult:
     averages: dict
     overall: dict
     inputs: tuple = ()
-    tool: dict = field(default_factory=lambda: {"name": "prevalens", "version": _version()})
+    tool: dict = field(default_factory=lambda: {"name": "prevalens", "version": __version__})
     simultaneous: dict = field(default_factory=dict)
     strata: tuple = ()
     gap: dict = field(default_factory=dict)
     trend: dict = field(default_factory=dict)
     findings: tuple = ()
-    analysis: dict = field(default_factory=dict)
+    strata_definition: StrataDefinition | None = None
+    comparisons: tuple = ()
+    divergence: tuple = ()
+    family: FamilyInfo | None = None
+    curves: dict | None = None
     gates: dict | None = None
     baseline: dict | None = None
     schema: str = SCHEMA_ID
@@ -278,6 +638,11 @@ class AuditResult:
     @property
     def classes(self) -> tuple:
         return self.data.classes
+
+    @property
+    def passed(self) -> bool | None:
+        """Whether every quality gate passed (None when no gate is declared)."""
+        return None if self.gates is None else self.gates.get("passed")
 
     def class_result(self, label) -> ClassResult:
         for c in self.per_class:
@@ -291,22 +656,20 @@ class AuditResult:
                          for c in self.per_class], dtype=float)
 
     def per_class_frame(self):
-        """A pandas DataFrame, one row per class in class order, with each metric's estimate,
-        interval and status in columns ``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high``,
-        ``<metric>_status``."""
-        import pandas as pd
-
+        """A pandas DataFrame, one row per class in class order: ``label, support, prevalence``
+        (with its interval and status beside it), ``predicted, stratum, flags``, then each
+        metric's estimate, interval and status in columns ``<metric>``, ``<metric>_ci_low``,
+        ``<metric>_ci_high``, ``<metric>_status``."""
         rows = []
         for c in self.per_class:
-            row = {
-                "label": c.label,
-                "support": c.support,
-                "prevalence": c.prevalence,
-                "predicted": c.predicted,
-                "stratum": c.stratum,
-                "flags": ";".join(c.flags),
-            }
-            for name, e in c.metrics.items():
+            row = {"label": c.label, "support": c.support, "prevalence": c.prevalence}
+            metrics = dict(c.metrics)
+            prev = metrics.pop("prevalence", None)
+            if prev is not None:
+                row.update(prevalence_ci_low=prev.ci_low, prevalence_ci_high=prev.ci_high,
+                           prevalence_status=prev.status)
+            row.update(predicted=c.predicted, stratum=c.stratum, flags=";".join(c.flags))
+            for name, e in metrics.items():
                 row[name] = e.estimate
                 row[f"{name}_ci_low"] = e.ci_low
                 row[f"{name}_ci_high"] = e.ci_high
@@ -314,10 +677,28 @@ class AuditResult:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    # -- gates and baseline ------------------------------------------------------------------
+
+    def with_gates(self, gates, basis: str = "interval") -> AuditResult:
+        """This result with quality ``gates`` (e.g. ``["macro.f1 >= 0.70"]``) checked on it;
+        see :mod:`prevalens.gates`."""
+        parsed = _gates.parse_gates(gates)
+        block = _gates.evaluate_gates(self.to_dict(), parsed, basis) if parsed else None
+        return replace(self, gates=block)
+
+    def with_baseline(self, previous, *, path: str | None = None,
+                      sha256: str | None = None) -> AuditResult:
+        """This result compared with a ``previous`` audit (an :class:`AuditResult` or its JSON
+        dict); see :mod:`prevalens.baseline`."""
+        old = previous.to_dict() if isinstance(previous, AuditResult) else dict(previous)
+        block = _baseline.compare_with_baseline(self.to_dict(), old, path=path or "(in memory)",
+                                                sha256=sha256 or "")
+        return replace(self, baseline=block)
+
     # -- JSON --------------------------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "schema": self.schema,
             "tool": dict(self.tool),
             "run": self.run.to_dict(),
@@ -327,28 +708,38 @@ class AuditResult:
             "averages": {k: _est_map_to(v) for k, v in self.averages.items()},
             "overall": _est_map_to(self.overall),
             "simultaneous": self.simultaneous,
-            "strata": list(self.strata),
-            "gap": self.gap,
-            "trend": self.trend,
-            "findings": list(self.findings),
-            **{key: self.analysis[key] for key in _ANALYSIS_KEYS if key in self.analysis},
-            **({"gates": self.gates} if self.gates is not None else {}),
-            **({"baseline": self.baseline} if self.baseline is not None else {}),
+            "strata": [s.to_dict() for s in self.strata],
+            "gap": {k: g.to_dict() for k, g in self.gap.items()},
+            "trend": {k: t.to_dict() for k, t in self.trend.items()},
+            "findings": [f.to_dict() for f in self.findings],
         }
+        if self.strata_definition is not None:
+            out["strata_definition"] = self.strata_definition.to_dict()
+            out["comparisons"] = [c.to_dict() for c in self.comparisons]
+            out["divergence"] = [r.to_dict() for r in self.divergence]
+        if self.family is not None:
+            out["family"] = self.family.to_dict()
+        if self.curves is not None:
+            out["curves"] = self.curves
+        if self.gates is not None:
+            out["gates"] = self.gates
+        if self.baseline is not None:
+            out["baseline"] = self.baseline
+        return out
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Strict JSON (no NaN tokens), keys in a fixed order, ending with a newline."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False) + "\n"
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AuditResult":
+    def from_dict(cls, d: Mapping) -> AuditResult:
         if d.get("schema") != SCHEMA_ID:
-            from .exceptions import InputError
-
             raise InputError(
                 f"results have schema {d.get('schema')!r}, expected {SCHEMA_ID!r}; "
                 "re-run `prevalens audit` with this version"
             )
+        sd = d.get("strata_definition")
+        family = d.get("family")
         return cls(
             schema=d["schema"],
             tool=dict(d["tool"]),
@@ -359,24 +750,22 @@ class AuditResult:
             averages={k: _est_map_from(v) for k, v in d["averages"].items()},
             overall=_est_map_from(d["overall"]),
             simultaneous=d.get("simultaneous", {}),
-            strata=tuple(d.get("strata", ())),
-            gap=d.get("gap", {}),
-            trend=d.get("trend", {}),
-            findings=tuple(d.get("findings", ())),
-            analysis={key: d[key] for key in _ANALYSIS_KEYS if key in d},
+            strata=tuple(StratumResult.from_dict(s) for s in d.get("strata", ())),
+            gap={k: GapResult.from_dict(g) for k, g in d.get("gap", {}).items()},
+            trend={k: TrendResult.from_dict(t) for k, t in d.get("trend", {}).items()},
+            findings=tuple(Finding.from_dict(f) for f in d.get("findings", ())),
+            strata_definition=None if sd is None else StrataDefinition.from_dict(sd),
+            comparisons=tuple(StrataComparison.from_dict(c) for c in d.get("comparisons", ())),
+            divergence=tuple(DivergenceResult.from_dict(r) for r in d.get("divergence", ())),
+            family=None if family is None else FamilyInfo.from_dict(family),
+            curves=d.get("curves"),
             gates=d.get("gates"),
             baseline=d.get("baseline"),
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "AuditResult":
+    def from_json(cls, text: str) -> AuditResult:
         return cls.from_dict(json.loads(text))
-
-
-def _version() -> str:
-    from ._version import __version__
-
-    return __version__
 
 
 def load_schema() -> dict:

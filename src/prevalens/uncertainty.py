@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse, special
@@ -52,8 +54,12 @@ from scipy import sparse, special
 from . import metrics as M
 from . import ranking as R
 from .counts import Tables, class_tables
+from .formatting import json_number
 from .intervals import (adjusted_alpha, clopper_pearson_interval, interval_from_replicates,
                         logit_interval, wilson_interval)
+
+if TYPE_CHECKING:
+    from .io import Predictions
 
 __all__ = [
     "bootstrap_counts",
@@ -62,7 +68,12 @@ __all__ = [
     "jackknife_counts",
     "jackknife_tables",
     "CountBootstrap",
+    "Stats",
     "Engine",
+    "Interval",
+    "IntervalTable",
+    "Intervals",
+    "UNSTABLE_FRACTION",
     "delong_covariance",
     "delong_auc_variance",
     "compute_intervals",
@@ -270,15 +281,34 @@ def _cluster_jackknife(y_true, y_pred, cluster, k):
     return a[first], counts.astype(np.int64)
 
 
+class Stats(dict):
+    """Statistics of one set of confusion matrices (the observed one, the B bootstrap replicates
+    or the J distinct jackknife members), keyed like :func:`~prevalens.metrics.count_statistics`,
+    with their one-vs-rest :attr:`tables` for statistics over subsets of classes, and a cache for
+    pieces that several derived statistics share (a stratum's macro average enters its estimate,
+    its difference to the rest and every class's difference to it)."""
+
+    def __init__(self, values: dict, tables: Tables):
+        super().__init__(values)
+        self.tables = tables
+        self._cache: dict = {}
+
+    def cached(self, key, compute):
+        """``compute()``, computed once per key for this object."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+
 @dataclass
 class Engine:
-    """What the interval stage leaves for the strata and findings stage: the joint count
-    replicates, the score replicates (None when the sample bootstrap was too large), and the
-    one-pass ranking summary (None without scores)."""
+    """What the interval stage leaves for the analyses: the joint count replicates, the score
+    replicates (None when the sample bootstrap was too large), and the one-pass ranking summary
+    (None without scores)."""
 
-    counts: "CountBootstrap"
+    counts: CountBootstrap
     score_replicates: dict | None
-    ranking: object | None
+    ranking: R.OvRSummary | None
 
 
 @dataclass
@@ -287,11 +317,11 @@ class CountBootstrap:
 
     Attributes
     ----------
-    point : dict
+    point : Stats
         ``stat_fn(cm)`` of the observed matrix.
-    replicates : dict
+    replicates : Stats
         ``stat_fn`` of the B replicate matrices (leading axis B).
-    jackknife : dict
+    jackknife : Stats
         ``stat_fn`` of the distinct leave-one-out matrices (leading axis J).
     jackknife_weights : ndarray (J,)
         How many of the N (or C) leave-one-out members each distinct matrix stands for.
@@ -303,9 +333,9 @@ class CountBootstrap:
     jackknife alike, so the interval of a difference comes from the same replicates.
     """
 
-    point: dict
-    replicates: dict
-    jackknife: dict
+    point: Stats
+    replicates: Stats
+    jackknife: Stats
     jackknife_weights: np.ndarray
     n_resamples: int
     method: str
@@ -345,9 +375,7 @@ class CountBootstrap:
         point_tables = class_tables(cm)
 
         def stats(t):
-            out = {key: np.asarray(v) for key, v in stat_fn(t).items()}
-            out["_tables"] = t  # for derived statistics over subsets of classes (strata)
-            return out
+            return Stats({key: np.asarray(v) for key, v in stat_fn(t).items()}, t)
 
         return cls(
             point=stats(point_tables),
@@ -360,7 +388,7 @@ class CountBootstrap:
         )
 
     def derive(self, fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``fn(stats_dict) -> array`` applied to the point, the replicates and the jackknife."""
+        """``fn(stats) -> array`` applied to the point, the replicates and the jackknife."""
         return (np.asarray(fn(self.point)), np.asarray(fn(self.replicates)),
                 np.asarray(fn(self.jackknife)))
 
@@ -561,34 +589,34 @@ def micro_auc_variance(y_true, y_score, *, max_samples: int = 50_000, rng=None, 
 
 
 # ------------------------------------------------------------------------------------------------
-# orchestration: every interval of an audit
+# every interval of an audit
 
 
-def compute_intervals(pred, cm, point, config, summary=None):
-    """Every interval of an audit. Returns ``(intervals, simultaneous, bootstrap)``.
+@dataclass(frozen=True)
+class Interval:
+    """One computed interval: bounds (NaN when there is none, with a ``note`` saying why), the
+    standard error, the method's name and the share of replicates in which the quantity was
+    undefined (bootstrap only)."""
 
-    ``intervals`` maps a key (``"macro.f1"``, or ``("per_class.recall", j)``) to a dict with
-    ``low, high, se, method, note, undefined_fraction, unstable``. ``simultaneous`` holds, per
-    per-class metric, intervals adjusted for the K comparisons.
-    """
-    alpha = 1 - config.confidence_level
-    ss = np.random.SeedSequence(config.seed)
-    count_ss, score_ss = ss.spawn(2)
-    B = config.n_resamples
-    k = cm.shape[0]
-    scheme = config.resampling
-    boot = CountBootstrap.run(
-        cm, M.count_statistics, B, np.random.default_rng(count_ss), scheme=scheme,
-        y_true=pred.y_true, y_pred=pred.y_pred, cluster=pred.cluster,
-    )
-    scheme_name = boot.method
-    boot_method = f"{config.interval}({scheme_name} bootstrap, B={B})"
-    out: dict = {}
-    simultaneous: dict = {}
-    sim_fns: dict = {}  # per-class metric -> function(alpha) -> (low, high), for simultaneous CIs
-    score_state: dict = {}
+    low: float
+    high: float
+    se: float
+    method: str
+    note: str | None = None
+    undefined_fraction: float | None = None
 
-    def put(key, lo, hi, se, method, note=None, undef=None):
+    @property
+    def unstable(self) -> bool:
+        return self.undefined_fraction is not None and self.undefined_fraction > UNSTABLE_FRACTION
+
+
+class IntervalTable(dict):
+    """Intervals by key (``"macro.f1"``, or ``("per_class.recall", j)`` for class j), each entered
+    through :meth:`put`, which applies the rules every interval follows: bounds that are not
+    finite, or an interval of zero width, are no interval (with a note saying why); a quantity
+    undefined in more than 5% of replicates is marked unstable."""
+
+    def put(self, key, lo, hi, se, method, note=None, undef=None) -> None:
         lo, hi = float(lo), float(hi)
         if not (math.isfinite(lo) and math.isfinite(hi)):
             lo = hi = math.nan
@@ -597,19 +625,72 @@ def compute_intervals(pred, cm, point, config, summary=None):
         elif hi - lo <= 1e-12 * max(1.0, abs(hi)):
             lo = hi = math.nan
             note = note or "no interval: the data show no variation to base one on"
-        entry = {"low": lo, "high": hi, "se": float(se), "method": method,
-                 "note": note, "undefined_fraction": None if undef is None else float(undef)}
-        entry["unstable"] = undef is not None and undef > UNSTABLE_FRACTION
-        if entry["unstable"]:
-            entry["note"] = (note + "; " if note else "") + (
-                f"undefined in {undef:.1%} of bootstrap replicates")
-        out[key] = entry
+        undef = None if undef is None else float(undef)
+        if undef is not None and undef > UNSTABLE_FRACTION:
+            note = (note + "; " if note else "") + f"undefined in {undef:.1%} of bootstrap replicates"
+        self[key] = Interval(lo, hi, float(se), method, note, undef)
 
-    # 1. label metrics by the bootstrap of counts; per-class proportions, F1 and Jaccard get the
-    # analytic intervals below instead (unless proportion_interval="bootstrap")
+    def put_many(self, key, res, method, k=None) -> None:
+        """Enter the result ``res`` of :func:`interval_from_replicates`: a scalar, or per class
+        (``k`` classes) under keys ``(key, j)``."""
+        if k is None:
+            self.put(key, res["low"], res["high"], res["se"], method, res["note"][()],
+                     res["undefined_fraction"])
+            return
+        for j in range(k):
+            self.put((key, j), res["low"][j], res["high"][j], res["se"][j], method,
+                     res["note"][j], res["undefined_fraction"][j])
+
+
+#: A per-class metric's interval at any level ``alpha``: ``alpha -> (lows, highs)`` of shape
+#: (K,), for the simultaneous intervals.
+PerClassRule = Callable[[float], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Intervals:
+    """Every interval of an audit (:attr:`table`), the simultaneous per-class intervals, and the
+    engine whose joint replicates the analyses derive their intervals from."""
+
+    table: IntervalTable
+    simultaneous: dict
+    engine: Engine
+
+
+def compute_intervals(pred: Predictions, cm, point: dict, config, summary=None) -> Intervals:
+    """Every interval of an audit: label metrics from the count bootstrap (per-class proportions,
+    F1 and Jaccard from score intervals), score metrics from DeLong or a bootstrap over samples,
+    and the simultaneous per-class intervals. ``summary`` is the ranking pass of
+    :func:`~prevalens.ranking.score_statistics` (its DeLong components are reused)."""
+    alpha = 1 - config.confidence_level
+    count_ss, score_ss = np.random.SeedSequence(config.seed).spawn(2)
+    k = cm.shape[0]
+    boot = CountBootstrap.run(
+        cm, M.count_statistics, config.n_resamples, np.random.default_rng(count_ss),
+        scheme=config.resampling, y_true=pred.y_true, y_pred=pred.y_pred, cluster=pred.cluster,
+    )
+    table = IntervalTable()
+    _label_intervals(boot, config, alpha, k, table)
+    rules = _proportion_intervals(cm, config, alpha, table)
+    score_reps = None
+    if pred.y_score is not None:
+        if summary is None:
+            summary = R.ovr_pass(pred.y_true, pred.y_score, combo_weights=R.auc_combination_weights(
+                np.bincount(pred.y_true, minlength=k), pred.n_samples), cluster=pred.cluster)
+        score_rules, score_reps = _score_intervals(pred, point, config, alpha, score_ss, summary,
+                                                   table)
+        rules.update(score_rules)
+    simultaneous = _simultaneous(point, boot, rules, config, alpha, pred.classes)
+    return Intervals(table, simultaneous, Engine(boot, score_reps, summary))
+
+
+def _label_intervals(boot: CountBootstrap, config, alpha, k, table: IntervalTable) -> None:
+    """Label metrics by the bootstrap of counts; per-class proportions, F1 and Jaccard get score
+    intervals instead (unless ``proportion_interval="bootstrap"``)."""
     analytic = () if config.proportion_interval == "bootstrap" else tuple(
         f"per_class.{m}" for m in ("recall", "precision", "specificity", "npv", "prevalence",
                                    "f1", "jaccard"))
+    method = f"{config.interval}({boot.method} bootstrap, B={boot.n_resamples})"
     for key, theta in boot.point.items():
         if key in analytic or key.startswith("_"):
             continue
@@ -618,81 +699,77 @@ def compute_intervals(pred, cm, point, config, summary=None):
             theta, boot.replicates[key], boot.jackknife[key], boot.jackknife_weights,
             alpha=alpha, method=config.interval, value_range=_RANGE.get(name, (0.0, 1.0)),
         )
-        if key.startswith("per_class."):
-            for j in range(k):
-                put((key, j), res["low"][j], res["high"][j], res["se"][j], boot_method,
-                    res["note"][j], res["undefined_fraction"][j])
-        else:
-            put(key, res["low"], res["high"], res["se"], boot_method, res["note"][()],
-                res["undefined_fraction"])
+        table.put_many(key, res, method, k if key.startswith("per_class.") else None)
 
-    # 2. per-class proportions: Wilson / Clopper-Pearson
+
+def _proportion_intervals(cm, config, alpha, table: IntervalTable) -> dict[str, PerClassRule]:
+    """Wilson (or Clopper-Pearson) intervals of the per-class proportions, and of F1 and Jaccard
+    through tp/(tp+fp+fn); returns their rules at any level for the simultaneous intervals."""
+    prop_fn = {"wilson": wilson_interval, "clopper-pearson": clopper_pearson_interval}.get(
+        config.proportion_interval)
+    if prop_fn is None:
+        return {}
+    k = cm.shape[0]
     tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in class_tables(cm))
-    n = cm.sum()
     proportions = {
         "recall": (tp, tp + fn),
         "precision": (tp, tp + fp),
         "specificity": (tn, tn + fp),
         "npv": (tn, tn + fn),
-        "prevalence": (tp + fn, np.full(k, float(n))),
+        "prevalence": (tp + fn, np.full(k, float(cm.sum()))),
     }
-    prop_fn = {"wilson": wilson_interval, "clopper-pearson": clopper_pearson_interval}.get(
-        config.proportion_interval)
-    if prop_fn is not None:
-        # F1 and Jaccard of a class: given the U = tp + fp + fn samples that are of the class or
-        # predicted as it, tp is Binomial(U, J) under multinomial sampling, with J the population
-        # Jaccard index; F1 = 2J / (1 + J) is increasing in J. So a score interval for J mapped
-        # through that transform is an interval for F1, valid down to a handful of samples, where
-        # the bootstrap of a tiny class degenerates (e.g. tp = 0 in every replicate).
-        for name, (succ, trials) in (("jaccard", (tp, tp + fp + fn)),):
-            lo, hi = prop_fn(succ, trials, alpha=alpha)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                jac = succ / trials
-                se_j = np.sqrt(jac * (1 - jac) / trials)
-            for j in range(k):
-                if trials[j] > 0:
-                    m = f"{config.proportion_interval} on tp/(tp+fp+fn) (n={int(trials[j])})"
-                    put(("per_class.jaccard", j), lo[j], hi[j], se_j[j], m)
-                    # dF1/dJ = 2 / (1 + J)^2 (delta method for the standard error)
-                    put(("per_class.f1", j), 2 * lo[j] / (1 + lo[j]), 2 * hi[j] / (1 + hi[j]),
-                        se_j[j] * 2 / (1 + jac[j]) ** 2, m + ", mapped by F1 = 2J/(1+J)")
-        for name, (succ, trials) in proportions.items():
-            lo, hi = prop_fn(succ, trials, alpha=alpha)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                p = succ / trials
-                se = np.sqrt(p * (1 - p) / trials)
-            for j in range(k):
-                if trials[j] > 0:
-                    put((f"per_class.{name}", j), lo[j], hi[j], se[j],
-                        f"{config.proportion_interval} (n={int(trials[j])})")
+    # F1 and Jaccard of a class: given the U = tp + fp + fn samples that are of the class or
+    # predicted as it, tp is Binomial(U, J) under multinomial sampling, with J the population
+    # Jaccard index; F1 = 2J / (1 + J) is increasing in J. So a score interval for J mapped
+    # through that transform is an interval for F1, valid down to a handful of samples, where
+    # the bootstrap of a tiny class degenerates (e.g. tp = 0 in every replicate).
+    union = tp + fp + fn
+    lo, hi = prop_fn(tp, union, alpha=alpha)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jac = tp / union
+        se_j = np.sqrt(jac * (1 - jac) / union)
+    for j in range(k):
+        if union[j] > 0:
+            m = f"{config.proportion_interval} on tp/(tp+fp+fn) (n={int(union[j])})"
+            table.put(("per_class.jaccard", j), lo[j], hi[j], se_j[j], m)
+            # dF1/dJ = 2 / (1 + J)^2 (delta method for the standard error)
+            table.put(("per_class.f1", j), 2 * lo[j] / (1 + lo[j]), 2 * hi[j] / (1 + hi[j]),
+                      se_j[j] * 2 / (1 + jac[j]) ** 2, m + ", mapped by F1 = 2J/(1+J)")
+    for name, (succ, trials) in proportions.items():
+        lo, hi = prop_fn(succ, trials, alpha=alpha)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = succ / trials
+            se = np.sqrt(p * (1 - p) / trials)
+        for j in range(k):
+            if trials[j] > 0:
+                table.put((f"per_class.{name}", j), lo[j], hi[j], se[j],
+                          f"{config.proportion_interval} (n={int(trials[j])})")
 
-    # 3. scores
-    if pred.y_score is not None:
-        if summary is None:
-            summary = R.ovr_pass(pred.y_true, pred.y_score, combo_weights=R.auc_combination_weights(
-                np.bincount(pred.y_true, minlength=k), pred.n_samples), cluster=pred.cluster)
-        _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, summary,
-                         score_state)
+    rules: dict[str, PerClassRule] = {
+        name: (lambda a, succ=succ, trials=trials: prop_fn(succ, trials, alpha=a))
+        for name, (succ, trials) in proportions.items()}
+    rules["jaccard"] = lambda a: prop_fn(tp, union, alpha=a)
 
-    # 4. simultaneous per-class intervals
+    def f1_rule(a):
+        lows, highs = prop_fn(tp, union, alpha=a)
+        return 2 * lows / (1 + lows), 2 * highs / (1 + highs)
+
+    rules["f1"] = f1_rule
+    return rules
+
+
+def _simultaneous(point, boot: CountBootstrap, rules: dict, config, alpha, classes) -> dict:
+    """Per-class intervals adjusted for the K comparisons of each per-class metric."""
+    k = len(classes)
+    out = {}
     for name in M.PER_CLASS_RATIOS + ("prevalence", "roc_auc", "average_precision"):
         key = f"per_class.{name}"
         if key not in point:
             continue
-        defined = np.flatnonzero(~np.isnan(point[key]))
-        family = int(defined.size)
+        family = int(np.count_nonzero(~np.isnan(point[key])))
         adj = adjusted_alpha(alpha, family, config.multiplicity)
-        lows = np.full(k, np.nan)
-        highs = np.full(k, np.nan)
-        if name in proportions and prop_fn is not None:
-            succ, trials = proportions[name]
-            lows, highs = prop_fn(succ, trials, alpha=adj)
-        elif name in ("f1", "jaccard") and prop_fn is not None:
-            lows, highs = prop_fn(tp, tp + fp + fn, alpha=adj)
-            if name == "f1":
-                lows, highs = 2 * lows / (1 + lows), 2 * highs / (1 + highs)
-        elif key in sim_fns:
-            lows, highs = sim_fns[key](adj)
+        if name in rules:
+            lows, highs = rules[name](adj)
         elif key in boot.point:
             res = interval_from_replicates(boot.point[key], boot.replicates[key],
                                            boot.jackknife[key], boot.jackknife_weights,
@@ -701,26 +778,26 @@ def compute_intervals(pred, cm, point, config, summary=None):
             lows, highs = res["low"], res["high"]
         else:
             continue
-        simultaneous[name] = {
+        out[name] = {
             "adjustment": config.multiplicity,
             "family_size": family,
             "confidence_level": config.confidence_level,
             "per_class_level": 1 - adj,
             "intervals": [
-                {"label": pred.classes[j], "ci_low": _f(lows[j]), "ci_high": _f(highs[j])}
+                {"label": classes[j], "ci_low": json_number(lows[j]),
+                 "ci_high": json_number(highs[j])}
                 for j in range(k)
             ],
         }
-    return out, simultaneous, Engine(boot, score_state.get("reps"), summary)
+    return out
 
 
-def _f(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, summary,
-                     score_state):
+def _score_intervals(pred, point, config, alpha, score_ss, summary, table: IntervalTable):
+    """Intervals of the score metrics; returns the per-class rules (ROC AUC, AP) for the
+    simultaneous intervals and the score replicates of the bootstrap over samples (None when it
+    was too large)."""
+    rules: dict[str, PerClassRule] = {}
+    put = table.put
     s = pred.y_score
     y_true = pred.y_true
     n, k = s.shape
@@ -766,7 +843,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
             put(("per_class.roc_auc", j), lo[j], hi[j], math.sqrt(var[j]) if var[j] == var[j] else math.nan,
                 ("wilson (AUC at the boundary; n = min(positives, negatives))" if edge
                  else f"delong-logit (t, df={int(df[j])})") + cluster_note)
-    sim_fns["per_class.roc_auc"] = auc_intervals
+    rules["roc_auc"] = auc_intervals
     weights = R.auc_combination_weights(n_pos, n)
     for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
         theta = point[key]
@@ -781,11 +858,10 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
         df_eff = float(vk.sum() ** 2 / np.sum(vk**2 / dfk)) if vk.sum() > 0 else np.nan
         lo_m, hi_m = logit_interval(theta, v, alpha=alpha, df=df_eff)
         if not np.isfinite(lo_m):
-            out[key] = {"low": math.nan, "high": math.nan,
-                        "se": math.sqrt(v) if v >= 0 else math.nan, "method": "delong-logit",
-                        "undefined_fraction": None, "unstable": False,
-                        "note": "no interval: DeLong's variance is 0 (perfect separation or all "
-                                "scores tied), so the logit interval is undefined"}
+            table[key] = Interval(math.nan, math.nan, math.sqrt(v) if v >= 0 else math.nan,
+                                  "delong-logit", "no interval: DeLong's variance is 0 (perfect "
+                                  "separation or all scores tied), so the logit interval is "
+                                  "undefined")
             continue
         put(key, lo_m, hi_m, math.sqrt(v) if v >= 0 else math.nan,
             f"delong-logit (t, Welch-Satterthwaite df={df_eff:.0f}; full covariance of the "
@@ -793,6 +869,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
 
     # the rest: bootstrap over samples when affordable, else analytic approximations
     work = float(n) * k * B
+    reps = None
     if work <= config.score_bootstrap_max_work:
         scheme = config.resampling if pred.cluster is None else "cluster"
         reps = score_bootstrap(pred, B, np.random.default_rng(score_ss), scheme)
@@ -805,14 +882,7 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
             res = interval_from_replicates(theta, r, alpha=alpha, method="percentile",
                                            value_range=None if key.endswith(("log_loss", "brier"))
                                            else (0.0, 1.0))
-            if key.startswith("per_class."):
-                for j in range(k):
-                    put((key, j), res["low"][j], res["high"][j], res["se"][j], method,
-                        res["note"][j], res["undefined_fraction"][j])
-            else:
-                put(key, res["low"], res["high"], res["se"], method, res["note"][()],
-                    res["undefined_fraction"])
-        score_state["reps"] = reps
+            table.put_many(key, res, method, k if key.startswith("per_class.") else None)
         ap_reps = reps["per_class.average_precision"]
 
         def ap_sim(a):
@@ -820,9 +890,10 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
                                            alpha=a, method="percentile", value_range=(0.0, 1.0))
             return res["low"], res["high"]
 
-        sim_fns["per_class.average_precision"] = ap_sim
+        rules["average_precision"] = ap_sim
     else:
-        _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_ss)
+        rules["average_precision"] = _analytic_score_intervals(pred, point, alpha, put, n_pos,
+                                                               score_ss)
     # top-k accuracy is a proportion of samples: Wilson in every regime (a bootstrap of it
     # degenerates under the stratified scheme when the misses are all of one small class)
     for kk in (3, 5):
@@ -847,12 +918,11 @@ def _score_intervals(pred, point, config, alpha, score_ss, put, out, sim_fns, su
                 f"delong-logit (t, Welch-Satterthwaite df={ovo_df:.0f}; structural components of "
                 "the pairwise AUCs)" + _independent_note(pred))
         else:
-            out["overall.roc_auc_ovo"] = {
-                "low": math.nan, "high": math.nan, "se": math.sqrt(v) if v >= 0 else math.nan,
-                "method": "delong-logit", "undefined_fraction": None, "unstable": False,
-                "note": "no interval: the one-vs-one AUC shows no variation (every pair perfectly "
-                        "separated, or all scores tied)",
-            }
+            table["overall.roc_auc_ovo"] = Interval(
+                math.nan, math.nan, math.sqrt(v) if v >= 0 else math.nan, "delong-logit",
+                "no interval: the one-vs-one AUC shows no variation (every pair perfectly "
+                "separated, or all scores tied)")
+    return rules, reps
 
 
 def _independent_note(pred) -> str:
@@ -861,16 +931,16 @@ def _independent_note(pred) -> str:
             "be too narrow when rows of a cluster are alike)") if pred.cluster is not None else ""
 
 
-def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_seed):
+def _analytic_score_intervals(pred, point, alpha, put, n_pos, score_seed) -> PerClassRule:
+    """The analytic approximations used when the bootstrap over samples is too large; returns
+    the rule of the per-class AP intervals."""
     s = pred.y_score
     y_true = pred.y_true
     n, k = s.shape
-    z = special.ndtri(1 - alpha / 2)
     ap = point["per_class.average_precision"]
     with np.errstate(invalid="ignore", divide="ignore"):
         ap_var = ap * (1 - ap) / n_pos  # Boyd et al. (2013): logit interval, tau^2 = 1/(n AP(1-AP))
     lo, hi = logit_interval(ap, ap_var, alpha=alpha)
-    sim_fns["per_class.average_precision"] = lambda a: logit_interval(ap, ap_var, alpha=a)
     for j in range(k):
         if not np.isnan(ap[j]):
             put(("per_class.average_precision", j), lo[j], hi[j], math.sqrt(ap_var[j]),
@@ -921,3 +991,4 @@ def _analytic_score_intervals(pred, point, alpha, put, n_pos, sim_fns, score_see
                 df, how = c - 1, "t (mean of per-sample losses; cluster-robust standard error)"
             q = special.stdtrit(df, 1 - alpha / 2)
             put(key, point[key] - q * se, point[key] + q * se, se, how)
+    return lambda a: logit_interval(ap, ap_var, alpha=a)

@@ -196,7 +196,7 @@ def write_report(d: dict, out_dir, *, formats=("html", "pdf"), templates_dir=Non
     Everything is rendered in memory first; files are then written atomically (temporary file,
     fsync, rename), so a failed render leaves any previous report intact and no partial file.
     """
-    from ..cli import write_outputs
+    from ..outputs import write_outputs
 
     outputs = render_report(d, formats=formats, templates_dir=templates_dir,
                             model_kwargs=model_kwargs)

@@ -1,0 +1,441 @@
+"""Every option of prevalens, declared once.
+
+Each option is a field of one of three frozen dataclasses, with its type, default, help text and
+(for the statistical ones) its row in the report's methods table in the field's metadata:
+
+* :class:`InputOptions`: where the predictions are and how their columns are named;
+* :class:`AuditConfig`: everything that shapes the audit and its record: the statistics, the
+  quality gates, the baseline to compare with, and the document's own texts (model name, intended
+  use, ...), all recorded in ``run.config`` of the results;
+* :class:`OutputOptions`: where and in which formats the outputs are written.
+
+That one declaration drives :class:`AuditConfig` itself, the keyword arguments of
+:func:`prevalens.audit`, the command line's flags (:mod:`prevalens.cli`), the keys of a TOML
+configuration file (:mod:`prevalens.config`) and the methods table of the report.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from . import gates as _gates
+from .exceptions import ConfigError
+from .metrics import AVERAGED_METRICS
+
+__all__ = [
+    "Option",
+    "AuditConfig",
+    "InputOptions",
+    "OutputOptions",
+    "OPTIONS",
+    "AUDIT_OPTIONS",
+    "FORMATS",
+    "option_by_key",
+    "coerce",
+    "closest",
+]
+
+#: Output formats of ``prevalens audit`` (``render`` writes all but json).
+FORMATS = ("json", "html", "pdf", "csv", "md", "tex")
+
+#: Metrics that findings can be made about.
+FINDINGS_METRICS = AVERAGED_METRICS + ("roc_auc",)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its key, kind, default, help and how it appears elsewhere.
+
+    Attributes
+    ----------
+    key : str
+        The name everywhere: keyword argument, TOML key, ``--key-with-dashes`` flag.
+    kind : str
+        ``str``, ``text`` (Markdown), ``int``, ``float``, ``choice``, ``path``, ``list-str``,
+        ``list-float``, ``labels`` or ``formats``.
+    default : Any
+    help : str
+        One line, for ``--help``.
+    choices : tuple
+        Allowed values of a ``choice``.
+    minimum : float or None
+        Smallest allowed value of an ``int``.
+    group : str
+        ``input``, ``document``, ``statistics``, ``gates``, ``comparison`` or ``output``.
+    methods : str or None
+        Row label in the report's methods table, for options that shape the statistics.
+    flag : str or None
+        The command-line flag when it is not ``--key`` (``--gate`` for ``gates``).
+    repeat : bool
+        A list given one item per flag (``--gate A --gate B``) rather than comma-separated.
+    """
+
+    key: str
+    kind: str
+    default: Any
+    help: str
+    choices: tuple = ()
+    minimum: float | None = None
+    group: str = ""
+    methods: str | None = None
+    flag: str | None = None
+    repeat: bool = False
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.key.replace("_", "-")
+
+
+def _opt(default, help: str, kind: str, group: str, **kw):
+    """A dataclass field that declares an option (its metadata is the :class:`Option`)."""
+    meta = {"kind": kind, "help": help, "group": group, **kw}
+    return field(default=default, metadata={"prevalens": meta})
+
+
+def _options_of(cls) -> tuple[Option, ...]:
+    out = []
+    for f in fields(cls):
+        meta = f.metadata.get("prevalens")
+        if meta is None:
+            continue
+        default = f.default if f.default is not MISSING else None
+        out.append(Option(key=f.name, default=default, **meta))
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# the declarations
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """Where the predictions are, and the names of their columns (see
+    :func:`prevalens.load_predictions`)."""
+
+    input: str | None = _opt(None, "predictions file (.csv or .parquet)", "path", "input")
+    labels: tuple | None = _opt(None, "class labels, in order (default: sorted)", "labels", "input")
+    y_true: str = _opt("y_true", "true-label column", "str", "input")
+    y_pred: str = _opt("y_pred", "predicted-label column", "str", "input")
+    score_prefix: str = _opt("score_", "prefix of score columns, one per class", "str", "input")
+    cluster: str | None = _opt(None, "column of resampling units, e.g. patient id", "str", "input")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Where the outputs go and in which formats."""
+
+    out_dir: str = _opt("reports", "output directory", "path", "output")
+    format: tuple = _opt(("json", "html", "pdf"),
+                         "output formats among " + ", ".join(FORMATS), "formats", "output")
+    templates: str | None = _opt(None, "your own copy of (some of) the report templates "
+                                 "(sandboxed)", "path", "output")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Every option of an audit. Each default is the one DESIGN.md argues for.
+
+    The statistical options are recorded in every result (``run.config``) and in the report's
+    methods table; the document options (model name, intended use, ...) are texts the report
+    shows; ``gates`` are checked on the result and ``baseline`` is a previous ``results.json``
+    to compare with.
+
+    Parameters
+    ----------
+    title, model_name, dataset_name : str, optional
+        The report's title (default ``"Classifier audit: MODEL"``), and the names of the audited
+        model and of the evaluation data, on the cover.
+    evaluation : str, optional
+        How the predictions were produced (e.g. ``"5-fold out-of-fold predictions"``).
+    intended_use, data_provenance, known_limitations : str, optional
+        Sections written by the user (Markdown), placed where a model card or a technical file
+        expects them.
+    signoff : tuple of str
+        Sign-off lines ``"Role: Name"``.
+    n_resamples : int
+        Bootstrap replicates B; 0 means point estimates only.
+    confidence_level : float
+        Of every interval, in (0, 1).
+    seed : int, optional
+        Seed of the resampling; when None, one is drawn and recorded in ``run.seed``.
+    resampling : {"stratified", "simple"}
+        Stratified keeps each true class's support fixed in every replicate (as pROC does).
+    interval : {"bca", "percentile", "basic"}
+        Bootstrap interval method.
+    proportion_interval : {"wilson", "clopper-pearson", "bootstrap"}
+        For per-class recall, precision, specificity, NPV and prevalence.
+    multiplicity : {"bonferroni", "sidak", "none"}
+        Adjustment of the simultaneous per-class intervals.
+    min_support : int
+        Classes with fewer true samples are flagged ``insufficient``.
+    score_bootstrap_max_work : float
+        Largest N * K * B for which score metrics without an analytic interval are bootstrapped
+        over samples; above it their analytic approximations are used (and named in ``method``).
+    strata : {"prevalence", "log-quantiles", "support"}
+        How classes are grouped (see :class:`prevalens.strata.StrataSpec`).
+    strata_cuts : tuple of float, optional
+        Cut points: prevalence fractions (default 0.01, 0.10) or support counts.
+    strata_groups : int
+        Number of groups for ``strata="log-quantiles"``.
+    strata_names : tuple of str, optional
+        Names of the strata, rarest first (display only: the analyses use the strata by rank).
+    divergence_adjustment : {"holm", "bonferroni"}
+        Multiplicity adjustment of the family of divergence claims.
+    findings_metrics : tuple of str
+        Metrics that findings are made about (``roc_auc`` only when there are scores).
+    gates : tuple of str
+        Quality gates such as ``"macro.f1 >= 0.70"`` (see :mod:`prevalens.gates`).
+    gate_on : {"interval", "estimate"}
+        Check gates on the conservative end of the interval, or on the estimate.
+    baseline : str, optional
+        The ``results.json`` of a previous audit to compare with.
+    """
+
+    # the document
+    title: str | None = _opt(None, "report title (default: 'Classifier audit: MODEL')", "str",
+                             "document")
+    model_name: str | None = _opt(None, "name of the audited model, on the cover", "str",
+                                  "document")
+    dataset_name: str | None = _opt(None, "name of the evaluation data, on the cover", "str",
+                                    "document")
+    evaluation: str | None = _opt(None, "how the predictions were produced (e.g. '5-fold "
+                                  "out-of-fold predictions'), on the cover", "str", "document")
+    intended_use: str | None = _opt(None, "the model's intended use (Markdown), a section of the "
+                                    "report", "text", "document")
+    data_provenance: str | None = _opt(None, "where the evaluation data come from (Markdown), in "
+                                       "the report's Data section", "text", "document")
+    known_limitations: str | None = _opt(None, "limitations known to the authors (Markdown), in "
+                                         "the report's limitations", "text", "document")
+    signoff: tuple = _opt((), "sign-off lines 'Role: Name' (e.g. 'Approved by: J. Doe'), in "
+                          "order", "list-str", "document", repeat=True)
+    # the statistics
+    n_resamples: int = _opt(2000, "bootstrap replicates; 0 for point estimates only", "int",
+                            "statistics", minimum=0, methods="Replicates (B)")
+    confidence_level: float = _opt(0.95, "of every interval", "float", "statistics",
+                                   methods="Confidence level")
+    seed: int | None = _opt(None, "seed of the resampling (default: drawn and recorded)", "int",
+                            "statistics", minimum=0, methods="Seed")
+    resampling: str = _opt("stratified", "bootstrap scheme", "choice", "statistics",
+                           choices=("stratified", "simple"), methods="Resampling")
+    interval: str = _opt("bca", "bootstrap interval method", "choice", "statistics",
+                         choices=("bca", "percentile", "basic"), methods="Label metrics")
+    proportion_interval: str = _opt("wilson", "interval of per-class proportions", "choice",
+                                    "statistics", choices=("wilson", "clopper-pearson",
+                                                           "bootstrap"),
+                                    methods="Per-class proportions")
+    multiplicity: str = _opt("bonferroni", "adjustment of the simultaneous intervals", "choice",
+                             "statistics", choices=("bonferroni", "sidak", "none"),
+                             methods="Simultaneous intervals")
+    min_support: int = _opt(10, "classes with fewer true samples are flagged insufficient",
+                            "int", "statistics", minimum=0, methods="Minimum support")
+    score_bootstrap_max_work: float = _opt(
+        1e7, "largest N*K*B for which score metrics are bootstrapped over samples (above it: "
+        "analytic approximations)", "float", "statistics")
+    strata: str = _opt("prevalence", "how classes are grouped", "choice", "statistics",
+                       choices=("prevalence", "log-quantiles", "support"), methods="Strata")
+    strata_cuts: tuple | None = _opt(None, "cut points: prevalence fractions (e.g. 0.01, 0.1) or "
+                                     "support counts", "list-float", "statistics")
+    strata_groups: int = _opt(3, "number of groups for strata = 'log-quantiles'", "int",
+                              "statistics", minimum=1)
+    strata_names: tuple | None = _opt(None, "names of the strata, rarest first", "list-str",
+                                      "statistics")
+    divergence_adjustment: str = _opt("holm", "adjustment of the family of divergence claims",
+                                      "choice", "statistics", choices=("holm", "bonferroni"),
+                                      methods="Divergence claims")
+    findings_metrics: tuple = _opt(("recall", "f1", "roc_auc"),
+                                   "metrics that findings are made about", "list-str",
+                                   "statistics")
+    # gates and comparison
+    gates: tuple = _opt((), "quality gates such as 'macro.f1 >= 0.70' (added to those of the "
+                        "configuration file)", "list-str", "gates", flag="--gate", repeat=True)
+    gate_on: str = _opt("interval", "check gates on the conservative interval bound or on the "
+                        "estimate", "choice", "gates", choices=_gates.BASES)
+    baseline: str | None = _opt(None, "results.json of a previous audit to compare with", "path",
+                                "comparison")
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = f.metadata["prevalens"]["kind"]
+            if kind in ("list-str", "list-float") and value is not None \
+                    and not isinstance(value, tuple):
+                if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                    raise ConfigError(f"`{f.name}` must be a list; got {value!r}")
+                object.__setattr__(self, f.name, tuple(value))
+        _check_config(self)
+
+    def to_dict(self) -> dict:
+        """JSON-ready (tuples as lists), as recorded in ``run.config``."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> AuditConfig:
+        """The config of ``options`` (keyword arguments or resolved options): unknown keys are
+        refused with the closest valid one; keys of other option groups are ignored."""
+        known = {o.key for o in OPTIONS}
+        for key in options:
+            if key not in known:
+                raise ConfigError(f"unknown option `{key}`{closest(key, [o.key for o in OPTIONS])}")
+        return cls(**{k: v for k, v in options.items() if k in AUDIT_KEYS})
+
+
+def _check_config(c: AuditConfig) -> None:
+    def choice(name):
+        allowed = option_by_key(name).choices
+        value = getattr(c, name)
+        if value not in allowed:
+            raise ConfigError(f"`{name}` must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+    def whole(x) -> bool:
+        return not isinstance(x, bool) and isinstance(x, (int, np.integer))
+
+    for o in AUDIT_OPTIONS:
+        value = getattr(c, o.key)
+        if o.kind == "choice":
+            choice(o.key)
+        elif o.kind in ("str", "text") and value is not None and not isinstance(value, str):
+            raise ConfigError(f"`{o.key}` must be a string; got {value!r}")
+        elif o.kind == "list-str" and value is not None and not all(isinstance(v, str)
+                                                                    for v in value):
+            raise ConfigError(f"`{o.key}` must be a list of strings; got {list(value)!r}")
+    if not whole(c.n_resamples) or c.n_resamples < 0:
+        raise ConfigError(f"`n_resamples` must be a whole number >= 0; got {c.n_resamples!r}")
+    if 0 < c.n_resamples < 100:
+        raise ConfigError(
+            f"`n_resamples` must be 0 (no intervals) or at least 100; got {c.n_resamples} "
+            "(2000 is the default)"
+        )
+    cl = c.confidence_level
+    if isinstance(cl, bool) or not isinstance(cl, (int, float)) or not (0 < cl < 1):
+        raise ConfigError(f"`confidence_level` must be a number between 0 and 1 (e.g. 0.95); got {cl!r}")
+    if c.seed is not None and (not whole(c.seed) or c.seed < 0):
+        raise ConfigError(f"`seed` must be a whole number >= 0 or None; got {c.seed!r}")
+    if not whole(c.min_support) or c.min_support < 0:
+        raise ConfigError(f"`min_support` must be a whole number >= 0; got {c.min_support!r}")
+    w = c.score_bootstrap_max_work
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
+        raise ConfigError(f"`score_bootstrap_max_work` must be a number >= 0; got {w!r}")
+    if c.strata_cuts is not None:
+        cuts = c.strata_cuts
+        if not cuts or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in cuts):
+            raise ConfigError(f"`strata_cuts` must be a non-empty list of numbers; got {list(cuts)!r}")
+        if any(b <= a for a, b in zip(cuts, cuts[1:])):
+            raise ConfigError(f"`strata_cuts` must be strictly increasing; got {list(cuts)!r}")
+        if c.strata == "prevalence" and not all(0 < x < 1 for x in cuts):
+            raise ConfigError(
+                f"`strata_cuts` on prevalence must lie between 0 and 1 (e.g. 0.01, 0.1); got {list(cuts)!r}")
+    if c.strata == "support" and c.strata_cuts is None:
+        raise ConfigError("`strata=\"support\"` needs `strata_cuts` (support counts, e.g. 10, 100)")
+    if not whole(c.strata_groups) or c.strata_groups < 2:
+        raise ConfigError(f"`strata_groups` must be a whole number >= 2; got {c.strata_groups!r}")
+    if c.strata_names is not None:
+        n_groups = c.strata_groups if c.strata == "log-quantiles" else len(c.strata_cuts or (0.01, 0.1)) + 1
+        if len(c.strata_names) != n_groups or len(set(c.strata_names)) != n_groups:
+            raise ConfigError(
+                f"`strata_names` must give {n_groups} different names, rarest first; got {list(c.strata_names)!r}")
+    bad = [m for m in c.findings_metrics if m not in FINDINGS_METRICS]
+    if bad or not c.findings_metrics:
+        raise ConfigError(
+            f"`findings_metrics` must be a non-empty list of {', '.join(FINDINGS_METRICS)}; "
+            f"got {list(c.findings_metrics)!r}")
+    _gates.parse_gates(c.gates)  # a malformed gate is refused here, not when it is evaluated
+
+
+#: Every option, in the order of ``--help``, the TOML documentation and ``run.config``.
+OPTIONS: tuple[Option, ...] = (_options_of(InputOptions) + _options_of(OutputOptions)
+                               + _options_of(AuditConfig))
+#: The options that are fields of :class:`AuditConfig`.
+AUDIT_OPTIONS: tuple[Option, ...] = _options_of(AuditConfig)
+AUDIT_KEYS = frozenset(o.key for o in AUDIT_OPTIONS)
+_BY_KEY = {o.key: o for o in OPTIONS}
+
+
+def option_by_key(key: str) -> Option:
+    return _BY_KEY[key]
+
+
+def closest(key: str, options) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``options``, else the list of them."""
+    options = list(options)
+    match = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
+    return f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(options)}"
+
+
+def _type_name(value) -> str:
+    return {bool: "a boolean", int: "a whole number", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def coerce(opt: Option, value, where: str):
+    """Check one value's type (and simple range) for option ``opt`` and normalise it (lists as
+    tuples); errors start with ``where`` (a flag or a file and key). Paths are returned as given.
+    """
+    kind = opt.kind
+
+    def fail(expected):
+        shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+        return ConfigError(f"{where}: expected {expected}, got {_type_name(value)} {shown}")
+
+    if kind in ("str", "text", "path", "choice"):
+        if not isinstance(value, str):
+            raise fail("a string")
+        if kind == "choice" and value not in opt.choices:
+            match = difflib.get_close_matches(value, opt.choices, n=1, cutoff=0.5)
+            hint = f" (did you mean '{match[0]}'?)" if match else ""
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(opt.choices)}{hint}")
+        if kind == "path" and not value:
+            raise ConfigError(f"{where}: empty path")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("a whole number")
+        if opt.minimum is not None and value < opt.minimum:
+            raise ConfigError(f"{where}: must be >= {opt.minimum:g}, got {value}")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise fail("a number")
+        return float(value)
+    if kind in ("list-str", "list-float", "labels", "formats"):
+        if kind == "formats" and isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise fail("a list")
+        out = []
+        for i, item in enumerate(value):
+            if kind == "list-float":
+                if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+                    raise ConfigError(f"{where}: item {i + 1} must be a number, got {item!r}")
+                out.append(float(item))
+            elif kind == "labels":
+                if isinstance(item, bool) or not isinstance(item, (int, str)):
+                    raise ConfigError(f"{where}: item {i + 1} must be a string or whole number, "
+                                      f"got {item!r}")
+                if item == "":
+                    raise ConfigError(f"{where}: item {i + 1} is an empty label")
+                out.append(item)
+            else:
+                if not isinstance(item, str):
+                    raise ConfigError(f"{where}: item {i + 1} must be a string, got {item!r}")
+                out.append(item)
+        if kind == "formats":
+            out = [f.lower() for f in out]
+            if not out:
+                raise ConfigError(f"{where}: is empty; give one or more of {', '.join(FORMATS)}")
+            for f in out:
+                if f not in FORMATS:
+                    match = difflib.get_close_matches(f, FORMATS, n=1, cutoff=0.5)
+                    hint = f" (did you mean '{match[0]}'?)" if match else ""
+                    raise ConfigError(f"{where}: unknown format {f!r}{hint}; choose from "
+                                      f"{', '.join(FORMATS)}")
+            out = list(dict.fromkeys(out))
+        if kind == "labels" and len(set(map(str, out))) != len(out):
+            raise ConfigError(f"{where}: a label is listed twice; give each label once")
+        return tuple(out)
+    raise AssertionError(kind)  # pragma: no cover
