@@ -301,18 +301,20 @@ def _summary(d: dict, written) -> None:
     out.write(f"prevalens {__version__}: {data['n_samples']} samples, {data['n_classes']} classes, "
               f"seed {d['run']['seed']}\n")
     metrics = [m for m in ("recall", "precision", "f1", "roc_auc") if m in d["averages"]["micro"]]
-    width = 26
-    out.write(f"  {'metric':<10}" + "".join(f"{a:<{width}}" for a in ("micro", "macro", "weighted"))
-              + "macro - micro\n")
+    rows = [["metric", "micro", "macro", "weighted", "macro - micro"]]
     for m in metrics:
         gap = d.get("gap", {}).get(m, {}).get("macro_minus_micro")
-        out.write(f"  {m:<10}" + "".join(f"{fmt_estimate(d['averages'][a].get(m)):<{width}}"
-                                         for a in ("micro", "macro", "weighted"))
-                  + (fmt_estimate(gap, bounds=(0.0,)) if gap else "") + "\n")
+        rows.append([m] + [fmt_estimate(d["averages"][a].get(m))
+                           for a in ("micro", "macro", "weighted")]
+                    + [fmt_estimate(gap, bounds=(0.0,)) if gap else ""])
     for k in ("accuracy", "mcc"):
         if k in d["overall"]:
             bounds = (-1.0, 0.0, 1.0) if k == "mcc" else (0.0, 1.0)
-            out.write(f"  {k:<10}{fmt_estimate(d['overall'][k], bounds=bounds)}\n")
+            rows.append([k, fmt_estimate(d["overall"][k], bounds=bounds)])
+    # columns as wide as their widest cell: six-decimal intervals must not run into each other
+    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(len(rows[0]))]
+    for r in rows:
+        out.write("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() + "\n")
     shown = [f for f in d.get("findings", []) if f["severity"] in ("high", "medium")][:3]
     if not shown:
         shown = list(d.get("findings", []))[:1]

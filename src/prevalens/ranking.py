@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -321,9 +323,6 @@ def _ordered_map(fn, items, *, threads=True, window=None):
     if workers <= 1:
         yield from map(fn, items)
         return
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
     window = window or workers + 1
     pending = deque()
     with ThreadPoolExecutor(workers) as ex:

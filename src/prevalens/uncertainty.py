@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -149,8 +150,6 @@ def bootstrap_tables(cm, n_resamples: int, rng, *, scheme: str = "stratified",
 
         workers = min(_THREADS, k)
         if workers > 1 and n_resamples * np.count_nonzero(cm) > 200_000:
-            from concurrent.futures import ThreadPoolExecutor
-
             with ThreadPoolExecutor(workers) as ex:
                 rows = list(ex.map(draw, range(k)))
         else:
