@@ -972,3 +972,27 @@ def test_markdown_labels_do_not_mention_people_or_link_issues():
     out = _md("@team fixes #12 for a@b.org")
     assert not re.search(r"[@#]\w", out)
     assert out.replace("\u2060", "") == "@team fixes #12 for a@b.org"
+
+
+def test_markdown_user_sections_are_inert_and_placed(example):
+    d = copy.deepcopy(example)
+    d["run"]["config"].update({
+        "intended_use": "# Triage\nFor @team and #12 <script>alert(1)</script>\n\n"
+                        "- adults *only*\n- ![x](http://127.0.0.1:1/i.png) [a](javascript:x)",
+        "data_provenance": "  ",  # empty: no section
+        "known_limitations": "1. $\\undefined$ | col\n> not a quote",
+        "evaluation": "5-fold\nout-of-fold <b>predictions</b>",
+    })
+    text = _md(d)
+    sections = _md_sections(text)
+    assert "Intended use" in sections and "Known limitations" in sections
+    assert "Data provenance" not in sections
+    assert list(sections).index("Intended use") < list(sections).index("Headline metrics")
+    assert list(sections)[-1] == "Known limitations"
+    assert "Evaluation: 5-fold out-of-fold \\<b\\>predictions\\</b\\>" in text
+    body = "\n".join(sections["Intended use"]["lines"] + sections["Known limitations"]["lines"])
+    assert "- adults \\*only\\*" in body and "1. \\$\\\\undefined\\$ \\| col" in body
+    assert "\\# Triage" in body and "\\> not a quote" in body
+    assert not re.search(r"(?<!\\)[<\[]|(?<!\\)!\[", body)  # no HTML, link or image opens
+    assert not re.search(r"[@#]\w", body)  # no mention, no issue link
+    assert "Intended use" not in _md(example) and "Evaluation:" not in _md(example)

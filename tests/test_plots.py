@@ -23,12 +23,17 @@ import warnings
 import xml.etree.ElementTree as ET
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import pikepdf
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.text import Annotation
 
 import prevalens as pv
 from prevalens.data import example_path
 from prevalens.report import plots
+from prevalens.report.render import FIGURE_FILES, figure_files
 
 PLOTS = ("prevalence_plot", "forest_plot", "curves_plot", "metric_vs_prevalence_plot",
          "strata_plot", "confusion_plot")
@@ -364,8 +369,6 @@ def _user_svg(fig) -> str:
 
 @pytest.mark.parametrize("name", AXES_PLOTS)
 def test_plot_functions_draw_on_the_given_axes(results, name):
-    from matplotlib.figure import Figure
-
     d = results["hostile"]
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
@@ -381,8 +384,6 @@ def test_plot_functions_draw_on_the_given_axes(results, name):
 
 
 def test_plot_functions_accept_an_audit_result(results):
-    from matplotlib.figure import Figure
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = pv.audit_predictions(pv.load_predictions(example_path()),
@@ -394,8 +395,6 @@ def test_plot_functions_accept_an_audit_result(results):
 
 
 def test_plot_functions_without_axes_make_a_figure(results):
-    import matplotlib.pyplot as plt
-
     ax = plots.plot_roc_curves(results["example"])
     try:
         assert ax.figure in [plt.figure(n) for n in plt.get_fignums()]
@@ -407,8 +406,6 @@ def test_plot_functions_without_axes_make_a_figure(results):
 @pytest.mark.parametrize("name, dataset", [("plot_roc_curves", "no_scores"),
                                            ("plot_pr_curves", "no_scores")])
 def test_plot_functions_say_what_the_results_lack(results, name, dataset):
-    from matplotlib.figure import Figure
-
     with pytest.raises(pv.ConfigError, match="`result` has no ROC or precision-recall curves"):
         getattr(plots, name)(results[dataset], ax=Figure().add_subplot())
 
@@ -421,8 +418,6 @@ def test_plot_functions_refuse_other_objects():
 def test_report_figure_and_axes_function_draw_the_same(results, rendered):
     """The report's strata figure and plot_strata on a user's Axes write the same texts (the
     legend moves, nothing else)."""
-    from matplotlib.figure import Figure
-
     for name, report in (("plot_strata", "strata_plot"), ("plot_confusion_matrix",
                                                           "confusion_plot"),
                          ("plot_prevalence", "prevalence_plot")):
@@ -470,9 +465,6 @@ def test_confusion_cells_show_counts_and_shares(results, rendered):
 
 
 def test_recall_labels_keep_clear_of_the_reference_lines(results):
-    from matplotlib.figure import Figure
-    from matplotlib.text import Annotation
-
     d = results["example"]
     fig = Figure(figsize=(16 / 2.54, 9.5 / 2.54), layout="constrained")
     ax = fig.add_subplot()
@@ -486,3 +478,49 @@ def test_recall_labels_keep_clear_of_the_reference_lines(results):
         for a in labels:
             box = a.get_window_extent(renderer)
             assert not (box.y0 < y < box.y1), (avg, a.get_text())
+
+
+# ------------------------------------------------------------------------------------------------
+# figures as files (for a paper)
+
+_FIGURES_CHILD = r"""
+import hashlib, json, sys
+from prevalens.report.render import figure_files
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+print(json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in figure_files(d).items()}))
+"""
+
+
+def test_figure_files_are_vector_and_deterministic(tmp_path, results):
+    d = results["hostile"]
+    files = figure_files(d)
+    names = [f"figures/{n}.{k}" for n in FIGURE_FILES.values() for k in ("svg", "pdf")]
+    assert list(files) == names
+    for name, data in files.items():
+        if name.endswith(".svg"):
+            _check_svg(data.decode("utf-8"))
+            continue
+        assert data.startswith(b"%PDF-")
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            assert len(pdf.pages) == 1
+            assert "/CreationDate" not in pdf.docinfo and "/Producer" not in pdf.docinfo
+            objs = [o for o in pdf.objects if isinstance(o, pikepdf.Dictionary)]
+            assert not [o for o in objs if o.get("/Subtype") == "/Image"]  # vector only
+            fonts = [o for o in objs if o.get("/Type") == "/Font"]
+            # pdf.fonttype 42: TrueType (as CID fonts), embedded, not Type 3
+            assert fonts and all(str(f.get("/Subtype")) in ("/TrueType", "/Type0",
+                                                            "/CIDFontType2") for f in fonts)
+            assert any("/FontFile2" in o for o in objs)
+    assert files["figures/strata.svg"] == plots.strata_plot(d).svg.encode("utf-8")
+    assert set(figure_files(results["no_scores"], kinds="svg")) == {
+        f"figures/{n}.svg" for k, n in FIGURE_FILES.items() if k != "curves"}
+    with pytest.raises(pv.ConfigError, match="unknown figure format"):
+        figure_files(d, kinds=("png",))
+    # identical bytes in another process with another hash seed
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(d), encoding="utf-8")
+    env = dict(os.environ, PYTHONHASHSEED="99", SOURCE_DATE_EPOCH="12345")
+    proc = subprocess.run([sys.executable, "-c", _FIGURES_CHILD, str(path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}

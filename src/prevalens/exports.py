@@ -348,9 +348,11 @@ def markdown_summary(d: dict) -> bytes:
     """A GitHub-flavoured Markdown summary of the audit, for a CI log or a pull-request comment.
 
     Sections: a title (with the model and dataset names when ``run.config`` has them), the run
-    (samples, classes, seed, B, confidence level), the quality gates and the baseline comparison
-    when ``d`` has them, the headline averages, the overall metrics, the micro-macro gap, the
-    prevalence strata and the high- and medium-severity findings.
+    (samples, classes, seed, B, confidence level) and how the predictions were made (the
+    configuration's ``evaluation``), the user's intended use and data provenance, the quality
+    gates and the baseline comparison when ``d`` has them, the headline averages, the overall
+    metrics, the micro-macro gap, the prevalence strata, the high- and medium-severity findings
+    and the user's known limitations. Sections whose text the user did not write are left out.
 
     Every user-supplied text (class labels inside findings, stratum names, model and dataset names,
     paths) is escaped, so it can neither break a table nor inject HTML.
@@ -375,6 +377,13 @@ def markdown_summary(d: dict) -> bytes:
     tool = d.get("tool") or {}
     facts.append(f"prevalens {_md(tool.get('version', ''))}".strip())
     lines += [" · ".join(facts) + ".", ""]
+    evaluation = _config_text(d, "evaluation")
+    if evaluation:
+        lines += [f"Evaluation: {_md(' '.join(evaluation.split()))}", ""]
+    for key, heading in (("intended_use", "Intended use"), ("data_provenance", "Data provenance")):
+        text = _config_text(d, key)
+        if text:
+            lines += [f"## {heading}", "", *_md_paragraphs(text), ""]
 
     gates = d.get("gates")
     if gates:
@@ -431,7 +440,64 @@ def markdown_summary(d: dict) -> bytes:
     else:
         lines.append("No findings of high or medium severity.")
     lines.append("")
+    text = _config_text(d, "known_limitations")
+    if text:
+        lines += ["## Known limitations", "", *_md_paragraphs(text), ""]
     return ("\n".join(lines).rstrip("\n") + "\n").encode("utf-8")
+
+
+def _config_text(d: dict, key: str) -> str:
+    """Text the user wrote in ``run.config[key]``, stripped; "" when absent or empty."""
+    value = ((d.get("run") or {}).get("config") or {}).get(key)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        value = "\n\n".join(str(v) for v in value)
+    return str(value).strip()
+
+
+_MD_ITEM = re.compile(r"^\s*(?:[-*+]|(\d{1,9})[.)])\s+(.*)$")
+
+
+def _md_paragraphs(text: str) -> list:
+    """Markdown the user wrote, made inert for the summary but keeping its shape: paragraphs
+    (blank lines) and list items (``-``, ``*``, ``+``, ``1.``) stay; everything else in a line is
+    escaped by :func:`_md`, and a line that would start a heading, quote, rule, code block or
+    table is escaped too, so no link, image, HTML, mention or heading of the user's gets through.
+    """
+    out, para = [], []
+
+    def flush():
+        if para:
+            out.append(" ".join(para))
+            para.clear()
+
+    for line in str(text).splitlines():
+        if not line.strip():
+            flush()
+            if out and out[-1] != "":
+                out.append("")
+            continue
+        m = _MD_ITEM.match(line)
+        if m:
+            flush()
+            marker = f"{m.group(1)}." if m.group(1) else "-"
+            out.append(f"{marker} {_md_line(m.group(2))}")
+        else:
+            para.append(_md_line(line.strip()))
+    flush()
+    while out and out[-1] == "":
+        out.pop()
+    return out
+
+
+def _md_line(text: str) -> str:
+    """One line of user text for :func:`_md_paragraphs`: escaped, and a block-starting first
+    character (``# > - + = 1.`` ...) escaped as well."""
+    line = _md(text.strip()).replace("$", "\\$")  # no GitHub math either
+    if line[:1] in "#>-+=" or re.match(r"\d+[.)]", line):
+        line = "\\" + line if line[:1] in "#>-+=" else re.sub(r"^(\d+)([.)])", r"\1\\\2", line)
+    return line
 
 
 def _md_gates(gates: dict) -> list:
