@@ -625,7 +625,7 @@ _TEX_MARKS = {
                  "diverges: its metric differs from the micro average by more than the "
                  "adjusted interval allows (see the divergence table of the report)"),
 }
-_TEX_MARK_TEXT = {"insufficient": r"\textdagger", "diverges": "*"}
+_TEX_MARK_TEXT = {"insufficient": r"\textdagger{}", "diverges": "*"}
 
 #: Where a class label may break in its column: after these characters, and inside any run of
 #: more than this many characters without one (a long identifier).
