@@ -226,7 +226,7 @@ CATALOGUE = [
     Bad("strata-cuts-abc", ("audit", "{clean}", *FAST, "--strata-cuts", "abc"),
         ("--strata-cuts 'abc'", "numbers")),
     Bad("templates-without-report", ("audit", "{clean}", *FAST, "--templates", "tpl"),
-        ("--templates tpl", "holds no template", "report.html.j2"), files={"tpl": DIR}),
+        ("--templates tpl", "no template (*.j2"), files={"tpl": DIR}),
     Bad("config-string-for-int", TOML_AUDIT, ("audit.toml", "key 'seed'", "whole number", "'1'"),
         files=_cfg('seed = "1"\n')),
     Bad("config-float-for-int", TOML_AUDIT[:4] + ("--out-dir", "out", "--format", "json"),

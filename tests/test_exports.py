@@ -266,7 +266,7 @@ _TEX_UNESCAPE = [
     (r"\textbackslash{}", "\\"), (r"\textasciicircum{}", "^"), (r"\textasciitilde{}", "~"),
     (r"\textless{}", "<"), (r"\textgreater{}", ">"), (r"\textbar{}", "|"),
     (r"\textasciigrave{}", "`"), (r"\textquotesingle{}", "'"),
-    ("{[}", "["), ("{]}", "]"), ("{*}", "*"), ("-{}", "-"), (",{}", ","),
+    ("{[}", "["), ("{]}", "]"), ("{*}", "*"), ("-{}", "-"), (",{}", ","), (r"\allowbreak{}", ""),
     (r"\{", "{"), (r"\}", "}"), (r"\$", "$"), (r"\&", "&"), (r"\#", "#"), (r"\_", "_"),
     (r"\%", "%"),
 ]
@@ -347,6 +347,31 @@ def _tex_stacked(cell: str, align: str = "r") -> tuple[str, str]:
         i += 1
     assert len(args) == 2 and i == len(cell) - 1, cell
     return args[0], args[1]
+
+
+def _tex_class(cell: str) -> tuple[str, str, str]:
+    """The label, stratum and marks of a ``\\prevalensclass{label}{stratum}{marks}`` cell, read
+    brace by brace (escaped braces ``\\{`` and ``\\}`` are text)."""
+    head = "\\prevalensclass{"
+    assert cell.startswith(head), cell
+    args, depth, start, i = [], 0, len(head) - 1, len(head) - 1
+    while i < len(cell):
+        ch = cell[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                args.append(cell[start + 1:i])
+                start = i + 1
+                if len(args) == 3:
+                    break
+        i += 1
+    assert len(args) == 3 and i == len(cell) - 1, cell
+    return args[0], args[1], args[2]
 
 
 def _tex_estimate(cell: str) -> str:
@@ -719,9 +744,14 @@ def test_latex_header_comment(d):
     comment = "\n".join(head)
     assert r"\usepackage{booktabs}" in comment and r"\input{tables}" in comment
     assert r"\usepackage[utf8]{inputenc}" in comment and "XeLaTeX" in comment
-    longtable = len(d["per_class"]) > 40
+    longtable = r"\begin{longtable}" in text
     assert (r"\usepackage{longtable}" in comment) == longtable
-    assert (r"\begin{longtable}" in text) == longtable
+    # about 22 two-line rows fit a page: from 20 classes the table must break across pages
+    if len(d["per_class"]) >= exports.LONGTABLE_MIN_CLASSES == 20:
+        assert longtable
+    if d["data"]["classes"] == ["zero", "one", "two", "three", "four", "five", "six", "seven",
+                                "eight", "nine"]:
+        assert not longtable  # the example: 10 short labels float as a table
 
 
 def test_latex_headline_numbers_equal_the_json(d):
@@ -743,10 +773,11 @@ def test_latex_per_class_rows(d):
     metrics = [m for m in ("recall", "precision", "f1", "roc_auc") if m in order[0]["metrics"]]
     assert len(rows[0]) == 2 + len(metrics)
     for row, c in zip(rows, order):
-        label, stratum = _tex_stacked(row[0], "l")
+        label, stratum, marks = _tex_class(row[0])
         assert _tex_unescape(label).strip() == _oneline(c["label"]).strip()  # edge spaces drop
-        assert stratum.startswith(r"\textit{") and stratum.endswith("}")
-        assert _tex_unescape(stratum[8:-1]) == _oneline(c["stratum"] or "none")
+        assert _tex_unescape(stratum) == _oneline(c["stratum"] or "none")
+        assert (r"\textdagger" in marks) == ("insufficient" in c["flags"])
+        assert (r"\textsuperscript{*}" in marks) == ("diverges" in c["flags"])
         support, prevalence = _tex_stacked(row[1])
         assert int(support.replace(",", "")) == c["support"]
         assert prevalence.endswith(r"\%")
@@ -764,10 +795,10 @@ def test_latex_hostile_labels_are_escaped(hostile):
     text = _tex(hostile)
     rows = _tex_body_rows(_tex_tables(text)[1])
     for row in rows:
-        label, stratum = _tex_stacked(row[0], "l")
-        assert not stratum.startswith(("[", "*"))  # would be read as \\[...] or \\*
-        _tex_unescape(label)  # fails on an unescaped special character
-    assert "--" not in text.split(r"\begin{longtable}")[0].split("% The per-class")[-1]
+        label, stratum, _ = _tex_class(row[0])
+        _tex_unescape(stratum)  # fails on an unescaped special character
+        _tex_unescape(label)
+    assert "--" not in text.split("\n\n", 1)[1]  # outside the comment: no dash ligature
     assert "\r" not in text and "``" not in text and "''" not in text
 
 
@@ -775,27 +806,94 @@ def _tex_engine():
     return shutil.which("pdflatex") or shutil.which("lualatex")
 
 
+LONG_LABELS = ([f"Chronic obstructive pulmonary disease with acute exacerbation type {i:02d}"
+                for i in range(18)]
+               + ["Extremely_long_class_name_that_keeps_going_and_going_0123456"])
+
+
+def _zipf_audit(labels, n: int, seed: int = 0) -> dict:
+    """Long-tailed classes (every class present), scores, B = 100: some classes insufficient."""
+    k = len(labels)
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, k + 1) ** 1.1
+    p /= p.sum()
+    y = np.concatenate([np.arange(k), rng.choice(k, size=n - k, p=p)])
+    pred = np.where(rng.random(n) < 0.8, y, rng.choice(k, size=n, p=p))
+    s = rng.random((n, k))
+    s[np.arange(n), pred] += 3.0
+    lab = np.array(labels, dtype=object)
+    return _audit(lab[y], lab[pred], y_score=s / s.sum(axis=1, keepdims=True), labels=list(labels),
+                  n_resamples=100, seed=1)
+
+
+@pytest.fixture(scope="module")
+def page_filling() -> dict:
+    r"""The per-class tables that overflowed an article page: 19 classes with long labels (an
+    Overfull \hbox of 34pt), 26 classes (a float too large by 57pt) and 60 classes."""
+    return {"long19": _zipf_audit(LONG_LABELS, 1500),
+            "k26": _zipf_audit([f"class {i:02d}" for i in range(26)], 2000),
+            "k60": _zipf_audit([f"class_{i:02d}" for i in range(60)], 3000)}
+
+
+def _compile(folder, d) -> str:
+    folder.mkdir()
+    (folder / "tables.tex").write_bytes(latex_tables(d))
+    (folder / "doc.tex").write_text(
+        "\\documentclass{article}\\usepackage{booktabs}\\usepackage{longtable}"
+        "\\usepackage[utf8]{inputenc}\\begin{document}\\input{tables}\\end{document}\n",
+        encoding="utf-8")
+    proc = subprocess.run([_tex_engine(), "-interaction=nonstopmode", "-halt-on-error",
+                           "-no-shell-escape", "doc.tex"], cwd=folder, capture_output=True,
+                          timeout=120)
+    log = (folder / "doc.log").read_text("utf-8", errors="replace")
+    assert proc.returncode == 0, (folder.name, log[-3000:])
+    assert (folder / "doc.pdf").stat().st_size > 1000
+    assert "Undefined control sequence" not in log and "Missing" not in log
+    return log
+
+
 @pytest.mark.skipif(_tex_engine() is None, reason="no TeX engine (pdflatex or lualatex) on PATH; "
                     "apt-get install texlive-latex-base texlive-latex-recommended to run it")
 def test_latex_compiles(tmp_path, example, hostile, many):
-    engine = _tex_engine()
     for name, d in (("example", example), ("hostile", hostile), ("many", many)):
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "tables.tex").write_bytes(latex_tables(d))
-        (folder / "doc.tex").write_text(
-            "\\documentclass{article}\\usepackage{booktabs}\\usepackage{longtable}"
-            "\\usepackage[utf8]{inputenc}\\begin{document}\\input{tables}\\end{document}\n",
-            encoding="utf-8")
-        proc = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error",
-                               "-no-shell-escape", "doc.tex"], cwd=folder, capture_output=True,
-                              timeout=120)
-        log = (folder / "doc.log").read_text("utf-8", errors="replace")
-        assert proc.returncode == 0, (name, log[-3000:])
-        assert (folder / "doc.pdf").stat().st_size > 1000
-        assert "Undefined control sequence" not in log and "Missing" not in log
-        if name == "example":  # both tables fit the text width of a one-column article
-            assert "Overfull \\hbox" not in log, log[-3000:]
+        log = _compile(tmp_path / name, d)
+        # both tables fit the text width (and the height) of a one-column article
+        assert "Overfull \\hbox" not in log, (name, log[-3000:])
+        assert "Float too large" not in log, (name, log[-3000:])
+
+
+@pytest.mark.skipif(_tex_engine() is None, reason="no TeX engine (pdflatex or lualatex) on PATH; "
+                    "apt-get install texlive-latex-base texlive-latex-recommended to run it")
+@pytest.mark.parametrize("case", ["long19", "k26", "k60"])
+def test_latex_per_class_table_fits_the_page(tmp_path, page_filling, case):
+    d = page_filling[case]
+    text = _tex(d)
+    log = _compile(tmp_path / case, d)
+    assert "Overfull \\hbox" not in log, log[-3000:]
+    assert "Float too large" not in log, log[-3000:]
+    assert r"\begin{longtable}" in text  # 2 lines a class: about 22 fit a page
+    if case == "long19":  # the long labels wrap instead of widening the table
+        assert len(d["per_class"]) < exports.LONGTABLE_MIN_CLASSES
+        pages = int(re.search(r"Output written on doc\.pdf \((\d+) page", log).group(1))
+        assert pages >= 2
+
+
+def test_latex_marks_insufficient_and_divergent_classes(page_filling, example):
+    for d in (*page_filling.values(), example):
+        text = _tex(d)
+        rows = _tex_body_rows(_tex_tables(text)[1])
+        flags = {f for c in d["per_class"] for f in c["flags"]}
+        marks = {"insufficient": r"\textdagger", "diverges": r"\textsuperscript{*}"}
+        for flag, mark in marks.items():
+            n_flagged = sum(flag in c["flags"] for c in d["per_class"])
+            assert sum(mark in _tex_class(r[0])[2] for r in rows) == n_flagged
+            if flag in flags:  # and a note under the table says what the mark means
+                word = "insufficient: fewer than" if flag == "insufficient" else "diverges:"
+                note = text.split(r"\end{tabular}" if r"\end{tabular}" in text.split(
+                    "tab:prevalens-per-class")[1] else r"\end{longtable}")[-1]
+                assert word in note, (flag, note[:300])
+    assert any("insufficient" in c["flags"] for d in page_filling.values() for c in d["per_class"])
+    assert any("diverges" in c["flags"] for d in page_filling.values() for c in d["per_class"])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -874,3 +972,27 @@ def test_markdown_labels_do_not_mention_people_or_link_issues():
     out = _md("@team fixes #12 for a@b.org")
     assert not re.search(r"[@#]\w", out)
     assert out.replace("\u2060", "") == "@team fixes #12 for a@b.org"
+
+
+def test_markdown_user_sections_are_inert_and_placed(example):
+    d = copy.deepcopy(example)
+    d["run"]["config"].update({
+        "intended_use": "# Triage\nFor @team and #12 <script>alert(1)</script>\n\n"
+                        "- adults *only*\n- ![x](http://127.0.0.1:1/i.png) [a](javascript:x)",
+        "data_provenance": "  ",  # empty: no section
+        "known_limitations": "1. $\\undefined$ | col\n> not a quote",
+        "evaluation": "5-fold\nout-of-fold <b>predictions</b>",
+    })
+    text = _md(d)
+    sections = _md_sections(text)
+    assert "Intended use" in sections and "Known limitations" in sections
+    assert "Data provenance" not in sections
+    assert list(sections).index("Intended use") < list(sections).index("Headline metrics")
+    assert list(sections)[-1] == "Known limitations"
+    assert "Evaluation: 5-fold out-of-fold \\<b\\>predictions\\</b\\>" in text
+    body = "\n".join(sections["Intended use"]["lines"] + sections["Known limitations"]["lines"])
+    assert "- adults \\*only\\*" in body and "1. \\$\\\\undefined\\$ \\| col" in body
+    assert "\\# Triage" in body and "\\> not a quote" in body
+    assert not re.search(r"(?<!\\)[<\[]|(?<!\\)!\[", body)  # no HTML, link or image opens
+    assert not re.search(r"[@#]\w", body)  # no mention, no issue link
+    assert "Intended use" not in _md(example) and "Evaluation:" not in _md(example)

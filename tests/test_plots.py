@@ -9,6 +9,7 @@ The results are built once per module: the bundled example, a result without sco
 from __future__ import annotations
 
 import base64
+import io
 import copy
 import hashlib
 import json
@@ -22,12 +23,17 @@ import warnings
 import xml.etree.ElementTree as ET
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import pikepdf
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.text import Annotation
 
 import prevalens as pv
 from prevalens.data import example_path
 from prevalens.report import plots
+from prevalens.report.render import FIGURE_FILES, figure_files
 
 PLOTS = ("prevalence_plot", "forest_plot", "curves_plot", "metric_vs_prevalence_plot",
          "strata_plot", "confusion_plot")
@@ -345,3 +351,176 @@ def test_byte_identical_across_processes(tmp_path, results, rendered):
             expected = None if p is None else hashlib.sha256(
                 (p.svg + p.alt + p.title).encode()).hexdigest()
             assert outs[0][f"{path}:{plot}"] == expected, (name, plot)
+
+
+# ------------------------------------------------------------------------------------------------
+# the plot functions on a user's Axes (the report draws with the same code)
+
+AXES_PLOTS = ("plot_prevalence", "plot_forest", "plot_roc_curves", "plot_pr_curves",
+              "plot_metric_vs_prevalence", "plot_strata", "plot_confusion_matrix")
+
+
+def _user_svg(fig) -> str:
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
+        fig.savefig(buf, format="svg")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", AXES_PLOTS)
+def test_plot_functions_draw_on_the_given_axes(results, name):
+    d = results["hostile"]
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    assert getattr(plots, name)(d, ax=ax) is ax
+    assert ax.lines or ax.collections or ax.patches
+    assert fig.axes[0] is ax  # drew there, not on a figure of its own
+    # the user's rcParams parse mathtext; class names stay literal all the same
+    with matplotlib.rc_context({"text.parse_math": True}):
+        svg = _user_svg(fig)
+    ET.fromstring(svg.split("\n", 3)[3])  # well-formed (after the XML declaration and DOCTYPE)
+    if name in ("plot_prevalence", "plot_metric_vs_prevalence", "plot_confusion_matrix"):
+        assert "$\\undefined$" in _texts(svg)  # drawn as typed, not as mathtext
+
+
+def test_plot_functions_accept_an_audit_result(results):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = pv.audit_predictions(pv.load_predictions(example_path()),
+                                   pv.AuditConfig(seed=1, n_resamples=200))
+    ax = plots.plot_strata(res, ax=Figure().add_subplot())
+    expected = plots.plot_strata(results["example"], ax=Figure().add_subplot())
+    assert [t.get_text() for t in ax.get_yticklabels()] == \
+        [t.get_text() for t in expected.get_yticklabels()]
+
+
+def test_plot_functions_without_axes_make_a_figure(results):
+    ax = plots.plot_roc_curves(results["example"])
+    try:
+        assert ax.figure in [plt.figure(n) for n in plt.get_fignums()]
+        assert ax.get_xlabel() == "False positive rate"
+    finally:
+        plt.close("all")
+
+
+@pytest.mark.parametrize("name, dataset", [("plot_roc_curves", "no_scores"),
+                                           ("plot_pr_curves", "no_scores")])
+def test_plot_functions_say_what_the_results_lack(results, name, dataset):
+    with pytest.raises(pv.ConfigError, match="`result` has no ROC or precision-recall curves"):
+        getattr(plots, name)(results[dataset], ax=Figure().add_subplot())
+
+
+def test_plot_functions_refuse_other_objects():
+    with pytest.raises(pv.ConfigError, match="`result` must be an AuditResult"):
+        plots.plot_strata([1, 2, 3])
+
+
+def test_report_figure_and_axes_function_draw_the_same(results, rendered):
+    """The report's strata figure and plot_strata on a user's Axes write the same texts (the
+    legend moves, nothing else)."""
+    for name, report in (("plot_strata", "strata_plot"), ("plot_confusion_matrix",
+                                                          "confusion_plot"),
+                         ("plot_prevalence", "prevalence_plot")):
+        fig = Figure(figsize=(24 / 2.54, 18 / 2.54), layout="constrained")
+        getattr(plots, name)(results["example"], ax=fig.add_subplot())
+        assert sorted(_texts(_user_svg(fig))) == sorted(_texts(rendered["example"][report].svg))
+
+
+def _stroke_dashed(svg: str) -> dict:
+    """Colour of each stroked path -> whether it is dashed (stroke-dasharray)."""
+    out = {}
+    for style in re.findall(r'<path [^>]*style="([^"]*)"', svg):
+        m = re.search(r"stroke: (#[0-9a-f]{6})", style)
+        if m:
+            out.setdefault(m.group(1), set()).add("stroke-dasharray" in style)
+    return out
+
+
+def test_strata_alt_text_names_the_line_styles_drawn(rendered, results):
+    p = rendered["example"]["strata_plot"]
+    dashed = _stroke_dashed(p.svg)
+    micro, macro = plots.OKABE_ITO["blue"].lower(), plots.OKABE_ITO["vermillion"].lower()
+    assert dashed[micro] == {False} and dashed[macro] == {True}  # solid micro, dashed macro
+    assert re.search(r"micro recall is [^()]+ \(solid line\) and the macro [^()]+ \(dashed line\)",
+                     p.alt), p.alt
+    assert "dotted" not in p.alt
+    curves = rendered["example"]["curves_plot"].alt
+    assert curves.startswith("Micro (solid line) and macro (dashed line) ROC curves")
+
+
+def test_confusion_cells_show_counts_and_shares(results, rendered):
+    d = results["example"]
+    cm = np.array(d["data"]["confusion_matrix"])
+    texts = _texts(rendered["example"]["confusion_plot"].svg)
+    joined = "\n".join(texts)
+    support = cm.sum(axis=1)
+    for i, j in zip(*np.nonzero(cm)):
+        share = plots._cell_text(cm[i, j] / support[i])
+        assert f"{cm[i, j]}" in texts and f"({share})" in texts, (i, j)
+    assert "each cell gives the count" in rendered["example"]["confusion_plot"].alt
+    assert "(0%)" in joined  # a class never recognised says so on the diagonal
+    # beyond 12 classes the cells stay clean (the report's table gives counts)
+    k100 = _texts(rendered["k100"]["confusion_plot"].svg)
+    assert not any(re.fullmatch(r"\(\d+%\)", t) for t in k100)
+
+
+def test_recall_labels_keep_clear_of_the_reference_lines(results):
+    d = results["example"]
+    fig = Figure(figsize=(16 / 2.54, 9.5 / 2.54), layout="constrained")
+    ax = fig.add_subplot()
+    plots.plot_metric_vs_prevalence(d, ax=ax)
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    labels = [a for a in ax.texts if isinstance(a, Annotation)]
+    assert len(labels) == len(d["per_class"])
+    for avg in ("micro", "macro"):
+        y = ax.transData.transform((1e-2, d["averages"][avg]["recall"]["estimate"]))[1]
+        for a in labels:
+            box = a.get_window_extent(renderer)
+            assert not (box.y0 < y < box.y1), (avg, a.get_text())
+
+
+# ------------------------------------------------------------------------------------------------
+# figures as files (for a paper)
+
+_FIGURES_CHILD = r"""
+import hashlib, json, sys
+from prevalens.report.render import figure_files
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+print(json.dumps({k: hashlib.sha256(v).hexdigest() for k, v in figure_files(d).items()}))
+"""
+
+
+def test_figure_files_are_vector_and_deterministic(tmp_path, results):
+    d = results["hostile"]
+    files = figure_files(d)
+    names = [f"figures/{n}.{k}" for n in FIGURE_FILES.values() for k in ("svg", "pdf")]
+    assert list(files) == names
+    for name, data in files.items():
+        if name.endswith(".svg"):
+            _check_svg(data.decode("utf-8"))
+            continue
+        assert data.startswith(b"%PDF-")
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            assert len(pdf.pages) == 1
+            assert "/CreationDate" not in pdf.docinfo and "/Producer" not in pdf.docinfo
+            objs = [o for o in pdf.objects if isinstance(o, pikepdf.Dictionary)]
+            assert not [o for o in objs if o.get("/Subtype") == "/Image"]  # vector only
+            fonts = [o for o in objs if o.get("/Type") == "/Font"]
+            # pdf.fonttype 42: TrueType (as CID fonts), embedded, not Type 3
+            assert fonts and all(str(f.get("/Subtype")) in ("/TrueType", "/Type0",
+                                                            "/CIDFontType2") for f in fonts)
+            assert any("/FontFile2" in o for o in objs)
+    assert files["figures/strata.svg"] == plots.strata_plot(d).svg.encode("utf-8")
+    assert set(figure_files(results["no_scores"], kinds="svg")) == {
+        f"figures/{n}.svg" for k, n in FIGURE_FILES.items() if k != "curves"}
+    with pytest.raises(pv.ConfigError, match="unknown figure format"):
+        figure_files(d, kinds=("png",))
+    # identical bytes in another process with another hash seed
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(d), encoding="utf-8")
+    env = dict(os.environ, PYTHONHASHSEED="99", SOURCE_DATE_EPOCH="12345")
+    proc = subprocess.run([sys.executable, "-c", _FIGURES_CHILD, str(path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}

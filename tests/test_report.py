@@ -61,16 +61,21 @@ from prevalens.data import example_path
 from prevalens.exceptions import ConfigError
 from prevalens.report import render as render_mod
 from prevalens import exports as exports_mod
-from prevalens.report.model import build_figures, build_report_model
+from prevalens.report.model import build_figures, build_report_model, markdown_html
 from prevalens.report.render import (
     AssetFetcher,
     bundled_templates_dir,
+    check_templates_dir,
     per_class_csv,
     render_html,
     render_pdf,
     render_report,
-    write_report,
 )
+
+
+def write_report(d, out, formats=("html", "pdf")):
+    """The report written as prevalens.write writes it (all or nothing)."""
+    return pv.write(d, out, formats)
 
 pytestmark = [
     # WeasyPrint 70 opens its sRGB ICC profile without closing it (weasyprint/pdf/__init__.py);
@@ -278,6 +283,11 @@ def _scrub(html: str) -> str:
     html = re.sub(r"(results\.json|per_class\.csv) \(SHA-256 [0-9a-f]{64}\)",
                   r"\1 (SHA-256 ATTACHMENT)", html)
     return html
+
+
+def _cell_texts(row) -> list[str]:
+    """A model table row as the texts a reader sees: ``"0.61 [0.58, 0.64]"`` for an estimate."""
+    return [c.text + (f" {c.interval}" if c.interval else "") for c in row.cells]
 
 
 def _fmt_interval(e: dict) -> str:
@@ -575,9 +585,9 @@ def test_gate_value_shows_its_side_of_the_threshold(example):
          "basis": "interval", "compared": "ci_low", "value": 0.69996, "estimate": e,
          "passed": False}]}
     summary = build_report_model(d, figures={}).sections[0]
-    table = next(b.table for b in summary.blocks
-                 if b.kind == "table" and b.table.caption.startswith("Quality gates"))
-    (spec, checked, _, result, _), = table.rows
+    table = summary.get("gates")
+    assert table.kind == "table" and table.caption.startswith("Quality gates")
+    (spec, checked, _, result, _), = [_cell_texts(r) for r in table.rows]
     assert (spec, result) == ("macro.f1 >= 0.7", "FAIL")
     assert checked.startswith("lower bound ") and float(checked.split()[-1]) < 0.7, checked
     # away from the threshold, the checked bound reads as it does in the interval beside it
@@ -585,9 +595,9 @@ def test_gate_value_shows_its_side_of_the_threshold(example):
     d["gates"]["items"][0].update(spec="macro.roc_auc >= 0.95", threshold=0.95, value=0.98612,
                                   estimate=e2, passed=True)
     summary = build_report_model(d, figures={}).sections[0]
-    table = next(b.table for b in summary.blocks
-                 if b.kind == "table" and b.table.caption.startswith("Quality gates"))
-    (_, checked, interval, _, _), = table.rows
+    table = summary.get("gates")
+    assert table.kind == "table" and table.caption.startswith("Quality gates")
+    (_, checked, interval, _, _), = [_cell_texts(r) for r in table.rows]
     assert (checked, interval) == ("lower bound 0.986", "0.993 [0.986, 0.997]")
 
 
@@ -944,7 +954,7 @@ def test_render_refuses_json_format(tmp_path, capsys, example):
     code = cli_main(["render", str(path), "--out-dir", str(tmp_path / "o"), "--format", "json"])
     err = capsys.readouterr().err
     assert code == 2
-    assert err == "prevalens: error: --format json: render writes html, pdf, csv, md, tex\n"
+    assert err == "prevalens: error: --format json: render writes html, pdf, csv, md, tex, figures\n"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1355,3 +1365,239 @@ def test_long_class_name_wraps_inside_the_page(k100):
     assert len(fragments) >= 2  # wrapped over several lines
     assert all(w[2] <= A4_WIDTH_PT - SIDE_MARGIN_PT + 1 for w in fragments), fragments
     assert LONG_NAME in k100.html  # in full in the HTML
+
+
+# ------------------------------------------------------------------------------------------------
+# 9. tagged PDF (accessibility), still PDF/A-3u with both attachments
+
+
+def _struct_elements(pdf: pikepdf.Pdf) -> list:
+    return [o for o in _walk(pdf) if o.get("/Type") == "/StructElem"]
+
+
+def test_pdf_is_tagged_and_still_pdfa_3u_with_attachments(report):
+    with report.pdf() as pdf:
+        assert "/StructTreeRoot" in pdf.Root
+        assert bool(pdf.Root.MarkInfo.Marked) is True
+        meta = pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False)
+        assert (str(meta["pdfaid:part"]), str(meta["pdfaid:conformance"])) == ("3", "U")
+        assert set(pdf.attachments) == ATTACHMENTS
+        elems = _struct_elements(pdf)
+        kinds = {str(e.S) for e in elems}
+        assert {"/Document", "/Sect", "/H1", "/H2", "/P", "/Table", "/TH", "/TD", "/L", "/LI",
+                "/Figure"} <= kinds, kinds
+        # every figure carries its alt text in the structure tree
+        alts = sorted(str(e.Alt) for e in elems if str(e.S) == "/Figure" and "/Alt" in e)
+        assert alts == sorted(f["alt"] for f in report.doc.figures)
+        headings = [e for e in elems if str(e.S) == "/H2"]
+        assert len(headings) == SECTION_COUNT + 1  # the sections and the contents' heading
+
+
+# ------------------------------------------------------------------------------------------------
+# 10. text the user wrote (run.config: intended_use, data_provenance, known_limitations,
+#     evaluation): placed where a model card expects it, inert, and the PDF still archival
+
+
+def _hostile_markdown(server) -> dict:
+    u = server.url
+    return {
+        "intended_use": (
+            "# Scope\nTriage of **handwritten digits** for `postal` sorting; see "
+            f"[the policy](https://example.org/policy) and <https://example.org/auto>.\n\n"
+            f"<script>alert(1)</script> <img src=\"{u}/raw.png\"> "
+            f"<iframe src=\"{u}/frame\"></iframe>\n\n"
+            f"![tracking pixel]({u}/pixel.png) [click me](javascript:alert(1)) "
+            f"[file](file:///etc/hostname) [data](data:text/html,<b>x</b>)\n\n"
+            f"[ref link][r]\n\n[r]: {u}/ref\n\n"
+            "| Population | Use |\n|---|---|\n| adults | yes |\n\n"
+            "    code <b>block</b>\n\n"
+            "LaTeX and Markdown specials: $\\undefined$ \\input{/etc/passwd} % & # _ ^ ~ | * `"),
+        "data_provenance": ("Collected 2019-2021 from <b onmouseover=x>three sites</b>; "
+                            + "x" * 3000 + " " + "https://example.org/" + "a" * 400),
+        "known_limitations": ("- Rare classes have < 10 samples\n- <style>body{background:url("
+                              f"{u}/css)}}</style> not validated on children\n\n## Subheading"),
+        "evaluation": "5-fold out-of-fold predictions\n<b>bold</b> " + "y" * 300,
+    }
+
+
+@pytest.fixture(scope="module")
+def written(example, server, tmp_path_factory) -> Report:
+    d = copy.deepcopy(example.d)
+    d["run"]["config"].update(_hostile_markdown(server))
+    out, weasy, py = _render_collecting(d)
+    return Report("written", d, out, tmp_path_factory.mktemp("written"), weasy, py)
+
+
+MARKDOWN_TAGS = {"div", "h3", "h4", "em", "code", "pre", "tbody", "thead", "ul", "li"}
+
+
+def test_user_text_sections_are_placed_as_a_model_card_expects(written, example):
+    titles = written.doc.section_titles
+    assert titles[:3] == ["Executive summary", "Intended use", "Data"]
+    assert titles[2:] == example.doc.section_titles[1:]
+    html = written.html
+    data = html[html.index('<section id="data"'):html.index('<section id="methods"')]
+    assert data.index("<h3>Data provenance</h3>") < data.index("three sites") < \
+        data.index("<h3>Classes and prevalence</h3>") < data.index("<figure>")
+    lim = html[html.index('<section id="limitations"'):html.index('<section id="reproducibility"')]
+    assert lim.index("<h3>Known limitations</h3>") < lim.index("Rare classes") < \
+        lim.index("<h3>Alerts from the audit</h3>") < lim.index('<ul class="findings">')
+    cover = _squash(written.pages[0])
+    assert "Evaluation 5-fold out-of-fold predictions <b>bold</b>" in cover  # one line, as text
+    # the outline keeps one level, the sections
+    with written.pdf() as pdf:
+        assert [t for t, _ in _outline(pdf)] == titles
+    # nothing of it when the keys are absent or empty
+    for r in (example, ):
+        assert "Intended use" not in r.html and "<h3>" not in r.html
+        assert "Evaluation" not in r.html
+    d = copy.deepcopy(example.d)
+    d["run"]["config"].update(intended_use="  \n ", data_provenance="", known_limitations=None,
+                              evaluation=" ")
+    m = build_report_model(d, figures={})
+    assert [s.title for s in m.sections] == example.doc.section_titles
+    assert "Evaluation" not in dict(m.document_control)
+
+
+def test_user_text_is_inert(written, server):
+    doc, html = written.doc, written.html
+    assert server.hits == 0, server.requests
+    tags = {t for t, _ in doc.tags}
+    assert tags - MARKDOWN_TAGS <= {"html", "head", "meta", "title", "style", "body", "header",
+                                    "p", "h1", "h2", "table", "caption", "thead", "tbody", "tr",
+                                    "th", "td", "nav", "ol", "ul", "li", "a", "main", "section",
+                                    "figure", "img", "figcaption", "strong", "span"}, tags
+    assert [t for t, _ in doc.tags].count("img") == len(doc.figures)  # no image of the user's
+    assert [t for t, _ in doc.tags].count("style") == 1
+    for tag, attrs in doc.tags:
+        assert not any(k.startswith("on") for k in attrs), (tag, attrs)
+        if tag == "a":
+            assert attrs["href"].startswith("#"), attrs  # only the contents' links
+    text = doc.text
+    for literal in ("<script>alert(1)</script>", f'<img src="{server.url}/raw.png">',
+                    "[click me](javascript:alert(1))", "[file](file:///etc/hostname)",
+                    "$\\undefined$ \\input{/etc/passwd} % & # _ ^ ~ | * `", "<style>body",
+                    "<b onmouseover=x>three sites</b>"):
+        assert literal in text, literal
+    # an http(s) link reads as its text and its address; an image as "!" and a link
+    assert "the policy (https://example.org/policy)" in _squash(text)
+    assert f"!tracking pixel ({server.url}/pixel.png)" in _squash(text)
+    assert "Scope" in text and "<h3>Scope</h3>" not in html and '<h3 class="md-heading">Scope' \
+        in html
+
+
+def test_user_text_keeps_the_pdf_archival(written, server):
+    assert written.weasy_warnings == [] and written.py_warnings == []
+    with written.pdf() as pdf:
+        meta = pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False)
+        assert (str(meta["pdfaid:part"]), str(meta["pdfaid:conformance"])) == ("3", "U")
+        files = {n: s.get_file().read_bytes() for n, s in pdf.attachments.items()}
+        assert files["results.json"] == _json_bytes(written.d)
+        assert not [o for o in _walk(pdf) if o.get("/Subtype") == "/Image"]
+        for o in _walk(pdf):
+            assert "/JS" not in o and "/URI" not in o, dict(o)
+    limit = A4_WIDTH_PT - SIDE_MARGIN_PT + 1.0
+    off = [w for words in _word_boxes(written.pdf_path) for w in words if w[2] > limit]
+    assert off == [], off[:5]  # the 3000-character word wraps
+    assert server.hits == 0
+
+
+def test_markdown_html_rules():
+    html = str(markdown_html("# A\n\n[x](https://a.org) [y](ftp://b) ![i](https://c/i.png) "
+                             "<i>raw</i>\x07"))
+    assert html.startswith('<h3 class="md-heading">A</h3>')
+    assert '<span class="link">x</span> (<span class="url">https://a.org</span>)' in html
+    assert "[y](ftp://b)" in html  # not a link: stays text
+    assert '!<span class="link">i</span>' in html and "<img" not in html
+    assert "&lt;i&gt;raw&lt;/i&gt;" in html and "\x07" not in html and "\ufffd" in html
+
+
+# ------------------------------------------------------------------------------------------------
+# 11. templates that own their structure: a user overrides one section or the cover, adds a
+#     section, extends the stylesheet; still sandboxed
+
+
+def _section_html(html: str, sid: str) -> str:
+    start = html.index(f'<section id="{sid}"')
+    return html[start:html.index("</section>", start)]
+
+
+def _without(html: str, sid: str) -> str:
+    part = _section_html(html, sid)
+    return html.replace(part, "")
+
+
+def test_every_block_of_the_model_is_laid_out(model, example):
+    html = example.html
+    for section in model.sections:
+        part = _section_html(html, section.id)
+        for b in section.blocks:
+            probe = {"paragraph": lambda b: b.text, "table": lambda b: b.caption or b.header[0].text,
+                     "figure": lambda b: b.alt, "findings": lambda b: b.items[0].text,
+                     "keyvalue": lambda b: b.items[0][0], "signoff": lambda b: b.people[0].role,
+                     }[b.kind](b)
+            assert str(escape(probe)) in part, (section.id, b.name)
+
+
+def test_user_folder_overrides_one_section(tmp_path, model, example):
+    tdir = tmp_path / "org"
+    (tdir / "sections").mkdir(parents=True)
+    (tdir / "sections" / "summary.html.j2").write_text(
+        '{% import "macros.html.j2" as m %}{% call m.section(section) %}'
+        "<p>Reviewed by the ACME model risk office.</p>"
+        '{{ m.table(section.get("headline")) }}{% endcall %}\n', "utf-8")
+    html = render_html(model, templates_dir=tdir)
+    summary = _section_html(html, "summary")
+    assert "ACME model risk office" in summary and "Headline metrics with intervals" in summary
+    assert "No quality gates" not in summary  # that block is left out by the user's layout
+    assert _without(html, "summary") == _without(example.html, "summary")
+
+
+def test_user_cover_with_logo_extra_section_and_stylesheet(tmp_path, model, example):
+    tdir = tmp_path / "org"
+    (tdir / "sections").mkdir(parents=True)
+    logo = b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="10"><rect width="40" ' \
+           b'height="10" fill="#0072B2"/></svg>'
+    (tdir / "logo.svg").write_bytes(logo)
+    (tdir / "cover.html.j2").write_text(
+        '<header class="cover"><img class="logo" src="{{ data_uri(\'logo.svg\') }}" alt="ACME">'
+        '{% include "prevalens/cover.html.j2" %}</header>\n', "utf-8")
+    (tdir / "sections" / "extra-risk.html.j2").write_text(
+        '{% set title = "Risk assessment" %}{% import "macros.html.j2" as m %}'
+        "{% call m.section(section) %}<p>{{ model.title }}: residual risk is low.</p>"
+        "{% endcall %}\n", "utf-8")
+    (tdir / "extra.css").write_text(".logo { width: 30mm; }\n", "utf-8")
+    html = render_html(model, templates_dir=tdir)
+    assert "data:image/svg+xml;base64," + base64.b64encode(logo).decode() in html
+    doc = _Doc(html)
+    assert doc.section_titles == (example.doc.section_titles[:-1] + ["Risk assessment"]
+                                  + ["Sign-off"])
+    assert '<li><a href="#extra-risk">Risk assessment</a></li>' in html
+    assert "Classifier audit: unnamed model: residual risk is low." in html
+    bundled_css = (bundled_templates_dir() / "report.css").read_text("utf-8")
+    assert html.index(bundled_css.strip()[:200]) < html.index(".logo { width: 30mm; }")
+    pdf_bytes = render_pdf(html, attachments={"results.json": (b"{}\n", "r")},
+                           created_utc=EPOCH_UTC, identifier="abc")
+    with _open(pdf_bytes) as pdf:
+        assert [t for t, _ in _outline(pdf)] == doc.section_titles
+    for bad in ("../logo.svg", "/etc/hostname", "report.html.j2", "missing.png"):
+        (tdir / "cover.html.j2").write_text(f"{{{{ data_uri({bad!r}) }}}}", "utf-8")
+        with pytest.raises(ConfigError, match="not an image file"):
+            render_html(model, templates_dir=tdir)
+
+
+def test_user_section_override_is_sandboxed(tmp_path, model):
+    tdir = tmp_path / "org"
+    (tdir / "sections").mkdir(parents=True)
+    (tdir / "sections" / "data.html.j2").write_text("{{ ''.__class__.__mro__ }}", "utf-8")
+    with pytest.raises(ConfigError, match="sections/data.html.j2.*SecurityError"):
+        render_html(model, templates_dir=tdir)
+
+
+def test_check_templates_dir(tmp_path):
+    with pytest.raises(ConfigError, match="not a directory"):
+        check_templates_dir(tmp_path / "nope")
+    with pytest.raises(ConfigError, match="no template"):
+        check_templates_dir(tmp_path)
+    (tmp_path / "extra.css").write_text("p {}", "utf-8")
+    assert check_templates_dir(tmp_path) == tmp_path

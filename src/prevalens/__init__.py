@@ -9,6 +9,7 @@ prevalence. Users import from here; the modules behind these names may move.
 0.8333333333333334
 """
 
+import importlib as _importlib
 import os as _os
 
 # numpy.f2py reads SOURCE_DATE_EPOCH while scipy loads and fails with a bare ValueError when it is
@@ -36,10 +37,8 @@ from .exceptions import (  # noqa: E402
     UndefinedMetricWarning,
 )
 from .io import Predictions, load_predictions, predictions_from_arrays, read_results  # noqa: E402
-from .job import AuditRun, run_audit  # noqa: E402
 from .metrics import count_statistics  # noqa: E402
 from .options import AuditConfig  # noqa: E402
-from .outputs import render, write  # noqa: E402
 from .results import (  # noqa: E402
     AuditResult,
     ClassResult,
@@ -52,6 +51,31 @@ from .results import (  # noqa: E402
     TrendResult,
     load_schema,
 )
+
+# The report stack (matplotlib, Jinja, WeasyPrint) takes about a second to import and is not
+# needed to compute an audit: these names load their module on first use (PEP 562).
+_LAZY = {
+    "run_audit": "job", "AuditRun": "job",
+    "render": "outputs", "write": "outputs",
+    "figure_files": "report.render",
+    **{name: "report.plots" for name in (
+        "plot_prevalence", "plot_forest", "plot_roc_curves", "plot_pr_curves",
+        "plot_metric_vs_prevalence", "plot_strata", "plot_confusion_matrix")},
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'prevalens' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "__version__",
@@ -85,4 +109,12 @@ __all__ = [
     "render",
     "run_audit",
     "write",
+    "figure_files",
+    "plot_prevalence",
+    "plot_forest",
+    "plot_roc_curves",
+    "plot_pr_curves",
+    "plot_metric_vs_prevalence",
+    "plot_strata",
+    "plot_confusion_matrix",
 ]

@@ -18,6 +18,7 @@ import shlex
 import sys
 import time
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ._version import __version__
@@ -153,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("results", help="a results.json written by prevalens audit")
     r.add_argument("--out-dir", default="reports", help="output directory (default: reports)")
     r.add_argument("--format", default="html,pdf",
-                   help="among html, pdf, csv, md, tex (default: html,pdf)")
+                   help="among html, pdf, csv, md, tex, figures (default: html,pdf)")
     r.add_argument("--templates", metavar="DIR", help="your own copy of the report templates")
     r.add_argument("--title", help="report title")
     r.add_argument("--model-name", help="name of the audited model, on the cover")
@@ -201,9 +202,11 @@ class Progress:
             sys.stderr.flush()
             self._t = time.perf_counter()
 
-    def done(self) -> None:
+    def done(self, failed: bool = False) -> None:
+        """End the open step's line (with its time, or "failed"), so that nothing else is
+        written onto it."""
         if self.enabled and self._t is not None:
-            sys.stderr.write(f" {time.perf_counter() - self._t:.1f} s\n")
+            sys.stderr.write(" failed\n" if failed else f" {time.perf_counter() - self._t:.1f} s\n")
             sys.stderr.flush()
         self._t = None
 
@@ -255,7 +258,7 @@ def _cli_options(args) -> dict:
 
 
 def _cmd_audit(args) -> int:
-    progress = _progress(args)
+    progress = args.progress
     run = run_audit(args.input, config=args.config, example=args.example,
                     command="prevalens " + " ".join(shlex.quote(a) for a in args.argv),
                     progress=progress, **_cli_options(args))
@@ -282,7 +285,7 @@ def _cmd_render(args) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
     cfg = result.run.config or {}
-    progress = _progress(args)
+    progress = args.progress
     written = write(result.to_dict(), out_dir, formats, templates=args.templates,
                     title=args.title or cfg.get("title"), model_name=args.model_name,
                     dataset_name=args.dataset_name,
@@ -361,6 +364,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv
+    args.progress = _progress(args)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -374,6 +378,7 @@ def main(argv=None) -> int:
             _check_environment()
             code = handler(args)
         except PrevalensError as exc:
+            args.progress.done(failed=True)
             if debug:
                 raise
             # the error is the one line a failed run prints: warnings about the data it did
@@ -381,9 +386,11 @@ def main(argv=None) -> int:
             sys.stderr.write(f"prevalens: error: {exc}\n")
             return EXIT_USAGE
         except KeyboardInterrupt:
+            args.progress.done(failed=True)
             sys.stderr.write("prevalens: interrupted\n")
             return 130
         except Exception as exc:  # a bug: say so in one line, traceback only with --debug
+            args.progress.done(failed=True)
             if debug:
                 raise
             sys.stderr.write(
@@ -399,9 +406,16 @@ def _check_environment() -> None:
     """Settings read from the environment, checked before anything reads them (numpy's f2py
     reads SOURCE_DATE_EPOCH while scipy loads, and fails with a bare ValueError)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is not None and not epoch.strip().isdigit():
-        raise UsageError(f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970 (e.g. "
-                         f"from `git log -1 --format=%ct`); got {epoch!r}")
+    if epoch is None:
+        return
+    message = (f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970 (e.g. from "
+               f"`git log -1 --format=%ct`); got {epoch!r}")
+    if not epoch.strip().isdigit():
+        raise UsageError(message)
+    try:
+        datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(message + ", which is beyond the dates a report can carry") from None
 
 
 def _flush_warnings(caught, quiet: bool) -> None:

@@ -54,8 +54,15 @@ EXPORTS = {
 HEADLINE_COLUMNS = ("section", "name", "metric", "estimate", "ci_low", "ci_high", "se", "method",
                     "status", "note")
 
-#: Per-class tables with more classes than this use ``longtable`` (it breaks across pages).
-LONGTABLE_MIN_CLASSES = 41
+#: Per-class tables with this many classes or more use ``longtable`` (it breaks across pages);
+#: so do smaller ones whose long labels need more lines than a page holds (see
+#: :func:`latex_tables`). A row is two lines (estimate over interval) and about 22 fit a page.
+LONGTABLE_MIN_CLASSES = 20
+
+#: The lines of per-class rows a one-column article page holds under the table's caption.
+_TEX_PAGE_LINES = 40
+#: Characters of a class label per line of its (wrapping) column, a conservative estimate.
+_TEX_LABEL_CHARS = 16
 
 _AVERAGES = ("micro", "macro", "weighted")
 _HEADLINE_MD = ("precision", "recall", "f1", "roc_auc")
@@ -341,9 +348,11 @@ def markdown_summary(d: dict) -> bytes:
     """A GitHub-flavoured Markdown summary of the audit, for a CI log or a pull-request comment.
 
     Sections: a title (with the model and dataset names when ``run.config`` has them), the run
-    (samples, classes, seed, B, confidence level), the quality gates and the baseline comparison
-    when ``d`` has them, the headline averages, the overall metrics, the micro-macro gap, the
-    prevalence strata and the high- and medium-severity findings.
+    (samples, classes, seed, B, confidence level) and how the predictions were made (the
+    configuration's ``evaluation``), the user's intended use and data provenance, the quality
+    gates and the baseline comparison when ``d`` has them, the headline averages, the overall
+    metrics, the micro-macro gap, the prevalence strata, the high- and medium-severity findings
+    and the user's known limitations. Sections whose text the user did not write are left out.
 
     Every user-supplied text (class labels inside findings, stratum names, model and dataset names,
     paths) is escaped, so it can neither break a table nor inject HTML.
@@ -368,6 +377,13 @@ def markdown_summary(d: dict) -> bytes:
     tool = d.get("tool") or {}
     facts.append(f"prevalens {_md(tool.get('version', ''))}".strip())
     lines += [" · ".join(facts) + ".", ""]
+    evaluation = _config_text(d, "evaluation")
+    if evaluation:
+        lines += [f"Evaluation: {_md(' '.join(evaluation.split()))}", ""]
+    for key, heading in (("intended_use", "Intended use"), ("data_provenance", "Data provenance")):
+        text = _config_text(d, key)
+        if text:
+            lines += [f"## {heading}", "", *_md_paragraphs(text), ""]
 
     gates = d.get("gates")
     if gates:
@@ -424,7 +440,64 @@ def markdown_summary(d: dict) -> bytes:
     else:
         lines.append("No findings of high or medium severity.")
     lines.append("")
+    text = _config_text(d, "known_limitations")
+    if text:
+        lines += ["## Known limitations", "", *_md_paragraphs(text), ""]
     return ("\n".join(lines).rstrip("\n") + "\n").encode("utf-8")
+
+
+def _config_text(d: dict, key: str) -> str:
+    """Text the user wrote in ``run.config[key]``, stripped; "" when absent or empty."""
+    value = ((d.get("run") or {}).get("config") or {}).get(key)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        value = "\n\n".join(str(v) for v in value)
+    return str(value).strip()
+
+
+_MD_ITEM = re.compile(r"^\s*(?:[-*+]|(\d{1,9})[.)])\s+(.*)$")
+
+
+def _md_paragraphs(text: str) -> list:
+    """Markdown the user wrote, made inert for the summary but keeping its shape: paragraphs
+    (blank lines) and list items (``-``, ``*``, ``+``, ``1.``) stay; everything else in a line is
+    escaped by :func:`_md`, and a line that would start a heading, quote, rule, code block or
+    table is escaped too, so no link, image, HTML, mention or heading of the user's gets through.
+    """
+    out, para = [], []
+
+    def flush():
+        if para:
+            out.append(" ".join(para))
+            para.clear()
+
+    for line in str(text).splitlines():
+        if not line.strip():
+            flush()
+            if out and out[-1] != "":
+                out.append("")
+            continue
+        m = _MD_ITEM.match(line)
+        if m:
+            flush()
+            marker = f"{m.group(1)}." if m.group(1) else "-"
+            out.append(f"{marker} {_md_line(m.group(2))}")
+        else:
+            para.append(_md_line(line.strip()))
+    flush()
+    while out and out[-1] == "":
+        out.pop()
+    return out
+
+
+def _md_line(text: str) -> str:
+    """One line of user text for :func:`_md_paragraphs`: escaped, and a block-starting first
+    character (``# > - + = 1.`` ...) escaped as well."""
+    line = _md(text.strip()).replace("$", "\\$")  # no GitHub math either
+    if line[:1] in "#>-+=" or re.match(r"\d+[.)]", line):
+        line = "\\" + line if line[:1] in "#>-+=" else re.sub(r"^(\d+)([.)])", r"\1\\\2", line)
+    return line
 
 
 def _md_gates(gates: dict) -> list:
@@ -527,15 +600,52 @@ def _tex_row(cells) -> str:
     return " & ".join(cells) + r" \\"
 
 
-#: A cell of two lines (the estimate over its interval, the class over its stratum), defined by
-#: the fragment itself so the preamble needs nothing more. ``\relax`` keeps an interval's ``[``
+#: A cell of two lines (the estimate over its interval, the support over the prevalence), defined
+#: by the fragment itself so the preamble needs nothing more. ``\relax`` keeps an interval's ``[``
 #: from being read as the optional argument of ``\\``.
 _TEX_STACK_DEF = (r"\providecommand{\prevalensstack}[3][r]{\begin{tabular}[t]{@{}#1@{}}#2\\\relax "
                   r"#3\end{tabular}}")
-
+#: The class cell: the label (wrapping, ragged right, in a column as wide as the other columns
+#: leave) with its marks, over the stratum in italics.
+_TEX_CLASS_DEF = (r"\providecommand{\prevalensclass}[3]{\parbox[t]{\prevalenslabelwidth}"
+                  r"{\raggedright #1#3\\\textit{#2}\strut}}")
+#: The lengths that size the class column, declared once however often the fragment is input.
+_TEX_LENGTHS_DEF = (r"\ifdefined\prevalenslabelwidth\else\newlength{\prevalenslabelwidth}"
+                    r"\newlength{\prevalensrest}\fi")
 
 #: A little space between rows of two-line cells (booktabs).
 _TEX_GAP = r"\addlinespace[2pt] "
+
+#: Marks of the per-class table: flag -> (mark, the table note's words).
+_TEX_MARKS = {
+    "insufficient": (r"\textsuperscript{\textdagger}",
+                     "insufficient: fewer than {min_support} true samples; the estimate and its "
+                     "(wide) interval are shown, and no finding rests on the class alone"),
+    "diverges": (r"\textsuperscript{*}",
+                 "diverges: its metric differs from the micro average by more than the "
+                 "adjusted interval allows (see the divergence table of the report)"),
+}
+_TEX_MARK_TEXT = {"insufficient": r"\textdagger{}", "diverges": "*"}
+
+#: Where a class label may break in its column: after these characters, and inside any run of
+#: more than this many characters without one (a long identifier).
+_TEX_BREAK_AFTER = "_-/.:"
+_TEX_BREAK_RUN = 12
+
+
+def _tex_label(text) -> str:
+    """A class label as LaTeX that wraps in a narrow column: escaped, with ``\allowbreak{}``
+    after ``_ - / . :`` and every :data:`_TEX_BREAK_RUN` characters of an unbroken run."""
+    out, run = [], 0
+    text = _oneline(text)
+    for i, ch in enumerate(text):
+        out.append(_tex(ch) if not (ch in "-," and text[i + 1:i + 2] == ch) else ch + "{}")
+        run = 0 if ch.isspace() else run + 1
+        if i + 1 < len(text) and not text[i + 1].isspace() and (
+                ch in _TEX_BREAK_AFTER or run >= _TEX_BREAK_RUN):
+            out.append(r"\allowbreak{}")
+            run = 0
+    return "".join(out)
 
 
 def _tex_stack(top: str, bottom: str, align: str = "r") -> str:
@@ -550,20 +660,34 @@ def _tex_estimate_stacked(e) -> str:
     return _tex_stack(est, "[" + interval) if sep else text
 
 
+def _tex_row_lines(label) -> int:
+    """Lines a per-class row takes: the label's wrapped lines and the stratum (two at least)."""
+    return max(2, 1 + -(-len(_oneline(label)) // _TEX_LABEL_CHARS))
+
+
+def _tex_widest(texts) -> str:
+    """The longest of the texts (by characters: digits, brackets and commas are about as wide)."""
+    return max(texts, key=len)
+
+
 def latex_tables(d: dict) -> bytes:
     """Two booktabs tables as a LaTeX fragment to ``\\input``: the headline averages (metrics by
     micro, macro and weighted) and the per-class metrics (most common class first).
 
     The fragment starts with a comment saying which packages the preamble needs:
-    ``booktabs`` always, ``longtable`` when the per-class table has more than 40 classes (it is
-    then a ``longtable`` that breaks across pages), and ``inputenc`` with ``utf8`` on pdfLaTeX for
-    non-ASCII labels (XeLaTeX and LuaLaTeX read UTF-8 natively). Captions give the confidence
-    level and the interval methods; labels are ``tab:prevalens-headline`` and
-    ``tab:prevalens-per-class``.
+    ``booktabs`` always, ``longtable`` when the per-class table is a ``longtable`` that breaks
+    across pages (from :data:`LONGTABLE_MIN_CLASSES` classes, or fewer when long labels need
+    more lines than a page holds), and ``inputenc`` with ``utf8`` on pdfLaTeX for non-ASCII
+    labels (XeLaTeX and LuaLaTeX read UTF-8 natively). The class column takes the width the
+    numeric columns leave (measured by TeX) and long labels wrap in it, ragged right. Classes
+    flagged insufficient carry a dagger and classes that diverge an asterisk, explained in a
+    note under the table. Captions give the confidence level and the interval methods; labels
+    are ``tab:prevalens-headline`` and ``tab:prevalens-per-class``.
     """
     run, data = d["run"], d["data"]
     classes = _by_prevalence(d)
-    longtable = len(classes) >= LONGTABLE_MIN_CLASSES
+    longtable = (len(classes) >= LONGTABLE_MIN_CLASSES
+                 or sum(_tex_row_lines(c["label"]) for c in classes) > _TEX_PAGE_LINES)
     tool = d.get("tool") or {}
     out = [
         f"% Tables of a prevalens audit: {_oneline(tool.get('name', 'prevalens'))} "
@@ -584,13 +708,15 @@ def latex_tables(d: dict) -> bytes:
         "%                                  % pdfLaTeX lacks, e.g. CJK)",
         "% Labels: tab:prevalens-headline, tab:prevalens-per-class. The headline table is set in",
         "% \\small, the per-class table in \\footnotesize; a cell holds two lines (the estimate",
-        "% over its interval; in the per-class table also the class over its stratum and the",
-        "% support over the prevalence), set by \\prevalensstack (defined below), so that both",
-        "% fit the text width of a one-column article; for long class names or a narrow column",
-        "% use \\resizebox (graphicx) or a landscape page.",
-        f"% The per-class table switches to longtable above {LONGTABLE_MIN_CLASSES - 1} classes.",
+        "% over its interval, the support over the prevalence), set by \\prevalensstack, and the",
+        "% class column takes the width the other columns leave, long labels wrapping in it",
+        "% over the stratum (\\prevalensclass); both are defined below, so both tables fit the",
+        "% text width of a one-column article. The per-class table is a longtable from",
+        f"% {LONGTABLE_MIN_CLASSES} classes (or fewer with labels too long for one page).",
         "",
         _TEX_STACK_DEF,
+        _TEX_CLASS_DEF,
+        _TEX_LENGTHS_DEF,
         "",
     ]
 
@@ -628,17 +754,42 @@ def latex_tables(d: dict) -> bytes:
                    "confidence intervals ("
                    + _methods_text(run, [(m, [c["metrics"].get(m) for c in classes]) for m in cols])
                    + ").")
+    support_cells = [(f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"])))
+                     for c in classes]
+    metric_cells = [[_tex_num(fmt_estimate(c["metrics"].get(m))) for c in classes] for m in cols]
+    # the widest line of each numeric column (header included); TeX measures their sum, and the
+    # class column gets the rest of the line
+    widest = [_tex_widest(["Support", "prevalence"] + [t for pair in support_cells for t in pair])]
+    for m, cells in zip(cols, metric_cells):
+        lines = [part for cell in cells for part in
+                 ((cell.partition(" [")[0], "[" + cell.partition(" [")[2])
+                  if " [" in cell else (cell,))]
+        widest.append(_tex_widest([_tex(metric_name(m))] + lines))
+    sizing = [
+        r"\settowidth{\prevalensrest}{" + "".join(widest) + "}",
+        r"\setlength{\prevalenslabelwidth}{\dimexpr\linewidth-\prevalensrest"
+        rf"-{2 * (len(cols) + 2)}\tabcolsep\relax}}",
+        r"\ifdim\prevalenslabelwidth<5em\setlength{\prevalenslabelwidth}{5em}\fi",
+    ]
+    min_support = int(((run.get("config") or {}).get("min_support")) or 10)
+    used = [f for f in _TEX_MARKS if any(f in (c.get("flags") or ()) for c in classes)]
+    note = "; ".join(_TEX_MARK_TEXT[f] + " " + _tex(_TEX_MARKS[f][1].format(
+        min_support=min_support)) for f in used)
     rows = [(_TEX_GAP if i else "")
-            + _tex_row([_tex_stack(_tex(c["label"]), r"\textit{" + _tex(c.get("stratum") or "none")
-                                   + "}", "l"),
-                        _tex_stack(f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"])))]
+            + _tex_row([r"\prevalensclass{" + _tex_label(c["label"]) + "}{"
+                        + _tex(c.get("stratum") or "none") + "}{"
+                        + "".join(_TEX_MARKS[f][0] for f in _TEX_MARKS
+                                  if f in (c.get("flags") or ())) + "}",
+                        _tex_stack(*support_cells[i])]
                        + [_tex_estimate_stacked(c["metrics"].get(m)) for m in cols])
             for i, c in enumerate(classes)]
+    n_cols = len(spec)
     if longtable:
         out += [
             r"\begingroup",
             r"\footnotesize",
             r"\setlength{\tabcolsep}{4pt}",
+            *sizing,
             r"\begin{longtable}{" + spec + "}",
             r"\caption{" + caption + r"}\label{tab:prevalens-per-class}\\",
             r"\toprule",
@@ -655,6 +806,8 @@ def latex_tables(d: dict) -> bytes:
             r"\endlastfoot",
             *rows,
             r"\end{longtable}",
+            *([r"\nopagebreak\vspace{-0.5\LTpost}\noindent\parbox{\linewidth}{\raggedright "
+               + note + r"}\par\medskip"] if note else []),
             r"\endgroup",
         ]
     else:
@@ -663,6 +816,7 @@ def latex_tables(d: dict) -> bytes:
             r"\centering",
             r"\footnotesize",
             r"\setlength{\tabcolsep}{4pt}",
+            *sizing,
             r"\caption{" + caption + r"}\label{tab:prevalens-per-class}",
             r"\begin{tabular}{" + spec + "}",
             r"\toprule",
@@ -671,6 +825,7 @@ def latex_tables(d: dict) -> bytes:
             *rows,
             r"\bottomrule",
             r"\end{tabular}",
+            *([r"\par\smallskip\parbox{\linewidth}{\raggedright " + note + "}"] if note else []),
             r"\end{table}",
         ]
     return ("\n".join(out) + "\n").encode("utf-8")

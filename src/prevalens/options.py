@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Output formats of ``prevalens audit`` (``render`` writes all but json).
-FORMATS = ("json", "html", "pdf", "csv", "md", "tex")
+FORMATS = ("json", "html", "pdf", "csv", "md", "tex", "figures")
 
 #: Metrics that findings can be made about.
 FINDINGS_METRICS = AVERAGED_METRICS + ("roc_auc",)

@@ -24,7 +24,7 @@ from .results import AuditResult
 __all__ = ["render", "write", "check_templates", "write_outputs", "write_atomic", "REPORT_FORMATS", "EXPORT_FORMATS"]
 
 REPORT_FORMATS = ("html", "pdf")
-EXPORT_FORMATS = ("csv", "md", "tex")
+EXPORT_FORMATS = ("csv", "md", "tex", "figures")
 
 Progress = Callable[[str], None]
 
@@ -47,18 +47,10 @@ def _signoff(lines) -> tuple:
 
 
 def check_templates(templates) -> None:
-    """A ``templates`` folder must exist and hold at least one template (``*.j2``) or
-    stylesheet (``*.css``): an empty or wrong folder is a mistake, not a request for defaults."""
-    if templates is None:
-        return
-    path = Path(templates)
-    if not path.is_dir():
-        raise ConfigError(f"--templates {templates}: not a directory; give a folder holding your "
-                          "versions of (some of) the report's templates")
-    if not any(p.suffix in (".j2", ".css") for p in path.rglob("*") if p.is_file()):
-        raise ConfigError(f"--templates {templates}: holds no template (*.j2) or stylesheet "
-                          "(*.css); copy the ones you want to change from prevalens' templates "
-                          "folder (e.g. report.html.j2)")
+    """A ``--templates`` folder, checked before any work (see
+    :func:`prevalens.report.render.check_templates_dir`)."""
+    if templates is not None:
+        report_render.check_templates_dir(templates)
 
 
 def render(result, formats: Iterable[str] = ("json", "html", "pdf"), *, templates=None,
@@ -71,10 +63,11 @@ def render(result, formats: Iterable[str] = ("json", "html", "pdf"), *, template
     ----------
     result : AuditResult or dict
         The result, or its JSON form (a loaded ``results.json``).
-    formats : iterable of {"json", "html", "pdf", "csv", "md", "tex"}
+    formats : iterable of {"json", "html", "pdf", "csv", "md", "tex", "figures"}
         ``json`` gives ``results.json``; ``html`` ``report.html``; ``pdf`` ``report.pdf`` and its
         attachment ``per_class.csv``; ``csv`` ``per_class.csv`` and ``headline.csv``; ``md``
-        ``summary.md``; ``tex`` ``tables.tex``.
+        ``summary.md``; ``tex`` ``tables.tex``; ``figures`` every figure of the report on its
+        own, ``figures/<name>.svg`` and ``figures/<name>.pdf``.
     templates : path, optional
         A folder with your own versions of (some of) the report's templates.
     title, model_name, dataset_name, signoff : optional
@@ -109,10 +102,13 @@ def render(result, formats: Iterable[str] = ("json", "html", "pdf"), *, template
         outputs.update(report_render.render_report(
             d, formats=report_formats, templates_dir=Path(templates) if templates else None,
             model_kwargs=kwargs))
-    wanted = [f for f in formats if f in EXPORT_FORMATS]
+    wanted = [f for f in formats if f in EXPORT_FORMATS and f != "figures"]
     if wanted:
         step("exporting " + ", ".join(wanted))
         outputs.update(exports.export_files(d, wanted))
+    if "figures" in formats:
+        step("drawing the figures")
+        outputs.update(report_render.figure_files(d))
     return outputs
 
 

@@ -1,16 +1,35 @@
-"""The report's data model: results JSON -> ready-formatted strings, rows and figures.
+"""The report's data model: results JSON -> ready-formatted cells, blocks, sections and figures.
 
 Templates lay out what this module produced and compute nothing (coverage.py's split between
 ``HtmlDataGeneration`` and ``HtmlReporter``). It reads only the results dict (the JSON form of an
 :class:`~prevalens.AuditResult`), so a report can be re-rendered from ``results.json`` alone.
 
-Display rules
--------------
+Shape
+-----
+A :class:`ReportModel` holds the cover (title, document control) and the :class:`Section`\\ s in
+reading order. A section holds typed blocks (:class:`Paragraph`, :class:`Table`, :class:`Figure`,
+:class:`Findings`, :class:`KeyValue`, :class:`SignOff`, :class:`Markdown`), each with a ``kind``
+(the macro of ``templates/macros.html.j2`` that lays it out) and a ``name`` unique in its section,
+by which a section template places it (``section.get("headline")``). A table's cells are
+:class:`Cell`\\ s: the text, the interval apart (so a narrow column can put it under the
+estimate) and CSS classes. Each section is made by one builder function (``_summary``,
+``_data`` ...) listed in :data:`SECTIONS`; a builder that returns no block leaves its section out.
+
+Display rules (:mod:`prevalens.formatting`)
+-------------------------------------------
 * An estimate with its interval reads ``0.61 [0.58, 0.64]``; the number of decimals follows the
   interval's width (2 for a width of 0.01 or more, 3 below, 4 below 0.001).
 * A value is never shown as 0 or 1 (0% or 100%) unless it is exactly that: more decimals are
   shown until it is not (coverage.py's ``display_covered`` rule).
 * Undefined values read ``undefined``, and the table says why.
+
+Text written by the user
+------------------------
+``run.config`` may hold ``intended_use``, ``data_provenance`` and ``known_limitations``
+(Markdown) and ``evaluation`` (one line). The Markdown is rendered by :func:`markdown_html`:
+CommonMark plus tables and strikethrough, raw HTML shown as text, no images, links printed as
+their text followed by the http(s) or mailto address (nothing is fetched and nothing is
+clickable, so the PDF has no external action), headings moved below the section's heading.
 """
 
 from __future__ import annotations
@@ -18,66 +37,186 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markupsafe import Markup
 
 from .. import exports
+from ..formatting import (fmt_estimate, fmt_gate_value, fmt_level, fmt_number, fmt_percent,
+                          metric_name)
 from . import plots
-from ..formatting import (digits_for_width, fmt_estimate, fmt_gate_value, fmt_level, fmt_number,
-                          fmt_percent, metric_name)
 
 __all__ = [
+    "Cell",
+    "Row",
     "Table",
     "Figure",
-    "Block",
+    "Paragraph",
+    "Finding",
+    "Findings",
+    "KeyValue",
+    "Signatory",
+    "SignOff",
+    "Markdown",
     "Section",
     "ReportModel",
+    "SECTIONS",
+    "USER_TEXT_KEYS",
     "build_report_model",
+    "build_figures",
+    "markdown_html",
+    "attachment_bytes",
+    "attachment_hashes",
 ]
+
+#: Keys of ``run.config`` whose text the user wrote, and where the report shows it.
+USER_TEXT_KEYS = {
+    "intended_use": "the section 'Intended use'",
+    "data_provenance": "the section 'Data', under 'Data provenance'",
+    "known_limitations": "the section 'Limitations and alerts', under 'Known limitations'",
+    "evaluation": "the cover's document control, as 'Evaluation'",
+}
 
 # ------------------------------------------------------------------------------------------------
 # the model
 
 
 @dataclass(frozen=True)
-class Table:
-    """A table of ready-formatted cells. ``row_classes`` are CSS class names per row."""
+class Cell:
+    """One table cell, formatted.
 
-    header: tuple
-    rows: tuple
+    Attributes
+    ----------
+    text : str
+        What the cell shows (for an estimate: the point estimate).
+    interval : str or None
+        The interval of an estimate, ``"[0.58, 0.64]"``, laid out after ``text`` (on a second
+        line when the column is narrow); None for other cells.
+    classes : tuple of str
+        CSS class names (``"num"`` for right-aligned numbers).
+    """
+
+    text: str
+    interval: str | None = None
+    classes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Row:
+    """A table row: its cells and CSS classes (``"flagged"`` for a flagged class or gate)."""
+
+    cells: tuple[Cell, ...]
+    classes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table block: header cells, rows, a caption above and a note below."""
+
+    kind: ClassVar[str] = "table"
+    header: tuple[Cell, ...]
+    rows: tuple[Row, ...]
     caption: str = ""
     note: str = ""
-    row_classes: tuple = ()
-    numeric: tuple = ()  # indices of right-aligned (numeric) columns
+    name: str = ""
 
 
 @dataclass(frozen=True)
 class Figure:
+    """A figure block: a ``data:`` URI SVG with its title and text alternative."""
+
+    kind: ClassVar[str] = "figure"
     title: str
     alt: str
     data_uri: str
+    name: str = ""
 
 
 @dataclass(frozen=True)
-class Block:
-    """One element of a section: ``kind`` in {paragraph, table, figure, findings, keyvalue,
-    signoff}; the template dispatches on it."""
+class Paragraph:
+    """A paragraph of plain text."""
 
-    kind: str
-    text: str = ""
-    table: Table | None = None
-    figure: Figure | None = None
-    items: tuple = ()
+    kind: ClassVar[str] = "paragraph"
+    text: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One item of a :class:`Findings` list: ``severity`` is high, medium, low or info."""
+
+    severity: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Findings:
+    """A list of findings or alerts, each with its severity badge."""
+
+    kind: ClassVar[str] = "findings"
+    items: tuple[Finding, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    """Label-value pairs (a two-column table with the label as row header)."""
+
+    kind: ClassVar[str] = "keyvalue"
+    items: tuple[tuple[str, str], ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Signatory:
+    """A line of the sign-off block: a name (may be empty, to be written by hand) and a role."""
+
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """The sign-off block: one line per signatory, with date and signature fields."""
+
+    kind: ClassVar[str] = "signoff"
+    people: tuple[Signatory, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Markdown:
+    """Text the user wrote in Markdown, already rendered to safe HTML by :func:`markdown_html`;
+    ``title`` is the heading the section template may put above it."""
+
+    kind: ClassVar[str] = "markdown"
+    html: Markup
+    title: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True)
 class Section:
+    """A section of the report: ``id`` (the anchor, and ``sections/<id>.html.j2`` lays it out),
+    the heading and the blocks in reading order."""
+
     id: str
     title: str
-    blocks: tuple
+    blocks: tuple = ()
+
+    def get(self, name: str):
+        """The block called ``name``, or None (a template then lays out nothing)."""
+        return next((b for b in self.blocks if b.name == name), None)
 
 
 @dataclass(frozen=True)
 class ReportModel:
+    """Everything the templates lay out: the cover's fields and the sections in order."""
+
     title: str
     subtitle: str
     language: str
@@ -88,34 +227,429 @@ class ReportModel:
     sections: tuple
     footer_left: str
     generated: str
-    notes: tuple = field(default_factory=tuple)
+    report_id: str = ""
+    kicker: str = "Classifier audit report"
 
 
 # ------------------------------------------------------------------------------------------------
-# building
+# cells and blocks
 
 
-def _kv(pairs):
-    return Block("keyvalue", items=tuple((str(a), str(b)) for a, b in pairs))
+def _est_cell(e, *, bounds=(0.0, 1.0)) -> Cell:
+    """An estimate as a numeric cell, its interval apart."""
+    text = fmt_estimate(e, bounds=bounds)
+    est, sep, ci = text.partition(" [")
+    return Cell(est, "[" + ci if sep else None, ("num",))
 
 
-def _para(text):
-    return Block("paragraph", text=text)
+def _table(name, header, rows, *, caption="", note="", numeric=(), row_classes=()) -> Table:
+    """A :class:`Table` from header texts and rows of texts or :class:`Cell`\\ s; columns in
+    ``numeric`` are right-aligned."""
+
+    def cell(i, c):
+        num = ("num",) if i in numeric else ()
+        if isinstance(c, Cell):
+            return c if not num or "num" in c.classes else Cell(c.text, c.interval,
+                                                                c.classes + num)
+        return Cell(str(c), None, num)
+
+    classes = tuple(row_classes) or ("",) * len(rows)
+    return Table(
+        header=tuple(cell(i, h) for i, h in enumerate(header)),
+        rows=tuple(Row(tuple(cell(i, c) for i, c in enumerate(r)), (rc,) if rc else ())
+                   for r, rc in zip(rows, classes)),
+        caption=caption, note=note, name=name)
 
 
-def _table(header, rows, caption="", note="", row_classes=(), numeric=()):
-    return Block("table", table=Table(tuple(header), tuple(tuple(r) for r in rows), caption, note,
-                                      tuple(row_classes), tuple(numeric)))
+def _findings(name, items) -> Findings:
+    return Findings(tuple(Finding(sev, text) for sev, text in items), name)
+
+
+def _kv(name, pairs) -> KeyValue:
+    return KeyValue(tuple((str(a), str(b)) for a, b in pairs), name)
+
+
+# ------------------------------------------------------------------------------------------------
+# user-written text (Markdown)
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_LINK_OK = re.compile(r"^(https?:|mailto:)", re.I)
+
+
+def _link_open(self, tokens, idx, options, env):
+    return '<span class="link">'
+
+
+def _link_close(self, tokens, idx, options, env):
+    depth = 0
+    for tok in reversed(tokens[:idx]):
+        if tok.type == "link_close":
+            depth += 1
+        elif tok.type == "link_open":
+            if depth == 0:
+                if tok.markup == "autolink":  # <https://...>: the text is the address
+                    return "</span>"
+                href = tok.attrGet("href") or ""
+                return f'</span> (<span class="url">{escapeHtml(str(href))}</span>)'
+            depth -= 1
+    return "</span>"
+
+
+def _heading_open(self, tokens, idx, options, env):
+    # Markdown's # is a heading inside a section of the report: h3 and below, so that the
+    # section's h2 stays the only level of the outline and the PDF bookmarks
+    level = min(6, int(tokens[idx].tag[1]) + 2)
+    return f'<h{level} class="md-heading">'
+
+
+def _heading_close(self, tokens, idx, options, env):
+    return f"</h{min(6, int(tokens[idx].tag[1]) + 2)}>\n"
+
+
+def _markdown_parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.disable(["image"])  # ![x](url) stays text: nothing is ever loaded
+    md.validateLink = lambda url: bool(_LINK_OK.match(url.strip()))
+    md.add_render_rule("link_open", _link_open)
+    md.add_render_rule("link_close", _link_close)
+    md.add_render_rule("heading_open", _heading_open)
+    md.add_render_rule("heading_close", _heading_close)
+    return md
+
+
+_MARKDOWN = _markdown_parser()
+
+
+def markdown_html(text: str) -> Markup:
+    """Markdown written by the user as HTML that is safe to put in the report.
+
+    Parameters
+    ----------
+    text : str
+        CommonMark, with GitHub's tables and strikethrough.
+
+    Returns
+    -------
+    markupsafe.Markup
+        The HTML. Raw HTML in ``text`` is shown as text; images are not made (``![a](u)`` reads
+        as ``!`` and a link); a link reads as its text followed by its address in parentheses,
+        and only http(s) and mailto addresses make a link at all (``[a](javascript:x)`` stays
+        literal text); headings start at ``<h3>``; control characters become U+FFFD.
+
+    Examples
+    --------
+    >>> str(markdown_html("See [the policy](https://example.org/p) <b>now</b>"))
+    '<p>See <span class="link">the policy</span> (<span class="url">https://example.org/p</span>) &lt;b&gt;now&lt;/b&gt;</p>\\n'
+    """
+    return Markup(_MARKDOWN.render(_CONTROL.sub("\ufffd", str(text))))
+
+
+def _user_text(d: dict, key: str) -> str:
+    """``run.config[key]`` as text, stripped; "" when absent or empty (a list of strings reads
+    as paragraphs)."""
+    value = ((d.get("run") or {}).get("config") or {}).get(key)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        value = "\n\n".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _markdown_block(d: dict, key: str, title: str) -> list:
+    text = _user_text(d, key)
+    return [Markdown(markdown_html(text), title, key)] if text else []
+
+
+# ------------------------------------------------------------------------------------------------
+# building: the context every section builder reads
+
+
+@dataclass(frozen=True)
+class _Context:
+    d: dict
+    figures: dict
+    classes: list  # most common first
+    shown: list  # the classes the tables show (all, or max_rows of them)
+    max_rows: int
+    report_id: str
+    attachments: dict
+    signoff: tuple
+    has_scores: bool = field(default=False)
 
 
 def _headline_rows(d, metrics):
-    rows = []
-    for m in metrics:
-        cells = [metric_name(m)]
-        for avg in ("micro", "macro", "weighted"):
-            cells.append(fmt_estimate(d["averages"][avg].get(m)))
-        rows.append(cells)
-    return rows
+    return [[metric_name(m)] + [_est_cell(d["averages"][a].get(m))
+                                for a in ("micro", "macro", "weighted")]
+            for m in metrics]
+
+
+def _figure(ctx, key, name):
+    f = ctx.figures.get(key)
+    return [Figure(f.title, f.alt, f.data_uri, name)] if f is not None else []
+
+
+def _summary(ctx: _Context) -> list:
+    d, run, data = ctx.d, ctx.d["run"], ctx.d["data"]
+    metrics = ("recall", "precision", "f1") + (("roc_auc",) if ctx.has_scores else ())
+    key = [f for f in d.get("findings", []) if f["severity"] in ("high", "medium")]
+    if not key:
+        key = list(d.get("findings", []))[:3]
+    return [
+        Paragraph(f"{data['n_samples']:,} samples of {data['n_classes']} classes; "
+                  f"{fmt_level(run['confidence_level'])} confidence intervals "
+                  f"({_interval_phrase(run, ctx.has_scores)}).", "overview"),
+        _table("headline", ["Metric", "Micro", "Macro", "Weighted"], _headline_rows(d, metrics),
+               caption="Headline metrics with intervals", numeric=(1, 2, 3)),
+        _findings("key_findings", ((f["severity"], f["text"]) for f in key)),
+        _gates(d.get("gates")),
+    ]
+
+
+def _intended_use(ctx: _Context) -> list:
+    return _markdown_block(ctx.d, "intended_use", "")
+
+
+def _changes(ctx: _Context) -> list:
+    base = ctx.d.get("baseline")
+    if not base:
+        return []
+    text = (f"Compared with the audit of {base.get('created_utc') or 'unknown date'} "
+            f"(results file {base['path']}, SHA-256 {base['sha256']}"
+            + (f", {base['n_samples']:,} samples" if base.get("n_samples") else "") + "). "
+            + ("The input data changed. " if base.get("inputs_changed") else
+               "The input data are the same. "))
+    if base.get("classes_added"):
+        text += "New classes: " + ", ".join(base["classes_added"]) + ". "
+    if base.get("classes_removed"):
+        text += "Classes no longer present: " + ", ".join(base["classes_removed"]) + ". "
+    rows, cls = [], []
+    for item in base["items"]:
+        name = item["metric"]
+        if name.split(".")[0] not in ("micro", "macro", "weighted", "overall", "gap", "stratum"):
+            continue
+        diff = item["difference"]
+        rows.append([name, _est_cell(item["old"], bounds=()) if item["old"] else "absent",
+                     _est_cell(item["new"], bounds=()) if item["new"] else "absent",
+                     fmt_number(diff, 3, bounds=()) if diff is not None else "",
+                     {True: "yes", False: "no", None: ""}[item["overlap"]]])
+        cls.append("flagged" if item["overlap"] is False else "")
+    return [Paragraph(text + base.get("note", ""), "overview"),
+            _table("changes", ["Metric", "Previous", "Now", "Difference", "Intervals overlap"],
+                   rows, caption="Changes since the previous audit", row_classes=cls,
+                   numeric=(1, 2, 3))]
+
+
+def _data(ctx: _Context) -> list:
+    rows = [[str(c["label"]), f"{c['support']:,}", fmt_percent(c["prevalence"]),
+             c.get("stratum") or "none", _flags(c)] for c in ctx.shown]
+    return [
+        *_markdown_block(ctx.d, "data_provenance", "Data provenance"),
+        Paragraph(_strata_text(ctx.d), "strata"),
+        *_figure(ctx, "prevalence", "prevalence"),
+        _table("classes", ["Class", "Support", "Prevalence", "Stratum", "Flags"], rows,
+               caption="Classes by prevalence", numeric=(1, 2), row_classes=_flag_classes(ctx),
+               note=_capped_note(len(ctx.classes), ctx.max_rows)),
+    ]
+
+
+def _methods(ctx: _Context) -> list:
+    d = ctx.d
+    run = d["run"]
+    cfg = run.get("config") or {}
+    return [
+        Paragraph("Per class (one-vs-rest): precision = tp/(tp+fp), recall = tp/(tp+fn), "
+                  "F1 = 2tp/(2tp+fp+fn), specificity = tn/(tn+fp), NPV = tn/(tn+fn), "
+                  "Jaccard = tp/(tp+fp+fn). Micro averages pool the counts of every class before "
+                  "dividing; macro averages are the unweighted mean of the per-class values "
+                  "(macro F1 is the mean of per-class F1); weighted averages weight classes by "
+                  "support.", "definitions"),
+        Paragraph("A ratio whose denominator is 0 is undefined: it is reported as undefined, "
+                  "never as 0, and left out of the macro and weighted averages.", "undefined"),
+        _kv("settings", [
+            ("Resampling", f"{run['resampling']} bootstrap of the confusion matrix "
+                           "(multinomial cell counts), clusters when a cluster column is given"),
+            ("Replicates (B)", f"{run['n_resamples']:,}"),
+            ("Seed", str(run["seed"])),
+            ("Confidence level", fmt_level(run["confidence_level"])),
+            ("Label metrics", f"{run['interval_method']} intervals from joint replicates"),
+            ("Per-class proportions", _proportion_method(cfg.get("proportion_interval",
+                                                                 "wilson"))),
+            ("ROC AUC", "DeLong, logit scale; macro with the covariance of per-class AUCs"),
+            ("Simultaneous intervals", cfg.get("multiplicity", "bonferroni")),
+            ("Divergence claims", f"{cfg.get('divergence_adjustment', 'holm')}-adjusted family"),
+            ("Minimum support", str(cfg.get("min_support", 10))),
+            ("Tool version", f"prevalens {d['tool']['version']}"),
+        ]),
+    ]
+
+
+def _headline(ctx: _Context) -> list:
+    d = ctx.d
+    metrics = [m for m in ("precision", "recall", "f1", "specificity", "jaccard", "roc_auc",
+                           "average_precision") if m in d["averages"]["micro"]]
+    overall = [[metric_name(k), _est_cell(e, bounds=() if k == "log_loss" else (0.0, 1.0)),
+                e.get("method") or "", e.get("note") or ""] for k, e in d["overall"].items()]
+    return [
+        _table("averages", ["Metric", "Micro", "Macro", "Weighted"], _headline_rows(d, metrics),
+               caption="Averages", numeric=(1, 2, 3)),
+        _table("overall", ["Metric", "Estimate [interval]", "Interval method", "Note"], overall,
+               caption="Overall metrics", numeric=(1,)),
+        *_figure(ctx, "forest", "forest"),
+    ]
+
+
+def _micro_macro(ctx: _Context) -> list:
+    rows = [[metric_name(m), _est_cell(g["macro_minus_micro"], bounds=(0.0,)),
+             _est_cell(g["macro_minus_weighted"], bounds=(0.0,))
+             if g.get("macro_minus_weighted") else ""]
+            for m, g in ctx.d.get("gap", {}).items()]
+    blocks = [Paragraph("Micro averages pool every sample, so frequent classes dominate them; "
+                        "macro averages give every class the same weight. A macro value below "
+                        "the micro value means the classifier does worse on the classes that are "
+                        "rare in the data.", "explanation")]
+    if rows:
+        blocks.append(_table("gap", ["Metric", "Macro - micro", "Macro - weighted"], rows,
+                             caption="The micro-macro gap", numeric=(1, 2)))
+    return blocks + _figure(ctx, "curves", "curves")
+
+
+def _divergence(ctx: _Context) -> list:
+    d = ctx.d
+    blocks = [Paragraph(_strata_text(d), "strata")]
+    srows = [[s["name"], s["bounds"]["description"], str(s["n_classes"]), f"{s['support']:,}",
+              _est_cell(s["macro"].get("recall")), _est_cell(s["macro"].get("f1")),
+              _est_cell(s["vs_rest"].get("recall"), bounds=(0.0,)) if s["vs_rest"] else ""]
+             for s in d.get("strata", [])]
+    if srows:
+        blocks.append(_table("strata_table", ["Stratum", "Definition", "Classes", "Support",
+                                              "Macro recall", "Macro F1", "Recall vs rest"],
+                             srows, caption="Prevalence strata", numeric=(2, 3, 4, 5, 6)))
+    blocks += _figure(ctx, "strata", "strata_figure")
+    trows = [[metric_name(m), _est_cell(t["slope_per_decade"], bounds=(0.0,)),
+              _est_cell(t["spearman"], bounds=(-1.0, 1.0))] for m, t in d.get("trend", {}).items()]
+    if trows:
+        blocks.append(_table("trend", ["Metric", "Slope per tenfold prevalence",
+                                       "Spearman correlation"], trows,
+                             caption="Trend with prevalence", numeric=(1, 2)))
+    blocks += _figure(ctx, "trend", "trend_figure")
+    drows = [[str(r["label"]), metric_name(r["metric"]), _est_cell(r["vs_micro"], bounds=(0.0,)),
+              _adjusted_text(r.get("adjusted")),
+              "diverges" if r["diverges"] else ("insufficient" if r["insufficient"] else "")]
+             for r in d.get("divergence", []) if r["diverges"] or r["insufficient"]]
+    if drows:
+        fam = d.get("family", {})
+        blocks.append(_table("divergent", ["Class", "Metric", "Minus micro", "Adjusted interval",
+                                           "Flag"], drows[:ctx.max_rows],
+                             caption="Divergent and insufficient classes",
+                             note=f"Adjusted for {fam.get('size', 0)} comparisons "
+                                  f"({fam.get('adjustment', 'holm')}).", numeric=(2, 3)))
+    blocks.append(_findings("findings", ((f["severity"], f["text"])
+                                         for f in d.get("findings", []))))
+    return blocks
+
+
+def _per_class(ctx: _Context) -> list:
+    cols = ["recall", "precision", "f1"] + (["roc_auc"] if ctx.has_scores else [])
+    rows = [[str(c["label"]), f"{c['support']:,}", fmt_percent(c["prevalence"])]
+            + [_est_cell(c["metrics"].get(m)) for m in cols] + [_flags(c)] for c in ctx.shown]
+    return [_table("per_class", ["Class", "Support", "Prevalence"]
+                   + [metric_name(m) for m in cols] + ["Flags"], rows,
+                   caption="Per-class metrics, most common class first",
+                   note=_capped_note(len(ctx.classes), ctx.max_rows),
+                   row_classes=_flag_classes(ctx), numeric=tuple(range(1, 3 + len(cols))))]
+
+
+def _confusion(ctx: _Context) -> list:
+    d = ctx.d
+    if (d.get("data") or {}).get("confusion_matrix") is None:
+        return [Paragraph("The results carry no confusion matrix (a multi-label task has one "
+                          "2x2 table per label, in the per-class results).", "none")]
+    k = d["data"]["n_classes"]
+    n = 10 if k <= plots.CONFUSION_VALUES_MAX else 20
+    top = plots.top_confusions(d, n)
+    support = {str(c["label"]): c["support"] for c in d["per_class"]}
+    blocks = _figure(ctx, "confusion", "matrix")
+    if top:
+        rows = [[str(r["true"]), str(r["predicted"]), f"{r['count']:,}",
+                 f"{support.get(str(r['true']), 0):,}", fmt_percent(r["share"])] for r in top]
+        blocks.append(_table(
+            "top", ["True class", "Predicted as", "Count", "True-class samples",
+                    "Share of the true class"], rows,
+            caption=f"The {len(top)} most frequent confusions" if len(top) > 1
+            else "The only confusion", numeric=(2, 3, 4),
+            note="Counts of samples of the true class predicted as the other class, largest "
+                 "first; the full matrix is in results.json (data.confusion_matrix)."))
+    else:
+        blocks.append(Paragraph("No class was confused with another.", "none"))
+    return blocks
+
+
+def _limitations(ctx: _Context) -> list:
+    d = ctx.d
+    items = [("info", f["text"]) for f in d.get("findings", [])
+             if f["kind"] in ("insufficient", "undefined", "no_intervals")]
+    unstable = [(c["label"], m) for c in d["per_class"] for m, e in c["metrics"].items()
+                if e["status"] == "unstable"]
+    if unstable:
+        items.append(("info", f"{len(unstable)} per-class estimate(s) were undefined in more "
+                              "than 5% of bootstrap replicates and are marked unstable."))
+    curves = d.get("curves")
+    bands = (curves or {}).get("bands")
+    if curves and (bands is None or not bands.get("method")):
+        why = (bands or {}).get("note") or "no bands were computed (n_resamples = 0)"
+        items.append(("info", f"The ROC and precision-recall curves are drawn without confidence "
+                              f"bands: {why.removeprefix('no bands: ')}."))
+    if not items:
+        items.append(("info", "No alerts."))
+    return [*_markdown_block(d, "known_limitations", "Known limitations"),
+            _findings("alerts", items)]
+
+
+def _reproducibility(ctx: _Context) -> list:
+    d = ctx.d
+    run = d["run"]
+    pairs = [("Command", run.get("command") or "Python API"), ("Seed", str(run["seed"])),
+             ("Created (UTC)", run["created_utc"]), ("Report id", ctx.report_id),
+             ("Tool", f"prevalens {d['tool']['version']}")]
+    for i in d.get("inputs", []):
+        pairs.append(("Input", f"{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 "
+                               f"{i['sha256'] or 'n/a'})"))
+    for name, sha in (ctx.attachments or {}).items():
+        pairs.append(("Attachment", f"{name} (SHA-256 {sha})"))
+    cfg = run.get("config", {})
+    rows = [[k, f"the text shown in {USER_TEXT_KEYS[k]}" if k in USER_TEXT_KEYS and v
+             else _config_value(v)] for k, v in cfg.items()]
+    return [_kv("run", pairs),
+            _table("config", ["Option", "Value"], rows, caption="Resolved configuration"),
+            Paragraph("The PDF carries results.json and per_class.csv as attachments: extract "
+                      "them with any PDF reader's attachment panel, or `pdfdetach -saveall "
+                      "report.pdf` (poppler) / `qpdf --show-attachment=results.json report.pdf`.",
+                      "attachments")]
+
+
+def _sign_off(ctx: _Context) -> list:
+    people = tuple(ctx.signoff) or (("", "Prepared by"), ("", "Reviewed by"), ("", "Approved by"))
+    return [SignOff(tuple(Signatory(str(n), str(r)) for n, r in people), "signoff")]
+
+
+#: The sections in reading order: (id, heading, builder). A builder returns the section's blocks
+#: (none: the section is left out). Extra sections of a user's templates go before sign-off.
+SECTIONS = (
+    ("summary", "Executive summary", _summary),
+    ("intended-use", "Intended use", _intended_use),
+    ("changes", "Changes since the previous audit", _changes),
+    ("data", "Data", _data),
+    ("methods", "Methods", _methods),
+    ("headline", "Headline results", _headline),
+    ("micro-macro", "Micro versus macro", _micro_macro),
+    ("divergence", "Where rare classes diverge", _divergence),
+    ("per-class", "Per-class results", _per_class),
+    ("confusion", "Confusion analysis", _confusion),
+    ("limitations", "Limitations and alerts", _limitations),
+    ("reproducibility", "Reproducibility", _reproducibility),
+    ("sign-off", "Sign-off", _sign_off),
+)
 
 
 def build_report_model(d: dict, *, title: str | None = None, model_name: str | None = None,
@@ -123,178 +657,55 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
                        figures: dict | None = None, attachments: dict | None = None) -> ReportModel:
     """Format a results dict (``AuditResult.to_dict()``) for the templates.
 
-    ``figures`` maps figure keys to :class:`Figure` (built by :func:`build_figures`); without it
-    the figures are built here from :mod:`prevalens.report.plots`. ``attachments`` maps the names
-    of the files the PDF embeds to their SHA-256, listed in the reproducibility section.
-    ``signoff`` is a sequence of ``(name, role)``; by default the ``signoff`` lines of the run's
-    configuration (``"Role: Name"``), else blank lines for three roles.
+    Parameters
+    ----------
+    d : dict
+        The results dict (or a loaded ``results.json``).
+    title, model_name, dataset_name : str, optional
+        Override the configuration's ``title``, ``model_name`` and ``dataset_name``.
+    signoff : sequence of (name, role)
+        The sign-off lines; by default the ``signoff`` lines of the run's configuration
+        (``"Role: Name"``), else blank lines for three roles.
+    max_rows : int
+        Class tables with more classes show this many (the ones the report is about) and say so.
+    figures : dict, optional
+        Figure key -> :class:`Figure` (from :func:`build_figures`); built here when None.
+    attachments : dict, optional
+        Names of the files the PDF embeds -> their SHA-256, listed in the reproducibility
+        section; by default those of :func:`attachment_bytes`.
+
+    Returns
+    -------
+    ReportModel
     """
     figures = figures if figures is not None else build_figures(d)
     run, data = d["run"], d["data"]
     inputs = d.get("inputs") or []
     version = d["tool"]["version"]
-    has_scores = data["has_scores"]
     cfg = run.get("config") or {}
     model_name = model_name or (cfg.get("model_name") or "unnamed model")
     dataset_name = dataset_name or cfg.get("dataset_name") or (
         inputs[0]["path"] if inputs and inputs[0]["path"] else "in-memory data")
     title = title or cfg.get("title") or f"Classifier audit: {model_name}"
-    if attachments is None:
-        attachments = attachment_hashes(d)
     if not signoff and cfg.get("signoff"):
         signoff = tuple(_signoff_pair(line) for line in cfg["signoff"])
-    gates = d.get("gates")
-    status, thresholds = _gate_status(gates)
-    report_id = _report_id(d)
-    sections = []
-
-    # 1. executive summary
-    head_metrics = ("recall", "precision", "f1") + (("roc_auc",) if has_scores else ())
-    key_findings = [f for f in d.get("findings", []) if f["severity"] in ("high", "medium")]
-    if not key_findings:
-        key_findings = list(d.get("findings", []))[:3]
-    blocks = [
-        _para(f"{data['n_samples']:,} samples of {data['n_classes']} classes; "
-              f"{fmt_level(run['confidence_level'])} confidence intervals "
-              f"({_interval_phrase(run, has_scores)})."),
-        _table(["Metric", "Micro", "Macro", "Weighted"], _headline_rows(d, head_metrics),
-               caption="Headline metrics with intervals", numeric=(1, 2, 3)),
-        Block("findings", items=tuple((f["severity"], f["text"]) for f in key_findings)),
-    ]
-    blocks.extend(_gate_blocks(gates))
-    sections.append(Section("summary", "Executive summary", tuple(blocks)))
-    if d.get("baseline"):
-        sections.append(Section("changes", "Changes since the previous audit",
-                                tuple(_baseline_blocks(d["baseline"]))))
-
-    # 2. data
     classes = sorted(d["per_class"], key=lambda c: (-c["support"], str(c["label"])))
-    shown = _select_classes(d, classes, max_rows)
-    rows, cls = [], []
-    for c in shown:
-        rows.append([str(c["label"]), f"{c['support']:,}", fmt_percent(c["prevalence"]),
-                     c.get("stratum") or "none", _flags(c)])
-        cls.append("flagged" if c["flags"] else "")
-    blocks = [
-        _para(_strata_text(d)),
-        _table(["Class", "Support", "Prevalence", "Stratum", "Flags"], rows,
-               caption="Classes by prevalence", numeric=(1, 2), row_classes=cls,
-               note=_capped_note(len(classes), max_rows)),
-    ]
-    if "prevalence" in figures:
-        blocks.insert(1, Block("figure", figure=figures["prevalence"]))
-    sections.append(Section("data", "Data", tuple(blocks)))
-
-    # 3. methods
-    sections.append(Section("methods", "Methods", tuple(_methods_blocks(d))))
-
-    # 4. headline results
-    all_metrics = [m for m in ("precision", "recall", "f1", "specificity", "jaccard", "roc_auc",
-                               "average_precision") if m in d["averages"]["micro"]]
-    blocks = [_table(["Metric", "Micro", "Macro", "Weighted"], _headline_rows(d, all_metrics),
-                     caption="Averages", numeric=(1, 2, 3))]
-    overall_rows = [[metric_name(k), fmt_estimate(e, bounds=(0.0, 1.0) if k not in ("log_loss",) else ()),
-                     e.get("method") or "", e.get("note") or ""]
-                    for k, e in d["overall"].items()]
-    blocks.append(_table(["Metric", "Estimate [interval]", "Interval method", "Note"],
-                         overall_rows, caption="Overall metrics", numeric=(1,)))
-    if "forest" in figures:
-        blocks.append(Block("figure", figure=figures["forest"]))
-    sections.append(Section("headline", "Headline results", tuple(blocks)))
-
-    # 5. micro vs macro
-    blocks = [_para("Micro averages pool every sample, so frequent classes dominate them; macro "
-                    "averages give every class the same weight. A macro value below the micro "
-                    "value means the classifier does worse on the classes that are rare in the data.")]
-    gap_rows = []
-    for m, g in d.get("gap", {}).items():
-        gap_rows.append([metric_name(m), fmt_estimate(g["macro_minus_micro"], bounds=(0.0,)),
-                         fmt_estimate(g.get("macro_minus_weighted"), bounds=(0.0,)) if g.get("macro_minus_weighted") else ""])
-    if gap_rows:
-        blocks.append(_table(["Metric", "Macro - micro", "Macro - weighted"], gap_rows,
-                             caption="The micro-macro gap", numeric=(1, 2)))
-    if "curves" in figures:
-        blocks.append(Block("figure", figure=figures["curves"]))
-    sections.append(Section("micro-macro", "Micro versus macro", tuple(blocks)))
-
-    # 6. where rare classes diverge
-    blocks = [_para(_strata_text(d))]
-    srows = []
-    for s in d.get("strata", []):
-        srows.append([s["name"], s["bounds"]["description"], str(s["n_classes"]), f"{s['support']:,}",
-                      fmt_estimate(s["macro"].get("recall")), fmt_estimate(s["macro"].get("f1")),
-                      fmt_estimate(s["vs_rest"].get("recall"), bounds=(0.0,)) if s["vs_rest"] else ""])
-    if srows:
-        blocks.append(_table(["Stratum", "Definition", "Classes", "Support", "Macro recall",
-                              "Macro F1", "Recall vs rest"], srows,
-                             caption="Prevalence strata", numeric=(2, 3, 4, 5, 6)))
-    if "strata" in figures:
-        blocks.append(Block("figure", figure=figures["strata"]))
-    trows = []
-    for m, t in d.get("trend", {}).items():
-        trows.append([metric_name(m), fmt_estimate(t["slope_per_decade"], bounds=(0.0,)),
-                      fmt_estimate(t["spearman"], bounds=(-1.0, 1.0))])
-    if trows:
-        blocks.append(_table(["Metric", "Slope per tenfold prevalence", "Spearman correlation"],
-                             trows, caption="Trend with prevalence", numeric=(1, 2)))
-    if "trend" in figures:
-        blocks.append(Block("figure", figure=figures["trend"]))
-    drows = [[str(r["label"]), metric_name(r["metric"]), fmt_estimate(r["vs_micro"], bounds=(0.0,)),
-              _adjusted_text(r.get("adjusted")), "diverges" if r["diverges"] else
-              ("insufficient" if r["insufficient"] else "")]
-             for r in d.get("divergence", []) if r["diverges"] or r["insufficient"]]
-    if drows:
-        fam = d.get("family", {})
-        blocks.append(_table(["Class", "Metric", "Minus micro", "Adjusted interval", "Flag"],
-                             drows[:max_rows], caption="Divergent and insufficient classes",
-                             note=f"Adjusted for {fam.get('size', 0)} comparisons "
-                                  f"({fam.get('adjustment', 'holm')}).", numeric=(2, 3)))
-    blocks.append(Block("findings", items=tuple((f["severity"], f["text"]) for f in d.get("findings", []))))
-    sections.append(Section("divergence", "Where rare classes diverge", tuple(blocks)))
-
-    # 7. per-class table
-    cols = ["recall", "precision", "f1"] + (["roc_auc"] if has_scores else [])
-    rows, cls = [], []
-    for c in shown:
-        rows.append([str(c["label"]), f"{c['support']:,}", fmt_percent(c["prevalence"])]
-                    + [_split_interval(fmt_estimate(c["metrics"].get(m))) for m in cols]
-                    + [_flags(c)])
-        cls.append("flagged" if c["flags"] else "")
-    blocks = [_table(["Class", "Support", "Prevalence"] + [metric_name(m) for m in cols] + ["Flags"],
-                     rows, caption="Per-class metrics, most common class first",
-                     note=_capped_note(len(classes), max_rows), row_classes=cls,
-                     numeric=tuple(range(1, 3 + len(cols))))]
-    if "trend" in figures:
-        pass
-    sections.append(Section("per-class", "Per-class results", tuple(blocks)))
-
-    # 8. confusion
-    blocks = []
-    if "confusion" in figures:
-        blocks.append(Block("figure", figure=figures["confusion"]))
-    top = figures.get("_top_confusions") or []
-    if top:
-        blocks.append(_table(["True class", "Predicted as", "Count", "Share of the true class"],
-                             [[str(r["true"]), str(r["predicted"]), f"{r['count']:,}",
-                               fmt_percent(r["share"])] for r in top],
-                             caption="Most frequent confusions", numeric=(2, 3)))
-    sections.append(Section("confusion", "Confusion analysis", tuple(blocks) or (_para("No confusions."),)))
-
-    # 9. limitations and alerts
-    sections.append(Section("limitations", "Limitations and alerts", tuple(_limitations(d))))
-
-    # 10. reproducibility
-    sections.append(Section("reproducibility", "Reproducibility",
-                            tuple(_repro_blocks(d, report_id, attachments))))
-
-    # 11. sign-off
-    people = tuple(signoff) or (("", "Prepared by"), ("", "Reviewed by"), ("", "Approved by"))
-    sections.append(Section("sign-off", "Sign-off", (Block("signoff", items=tuple(people)),)))
-
+    report_id = _report_id(d)
+    ctx = _Context(d=d, figures=figures, classes=classes,
+                   shown=_select_classes(d, classes, max_rows), max_rows=max_rows,
+                   report_id=report_id,
+                   attachments=attachment_hashes(d) if attachments is None else attachments,
+                   signoff=tuple(signoff), has_scores=bool(data["has_scores"]))
+    sections = tuple(Section(sid, heading, tuple(blocks)) for sid, heading, build in SECTIONS
+                     if (blocks := build(ctx)))
+    status, thresholds = _gate_status(d.get("gates"))
+    evaluation = " ".join(_user_text(d, "evaluation").split())
     control = (
         ("Model", model_name),
         ("Dataset", dataset_name),
-        ("Dataset SHA-256", inputs[0]["sha256"] if inputs and inputs[0].get("sha256") else "not recorded (in-memory data)"),
+        ("Dataset SHA-256", inputs[0]["sha256"] if inputs and inputs[0].get("sha256")
+         else "not recorded (in-memory data)"),
+        *((("Evaluation", evaluation),) if evaluation else ()),
         ("Report id", report_id),
         ("Created (UTC)", run["created_utc"].replace("T", " ").replace("Z", "")),
         ("Tool", f"prevalens {version}"),
@@ -306,13 +717,27 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
         subtitle=f"{data['n_samples']:,} samples, {data['n_classes']} classes",
         language="en",
         author=f"prevalens {version}",
-        keywords="classifier audit, micro average, macro average, class prevalence, confidence intervals",
+        keywords="classifier audit, micro average, macro average, class prevalence, "
+                 "confidence intervals",
         document_control=control,
         status=status,
-        sections=tuple(sections),
+        sections=sections,
         footer_left=f"{title} · report {report_id}",
         generated=run["created_utc"],
+        report_id=report_id,
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# figures and attachments
+
+
+def build_figures(d: dict) -> dict:
+    """Every figure of the report as :class:`Figure` (data-URI SVG with alt text), by key of
+    :data:`prevalens.report.plots.FIGURES`; a figure the results cannot give (curves without
+    scores) is left out."""
+    return {key: Figure(p.title, p.alt, plots.as_data_uri(p.svg), key)
+            for key, p in plots.render_figures(d).items()}
 
 
 def attachment_bytes(d: dict) -> dict:
@@ -324,7 +749,12 @@ def attachment_bytes(d: dict) -> dict:
 
 
 def attachment_hashes(d: dict) -> dict:
+    """SHA-256 (hex) of each file of :func:`attachment_bytes`."""
     return {name: hashlib.sha256(data).hexdigest() for name, data in attachment_bytes(d).items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
 
 
 def _report_id(d):
@@ -386,7 +816,8 @@ def _select_classes(d, classes, max_rows):
         return e.get("estimate") if e.get("estimate") is not None else math.inf
 
     diverging = [c for c in by_rarity if "diverges" in c["flags"]]
-    worst = sorted((c for c in classes if f1(c) < math.inf), key=lambda c: (f1(c), c["support"], key(c)))
+    worst = sorted((c for c in classes if f1(c) < math.inf),
+                   key=lambda c: (f1(c), c["support"], key(c)))
     flagged = [c for c in by_rarity if c["flags"]]
     queues = [diverging, worst, by_rarity, flagged]
     chosen, seen = [], set()
@@ -409,11 +840,8 @@ def _flags(c):
     return ", ".join(f.replace("_", " ") for f in c["flags"])
 
 
-def _split_interval(text):
-    """``"0.61 [0.58, 0.64]"`` -> ``("0.61", "[0.58, 0.64]")`` so that a narrow column can put
-    the interval under the estimate instead of pushing the table off the page."""
-    est, sep, ci = text.partition(" [")
-    return (est, "[" + ci) if sep else text
+def _flag_classes(ctx):
+    return ["flagged" if c["flags"] else "" for c in ctx.shown]
 
 
 def _signoff_pair(line):
@@ -432,127 +860,31 @@ def _gate_status(gates):
     return status, "; ".join(g["spec"] for g in gates["items"]) + f" ({basis})"
 
 
-def _gate_blocks(gates):
+def _gates(gates):
     if not gates or not gates.get("items"):
-        return [_para("No quality gates were declared for this audit.")]
+        return Paragraph("No quality gates were declared for this audit.", "gates")
     rows, cls = [], []
     for g in gates["items"]:
         compared = {"ci_low": "lower bound", "ci_high": "upper bound",
                     "estimate": "estimate"}.get(g["compared"], "value")
         rows.append([g["spec"], f"{compared} {fmt_gate_value(g)}",
-                     fmt_estimate(g["estimate"]) if g["estimate"] else "undefined",
+                     _est_cell(g["estimate"]) if g["estimate"] else "undefined",
                      "PASS" if g["passed"] else "FAIL", g.get("note") or ""])
         cls.append("" if g["passed"] else "flagged")
     status, _ = _gate_status(gates)
     basis = ("Each gate is checked on the conservative end of the interval (the lower bound for "
              ">=, the upper bound for <=)" if gates["basis"] == "interval"
              else "Each gate is checked on the point estimate")
-    return [_table(["Gate", "Checked value", "Estimate [interval]", "Result", "Note"], rows,
-                   caption=f"Quality gates: {status}", row_classes=cls, numeric=(1, 2),
-                   note=basis + "; an undefined value fails.")]
-
-
-def _baseline_blocks(base):
-    text = (f"Compared with the audit of {base.get('created_utc') or 'unknown date'} "
-            f"(results file {base['path']}, SHA-256 {base['sha256']}"
-            + (f", {base['n_samples']:,} samples" if base.get("n_samples") else "") + "). "
-            + ("The input data changed. " if base.get("inputs_changed") else
-               "The input data are the same. "))
-    if base.get("classes_added"):
-        text += "New classes: " + ", ".join(base["classes_added"]) + ". "
-    if base.get("classes_removed"):
-        text += "Classes no longer present: " + ", ".join(base["classes_removed"]) + ". "
-    rows, cls = [], []
-    for item in base["items"]:
-        name = item["metric"]
-        if name.split(".")[0] not in ("micro", "macro", "weighted", "overall", "gap", "stratum"):
-            continue
-        diff = item["difference"]
-        rows.append([name, fmt_estimate(item["old"], bounds=()) if item["old"] else "absent",
-                     fmt_estimate(item["new"], bounds=()) if item["new"] else "absent",
-                     fmt_number(diff, 3, bounds=()) if diff is not None else "",
-                     {True: "yes", False: "no", None: ""}[item["overlap"]]])
-        cls.append("flagged" if item["overlap"] is False else "")
-    return [_para(text + base.get("note", "")),
-            _table(["Metric", "Previous", "Now", "Difference", "Intervals overlap"], rows,
-                   caption="Changes since the previous audit", row_classes=cls,
-                   numeric=(1, 2, 3))]
+    return _table("gates", ["Gate", "Checked value", "Estimate [interval]", "Result", "Note"],
+                  rows, caption=f"Quality gates: {status}", row_classes=cls, numeric=(1, 2),
+                  note=basis + "; an undefined value fails.")
 
 
 def _adjusted_text(a):
     if not a:
         return ""
-    return f"[{fmt_number(a['ci_low'], 2, bounds=(0.0,))}, {fmt_number(a['ci_high'], 2, bounds=(0.0,))}]"
-
-
-def _methods_blocks(d):
-    run = d["run"]
-    cfg = run.get("config", {})
-    return [
-        _para("Per class (one-vs-rest): precision = tp/(tp+fp), recall = tp/(tp+fn), "
-              "F1 = 2tp/(2tp+fp+fn), specificity = tn/(tn+fp), NPV = tn/(tn+fn), "
-              "Jaccard = tp/(tp+fp+fn). Micro averages pool the counts of every class before "
-              "dividing; macro averages are the unweighted mean of the per-class values (macro F1 "
-              "is the mean of per-class F1); weighted averages weight classes by support."),
-        _para("A ratio whose denominator is 0 is undefined: it is reported as undefined, never as "
-              "0, and left out of the macro and weighted averages."),
-        _kv([
-            ("Resampling", f"{run['resampling']} bootstrap of the confusion matrix "
-                           "(multinomial cell counts), clusters when a cluster column is given"),
-            ("Replicates (B)", f"{run['n_resamples']:,}"),
-            ("Seed", str(run["seed"])),
-            ("Confidence level", fmt_level(run["confidence_level"])),
-            ("Label metrics", f"{run['interval_method']} intervals from joint replicates"),
-            ("Per-class proportions", _proportion_method(cfg.get("proportion_interval", "wilson"))),
-            ("ROC AUC", "DeLong, logit scale; macro with the covariance of per-class AUCs"),
-            ("Simultaneous intervals", cfg.get("multiplicity", "bonferroni")),
-            ("Divergence claims", f"{cfg.get('divergence_adjustment', 'holm')}-adjusted family"),
-            ("Minimum support", str(cfg.get("min_support", 10))),
-            ("Tool version", f"prevalens {d['tool']['version']}"),
-        ]),
-    ]
-
-
-def _limitations(d):
-    blocks = []
-    items = []
-    for f in d.get("findings", []):
-        if f["kind"] in ("insufficient", "undefined", "no_intervals"):
-            items.append(("info", f["text"]))
-    unstable = [(c["label"], m) for c in d["per_class"] for m, e in c["metrics"].items()
-                if e["status"] == "unstable"]
-    if unstable:
-        items.append(("info", f"{len(unstable)} per-class estimate(s) were undefined in more than 5% "
-                              "of bootstrap replicates and are marked unstable."))
-    curves = d.get("curves")
-    bands = (curves or {}).get("bands")
-    if curves and (bands is None or not bands.get("method")):
-        why = (bands or {}).get("note") or "no bands were computed (n_resamples = 0)"
-        items.append(("info", f"The ROC and precision-recall curves are drawn without confidence "
-                              f"bands: {why.removeprefix('no bands: ')}."))
-    if not items:
-        items.append(("info", "No alerts."))
-    blocks.append(Block("findings", items=tuple(items)))
-    return blocks
-
-
-def _repro_blocks(d, report_id, attachments=None):
-    run = d["run"]
-    pairs = [("Command", run.get("command") or "Python API"), ("Seed", str(run["seed"])),
-             ("Created (UTC)", run["created_utc"]), ("Report id", report_id),
-             ("Tool", f"prevalens {d['tool']['version']}")]
-    for i in d.get("inputs", []):
-        pairs.append(("Input", f"{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 {i['sha256'] or 'n/a'})"))
-    for name, sha in (attachments or {}).items():
-        pairs.append(("Attachment", f"{name} (SHA-256 {sha})"))
-    cfg = run.get("config", {})
-    blocks = [_kv(pairs),
-              _table(["Option", "Value"], [[k, _config_value(v)] for k, v in cfg.items()],
-                     caption="Resolved configuration"),
-              _para("The PDF carries results.json and per_class.csv as attachments: extract them "
-                    "with any PDF reader's attachment panel, or `pdfdetach -saveall report.pdf` "
-                    "(poppler) / `qpdf --show-attachment=results.json report.pdf`.")]
-    return blocks
+    return (f"[{fmt_number(a['ci_low'], 2, bounds=(0.0,))}, "
+            f"{fmt_number(a['ci_high'], 2, bounds=(0.0,))}]")
 
 
 def _config_value(v) -> str:
@@ -563,22 +895,3 @@ def _config_value(v) -> str:
     if isinstance(v, float) and v.is_integer() and abs(v) >= 1e6:
         return f"{v:.0e}"
     return str(v)
-
-
-def build_figures(d: dict) -> dict:
-    """Every figure of the report as :class:`Figure` (data-URI SVG with alt text)."""
-    out = {}
-
-    def add(key, plot):
-        if plot is not None:
-            out[key] = Figure(plot.title, plot.alt, plots.as_data_uri(plot.svg))
-
-    add("prevalence", plots.prevalence_plot(d))
-    add("forest", plots.forest_plot(d))
-    add("curves", plots.curves_plot(d))
-    add("strata", plots.strata_plot(d))
-    add("trend", plots.metric_vs_prevalence_plot(d))
-    add("confusion", plots.confusion_plot(d))
-    if d["data"]["n_classes"] > 30:
-        out["_top_confusions"] = plots.top_confusions(d)
-    return out
