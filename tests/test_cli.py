@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -25,7 +26,7 @@ import prevalens
 from prevalens import InputError, load_predictions
 from prevalens.data import example_path
 
-from conftest import run_python_m
+from conftest import call_main, run_python_m
 
 
 def _validator():
@@ -307,17 +308,33 @@ def test_help_exits_0_and_shows_an_example(cli, tmp_path, command):
 # failures leave existing output alone
 
 
+DEFAULT_OUTPUTS = ["per_class.csv", "report.html", "report.pdf", "results.json"]
+
+
+@pytest.fixture(scope="module")
+def previous_outputs(tmp_path_factory) -> Path:
+    """The output directory of a successful audit of GOOD_CSV in the default formats (json, html,
+    pdf), made once (in-process, a module fixture: its output is not checked); tests copy it."""
+    tmp = tmp_path_factory.mktemp("previous")
+    good = _write(tmp / "good.csv", GOOD_CSV)
+    ok = call_main(["audit", good, "--out-dir", tmp / "out", "--n-resamples", "0", "--seed", "1"],
+                   cwd=tmp)
+    assert ok.returncode == 0, ok.stderr
+    assert _listing(tmp / "out") == DEFAULT_OUTPUTS  # the default formats: json, html, pdf
+    return tmp / "out"
+
+
 @pytest.mark.parametrize(
     "bad_args", [["{bad}"], ["{good}", "--labels", "a,b"]], ids=["bad-input", "label-outside"],
 )
-def test_failed_run_leaves_previous_results_byte_identical(cli, tmp_path, bad_args):
+def test_failed_run_leaves_previous_results_byte_identical(cli, tmp_path, previous_outputs,
+                                                           bad_args):
     good = _write(tmp_path / "good.csv", GOOD_CSV)
     bad = _write(tmp_path / "bad.csv", "y_true,y_pred\na,a\n,b\n")
     out = tmp_path / "out"
-    ok = cli("audit", good, "--out-dir", out, "--n-resamples", "0", "--seed", "1", cwd=tmp_path)
-    assert ok.returncode == 0, ok.stderr
-    written = ["per_class.csv", "report.html", "report.pdf", "results.json"]
-    assert _listing(out) == written  # the default formats: json, html, pdf
+    shutil.copytree(previous_outputs, out)
+    written = DEFAULT_OUTPUTS
+    assert _listing(out) == written
     before = {name: (out / name).read_bytes() for name in written}
     fill = {"good": good, "bad": bad}
     proc = cli("audit", *[a.format(**fill) for a in bad_args], "--out-dir", out,
