@@ -8,15 +8,25 @@ The strategies below are imported by ``test_metrics_reference.py`` and ``test_in
 They draw integer class codes ``0 .. K-1`` and always pass ``labels=range(K)`` to the audit, so
 classes that never occur (absent), that are never predicted, and that have a single sample are
 all kept as columns of the K x K matrix; that is where undefined (0/0) metrics come from.
+
+The command-line tests (``test_cli.py``, ``test_cli_config.py``) run ``prevalens.cli.main(argv)``
+in the test's process through the fixture ``cli`` (or :func:`call_main`), which spares each run an
+interpreter start and the import of numpy, pandas and the report's libraries; the few runs that
+must show what a fresh process does use :func:`run_python_m`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -160,3 +170,83 @@ def assert_close(actual, desired, err_msg=""):
     """Compare numbers at the suite's tolerance (1e-12 absolute), NaN equal to NaN."""
     np.testing.assert_allclose(actual, desired, rtol=0, atol=1e-12, equal_nan=True,
                                err_msg=err_msg)
+
+
+# ------------------------------------------------------------------------------------------------
+# running the command line (tests/test_cli.py, tests/test_cli_config.py)
+
+#: The report date of every CLI run in the tests (SOURCE_DATE_EPOCH): 2023-11-14T22:13:20Z.
+CLI_EPOCH = "1700000000"
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What a run of the command line left behind: its exit code and its stdout and stderr text
+    (the attribute names of :class:`subprocess.CompletedProcess`)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def call_main(args, *, cwd, env=None, capfd=None) -> CliRun:
+    """``prevalens.cli.main(args)`` in this process, as ``prevalens ARGS`` run in ``cwd``.
+
+    The environment is that of :func:`run_python_m` (SOURCE_DATE_EPOCH set, PREVALENS_PROGRESS
+    unset, ``env`` on top) and is restored afterwards, with the working directory. argparse's
+    ``SystemExit`` (usage errors, ``--help``, ``--version``) becomes the exit code; any other
+    exception (``--debug``) propagates. With ``capfd`` (pytest's fixture) stdout and stderr are
+    read at the file-descriptor level, like a subprocess's pipes: output written by C libraries
+    counts too. Module fixtures cannot use ``capfd``; without it only ``sys.stdout`` and
+    ``sys.stderr`` are captured. Either way stderr is not a terminal, so progress lines appear
+    only when PREVALENS_PROGRESS=1 asks for them, as in a subprocess with a pipe.
+    """
+    from prevalens.cli import main
+
+    with pytest.MonkeyPatch.context() as mp, contextlib.ExitStack() as stack:
+        mp.chdir(cwd)
+        mp.delenv("PREVALENS_PROGRESS", raising=False)
+        mp.setenv("SOURCE_DATE_EPOCH", CLI_EPOCH)
+        # argparse wraps --help at the terminal's width; a subprocess with a pipe gets 80
+        mp.setenv("COLUMNS", "80")
+        for name, value in (env or {}).items():
+            mp.setenv(name, value)
+        if capfd is not None:
+            capfd.readouterr()  # drop what came before
+            read = capfd.readouterr
+        else:
+            out = stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+            err = stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+            read = lambda: (out.getvalue(), err.getvalue())  # noqa: E731
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code
+        stdout, stderr = read()
+    assert isinstance(code, int), code
+    return CliRun(code, stdout, stderr)
+
+
+@pytest.fixture
+def cli(capfd):
+    """``cli(*args, cwd=..., env=None)``: :func:`call_main` with stdout and stderr read from
+    the file descriptors."""
+
+    def run(*args, cwd, env=None) -> CliRun:
+        return call_main(args, cwd=cwd, env=env, capfd=capfd)
+
+    return run
+
+
+def run_python_m(args, *, cwd, env=None, script=None, timeout=300) -> subprocess.CompletedProcess:
+    """``python -m prevalens ARGS`` (or the console ``script``) as a real subprocess in ``cwd``,
+    text mode; SOURCE_DATE_EPOCH set, PREVALENS_PROGRESS and PYTHONWARNINGS unset, ``env`` on
+    top. For what only a fresh process shows: the entry points themselves, tracebacks printed by
+    the interpreter, and environment variables read while modules are first imported."""
+    full_env = dict(os.environ, SOURCE_DATE_EPOCH=CLI_EPOCH)
+    for name in ("PYTHONWARNINGS", "PREVALENS_PROGRESS"):
+        full_env.pop(name, None)
+    full_env.update(env or {})
+    cmd = [str(script)] if script else [sys.executable, "-m", "prevalens"]
+    return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

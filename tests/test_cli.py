@@ -1,5 +1,8 @@
-"""The command line, run as a user runs it: a subprocess of ``python -m prevalens`` (and once the
-installed ``prevalens`` console script). Every run uses ``--n-resamples 0`` to stay fast.
+"""The command line: ``prevalens.cli.main(argv)`` called in this process (fixture ``cli``, see
+conftest.py), and a few real subprocesses that show the entry points work as a user runs them:
+``python -m prevalens`` auditing a file, rejecting bad input and printing a traceback with
+``--debug``, and the installed ``prevalens`` console script. Every run uses ``--n-resamples 0``
+to stay fast.
 
 Bad input must give exit code 2, exactly one line on stderr (the library's own message after
 "prevalens: error: "), no traceback, and no output file, temporary or not.
@@ -10,10 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
+import shutil
 import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -24,26 +26,7 @@ import prevalens
 from prevalens import InputError, load_predictions
 from prevalens.data import example_path
 
-EPOCH = "1700000000"
-
-
-def run_cli(*args, cwd, script=None, env_extra=None):
-    """Run the CLI; returns the CompletedProcess (text mode)."""
-    env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
-    env.pop("PYTHONWARNINGS", None)
-    env.update(env_extra or {})
-    cmd = [str(script)] if script else [sys.executable, "-m", "prevalens"]
-    return subprocess.run(
-        cmd + [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
-def run_many(jobs: dict) -> dict:
-    """Run several CLI invocations concurrently: ``{key: (args, cwd)}`` -> ``{key: process}``.
-    Each run spends most of its time importing numpy and pandas, so this keeps the tables fast."""
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        futures = {key: pool.submit(run_cli, *args, cwd=cwd) for key, (args, cwd) in jobs.items()}
-        return {key: f.result() for key, f in futures.items()}
+from conftest import call_main, run_python_m
 
 
 def _validator():
@@ -132,33 +115,29 @@ def earlier_results() -> bytes:
     return result.to_json().encode("utf-8")
 
 
-@pytest.fixture(scope="module")
-def bad_input_runs(tmp_path_factory, earlier_results):
-    """Every row of BAD_INPUTS: the library's message (None if it accepted the input), the
-    CLI's process and its --out-dir. Every other case writes into an out dir that already holds
-    a results.json, which the failed run must leave byte-identical."""
-    expected, jobs, out_dirs = {}, {}, {}
-    for i, (case, make, options, kwargs) in enumerate(BAD_INPUTS):
-        tmp = tmp_path_factory.mktemp(case)
-        source = make(tmp)
-        try:
-            load_predictions(source, **kwargs)
-            expected[case] = None
-        except InputError as exc:
-            expected[case] = str(exc)
-        out_dirs[case] = tmp / "out"
-        if i % 2:
-            out_dirs[case].mkdir()
-            (out_dirs[case] / "results.json").write_bytes(earlier_results)
-        jobs[case] = (["audit", source, "--out-dir", out_dirs[case], "--format", "json",
-                       "--n-resamples", "0", *options], tmp)
-    procs = run_many(jobs)
-    return {case: (expected[case], procs[case], out_dirs[case]) for case in jobs}
+def _bad_input_run(run, tmp_path, earlier_results, case):
+    """Row ``case`` of BAD_INPUTS run by ``run`` (in-process or a subprocess): the library's
+    message (None if it accepted the input), the CLI's run and its --out-dir. Every other row
+    writes into an out dir that already holds a results.json, which the failed run must leave
+    byte-identical."""
+    i = [c for c, *_ in BAD_INPUTS].index(case)
+    _, make, options, kwargs = BAD_INPUTS[i]
+    source = make(tmp_path)
+    try:
+        load_predictions(source, **kwargs)
+        expected = None
+    except InputError as exc:
+        expected = str(exc)
+    out_dir = tmp_path / "out"
+    if i % 2:
+        out_dir.mkdir()
+        (out_dir / "results.json").write_bytes(earlier_results)
+    proc = run("audit", source, "--out-dir", out_dir, "--format", "json", "--n-resamples", "0",
+               *options, cwd=tmp_path)
+    return expected, proc, out_dir
 
 
-@pytest.mark.parametrize("case", [case for case, *_ in BAD_INPUTS])
-def test_bad_input_exit_2_one_line_no_output(bad_input_runs, earlier_results, case):
-    expected, proc, out_dir = bad_input_runs[case]
+def _assert_bad_input_rejected(expected, proc, out_dir, earlier_results):
     assert expected is not None, "the library accepted this input"
     _assert_one_line_error(proc, expected)
     if (out_dir / "results.json").exists():  # an earlier run's output: untouched
@@ -166,6 +145,22 @@ def test_bad_input_exit_2_one_line_no_output(bad_input_runs, earlier_results, ca
         assert _listing(out_dir) == ["results.json"]  # and no temporary file
     else:
         assert _listing(out_dir) == []  # no results.json, no temporary file
+
+
+@pytest.mark.parametrize("case", [case for case, *_ in BAD_INPUTS])
+def test_bad_input_exit_2_one_line_no_output(cli, tmp_path, earlier_results, case):
+    _assert_bad_input_rejected(*_bad_input_run(cli, tmp_path, earlier_results, case),
+                               earlier_results)
+
+
+def test_bad_input_through_python_m(tmp_path, earlier_results):
+    """One row of the table as a user runs it (a subprocess): the message is the whole of
+    stderr, with no traceback and no warnings printed by a fresh interpreter."""
+    def run(*args, cwd):
+        return run_python_m(args, cwd=cwd)
+
+    _assert_bad_input_rejected(*_bad_input_run(run, tmp_path, earlier_results, "score-nan"),
+                               earlier_results)
 
 
 # (id, arguments after "audit", start of the message)
@@ -183,23 +178,12 @@ BAD_USAGE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def bad_usage_runs(tmp_path_factory):
-    jobs, fills = {}, {}
-    for case, args, _ in BAD_USAGE:
-        tmp = tmp_path_factory.mktemp(case)
-        fill = {"good": _write(tmp / "good.csv", GOOD_CSV), "out": str(tmp / "out")}
-        resamples = [] if "--n-resamples" in args else ["--n-resamples", "0"]
-        jobs[case] = (["audit", *[a.format(**fill) for a in args], *resamples], tmp)
-        fills[case] = fill
-    procs = run_many(jobs)
-    return {case: (procs[case], fills[case]) for case in jobs}
-
-
-@pytest.mark.parametrize("case, message", [(case, m) for case, _, m in BAD_USAGE],
+@pytest.mark.parametrize("args, message", [(args, m) for _, args, m in BAD_USAGE],
                          ids=[case for case, *_ in BAD_USAGE])
-def test_bad_usage_exit_2_one_line(bad_usage_runs, case, message):
-    proc, fill = bad_usage_runs[case]
+def test_bad_usage_exit_2_one_line(cli, tmp_path, args, message):
+    fill = {"good": _write(tmp_path / "good.csv", GOOD_CSV), "out": str(tmp_path / "out")}
+    resamples = [] if "--n-resamples" in args else ["--n-resamples", "0"]
+    proc = cli("audit", *[a.format(**fill) for a in args], *resamples, cwd=tmp_path)
     _assert_one_line_error(proc, message.format(**fill))
     assert _listing(Path(fill["out"])) == []
 
@@ -210,9 +194,9 @@ def test_bad_usage_exit_2_one_line(bad_usage_runs, case, message):
      ],
     ids=["unknown-option", "bad-choice"],
 )
-def test_argparse_errors_exit_2(tmp_path, args):
+def test_argparse_errors_exit_2(cli, tmp_path, args):
     good = _write(tmp_path / "good.csv", GOOD_CSV)
-    proc = run_cli(*[a.format(good=good) for a in args], cwd=tmp_path)
+    proc = cli(*[a.format(good=good) for a in args], cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     last = proc.stderr.splitlines()[-1]  # argparse: "prevalens[ audit]: error: ..."
@@ -220,8 +204,8 @@ def test_argparse_errors_exit_2(tmp_path, args):
     assert not (tmp_path / "reports").exists()  # the default --out-dir was not touched
 
 
-def test_no_command_prints_help_and_exits_2(tmp_path):
-    proc = run_cli(cwd=tmp_path)
+def test_no_command_prints_help_and_exits_2(cli, tmp_path):
+    proc = cli(cwd=tmp_path)
     assert proc.returncode == 2
     assert "usage: prevalens" in proc.stderr
 
@@ -231,10 +215,12 @@ def test_no_command_prints_help_and_exits_2(tmp_path):
 
 
 def test_audit_writes_valid_results_json(tmp_path):
+    # A subprocess: `python -m prevalens audit FILE` as a user runs it (the module entry point,
+    # SOURCE_DATE_EPOCH read by a fresh interpreter, stderr empty in a fresh process).
     source = _write(tmp_path / "preds.csv", SCORES_CSV)
     out_dir = tmp_path / "out" / "nested"  # created as needed
-    proc = run_cli("audit", source, "--out-dir", out_dir, "--format", "json",
-                   "--n-resamples", "0", "--seed", "42", cwd=tmp_path)
+    proc = run_python_m(["audit", source, "--out-dir", out_dir, "--format", "json",
+                         "--n-resamples", "0", "--seed", "42"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     target = out_dir / "results.json"
@@ -270,9 +256,9 @@ def test_audit_writes_valid_results_json(tmp_path):
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_audit_example(tmp_path):
-    proc = run_cli("audit", "--example", "--out-dir", "ex", "--n-resamples", "0", "--seed", "1",
-                   "--quiet", cwd=tmp_path)
+def test_audit_example(cli, tmp_path):
+    proc = cli("audit", "--example", "--out-dir", "ex", "--n-resamples", "0", "--seed", "1",
+               "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == ""  # --quiet
     doc = json.loads((tmp_path / "ex" / "results.json").read_text())
@@ -281,8 +267,8 @@ def test_audit_example(tmp_path):
     assert doc["data"]["has_scores"] is True
 
 
-def test_example_then_console_script_audit(tmp_path):
-    proc = run_cli("example", "digits.csv", cwd=tmp_path)
+def test_example_then_console_script_audit(cli, tmp_path):
+    proc = cli("example", "digits.csv", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     written = tmp_path / "digits.csv"
     assert written.read_bytes() == example_path().read_bytes()
@@ -292,24 +278,25 @@ def test_example_then_console_script_audit(tmp_path):
     script = Path(sys.executable).parent / "prevalens"
     if not script.exists():
         pytest.skip(f"no console script next to {sys.executable}")
-    proc = run_cli("audit", "digits.csv", "--out-dir", "audit", "--n-resamples", "0",
-                   "--seed", "3", cwd=tmp_path, script=script)
+    # A subprocess: the installed console script, as a user runs it.
+    proc = run_python_m(["audit", "digits.csv", "--out-dir", "audit", "--n-resamples", "0",
+                         "--seed", "3"], cwd=tmp_path, script=script)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "audit" / "results.json").read_text())
     assert list(_validator().iter_errors(doc)) == []
     assert doc["inputs"][0]["path"] == "digits.csv"
 
 
-def test_schema_prints_the_schema(tmp_path):
-    proc = run_cli("schema", cwd=tmp_path)
+def test_schema_prints_the_schema(cli, tmp_path):
+    proc = cli("schema", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == prevalens.load_schema()
 
 
 @pytest.mark.parametrize("command", [[], ["audit"], ["schema"], ["example"]],
                          ids=["top", "audit", "schema", "example"])
-def test_help_exits_0_and_shows_an_example(tmp_path, command):
-    proc = run_cli(*command, "--help", cwd=tmp_path)
+def test_help_exits_0_and_shows_an_example(cli, tmp_path, command):
+    proc = cli(*command, "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: prevalens")
     assert "example" in proc.stdout
@@ -321,33 +308,48 @@ def test_help_exits_0_and_shows_an_example(tmp_path, command):
 # failures leave existing output alone
 
 
+DEFAULT_OUTPUTS = ["per_class.csv", "report.html", "report.pdf", "results.json"]
+
+
+@pytest.fixture(scope="module")
+def previous_outputs(tmp_path_factory) -> Path:
+    """The output directory of a successful audit of GOOD_CSV in the default formats (json, html,
+    pdf), made once (in-process, a module fixture: its output is not checked); tests copy it."""
+    tmp = tmp_path_factory.mktemp("previous")
+    good = _write(tmp / "good.csv", GOOD_CSV)
+    ok = call_main(["audit", good, "--out-dir", tmp / "out", "--n-resamples", "0", "--seed", "1"],
+                   cwd=tmp)
+    assert ok.returncode == 0, ok.stderr
+    assert _listing(tmp / "out") == DEFAULT_OUTPUTS  # the default formats: json, html, pdf
+    return tmp / "out"
+
+
 @pytest.mark.parametrize(
     "bad_args", [["{bad}"], ["{good}", "--labels", "a,b"]], ids=["bad-input", "label-outside"],
 )
-def test_failed_run_leaves_previous_results_byte_identical(tmp_path, bad_args):
+def test_failed_run_leaves_previous_results_byte_identical(cli, tmp_path, previous_outputs,
+                                                           bad_args):
     good = _write(tmp_path / "good.csv", GOOD_CSV)
     bad = _write(tmp_path / "bad.csv", "y_true,y_pred\na,a\n,b\n")
     out = tmp_path / "out"
-    ok = run_cli("audit", good, "--out-dir", out, "--n-resamples", "0", "--seed", "1",
-                 cwd=tmp_path)
-    assert ok.returncode == 0, ok.stderr
-    written = ["per_class.csv", "report.html", "report.pdf", "results.json"]
-    assert _listing(out) == written  # the default formats: json, html, pdf
+    shutil.copytree(previous_outputs, out)
+    written = DEFAULT_OUTPUTS
+    assert _listing(out) == written
     before = {name: (out / name).read_bytes() for name in written}
     fill = {"good": good, "bad": bad}
-    proc = run_cli("audit", *[a.format(**fill) for a in bad_args], "--out-dir", out,
-                   "--n-resamples", "0", "--seed", "2", cwd=tmp_path)
+    proc = cli("audit", *[a.format(**fill) for a in bad_args], "--out-dir", out,
+               "--n-resamples", "0", "--seed", "2", cwd=tmp_path)
     _assert_one_line_error(proc)
     assert {name: (out / name).read_bytes() for name in written} == before
     assert _listing(out) == written
 
 
-def test_write_failure_leaves_no_temporary_file(tmp_path):
+def test_write_failure_leaves_no_temporary_file(cli, tmp_path):
     good = _write(tmp_path / "good.csv", GOOD_CSV)
     out = tmp_path / "out"
     (out / "results.json").mkdir(parents=True)  # the target cannot be replaced
-    proc = run_cli("audit", good, "--out-dir", out, "--n-resamples", "0", "--format", "json",
-                   cwd=tmp_path)
+    proc = cli("audit", good, "--out-dir", out, "--n-resamples", "0", "--format", "json",
+               cwd=tmp_path)
     _assert_one_line_error(proc)
     assert proc.stderr.startswith(f"prevalens: error: --out-dir {out}: cannot write (")
     assert _listing(out) == ["results.json"]
@@ -355,9 +357,11 @@ def test_write_failure_leaves_no_temporary_file(tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
+    # A subprocess: in-process, --debug re-raises and the traceback is pytest's; that the
+    # interpreter prints it for a user is seen only from outside.
     bad = _write(tmp_path / "bad.csv", "y_true,y_pred\na,a\n,b\n")
-    proc = run_cli("audit", bad, "--out-dir", tmp_path / "out", "--n-resamples", "0", "--debug",
-                   cwd=tmp_path)
+    proc = run_python_m(["audit", bad, "--out-dir", tmp_path / "out", "--n-resamples", "0",
+                         "--debug"], cwd=tmp_path)
     assert proc.returncode != 0
     assert "Traceback (most recent call last)" in proc.stderr
     assert "InputError: " in proc.stderr and "missing label at row 2 (line 3)" in proc.stderr

@@ -2,12 +2,15 @@
 gates, the comparison with a baseline, the exports, reproducible runs, progress and the summary,
 every subcommand and every exit code, and a catalogue of bad invocations and bad files.
 
-Every run is a subprocess of ``python -m prevalens`` (the real entry point). All of them are started
-once, concurrently, by the module fixture ``runs`` (each run spends most of its time importing
-numpy and pandas), in two waves: the second wave needs numbers from the first (gate thresholds
-between an estimate and its interval bound, a baseline file, a results.json to re-render).
-Runs use ``--n-resamples 0`` or 200 and JSON/Markdown/CSV/LaTeX output; only two runs render the
-HTML report and one the PDF.
+Every run calls ``prevalens.cli.main(argv)`` in this process (fixture ``cli``, see conftest.py:
+its exit code, stdout and stderr read from the file descriptors, environment variables and the
+working directory set for the run and restored), so a test costs the audit, not an interpreter
+importing numpy and pandas; tests/test_cli.py runs the real entry points as subprocesses. The one
+case here that needs a fresh interpreter says why. Each test makes its own runs in its own
+directory, except the first of two identical scheduled runs on the example (module fixture
+``scheduled``), whose outputs many tests read and none changes: a test that runs beside them
+copies them first. Runs use ``--n-resamples 0`` or 200 and JSON/Markdown/CSV/LaTeX output; only
+two runs render the HTML report and one the PDF.
 
 Data: the bundled example (330 rows, 10 classes, with scores; class ``eight`` is never predicted,
 so its precision is undefined and the CLI warns) and CLEAN_CSV, a hand-made 40-row, 3-class file
@@ -29,9 +32,7 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,7 +44,8 @@ from prevalens.config import OPTIONS
 from prevalens.data import example_path
 from prevalens.formatting import metric_name
 
-EPOCH = "1700000000"
+from conftest import call_main, run_python_m
+
 EPOCH_UTC = "2023-11-14T22:13:20Z"  # datetime.fromtimestamp(1700000000, tz=utc)
 # the documented columns of headline.csv (prevalens.exports.headline_csv)
 HEADLINE_COLUMNS = ("section", "name", "metric", "estimate", "ci_low", "ci_high", "se", "method",
@@ -54,18 +56,7 @@ DIR = object()  # in a case's files: make a directory
 
 
 # ------------------------------------------------------------------------------------------------
-# running the CLI (the pattern of tests/test_cli.py, with per-run environment variables)
-
-
-def run_cli(args, cwd, env=None) -> subprocess.CompletedProcess:
-    """``python -m prevalens ARGS`` in ``cwd``; SOURCE_DATE_EPOCH set, PREVALENS_PROGRESS unset
-    (stderr is a pipe, so no progress) unless ``env`` says otherwise."""
-    full_env = dict(os.environ, SOURCE_DATE_EPOCH=EPOCH)
-    for name in ("PYTHONWARNINGS", "PREVALENS_PROGRESS"):
-        full_env.pop(name, None)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "prevalens", *map(str, args)], cwd=cwd,
-                          env=full_env, capture_output=True, text=True, timeout=300)
+# helpers
 
 
 def _listing(directory: Path) -> list[str]:
@@ -169,7 +160,8 @@ def _earlier_results() -> bytes:
 class Bad:
     """A bad invocation: run in its own directory (which holds ``out/results.json`` from an
     earlier audit, and ``files``); ``{clean}``, ``{noscore}``, ``{earlier}`` in ``args`` are
-    absolute paths to the shared data. ``expect``: fragments of the error line."""
+    absolute paths to the shared data. ``expect``: fragments of the error line. ``subprocess``:
+    why the case runs as ``python -m prevalens`` rather than in this process."""
 
     id: str
     args: tuple
@@ -179,6 +171,7 @@ class Bad:
     env: dict | None = None
     root_skip: bool = False
     xfail: str | None = None
+    subprocess: str | None = None
 
 
 FAST = ("--out-dir", "out", "--format", "json", "--n-resamples", "0")
@@ -298,7 +291,10 @@ CATALOGUE = [
     Bad("example-into-a-directory", ("example", "out"), ("out", "is a directory")),
     # -- user errors that once were reported as internal errors (exit 3)
     Bad("source-date-epoch-not-a-number", ("audit", "{clean}", *FAST),
-        ("SOURCE_DATE_EPOCH",), env={"SOURCE_DATE_EPOCH": "yesterday"}),
+        ("SOURCE_DATE_EPOCH",), env={"SOURCE_DATE_EPOCH": "yesterday"},
+        subprocess="numpy's f2py reads SOURCE_DATE_EPOCH (int(...), a bare ValueError) while "
+                   "scipy is first imported, and main() must check it before that import: only "
+                   "a fresh interpreter has scipy still to import"),
     Bad("user-template-undefined-variable", ("render", "{earlier}", "--out-dir", "out",
                                              "--format", "html", "--templates", "tpl"),
         ("tpl", "report.html.j2"), files={"tpl/report.html.j2": "{{ no_such_variable }}\n"}),
@@ -308,7 +304,7 @@ _RUNNABLE = [c for c in CATALOGUE if not (c.root_skip and IS_ROOT) and not c.xfa
 
 
 # ------------------------------------------------------------------------------------------------
-# the runs
+# shared data and the scheduled run
 
 
 def _toml(path: Path, text: str) -> Path:
@@ -316,203 +312,51 @@ def _toml(path: Path, text: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Every CLI run of this file, concurrently. Returns a namespace: ``w`` (the work dir),
-    ``p`` (key -> CompletedProcess), ``before``/``after`` (catalogue snapshots), ``earlier``."""
-    w = tmp_path_factory.mktemp("cli_config")
+def data(tmp_path_factory):
+    """The input files that runs name by absolute path (never written to): ``clean``,
+    ``noscore``, ``example``, ``example_mod`` (the example with eight predictions corrected) and
+    ``earlier`` (a results.json, whose bytes are ``earlier_bytes``); ``fill`` maps these names to
+    their paths as text, for ``{...}`` in a catalogue case's arguments."""
+    w = tmp_path_factory.mktemp("data")
     example = example_path().read_text("utf-8")
     earlier = _earlier_results()
-    data = {"clean": _write(w / "data" / "clean.csv", CLEAN_CSV),
-            "noscore": _write(w / "data" / "noscore.csv", NOSCORE_CSV),
-            "example": _write(w / "data" / "example.csv", example),
-            "example_mod": _write(w / "data" / "example_mod.csv", _modified_example(example)),
-            "earlier": _write(w / "data" / "earlier.json", earlier)}
-    jobs = {}  # key -> (args, cwd, env)
-
-    def job(key, args, cwd, env=None):
-        cwd.mkdir(parents=True, exist_ok=True)
-        jobs[key] = ([str(a) for a in args], cwd, env)
-
-    # The heaviest first: the defaults (2000 replicates, HTML and PDF).
-    _write(w / "default" / "clean.csv", CLEAN_CSV)
-    job("default", ["audit", "clean.csv"], w / "default")
-
-    # Two identical scheduled runs in two directories: same input, config and seed.
-    repro_toml = ('seed = 11\nn-resamples = 200\n'
-                  'gates = ["macro.f1 >= 0.5", "micro.recall >= 0.8"]\n')
-    for key in ("repro_a", "repro_b"):
-        _write(w / key / "example.csv", example)
-        _toml(w / key / "audit.toml", repro_toml)
-        job(key, ["audit", "example.csv", "--config", "audit.toml", "--out-dir", "out",
-                  "--format", "json,csv,md,tex"], w / key)
-
-    # progress and quiet
-    clean_args = ["audit", data["clean"], "--out-dir", "out", "--n-resamples", "200", "--seed", "1"]
-    job("silent", clean_args + ["--format", "json"], w / "silent")
-    job("progress", clean_args + ["--format", "json,md"], w / "progress",
-        {"PREVALENS_PROGRESS": "1"})
-    job("quiet", clean_args + ["--format", "json", "--quiet"], w / "quiet",
-        {"PREVALENS_PROGRESS": "1"})
-
-    # precedence: file over defaults, flags over file
-    file_toml = ('seed = 5\nn_resamples = 200\nformat = ["json", "md"]\nout_dir = "from_file"\n'
-                 'gates = ["macro.f1 >= 0.1"]\n')
-    for key in ("file", "flag"):
-        _write(w / key / "clean.csv", CLEAN_CSV)
-        _toml(w / key / "audit.toml", file_toml)
-    job("file", ["audit", "clean.csv", "--config", "audit.toml"], w / "file")
-    job("flag", ["audit", "clean.csv", "--config", "audit.toml", "--seed", "6", "--n-resamples",
-                 "0", "--format", "json", "--out-dir", "from_flag", "--gate",
-                 "micro.recall >= 0.1", "--gate-on", "estimate"], w / "flag")
-
-    pyproject = ('[project]\nname = "someone-elses-project"\nversion = "1.0"\n\n'
-                 '[tool.prevalens]\nseed = 8\nn-resamples = 0\nformat = "json"\n'
-                 'out_dir = "pp_out"\nmodel_name = "from pyproject"\n')
-    for key in ("pyproject", "beats"):
-        _write(w / key / "clean.csv", CLEAN_CSV)
-        _toml(w / key / "pyproject.toml", pyproject)
-    job("pyproject", ["audit", "clean.csv"], w / "pyproject")
-    _toml(w / "beats" / "other.toml",
-          'seed = 9\nn_resamples = 0\nformat = ["json"]\nout_dir = "other_out"\n')
-    job("beats", ["audit", "clean.csv", "--config", "other.toml"], w / "beats")
-
-    # paths in a config file are relative to the file, wherever the run starts
-    sub = w / "cfg" / "sub"
-    _write(sub / "data" / "clean.csv", CLEAN_CSV)
-    _write(sub / "old" / "results.json", earlier)
-    _toml(sub / "audit.toml", 'input = "data/clean.csv"\nout_dir = "out"\n'
-                              'baseline = "old/results.json"\nformat = ["json"]\n'
-                              'n_resamples = 0\nseed = 3\n')
-    job("relative", ["audit", "--config", "../cfg/sub/audit.toml"], w / "elsewhere")
-
-    # hyphen and underscore keys, gates from the file, a class label with a dot
-    _write(w / "spell" / "clean.csv", CLEAN_CSV)
-    _toml(w / "spell" / "audit.toml",
-          'n-resamples = 0\nout-dir = "hy"\nformat = "json"\nmodel_name = "m1"\n'
-          'dataset-name = "d1"\ngate-on = "estimate"\nmin_support = 5\n'
-          'gates = ["macro.f1 >= 0.5", "class.v1.2.recall >= 0.5"]\n')
-    job("spell", ["audit", "clean.csv", "--config", "audit.toml"], w / "spell")
-
-    # gates
-    job("gate_fail", clean_args + ["--format", "json,md", "--gate", "macro.f1 >= 0.99",
-                                   "--gate", "micro.recall >= 0.1"], w / "gate_fail")
-    job("undefined", ["audit", data["example"], "--out-dir", "out", "--format", "json",
-                      "--n-resamples", "0", "--seed", "1", "--gate-on", "estimate",
-                      "--gate", "class.eight.precision >= 0", "--gate", "macro.recall >= 0.1"],
-        w / "undefined")
-    job("no_interval", ["audit", data["clean"], *FAST, "--seed", "1",
-                        "--gate", "macro.f1 >= 0.1"], w / "no_interval")
-    job("empty_stratum", ["audit", data["clean"], *FAST, "--seed", "1", "--gate-on", "estimate",
-                          "--gate", "stratum.rare.recall >= 0.5"], w / "empty_stratum")
-
-    # subcommands, help, version
-    job("schema", ["schema"], w / "schema")
-    job("example", ["example", "digits.csv"], w / "example")
-    job("version", ["--version"], w / "version")
-    for name, cmd in HELP_COMMANDS.items():
-        job(f"help_{name}", [*cmd, "--help"], w / "help")
-
-    # exit 3: a fault injected under the real entry point (a jsonschema whose validator raises)
-    _write(w / "fault" / "jsonschema" / "__init__.py",
-           "class Draft202012Validator:\n"
-           "    def __init__(self, schema):\n"
-           "        raise RuntimeError('injected fault')\n")
-    fault_env = {"PYTHONPATH": os.pathsep.join(
-        [str(w / "fault"), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    for key, extra in (("internal", []), ("internal_debug", ["--debug"])):
-        job(key, ["render", data["earlier"], "--out-dir", "out", "--format", "md", *extra],
-            w / key, fault_env)
-
-    # the catalogue
-    fill = {k: str(v) for k, v in data.items()}
-    modes = []
-    for case in CATALOGUE:
-        if case.root_skip and IS_ROOT:
-            continue
-        d = w / "bad" / case.id
-        _write(d / "out" / "results.json", earlier)
-        for name, content in case.files.items():
-            _write(d / name, content)
-        if case.id == "baseline-nan-token":
-            text = earlier.decode("utf-8")
-            text, n = re.subn(r'("estimate": )-?[0-9.e+-]+', r"\1NaN", text, count=1)
-            assert n == 1
-            _write(d / "old.json", text)
-        if case.chmod:
-            target = d / case.chmod[0]
-            modes.append((target, target.stat().st_mode))
-            os.chmod(target, case.chmod[1])
-        job(f"bad:{case.id}", [a.format(**fill) for a in case.args], d, case.env)
-    before = {case.id: _snapshot(w / "bad" / case.id) for case in CATALOGUE
-              if (w / "bad" / case.id).exists()}
-
-    workers = (os.cpu_count() or 2) + 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {key: pool.submit(run_cli, *spec) for key, spec in jobs.items()}
-        thresholds = {}
-        # second wave: needs the first scheduled run's results and the clean baseline
-        first_ok = [futures[k].result().returncode == 0 for k in ("repro_a", "silent")]
-        if all(first_ok):
-            ra = w / "repro_a" / "out"
-            d = _json(ra / "results.json")
-            f1 = d["averages"]["macro"]["f1"]
-            # between the interval's end and the estimate: passes on the estimate only
-            thresholds["ge"] = (f1["ci_low"] + f1["estimate"]) / 2
-            thresholds["le"] = (f1["estimate"] + f1["ci_high"]) / 2
-            gates = ["--gate", f"macro.f1 >= {thresholds['ge']!r}",
-                     "--gate", f"macro.f1 <= {thresholds['le']!r}"]
-            flip = ["audit", "example.csv", "--n-resamples", "200", "--seed", "11",
-                    "--format", "json,md"]
-            second = {
-                "flip_interval": (flip + ["--out-dir", "flip_i"] + gates, w / "repro_a", None),
-                "flip_estimate": (flip + ["--out-dir", "flip_e", "--gate-on", "estimate"] + gates,
-                                  w / "repro_a", None),
-                "baseline": (["audit", data["example_mod"], "--n-resamples", "200", "--seed",
-                              "12", "--format", "json,md", "--out-dir", "base_out",
-                              "--baseline", "out/results.json"], w / "repro_a", None),
-                "render": (["render", ra / "results.json", "--format", "md,tex,csv",
-                            "--out-dir", w / "rendered"], w, None),
-                "render_progress": (["render", ra / "results.json", "--format", "md",
-                                     "--out-dir", w / "rendered_p"], w,
-                                    {"PREVALENS_PROGRESS": "1"}),
-            }
-            _write(w / "report" / "clean.csv", CLEAN_CSV)
-            _toml(w / "report" / "report.toml",
-                  'seed = 7\nn-resamples = 200\nmin_support = 12\nmultiplicity = "sidak"\n'
-                  'model_name = "triage v3"\nbaseline = "../silent/out/results.json"\n')
-            second["report"] = (["audit", "clean.csv", "--config", "report.toml",
-                                 "--format", "json,html", "--out-dir", "out"], w / "report", None)
-            # a later run that fails (after the audit: a gate on an unknown class) ...
-            shutil.copytree(ra, w / "keep" / "out")
-            second["keep"] = (["audit", data["example_mod"], "--out-dir", "out", "--format",
-                               "json,csv,md,tex", "--n-resamples", "0", "--gate",
-                               "class.zebra.recall >= 0.5"], w / "keep", None)
-            # ... and one that fails while writing: the last file's target is a directory
-            shutil.copytree(ra, w / "partial" / "out")
-            (w / "partial" / "out" / "tables.tex").unlink()
-            (w / "partial" / "out" / "tables.tex").mkdir()
-            second["partial"] = (["audit", data["example_mod"], "--out-dir", "out", "--format",
-                                  "json,csv,md,tex", "--n-resamples", "0", "--seed", "2"],
-                                 w / "partial", None)
-            for key, (args, cwd, env) in second.items():
-                futures[key] = pool.submit(run_cli, [str(a) for a in args], cwd, env)
-        procs = {key: f.result() for key, f in futures.items()}
-    after = {case_id: _snapshot(w / "bad" / case_id) for case_id in before}
-    for target, mode in modes:
-        os.chmod(target, mode)
-    return SimpleNamespace(w=w, p=procs, before=before, after=after, earlier=earlier,
-                           thresholds=thresholds, data=data)
+    paths = {"clean": _write(w / "clean.csv", CLEAN_CSV),
+             "noscore": _write(w / "noscore.csv", NOSCORE_CSV),
+             "example": _write(w / "example.csv", example),
+             "example_mod": _write(w / "example_mod.csv", _modified_example(example)),
+             "earlier": _write(w / "earlier.json", earlier)}
+    return SimpleNamespace(**paths, earlier_bytes=earlier,
+                           fill={k: str(v) for k, v in paths.items()})
 
 
-def _proc(runs, key):
-    if key not in runs.p:
-        pytest.fail(f"run {key!r} did not happen (the first scheduled run failed: "
-                    f"{runs.p['repro_a'].stderr!r})")
-    return runs.p[key]
+#: A scheduled run: the example, a config file (seed, replicates, gates) and four exports.
+REPRO_TOML = ('seed = 11\nn-resamples = 200\n'
+              'gates = ["macro.f1 >= 0.5", "micro.recall >= 0.8"]\n')
+REPRO_ARGS = ("audit", "example.csv", "--config", "audit.toml", "--out-dir", "out",
+              "--format", "json,csv,md,tex")
 
 
-def _ok(runs, key, code=0):
-    proc = _proc(runs, key)
+def _scheduled_dir(d: Path) -> Path:
+    """``d`` laid out for a scheduled run: example.csv and audit.toml (REPRO_TOML)."""
+    _write(d / "example.csv", example_path().read_text("utf-8"))
+    _toml(d / "audit.toml", REPRO_TOML)
+    return d
+
+
+@pytest.fixture(scope="module")
+def scheduled(tmp_path_factory):
+    """The first of two identical scheduled runs (REPRO_ARGS in a directory laid out by
+    ``_scheduled_dir``), made once for the tests that read its outputs: ``dir``, ``out`` (its
+    output directory, never to be written to), ``proc`` (its exit code and output; a module
+    fixture cannot use capfd, so these are what went through ``sys.stdout`` and
+    ``sys.stderr``). Tests read its results.json afresh: no test can change what another sees."""
+    d = _scheduled_dir(tmp_path_factory.mktemp("repro_a"))
+    proc = call_main(REPRO_ARGS, cwd=d)
+    _ok(proc)
+    return SimpleNamespace(dir=d, out=d / "out", proc=proc)
+
+
+def _ok(proc, code=0):
     assert proc.returncode == code, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr
     return proc
@@ -591,34 +435,34 @@ def _html_pairs(html: str, section: str) -> dict:
 
 
 @pytest.mark.parametrize("name", list(HELP_COMMANDS))
-def test_help_of_every_command_exits_0_with_an_example(runs, name):
-    proc = _ok(runs, f"help_{name}")
+def test_help_of_every_command_exits_0_with_an_example(cli, tmp_path, name):
+    proc = _ok(cli(*HELP_COMMANDS[name], "--help", cwd=tmp_path))
     assert proc.stdout.startswith("usage: prevalens")
     assert "example" in proc.stdout
     assert any(line.startswith("  prevalens ") for line in proc.stdout.splitlines()), proc.stdout
     assert proc.stderr == ""
 
 
-def test_audit_help_documents_config_gates_and_exit_codes(runs):
-    text = _ok(runs, "help_audit").stdout
+def test_audit_help_documents_config_gates_and_exit_codes(cli, tmp_path):
+    text = _ok(cli("audit", "--help", cwd=tmp_path)).stdout
     for words in ("--config", "[tool.prevalens]", "--gate", "--gate-on", "--baseline",
                   "--quiet", "exit codes", "1 a quality gate failed"):
         assert words in text
 
 
-def test_version(runs):
-    proc = _ok(runs, "version")
+def test_version(cli, tmp_path):
+    proc = _ok(cli("--version", cwd=tmp_path))
     assert proc.stdout == f"prevalens {prevalens.__version__}\n"
 
 
-def test_schema_command_prints_the_schema(runs):
-    proc = _ok(runs, "schema")
+def test_schema_command_prints_the_schema(cli, tmp_path):
+    proc = _ok(cli("schema", cwd=tmp_path))
     assert json.loads(proc.stdout) == prevalens.load_schema()
 
 
-def test_example_command_writes_the_bundled_data(runs):
-    proc = _ok(runs, "example")
-    written = runs.w / "example" / "digits.csv"
+def test_example_command_writes_the_bundled_data(cli, tmp_path):
+    proc = _ok(cli("example", "digits.csv", cwd=tmp_path))
+    written = tmp_path / "digits.csv"
     assert written.read_bytes() == example_path().read_bytes()
     assert "prevalens audit digits.csv" in proc.stdout
     with written.open(newline="", encoding="utf-8") as fh:
@@ -626,42 +470,54 @@ def test_example_command_writes_the_bundled_data(runs):
     assert len(rows) == 1 + 330
 
 
-def test_internal_error_is_exit_3_one_line(runs):
-    proc = _proc(runs, "internal")
+class _FaultyValidator:
+    """A jsonschema validator that raises: a bug injected under ``render``'s schema check."""
+
+    def __init__(self, schema):
+        raise RuntimeError("injected fault")
+
+
+def test_internal_error_is_exit_3_one_line(cli, tmp_path, data, monkeypatch):
+    import jsonschema
+
+    monkeypatch.setattr(jsonschema, "Draft202012Validator", _FaultyValidator)
+    args = ("render", data.earlier, "--out-dir", "out", "--format", "md")
+    proc = cli(*args, cwd=tmp_path)
     line = _assert_one_line_error(proc, code=3)
     assert line.startswith("prevalens: internal error: RuntimeError: injected fault")
     assert "--debug" in line
-    assert not (runs.w / "internal" / "out").exists()
-    debug = _proc(runs, "internal_debug")
-    assert debug.returncode != 0
-    assert "Traceback (most recent call last)" in debug.stderr
-    assert "RuntimeError: injected fault" in debug.stderr
+    assert not (tmp_path / "out").exists()
+    # --debug lets the exception out of main() (the interpreter then prints its traceback:
+    # tests/test_cli.py::test_debug_shows_the_traceback runs that as a subprocess)
+    with pytest.raises(RuntimeError, match="^injected fault$"):
+        cli(*args, "--debug", cwd=tmp_path)
+    assert not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------------------------------------
 # reproducible scheduled runs
 
 
-def test_same_inputs_config_and_seed_give_byte_identical_outputs(runs):
-    _ok(runs, "repro_a")
-    _ok(runs, "repro_b")
-    a, b = runs.w / "repro_a" / "out", runs.w / "repro_b" / "out"
+def test_same_inputs_config_and_seed_give_byte_identical_outputs(cli, tmp_path, scheduled):
+    repro_b = _scheduled_dir(tmp_path / "repro_b")
+    _ok(cli(*REPRO_ARGS, cwd=repro_b))
+    a, b = scheduled.out, repro_b / "out"
     names = ["headline.csv", "per_class.csv", "results.json", "summary.md", "tables.tex"]
     assert _listing(a) == names and _listing(b) == names  # and no temporary file
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_inputs_record_sha256_and_row_count(runs):
-    d = _json(runs.w / "repro_a" / "out" / "results.json")
+def test_inputs_record_sha256_and_row_count(scheduled):
+    d = _json(scheduled.out / "results.json")
     assert d["inputs"] == [{"path": "example.csv",
                             "sha256": hashlib.sha256(example_path().read_bytes()).hexdigest(),
                             "rows": 330}]
     assert d["run"]["created_utc"] == EPOCH_UTC  # SOURCE_DATE_EPOCH
 
 
-def test_run_config_records_the_resolved_configuration(runs):
-    cfg = _json(runs.w / "repro_a" / "out" / "results.json")["run"]["config"]
+def test_run_config_records_the_resolved_configuration(scheduled):
+    cfg = _json(scheduled.out / "results.json")["run"]["config"]
     assert {o.key for o in OPTIONS} <= set(cfg)
     assert cfg["config_file"] == "audit.toml"
     assert cfg["seed"] == 11 and cfg["n_resamples"] == 200  # from the file
@@ -670,32 +526,44 @@ def test_run_config_records_the_resolved_configuration(runs):
     assert cfg["resampling"] == "stratified" and cfg["confidence_level"] == 0.95  # defaults
 
 
-def test_failed_run_leaves_previous_outputs_untouched(runs):
+def test_failed_run_leaves_previous_outputs_untouched(cli, tmp_path, data, scheduled):
     # The previous outputs of a complete run; the new run fails after its audit (bad gate).
-    proc = _proc(runs, "keep")
+    shutil.copytree(scheduled.out, tmp_path / "out")
+    proc = cli("audit", data.example_mod, "--out-dir", "out", "--format", "json,csv,md,tex",
+               "--n-resamples", "0", "--gate", "class.zebra.recall >= 0.5", cwd=tmp_path)
     line = _assert_one_line_error(proc)
     assert "no class labelled 'zebra'" in line
-    previous = _snapshot(runs.w / "repro_a" / "out")
-    assert _snapshot(runs.w / "keep" / "out") == previous
+    previous = _snapshot(scheduled.out)
+    assert _snapshot(tmp_path / "out") == previous
 
 
-def test_failure_while_writing_leaves_previous_outputs_untouched(runs):
-    proc = _proc(runs, "partial")
+def test_failure_while_writing_leaves_previous_outputs_untouched(cli, tmp_path, data, scheduled):
+    # The previous outputs of a complete run, but the last file's target is a directory.
+    out = tmp_path / "out"
+    shutil.copytree(scheduled.out, out)
+    (out / "tables.tex").unlink()
+    (out / "tables.tex").mkdir()
+    proc = cli("audit", data.example_mod, "--out-dir", "out", "--format", "json,csv,md,tex",
+               "--n-resamples", "0", "--seed", "2", cwd=tmp_path)
     line = _assert_one_line_error(proc)
     assert "cannot write" in line
-    out = runs.w / "partial" / "out"
     assert _listing(out) == ["headline.csv", "per_class.csv", "results.json", "summary.md",
                              "tables.tex"]  # no temporary file
     for name in ("headline.csv", "per_class.csv", "results.json", "summary.md"):
-        assert (out / name).read_bytes() == (runs.w / "repro_a" / "out" / name).read_bytes(), name
+        assert (out / name).read_bytes() == (scheduled.out / name).read_bytes(), name
 
 
 # ------------------------------------------------------------------------------------------------
 # progress and the summary
 
 
-def test_progress_lines_on_stderr_when_asked(runs):
-    proc = _ok(runs, "progress")
+def _clean_args(data):
+    return ["audit", data.clean, "--out-dir", "out", "--n-resamples", "200", "--seed", "1"]
+
+
+def test_progress_lines_on_stderr_when_asked(cli, tmp_path, data):
+    proc = _ok(cli(*_clean_args(data), "--format", "json,md", cwd=tmp_path,
+                   env={"PREVALENS_PROGRESS": "1"}))
     lines = proc.stderr.splitlines()
     assert lines and all(re.fullmatch(r"prevalens: [a-z].* \.\.\. \d+\.\d s", x) for x in lines), \
         proc.stderr
@@ -705,28 +573,30 @@ def test_progress_lines_on_stderr_when_asked(runs):
     assert "wrote out/results.json" in proc.stdout  # the summary still goes to stdout
 
 
-def test_non_interactive_run_is_silent_on_stderr(runs):
-    proc = _ok(runs, "silent")
+def test_non_interactive_run_is_silent_on_stderr(cli, tmp_path, data):
+    proc = _ok(cli(*_clean_args(data), "--format", "json", cwd=tmp_path))
     assert proc.stderr == ""
     assert "wrote out/results.json" in proc.stdout
 
 
-def test_quiet_prints_nothing_even_with_progress_forced(runs):
-    proc = _ok(runs, "quiet")
+def test_quiet_prints_nothing_even_with_progress_forced(cli, tmp_path, data):
+    proc = _ok(cli(*_clean_args(data), "--format", "json", "--quiet", cwd=tmp_path,
+                   env={"PREVALENS_PROGRESS": "1"}))
     assert proc.stdout == "" and proc.stderr == ""
-    assert _listing(runs.w / "quiet" / "out") == ["results.json"]
+    assert _listing(tmp_path / "out") == ["results.json"]
 
 
-def test_render_progress_lines_are_complete(runs):
-    proc = _ok(runs, "render_progress")
+def test_render_progress_lines_are_complete(cli, tmp_path, scheduled):
+    proc = _ok(cli("render", scheduled.out / "results.json", "--format", "md", "--out-dir",
+                   tmp_path / "rendered_p", cwd=tmp_path, env={"PREVALENS_PROGRESS": "1"}))
     assert proc.stderr.endswith(" s\n"), repr(proc.stderr)
     assert all(re.fullmatch(r"prevalens: [a-z].* \.\.\. \d+\.\d s", x)
                for x in proc.stderr.splitlines())
 
 
-def test_summary_table_on_stdout(runs):
-    proc = _ok(runs, "repro_a")
-    d = _json(runs.w / "repro_a" / "out" / "results.json")
+def test_summary_table_on_stdout(scheduled):
+    proc = _ok(scheduled.proc)
+    d = _json(scheduled.out / "results.json")
     lines = proc.stdout.splitlines()
     assert lines[0] == f"prevalens {prevalens.__version__}: 330 samples, 10 classes, seed 11"
     assert "macro - micro" in lines[1]  # the gap column
@@ -746,14 +616,14 @@ def test_summary_table_on_stdout(runs):
     assert "quality gates: PASS" in lines
     assert any(x.strip().startswith("PASS  macro.f1 >= 0.5") for x in lines)
     wrote = {x for x in lines if x.startswith("wrote ")}
-    assert wrote == {f"wrote {Path('out') / n}" for n in _listing(runs.w / "repro_a" / "out")}
+    assert wrote == {f"wrote {Path('out') / n}" for n in _listing(scheduled.out)}
 
 
-def test_summary_gate_value_shows_its_side_of_the_threshold(runs, capsys):
+def test_summary_gate_value_shows_its_side_of_the_threshold(scheduled, capsys):
     """A lower bound of 0.69996 against 0.7 fails; the summary must not print it as 0.700."""
     from prevalens.cli import _summary
 
-    d = _json(runs.w / "repro_a" / "out" / "results.json")
+    d = _json(scheduled.out / "results.json")
     item = dict(d["gates"]["items"][0], spec="macro.f1 >= 0.7", threshold=0.7, value=0.69996,
                 passed=False)
     item["estimate"] = dict(item["estimate"], estimate=0.75, ci_low=0.69996, ci_high=0.8)
@@ -768,10 +638,11 @@ def test_summary_gate_value_shows_its_side_of_the_threshold(runs, capsys):
 # configuration: defaults < file < flags
 
 
-def test_defaults_without_file_or_flags(runs):
-    proc = _ok(runs, "default")
+def test_defaults_without_file_or_flags(cli, tmp_path):
+    _write(tmp_path / "clean.csv", CLEAN_CSV)
+    proc = _ok(cli("audit", "clean.csv", cwd=tmp_path))  # the heaviest: 2000 replicates, PDF
     assert proc.stderr == ""
-    out = runs.w / "default" / "reports"  # default out_dir
+    out = tmp_path / "reports"  # default out_dir
     # default format json, html, pdf (the PDF carries per_class.csv, also written beside it)
     assert _listing(out) == ["per_class.csv", "report.html", "report.pdf", "results.json"]
     assert (out / "report.pdf").read_bytes().startswith(b"%PDF-")
@@ -783,9 +654,16 @@ def test_defaults_without_file_or_flags(runs):
     assert d["run"]["config"]["format"] == ["json", "html", "pdf"]
 
 
-def test_config_file_overrides_defaults(runs):
-    _ok(runs, "file")
-    base = runs.w / "file"
+# seed, replicates, formats, out_dir and gates all differ from the defaults
+FILE_TOML = ('seed = 5\nn_resamples = 200\nformat = ["json", "md"]\nout_dir = "from_file"\n'
+             'gates = ["macro.f1 >= 0.1"]\n')
+
+
+def test_config_file_overrides_defaults(cli, tmp_path):
+    base = tmp_path
+    _write(base / "clean.csv", CLEAN_CSV)
+    _toml(base / "audit.toml", FILE_TOML)
+    _ok(cli("audit", "clean.csv", "--config", "audit.toml", cwd=base))
     assert _listing(base / "from_file") == ["results.json", "summary.md"]
     assert not (base / "reports").exists()
     d = _json(base / "from_file" / "results.json")
@@ -795,9 +673,13 @@ def test_config_file_overrides_defaults(runs):
     assert [g["spec"] for g in d["gates"]["items"]] == ["macro.f1 >= 0.1"]
 
 
-def test_flags_override_the_config_file(runs):
-    _ok(runs, "flag")
-    base = runs.w / "flag"
+def test_flags_override_the_config_file(cli, tmp_path):
+    base = tmp_path
+    _write(base / "clean.csv", CLEAN_CSV)
+    _toml(base / "audit.toml", FILE_TOML)
+    _ok(cli("audit", "clean.csv", "--config", "audit.toml", "--seed", "6", "--n-resamples", "0",
+            "--format", "json", "--out-dir", "from_flag", "--gate", "micro.recall >= 0.1",
+            "--gate-on", "estimate", cwd=base))
     assert _listing(base / "from_flag") == ["results.json"]
     assert not (base / "from_file").exists() and not (base / "reports").exists()
     d = _json(base / "from_flag" / "results.json")
@@ -809,9 +691,17 @@ def test_flags_override_the_config_file(runs):
     assert d["gates"]["basis"] == "estimate" and d["gates"]["passed"] is True
 
 
-def test_pyproject_tool_table_is_discovered(runs):
-    _ok(runs, "pyproject")
-    base = runs.w / "pyproject"
+# someone else's project with a [tool.prevalens] table, found in the working directory
+PYPROJECT = ('[project]\nname = "someone-elses-project"\nversion = "1.0"\n\n'
+             '[tool.prevalens]\nseed = 8\nn-resamples = 0\nformat = "json"\n'
+             'out_dir = "pp_out"\nmodel_name = "from pyproject"\n')
+
+
+def test_pyproject_tool_table_is_discovered(cli, tmp_path):
+    base = tmp_path
+    _write(base / "clean.csv", CLEAN_CSV)
+    _toml(base / "pyproject.toml", PYPROJECT)
+    _ok(cli("audit", "clean.csv", cwd=base))
     assert _listing(base / "pp_out") == ["results.json"]
     d = _json(base / "pp_out" / "results.json")
     assert d["run"]["seed"] == 8 and d["run"]["n_resamples"] == 0
@@ -819,9 +709,13 @@ def test_pyproject_tool_table_is_discovered(runs):
     assert "pyproject.toml" in d["run"]["config"]["config_file"]
 
 
-def test_explicit_config_beats_the_discovered_pyproject(runs):
-    _ok(runs, "beats")
-    base = runs.w / "beats"
+def test_explicit_config_beats_the_discovered_pyproject(cli, tmp_path):
+    base = tmp_path
+    _write(base / "clean.csv", CLEAN_CSV)
+    _toml(base / "pyproject.toml", PYPROJECT)
+    _toml(base / "other.toml",
+          'seed = 9\nn_resamples = 0\nformat = ["json"]\nout_dir = "other_out"\n')
+    _ok(cli("audit", "clean.csv", "--config", "other.toml", cwd=base))
     assert _listing(base / "other_out") == ["results.json"]
     assert not (base / "pp_out").exists()
     d = _json(base / "other_out" / "results.json")
@@ -830,24 +724,35 @@ def test_explicit_config_beats_the_discovered_pyproject(runs):
     assert d["run"]["config"]["config_file"] == "other.toml"
 
 
-def test_paths_in_the_config_are_relative_to_its_directory(runs):
-    proc = _ok(runs, "relative")
-    sub = runs.w / "cfg" / "sub"
-    assert _listing(runs.w / "elsewhere") == []  # nothing where the run started
+def test_paths_in_the_config_are_relative_to_its_directory(cli, tmp_path, data):
+    sub = tmp_path / "cfg" / "sub"
+    _write(sub / "data" / "clean.csv", CLEAN_CSV)
+    _write(sub / "old" / "results.json", data.earlier_bytes)
+    _toml(sub / "audit.toml", 'input = "data/clean.csv"\nout_dir = "out"\n'
+                              'baseline = "old/results.json"\nformat = ["json"]\n'
+                              'n_resamples = 0\nseed = 3\n')
+    (tmp_path / "elsewhere").mkdir()
+    proc = _ok(cli("audit", "--config", "../cfg/sub/audit.toml", cwd=tmp_path / "elsewhere"))
+    assert _listing(tmp_path / "elsewhere") == []  # nothing where the run started
     assert _listing(sub / "out") == ["results.json"]
     d = _json(sub / "out" / "results.json")
     assert Path(d["inputs"][0]["path"]).resolve() == (sub / "data" / "clean.csv").resolve()
     assert d["inputs"][0]["rows"] == 40
     assert d["inputs"][0]["sha256"] == hashlib.sha256(CLEAN_CSV.encode()).hexdigest()
     assert Path(d["baseline"]["path"]).resolve() == (sub / "old" / "results.json").resolve()
-    assert d["baseline"]["sha256"] == hashlib.sha256(runs.earlier).hexdigest()
+    assert d["baseline"]["sha256"] == hashlib.sha256(data.earlier_bytes).hexdigest()
     assert Path(d["run"]["config"]["out_dir"]).resolve() == (sub / "out").resolve()
     assert "wrote " in proc.stdout
 
 
-def test_hyphen_and_underscore_keys_and_gates_from_the_file(runs):
-    _ok(runs, "spell")
-    base = runs.w / "spell"
+def test_hyphen_and_underscore_keys_and_gates_from_the_file(cli, tmp_path):
+    base = tmp_path
+    _write(base / "clean.csv", CLEAN_CSV)
+    _toml(base / "audit.toml",
+          'n-resamples = 0\nout-dir = "hy"\nformat = "json"\nmodel_name = "m1"\n'
+          'dataset-name = "d1"\ngate-on = "estimate"\nmin_support = 5\n'
+          'gates = ["macro.f1 >= 0.5", "class.v1.2.recall >= 0.5"]\n')
+    _ok(cli("audit", "clean.csv", "--config", "audit.toml", cwd=base))
     assert _listing(base / "hy") == ["results.json"]
     d = _json(base / "hy" / "results.json")
     cfg = d["run"]["config"]
@@ -866,23 +771,24 @@ def test_hyphen_and_underscore_keys_and_gates_from_the_file(runs):
 # quality gates
 
 
-def test_all_gates_pass_exit_0(runs):
-    _ok(runs, "repro_a")
-    d = _json(runs.w / "repro_a" / "out" / "results.json")
+def test_all_gates_pass_exit_0(scheduled):
+    _ok(scheduled.proc)
+    d = _json(scheduled.out / "results.json")
     gates = d["gates"]
     assert gates["passed"] is True and gates["n_failed"] == 0 and gates["basis"] == "interval"
     for item in gates["items"]:
         assert item["passed"] is True and item["compared"] == "ci_low"
         assert item["value"] == _est(d, item["metric"])["ci_low"]
         assert item["value"] >= item["threshold"]
-    md = (runs.w / "repro_a" / "out" / "summary.md").read_text("utf-8")
+    md = (scheduled.out / "summary.md").read_text("utf-8")
     assert "**Quality gates: PASS (2/2)**" in md
 
 
-def test_failing_gate_exit_1_outputs_written_gate_named(runs):
-    proc = _ok(runs, "gate_fail", code=1)
+def test_failing_gate_exit_1_outputs_written_gate_named(cli, tmp_path, data):
+    proc = _ok(cli(*_clean_args(data), "--format", "json,md", "--gate", "macro.f1 >= 0.99",
+                   "--gate", "micro.recall >= 0.1", cwd=tmp_path), code=1)
     assert proc.stderr == "prevalens: 1 of 2 quality gates failed: macro.f1 >= 0.99\n"
-    out = runs.w / "gate_fail" / "out"
+    out = tmp_path / "out"
     assert _listing(out) == ["results.json", "summary.md"]
     d = _json(out / "results.json")
     assert d["gates"]["passed"] is False and d["gates"]["n_failed"] == 1
@@ -898,18 +804,23 @@ def test_failing_gate_exit_1_outputs_written_gate_named(runs):
     assert re.search(r"^\s+FAIL\s+macro\.f1 >= 0\.99\s", proc.stdout, re.M)
 
 
-def test_gate_on_estimate_flips_a_gate_the_interval_fails(runs):
+def test_gate_on_estimate_flips_a_gate_the_interval_fails(cli, tmp_path, scheduled):
     """Thresholds between the macro F1 estimate and each end of its interval (from the first
     run): on the interval, >= compares the lower bound and <= the upper bound, so both fail;
     on the estimate both pass."""
-    first = _json(runs.w / "repro_a" / "out" / "results.json")["averages"]["macro"]["f1"]
-    ge, le = runs.thresholds["ge"], runs.thresholds["le"]
+    first = _json(scheduled.out / "results.json")["averages"]["macro"]["f1"]
+    # between the interval's end and the estimate: passes on the estimate only
+    ge = (first["ci_low"] + first["estimate"]) / 2
+    le = (first["estimate"] + first["ci_high"]) / 2
     assert first["ci_low"] < ge < first["estimate"] < le < first["ci_high"]
+    gates = ["--gate", f"macro.f1 >= {ge!r}", "--gate", f"macro.f1 <= {le!r}"]
+    shutil.copy(scheduled.dir / "example.csv", tmp_path / "example.csv")
+    flip = ["audit", "example.csv", "--n-resamples", "200", "--seed", "11", "--format", "json,md"]
 
-    proc = _ok(runs, "flip_interval", code=1)
+    proc = _ok(cli(*flip, "--out-dir", "flip_i", *gates, cwd=tmp_path), code=1)
     assert any(x.startswith("prevalens: 2 of 2 quality gates failed: macro.f1 >= ")
                for x in proc.stderr.splitlines()), proc.stderr
-    d = _json(runs.w / "repro_a" / "flip_i" / "results.json")
+    d = _json(tmp_path / "flip_i" / "results.json")
     assert d["averages"]["macro"]["f1"] == first  # the same run: same intervals
     ge_item, le_item = d["gates"]["items"]
     assert (ge_item["compared"], ge_item["value"], ge_item["passed"]) == \
@@ -917,20 +828,25 @@ def test_gate_on_estimate_flips_a_gate_the_interval_fails(runs):
     assert (le_item["compared"], le_item["value"], le_item["passed"]) == \
         ("ci_high", first["ci_high"], False)
 
-    _ok(runs, "flip_estimate", code=0)
-    d = _json(runs.w / "repro_a" / "flip_e" / "results.json")
+    _ok(cli(*flip, "--out-dir", "flip_e", "--gate-on", "estimate", *gates, cwd=tmp_path), code=0)
+    d = _json(tmp_path / "flip_e" / "results.json")
     assert d["gates"]["basis"] == "estimate" and d["gates"]["passed"] is True
     for item in d["gates"]["items"]:
         assert (item["compared"], item["value"], item["passed"]) == \
             ("estimate", first["estimate"], True)
-    md = (runs.w / "repro_a" / "flip_e" / "summary.md").read_text("utf-8")
+    md = (tmp_path / "flip_e" / "summary.md").read_text("utf-8")
     assert "**Quality gates: PASS (2/2)**" in md
 
 
-def test_gate_on_an_undefined_metric_fails_with_a_note(runs):
-    proc = _ok(runs, "undefined", code=1)
+def test_gate_on_an_undefined_metric_fails_with_a_note(cli, tmp_path, data):
+    (tmp_path / "undefined").mkdir()
+    (tmp_path / "no_interval").mkdir()
+    proc = _ok(cli("audit", data.example, "--out-dir", "out", "--format", "json",
+                   "--n-resamples", "0", "--seed", "1", "--gate-on", "estimate",
+                   "--gate", "class.eight.precision >= 0", "--gate", "macro.recall >= 0.1",
+                   cwd=tmp_path / "undefined"), code=1)
     assert "class.eight.precision >= 0" in proc.stderr
-    d = _json(runs.w / "undefined" / "out" / "results.json")
+    d = _json(tmp_path / "undefined" / "out" / "results.json")
     undefined, fine = d["gates"]["items"]
     eight = next(c for c in d["per_class"] if c["label"] == "eight")
     assert eight["metrics"]["precision"]["estimate"] is None  # never predicted
@@ -938,20 +854,23 @@ def test_gate_on_an_undefined_metric_fails_with_a_note(runs):
     assert undefined["note"].startswith("undefined")
     assert fine["passed"] is True  # macro.recall >= 0.1 on the estimate
     # no interval (n_resamples = 0) on the default basis: fails too, and says why
-    _ok(runs, "no_interval", code=1)
-    item = _json(runs.w / "no_interval" / "out" / "results.json")["gates"]["items"][0]
+    _ok(cli("audit", data.clean, *FAST, "--seed", "1", "--gate", "macro.f1 >= 0.1",
+            cwd=tmp_path / "no_interval"), code=1)
+    item = _json(tmp_path / "no_interval" / "out" / "results.json")["gates"]["items"][0]
     assert item["passed"] is False and item["value"] is None
     assert "no interval" in item["note"]
 
 
-def test_gate_on_an_empty_stratum_fails_with_a_note(runs):
-    _ok(runs, "empty_stratum", code=1)
-    item = _json(runs.w / "empty_stratum" / "out" / "results.json")["gates"]["items"][0]
+def test_gate_on_an_empty_stratum_fails_with_a_note(cli, tmp_path, data):
+    _ok(cli("audit", data.clean, *FAST, "--seed", "1", "--gate-on", "estimate",
+            "--gate", "stratum.rare.recall >= 0.5", cwd=tmp_path), code=1)
+    item = _json(tmp_path / "out" / "results.json")["gates"]["items"][0]
     assert item["passed"] is False and "no class" in item["note"]
 
 
-def test_gate_without_threshold_says_so(runs):
-    line = _assert_one_line_error(_proc(runs, "bad:gate-missing-threshold"))
+def test_gate_without_threshold_says_so(cli, tmp_path, data):
+    proc, _, _ = _run_bad(cli, tmp_path, data, _BY_ID["gate-missing-threshold"])
+    line = _assert_one_line_error(proc)
     assert "threshold '='" not in line
     assert "NAME OP NUMBER" in line or "missing" in line
 
@@ -960,11 +879,14 @@ def test_gate_without_threshold_says_so(runs):
 # baseline
 
 
-def test_baseline_block_compares_both_runs(runs):
-    proc = _ok(runs, "baseline")
-    old_path = runs.w / "repro_a" / "out" / "results.json"
+def test_baseline_block_compares_both_runs(cli, tmp_path, data, scheduled):
+    shutil.copytree(scheduled.out, tmp_path / "out")  # last month's run
+    proc = _ok(cli("audit", data.example_mod, "--n-resamples", "200", "--seed", "12", "--format",
+                   "json,md", "--out-dir", "base_out", "--baseline", "out/results.json",
+                   cwd=tmp_path))
+    old_path = tmp_path / "out" / "results.json"
     old = _json(old_path)
-    new = _json(runs.w / "repro_a" / "base_out" / "results.json")
+    new = _json(tmp_path / "base_out" / "results.json")
     block = new["baseline"]
     assert block["path"] == "out/results.json"
     assert block["sha256"] == hashlib.sha256(old_path.read_bytes()).hexdigest()
@@ -987,21 +909,28 @@ def test_baseline_block_compares_both_runs(runs):
         else:
             assert item["overlap"] == (o["ci_low"] <= n["ci_high"] and n["ci_low"] <= o["ci_high"])
     assert moved > 0  # the data changed, so did some numbers
-    md = (runs.w / "repro_a" / "base_out" / "summary.md").read_text("utf-8")
+    md = (tmp_path / "base_out" / "summary.md").read_text("utf-8")
     assert "## Changes since the previous audit" in md
     assert "since the baseline" in proc.stdout
 
 
-def test_report_shows_config_methods_and_changes(runs):
+def test_report_shows_config_methods_and_changes(cli, tmp_path, data):
     """The HTML report prints the resolved configuration (reproducibility), the options in its
     methods section, and the comparison with the baseline named in the config file."""
-    _ok(runs, "report")
-    out = runs.w / "report" / "out"
+    (tmp_path / "silent").mkdir()
+    _ok(cli(*_clean_args(data), "--format", "json", cwd=tmp_path / "silent"))  # the baseline
+    _write(tmp_path / "report" / "clean.csv", CLEAN_CSV)
+    _toml(tmp_path / "report" / "report.toml",
+          'seed = 7\nn-resamples = 200\nmin_support = 12\nmultiplicity = "sidak"\n'
+          'model_name = "triage v3"\nbaseline = "../silent/out/results.json"\n')
+    _ok(cli("audit", "clean.csv", "--config", "report.toml", "--format", "json,html",
+            "--out-dir", "out", cwd=tmp_path / "report"))
+    out = tmp_path / "report" / "out"
     assert _listing(out) == ["report.html", "results.json"]
     d = _json(out / "results.json")
     cfg = d["run"]["config"]
     assert Path(d["baseline"]["path"]).resolve() == \
-        (runs.w / "silent" / "out" / "results.json").resolve()
+        (tmp_path / "silent" / "out" / "results.json").resolve()
     html = (out / "report.html").read_text("utf-8")
     assert "Changes since the previous audit" in html
     table = _html_pairs(html, "reproducibility")
@@ -1030,8 +959,8 @@ def _csv_num(cell: str):
     return None if cell == "" else float(cell)
 
 
-def test_csv_exports_round_trip_through_csv_reader(runs):
-    out = runs.w / "repro_a" / "out"
+def test_csv_exports_round_trip_through_csv_reader(scheduled):
+    out = scheduled.out
     d = _json(out / "results.json")
     rows = _read_csv(out / "per_class.csv")
     header = rows[0]
@@ -1071,8 +1000,8 @@ def test_csv_exports_round_trip_through_csv_reader(runs):
     assert sum(1 for r in rows[1:] if r[0] == "average") == n_average
 
 
-def test_markdown_renders_the_numbers_of_the_json(runs):
-    out = runs.w / "repro_a" / "out"
+def test_markdown_renders_the_numbers_of_the_json(scheduled):
+    out = scheduled.out
     d = _json(out / "results.json")
     md = (out / "summary.md").read_text("utf-8")
     names = {metric_name(m): m for m in d["averages"]["micro"]}
@@ -1117,8 +1046,8 @@ def _latex_check(tex: str) -> None:
             assert row.count(" & ") + 1 == len(spec), row
 
 
-def test_latex_tables_are_well_formed(runs):
-    out = runs.w / "repro_a" / "out"
+def test_latex_tables_are_well_formed(scheduled):
+    out = scheduled.out
     d = _json(out / "results.json")
     tex = (out / "tables.tex").read_text("utf-8")
     _latex_check(tex)
@@ -1126,8 +1055,8 @@ def test_latex_tables_are_well_formed(runs):
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex: structure only")
-def test_latex_tables_compile(runs, tmp_path):
-    shutil.copy(runs.w / "repro_a" / "out" / "tables.tex", tmp_path / "tables.tex")
+def test_latex_tables_compile(scheduled, tmp_path):
+    shutil.copy(scheduled.out / "tables.tex", tmp_path / "tables.tex")
     (tmp_path / "main.tex").write_text(
         "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n"
         "\\usepackage{longtable}\n\\begin{document}\n\\input{tables}\n\\end{document}\n",
@@ -1138,10 +1067,11 @@ def test_latex_tables_compile(runs, tmp_path):
     assert (tmp_path / "main.pdf").read_bytes().startswith(b"%PDF-")
 
 
-def test_render_reproduces_the_exports_byte_for_byte(runs):
-    proc = _ok(runs, "render")
+def test_render_reproduces_the_exports_byte_for_byte(cli, tmp_path, scheduled):
+    rendered, audited = tmp_path / "rendered", scheduled.out
+    proc = _ok(cli("render", audited / "results.json", "--format", "md,tex,csv",
+                   "--out-dir", rendered, cwd=tmp_path))
     assert proc.stderr == ""
-    rendered, audited = runs.w / "rendered", runs.w / "repro_a" / "out"
     names = ["headline.csv", "per_class.csv", "summary.md", "tables.tex"]
     assert _listing(rendered) == names
     for name in names:
@@ -1166,14 +1096,51 @@ def _case_param(case: Bad):
     return pytest.param(case, id=case.id, marks=marks)
 
 
+_BY_ID = {c.id: c for c in CATALOGUE}
+
+
+def _prepare_bad(d: Path, data, case: Bad) -> None:
+    """``d`` laid out for ``case``: out/results.json from an earlier audit, and its files."""
+    _write(d / "out" / "results.json", data.earlier_bytes)
+    for name, content in case.files.items():
+        _write(d / name, content)
+    if case.id == "baseline-nan-token":
+        text = data.earlier_bytes.decode("utf-8")
+        text, n = re.subn(r'("estimate": )-?[0-9.e+-]+', r"\1NaN", text, count=1)
+        assert n == 1
+        _write(d / "old.json", text)
+
+
+def _run_bad(cli, tmp_path, data, case: Bad):
+    """Run ``case`` in ``tmp_path / "cwd"`` (laid out by ``_prepare_bad``, then ``chmod``):
+    ``(run, snapshot before, snapshot after)``. The mode is restored afterwards."""
+    d = tmp_path / "cwd"
+    _prepare_bad(d, data, case)
+    mode = None
+    if case.chmod:
+        target = d / case.chmod[0]
+        mode = target.stat().st_mode
+        os.chmod(target, case.chmod[1])
+    try:
+        before = _snapshot(d)
+        args = [a.format(**data.fill) for a in case.args]
+        if case.subprocess:  # the case says why
+            proc = run_python_m(args, cwd=d, env=case.env)
+        else:
+            proc = cli(*args, cwd=d, env=case.env)
+        return proc, before, _snapshot(d)
+    finally:
+        if mode is not None:
+            os.chmod(target, mode)
+
+
 @pytest.mark.parametrize("case", [_case_param(c) for c in CATALOGUE])
-def test_bad_invocation_one_line_exit_2_nothing_written(runs, case):
-    proc = _proc(runs, f"bad:{case.id}")
+def test_bad_invocation_one_line_exit_2_nothing_written(cli, tmp_path, data, case):
+    proc, before, after = _run_bad(cli, tmp_path, data, case)
     line = _assert_one_line_error(proc)
     assert line.startswith("prevalens: error: ")
     for fragment in case.expect:
         assert fragment in line, (fragment, line)
-    before, after = runs.before[case.id], runs.after[case.id]
     assert not [p for p in after if re.search(r"(^|/)\..*\.tmp$", p)]  # no temporary file
     assert after == before  # the earlier results.json byte-identical, nothing new anywhere
-    assert after["out/results.json"] == runs.earlier
+    assert after["out/results.json"] == data.earlier_bytes
