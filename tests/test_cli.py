@@ -167,9 +167,9 @@ def test_bad_input_through_python_m(tmp_path, earlier_results):
 BAD_USAGE = [
     ("no-input", ["--out-dir", "{out}"], "give either INPUT or --example (exactly one)"),
     ("format-unknown", ["{good}", "--out-dir", "{out}", "--format", "xml"],
-     "--format: unknown format 'xml' (did you mean 'html'?); choose from json, html, pdf, csv, md, tex"),
+     "--format: unknown format 'xml' (did you mean 'html'?); choose from json, html, pdf, csv, md, tex, figures"),
     ("format-typo", ["{good}", "--out-dir", "{out}", "--format", "json,mdd"],
-     "--format: unknown format 'mdd' (did you mean 'md'?); choose from json, html, pdf, csv, md, tex"),
+     "--format: unknown format 'mdd' (did you mean 'md'?); choose from json, html, pdf, csv, md, tex, figures"),
     ("out-dir-is-a-file", ["{good}", "--out-dir", "{good}"],
      "--out-dir {good}: exists and is not a directory"),
     ("too-few-resamples", ["{good}", "--out-dir", "{out}", "--n-resamples", "5"],
