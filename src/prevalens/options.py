@@ -70,6 +70,8 @@ class Option:
         ``input``, ``document``, ``statistics``, ``gates``, ``comparison`` or ``output``.
     methods : str or None
         Row label in the report's methods table, for options that shape the statistics.
+    describe : str or mapping, optional
+        The row's text: a format string of ``{value}``, or one text per choice.
     flag : str or None
         The command-line flag when it is not ``--key`` (``--gate`` for ``gates``).
     repeat : bool
@@ -84,12 +86,19 @@ class Option:
     minimum: float | None = None
     group: str = ""
     methods: str | None = None
+    describe: str | Mapping | None = None
     flag: str | None = None
     repeat: bool = False
 
     @property
     def cli_flag(self) -> str:
         return self.flag or "--" + self.key.replace("_", "-")
+
+    def method_text(self, value) -> str:
+        """The methods table's text for ``value`` of this option."""
+        if isinstance(self.describe, Mapping):
+            return self.describe.get(value, str(value))
+        return (self.describe or "{value}").format(value=value)
 
 
 def _opt(default, help: str, kind: str, group: str, **kw):
@@ -215,20 +224,27 @@ class AuditConfig:
     signoff: tuple = _opt((), "sign-off lines 'Role: Name' (e.g. 'Approved by: J. Doe'), in "
                           "order", "list-str", "document", repeat=True)
     # the statistics
+    resampling: str = _opt("stratified", "bootstrap scheme", "choice", "statistics",
+                           choices=("stratified", "simple"), methods="Resampling",
+                           describe="{value} bootstrap of the confusion matrix (multinomial cell "
+                                    "counts), clusters when a cluster column is given")
     n_resamples: int = _opt(2000, "bootstrap replicates; 0 for point estimates only", "int",
-                            "statistics", minimum=0, methods="Replicates (B)")
-    confidence_level: float = _opt(0.95, "of every interval", "float", "statistics",
-                                   methods="Confidence level")
+                            "statistics", minimum=0, methods="Replicates (B)", describe="{value:,}")
     seed: int | None = _opt(None, "seed of the resampling (default: drawn and recorded)", "int",
                             "statistics", minimum=0, methods="Seed")
-    resampling: str = _opt("stratified", "bootstrap scheme", "choice", "statistics",
-                           choices=("stratified", "simple"), methods="Resampling")
+    confidence_level: float = _opt(0.95, "of every interval", "float", "statistics",
+                                   methods="Confidence level")
     interval: str = _opt("bca", "bootstrap interval method", "choice", "statistics",
-                         choices=("bca", "percentile", "basic"), methods="Label metrics")
-    proportion_interval: str = _opt("wilson", "interval of per-class proportions", "choice",
-                                    "statistics", choices=("wilson", "clopper-pearson",
-                                                           "bootstrap"),
-                                    methods="Per-class proportions")
+                         choices=("bca", "percentile", "basic"), methods="Label metrics",
+                         describe="{value} intervals from joint replicates")
+    proportion_interval: str = _opt(
+        "wilson", "interval of per-class proportions", "choice", "statistics",
+        choices=("wilson", "clopper-pearson", "bootstrap"), methods="Per-class proportions",
+        describe={"wilson": "Wilson intervals; F1 and Jaccard from the same interval of "
+                            "tp/(tp+fp+fn)",
+                  "clopper-pearson": "Clopper-Pearson intervals; F1 and Jaccard from the same "
+                                     "interval of tp/(tp+fp+fn)",
+                  "bootstrap": "the bootstrap replicates, like the other label metrics"})
     multiplicity: str = _opt("bonferroni", "adjustment of the simultaneous intervals", "choice",
                              "statistics", choices=("bonferroni", "sidak", "none"),
                              methods="Simultaneous intervals")
@@ -238,7 +254,7 @@ class AuditConfig:
         1e7, "largest N*K*B for which score metrics are bootstrapped over samples (above it: "
         "analytic approximations)", "float", "statistics")
     strata: str = _opt("prevalence", "how classes are grouped", "choice", "statistics",
-                       choices=("prevalence", "log-quantiles", "support"), methods="Strata")
+                       choices=("prevalence", "log-quantiles", "support"))
     strata_cuts: tuple | None = _opt(None, "cut points: prevalence fractions (e.g. 0.01, 0.1) or "
                                      "support counts", "list-float", "statistics")
     strata_groups: int = _opt(3, "number of groups for strata = 'log-quantiles'", "int",
@@ -247,7 +263,8 @@ class AuditConfig:
                                       "statistics")
     divergence_adjustment: str = _opt("holm", "adjustment of the family of divergence claims",
                                       "choice", "statistics", choices=("holm", "bonferroni"),
-                                      methods="Divergence claims")
+                                      methods="Divergence claims",
+                                      describe="{value}-adjusted family")
     findings_metrics: tuple = _opt(("recall", "f1", "roc_auc"),
                                    "metrics that findings are made about", "list-str",
                                    "statistics")

@@ -48,6 +48,7 @@ from markupsafe import Markup
 from .. import exports
 from ..formatting import (fmt_estimate, fmt_gate_value, fmt_level, fmt_number, fmt_percent,
                           metric_name)
+from ..options import AUDIT_OPTIONS
 from . import plots
 
 __all__ = [
@@ -467,18 +468,8 @@ def _methods(ctx: _Context) -> list:
         Paragraph("A ratio whose denominator is 0 is undefined: it is reported as undefined, "
                   "never as 0, and left out of the macro and weighted averages.", "undefined"),
         _kv("settings", [
-            ("Resampling", f"{run['resampling']} bootstrap of the confusion matrix "
-                           "(multinomial cell counts), clusters when a cluster column is given"),
-            ("Replicates (B)", f"{run['n_resamples']:,}"),
-            ("Seed", str(run["seed"])),
-            ("Confidence level", fmt_level(run["confidence_level"])),
-            ("Label metrics", f"{run['interval_method']} intervals from joint replicates"),
-            ("Per-class proportions", _proportion_method(cfg.get("proportion_interval",
-                                                                 "wilson"))),
+            *_method_rows(run, cfg),
             ("ROC AUC", "DeLong, logit scale; macro with the covariance of per-class AUCs"),
-            ("Simultaneous intervals", cfg.get("multiplicity", "bonferroni")),
-            ("Divergence claims", f"{cfg.get('divergence_adjustment', 'holm')}-adjusted family"),
-            ("Minimum support", str(cfg.get("min_support", 10))),
             ("Tool version", f"prevalens {d['tool']['version']}"),
         ]),
     ]
@@ -775,11 +766,22 @@ def _interval_phrase(run, has_scores=True):
             "proportions" + ("; DeLong for ROC AUC" if has_scores else ""))
 
 
-def _proportion_method(name) -> str:
-    if name == "bootstrap":
-        return "the bootstrap replicates, like the other label metrics"
-    return (f"{_PROPORTION_NAMES.get(name, name)} intervals; F1 and Jaccard from the same interval "
-            "of tp/(tp+fp+fn)")
+#: Options whose value the run records itself (the seed drawn, the scheme used with clusters).
+_RUN_FIELDS = {"n_resamples": "n_resamples", "seed": "seed", "confidence_level": "confidence_level",
+               "resampling": "resampling", "interval": "interval_method"}
+
+
+def _method_rows(run: dict, cfg: dict) -> list:
+    """The methods table's rows, one per option that declares one (prevalens.options)."""
+    rows = []
+    for o in AUDIT_OPTIONS:
+        if not o.methods:
+            continue
+        value = run[_RUN_FIELDS[o.key]] if o.key in _RUN_FIELDS else cfg.get(o.key, o.default)
+        if o.key == "confidence_level":
+            value = fmt_level(value)
+        rows.append((o.methods, o.method_text(value)))
+    return rows
 
 
 def _strata_text(d):
