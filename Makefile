@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow report bench clean
+.PHONY: install test test-slow lint report bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,13 @@ test: $(STAMP) $(TESTDEPS)
 
 test-slow: $(STAMP) $(TESTDEPS)
 	$(BIN)/python -m pytest -m slow $(PYTEST_PARALLEL)
+
+# The code's hygiene: lint and format (ruff) and static types (mypy), as configured in
+# pyproject.toml. Run by .ci/run.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
 
 # The example report is reproducible byte for byte on any checkout: a fixed seed and a fixed date
 # of its own (2026-11-25T00:00:00Z, when its data were made), not the date of the last commit,

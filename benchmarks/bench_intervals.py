@@ -112,12 +112,20 @@ def main():
 
             t_scipy = None
             if n <= 10_000:
-                def macro_f1(a, b):
+
+                def macro_f1(a, b, labels=labels):
                     return f1_score(a, b, labels=labels, average="macro", zero_division=0)
 
-                t_scipy, _ = timed(stats.bootstrap, (y, yp), macro_f1, paired=True,
-                                   vectorized=False, n_resamples=B, method="percentile",
-                                   rng=np.random.default_rng(3))
+                t_scipy, _ = timed(
+                    stats.bootstrap,
+                    (y, yp),
+                    macro_f1,
+                    paired=True,
+                    vectorized=False,
+                    n_resamples=B,
+                    method="percentile",
+                    rng=np.random.default_rng(3),
+                )
 
             gc.collect()
             tracemalloc.start()
@@ -126,8 +134,9 @@ def main():
             peak = tracemalloc.get_traced_memory()[1] - base
             tracemalloc.stop()
 
-            t_sk_auc, _ = timed(roc_auc_score, y, s, multi_class="ovr", average="macro",
-                                labels=labels)
+            t_sk_auc, _ = timed(
+                roc_auc_score, y, s, multi_class="ovr", average="macro", labels=labels
+            )
             t0 = time.perf_counter()
             idx = rng.integers(0, n, n)
             try:
@@ -136,17 +145,32 @@ def main():
                 pass
             t_naive_auc = (time.perf_counter() - t0) * B
             inputs_mb = (s.nbytes + y.nbytes + yp.nbytes) / 2**20
-            rows.append(dict(n=n, k=k, counts=t_counts, naive_f1=t_naive_f1, scipy=t_scipy,
-                             full=t_full, sk_auc=t_sk_auc, naive_auc=t_naive_auc,
-                             peak_mb=peak / 2**20, inputs_mb=inputs_mb, rarest=pi[-1]))
+            rows.append(
+                dict(
+                    n=n,
+                    k=k,
+                    counts=t_counts,
+                    naive_f1=t_naive_f1,
+                    scipy=t_scipy,
+                    full=t_full,
+                    sk_auc=t_sk_auc,
+                    naive_auc=t_naive_auc,
+                    peak_mb=peak / 2**20,
+                    inputs_mb=inputs_mb,
+                    rarest=pi[-1],
+                )
+            )
             r = rows[-1]
             print(
                 f"N={n:>9,} K={k:>3} rarest={pi[-1]:.4f} | prevalens labels-only audit "
                 f"{t_counts:7.3f} (interval stage {t_stage:6.3f})  "
                 f"naive f1 loop {t_naive_f1:9.1f} extrap. ({t_naive_f1 / t_counts:6.0f}x audit, "
                 f"{t_naive_f1 / t_stage:6.0f}x stage)  "
-                + (f"scipy.bootstrap {t_scipy:7.1f} ({t_scipy / t_counts:6.0f}x)  " if t_scipy else
-                   "scipy.bootstrap not run (infeasible)  ")
+                + (
+                    f"scipy.bootstrap {t_scipy:7.1f} ({t_scipy / t_counts:6.0f}x)  "
+                    if t_scipy
+                    else "scipy.bootstrap not run (infeasible)  "
+                )
                 + f"| prevalens full {t_full:7.2f}  sklearn point macro AUC {t_sk_auc:7.2f} "
                 f"(ratio full/sklearn {t_full / t_sk_auc:5.2f})  naive auc loop {t_naive_auc:9.0f} "
                 f"extrap. | peak {r['peak_mb']:7.0f} MiB above inputs ({inputs_mb:.0f} MiB)",
@@ -156,9 +180,13 @@ def main():
     for k in classes:
         base_t = count_times[(k, sizes[0])]
         base_s = stage_times[(k, sizes[0])]
-        print(f"  K={k}: " + "  ".join(
-            f"N={n:,}: {count_times[(k, n)] / base_t:.2f}x | {stage_times[(k, n)] / base_s:.2f}x"
-            for n in sizes))
+        print(
+            f"  K={k}: "
+            + "  ".join(
+                f"N={n:,}: {count_times[(k, n)] / base_t:.2f}x | {stage_times[(k, n)] / base_s:.2f}x"
+                for n in sizes
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -31,20 +31,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from _timing import best_of
 
 import prevalens
 from prevalens import io as pio
-from _timing import best_of
-
-
 
 
 def write_csv(path, n, k, seed):
     rng = np.random.default_rng(seed)
     labels = np.array([f"class_{j}" for j in range(k)])
     scores = rng.dirichlet(np.ones(k), n)
-    df = pd.DataFrame({"y_true": labels[rng.integers(0, k, n)],
-                       "y_pred": labels[scores.argmax(axis=1)]})
+    df = pd.DataFrame(
+        {"y_true": labels[rng.integers(0, k, n)], "y_pred": labels[scores.argmax(axis=1)]}
+    )
     for j, label in enumerate(labels):
         df[f"score_{label}"] = scores[:, j]
     df.to_csv(path, index=False)
@@ -68,15 +67,17 @@ def main(argv=None):
         roles = pio._Roles()
 
         def c_engine():
-            return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""],
-                               low_memory=False)
+            return pd.read_csv(
+                io.StringIO(text), keep_default_na=False, na_values=[""], low_memory=False
+            )
 
         def arrow_as_used():
             return pio._read_csv_arrow(data, header, roles)
 
         def pandas_pyarrow_engine():
-            return pd.read_csv(io.BytesIO(data), keep_default_na=False, na_values=[""],
-                               engine="pyarrow")
+            return pd.read_csv(
+                io.BytesIO(data), keep_default_na=False, na_values=[""], engine="pyarrow"
+            )
 
         t_c, frame_c = best_of(c_engine, args.repeat)
         t_a, frame_a = best_of(arrow_as_used, args.repeat)
@@ -97,16 +98,22 @@ def main(argv=None):
             np.testing.assert_array_equal(getattr(pred_a, name), getattr(pred_c, name))
 
     size = len(data) / 2**20
-    print(f"read a CSV of {args.n:,} rows x {args.k + 2} columns ({args.k} score columns, "
-          f"{size:.0f} MiB; python {platform.python_version()}, pandas {pd.__version__}, "
-          f"pyarrow {pa.__version__}, {os.cpu_count()} CPUs, prevalens {prevalens.__version__})")
+    print(
+        f"read a CSV of {args.n:,} rows x {args.k + 2} columns ({args.k} score columns, "
+        f"{size:.0f} MiB; python {platform.python_version()}, pandas {pd.__version__}, "
+        f"pyarrow {pa.__version__}, {os.cpu_count()} CPUs, prevalens {prevalens.__version__})"
+    )
     print(f"  pandas C engine (prevalens' fallback):            {t_c:7.2f} s")
     print(f"  pyarrow as prevalens uses it (same frame):        {t_a:7.2f} s")
     print(f"  ratio C engine / pyarrow path: {t_c / t_a:.1f}x   (frames identical)")
-    print(f"  for reference, pd.read_csv(engine='pyarrow'):     {t_p:7.2f} s  "
-          "(not used: it types some labels differently)")
-    print(f"  load_predictions end to end: {t_load_c:.2f} s with the C engine, "
-          f"{t_load_a:.2f} s with the pyarrow path ({t_load_c / t_load_a:.1f}x; same Predictions)")
+    print(
+        f"  for reference, pd.read_csv(engine='pyarrow'):     {t_p:7.2f} s  "
+        "(not used: it types some labels differently)"
+    )
+    print(
+        f"  load_predictions end to end: {t_load_c:.2f} s with the C engine, "
+        f"{t_load_a:.2f} s with the pyarrow path ({t_load_c / t_load_a:.1f}x; same Predictions)"
+    )
 
 
 if __name__ == "__main__":

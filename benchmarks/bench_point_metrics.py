@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 import warnings
 
 import numpy as np
 import sklearn
+from _timing import best_of
 from sklearn.metrics import precision_recall_fscore_support
 
 import prevalens
 from prevalens import confusion_matrix, count_statistics
-from _timing import best_of
-
-
 
 
 def main(argv=None):
@@ -51,25 +48,34 @@ def main(argv=None):
     def theirs():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                   average="macro", zero_division=np.nan)
+            return precision_recall_fscore_support(
+                y_true, y_pred, labels=labels, average="macro", zero_division=np.nan
+            )
 
     t_ours, stats = best_of(ours, args.repeat)
     t_theirs, (prec, rec, f1, _) = best_of(theirs, max(1, min(args.repeat, 3)))
     np.testing.assert_allclose(
-        [stats["macro.precision"], stats["macro.recall"], stats["macro.f1"]], [prec, rec, f1],
-        rtol=0, atol=1e-12)
-    t_audit, _ = best_of(lambda: prevalens.audit(y_true, y_pred, labels=list(labels),
-                                                 n_resamples=0, seed=0), 1)
+        [stats["macro.precision"], stats["macro.recall"], stats["macro.f1"]],
+        [prec, rec, f1],
+        rtol=0,
+        atol=1e-12,
+    )
+    t_audit, _ = best_of(
+        lambda: prevalens.audit(y_true, y_pred, labels=list(labels), n_resamples=0, seed=0), 1
+    )
 
-    print(f"point metrics from labels, N = {n:,}, K = {k} "
-          f"(python {platform.python_version()}, numpy {np.__version__}, "
-          f"scikit-learn {sklearn.__version__}, prevalens {prevalens.__version__})")
+    print(
+        f"point metrics from labels, N = {n:,}, K = {k} "
+        f"(python {platform.python_version()}, numpy {np.__version__}, "
+        f"scikit-learn {sklearn.__version__}, prevalens {prevalens.__version__})"
+    )
     print(f"  prevalens bincount + count_statistics (all label metrics): {t_ours * 1e3:9.1f} ms")
     print(f"  sklearn precision_recall_fscore_support(average='macro'):  {t_theirs * 1e3:9.1f} ms")
     print(f"  ratio sklearn / prevalens: {t_theirs / t_ours:.1f}x   (macro P/R/F1 agree to 1e-12)")
-    print(f"  for context, prevalens.audit(n_resamples=0) end to end, incl. input validation: "
-          f"{t_audit * 1e3:.1f} ms")
+    print(
+        f"  for context, prevalens.audit(n_resamples=0) end to end, incl. input validation: "
+        f"{t_audit * 1e3:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -87,8 +87,8 @@ from threadpoolctl import threadpool_limits
 
 import prevalens
 
-SEED = 20261125          # folds and models
-AUDIT_SEED = 1           # prevalens' bootstrap
+SEED = 20261125  # folds and models
+AUDIT_SEED = 1  # prevalens' bootstrap
 N_RESAMPLES = 2000
 N_FOLDS = 5
 
@@ -152,19 +152,25 @@ def export_dataset(stem: str, cache: Path) -> Path:
         return path
     rscript = shutil.which("Rscript")
     if rscript is None:
-        raise SetupError("Rscript not found: install R (e.g. apt-get install r-base-core) "
-                         "and the mlbench package (apt-get install r-cran-mlbench)")
+        raise SetupError(
+            "Rscript not found: install R (e.g. apt-get install r-base-core) "
+            "and the mlbench package (apt-get install r-cran-mlbench)"
+        )
     cache.mkdir(parents=True, exist_ok=True)
     tmp = cache / f".{stem}.csv.tmp"
     # The path goes to R as a command-line argument, not pasted into the R code.
-    expr = (f"library(mlbench); data({name}); "
-            f"write.csv({name}, commandArgs(trailingOnly=TRUE)[1], row.names=FALSE)")
+    expr = (
+        f"library(mlbench); data({name}); "
+        f"write.csv({name}, commandArgs(trailingOnly=TRUE)[1], row.names=FALSE)"
+    )
     proc = subprocess.run([rscript, "-e", expr, str(tmp)], capture_output=True, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         if "no package called" in proc.stderr and "mlbench" in proc.stderr:
-            raise SetupError("the R package mlbench is not installed: apt-get install "
-                             "r-cran-mlbench (or install.packages('mlbench') in R)")
+            raise SetupError(
+                "the R package mlbench is not installed: apt-get install "
+                "r-cran-mlbench (or install.packages('mlbench') in R)"
+            )
         last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no message"
         raise SetupError(f"Rscript failed to export {name}: {last}")
     tmp.replace(path)
@@ -192,8 +198,9 @@ def load_dataset(stem: str, cache: Path) -> tuple[pd.DataFrame, np.ndarray]:
     _, target = DATASETS[stem]
     path = export_dataset(stem, cache)
     # Only R's NA is missing; every other cell is kept as written.
-    frame = pd.read_csv(path, keep_default_na=False, na_values=["NA"],
-                        dtype=str if stem == "soybean" else None)
+    frame = pd.read_csv(
+        path, keep_default_na=False, na_values=["NA"], dtype=str if stem == "soybean" else None
+    )
     y = frame.pop(target).astype(str).to_numpy()
     return frame, y
 
@@ -225,13 +232,17 @@ def make_model(kind: str):
     if kind == "logreg":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     if kind == "soy_hgb":
-        return make_pipeline(SimpleImputer(strategy="most_frequent"),
-                             OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
-                             HistGradientBoostingClassifier(random_state=SEED))
+        return make_pipeline(
+            SimpleImputer(strategy="most_frequent"),
+            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+            HistGradientBoostingClassifier(random_state=SEED),
+        )
     if kind == "soy_logreg":
-        return make_pipeline(SimpleImputer(strategy="most_frequent"),
-                             OneHotEncoder(handle_unknown="ignore"),
-                             LogisticRegression(max_iter=2000))
+        return make_pipeline(
+            SimpleImputer(strategy="most_frequent"),
+            OneHotEncoder(handle_unknown="ignore"),
+            LogisticRegression(max_iter=2000),
+        )
     raise ValueError(f"`kind` must be one of rf, nb, logreg, soy_hgb, soy_logreg, got {kind!r}")
 
 
@@ -390,8 +401,9 @@ DERIVED_DESCRIPTIONS = {
 ALL_FILES = [name for name, *_ in MODEL_FILES] + list(DERIVED_DESCRIPTIONS)
 
 
-def make_predictions(cache: Path, pred_dir: Path, reuse: bool,
-                     only: set[str] | None = None) -> list[tuple[str, Path, str]]:
+def make_predictions(
+    cache: Path, pred_dir: Path, reuse: bool, only: set[str] | None = None
+) -> list[tuple[str, Path, str]]:
     """Export the data, fit the models and write the predictions files.
 
     Parameters
@@ -427,9 +439,12 @@ def make_predictions(cache: Path, pred_dir: Path, reuse: bool,
         fresh = not (cache / f"{stem}.csv").is_file()
         data[stem] = load_dataset(stem, cache)
         X, y = data[stem]
-        print(f"data {stem:8s} {len(y):6d} rows, {X.shape[1]:2d} features, "
-              f"{len(np.unique(y)):2d} classes  ({'exported' if fresh else 'cached'}, "
-              f"{time.perf_counter() - t0:.1f} s)", flush=True)
+        print(
+            f"data {stem:8s} {len(y):6d} rows, {X.shape[1]:2d} features, "
+            f"{len(np.unique(y)):2d} classes  ({'exported' if fresh else 'cached'}, "
+            f"{time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
     for name, stem, kind, description in fit:
         path = pred_dir / f"{name}.csv"
         if name in only:
@@ -444,11 +459,14 @@ def make_predictions(cache: Path, pred_dir: Path, reuse: bool,
         frame = predictions_frame(y, classes[proba.argmax(axis=1)], proba, classes)
         write_predictions(frame, path)
         acc = float(np.mean(frame["y_true"] == frame["y_pred"]))
-        print(f"fit  {name:24s} 5-fold out-of-fold, accuracy {acc:.4f}  "
-              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        print(
+            f"fit  {name:24s} 5-fold out-of-fold, accuracy {acc:.4f}  "
+            f"({time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
     if derived:
         base = pd.read_csv(pred_dir / "soybean_hgb.csv", keep_default_na=False, na_values=[""])
-        classes = np.array([c[len("score_"):] for c in base.columns if c.startswith("score_")])
+        classes = np.array([c[len("score_") :] for c in base.columns if c.startswith("score_")])
         for name, frame in derived_files(base, classes).items():
             if name in only:
                 path = write_predictions(frame, pred_dir / f"{name}.csv")
@@ -525,7 +543,8 @@ def audit_file(name: str, path: Path, description: str) -> None:
         try:
             pred = prevalens.load_predictions(path)
             result = prevalens.audit_predictions(
-                pred, prevalens.AuditConfig(seed=AUDIT_SEED, n_resamples=N_RESAMPLES))
+                pred, prevalens.AuditConfig(seed=AUDIT_SEED, n_resamples=N_RESAMPLES)
+            )
         except prevalens.PrevalensError as exc:
             print(f"    refused ({type(exc).__name__}): {exc}")
             for line in warning_lines(caught):
@@ -534,23 +553,31 @@ def audit_file(name: str, path: Path, description: str) -> None:
             return
     elapsed = time.perf_counter() - t0
     data = result.data
-    print(f"    samples: {data.n_samples}   classes: {len(data.classes)}   "
-          f"scores: {'probabilities' if data.scores_are_probabilities else 'yes' if data.has_scores else 'no'}"
-          f"   y_pred from: {data.pred_source}")
+    print(
+        f"    samples: {data.n_samples}   classes: {len(data.classes)}   "
+        f"scores: {'probabilities' if data.scores_are_probabilities else 'yes' if data.has_scores else 'no'}"
+        f"   y_pred from: {data.pred_source}"
+    )
     av = result.averages
     for metric in ("recall", "f1"):
-        print(f"    {metric:6s}  micro {fmt_est(av['micro'].get(metric))}   "
-              f"macro {fmt_est(av['macro'].get(metric))}")
+        print(
+            f"    {metric:6s}  micro {fmt_est(av['micro'].get(metric))}   "
+            f"macro {fmt_est(av['macro'].get(metric))}"
+        )
     if data.has_scores:
         ov = result.overall
-        print(f"    scores  macro ROC AUC {fmt_est(av['macro'].get('roc_auc'))}   "
-              f"log loss {fmt_est(ov.get('log_loss'))}")
+        print(
+            f"    scores  macro ROC AUC {fmt_est(av['macro'].get('roc_auc'))}   "
+            f"log loss {fmt_est(ov.get('log_loss'))}"
+        )
     rarest = sorted(result.per_class, key=lambda c: (c.support, str(c.label)))[:5]
     print("    rarest classes (support: recall, F1, flags):")
     for c in rarest:
         flags = f"  [{', '.join(c.flags)}]" if c.flags else ""
-        print(f"      {c.label!r:30} {c.support:5d}: recall {fmt_est(c.metrics.get('recall'), 3)}"
-              f", F1 {fmt_est(c.metrics.get('f1'), 3)}{flags}")
+        print(
+            f"      {c.label!r:30} {c.support:5d}: recall {fmt_est(c.metrics.get('recall'), 3)}"
+            f", F1 {fmt_est(c.metrics.get('f1'), 3)}{flags}"
+        )
     print(f"    findings ({len(result.findings)}):")
     for f in result.findings:
         print(f"      [{f['severity'].upper()}] ({f['id']}) {f['text']}")
@@ -576,15 +603,33 @@ def write_outputs(name: str, path: Path, out_dir: Path, formats: str) -> None:
         ``--format`` of ``prevalens audit``.
     """
     target = out_dir / name
-    cmd = [sys.executable, "-m", "prevalens", "audit", str(path), "--out-dir", str(target),
-           "--seed", str(AUDIT_SEED), "--n-resamples", str(N_RESAMPLES), "--format", formats,
-           "--model-name", name, "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "prevalens",
+        "audit",
+        str(path),
+        "--out-dir",
+        str(target),
+        "--seed",
+        str(AUDIT_SEED),
+        "--n-resamples",
+        str(N_RESAMPLES),
+        "--format",
+        formats,
+        "--model-name",
+        name,
+        "--quiet",
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     status = "written" if proc.returncode == 0 else f"exit {proc.returncode}"
     err = proc.stderr.strip().splitlines()
-    print(f"    outputs: {target} ({status}, {time.perf_counter() - t0:.1f} s)"
-          + (f": {err[-1]}" if proc.returncode != 0 and err else ""), flush=True)
+    print(
+        f"    outputs: {target} ({status}, {time.perf_counter() - t0:.1f} s)"
+        + (f": {err[-1]}" if proc.returncode != 0 and err else ""),
+        flush=True,
+    )
 
 
 def main(argv=None) -> int:
@@ -601,19 +646,40 @@ def main(argv=None) -> int:
         0 on success, 2 when R or mlbench is missing.
     """
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", type=Path, default=None,
-                    help=f"where the exported data sets are kept (default: {default_cache()})")
-    ap.add_argument("--predictions", type=Path, default=None,
-                    help="where the predictions CSVs go (default: CACHE/predictions)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="also write each audit's outputs with the CLI into OUT/<file name>/")
-    ap.add_argument("--format", default="json,html,md",
-                    help="--format of prevalens audit for --out (default: json,html,md)")
-    ap.add_argument("--reuse-predictions", action="store_true",
-                    help="keep existing model predictions files instead of refitting")
-    ap.add_argument("--only", default=None,
-                    help="make and audit only these files (comma-separated, e.g. shuttle_rf); "
-                         "known: " + ", ".join(ALL_FILES))
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help=f"where the exported data sets are kept (default: {default_cache()})",
+    )
+    ap.add_argument(
+        "--predictions",
+        type=Path,
+        default=None,
+        help="where the predictions CSVs go (default: CACHE/predictions)",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write each audit's outputs with the CLI into OUT/<file name>/",
+    )
+    ap.add_argument(
+        "--format",
+        default="json,html,md",
+        help="--format of prevalens audit for --out (default: json,html,md)",
+    )
+    ap.add_argument(
+        "--reuse-predictions",
+        action="store_true",
+        help="keep existing model predictions files instead of refitting",
+    )
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="make and audit only these files (comma-separated, e.g. shuttle_rf); "
+        "known: " + ", ".join(ALL_FILES),
+    )
     args = ap.parse_args(argv)
     cache = args.cache or default_cache()
     pred_dir = args.predictions or cache / "predictions"
@@ -622,12 +688,17 @@ def main(argv=None) -> int:
     if args.only:
         only = set(args.only.split(","))
         if only - set(ALL_FILES):
-            print(f"real_data.py: unknown --only name(s) {sorted(only - set(ALL_FILES))}; "
-                  f"known: {', '.join(ALL_FILES)}", file=sys.stderr)
+            print(
+                f"real_data.py: unknown --only name(s) {sorted(only - set(ALL_FILES))}; "
+                f"known: {', '.join(ALL_FILES)}",
+                file=sys.stderr,
+            )
             return 2
-    print(f"prevalens {prevalens.__version__}, scikit-learn {sklearn.__version__}, "
-          f"seeds: folds/models {SEED}, "
-          f"audit {AUDIT_SEED}, B = {N_RESAMPLES}")
+    print(
+        f"prevalens {prevalens.__version__}, scikit-learn {sklearn.__version__}, "
+        f"seeds: folds/models {SEED}, "
+        f"audit {AUDIT_SEED}, B = {N_RESAMPLES}"
+    )
     t0 = time.perf_counter()
     try:
         files = make_predictions(cache, pred_dir, args.reuse_predictions, only)

@@ -68,7 +68,9 @@ def main() -> int:
     OUT.write_text(buf.getvalue(), encoding="utf-8")
     counts = {NAMES[d]: int((y[eval_idx] == d).sum()) for d in order}
     acc = float(np.mean(pred == y[eval_idx]))
-    print(f"wrote {OUT}: {eval_idx.size} rows, accuracy {acc:.3f}, counts {counts}", file=sys.stderr)
+    print(
+        f"wrote {OUT}: {eval_idx.size} rows, accuracy {acc:.3f}, counts {counts}", file=sys.stderr
+    )
     return 0
 
 

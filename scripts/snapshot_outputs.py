@@ -51,12 +51,21 @@ def _scores(rng, y_true, y_pred, k):
 def cases(tmp: Path) -> dict[str, list[str]]:
     rng = np.random.default_rng(20261206)
     out = {}
-    out["example"] = ["--example", "--model-name", "logistic regression (example)",
-                      "--gate", "micro.f1 >= 0.85", "--gate", "macro.roc_auc >= 0.95"]
+    out["example"] = [
+        "--example",
+        "--model-name",
+        "logistic regression (example)",
+        "--gate",
+        "micro.f1 >= 0.85",
+        "--gate",
+        "macro.roc_auc >= 0.95",
+    ]
 
     yt, yp = _long_tail(rng, 3000, 12, 0.62, 0.9)
     f = tmp / "labels.csv"
-    pd.DataFrame({"y_true": [f"c{v:02d}" for v in yt], "y_pred": [f"c{v:02d}" for v in yp]}).to_csv(f, index=False)
+    pd.DataFrame({"y_true": [f"c{v:02d}" for v in yt], "y_pred": [f"c{v:02d}" for v in yp]}).to_csv(
+        f, index=False
+    )
     out["labels"] = [str(f)]
 
     yt, yp = _long_tail(rng, 2000, 8, 0.6, 0.85)
@@ -101,13 +110,15 @@ def snapshot(out: Path) -> None:
     if True:
         for name, args in cases(tmp).items():
             d = out / name
-            code = main(["audit", *args, "--out-dir", name, "--format", FORMATS,
-                         "--seed", "7", "--quiet"])
+            code = main(
+                ["audit", *args, "--out-dir", name, "--format", FORMATS, "--seed", "7", "--quiet"]
+            )
             if code not in (0, 1):
                 raise SystemExit(f"{name}: prevalens audit exited {code}")
             pdf = d / "report.pdf"
-            text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
-                                  capture_output=True, text=True).stdout
+            text = subprocess.run(
+                ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
+            ).stdout
             (d / "report.pdf.txt").write_text(text, "utf-8")
             pdf.unlink()
             print(f"{name}: exit {code}, {len(list(d.iterdir()))} files")
@@ -147,7 +158,9 @@ def compare(before: Path, after: Path) -> int:
             differ += 1
             print(f"{case}/{f.name}: differs")
             if f.suffix == ".json":
-                for line in list(_diff_json(json.loads(f.read_text()), json.loads(g.read_text())))[:40]:
+                for line in list(_diff_json(json.loads(f.read_text()), json.loads(g.read_text())))[
+                    :40
+                ]:
                     print("   ", line)
     print("identical" if not differ else f"{differ} file(s) differ")
     return 1 if differ else 0

@@ -33,8 +33,9 @@ from hypothesis.extra.numpy import arrays
 
 import prevalens
 
-settings.register_profile("prevalens", derandomize=True, max_examples=60, deadline=None,
-                          database=None, print_blob=True)
+settings.register_profile(
+    "prevalens", derandomize=True, max_examples=60, deadline=None, database=None, print_blob=True
+)
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "prevalens"))
 
@@ -60,13 +61,20 @@ class Case:
         def fmt(a):
             return None if a is None else np.array2string(a, separator=",", threshold=10_000)
 
-        return (f"Case(n_classes={self.n_classes}, y_true={fmt(self.y_true)}, "
-                f"y_pred={fmt(self.y_pred)}, y_score={fmt(self.y_score)})")
+        return (
+            f"Case(n_classes={self.n_classes}, y_true={fmt(self.y_true)}, "
+            f"y_pred={fmt(self.y_pred)}, y_score={fmt(self.y_score)})"
+        )
 
 
 @st.composite
-def label_cases(draw, min_classes: int = 2, max_classes: int = 10, max_samples: int = 50,
-                all_present: bool = False):
+def label_cases(
+    draw,
+    min_classes: int = 2,
+    max_classes: int = 10,
+    max_samples: int = 50,
+    all_present: bool = False,
+):
     """Labels whose true and predicted classes are drawn from random subsets of the K classes.
 
     Drawing each side from a subset makes absent classes (in ``labels`` but never true),
@@ -77,8 +85,11 @@ def label_cases(draw, min_classes: int = 2, max_classes: int = 10, max_samples: 
     k = draw(st.integers(min_classes, max_classes), label="K")
     n = draw(st.integers(2, max_samples), label="n")
     codes = st.integers(0, k - 1)
-    true_set = list(range(k)) if all_present else draw(
-        st.lists(codes, min_size=1, max_size=k, unique=True))
+    true_set = (
+        list(range(k))
+        if all_present
+        else draw(st.lists(codes, min_size=1, max_size=k, unique=True))
+    )
     pred_set = draw(st.lists(codes, min_size=1, max_size=k, unique=True))
     y_true = draw(arrays(np.int64, n, elements=st.sampled_from(sorted(true_set))))
     if all_present:  # one sample of every class first, then n more
@@ -95,8 +106,14 @@ SCORE_KINDS = ("continuous", "tenths", "probabilities", "probability_palette")
 
 
 @st.composite
-def score_cases(draw, min_classes: int = 2, max_classes: int = 7, max_samples: int = 40,
-                kinds=SCORE_KINDS, all_present: bool = False):
+def score_cases(
+    draw,
+    min_classes: int = 2,
+    max_classes: int = 7,
+    max_samples: int = 40,
+    kinds=SCORE_KINDS,
+    all_present: bool = False,
+):
     case = draw(label_cases(min_classes, max_classes, max_samples, all_present))
     n, k = case.y_true.size, case.n_classes
     kind = draw(st.sampled_from(kinds), label="score kind")
@@ -109,8 +126,11 @@ def score_cases(draw, min_classes: int = 2, max_classes: int = 7, max_samples: i
         s = s / s.sum(axis=1, keepdims=True)
     else:
         n_rows = draw(st.integers(1, 4))
-        palette = draw(arrays(np.int64, (n_rows, k), elements=st.integers(0, 4)).filter(
-            lambda p: (p.sum(axis=1) > 0).all()))
+        palette = draw(
+            arrays(np.int64, (n_rows, k), elements=st.integers(0, 4)).filter(
+                lambda p: (p.sum(axis=1) > 0).all()
+            )
+        )
         palette = palette / palette.sum(axis=1, keepdims=True)
         s = palette[draw(arrays(np.int64, n, elements=st.integers(0, n_rows - 1)))]
     # Predictions: the argmax that audit() derives itself (None), or labels that agree in part.
@@ -118,8 +138,9 @@ def score_cases(draw, min_classes: int = 2, max_classes: int = 7, max_samples: i
     return Case(k, case.y_true, y_pred, s)
 
 
-def random_case(seed: int, n_classes: int, n_samples: int, *, scores: bool = False,
-                tail: float = 1.0) -> Case:
+def random_case(
+    seed: int, n_classes: int, n_samples: int, *, scores: bool = False, tail: float = 1.0
+) -> Case:
     """A seeded long-tailed problem (Zipf-like prevalences ~ 1 / rank**tail), for explicit
     examples too large for Hypothesis to draw (K = 200)."""
     rng = np.random.default_rng(seed)
@@ -168,8 +189,7 @@ def estimates(result) -> dict[str, np.ndarray]:
 
 def assert_close(actual, desired, err_msg=""):
     """Compare numbers at the suite's tolerance (1e-12 absolute), NaN equal to NaN."""
-    np.testing.assert_allclose(actual, desired, rtol=0, atol=1e-12, equal_nan=True,
-                               err_msg=err_msg)
+    np.testing.assert_allclose(actual, desired, rtol=0, atol=1e-12, equal_nan=True, err_msg=err_msg)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -248,5 +268,11 @@ def run_python_m(args, *, cwd, env=None, script=None, timeout=300) -> subprocess
         full_env.pop(name, None)
     full_env.update(env or {})
     cmd = [str(script)] if script else [sys.executable, "-m", "prevalens"]
-    return subprocess.run(cmd + [str(a) for a in args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cmd + [str(a) for a in args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,6 +1,6 @@
 """Coverage simulation of prevalens' 95% intervals (used by test_coverage.py; also a script).
 
-The model (DESIGN.md, "What simulation already showed"): K = 8 classes with geometric prevalence,
+The model (docs/design.md, "Intervals"): K = 8 classes with geometric prevalence,
 a class-confusion matrix whose recall falls with prevalence, and scores whose separability falls
 with prevalence too. The rarest class has about 12 (``rare=12``) or 40 (``rare=40``) true samples.
 
@@ -41,7 +41,7 @@ def model(rare: int):
         off = np.full(K, (1 - recall[i]) / (K - 1))
         off[i] = recall[i]
         # errors go mostly to the common classes, as in a long-tailed classifier
-        off_mass = (1 - recall[i])
+        off_mass = 1 - recall[i]
         spread = weights.copy()
         spread[i] = 0
         off = spread / spread.sum() * off_mass
@@ -99,8 +99,14 @@ def _get(result, key):
     return result.averages[group][name]
 
 
-def simulate(scheme: str, rare: int, n_datasets: int, seed: int, n_resamples: int = 1000,
-             interval: str = "bca"):
+def simulate(
+    scheme: str,
+    rare: int,
+    n_datasets: int,
+    seed: int,
+    n_resamples: int = 1000,
+    interval: str = "bca",
+):
     """Coverage of every target: dict label -> (hits, valid datasets)."""
     counts, pi, c = model(rare)
     n_total = counts.sum()
@@ -116,9 +122,14 @@ def simulate(scheme: str, rare: int, n_datasets: int, seed: int, n_resamples: in
     truth["macro.roc_auc"] = float(auc.mean())
     truth["overall.roc_auc_ovo"] = float(ovo)
     hits = {label: [0, 0] for _, label in TARGETS}
-    config = pv.AuditConfig(n_resamples=n_resamples, resampling=scheme, interval=interval,
-                            score_bootstrap_max_work=0, seed=0)
-    for d in range(n_datasets):
+    config = pv.AuditConfig(
+        n_resamples=n_resamples,
+        resampling=scheme,
+        interval=interval,
+        score_bootstrap_max_work=0,
+        seed=0,
+    )
+    for _ in range(n_datasets):
         if scheme == "stratified":
             n_k = counts
         else:
@@ -147,8 +158,10 @@ def main(argv):
     for scheme in ("stratified", "simple"):
         for rare in (12, 40):
             h = simulate(scheme, rare, n, seed=2026 + rare)
-            print(f"{scheme:<10} rare={rare:<3} " + "  ".join(
-                f"{label}={a / b:.3f}({b})" for label, (a, b) in h.items()))
+            print(
+                f"{scheme:<10} rare={rare:<3} "
+                + "  ".join(f"{label}={a / b:.3f}({b})" for label, (a, b) in h.items())
+            )
             sys.stdout.flush()
 
 

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import call_main, run_python_m
 from jsonschema import Draft202012Validator
 
 import prevalens
 from prevalens import InputError, load_predictions
 from prevalens.data import example_path
-
-from conftest import call_main, run_python_m
 
 
 def _validator():
@@ -73,8 +72,12 @@ BAD_INPUTS = [
     ("missing-file", lambda t: str(t / "nope.csv"), [], {}),
     ("directory", _directory, [], {}),
     ("empty-file", _csv(""), [], {}),
-    ("latin-1",
-     lambda t: _write(t / "preds.csv", "y_true,y_pred\ncafé,a\nb,b\n".encode("latin-1")), [], {}),
+    (
+        "latin-1",
+        lambda t: _write(t / "preds.csv", "y_true,y_pred\ncafé,a\nb,b\n".encode("latin-1")),
+        [],
+        {},
+    ),
     ("malformed-csv", _csv('y_true,y_pred\na,a\nb,"b\n'), [], {}),
     ("unreadable-parquet", _parquet_garbage, [], {}),
     ("no-y_true", _csv("label,y_pred\na,a\nb,b\n"), [], {}),
@@ -83,14 +86,26 @@ BAD_INPUTS = [
     ("header-only", _csv("y_true,y_pred\n"), [], {}),
     ("missing-label", _csv("y_true,y_pred\na,a\n,b\nb,b\n"), [], {}),
     ("float-label", _csv("y_true,y_pred\n1,1\n0.5,1\n"), [], {}),
-    ("pred-outside-labels", _csv("y_true,y_pred\na,a\nb,c\n"), ["--labels", "a,b"],
-     {"labels": ["a", "b"]}),
+    (
+        "pred-outside-labels",
+        _csv("y_true,y_pred\na,a\nb,c\n"),
+        ["--labels", "a,b"],
+        {"labels": ["a", "b"]},
+    ),
     ("score-nan", _csv("y_true,score_a,score_b\na,0.5,0.5\nb,nan,0.5\n"), [], {}),
     ("score-negative", _csv("y_true,score_a,score_b\na,0.5,0.5\nb,-1,2\n"), [], {}),
-    ("score-unknown-class", _csv("y_true,y_pred,score_a,score_b,score_c\na,a,1,0,0\nb,b,0,1,0\n"),
-     ["--labels", "a,b"], {"labels": ["a", "b"]}),
-    ("score-missing-class", _csv("y_true,y_pred,score_a,score_b\na,a,1,0\nb,b,0,1\n"),
-     ["--labels", "a,b,c"], {"labels": ["a", "b", "c"]}),
+    (
+        "score-unknown-class",
+        _csv("y_true,y_pred,score_a,score_b,score_c\na,a,1,0,0\nb,b,0,1,0\n"),
+        ["--labels", "a,b"],
+        {"labels": ["a", "b"]},
+    ),
+    (
+        "score-missing-class",
+        _csv("y_true,y_pred,score_a,score_b\na,a,1,0\nb,b,0,1\n"),
+        ["--labels", "a,b,c"],
+        {"labels": ["a", "b", "c"]},
+    ),
     ("missing-cluster-column", _csv(GOOD_CSV), ["--cluster", "patient"], {"cluster": "patient"}),
 ]
 
@@ -132,8 +147,18 @@ def _bad_input_run(run, tmp_path, earlier_results, case):
     if i % 2:
         out_dir.mkdir()
         (out_dir / "results.json").write_bytes(earlier_results)
-    proc = run("audit", source, "--out-dir", out_dir, "--format", "json", "--n-resamples", "0",
-               *options, cwd=tmp_path)
+    proc = run(
+        "audit",
+        source,
+        "--out-dir",
+        out_dir,
+        "--format",
+        "json",
+        "--n-resamples",
+        "0",
+        *options,
+        cwd=tmp_path,
+    )
     return expected, proc, out_dir
 
 
@@ -149,37 +174,52 @@ def _assert_bad_input_rejected(expected, proc, out_dir, earlier_results):
 
 @pytest.mark.parametrize("case", [case for case, *_ in BAD_INPUTS])
 def test_bad_input_exit_2_one_line_no_output(cli, tmp_path, earlier_results, case):
-    _assert_bad_input_rejected(*_bad_input_run(cli, tmp_path, earlier_results, case),
-                               earlier_results)
+    _assert_bad_input_rejected(
+        *_bad_input_run(cli, tmp_path, earlier_results, case), earlier_results
+    )
 
 
 def test_bad_input_through_python_m(tmp_path, earlier_results):
     """One row of the table as a user runs it (a subprocess): the message is the whole of
     stderr, with no traceback and no warnings printed by a fresh interpreter."""
+
     def run(*args, cwd):
         return run_python_m(args, cwd=cwd)
 
-    _assert_bad_input_rejected(*_bad_input_run(run, tmp_path, earlier_results, "score-nan"),
-                               earlier_results)
+    _assert_bad_input_rejected(
+        *_bad_input_run(run, tmp_path, earlier_results, "score-nan"), earlier_results
+    )
 
 
 # (id, arguments after "audit", start of the message)
 BAD_USAGE = [
     ("no-input", ["--out-dir", "{out}"], "give either INPUT or --example (exactly one)"),
-    ("format-unknown", ["{good}", "--out-dir", "{out}", "--format", "xml"],
-     "--format: unknown format 'xml' (did you mean 'html'?); choose from json, html, pdf, csv, md, tex, figures"),
-    ("format-typo", ["{good}", "--out-dir", "{out}", "--format", "json,mdd"],
-     "--format: unknown format 'mdd' (did you mean 'md'?); choose from json, html, pdf, csv, md, tex, figures"),
-    ("out-dir-is-a-file", ["{good}", "--out-dir", "{good}"],
-     "--out-dir {good}: exists and is not a directory"),
-    ("too-few-resamples", ["{good}", "--out-dir", "{out}", "--n-resamples", "5"],
-     "--n-resamples: must be 0 (no intervals) or at least 100; got 5 "
-     "(2000 is the default)"),
+    (
+        "format-unknown",
+        ["{good}", "--out-dir", "{out}", "--format", "xml"],
+        "--format: unknown format 'xml' (did you mean 'html'?); choose from json, html, pdf, csv, md, tex, figures",
+    ),
+    (
+        "format-typo",
+        ["{good}", "--out-dir", "{out}", "--format", "json,mdd"],
+        "--format: unknown format 'mdd' (did you mean 'md'?); choose from json, html, pdf, csv, md, tex, figures",
+    ),
+    (
+        "out-dir-is-a-file",
+        ["{good}", "--out-dir", "{good}"],
+        "--out-dir {good}: exists and is not a directory",
+    ),
+    (
+        "too-few-resamples",
+        ["{good}", "--out-dir", "{out}", "--n-resamples", "5"],
+        "--n-resamples: must be 0 (no intervals) or at least 100; got 5 (2000 is the default)",
+    ),
 ]
 
 
-@pytest.mark.parametrize("args, message", [(args, m) for _, args, m in BAD_USAGE],
-                         ids=[case for case, *_ in BAD_USAGE])
+@pytest.mark.parametrize(
+    "args, message", [(args, m) for _, args, m in BAD_USAGE], ids=[case for case, *_ in BAD_USAGE]
+)
 def test_bad_usage_exit_2_one_line(cli, tmp_path, args, message):
     fill = {"good": _write(tmp_path / "good.csv", GOOD_CSV), "out": str(tmp_path / "out")}
     resamples = [] if "--n-resamples" in args else ["--n-resamples", "0"]
@@ -190,8 +230,10 @@ def test_bad_usage_exit_2_one_line(cli, tmp_path, args, message):
 
 @pytest.mark.parametrize(
     "args",
-    [["audit", "{good}", "--no-such-option"], ["audit", "{good}", "--resampling", "jackknife"],
-     ],
+    [
+        ["audit", "{good}", "--no-such-option"],
+        ["audit", "{good}", "--resampling", "jackknife"],
+    ],
     ids=["unknown-option", "bad-choice"],
 )
 def test_argparse_errors_exit_2(cli, tmp_path, args):
@@ -219,8 +261,21 @@ def test_audit_writes_valid_results_json(tmp_path):
     # SOURCE_DATE_EPOCH read by a fresh interpreter, stderr empty in a fresh process).
     source = _write(tmp_path / "preds.csv", SCORES_CSV)
     out_dir = tmp_path / "out" / "nested"  # created as needed
-    proc = run_python_m(["audit", source, "--out-dir", out_dir, "--format", "json",
-                         "--n-resamples", "0", "--seed", "42"], cwd=tmp_path)
+    proc = run_python_m(
+        [
+            "audit",
+            source,
+            "--out-dir",
+            out_dir,
+            "--format",
+            "json",
+            "--n-resamples",
+            "0",
+            "--seed",
+            "42",
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     target = out_dir / "results.json"
@@ -232,16 +287,19 @@ def test_audit_writes_valid_results_json(tmp_path):
     assert doc["run"]["seed"] == 42 and doc["run"]["n_resamples"] == 0
     assert doc["run"]["created_utc"] == "2023-11-14T22:13:20Z"  # SOURCE_DATE_EPOCH
     assert doc["run"]["command"].startswith("prevalens audit ")
-    assert doc["inputs"] == [{
-        "path": source,
-        "sha256": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
-        "rows": 5,
-    }]
+    assert doc["inputs"] == [
+        {
+            "path": source,
+            "sha256": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
+            "rows": 5,
+        }
+    ]
     assert doc["data"]["classes"] == ["a", "b"]
     # The CLI is thin: its numbers are the library's.
     pred = load_predictions(source)
-    lib = prevalens.audit_predictions(pred, prevalens.AuditConfig(n_resamples=0, seed=42),
-                                      command=doc["run"]["command"])
+    lib = prevalens.audit_predictions(
+        pred, prevalens.AuditConfig(n_resamples=0, seed=42), command=doc["run"]["command"]
+    )
     lib_doc = lib.to_dict()  # made in this process, without SOURCE_DATE_EPOCH: align the time
     lib_doc["run"]["created_utc"] = doc["run"]["created_utc"]
     # run.config holds the CLI's resolved options: the library's audit options, with the same
@@ -257,8 +315,18 @@ def test_audit_writes_valid_results_json(tmp_path):
 
 
 def test_audit_example(cli, tmp_path):
-    proc = cli("audit", "--example", "--out-dir", "ex", "--n-resamples", "0", "--seed", "1",
-               "--quiet", cwd=tmp_path)
+    proc = cli(
+        "audit",
+        "--example",
+        "--out-dir",
+        "ex",
+        "--n-resamples",
+        "0",
+        "--seed",
+        "1",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == ""  # --quiet
     doc = json.loads((tmp_path / "ex" / "results.json").read_text())
@@ -279,8 +347,11 @@ def test_example_then_console_script_audit(cli, tmp_path):
     if not script.exists():
         pytest.skip(f"no console script next to {sys.executable}")
     # A subprocess: the installed console script, as a user runs it.
-    proc = run_python_m(["audit", "digits.csv", "--out-dir", "audit", "--n-resamples", "0",
-                         "--seed", "3"], cwd=tmp_path, script=script)
+    proc = run_python_m(
+        ["audit", "digits.csv", "--out-dir", "audit", "--n-resamples", "0", "--seed", "3"],
+        cwd=tmp_path,
+        script=script,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "audit" / "results.json").read_text())
     assert list(_validator().iter_errors(doc)) == []
@@ -293,8 +364,9 @@ def test_schema_prints_the_schema(cli, tmp_path):
     assert json.loads(proc.stdout) == prevalens.load_schema()
 
 
-@pytest.mark.parametrize("command", [[], ["audit"], ["schema"], ["example"]],
-                         ids=["top", "audit", "schema", "example"])
+@pytest.mark.parametrize(
+    "command", [[], ["audit"], ["schema"], ["example"]], ids=["top", "audit", "schema", "example"]
+)
 def test_help_exits_0_and_shows_an_example(cli, tmp_path, command):
     proc = cli(*command, "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -317,18 +389,22 @@ def previous_outputs(tmp_path_factory) -> Path:
     pdf), made once (in-process, a module fixture: its output is not checked); tests copy it."""
     tmp = tmp_path_factory.mktemp("previous")
     good = _write(tmp / "good.csv", GOOD_CSV)
-    ok = call_main(["audit", good, "--out-dir", tmp / "out", "--n-resamples", "0", "--seed", "1"],
-                   cwd=tmp)
+    ok = call_main(
+        ["audit", good, "--out-dir", tmp / "out", "--n-resamples", "0", "--seed", "1"], cwd=tmp
+    )
     assert ok.returncode == 0, ok.stderr
     assert _listing(tmp / "out") == DEFAULT_OUTPUTS  # the default formats: json, html, pdf
     return tmp / "out"
 
 
 @pytest.mark.parametrize(
-    "bad_args", [["{bad}"], ["{good}", "--labels", "a,b"]], ids=["bad-input", "label-outside"],
+    "bad_args",
+    [["{bad}"], ["{good}", "--labels", "a,b"]],
+    ids=["bad-input", "label-outside"],
 )
-def test_failed_run_leaves_previous_results_byte_identical(cli, tmp_path, previous_outputs,
-                                                           bad_args):
+def test_failed_run_leaves_previous_results_byte_identical(
+    cli, tmp_path, previous_outputs, bad_args
+):
     good = _write(tmp_path / "good.csv", GOOD_CSV)
     bad = _write(tmp_path / "bad.csv", "y_true,y_pred\na,a\n,b\n")
     out = tmp_path / "out"
@@ -337,8 +413,17 @@ def test_failed_run_leaves_previous_results_byte_identical(cli, tmp_path, previo
     assert _listing(out) == written
     before = {name: (out / name).read_bytes() for name in written}
     fill = {"good": good, "bad": bad}
-    proc = cli("audit", *[a.format(**fill) for a in bad_args], "--out-dir", out,
-               "--n-resamples", "0", "--seed", "2", cwd=tmp_path)
+    proc = cli(
+        "audit",
+        *[a.format(**fill) for a in bad_args],
+        "--out-dir",
+        out,
+        "--n-resamples",
+        "0",
+        "--seed",
+        "2",
+        cwd=tmp_path,
+    )
     _assert_one_line_error(proc)
     assert {name: (out / name).read_bytes() for name in written} == before
     assert _listing(out) == written
@@ -348,8 +433,9 @@ def test_write_failure_leaves_no_temporary_file(cli, tmp_path):
     good = _write(tmp_path / "good.csv", GOOD_CSV)
     out = tmp_path / "out"
     (out / "results.json").mkdir(parents=True)  # the target cannot be replaced
-    proc = cli("audit", good, "--out-dir", out, "--n-resamples", "0", "--format", "json",
-               cwd=tmp_path)
+    proc = cli(
+        "audit", good, "--out-dir", out, "--n-resamples", "0", "--format", "json", cwd=tmp_path
+    )
     _assert_one_line_error(proc)
     assert proc.stderr.startswith(f"prevalens: error: --out-dir {out}: cannot write (")
     assert _listing(out) == ["results.json"]
@@ -360,8 +446,9 @@ def test_debug_shows_the_traceback(tmp_path):
     # A subprocess: in-process, --debug re-raises and the traceback is pytest's; that the
     # interpreter prints it for a user is seen only from outside.
     bad = _write(tmp_path / "bad.csv", "y_true,y_pred\na,a\n,b\n")
-    proc = run_python_m(["audit", bad, "--out-dir", tmp_path / "out", "--n-resamples", "0",
-                         "--debug"], cwd=tmp_path)
+    proc = run_python_m(
+        ["audit", bad, "--out-dir", tmp_path / "out", "--n-resamples", "0", "--debug"], cwd=tmp_path
+    )
     assert proc.returncode != 0
     assert "Traceback (most recent call last)" in proc.stderr
     assert "InputError: " in proc.stderr and "missing label at row 2 (line 3)" in proc.stderr

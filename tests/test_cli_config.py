@@ -38,18 +38,27 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import call_main, run_python_m
 
 import prevalens
 from prevalens.config import OPTIONS
 from prevalens.data import example_path
 from prevalens.formatting import metric_name
 
-from conftest import call_main, run_python_m
-
 EPOCH_UTC = "2023-11-14T22:13:20Z"  # datetime.fromtimestamp(1700000000, tz=utc)
 # the documented columns of headline.csv (prevalens.exports.headline_csv)
-HEADLINE_COLUMNS = ("section", "name", "metric", "estimate", "ci_low", "ci_high", "se", "method",
-                    "status", "note")
+HEADLINE_COLUMNS = (
+    "section",
+    "name",
+    "metric",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "se",
+    "method",
+    "status",
+    "note",
+)
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 ROOT_REASON = "running as root: root reads and writes regardless of permission bits"
 DIR = object()  # in a case's files: make a directory
@@ -100,8 +109,10 @@ def _write(path: Path, content) -> Path:
 
 
 def _json(path: Path) -> dict:
-    return json.loads(path.read_text("utf-8"),
-                      parse_constant=lambda t: pytest.fail(f"non-standard JSON token {t}"))
+    return json.loads(
+        path.read_text("utf-8"),
+        parse_constant=lambda t: pytest.fail(f"non-standard JSON token {t}"),
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -186,118 +197,281 @@ def _cfg(text):
 CATALOGUE = [
     # -- the input file
     Bad("input-missing", ("audit", "nope.csv", *FAST), ("nope.csv", "not found")),
-    Bad("input-empty", ("audit", "empty.csv", *FAST), ("empty.csv", "empty"),
-        files={"empty.csv": ""}),
-    Bad("input-header-only", ("audit", "header.csv", *FAST), ("header.csv", "only a header"),
-        files={"header.csv": "y_true,y_pred\n"}),
-    Bad("input-is-a-directory", ("audit", "folder.csv", *FAST), ("folder.csv", "is a directory"),
-        files={"folder.csv": DIR}),
-    Bad("input-unreadable", ("audit", "locked.csv", *FAST), ("locked.csv",),
-        files={"locked.csv": CLEAN_CSV}, chmod=("locked.csv", 0o000), root_skip=True),
+    Bad(
+        "input-empty",
+        ("audit", "empty.csv", *FAST),
+        ("empty.csv", "empty"),
+        files={"empty.csv": ""},
+    ),
+    Bad(
+        "input-header-only",
+        ("audit", "header.csv", *FAST),
+        ("header.csv", "only a header"),
+        files={"header.csv": "y_true,y_pred\n"},
+    ),
+    Bad(
+        "input-is-a-directory",
+        ("audit", "folder.csv", *FAST),
+        ("folder.csv", "is a directory"),
+        files={"folder.csv": DIR},
+    ),
+    Bad(
+        "input-unreadable",
+        ("audit", "locked.csv", *FAST),
+        ("locked.csv",),
+        files={"locked.csv": CLEAN_CSV},
+        chmod=("locked.csv", 0o000),
+        root_skip=True,
+    ),
     # -- the output directory
-    Bad("out-dir-is-a-file", ("audit", "{clean}", "--out-dir", "out/results.json", "--format",
-                              "json", "--n-resamples", "0"),
-        ("--out-dir out/results.json", "not a directory")),
-    Bad("out-dir-inside-a-file", ("audit", "{clean}", "--out-dir", "out/results.json/sub",
-                                  "--format", "json", "--n-resamples", "0"),
-        ("--out-dir out/results.json/sub", "cannot write")),
-    Bad("out-dir-not-writable", ("audit", "{clean}", *FAST), ("--out-dir out", "cannot write"),
-        chmod=("out", 0o555), root_skip=True),
+    Bad(
+        "out-dir-is-a-file",
+        (
+            "audit",
+            "{clean}",
+            "--out-dir",
+            "out/results.json",
+            "--format",
+            "json",
+            "--n-resamples",
+            "0",
+        ),
+        ("--out-dir out/results.json", "not a directory"),
+    ),
+    Bad(
+        "out-dir-inside-a-file",
+        (
+            "audit",
+            "{clean}",
+            "--out-dir",
+            "out/results.json/sub",
+            "--format",
+            "json",
+            "--n-resamples",
+            "0",
+        ),
+        ("--out-dir out/results.json/sub", "cannot write"),
+    ),
+    Bad(
+        "out-dir-not-writable",
+        ("audit", "{clean}", *FAST),
+        ("--out-dir out", "cannot write"),
+        chmod=("out", 0o555),
+        root_skip=True,
+    ),
     # -- options on the command line
-    Bad("format-unknown", ("audit", "{clean}", "--out-dir", "out", "--n-resamples", "0",
-                           "--format", "json,xlsx"), ("--format", "'xlsx'", "json, html")),
-    Bad("labels-empty-item", ("audit", "{clean}", *FAST, "--labels", "cat,,dog"),
-        ("--labels", "empty label")),
-    Bad("choice-invalid", ("audit", "{clean}", *FAST, "--interval", "bcaa"),
-        ("--interval", "invalid choice: 'bcaa'")),
-    Bad("confidence-level-1.5", ("audit", "{clean}", *FAST, "--confidence-level", "1.5"),
-        ("confidence", "1.5")),
-    Bad("n-resamples-negative", ("audit", "{clean}", "--out-dir", "out", "--format", "json",
-                                 "--n-resamples", "-1"), ("--n-resamples", ">= 0", "-1")),
-    Bad("n-resamples-5", ("audit", "{clean}", "--out-dir", "out", "--format", "json",
-                          "--n-resamples", "5"), ("--n-resamples", "at least 100", "5")),
-    Bad("strata-cuts-abc", ("audit", "{clean}", *FAST, "--strata-cuts", "abc"),
-        ("--strata-cuts 'abc'", "numbers")),
-    Bad("templates-without-report", ("audit", "{clean}", *FAST, "--templates", "tpl"),
-        ("--templates tpl", "no template (*.j2"), files={"tpl": DIR}),
-    Bad("config-string-for-int", TOML_AUDIT, ("audit.toml", "key 'seed'", "whole number", "'1'"),
-        files=_cfg('seed = "1"\n')),
-    Bad("config-float-for-int", TOML_AUDIT[:4] + ("--out-dir", "out", "--format", "json"),
+    Bad(
+        "format-unknown",
+        ("audit", "{clean}", "--out-dir", "out", "--n-resamples", "0", "--format", "json,xlsx"),
+        ("--format", "'xlsx'", "json, html"),
+    ),
+    Bad(
+        "labels-empty-item",
+        ("audit", "{clean}", *FAST, "--labels", "cat,,dog"),
+        ("--labels", "empty label"),
+    ),
+    Bad(
+        "choice-invalid",
+        ("audit", "{clean}", *FAST, "--interval", "bcaa"),
+        ("--interval", "invalid choice: 'bcaa'"),
+    ),
+    Bad(
+        "confidence-level-1.5",
+        ("audit", "{clean}", *FAST, "--confidence-level", "1.5"),
+        ("confidence", "1.5"),
+    ),
+    Bad(
+        "n-resamples-negative",
+        ("audit", "{clean}", "--out-dir", "out", "--format", "json", "--n-resamples", "-1"),
+        ("--n-resamples", ">= 0", "-1"),
+    ),
+    Bad(
+        "n-resamples-5",
+        ("audit", "{clean}", "--out-dir", "out", "--format", "json", "--n-resamples", "5"),
+        ("--n-resamples", "at least 100", "5"),
+    ),
+    Bad(
+        "strata-cuts-abc",
+        ("audit", "{clean}", *FAST, "--strata-cuts", "abc"),
+        ("--strata-cuts 'abc'", "numbers"),
+    ),
+    Bad(
+        "templates-without-report",
+        ("audit", "{clean}", *FAST, "--templates", "tpl"),
+        ("--templates tpl", "no template (*.j2"),
+        files={"tpl": DIR},
+    ),
+    Bad(
+        "config-string-for-int",
+        TOML_AUDIT,
+        ("audit.toml", "key 'seed'", "whole number", "'1'"),
+        files=_cfg('seed = "1"\n'),
+    ),
+    Bad(
+        "config-float-for-int",
+        TOML_AUDIT[:4] + ("--out-dir", "out", "--format", "json"),
         ("audit.toml", "key 'n_resamples'", "whole number", "200.0"),
-        files=_cfg("n_resamples = 200.0\n")),
-    Bad("config-list-for-string", TOML_AUDIT, ("audit.toml", "key 'model_name'", "a string"),
-        files=_cfg('model_name = ["triage", "v3"]\n')),
-    Bad("config-bool-for-int", TOML_AUDIT, ("audit.toml", "key 'min_support'", "boolean"),
-        files=_cfg("min_support = true\n")),
-    Bad("config-invalid-choice", TOML_AUDIT,
+        files=_cfg("n_resamples = 200.0\n"),
+    ),
+    Bad(
+        "config-list-for-string",
+        TOML_AUDIT,
+        ("audit.toml", "key 'model_name'", "a string"),
+        files=_cfg('model_name = ["triage", "v3"]\n'),
+    ),
+    Bad(
+        "config-bool-for-int",
+        TOML_AUDIT,
+        ("audit.toml", "key 'min_support'", "boolean"),
+        files=_cfg("min_support = true\n"),
+    ),
+    Bad(
+        "config-invalid-choice",
+        TOML_AUDIT,
         ("audit.toml", "key 'resampling'", "'stratifed'", "did you mean 'stratified'"),
-        files=_cfg('resampling = "stratifed"\n')),
-    Bad("config-unknown-format", TOML_AUDIT[:4] + ("--out-dir", "out", "--n-resamples", "0"),
-        ("audit.toml", "key 'format'", "'docx'"), files=_cfg('format = ["json", "docx"]\n')),
-    Bad("config-unknown-key", TOML_AUDIT,
+        files=_cfg('resampling = "stratifed"\n'),
+    ),
+    Bad(
+        "config-unknown-format",
+        TOML_AUDIT[:4] + ("--out-dir", "out", "--n-resamples", "0"),
+        ("audit.toml", "key 'format'", "'docx'"),
+        files=_cfg('format = ["json", "docx"]\n'),
+    ),
+    Bad(
+        "config-unknown-key",
+        TOML_AUDIT,
         ("audit.toml", "unknown key 'n_resample'", "did you mean 'n_resamples'"),
-        files=_cfg("n_resample = 200\n")),
-    Bad("config-key-spelled-both-ways", TOML_AUDIT, ("audit.toml", "twice"),
-        files=_cfg("min_support = 5\nmin-support = 5\n")),
-    Bad("config-invalid-toml", TOML_AUDIT, ("audit.toml", "not valid TOML"),
-        files=_cfg("seed = \n")),
-    Bad("config-not-utf8", TOML_AUDIT, ("audit.toml", "not UTF-8"),
-        files={"audit.toml": 'model_name = "caf\xe9"\n'.encode("latin-1")}),
+        files=_cfg("n_resample = 200\n"),
+    ),
+    Bad(
+        "config-key-spelled-both-ways",
+        TOML_AUDIT,
+        ("audit.toml", "twice"),
+        files=_cfg("min_support = 5\nmin-support = 5\n"),
+    ),
+    Bad(
+        "config-invalid-toml", TOML_AUDIT, ("audit.toml", "not valid TOML"), files=_cfg("seed = \n")
+    ),
+    Bad(
+        "config-not-utf8",
+        TOML_AUDIT,
+        ("audit.toml", "not UTF-8"),
+        files={"audit.toml": 'model_name = "caf\xe9"\n'.encode("latin-1")},
+    ),
     Bad("config-missing", TOML_AUDIT, ("audit.toml", "not found")),
-    Bad("config-is-a-directory", TOML_AUDIT, ("audit.toml", "is a directory"),
-        files={"audit.toml": DIR}),
-    Bad("config-pyproject-without-table", ("audit", "{clean}", "--config", "pyproject.toml", *FAST),
+    Bad(
+        "config-is-a-directory",
+        TOML_AUDIT,
+        ("audit.toml", "is a directory"),
+        files={"audit.toml": DIR},
+    ),
+    Bad(
+        "config-pyproject-without-table",
+        ("audit", "{clean}", "--config", "pyproject.toml", *FAST),
         ("pyproject.toml", "[tool.prevalens]"),
-        files={"pyproject.toml": '[project]\nname = "x"\nversion = "1"\n'}),
-    Bad("discovered-pyproject-unknown-key", ("audit", "{clean}", *FAST),
+        files={"pyproject.toml": '[project]\nname = "x"\nversion = "1"\n'},
+    ),
+    Bad(
+        "discovered-pyproject-unknown-key",
+        ("audit", "{clean}", *FAST),
         ("pyproject.toml [tool.prevalens]", "'n-resample'", "did you mean 'n_resamples'"),
-        files={"pyproject.toml": '[project]\nname = "x"\n\n[tool.prevalens]\nn-resample = 0\n'}),
-    Bad("config-gate-bad-operator", TOML_AUDIT, ("macro.f1 => 0.7", "use >="),
-        files=_cfg('gates = ["macro.f1 => 0.7"]\n')),
+        files={"pyproject.toml": '[project]\nname = "x"\n\n[tool.prevalens]\nn-resample = 0\n'},
+    ),
+    Bad(
+        "config-gate-bad-operator",
+        TOML_AUDIT,
+        ("macro.f1 => 0.7", "use >="),
+        files=_cfg('gates = ["macro.f1 => 0.7"]\n'),
+    ),
     # -- quality gates
-    Bad("gate-unknown-family", GATE + ("mikro.f1 >= 0.5",),
-        ("mikro.f1", "did you mean 'micro'", "valid names", "class.LABEL.METRIC")),
-    Bad("gate-unknown-metric", GATE + ("macro.recal >= 0.5",),
-        ("'recal'", "did you mean 'recall'", "precision, recall, f1")),
+    Bad(
+        "gate-unknown-family",
+        GATE + ("mikro.f1 >= 0.5",),
+        ("mikro.f1", "did you mean 'micro'", "valid names", "class.LABEL.METRIC"),
+    ),
+    Bad(
+        "gate-unknown-metric",
+        GATE + ("macro.recal >= 0.5",),
+        ("'recal'", "did you mean 'recall'", "precision, recall, f1"),
+    ),
     Bad("gate-missing-threshold", GATE + ("macro.f1 >=",), ("gate 'macro.f1 >='",)),
     Bad("gate-equals-operator", GATE + ("macro.f1 = 0.7",), ("operator '='", ">= or <=")),
     Bad("gate-non-numeric-threshold", GATE + ("macro.f1 >= high",), ("'high'", "not a number")),
-    Bad("gate-unknown-stratum", GATE + ("stratum.tiny.recall >= 0.5",),
-        ("no stratum named 'tiny'", "common")),
-    Bad("gate-unknown-class", GATE + ("class.zebra.recall >= 0.5",),
-        ("no class labelled 'zebra'",)),
-    Bad("gate-roc-auc-without-scores", ("audit", "{noscore}", *FAST, "--gate",
-                                        "macro.roc_auc >= 0.5"),
-        ("roc_auc", "needs score columns")),
-    Bad("gate-duplicate", GATE + ("macro.f1 >= 0.5", "--gate", "macro.f1>=0.50"),
-        ("declared twice",)),
+    Bad(
+        "gate-unknown-stratum",
+        GATE + ("stratum.tiny.recall >= 0.5",),
+        ("no stratum named 'tiny'", "common"),
+    ),
+    Bad(
+        "gate-unknown-class", GATE + ("class.zebra.recall >= 0.5",), ("no class labelled 'zebra'",)
+    ),
+    Bad(
+        "gate-roc-auc-without-scores",
+        ("audit", "{noscore}", *FAST, "--gate", "macro.roc_auc >= 0.5"),
+        ("roc_auc", "needs score columns"),
+    ),
+    Bad(
+        "gate-duplicate",
+        GATE + ("macro.f1 >= 0.5", "--gate", "macro.f1>=0.50"),
+        ("declared twice",),
+    ),
     # -- the baseline
-    Bad("baseline-missing", ("audit", "{clean}", *FAST, "--baseline", "old.json"),
-        ("--baseline old.json", "not found")),
-    Bad("baseline-not-json", ("audit", "{clean}", *FAST, "--baseline", "old.json"),
-        ("--baseline old.json", "not a valid JSON"), files={"old.json": "y_true,y_pred\n"}),
-    Bad("baseline-other-schema", ("audit", "{clean}", *FAST, "--baseline", "old.json"),
+    Bad(
+        "baseline-missing",
+        ("audit", "{clean}", *FAST, "--baseline", "old.json"),
+        ("--baseline old.json", "not found"),
+    ),
+    Bad(
+        "baseline-not-json",
+        ("audit", "{clean}", *FAST, "--baseline", "old.json"),
+        ("--baseline old.json", "not a valid JSON"),
+        files={"old.json": "y_true,y_pred\n"},
+    ),
+    Bad(
+        "baseline-other-schema",
+        ("audit", "{clean}", *FAST, "--baseline", "old.json"),
         ("--baseline old.json", "'other.tool/2'", "prevalens.audit/1"),
-        files={"old.json": '{"schema": "other.tool/2", "metrics": {}}\n'}),
-    Bad("baseline-nan-token", ("audit", "{clean}", *FAST, "--baseline", "old.json"),
-        ("--baseline old.json", "NaN")),  # old.json: the earlier results with a NaN (below)
-    Bad("baseline-is-a-directory", ("audit", "{clean}", *FAST, "--baseline", "out"),
-        ("--baseline out", "is a directory")),
+        files={"old.json": '{"schema": "other.tool/2", "metrics": {}}\n'},
+    ),
+    Bad(
+        "baseline-nan-token",
+        ("audit", "{clean}", *FAST, "--baseline", "old.json"),
+        ("--baseline old.json", "NaN"),
+    ),  # old.json: the earlier results with a NaN (below)
+    Bad(
+        "baseline-is-a-directory",
+        ("audit", "{clean}", *FAST, "--baseline", "out"),
+        ("--baseline out", "is a directory"),
+    ),
     # -- render and example
-    Bad("render-non-results-json", ("render", "other.json", "--out-dir", "out", "--format", "md"),
-        ("other.json", "prevalens.audit/1"), files={"other.json": '{"hello": [1, 2]}\n'}),
-    Bad("render-bad-format", ("render", "{earlier}", "--out-dir", "out", "--format", "md,docx"),
-        ("--format docx",)),
+    Bad(
+        "render-non-results-json",
+        ("render", "other.json", "--out-dir", "out", "--format", "md"),
+        ("other.json", "prevalens.audit/1"),
+        files={"other.json": '{"hello": [1, 2]}\n'},
+    ),
+    Bad(
+        "render-bad-format",
+        ("render", "{earlier}", "--out-dir", "out", "--format", "md,docx"),
+        ("--format docx",),
+    ),
     Bad("example-into-a-directory", ("example", "out"), ("out", "is a directory")),
     # -- user errors that once were reported as internal errors (exit 3)
-    Bad("source-date-epoch-not-a-number", ("audit", "{clean}", *FAST),
-        ("SOURCE_DATE_EPOCH",), env={"SOURCE_DATE_EPOCH": "yesterday"},
+    Bad(
+        "source-date-epoch-not-a-number",
+        ("audit", "{clean}", *FAST),
+        ("SOURCE_DATE_EPOCH",),
+        env={"SOURCE_DATE_EPOCH": "yesterday"},
         subprocess="numpy's f2py reads SOURCE_DATE_EPOCH (int(...), a bare ValueError) while "
-                   "scipy is first imported, and main() must check it before that import: only "
-                   "a fresh interpreter has scipy still to import"),
-    Bad("user-template-undefined-variable", ("render", "{earlier}", "--out-dir", "out",
-                                             "--format", "html", "--templates", "tpl"),
-        ("tpl", "report.html.j2"), files={"tpl/report.html.j2": "{{ no_such_variable }}\n"}),
+        "scipy is first imported, and main() must check it before that import: only "
+        "a fresh interpreter has scipy still to import",
+    ),
+    Bad(
+        "user-template-undefined-variable",
+        ("render", "{earlier}", "--out-dir", "out", "--format", "html", "--templates", "tpl"),
+        ("tpl", "report.html.j2"),
+        files={"tpl/report.html.j2": "{{ no_such_variable }}\n"},
+    ),
 ]
 
 _RUNNABLE = [c for c in CATALOGUE if not (c.root_skip and IS_ROOT) and not c.xfail]
@@ -320,20 +494,30 @@ def data(tmp_path_factory):
     w = tmp_path_factory.mktemp("data")
     example = example_path().read_text("utf-8")
     earlier = _earlier_results()
-    paths = {"clean": _write(w / "clean.csv", CLEAN_CSV),
-             "noscore": _write(w / "noscore.csv", NOSCORE_CSV),
-             "example": _write(w / "example.csv", example),
-             "example_mod": _write(w / "example_mod.csv", _modified_example(example)),
-             "earlier": _write(w / "earlier.json", earlier)}
-    return SimpleNamespace(**paths, earlier_bytes=earlier,
-                           fill={k: str(v) for k, v in paths.items()})
+    paths = {
+        "clean": _write(w / "clean.csv", CLEAN_CSV),
+        "noscore": _write(w / "noscore.csv", NOSCORE_CSV),
+        "example": _write(w / "example.csv", example),
+        "example_mod": _write(w / "example_mod.csv", _modified_example(example)),
+        "earlier": _write(w / "earlier.json", earlier),
+    }
+    return SimpleNamespace(
+        **paths, earlier_bytes=earlier, fill={k: str(v) for k, v in paths.items()}
+    )
 
 
 #: A scheduled run: the example, a config file (seed, replicates, gates) and four exports.
-REPRO_TOML = ('seed = 11\nn-resamples = 200\n'
-              'gates = ["macro.f1 >= 0.5", "micro.recall >= 0.8"]\n')
-REPRO_ARGS = ("audit", "example.csv", "--config", "audit.toml", "--out-dir", "out",
-              "--format", "json,csv,md,tex")
+REPRO_TOML = 'seed = 11\nn-resamples = 200\ngates = ["macro.f1 >= 0.5", "micro.recall >= 0.8"]\n'
+REPRO_ARGS = (
+    "audit",
+    "example.csv",
+    "--config",
+    "audit.toml",
+    "--out-dir",
+    "out",
+    "--format",
+    "json,csv,md,tex",
+)
 
 
 def _scheduled_dir(d: Path) -> Path:
@@ -362,8 +546,13 @@ def _ok(proc, code=0):
     return proc
 
 
-HELP_COMMANDS = {"top": [], "audit": ["audit"], "render": ["render"], "schema": ["schema"],
-                 "example": ["example"]}
+HELP_COMMANDS = {
+    "top": [],
+    "audit": ["audit"],
+    "render": ["render"],
+    "schema": ["schema"],
+    "example": ["example"],
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -388,8 +577,10 @@ def _est(d: dict, name: str) -> dict:
 
 def _numbers(cell: str) -> list[tuple[float, int]]:
     """The numbers shown in a table cell, each with its number of decimals."""
-    return [(float(m), len(m.split(".")[1]) if "." in m else 0)
-            for m in re.findall(r"-?\d+(?:\.\d+)?", cell)]
+    return [
+        (float(m), len(m.split(".")[1]) if "." in m else 0)
+        for m in re.findall(r"-?\d+(?:\.\d+)?", cell)
+    ]
 
 
 def _assert_shows(cell: str, e: dict | None):
@@ -403,7 +594,7 @@ def _assert_shows(cell: str, e: dict | None):
     shown = _numbers(cell)
     assert len(shown) == len(expected), (cell, e)
     for (value, decimals), exact in zip(shown, expected):
-        assert abs(value - exact) <= 0.5 * 10 ** -decimals + 1e-12, (cell, e)
+        assert abs(value - exact) <= 0.5 * 10**-decimals + 1e-12, (cell, e)
 
 
 def _md_table(text: str, heading: str) -> list[list[str]]:
@@ -424,9 +615,8 @@ def _html_pairs(html: str, section: str) -> dict:
     """``<th scope="row">KEY</th><td>VALUE</td>`` and ``<td>KEY</td><td>VALUE</td>`` pairs in
     the report's ``<section id=...>``."""
     start = html.index(f'<section id="{section}"')
-    body = html[start:html.index("</section>", start)]
-    pairs = re.findall(r'<tr><(?:th scope="row"|td)>([^<]*)</(?:th|td)><td>([^<]*)</td></tr>',
-                       body)
+    body = html[start : html.index("</section>", start)]
+    pairs = re.findall(r'<tr><(?:th scope="row"|td)>([^<]*)</(?:th|td)><td>([^<]*)</td></tr>', body)
     return dict(pairs)
 
 
@@ -445,8 +635,16 @@ def test_help_of_every_command_exits_0_with_an_example(cli, tmp_path, name):
 
 def test_audit_help_documents_config_gates_and_exit_codes(cli, tmp_path):
     text = _ok(cli("audit", "--help", cwd=tmp_path)).stdout
-    for words in ("--config", "[tool.prevalens]", "--gate", "--gate-on", "--baseline",
-                  "--quiet", "exit codes", "1 a quality gate failed"):
+    for words in (
+        "--config",
+        "[tool.prevalens]",
+        "--gate",
+        "--gate-on",
+        "--baseline",
+        "--quiet",
+        "exit codes",
+        "1 a quality gate failed",
+    ):
         assert words in text
 
 
@@ -510,9 +708,13 @@ def test_same_inputs_config_and_seed_give_byte_identical_outputs(cli, tmp_path, 
 
 def test_inputs_record_sha256_and_row_count(scheduled):
     d = _json(scheduled.out / "results.json")
-    assert d["inputs"] == [{"path": "example.csv",
-                            "sha256": hashlib.sha256(example_path().read_bytes()).hexdigest(),
-                            "rows": 330}]
+    assert d["inputs"] == [
+        {
+            "path": "example.csv",
+            "sha256": hashlib.sha256(example_path().read_bytes()).hexdigest(),
+            "rows": 330,
+        }
+    ]
     assert d["run"]["created_utc"] == EPOCH_UTC  # SOURCE_DATE_EPOCH
 
 
@@ -529,8 +731,19 @@ def test_run_config_records_the_resolved_configuration(scheduled):
 def test_failed_run_leaves_previous_outputs_untouched(cli, tmp_path, data, scheduled):
     # The previous outputs of a complete run; the new run fails after its audit (bad gate).
     shutil.copytree(scheduled.out, tmp_path / "out")
-    proc = cli("audit", data.example_mod, "--out-dir", "out", "--format", "json,csv,md,tex",
-               "--n-resamples", "0", "--gate", "class.zebra.recall >= 0.5", cwd=tmp_path)
+    proc = cli(
+        "audit",
+        data.example_mod,
+        "--out-dir",
+        "out",
+        "--format",
+        "json,csv,md,tex",
+        "--n-resamples",
+        "0",
+        "--gate",
+        "class.zebra.recall >= 0.5",
+        cwd=tmp_path,
+    )
     line = _assert_one_line_error(proc)
     assert "no class labelled 'zebra'" in line
     previous = _snapshot(scheduled.out)
@@ -543,12 +756,28 @@ def test_failure_while_writing_leaves_previous_outputs_untouched(cli, tmp_path, 
     shutil.copytree(scheduled.out, out)
     (out / "tables.tex").unlink()
     (out / "tables.tex").mkdir()
-    proc = cli("audit", data.example_mod, "--out-dir", "out", "--format", "json,csv,md,tex",
-               "--n-resamples", "0", "--seed", "2", cwd=tmp_path)
+    proc = cli(
+        "audit",
+        data.example_mod,
+        "--out-dir",
+        "out",
+        "--format",
+        "json,csv,md,tex",
+        "--n-resamples",
+        "0",
+        "--seed",
+        "2",
+        cwd=tmp_path,
+    )
     line = _assert_one_line_error(proc)
     assert "cannot write" in line
-    assert _listing(out) == ["headline.csv", "per_class.csv", "results.json", "summary.md",
-                             "tables.tex"]  # no temporary file
+    assert _listing(out) == [
+        "headline.csv",
+        "per_class.csv",
+        "results.json",
+        "summary.md",
+        "tables.tex",
+    ]  # no temporary file
     for name in ("headline.csv", "per_class.csv", "results.json", "summary.md"):
         assert (out / name).read_bytes() == (scheduled.out / name).read_bytes(), name
 
@@ -562,11 +791,15 @@ def _clean_args(data):
 
 
 def test_progress_lines_on_stderr_when_asked(cli, tmp_path, data):
-    proc = _ok(cli(*_clean_args(data), "--format", "json,md", cwd=tmp_path,
-                   env={"PREVALENS_PROGRESS": "1"}))
+    proc = _ok(
+        cli(
+            *_clean_args(data), "--format", "json,md", cwd=tmp_path, env={"PREVALENS_PROGRESS": "1"}
+        )
+    )
     lines = proc.stderr.splitlines()
-    assert lines and all(re.fullmatch(r"prevalens: [a-z].* \.\.\. \d+\.\d s", x) for x in lines), \
+    assert lines and all(re.fullmatch(r"prevalens: [a-z].* \.\.\. \d+\.\d s", x) for x in lines), (
         proc.stderr
+    )
     steps = [x.split()[1] for x in lines]
     assert steps[0] == "loading" and steps[1] == "auditing" and steps[-1] == "writing"
     assert "exporting" in steps  # --format json,md
@@ -580,18 +813,37 @@ def test_non_interactive_run_is_silent_on_stderr(cli, tmp_path, data):
 
 
 def test_quiet_prints_nothing_even_with_progress_forced(cli, tmp_path, data):
-    proc = _ok(cli(*_clean_args(data), "--format", "json", "--quiet", cwd=tmp_path,
-                   env={"PREVALENS_PROGRESS": "1"}))
+    proc = _ok(
+        cli(
+            *_clean_args(data),
+            "--format",
+            "json",
+            "--quiet",
+            cwd=tmp_path,
+            env={"PREVALENS_PROGRESS": "1"},
+        )
+    )
     assert proc.stdout == "" and proc.stderr == ""
     assert _listing(tmp_path / "out") == ["results.json"]
 
 
 def test_render_progress_lines_are_complete(cli, tmp_path, scheduled):
-    proc = _ok(cli("render", scheduled.out / "results.json", "--format", "md", "--out-dir",
-                   tmp_path / "rendered_p", cwd=tmp_path, env={"PREVALENS_PROGRESS": "1"}))
+    proc = _ok(
+        cli(
+            "render",
+            scheduled.out / "results.json",
+            "--format",
+            "md",
+            "--out-dir",
+            tmp_path / "rendered_p",
+            cwd=tmp_path,
+            env={"PREVALENS_PROGRESS": "1"},
+        )
+    )
     assert proc.stderr.endswith(" s\n"), repr(proc.stderr)
-    assert all(re.fullmatch(r"prevalens: [a-z].* \.\.\. \d+\.\d s", x)
-               for x in proc.stderr.splitlines())
+    assert all(
+        re.fullmatch(r"prevalens: [a-z].* \.\.\. \d+\.\d s", x) for x in proc.stderr.splitlines()
+    )
 
 
 def test_summary_table_on_stdout(scheduled):
@@ -602,14 +854,15 @@ def test_summary_table_on_stdout(scheduled):
     assert "macro - micro" in lines[1]  # the gap column
     for m in ("recall", "precision", "f1", "roc_auc"):
         row = next(x for x in lines if x.startswith(f"  {m} "))
-        shown = _numbers(row[len(f"  {m}"):])
+        shown = _numbers(row[len(f"  {m}") :])
         expected = []
-        for e in [d["averages"][a][m] for a in ("micro", "macro", "weighted")] \
-                + [d["gap"][m]["macro_minus_micro"]]:
+        for e in [d["averages"][a][m] for a in ("micro", "macro", "weighted")] + [
+            d["gap"][m]["macro_minus_micro"]
+        ]:
             expected += [e["estimate"], e["ci_low"], e["ci_high"]]
         assert len(shown) == 12, row
         for (value, decimals), exact in zip(shown, expected):
-            assert abs(value - exact) <= 0.5 * 10 ** -decimals + 1e-12, (row, m)
+            assert abs(value - exact) <= 0.5 * 10**-decimals + 1e-12, (row, m)
             # as in the report: a value that is not exactly 0 or 1 never reads as one
             assert (value == 0) == (exact == 0) and (value == 1) == (exact == 1), (row, m)
     assert any(x.startswith("  accuracy ") for x in lines)
@@ -624,8 +877,9 @@ def test_summary_gate_value_shows_its_side_of_the_threshold(scheduled, capsys):
     from prevalens.cli import _summary
 
     d = _json(scheduled.out / "results.json")
-    item = dict(d["gates"]["items"][0], spec="macro.f1 >= 0.7", threshold=0.7, value=0.69996,
-                passed=False)
+    item = dict(
+        d["gates"]["items"][0], spec="macro.f1 >= 0.7", threshold=0.7, value=0.69996, passed=False
+    )
     item["estimate"] = dict(item["estimate"], estimate=0.75, ci_low=0.69996, ci_high=0.8)
     d["gates"] = dict(d["gates"], items=[item], passed=False, n_failed=1)
     _summary(d, [])
@@ -655,8 +909,10 @@ def test_defaults_without_file_or_flags(cli, tmp_path):
 
 
 # seed, replicates, formats, out_dir and gates all differ from the defaults
-FILE_TOML = ('seed = 5\nn_resamples = 200\nformat = ["json", "md"]\nout_dir = "from_file"\n'
-             'gates = ["macro.f1 >= 0.1"]\n')
+FILE_TOML = (
+    'seed = 5\nn_resamples = 200\nformat = ["json", "md"]\nout_dir = "from_file"\n'
+    'gates = ["macro.f1 >= 0.1"]\n'
+)
 
 
 def test_config_file_overrides_defaults(cli, tmp_path):
@@ -677,9 +933,27 @@ def test_flags_override_the_config_file(cli, tmp_path):
     base = tmp_path
     _write(base / "clean.csv", CLEAN_CSV)
     _toml(base / "audit.toml", FILE_TOML)
-    _ok(cli("audit", "clean.csv", "--config", "audit.toml", "--seed", "6", "--n-resamples", "0",
-            "--format", "json", "--out-dir", "from_flag", "--gate", "micro.recall >= 0.1",
-            "--gate-on", "estimate", cwd=base))
+    _ok(
+        cli(
+            "audit",
+            "clean.csv",
+            "--config",
+            "audit.toml",
+            "--seed",
+            "6",
+            "--n-resamples",
+            "0",
+            "--format",
+            "json",
+            "--out-dir",
+            "from_flag",
+            "--gate",
+            "micro.recall >= 0.1",
+            "--gate-on",
+            "estimate",
+            cwd=base,
+        )
+    )
     assert _listing(base / "from_flag") == ["results.json"]
     assert not (base / "from_file").exists() and not (base / "reports").exists()
     d = _json(base / "from_flag" / "results.json")
@@ -692,9 +966,11 @@ def test_flags_override_the_config_file(cli, tmp_path):
 
 
 # someone else's project with a [tool.prevalens] table, found in the working directory
-PYPROJECT = ('[project]\nname = "someone-elses-project"\nversion = "1.0"\n\n'
-             '[tool.prevalens]\nseed = 8\nn-resamples = 0\nformat = "json"\n'
-             'out_dir = "pp_out"\nmodel_name = "from pyproject"\n')
+PYPROJECT = (
+    '[project]\nname = "someone-elses-project"\nversion = "1.0"\n\n'
+    '[tool.prevalens]\nseed = 8\nn-resamples = 0\nformat = "json"\n'
+    'out_dir = "pp_out"\nmodel_name = "from pyproject"\n'
+)
 
 
 def test_pyproject_tool_table_is_discovered(cli, tmp_path):
@@ -713,8 +989,9 @@ def test_explicit_config_beats_the_discovered_pyproject(cli, tmp_path):
     base = tmp_path
     _write(base / "clean.csv", CLEAN_CSV)
     _toml(base / "pyproject.toml", PYPROJECT)
-    _toml(base / "other.toml",
-          'seed = 9\nn_resamples = 0\nformat = ["json"]\nout_dir = "other_out"\n')
+    _toml(
+        base / "other.toml", 'seed = 9\nn_resamples = 0\nformat = ["json"]\nout_dir = "other_out"\n'
+    )
     _ok(cli("audit", "clean.csv", "--config", "other.toml", cwd=base))
     assert _listing(base / "other_out") == ["results.json"]
     assert not (base / "pp_out").exists()
@@ -728,9 +1005,12 @@ def test_paths_in_the_config_are_relative_to_its_directory(cli, tmp_path, data):
     sub = tmp_path / "cfg" / "sub"
     _write(sub / "data" / "clean.csv", CLEAN_CSV)
     _write(sub / "old" / "results.json", data.earlier_bytes)
-    _toml(sub / "audit.toml", 'input = "data/clean.csv"\nout_dir = "out"\n'
-                              'baseline = "old/results.json"\nformat = ["json"]\n'
-                              'n_resamples = 0\nseed = 3\n')
+    _toml(
+        sub / "audit.toml",
+        'input = "data/clean.csv"\nout_dir = "out"\n'
+        'baseline = "old/results.json"\nformat = ["json"]\n'
+        "n_resamples = 0\nseed = 3\n",
+    )
     (tmp_path / "elsewhere").mkdir()
     proc = _ok(cli("audit", "--config", "../cfg/sub/audit.toml", cwd=tmp_path / "elsewhere"))
     assert _listing(tmp_path / "elsewhere") == []  # nothing where the run started
@@ -748,16 +1028,23 @@ def test_paths_in_the_config_are_relative_to_its_directory(cli, tmp_path, data):
 def test_hyphen_and_underscore_keys_and_gates_from_the_file(cli, tmp_path):
     base = tmp_path
     _write(base / "clean.csv", CLEAN_CSV)
-    _toml(base / "audit.toml",
-          'n-resamples = 0\nout-dir = "hy"\nformat = "json"\nmodel_name = "m1"\n'
-          'dataset-name = "d1"\ngate-on = "estimate"\nmin_support = 5\n'
-          'gates = ["macro.f1 >= 0.5", "class.v1.2.recall >= 0.5"]\n')
+    _toml(
+        base / "audit.toml",
+        'n-resamples = 0\nout-dir = "hy"\nformat = "json"\nmodel_name = "m1"\n'
+        'dataset-name = "d1"\ngate-on = "estimate"\nmin_support = 5\n'
+        'gates = ["macro.f1 >= 0.5", "class.v1.2.recall >= 0.5"]\n',
+    )
     _ok(cli("audit", "clean.csv", "--config", "audit.toml", cwd=base))
     assert _listing(base / "hy") == ["results.json"]
     d = _json(base / "hy" / "results.json")
     cfg = d["run"]["config"]
-    assert (cfg["n_resamples"], cfg["model_name"], cfg["dataset_name"], cfg["gate_on"],
-            cfg["min_support"]) == (0, "m1", "d1", "estimate", 5)
+    assert (
+        cfg["n_resamples"],
+        cfg["model_name"],
+        cfg["dataset_name"],
+        cfg["gate_on"],
+        cfg["min_support"],
+    ) == (0, "m1", "d1", "estimate", 5)
     gates = d["gates"]
     assert gates["basis"] == "estimate" and gates["passed"] is True
     assert [g["spec"] for g in gates["items"]] == ["macro.f1 >= 0.5", "class.v1.2.recall >= 0.5"]
@@ -785,8 +1072,19 @@ def test_all_gates_pass_exit_0(scheduled):
 
 
 def test_failing_gate_exit_1_outputs_written_gate_named(cli, tmp_path, data):
-    proc = _ok(cli(*_clean_args(data), "--format", "json,md", "--gate", "macro.f1 >= 0.99",
-                   "--gate", "micro.recall >= 0.1", cwd=tmp_path), code=1)
+    proc = _ok(
+        cli(
+            *_clean_args(data),
+            "--format",
+            "json,md",
+            "--gate",
+            "macro.f1 >= 0.99",
+            "--gate",
+            "micro.recall >= 0.1",
+            cwd=tmp_path,
+        ),
+        code=1,
+    )
     assert proc.stderr == "prevalens: 1 of 2 quality gates failed: macro.f1 >= 0.99\n"
     out = tmp_path / "out"
     assert _listing(out) == ["results.json", "summary.md"]
@@ -799,7 +1097,9 @@ def test_failing_gate_exit_1_outputs_written_gate_named(cli, tmp_path, data):
     assert "**Quality gates: FAIL (1 of 2 failed)**" in md
     rows = _md_table(md, "Quality gates")
     assert {r[0].replace("\\", ""): r[-1] for r in rows[1:]} == {
-        "macro.f1 >= 0.99": "FAIL", "micro.recall >= 0.1": "PASS"}
+        "macro.f1 >= 0.99": "FAIL",
+        "micro.recall >= 0.1": "PASS",
+    }
     assert "quality gates: FAIL (1 of 2 failed)" in proc.stdout
     assert re.search(r"^\s+FAIL\s+macro\.f1 >= 0\.99\s", proc.stdout, re.M)
 
@@ -818,22 +1118,33 @@ def test_gate_on_estimate_flips_a_gate_the_interval_fails(cli, tmp_path, schedul
     flip = ["audit", "example.csv", "--n-resamples", "200", "--seed", "11", "--format", "json,md"]
 
     proc = _ok(cli(*flip, "--out-dir", "flip_i", *gates, cwd=tmp_path), code=1)
-    assert any(x.startswith("prevalens: 2 of 2 quality gates failed: macro.f1 >= ")
-               for x in proc.stderr.splitlines()), proc.stderr
+    assert any(
+        x.startswith("prevalens: 2 of 2 quality gates failed: macro.f1 >= ")
+        for x in proc.stderr.splitlines()
+    ), proc.stderr
     d = _json(tmp_path / "flip_i" / "results.json")
     assert d["averages"]["macro"]["f1"] == first  # the same run: same intervals
     ge_item, le_item = d["gates"]["items"]
-    assert (ge_item["compared"], ge_item["value"], ge_item["passed"]) == \
-        ("ci_low", first["ci_low"], False)
-    assert (le_item["compared"], le_item["value"], le_item["passed"]) == \
-        ("ci_high", first["ci_high"], False)
+    assert (ge_item["compared"], ge_item["value"], ge_item["passed"]) == (
+        "ci_low",
+        first["ci_low"],
+        False,
+    )
+    assert (le_item["compared"], le_item["value"], le_item["passed"]) == (
+        "ci_high",
+        first["ci_high"],
+        False,
+    )
 
     _ok(cli(*flip, "--out-dir", "flip_e", "--gate-on", "estimate", *gates, cwd=tmp_path), code=0)
     d = _json(tmp_path / "flip_e" / "results.json")
     assert d["gates"]["basis"] == "estimate" and d["gates"]["passed"] is True
     for item in d["gates"]["items"]:
-        assert (item["compared"], item["value"], item["passed"]) == \
-            ("estimate", first["estimate"], True)
+        assert (item["compared"], item["value"], item["passed"]) == (
+            "estimate",
+            first["estimate"],
+            True,
+        )
     md = (tmp_path / "flip_e" / "summary.md").read_text("utf-8")
     assert "**Quality gates: PASS (2/2)**" in md
 
@@ -841,10 +1152,28 @@ def test_gate_on_estimate_flips_a_gate_the_interval_fails(cli, tmp_path, schedul
 def test_gate_on_an_undefined_metric_fails_with_a_note(cli, tmp_path, data):
     (tmp_path / "undefined").mkdir()
     (tmp_path / "no_interval").mkdir()
-    proc = _ok(cli("audit", data.example, "--out-dir", "out", "--format", "json",
-                   "--n-resamples", "0", "--seed", "1", "--gate-on", "estimate",
-                   "--gate", "class.eight.precision >= 0", "--gate", "macro.recall >= 0.1",
-                   cwd=tmp_path / "undefined"), code=1)
+    proc = _ok(
+        cli(
+            "audit",
+            data.example,
+            "--out-dir",
+            "out",
+            "--format",
+            "json",
+            "--n-resamples",
+            "0",
+            "--seed",
+            "1",
+            "--gate-on",
+            "estimate",
+            "--gate",
+            "class.eight.precision >= 0",
+            "--gate",
+            "macro.recall >= 0.1",
+            cwd=tmp_path / "undefined",
+        ),
+        code=1,
+    )
     assert "class.eight.precision >= 0" in proc.stderr
     d = _json(tmp_path / "undefined" / "out" / "results.json")
     undefined, fine = d["gates"]["items"]
@@ -854,16 +1183,40 @@ def test_gate_on_an_undefined_metric_fails_with_a_note(cli, tmp_path, data):
     assert undefined["note"].startswith("undefined")
     assert fine["passed"] is True  # macro.recall >= 0.1 on the estimate
     # no interval (n_resamples = 0) on the default basis: fails too, and says why
-    _ok(cli("audit", data.clean, *FAST, "--seed", "1", "--gate", "macro.f1 >= 0.1",
-            cwd=tmp_path / "no_interval"), code=1)
+    _ok(
+        cli(
+            "audit",
+            data.clean,
+            *FAST,
+            "--seed",
+            "1",
+            "--gate",
+            "macro.f1 >= 0.1",
+            cwd=tmp_path / "no_interval",
+        ),
+        code=1,
+    )
     item = _json(tmp_path / "no_interval" / "out" / "results.json")["gates"]["items"][0]
     assert item["passed"] is False and item["value"] is None
     assert "no interval" in item["note"]
 
 
 def test_gate_on_an_empty_stratum_fails_with_a_note(cli, tmp_path, data):
-    _ok(cli("audit", data.clean, *FAST, "--seed", "1", "--gate-on", "estimate",
-            "--gate", "stratum.rare.recall >= 0.5", cwd=tmp_path), code=1)
+    _ok(
+        cli(
+            "audit",
+            data.clean,
+            *FAST,
+            "--seed",
+            "1",
+            "--gate-on",
+            "estimate",
+            "--gate",
+            "stratum.rare.recall >= 0.5",
+            cwd=tmp_path,
+        ),
+        code=1,
+    )
     item = _json(tmp_path / "out" / "results.json")["gates"]["items"][0]
     assert item["passed"] is False and "no class" in item["note"]
 
@@ -881,9 +1234,23 @@ def test_gate_without_threshold_says_so(cli, tmp_path, data):
 
 def test_baseline_block_compares_both_runs(cli, tmp_path, data, scheduled):
     shutil.copytree(scheduled.out, tmp_path / "out")  # last month's run
-    proc = _ok(cli("audit", data.example_mod, "--n-resamples", "200", "--seed", "12", "--format",
-                   "json,md", "--out-dir", "base_out", "--baseline", "out/results.json",
-                   cwd=tmp_path))
+    proc = _ok(
+        cli(
+            "audit",
+            data.example_mod,
+            "--n-resamples",
+            "200",
+            "--seed",
+            "12",
+            "--format",
+            "json,md",
+            "--out-dir",
+            "base_out",
+            "--baseline",
+            "out/results.json",
+            cwd=tmp_path,
+        )
+    )
     old_path = tmp_path / "out" / "results.json"
     old = _json(old_path)
     new = _json(tmp_path / "base_out" / "results.json")
@@ -920,26 +1287,50 @@ def test_report_shows_config_methods_and_changes(cli, tmp_path, data):
     (tmp_path / "silent").mkdir()
     _ok(cli(*_clean_args(data), "--format", "json", cwd=tmp_path / "silent"))  # the baseline
     _write(tmp_path / "report" / "clean.csv", CLEAN_CSV)
-    _toml(tmp_path / "report" / "report.toml",
-          'seed = 7\nn-resamples = 200\nmin_support = 12\nmultiplicity = "sidak"\n'
-          'model_name = "triage v3"\nbaseline = "../silent/out/results.json"\n')
-    _ok(cli("audit", "clean.csv", "--config", "report.toml", "--format", "json,html",
-            "--out-dir", "out", cwd=tmp_path / "report"))
+    _toml(
+        tmp_path / "report" / "report.toml",
+        'seed = 7\nn-resamples = 200\nmin_support = 12\nmultiplicity = "sidak"\n'
+        'model_name = "triage v3"\nbaseline = "../silent/out/results.json"\n',
+    )
+    _ok(
+        cli(
+            "audit",
+            "clean.csv",
+            "--config",
+            "report.toml",
+            "--format",
+            "json,html",
+            "--out-dir",
+            "out",
+            cwd=tmp_path / "report",
+        )
+    )
     out = tmp_path / "report" / "out"
     assert _listing(out) == ["report.html", "results.json"]
     d = _json(out / "results.json")
     cfg = d["run"]["config"]
-    assert Path(d["baseline"]["path"]).resolve() == \
-        (tmp_path / "silent" / "out" / "results.json").resolve()
+    assert (
+        Path(d["baseline"]["path"]).resolve()
+        == (tmp_path / "silent" / "out" / "results.json").resolve()
+    )
     html = (out / "report.html").read_text("utf-8")
     assert "Changes since the previous audit" in html
     table = _html_pairs(html, "reproducibility")
-    for key, value in (("seed", "7"), ("n_resamples", "200"), ("min_support", "12"),
-                       ("multiplicity", "sidak"), ("model_name", "triage v3"),
-                       ("format", "json, html"), ("config_file", "report.toml"),
-                       ("resampling", "stratified")):
-        assert table[key] == value == (", ".join(cfg[key]) if isinstance(cfg[key], list)
-                                      else str(cfg[key])), key
+    for key, value in (
+        ("seed", "7"),
+        ("n_resamples", "200"),
+        ("min_support", "12"),
+        ("multiplicity", "sidak"),
+        ("model_name", "triage v3"),
+        ("format", "json, html"),
+        ("config_file", "report.toml"),
+        ("resampling", "stratified"),
+    ):
+        assert (
+            table[key]
+            == value
+            == (", ".join(cfg[key]) if isinstance(cfg[key], list) else str(cfg[key]))
+        ), key
     assert {o.key for o in OPTIONS} <= set(table)
     methods = _html_pairs(html, "methods")
     assert methods["Seed"] == "7" and methods["Replicates (B)"] == "200"
@@ -1060,17 +1451,32 @@ def test_latex_tables_compile(scheduled, tmp_path):
     (tmp_path / "main.tex").write_text(
         "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n"
         "\\usepackage{longtable}\n\\begin{document}\n\\input{tables}\n\\end{document}\n",
-        encoding="utf-8")
-    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert (tmp_path / "main.pdf").read_bytes().startswith(b"%PDF-")
 
 
 def test_render_reproduces_the_exports_byte_for_byte(cli, tmp_path, scheduled):
     rendered, audited = tmp_path / "rendered", scheduled.out
-    proc = _ok(cli("render", audited / "results.json", "--format", "md,tex,csv",
-                   "--out-dir", rendered, cwd=tmp_path))
+    proc = _ok(
+        cli(
+            "render",
+            audited / "results.json",
+            "--format",
+            "md,tex,csv",
+            "--out-dir",
+            rendered,
+            cwd=tmp_path,
+        )
+    )
     assert proc.stderr == ""
     names = ["headline.csv", "per_class.csv", "summary.md", "tables.tex"]
     assert _listing(rendered) == names

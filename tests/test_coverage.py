@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from coverage_sim import model, simulate
 from scipy import stats
 
@@ -45,7 +44,7 @@ def test_default_intervals_cover_at_nominal_rate(scheme, rare, capsys):
     coverage = {label: a / b for label, (a, b) in hits.items()}
     with capsys.disabled():
         print(f"\n{scheme} rare={rare}: " + ", ".join(f"{k} {v:.3f}" for k, v in coverage.items()))
-    for label, (a, b) in hits.items():
+    for label, (_, b) in hits.items():
         # every dataset must give an interval (none of these metrics is undefined here)
         assert b == N_DATASETS, f"{label}: only {b} of {N_DATASETS} datasets gave an interval"
     if scheme == "stratified":
@@ -71,7 +70,8 @@ def exact_coverage(n: int, p: float, confidence_level: float = 0.95) -> float:
 
 def test_false_failure_rate_stated_in_the_docstring_is_right():
     p_out = stats.binom.cdf(int(LOW * N_DATASETS) - 1, N_DATASETS, 0.95) + stats.binom.sf(
-        int(HIGH * N_DATASETS), N_DATASETS, 0.95)
+        int(HIGH * N_DATASETS), N_DATASETS, 0.95
+    )
     assert 1e-5 < p_out < 1e-4
     n_checks = 4 * 12
     assert 1 - (1 - p_out) ** n_checks < 0.005

@@ -46,7 +46,6 @@ fixed, so the test is deterministic: dataset i is drawn from the seed (SEED, i) 
 from __future__ import annotations
 
 import functools
-import math
 import multiprocessing
 import time
 import warnings
@@ -127,9 +126,15 @@ def intervals(task) -> np.ndarray:
     y_true, y_pred, y_score, cluster = draw(N_CLUSTERS, np.random.default_rng([SEED, i]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r = prevalens.audit(y_true, y_pred, y_score=y_score, labels=list(range(K)),
-                            cluster=cluster if clustered else None,
-                            n_resamples=N_RESAMPLES, seed=i)
+        r = prevalens.audit(
+            y_true,
+            y_pred,
+            y_score=y_score,
+            labels=list(range(K)),
+            cluster=cluster if clustered else None,
+            n_resamples=N_RESAMPLES,
+            seed=i,
+        )
     return np.array([[get(r).ci_low, get(r).ci_high] for get in METRICS.values()])
 
 
@@ -155,19 +160,27 @@ def simulation():
     start = time.perf_counter()
     truth = population()
     clustered, naive = simulate(N_DATASETS, N_NAIVE)
-    return {"truth": truth, "clustered": coverage(clustered, truth),
-            "naive": coverage(naive, truth), "seconds": time.perf_counter() - start}
+    return {
+        "truth": truth,
+        "clustered": coverage(clustered, truth),
+        "naive": coverage(naive, truth),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def test_coverage_table(simulation, capsys):
     with capsys.disabled():
-        print(f"\nclustered data ({N_DATASETS} datasets, naive on {N_NAIVE}; "
-              f"{simulation['seconds']:.0f} s):")
+        print(
+            f"\nclustered data ({N_DATASETS} datasets, naive on {N_NAIVE}; "
+            f"{simulation['seconds']:.0f} s):"
+        )
         for m in METRICS:
             (a, b), (c, d) = simulation["clustered"][m], simulation["naive"][m]
-            print(f"  {m:<15} population {simulation['truth'][m]:.4f}   clustered {a / b:.3f} "
-                  f"({b})   naive {c / d:.3f} ({d})")
-    for m, (a, b) in simulation["clustered"].items():
+            print(
+                f"  {m:<15} population {simulation['truth'][m]:.4f}   clustered {a / b:.3f} "
+                f"({b})   naive {c / d:.3f} ({d})"
+            )
+    for m, (_, b) in simulation["clustered"].items():
         # every dataset must give an interval (none of these metrics is undefined here)
         assert b == N_DATASETS, f"{m}: only {b} of {N_DATASETS} datasets gave an interval"
 

@@ -35,8 +35,9 @@ def test_weighted_curve_equals_the_curve_of_resampled_rows(seed):
     tpr_w, prec_w = micro.curves(w, grid)
     ref = R.curve_summary(y[idx], s[idx], n_points=101)
     np.testing.assert_allclose(tpr_w, ref["roc"]["micro"]["tpr"], atol=1e-12)
-    np.testing.assert_allclose(prec_w, np.array(ref["pr"]["micro"]["precision"], dtype=float),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        prec_w, np.array(ref["pr"]["micro"]["precision"], dtype=float), atol=1e-12
+    )
     for j in range(k):
         col = R._SortedColumn(s[:, j], onehot[:, j], np.arange(y.size))
         tpr_j, prec_j = col.curves(w, grid)

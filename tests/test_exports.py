@@ -83,8 +83,9 @@ def _audit(*args, **kwargs) -> dict:
 def example() -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pv.PrevalensWarning)
-        result = pv.audit_predictions(pv.load_predictions(example_path()),
-                                      pv.AuditConfig(seed=1, n_resamples=200))
+        result = pv.audit_predictions(
+            pv.load_predictions(example_path()), pv.AuditConfig(seed=1, n_resamples=200)
+        )
     return result.to_dict()
 
 
@@ -98,8 +99,14 @@ def hostile() -> dict:
     s = rng.random((y.size, k))
     s[np.arange(y.size), pred] += 2.0
     lab = np.array(HOSTILE_LABELS, dtype=object)
-    d = _audit(lab[y], lab[pred], y_score=s / s.sum(axis=1, keepdims=True),
-               labels=HOSTILE_LABELS, n_resamples=200, seed=3)
+    d = _audit(
+        lab[y],
+        lab[pred],
+        y_score=s / s.sum(axis=1, keepdims=True),
+        labels=HOSTILE_LABELS,
+        n_resamples=200,
+        seed=3,
+    )
     # a hostile stratum name (users name strata) and model/dataset names, as the CLI records them
     old = d["strata"][0]["name"]
     d["strata"][0]["name"] = HOSTILE_STRATUM
@@ -145,8 +152,9 @@ def _expected(e, bounds=(0.0, 1.0)) -> str:
     values = [e["estimate"]] + ([e["ci_low"], e["ci_high"]] if has_ci else [])
     width = e["ci_high"] - e["ci_low"] if has_ci else None
     digits = 2 if width is None or width >= 0.01 else 3 if width >= 0.001 else 4
-    while digits < 6 and any(float(f"{v:.{digits}f}") in bounds and v not in bounds
-                             for v in values):
+    while digits < 6 and any(
+        float(f"{v:.{digits}f}") in bounds and v not in bounds for v in values
+    ):
         digits += 1
     est, *ci = (_fmt_value(v, digits) for v in values)
     return f"{est} [{ci[0]}, {ci[1]}]" if ci else est
@@ -170,12 +178,13 @@ def _assert_shows(cell: str, e: dict, bounds=(0.0, 1.0)):
     values, digits = _parse_interval(cell)
     json_values = [e["estimate"]] + ([e["ci_low"], e["ci_high"]] if len(values) == 3 else [])
     for shown, true in zip(values, json_values):
-        assert abs(shown - true) <= 0.5 * 10 ** -digits + 1e-12, (cell, e)
+        assert abs(shown - true) <= 0.5 * 10**-digits + 1e-12, (cell, e)
 
 
 def _oneline(text) -> str:
-    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-                   for ch in str(text))
+    return "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in str(text)
+    )
 
 
 def _neutralised(value) -> str:
@@ -263,11 +272,26 @@ def _md(d: dict) -> str:
 # LaTeX ------------------------------------------------------------------------------------------
 
 _TEX_UNESCAPE = [
-    (r"\textbackslash{}", "\\"), (r"\textasciicircum{}", "^"), (r"\textasciitilde{}", "~"),
-    (r"\textless{}", "<"), (r"\textgreater{}", ">"), (r"\textbar{}", "|"),
-    (r"\textasciigrave{}", "`"), (r"\textquotesingle{}", "'"),
-    ("{[}", "["), ("{]}", "]"), ("{*}", "*"), ("-{}", "-"), (",{}", ","), (r"\allowbreak{}", ""),
-    (r"\{", "{"), (r"\}", "}"), (r"\$", "$"), (r"\&", "&"), (r"\#", "#"), (r"\_", "_"),
+    (r"\textbackslash{}", "\\"),
+    (r"\textasciicircum{}", "^"),
+    (r"\textasciitilde{}", "~"),
+    (r"\textless{}", "<"),
+    (r"\textgreater{}", ">"),
+    (r"\textbar{}", "|"),
+    (r"\textasciigrave{}", "`"),
+    (r"\textquotesingle{}", "'"),
+    ("{[}", "["),
+    ("{]}", "]"),
+    ("{*}", "*"),
+    ("-{}", "-"),
+    (",{}", ","),
+    (r"\allowbreak{}", ""),
+    (r"\{", "{"),
+    (r"\}", "}"),
+    (r"\$", "$"),
+    (r"\&", "&"),
+    (r"\#", "#"),
+    (r"\_", "_"),
     (r"\%", "%"),
 ]
 
@@ -298,8 +322,9 @@ def _tex_tables(text: str) -> list[dict]:
     """Every tabular/longtable: its column spec and its lines between the environment's begin
     and end."""
     tables = []
-    for m in re.finditer(r"\\begin\{(tabular|longtable)\}\{([a-z]+)\}\n(.*?)\\end\{\1\}", text,
-                         re.S):
+    for m in re.finditer(
+        r"\\begin\{(tabular|longtable)\}\{([a-z]+)\}\n(.*?)\\end\{\1\}", text, re.S
+    ):
         tables.append({"env": m.group(1), "spec": m.group(2), "lines": m.group(3).splitlines()})
     return tables
 
@@ -308,9 +333,9 @@ def _tex_body_rows(table: dict) -> list[list[str]]:
     """The data rows (after the last ``\\midrule`` of the head, before ``\\bottomrule``)."""
     lines = table["lines"]
     if table["env"] == "longtable":
-        lines = lines[lines.index(r"\endlastfoot") + 1:]
+        lines = lines[lines.index(r"\endlastfoot") + 1 :]
     else:
-        lines = lines[lines.index(r"\midrule") + 1:lines.index(r"\bottomrule")]
+        lines = lines[lines.index(r"\midrule") + 1 : lines.index(r"\bottomrule")]
     # rows after the first start with a little space (booktabs' \addlinespace)
     assert not lines[0].startswith(GAP) and all(line.startswith(GAP) for line in lines[1:])
     return [[c.strip() for c in _tex_cells(line.removeprefix(GAP))] for line in lines]
@@ -340,7 +365,7 @@ def _tex_stacked(cell: str, align: str = "r") -> tuple[str, str]:
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                args.append(cell[start + 1:i])
+                args.append(cell[start + 1 : i])
                 start = i + 1
                 if len(args) == 2:
                     break
@@ -365,7 +390,7 @@ def _tex_class(cell: str) -> tuple[str, str, str]:
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                args.append(cell[start + 1:i])
+                args.append(cell[start + 1 : i])
                 start = i + 1
                 if len(args) == 3:
                     break
@@ -406,7 +431,8 @@ def test_per_class_csv_round_trips_exactly(d):
     col = {name: i for i, name in enumerate(header)}
     metrics = {m for c in d["per_class"] for m in c["metrics"]}
     assert set(header) == {"label", "support", "predicted", "stratum", "flags"} | {
-        f"{m}{suffix}" for m in metrics for suffix in ("", "_ci_low", "_ci_high", "_status")}
+        f"{m}{suffix}" for m in metrics for suffix in ("", "_ci_low", "_ci_high", "_status")
+    }
     frame = _frame(data)
     assert list(frame.columns) == header and len(frame) == len(body)
     for i, (row, c) in enumerate(zip(body, d["per_class"])):
@@ -469,10 +495,17 @@ def test_numbers_stay_numbers_negative_ones_too(example):
     lines = text.split("\r\n")
     assert lines[1].startswith("-7,")
     assert ",-0.25," in lines[2] and ",-1e-300," in lines[2]
-    gap_lines = [line for line in headline_csv(example).decode("utf-8").split("\r\n")
-                 if line.startswith("gap,")]
-    negative = [e["estimate"] for g in example["gap"].values()
-                for e in (g["macro_minus_micro"],) if e["estimate"] < 0]
+    gap_lines = [
+        line
+        for line in headline_csv(example).decode("utf-8").split("\r\n")
+        if line.startswith("gap,")
+    ]
+    negative = [
+        e["estimate"]
+        for g in example["gap"].values()
+        for e in (g["macro_minus_micro"],)
+        if e["estimate"] < 0
+    ]
     assert negative and all(any(f",{x!r}," in line for line in gap_lines) for x in negative)
 
 
@@ -486,8 +519,11 @@ def _headline_expected(d: dict) -> list[tuple]:
         rows += [("average", avg, m, e) for m, e in d["averages"][avg].items()]
     rows += [("overall", "overall", m, e) for m, e in d["overall"].items()]
     for m, g in d["gap"].items():
-        rows += [("gap", key, m, g[key]) for key in ("macro_minus_micro", "macro_minus_weighted")
-                 if key in g]
+        rows += [
+            ("gap", key, m, g[key])
+            for key in ("macro_minus_micro", "macro_minus_weighted")
+            if key in g
+        ]
     for s in d["strata"]:
         rows += [("stratum_macro", s["name"], m, e) for m, e in s["macro"].items()]
     return rows
@@ -527,7 +563,7 @@ def test_headline_csv_neutralises_stratum_names(hostile):
 
 def test_markdown_headline_numbers_equal_the_json(d):
     sections = _md_sections(_md(d))
-    (header, rows), = sections["Headline metrics"]["tables"]
+    ((header, rows),) = sections["Headline metrics"]["tables"]
     assert header == ["Metric", "Micro", "Macro", "Weighted"]
     metrics = [m for m in ("precision", "recall", "f1", "roc_auc") if m in d["averages"]["micro"]]
     assert len(rows) == len(metrics)
@@ -535,9 +571,10 @@ def test_markdown_headline_numbers_equal_the_json(d):
     for row, m in zip(rows, metrics):
         for cell, avg in zip(row[1:], AVERAGES):
             _assert_shows(cell, d["averages"][avg][m])
-    (header, rows), = sections["Overall"]["tables"]
-    overall = [m for m in ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc")
-               if m in d["overall"]]
+    ((header, rows),) = sections["Overall"]["tables"]
+    overall = [
+        m for m in ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc") if m in d["overall"]
+    ]
     assert len(rows) == len(overall) == 4
     for row, m in zip(rows, overall):
         _assert_shows(row[1], d["overall"][m])
@@ -545,13 +582,13 @@ def test_markdown_headline_numbers_equal_the_json(d):
 
 def test_markdown_gap_and_strata_equal_the_json(d):
     sections = _md_sections(_md(d))
-    (header, rows), = sections["Micro-macro gap"]["tables"]
+    ((header, rows),) = sections["Micro-macro gap"]["tables"]
     assert len(rows) == len(d["gap"])
     for row, g in zip(rows, d["gap"].values()):
         _assert_shows(row[1], g["macro_minus_micro"], bounds=(0.0,))
         if g.get("macro_minus_weighted"):
             _assert_shows(row[2], g["macro_minus_weighted"], bounds=(0.0,))
-    (header, rows), = sections["Prevalence strata (macro averages)"]["tables"]
+    ((header, rows),) = sections["Prevalence strata (macro averages)"]["tables"]
     assert header[:4] == ["Stratum", "Definition", "Classes", "Support"]
     assert len(rows) == len(d["strata"])
     names = {"Recall": "recall", "Precision": "precision", "F1": "f1", "ROC AUC": "roc_auc"}
@@ -586,20 +623,28 @@ def test_markdown_hostile_text_is_inert(hostile):
     text = _md(hostile)
     lines = text.split("\n")
     # the title keeps the names as text, on one line
-    assert _md_unescape(lines[0]) == (f"# Classifier audit: {_oneline(HOSTILE_MODEL)} on "
-                                      f"{_oneline(HOSTILE_DATASET)}")
+    assert _md_unescape(lines[0]) == (
+        f"# Classifier audit: {_oneline(HOSTILE_MODEL)} on {_oneline(HOSTILE_DATASET)}"
+    )
     # no line is started by user text: headings, tables and bullets are the exporter's own
     assert [line for line in lines if line.startswith("#")] == [lines[0]] + [
-        f"## {h}" for h in _md_sections(text)]
-    assert set(_md_sections(text)) == {"Headline metrics", "Overall", "Micro-macro gap",
-                                       "Prevalence strata (macro averages)", "Findings"}
+        f"## {h}" for h in _md_sections(text)
+    ]
+    assert set(_md_sections(text)) == {
+        "Headline metrics",
+        "Overall",
+        "Micro-macro gap",
+        "Prevalence strata (macro averages)",
+        "Findings",
+    }
     # with every backslash escape removed, nothing is left that starts HTML, code, an entity, a
     # link or emphasis other than the exporter's own bold severities
     bare = re.sub(r"\\.", "", text)
     for ch in "<>`&~_":
         assert ch not in bare, ch
-    assert bare.count("*") == 4 * sum(f["severity"] in ("high", "medium")
-                                      for f in hostile["findings"])
+    assert bare.count("*") == 4 * sum(
+        f["severity"] in ("high", "medium") for f in hostile["findings"]
+    )
     assert not re.search(r"\[[^\]]*\]\(", bare)  # no link
     assert HOSTILE_STRATUM in _md_unescape(text)  # the stratum name is shown, as text
 
@@ -608,14 +653,28 @@ def test_markdown_hostile_text_is_inert(hostile):
 
 
 def _est(estimate, lo, hi):
-    return {"estimate": estimate, "ci_low": lo, "ci_high": hi, "se": 0.01,
-            "method": "bca(stratified bootstrap, B=200)", "status": "ok"}
+    return {
+        "estimate": estimate,
+        "ci_low": lo,
+        "ci_high": hi,
+        "se": 0.01,
+        "method": "bca(stratified bootstrap, B=200)",
+        "status": "ok",
+    }
 
 
 def _gate(spec, metric, threshold, e, passed, basis="ci_low"):
     value = e[basis] if e else None
-    return {"spec": spec, "metric": metric, "op": ">=", "threshold": threshold, "basis": basis,
-            "value": value, "estimate": e, "passed": passed}
+    return {
+        "spec": spec,
+        "metric": metric,
+        "op": ">=",
+        "threshold": threshold,
+        "basis": basis,
+        "value": value,
+        "estimate": e,
+        "passed": passed,
+    }
 
 
 def _gates(items, passed):
@@ -626,14 +685,16 @@ def test_markdown_gates_pass(example):
     d = copy.deepcopy(example)
     macro_f1 = d["averages"]["macro"]["f1"]
     micro_recall, accuracy = d["averages"]["micro"]["recall"], d["overall"]["accuracy"]
-    items = [_gate("macro.f1 >= 0.1", "macro.f1", 0.1, macro_f1, True),
-             _gate("micro.recall >= 0.5", "micro.recall", 0.5, micro_recall, True),
-             _gate("overall.accuracy >= 0.2", "overall.accuracy", 0.2, accuracy, True)]
+    items = [
+        _gate("macro.f1 >= 0.1", "macro.f1", 0.1, macro_f1, True),
+        _gate("micro.recall >= 0.5", "micro.recall", 0.5, micro_recall, True),
+        _gate("overall.accuracy >= 0.2", "overall.accuracy", 0.2, accuracy, True),
+    ]
     d["gates"] = _gates(items, True)
     sections = _md_sections(_md(d))
     gates = sections["Quality gates"]
     assert "**Quality gates: PASS (3/3)**" in gates["lines"]
-    (header, rows), = gates["tables"]
+    ((header, rows),) = gates["tables"]
     assert header == ["Gate", "Basis", "Value", "Estimate [interval]", "Result"]
     assert [r[0] for r in rows] == [i["spec"] for i in items]
     assert [r[4] for r in rows] == ["PASS"] * 3
@@ -645,13 +706,15 @@ def test_markdown_gates_pass(example):
 def test_markdown_gates_fail(example):
     d = copy.deepcopy(example)
     near = _est(0.75, 0.69996, 0.8)  # the lower bound reads 0.70 at two decimals, but is below
-    items = [_gate("macro.f1 >= 0.7", "macro.f1", 0.7, near, False),
-             _gate("macro.recall >= 0.5", "macro.recall", 0.5, _est(0.8, 0.7, 0.9), True),
-             _gate("macro.precision >= 0.5", "macro.precision", 0.5, _est(0.8, 0.6, 0.9), True)]
+    items = [
+        _gate("macro.f1 >= 0.7", "macro.f1", 0.7, near, False),
+        _gate("macro.recall >= 0.5", "macro.recall", 0.5, _est(0.8, 0.7, 0.9), True),
+        _gate("macro.precision >= 0.5", "macro.precision", 0.5, _est(0.8, 0.6, 0.9), True),
+    ]
     d["gates"] = _gates(items, False)
     gates = _md_sections(_md(d))["Quality gates"]
     assert "**Quality gates: FAIL (1 of 3 failed)**" in gates["lines"]
-    (header, rows), = gates["tables"]
+    ((header, rows),) = gates["tables"]
     assert [r[4] for r in rows] == ["FAIL", "PASS", "PASS"]
     assert float(rows[0][2]) < 0.7  # enough decimals to see that it is below the threshold
     assert rows[0][1] == "interval lower bound"
@@ -675,20 +738,31 @@ def test_markdown_baseline(example):
     old = _est(new["estimate"] - 0.05, new["ci_low"] - 0.05, new["ci_high"] - 0.05)
     far = _est(0.2, 0.1, 0.3)
     d["baseline"] = {
-        "path": "runs/previous|<b>results</b>.json", "sha256": "ab" * 32,
+        "path": "runs/previous|<b>results</b>.json",
+        "sha256": "ab" * 32,
         "created_utc": "2026-01-01T00:00:00Z",
         "items": [
             {"metric": "macro.f1", "old": old, "new": new, "difference": 0.05, "overlap": True},
-            {"metric": "micro.f1", "old": far, "new": d["averages"]["micro"]["f1"],
-             "difference": d["averages"]["micro"]["f1"]["estimate"] - 0.2, "overlap": False},
-            {"metric": "macro.roc_auc", "old": None, "new": d["averages"]["macro"]["roc_auc"],
-             "difference": None, "overlap": None},
+            {
+                "metric": "micro.f1",
+                "old": far,
+                "new": d["averages"]["micro"]["f1"],
+                "difference": d["averages"]["micro"]["f1"]["estimate"] - 0.2,
+                "overlap": False,
+            },
+            {
+                "metric": "macro.roc_auc",
+                "old": None,
+                "new": d["averages"]["macro"]["roc_auc"],
+                "difference": None,
+                "overlap": None,
+            },
         ],
     }
     section = _md_sections(_md(d))["Changes since the previous audit"]
     intro = _md_unescape(" ".join(section["lines"]))
     assert "runs/previous|<b>results</b>.json" in intro and "abababababab" in intro
-    (header, rows), = section["tables"]
+    ((header, rows),) = section["tables"]
     assert header == ["Metric", "Previous", "Current", "Difference", "Intervals overlap"]
     assert [r[0] for r in rows] == ["macro.f1", "micro.f1", "macro.roc_auc"]
     assert [r[4] for r in rows] == ["yes", "no", "n/a"]
@@ -729,8 +803,11 @@ def test_latex_structure(d):
         n_cols = len(table["spec"])
         for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
             assert rule in table["lines"], rule
-        rows = [line for line in table["lines"] if line.endswith(r"\\")
-                and not line.startswith(r"\caption")]
+        rows = [
+            line
+            for line in table["lines"]
+            if line.endswith(r"\\") and not line.startswith(r"\caption")
+        ]
         assert rows
         for row in rows:
             assert len(re.findall(r"(?<!\\)&", row)) == n_cols - 1, row
@@ -749,16 +826,37 @@ def test_latex_header_comment(d):
     # about 22 two-line rows fit a page: from 20 classes the table must break across pages
     if len(d["per_class"]) >= exports.LONGTABLE_MIN_CLASSES == 20:
         assert longtable
-    if d["data"]["classes"] == ["zero", "one", "two", "three", "four", "five", "six", "seven",
-                                "eight", "nine"]:
+    if d["data"]["classes"] == [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+    ]:
         assert not longtable  # the example: 10 short labels float as a table
 
 
 def test_latex_headline_numbers_equal_the_json(d):
     headline = _tex_tables(_tex(d))[0]
     rows = _tex_body_rows(headline)
-    metrics = [m for m in ("precision", "recall", "f1", "specificity", "jaccard", "roc_auc",
-                           "average_precision") if m in d["averages"]["micro"]]
+    metrics = [
+        m
+        for m in (
+            "precision",
+            "recall",
+            "f1",
+            "specificity",
+            "jaccard",
+            "roc_auc",
+            "average_precision",
+        )
+        if m in d["averages"]["micro"]
+    ]
     assert len(rows) == len(metrics)
     for row, m in zip(rows, metrics):
         for cell, avg in zip(row[1:], AVERAGES):
@@ -806,9 +904,9 @@ def _tex_engine():
     return shutil.which("pdflatex") or shutil.which("lualatex")
 
 
-LONG_LABELS = ([f"Chronic obstructive pulmonary disease with acute exacerbation type {i:02d}"
-                for i in range(18)]
-               + ["Extremely_long_class_name_that_keeps_going_and_going_0123456"])
+LONG_LABELS = [
+    f"Chronic obstructive pulmonary disease with acute exacerbation type {i:02d}" for i in range(18)
+] + ["Extremely_long_class_name_that_keeps_going_and_going_0123456"]
 
 
 def _zipf_audit(labels, n: int, seed: int = 0) -> dict:
@@ -822,17 +920,25 @@ def _zipf_audit(labels, n: int, seed: int = 0) -> dict:
     s = rng.random((n, k))
     s[np.arange(n), pred] += 3.0
     lab = np.array(labels, dtype=object)
-    return _audit(lab[y], lab[pred], y_score=s / s.sum(axis=1, keepdims=True), labels=list(labels),
-                  n_resamples=100, seed=1)
+    return _audit(
+        lab[y],
+        lab[pred],
+        y_score=s / s.sum(axis=1, keepdims=True),
+        labels=list(labels),
+        n_resamples=100,
+        seed=1,
+    )
 
 
 @pytest.fixture(scope="module")
 def page_filling() -> dict:
     r"""The per-class tables that overflowed an article page: 19 classes with long labels (an
     Overfull \hbox of 34pt), 26 classes (a float too large by 57pt) and 60 classes."""
-    return {"long19": _zipf_audit(LONG_LABELS, 1500),
-            "k26": _zipf_audit([f"class {i:02d}" for i in range(26)], 2000),
-            "k60": _zipf_audit([f"class_{i:02d}" for i in range(60)], 3000)}
+    return {
+        "long19": _zipf_audit(LONG_LABELS, 1500),
+        "k26": _zipf_audit([f"class {i:02d}" for i in range(26)], 2000),
+        "k60": _zipf_audit([f"class_{i:02d}" for i in range(60)], 3000),
+    }
 
 
 def _compile(folder, d) -> str:
@@ -841,10 +947,20 @@ def _compile(folder, d) -> str:
     (folder / "doc.tex").write_text(
         "\\documentclass{article}\\usepackage{booktabs}\\usepackage{longtable}"
         "\\usepackage[utf8]{inputenc}\\begin{document}\\input{tables}\\end{document}\n",
-        encoding="utf-8")
-    proc = subprocess.run([_tex_engine(), "-interaction=nonstopmode", "-halt-on-error",
-                           "-no-shell-escape", "doc.tex"], cwd=folder, capture_output=True,
-                          timeout=120)
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [
+            _tex_engine(),
+            "-interaction=nonstopmode",
+            "-halt-on-error",
+            "-no-shell-escape",
+            "doc.tex",
+        ],
+        cwd=folder,
+        capture_output=True,
+        timeout=120,
+    )
     log = (folder / "doc.log").read_text("utf-8", errors="replace")
     assert proc.returncode == 0, (folder.name, log[-3000:])
     assert (folder / "doc.pdf").stat().st_size > 1000
@@ -852,8 +968,11 @@ def _compile(folder, d) -> str:
     return log
 
 
-@pytest.mark.skipif(_tex_engine() is None, reason="no TeX engine (pdflatex or lualatex) on PATH; "
-                    "apt-get install texlive-latex-base texlive-latex-recommended to run it")
+@pytest.mark.skipif(
+    _tex_engine() is None,
+    reason="no TeX engine (pdflatex or lualatex) on PATH; "
+    "apt-get install texlive-latex-base texlive-latex-recommended to run it",
+)
 def test_latex_compiles(tmp_path, example, hostile, many):
     for name, d in (("example", example), ("hostile", hostile), ("many", many)):
         log = _compile(tmp_path / name, d)
@@ -862,8 +981,11 @@ def test_latex_compiles(tmp_path, example, hostile, many):
         assert "Float too large" not in log, (name, log[-3000:])
 
 
-@pytest.mark.skipif(_tex_engine() is None, reason="no TeX engine (pdflatex or lualatex) on PATH; "
-                    "apt-get install texlive-latex-base texlive-latex-recommended to run it")
+@pytest.mark.skipif(
+    _tex_engine() is None,
+    reason="no TeX engine (pdflatex or lualatex) on PATH; "
+    "apt-get install texlive-latex-base texlive-latex-recommended to run it",
+)
 @pytest.mark.parametrize("case", ["long19", "k26", "k60"])
 def test_latex_per_class_table_fits_the_page(tmp_path, page_filling, case):
     d = page_filling[case]
@@ -889,8 +1011,11 @@ def test_latex_marks_insufficient_and_divergent_classes(page_filling, example):
             assert sum(mark in _tex_class(r[0])[2] for r in rows) == n_flagged
             if flag in flags:  # and a note under the table says what the mark means
                 word = "insufficient: fewer than" if flag == "insufficient" else "diverges:"
-                note = text.split(r"\end{tabular}" if r"\end{tabular}" in text.split(
-                    "tab:prevalens-per-class")[1] else r"\end{longtable}")[-1]
+                note = text.split(
+                    r"\end{tabular}"
+                    if r"\end{tabular}" in text.split("tab:prevalens-per-class")[1]
+                    else r"\end{longtable}"
+                )[-1]
                 assert word in note, (flag, note[:300])
     assert any("insufficient" in c["flags"] for d in page_filling.values() for c in d["per_class"])
     assert any("diverges" in c["flags"] for d in page_filling.values() for c in d["per_class"])
@@ -900,37 +1025,48 @@ def test_latex_marks_insufficient_and_divergent_classes(page_filling, example):
 # export_files
 
 
-@pytest.mark.parametrize("formats, names", [
-    (["csv"], ["per_class.csv", "headline.csv"]),
-    (["md"], ["summary.md"]),
-    (["tex"], ["tables.tex"]),
-    ("md", ["summary.md"]),
-    (["tex", "md", "csv", "md"], ["per_class.csv", "headline.csv", "summary.md", "tables.tex"]),
-    ([], []),
-])
+@pytest.mark.parametrize(
+    "formats, names",
+    [
+        (["csv"], ["per_class.csv", "headline.csv"]),
+        (["md"], ["summary.md"]),
+        (["tex"], ["tables.tex"]),
+        ("md", ["summary.md"]),
+        (["tex", "md", "csv", "md"], ["per_class.csv", "headline.csv", "summary.md", "tables.tex"]),
+        ([], []),
+    ],
+)
 def test_export_files_names(example, formats, names):
     out = export_files(example, formats)
     assert list(out) == names
     assert all(isinstance(v, bytes) and v for v in out.values())
     assert sorted(n for f in EXPORTS for n in EXPORTS[f]) == sorted(
-        export_files(example, list(EXPORTS)))
+        export_files(example, list(EXPORTS))
+    )
 
 
 def test_export_files_are_the_functions_and_deterministic(d):
     out = export_files(d, ["csv", "md", "tex"])
     again = export_files(copy.deepcopy(d), ("tex", "csv", "md"))
     assert out == again
-    assert out == {"per_class.csv": per_class_csv(d), "headline.csv": headline_csv(d),
-                   "summary.md": markdown_summary(d), "tables.tex": latex_tables(d)}
-    for name, data in out.items():
+    assert out == {
+        "per_class.csv": per_class_csv(d),
+        "headline.csv": headline_csv(d),
+        "summary.md": markdown_summary(d),
+        "tables.tex": latex_tables(d),
+    }
+    for data in out.values():
         data.decode("utf-8")  # valid UTF-8
 
 
-@pytest.mark.parametrize("formats, match", [
-    (["pdf"], r"`formats` has unknown export format\(s\) \['pdf'\]; allowed: csv, md, tex"),
-    (["csv", "markdown"], r"\['markdown'\]"),
-    (3, r"`formats` must be a list of export formats"),
-])
+@pytest.mark.parametrize(
+    "formats, match",
+    [
+        (["pdf"], r"`formats` has unknown export format\(s\) \['pdf'\]; allowed: csv, md, tex"),
+        (["csv", "markdown"], r"\['markdown'\]"),
+        (3, r"`formats` must be a list of export formats"),
+    ],
+)
 def test_export_files_rejects_unknown_formats(example, formats, match):
     with pytest.raises(ConfigError, match=match):
         export_files(example, formats)
@@ -950,10 +1086,16 @@ def test_confidence_level_is_not_rounded(example):
 
 def test_undefined_and_missing_intervals(example):
     d = copy.deepcopy(example)
-    d["averages"]["macro"]["precision"] = {"estimate": None, "ci_low": None, "ci_high": None,
-                                           "se": None, "method": None, "status": "undefined"}
+    d["averages"]["macro"]["precision"] = {
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "se": None,
+        "method": None,
+        "status": "undefined",
+    }
     d["averages"]["micro"]["recall"]["ci_low"] = d["averages"]["micro"]["recall"]["ci_high"] = None
-    (header, rows), = _md_sections(_md(d))["Headline metrics"]["tables"]
+    ((header, rows),) = _md_sections(_md(d))["Headline metrics"]["tables"]
     by_metric = {r[0]: r for r in rows}
     assert by_metric["Precision"][2] == "undefined"
     assert by_metric["Recall"][1] == _expected(d["averages"]["micro"]["recall"])
@@ -976,13 +1118,15 @@ def test_markdown_labels_do_not_mention_people_or_link_issues():
 
 def test_markdown_user_sections_are_inert_and_placed(example):
     d = copy.deepcopy(example)
-    d["run"]["config"].update({
-        "intended_use": "# Triage\nFor @team and #12 <script>alert(1)</script>\n\n"
-                        "- adults *only*\n- ![x](http://127.0.0.1:1/i.png) [a](javascript:x)",
-        "data_provenance": "  ",  # empty: no section
-        "known_limitations": "1. $\\undefined$ | col\n> not a quote",
-        "evaluation": "5-fold\nout-of-fold <b>predictions</b>",
-    })
+    d["run"]["config"].update(
+        {
+            "intended_use": "# Triage\nFor @team and #12 <script>alert(1)</script>\n\n"
+            "- adults *only*\n- ![x](http://127.0.0.1:1/i.png) [a](javascript:x)",
+            "data_provenance": "  ",  # empty: no section
+            "known_limitations": "1. $\\undefined$ | col\n> not a quote",
+            "evaluation": "5-fold\nout-of-fold <b>predictions</b>",
+        }
+    )
     text = _md(d)
     sections = _md_sections(text)
     assert "Intended use" in sections and "Known limitations" in sections

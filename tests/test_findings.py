@@ -32,8 +32,13 @@ from prevalens.formatting import estimate_digits, fmt_estimate, fmt_number
 
 #: Kinds that claim a difference; everything else is informational.
 CLAIM_KINDS = {"gap", "stratum_divergence", "trend", "divergent_classes"}
-KINDS = CLAIM_KINDS | {"insufficient", "undefined", "no_divergence", "no_evidence_of_divergence",
-                       "no_intervals"}
+KINDS = CLAIM_KINDS | {
+    "insufficient",
+    "undefined",
+    "no_divergence",
+    "no_evidence_of_divergence",
+    "no_intervals",
+}
 
 
 def js(result):
@@ -55,8 +60,10 @@ def quiet_audit(y_true, y_pred, labels, y_score=None, **config):
 def labels_from_cm(cm):
     cm = np.asarray(cm, dtype=np.int64)
     k = cm.shape[0]
-    return (np.repeat(np.repeat(np.arange(k), k), cm.ravel()),
-            np.repeat(np.tile(np.arange(k), k), cm.ravel()))
+    return (
+        np.repeat(np.repeat(np.arange(k), k), cm.ravel()),
+        np.repeat(np.tile(np.arange(k), k), cm.ravel()),
+    )
 
 
 def allocate(total, weights):
@@ -132,18 +139,23 @@ def insufficient_rare_cm():
     return cm
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def scenario(name):
     """Audits shared by the tests (computed once)."""
     if name == "founding":
         y_true, y_pred, proba = founding_data()
-        return quiet_audit(y_true, y_pred, FOUNDING_LABELS, y_score=proba, n_resamples=300,
-                           seed=1)
+        return quiet_audit(y_true, y_pred, FOUNDING_LABELS, y_score=proba, n_resamples=300, seed=1)
     if name == "founding-labels-more-metrics":
         y_true, y_pred, _ = founding_data()
-        return quiet_audit(y_true, y_pred, FOUNDING_LABELS, n_resamples=200, seed=2,
-                           divergence_adjustment="bonferroni",
-                           findings_metrics=("precision", "recall", "specificity", "jaccard"))
+        return quiet_audit(
+            y_true,
+            y_pred,
+            FOUNDING_LABELS,
+            n_resamples=200,
+            seed=2,
+            divergence_adjustment="bonferroni",
+            findings_metrics=("precision", "recall", "specificity", "jaccard"),
+        )
     if name == "founding-no-intervals":
         y_true, y_pred, proba = founding_data()
         return quiet_audit(y_true, y_pred, FOUNDING_LABELS, y_score=proba, n_resamples=0, seed=1)
@@ -159,14 +171,21 @@ def scenario(name):
         rng = np.random.default_rng(5)
         p = 1 / np.arange(1, 12) ** 1.3
         y_true = rng.choice(11, size=1500, p=p / p.sum())
-        y_pred = np.where(rng.random(1500) < 0.85 - 0.03 * y_true, y_true,
-                          rng.integers(0, 10, 1500))
+        y_pred = np.where(
+            rng.random(1500) < 0.85 - 0.03 * y_true, y_true, rng.integers(0, 10, 1500)
+        )
         return quiet_audit(y_true, y_pred, range(12), n_resamples=200, seed=6)
     raise KeyError(name)
 
 
-SCENARIOS = ("founding", "founding-labels-more-metrics", "founding-no-intervals",
-             "equal-performance", "insufficient-rare", "long-tail")
+SCENARIOS = (
+    "founding",
+    "founding-labels-more-metrics",
+    "founding-no-intervals",
+    "equal-performance",
+    "insufficient-rare",
+    "long-tail",
+)
 
 
 def by_id(result):
@@ -187,7 +206,10 @@ def test_founding_scenario_numbers():
     for name in ("f1", "recall", "roc_auc"):
         assert js(r)["gap"][name]["macro_minus_micro"]["ci_high"] < 0, name
     assert [(s["name"], s["classes"]) for s in js(r)["strata"]] == [
-        ("rare", ["p1"]), ("uncommon", ["p4"]), ("common", ["p60", "p25", "p10"])]
+        ("rare", ["p1"]),
+        ("uncommon", ["p4"]),
+        ("common", ["p60", "p25", "p10"]),
+    ]
     diff = js(r)["comparisons"][0]["difference"]
     assert diff["recall"]["ci_high"] < 0 and diff["f1"]["ci_high"] < 0
     # the gap is negative exactly when recall rises with prevalence: -K' Cov(w, r) < 0
@@ -214,7 +236,8 @@ def test_founding_scenario_findings_say_so():
         assert s["classes"] == ["p1"]
         assert s["evidence"]["ci_high"] < 0
         assert s["text"].startswith(
-            f"The rare classes (prevalence < 1%, 1 class) have macro {word} ")
+            f"The rare classes (prevalence < 1%, 1 class) have macro {word} "
+        )
         assert "for the common ones (prevalence >= 10%, 3 classes): a difference of -" in s["text"]
     t = f["trend-recall"]
     assert t["kind"] == "trend" and t["evidence"]["slope"] > 0
@@ -252,28 +275,44 @@ def cited(f):
     ev, kind, fid = f["evidence"], f["kind"], f["id"]
     d = ev.get("digits")
     if fid.startswith("gap-"):
-        return (est_strings(ev["macro"]) + est_strings(ev["micro"])
-                + [fmt(ev[k], d) for k in ("gap", "gap_ci_low", "gap_ci_high")]
-                + [str(ev["family_size"])])
+        return (
+            est_strings(ev["macro"])
+            + est_strings(ev["micro"])
+            + [fmt(ev[k], d) for k in ("gap", "gap_ci_low", "gap_ci_high")]
+            + [str(ev["family_size"])]
+        )
     if fid.startswith("strata-rare-common-") and kind == "stratum_divergence":
-        return ([str(ev["rare_classes"])] + est_strings(ev["rare"])
-                + est_strings(ev["common"]) + [str(ev["common_classes"])]
-                + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
-                + [str(ev["family_size"])])
+        return (
+            [str(ev["rare_classes"])]
+            + est_strings(ev["rare"])
+            + est_strings(ev["common"])
+            + [str(ev["common_classes"])]
+            + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
+            + [str(ev["family_size"])]
+        )
     if fid.startswith("strata-rare-common-") and kind == "no_divergence":
-        return ([str(ev["rare_classes"])] + est_strings(ev["rare"])
-                + est_strings(ev["common"])
-                + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
-                + [str(ev["family_size"])])
+        return (
+            [str(ev["rare_classes"])]
+            + est_strings(ev["rare"])
+            + est_strings(ev["common"])
+            + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
+            + [str(ev["family_size"])]
+        )
     if fid.startswith("strata-rare-common-") and kind == "insufficient":
         return [str(ev["min_support"])]
     if fid.startswith("stratum-"):
-        return (est_strings(ev["stratum"]) + [fmt(abs(ev["difference"]), d)]
-                + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
-                + [str(ev["family_size"])])
+        return (
+            est_strings(ev["stratum"])
+            + [fmt(abs(ev["difference"]), d)]
+            + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
+            + [str(ev["family_size"])]
+        )
     if kind == "trend":
-        return ([fmt(ev[k], d) for k in ("slope", "ci_low", "ci_high")]
-                + [str(ev["family_size"])] + est_strings(ev["spearman"], (-1.0, 0.0, 1.0)))
+        return (
+            [fmt(ev[k], d) for k in ("slope", "ci_low", "ci_high")]
+            + [str(ev["family_size"])]
+            + est_strings(ev["spearman"], (-1.0, 0.0, 1.0))
+        )
     if kind == "divergent_classes":
         micro = ev["micro"]
         out = [fmt_number(micro["estimate"], estimate_digits(micro)), str(ev["family_size"])]
@@ -282,8 +321,9 @@ def cited(f):
             out += [fmt(c[k], c["digits"]) for k in ("difference", "ci_low", "ci_high")]
         return out
     if fid == "insufficient-classes":
-        return ([str(len(f["classes"])), str(ev["min_support"])]
-                + [str(ev["support"][str(c)]) for c in f["classes"][:8]])
+        return [str(len(f["classes"])), str(ev["min_support"])] + [
+            str(ev["support"][str(c)]) for c in f["classes"][:8]
+        ]
     if kind == "no_evidence_of_divergence":
         return [str(ev["family_size"]), f"{100 * ev['confidence_level']:.0f}%"]
     if kind == "no_intervals":
@@ -388,8 +428,10 @@ def test_evidence_equals_the_result(name):
                 assert c["value"] == per_class[c["label"]]["metrics"][metric]["estimate"]
                 assert c["difference"] == row["vs_micro"]["estimate"]
                 assert (c["ci_low"], c["ci_high"], c["p_value"]) == (
-                    row["adjusted"]["ci_low"], row["adjusted"]["ci_high"],
-                    row["adjusted"]["p_value"])
+                    row["adjusted"]["ci_low"],
+                    row["adjusted"]["ci_high"],
+                    row["adjusted"]["p_value"],
+                )
         elif f["id"] == "insufficient-classes":
             assert ev["support"] == {str(c): per_class[c]["support"] for c in f["classes"]}
             assert ev["min_support"] == d["run"]["config"]["min_support"]
@@ -406,23 +448,28 @@ def test_findings_valid_against_schema(name):
     assert all(f["kind"] in KINDS for f in d["findings"])
     order = [SEVERITIES.index(f["severity"]) for f in d["findings"]]
     assert order == sorted(order)  # most severe first
-    assert all(f["metric"] is None or f["metric"] in d["run"]["config"]["findings_metrics"]
-               for f in d["findings"])
+    assert all(
+        f["metric"] is None or f["metric"] in d["run"]["config"]["findings_metrics"]
+        for f in d["findings"]
+    )
 
 
-@pytest.mark.parametrize("x, digits, text", [
-    (0.12345, 2, "0.12"),
-    (0.12345, 3, "0.123"),
-    (-0.0018, 2, "-0.002"),     # never 0.00 for a bound that is not 0
-    (0.0049, 2, "0.005"),
-    (-0.00001234, 2, "-0.00001"),
-    (0.0, 2, "0.00"),
-    (-0.0, 2, "0.00"),          # never '-0.00'
-    (-1e-9, 2, "0.000000"),     # at most 6 decimals
-    (0.996, 2, "1.00"),
-    (None, 2, "undefined"),
-    (float("nan"), 3, "undefined"),
-])
+@pytest.mark.parametrize(
+    "x, digits, text",
+    [
+        (0.12345, 2, "0.12"),
+        (0.12345, 3, "0.123"),
+        (-0.0018, 2, "-0.002"),  # never 0.00 for a bound that is not 0
+        (0.0049, 2, "0.005"),
+        (-0.00001234, 2, "-0.00001"),
+        (0.0, 2, "0.00"),
+        (-0.0, 2, "0.00"),  # never '-0.00'
+        (-1e-9, 2, "0.000000"),  # at most 6 decimals
+        (0.996, 2, "1.00"),
+        (None, 2, "undefined"),
+        (float("nan"), 3, "undefined"),
+    ],
+)
 def test_fmt(x, digits, text):
     assert fmt(x, digits) == text
 
@@ -483,8 +530,10 @@ def test_claims_only_when_the_adjusted_interval_excludes_zero(name):
             above = f["id"].startswith("classes-above")
             assert all((c["ci_low"] > 0) == above for c in ev["classes"]), f["id"]
     kinds = {f["kind"] for f in js(r)["findings"]}
-    assert bool(kinds & CLAIM_KINDS) != ("no_evidence_of_divergence" in kinds) or \
-        "no_intervals" in kinds
+    assert (
+        bool(kinds & CLAIM_KINDS) != ("no_evidence_of_divergence" in kinds)
+        or "no_intervals" in kinds
+    )
 
 
 def test_no_evidence_when_performance_is_identical():
@@ -498,11 +547,12 @@ def test_no_evidence_when_performance_is_identical():
     f = by_id(r)
     assert f["no-divergence"]["kind"] == "no_evidence_of_divergence"
     assert f["no-divergence"]["text"].startswith(
-        "No evidence of divergence between rare and common classes: none of the ")
+        "No evidence of divergence between rare and common classes: none of the "
+    )
     assert f["no-divergence"]["evidence"]["family_size"] == js(r)["family"]["size"] > 10
     for name in ("recall", "f1"):
         assert f[f"gap-{name}"]["kind"] == "no_divergence"
-        assert f[f"gap-{name}"]["text"].startswith(f"No evidence of a gap between macro ")
+        assert f[f"gap-{name}"]["text"].startswith("No evidence of a gap between macro ")
         assert f[f"strata-rare-common-{name}"]["kind"] == "no_divergence"
     assert not any(row["diverges"] for row in js(r)["divergence"])
     assert not any("diverges" in c.flags for c in r.per_class)
@@ -517,8 +567,10 @@ def test_insufficient_rare_stratum_gives_no_claim():
         s = f[f"strata-rare-common-{name}"]
         assert s["kind"] == "insufficient" and s["severity"] == "info"
         word = {"recall": "recall", "f1": "F1"}[name]
-        assert s["text"] == ("The rare stratum (prevalence < 1%) holds only classes with fewer "
-                             f"than 10 true samples; no claim about its {word} is made.")
+        assert s["text"] == (
+            "The rare stratum (prevalence < 1%) holds only classes with fewer "
+            f"than 10 true samples; no claim about its {word} is made."
+        )
         assert f"stratum-rare-{name}" not in f
     assert f["insufficient-classes"]["classes"] == ["e"]
     assert "'e' 8" in f["insufficient-classes"]["text"]
@@ -549,8 +601,9 @@ def test_no_stratum_claim_against_a_rest_of_insufficient_classes():
     cm = np.pad(cm, ((0, 2), (0, 2)))
     cm[5, 0] = cm[6, 0] = 8  # three classes of 8 samples, all misclassified
     y_true, y_pred = labels_from_cm(cm)
-    r = quiet_audit(y_true, y_pred, range(7), n_resamples=300, seed=8, strata="support",
-                    strata_cuts=(10,))
+    r = quiet_audit(
+        y_true, y_pred, range(7), n_resamples=300, seed=8, strata="support", strata_cuts=(10,)
+    )
     assert [s["insufficient_classes"] for s in js(r)["strata"]][0] == js(r)["strata"][0]["classes"]
     assert not [f["id"] for f in js(r)["findings"] if f["kind"] == "stratum_divergence"]
 
@@ -593,10 +646,15 @@ def test_diverges_flags_follow_the_analysis(name):
         elif adj is not None and not row["insufficient"]:
             assert not adj["significant"] and adj["ci_low"] <= 0 <= adj["ci_high"]
     # every diverging class is named by a divergent_classes finding for its metric
-    named = {(c, f["metric"]) for f in js(r)["findings"] if f["kind"] == "divergent_classes"
-             for c in f["classes"]}
-    assert named == {(row["label"], row["metric"]) for row in js(r)["divergence"]
-                     if row["diverges"]}
+    named = {
+        (c, f["metric"])
+        for f in js(r)["findings"]
+        if f["kind"] == "divergent_classes"
+        for c in f["classes"]
+    }
+    assert named == {
+        (row["label"], row["metric"]) for row in js(r)["divergence"] if row["diverges"]
+    }
 
 
 def test_holm_family():
@@ -605,8 +663,10 @@ def test_holm_family():
     r = scenario("founding")
     fam = js(r)["family"]
     m, alpha = fam["size"], 1 - fam["confidence_level"]
-    adj = sorted((row["adjusted"] for row in js(r)["divergence"] if row["adjusted"]),
-                 key=lambda a: a["p_value"])
+    adj = sorted(
+        (row["adjusted"] for row in js(r)["divergence"] if row["adjusted"]),
+        key=lambda a: a["p_value"],
+    )
     assert 0 < len(adj) <= m
     for a in adj:
         assert a["adjustment"] == "holm"
@@ -687,14 +747,17 @@ def test_null_scenario_divergence_rate():
         y_true = rng.choice(k, size=NULL_N, p=NULL_PREVALENCE)
         u = rng.random(NULL_N)
         y_pred = np.minimum((u[:, None] > cum[y_true]).sum(axis=1), k - 1)
-        r = quiet_audit(y_true, y_pred, range(k), n_resamples=NULL_RESAMPLES,
-                        seed=int(ss.generate_state(1)[0]))
+        r = quiet_audit(
+            y_true, y_pred, range(k), n_resamples=NULL_RESAMPLES, seed=int(ss.generate_state(1)[0])
+        )
         ids = [f["id"] for f in js(r)["findings"] if f["kind"] in CLAIM_KINDS]
         if ids:
             claims[i] = ids
     rate = len(claims) / NULL_DATASETS
     # the chance that a fresh seed fails if the true rate were the observed one
     tail = stats.binom.sf(NULL_MAX_RATE * NULL_DATASETS, NULL_DATASETS, rate)
-    print(f"\nnull scenario: {len(claims)} of {NULL_DATASETS} datasets with a divergence claim "
-          f"(rate {rate:.3f}); P(fail) at this rate {tail:.3g}; claims: {claims}")
+    print(
+        f"\nnull scenario: {len(claims)} of {NULL_DATASETS} datasets with a divergence claim "
+        f"(rate {rate:.3f}); P(fail) at this rate {tail:.3g}; claims: {claims}"
+    )
     assert rate <= NULL_MAX_RATE, (rate, claims)

@@ -97,137 +97,315 @@ BAD_INPUTS = [
     # -- the file itself
     ("missing-file", missing_file, {}, "{path}: file not found; check the path"),
     ("directory", directory, {}, "{path}: is a directory; give a CSV or Parquet file"),
-    ("empty-file", bytes_file(b""), {},
-     "{path}: file is empty; it needs a header and at least 2 data rows"),
-    ("blank-file", bytes_file(b"\n \n\n"), {},
-     "{path}: file is empty; it needs a header and at least 2 data rows"),
-    ("empty-parquet", bytes_file(b"", "preds.parquet"), {},
-     "{path}: file is empty; it needs a header and at least 2 data rows"),
-    ("latin-1", bytes_file("y_true,y_pred\na,a\ncafé,a\n".encode("latin-1")), {},
-     "{path}: line 3: byte 0xe9 is not valid UTF-8; save the file as UTF-8"),
-    ("latin-1-header", bytes_file("y_true,y_prédit\na,a\nb,a\n".encode("latin-1")), {},
-     "{path}: line 1: byte 0xe9 is not valid UTF-8; save the file as UTF-8"),
-    ("csv-unterminated-quote", csv_file('y_true,y_pred\na,a\nb,"b\n'), {},
-     Re(r"{path}: not a readable CSV file \([^\n]+\)")),
-    ("csv-too-many-fields", csv_file("y_true,y_pred\na,a\nb,b,c,d\n"), {},
-     Re(r"{path}: not a readable CSV file \([^\n]*line 3[^\n]*\)")),
-    ("parquet-garbage", bytes_file(b"PAR1 this is not parquet PAR1", "preds.parquet"), {},
-     Re(r"{path}: not a readable Parquet file \([^\n]+\)")),
-    ("parquet-truncated", truncated_parquet, {},
-     Re(r"{path}: not a readable Parquet file \([^\n]+\)")),
+    (
+        "empty-file",
+        bytes_file(b""),
+        {},
+        "{path}: file is empty; it needs a header and at least 2 data rows",
+    ),
+    (
+        "blank-file",
+        bytes_file(b"\n \n\n"),
+        {},
+        "{path}: file is empty; it needs a header and at least 2 data rows",
+    ),
+    (
+        "empty-parquet",
+        bytes_file(b"", "preds.parquet"),
+        {},
+        "{path}: file is empty; it needs a header and at least 2 data rows",
+    ),
+    (
+        "latin-1",
+        bytes_file("y_true,y_pred\na,a\ncafé,a\n".encode("latin-1")),
+        {},
+        "{path}: line 3: byte 0xe9 is not valid UTF-8; save the file as UTF-8",
+    ),
+    (
+        "latin-1-header",
+        bytes_file("y_true,y_prédit\na,a\nb,a\n".encode("latin-1")),
+        {},
+        "{path}: line 1: byte 0xe9 is not valid UTF-8; save the file as UTF-8",
+    ),
+    (
+        "csv-unterminated-quote",
+        csv_file('y_true,y_pred\na,a\nb,"b\n'),
+        {},
+        Re(r"{path}: not a readable CSV file \([^\n]+\)"),
+    ),
+    (
+        "csv-too-many-fields",
+        csv_file("y_true,y_pred\na,a\nb,b,c,d\n"),
+        {},
+        Re(r"{path}: not a readable CSV file \([^\n]*line 3[^\n]*\)"),
+    ),
+    (
+        "parquet-garbage",
+        bytes_file(b"PAR1 this is not parquet PAR1", "preds.parquet"),
+        {},
+        Re(r"{path}: not a readable Parquet file \([^\n]+\)"),
+    ),
+    (
+        "parquet-truncated",
+        truncated_parquet,
+        {},
+        Re(r"{path}: not a readable Parquet file \([^\n]+\)"),
+    ),
     # -- columns
-    ("no-y_true", csv_file("label,y_pred\na,a\nb,b\n"), {},
-     "{path}: column 'y_true' not found (columns: 'label', 'y_pred'); "
-     "name the true-label column 'y_true' or pass `y_true=`"),
-    ("no-custom-y_true", csv_file("y_true,y_pred\na,a\nb,b\n"), {"y_true": "truth"},
-     "{path}: column 'truth' not found (columns: 'y_true', 'y_pred'); "
-     "name the true-label column 'y_true' or pass `y_true=`"),
-    ("no-y_pred-no-scores", csv_file("y_true,other\na,a\nb,b\n"), {},
-     "{path}: no predictions: column 'y_pred' is missing and there are no score columns; "
-     "give predicted labels, scores, or both"),
-    ("duplicate-header", csv_file("y_true,y_pred,y_pred\na,a,a\nb,b,a\n"), {},
-     "{path}: column 'y_pred' appears twice in the header; give each column once"),
-    ("duplicate-frame-columns",
-     frame([["a", "a", "a"], ["b", "b", "a"]], ["y_true", "y_pred", "y_pred"]), {},
-     "DataFrame: column 'y_pred' appears twice in the header; give each column once"),
-    ("duplicate-parquet-columns", parquet_duplicate_columns, {},
-     "{path}: column 'y_pred' appears twice; give each column once"),
-    ("missing-cluster-column", csv_file("y_true,y_pred\na,a\nb,b\n"), {"cluster": "patient"},
-     "{path}: cluster column 'patient' not found (columns: 'y_true', 'y_pred')"),
-    ("score-column-without-class", csv_file("y_true,score_,score_a\na,1,0\nb,0,1\n"), {},
-     "{path}: column 'score_' has no class name after the prefix 'score_'; "
-     "name score columns 'score_<label>'"),
+    (
+        "no-y_true",
+        csv_file("label,y_pred\na,a\nb,b\n"),
+        {},
+        "{path}: column 'y_true' not found (columns: 'label', 'y_pred'); "
+        "name the true-label column 'y_true' or pass `y_true=`",
+    ),
+    (
+        "no-custom-y_true",
+        csv_file("y_true,y_pred\na,a\nb,b\n"),
+        {"y_true": "truth"},
+        "{path}: column 'truth' not found (columns: 'y_true', 'y_pred'); "
+        "name the true-label column 'y_true' or pass `y_true=`",
+    ),
+    (
+        "no-y_pred-no-scores",
+        csv_file("y_true,other\na,a\nb,b\n"),
+        {},
+        "{path}: no predictions: column 'y_pred' is missing and there are no score columns; "
+        "give predicted labels, scores, or both",
+    ),
+    (
+        "duplicate-header",
+        csv_file("y_true,y_pred,y_pred\na,a,a\nb,b,a\n"),
+        {},
+        "{path}: column 'y_pred' appears twice in the header; give each column once",
+    ),
+    (
+        "duplicate-frame-columns",
+        frame([["a", "a", "a"], ["b", "b", "a"]], ["y_true", "y_pred", "y_pred"]),
+        {},
+        "DataFrame: column 'y_pred' appears twice in the header; give each column once",
+    ),
+    (
+        "duplicate-parquet-columns",
+        parquet_duplicate_columns,
+        {},
+        "{path}: column 'y_pred' appears twice; give each column once",
+    ),
+    (
+        "missing-cluster-column",
+        csv_file("y_true,y_pred\na,a\nb,b\n"),
+        {"cluster": "patient"},
+        "{path}: cluster column 'patient' not found (columns: 'y_true', 'y_pred')",
+    ),
+    (
+        "score-column-without-class",
+        csv_file("y_true,score_,score_a\na,1,0\nb,0,1\n"),
+        {},
+        "{path}: column 'score_' has no class name after the prefix 'score_'; "
+        "name score columns 'score_<label>'",
+    ),
     # -- rows
-    ("header-only", csv_file("y_true,y_pred\n"), {},
-     "{path}: no data rows (only a header); the input needs at least 2 samples"),
-    ("single-row", csv_file("y_true,y_pred\na,a\n"), {},
-     "{path}: only 1 data row; an audit needs at least 2 samples (rows)"),
-    ("empty-frame", frame({"y_true": [], "y_pred": []}), {},
-     "DataFrame: no data rows (only a header); the input needs at least 2 samples"),
+    (
+        "header-only",
+        csv_file("y_true,y_pred\n"),
+        {},
+        "{path}: no data rows (only a header); the input needs at least 2 samples",
+    ),
+    (
+        "single-row",
+        csv_file("y_true,y_pred\na,a\n"),
+        {},
+        "{path}: only 1 data row; an audit needs at least 2 samples (rows)",
+    ),
+    (
+        "empty-frame",
+        frame({"y_true": [], "y_pred": []}),
+        {},
+        "DataFrame: no data rows (only a header); the input needs at least 2 samples",
+    ),
     # -- labels
-    ("empty-true-label", csv_file("y_true,y_pred\na,a\n,b\nb,b\n"), {},
-     "{path}: column 'y_true' has a missing label at row 2 (line 3); "
-     "every row needs a y_true value"),
-    ("blank-true-label", csv_file("y_true,y_pred\na,a\nb,b\n   ,b\n"), {},
-     "{path}: column 'y_true' has a missing label at row 3 (line 4); "
-     "every row needs a y_true value"),
-    ("empty-pred-label", csv_file("y_true,y_pred\na,a\nb,b\nb,\n"), {},
-     "{path}: column 'y_pred' has a missing label at row 3 (line 4); "
-     "every row needs a y_pred value"),
+    (
+        "empty-true-label",
+        csv_file("y_true,y_pred\na,a\n,b\nb,b\n"),
+        {},
+        "{path}: column 'y_true' has a missing label at row 2 (line 3); "
+        "every row needs a y_true value",
+    ),
+    (
+        "blank-true-label",
+        csv_file("y_true,y_pred\na,a\nb,b\n   ,b\n"),
+        {},
+        "{path}: column 'y_true' has a missing label at row 3 (line 4); "
+        "every row needs a y_true value",
+    ),
+    (
+        "empty-pred-label",
+        csv_file("y_true,y_pred\na,a\nb,b\nb,\n"),
+        {},
+        "{path}: column 'y_pred' has a missing label at row 3 (line 4); "
+        "every row needs a y_pred value",
+    ),
     # pandas skips blank lines and a quoted cell may span lines: the line must still be right
-    ("empty-label-after-blank-line", csv_file("y_true,y_pred\na,a\n\nb,b\n,b\n"), {},
-     "{path}: column 'y_true' has a missing label at row 3 (line 5); "
-     "every row needs a y_true value"),
-    ("empty-label-after-multiline-cell", csv_file('y_true,y_pred\n"a\nb",a\nb,b\n,b\n'), {},
-     "{path}: column 'y_true' has a missing label at row 3 (line 5); "
-     "every row needs a y_true value"),
-    ("nan-label-frame", frame({"y_true": ["a", None, "b"], "y_pred": ["a", "b", "b"]}), {},
-     "DataFrame: column 'y_true' has a missing label at row 2; every row needs a y_true value"),
-    ("nan-label-float-frame", frame({"y_true": [1, 2, 2], "y_pred": [1.0, 2.0, np.nan]}), {},
-     "DataFrame: column 'y_pred' has a missing label at row 3; every row needs a y_pred value"),
-    ("float-true-label", csv_file("y_true,y_pred\n1,1\n0.5,1\n"), {},
-     "{path}: column 'y_true' holds the number 0.5 at row 2 (line 3); "
-     "labels must be strings or integers"),
-    ("float-pred-label", csv_file("y_true,y_pred\n1,1.5\n0,1\n"), {},
-     "{path}: column 'y_pred' holds the number 1.5 at row 1 (line 2); "
-     "labels must be strings or integers"),
-    ("pred-outside-labels", csv_file("y_true,y_pred\na,a\nb,b\nb,c\n"), {"labels": ["a", "b"]},
-     "{path}: column 'y_pred', row 3 (line 4): predicted label 'c' is not a known class "
-     "('a', 'b'); add it to `labels=` or fix the row"),
-    ("true-outside-labels", csv_file("y_true,y_pred\na,a\nc,b\n"), {"labels": ["a", "b"]},
-     "{path}: column 'y_true', row 2 (line 3): true label 'c' is not a known class "
-     "('a', 'b'); add it to `labels=` or fix the row"),
-    ("int-pred-outside-labels", csv_file("y_true,y_pred\n1,1\n2,3\n"), {"labels": [1, 2]},
-     "{path}: column 'y_pred', row 2 (line 3): predicted label 3 is not a known class "
-     "(1, 2); add it to `labels=` or fix the row"),
-    ("duplicate-labels", csv_file("y_true,y_pred\na,a\nb,b\n"), {"labels": ["a", "b", "a"]},
-     "`labels` lists 'a' twice; give each class once"),
-    ("empty-labels", csv_file("y_true,y_pred\na,a\nb,b\n"), {"labels": []},
-     "`labels` is empty; give at least one class label or leave it unset"),
-    ("labels-as-string", csv_file("y_true,y_pred\na,a\nb,b\n"), {"labels": "ab"},
-     "`labels` must be a list of class labels, got 'ab'"),
+    (
+        "empty-label-after-blank-line",
+        csv_file("y_true,y_pred\na,a\n\nb,b\n,b\n"),
+        {},
+        "{path}: column 'y_true' has a missing label at row 3 (line 5); "
+        "every row needs a y_true value",
+    ),
+    (
+        "empty-label-after-multiline-cell",
+        csv_file('y_true,y_pred\n"a\nb",a\nb,b\n,b\n'),
+        {},
+        "{path}: column 'y_true' has a missing label at row 3 (line 5); "
+        "every row needs a y_true value",
+    ),
+    (
+        "nan-label-frame",
+        frame({"y_true": ["a", None, "b"], "y_pred": ["a", "b", "b"]}),
+        {},
+        "DataFrame: column 'y_true' has a missing label at row 2; every row needs a y_true value",
+    ),
+    (
+        "nan-label-float-frame",
+        frame({"y_true": [1, 2, 2], "y_pred": [1.0, 2.0, np.nan]}),
+        {},
+        "DataFrame: column 'y_pred' has a missing label at row 3; every row needs a y_pred value",
+    ),
+    (
+        "float-true-label",
+        csv_file("y_true,y_pred\n1,1\n0.5,1\n"),
+        {},
+        "{path}: column 'y_true' holds the number 0.5 at row 2 (line 3); "
+        "labels must be strings or integers",
+    ),
+    (
+        "float-pred-label",
+        csv_file("y_true,y_pred\n1,1.5\n0,1\n"),
+        {},
+        "{path}: column 'y_pred' holds the number 1.5 at row 1 (line 2); "
+        "labels must be strings or integers",
+    ),
+    (
+        "pred-outside-labels",
+        csv_file("y_true,y_pred\na,a\nb,b\nb,c\n"),
+        {"labels": ["a", "b"]},
+        "{path}: column 'y_pred', row 3 (line 4): predicted label 'c' is not a known class "
+        "('a', 'b'); add it to `labels=` or fix the row",
+    ),
+    (
+        "true-outside-labels",
+        csv_file("y_true,y_pred\na,a\nc,b\n"),
+        {"labels": ["a", "b"]},
+        "{path}: column 'y_true', row 2 (line 3): true label 'c' is not a known class "
+        "('a', 'b'); add it to `labels=` or fix the row",
+    ),
+    (
+        "int-pred-outside-labels",
+        csv_file("y_true,y_pred\n1,1\n2,3\n"),
+        {"labels": [1, 2]},
+        "{path}: column 'y_pred', row 2 (line 3): predicted label 3 is not a known class "
+        "(1, 2); add it to `labels=` or fix the row",
+    ),
+    (
+        "duplicate-labels",
+        csv_file("y_true,y_pred\na,a\nb,b\n"),
+        {"labels": ["a", "b", "a"]},
+        "`labels` lists 'a' twice; give each class once",
+    ),
+    (
+        "empty-labels",
+        csv_file("y_true,y_pred\na,a\nb,b\n"),
+        {"labels": []},
+        "`labels` is empty; give at least one class label or leave it unset",
+    ),
+    (
+        "labels-as-string",
+        csv_file("y_true,y_pred\na,a\nb,b\n"),
+        {"labels": "ab"},
+        "`labels` must be a list of class labels, got 'ab'",
+    ),
     # -- scores
-    ("score-nan-text", csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,nan,0.5\n"), {},
-     "{path}: column 'score_a', row 2 (line 3): score 'nan' is not a finite number; "
-     "every score must be a finite number"),
-    ("score-inf", csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,0.5,inf\n"), {},
-     "{path}: column 'score_b', row 2 (line 3): score inf is not a finite number; "
-     "every score must be a finite number"),
-    ("score-text", csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,high,0.5\n"), {},
-     "{path}: column 'score_a', row 2 (line 3): score 'high' is not a finite number; "
-     "every score must be a finite number"),
-    ("score-empty-cell", csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,0.5,0.5\na,,1\n"), {},
-     "{path}: column 'score_a', row 3 (line 4): score is missing (empty cell); "
-     "every score must be a finite number"),
-    ("score-negative", csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,1.1,-0.1\n"), {},
-     "{path}: column 'score_b', row 2 (line 3): score -0.1 is negative; "
-     "scores must be >= 0 (apply a softmax to logits first)"),
-    ("score-column-unknown-class",
-     csv_file("y_true,y_pred,score_a,score_b,score_c\na,a,1,0,0\nb,b,0,1,0\n"),
-     {"labels": ["a", "b"]},
-     "{path}: score column 'score_c' is for class 'c', which is not in `labels=` ('a', 'b'); "
-     "remove the column or add the class"),
-    ("score-column-missing-labels",
-     csv_file("y_true,y_pred,score_a,score_b\na,a,1,0\nb,b,0,1\n"), {"labels": ["a", "b", "c"]},
-     "{path}: no score column for class 'c'; add column 'score_c' or drop every score column"),
-    ("score-column-missing-data",
-     csv_file("y_true,y_pred,score_a\na,a,1\nb,b,0\n"), {},
-     "{path}: no score column for class 'b'; add column 'score_b' or drop every score column"),
-    ("score-column-missing-prefix",
-     csv_file("y_true,y_pred,p_a\na,a,1\nb,b,0\n"), {"score_prefix": "p_"},
-     "{path}: no score column for class 'b'; add column 'p_b' or drop every score column"),
-    ("two-score-columns-one-class",
-     csv_file("y_true,y_pred,score_1,score_01\n1,1,0.5,0.5\n1,1,0.5,0.5\n"), {},
-     "{path}: two score columns name class 1; give one score column per class"),
-    ("score-columns-mapping-missing",
-     csv_file("y_true,y_pred,pa,pb\na,a,1,0\nb,b,0,1\n"),
-     {"score_columns": {"a": "pa", "b": "prob_b"}},
-     "{path}: score column 'prob_b' (for class 'b') not found (columns: 'y_true', 'y_pred', "
-     "'pa', 'pb')"),
+    (
+        "score-nan-text",
+        csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,nan,0.5\n"),
+        {},
+        "{path}: column 'score_a', row 2 (line 3): score 'nan' is not a finite number; "
+        "every score must be a finite number",
+    ),
+    (
+        "score-inf",
+        csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,0.5,inf\n"),
+        {},
+        "{path}: column 'score_b', row 2 (line 3): score inf is not a finite number; "
+        "every score must be a finite number",
+    ),
+    (
+        "score-text",
+        csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,high,0.5\n"),
+        {},
+        "{path}: column 'score_a', row 2 (line 3): score 'high' is not a finite number; "
+        "every score must be a finite number",
+    ),
+    (
+        "score-empty-cell",
+        csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,0.5,0.5\na,,1\n"),
+        {},
+        "{path}: column 'score_a', row 3 (line 4): score is missing (empty cell); "
+        "every score must be a finite number",
+    ),
+    (
+        "score-negative",
+        csv_file("y_true,score_a,score_b\na,0.5,0.5\nb,1.1,-0.1\n"),
+        {},
+        "{path}: column 'score_b', row 2 (line 3): score -0.1 is negative; "
+        "scores must be >= 0 (apply a softmax to logits first)",
+    ),
+    (
+        "score-column-unknown-class",
+        csv_file("y_true,y_pred,score_a,score_b,score_c\na,a,1,0,0\nb,b,0,1,0\n"),
+        {"labels": ["a", "b"]},
+        "{path}: score column 'score_c' is for class 'c', which is not in `labels=` ('a', 'b'); "
+        "remove the column or add the class",
+    ),
+    (
+        "score-column-missing-labels",
+        csv_file("y_true,y_pred,score_a,score_b\na,a,1,0\nb,b,0,1\n"),
+        {"labels": ["a", "b", "c"]},
+        "{path}: no score column for class 'c'; add column 'score_c' or drop every score column",
+    ),
+    (
+        "score-column-missing-data",
+        csv_file("y_true,y_pred,score_a\na,a,1\nb,b,0\n"),
+        {},
+        "{path}: no score column for class 'b'; add column 'score_b' or drop every score column",
+    ),
+    (
+        "score-column-missing-prefix",
+        csv_file("y_true,y_pred,p_a\na,a,1\nb,b,0\n"),
+        {"score_prefix": "p_"},
+        "{path}: no score column for class 'b'; add column 'p_b' or drop every score column",
+    ),
+    (
+        "two-score-columns-one-class",
+        csv_file("y_true,y_pred,score_1,score_01\n1,1,0.5,0.5\n1,1,0.5,0.5\n"),
+        {},
+        "{path}: two score columns name class 1; give one score column per class",
+    ),
+    (
+        "score-columns-mapping-missing",
+        csv_file("y_true,y_pred,pa,pb\na,a,1,0\nb,b,0,1\n"),
+        {"score_columns": {"a": "pa", "b": "prob_b"}},
+        "{path}: score column 'prob_b' (for class 'b') not found (columns: 'y_true', 'y_pred', "
+        "'pa', 'pb')",
+    ),
     # -- clusters
-    ("missing-cluster-id", csv_file("y_true,y_pred,patient\na,a,p1\nb,b,\n"),
-     {"cluster": "patient"},
-     "{path}: column 'patient' has a missing cluster id at row 2 (line 3); every row needs one"),
+    (
+        "missing-cluster-id",
+        csv_file("y_true,y_pred,patient\na,a,p1\nb,b,\n"),
+        {"cluster": "patient"},
+        "{path}: column 'patient' has a missing cluster id at row 2 (line 3); every row needs one",
+    ),
 ]
 
 
@@ -284,62 +462,119 @@ def test_permission_denied_simulated(tmp_path, monkeypatch, method):
 
 # (id, arrays keyword arguments, exact message)
 BAD_ARRAYS = [
-    ("unequal-y_pred", {"y_true": [1, 2, 3], "y_pred": [1, 2]},
-     "arrays: `y_true` has 3 values but `y_pred` has 2; give one prediction per sample"),
-    ("unequal-y_score", {"y_true": [0, 1, 1], "y_score": [[1, 0], [0, 1]], "labels": [0, 1]},
-     "arrays: `y_true` has 3 values but `y_score` has 2 rows; give one row of scores per sample"),
-    ("unequal-cluster", {"y_true": [0, 1, 1], "y_pred": [0, 1, 1], "cluster": [1, 2]},
-     "arrays: `y_true` has 3 values but `cluster` has 2; give one cluster id per sample"),
+    (
+        "unequal-y_pred",
+        {"y_true": [1, 2, 3], "y_pred": [1, 2]},
+        "arrays: `y_true` has 3 values but `y_pred` has 2; give one prediction per sample",
+    ),
+    (
+        "unequal-y_score",
+        {"y_true": [0, 1, 1], "y_score": [[1, 0], [0, 1]], "labels": [0, 1]},
+        "arrays: `y_true` has 3 values but `y_score` has 2 rows; give one row of scores per sample",
+    ),
+    (
+        "unequal-cluster",
+        {"y_true": [0, 1, 1], "y_pred": [0, 1, 1], "cluster": [1, 2]},
+        "arrays: `y_true` has 3 values but `cluster` has 2; give one cluster id per sample",
+    ),
     ("y_true-none", {"y_true": None, "y_pred": [1, 2]}, "`y_true` is required"),
-    ("y_true-2d", {"y_true": np.zeros((2, 2)), "y_pred": [1, 2]},
-     "`y_true` must be 1-D, got shape (2, 2)"),
-    ("y_score-1d", {"y_true": [0, 1], "y_score": [0.2, 0.8]},
-     "`y_score` must be 2-D (n_samples, n_classes), got shape (2,)"),
-    ("y_score-columns-vs-labels",
-     {"y_true": [0, 1], "y_score": [[1, 0, 0], [0, 1, 0]], "labels": [0, 1]},
-     "`y_score` has 3 columns but `labels` has 2 classes; "
-     "give one score column per class, in the order of `labels`"),
-    ("y_score-columns-vs-data", {"y_true": [0, 1], "y_score": [[1, 0, 0], [0, 1, 0]]},
-     "`y_score` has 3 columns but the labels hold 2 classes (0, 1); "
-     "pass `labels=` to name the score columns' classes"),
-    ("y_score-text", {"y_true": [0, 1], "y_score": [["a", "b"], ["c", "d"]]},
-     "`y_score` must hold numbers"),
-    ("y_score-nan", {"y_true": [0, 1], "y_score": [[0.5, 0.5], [np.nan, 1.0]]},
-     "arrays: column 'y_score[:, 0]', row 2: score nan is not a finite number; "
-     "every score must be a finite number"),
-    ("y_score-inf", {"y_true": [0, 1], "y_score": [[0.5, np.inf], [0.0, 1.0]]},
-     "arrays: column 'y_score[:, 1]', row 1: score inf is not a finite number; "
-     "every score must be a finite number"),
-    ("y_score-negative", {"y_true": [0, 1], "y_score": [[0.5, 0.5], [-2.0, 1.0]]},
-     "arrays: column 'y_score[:, 0]', row 2: score -2.0 is negative; "
-     "scores must be >= 0 (apply a softmax to logits first)"),
-    ("none-label", {"y_true": ["a", None, "b"], "y_pred": ["a", "b", "b"]},
-     "arrays: column 'y_true' has a missing label at row 2; every row needs a y_true value"),
-    ("nan-label", {"y_true": [1, 2, 2], "y_pred": [1, 2, np.nan]},
-     "arrays: column 'y_pred' has a missing label at row 3; every row needs a y_pred value"),
-    ("empty-string-label", {"y_true": ["a", "b", ""], "y_pred": ["a", "b", "b"]},
-     "arrays: column 'y_true' has a missing label at row 3; every row needs a y_true value"),
+    (
+        "y_true-2d",
+        {"y_true": np.zeros((2, 2)), "y_pred": [1, 2]},
+        "`y_true` must be 1-D, got shape (2, 2)",
+    ),
+    (
+        "y_score-1d",
+        {"y_true": [0, 1], "y_score": [0.2, 0.8]},
+        "`y_score` must be 2-D (n_samples, n_classes), got shape (2,)",
+    ),
+    (
+        "y_score-columns-vs-labels",
+        {"y_true": [0, 1], "y_score": [[1, 0, 0], [0, 1, 0]], "labels": [0, 1]},
+        "`y_score` has 3 columns but `labels` has 2 classes; "
+        "give one score column per class, in the order of `labels`",
+    ),
+    (
+        "y_score-columns-vs-data",
+        {"y_true": [0, 1], "y_score": [[1, 0, 0], [0, 1, 0]]},
+        "`y_score` has 3 columns but the labels hold 2 classes (0, 1); "
+        "pass `labels=` to name the score columns' classes",
+    ),
+    (
+        "y_score-text",
+        {"y_true": [0, 1], "y_score": [["a", "b"], ["c", "d"]]},
+        "`y_score` must hold numbers",
+    ),
+    (
+        "y_score-nan",
+        {"y_true": [0, 1], "y_score": [[0.5, 0.5], [np.nan, 1.0]]},
+        "arrays: column 'y_score[:, 0]', row 2: score nan is not a finite number; "
+        "every score must be a finite number",
+    ),
+    (
+        "y_score-inf",
+        {"y_true": [0, 1], "y_score": [[0.5, np.inf], [0.0, 1.0]]},
+        "arrays: column 'y_score[:, 1]', row 1: score inf is not a finite number; "
+        "every score must be a finite number",
+    ),
+    (
+        "y_score-negative",
+        {"y_true": [0, 1], "y_score": [[0.5, 0.5], [-2.0, 1.0]]},
+        "arrays: column 'y_score[:, 0]', row 2: score -2.0 is negative; "
+        "scores must be >= 0 (apply a softmax to logits first)",
+    ),
+    (
+        "none-label",
+        {"y_true": ["a", None, "b"], "y_pred": ["a", "b", "b"]},
+        "arrays: column 'y_true' has a missing label at row 2; every row needs a y_true value",
+    ),
+    (
+        "nan-label",
+        {"y_true": [1, 2, 2], "y_pred": [1, 2, np.nan]},
+        "arrays: column 'y_pred' has a missing label at row 3; every row needs a y_pred value",
+    ),
+    (
+        "empty-string-label",
+        {"y_true": ["a", "b", ""], "y_pred": ["a", "b", "b"]},
+        "arrays: column 'y_true' has a missing label at row 3; every row needs a y_true value",
+    ),
     # A list of floats must not turn into the text labels "0.5" and "1.0".
-    ("float-label-list", {"y_true": [1.0, 0.5], "y_pred": [1, 1]},
-     "arrays: column 'y_true' holds the number 0.5 at row 2; labels must be strings or integers"),
-    ("float-label-array", {"y_true": np.array([1.0, 2.0, 2.5]), "y_pred": [1, 2, 2]},
-     "arrays: column 'y_true' holds the number 2.5 at row 3; labels must be strings or integers"),
-    ("pred-outside-labels", {"y_true": [0, 1], "y_pred": [0, 2], "labels": [0, 1]},
-     "arrays: column 'y_pred', row 2: predicted label 2 is not a known class (0, 1); "
-     "add it to `labels=` or fix the row"),
-    ("single-sample", {"y_true": [0], "y_pred": [0]},
-     "arrays: only 1 data row; an audit needs at least 2 samples (rows)"),
-    ("no-samples", {"y_true": [], "y_pred": []},
-     "arrays: no data rows; the input needs at least 2 samples"),
-    ("no-predictions", {"y_true": [0, 1]},
-     "arrays: no predictions: column 'y_pred' is missing and there are no score columns; "
-     "give predicted labels, scores, or both"),
+    (
+        "float-label-list",
+        {"y_true": [1.0, 0.5], "y_pred": [1, 1]},
+        "arrays: column 'y_true' holds the number 0.5 at row 2; labels must be strings or integers",
+    ),
+    (
+        "float-label-array",
+        {"y_true": np.array([1.0, 2.0, 2.5]), "y_pred": [1, 2, 2]},
+        "arrays: column 'y_true' holds the number 2.5 at row 3; labels must be strings or integers",
+    ),
+    (
+        "pred-outside-labels",
+        {"y_true": [0, 1], "y_pred": [0, 2], "labels": [0, 1]},
+        "arrays: column 'y_pred', row 2: predicted label 2 is not a known class (0, 1); "
+        "add it to `labels=` or fix the row",
+    ),
+    (
+        "single-sample",
+        {"y_true": [0], "y_pred": [0]},
+        "arrays: only 1 data row; an audit needs at least 2 samples (rows)",
+    ),
+    (
+        "no-samples",
+        {"y_true": [], "y_pred": []},
+        "arrays: no data rows; the input needs at least 2 samples",
+    ),
+    (
+        "no-predictions",
+        {"y_true": [0, 1]},
+        "arrays: no predictions: column 'y_pred' is missing and there are no score columns; "
+        "give predicted labels, scores, or both",
+    ),
 ]
 
 
-@pytest.mark.parametrize(
-    "kwargs, expected", [pytest.param(k, e, id=i) for i, k, e in BAD_ARRAYS]
-)
+@pytest.mark.parametrize("kwargs, expected", [pytest.param(k, e, id=i) for i, k, e in BAD_ARRAYS])
 def test_bad_arrays_message(kwargs, expected):
     kwargs = dict(kwargs)
     with pytest.raises(InputError, match=_pattern(expected, "arrays")) as info:
@@ -348,8 +583,11 @@ def test_bad_arrays_message(kwargs, expected):
 
 
 def test_bad_source_type():
-    with pytest.raises(InputError, match=r"^`source` must be a file path, a pandas DataFrame or a "
-                       r"mapping of arrays, got int; for arrays use predictions_from_arrays"):
+    with pytest.raises(
+        InputError,
+        match=r"^`source` must be a file path, a pandas DataFrame or a "
+        r"mapping of arrays, got int; for arrays use predictions_from_arrays",
+    ):
         load_predictions(42)
 
 
@@ -378,11 +616,13 @@ def _frame_int():
 def _frame_str():
     df = _frame_int()
     names = {1: "cat", 2: "dog", 10: "ant"}
-    return pd.DataFrame({
-        "y_true": df["y_true"].map(names),
-        "y_pred": df["y_pred"].map(names),
-        **{f"score_{names[k]}": df[f"score_{k}"] for k in (1, 2, 10)},
-    })
+    return pd.DataFrame(
+        {
+            "y_true": df["y_true"].map(names),
+            "y_pred": df["y_pred"].map(names),
+            **{f"score_{names[k]}": df[f"score_{k}"] for k in (1, 2, 10)},
+        }
+    )
 
 
 def assert_same_predictions(a, b):
@@ -504,9 +744,9 @@ def test_y_pred_absent_is_argmax_first_class_on_ties(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text(
         "y_true,score_a,score_b,score_c\n"
-        "a,0.2,0.5,0.3\n"   # clear maximum: b
-        "b,0.4,0.4,0.2\n"   # tie a/b: the first class, a
-        "c,0.2,0.4,0.4\n"   # tie b/c: b
+        "a,0.2,0.5,0.3\n"  # clear maximum: b
+        "b,0.4,0.4,0.2\n"  # tie a/b: the first class, a
+        "c,0.2,0.4,0.4\n"  # tie b/c: b
         "c,0.0,0.0,1.0\n"
     )
     pred = load_predictions(path)
@@ -547,8 +787,9 @@ def test_custom_column_names_and_score_mapping(tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("truth,guess,prob_x,prob_y\nx,x,0.9,0.1\ny,x,0.6,0.4\ny,y,0.3,0.7\n")
     a = load_predictions(path, y_true="truth", y_pred="guess", score_prefix="prob_")
-    b = load_predictions(path, y_true="truth", y_pred="guess",
-                         score_columns={"y": "prob_y", "x": "prob_x"})
+    b = load_predictions(
+        path, y_true="truth", y_pred="guess", score_columns={"y": "prob_y", "x": "prob_x"}
+    )
     assert_same_predictions(a, b)
     assert a.classes == ("x", "y")
     np.testing.assert_array_equal(a.y_score[:, 0], [0.9, 0.6, 0.3])
@@ -613,9 +854,7 @@ def test_input_info_in_memory():
 
 def test_cluster_column_is_factorised(tmp_path):
     path = tmp_path / "p.csv"
-    path.write_text(
-        "y_true,y_pred,patient\na,a,p7\nb,a,p2\na,a,p7\nb,b,10\nb,b,p2\n"
-    )
+    path.write_text("y_true,y_pred,patient\na,a,p7\nb,a,p2\na,a,p7\nb,b,10\nb,b,p2\n")
     pred = load_predictions(path, cluster="patient")
     assert pred.cluster.tolist() == [0, 1, 0, 2, 1]  # codes 0..n-1 in order of first appearance
     assert pred.n_clusters == 3
@@ -638,19 +877,21 @@ def test_predictions_are_read_only():
 def _extra_columns_table(n=6):
     """The audit's columns between columns it does not need, one of which pandas cannot convert
     (a time64[ns] holding nanoseconds), plus a dictionary, a list, a struct and a map column."""
-    return pa.table({
-        "note": pa.array(["x", "y"] * (n // 2)).dictionary_encode(),
-        "y_true": ["a", "b", "c"] * (n // 3),
-        "nested": pa.array([[1], [2, 3], None] * (n // 3)),
-        "y_pred": ["a", "b", "b"] * (n // 3),
-        "score_a": [0.7, 0.2, 0.1] * (n // 3),
-        "meta": pa.array([{"u": 1, "v": "w"}] * n),
-        "score_b": [0.2, 0.7, 0.6] * (n // 3),
-        "clock": pa.array(list(range(1, n + 1)), type=pa.time64("ns")),
-        "score_c": [0.1, 0.1, 0.3] * (n // 3),
-        "tags": pa.array([[("k", 1)]] * n, type=pa.map_(pa.string(), pa.int64())),
-        "patient": ["p1", "p2", "p1"] * (n // 3),
-    })
+    return pa.table(
+        {
+            "note": pa.array(["x", "y"] * (n // 2)).dictionary_encode(),
+            "y_true": ["a", "b", "c"] * (n // 3),
+            "nested": pa.array([[1], [2, 3], None] * (n // 3)),
+            "y_pred": ["a", "b", "b"] * (n // 3),
+            "score_a": [0.7, 0.2, 0.1] * (n // 3),
+            "meta": pa.array([{"u": 1, "v": "w"}] * n),
+            "score_b": [0.2, 0.7, 0.6] * (n // 3),
+            "clock": pa.array(list(range(1, n + 1)), type=pa.time64("ns")),
+            "score_c": [0.1, 0.1, 0.3] * (n // 3),
+            "tags": pa.array([[("k", 1)]] * n, type=pa.map_(pa.string(), pa.int64())),
+            "patient": ["p1", "p2", "p1"] * (n // 3),
+        }
+    )
 
 
 def _spy_parquet_reads(monkeypatch):
@@ -665,14 +906,20 @@ def _spy_parquet_reads(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("kwargs, expected_columns", [
-    ({}, ["y_true", "y_pred", "score_a", "score_b", "score_c"]),
-    ({"cluster": "patient"}, ["y_true", "y_pred", "score_a", "score_b", "score_c", "patient"]),
-    ({"y_pred": "absent"}, ["y_true", "score_a", "score_b", "score_c"]),
-    ({"score_columns": {"b": "score_b", "a": "score_a", "c": "score_c"}},
-     ["y_true", "y_pred", "score_a", "score_b", "score_c"]),
-    ({"score_prefix": ""}, ["y_true", "y_pred"]),
-], ids=["default", "cluster", "no-y_pred", "score_columns", "no-scores"])
+@pytest.mark.parametrize(
+    "kwargs, expected_columns",
+    [
+        ({}, ["y_true", "y_pred", "score_a", "score_b", "score_c"]),
+        ({"cluster": "patient"}, ["y_true", "y_pred", "score_a", "score_b", "score_c", "patient"]),
+        ({"y_pred": "absent"}, ["y_true", "score_a", "score_b", "score_c"]),
+        (
+            {"score_columns": {"b": "score_b", "a": "score_a", "c": "score_c"}},
+            ["y_true", "y_pred", "score_a", "score_b", "score_c"],
+        ),
+        ({"score_prefix": ""}, ["y_true", "y_pred"]),
+    ],
+    ids=["default", "cluster", "no-y_pred", "score_columns", "no-scores"],
+)
 def test_parquet_reads_only_the_needed_columns(tmp_path, monkeypatch, kwargs, expected_columns):
     table = _extra_columns_table()
     with pytest.raises(pa.ArrowInvalid):  # the unrelated column really cannot become pandas
@@ -695,15 +942,19 @@ def test_parquet_missing_column_names_every_column_of_the_file(tmp_path):
     path = tmp_path / "p.parquet"
     df.to_parquet(path)
     assert "__index_level_0__" in pq.ParquetFile(path).schema_arrow.names
-    expected = (f"{path}: column 'y_true' not found (columns: 'label', 'y_pred', 'extra'); "
-                "name the true-label column 'y_true' or pass `y_true=`")
+    expected = (
+        f"{path}: column 'y_true' not found (columns: 'label', 'y_pred', 'extra'); "
+        "name the true-label column 'y_true' or pass `y_true=`"
+    )
     with pytest.raises(InputError, match="^" + re.escape(expected) + "$"):
         load_predictions(path)
     expected = f"{path}: cluster column 'patient' not found (columns: 'label', 'y_pred', 'extra')"
     with pytest.raises(InputError, match="^" + re.escape(expected) + "$"):
         load_predictions(path, y_true="label", cluster="patient")
-    expected = (f"{path}: score column 'p_b' (for class 'b') not found "
-                "(columns: 'label', 'y_pred', 'extra')")
+    expected = (
+        f"{path}: score column 'p_b' (for class 'b') not found "
+        "(columns: 'label', 'y_pred', 'extra')"
+    )
     with pytest.raises(InputError, match="^" + re.escape(expected) + "$"):
         load_predictions(path, y_true="label", score_columns={"b": "p_b"})
 
@@ -719,10 +970,15 @@ def test_parquet_index_column_named_like_a_role_is_not_a_column(tmp_path):
 def test_parquet_dotted_column_name_is_that_column_not_a_nested_field(tmp_path):
     # pyarrow selects nested fields by dotted path: "score.a" also selects field a of struct
     # "score"; the scores must come from the top-level column of that name.
-    table = pa.table({
-        "y_true": ["a", "b"], "y_pred": ["a", "a"],
-        "score": pa.array([{"a": 0.9}, {"a": 0.1}]), "score.a": [0.8, 0.3], "score_b": [0.2, 0.7],
-    })
+    table = pa.table(
+        {
+            "y_true": ["a", "b"],
+            "y_pred": ["a", "a"],
+            "score": pa.array([{"a": 0.9}, {"a": 0.1}]),
+            "score.a": [0.8, 0.3],
+            "score_b": [0.2, 0.7],
+        }
+    )
     path = tmp_path / "p.parquet"
     pq.write_table(table, path)
     pred = load_predictions(path, score_columns={"a": "score.a", "b": "score_b"})
@@ -793,22 +1049,34 @@ CSV_ENGINE_CASES = [
     ("quoted-comma", 'y_true,y_pred\n"a,b",a\na,"a,b"\n', {}, True),
     ("quoted-newline", 'y_true,y_pred\n"a\nb",a\na,"a\nb"\n', {}, True),
     ("doubled-quote", 'y_true,y_pred\n"say ""hi""",a\na,"say ""hi"""\n', {}, True),
-    ("all-quoted", '"y_true","y_pred","score_a","score_b"\n"a","b",0.4,0.6\n"b","b",0.1,0.9\n',
-     {}, True),
+    (
+        "all-quoted",
+        '"y_true","y_pred","score_a","score_b"\n"a","b",0.4,0.6\n"b","b",0.1,0.9\n',
+        {},
+        True,
+    ),
     ("bom-crlf", "\ufeffy_true,y_pred\r\nå,å\r\nb,å\r\n", {}, True),
     ("crlf-quoted", '"y_true","y_pred"\r\n"a, b","a"\r\n"b","a, b"\r\n', {}, True),
     ("blank-lines", "y_true,y_pred\na,a\n\nb,b\n\n", {}, True),
     ("no-final-newline", "y_true,y_pred\na,a\nb,b", {}, True),
     ("unicode", "y_true,y_pred\n日本,å\nå,日本\n", {}, True),
     ("nul-byte", "y_true,y_pred\na\x00b,a\na,a\n", {}, True),
-    ("cluster-ints-and-text", "y_true,y_pred,patient\na,a,p7\nb,a,10\na,a,p7\n",
-     {"cluster": "patient"}, True),
+    (
+        "cluster-ints-and-text",
+        "y_true,y_pred,patient\na,a,p7\nb,a,10\na,a,p7\n",
+        {"cluster": "patient"},
+        True,
+    ),
     ("scores", "y_true,score_a,score_b\na,0.25,0.75\nb,1e-3,.999\na,1,0\n", {}, True),
     ("scores-signs-spaces", "y_true,score_a,score_b\na, 0.25,+0.75 \nb,1.,0\n", {}, True),
-    ("score-long-mantissa", "y_true,score_a,score_b\na,1.700000000000000177635684,0\nb,0,1\n",
-     {}, True),
+    (
+        "score-long-mantissa",
+        "y_true,score_a,score_b\na,1.700000000000000177635684,0\nb,0,1\n",
+        {},
+        True,
+    ),
     ("score-negative", "y_true,score_a,score_b\na,0.5,0.5\nb,1.1,-0.1\n", {}, True),
-    ("unrelated-columns", "note,y_true,other,y_pred\n,a,x,a\n\"q\"\"\",b,,a\n", {}, True),
+    ("unrelated-columns", 'note,y_true,other,y_pred\n,a,x,a\n"q""",b,,a\n', {}, True),
     # pyarrow's result could differ: the C engine reads these
     ("unterminated-quote", 'y_true,y_pred\na,a\nb,"b\n', {}, False),
     ("quoted-crlf", 'y_true,y_pred\r\n"a\r\nb",a\r\na,"a\r\nb"\r\n', {}, False),
@@ -874,8 +1142,12 @@ def _assert_same_outcome(fast, slow):
 
 
 def _c_engine_frame(data: bytes) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO(data.decode("utf-8-sig")), keep_default_na=False,
-                       na_values=[""], low_memory=False)
+    return pd.read_csv(
+        io.StringIO(data.decode("utf-8-sig")),
+        keep_default_na=False,
+        na_values=[""],
+        low_memory=False,
+    )
 
 
 def _assert_frame_is_c_engines(data: bytes, kwargs: dict):
@@ -894,7 +1166,8 @@ def _assert_frame_is_c_engines(data: bytes, kwargs: dict):
         if column in roles.score_names(header):
             np.testing.assert_array_equal(
                 frame[column].to_numpy(),
-                pd.to_numeric(expected[column], errors="coerce").to_numpy(np.float64))
+                pd.to_numeric(expected[column], errors="coerce").to_numpy(np.float64),
+            )
         else:
             pd.testing.assert_series_equal(frame[column], expected[column], check_exact=True)
     return True
@@ -927,17 +1200,22 @@ def test_large_csv_is_read_by_pyarrow(tmp_path, monkeypatch):
     n = 3000
     labels = np.array(["cat, big", 'dog "x"', "multi\nline", "NA", "7"])
     scores = rng.dirichlet(np.ones(5), n)
-    df = pd.DataFrame({"y_true": labels[rng.integers(0, 5, n)],
-                       "y_pred": labels[scores.argmax(axis=1)],
-                       **{f"score_{label}": scores[:, j] for j, label in enumerate(labels)},
-                       "patient": rng.integers(0, 300, n)})
+    df = pd.DataFrame(
+        {
+            "y_true": labels[rng.integers(0, 5, n)],
+            "y_pred": labels[scores.argmax(axis=1)],
+            **{f"score_{label}": scores[:, j] for j, label in enumerate(labels)},
+            "patient": rng.integers(0, 300, n),
+        }
+    )
     path = tmp_path / "p.csv"
     df.to_csv(path, index=False)
     assert path.stat().st_size > 1 << 16
     calls = []
     original = pio._read_csv_arrow
-    monkeypatch.setattr(pio, "_read_csv_arrow",
-                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(
+        pio, "_read_csv_arrow", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     fast = load_predictions(path, cluster="patient")
     assert calls == [1]
     monkeypatch.setattr(pio, "_read_csv_arrow", lambda *a, **k: None)
@@ -946,18 +1224,70 @@ def test_large_csv_is_read_by_pyarrow(tmp_path, monkeypatch):
 
 
 _FUZZ_CELLS = [
-    "a", "b", "1", "2", "01", "1.0", "+1", "-1", "0x10", "True", "true", "FALSE", "nan", "NaN",
-    "inf", "NA", "null", "", " ", " 1", "1 ", "2020-01-01", "10:00:00", "12345678901234567890",
-    "1e3", "0.5", ".5", "1.", '"a,b"', '"x\ny"', '"q""q"', '""', 'a"b', '"a"b', "\t1", "é",
-    "1_0", "\x0b1", "0.1234567890123456789", '"1"', "#c",
+    "a",
+    "b",
+    "1",
+    "2",
+    "01",
+    "1.0",
+    "+1",
+    "-1",
+    "0x10",
+    "True",
+    "true",
+    "FALSE",
+    "nan",
+    "NaN",
+    "inf",
+    "NA",
+    "null",
+    "",
+    " ",
+    " 1",
+    "1 ",
+    "2020-01-01",
+    "10:00:00",
+    "12345678901234567890",
+    "1e3",
+    "0.5",
+    ".5",
+    "1.",
+    '"a,b"',
+    '"x\ny"',
+    '"q""q"',
+    '""',
+    'a"b',
+    '"a"b',
+    "\t1",
+    "é",
+    "1_0",
+    "\x0b1",
+    "0.1234567890123456789",
+    '"1"',
+    "#c",
 ]
-_FUZZ_SCORES = ["0.5", "0.25", "1", "0", "1e-3", ".5", "1.", "+0.5", " 0.5", "0.5 ", "3",
-                "1.7000000000000001776", '"0.5"', "1E2"]
+_FUZZ_SCORES = [
+    "0.5",
+    "0.25",
+    "1",
+    "0",
+    "1e-3",
+    ".5",
+    "1.",
+    "+0.5",
+    " 0.5",
+    "0.5 ",
+    "3",
+    "1.7000000000000001776",
+    '"0.5"',
+    "1E2",
+]
 
 
 def _fuzz_csv(rng: random.Random) -> bytes:
-    names = ["y_true"] + rng.sample(["y_pred", "score_a", "score_b", "other", "cluster"],
-                                    rng.randint(1, 4))
+    names = ["y_true"] + rng.sample(
+        ["y_pred", "score_a", "score_b", "other", "cluster"], rng.randint(1, 4)
+    )
     if rng.random() < 0.2:
         names = [f'"{n}"' for n in names]
     newline = rng.choice(["\n", "\r\n", "\r"])
@@ -993,8 +1323,15 @@ def test_csv_engines_agree_on_generated_files(tmp_path, monkeypatch):
     read_by_arrow = 0
     for _ in range(200):
         data = _fuzz_csv(rng)
-        kwargs = rng.choice([{}, {}, {"cluster": "cluster"}, {"y_pred": "other"},
-                             {"score_columns": {"a": "score_a", "b": "score_b"}}])
+        kwargs = rng.choice(
+            [
+                {},
+                {},
+                {"cluster": "cluster"},
+                {"y_pred": "other"},
+                {"score_columns": {"a": "score_a", "b": "score_b"}},
+            ]
+        )
         path.write_bytes(data)
         fast, slow, used = _load_both_ways(path, kwargs, monkeypatch)
         _assert_same_outcome(fast, slow)
@@ -1018,8 +1355,13 @@ def test_csv_pyarrow_blocks_cut_anywhere(monkeypatch, newline, inside):
     pio._float_parsers_agree()  # cached before read_csv is patched
     original = pacsv.read_csv
     block = [0]
-    monkeypatch.setattr(pacsv, "read_csv", lambda source, **kw: original(
-        source, read_options=pacsv.ReadOptions(block_size=block[0]), **kw))
+    monkeypatch.setattr(
+        pacsv,
+        "read_csv",
+        lambda source, **kw: original(
+            source, read_options=pacsv.ReadOptions(block_size=block[0]), **kw
+        ),
+    )
     read = 0
     for block[0] in range(8, len(data) + 2):
         read += _assert_frame_is_c_engines(data, {})
@@ -1033,19 +1375,22 @@ def test_lines_split_like_stringio(text):
     assert list(pio._lines(text)) == list(io.StringIO(text))
 
 
-@pytest.mark.parametrize("data, safe", [
-    (b"a,b\n1,2\n", True),
-    (b'"a","b"\n"1","2"\n', True),
-    (b'\xef\xbb\xbf"a",b\n1,2', True),
-    (b'a,b\n"x\ny",1\n"",2\n"q""q","""\n"\n', True),
-    (b'a,b\r\n"x",1\r"y",2\r\n', True),  # carriage returns between records
-    (b'a,b\n1,"2\n', False),  # left open at the end
-    (b'a,b\nx"y,1\n', False),  # inside an unquoted field
-    (b'a,b\n"x"y,1\n', False),  # text after a closing quote
-    (b'a,b\n "x",1\n', False),  # a space before the opening quote
-    (b'a,b\n"x\r\ny",1\n', False),  # a carriage return inside a quoted value
-    (b'a,b\n"x\ry",1\n', False),
-])
+@pytest.mark.parametrize(
+    "data, safe",
+    [
+        (b"a,b\n1,2\n", True),
+        (b'"a","b"\n"1","2"\n', True),
+        (b'\xef\xbb\xbf"a",b\n1,2', True),
+        (b'a,b\n"x\ny",1\n"",2\n"q""q","""\n"\n', True),
+        (b'a,b\r\n"x",1\r"y",2\r\n', True),  # carriage returns between records
+        (b'a,b\n1,"2\n', False),  # left open at the end
+        (b'a,b\nx"y,1\n', False),  # inside an unquoted field
+        (b'a,b\n"x"y,1\n', False),  # text after a closing quote
+        (b'a,b\n "x",1\n', False),  # a space before the opening quote
+        (b'a,b\n"x\r\ny",1\n', False),  # a carriage return inside a quoted value
+        (b'a,b\n"x\ry",1\n', False),
+    ],
+)
 def test_quoting_is_safe(data, safe):
     assert pio._quoting_is_safe(data) is safe
 
@@ -1070,12 +1415,16 @@ def _expect_oom(path, parquet: bool):
     size = pio._human_size(path.stat().st_size)
     assert size.endswith(" KiB")
     if parquet:
-        return (f"{path}: does not fit in memory ({size} on disk, even reading only the "
-                "columns the audit needs); split it into smaller files or use a machine with more "
-                "memory (a streaming mode for larger-than-memory inputs is planned)")
-    return (f"{path}: does not fit in memory ({size} on disk); convert it to Parquet, "
-            "which prevalens reads column by column, or split it into smaller files (a streaming "
-            "mode for larger-than-memory inputs is planned)")
+        return (
+            f"{path}: does not fit in memory ({size} on disk, even reading only the "
+            "columns the audit needs); split it into smaller files or use a machine with more "
+            "memory (a streaming mode for larger-than-memory inputs is planned)"
+        )
+    return (
+        f"{path}: does not fit in memory ({size} on disk); convert it to Parquet, "
+        "which prevalens reads column by column, or split it into smaller files (a streaming "
+        "mode for larger-than-memory inputs is planned)"
+    )
 
 
 @pytest.mark.parametrize("where", ["read_bytes", "header", "read_csv", "pyarrow", "validation"])
@@ -1110,6 +1459,7 @@ def test_parquet_out_of_memory(tmp_path, monkeypatch, where):
     if where == "read":
         monkeypatch.setattr(pq.ParquetFile, "read", _oom)
     else:
+
         class Table:  # what ParquetFile.read returns, as far as prevalens uses it
             def __init__(self, columns):
                 self.column_names = columns
@@ -1123,10 +1473,18 @@ def test_parquet_out_of_memory(tmp_path, monkeypatch, where):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("size, text", [
-    (None, "size unknown"), (0, "0 bytes"), (1023, "1023 bytes"), (1536, "1.5 KiB"),
-    (5 * 2**20, "5.0 MiB"), (int(3.25 * 2**30), "3.2 GiB"), (2**50 * 3000, "3000.0 PiB"),
-])
+@pytest.mark.parametrize(
+    "size, text",
+    [
+        (None, "size unknown"),
+        (0, "0 bytes"),
+        (1023, "1023 bytes"),
+        (1536, "1.5 KiB"),
+        (5 * 2**20, "5.0 MiB"),
+        (int(3.25 * 2**30), "3.2 GiB"),
+        (2**50 * 3000, "3000.0 PiB"),
+    ],
+)
 def test_human_size(size, text):
     assert pio._human_size(size) == text
 
@@ -1139,9 +1497,13 @@ def test_human_size(size, text):
 def test_integer_label_beyond_int64_is_refused_not_wrapped(tmp_path, label):
     path = tmp_path / "big.csv"
     path.write_text(f"y_true,y_pred\n{label},1\n1,1\n2,2\n")
-    with pytest.raises(InputError, match=(
+    with pytest.raises(
+        InputError,
+        match=(
             rf"^{re.escape(str(path))}: column 'y_true' holds the integer {label} at row 1 "
-            r"\(line 2\), beyond the 64-bit range of integer labels; store such identifiers as text$")):
+            r"\(line 2\), beyond the 64-bit range of integer labels; store such identifiers as text$"
+        ),
+    ):
         load_predictions(path)
 
 

@@ -66,10 +66,18 @@ REGISTRY = (
     + [Metric(f"overall.{m}") for m in ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc")]
     + [
         Metric("overall.roc_auc_ovo", needs_scores=True),
-        Metric("overall.top_3_accuracy", needs_scores=True, needs_more_classes_than=3,
-               row_ties_break_by_class_index=True),
-        Metric("overall.top_5_accuracy", needs_scores=True, needs_more_classes_than=5,
-               row_ties_break_by_class_index=True),
+        Metric(
+            "overall.top_3_accuracy",
+            needs_scores=True,
+            needs_more_classes_than=3,
+            row_ties_break_by_class_index=True,
+        ),
+        Metric(
+            "overall.top_5_accuracy",
+            needs_scores=True,
+            needs_more_classes_than=5,
+            row_ties_break_by_class_index=True,
+        ),
         Metric("overall.log_loss", needs_scores=True, needs_probabilities=True),
         Metric("overall.brier", needs_scores=True, needs_probabilities=True),
     ]
@@ -120,8 +128,11 @@ def _applies(metric: Metric, case: Case, *, reported_only: bool = False) -> bool
     log loss and Brier are listed as undefined when scores are not probabilities)."""
     if metric.needs_scores and case.y_score is None:
         return False
-    if (metric.needs_probabilities and not reported_only
-            and not np.allclose(case.y_score.sum(axis=1), 1, rtol=0, atol=1e-9)):
+    if (
+        metric.needs_probabilities
+        and not reported_only
+        and not np.allclose(case.y_score.sum(axis=1), 1, rtol=0, atol=1e-9)
+    ):
         return False
     return case.n_classes > metric.needs_more_classes_than
 
@@ -140,22 +151,29 @@ def _transformed(name: str, how: str) -> tuple[Case, dict]:
         return case, {}
     if how == "rows":
         order = rng.permutation(n)
-        return Case(k, case.y_true[order], case.y_pred[order],
-                    None if s is None else s[order]), {}
+        return Case(k, case.y_true[order], case.y_pred[order], None if s is None else s[order]), {}
     if how == "codes":  # class j becomes class perm[j]; its score column moves with it
         perm = rng.permutation(k)
         inv = np.argsort(perm)
         return Case(k, perm[case.y_true], perm[case.y_pred], None if s is None else s[:, inv]), {
-            "per_class": lambda v: v[inv]}
+            "per_class": lambda v: v[inv]
+        }
     if how == "strings":
-        return case, {"labels": _names(k), "y_true": np.array(_names(k))[case.y_true],
-                      "y_pred": np.array(_names(k))[case.y_pred]}
+        return case, {
+            "labels": _names(k),
+            "y_true": np.array(_names(k))[case.y_true],
+            "y_pred": np.array(_names(k))[case.y_pred],
+        }
     if how == "labels_order":  # the same string data, classes listed in another order
         order = rng.permutation(k)
         names = np.array(_names(k))
-        return case, {"labels": list(names[order]), "y_true": names[case.y_true],
-                      "y_pred": names[case.y_pred], "y_score": None if s is None else s[:, order],
-                      "per_class": lambda v: v[order]}
+        return case, {
+            "labels": list(names[order]),
+            "y_true": names[case.y_true],
+            "y_pred": names[case.y_pred],
+            "y_score": None if s is None else s[:, order],
+            "per_class": lambda v: v[order],
+        }
     raise ValueError(how)
 
 
@@ -171,8 +189,11 @@ def _compare(metric: Metric, how: str, *, exact: bool = False) -> int:
     for name, case in CASES.items():
         if not _applies(metric, case):
             continue
-        if (how in ("codes", "labels_order") and metric.row_ties_break_by_class_index
-                and _has_row_ties(case.y_score)):
+        if (
+            how in ("codes", "labels_order")
+            and metric.row_ties_break_by_class_index
+            and _has_row_ties(case.y_score)
+        ):
             continue
         before = _estimates(name, "identity")[metric.key]
         after = _estimates(name, how)[metric.key]
@@ -295,8 +316,9 @@ def confusion_matrices(draw, batch_shape=()):
     """Integer K x K matrices with many zeros (empty rows: absent classes; empty columns:
     never-predicted classes); a whole matrix may be 0."""
     k = draw(st.integers(2, 8))
-    return draw(arrays(np.int64, (*batch_shape, k, k),
-                       elements=st.sampled_from([0, 0, 0, 1, 2, 3, 7, 40])))
+    return draw(
+        arrays(np.int64, (*batch_shape, k, k), elements=st.sampled_from([0, 0, 0, 1, 2, 3, 7, 40]))
+    )
 
 
 @given(cm=confusion_matrices())
@@ -371,8 +393,7 @@ def test_confusion_counts_of_chunks_add_up_to_the_whole(case, cut):
     assert first + second == whole
     assert (first + second).n_samples == case.y_true.size
     np.testing.assert_array_equal(whole.support, np.bincount(case.y_true, minlength=len(classes)))
-    np.testing.assert_array_equal(whole.predicted,
-                                  np.bincount(case.y_pred, minlength=len(classes)))
+    np.testing.assert_array_equal(whole.predicted, np.bincount(case.y_pred, minlength=len(classes)))
     # ... and so do the audit's numbers, which are a function of the counts alone.
     r = run_audit(case)
     np.testing.assert_array_equal(np.array(r.data.confusion_matrix), whole.matrix)

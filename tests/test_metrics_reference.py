@@ -75,15 +75,17 @@ def sklearn_label_metrics(y_true, y_pred, k: int) -> dict:
         prf = {}
         for avg in (None, "micro", "macro", "weighted"):
             prf[avg] = skm.precision_recall_fscore_support(
-                y_true, y_pred, labels=labels, average=avg, zero_division=np.nan)
+                y_true, y_pred, labels=labels, average=avg, zero_division=np.nan
+            )
         mcm = skm.multilabel_confusion_matrix(y_true, y_pred, labels=labels)
         tn, fp, fn, tp = mcm[:, 0, 0], mcm[:, 0, 1], mcm[:, 1, 0], mcm[:, 1, 1]
         jac0 = skm.jaccard_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
         jac1 = skm.jaccard_score(y_true, y_pred, labels=labels, average=None, zero_division=1)
         jac_micro = skm.jaccard_score(y_true, y_pred, labels=labels, average="micro")
         # Undefined classes have support 0, so the zero-filled weighted mean is exact.
-        jac_weighted = skm.jaccard_score(y_true, y_pred, labels=labels, average="weighted",
-                                         zero_division=0)
+        jac_weighted = skm.jaccard_score(
+            y_true, y_pred, labels=labels, average="weighted", zero_division=0
+        )
         overall = {
             "accuracy": skm.accuracy_score(y_true, y_pred),
             "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
@@ -134,8 +136,9 @@ def _one_hot(y_true, k):
 
 def _is_probability(y_score):
     """prevalens's documented rule: rows in [0, 1] summing to 1 within 1e-6."""
-    return bool(((y_score >= 0) & (y_score <= 1)).all()
-                and np.all(np.abs(y_score.sum(axis=1) - 1) <= 1e-6))
+    return bool(
+        ((y_score >= 0) & (y_score <= 1)).all() and np.all(np.abs(y_score.sum(axis=1) - 1) <= 1e-6)
+    )
 
 
 def sklearn_score_metrics(y_true, y_score, k: int) -> dict:
@@ -149,13 +152,19 @@ def sklearn_score_metrics(y_true, y_score, k: int) -> dict:
         warnings.simplefilter("ignore")
         # Classes scikit-learn cannot score: ROC AUC raises without positives or negatives;
         # average precision returns 0.0 (with a warning) without positives. Both are NaN here.
-        auc = np.array([skm.roc_auc_score(y[:, j], y_score[:, j]) if has_both[j] else np.nan
-                        for j in range(k)])
-        ap = np.array([skm.average_precision_score(y[:, j], y_score[:, j]) if has_pos[j]
-                       else np.nan for j in range(k)])
-        for name, values, ok, fn in (("roc_auc", auc, has_both, skm.roc_auc_score),
-                                     ("average_precision", ap, has_pos,
-                                      skm.average_precision_score)):
+        auc = np.array(
+            [skm.roc_auc_score(y[:, j], y_score[:, j]) if has_both[j] else np.nan for j in range(k)]
+        )
+        ap = np.array(
+            [
+                skm.average_precision_score(y[:, j], y_score[:, j]) if has_pos[j] else np.nan
+                for j in range(k)
+            ]
+        )
+        for name, values, ok, fn in (
+            ("roc_auc", auc, has_both, skm.roc_auc_score),
+            ("average_precision", ap, has_pos, skm.average_precision_score),
+        ):
             out[f"per_class.{name}"] = values
             out[f"micro.{name}"] = fn(y, y_score, average="micro")
             if ok.sum() >= 2:  # a multilabel-indicator target needs two columns or more
@@ -167,12 +176,14 @@ def sklearn_score_metrics(y_true, y_score, k: int) -> dict:
         for kk in (3, 5):
             if k > kk:
                 out[f"overall.top_{kk}_accuracy"] = skm.top_k_accuracy_score(
-                    y_true, y_score, k=kk, labels=np.arange(k))
+                    y_true, y_score, k=kk, labels=np.arange(k)
+                )
         if _is_probability(y_score):
             out["overall.log_loss"] = skm.log_loss(y_true, y_score, labels=np.arange(k))
             # Brier's original multi-class score (0 to 2), also for K = 2.
-            out["overall.brier"] = skm.brier_score_loss(y_true, y_score, labels=np.arange(k),
-                                                        scale_by_half=False)
+            out["overall.brier"] = skm.brier_score_loss(
+                y_true, y_score, labels=np.arange(k), scale_by_half=False
+            )
     return {key: np.asarray(v, dtype=float) for key, v in out.items()}
 
 
@@ -182,7 +193,7 @@ def hand_till_from_sklearn(y_true, y_score, k: int) -> float:
     present = [a for a in range(k) if (y_true == a).any()]
     pairs = []
     for i, a in enumerate(present):
-        for b in present[i + 1:]:
+        for b in present[i + 1 :]:
             mask = (y_true == a) | (y_true == b)
             a_b = skm.roc_auc_score(y_true[mask] == a, y_score[mask, a])
             b_a = skm.roc_auc_score(y_true[mask] == b, y_score[mask, b])
@@ -215,8 +226,10 @@ def test_hand_worked_example_with_an_absent_class():
     #   (3/4 - 5/16)/(1 - 5/16) = (7/16)/(11/16) = 7/11.
     # MCC: c = 3, s = 4, t.p = 5, p.p = t.t = 6: (12 - 5)/sqrt(10 * 10) = 7/10.
     # balanced accuracy: mean recall of present classes (1/2 + 1 + 1)/3 = 5/6.
-    r = run_audit(Case(4, np.array(["a", "a", "b", "c"]), np.array(["a", "b", "b", "c"])),
-                  labels=["a", "b", "c", "d"])
+    r = run_audit(
+        Case(4, np.array(["a", "a", "b", "c"]), np.array(["a", "b", "b", "c"])),
+        labels=["a", "b", "c", "d"],
+    )
     got = estimates(r)
     nan = np.nan
     assert_close(got["per_class.precision"], [1, 1 / 2, 1, nan])
@@ -315,8 +328,9 @@ def test_weighted_average_without_weight_is_undefined_where_sklearn_falls_back()
     r = run_audit(_case([0, 0], [1, 1], 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sk = skm.precision_score([0, 0], [1, 1], labels=[0, 1], average="weighted",
-                                 zero_division=np.nan)
+        sk = skm.precision_score(
+            [0, 0], [1, 1], labels=[0, 1], average="weighted", zero_division=np.nan
+        )
     assert sk == 0.0
     assert np.isnan(r.averages["weighted"]["precision"].estimate)
     assert r.averages["weighted"]["precision"].status == "undefined"
@@ -367,8 +381,14 @@ def test_score_metrics_match_sklearn_k200(seed):
     _check_scores(case)
 
 
-@given(case=score_cases(min_classes=2, max_classes=6, all_present=True,
-                        kinds=("probabilities", "probability_palette")))
+@given(
+    case=score_cases(
+        min_classes=2,
+        max_classes=6,
+        all_present=True,
+        kinds=("probabilities", "probability_palette"),
+    )
+)
 def test_roc_auc_ovo_matches_sklearn_when_every_class_is_present(case):
     # scikit-learn's multi-class path needs probability rows; with K = 2 it is the binary AUC
     # of the second column (Hand & Till's pair average equals it when columns sum to 1).
@@ -426,8 +446,11 @@ def test_curves_match_sklearn(case):
 
     # Macro curve: scikit-learn's documented recipe (examples/model_selection/plot_roc.py):
     # the union of the classes' FPR values as grid, each class's TPR interpolated on it, mean.
-    curves = [_sk_roc(y[:, j], s[:, j])[:2] for j in range(case.n_classes)
-              if 0 < y[:, j].sum() < y.shape[0]]
+    curves = [
+        _sk_roc(y[:, j], s[:, j])[:2]
+        for j in range(case.n_classes)
+        if 0 < y[:, j].sum() < y.shape[0]
+    ]
     grid, mean_tpr = ranking.macro_roc_curve(case.y_true, s)
     if curves:
         sk_grid = np.unique(np.concatenate([f for f, _ in curves]))

@@ -9,9 +9,9 @@ The results are built once per module: the bundled example, a result without sco
 from __future__ import annotations
 
 import base64
-import io
 import copy
 import hashlib
+import io
 import json
 import math
 import os
@@ -35,8 +35,14 @@ from prevalens.data import example_path
 from prevalens.report import plots
 from prevalens.report.render import FIGURE_FILES, figure_files
 
-PLOTS = ("prevalence_plot", "forest_plot", "curves_plot", "metric_vs_prevalence_plot",
-         "strata_plot", "confusion_plot")
+PLOTS = (
+    "prevalence_plot",
+    "forest_plot",
+    "curves_plot",
+    "metric_vs_prevalence_plot",
+    "strata_plot",
+    "confusion_plot",
+)
 DATASETS = ("example", "no_scores", "k100", "k1000", "hostile")
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -71,8 +77,7 @@ def _long_tail(k: int, n: int, *, scores: bool, seed: int) -> dict:
         s = rng.random((n, k))
         s[np.arange(n), pred] += 3.0
         kw["y_score"] = s / s.sum(axis=1, keepdims=True)
-    return _quiet_audit(labels[y], labels[pred], labels=list(labels), n_resamples=200, seed=1,
-                        **kw)
+    return _quiet_audit(labels[y], labels[pred], labels=list(labels), n_resamples=200, seed=1, **kw)
 
 
 def _hostile() -> dict:
@@ -84,16 +89,23 @@ def _hostile() -> dict:
     s = rng.random((y.size, k))
     s[np.arange(y.size), pred] += 2.0
     lab = np.array(HOSTILE, dtype=object)
-    return _quiet_audit(lab[y], lab[pred], y_score=s / s.sum(axis=1, keepdims=True),
-                        labels=HOSTILE, n_resamples=200, seed=3)
+    return _quiet_audit(
+        lab[y],
+        lab[pred],
+        y_score=s / s.sum(axis=1, keepdims=True),
+        labels=HOSTILE,
+        n_resamples=200,
+        seed=3,
+    )
 
 
 @pytest.fixture(scope="module")
 def results() -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        example = pv.audit_predictions(pv.load_predictions(example_path()),
-                                       pv.AuditConfig(seed=1, n_resamples=200)).to_dict()
+        example = pv.audit_predictions(
+            pv.load_predictions(example_path()), pv.AuditConfig(seed=1, n_resamples=200)
+        ).to_dict()
     rng = np.random.default_rng(7)
     y = rng.choice(8, size=400, p=[0.4, 0.2, 0.15, 0.1, 0.07, 0.05, 0.02, 0.01])
     pred = np.where(rng.random(400) < 0.8, y, rng.choice(8, size=400))
@@ -196,8 +208,9 @@ def test_hostile_labels_are_escaped_and_literal(rendered, results):
         texts = _texts(svg)
         for label in HOSTILE:
             shown = plots._clean(label)  # control characters -> U+FFFD, whitespace -> one space
-            assert any(t == shown or (t.endswith("\u2026") and shown.startswith(t[:-1]))
-                       for t in texts), (name, label)
+            assert any(
+                t == shown or (t.endswith("\u2026") and shown.startswith(t[:-1])) for t in texts
+            ), (name, label)
         assert "$\\undefined$" in texts and "a_b^c" in texts  # not parsed as mathtext
         assert '" onmouseover="x' in texts
         assert "\x07" not in svg and "bell\ufffdand tab newline"[:12] in "".join(texts)
@@ -294,7 +307,7 @@ def test_data_uri_round_trip(rendered):
     uri = plots.as_data_uri(svg)
     prefix = "data:image/svg+xml;base64,"
     assert uri.startswith(prefix)
-    assert base64.b64decode(uri[len(prefix):]).decode("utf-8") == svg
+    assert base64.b64decode(uri[len(prefix) :]).decode("utf-8") == svg
 
 
 # ------------------------------------------------------------------------------------------------
@@ -321,7 +334,7 @@ for path in sys.argv[1:]:
 out["_agg"] = len(made)
 out["_pyplot"] = "matplotlib.pyplot" in sys.modules
 print(json.dumps(out, sort_keys=True))
-""" % (PLOTS,)
+""".replace("%r", repr(PLOTS))
 
 
 def test_byte_identical_across_processes(tmp_path, results, rendered):
@@ -335,8 +348,15 @@ def test_byte_identical_across_processes(tmp_path, results, rendered):
     procs = []
     for seed in ("0", "4242"):  # different str-hash orders must not matter
         env = dict(os.environ, PYTHONHASHSEED=seed, SOURCE_DATE_EPOCH="0")
-        procs.append(subprocess.Popen([sys.executable, "-c", _CHILD, *paths], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _CHILD, *paths],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outs = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=120)
@@ -348,16 +368,26 @@ def test_byte_identical_across_processes(tmp_path, results, rendered):
     for path, name in zip(paths, names):
         for plot in PLOTS:
             p = rendered[name][plot]
-            expected = None if p is None else hashlib.sha256(
-                (p.svg + p.alt + p.title).encode()).hexdigest()
+            expected = (
+                None
+                if p is None
+                else hashlib.sha256((p.svg + p.alt + p.title).encode()).hexdigest()
+            )
             assert outs[0][f"{path}:{plot}"] == expected, (name, plot)
 
 
 # ------------------------------------------------------------------------------------------------
 # the plot functions on a user's Axes (the report draws with the same code)
 
-AXES_PLOTS = ("plot_prevalence", "plot_forest", "plot_roc_curves", "plot_pr_curves",
-              "plot_metric_vs_prevalence", "plot_strata", "plot_confusion_matrix")
+AXES_PLOTS = (
+    "plot_prevalence",
+    "plot_forest",
+    "plot_roc_curves",
+    "plot_pr_curves",
+    "plot_metric_vs_prevalence",
+    "plot_strata",
+    "plot_confusion_matrix",
+)
 
 
 def _user_svg(fig) -> str:
@@ -386,12 +416,14 @@ def test_plot_functions_draw_on_the_given_axes(results, name):
 def test_plot_functions_accept_an_audit_result(results):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = pv.audit_predictions(pv.load_predictions(example_path()),
-                                   pv.AuditConfig(seed=1, n_resamples=200))
+        res = pv.audit_predictions(
+            pv.load_predictions(example_path()), pv.AuditConfig(seed=1, n_resamples=200)
+        )
     ax = plots.plot_strata(res, ax=Figure().add_subplot())
     expected = plots.plot_strata(results["example"], ax=Figure().add_subplot())
-    assert [t.get_text() for t in ax.get_yticklabels()] == \
-        [t.get_text() for t in expected.get_yticklabels()]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        t.get_text() for t in expected.get_yticklabels()
+    ]
 
 
 def test_plot_functions_without_axes_make_a_figure(results):
@@ -403,8 +435,9 @@ def test_plot_functions_without_axes_make_a_figure(results):
         plt.close("all")
 
 
-@pytest.mark.parametrize("name, dataset", [("plot_roc_curves", "no_scores"),
-                                           ("plot_pr_curves", "no_scores")])
+@pytest.mark.parametrize(
+    "name, dataset", [("plot_roc_curves", "no_scores"), ("plot_pr_curves", "no_scores")]
+)
 def test_plot_functions_say_what_the_results_lack(results, name, dataset):
     with pytest.raises(pv.ConfigError, match="`result` has no ROC or precision-recall curves"):
         getattr(plots, name)(results[dataset], ax=Figure().add_subplot())
@@ -418,9 +451,11 @@ def test_plot_functions_refuse_other_objects():
 def test_report_figure_and_axes_function_draw_the_same(results, rendered):
     """The report's strata figure and plot_strata on a user's Axes write the same texts (the
     legend moves, nothing else)."""
-    for name, report in (("plot_strata", "strata_plot"), ("plot_confusion_matrix",
-                                                          "confusion_plot"),
-                         ("plot_prevalence", "prevalence_plot")):
+    for name, report in (
+        ("plot_strata", "strata_plot"),
+        ("plot_confusion_matrix", "confusion_plot"),
+        ("plot_prevalence", "prevalence_plot"),
+    ):
         fig = Figure(figsize=(24 / 2.54, 18 / 2.54), layout="constrained")
         getattr(plots, name)(results["example"], ax=fig.add_subplot())
         assert sorted(_texts(_user_svg(fig))) == sorted(_texts(rendered["example"][report].svg))
@@ -441,8 +476,9 @@ def test_strata_alt_text_names_the_line_styles_drawn(rendered, results):
     dashed = _stroke_dashed(p.svg)
     micro, macro = plots.OKABE_ITO["blue"].lower(), plots.OKABE_ITO["vermillion"].lower()
     assert dashed[micro] == {False} and dashed[macro] == {True}  # solid micro, dashed macro
-    assert re.search(r"micro recall is [^()]+ \(solid line\) and the macro [^()]+ \(dashed line\)",
-                     p.alt), p.alt
+    assert re.search(
+        r"micro recall is [^()]+ \(solid line\) and the macro [^()]+ \(dashed line\)", p.alt
+    ), p.alt
     assert "dotted" not in p.alt
     curves = rendered["example"]["curves_plot"].alt
     assert curves.startswith("Micro (solid line) and macro (dashed line) ROC curves")
@@ -508,19 +544,26 @@ def test_figure_files_are_vector_and_deterministic(tmp_path, results):
             assert not [o for o in objs if o.get("/Subtype") == "/Image"]  # vector only
             fonts = [o for o in objs if o.get("/Type") == "/Font"]
             # pdf.fonttype 42: TrueType (as CID fonts), embedded, not Type 3
-            assert fonts and all(str(f.get("/Subtype")) in ("/TrueType", "/Type0",
-                                                            "/CIDFontType2") for f in fonts)
+            assert fonts and all(
+                str(f.get("/Subtype")) in ("/TrueType", "/Type0", "/CIDFontType2") for f in fonts
+            )
             assert any("/FontFile2" in o for o in objs)
     assert files["figures/strata.svg"] == plots.strata_plot(d).svg.encode("utf-8")
     assert set(figure_files(results["no_scores"], kinds="svg")) == {
-        f"figures/{n}.svg" for k, n in FIGURE_FILES.items() if k != "curves"}
+        f"figures/{n}.svg" for k, n in FIGURE_FILES.items() if k != "curves"
+    }
     with pytest.raises(pv.ConfigError, match="unknown figure format"):
         figure_files(d, kinds=("png",))
     # identical bytes in another process with another hash seed
     path = tmp_path / "hostile.json"
     path.write_text(json.dumps(d), encoding="utf-8")
     env = dict(os.environ, PYTHONHASHSEED="99", SOURCE_DATE_EPOCH="12345")
-    proc = subprocess.run([sys.executable, "-c", _FIGURES_CHILD, str(path)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIGURES_CHILD, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}

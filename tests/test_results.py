@@ -1,5 +1,5 @@
 """The results JSON: valid against the published schema, strict, a lossless round trip, and with
-every key path of DESIGN.md's "Output contract"."""
+every key path of docs/design.md's "Output contract"."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import math
 import re
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -61,8 +61,14 @@ def result_int_labels_no_scores():
 
 def result_undefined_metrics():
     # 'c' is never predicted (precision 0/0), 'z' is only in labels= (support 0).
-    return quiet(audit, ["a", "a", "b", "c"], ["a", "b", "b", "b"],
-                 labels=["a", "b", "c", "z"], n_resamples=0, seed=3)
+    return quiet(
+        audit,
+        ["a", "a", "b", "c"],
+        ["a", "b", "b", "b"],
+        labels=["a", "b", "c", "z"],
+        n_resamples=0,
+        seed=3,
+    )
 
 
 def result_not_probabilities():
@@ -79,8 +85,14 @@ def result_from_example_file():
 
 
 def result_with_clusters():
-    return quiet(audit, ["a", "b", "a", "b", "a"], ["a", "b", "b", "b", "a"],
-                 cluster=["p1", "p1", "p2", "p3", "p3"], n_resamples=0, seed=1)
+    return quiet(
+        audit,
+        ["a", "b", "a", "b", "a"],
+        ["a", "b", "b", "b", "a"],
+        cluster=["p1", "p1", "p2", "p3", "p3"],
+        n_resamples=0,
+        seed=1,
+    )
 
 
 RESULTS = {
@@ -106,8 +118,9 @@ def validator():
 
 
 def _errors(validator, doc):
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator.iter_errors(doc)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)
+    ]
 
 
 def _estimates(d):
@@ -222,25 +235,48 @@ def test_identical_inputs_and_seed_give_identical_bytes(monkeypatch):
 def test_from_dict_refuses_another_schema(results):
     d = results["int-no-scores"].to_dict()
     d["schema"] = "prevalens.audit/99"
-    with pytest.raises(prevalens.InputError, match=r"^results have schema 'prevalens.audit/99', "
-                       r"expected 'prevalens.audit/1'; re-run `prevalens audit`"):
+    with pytest.raises(
+        prevalens.InputError,
+        match=r"^results have schema 'prevalens.audit/99', "
+        r"expected 'prevalens.audit/1'; re-run `prevalens audit`",
+    ):
         AuditResult.from_dict(d)
 
 
 # --------------------------------------------------------------------------------------------
-# key paths of DESIGN.md's output contract
+# key paths of docs/design.md's output contract
 
 
 @pytest.mark.parametrize("name", RESULTS)
 def test_output_contract_key_paths(results, name):
     result = results[name]
     d = result.to_dict()
-    assert {"schema", "tool", "run", "inputs", "data", "per_class", "averages", "overall",
-            "strata", "gap", "trend", "findings"} <= set(d)
+    assert {
+        "schema",
+        "tool",
+        "run",
+        "inputs",
+        "data",
+        "per_class",
+        "averages",
+        "overall",
+        "strata",
+        "gap",
+        "trend",
+        "findings",
+    } <= set(d)
     assert d["schema"] == SCHEMA_ID
     assert d["tool"] == {"name": "prevalens", "version": prevalens.__version__}
-    assert {"created_utc", "seed", "n_resamples", "confidence_level", "interval_method",
-            "resampling", "command", "config"} <= set(d["run"])
+    assert {
+        "created_utc",
+        "seed",
+        "n_resamples",
+        "confidence_level",
+        "interval_method",
+        "resampling",
+        "command",
+        "config",
+    } <= set(d["run"])
     for info in d["inputs"]:
         assert set(info) == {"path", "sha256", "rows"}
     data = d["data"]
@@ -253,8 +289,15 @@ def test_output_contract_key_paths(results, name):
     has_scores = data["has_scores"]
     assert [c["label"] for c in d["per_class"]] == data["classes"]
     for c in d["per_class"]:
-        assert {"label", "support", "prevalence", "predicted", "stratum", "flags",
-                "metrics"} <= set(c)
+        assert {
+            "label",
+            "support",
+            "prevalence",
+            "predicted",
+            "stratum",
+            "flags",
+            "metrics",
+        } <= set(c)
         assert c["prevalence"] == pytest.approx(c["support"] / data["n_samples"], abs=1e-15)
         expected = LABEL_PER_CLASS + (SCORE_AVERAGED if has_scores else ())
         assert set(expected) <= set(c["metrics"])
@@ -291,7 +334,8 @@ def test_dict_numbers_equal_the_objects(results):
             assert d["averages"][avg][name]["estimate"] == e.estimate
     # micro-F1 equals accuracy for single-label data, also after serialisation.
     assert d["averages"]["micro"]["f1"]["estimate"] == pytest.approx(
-        d["overall"]["accuracy"]["estimate"], abs=1e-12)
+        d["overall"]["accuracy"]["estimate"], abs=1e-12
+    )
 
 
 def test_labels_are_json_integers_or_strings(results):
@@ -337,10 +381,12 @@ def test_per_class_frame(results, name):
     assert frame["label"].tolist() == list(result.classes)
     assert frame["support"].tolist() == [c.support for c in result.per_class]
     for metric in result.per_class[0].metrics:
-        np.testing.assert_array_equal(frame[metric].to_numpy(dtype=float),
-                                      result.per_class_values(metric))
-        assert frame[f"{metric}_status"].tolist() == [c.metrics[metric].status
-                                                     for c in result.per_class]
+        np.testing.assert_array_equal(
+            frame[metric].to_numpy(dtype=float), result.per_class_values(metric)
+        )
+        assert frame[f"{metric}_status"].tolist() == [
+            c.metrics[metric].status for c in result.per_class
+        ]
         assert {f"{metric}_ci_low", f"{metric}_ci_high"} <= set(frame.columns)
 
 
@@ -382,18 +428,18 @@ def test_seed_none_draws_and_records_a_seed(monkeypatch):
 def test_source_date_epoch_fixes_created_utc(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     r = audit([0, 1, 1], [0, 1, 0], n_resamples=0, seed=0)
-    expected = datetime.fromtimestamp(1700000000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expected = datetime.fromtimestamp(1700000000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert r.run.created_utc == expected == "2023-11-14T22:13:20Z"
     assert r.to_dict()["run"]["created_utc"] == expected
 
 
 def test_created_utc_is_now_without_source_date_epoch(monkeypatch):
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     r = audit([0, 1, 1], [0, 1, 0], n_resamples=0, seed=0)
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r.run.created_utc)
-    when = datetime.strptime(r.run.created_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    when = datetime.strptime(r.run.created_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert before <= when <= after
 
 
@@ -411,8 +457,15 @@ def test_estimate_refuses_unknown_status():
 def test_estimate_nan_equality_and_dict():
     e = prevalens.Estimate(math.nan, status="undefined", note="never predicted")
     assert e == prevalens.Estimate.from_dict(e.to_dict())
-    assert e.to_dict() == {"estimate": None, "ci_low": None, "ci_high": None, "se": None,
-                           "method": None, "status": "undefined", "note": "never predicted"}
+    assert e.to_dict() == {
+        "estimate": None,
+        "ci_low": None,
+        "ci_high": None,
+        "se": None,
+        "method": None,
+        "status": "undefined",
+        "note": "never predicted",
+    }
     assert not e.defined
 
 
@@ -441,5 +494,7 @@ def test_results_with_intervals_validate_and_round_trip(validator, monkeypatch):
             assert e["method"], path
     assert n_intervals > 0
     # Same seed, same bytes.
-    assert quiet(audit, y_true, y_pred, y_score=proba, n_resamples=200, seed=9).to_json() == \
-        result.to_json()
+    assert (
+        quiet(audit, y_true, y_pred, y_score=proba, n_resamples=200, seed=9).to_json()
+        == result.to_json()
+    )

@@ -1,4 +1,4 @@
-"""Prevalence strata, the micro-macro gap and the trend (DESIGN.md "Prevalence strata", "Gap and
+"""Prevalence strata, the micro-macro gap and the trend (docs/design.md "Prevalence strata", "Gap and
 trend"; issue 4).
 
 Oracles, each independent of the code under test:
@@ -8,7 +8,7 @@ Oracles, each independent of the code under test:
 * per-class one-vs-rest tables written out here from the confusion matrix (tp = diagonal, fp =
   column sum - tp, ...), so a stratum's macro value is the plain mean of its classes' values and
   its micro value the ratio of pooled counts;
-* the gap identity of DESIGN.md: with per-class recalls r_k and support weights w_k over the K'
+* the gap identity of docs/design.md: with per-class recalls r_k and support weights w_k over the K'
   classes where recall is defined, macro - micro = sum_k (1/K' - w_k) r_k = -K' Cov(w, r)
   (population covariance). For every metric the contributions sum to macro - weighted, the stated
   definition of the decomposition (strata.py's module docstring);
@@ -76,8 +76,9 @@ def run(cm, labels=None, **config):
     config.setdefault("seed", 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", prevalens.PrevalensWarning)
-        pred = predictions_from_arrays(y_true, y_pred,
-                                       labels=list(range(k)) if labels is None else list(labels))
+        pred = predictions_from_arrays(
+            y_true, y_pred, labels=list(range(k)) if labels is None else list(labels)
+        )
         return audit_predictions(pred, AuditConfig(**config))
 
 
@@ -129,8 +130,14 @@ def num(x):
 
 
 def close(actual, desired, tol=TOL, msg=""):
-    np.testing.assert_allclose(num(actual) if not isinstance(actual, np.ndarray) else actual,
-                               desired, rtol=0, atol=tol, equal_nan=True, err_msg=msg)
+    np.testing.assert_allclose(
+        num(actual) if not isinstance(actual, np.ndarray) else actual,
+        desired,
+        rtol=0,
+        atol=tol,
+        equal_nan=True,
+        err_msg=msg,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -171,20 +178,34 @@ def test_default_cuts_boundaries():
     assert [d["name"] for d in defs] == ["rare", "uncommon", "common"]
     assert omitted == []
     assert [(d["unit"], d["low"], d["high"]) for d in defs] == [
-        ("prevalence", 0.0, 0.01), ("prevalence", 0.01, 0.1), ("prevalence", 0.1, 1.0)]
+        ("prevalence", 0.0, 0.01),
+        ("prevalence", 0.01, 0.1),
+        ("prevalence", 0.1, 1.0),
+    ]
     assert [d["description"] for d in defs] == [
-        "prevalence < 1%", "1% <= prevalence < 10%", "prevalence >= 10%"]
+        "prevalence < 1%",
+        "1% <= prevalence < 10%",
+        "prevalence >= 10%",
+    ]
 
 
 def test_default_cuts_through_audit():
     support = [5, 10, 50, 99, 100, 736]
     cm = np.diag(support)
     r = run(cm, labels=list("abcdef"))
-    assert [c.stratum for c in r.per_class] == ["rare", "uncommon", "uncommon", "uncommon",
-                                                 "common", "common"]
+    assert [c.stratum for c in r.per_class] == [
+        "rare",
+        "uncommon",
+        "uncommon",
+        "uncommon",
+        "common",
+        "common",
+    ]
     assert [(s["name"], s["classes"], s["n_classes"], s["support"]) for s in js(r)["strata"]] == [
-        ("rare", ["a"], 1, 5), ("uncommon", ["b", "c", "d"], 3, 159),
-        ("common", ["e", "f"], 2, 836)]
+        ("rare", ["a"], 1, 5),
+        ("uncommon", ["b", "c", "d"], 3, 159),
+        ("common", ["e", "f"], 2, 836),
+    ]
     assert js(r)["strata"][0]["insufficient_classes"] == ["a"]  # 5 < min_support = 10
     assert js(r)["strata"][1]["insufficient_classes"] == []
     d = r.to_dict()["strata_definition"]
@@ -198,7 +219,9 @@ def test_empty_strata_are_omitted_and_listed():
     assert [d["name"] for d in defs] == ["common"]
     assert omitted == ["rare", "uncommon"]
 
-    index, defs, omitted = unpack(assign_strata([5, 600, 395]))  # 0.5%, 60%, 39.5%: no uncommon class
+    index, defs, omitted = unpack(
+        assign_strata([5, 600, 395])
+    )  # 0.5%, 60%, 39.5%: no uncommon class
     assert index.tolist() == [0, 1, 1]  # indices into the definitions that remain
     assert [d["name"] for d in defs] == ["rare", "common"]
     assert omitted == ["uncommon"]
@@ -210,10 +233,14 @@ def test_empty_strata_are_omitted_and_listed():
 
 
 def test_absent_classes_listed_apart():
-    cm = np.array([[50, 2, 0, 1],
-                   [0, 0, 0, 0],     # class 1: support 0, never predicted either
-                   [3, 0, 0, 0],     # class 2: 3 samples, all predicted as class 0
-                   [1, 0, 4, 900]])
+    cm = np.array(
+        [
+            [50, 2, 0, 1],
+            [0, 0, 0, 0],  # class 1: support 0, never predicted either
+            [3, 0, 0, 0],  # class 2: 3 samples, all predicted as class 0
+            [1, 0, 4, 900],
+        ]
+    )
     index, defs, omitted = unpack(assign_strata(cm.sum(axis=1)))
     assert index[1] == -1
     assert (index[[0, 2, 3]] >= 0).all()
@@ -225,7 +252,9 @@ def test_absent_classes_listed_apart():
     stratum_of = {c["label"]: c["stratum"] for c in js(r)["gap"]["recall"]["contributions"]}
     assert stratum_of["x"] is None
     # recall of an absent class is undefined, so it contributes nothing
-    assert {c["label"]: c["contribution"] for c in js(r)["gap"]["recall"]["contributions"]}["x"] is None
+    assert {c["label"]: c["contribution"] for c in js(r)["gap"]["recall"]["contributions"]}[
+        "x"
+    ] is None
 
 
 def test_log_quantiles():
@@ -255,12 +284,20 @@ def test_log_quantiles():
 
 def test_support_cuts():
     support = [3, 10, 99, 100, 5000]
-    index, defs, omitted = unpack(assign_strata(support, StrataSpec(method="support", cuts=(10, 100))))
+    index, defs, omitted = unpack(
+        assign_strata(support, StrataSpec(method="support", cuts=(10, 100)))
+    )
     assert index.tolist() == [0, 1, 1, 2, 2]
     assert [(d["unit"], d["low"], d["high"]) for d in defs] == [
-        ("support", 0.0, 10.0), ("support", 10.0, 100.0), ("support", 100.0, None)]
-    assert [d["description"] for d in defs] == ["support < 10", "10 <= support < 100",
-                                                "support >= 100"]
+        ("support", 0.0, 10.0),
+        ("support", 10.0, 100.0),
+        ("support", 100.0, None),
+    ]
+    assert [d["description"] for d in defs] == [
+        "support < 10",
+        "10 <= support < 100",
+        "support >= 100",
+    ]
     r = run(np.diag(support), strata="support", strata_cuts=(10, 100))
     assert [s["classes"] for s in js(r)["strata"]] == [[0], [1, 2], [3, 4]]
     assert r.to_dict()["strata"][2]["bounds"]["high"] is None
@@ -286,8 +323,12 @@ def test_strata_names_are_labels_only():
     # by name: renamed strata give the same numbers, the same comparison and the same family.
     rng = np.random.default_rng(3)
     support = np.array([6, 40, 70, 300, 900, 1400])
-    cm = np.array([rng.multinomial(n, np.r_[np.full(6, 0.02), 0][:6] + np.eye(6)[j] * 0.88)
-                   for j, n in enumerate(support)])
+    cm = np.array(
+        [
+            rng.multinomial(n, np.r_[np.full(6, 0.02), 0][:6] + np.eye(6)[j] * 0.88)
+            for j, n in enumerate(support)
+        ]
+    )
     default = run(cm, n_resamples=200, seed=1)
     renamed = run(cm, n_resamples=200, seed=1, strata_names=("tail", "body", "head"))
     d, e = js(default), js(renamed)
@@ -296,9 +337,10 @@ def test_strata_names_are_labels_only():
     assert d["comparisons"][0]["difference"] == e["comparisons"][0]["difference"]
     assert d["family"] == e["family"] and d["family"]["size"] > 0
     assert [r["adjusted"] for r in d["divergence"]] == [r["adjusted"] for r in e["divergence"]]
-    assert ([f["text"] for f in d["findings"]]
-            == [f["text"].replace("tail", "rare").replace("body", "uncommon").replace("head", "common")
-                for f in e["findings"]])
+    assert [f["text"] for f in d["findings"]] == [
+        f["text"].replace("tail", "rare").replace("body", "uncommon").replace("head", "common")
+        for f in e["findings"]
+    ]
 
 
 @given(cm=confusion_matrices())
@@ -313,34 +355,58 @@ def test_strata_membership_matches_exact_arithmetic(cm):
 
 
 CONFIG_ERRORS = [
-    (dict(strata_cuts=[0.1, 0.01]), r"^`strata_cuts` must be strictly increasing; got \[0\.1, 0\.01\]$"),
+    (
+        dict(strata_cuts=[0.1, 0.01]),
+        r"^`strata_cuts` must be strictly increasing; got \[0\.1, 0\.01\]$",
+    ),
     (dict(strata_cuts=[0.01, 0.01]), r"^`strata_cuts` must be strictly increasing"),
     (dict(strata_cuts=[]), r"^`strata_cuts` must be a non-empty list of numbers; got \[\]$"),
-    (dict(strata_cuts=[0.01, 5]), r"^`strata_cuts` on prevalence must lie between 0 and 1 "
-                                  r"\(e\.g\. 0\.01, 0\.1\); got \[0\.01, 5\]$"),
+    (
+        dict(strata_cuts=[0.01, 5]),
+        r"^`strata_cuts` on prevalence must lie between 0 and 1 "
+        r"\(e\.g\. 0\.01, 0\.1\); got \[0\.01, 5\]$",
+    ),
     (dict(strata_cuts=0.05), r"^`strata_cuts` must be a list; got 0\.05$"),
-    (dict(strata="support"), r"^`strata=\"support\"` needs `strata_cuts` \(support counts, "
-                             r"e\.g\. 10, 100\)$"),
-    (dict(strata="quantiles"), r"^`strata` must be one of 'prevalence', 'log-quantiles', "
-                               r"'support'; got 'quantiles'$"),
+    (
+        dict(strata="support"),
+        r"^`strata=\"support\"` needs `strata_cuts` \(support counts, "
+        r"e\.g\. 10, 100\)$",
+    ),
+    (
+        dict(strata="quantiles"),
+        r"^`strata` must be one of 'prevalence', 'log-quantiles', "
+        r"'support'; got 'quantiles'$",
+    ),
     (dict(strata_groups=1), r"^`strata_groups` must be a whole number >= 2; got 1$"),
-    (dict(strata_names=["a", "b"]), r"^`strata_names` must give 3 different names, rarest "
-                                    r"first; got \['a', 'b'\]$"),
+    (
+        dict(strata_names=["a", "b"]),
+        r"^`strata_names` must give 3 different names, rarest "
+        r"first; got \['a', 'b'\]$",
+    ),
     (dict(strata_names=["a", "a", "b"]), r"^`strata_names` must give 3 different names"),
-    (dict(strata="support", strata_cuts=[10], strata_names=["x", "y", "z"]),
-     r"^`strata_names` must give 2 different names"),
-    (dict(strata="log-quantiles", strata_groups=4, strata_names=["a", "b", "c"]),
-     r"^`strata_names` must give 4 different names"),
-    (dict(findings_metrics=["auc"]), r"^`findings_metrics` must be a non-empty list of precision, "
-                                     r"recall, f1, specificity, jaccard, roc_auc; got \['auc'\]$"),
+    (
+        dict(strata="support", strata_cuts=[10], strata_names=["x", "y", "z"]),
+        r"^`strata_names` must give 2 different names",
+    ),
+    (
+        dict(strata="log-quantiles", strata_groups=4, strata_names=["a", "b", "c"]),
+        r"^`strata_names` must give 4 different names",
+    ),
+    (
+        dict(findings_metrics=["auc"]),
+        r"^`findings_metrics` must be a non-empty list of precision, "
+        r"recall, f1, specificity, jaccard, roc_auc; got \['auc'\]$",
+    ),
     (dict(findings_metrics=[]), r"^`findings_metrics` must be a non-empty list"),
-    (dict(divergence_adjustment="fdr"), r"^`divergence_adjustment` must be one of 'holm', "
-                                        r"'bonferroni'; got 'fdr'$"),
+    (
+        dict(divergence_adjustment="fdr"),
+        r"^`divergence_adjustment` must be one of 'holm', "
+        r"'bonferroni'; got 'fdr'$",
+    ),
 ]
 
 
-@pytest.mark.parametrize("kwargs, message", CONFIG_ERRORS,
-                         ids=[str(k) for k, _ in CONFIG_ERRORS])
+@pytest.mark.parametrize("kwargs, message", CONFIG_ERRORS, ids=[str(k) for k, _ in CONFIG_ERRORS])
 def test_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         AuditConfig(**kwargs)
@@ -416,15 +482,22 @@ def test_gap_outputs_of_the_audit(cm):
         # by stratum: the sums of the contributions of each stratum's (present) classes
         for s, value in g["by_stratum"].items():
             # classes with no samples whose metric is defined (specificity) have their own bucket
-            members = (expected_index == -1) if s == "(no samples)" else expected_index == names.index(s)
+            members = (
+                (expected_index == -1) if s == "(no samples)" else expected_index == names.index(s)
+            )
             close(value, np.nansum(contrib[members]), msg=f"{name} {s}")
-        close(sum(v for v in g["by_stratum"].values() if v is not None), np.nansum(contrib), msg=name)
+        close(
+            sum(v for v in g["by_stratum"].values() if v is not None), np.nansum(contrib), msg=name
+        )
         assert [c["stratum"] for c in g["contributions"]] == [
-            names[i] if i >= 0 else None for i in expected_index]
+            names[i] if i >= 0 else None for i in expected_index
+        ]
     # recall: the contributions are macro - micro exactly, = -K' Cov(w, r)
     g = js(r)["gap"]["recall"]
-    close(g["sum_of_contributions"],
-          r.averages["macro"]["recall"].estimate - r.averages["micro"]["recall"].estimate)
+    close(
+        g["sum_of_contributions"],
+        r.averages["macro"]["recall"].estimate - r.averages["micro"]["recall"].estimate,
+    )
     close(-g["n_classes"] * g["covariance"], g["sum_of_contributions"])
     assert g["n_classes"] == int((support > 0).sum())
 
@@ -433,19 +506,29 @@ def test_gap_outputs_of_the_audit(cm):
 def test_gap_by_stratum_adds_up_without_absent_classes(cm):
     r = run(cm)
     for name in STRATA_METRICS:
-        close(sum(js(r)["gap"][name]["by_stratum"].values()), js(r)["gap"][name]["sum_of_contributions"],
-              msg=name)
+        close(
+            sum(js(r)["gap"][name]["by_stratum"].values()),
+            js(r)["gap"][name]["sum_of_contributions"],
+            msg=name,
+        )
 
 
 def test_gap_by_stratum_adds_up_with_an_absent_class():
-    cm = np.array([[20, 3, 4, 0],
-                   [2, 15, 1, 0],
-                   [0, 0, 0, 0],   # absent class: specificity 1 - 5/92, defined
-                   [1, 2, 3, 30]])
+    cm = np.array(
+        [
+            [20, 3, 4, 0],
+            [2, 15, 1, 0],
+            [0, 0, 0, 0],  # absent class: specificity 1 - 5/92, defined
+            [1, 2, 3, 30],
+        ]
+    )
     r = run(cm)
     for name in STRATA_METRICS:
-        close(sum(js(r)["gap"][name]["by_stratum"].values()), js(r)["gap"][name]["sum_of_contributions"],
-              msg=name)
+        close(
+            sum(js(r)["gap"][name]["by_stratum"].values()),
+            js(r)["gap"][name]["sum_of_contributions"],
+            msg=name,
+        )
 
 
 def test_gap_json_when_only_absent_classes_are_defined():
@@ -453,8 +536,9 @@ def test_gap_json_when_only_absent_classes_are_defined():
     text = r.to_json()  # strict JSON: no NaN tokens
     g = js(r)["gap"]["specificity"]
     assert g["sum_of_contributions"] is None or math.isfinite(g["sum_of_contributions"])
-    assert all(c["contribution"] is None or math.isfinite(c["contribution"])
-               for c in g["contributions"])
+    assert all(
+        c["contribution"] is None or math.isfinite(c["contribution"]) for c in g["contributions"]
+    )
     assert text
 
 
@@ -496,8 +580,11 @@ def test_stratum_point_estimates(cm):
         (comp,) = comps
         assert (comp["a"], comp["b"]) == ("rare", "common")
         for name in STRATA_METRICS:
-            close(comp["difference"][name]["estimate"],
-                  macro_of["rare", name] - macro_of["common", name], msg=name)
+            close(
+                comp["difference"][name]["estimate"],
+                macro_of["rare", name] - macro_of["common", name],
+                msg=name,
+            )
     else:
         assert comps == []
 
@@ -529,8 +616,14 @@ def test_trend_point_estimates(cm):
         if ok.sum() >= 3 and np.ptp(support[ok]) == 0:
             # every x equal: undefined; see test_trend_undefined_when_all_supports_are_equal
             continue
-        np.testing.assert_allclose(num(t["slope_per_decade"]["estimate"]), slope, rtol=1e-9,
-                                   atol=1e-9, equal_nan=True, err_msg=f"slope {name}")
+        np.testing.assert_allclose(
+            num(t["slope_per_decade"]["estimate"]),
+            slope,
+            rtol=1e-9,
+            atol=1e-9,
+            equal_nan=True,
+            err_msg=f"slope {name}",
+        )
         close(t["spearman"]["estimate"], rho, tol=1e-12, msg=f"spearman {name}")
         assert t["x"] == "log10 prevalence" and t["weights"] == "support"
 
@@ -569,9 +662,7 @@ def test_macro_minus_micro_interval_is_joint():
     """Nearly balanced classes: macro and micro recall move together in every replicate, so the
     interval of their difference is far narrower than any combination of their marginal
     intervals (even the one assuming independence, sqrt(w1^2 + w2^2))."""
-    cm = np.array([[78, 12, 10],
-                   [10, 60, 10],
-                   [5, 7, 48]])
+    cm = np.array([[78, 12, 10], [10, 60, 10], [5, 7, 48]])
     r = run(cm, n_resamples=400, seed=5)
     for name in ("recall", "f1", "precision"):
         macro, micro = r.averages["macro"][name], r.averages["micro"][name]
@@ -587,11 +678,15 @@ def test_stratum_difference_interval_is_joint_for_precision():
     """Precision of rare and common classes share the predicted columns; the rare-vs-common
     interval is computed from the same replicates as each side (its standard error is the one of
     the difference of the replicates, not of independent sides)."""
-    cm = np.array([[2400, 60, 30, 3, 2],
-                   [30, 420, 20, 2, 1],
-                   [10, 10, 150, 1, 1],
-                   [2, 2, 1, 25, 0],
-                   [3, 1, 1, 0, 15]])
+    cm = np.array(
+        [
+            [2400, 60, 30, 3, 2],
+            [30, 420, 20, 2, 1],
+            [10, 10, 150, 1, 1],
+            [2, 2, 1, 25, 0],
+            [3, 1, 1, 0, 15],
+        ]
+    )
     r = run(cm, n_resamples=400, seed=9)
     assert [s["name"] for s in js(r)["strata"]] == ["rare", "uncommon", "common"]
     diff = js(r)["comparisons"][0]["difference"]
@@ -603,8 +698,11 @@ def test_stratum_difference_interval_is_joint_for_precision():
         assert e["ci_low"] <= e["estimate"] <= e["ci_high"], name
         assert e["se"] > 0
         # Var(a - b) = Var a + Var b - 2 Cov: within the bounds that any correlation allows
-        assert abs(rare[name]["se"] - common[name]["se"]) - 1e-12 <= e["se"] <= (
-            rare[name]["se"] + common[name]["se"] + 1e-12), name
+        assert (
+            abs(rare[name]["se"] - common[name]["se"]) - 1e-12
+            <= e["se"]
+            <= (rare[name]["se"] + common[name]["se"] + 1e-12)
+        ), name
 
 
 def founding_like_cm():

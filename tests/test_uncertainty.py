@@ -40,8 +40,8 @@ from scipy import special, stats
 
 import prevalens
 from prevalens import AuditConfig, audit_predictions, count_statistics, predictions_from_arrays
-from prevalens import ranking as R
 from prevalens import intervals as I
+from prevalens import ranking as R
 from prevalens import uncertainty as U
 from prevalens.counts import class_tables, confusion_matrix
 
@@ -124,21 +124,33 @@ Z = 4.5  # Monte-Carlo tolerance in standard errors (see the module docstring)
 # 1. Wilson and Clopper-Pearson against scipy.stats.binomtest
 
 
-GRID = sorted({(k, n) for n in (1, 2, 3, 4, 7, 10, 17, 50, 200, 1000, 12345)
-               for k in (0, 1, 2, n // 3, n // 2, n - 2, n - 1, n) if 0 <= k <= n})
+GRID = sorted(
+    {
+        (k, n)
+        for n in (1, 2, 3, 4, 7, 10, 17, 50, 200, 1000, 12345)
+        for k in (0, 1, 2, n // 3, n // 2, n - 2, n - 1, n)
+        if 0 <= k <= n
+    }
+)
 
 
 @pytest.mark.parametrize("confidence_level", [0.95, 0.9, 0.99, 0.5])
-@pytest.mark.parametrize("ours, scipy_method", [(I.wilson_interval, "wilson"),
-                                                (I.clopper_pearson_interval, "exact")])
+@pytest.mark.parametrize(
+    "ours, scipy_method", [(I.wilson_interval, "wilson"), (I.clopper_pearson_interval, "exact")]
+)
 def test_proportion_intervals_equal_scipy_binomtest(ours, scipy_method, confidence_level):
     k = np.array([g[0] for g in GRID])
     n = np.array([g[1] for g in GRID])
-    ref = np.array([
-        tuple(stats.binomtest(int(kk), int(nn)).proportion_ci(confidence_level,
-                                                               method=scipy_method))
-        for kk, nn in GRID
-    ])
+    ref = np.array(
+        [
+            tuple(
+                stats.binomtest(int(kk), int(nn)).proportion_ci(
+                    confidence_level, method=scipy_method
+                )
+            )
+            for kk, nn in GRID
+        ]
+    )
     # vectorised, once with the confidence level and once with alpha
     lo, hi = ours(k, n, confidence_level)
     np.testing.assert_allclose(lo, ref[:, 0], rtol=0, atol=1e-10)
@@ -281,10 +293,7 @@ def test_bootstrap_counts_rejects_unknown_scheme():
         U.bootstrap_counts(np.eye(2, dtype=int), 5, np.random.default_rng(0), scheme="rows")
 
 
-CM = np.array([[40, 6, 2, 0],
-               [5, 20, 1, 0],
-               [1, 2, 6, 1],
-               [0, 1, 0, 2]])
+CM = np.array([[40, 6, 2, 0], [5, 20, 1, 0], [1, 2, 6, 1], [0, 1, 0, 2]])
 
 
 @pytest.mark.parametrize("scheme", ["stratified", "simple"])
@@ -292,8 +301,9 @@ def test_bootstrap_counts_cells_have_binomial_moments(scheme):
     b = 4000
     reps = U.bootstrap_counts(CM, b, np.random.default_rng(11), scheme=scheme).astype(float)
     # cell (i, j) is Binomial(n_i, cm_ij / n_i) (stratified) or Binomial(N, cm_ij / N) (simple)
-    trials = np.ones_like(CM) * (CM.sum(axis=1, keepdims=True) if scheme == "stratified"
-                                 else CM.sum())
+    trials = np.ones_like(CM) * (
+        CM.sum(axis=1, keepdims=True) if scheme == "stratified" else CM.sum()
+    )
     p = CM / trials
     var = trials * p * (1 - p)
     live = var > 0
@@ -318,8 +328,13 @@ def row_bootstrap_cms(cm, b, rng, scheme):
         if scheme == "simple":
             idx = rng.integers(0, n, n)
         else:
-            idx = np.concatenate([rng.choice(np.flatnonzero(y_true == c), size=(y_true == c).sum())
-                                  for c in range(k) if (y_true == c).any()])
+            idx = np.concatenate(
+                [
+                    rng.choice(np.flatnonzero(y_true == c), size=(y_true == c).sum())
+                    for c in range(k)
+                    if (y_true == c).any()
+                ]
+            )
         out[r] = confusion_matrix(y_true[idx], y_pred[idx], k)
     return out
 
@@ -332,9 +347,11 @@ def test_bootstrap_counts_match_resampling_rows(scheme):
     with np.errstate(invalid="ignore", divide="ignore"):
         f1_ours = count_statistics(ours)["macro.f1"]
         f1_rows = count_statistics(rows)["macro.f1"]
-    for name, a, c in (("cell (2, 2)", ours[:, 2, 2], rows[:, 2, 2]),
-                       ("cell (0, 1)", ours[:, 0, 1], rows[:, 0, 1]),
-                       ("macro F1", f1_ours, f1_rows)):
+    for name, a, c in (
+        ("cell (2, 2)", ours[:, 2, 2], rows[:, 2, 2]),
+        ("cell (0, 1)", ours[:, 0, 1], rows[:, 0, 1]),
+        ("macro F1", f1_ours, f1_rows),
+    ):
         assert abs(mc_z(a, c)) < Z, (name, "mean", a.mean(), c.mean())
         assert abs(var_z(a, c)) < Z, (name, "variance", a.var(), c.var())
 
@@ -367,9 +384,7 @@ def test_keep_counts_does_not_change_the_stratified_replicates():
 # 4. the jackknife of distinct leave-one-out matrices
 
 
-JK_CM = np.array([[9, 2, 0],
-                  [1, 4, 1],
-                  [0, 2, 1]])
+JK_CM = np.array([[9, 2, 0], [1, 4, 1], [0, 2, 1]])
 
 
 def naive_jackknife(cm):
@@ -415,8 +430,9 @@ def test_weighted_jackknife_equals_naive_refits_as_a_multiset():
     for key, values in naive.items():
         ours = np.asarray(boot.jackknife[key], dtype=float)
         assert ours.shape[0] == cells.size, key
-        np.testing.assert_allclose(ours[member], values, rtol=0, atol=1e-12, equal_nan=True,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            ours[member], values, rtol=0, atol=1e-12, equal_nan=True, err_msg=key
+        )
 
 
 @given(confusion_matrices())
@@ -425,10 +441,22 @@ def test_weighted_jackknife_equals_naive_refits_on_random_matrices(cm):
     naive, deleted = naive_jackknife(cm)
     cells, _ = U.jackknife_counts(cm)
     member = np.searchsorted(cells, deleted)
-    for key in ("macro.f1", "micro.precision", "weighted.recall", "overall.mcc",
-                "overall.cohen_kappa", "per_class.npv"):
-        np.testing.assert_allclose(np.asarray(boot.jackknife[key], dtype=float)[member],
-                                   naive[key], rtol=0, atol=1e-12, equal_nan=True, err_msg=key)
+    for key in (
+        "macro.f1",
+        "micro.precision",
+        "weighted.recall",
+        "overall.mcc",
+        "overall.cohen_kappa",
+        "per_class.npv",
+    ):
+        np.testing.assert_allclose(
+            np.asarray(boot.jackknife[key], dtype=float)[member],
+            naive[key],
+            rtol=0,
+            atol=1e-12,
+            equal_nan=True,
+            err_msg=key,
+        )
 
 
 def acceleration(jack, weights):
@@ -455,8 +483,10 @@ def test_bca_acceleration_from_distinct_matrices_equals_naive_refits(key):
     np.testing.assert_allclose(got[:2], want[:2], rtol=0, atol=1e-12)
     # and equals Efron's formula computed here with numpy's quantiles
     z0 = special.ndtri((np.sum(reps < theta) + 0.5 * np.sum(reps == theta)) / reps.size)
-    levels = [special.ndtr(z0 + (z0 + z) / (1 - a_naive * (z0 + z)))
-              for z in (special.ndtri(0.025), special.ndtri(0.975))]
+    levels = [
+        special.ndtr(z0 + (z0 + z) / (1 - a_naive * (z0 + z)))
+        for z in (special.ndtri(0.025), special.ndtri(0.975))
+    ]
     np.testing.assert_allclose(got[:2], np.quantile(reps, levels), rtol=0, atol=1e-12)
 
 
@@ -470,8 +500,10 @@ def _accuracy(y, p, axis=-1):
 
 def _macro_recall(y, p, axis=-1):
     # every class is present in every resample of this data set (>= 50 samples each)
-    return np.mean([np.sum((y == c) & (p == c), axis=axis) / np.sum(y == c, axis=axis)
-                    for c in range(3)], axis=0)
+    return np.mean(
+        [np.sum((y == c) & (p == c), axis=axis) / np.sum(y == c, axis=axis) for c in range(3)],
+        axis=0,
+    )
 
 
 @pytest.mark.parametrize("interval, scipy_method", [("percentile", "percentile"), ("bca", "BCa")])
@@ -485,11 +517,19 @@ def test_bootstrap_intervals_agree_with_scipy(interval, scipy_method, metric):
     b = 4000
     result = quiet_audit_predictions(
         predictions_from_arrays(y, p),
-        AuditConfig(resampling="simple", interval=interval, n_resamples=b, seed=3))
+        AuditConfig(resampling="simple", interval=interval, n_resamples=b, seed=3),
+    )
     fn = _accuracy if metric == "accuracy" else _macro_recall
     est = result.overall["accuracy"] if metric == "accuracy" else result.averages["macro"]["recall"]
-    ref = stats.bootstrap((y, p), fn, paired=True, vectorized=True, n_resamples=b,
-                          method=scipy_method, rng=np.random.default_rng(5))
+    ref = stats.bootstrap(
+        (y, p),
+        fn,
+        paired=True,
+        vectorized=True,
+        n_resamples=b,
+        method=scipy_method,
+        rng=np.random.default_rng(5),
+    )
     assert est.estimate == pytest.approx(fn(y, p), abs=1e-12)
     assert est.method == f"{interval}(simple bootstrap, B={b})"
     # Tolerance 0.015. Both endpoints are quantiles of B = 4000 replicates of a proportion with
@@ -532,8 +572,9 @@ def test_undefined_share_above_five_percent_makes_audit_estimate_unstable():
     y = np.r_[rng.integers(0, 2, 197), [2, 2, 2]]
     p = y.copy()
     p[:30] = 1 - p[:30]
-    r = quiet_audit(y, p, n_resamples=1000, seed=0, resampling="simple",
-                    proportion_interval="bootstrap")
+    r = quiet_audit(
+        y, p, n_resamples=1000, seed=0, resampling="simple", proportion_interval="bootstrap"
+    )
     e = r.class_result(2).metrics["precision"]
     assert 0.02 < e.undefined_fraction < 0.09
     assert (e.status == "unstable") == (e.undefined_fraction > U.UNSTABLE_FRACTION)
@@ -541,9 +582,15 @@ def test_undefined_share_above_five_percent_makes_audit_estimate_unstable():
         assert "undefined in" in e.note
 
 
-@given(arrays(np.float64, st.tuples(st.integers(2, 60), st.integers(1, 3)),
-              elements=st.one_of(st.floats(-1, 1, width=16), st.just(np.nan))),
-       st.floats(-1, 1, width=16), st.sampled_from(["bca", "percentile", "basic"]))
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(2, 60), st.integers(1, 3)),
+        elements=st.one_of(st.floats(-1, 1, width=16), st.just(np.nan)),
+    ),
+    st.floats(-1, 1, width=16),
+    st.sampled_from(["bca", "percentile", "basic"]),
+)
 def test_interval_from_replicates_invariants(reps, theta, method):
     theta = np.full(reps.shape[1], theta)
     jack = np.linspace(-1, 1, 4)[:, None] * np.ones(reps.shape[1])
@@ -616,11 +663,18 @@ def test_interval_from_replicates_is_vectorised_over_trailing_axes(method):
         assert res[key].shape == (3, 2), key
     for i in range(3):
         for j in range(2):
-            one = I.interval_from_replicates(theta[i, j], reps[:, i, j], jack[:, i, j], w,
-                                             method=method)
+            one = I.interval_from_replicates(
+                theta[i, j], reps[:, i, j], jack[:, i, j], w, method=method
+            )
             for key in ("low", "high", "se", "undefined_fraction"):
-                np.testing.assert_allclose(res[key][i, j], one[key], rtol=0, atol=1e-14,
-                                           equal_nan=True, err_msg=f"{key} [{i}, {j}]")
+                np.testing.assert_allclose(
+                    res[key][i, j],
+                    one[key],
+                    rtol=0,
+                    atol=1e-14,
+                    equal_nan=True,
+                    err_msg=f"{key} [{i}, {j}]",
+                )
             assert res["note"][i, j] == one["note"][()]
     assert np.isnan(res["low"][2, 1]) and "no interval" in res["note"][2, 1]
 
@@ -629,8 +683,9 @@ def test_interval_from_replicates_is_vectorised_over_trailing_axes(method):
 def test_zero_width_interval_from_varying_replicates_has_a_note(method):
     theta = 1 / 3
     reps = np.r_[np.full(196, theta), np.full(4, 0.5)]  # both 2.5% and 97.5% points at theta
-    res = I.interval_from_replicates(theta, reps, np.r_[theta, 0.5], np.array([10.0, 1.0]),
-                                     method=method)
+    res = I.interval_from_replicates(
+        theta, reps, np.r_[theta, 0.5], np.array([10.0, 1.0]), method=method
+    )
     assert res["se"] > 0.02
     assert not (res["low"] == res["high"] and res["note"][()] is None)
 
@@ -709,6 +764,7 @@ def degenerate_cases():
 
 DEGENERATE = degenerate_cases()
 
+
 def interval_problems(result):
     """Every estimate whose interval is neither finite around the estimate nor explicitly
     undefined (NaN with a status / note), and every silent zero-width interval."""
@@ -739,8 +795,15 @@ def interval_problems(result):
 @pytest.mark.parametrize("case", list(DEGENERATE))
 def test_degenerate_inputs_give_finite_or_explicitly_undefined_intervals(case, scores, scheme):
     y, p, s = DEGENERATE[case]
-    r = quiet_audit(y, p, y_score=s if scores else None, labels=list(range(s.shape[1])),
-                    n_resamples=500, seed=1, resampling=scheme)
+    r = quiet_audit(
+        y,
+        p,
+        y_score=s if scores else None,
+        labels=list(range(s.shape[1])),
+        n_resamples=500,
+        seed=1,
+        resampling=scheme,
+    )
     problems = interval_problems(r)
     assert not problems, "\n".join(problems)
 
@@ -749,8 +812,9 @@ def test_degenerate_inputs_give_finite_or_explicitly_undefined_intervals(case, s
 def test_degenerate_inputs_with_analytic_score_intervals(case):
     y, p, s = DEGENERATE[case]
     pred = predictions_from_arrays(y, p, y_score=s, labels=list(range(s.shape[1])))
-    r = quiet_audit_predictions(pred, AuditConfig(n_resamples=300, seed=1,
-                                                  score_bootstrap_max_work=0))
+    r = quiet_audit_predictions(
+        pred, AuditConfig(n_resamples=300, seed=1, score_bootstrap_max_work=0)
+    )
     assert "Obuchowski" in r.averages["micro"]["roc_auc"].method
     problems = interval_problems(r)
     assert not problems, "\n".join(problems)
@@ -760,9 +824,10 @@ def test_degenerate_inputs_with_analytic_score_intervals(case):
 def test_all_tied_scores_give_no_silent_intervals(max_work):
     y = np.repeat(np.arange(3), 7)
     s = np.full((y.size, 3), 1 / 3)
-    r = quiet_audit_predictions(predictions_from_arrays(y, y_score=s),
-                                AuditConfig(n_resamples=200, seed=0,
-                                            score_bootstrap_max_work=max_work))
+    r = quiet_audit_predictions(
+        predictions_from_arrays(y, y_score=s),
+        AuditConfig(n_resamples=200, seed=0, score_bootstrap_max_work=max_work),
+    )
     problems = interval_problems(r)
     assert not problems, "\n".join(problems)
     assert "perfect separation" not in (r.overall["roc_auc_ovo"].note or "")
@@ -800,8 +865,11 @@ def test_cluster_of_single_rows_matches_the_simple_scheme():
     # The ratio of two bootstrap SDs from B replicates each has relative Monte-Carlo sd about
     # sqrt(2 / (2B)) = 2.2%; 4.5 of those is 10%.
     tol = Z * math.sqrt(2 / (2 * b))
-    for get in (lambda r: r.overall["accuracy"], lambda r: r.averages["macro"]["f1"],
-                lambda r: r.overall["cohen_kappa"]):
+    for get in (
+        lambda r: r.overall["accuracy"],
+        lambda r: r.averages["macro"]["f1"],
+        lambda r: r.overall["cohen_kappa"],
+    ):
         assert get(clustered).se / get(simple).se == pytest.approx(1.0, abs=tol)
         assert get(clustered).estimate == get(simple).estimate
 
@@ -830,19 +898,26 @@ def test_cluster_bootstrap_of_duplicated_rows_widens_score_intervals_too():
     s = softmax_scores(y, 3, np.random.default_rng(0), separation=1.0)
     b = 1000
     base = quiet_audit(y, y_score=s, n_resamples=b, seed=1, resampling="simple")
-    clustered = quiet_audit(np.repeat(y, 3), y_score=np.repeat(s, 3, axis=0),
-                            cluster=np.repeat(np.arange(y.size), 3), n_resamples=b, seed=2)
+    clustered = quiet_audit(
+        np.repeat(y, 3),
+        y_score=np.repeat(s, 3, axis=0),
+        cluster=np.repeat(np.arange(y.size), 3),
+        n_resamples=b,
+        seed=2,
+    )
     tol = Z * math.sqrt(2 / (2 * b))
     for avg, name in (("micro", "roc_auc"), ("macro", "roc_auc"), ("micro", "average_precision")):
         ratio = clustered.averages[avg][name].se / base.averages[avg][name].se
         assert ratio == pytest.approx(1.0, abs=tol), (avg, name, ratio)
     # per class (clustered DeLong): the same SE as the data without duplicates, up to the
     # C/(C-1) vs m/(m-1) normalisations
-    for j, label in enumerate(clustered.classes):
+    for label in clustered.classes:
         se_c = clustered.class_result(label).metrics["roc_auc"].se
         se_b = base.class_result(label).metrics["roc_auc"].se
         assert se_c / se_b == pytest.approx(1.0, abs=0.03), (label, se_c, se_b)
-        assert "clustered (Obuchowski 1997)" in clustered.class_result(label).metrics["roc_auc"].method
+        assert (
+            "clustered (Obuchowski 1997)" in clustered.class_result(label).metrics["roc_auc"].method
+        )
 
 
 def test_cluster_analytic_score_intervals_use_the_clusters():
@@ -850,10 +925,12 @@ def test_cluster_analytic_score_intervals_use_the_clusters():
     SE) from clusters of duplicated rows equal those of the data without duplicates."""
     y, _ = cluster_case()
     s = softmax_scores(y, 3, np.random.default_rng(0), separation=1.0)
+
     def run(y_, s_, cluster=None):
         pred = prevalens.predictions_from_arrays(y_, y_score=s_, cluster=cluster)
-        return quiet_audit_predictions(pred, prevalens.AuditConfig(
-            n_resamples=200, seed=1, score_bootstrap_max_work=0))
+        return quiet_audit_predictions(
+            pred, prevalens.AuditConfig(n_resamples=200, seed=1, score_bootstrap_max_work=0)
+        )
 
     base = run(y, s)
     clustered = run(np.repeat(y, 3), np.repeat(s, 3, axis=0), np.repeat(np.arange(y.size), 3))
@@ -868,7 +945,9 @@ def test_cluster_analytic_score_intervals_use_the_clusters():
     e_c, e_b = clustered.averages["micro"]["roc_auc"], base.averages["micro"]["roc_auc"]
     assert e_c.se == pytest.approx(e_b.se, rel=0.01)
     assert "clustered by cluster" in e_c.method
-    assert "samples treated as independent" in clustered.averages["micro"]["average_precision"].method
+    assert (
+        "samples treated as independent" in clustered.averages["micro"]["average_precision"].method
+    )
 
 
 def test_cluster_bootstrap_counts_with_many_clusters_stays_sparse():
@@ -898,8 +977,9 @@ def test_cluster_count_bootstrap_memory_does_not_grow_with_clusters_times_k_squa
     cm = confusion_matrix(y, p, k)
     tracemalloc.start()
     try:
-        U.CountBootstrap.run(cm, count_statistics, 100, np.random.default_rng(0),
-                             y_true=y, y_pred=p, cluster=cluster)
+        U.CountBootstrap.run(
+            cm, count_statistics, 100, np.random.default_rng(0), y_true=y, y_pred=p, cluster=cluster
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -916,14 +996,22 @@ def test_cluster_bootstrap_jackknife_leaves_out_whole_clusters():
     p = np.array([0, 1, 1, 0, 1, 1, 1, 0])
     cluster = np.array([0, 0, 0, 1, 1, 1, 2, 3])  # clusters 0 and 1 have identical cells
     cm = confusion_matrix(y, p, 2)
-    boot = U.CountBootstrap.run(cm, count_statistics, 100, np.random.default_rng(0),
-                                y_true=y, y_pred=p, cluster=cluster)
+    boot = U.CountBootstrap.run(
+        cm, count_statistics, 100, np.random.default_rng(0), y_true=y, y_pred=p, cluster=cluster
+    )
     assert boot.method == "cluster"
     assert sorted(boot.jackknife_weights.tolist()) == [1.0, 1.0, 2.0]
-    refits = sorted(float(count_statistics(confusion_matrix(y[cluster != g], p[cluster != g], 2))
-                          ["overall.accuracy"]) for g in range(4))
-    ours = sorted(np.repeat(boot.jackknife["overall.accuracy"],
-                            boot.jackknife_weights.astype(int)).tolist())
+    refits = sorted(
+        float(
+            count_statistics(confusion_matrix(y[cluster != g], p[cluster != g], 2))[
+                "overall.accuracy"
+            ]
+        )
+        for g in range(4)
+    )
+    ours = sorted(
+        np.repeat(boot.jackknife["overall.accuracy"], boot.jackknife_weights.astype(int)).tolist()
+    )
     np.testing.assert_allclose(ours, refits, rtol=0, atol=1e-12)
 
 
@@ -947,13 +1035,29 @@ def simultaneous_results():
     out = {}
     for mult in ("bonferroni", "none", "sidak"):
         for prop in ("wilson", "bootstrap"):
-            out[mult, prop] = quiet_audit(y, p, y_score=s, n_resamples=400, seed=5,
-                                          multiplicity=mult, proportion_interval=prop)
+            out[mult, prop] = quiet_audit(
+                y,
+                p,
+                y_score=s,
+                n_resamples=400,
+                seed=5,
+                multiplicity=mult,
+                proportion_interval=prop,
+            )
     return out
 
 
-SIM_METRICS = ("precision", "recall", "f1", "specificity", "npv", "jaccard", "prevalence",
-               "roc_auc", "average_precision")
+SIM_METRICS = (
+    "precision",
+    "recall",
+    "f1",
+    "specificity",
+    "npv",
+    "jaccard",
+    "prevalence",
+    "roc_auc",
+    "average_precision",
+)
 
 
 @pytest.mark.parametrize("prop", ["wilson", "bootstrap"])
@@ -969,8 +1073,11 @@ def test_simultaneous_intervals(simultaneous_results, metric, prop):
         sim = r.simultaneous[metric]
         assert sim["adjustment"] == mult
         assert sim["family_size"] == len(defined)
-        expected_level = {"bonferroni": 1 - 0.05 / len(defined),
-                          "sidak": 0.95 ** (1 / len(defined)), "none": 0.95}[mult]
+        expected_level = {
+            "bonferroni": 1 - 0.05 / len(defined),
+            "sidak": 0.95 ** (1 / len(defined)),
+            "none": 0.95,
+        }[mult]
         assert sim["per_class_level"] == pytest.approx(expected_level, abs=1e-12)
         assert [iv["label"] for iv in sim["intervals"]] == list(r.classes)
         for j in range(k):
@@ -1008,8 +1115,9 @@ def test_simultaneous_intervals_of_degenerate_inputs(case):
             if math.isnan(e.ci_low):  # no marginal interval: no simultaneous one either
                 if iv["ci_low"] is not None or iv["ci_high"] is not None:
                     problems.append(f"{metric}[{c.label}]: {iv} but marginal {e}")
-            elif iv["ci_low"] is None or not (iv["ci_low"] <= e.ci_low + 1e-12
-                                              and iv["ci_high"] >= e.ci_high - 1e-12):
+            elif iv["ci_low"] is None or not (
+                iv["ci_low"] <= e.ci_low + 1e-12 and iv["ci_high"] >= e.ci_high - 1e-12
+            ):
                 problems.append(f"{metric}[{c.label}]: {iv} does not contain marginal {e}")
     assert not problems, "\n".join(problems)
 
@@ -1018,16 +1126,17 @@ def test_simultaneous_intervals_of_degenerate_inputs(case):
 # 11. the per-class F1 interval
 
 
-@pytest.mark.parametrize("proportion_interval, scipy_method",
-                         [("wilson", "wilson"), ("clopper-pearson", "exact")])
+@pytest.mark.parametrize(
+    "proportion_interval, scipy_method", [("wilson", "wilson"), ("clopper-pearson", "exact")]
+)
 def test_per_class_f1_interval_is_the_jaccard_interval_mapped(proportion_interval, scipy_method):
-    cm = np.array([[50, 5, 3, 0],
-                   [4, 20, 2, 0],
-                   [2, 1, 4, 0],
-                   [1, 2, 0, 0]])  # class 3: tp = 0, never predicted
+    cm = np.array(
+        [[50, 5, 3, 0], [4, 20, 2, 0], [2, 1, 4, 0], [1, 2, 0, 0]]
+    )  # class 3: tp = 0, never predicted
     y, p = rows_from_cm(cm)
-    r = quiet_audit(y, p, n_resamples=200, seed=0, proportion_interval=proportion_interval,
-                    confidence_level=0.9)
+    r = quiet_audit(
+        y, p, n_resamples=200, seed=0, proportion_interval=proportion_interval, confidence_level=0.9
+    )
     t = class_tables(cm)
     for j in range(4):
         tp, fp, fn = int(t.tp[j]), int(t.fp[j]), int(t.fn[j])
@@ -1060,7 +1169,8 @@ def score_results():
     pred = predictions_from_arrays(y, y_score=s)
     boot = quiet_audit_predictions(pred, AuditConfig(n_resamples=1000, seed=1))
     analytic = quiet_audit_predictions(
-        pred, AuditConfig(n_resamples=1000, seed=1, score_bootstrap_max_work=0))
+        pred, AuditConfig(n_resamples=1000, seed=1, score_bootstrap_max_work=0)
+    )
     return boot, analytic
 
 
@@ -1121,8 +1231,9 @@ def test_micro_auc_variance_matches_the_bootstrap_variance():
     s[np.arange(n), y] += 1.0
     var, _ = U.micro_auc_variance(y, s)
     boot_rng = np.random.default_rng(15)
-    reps = [R.micro_roc_auc(y[idx], s[idx])
-            for idx in (boot_rng.integers(0, n, n) for _ in range(1000))]
+    reps = [
+        R.micro_roc_auc(y[idx], s[idx]) for idx in (boot_rng.integers(0, n, n) for _ in range(1000))
+    ]
     assert var / np.var(reps, ddof=1) == pytest.approx(1.0, abs=0.2)
 
 
@@ -1139,7 +1250,14 @@ def test_column_passes_do_not_depend_on_the_number_of_threads(monkeypatch):
         monkeypatch.setattr(R, "_THREADS", threads)
         runs.append((R.ovr_pass(y, s, combo_weights=w), R.micro_pass(y, s)))
     for summary, micro in runs[1:]:
-        for name in ("auc", "average_precision", "ovo_u", "delong_var", "combo_cov", "ovo_var",
-                     "ovo_df"):
+        for name in (
+            "auc",
+            "average_precision",
+            "ovo_u",
+            "delong_var",
+            "combo_cov",
+            "ovo_var",
+            "ovo_df",
+        ):
             np.testing.assert_array_equal(getattr(summary, name), getattr(runs[0][0], name))
         assert micro == runs[0][1]

@@ -29,9 +29,22 @@ pytest.importorskip("hatchling")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-         "--wheel-dir", str(out), str(ROOT)],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "--wheel-dir",
+            str(out),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     (path,) = out.glob("prevalens-*.whl")
     return path
@@ -39,10 +52,19 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_carries_templates_fonts_schema_and_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for required in ("prevalens/templates/report.html.j2", "prevalens/templates/report.css",
-                     "prevalens/templates/fonts.css", "prevalens/schema/audit-1.schema.json",
-                     "prevalens/data/example_digits.csv"):
+    for required in (
+        "prevalens/templates/report.html.j2",
+        "prevalens/templates/report.css",
+        "prevalens/templates/fonts.css",
+        "prevalens/schema/audit-1.schema.json",
+        "prevalens/data/example_digits.csv",
+        "prevalens/py.typed",  # type checkers read the package's annotations
+    ):
         assert required in names, required
+    # the licence travels with the wheel
+    assert any(
+        n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in names
+    ), sorted(n for n in names if "dist-info" in n)
     fonts = [n for n in names if n.startswith("prevalens/templates/fonts/") and n.endswith(".ttf")]
     assert len(fonts) >= 2
     assert any(n.startswith("prevalens/templates/fonts/") and "LICENSE" in n for n in names)
@@ -54,12 +76,24 @@ def installed(wheel, tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("venv") / "env"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
-    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}
+    purelib = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    deps = {
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+        *site.getsitepackages(),
+    }
     Path(purelib, "zz_test_dependencies.pth").write_text("\n".join(sorted(deps)) + "\n")
-    proc = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
-                           str(wheel)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return venv
 
@@ -68,40 +102,93 @@ def test_installed_wheel_renders_a_report_outside_the_source_tree(installed, tmp
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["SOURCE_DATE_EPOCH"] = "1700000000"
     py = installed / "bin" / "python"
-    where = subprocess.run([str(py), "-c", "import prevalens; print(prevalens.__file__)"],
-                           capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    where = subprocess.run(
+        [str(py), "-c", "import prevalens; print(prevalens.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=True,
+    )
     assert Path(where.stdout.strip()).is_relative_to(installed), where.stdout  # not src/
     cli = installed / "bin" / "prevalens"
     steps = [
         [str(cli), "example", "digits.csv"],
-        [str(cli), "audit", "digits.csv", "--out-dir", "audit", "--format", "json",
-         "--n-resamples", "0", "--seed", "1", "--quiet"],
-        [str(cli), "render", "audit/results.json", "--out-dir", "audit", "--format",
-         "html,pdf,md", "--quiet"],
+        [
+            str(cli),
+            "audit",
+            "digits.csv",
+            "--out-dir",
+            "audit",
+            "--format",
+            "json",
+            "--n-resamples",
+            "0",
+            "--seed",
+            "1",
+            "--quiet",
+        ],
+        [
+            str(cli),
+            "render",
+            "audit/results.json",
+            "--out-dir",
+            "audit",
+            "--format",
+            "html,pdf,md",
+            "--quiet",
+        ],
     ]
     for cmd in steps:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env,
-                              timeout=600)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+        )
         assert proc.returncode == 0, (cmd, proc.stderr)
     out = tmp_path / "audit"
-    assert sorted(p.name for p in out.iterdir()) == ["per_class.csv", "report.html", "report.pdf",
-                                                     "results.json", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "per_class.csv",
+        "report.html",
+        "report.pdf",
+        "results.json",
+        "summary.md",
+    ]
     html = (out / "report.html").read_text("utf-8")
     assert "DejaVu Sans" in html and "data:image/svg+xml" in html  # the bundled CSS and the figures
     # the installed wheel renders exactly what the source tree renders
-    src = subprocess.run([sys.executable, "-m", "prevalens", "render", str(out / "results.json"),
-                          "--out-dir", str(tmp_path / "from_source"), "--format", "html,md",
-                          "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+    src = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prevalens",
+            "render",
+            str(out / "results.json"),
+            "--out-dir",
+            str(tmp_path / "from_source"),
+            "--format",
+            "html,md",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert src.returncode == 0, src.stderr
-    assert (tmp_path / "from_source" / "report.html").read_bytes() == (out / "report.html").read_bytes()
-    assert (tmp_path / "from_source" / "summary.md").read_bytes() == (out / "summary.md").read_bytes()
+    assert (tmp_path / "from_source" / "report.html").read_bytes() == (
+        out / "report.html"
+    ).read_bytes()
+    assert (tmp_path / "from_source" / "summary.md").read_bytes() == (
+        out / "summary.md"
+    ).read_bytes()
     pikepdf = pytest.importorskip("pikepdf")
     with pikepdf.open(out / "report.pdf") as pdf:  # the bundled fonts, embedded
         fonts = {}
         for page in pdf.pages:
             for _, font in (page.Resources.get("/Font") or {}).items():
                 desc = font.get("/FontDescriptor") or font.DescendantFonts[0].FontDescriptor
-                fonts[str(font.BaseFont)] = any(k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+                fonts[str(font.BaseFont)] = any(
+                    k in desc for k in ("/FontFile", "/FontFile2", "/FontFile3")
+                )
     assert fonts and all(fonts.values()), fonts
     assert all("DejaVu" in name for name in fonts), fonts
     d = json.loads((out / "results.json").read_text("utf-8"))

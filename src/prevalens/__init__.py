@@ -55,12 +55,23 @@ from .results import (  # noqa: E402
 # The report stack (matplotlib, Jinja, WeasyPrint) takes about a second to import and is not
 # needed to compute an audit: these names load their module on first use (PEP 562).
 _LAZY = {
-    "run_audit": "job", "AuditRun": "job",
-    "render": "outputs", "write": "outputs",
+    "run_audit": "job",
+    "AuditRun": "job",
+    "render": "outputs",
+    "write": "outputs",
     "figure_files": "report.render",
-    **{name: "report.plots" for name in (
-        "plot_prevalence", "plot_forest", "plot_roc_curves", "plot_pr_curves",
-        "plot_metric_vs_prevalence", "plot_strata", "plot_confusion_matrix")},
+    **{
+        name: "report.plots"
+        for name in (
+            "plot_prevalence",
+            "plot_forest",
+            "plot_roc_curves",
+            "plot_pr_curves",
+            "plot_metric_vs_prevalence",
+            "plot_strata",
+            "plot_confusion_matrix",
+        )
+    },
 }
 
 

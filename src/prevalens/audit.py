@@ -16,7 +16,7 @@ import math
 import os
 import warnings
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -43,8 +43,16 @@ __all__ = ["AuditConfig", "audit", "audit_predictions"]
 # public entry points
 
 
-def audit(y_true, y_pred=None, *, y_score=None, labels=None, cluster=None,
-          config: AuditConfig | None = None, **options) -> AuditResult:
+def audit(
+    y_true,
+    y_pred=None,
+    *,
+    y_score=None,
+    labels=None,
+    cluster=None,
+    config: AuditConfig | None = None,
+    **options,
+) -> AuditResult:
     """Audit a multi-class classifier from arrays.
 
     Parameters
@@ -85,8 +93,13 @@ def audit(y_true, y_pred=None, *, y_score=None, labels=None, cluster=None,
     return _audit(pred, config, None, stacklevel=3)
 
 
-def audit_predictions(predictions: Predictions, config: AuditConfig | None = None, *,
-                      command: str | None = None, **options) -> AuditResult:
+def audit_predictions(
+    predictions: Predictions,
+    config: AuditConfig | None = None,
+    *,
+    command: str | None = None,
+    **options,
+) -> AuditResult:
     """Audit validated predictions (from :func:`prevalens.load_predictions`).
 
     Parameters
@@ -125,9 +138,11 @@ audit.__doc__ = (audit.__doc__ or "").replace("{options}", _options_doc())
 for _fn in (audit, audit_predictions):
     _sig = inspect.signature(_fn)
     _params = [p for p in _sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    _params += [inspect.Parameter(o.key, inspect.Parameter.KEYWORD_ONLY, default=o.default)
-                for o in AUDIT_OPTIONS]
-    _fn.__signature__ = _sig.replace(parameters=_params)  # type: ignore[attr-defined]
+    _params += [
+        inspect.Parameter(o.key, inspect.Parameter.KEYWORD_ONLY, default=o.default)
+        for o in AUDIT_OPTIONS
+    ]
+    setattr(_fn, "__signature__", _sig.replace(parameters=_params))  # noqa: B010
 
 
 # ------------------------------------------------------------------------------------------------
@@ -144,7 +159,9 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
     previous = read_results(config.baseline, "--baseline") if config.baseline else None
     if config.seed is None:
         # No hidden default: draw a seed from the OS and record it so the run can be repeated.
-        config = replace(config, seed=int(np.random.SeedSequence().entropy % (2**63)))
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)  # drawn from the OS, never a sequence here
+        config = replace(config, seed=entropy % (2**63))
     if pred.y_score is not None and not pred.scores_are_probabilities:
         warnings.warn(
             "scores are not probabilities (rows do not all lie in [0, 1] and sum to 1), so log "
@@ -160,12 +177,19 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
     strata = assign_strata(cm.sum(axis=1), StrataSpec.from_config(config))
     summary = None
     if pred.y_score is not None:
-        extra = auc_strata_weights(strata.index, len(strata.definitions),
-                                   np.bincount(pred.y_true, minlength=pred.n_classes),
-                                   pred.n_samples)
+        extra = auc_strata_weights(
+            strata.index,
+            len(strata.definitions),
+            np.bincount(pred.y_true, minlength=pred.n_classes),
+            pred.n_samples,
+        )
         score_point, summary = R.score_statistics(
-            pred.y_true, pred.y_score, probabilities=pred.scores_are_probabilities,
-            cluster=pred.cluster, extra_weights=extra)
+            pred.y_true,
+            pred.y_score,
+            probabilities=pred.scores_are_probabilities,
+            cluster=pred.cluster,
+            extra_weights=extra,
+        )
         point.update(score_point)
 
     # 2. intervals from one engine
@@ -177,32 +201,58 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
     averages, overall = _averages_overall(pred, point, table)
 
     # 3. analyses, one family of claims, findings
-    ctx = Context(pred.classes, cm, point, intervals.engine if intervals else None, config,
-                  strata, pred.has_scores, per_class)
+    ctx = Context(
+        pred.classes,
+        cm,
+        point,
+        intervals.engine if intervals else None,
+        config,
+        strata,
+        pred.has_scores,
+        per_class,
+    )
     strata_results, comparisons, claims = analyse_strata(ctx)
     gap, gap_claims = analyse_gap(ctx)
     trend, trend_claims = analyse_trend(ctx)
-    divergence, class_claims = analyse_divergence(ctx)
+    rows, class_claims = analyse_divergence(ctx)
     claims += gap_claims + trend_claims + class_claims
     family = None
     if ctx.has_intervals:
         family = adjust(claims, ctx.alpha, config.divergence_adjustment, config.confidence_level)
     by_key = {c.key: c for c in claims}
-    divergence = with_adjusted(divergence, by_key, config.divergence_adjustment)
+    divergence = with_adjusted(rows, by_key, config.divergence_adjustment)
     diverging = {r.label for r in divergence if r.diverges}
-    per_class = tuple(replace(c, flags=c.flags + ("diverges",)) if c.label in diverging else c
-                      for c in per_class)
-    findings = build_findings(FindingsInput(
-        per_class, averages, strata_results, comparisons, gap, trend, divergence,
-        family, by_key, config, ctx.findings_metrics))
+    per_class = tuple(
+        replace(c, flags=c.flags + ("diverges",)) if c.label in diverging else c for c in per_class
+    )
+    findings = build_findings(
+        FindingsInput(
+            per_class,
+            averages,
+            strata_results,
+            comparisons,
+            gap,
+            trend,
+            divergence,
+            family,
+            by_key,
+            config,
+            ctx.findings_metrics,
+        )
+    )
 
     result = AuditResult(
         run=_run_info(pred, config, command),
         data=DataSummary(
-            task=pred.task, n_samples=int(cm.sum()), classes=pred.classes,
+            task=pred.task,
+            n_samples=int(cm.sum()),
+            classes=pred.classes,
             confusion_matrix=tuple(tuple(int(x) for x in row) for row in cm),
-            has_scores=pred.has_scores, scores_are_probabilities=pred.scores_are_probabilities,
-            pred_source=pred.pred_source, n_clusters=pred.n_clusters),
+            has_scores=pred.has_scores,
+            scores_are_probabilities=pred.scores_are_probabilities,
+            pred_source=pred.pred_source,
+            n_clusters=pred.n_clusters,
+        ),
         per_class=per_class,
         averages=averages,
         overall=overall,
@@ -235,16 +285,24 @@ def _curves(pred: Predictions, config: AuditConfig) -> dict | None:
     """Micro and macro ROC and PR curves (with bootstrap bands when affordable)."""
     if pred.y_score is None:
         return None
-    curves = R.curve_summary(pred.y_true, pred.y_score,
-                             rng=np.random.SeedSequence(config.seed).spawn(3)[2])
+    curves = R.curve_summary(
+        pred.y_true, pred.y_score, rng=np.random.SeedSequence(config.seed).spawn(3)[2]
+    )
     if config.n_resamples > 0 and pred.cluster is None:
         curves["bands"] = R.curve_bands(
-            pred.y_true, pred.y_score, confidence_level=config.confidence_level,
-            resampling=config.resampling, rng=np.random.SeedSequence(config.seed, spawn_key=(3,)))
+            pred.y_true,
+            pred.y_score,
+            confidence_level=config.confidence_level,
+            resampling=config.resampling,
+            rng=np.random.SeedSequence(config.seed, spawn_key=(3,)),
+        )
     elif config.n_resamples > 0:
-        curves["bands"] = {"method": None, "level": config.confidence_level,
-                           "note": "no bands: a cluster bootstrap of the curves is not "
-                                   "implemented in this version"}
+        curves["bands"] = {
+            "method": None,
+            "level": config.confidence_level,
+            "note": "no bands: a cluster bootstrap of the curves is not "
+            "implemented in this version",
+        }
     return curves
 
 
@@ -256,13 +314,13 @@ def _created_utc() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
         try:
-            when = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+            when = datetime.fromtimestamp(int(epoch), tz=UTC)
         except (ValueError, OverflowError, OSError):
             raise ConfigError(
                 f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970; got {epoch!r}"
             ) from None
     else:
-        when = datetime.now(timezone.utc).replace(microsecond=0)
+        when = datetime.now(UTC).replace(microsecond=0)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -298,21 +356,34 @@ _OVERALL_REASONS = {
     "roc_auc_ovo": "undefined: fewer than two classes are present",
     "balanced_accuracy": "undefined: no class has true samples",
 }
-_OVERALL_ORDER = ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc", "roc_auc_ovo",
-                  "top_3_accuracy", "top_5_accuracy", "log_loss", "brier")
+_OVERALL_ORDER = (
+    "accuracy",
+    "balanced_accuracy",
+    "cohen_kappa",
+    "mcc",
+    "roc_auc_ovo",
+    "top_3_accuracy",
+    "top_5_accuracy",
+    "log_loss",
+    "brier",
+)
 
 
 def _estimate(key, value, table: IntervalTable, *, status_hint="ok", note=None) -> Estimate:
     value = float(value)
     ci = table.get(key)
     if math.isnan(value):
-        return Estimate(value, status="undefined", note=note,
-                        method=ci.method if ci else None)
+        return Estimate(value, status="undefined", note=note, method=ci.method if ci else None)
     if ci is None:
         return Estimate(value, status=status_hint, note=note)
     return Estimate(
-        value, ci_low=ci.low, ci_high=ci.high, se=ci.se, method=ci.method,
-        status="unstable" if ci.unstable else status_hint, note=ci.note or note,
+        value,
+        ci_low=ci.low,
+        ci_high=ci.high,
+        se=ci.se,
+        method=ci.method,
+        status="unstable" if ci.unstable else status_hint,
+        note=ci.note or note,
         undefined_fraction=ci.undefined_fraction,
     )
 
@@ -338,9 +409,17 @@ def _per_class(pred, cm, point, table, config, strata) -> tuple[ClassResult, ...
             value = point[key][j]
             note = _PER_CLASS_REASONS.get(name) if np.isnan(value) else None
             metrics[name] = _estimate((key, j), value, table, status_hint=hint, note=note)
-        out.append(ClassResult(label=label, support=int(support[j]),
-                               prevalence=float(support[j] / n), predicted=int(predicted[j]),
-                               metrics=metrics, flags=tuple(flags), stratum=strata.name_of(j)))
+        out.append(
+            ClassResult(
+                label=label,
+                support=int(support[j]),
+                prevalence=float(support[j] / n),
+                predicted=int(predicted[j]),
+                metrics=metrics,
+                flags=tuple(flags),
+                stratum=strata.name_of(j),
+            )
+        )
     return tuple(out)
 
 
@@ -351,18 +430,23 @@ def _averages_overall(pred, point, table) -> tuple[dict, dict]:
         for name in names:
             key = f"{avg}.{name}"
             averages[avg][name] = _estimate(
-                key, point[key], table, note=_AVERAGE_REASONS[avg] if np.isnan(point[key]) else None)
+                key, point[key], table, note=_AVERAGE_REASONS[avg] if np.isnan(point[key]) else None
+            )
     overall = {}
     for key in sorted(point, key=_overall_order):
         if key.startswith("overall."):
             name = key.split(".", 1)[1]
             overall[name] = _estimate(
-                key, point[key], table,
-                note=_OVERALL_REASONS.get(name) if np.isnan(point[key]) else None)
+                key,
+                point[key],
+                table,
+                note=_OVERALL_REASONS.get(name) if np.isnan(point[key]) else None,
+            )
     if pred.has_scores and not pred.scores_are_probabilities:
         for name in ("log_loss", "brier"):
             overall[name] = Estimate(
-                math.nan, status="undefined",
+                math.nan,
+                status="undefined",
                 note="not computed: scores are not probabilities (rows must lie in [0, 1] and sum to 1)",
             )
     return averages, overall

@@ -14,9 +14,11 @@ import math
 
 __all__ = ["compare_with_baseline"]
 
-_NOTE = ("Overlapping intervals do not show that nothing changed, and intervals that do not "
-         "overlap are a rough signal only: the runs may share data, and the comparison is not "
-         "adjusted for the number of metrics.")
+_NOTE = (
+    "Overlapping intervals do not show that nothing changed, and intervals that do not "
+    "overlap are a rough signal only: the runs may share data, and the comparison is not "
+    "adjusted for the number of metrics."
+)
 
 
 def _rows(d: dict):
@@ -37,8 +39,12 @@ def _num(x):
 
 
 def _overlap(old, new):
-    lo1, hi1, lo2, hi2 = (_num(old.get("ci_low")), _num(old.get("ci_high")),
-                          _num(new.get("ci_low")), _num(new.get("ci_high")))
+    lo1, hi1, lo2, hi2 = (
+        _num(old.get("ci_low")),
+        _num(old.get("ci_high")),
+        _num(new.get("ci_low")),
+        _num(new.get("ci_high")),
+    )
     if None in (lo1, hi1, lo2, hi2):
         return None
     return bool(lo1 <= hi2 and lo2 <= hi1)
@@ -58,8 +64,7 @@ def compare_with_baseline(new: dict, old: dict, *, path: str, sha256: str) -> di
             eo, en = _num(o.get("estimate")), _num(n.get("estimate"))
             diff = None if eo is None or en is None else en - eo
             overlap = _overlap(o, n)
-        items.append({"metric": name, "old": o, "new": n, "difference": diff,
-                      "overlap": overlap})
+        items.append({"metric": name, "old": o, "new": n, "difference": diff, "overlap": overlap})
     old_labels = [str(c["label"]) for c in old.get("per_class", [])]
     new_labels = [str(c["label"]) for c in new.get("per_class", [])]
     old_hashes = sorted(i.get("sha256") or "" for i in old.get("inputs", []))

@@ -18,8 +18,9 @@ import shlex
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ._version import __version__
 from .data import example_path
@@ -48,8 +49,9 @@ class _Parser(argparse.ArgumentParser):
     exit 2, like every other usage error."""
 
     def error(self, message):  # noqa: D401 - argparse's hook
-        sys.stderr.write(f"prevalens: error: {' '.join(message.split())} "
-                         f"(see {self.prog} --help)\n")
+        sys.stderr.write(
+            f"prevalens: error: {' '.join(message.split())} (see {self.prog} --help)\n"
+        )
         raise SystemExit(EXIT_USAGE)
 
 
@@ -78,8 +80,17 @@ quality gates (--gate, repeatable): NAME OP NUMBER, OP one of >=, >, <=, <, NAME
 exit codes: 0 success (all gates pass), 1 a quality gate failed (outputs still written),
   2 bad usage or input (nothing written), 3 internal error."""
 
-_METAVARS = {"path": "PATH", "int": "N", "float": "X", "str": "TEXT", "text": "MARKDOWN",
-             "list-str": "A,B", "list-float": "X,Y", "labels": "A,B,C", "formats": "F,G"}
+_METAVARS = {
+    "path": "PATH",
+    "int": "N",
+    "float": "X",
+    "str": "TEXT",
+    "text": "MARKDOWN",
+    "list-str": "A,B",
+    "list-float": "X,Y",
+    "labels": "A,B,C",
+    "formats": "F,G",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,30 +109,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"prevalens {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub_kwargs = {"allow_abbrev": False}
 
     a = sub.add_parser(
         "audit",
-        **sub_kwargs,
+        allow_abbrev=False,
         help="audit predictions from a CSV or Parquet file",
         description="Audit predictions in INPUT (CSV or Parquet: columns y_true, y_pred and/or "
         "score_<label>) and write results.json, the report and exports into --out-dir.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_AUDIT_EPILOG,
     )
-    a.add_argument("input", nargs="?", default=None,
-                   help="predictions file (.csv or .parquet); or `input` in the config file")
+    a.add_argument(
+        "input",
+        nargs="?",
+        default=None,
+        help="predictions file (.csv or .parquet); or `input` in the config file",
+    )
     a.add_argument("--example", action="store_true", help="audit the bundled example data")
-    a.add_argument("--config", metavar="FILE",
-                   help="TOML file of options (default: [tool.prevalens] of ./pyproject.toml)")
+    a.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file of options (default: [tool.prevalens] of ./pyproject.toml)",
+    )
     for opt in OPTIONS:
         if opt.key == "input":
             continue
         default = opt.default
-        shown = (",".join(map(str, default)) if isinstance(default, tuple) and default
-                 else default)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) and default else default
         help_ = opt.help + (f" (default: {shown})" if shown not in (None, ()) else "")
-        kwargs = {"default": None, "help": help_.replace("%", "%%"), "dest": opt.key}
+        kwargs: dict[str, Any] = {
+            "default": None,
+            "help": help_.replace("%", "%%"),
+            "dest": opt.key,
+        }
         if opt.repeat:
             kwargs["action"] = "append"
             kwargs["metavar"] = "'NAME OP X'" if opt.key == "gates" else "'ROLE: NAME'"
@@ -134,13 +154,16 @@ def _parser() -> argparse.ArgumentParser:
             elif opt.kind == "float":
                 kwargs["type"] = float
         a.add_argument(opt.cli_flag, **kwargs)
-    a.add_argument("--quiet", action="store_true",
-                   help="print nothing on success (errors and failed gates still go to stderr)")
+    a.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print nothing on success (errors and failed gates still go to stderr)",
+    )
     a.add_argument("--debug", action="store_true", help="show tracebacks")
 
     r = sub.add_parser(
         "render",
-        **sub_kwargs,
+        allow_abbrev=False,
         help="re-render the report and exports from a results.json without recomputing",
         description="Render the report (html, pdf) and exports (csv, md, tex) from RESULTS, a "
         "results.json written by `prevalens audit`. Nothing is recomputed: every number comes "
@@ -153,20 +176,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("results", help="a results.json written by prevalens audit")
     r.add_argument("--out-dir", default="reports", help="output directory (default: reports)")
-    r.add_argument("--format", default="html,pdf",
-                   help="among html, pdf, csv, md, tex, figures (default: html,pdf)")
+    r.add_argument(
+        "--format",
+        default="html,pdf",
+        help="among html, pdf, csv, md, tex, figures (default: html,pdf)",
+    )
     r.add_argument("--templates", metavar="DIR", help="your own copy of the report templates")
     r.add_argument("--title", help="report title")
     r.add_argument("--model-name", help="name of the audited model, on the cover")
     r.add_argument("--dataset-name", help="name of the evaluation data, on the cover")
-    r.add_argument("--signoff", action="append", metavar="'ROLE: NAME'",
-                   help="sign-off lines (default: those of the audit's configuration)")
+    r.add_argument(
+        "--signoff",
+        action="append",
+        metavar="'ROLE: NAME'",
+        help="sign-off lines (default: those of the audit's configuration)",
+    )
     r.add_argument("--quiet", action="store_true", help="print nothing on success")
     r.add_argument("--debug", action="store_true", help="show tracebacks")
 
     s = sub.add_parser(
         "schema",
-        **sub_kwargs,
+        allow_abbrev=False,
         help="print the JSON Schema of results.json",
         epilog="example:\n  prevalens schema > audit-1.schema.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -175,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser(
         "example",
-        **sub_kwargs,
+        allow_abbrev=False,
         help="write the bundled example predictions to a CSV file",
         description="Write the bundled example predictions (a long-tailed split of the digits "
         "data with a logistic regression's probabilities) to PATH, and say how to audit them.",
@@ -220,7 +250,9 @@ def _progress(args) -> Progress:
 def _split(text: str, flag: str) -> list[str]:
     items = [t.strip() for t in text.split(",")]
     if any(t == "" for t in items):
-        raise UsageError(f"{flag} {text!r} has an empty item; give comma-separated values like a,b,c")
+        raise UsageError(
+            f"{flag} {text!r} has an empty item; give comma-separated values like a,b,c"
+        )
     return items
 
 
@@ -259,17 +291,24 @@ def _cli_options(args) -> dict:
 
 def _cmd_audit(args) -> int:
     progress = args.progress
-    run = run_audit(args.input, config=args.config, example=args.example,
-                    command="prevalens " + " ".join(shlex.quote(a) for a in args.argv),
-                    progress=progress, **_cli_options(args))
+    run = run_audit(
+        args.input,
+        config=args.config,
+        example=args.example,
+        command="prevalens " + " ".join(shlex.quote(a) for a in args.argv),
+        progress=progress,
+        **_cli_options(args),
+    )
     progress.done()
     if not args.quiet:
         _summary(run.result.to_dict(), run.written)
     gates = run.result.gates
     if run.exit_code == EXIT_GATE_FAILED and gates is not None:
         failed = [g for g in gates["items"] if not g["passed"]]
-        sys.stderr.write(f"prevalens: {len(failed)} of {len(gates['items'])} quality gates "
-                         f"failed: {'; '.join(g['spec'] for g in failed)}\n")
+        sys.stderr.write(
+            f"prevalens: {len(failed)} of {len(gates['items'])} quality gates "
+            f"failed: {'; '.join(g['spec'] for g in failed)}\n"
+        )
     return run.exit_code
 
 
@@ -286,10 +325,17 @@ def _cmd_render(args) -> int:
         raise UsageError(f"--out-dir {out_dir}: exists and is not a directory")
     cfg = result.run.config or {}
     progress = args.progress
-    written = write(result.to_dict(), out_dir, formats, templates=args.templates,
-                    title=args.title or cfg.get("title"), model_name=args.model_name,
-                    dataset_name=args.dataset_name,
-                    signoff=args.signoff or cfg.get("signoff") or (), progress=progress)
+    written = write(
+        result.to_dict(),
+        out_dir,
+        formats,
+        templates=args.templates,
+        title=args.title or cfg.get("title"),
+        model_name=args.model_name,
+        dataset_name=args.dataset_name,
+        signoff=args.signoff or cfg.get("signoff") or (),
+        progress=progress,
+    )
     progress.done()
     if not args.quiet:
         for p_ in written:
@@ -301,15 +347,19 @@ def _summary(d: dict, written) -> None:
     """A short table on stdout: headline metrics, the gap, the gates, the files written."""
     out = sys.stdout
     data = d["data"]
-    out.write(f"prevalens {__version__}: {data['n_samples']} samples, {data['n_classes']} classes, "
-              f"seed {d['run']['seed']}\n")
+    out.write(
+        f"prevalens {__version__}: {data['n_samples']} samples, {data['n_classes']} classes, "
+        f"seed {d['run']['seed']}\n"
+    )
     metrics = [m for m in ("recall", "precision", "f1", "roc_auc") if m in d["averages"]["micro"]]
     rows = [["metric", "micro", "macro", "weighted", "macro - micro"]]
     for m in metrics:
         gap = d.get("gap", {}).get(m, {}).get("macro_minus_micro")
-        rows.append([m] + [fmt_estimate(d["averages"][a].get(m))
-                           for a in ("micro", "macro", "weighted")]
-                    + [fmt_estimate(gap, bounds=(0.0,)) if gap else ""])
+        rows.append(
+            [m]
+            + [fmt_estimate(d["averages"][a].get(m)) for a in ("micro", "macro", "weighted")]
+            + [fmt_estimate(gap, bounds=(0.0,)) if gap else ""]
+        )
     for k in ("accuracy", "mcc"):
         if k in d["overall"]:
             bounds = (-1.0, 0.0, 1.0) if k == "mcc" else (0.0, 1.0)
@@ -330,13 +380,17 @@ def _summary(d: dict, written) -> None:
         out.write(f"quality gates: {verdict}\n")
         for g in gates["items"]:
             value = fmt_gate_value(g)
-            out.write(f"  {'PASS' if g['passed'] else 'FAIL'}  {g['spec']:<32} "
-                      f"{g['compared'] or 'value'} = {value}\n")
+            out.write(
+                f"  {'PASS' if g['passed'] else 'FAIL'}  {g['spec']:<32} "
+                f"{g['compared'] or 'value'} = {value}\n"
+            )
     base = d.get("baseline")
     if base:
         moved = [i for i in base["items"] if i["overlap"] is False]
-        out.write(f"since the baseline ({base['created_utc']}): {len(moved)} of "
-                  f"{len(base['items'])} metrics have intervals that no longer overlap\n")
+        out.write(
+            f"since the baseline ({base['created_utc']}): {len(moved)} of "
+            f"{len(base['items'])} metrics have intervals that no longer overlap\n"
+        )
     for target in written:
         out.write(f"wrote {target}\n")
 
@@ -354,7 +408,9 @@ def _cmd_example(args) -> int:
         write_atomic(target, example_path().read_bytes())
     except OSError as exc:
         raise UsageError(f"{target}: cannot write ({exc.strerror or exc})") from None
-    sys.stdout.write(f"wrote {target}\naudit it with:\n  prevalens audit {shlex.quote(str(target))} --out-dir audit\n")
+    sys.stdout.write(
+        f"wrote {target}\naudit it with:\n  prevalens audit {shlex.quote(str(target))} --out-dir audit\n"
+    )
     return EXIT_OK
 
 
@@ -368,8 +424,12 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    handler = {"audit": _cmd_audit, "render": _cmd_render, "schema": _cmd_schema,
-               "example": _cmd_example}[args.command]
+    handler = {
+        "audit": _cmd_audit,
+        "render": _cmd_render,
+        "schema": _cmd_schema,
+        "example": _cmd_example,
+    }[args.command]
     debug = getattr(args, "debug", False)
     quiet = getattr(args, "quiet", False)
     with warnings.catch_warnings(record=True) as caught:
@@ -408,12 +468,14 @@ def _check_environment() -> None:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch is None:
         return
-    message = (f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970 (e.g. from "
-               f"`git log -1 --format=%ct`); got {epoch!r}")
+    message = (
+        f"SOURCE_DATE_EPOCH must be a whole number of seconds since 1970 (e.g. from "
+        f"`git log -1 --format=%ct`); got {epoch!r}"
+    )
     if not epoch.strip().isdigit():
         raise UsageError(message)
     try:
-        datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+        datetime.fromtimestamp(int(epoch), tz=UTC)
     except (ValueError, OverflowError, OSError):
         raise UsageError(message + ", which is beyond the dates a report can carry") from None
 

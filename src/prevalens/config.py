@@ -52,9 +52,13 @@ def load_config_file(path) -> tuple[dict, Source]:
     top level. Errors name the file."""
     path = Path(path)
     label = str(path)
-    raw = read_user_file(path, label, missing="configuration file not found; check the --config path",
-                         directory="is a directory; give a TOML file such as audit.toml",
-                         error=ConfigError)
+    raw = read_user_file(
+        path,
+        label,
+        missing="configuration file not found; check the --config path",
+        directory="is a directory; give a TOML file such as audit.toml",
+        error=ConfigError,
+    )
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -67,7 +71,9 @@ def load_config_file(path) -> tuple[dict, Source]:
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: must be a table of options")
     elif path.name == "pyproject.toml":
-        raise ConfigError(f"{label}: has no [tool.prevalens] table; add one with the audit's options")
+        raise ConfigError(
+            f"{label}: has no [tool.prevalens] table; add one with the audit's options"
+        )
     else:
         table = data
     return table, Source(label, path.resolve().parent)

@@ -71,15 +71,19 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise InputError(f"`y_true` and `y_pred` must be 1-D and of the same length; got shapes "
-                         f"{y_true.shape} and {y_pred.shape}")
+        raise InputError(
+            f"`y_true` and `y_pred` must be 1-D and of the same length; got shapes "
+            f"{y_true.shape} and {y_pred.shape}"
+        )
     for name, codes in (("y_true", y_true), ("y_pred", y_pred)):
         # a code out of range would silently land in another cell of the flat bincount
         if codes.size and (codes.min() < 0 or codes.max() >= n_classes):
             i = int(np.flatnonzero((codes < 0) | (codes >= n_classes))[0])
-            raise InputError(f"`{name}` holds the class code {int(codes[i])} at position {i}, "
-                             f"outside 0..{n_classes - 1} for n_classes={n_classes}; codes index "
-                             "the classes")
+            raise InputError(
+                f"`{name}` holds the class code {int(codes[i])} at position {i}, "
+                f"outside 0..{n_classes - 1} for n_classes={n_classes}; codes index "
+                "the classes"
+            )
     # One pass: a row's cell index is true * K + pred.
     flat = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
     return flat.reshape(n_classes, n_classes).astype(np.int64, copy=False)
@@ -135,12 +139,12 @@ class ConfusionCounts:
         object.__setattr__(self, "matrix", m)
 
     @classmethod
-    def from_codes(cls, y_true, y_pred, classes) -> "ConfusionCounts":
+    def from_codes(cls, y_true, y_pred, classes) -> ConfusionCounts:
         """Count integer-coded labels (codes index ``classes``)."""
         classes = tuple(classes)
         return cls(classes, confusion_matrix(y_true, y_pred, len(classes)))
 
-    def __add__(self, other: "ConfusionCounts") -> "ConfusionCounts":
+    def __add__(self, other: ConfusionCounts) -> ConfusionCounts:
         if not isinstance(other, ConfusionCounts):
             return NotImplemented
         if other.classes != self.classes:
@@ -155,7 +159,7 @@ class ConfusionCounts:
             return NotImplemented
         return self.classes == other.classes and np.array_equal(self.matrix, other.matrix)
 
-    __hash__ = None  # mutable-looking array payload; equality by value only
+    __hash__ = None  # type: ignore[assignment]  # array payload: equality by value, no hash
 
     @property
     def n_samples(self) -> int:

@@ -31,8 +31,15 @@ import re
 import unicodedata
 
 from .exceptions import ConfigError
-from .formatting import (digits_for_width, fmt_estimate, fmt_gate_value, fmt_level, fmt_number,
-                         fmt_percent, metric_name)
+from .formatting import (
+    digits_for_width,
+    fmt_estimate,
+    fmt_gate_value,
+    fmt_level,
+    fmt_number,
+    fmt_percent,
+    metric_name,
+)
 
 __all__ = [
     "EXPORTS",
@@ -51,8 +58,18 @@ EXPORTS = {
 }
 
 #: Columns of :func:`headline_csv`.
-HEADLINE_COLUMNS = ("section", "name", "metric", "estimate", "ci_low", "ci_high", "se", "method",
-                    "status", "note")
+HEADLINE_COLUMNS = (
+    "section",
+    "name",
+    "metric",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "se",
+    "method",
+    "status",
+    "note",
+)
 
 #: Per-class tables with this many classes or more use ``longtable`` (it breaks across pages);
 #: so do smaller ones whose long labels need more lines than a page holds (see
@@ -66,8 +83,15 @@ _TEX_LABEL_CHARS = 16
 
 _AVERAGES = ("micro", "macro", "weighted")
 _HEADLINE_MD = ("precision", "recall", "f1", "roc_auc")
-_HEADLINE_TEX = ("precision", "recall", "f1", "specificity", "jaccard", "roc_auc",
-                 "average_precision")
+_HEADLINE_TEX = (
+    "precision",
+    "recall",
+    "f1",
+    "specificity",
+    "jaccard",
+    "roc_auc",
+    "average_precision",
+)
 _OVERALL_MD = ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc")
 _PER_CLASS_TEX = ("recall", "precision", "f1", "roc_auc")
 _STRATA_MD = ("recall", "precision", "f1", "roc_auc")
@@ -104,8 +128,12 @@ def export_files(d: dict, formats) -> dict[str, bytes]:
     ['headline.csv', 'per_class.csv', 'summary.md']
     """
     wanted = _check_formats(formats)
-    makers = {"per_class.csv": per_class_csv, "headline.csv": headline_csv,
-              "summary.md": markdown_summary, "tables.tex": latex_tables}
+    makers = {
+        "per_class.csv": per_class_csv,
+        "headline.csv": headline_csv,
+        "summary.md": markdown_summary,
+        "tables.tex": latex_tables,
+    }
     return {name: makers[name](d) for fmt in EXPORTS if fmt in wanted for name in EXPORTS[fmt]}
 
 
@@ -115,12 +143,14 @@ def _check_formats(formats) -> set:
     try:
         wanted = list(formats)
     except TypeError:
-        raise ConfigError(f"`formats` must be a list of export formats ({', '.join(EXPORTS)}); "
-                          f"got {formats!r}") from None
+        raise ConfigError(
+            f"`formats` must be a list of export formats ({', '.join(EXPORTS)}); got {formats!r}"
+        ) from None
     bad = [f for f in wanted if f not in EXPORTS]
     if bad:
-        raise ConfigError(f"`formats` has unknown export format(s) {bad!r}; allowed: "
-                          f"{', '.join(EXPORTS)}")
+        raise ConfigError(
+            f"`formats` has unknown export format(s) {bad!r}; allowed: {', '.join(EXPORTS)}"
+        )
     return set(wanted)
 
 
@@ -156,13 +186,22 @@ def per_class_csv(d: dict) -> bytes:
         header += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_status"]
     rows = [header]
     for c in d["per_class"]:
-        row = [_cell(c["label"]), c["support"], c["predicted"], _cell(c.get("stratum") or ""),
-               _cell(";".join(c.get("flags") or ()))]
+        row = [
+            _cell(c["label"]),
+            c["support"],
+            c["predicted"],
+            _cell(c.get("stratum") or ""),
+            _cell(";".join(c.get("flags") or ())),
+        ]
         for m in metrics:
             e = c["metrics"].get(m) or {}
             estimate = c.get("prevalence") if m == "prevalence" else e.get("estimate")
-            row += [_num(estimate), _num(e.get("ci_low")), _num(e.get("ci_high")),
-                    _cell(e.get("status") or "")]
+            row += [
+                _num(estimate),
+                _num(e.get("ci_low")),
+                _num(e.get("ci_high")),
+                _cell(e.get("status") or ""),
+            ]
         rows.append(row)
     return _csv_bytes(rows)
 
@@ -190,10 +229,20 @@ def headline_csv(d: dict) -> bytes:
 
     def add(section, name, metric, e):
         e = e or {}
-        rows.append([section, _cell(name), _cell(metric), _num(e.get("estimate")),
-                     _num(e.get("ci_low")), _num(e.get("ci_high")), _num(e.get("se")),
-                     _cell(e.get("method") or ""), _cell(e.get("status") or ""),
-                     _cell(e.get("note") or "")])
+        rows.append(
+            [
+                section,
+                _cell(name),
+                _cell(metric),
+                _num(e.get("estimate")),
+                _num(e.get("ci_low")),
+                _num(e.get("ci_high")),
+                _num(e.get("se")),
+                _cell(e.get("method") or ""),
+                _cell(e.get("status") or ""),
+                _cell(e.get("note") or ""),
+            ]
+        )
 
     averages = d.get("averages") or {}
     order = [a for a in _AVERAGES if a in averages] + [a for a in averages if a not in _AVERAGES]
@@ -240,8 +289,9 @@ def _cell(value):
 
 def _oneline(text) -> str:
     """``text`` on one line: every line break and other control character becomes a space."""
-    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-                   for ch in str(text))
+    return "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in str(text)
+    )
 
 
 def _run_names(d: dict) -> tuple:
@@ -291,7 +341,7 @@ def _methods_text(run: dict, columns) -> str:
     (metric, [EST, ...]). Metrics with the same methods are named together."""
     groups: dict[tuple, list] = {}
     for metric, ests in columns:
-        fams = []
+        fams: list[str] = []
         for e in ests:
             if e and e.get("ci_low") is not None and e.get("ci_high") is not None:
                 f = _family(e.get("method"))
@@ -302,13 +352,15 @@ def _methods_text(run: dict, columns) -> str:
     if not groups:
         return "point estimates only, no intervals"
     parts = []
-    for fams, names in groups.items():
+    for families, names in groups.items():
         who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        parts.append(f"{who}: {' or '.join(fams)}")
+        parts.append(f"{who}: {' or '.join(families)}")
     text = "; ".join(parts)
     if any("bootstrap" in f for fams in groups for f in fams) and run.get("n_resamples"):
-        text += (f"; bootstrap with B = {run['n_resamples']:,} replicates "
-                 f"({run.get('resampling')} resampling)")
+        text += (
+            f"; bootstrap with B = {run['n_resamples']:,} replicates "
+            f"({run.get('resampling')} resampling)"
+        )
     return text
 
 
@@ -331,8 +383,10 @@ def _md(text) -> str:
 
 
 def _md_table(header, rows, align) -> list:
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return lines + [""]
 
@@ -367,11 +421,17 @@ def markdown_summary(d: dict) -> bytes:
         title = "Classifier audit"
     lines = [f"# {title}", ""]
     b = run.get("n_resamples") or 0
-    facts = [f"{data['n_samples']:,} samples", f"{data['n_classes']} classes",
-             f"seed {run.get('seed')}", f"B = {b:,}"]
+    facts = [
+        f"{data['n_samples']:,} samples",
+        f"{data['n_classes']} classes",
+        f"seed {run.get('seed')}",
+        f"B = {b:,}",
+    ]
     if b:
-        facts.append(f"{_confidence_text(run)} intervals ({_md(run.get('interval_method'))}, "
-                     f"{_md(run.get('resampling'))} resampling)")
+        facts.append(
+            f"{_confidence_text(run)} intervals ({_md(run.get('interval_method'))}, "
+            f"{_md(run.get('resampling'))} resampling)"
+        )
     else:
         facts.append("no bootstrap intervals")
     tool = d.get("tool") or {}
@@ -395,27 +455,42 @@ def markdown_summary(d: dict) -> bytes:
     averages = d.get("averages") or {}
     metrics = [m for m in _HEADLINE_MD if any(m in (averages.get(a) or {}) for a in _AVERAGES)]
     if metrics:
-        rows = [[metric_name(m)] + [fmt_estimate((averages.get(a) or {}).get(m)) for a in _AVERAGES]
-                for m in metrics]
+        rows = [
+            [metric_name(m)] + [fmt_estimate((averages.get(a) or {}).get(m)) for a in _AVERAGES]
+            for m in metrics
+        ]
         lines += ["## Headline metrics", ""]
         lines += _md_table(["Metric", "Micro", "Macro", "Weighted"], rows, "lrrr")
 
     overall = d.get("overall") or {}
-    rows = [[metric_name(m), fmt_estimate(overall[m], bounds=_metric_bounds(m))]
-            for m in _OVERALL_MD if m in overall]
+    rows = [
+        [metric_name(m), fmt_estimate(overall[m], bounds=_metric_bounds(m))]
+        for m in _OVERALL_MD
+        if m in overall
+    ]
     if rows:
         lines += ["## Overall", ""]
         lines += _md_table(["Metric", "Estimate [interval]"], rows, "lr")
 
     gap = d.get("gap") or {}
-    rows = [[metric_name(m), fmt_estimate(g.get("macro_minus_micro"), bounds=(0.0,)),
-             fmt_estimate(g.get("macro_minus_weighted"), bounds=(0.0,))
-             if g.get("macro_minus_weighted") else "not computed"]
-            for m, g in gap.items()]
+    rows = [
+        [
+            metric_name(m),
+            fmt_estimate(g.get("macro_minus_micro"), bounds=(0.0,)),
+            fmt_estimate(g.get("macro_minus_weighted"), bounds=(0.0,))
+            if g.get("macro_minus_weighted")
+            else "not computed",
+        ]
+        for m, g in gap.items()
+    ]
     if rows:
-        lines += ["## Micro-macro gap", "",
-                  "A negative macro - micro gap means the classifier does worse on the classes "
-                  "that are rare in the data.", ""]
+        lines += [
+            "## Micro-macro gap",
+            "",
+            "A negative macro - micro gap means the classifier does worse on the classes "
+            "that are rare in the data.",
+            "",
+        ]
         lines += _md_table(["Metric", "Macro - micro", "Macro - weighted"], rows, "lrr")
 
     strata = d.get("strata") or []
@@ -424,14 +499,21 @@ def markdown_summary(d: dict) -> bytes:
         rows = []
         for s in strata:
             bounds = s.get("bounds") or {}
-            rows.append([_md(s["name"]), _md(bounds.get("description", "")),
-                         str(s.get("n_classes", len(s.get("classes", ())))),
-                         f"{s.get('support', 0):,}"]
-                        + [fmt_estimate((s.get("macro") or {}).get(m)) for m in smetrics])
+            rows.append(
+                [
+                    _md(s["name"]),
+                    _md(bounds.get("description", "")),
+                    str(s.get("n_classes", len(s.get("classes", ())))),
+                    f"{s.get('support', 0):,}",
+                ]
+                + [fmt_estimate((s.get("macro") or {}).get(m)) for m in smetrics]
+            )
         lines += ["## Prevalence strata (macro averages)", ""]
-        lines += _md_table(["Stratum", "Definition", "Classes", "Support"]
-                           + [metric_name(m) for m in smetrics], rows,
-                           "llrr" + "r" * len(smetrics))
+        lines += _md_table(
+            ["Stratum", "Definition", "Classes", "Support"] + [metric_name(m) for m in smetrics],
+            rows,
+            "llrr" + "r" * len(smetrics),
+        )
 
     findings = [f for f in d.get("findings") or () if f.get("severity") in ("high", "medium")]
     lines += ["## Findings", ""]
@@ -465,7 +547,8 @@ def _md_paragraphs(text: str) -> list:
     escaped by :func:`_md`, and a line that would start a heading, quote, rule, code block or
     table is escaped too, so no link, image, HTML, mention or heading of the user's gets through.
     """
-    out, para = [], []
+    out: list[str] = []
+    para: list[str] = []
 
     def flush():
         if para:
@@ -511,26 +594,40 @@ def _md_gates(gates: dict) -> list:
     else:
         verdict = f"Quality gates: FAIL ({len(failed)} of {len(items)} failed)"
     lines += [f"**{verdict}**", ""]
-    basis_words = {"ci_low": "interval lower bound", "ci_high": "interval upper bound",
-                   "estimate": "estimate"}
+    basis_words = {
+        "ci_low": "interval lower bound",
+        "ci_high": "interval upper bound",
+        "estimate": "estimate",
+    }
     rows = []
     for i in items:
-        basis = i.get("basis") or gates.get("basis")
+        basis = str(i.get("basis") or gates.get("basis") or "")
         result = {True: "PASS", False: "FAIL"}.get(i.get("passed"), "undefined")
-        rows.append([_md(i.get("spec", "")), _md(basis_words.get(basis, basis or "")),
-                     fmt_gate_value(i), fmt_estimate(i.get("estimate")), result])
+        rows.append(
+            [
+                _md(i.get("spec", "")),
+                _md(basis_words.get(basis, basis)),
+                fmt_gate_value(i),
+                fmt_estimate(i.get("estimate")),
+                result,
+            ]
+        )
     if rows:
-        lines += _md_table(["Gate", "Basis", "Value", "Estimate [interval]", "Result"], rows,
-                           "llrrl")
+        lines += _md_table(
+            ["Gate", "Basis", "Value", "Estimate [interval]", "Result"], rows, "llrrl"
+        )
     return lines
 
 
 def _md_baseline(baseline: dict) -> list:
     lines = ["## Changes since the previous audit", ""]
     sha = str(baseline.get("sha256") or "")
-    lines += [f"Previous audit: {_md(baseline.get('path', 'unknown'))} (created "
-              f"{_md(baseline.get('created_utc') or 'unknown')}, "
-              f"SHA-256 {_md(sha[:12]) or 'unknown'}).", ""]
+    lines += [
+        f"Previous audit: {_md(baseline.get('path', 'unknown'))} (created "
+        f"{_md(baseline.get('created_utc') or 'unknown')}, "
+        f"SHA-256 {_md(sha[:12]) or 'unknown'}).",
+        "",
+    ]
     overlap_words = {True: "yes", False: "no"}
     rows = []
     for i in baseline.get("items") or ():
@@ -538,12 +635,19 @@ def _md_baseline(baseline: dict) -> list:
         ref = new if new.get("ci_low") is not None else old
         lo, hi = ref.get("ci_low"), ref.get("ci_high")
         digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
-        rows.append([_md(i.get("metric", "")), fmt_estimate(i.get("old")),
-                     fmt_estimate(i.get("new")), _signed(i.get("difference"), digits),
-                     overlap_words.get(i.get("overlap"), "n/a")])
+        rows.append(
+            [
+                _md(i.get("metric", "")),
+                fmt_estimate(i.get("old")),
+                fmt_estimate(i.get("new")),
+                _signed(i.get("difference"), digits),
+                overlap_words.get(i.get("overlap"), "n/a"),
+            ]
+        )
     if rows:
-        lines += _md_table(["Metric", "Previous", "Current", "Difference", "Intervals overlap"],
-                           rows, "lrrrl")
+        lines += _md_table(
+            ["Metric", "Previous", "Current", "Difference", "Intervals overlap"], rows, "lrrrl"
+        )
     else:
         lines += ["No metrics compared.", ""]
     return lines
@@ -583,7 +687,7 @@ def _tex(text) -> str:
     text = _oneline(text)
     out = []
     for i, ch in enumerate(text):
-        if ch in "-," and text[i + 1:i + 2] == ch:  # -- and ,, (a low quote in T1)
+        if ch in "-," and text[i + 1 : i + 2] == ch:  # -- and ,, (a low quote in T1)
             out.append(ch + "{}")
         else:
             out.append(_TEX_ESCAPES.get(ch, ch))
@@ -603,27 +707,37 @@ def _tex_row(cells) -> str:
 #: A cell of two lines (the estimate over its interval, the support over the prevalence), defined
 #: by the fragment itself so the preamble needs nothing more. ``\relax`` keeps an interval's ``[``
 #: from being read as the optional argument of ``\\``.
-_TEX_STACK_DEF = (r"\providecommand{\prevalensstack}[3][r]{\begin{tabular}[t]{@{}#1@{}}#2\\\relax "
-                  r"#3\end{tabular}}")
+_TEX_STACK_DEF = (
+    r"\providecommand{\prevalensstack}[3][r]{\begin{tabular}[t]{@{}#1@{}}#2\\\relax "
+    r"#3\end{tabular}}"
+)
 #: The class cell: the label (wrapping, ragged right, in a column as wide as the other columns
 #: leave) with its marks, over the stratum in italics.
-_TEX_CLASS_DEF = (r"\providecommand{\prevalensclass}[3]{\parbox[t]{\prevalenslabelwidth}"
-                  r"{\raggedright #1#3\\\textit{#2}\strut}}")
+_TEX_CLASS_DEF = (
+    r"\providecommand{\prevalensclass}[3]{\parbox[t]{\prevalenslabelwidth}"
+    r"{\raggedright #1#3\\\textit{#2}\strut}}"
+)
 #: The lengths that size the class column, declared once however often the fragment is input.
-_TEX_LENGTHS_DEF = (r"\ifdefined\prevalenslabelwidth\else\newlength{\prevalenslabelwidth}"
-                    r"\newlength{\prevalensrest}\fi")
+_TEX_LENGTHS_DEF = (
+    r"\ifdefined\prevalenslabelwidth\else\newlength{\prevalenslabelwidth}"
+    r"\newlength{\prevalensrest}\fi"
+)
 
 #: A little space between rows of two-line cells (booktabs).
 _TEX_GAP = r"\addlinespace[2pt] "
 
 #: Marks of the per-class table: flag -> (mark, the table note's words).
 _TEX_MARKS = {
-    "insufficient": (r"\textsuperscript{\textdagger}",
-                     "insufficient: fewer than {min_support} true samples; the estimate and its "
-                     "(wide) interval are shown, and no finding rests on the class alone"),
-    "diverges": (r"\textsuperscript{*}",
-                 "diverges: its metric differs from the micro average by more than the "
-                 "adjusted interval allows (see the divergence table of the report)"),
+    "insufficient": (
+        r"\textsuperscript{\textdagger}",
+        "insufficient: fewer than {min_support} true samples; the estimate and its "
+        "(wide) interval are shown, and no finding rests on the class alone",
+    ),
+    "diverges": (
+        r"\textsuperscript{*}",
+        "diverges: its metric differs from the micro average by more than the "
+        "adjusted interval allows (see the divergence table of the report)",
+    ),
 }
 _TEX_MARK_TEXT = {"insufficient": r"\textdagger{}", "diverges": "*"}
 
@@ -639,10 +753,13 @@ def _tex_label(text) -> str:
     out, run = [], 0
     text = _oneline(text)
     for i, ch in enumerate(text):
-        out.append(_tex(ch) if not (ch in "-," and text[i + 1:i + 2] == ch) else ch + "{}")
+        out.append(_tex(ch) if not (ch in "-," and text[i + 1 : i + 2] == ch) else ch + "{}")
         run = 0 if ch.isspace() else run + 1
-        if i + 1 < len(text) and not text[i + 1].isspace() and (
-                ch in _TEX_BREAK_AFTER or run >= _TEX_BREAK_RUN):
+        if (
+            i + 1 < len(text)
+            and not text[i + 1].isspace()
+            and (ch in _TEX_BREAK_AFTER or run >= _TEX_BREAK_RUN)
+        ):
             out.append(r"\allowbreak{}")
             run = 0
     return "".join(out)
@@ -686,8 +803,10 @@ def latex_tables(d: dict) -> bytes:
     """
     run, data = d["run"], d["data"]
     classes = _by_prevalence(d)
-    longtable = (len(classes) >= LONGTABLE_MIN_CLASSES
-                 or sum(_tex_row_lines(c["label"]) for c in classes) > _TEX_PAGE_LINES)
+    longtable = (
+        len(classes) >= LONGTABLE_MIN_CLASSES
+        or sum(_tex_row_lines(c["label"]) for c in classes) > _TEX_PAGE_LINES
+    )
     tool = d.get("tool") or {}
     out = [
         f"% Tables of a prevalens audit: {_oneline(tool.get('name', 'prevalens'))} "
@@ -699,8 +818,10 @@ def latex_tables(d: dict) -> bytes:
         "%   \\usepackage{booktabs}          % \\toprule, \\midrule, \\bottomrule",
     ]
     if longtable:
-        out.append(f"%   \\usepackage{{longtable}}         % the per-class table ({len(classes)} "
-                   "classes) is a longtable")
+        out.append(
+            f"%   \\usepackage{{longtable}}         % the per-class table ({len(classes)} "
+            "classes) is a longtable"
+        )
     out += [
         "%   \\usepackage[utf8]{inputenc}    % on pdfLaTeX, for non-ASCII class labels (the",
         "%                                  % default since LaTeX 2018); XeLaTeX and LuaLaTeX",
@@ -723,11 +844,15 @@ def latex_tables(d: dict) -> bytes:
     # 1. headline averages
     averages = d.get("averages") or {}
     metrics = [m for m in _HEADLINE_TEX if any(m in (averages.get(a) or {}) for a in _AVERAGES)]
-    caption = (f"Micro, macro and weighted averages over {data['n_classes']} classes "
-               f"({data['n_samples']:,} samples) with {_confidence_text(run)} confidence "
-               "intervals ("
-               + _methods_text(run, [(m, [(averages.get(a) or {}).get(m) for a in _AVERAGES])
-                                     for m in metrics]) + ").")
+    caption = (
+        f"Micro, macro and weighted averages over {data['n_classes']} classes "
+        f"({data['n_samples']:,} samples) with {_confidence_text(run)} confidence "
+        "intervals ("
+        + _methods_text(
+            run, [(m, [(averages.get(a) or {}).get(m) for a in _AVERAGES]) for m in metrics]
+        )
+        + ")."
+    )
     out += [
         r"\begin{table}[htbp]",
         r"\centering",
@@ -746,24 +871,32 @@ def latex_tables(d: dict) -> bytes:
 
     # 2. per-class metrics
     cols = [m for m in _PER_CLASS_TEX if any(m in c["metrics"] for c in classes)]
-    header = _tex_row([_tex_stack("Class", r"\textit{stratum}", "l"),
-                       _tex_stack("Support", "prevalence")]
-                      + [_tex(metric_name(m)) for m in cols])
+    header = _tex_row(
+        [_tex_stack("Class", r"\textit{stratum}", "l"), _tex_stack("Support", "prevalence")]
+        + [_tex(metric_name(m)) for m in cols]
+    )
     spec = "lr" + "r" * len(cols)
-    caption = _tex(f"Per-class metrics, most common class first, with {_confidence_text(run)} "
-                   "confidence intervals ("
-                   + _methods_text(run, [(m, [c["metrics"].get(m) for c in classes]) for m in cols])
-                   + ").")
-    support_cells = [(f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"])))
-                     for c in classes]
+    caption = _tex(
+        f"Per-class metrics, most common class first, with {_confidence_text(run)} "
+        "confidence intervals ("
+        + _methods_text(run, [(m, [c["metrics"].get(m) for c in classes]) for m in cols])
+        + ")."
+    )
+    support_cells = [(f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"]))) for c in classes]
     metric_cells = [[_tex_num(fmt_estimate(c["metrics"].get(m))) for c in classes] for m in cols]
     # the widest line of each numeric column (header included); TeX measures their sum, and the
     # class column gets the rest of the line
     widest = [_tex_widest(["Support", "prevalence"] + [t for pair in support_cells for t in pair])]
     for m, cells in zip(cols, metric_cells):
-        lines = [part for cell in cells for part in
-                 ((cell.partition(" [")[0], "[" + cell.partition(" [")[2])
-                  if " [" in cell else (cell,))]
+        lines = [
+            part
+            for cell in cells
+            for part in (
+                (cell.partition(" [")[0], "[" + cell.partition(" [")[2])
+                if " [" in cell
+                else (cell,)
+            )
+        ]
         widest.append(_tex_widest([_tex(metric_name(m))] + lines))
     sizing = [
         r"\settowidth{\prevalensrest}{" + "".join(widest) + "}",
@@ -773,17 +906,27 @@ def latex_tables(d: dict) -> bytes:
     ]
     min_support = int(((run.get("config") or {}).get("min_support")) or 10)
     used = [f for f in _TEX_MARKS if any(f in (c.get("flags") or ()) for c in classes)]
-    note = "; ".join(_TEX_MARK_TEXT[f] + " " + _tex(_TEX_MARKS[f][1].format(
-        min_support=min_support)) for f in used)
-    rows = [(_TEX_GAP if i else "")
-            + _tex_row([r"\prevalensclass{" + _tex_label(c["label"]) + "}{"
-                        + _tex(c.get("stratum") or "none") + "}{"
-                        + "".join(_TEX_MARKS[f][0] for f in _TEX_MARKS
-                                  if f in (c.get("flags") or ())) + "}",
-                        _tex_stack(*support_cells[i])]
-                       + [_tex_estimate_stacked(c["metrics"].get(m)) for m in cols])
-            for i, c in enumerate(classes)]
-    n_cols = len(spec)
+    note = "; ".join(
+        _TEX_MARK_TEXT[f] + " " + _tex(_TEX_MARKS[f][1].format(min_support=min_support))
+        for f in used
+    )
+    rows = [
+        (_TEX_GAP if i else "")
+        + _tex_row(
+            [
+                r"\prevalensclass{"
+                + _tex_label(c["label"])
+                + "}{"
+                + _tex(c.get("stratum") or "none")
+                + "}{"
+                + "".join(_TEX_MARKS[f][0] for f in _TEX_MARKS if f in (c.get("flags") or ()))
+                + "}",
+                _tex_stack(*support_cells[i]),
+            ]
+            + [_tex_estimate_stacked(c["metrics"].get(m)) for m in cols]
+        )
+        for i, c in enumerate(classes)
+    ]
     if longtable:
         out += [
             r"\begingroup",
@@ -806,8 +949,15 @@ def latex_tables(d: dict) -> bytes:
             r"\endlastfoot",
             *rows,
             r"\end{longtable}",
-            *([r"\nopagebreak\vspace{-0.5\LTpost}\noindent\parbox{\linewidth}{\raggedright "
-               + note + r"}\par\medskip"] if note else []),
+            *(
+                [
+                    r"\nopagebreak\vspace{-0.5\LTpost}\noindent\parbox{\linewidth}{\raggedright "
+                    + note
+                    + r"}\par\medskip"
+                ]
+                if note
+                else []
+            ),
             r"\endgroup",
         ]
     else:

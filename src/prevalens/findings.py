@@ -16,11 +16,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .analyses.family import Claim
-from .formatting import (digits_for_width, estimate_digits, fmt_estimate, fmt_interval,
-                         fmt_level, fmt_number, metric_text)
+from .formatting import (
+    digits_for_width,
+    estimate_digits,
+    fmt_estimate,
+    fmt_interval,
+    fmt_level,
+    fmt_number,
+    metric_text,
+)
 from .options import AuditConfig
-from .results import (DivergenceResult, Estimate, FamilyInfo, Finding, GapResult,
-                      StrataComparison, TrendResult)
+from .results import (
+    AdjustedInterval,
+    DivergenceResult,
+    Estimate,
+    FamilyInfo,
+    Finding,
+    GapResult,
+    StrataComparison,
+    TrendResult,
+)
 
 __all__ = ["build_findings", "FindingsInput", "SEVERITIES", "WORDING"]
 
@@ -30,61 +45,76 @@ SEVERITIES = ("high", "medium", "low", "info")
 WORDING = {
     "insufficient-classes": (
         "{n} class(es) have fewer than {min_support} true samples ({listed}): their estimates "
-        "are shown with their (wide) intervals, and no finding rests on them alone."),
+        "are shown with their (wide) intervals, and no finding rests on them alone."
+    ),
     "undefined": (
         "{Metric} is undefined for {labels} ({reason}); such values are left out of the macro "
-        "average, not counted as 0."),
+        "average, not counted as 0."
+    ),
     "untestable": (
         "No comparison between classes could be tested: the bootstrap replicates show no "
         "variation in the differences (or no class has enough samples), so no divergence is "
-        "claimed."),
+        "claimed."
+    ),
     "no-intervals": (
         "Point estimates only (n_resamples = 0): claims of divergence need intervals, so none is "
-        "made."),
+        "made."
+    ),
     "gap.lower": (
         "Macro {metric} {macro} is lower than micro {metric} {micro}: a gap of {difference} "
         "{interval} ({level}). Every class counts the same in the macro average, so the "
-        "classifier does worse on the classes that are rare in the data."),
+        "classifier does worse on the classes that are rare in the data."
+    ),
     "gap.higher": (
         "Macro {metric} {macro} is higher than micro {metric} {micro}: a gap of {difference} "
         "{interval} ({level}). Every class counts the same in the macro average, so the "
-        "classifier does better on the classes that are rare in the data."),
+        "classifier does better on the classes that are rare in the data."
+    ),
     "gap.insufficient": (
         "The gap between macro {metric} {macro} and micro {metric} {micro}, {difference} "
         "{interval} ({level}), rests on classes with fewer than {min_support} true samples: "
-        "without them it is not established, so no claim is made."),
+        "without them it is not established, so no claim is made."
+    ),
     "gap.none": (
         "No evidence of a gap between macro {metric} {macro} and micro {metric} {micro}: the "
-        "difference {difference} {interval} ({level}) includes zero."),
+        "difference {difference} {interval} ({level}) includes zero."
+    ),
     "extremes.ineligible": (
         "The {rare} stratum ({rare_definition}) holds only classes with fewer than {min_support} "
-        "true samples; no claim about its {metric} is made."),
+        "true samples; no claim about its {metric} is made."
+    ),
     "extremes.claim": (
         "The {rare} classes ({rare_definition}, {rare_n}) have macro {metric} {rare_value} "
         "against {common_value} for the {common} ones ({common_definition}, {common_n}): a "
-        "difference of {difference} {interval} ({level})."),
+        "difference of {difference} {interval} ({level})."
+    ),
     "extremes.insufficient": (
         "The difference in macro {metric} between the {rare} classes ({rare_value}) and the "
         "{common} ones ({common_value}), {difference} {interval} ({level}), rests on classes "
         "with fewer than {min_support} true samples: without them it is not established, so no "
-        "claim is made."),
+        "claim is made."
+    ),
     "extremes.none": (
         "No evidence that the {rare} classes ({rare_n}) differ from the {common} ones in macro "
         "{metric}: {rare_value} against {common_value}, difference {difference} {interval} "
-        "({level}) includes zero."),
+        "({level}) includes zero."
+    ),
     "stratum": (
         "The {stratum} classes ({definition}, {n}) have macro {metric} {value}, {direction} the "
-        "other classes by {magnitude} (difference {difference} {interval}; {level})."),
+        "other classes by {magnitude} (difference {difference} {interval}; {level})."
+    ),
     "trend": (
         "{Metric} {direction} with prevalence: {difference} per tenfold increase {interval} "
         "(weighted least squares on log10 prevalence; {level}); Spearman's rank correlation "
-        "{spearman}."),
+        "{spearman}."
+    ),
     "classes": "{n} class(es) have {metric} {direction} the micro {metric} {micro} ({level}): "
-               "{items}{more}.",
+    "{items}{more}.",
     "classes.item": "'{label}' {value} (difference {difference} {interval})",
     "no-divergence": (
         "No evidence of divergence between rare and common classes: none of the {m} comparisons "
-        "({adjustment}-adjusted, {level} family-wise) excludes zero."),
+        "({adjustment}-adjusted, {level} family-wise) excludes zero."
+    ),
 }
 
 
@@ -136,15 +166,21 @@ def _difference_fields(c: Claim, inp: FindingsInput) -> dict:
     """The formatted numbers of an adjusted claim: its difference and adjusted interval."""
     d = _claim_digits(c)
     m = inp.family.size if inp.family else 0
-    return {"difference": fmt_number(c.estimate, d, bounds=(0.0,)),
-            "interval": fmt_interval(c.low, c.high, d),
-            "level": f"{inp.config.divergence_adjustment.capitalize()}-adjusted over {m} "
-                     "comparisons"}
+    return {
+        "difference": fmt_number(c.estimate, d, bounds=(0.0,)),
+        "interval": fmt_interval(c.low, c.high, d),
+        "level": f"{inp.config.divergence_adjustment.capitalize()}-adjusted over {m} comparisons",
+    }
 
 
 def _claim_evidence(c: Claim, inp: FindingsInput) -> dict:
-    return {"p_value": c.p, "level": 1 - c.level, "adjustment": inp.config.divergence_adjustment,
-            "family_size": inp.family.size if inp.family else 0, "digits": _claim_digits(c)}
+    return {
+        "p_value": c.p,
+        "level": 1 - c.level,
+        "adjustment": inp.config.divergence_adjustment,
+        "family_size": inp.family.size if inp.family else 0,
+        "digits": _claim_digits(c),
+    }
 
 
 def _finding(id_, kind, severity, metric, classes, evidence, text) -> Finding:
@@ -160,28 +196,44 @@ def insufficient_classes(inp: FindingsInput) -> Iterator[Finding]:
     small = [c for c in inp.per_class if "insufficient" in c.flags]
     if not small:
         return
-    listed = (", ".join(f"'{c.label}' {c.support}" for c in small[:8])
-              + (", ..." if len(small) > 8 else ""))
+    listed = ", ".join(f"'{c.label}' {c.support}" for c in small[:8]) + (
+        ", ..." if len(small) > 8 else ""
+    )
     ms = inp.config.min_support
-    yield _finding("insufficient-classes", "insufficient", "info", None,
-                   [c.label for c in small],
-                   {"min_support": ms, "support": {str(c.label): c.support for c in small}},
-                   WORDING["insufficient-classes"].format(n=len(small), min_support=ms,
-                                                          listed=listed))
+    yield _finding(
+        "insufficient-classes",
+        "insufficient",
+        "info",
+        None,
+        [c.label for c in small],
+        {"min_support": ms, "support": {str(c.label): c.support for c in small}},
+        WORDING["insufficient-classes"].format(n=len(small), min_support=ms, listed=listed),
+    )
 
 
 def undefined_values(inp: FindingsInput) -> Iterator[Finding]:
     """Per-class values that are 0/0, per findings metric: always said."""
     for metric in inp.findings_metrics:
-        undefined = [c for c in inp.per_class
-                     if metric in c.metrics and c.metrics[metric].status == "undefined"]
+        undefined = [
+            c
+            for c in inp.per_class
+            if metric in c.metrics and c.metrics[metric].status == "undefined"
+        ]
         if undefined:
             reason = undefined[0].metrics[metric].note or "0/0"
-            yield _finding(f"undefined-{metric}", "undefined", "info", metric,
-                           [c.label for c in undefined], {"reason": reason},
-                           WORDING["undefined"].format(Metric=_cap(metric_text(metric)),
-                                                       labels=_labels([c.label for c in undefined]),
-                                                       reason=reason))
+            yield _finding(
+                f"undefined-{metric}",
+                "undefined",
+                "info",
+                metric,
+                [c.label for c in undefined],
+                {"reason": reason},
+                WORDING["undefined"].format(
+                    Metric=_cap(metric_text(metric)),
+                    labels=_labels([c.label for c in undefined]),
+                    reason=reason,
+                ),
+            )
 
 
 def gaps(inp: FindingsInput) -> Iterator[Finding]:
@@ -193,12 +245,23 @@ def gaps(inp: FindingsInput) -> Iterator[Finding]:
         macro = inp.averages["macro"].get(metric)
         micro = inp.averages["micro"].get(metric)
         g: GapResult = inp.gap[metric]
-        fields = {"metric": metric_text(metric), "macro": fmt_estimate(macro),
-                  "micro": fmt_estimate(micro), "min_support": inp.config.min_support,
-                  **_difference_fields(c, inp)}
-        evidence = {"macro": macro, "micro": micro, "gap": c.estimate, "gap_ci_low": c.low,
-                    "gap_ci_high": c.high, **_claim_evidence(c, inp),
-                    "marginal_gap": g.macro_minus_micro, "min_support": inp.config.min_support}
+        fields = {
+            "metric": metric_text(metric),
+            "macro": fmt_estimate(macro),
+            "micro": fmt_estimate(micro),
+            "min_support": inp.config.min_support,
+            **_difference_fields(c, inp),
+        }
+        evidence = {
+            "macro": macro,
+            "micro": micro,
+            "gap": c.estimate,
+            "gap_ci_low": c.low,
+            "gap_ci_high": c.high,
+            **_claim_evidence(c, inp),
+            "marginal_gap": g.macro_minus_micro,
+            "min_support": inp.config.min_support,
+        }
         if c.significant:
             kind, severity = "gap", _severity(c.estimate)
             wording = "gap.lower" if c.estimate < 0 else "gap.higher"
@@ -206,8 +269,9 @@ def gaps(inp: FindingsInput) -> Iterator[Finding]:
             kind, severity, wording = "insufficient", "info", "gap.insufficient"
         else:
             kind, severity, wording = "no_divergence", "info", "gap.none"
-        yield _finding(f"gap-{metric}", kind, severity, metric, [], evidence,
-                       WORDING[wording].format(**fields))
+        yield _finding(
+            f"gap-{metric}", kind, severity, metric, [], evidence, WORDING[wording].format(**fields)
+        )
 
 
 def extremes(inp: FindingsInput) -> Iterator[Finding]:
@@ -221,35 +285,78 @@ def extremes(inp: FindingsInput) -> Iterator[Finding]:
         c = inp.claims.get(("extremes", metric))
         if c is None:
             continue
-        names = {"metric": metric_text(metric), "rare": rare.name, "common": common.name,
-                 "rare_definition": rare.definition.description,
-                 "common_definition": common.definition.description,
-                 "rare_n": _n_classes(rare.n_classes), "common_n": _n_classes(common.n_classes),
-                 "min_support": inp.config.min_support}
+        names = {
+            "metric": metric_text(metric),
+            "rare": rare.name,
+            "common": common.name,
+            "rare_definition": rare.definition.description,
+            "common_definition": common.definition.description,
+            "rare_n": _n_classes(rare.n_classes),
+            "common_n": _n_classes(common.n_classes),
+            "min_support": inp.config.min_support,
+        }
         fid = f"strata-rare-common-{metric}"
         if not c.eligible:
-            yield _finding(fid, "insufficient", "info", metric, rare.classes,
-                           {"min_support": inp.config.min_support},
-                           WORDING["extremes.ineligible"].format(**names))
+            yield _finding(
+                fid,
+                "insufficient",
+                "info",
+                metric,
+                rare.classes,
+                {"min_support": inp.config.min_support},
+                WORDING["extremes.ineligible"].format(**names),
+            )
             continue
         if not math.isfinite(c.p):
             continue
         er, ec = rare.macro[metric], common.macro[metric]
-        fields = {**names, "rare_value": fmt_estimate(er), "common_value": fmt_estimate(ec),
-                  **_difference_fields(c, inp)}
-        evidence = {"rare": er, "common": ec, "difference": c.estimate, "ci_low": c.low,
-                    "ci_high": c.high, **_claim_evidence(c, inp),
-                    "rare_classes": rare.n_classes, "common_classes": common.n_classes}
+        fields = {
+            **names,
+            "rare_value": fmt_estimate(er),
+            "common_value": fmt_estimate(ec),
+            **_difference_fields(c, inp),
+        }
+        evidence = {
+            "rare": er,
+            "common": ec,
+            "difference": c.estimate,
+            "ci_low": c.low,
+            "ci_high": c.high,
+            **_claim_evidence(c, inp),
+            "rare_classes": rare.n_classes,
+            "common_classes": common.n_classes,
+        }
         if c.significant:
-            yield _finding(fid, "stratum_divergence", _severity(c.estimate), metric,
-                           rare.classes, evidence, WORDING["extremes.claim"].format(**fields))
+            yield _finding(
+                fid,
+                "stratum_divergence",
+                _severity(c.estimate),
+                metric,
+                rare.classes,
+                evidence,
+                WORDING["extremes.claim"].format(**fields),
+            )
         elif c.rests_on_insufficient:
             evidence["min_support"] = inp.config.min_support
-            yield _finding(fid, "insufficient", "info", metric, rare.classes, evidence,
-                           WORDING["extremes.insufficient"].format(**fields))
+            yield _finding(
+                fid,
+                "insufficient",
+                "info",
+                metric,
+                rare.classes,
+                evidence,
+                WORDING["extremes.insufficient"].format(**fields),
+            )
         else:
-            yield _finding(fid, "no_divergence", "info", metric, [], evidence,
-                           WORDING["extremes.none"].format(**fields))
+            yield _finding(
+                fid,
+                "no_divergence",
+                "info",
+                metric,
+                [],
+                evidence,
+                WORDING["extremes.none"].format(**fields),
+            )
 
 
 def strata_vs_rest(inp: FindingsInput) -> Iterator[Finding]:
@@ -263,16 +370,31 @@ def strata_vs_rest(inp: FindingsInput) -> Iterator[Finding]:
             if ("extremes", metric) in inp.claims and s.name in sides:
                 continue
             e: Estimate = s.macro[metric]
-            fields = {"stratum": s.name, "definition": s.definition.description,
-                      "n": _n_classes(s.n_classes), "metric": metric_text(metric),
-                      "value": fmt_estimate(e), "direction": "below" if c.estimate < 0 else "above",
-                      "magnitude": fmt_number(abs(c.estimate), _claim_digits(c), bounds=(0.0,)),
-                      **_difference_fields(c, inp)}
-            yield _finding(f"stratum-{s.name}-{metric}", "stratum_divergence",
-                           _severity(c.estimate), metric, s.classes,
-                           {"stratum": e, "difference": c.estimate, "ci_low": c.low,
-                            "ci_high": c.high, **_claim_evidence(c, inp)},
-                           WORDING["stratum"].format(**fields))
+            fields = {
+                "stratum": s.name,
+                "definition": s.definition.description,
+                "n": _n_classes(s.n_classes),
+                "metric": metric_text(metric),
+                "value": fmt_estimate(e),
+                "direction": "below" if c.estimate < 0 else "above",
+                "magnitude": fmt_number(abs(c.estimate), _claim_digits(c), bounds=(0.0,)),
+                **_difference_fields(c, inp),
+            }
+            yield _finding(
+                f"stratum-{s.name}-{metric}",
+                "stratum_divergence",
+                _severity(c.estimate),
+                metric,
+                s.classes,
+                {
+                    "stratum": e,
+                    "difference": c.estimate,
+                    "ci_low": c.low,
+                    "ci_high": c.high,
+                    **_claim_evidence(c, inp),
+                },
+                WORDING["stratum"].format(**fields),
+            )
 
 
 def trends(inp: FindingsInput) -> Iterator[Finding]:
@@ -282,62 +404,105 @@ def trends(inp: FindingsInput) -> Iterator[Finding]:
         if c is None or not c.significant:
             continue
         t: TrendResult = inp.trend[metric]
-        fields = {"Metric": _cap(metric_text(metric)),
-                  "direction": "rises" if c.estimate > 0 else "falls",
-                  "spearman": fmt_estimate(t.spearman, bounds=(-1.0, 0.0, 1.0)),
-                  **_difference_fields(c, inp)}
-        yield _finding(f"trend-{metric}", "trend", _severity(c.estimate), metric, [],
-                       {"slope": c.estimate, "ci_low": c.low, "ci_high": c.high,
-                        **_claim_evidence(c, inp), "spearman": t.spearman},
-                       WORDING["trend"].format(**fields))
+        fields = {
+            "Metric": _cap(metric_text(metric)),
+            "direction": "rises" if c.estimate > 0 else "falls",
+            "spearman": fmt_estimate(t.spearman, bounds=(-1.0, 0.0, 1.0)),
+            **_difference_fields(c, inp),
+        }
+        yield _finding(
+            f"trend-{metric}",
+            "trend",
+            _severity(c.estimate),
+            metric,
+            [],
+            {
+                "slope": c.estimate,
+                "ci_low": c.low,
+                "ci_high": c.high,
+                **_claim_evidence(c, inp),
+                "spearman": t.spearman,
+            },
+            WORDING["trend"].format(**fields),
+        )
 
 
 def divergent_classes(inp: FindingsInput) -> Iterator[Finding]:
     """Classes whose metric lies below (high severity) or above the micro value."""
-    values = {str(c.label): c for c in inp.per_class}
+    values = {str(c.label): c.metrics for c in inp.per_class}
     for metric in inp.findings_metrics:
-        rows = [r for r in inp.divergence if r.metric == metric and r.diverges]
-        micro = inp.averages["micro"].get(metric)
+        rows = [
+            (r, r.adjusted)
+            for r in inp.divergence
+            if r.metric == metric and r.diverges and r.adjusted is not None
+        ]
+        micro = inp.averages["micro"][metric]
+        m = inp.family.size if inp.family else 0
         for direction, sign in (("below", -1), ("above", 1)):
-            sel: list[DivergenceResult] = [
-                r for r in rows
-                if sign * (r.adjusted.ci_low if sign > 0 else r.adjusted.ci_high) > 0]
+            sel: list[tuple[DivergenceResult, AdjustedInterval]] = [
+                (r, a) for r, a in rows if sign * (a.ci_low if sign > 0 else a.ci_high) > 0
+            ]
             if not sel:
                 continue
-            sel.sort(key=lambda r: sign * r.vs_micro.estimate)
-            items = []
-            for r in sel[:10]:
-                e = values[str(r.label)].metrics[metric]
-                d = digits_for_width(r.adjusted.ci_high - r.adjusted.ci_low)
-                items.append(WORDING["classes.item"].format(
-                    label=r.label, value=fmt_number(e.estimate, estimate_digits(e)),
-                    difference=fmt_number(r.vs_micro.estimate, d, bounds=(0.0,)),
-                    interval=fmt_interval(r.adjusted.ci_low, r.adjusted.ci_high, d)))
-            m = inp.family.size if inp.family else 0
+            sel.sort(key=lambda ra: sign * ra[0].vs_micro.estimate)
+            evidence = []
+            for r, a in sel:
+                e = values[str(r.label)][metric]
+                evidence.append(
+                    {
+                        "label": r.label,
+                        "value": e.estimate,
+                        "value_digits": estimate_digits(e),
+                        "difference": r.vs_micro.estimate,
+                        "ci_low": a.ci_low,
+                        "ci_high": a.ci_high,
+                        "p_value": a.p_value,
+                        "digits": digits_for_width(a.ci_high - a.ci_low),
+                    }
+                )
+            items = [
+                WORDING["classes.item"].format(
+                    label=c["label"],
+                    value=fmt_number(c["value"], c["value_digits"]),
+                    difference=fmt_number(c["difference"], c["digits"], bounds=(0.0,)),
+                    interval=fmt_interval(c["ci_low"], c["ci_high"], c["digits"]),
+                )
+                for c in evidence[:10]
+            ]
             text = WORDING["classes"].format(
-                n=len(sel), metric=metric_text(metric), direction=direction,
+                n=len(sel),
+                metric=metric_text(metric),
+                direction=direction,
                 micro=fmt_number(micro.estimate, estimate_digits(micro)),
                 level=f"{inp.config.divergence_adjustment.capitalize()}-adjusted over {m} "
-                      "comparisons",
-                items="; ".join(items), more=f"; and {len(sel) - 10} more" if len(sel) > 10 else "")
+                "comparisons",
+                items="; ".join(items),
+                more=f"; and {len(sel) - 10} more" if len(sel) > 10 else "",
+            )
             yield _finding(
-                f"classes-{direction}-{metric}", "divergent_classes",
-                "high" if direction == "below" else "info", metric, [r.label for r in sel],
-                {"micro": micro, "adjustment": inp.config.divergence_adjustment,
-                 "family_size": m,
-                 "classes": [{"label": r.label,
-                              "value": values[str(r.label)].metrics[metric].estimate,
-                              "value_digits": estimate_digits(values[str(r.label)].metrics[metric]),
-                              "difference": r.vs_micro.estimate, "ci_low": r.adjusted.ci_low,
-                              "ci_high": r.adjusted.ci_high, "p_value": r.adjusted.p_value,
-                              "digits": digits_for_width(r.adjusted.ci_high - r.adjusted.ci_low)}
-                             for r in sel]},
-                text)
+                f"classes-{direction}-{metric}",
+                "divergent_classes",
+                "high" if direction == "below" else "info",
+                metric,
+                [r.label for r, _ in sel],
+                {
+                    "micro": micro,
+                    "adjustment": inp.config.divergence_adjustment,
+                    "family_size": m,
+                    "classes": evidence,
+                },
+                text,
+            )
 
 
 #: The rules that make claims, in the order their findings are listed within a severity.
 CLAIM_RULES: tuple[Callable[[FindingsInput], Iterator[Finding]], ...] = (
-    gaps, extremes, strata_vs_rest, trends, divergent_classes)
+    gaps,
+    extremes,
+    strata_vs_rest,
+    trends,
+    divergent_classes,
+)
 
 #: Kinds of finding that state a divergence.
 CLAIM_KINDS = ("gap", "stratum_divergence", "trend", "divergent_classes")
@@ -347,22 +512,51 @@ def build_findings(inp: FindingsInput) -> tuple[Finding, ...]:
     """Every finding of an audit, most severe first (rule order within a severity)."""
     always = [*insufficient_classes(inp), *undefined_values(inp)]
     if inp.family is None:
-        return (_finding("no-intervals", "no_intervals", "info", None, [],
-                         {"n_resamples": inp.config.n_resamples}, WORDING["no-intervals"]),
-                *always)
+        return (
+            _finding(
+                "no-intervals",
+                "no_intervals",
+                "info",
+                None,
+                [],
+                {"n_resamples": inp.config.n_resamples},
+                WORDING["no-intervals"],
+            ),
+            *always,
+        )
     if inp.family.size == 0:
-        return (_finding("no-divergence", "no_evidence_of_divergence", "info", None, [],
-                         {"family_size": 0, "n_resamples": inp.config.n_resamples},
-                         WORDING["untestable"]),
-                *always)
+        return (
+            _finding(
+                "no-divergence",
+                "no_evidence_of_divergence",
+                "info",
+                None,
+                [],
+                {"family_size": 0, "n_resamples": inp.config.n_resamples},
+                WORDING["untestable"],
+            ),
+            *always,
+        )
     findings = always + [f for rule in CLAIM_RULES for f in rule(inp)]
     if not any(f.kind in CLAIM_KINDS for f in findings):
         fam = inp.family
-        findings.insert(0, _finding(
-            "no-divergence", "no_evidence_of_divergence", "info", None, [],
-            {"family_size": fam.size, "adjustment": fam.adjustment,
-             "confidence_level": fam.confidence_level},
-            WORDING["no-divergence"].format(m=fam.size, adjustment=fam.adjustment,
-                                            level=fmt_level(fam.confidence_level))))
+        findings.insert(
+            0,
+            _finding(
+                "no-divergence",
+                "no_evidence_of_divergence",
+                "info",
+                None,
+                [],
+                {
+                    "family_size": fam.size,
+                    "adjustment": fam.adjustment,
+                    "confidence_level": fam.confidence_level,
+                },
+                WORDING["no-divergence"].format(
+                    m=fam.size, adjustment=fam.adjustment, level=fmt_level(fam.confidence_level)
+                ),
+            ),
+        )
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return tuple(sorted(findings, key=lambda f: order[f.severity]))  # stable within a severity

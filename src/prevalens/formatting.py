@@ -132,10 +132,21 @@ def estimate_digits(e, digits: int | None = None, *, bounds=(0.0, 1.0)) -> int:
     return max(len(fmt_number(v, digits, bounds=bounds).split(".")[-1]) for v in values)
 
 
-def fmt_estimate(e, digits: int | None = None, *, bounds=(0.0, 1.0), minus: str = "-",
-                 no_interval: str = "") -> str:
+def fmt_estimate(
+    e, digits: int | None = None, *, bounds=(0.0, 1.0), minus: str = "-", no_interval: str = ""
+) -> str:
     """``"0.61 [0.58, 0.64]"``; ``"0.61"`` without an interval (followed by ``no_interval``);
-    ``"undefined"``. ``e`` is an :class:`~prevalens.Estimate` or its JSON form."""
+    ``"undefined"``. ``e`` is an :class:`~prevalens.Estimate` or its JSON form.
+
+    Examples
+    --------
+    >>> fmt_estimate({"estimate": 0.6123, "ci_low": 0.58, "ci_high": 0.64})
+    '0.61 [0.58, 0.64]'
+    >>> fmt_estimate({"estimate": 0.99961, "ci_low": 0.9991, "ci_high": 0.99987})
+    '0.9996 [0.9991, 0.9999]'
+    >>> fmt_estimate({"estimate": None})
+    'undefined'
+    """
     est = _field(e, "estimate")
     if est is None:
         return "undefined"
@@ -144,12 +155,15 @@ def fmt_estimate(e, digits: int | None = None, *, bounds=(0.0, 1.0), minus: str 
     text = fmt_number(est, digits, bounds=bounds, minus=minus)
     if lo is None or hi is None:
         return text + no_interval
-    return (f"{text} [{fmt_number(lo, digits, bounds=bounds, minus=minus)}, "
-            f"{fmt_number(hi, digits, bounds=bounds, minus=minus)}]")
+    return (
+        f"{text} [{fmt_number(lo, digits, bounds=bounds, minus=minus)}, "
+        f"{fmt_number(hi, digits, bounds=bounds, minus=minus)}]"
+    )
 
 
-def fmt_signed(e, digits: int | None = None, *, bounds=(0.0,), minus: str = "-",
-               no_interval: str = "") -> str:
+def fmt_signed(
+    e, digits: int | None = None, *, bounds=(0.0,), minus: str = "-", no_interval: str = ""
+) -> str:
     """An estimate whose sign matters (a difference, a slope): ``+0.35 [0.26, 0.46]``."""
     text = fmt_estimate(e, digits, bounds=bounds, minus=minus, no_interval=no_interval)
     est = _field(e, "estimate")
@@ -192,11 +206,13 @@ def fmt_gate_value(item: Mapping) -> str:
     if value is None:
         return "undefined"
     e = item.get("estimate") or {}
-    digits = (estimate_digits(e) if _field(e, "estimate") is not None else digits_for_width(None))
+    digits = estimate_digits(e) if _field(e, "estimate") is not None else digits_for_width(None)
     text = fmt_number(value, digits)
     if isinstance(threshold, (int, float)):
-        while digits < 6 and ((float(text) == threshold) != (value == threshold)
-                              or (float(text) < threshold) != (value < threshold)):
+        while digits < 6 and (
+            (float(text) == threshold) != (value == threshold)
+            or (float(text) < threshold) != (value < threshold)
+        ):
             digits += 1
             text = fmt_number(value, digits)
     return text

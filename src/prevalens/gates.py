@@ -48,12 +48,21 @@ _SCORE = ("roc_auc", "average_precision")
 AVERAGE_METRICS = AVERAGED_METRICS + _SCORE
 #: Metrics of a stratum's macro average and of the micro-macro gap.
 STRATUM_METRICS = STRATA_METRICS + ("roc_auc",)
-OVERALL_METRICS = ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc", "roc_auc_ovo",
-                   "log_loss", "brier")
+OVERALL_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "cohen_kappa",
+    "mcc",
+    "roc_auc_ovo",
+    "log_loss",
+    "brier",
+)
 CLASS_METRICS = PER_CLASS_METRICS + _SCORE
 _TOPK = re.compile(r"^top_[0-9]+_accuracy$")
 
-_GATE = re.compile(r"^\s*(?P<name>[^<>=]+?)\s*(?P<op>>=|<=|>|<|=>|=<|==|=)\s*(?P<value>[^<>=\s].*?)?\s*$")
+_GATE = re.compile(
+    r"^\s*(?P<name>[^<>=]+?)\s*(?P<op>>=|<=|>|<|=>|=<|==|=)\s*(?P<value>[^<>=\s].*?)?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -72,9 +81,14 @@ class Gate:
 
 def gate_names() -> str:
     """A one-line summary of the valid gate names, for error messages."""
-    return ("micro|macro|weighted.{" + ",".join(AVERAGE_METRICS) + "}, overall.{"
-            + ",".join(OVERALL_METRICS) + ",top_K_accuracy}, stratum.NAME.METRIC, gap.METRIC, "
-            "class.LABEL.METRIC")
+    return (
+        "micro|macro|weighted.{"
+        + ",".join(AVERAGE_METRICS)
+        + "}, overall.{"
+        + ",".join(OVERALL_METRICS)
+        + ",top_K_accuracy}, stratum.NAME.METRIC, gap.METRIC, "
+        "class.LABEL.METRIC"
+    )
 
 
 def _bad(spec, why) -> ConfigError:
@@ -93,8 +107,9 @@ def parse_gate(spec) -> Gate:
         raise ConfigError(f"gate {spec!r}: a gate is a string such as 'macro.f1 >= 0.70'")
     m = _GATE.match(spec)
     if not m:
-        raise _bad(spec, "expected NAME OP NUMBER with OP one of >=, >, <=, < "
-                         "(e.g. 'macro.f1 >= 0.70')")
+        raise _bad(
+            spec, "expected NAME OP NUMBER with OP one of >=, >, <=, < (e.g. 'macro.f1 >= 0.70')"
+        )
     name, op, value = m.group("name"), m.group("op"), m.group("value")
     if value is None:
         raise _bad(spec, f"threshold missing after {op!r}; give a number, e.g. '{name} {op} 0.70'")
@@ -116,12 +131,17 @@ def _check_name(spec, name) -> None:
     family = parts[0]
     if len(parts) == 1:  # a bare overall metric
         if not (name in OVERALL_METRICS or _TOPK.match(name)):
-            raise _bad(spec, f"unknown metric {name!r}{_closest(name, _all_names())}; "
-                             f"valid names: {gate_names()}")
+            raise _bad(
+                spec,
+                f"unknown metric {name!r}{_closest(name, _all_names())}; "
+                f"valid names: {gate_names()}",
+            )
         return
     if family not in _FAMILIES:
-        raise _bad(spec, f"unknown metric {name!r}{_closest(family, _FAMILIES)}; "
-                         f"valid names: {gate_names()}")
+        raise _bad(
+            spec,
+            f"unknown metric {name!r}{_closest(family, _FAMILIES)}; valid names: {gate_names()}",
+        )
     if family in _AVERAGES or family in ("overall", "gap"):
         if len(parts) != 2:
             raise _bad(spec, f"{name!r} should be {family}.METRIC; valid names: {gate_names()}")
@@ -129,25 +149,37 @@ def _check_name(spec, name) -> None:
         valid = {"overall": OVERALL_METRICS, "gap": STRATUM_METRICS}.get(family, AVERAGE_METRICS)
         ok = metric in valid or (family == "overall" and _TOPK.match(metric))
         if not ok:
-            raise _bad(spec, f"unknown metric {metric!r} for {family}{_closest(metric, valid)}; "
-                             f"choose from {', '.join(valid)}")
+            raise _bad(
+                spec,
+                f"unknown metric {metric!r} for {family}{_closest(metric, valid)}; "
+                f"choose from {', '.join(valid)}",
+            )
         return
     # stratum.NAME.METRIC / class.LABEL.METRIC: the middle part may contain dots
     if len(parts) < 3 or not parts[1]:
         what = "NAME" if family == "stratum" else "LABEL"
-        raise _bad(spec, f"{name!r} should be {family}.{what}.METRIC "
-                         f"(e.g. {family}.{'rare' if family == 'stratum' else 'cat'}.recall)")
+        raise _bad(
+            spec,
+            f"{name!r} should be {family}.{what}.METRIC "
+            f"(e.g. {family}.{'rare' if family == 'stratum' else 'cat'}.recall)",
+        )
     metric = parts[-1]
     valid = STRATUM_METRICS if family == "stratum" else CLASS_METRICS
     if metric not in valid:
-        raise _bad(spec, f"unknown metric {metric!r} for {family}{_closest(metric, valid)}; "
-                         f"choose from {', '.join(valid)}")
+        raise _bad(
+            spec,
+            f"unknown metric {metric!r} for {family}{_closest(metric, valid)}; "
+            f"choose from {', '.join(valid)}",
+        )
 
 
 def _all_names():
-    return ([f"{a}.{m}" for a in _AVERAGES for m in AVERAGE_METRICS]
-            + list(OVERALL_METRICS) + [f"overall.{m}" for m in OVERALL_METRICS]
-            + [f"gap.{m}" for m in STRATUM_METRICS])
+    return (
+        [f"{a}.{m}" for a in _AVERAGES for m in AVERAGE_METRICS]
+        + list(OVERALL_METRICS)
+        + [f"overall.{m}" for m in OVERALL_METRICS]
+        + [f"gap.{m}" for m in STRATUM_METRICS]
+    )
 
 
 def parse_gates(specs) -> tuple[Gate, ...]:
@@ -177,16 +209,22 @@ def _lookup(d: dict, gate: Gate):
     if family == "gap":
         g = d.get("gap", {}).get(parts[1])
         if g is None:
-            raise _bad(gate.spec, f"no gap is computed for {parts[1]!r}; gaps exist for "
-                                  f"{', '.join(d.get('gap', {})) or 'no metric'}")
+            raise _bad(
+                gate.spec,
+                f"no gap is computed for {parts[1]!r}; gaps exist for "
+                f"{', '.join(d.get('gap', {})) or 'no metric'}",
+            )
         return g["macro_minus_micro"], None
     if family == "stratum":
         name, metric = ".".join(parts[1:-1]), parts[-1]
         sd = d.get("strata_definition") or {}
         configured = [s["name"] for s in sd.get("strata", [])] + list(sd.get("omitted_empty", []))
         if name not in configured:
-            raise _bad(gate.spec, f"no stratum named {name!r}{_closest(name, configured)}; "
-                                  f"the strata are {', '.join(configured) or 'none'}")
+            raise _bad(
+                gate.spec,
+                f"no stratum named {name!r}{_closest(name, configured)}; "
+                f"the strata are {', '.join(configured) or 'none'}",
+            )
         for s in d.get("strata", []):
             if s["name"] == name:
                 return _metric(s["macro"], metric, gate, f"stratum {name}")
@@ -203,9 +241,12 @@ def _lookup(d: dict, gate: Gate):
 def _metric(block: dict, metric: str, gate: Gate, where: str):
     if metric not in block:
         have = ", ".join(block) or "none"
-        need = " (needs score columns)" if metric in ("roc_auc", "average_precision",
-                                                       "roc_auc_ovo", "log_loss", "brier") \
-            or _TOPK.match(metric) else ""
+        need = (
+            " (needs score columns)"
+            if metric in ("roc_auc", "average_precision", "roc_auc_ovo", "log_loss", "brier")
+            or _TOPK.match(metric)
+            else ""
+        )
         raise _bad(gate.spec, f"{where} has no {metric!r}{need}; it has {have}")
     return block[metric], None
 
@@ -231,8 +272,13 @@ def evaluate_gates(d: dict, gates, basis: str = "interval") -> dict:
     items = []
     for gate in gates:
         est, missing = _lookup(d, gate)
-        item = {"spec": gate.spec, "metric": gate.name, "op": gate.op,
-                "threshold": gate.threshold, "basis": basis}
+        item = {
+            "spec": gate.spec,
+            "metric": gate.name,
+            "op": gate.op,
+            "threshold": gate.threshold,
+            "basis": basis,
+        }
         if est is None:
             item.update(compared=None, value=None, estimate=None, passed=False, note=missing)
         else:
@@ -245,12 +291,18 @@ def evaluate_gates(d: dict, gates, basis: str = "interval") -> dict:
                 elif est.get("note"):
                     item["note"] = f"no interval: {est['note']}"
                 else:
-                    item["note"] = ("no interval (n_resamples = 0?); compute intervals, or check "
-                                    "the estimate with gate_on = 'estimate'")
+                    item["note"] = (
+                        "no interval (n_resamples = 0?); compute intervals, or check "
+                        "the estimate with gate_on = 'estimate'"
+                    )
                 item["passed"] = False
             else:
                 item["passed"] = bool(_OPS[gate.op](value, gate.threshold))
         items.append(item)
     n_failed = sum(not i["passed"] for i in items)
-    return {"basis": basis, "passed": (n_failed == 0) if items else None,
-            "n_failed": n_failed, "items": items}
+    return {
+        "basis": basis,
+        "passed": (n_failed == 0) if items else None,
+        "n_failed": n_failed,
+        "items": items,
+    }

@@ -59,8 +59,10 @@ def percentile_interval(reps, alpha):
     """Percentile interval ``(q_{alpha/2}, q_{1-alpha/2})`` of the defined replicates."""
     s, n_def = _sorted_defined(np.asarray(reps, dtype=np.float64))
     shape = n_def.shape
-    return (_quantile_sorted(s, n_def, np.full(shape, alpha / 2)),
-            _quantile_sorted(s, n_def, np.full(shape, 1 - alpha / 2)))
+    return (
+        _quantile_sorted(s, n_def, np.full(shape, alpha / 2)),
+        _quantile_sorted(s, n_def, np.full(shape, 1 - alpha / 2)),
+    )
 
 
 def basic_interval(theta, reps, alpha):
@@ -99,8 +101,9 @@ def bca_interval(theta, reps, jack, weights, alpha):
         frac = below / n_def
         z0 = special.ndtri(frac)
         jack = np.asarray(jack, dtype=np.float64)
-        w = np.broadcast_to(np.asarray(weights, dtype=np.float64).reshape((-1,) + (1,) * theta.ndim),
-                            jack.shape)
+        w = np.broadcast_to(
+            np.asarray(weights, dtype=np.float64).reshape((-1,) + (1,) * theta.ndim), jack.shape
+        )
         wj = np.where(np.isnan(jack), 0.0, w)
         jv = np.where(np.isnan(jack), 0.0, jack)
         mean = (wj * jv).sum(axis=0) / wj.sum(axis=0)
@@ -117,8 +120,17 @@ def bca_interval(theta, reps, jack, weights, alpha):
     return lo, hi, ok
 
 
-def interval_from_replicates(theta, reps, jack=None, weights=None, *, confidence_level=0.95,
-                             method="bca", value_range=None, alpha=None) -> dict:
+def interval_from_replicates(
+    theta,
+    reps,
+    jack=None,
+    weights=None,
+    *,
+    confidence_level=0.95,
+    method="bca",
+    value_range=None,
+    alpha=None,
+) -> dict:
     """Interval arrays for estimates ``theta`` (...) from replicates (B, ...).
 
     Returns a dict of arrays: ``low``, ``high``, ``se``, ``undefined_fraction``, and ``note``
@@ -134,14 +146,17 @@ def interval_from_replicates(theta, reps, jack=None, weights=None, *, confidence
     with np.errstate(invalid="ignore"):
         se = np.where(n_def > 1, np.nanstd(np.where(n_def > 1, reps, 0.0), axis=0, ddof=1), np.nan)
         spread = np.nanmax(np.where(n_def > 0, reps, 0.0), axis=0) - np.nanmin(
-            np.where(n_def > 0, reps, 0.0), axis=0)
+            np.where(n_def > 0, reps, 0.0), axis=0
+        )
     note = np.full(theta.shape, None, dtype=object)
     if method == "bca":
         lo, hi, ok = bca_interval(theta, reps, jack, weights, alpha)
         p_lo, p_hi = percentile_interval(reps, alpha) if not ok.all() else (lo, hi)
         lo = np.where(ok, lo, p_lo)
         hi = np.where(ok, hi, p_hi)
-        note[~ok & (spread > 0)] = "BCa undefined (every replicate on one side of the estimate); percentile interval"
+        note[~ok & (spread > 0)] = (
+            "BCa undefined (every replicate on one side of the estimate); percentile interval"
+        )
     elif method == "percentile":
         lo, hi = percentile_interval(reps, alpha)
     elif method == "basic":
@@ -160,8 +175,10 @@ def interval_from_replicates(theta, reps, jack=None, weights=None, *, confidence
     # a zero-width interval from replicates that do vary: too few differ from the estimate to
     # place the bounds; report no interval rather than a silent [x, x]
     zero_width = ~degenerate & (np.abs(hi - lo) <= tol) & ~np.isnan(theta)
-    note[zero_width] = ("no interval: fewer than the interval's tail share of the bootstrap "
-                        "replicates differ from the estimate")
+    note[zero_width] = (
+        "no interval: fewer than the interval's tail share of the bootstrap "
+        "replicates differ from the estimate"
+    )
     bad = degenerate | zero_width | np.isnan(theta)
     lo = np.where(bad, np.nan, lo)
     hi = np.where(bad, np.nan, hi)
@@ -183,6 +200,12 @@ def wilson_interval(k, n, confidence_level=0.95, *, alpha=None):
         half   = z / (n + z^2) * sqrt(k (n - k) / n + z^2 / 4)
 
     Equals ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``.
+
+    Examples
+    --------
+    >>> lo, hi = wilson_interval([0, 8], [3, 10])
+    >>> [round(float(x), 4) for x in lo], [round(float(x), 4) for x in hi]
+    ([0.0, 0.4902], [0.5615, 0.9433])
     """
     k = np.asarray(k, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
@@ -209,7 +232,6 @@ def clopper_pearson_interval(k, n, confidence_level=0.95, *, alpha=None):
     return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
 
 
-
 # ------------------------------------------------------------------------------------------------
 # variances on the logit scale
 
@@ -229,7 +251,6 @@ def logit_interval(theta, var, *, alpha, df=None):
     # a variance at rounding level (e.g. all scores tied) counts as zero
     bad = ~((theta > 0) & (theta < 1) & (var > 1e-24))
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
-
 
 
 # ------------------------------------------------------------------------------------------------

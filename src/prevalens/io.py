@@ -31,6 +31,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -41,8 +42,14 @@ from .exceptions import InputError
 from .ranking import is_probability
 from .results import SCHEMA_ID, AuditResult, InputInfo, load_schema
 
-__all__ = ["InputInfo", "Predictions", "load_predictions", "predictions_from_arrays",
-           "read_results", "read_user_file"]
+__all__ = [
+    "InputInfo",
+    "Predictions",
+    "load_predictions",
+    "predictions_from_arrays",
+    "read_results",
+    "read_user_file",
+]
 
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
 _MAX_PREVIEW = 8
@@ -135,13 +142,18 @@ class _Where:
     """Formats locations in messages: the source, and rows as 1-based data rows (plus the file
     line for CSV, where the header is line 1)."""
 
-    def __init__(self, name: str, csv_lines: bool = False, score_prefix: str = "score_",
-                 text: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        csv_lines: bool = False,
+        score_prefix: str = "score_",
+        text: str | None = None,
+    ):
         self.name = name
         self.csv_lines = csv_lines
         self.score_prefix = score_prefix
         self.text = text
-        self._starts = None
+        self._starts: list[int] | None = None
 
     def row(self, i: int) -> str:
         if self.csv_lines:
@@ -175,7 +187,7 @@ def _lines(text: str):
         if stop < 0:
             yield text[start:]
             return
-        yield text[start:stop + 1]
+        yield text[start : stop + 1]
         start = stop + 1
 
 
@@ -215,8 +227,11 @@ def _normalise_labels(values, column: str, where: _Where):
     if pd.api.types.is_float_dtype(s.dtype):
         return _integral_floats(s.to_numpy(dtype=np.float64), column, where), "int"
     arr = s.to_numpy(dtype=object)
-    nested = np.fromiter((isinstance(v, (list, tuple, dict, set, np.ndarray)) for v in arr),
-                         dtype=bool, count=arr.size)
+    nested = np.fromiter(
+        (isinstance(v, (list, tuple, dict, set, np.ndarray)) for v in arr),
+        dtype=bool,
+        count=arr.size,
+    )
     if nested.any():
         i = _first(nested)
         raise InputError(
@@ -301,9 +316,7 @@ def _build(
     if n == 0:
         raise InputError(f"{where.name}: no data rows; the input needs at least 2 samples")
     if n == 1:
-        raise InputError(
-            f"{where.name}: only 1 data row; an audit needs at least 2 samples (rows)"
-        )
+        raise InputError(f"{where.name}: only 1 data row; an audit needs at least 2 samples (rows)")
     if pred_values is not None and len(pred_values) != n:
         raise InputError(
             f"{where.name}: `y_true` has {n} values but `y_pred` has {len(pred_values)}; "
@@ -324,12 +337,14 @@ def _build(
     kinds = {kind_t}
     yp = kind_p = None
     if pred_values is not None:
-        yp, kind_p = _normalise_labels(pred_values, pred_column, where)
+        yp, kind_p = _normalise_labels(pred_values, pred_column or "y_pred", where)
         kinds.add(kind_p)
 
     label_list = None
     if labels is not None:
-        if isinstance(labels, (str, bytes)) or not isinstance(labels, (Sequence, np.ndarray, pd.Index)):
+        if isinstance(labels, (str, bytes)) or not isinstance(
+            labels, (Sequence, np.ndarray, pd.Index)
+        ):
             raise InputError(f"`labels` must be a list of class labels, got {labels!r}")
         label_list, kind_l = _normalise_labels(list(labels), "labels", _Where("`labels`"))
         if len(label_list) == 0:
@@ -371,7 +386,11 @@ def _build(
     index = pd.Index(classes, dtype=object if kind == "str" else np.int64)
 
     y_true = _encode(
-        yt, index, true_column, where, "true",
+        yt,
+        index,
+        true_column,
+        where,
+        "true",
         "add it to `labels=` or fix the row" if label_list is not None else "fix the row",
     )
 
@@ -379,6 +398,7 @@ def _build(
     probabilities = False
     score_cols = {}
     if score_block is not None:
+        assert score_labels is not None  # set with the score block above
         _, matrix, col_names = score_block
         if pd.Index(score_labels).duplicated().any():
             dup = pd.Index(score_labels)[pd.Index(score_labels).duplicated()][0]
@@ -411,7 +431,11 @@ def _build(
 
     if yp is not None:
         y_pred = _encode(
-            yp, index, pred_column, where, "predicted",
+            yp,
+            index,
+            pred_column or "y_pred",
+            where,
+            "predicted",
             "add it to `labels=` or fix the row" if label_list is not None else "fix the row",
         )
         pred_source = given_pred_source
@@ -437,7 +461,10 @@ def _build(
         codes, _ = pd.factorize(cs, sort=False)
         cluster = codes.astype(np.int64)
 
-    columns = {"y_true": true_column, "y_pred": pred_column if yp is not None else None}
+    columns: dict[str, Any] = {
+        "y_true": true_column,
+        "y_pred": pred_column if yp is not None else None,
+    }
     if score_cols:
         columns["scores"] = {str(k): v for k, v in score_cols.items()}
     if cluster_column is not None:
@@ -474,8 +501,11 @@ def _check_scores(matrix: np.ndarray, col_names: list, where: _Where, raw=None) 
         # One cell, converted as a whole-frame .to_numpy(dtype=object) would convert it (an object
         # copy of every score would cost more memory than the scores themselves).
         raw_v = raw.iloc[[i], [j]].to_numpy(dtype=object)[0, 0] if raw is not None else matrix[i, j]
-        if raw is not None and (raw_v is None or raw_v is pd.NA or (
-                where.csv_lines and isinstance(raw_v, float) and np.isnan(raw_v))):
+        if raw is not None and (
+            raw_v is None
+            or raw_v is pd.NA
+            or (where.csv_lines and isinstance(raw_v, float) and np.isnan(raw_v))
+        ):
             what = "score is missing (empty cell)"  # not "nan": the file holds no text here
         else:
             what = f"score {_py(raw_v)!r} is not a finite number"
@@ -521,6 +551,26 @@ def predictions_from_arrays(
         The classes, in order. Classes that never occur are kept (support 0).
     cluster : array-like of shape (n,), optional
         Resampling units (e.g. patient ids).
+
+    Returns
+    -------
+    Predictions
+
+    Raises
+    ------
+    InputError
+        With a one-line message naming the argument and the first offending position.
+
+    Examples
+    --------
+    >>> p = predictions_from_arrays(["cat", "dog", "cat"], ["cat", "cat", "cat"],
+    ...                             labels=["cat", "dog", "bird"])
+    >>> p.classes, p.y_true.tolist(), p.counts().support.tolist()
+    (('cat', 'dog', 'bird'), [0, 1, 0], [2, 1, 0])
+    >>> predictions_from_arrays(["cat", None], ["cat", "dog"])
+    Traceback (most recent call last):
+    ...
+    prevalens.exceptions.InputError: arrays: column 'y_true' has a missing label at row 2; every row needs a y_true value
     """
     where = _Where("arrays")
     if y_true is None:
@@ -554,7 +604,9 @@ def predictions_from_arrays(
                 universe |= set(pd.unique(yp).tolist())
                 kinds.add(kp)
             kind = "int" if kinds == {"int"} else "str"
-            slabels = _sorted_classes({str(v) for v in universe} if kind == "str" else universe, kind)
+            slabels = _sorted_classes(
+                {str(v) for v in universe} if kind == "str" else universe, kind
+            )
             if len(slabels) != m.shape[1]:
                 raise InputError(
                     f"`y_score` has {m.shape[1]} columns but the labels hold {len(slabels)} classes "
@@ -562,8 +614,16 @@ def predictions_from_arrays(
                 )
         score_block = (slabels, m, names)
     return _build(
-        where, y_true, "y_true", y_pred, "y_pred", score_block,
-        cluster, "cluster", labels, (InputInfo(None, None, len(y_true)),),
+        where,
+        y_true,
+        "y_true",
+        y_pred,
+        "y_pred",
+        score_block,
+        cluster,
+        "cluster",
+        labels,
+        (InputInfo(None, None, len(y_true)),),
         given_pred_source="array",
     )
 
@@ -617,6 +677,15 @@ def load_predictions(
         With a one-line message naming the file, column and first offending row; also when the
         file does not fit in memory (naming its size and what to do).
 
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"y_true": ["a", "b"], "y_pred": ["a", "a"],
+    ...                       "score_a": [0.9, 0.6], "score_b": [0.1, 0.4]})
+    >>> p = load_predictions(frame)
+    >>> p.classes, p.has_scores, p.scores_are_probabilities
+    (('a', 'b'), True, True)
+
     Notes
     -----
     Large inputs: from a Parquet file only the columns these arguments name are read (other
@@ -643,8 +712,15 @@ def load_predictions(
             frame, info, where, columns = _read_file(path, roles)
             where.score_prefix = score_prefix
             return _from_frame(
-                frame, where, info, labels=labels, y_true=y_true, y_pred=y_pred,
-                score_prefix=score_prefix, score_columns=score_columns, cluster=cluster,
+                frame,
+                where,
+                info,
+                labels=labels,
+                y_true=y_true,
+                y_pred=y_pred,
+                score_prefix=score_prefix,
+                score_columns=score_columns,
+                cluster=cluster,
                 columns=columns,
             )
         except MemoryError:
@@ -657,13 +733,31 @@ def load_predictions(
         )
     where.score_prefix = score_prefix
     return _from_frame(
-        frame, where, info, labels=labels, y_true=y_true, y_pred=y_pred,
-        score_prefix=score_prefix, score_columns=score_columns, cluster=cluster,
+        frame,
+        where,
+        info,
+        labels=labels,
+        y_true=y_true,
+        y_pred=y_pred,
+        score_prefix=score_prefix,
+        score_columns=score_columns,
+        cluster=cluster,
     )
 
 
-def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, score_columns, cluster,
-                columns=None):
+def _from_frame(
+    frame,
+    where,
+    info,
+    *,
+    labels,
+    y_true,
+    y_pred,
+    score_prefix,
+    score_columns,
+    cluster,
+    columns=None,
+):
     """``columns``: every column of the source, when ``frame`` holds only those the audit needs
     (a file read column-selectively); the checks and messages are about the source's columns."""
     cols = [str(c) for c in (frame.columns if columns is None else columns)]
@@ -690,7 +784,9 @@ def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, sco
                 )
         score_pairs = [(label, col) for label, col in score_columns.items()]
     else:
-        score_pairs = [(c[len(score_prefix):], c) for c in cols if score_prefix and c.startswith(score_prefix)]
+        score_pairs = [
+            (c[len(score_prefix) :], c) for c in cols if score_prefix and c.startswith(score_prefix)
+        ]
         empty = [c for label, c in score_pairs if label == ""]
         if empty:
             raise InputError(
@@ -702,7 +798,9 @@ def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, sco
             f"{where.name}: cluster column '{cluster}' not found (columns: {_preview(cols)})"
         )
     if len(frame) == 0:
-        raise InputError(f"{where.name}: no data rows (only a header); the input needs at least 2 samples")
+        raise InputError(
+            f"{where.name}: no data rows (only a header); the input needs at least 2 samples"
+        )
 
     score_block = None
     if score_pairs:
@@ -714,8 +812,16 @@ def _from_frame(frame, where, info, *, labels, y_true, y_pred, score_prefix, sco
         score_block = ([label for label, _ in score_pairs], matrix, names)
     pred_values = frame[y_pred] if y_pred in cols else None
     return _build(
-        where, frame[y_true], y_true, pred_values, y_pred, score_block,
-        frame[cluster] if cluster is not None else None, cluster, labels, (info,),
+        where,
+        frame[y_true],
+        y_true,
+        pred_values,
+        y_pred,
+        score_block,
+        frame[cluster] if cluster is not None else None,
+        cluster,
+        labels,
+        (info,),
     )
 
 
@@ -855,8 +961,13 @@ def _read_file(path: Path, roles: _Roles | None = None):
         cr = "\r" in text and "\n" not in text
         raise InputError(
             f"{name}: not a readable CSV file ({_one_line(exc)})"
-            + ("; its lines end in a lone carriage return (old Mac style): save it with LF or "
-               "CRLF line endings" if cr else "")) from None
+            + (
+                "; its lines end in a lone carriage return (old Mac style): save it with LF or "
+                "CRLF line endings"
+                if cr
+                else ""
+            )
+        ) from None
     dup = pd.Index(header).duplicated()
     if dup.any():
         raise InputError(
@@ -874,7 +985,9 @@ def _read_file(path: Path, roles: _Roles | None = None):
                 _io.StringIO(text), keep_default_na=False, na_values=[""], low_memory=False
             )
         except pd.errors.EmptyDataError:
-            raise InputError(f"{name}: file is empty; it needs a header and at least 2 data rows") from None
+            raise InputError(
+                f"{name}: file is empty; it needs a header and at least 2 data rows"
+            ) from None
         except (pd.errors.ParserError, ValueError) as exc:
             raise InputError(f"{name}: not a readable CSV file ({_one_line(exc)})") from None
     return frame, InputInfo(name, sha256, len(frame)), where, columns
@@ -926,9 +1039,11 @@ def _read_parquet(path: Path, name: str, roles: _Roles | None):
         raise
     except Exception as exc:  # e.g. a needed column of a type pandas cannot hold
         types = ", ".join(f"'{f.name}' ({f.type})" for f in table.schema)
-        raise InputError(f"{name}: the columns {types} cannot be converted to a table "
-                         f"({_one_line(exc)}); store labels as text or integers and scores as "
-                         "floats") from None
+        raise InputError(
+            f"{name}: the columns {types} cannot be converted to a table "
+            f"({_one_line(exc)}); store labels as text or integers and scores as "
+            "floats"
+        ) from None
     del table
     return frame, columns
 
@@ -967,10 +1082,13 @@ def _read_csv_arrow(data: bytes, header: list, roles: _Roles) -> pd.DataFrame | 
         or roles.y_true not in labels
         or (roles.cluster is not None and roles.cluster not in labels)
         or not (roles.y_pred in labels or scores)
-        or (roles.score_columns is not None and (
-            not isinstance(roles.score_columns, Mapping)
-            or len(scores) != len(roles.score_columns)
-        ))
+        or (
+            roles.score_columns is not None
+            and (
+                not isinstance(roles.score_columns, Mapping)
+                or len(scores) != len(roles.score_columns)
+            )
+        )
         or {roles.y_true, roles.y_pred, roles.cluster} & set(scores)
         or not _float_parsers_agree()
         or not _quoting_is_safe(data)
@@ -989,8 +1107,11 @@ def _read_csv_arrow(data: bytes, header: list, roles: _Roles) -> pd.DataFrame | 
                 newlines_in_values=b'"' in data,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types=types, include_columns=wanted,
-                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
+                column_types=types,
+                include_columns=wanted,
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
             ),
         )
     except MemoryError:
@@ -1041,7 +1162,7 @@ def _quoting_is_safe(data: bytes) -> bool:
     has_cr = b"\r" in data
     step, n_quotes = 1 << 24, 0
     for lo in range(0, len(buf), step):  # in slices: a mask of the whole file would double it
-        part = buf[lo:lo + step]
+        part = buf[lo : lo + step]
         q = np.flatnonzero(part == quote) + lo
         opening = (np.arange(len(q)) + n_quotes) % 2 == 0
         before = np.where(q > start, buf[np.maximum(q - 1, 0)], ord(","))
@@ -1069,8 +1190,13 @@ def _c_engine_types(values: list) -> pd.Series | None:
 # Decimal strings that a parser which is not correctly rounded may get wrong: long mantissas (the
 # pandas C parser before fast_float read the first as 1.7), a value at the boundary of the
 # subnormals, a tie (2**53 + 1) and the smallest subnormal.
-_FLOAT_PROBES = ("1.700000000000000177635684", "0.1234567890123456789012",
-                 "2.2250738585072011e-308", "9007199254740993", "4.9e-324")
+_FLOAT_PROBES = (
+    "1.700000000000000177635684",
+    "0.1234567890123456789012",
+    "2.2250738585072011e-308",
+    "9007199254740993",
+    "4.9e-324",
+)
 
 
 @functools.cache
@@ -1083,16 +1209,22 @@ def _float_parsers_agree() -> bool:
 
         text = "v\n" + "\n".join(_FLOAT_PROBES) + "\n"
         expected = [float(v) for v in _FLOAT_PROBES]
-        c_values = pd.read_csv(_io.StringIO(text), keep_default_na=False, na_values=[""],
-                               low_memory=False)["v"]
-        arrow_values = pacsv.read_csv(
-            pa.BufferReader(text.encode()),
-            convert_options=pacsv.ConvertOptions(column_types={"v": pa.float64()}),
-        ).column("v").to_pylist()
+        c_values = pd.read_csv(
+            _io.StringIO(text), keep_default_na=False, na_values=[""], low_memory=False
+        )["v"]
+        arrow_values = (
+            pacsv.read_csv(
+                pa.BufferReader(text.encode()),
+                convert_options=pacsv.ConvertOptions(column_types={"v": pa.float64()}),
+            )
+            .column("v")
+            .to_pylist()
+        )
     except Exception:  # pragma: no cover - then the C engine reads every CSV
         return False
-    return (c_values.dtype == np.float64 and c_values.tolist() == expected
-            and arrow_values == expected)
+    return (
+        c_values.dtype == np.float64 and c_values.tolist() == expected and arrow_values == expected
+    )
 
 
 def _one_line(exc) -> str:
@@ -1103,8 +1235,9 @@ def _one_line(exc) -> str:
 # files the user names that are not predictions: a configuration file, a previous results.json
 
 
-def read_user_file(path, label: str, *, missing: str, directory: str,
-                   error: type[Exception] = InputError) -> bytes:
+def read_user_file(
+    path, label: str, *, missing: str, directory: str, error: type[Exception] = InputError
+) -> bytes:
     """The bytes of a file the user named; a missing file, a directory or an unreadable file
     raise ``error`` with a one-line message starting with ``label``."""
     try:
@@ -1124,8 +1257,12 @@ def read_results(path, what: str = "") -> tuple[AuditResult, Path, str]:
     ``what`` and the path."""
     path = Path(path)
     label = f"{what} {path}" if what else str(path)
-    raw = read_user_file(path, label, missing="not found (give the results.json of a prevalens "
-                         "audit)", directory="is a directory (give the results.json inside it)")
+    raw = read_user_file(
+        path,
+        label,
+        missing="not found (give the results.json of a prevalens audit)",
+        directory="is a directory (give the results.json inside it)",
+    )
 
     def no_constants(token):
         raise ValueError(f"{token} is not valid JSON (undefined numbers are written as null)")
@@ -1139,13 +1276,18 @@ def read_results(path, what: str = "") -> tuple[AuditResult, Path, str]:
     if not isinstance(d, dict):
         raise InputError(f"{label}: not a prevalens results file (expected a JSON object)")
     if d.get("schema") != SCHEMA_ID:
-        raise InputError(f"{label}: has schema {d.get('schema')!r}, expected '{SCHEMA_ID}'; "
-                         "re-run `prevalens audit` with this version")
-    errors = sorted(jsonschema.Draft202012Validator(load_schema()).iter_errors(d),
-                    key=lambda e: list(e.path))
+        raise InputError(
+            f"{label}: has schema {d.get('schema')!r}, expected '{SCHEMA_ID}'; "
+            "re-run `prevalens audit` with this version"
+        )
+    errors = sorted(
+        jsonschema.Draft202012Validator(load_schema()).iter_errors(d), key=lambda e: list(e.path)
+    )
     if errors:
         e = errors[0]
         where = "/".join(str(x) for x in e.path) or "(top level)"
-        raise InputError(f"{label}: does not follow the results schema at {where}: "
-                         f"{' '.join(e.message.split())[:200]}")
+        raise InputError(
+            f"{label}: does not follow the results schema at {where}: "
+            f"{' '.join(e.message.split())[:200]}"
+        )
     return AuditResult.from_dict(d), path, hashlib.sha256(raw).hexdigest()

@@ -60,9 +60,17 @@ class AuditRun:
         return EXIT_GATE_FAILED if self.passed is False else EXIT_OK
 
 
-def run_audit(input=None, *, config=None, example: bool = False, write: bool = True,
-              cwd: Path | None = None, command: str | None = None,
-              progress: Progress | None = None, **options) -> AuditRun:
+def run_audit(
+    input=None,
+    *,
+    config=None,
+    example: bool = False,
+    write: bool = True,
+    cwd: Path | None = None,
+    command: str | None = None,
+    progress: Progress | None = None,
+    **options,
+) -> AuditRun:
     """Audit a predictions file as ``prevalens audit`` does, and write the outputs.
 
     Parameters
@@ -94,16 +102,20 @@ def run_audit(input=None, *, config=None, example: bool = False, write: bool = T
 
     Examples
     --------
-    >>> import prevalens, tempfile
+    >>> import prevalens, tempfile, warnings
     >>> out = tempfile.mkdtemp()
-    >>> run = prevalens.run_audit(example=True, out_dir=out, format=["json", "md"], seed=1,
-    ...                           n_resamples=0, gates=["micro.f1 >= 0.5"], gate_on="estimate")
+    >>> with warnings.catch_warnings():  # the example has a class that is never predicted
+    ...     warnings.simplefilter("ignore", prevalens.UndefinedMetricWarning)
+    ...     run = prevalens.run_audit(example=True, out_dir=out, format=["json", "md"], seed=1,
+    ...                               n_resamples=0, gates=["micro.f1 >= 0.5"],
+    ...                               gate_on="estimate")
     >>> run.exit_code, sorted(p.name for p in run.written)
     (0, ['results.json', 'summary.md'])
     """
     step = progress or (lambda text: None)
-    resolved, config_file, sources = resolve({"input": input, **options}, config_path=config,
-                                             cwd=cwd)
+    resolved, config_file, sources = resolve(
+        {"input": input, **options}, config_path=config, cwd=cwd
+    )
     if example and resolved["input"] is not None and input is not None:
         raise ConfigError("give either INPUT or --example (exactly one)")
     if not example and resolved["input"] is None:
@@ -120,14 +132,21 @@ def run_audit(input=None, *, config=None, example: bool = False, write: bool = T
     source = example_path() if example else resolved["input"]
     step(f"loading {'the bundled example' if example else source}")
     pred = load_predictions(
-        source, labels=list(resolved["labels"]) if resolved["labels"] else None,
-        y_true=resolved["y_true"], y_pred=resolved["y_pred"],
-        score_prefix=resolved["score_prefix"], cluster=resolved["cluster"],
+        source,
+        labels=list(resolved["labels"]) if resolved["labels"] else None,
+        y_true=resolved["y_true"],
+        y_pred=resolved["y_pred"],
+        score_prefix=resolved["score_prefix"],
+        cluster=resolved["cluster"],
     )
     if example:
         # record the bundled file by name, not by this machine's install path
-        pred = replace(pred, inputs=tuple(
-            replace(i, path="example_digits.csv (bundled with prevalens)") for i in pred.inputs))
+        pred = replace(
+            pred,
+            inputs=tuple(
+                replace(i, path="example_digits.csv (bundled with prevalens)") for i in pred.inputs
+            ),
+        )
     b = audit_cfg.n_resamples
     step(f"auditing ({b} bootstrap replicates)" if b else "auditing (no intervals)")
     result = audit_predictions(pred, audit_cfg, command=command)

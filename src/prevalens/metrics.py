@@ -1,9 +1,9 @@
 """Confusion-matrix metrics, written once over a leading batch axis.
 
 Every function here takes confusion matrices of shape ``(..., K, K)`` (rows: truth, columns:
-prediction), or their one-vs-rest :class:`~prevalens.counts.Tables`, and returns arrays of shape ``(..., K)`` (per class) or ``(...)`` (averages and
-overall metrics). The same code therefore computes a point estimate from one matrix and B bootstrap
-replicates from a ``(B, K, K)`` stack.
+prediction), or their one-vs-rest :class:`~prevalens.counts.Tables`, and returns arrays of shape
+``(..., K)`` (per class) or ``(...)`` (averages and overall metrics). The same code therefore
+computes a point estimate from one matrix and B bootstrap replicates from a ``(B, K, K)`` stack.
 
 Each per-class proportion is a ratio ``num / den`` of one-vs-rest counts. Keeping the ratio
 explicit is what makes averaging exact and cheap:

@@ -140,15 +140,17 @@ class OutputOptions:
     """Where the outputs go and in which formats."""
 
     out_dir: str = _opt("reports", "output directory", "path", "output")
-    format: tuple = _opt(("json", "html", "pdf"),
-                         "output formats among " + ", ".join(FORMATS), "formats", "output")
-    templates: str | None = _opt(None, "your own copy of (some of) the report templates "
-                                 "(sandboxed)", "path", "output")
+    format: tuple = _opt(
+        ("json", "html", "pdf"), "output formats among " + ", ".join(FORMATS), "formats", "output"
+    )
+    templates: str | None = _opt(
+        None, "your own copy of (some of) the report templates (sandboxed)", "path", "output"
+    )
 
 
 @dataclass(frozen=True)
 class AuditConfig:
-    """Every option of an audit. Each default is the one DESIGN.md argues for.
+    """Every option of an audit. Each default is the one docs/design.md argues for.
 
     The statistical options are recorded in every result (``run.config``) and in the report's
     methods table; the document options (model name, intended use, ...) are texts the report
@@ -207,81 +209,183 @@ class AuditConfig:
     """
 
     # the document
-    title: str | None = _opt(None, "report title (default: 'Classifier audit: MODEL')", "str",
-                             "document")
-    model_name: str | None = _opt(None, "name of the audited model, on the cover", "str",
-                                  "document")
-    dataset_name: str | None = _opt(None, "name of the evaluation data, on the cover", "str",
-                                    "document")
-    evaluation: str | None = _opt(None, "how the predictions were produced (e.g. '5-fold "
-                                  "out-of-fold predictions'), on the cover", "str", "document")
-    intended_use: str | None = _opt(None, "the model's intended use (Markdown), a section of the "
-                                    "report", "text", "document")
-    data_provenance: str | None = _opt(None, "where the evaluation data come from (Markdown), in "
-                                       "the report's Data section", "text", "document")
-    known_limitations: str | None = _opt(None, "limitations known to the authors (Markdown), in "
-                                         "the report's limitations", "text", "document")
-    signoff: tuple = _opt((), "sign-off lines 'Role: Name' (e.g. 'Approved by: J. Doe'), in "
-                          "order", "list-str", "document", repeat=True)
+    title: str | None = _opt(
+        None, "report title (default: 'Classifier audit: MODEL')", "str", "document"
+    )
+    model_name: str | None = _opt(
+        None, "name of the audited model, on the cover", "str", "document"
+    )
+    dataset_name: str | None = _opt(
+        None, "name of the evaluation data, on the cover", "str", "document"
+    )
+    evaluation: str | None = _opt(
+        None,
+        "how the predictions were produced (e.g. '5-fold out-of-fold predictions'), on the cover",
+        "str",
+        "document",
+    )
+    intended_use: str | None = _opt(
+        None, "the model's intended use (Markdown), a section of the report", "text", "document"
+    )
+    data_provenance: str | None = _opt(
+        None,
+        "where the evaluation data come from (Markdown), in the report's Data section",
+        "text",
+        "document",
+    )
+    known_limitations: str | None = _opt(
+        None,
+        "limitations known to the authors (Markdown), in the report's limitations",
+        "text",
+        "document",
+    )
+    signoff: tuple = _opt(
+        (),
+        "sign-off lines 'Role: Name' (e.g. 'Approved by: J. Doe'), in order",
+        "list-str",
+        "document",
+        repeat=True,
+    )
     # the statistics
-    resampling: str = _opt("stratified", "bootstrap scheme", "choice", "statistics",
-                           choices=("stratified", "simple"), methods="Resampling",
-                           describe="{value} bootstrap of the confusion matrix (multinomial cell "
-                                    "counts), clusters when a cluster column is given")
-    n_resamples: int = _opt(2000, "bootstrap replicates; 0 for point estimates only", "int",
-                            "statistics", minimum=0, methods="Replicates (B)", describe="{value:,}")
-    seed: int | None = _opt(None, "seed of the resampling (default: drawn and recorded)", "int",
-                            "statistics", minimum=0, methods="Seed")
-    confidence_level: float = _opt(0.95, "of every interval", "float", "statistics",
-                                   methods="Confidence level")
-    interval: str = _opt("bca", "bootstrap interval method", "choice", "statistics",
-                         choices=("bca", "percentile", "basic"), methods="Label metrics",
-                         describe="{value} intervals from joint replicates")
+    resampling: str = _opt(
+        "stratified",
+        "bootstrap scheme",
+        "choice",
+        "statistics",
+        choices=("stratified", "simple"),
+        methods="Resampling",
+        describe="{value} bootstrap of the confusion matrix (multinomial cell "
+        "counts), clusters when a cluster column is given",
+    )
+    n_resamples: int = _opt(
+        2000,
+        "bootstrap replicates; 0 for point estimates only",
+        "int",
+        "statistics",
+        minimum=0,
+        methods="Replicates (B)",
+        describe="{value:,}",
+    )
+    seed: int | None = _opt(
+        None,
+        "seed of the resampling (default: drawn and recorded)",
+        "int",
+        "statistics",
+        minimum=0,
+        methods="Seed",
+    )
+    confidence_level: float = _opt(
+        0.95, "of every interval", "float", "statistics", methods="Confidence level"
+    )
+    interval: str = _opt(
+        "bca",
+        "bootstrap interval method",
+        "choice",
+        "statistics",
+        choices=("bca", "percentile", "basic"),
+        methods="Label metrics",
+        describe="{value} intervals from joint replicates",
+    )
     proportion_interval: str = _opt(
-        "wilson", "interval of per-class proportions", "choice", "statistics",
-        choices=("wilson", "clopper-pearson", "bootstrap"), methods="Per-class proportions",
-        describe={"wilson": "Wilson intervals; F1 and Jaccard from the same interval of "
-                            "tp/(tp+fp+fn)",
-                  "clopper-pearson": "Clopper-Pearson intervals; F1 and Jaccard from the same "
-                                     "interval of tp/(tp+fp+fn)",
-                  "bootstrap": "the bootstrap replicates, like the other label metrics"})
-    multiplicity: str = _opt("bonferroni", "adjustment of the simultaneous intervals", "choice",
-                             "statistics", choices=("bonferroni", "sidak", "none"),
-                             methods="Simultaneous intervals")
-    min_support: int = _opt(10, "classes with fewer true samples are flagged insufficient",
-                            "int", "statistics", minimum=0, methods="Minimum support")
+        "wilson",
+        "interval of per-class proportions",
+        "choice",
+        "statistics",
+        choices=("wilson", "clopper-pearson", "bootstrap"),
+        methods="Per-class proportions",
+        describe={
+            "wilson": "Wilson intervals; F1 and Jaccard from the same interval of tp/(tp+fp+fn)",
+            "clopper-pearson": "Clopper-Pearson intervals; F1 and Jaccard from the same "
+            "interval of tp/(tp+fp+fn)",
+            "bootstrap": "the bootstrap replicates, like the other label metrics",
+        },
+    )
+    multiplicity: str = _opt(
+        "bonferroni",
+        "adjustment of the simultaneous intervals",
+        "choice",
+        "statistics",
+        choices=("bonferroni", "sidak", "none"),
+        methods="Simultaneous intervals",
+    )
+    min_support: int = _opt(
+        10,
+        "classes with fewer true samples are flagged insufficient",
+        "int",
+        "statistics",
+        minimum=0,
+        methods="Minimum support",
+    )
     score_bootstrap_max_work: float = _opt(
-        1e7, "largest N*K*B for which score metrics are bootstrapped over samples (above it: "
-        "analytic approximations)", "float", "statistics")
-    strata: str = _opt("prevalence", "how classes are grouped", "choice", "statistics",
-                       choices=("prevalence", "log-quantiles", "support"))
-    strata_cuts: tuple | None = _opt(None, "cut points: prevalence fractions (e.g. 0.01, 0.1) or "
-                                     "support counts", "list-float", "statistics")
-    strata_groups: int = _opt(3, "number of groups for strata = 'log-quantiles'", "int",
-                              "statistics", minimum=1)
-    strata_names: tuple | None = _opt(None, "names of the strata, rarest first", "list-str",
-                                      "statistics")
-    divergence_adjustment: str = _opt("holm", "adjustment of the family of divergence claims",
-                                      "choice", "statistics", choices=("holm", "bonferroni"),
-                                      methods="Divergence claims",
-                                      describe="{value}-adjusted family")
-    findings_metrics: tuple = _opt(("recall", "f1", "roc_auc"),
-                                   "metrics that findings are made about", "list-str",
-                                   "statistics")
+        1e7,
+        "largest N*K*B for which score metrics are bootstrapped over samples (above it: "
+        "analytic approximations)",
+        "float",
+        "statistics",
+    )
+    strata: str = _opt(
+        "prevalence",
+        "how classes are grouped",
+        "choice",
+        "statistics",
+        choices=("prevalence", "log-quantiles", "support"),
+    )
+    strata_cuts: tuple | None = _opt(
+        None,
+        "cut points: prevalence fractions (e.g. 0.01, 0.1) or support counts",
+        "list-float",
+        "statistics",
+    )
+    strata_groups: int = _opt(
+        3, "number of groups for strata = 'log-quantiles'", "int", "statistics", minimum=1
+    )
+    strata_names: tuple | None = _opt(
+        None, "names of the strata, rarest first", "list-str", "statistics"
+    )
+    divergence_adjustment: str = _opt(
+        "holm",
+        "adjustment of the family of divergence claims",
+        "choice",
+        "statistics",
+        choices=("holm", "bonferroni"),
+        methods="Divergence claims",
+        describe="{value}-adjusted family",
+    )
+    findings_metrics: tuple = _opt(
+        ("recall", "f1", "roc_auc"),
+        "metrics that findings are made about",
+        "list-str",
+        "statistics",
+    )
     # gates and comparison
-    gates: tuple = _opt((), "quality gates such as 'macro.f1 >= 0.70' (added to those of the "
-                        "configuration file)", "list-str", "gates", flag="--gate", repeat=True)
-    gate_on: str = _opt("interval", "check gates on the conservative interval bound or on the "
-                        "estimate", "choice", "gates", choices=_gates.BASES)
-    baseline: str | None = _opt(None, "results.json of a previous audit to compare with", "path",
-                                "comparison")
+    gates: tuple = _opt(
+        (),
+        "quality gates such as 'macro.f1 >= 0.70' (added to those of the configuration file)",
+        "list-str",
+        "gates",
+        flag="--gate",
+        repeat=True,
+    )
+    gate_on: str = _opt(
+        "interval",
+        "check gates on the conservative interval bound or on the estimate",
+        "choice",
+        "gates",
+        choices=_gates.BASES,
+    )
+    baseline: str | None = _opt(
+        None, "results.json of a previous audit to compare with", "path", "comparison"
+    )
 
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
             kind = f.metadata["prevalens"]["kind"]
-            if kind in ("list-str", "list-float") and value is not None \
-                    and not isinstance(value, tuple):
+            if (
+                kind in ("list-str", "list-float")
+                and value is not None
+                and not isinstance(value, tuple)
+            ):
                 if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
                     raise ConfigError(f"`{f.name}` must be a list; got {value!r}")
                 object.__setattr__(self, f.name, tuple(value))
@@ -307,7 +411,9 @@ def _check_config(c: AuditConfig) -> None:
         allowed = option_by_key(name).choices
         value = getattr(c, name)
         if value not in allowed:
-            raise ConfigError(f"`{name}` must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+            raise ConfigError(
+                f"`{name}` must be one of {', '.join(map(repr, allowed))}; got {value!r}"
+            )
 
     def whole(x) -> bool:
         return not isinstance(x, bool) and isinstance(x, (int, np.integer))
@@ -318,8 +424,11 @@ def _check_config(c: AuditConfig) -> None:
             choice(o.key)
         elif o.kind in ("str", "text") and value is not None and not isinstance(value, str):
             raise ConfigError(f"`{o.key}` must be a string; got {value!r}")
-        elif o.kind == "list-str" and value is not None and not all(isinstance(v, str)
-                                                                    for v in value):
+        elif (
+            o.kind == "list-str"
+            and value is not None
+            and not all(isinstance(v, str) for v in value)
+        ):
             raise ConfigError(f"`{o.key}` must be a list of strings; got {list(value)!r}")
     if not whole(c.n_resamples) or c.n_resamples < 0:
         raise ConfigError(f"`n_resamples` must be a whole number >= 0; got {c.n_resamples!r}")
@@ -330,7 +439,9 @@ def _check_config(c: AuditConfig) -> None:
         )
     cl = c.confidence_level
     if isinstance(cl, bool) or not isinstance(cl, (int, float)) or not (0 < cl < 1):
-        raise ConfigError(f"`confidence_level` must be a number between 0 and 1 (e.g. 0.95); got {cl!r}")
+        raise ConfigError(
+            f"`confidence_level` must be a number between 0 and 1 (e.g. 0.95); got {cl!r}"
+        )
     if c.seed is not None and (not whole(c.seed) or c.seed < 0):
         raise ConfigError(f"`seed` must be a whole number >= 0 or None; got {c.seed!r}")
     if not whole(c.min_support) or c.min_support < 0:
@@ -340,33 +451,45 @@ def _check_config(c: AuditConfig) -> None:
         raise ConfigError(f"`score_bootstrap_max_work` must be a number >= 0; got {w!r}")
     if c.strata_cuts is not None:
         cuts = c.strata_cuts
-        if not cuts or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in cuts):
-            raise ConfigError(f"`strata_cuts` must be a non-empty list of numbers; got {list(cuts)!r}")
+        if not cuts or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in cuts
+        ):
+            raise ConfigError(
+                f"`strata_cuts` must be a non-empty list of numbers; got {list(cuts)!r}"
+            )
         if any(b <= a for a, b in zip(cuts, cuts[1:])):
             raise ConfigError(f"`strata_cuts` must be strictly increasing; got {list(cuts)!r}")
         if c.strata == "prevalence" and not all(0 < x < 1 for x in cuts):
             raise ConfigError(
-                f"`strata_cuts` on prevalence must lie between 0 and 1 (e.g. 0.01, 0.1); got {list(cuts)!r}")
+                f"`strata_cuts` on prevalence must lie between 0 and 1 (e.g. 0.01, 0.1); got {list(cuts)!r}"
+            )
     if c.strata == "support" and c.strata_cuts is None:
-        raise ConfigError("`strata=\"support\"` needs `strata_cuts` (support counts, e.g. 10, 100)")
+        raise ConfigError('`strata="support"` needs `strata_cuts` (support counts, e.g. 10, 100)')
     if not whole(c.strata_groups) or c.strata_groups < 2:
         raise ConfigError(f"`strata_groups` must be a whole number >= 2; got {c.strata_groups!r}")
     if c.strata_names is not None:
-        n_groups = c.strata_groups if c.strata == "log-quantiles" else len(c.strata_cuts or (0.01, 0.1)) + 1
+        n_groups = (
+            c.strata_groups
+            if c.strata == "log-quantiles"
+            else len(c.strata_cuts or (0.01, 0.1)) + 1
+        )
         if len(c.strata_names) != n_groups or len(set(c.strata_names)) != n_groups:
             raise ConfigError(
-                f"`strata_names` must give {n_groups} different names, rarest first; got {list(c.strata_names)!r}")
+                f"`strata_names` must give {n_groups} different names, rarest first; got {list(c.strata_names)!r}"
+            )
     bad = [m for m in c.findings_metrics if m not in FINDINGS_METRICS]
     if bad or not c.findings_metrics:
         raise ConfigError(
             f"`findings_metrics` must be a non-empty list of {', '.join(FINDINGS_METRICS)}; "
-            f"got {list(c.findings_metrics)!r}")
+            f"got {list(c.findings_metrics)!r}"
+        )
     _gates.parse_gates(c.gates)  # a malformed gate is refused here, not when it is evaluated
 
 
 #: Every option, in the order of ``--help``, the TOML documentation and ``run.config``.
-OPTIONS: tuple[Option, ...] = (_options_of(InputOptions) + _options_of(OutputOptions)
-                               + _options_of(AuditConfig))
+OPTIONS: tuple[Option, ...] = (
+    _options_of(InputOptions) + _options_of(OutputOptions) + _options_of(AuditConfig)
+)
 #: The options that are fields of :class:`AuditConfig`.
 AUDIT_OPTIONS: tuple[Option, ...] = _options_of(AuditConfig)
 AUDIT_KEYS = frozenset(o.key for o in AUDIT_OPTIONS)
@@ -385,8 +508,14 @@ def closest(key: str, options) -> str:
 
 
 def _type_name(value) -> str:
-    return {bool: "a boolean", int: "a whole number", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 def coerce(opt: Option, value, where: str):
@@ -416,7 +545,11 @@ def coerce(opt: Option, value, where: str):
             raise ConfigError(f"{where}: must be >= {opt.minimum:g}, got {value}")
         return value
     if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise fail("a number")
         return float(value)
     if kind in ("list-str", "list-float", "labels", "formats"):
@@ -424,16 +557,21 @@ def coerce(opt: Option, value, where: str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple):
             raise fail("a list")
-        out = []
+        out: list[Any] = []
         for i, item in enumerate(value):
             if kind == "list-float":
-                if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+                if (
+                    isinstance(item, bool)
+                    or not isinstance(item, (int, float))
+                    or not math.isfinite(item)
+                ):
                     raise ConfigError(f"{where}: item {i + 1} must be a number, got {item!r}")
                 out.append(float(item))
             elif kind == "labels":
                 if isinstance(item, bool) or not isinstance(item, (int, str)):
-                    raise ConfigError(f"{where}: item {i + 1} must be a string or whole number, "
-                                      f"got {item!r}")
+                    raise ConfigError(
+                        f"{where}: item {i + 1} must be a string or whole number, got {item!r}"
+                    )
                 if item == "":
                     raise ConfigError(f"{where}: item {i + 1} is an empty label")
                 out.append(item)
@@ -449,8 +587,9 @@ def coerce(opt: Option, value, where: str):
                 if f not in FORMATS:
                     match = difflib.get_close_matches(f, FORMATS, n=1, cutoff=0.5)
                     hint = f" (did you mean '{match[0]}'?)" if match else ""
-                    raise ConfigError(f"{where}: unknown format {f!r}{hint}; choose from "
-                                      f"{', '.join(FORMATS)}")
+                    raise ConfigError(
+                        f"{where}: unknown format {f!r}{hint}; choose from {', '.join(FORMATS)}"
+                    )
             out = list(dict.fromkeys(out))
         if kind == "labels" and len(set(map(str, out))) != len(out):
             raise ConfigError(f"{where}: a label is listed twice; give each label once")

@@ -21,7 +21,15 @@ from .options import FORMATS
 from .report import render as report_render
 from .results import AuditResult
 
-__all__ = ["render", "write", "check_templates", "write_outputs", "write_atomic", "REPORT_FORMATS", "EXPORT_FORMATS"]
+__all__ = [
+    "render",
+    "write",
+    "check_templates",
+    "write_outputs",
+    "write_atomic",
+    "REPORT_FORMATS",
+    "EXPORT_FORMATS",
+]
 
 REPORT_FORMATS = ("html", "pdf")
 EXPORT_FORMATS = ("csv", "md", "tex", "figures")
@@ -34,7 +42,9 @@ def _as_dict(result) -> dict:
         return result.to_dict()
     if isinstance(result, Mapping):
         return dict(result)
-    raise ConfigError(f"`result` must be an AuditResult or its JSON dict; got {type(result).__name__}")
+    raise ConfigError(
+        f"`result` must be an AuditResult or its JSON dict; got {type(result).__name__}"
+    )
 
 
 def _signoff(lines) -> tuple:
@@ -53,10 +63,17 @@ def check_templates(templates) -> None:
         report_render.check_templates_dir(templates)
 
 
-def render(result, formats: Iterable[str] = ("json", "html", "pdf"), *, templates=None,
-           title: str | None = None, model_name: str | None = None,
-           dataset_name: str | None = None, signoff=None,
-           progress: Progress | None = None) -> dict[str, bytes]:
+def render(
+    result,
+    formats: Iterable[str] = ("json", "html", "pdf"),
+    *,
+    templates=None,
+    title: str | None = None,
+    model_name: str | None = None,
+    dataset_name: str | None = None,
+    signoff=None,
+    progress: Progress | None = None,
+) -> dict[str, bytes]:
     """Every output of ``result`` for ``formats``, in memory: ``{file name: bytes}``.
 
     Parameters
@@ -84,24 +101,41 @@ def render(result, formats: Iterable[str] = ("json", "html", "pdf"), *, template
     formats = list(dict.fromkeys(formats if not isinstance(formats, str) else [formats]))
     bad = [f for f in formats if f not in FORMATS]
     if bad:
-        raise ConfigError(f"`formats` has unknown format(s) {bad!r}; choose from {', '.join(FORMATS)}")
+        raise ConfigError(
+            f"`formats` has unknown format(s) {bad!r}; choose from {', '.join(FORMATS)}"
+        )
     step = progress or (lambda text: None)
     d = _as_dict(result)
     outputs: dict[str, bytes] = {}
     if "json" in formats:
-        text = (result.to_json() if isinstance(result, AuditResult)
-                else AuditResult.from_dict(d).to_json())
+        text = (
+            result.to_json()
+            if isinstance(result, AuditResult)
+            else AuditResult.from_dict(d).to_json()
+        )
         outputs["results.json"] = text.encode("utf-8")
     report_formats = [f for f in formats if f in REPORT_FORMATS]
     if report_formats:
         step("rendering the " + " and ".join(f.upper() for f in report_formats))
-        kwargs = {k: v for k, v in (("title", title), ("model_name", model_name),
-                                    ("dataset_name", dataset_name)) if v}
+        kwargs: dict[str, object] = {
+            k: v
+            for k, v in (
+                ("title", title),
+                ("model_name", model_name),
+                ("dataset_name", dataset_name),
+            )
+            if v
+        }
         if signoff:
             kwargs["signoff"] = _signoff(signoff)
-        outputs.update(report_render.render_report(
-            d, formats=report_formats, templates_dir=Path(templates) if templates else None,
-            model_kwargs=kwargs))
+        outputs.update(
+            report_render.render_report(
+                d,
+                formats=report_formats,
+                templates_dir=Path(templates) if templates else None,
+                model_kwargs=kwargs,
+            )
+        )
     wanted = [f for f in formats if f in EXPORT_FORMATS and f != "figures"]
     if wanted:
         step("exporting " + ", ".join(wanted))
@@ -112,7 +146,9 @@ def render(result, formats: Iterable[str] = ("json", "html", "pdf"), *, template
     return outputs
 
 
-def write(result, out_dir, formats: Iterable[str] = ("json", "html", "pdf"), **kwargs) -> list[Path]:
+def write(
+    result, out_dir, formats: Iterable[str] = ("json", "html", "pdf"), **kwargs
+) -> list[Path]:
     """Render ``result`` (see :func:`render`) and write the files into ``out_dir`` atomically,
     all or nothing. Returns the paths written."""
     return write_outputs(Path(out_dir), render(result, formats, **kwargs))
@@ -148,7 +184,9 @@ def write_outputs(out_dir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
             except FileNotFoundError:
                 pass
         what = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        raise ConfigError(f"--out-dir {out_dir}: cannot write ({what}{exc.strerror or exc})") from None
+        raise ConfigError(
+            f"--out-dir {out_dir}: cannot write ({what}{exc.strerror or exc})"
+        ) from None
 
 
 def write_atomic(path, data: bytes) -> None:

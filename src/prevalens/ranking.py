@@ -20,6 +20,7 @@ import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -143,7 +144,9 @@ def _rank_core(scores, positive):
         # negatives strictly below / at most the r-th sorted positive
         neg_lt_sorted = np.cumsum(np.bincount(le_n, minlength=n_pos + 1))[:n_pos]
         neg_le_sorted = np.cumsum(np.bincount(lt_n, minlength=n_pos + 1))[:n_pos]
-        v10_sorted = (neg_lt_sorted + neg_le_sorted) / (2.0 * n_neg) if n_neg else np.full(n_pos, np.nan)
+        v10_sorted = (
+            (neg_lt_sorted + neg_le_sorted) / (2.0 * n_neg) if n_neg else np.full(n_pos, np.nan)
+        )
         pos_ge = n_pos - np.searchsorted(pos_sorted, pos_sorted, side="left")
         neg_ge = n_neg - neg_lt_sorted
         prec_sorted = pos_ge / (pos_ge + neg_ge)
@@ -249,8 +252,8 @@ def ovr_pass(y_true, y_score, combo_weights=None, cluster=None) -> OvRSummary:
                 out["psi_neg"] = (st.v01 - a_given[y_neg]) * w
                 # as a "positive" in A(a|b) for every b: sum_b V10^{a|b}, by cumulative
                 # histograms of the negatives' placements weighted 1 / n_b
-                s_lt = np.cumsum(np.bincount(le_n, weights=w, minlength=st.n_pos + 1))[:st.n_pos]
-                s_le = np.cumsum(np.bincount(lt_n, weights=w, minlength=st.n_pos + 1))[:st.n_pos]
+                s_lt = np.cumsum(np.bincount(le_n, weights=w, minlength=st.n_pos + 1))[: st.n_pos]
+                s_le = np.cumsum(np.bincount(lt_n, weights=w, minlength=st.n_pos + 1))[: st.n_pos]
                 sum_v10 = np.empty(st.n_pos)
                 sum_v10[order] = (s_lt + s_le) / 2.0
                 out["psi_pos"] = (sum_v10 - a_given.sum()) / st.n_pos
@@ -280,6 +283,7 @@ def ovr_pass(y_true, y_score, combo_weights=None, cluster=None) -> OvRSummary:
         if "var" in res:
             var[a] = res["var"]
         if "psi" in res:
+            assert zt is not None and combo_weights is not None  # psi only with weights
             psi = res["psi"]
             for c in np.flatnonzero(combo_weights[a]):
                 # z[:, c] += psi * w: a zero weight would add exactly 0 and is skipped
@@ -297,14 +301,14 @@ def ovr_pass(y_true, y_score, combo_weights=None, cluster=None) -> OvRSummary:
     if k_present > 1:
         # M = 2 / (K'(K'-1)) sum_{a<b} (A(a|b) + A(b|a)) / 2: each sample's share
         psi = ovo_psi / (k_present * (k_present - 1))
-        parts, dfs = [], []
+        shares, dfs = [], []
         for g in np.flatnonzero(present):
             if n_pos[g] < 2:
                 continue
             pg = psi[y_true == g]
-            parts.append(n_pos[g] / (n_pos[g] - 1) * float(((pg - pg.mean()) ** 2).sum()))
+            shares.append(n_pos[g] / (n_pos[g] - 1) * float(((pg - pg.mean()) ** 2).sum()))
             dfs.append(n_pos[g] - 1)
-        parts = np.array(parts)
+        parts = np.array(shares)
         ovo_var = float(parts.sum())
         # Welch-Satterthwaite degrees of freedom of the class groups' shares of the variance
         if ovo_var > 0:
@@ -339,7 +343,7 @@ def ovo_from_u(ovo_u, n_pos) -> float:
     present = np.flatnonzero(np.asarray(n_pos) > 0)
     vals = []
     for i, a in enumerate(present):
-        for b in present[i + 1:]:
+        for b in present[i + 1 :]:
             vals.append((ovo_u[a, b] + ovo_u[b, a]) / (2.0 * n_pos[a] * n_pos[b]))
     return float(np.mean(vals)) if vals else np.nan
 
@@ -592,8 +596,9 @@ def pr_envelope(precision, recall, grid):
     return out
 
 
-def curve_summary(y_true, y_score, *, n_points: int = 101, max_entries: int = 2_000_000,
-                  rng=None) -> dict:
+def curve_summary(
+    y_true, y_score, *, n_points: int = 101, max_entries: int = 2_000_000, rng=None
+) -> dict:
     """Micro- and macro-averaged ROC and precision-recall curves on fixed grids, JSON-ready.
 
     ROC: TPR on an FPR grid of ``n_points`` (macro: the mean over classes of each class's ROC
@@ -632,8 +637,11 @@ def curve_summary(y_true, y_score, *, n_points: int = 101, max_entries: int = 2_
     return {
         "method": method,
         "roc": {"fpr": js(grid), "micro": {"tpr": js(micro_tpr)}, "macro": {"tpr": js(macro_tpr)}},
-        "pr": {"recall": js(grid), "micro": {"precision": js(micro_prec)},
-               "macro": {"precision": js(macro_prec)}},
+        "pr": {
+            "recall": js(grid),
+            "micro": {"precision": js(micro_prec)},
+            "macro": {"precision": js(macro_prec)},
+        },
         "bands": None,
     }
 
@@ -671,9 +679,17 @@ class _SortedColumn:
         return np.interp(grid, fpr, tpr), envelope
 
 
-def curve_bands(y_true, y_score, *, n_resamples: int = 200, confidence_level: float = 0.95,
-                resampling: str = "stratified", n_points: int = 101, rng=None,
-                max_work: float = 2e7) -> dict:
+def curve_bands(
+    y_true,
+    y_score,
+    *,
+    n_resamples: int = 200,
+    confidence_level: float = 0.95,
+    resampling: str = "stratified",
+    n_points: int = 101,
+    rng=None,
+    max_work: float = 2e7,
+) -> dict:
     """Pointwise percentile bands of the micro and macro ROC and precision-recall curves of
     :func:`curve_summary`, from a bootstrap over samples (stratified by true class, or simple).
 
@@ -687,21 +703,35 @@ def curve_bands(y_true, y_score, *, n_resamples: int = 200, confidence_level: fl
     y_score = np.asarray(y_score, dtype=np.float64)
     n, k = y_score.shape
     level = float(confidence_level)
-    method = (f"pointwise percentile bands, {n_resamples} {resampling} bootstrap replicates "
-              "over samples")
+    method = (
+        f"pointwise percentile bands, {n_resamples} {resampling} bootstrap replicates over samples"
+    )
     if n * k * n_resamples > max_work:
-        return {"method": None, "level": level, "note": (
-            f"no bands: {n} samples x {k} classes x {n_resamples} replicates is above the limit "
-            f"of {max_work:.0e} for curve bands")}
+        return {
+            "method": None,
+            "level": level,
+            "note": (
+                f"no bands: {n} samples x {k} classes x {n_resamples} replicates is above the limit "
+                f"of {max_work:.0e} for curve bands"
+            ),
+        }
     rng = np.random.default_rng(rng)
     grid = np.linspace(0.0, 1.0, n_points)
     y = _one_hot(y_true, k)
     samples = np.arange(n)
     micro = _SortedColumn(y_score.ravel(), y.ravel(), np.repeat(samples, k))
-    columns = [_SortedColumn(y_score[:, j], y[:, j], samples) for j in range(k)
-               if y[:, j].any() and not y[:, j].all()]
+    columns = [
+        _SortedColumn(y_score[:, j], y[:, j], samples)
+        for j in range(k)
+        if y[:, j].any() and not y[:, j].all()
+    ]
     members = [np.flatnonzero(y_true == c) for c in range(k)]
-    reps = {("roc", "micro"): [], ("roc", "macro"): [], ("pr", "micro"): [], ("pr", "macro"): []}
+    reps: dict[tuple[str, str], list] = {
+        ("roc", "micro"): [],
+        ("roc", "macro"): [],
+        ("pr", "micro"): [],
+        ("pr", "macro"): [],
+    }
     with warnings.catch_warnings():
         # a class's precision envelope is NaN above its largest recall in a replicate
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -711,11 +741,14 @@ def curve_bands(y_true, y_score, *, n_resamples: int = 200, confidence_level: fl
     def js(a):
         return [None if not np.isfinite(v) else float(v) for v in a]
 
-    out = {"method": method, "level": level, "n_resamples": n_resamples}
+    out: dict[str, Any] = {"method": method, "level": level, "n_resamples": n_resamples}
     for (kind, avg), values in reps.items():
         if len(values) < max(10, n_resamples // 2):
-            return {"method": None, "level": level,
-                    "note": "no bands: too few bootstrap replicates had both classes"}
+            return {
+                "method": None,
+                "level": level,
+                "note": "no bands: too few bootstrap replicates had both classes",
+            }
         arr = np.asarray(values)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN grid points stay NaN
@@ -773,7 +806,7 @@ def score_statistics(y_true, y_score, *, probabilities: bool, cluster=None, extr
     y_true = np.asarray(y_true, dtype=np.int64)
     s = np.asarray(y_score, dtype=np.float64)
     n, k = s.shape
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     n_pos = np.bincount(y_true, minlength=k)
     weights = auc_combination_weights(n_pos, n)
     if extra_weights is not None:

@@ -139,9 +139,19 @@ class Estimate:
         )
 
     def _key(self):
-        return tuple(_nan_key(v) for v in (self.estimate, self.ci_low, self.ci_high, self.se,
-                                           self.method, self.status, self.note,
-                                           self.undefined_fraction))
+        return tuple(
+            _nan_key(v)
+            for v in (
+                self.estimate,
+                self.ci_low,
+                self.ci_high,
+                self.se,
+                self.method,
+                self.status,
+                self.note,
+                self.undefined_fraction,
+            )
+        )
 
     def __eq__(self, other):
         if not isinstance(other, Estimate):
@@ -243,9 +253,16 @@ class RunInfo:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> RunInfo:
-        return cls(**{k: d.get(k) for k in (
-            "created_utc", "seed", "n_resamples", "confidence_level", "interval_method",
-            "resampling", "command")}, config=d.get("config") or {})
+        return cls(
+            created_utc=d["created_utc"],
+            seed=d.get("seed"),
+            n_resamples=d["n_resamples"],
+            confidence_level=d["confidence_level"],
+            interval_method=d["interval_method"],
+            resampling=d["resampling"],
+            command=d.get("command"),
+            config=d.get("config") or {},
+        )
 
 
 @dataclass(frozen=True)
@@ -304,16 +321,25 @@ class StratumDefinition:
     description: str
 
     def bounds(self) -> dict:
-        return {"unit": self.unit, "low": self.low, "high": self.high,
-                "description": self.description}
+        return {
+            "unit": self.unit,
+            "low": self.low,
+            "high": self.high,
+            "description": self.description,
+        }
 
     def to_dict(self) -> dict:
         return {"name": self.name, **self.bounds()}
 
     @classmethod
     def from_dict(cls, d: Mapping, name: str | None = None) -> StratumDefinition:
-        return cls(name if name is not None else d["name"], d["unit"], d["low"], d.get("high"),
-                   d["description"])
+        return cls(
+            name if name is not None else d["name"],
+            d["unit"],
+            d["low"],
+            d.get("high"),
+            d["description"],
+        )
 
 
 @dataclass(frozen=True)
@@ -328,17 +354,23 @@ class StrataDefinition:
     absent_classes: tuple = ()
 
     def to_dict(self) -> dict:
-        return {"method": self.method,
-                "cuts": None if self.cuts is None else list(self.cuts),
-                "strata": [s.to_dict() for s in self.strata],
-                "omitted_empty": list(self.omitted_empty),
-                "absent_classes": list(self.absent_classes)}
+        return {
+            "method": self.method,
+            "cuts": None if self.cuts is None else list(self.cuts),
+            "strata": [s.to_dict() for s in self.strata],
+            "omitted_empty": list(self.omitted_empty),
+            "absent_classes": list(self.absent_classes),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> StrataDefinition:
-        return cls(d["method"], None if d.get("cuts") is None else tuple(d["cuts"]),
-                   tuple(StratumDefinition.from_dict(s) for s in d.get("strata", ())),
-                   tuple(d.get("omitted_empty", ())), tuple(d.get("absent_classes", ())))
+        return cls(
+            d["method"],
+            None if d.get("cuts") is None else tuple(d["cuts"]),
+            tuple(StratumDefinition.from_dict(s) for s in d.get("strata", ())),
+            tuple(d.get("omitted_empty", ())),
+            tuple(d.get("absent_classes", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -363,19 +395,29 @@ class StratumResult:
         return len(self.classes)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "bounds": self.definition.bounds(),
-                "classes": list(self.classes), "n_classes": self.n_classes,
-                "support": int(self.support),
-                "insufficient_classes": list(self.insufficient_classes),
-                "macro": _est_map_to(self.macro), "micro": _est_map_to(self.micro),
-                "vs_rest": _est_map_to(self.vs_rest)}
+        return {
+            "name": self.name,
+            "bounds": self.definition.bounds(),
+            "classes": list(self.classes),
+            "n_classes": self.n_classes,
+            "support": int(self.support),
+            "insufficient_classes": list(self.insufficient_classes),
+            "macro": _est_map_to(self.macro),
+            "micro": _est_map_to(self.micro),
+            "vs_rest": _est_map_to(self.vs_rest),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> StratumResult:
-        return cls(StratumDefinition.from_dict(d["bounds"], d["name"]), tuple(d["classes"]),
-                   int(d["support"]), tuple(d.get("insufficient_classes", ())),
-                   _est_map_from(d.get("macro", {})), _est_map_from(d.get("micro", {})),
-                   _est_map_from(d.get("vs_rest", {})))
+        return cls(
+            StratumDefinition.from_dict(d["bounds"], d["name"]),
+            tuple(d["classes"]),
+            int(d["support"]),
+            tuple(d.get("insufficient_classes", ())),
+            _est_map_from(d.get("macro", {})),
+            _est_map_from(d.get("micro", {})),
+            _est_map_from(d.get("vs_rest", {})),
+        )
 
 
 @dataclass(frozen=True)
@@ -410,8 +452,12 @@ class Contribution:
     contribution: float | None
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "stratum": self.stratum,
-                "weight": json_number(self.weight), "contribution": json_number(self.contribution)}
+        return {
+            "label": self.label,
+            "stratum": self.stratum,
+            "weight": json_number(self.weight),
+            "contribution": json_number(self.contribution),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Contribution:
@@ -450,12 +496,17 @@ class GapResult:
     def from_dict(cls, d: Mapping) -> GapResult:
         contributions = d.get("contributions")
         return cls(
-            Estimate.from_dict(d["macro_minus_micro"]), _est_or_none(d.get("macro_minus_weighted")),
+            Estimate.from_dict(d["macro_minus_micro"]),
+            _est_or_none(d.get("macro_minus_weighted")),
             d.get("decomposition"),
-            None if contributions is None else tuple(Contribution.from_dict(c)
-                                                     for c in contributions),
-            d.get("by_stratum"), d.get("sum_of_contributions"), d.get("covariance"),
-            d.get("n_classes"))
+            None
+            if contributions is None
+            else tuple(Contribution.from_dict(c) for c in contributions),
+            d.get("by_stratum"),
+            d.get("sum_of_contributions"),
+            d.get("covariance"),
+            d.get("n_classes"),
+        )
 
 
 @dataclass(frozen=True)
@@ -469,13 +520,21 @@ class TrendResult:
     weights: str = "support"
 
     def to_dict(self) -> dict:
-        return {"slope_per_decade": self.slope_per_decade.to_dict(),
-                "spearman": self.spearman.to_dict(), "x": self.x, "weights": self.weights}
+        return {
+            "slope_per_decade": self.slope_per_decade.to_dict(),
+            "spearman": self.spearman.to_dict(),
+            "x": self.x,
+            "weights": self.weights,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> TrendResult:
-        return cls(Estimate.from_dict(d["slope_per_decade"]), Estimate.from_dict(d["spearman"]),
-                   d.get("x", "log10 prevalence"), d.get("weights", "support"))
+        return cls(
+            Estimate.from_dict(d["slope_per_decade"]),
+            Estimate.from_dict(d["spearman"]),
+            d.get("x", "log10 prevalence"),
+            d.get("weights", "support"),
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -495,14 +554,27 @@ class AdjustedInterval:
     method: str = "normal, bootstrap or DeLong standard error"
 
     def to_dict(self) -> dict:
-        return {"p_value": self.p_value, "level": self.level, "ci_low": self.ci_low,
-                "ci_high": self.ci_high, "significant": self.significant,
-                "adjustment": self.adjustment, "method": self.method}
+        return {
+            "p_value": self.p_value,
+            "level": self.level,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "significant": self.significant,
+            "adjustment": self.adjustment,
+            "method": self.method,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> AdjustedInterval:
-        return cls(d["p_value"], d["level"], d["ci_low"], d["ci_high"], d["significant"],
-                   d["adjustment"], d.get("method", ""))
+        return cls(
+            d["p_value"],
+            d["level"],
+            d["ci_low"],
+            d["ci_high"],
+            d["significant"],
+            d["adjustment"],
+            d.get("method", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -519,9 +591,12 @@ class DivergenceResult:
     diverges: bool = False
 
     def to_dict(self) -> dict:
-        out: dict[str, Any] = {"label": self.label, "metric": self.metric,
-                               "vs_micro": self.vs_micro.to_dict(),
-                               "insufficient": self.insufficient}
+        out: dict[str, Any] = {
+            "label": self.label,
+            "metric": self.metric,
+            "vs_micro": self.vs_micro.to_dict(),
+            "insufficient": self.insufficient,
+        }
         if self.vs_common is not None:
             out["vs_common"] = self.vs_common.to_dict()
         out["adjusted"] = None if self.adjusted is None else self.adjusted.to_dict()
@@ -531,10 +606,15 @@ class DivergenceResult:
     @classmethod
     def from_dict(cls, d: Mapping) -> DivergenceResult:
         adj = d.get("adjusted")
-        return cls(d["label"], d["metric"], Estimate.from_dict(d["vs_micro"]),
-                   bool(d["insufficient"]), _est_or_none(d.get("vs_common")),
-                   None if adj is None else AdjustedInterval.from_dict(adj),
-                   bool(d.get("diverges", False)))
+        return cls(
+            d["label"],
+            d["metric"],
+            Estimate.from_dict(d["vs_micro"]),
+            bool(d["insufficient"]),
+            _est_or_none(d.get("vs_common")),
+            None if adj is None else AdjustedInterval.from_dict(adj),
+            bool(d.get("diverges", False)),
+        )
 
 
 @dataclass(frozen=True)
@@ -546,8 +626,11 @@ class FamilyInfo:
     confidence_level: float
 
     def to_dict(self) -> dict:
-        return {"adjustment": self.adjustment, "size": self.size,
-                "confidence_level": self.confidence_level}
+        return {
+            "adjustment": self.adjustment,
+            "size": self.size,
+            "confidence_level": self.confidence_level,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> FamilyInfo:
@@ -575,14 +658,27 @@ class Finding:
         object.__setattr__(self, "evidence", _jsonable(self.evidence))
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "severity": self.severity,
-                "metric": self.metric, "classes": list(self.classes),
-                "evidence": self.evidence, "text": self.text}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "metric": self.metric,
+            "classes": list(self.classes),
+            "evidence": self.evidence,
+            "text": self.text,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Finding:
-        return cls(d["id"], d["kind"], d["severity"], d.get("metric"), tuple(d.get("classes", ())),
-                   dict(d.get("evidence", {})), d["text"])
+        return cls(
+            d["id"],
+            d["kind"],
+            d["severity"],
+            d.get("metric"),
+            tuple(d.get("classes", ())),
+            dict(d.get("evidence", {})),
+            d["text"],
+        )
 
 
 def _jsonable(x):
@@ -652,8 +748,10 @@ class AuditResult:
 
     def per_class_values(self, metric: str) -> np.ndarray:
         """Per-class point estimates of ``metric`` in class order (NaN where undefined)."""
-        return np.array([c.metrics[metric].estimate if metric in c.metrics else np.nan
-                         for c in self.per_class], dtype=float)
+        return np.array(
+            [c.metrics[metric].estimate if metric in c.metrics else np.nan for c in self.per_class],
+            dtype=float,
+        )
 
     def per_class_frame(self):
         """A pandas DataFrame, one row per class in class order: ``label, support, prevalence``
@@ -666,8 +764,11 @@ class AuditResult:
             metrics = dict(c.metrics)
             prev = metrics.pop("prevalence", None)
             if prev is not None:
-                row.update(prevalence_ci_low=prev.ci_low, prevalence_ci_high=prev.ci_high,
-                           prevalence_status=prev.status)
+                row.update(
+                    prevalence_ci_low=prev.ci_low,
+                    prevalence_ci_high=prev.ci_high,
+                    prevalence_status=prev.status,
+                )
             row.update(predicted=c.predicted, stratum=c.stratum, flags=";".join(c.flags))
             for name, e in metrics.items():
                 row[name] = e.estimate
@@ -686,13 +787,15 @@ class AuditResult:
         block = _gates.evaluate_gates(self.to_dict(), parsed, basis) if parsed else None
         return replace(self, gates=block)
 
-    def with_baseline(self, previous, *, path: str | None = None,
-                      sha256: str | None = None) -> AuditResult:
+    def with_baseline(
+        self, previous, *, path: str | None = None, sha256: str | None = None
+    ) -> AuditResult:
         """This result compared with a ``previous`` audit (an :class:`AuditResult` or its JSON
         dict); see :mod:`prevalens.baseline`."""
         old = previous.to_dict() if isinstance(previous, AuditResult) else dict(previous)
-        block = _baseline.compare_with_baseline(self.to_dict(), old, path=path or "(in memory)",
-                                                sha256=sha256 or "")
+        block = _baseline.compare_with_baseline(
+            self.to_dict(), old, path=path or "(in memory)", sha256=sha256 or ""
+        )
         return replace(self, baseline=block)
 
     # -- JSON --------------------------------------------------------------------------------

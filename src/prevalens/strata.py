@@ -46,8 +46,12 @@ class StrataSpec:
     @classmethod
     def from_config(cls, config) -> StrataSpec:
         """The spec of an :class:`~prevalens.AuditConfig`'s ``strata*`` options."""
-        return cls(method=config.strata, cuts=config.strata_cuts, n_groups=config.strata_groups,
-                   names=config.strata_names)
+        return cls(
+            method=config.strata,
+            cuts=config.strata_cuts,
+            n_groups=config.strata_groups,
+            names=config.strata_names,
+        )
 
     def resolved_cuts(self):
         if self.cuts is not None:
@@ -61,7 +65,8 @@ def _names(n_groups, names):
     if n_groups == 3:
         return _DEFAULT_NAMES_3
     return tuple(
-        f"stratum {i + 1}" + (" (rarest)" if i == 0 else " (most common)" if i == n_groups - 1 else "")
+        f"stratum {i + 1}"
+        + (" (rarest)" if i == 0 else " (most common)" if i == n_groups - 1 else "")
         for i in range(n_groups)
     )
 
@@ -115,8 +120,10 @@ class StrataAssignment:
         return StrataDefinition(
             method=spec.method,
             cuts=tuple(spec.resolved_cuts() or ()) if spec.method != "log-quantiles" else None,
-            strata=self.definitions, omitted_empty=self.omitted,
-            absent_classes=tuple(classes[j] for j in np.flatnonzero(self.index < 0)))
+            strata=self.definitions,
+            omitted_empty=self.omitted,
+            absent_classes=tuple(classes[j] for j in np.flatnonzero(self.index < 0)),
+        )
 
 
 def assign_strata(support, spec: StrataSpec | None = None) -> StrataAssignment:
@@ -164,8 +171,10 @@ def assign_strata(support, spec: StrataSpec | None = None) -> StrataAssignment:
             omitted.append(names[g])
             continue
         remap[g] = len(definitions)
-        definitions.append(StratumDefinition(names[g], unit, low,
-                                             None if math.isinf(high) else high, desc))
+        definitions.append(
+            StratumDefinition(names[g], unit, low, None if math.isinf(high) else high, desc)
+        )
     out = np.array([remap.get(g, -1) if g >= 0 else -1 for g in index], dtype=np.int64)
-    return StrataAssignment(out, tuple(definitions), tuple(omitted), remap.get(0),
-                            remap.get(n_groups - 1), spec)
+    return StrataAssignment(
+        out, tuple(definitions), tuple(omitted), remap.get(0), remap.get(n_groups - 1), spec
+    )

@@ -56,8 +56,13 @@ from . import metrics as M
 from . import ranking as R
 from .counts import Tables, class_tables
 from .formatting import json_number
-from .intervals import (adjusted_alpha, clopper_pearson_interval, interval_from_replicates,
-                        logit_interval, wilson_interval)
+from .intervals import (
+    adjusted_alpha,
+    clopper_pearson_interval,
+    interval_from_replicates,
+    logit_interval,
+    wilson_interval,
+)
 
 if TYPE_CHECKING:
     from .io import Predictions
@@ -123,8 +128,9 @@ def bootstrap_counts(cm, n_resamples: int, rng, *, scheme: str = "stratified") -
     return out
 
 
-def bootstrap_tables(cm, n_resamples: int, rng, *, scheme: str = "stratified",
-                     chunk: int = 256) -> Tables:
+def bootstrap_tables(
+    cm, n_resamples: int, rng, *, scheme: str = "stratified", chunk: int = 256
+) -> Tables:
     """The same replicates as :func:`bootstrap_counts` (same draws for the same ``rng``), reduced
     to one-vs-rest tables of shape (B, K) as they are drawn, so that no (B, K, K) array is held.
     """
@@ -151,10 +157,10 @@ def bootstrap_tables(cm, n_resamples: int, rng, *, scheme: str = "stratified",
         workers = min(_THREADS, k)
         if workers > 1 and n_resamples * np.count_nonzero(cm) > 200_000:
             with ThreadPoolExecutor(workers) as ex:
-                rows = list(ex.map(draw, range(k)))
+                drawn = list(ex.map(draw, range(k)))
         else:
-            rows = [draw(i) for i in range(k)]
-        for i, row in enumerate(rows):
+            drawn = [draw(i) for i in range(k)]
+        for i, row in enumerate(drawn):
             if row is None:
                 continue
             nz, draws = row
@@ -174,12 +180,12 @@ def bootstrap_tables(cm, n_resamples: int, rng, *, scheme: str = "stratified",
         sup = np.empty((n_resamples, k), dtype=np.int64)
         draws = rng.multinomial(n, flat[nz] / n, size=n_resamples)
         for s in range(0, n_resamples, chunk):
-            d = draws[s:s + chunk]
+            d = draws[s : s + chunk]
             df = d.astype(np.float64)
             # exact: counts < 2^53 are represented exactly in float64
-            sup[s:s + chunk] = np.rint(df @ row_ind).astype(np.int64)
-            pred[s:s + chunk] = np.rint(df @ col_ind).astype(np.int64)
-            tp[s:s + chunk, rows[diag]] = d[:, diag]
+            sup[s : s + chunk] = np.rint(df @ row_ind).astype(np.int64)
+            pred[s : s + chunk] = np.rint(df @ col_ind).astype(np.int64)
+            tp[s : s + chunk, rows[diag]] = d[:, diag]
     else:
         raise ValueError(f"`scheme` must be 'stratified' or 'simple', got {scheme!r}")
     sup = np.asarray(sup, dtype=np.int64)
@@ -226,8 +232,9 @@ def _cluster_cells(y_true, y_pred, cluster, k):
     return a
 
 
-def cluster_bootstrap_counts(y_true, y_pred, cluster, k: int, n_resamples: int, rng,
-                             *, chunk: int = 64) -> np.ndarray:
+def cluster_bootstrap_counts(
+    y_true, y_pred, cluster, k: int, n_resamples: int, rng, *, chunk: int = 64
+) -> np.ndarray:
     """B replicates of the confusion matrix under resampling of whole clusters, shape (B, K, K).
 
     Each replicate draws C clusters with replacement (C = number of clusters); its matrix is the
@@ -243,7 +250,7 @@ def cluster_bootstrap_counts(y_true, y_pred, cluster, k: int, n_resamples: int, 
         w = np.empty((c, b), dtype=np.int64)
         for j in range(b):
             w[:, j] = np.bincount(rng.integers(0, c, size=c), minlength=c)
-        out[start:start + b] = (at @ w).T
+        out[start : start + b] = (at @ w).T
     return out.reshape(n_resamples, k, k)
 
 
@@ -341,8 +348,19 @@ class CountBootstrap:
     cms: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def run(cls, cm, stat_fn, n_resamples, rng, *, scheme="stratified", y_true=None, y_pred=None,
-            cluster=None, keep_counts=False) -> "CountBootstrap":
+    def run(
+        cls,
+        cm,
+        stat_fn,
+        n_resamples,
+        rng,
+        *,
+        scheme="stratified",
+        y_true=None,
+        y_pred=None,
+        cluster=None,
+        keep_counts=False,
+    ) -> CountBootstrap:
         """Draw the replicates and apply ``stat_fn`` to them, to ``cm`` and to the jackknife.
 
         ``stat_fn`` takes one-vs-rest :class:`~prevalens.counts.Tables` with a leading batch axis
@@ -359,7 +377,7 @@ class CountBootstrap:
             patterns, weights = _cluster_jackknife(y_true, y_pred, cluster, k)
             parts = []
             for s in range(0, len(weights), 256):  # densify 256 patterns at a time
-                block = np.asarray(patterns[s:s + 256].toarray(), dtype=np.int64)
+                block = np.asarray(patterns[s : s + 256].toarray(), dtype=np.int64)
                 parts.append(class_tables(cm[None] - block.reshape(-1, k, k)))
             jack_tables = Tables(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
             method = "cluster"
@@ -388,15 +406,23 @@ class CountBootstrap:
 
     def derive(self, fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``fn(stats) -> array`` applied to the point, the replicates and the jackknife."""
-        return (np.asarray(fn(self.point)), np.asarray(fn(self.replicates)),
-                np.asarray(fn(self.jackknife)))
+        return (
+            np.asarray(fn(self.point)),
+            np.asarray(fn(self.replicates)),
+            np.asarray(fn(self.jackknife)),
+        )
 
     def interval(self, fn, *, confidence_level=0.95, method="bca", value_range=None) -> dict:
         """Interval of a derived statistic ``fn(stats)``; see :func:`interval_from_replicates`."""
         theta, reps, jack = self.derive(fn)
         return interval_from_replicates(
-            theta, reps, jack, self.jackknife_weights, confidence_level=confidence_level,
-            method=method, value_range=value_range,
+            theta,
+            reps,
+            jack,
+            self.jackknife_weights,
+            confidence_level=confidence_level,
+            method=method,
+            value_range=value_range,
         )
 
 
@@ -619,26 +645,44 @@ class IntervalTable(dict):
         lo, hi = float(lo), float(hi)
         if not (math.isfinite(lo) and math.isfinite(hi)):
             lo = hi = math.nan
-            note = note or ("no interval: the method is undefined here (no variation in the "
-                            "data, e.g. perfect separation or identical scores)")
+            note = note or (
+                "no interval: the method is undefined here (no variation in the "
+                "data, e.g. perfect separation or identical scores)"
+            )
         elif hi - lo <= 1e-12 * max(1.0, abs(hi)):
             lo = hi = math.nan
             note = note or "no interval: the data show no variation to base one on"
         undef = None if undef is None else float(undef)
         if undef is not None and undef > UNSTABLE_FRACTION:
-            note = (note + "; " if note else "") + f"undefined in {undef:.1%} of bootstrap replicates"
+            note = (
+                note + "; " if note else ""
+            ) + f"undefined in {undef:.1%} of bootstrap replicates"
         self[key] = Interval(lo, hi, float(se), method, note, undef)
 
     def put_many(self, key, res, method, k=None) -> None:
         """Enter the result ``res`` of :func:`interval_from_replicates`: a scalar, or per class
         (``k`` classes) under keys ``(key, j)``."""
         if k is None:
-            self.put(key, res["low"], res["high"], res["se"], method, res["note"][()],
-                     res["undefined_fraction"])
+            self.put(
+                key,
+                res["low"],
+                res["high"],
+                res["se"],
+                method,
+                res["note"][()],
+                res["undefined_fraction"],
+            )
             return
         for j in range(k):
-            self.put((key, j), res["low"][j], res["high"][j], res["se"][j], method,
-                     res["note"][j], res["undefined_fraction"][j])
+            self.put(
+                (key, j),
+                res["low"][j],
+                res["high"][j],
+                res["se"][j],
+                method,
+                res["note"][j],
+                res["undefined_fraction"][j],
+            )
 
 
 #: A per-class metric's interval at any level ``alpha``: ``alpha -> (lows, highs)`` of shape
@@ -665,8 +709,14 @@ def compute_intervals(pred: Predictions, cm, point: dict, config, summary=None) 
     count_ss, score_ss = np.random.SeedSequence(config.seed).spawn(2)
     k = cm.shape[0]
     boot = CountBootstrap.run(
-        cm, M.count_statistics, config.n_resamples, np.random.default_rng(count_ss),
-        scheme=config.resampling, y_true=pred.y_true, y_pred=pred.y_pred, cluster=pred.cluster,
+        cm,
+        M.count_statistics,
+        config.n_resamples,
+        np.random.default_rng(count_ss),
+        scheme=config.resampling,
+        y_true=pred.y_true,
+        y_pred=pred.y_pred,
+        cluster=pred.cluster,
     )
     table = IntervalTable()
     _label_intervals(boot, config, alpha, k, table)
@@ -674,10 +724,17 @@ def compute_intervals(pred: Predictions, cm, point: dict, config, summary=None) 
     score_reps = None
     if pred.y_score is not None:
         if summary is None:
-            summary = R.ovr_pass(pred.y_true, pred.y_score, combo_weights=R.auc_combination_weights(
-                np.bincount(pred.y_true, minlength=k), pred.n_samples), cluster=pred.cluster)
-        score_rules, score_reps = _score_intervals(pred, point, config, alpha, score_ss, summary,
-                                                   table)
+            summary = R.ovr_pass(
+                pred.y_true,
+                pred.y_score,
+                combo_weights=R.auc_combination_weights(
+                    np.bincount(pred.y_true, minlength=k), pred.n_samples
+                ),
+                cluster=pred.cluster,
+            )
+        score_rules, score_reps = _score_intervals(
+            pred, point, config, alpha, score_ss, summary, table
+        )
         rules.update(score_rules)
     simultaneous = _simultaneous(point, boot, rules, config, alpha, pred.classes)
     return Intervals(table, simultaneous, Engine(boot, score_reps, summary))
@@ -686,17 +743,27 @@ def compute_intervals(pred: Predictions, cm, point: dict, config, summary=None) 
 def _label_intervals(boot: CountBootstrap, config, alpha, k, table: IntervalTable) -> None:
     """Label metrics by the bootstrap of counts; per-class proportions, F1 and Jaccard get score
     intervals instead (unless ``proportion_interval="bootstrap"``)."""
-    analytic = () if config.proportion_interval == "bootstrap" else tuple(
-        f"per_class.{m}" for m in ("recall", "precision", "specificity", "npv", "prevalence",
-                                   "f1", "jaccard"))
+    analytic = (
+        ()
+        if config.proportion_interval == "bootstrap"
+        else tuple(
+            f"per_class.{m}"
+            for m in ("recall", "precision", "specificity", "npv", "prevalence", "f1", "jaccard")
+        )
+    )
     method = f"{config.interval}({boot.method} bootstrap, B={boot.n_resamples})"
     for key, theta in boot.point.items():
         if key in analytic or key.startswith("_"):
             continue
         name = key.split(".", 1)[1]
         res = interval_from_replicates(
-            theta, boot.replicates[key], boot.jackknife[key], boot.jackknife_weights,
-            alpha=alpha, method=config.interval, value_range=_RANGE.get(name, (0.0, 1.0)),
+            theta,
+            boot.replicates[key],
+            boot.jackknife[key],
+            boot.jackknife_weights,
+            alpha=alpha,
+            method=config.interval,
+            value_range=_RANGE.get(name, (0.0, 1.0)),
         )
         table.put_many(key, res, method, k if key.startswith("per_class.") else None)
 
@@ -705,7 +772,8 @@ def _proportion_intervals(cm, config, alpha, table: IntervalTable) -> dict[str, 
     """Wilson (or Clopper-Pearson) intervals of the per-class proportions, and of F1 and Jaccard
     through tp/(tp+fp+fn); returns their rules at any level for the simultaneous intervals."""
     prop_fn = {"wilson": wilson_interval, "clopper-pearson": clopper_pearson_interval}.get(
-        config.proportion_interval)
+        config.proportion_interval
+    )
     if prop_fn is None:
         return {}
     k = cm.shape[0]
@@ -732,8 +800,13 @@ def _proportion_intervals(cm, config, alpha, table: IntervalTable) -> dict[str, 
             m = f"{config.proportion_interval} on tp/(tp+fp+fn) (n={int(union[j])})"
             table.put(("per_class.jaccard", j), lo[j], hi[j], se_j[j], m)
             # dF1/dJ = 2 / (1 + J)^2 (delta method for the standard error)
-            table.put(("per_class.f1", j), 2 * lo[j] / (1 + lo[j]), 2 * hi[j] / (1 + hi[j]),
-                      se_j[j] * 2 / (1 + jac[j]) ** 2, m + ", mapped by F1 = 2J/(1+J)")
+            table.put(
+                ("per_class.f1", j),
+                2 * lo[j] / (1 + lo[j]),
+                2 * hi[j] / (1 + hi[j]),
+                se_j[j] * 2 / (1 + jac[j]) ** 2,
+                m + ", mapped by F1 = 2J/(1+J)",
+            )
     for name, (succ, trials) in proportions.items():
         lo, hi = prop_fn(succ, trials, alpha=alpha)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -741,12 +814,18 @@ def _proportion_intervals(cm, config, alpha, table: IntervalTable) -> dict[str, 
             se = np.sqrt(p * (1 - p) / trials)
         for j in range(k):
             if trials[j] > 0:
-                table.put((f"per_class.{name}", j), lo[j], hi[j], se[j],
-                          f"{config.proportion_interval} (n={int(trials[j])})")
+                table.put(
+                    (f"per_class.{name}", j),
+                    lo[j],
+                    hi[j],
+                    se[j],
+                    f"{config.proportion_interval} (n={int(trials[j])})",
+                )
 
-    rules: dict[str, PerClassRule] = {
-        name: (lambda a, succ=succ, trials=trials: prop_fn(succ, trials, alpha=a))
-        for name, (succ, trials) in proportions.items()}
+    def rule(succ, trials) -> PerClassRule:
+        return lambda a: prop_fn(succ, trials, alpha=a)
+
+    rules = {name: rule(succ, trials) for name, (succ, trials) in proportions.items()}
     rules["jaccard"] = lambda a: prop_fn(tp, union, alpha=a)
 
     def f1_rule(a):
@@ -770,10 +849,15 @@ def _simultaneous(point, boot: CountBootstrap, rules: dict, config, alpha, class
         if name in rules:
             lows, highs = rules[name](adj)
         elif key in boot.point:
-            res = interval_from_replicates(boot.point[key], boot.replicates[key],
-                                           boot.jackknife[key], boot.jackknife_weights,
-                                           alpha=adj, method=config.interval,
-                                           value_range=(0.0, 1.0))
+            res = interval_from_replicates(
+                boot.point[key],
+                boot.replicates[key],
+                boot.jackknife[key],
+                boot.jackknife_weights,
+                alpha=adj,
+                method=config.interval,
+                value_range=(0.0, 1.0),
+            )
             lows, highs = res["low"], res["high"]
         else:
             continue
@@ -783,8 +867,11 @@ def _simultaneous(point, boot: CountBootstrap, rules: dict, config, alpha, class
             "confidence_level": config.confidence_level,
             "per_class_level": 1 - adj,
             "intervals": [
-                {"label": classes[j], "ci_low": json_number(lows[j]),
-                 "ci_high": json_number(highs[j])}
+                {
+                    "label": classes[j],
+                    "ci_low": json_number(lows[j]),
+                    "ci_high": json_number(highs[j]),
+                }
                 for j in range(k)
             ],
         }
@@ -834,14 +921,23 @@ def _score_intervals(pred, point, config, alpha, score_ss, summary, table: Inter
         return lo, hi
 
     # with a cluster column DeLong's components are summed within clusters (Obuchowski 1997)
-    cluster_note = ("; clustered (Obuchowski 1997)" if pred.cluster is not None else "")
+    cluster_note = "; clustered (Obuchowski 1997)" if pred.cluster is not None else ""
     lo, hi = auc_intervals(alpha)
     for j in range(k):
         if defined[j]:
             edge = not (0 < auc[j] < 1) or not var[j] > 0
-            put(("per_class.roc_auc", j), lo[j], hi[j], math.sqrt(var[j]) if var[j] == var[j] else math.nan,
-                ("wilson (AUC at the boundary; n = min(positives, negatives))" if edge
-                 else f"delong-logit (t, df={int(df[j])})") + cluster_note)
+            put(
+                ("per_class.roc_auc", j),
+                lo[j],
+                hi[j],
+                math.sqrt(var[j]) if var[j] == var[j] else math.nan,
+                (
+                    "wilson (AUC at the boundary; n = min(positives, negatives))"
+                    if edge
+                    else f"delong-logit (t, df={int(df[j])})"
+                )
+                + cluster_note,
+            )
     rules["roc_auc"] = auc_intervals
     weights = R.auc_combination_weights(n_pos, n)
     for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
@@ -857,14 +953,24 @@ def _score_intervals(pred, point, config, alpha, score_ss, summary, table: Inter
         df_eff = float(vk.sum() ** 2 / np.sum(vk**2 / dfk)) if vk.sum() > 0 else np.nan
         lo_m, hi_m = logit_interval(theta, v, alpha=alpha, df=df_eff)
         if not np.isfinite(lo_m):
-            table[key] = Interval(math.nan, math.nan, math.sqrt(v) if v >= 0 else math.nan,
-                                  "delong-logit", "no interval: DeLong's variance is 0 (perfect "
-                                  "separation or all scores tied), so the logit interval is "
-                                  "undefined")
+            table[key] = Interval(
+                math.nan,
+                math.nan,
+                math.sqrt(v) if v >= 0 else math.nan,
+                "delong-logit",
+                "no interval: DeLong's variance is 0 (perfect "
+                "separation or all scores tied), so the logit interval is "
+                "undefined",
+            )
             continue
-        put(key, lo_m, hi_m, math.sqrt(v) if v >= 0 else math.nan,
+        put(
+            key,
+            lo_m,
+            hi_m,
+            math.sqrt(v) if v >= 0 else math.nan,
             f"delong-logit (t, Welch-Satterthwaite df={df_eff:.0f}; full covariance of the "
-            "per-class AUCs)" + cluster_note)
+            "per-class AUCs)" + cluster_note,
+        )
 
     # the rest: bootstrap over samples when affordable, else analytic approximations
     work = float(n) * k * B
@@ -872,27 +978,40 @@ def _score_intervals(pred, point, config, alpha, score_ss, summary, table: Inter
     if work <= config.score_bootstrap_max_work:
         scheme = config.resampling if pred.cluster is None else "cluster"
         reps = score_bootstrap(pred, B, np.random.default_rng(score_ss), scheme)
-        method = (f"percentile(bootstrap by sample, B={B})" if pred.cluster is None
-                  else f"percentile(cluster bootstrap, B={B})")
+        method = (
+            f"percentile(bootstrap by sample, B={B})"
+            if pred.cluster is None
+            else f"percentile(cluster bootstrap, B={B})"
+        )
         for key, r in reps.items():
             theta = point.get(key)
             if theta is None or key.startswith("_"):
                 continue
-            res = interval_from_replicates(theta, r, alpha=alpha, method="percentile",
-                                           value_range=None if key.endswith(("log_loss", "brier"))
-                                           else (0.0, 1.0))
+            res = interval_from_replicates(
+                theta,
+                r,
+                alpha=alpha,
+                method="percentile",
+                value_range=None if key.endswith(("log_loss", "brier")) else (0.0, 1.0),
+            )
             table.put_many(key, res, method, k if key.startswith("per_class.") else None)
         ap_reps = reps["per_class.average_precision"]
 
         def ap_sim(a):
-            res = interval_from_replicates(point["per_class.average_precision"], ap_reps,
-                                           alpha=a, method="percentile", value_range=(0.0, 1.0))
+            res = interval_from_replicates(
+                point["per_class.average_precision"],
+                ap_reps,
+                alpha=a,
+                method="percentile",
+                value_range=(0.0, 1.0),
+            )
             return res["low"], res["high"]
 
         rules["average_precision"] = ap_sim
     else:
-        rules["average_precision"] = _analytic_score_intervals(pred, point, alpha, put, n_pos,
-                                                               score_ss)
+        rules["average_precision"] = _analytic_score_intervals(
+            pred, point, alpha, put, n_pos, score_ss
+        )
     # top-k accuracy is a proportion of samples: Wilson in every regime (a bootstrap of it
     # degenerates under the stratified scheme when the misses are all of one small class)
     for kk in (3, 5):
@@ -900,8 +1019,13 @@ def _score_intervals(pred, point, config, alpha, score_ss, summary, table: Inter
         if key in point:
             hits = int(R.top_k_hits(y_true, s, kk, above=point.get("_classes_above_true")).sum())
             l, h = wilson_interval(hits, n, alpha=alpha)
-            put(key, l, h, math.sqrt(point[key] * (1 - point[key]) / n), f"wilson (n={n})"
-                + _independent_note(pred))
+            put(
+                key,
+                l,
+                h,
+                math.sqrt(point[key] * (1 - point[key]) / n),
+                f"wilson (n={n})" + _independent_note(pred),
+            )
 
     # Hand & Till's one-vs-one AUC: DeLong-type variance from its per-sample components (the
     # placements of each sample among every other class, in both columns of each pair), on the
@@ -910,24 +1034,40 @@ def _score_intervals(pred, point, config, alpha, score_ss, summary, table: Inter
     if theta is not None and np.isfinite(theta):
         v = summary.ovo_var
         ovo_df = summary.ovo_df
-        lo_o, hi_o = logit_interval(theta, v, alpha=alpha,
-                                    df=ovo_df if np.isfinite(ovo_df) else None)
+        lo_o, hi_o = logit_interval(
+            theta, v, alpha=alpha, df=ovo_df if np.isfinite(ovo_df) else None
+        )
         if np.isfinite(lo_o):
-            put("overall.roc_auc_ovo", lo_o, hi_o, math.sqrt(v),
+            put(
+                "overall.roc_auc_ovo",
+                lo_o,
+                hi_o,
+                math.sqrt(v),
                 f"delong-logit (t, Welch-Satterthwaite df={ovo_df:.0f}; structural components of "
-                "the pairwise AUCs)" + _independent_note(pred))
+                "the pairwise AUCs)" + _independent_note(pred),
+            )
         else:
             table["overall.roc_auc_ovo"] = Interval(
-                math.nan, math.nan, math.sqrt(v) if v >= 0 else math.nan, "delong-logit",
+                math.nan,
+                math.nan,
+                math.sqrt(v) if v >= 0 else math.nan,
+                "delong-logit",
                 "no interval: the one-vs-one AUC shows no variation (every pair perfectly "
-                "separated, or all scores tied)")
+                "separated, or all scores tied)",
+            )
     return rules, reps
 
 
 def _independent_note(pred) -> str:
     """For the few intervals that have no clustered form here: say that they ignore clusters."""
-    return ("; samples treated as independent (no clustered form of this interval; expect it to "
-            "be too narrow when rows of a cluster are alike)") if pred.cluster is not None else ""
+    return (
+        (
+            "; samples treated as independent (no clustered form of this interval; expect it to "
+            "be too narrow when rows of a cluster are alike)"
+        )
+        if pred.cluster is not None
+        else ""
+    )
 
 
 def _analytic_score_intervals(pred, point, alpha, put, n_pos, score_seed) -> PerClassRule:
@@ -942,37 +1082,67 @@ def _analytic_score_intervals(pred, point, alpha, put, n_pos, score_seed) -> Per
     lo, hi = logit_interval(ap, ap_var, alpha=alpha)
     for j in range(k):
         if not np.isnan(ap[j]):
-            put(("per_class.average_precision", j), lo[j], hi[j], math.sqrt(ap_var[j]),
+            put(
+                ("per_class.average_precision", j),
+                lo[j],
+                hi[j],
+                math.sqrt(ap_var[j]),
                 f"logit (Boyd et al. 2013; n_pos={int(n_pos[j])}; bootstrap too large)"
-                + _independent_note(pred))
+                + _independent_note(pred),
+            )
     defined = ~np.isnan(ap) & (ap_var > 0)
     if not defined.any():
         for key in ("macro.average_precision", "weighted.average_precision"):
             if key in point and np.isfinite(point[key]):
-                put(key, math.nan, math.nan, math.nan, "logit (per-class AP variances)",
-                    "no interval: every class's AP is 0 or 1 (no variation)")
+                put(
+                    key,
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                    "logit (per-class AP variances)",
+                    "no interval: every class's AP is 0 or 1 (no variation)",
+                )
     if defined.any():
-        for key, wts in (("macro.average_precision", np.ones(k)),
-                         ("weighted.average_precision", n_pos.astype(float))):
+        for key, wts in (
+            ("macro.average_precision", np.ones(k)),
+            ("weighted.average_precision", n_pos.astype(float)),
+        ):
             ww = np.where(defined, wts, 0.0)
             ww = ww / ww.sum()
             v = float((ww**2 * np.where(defined, ap_var, 0.0)).sum())
             l, h = logit_interval(point[key], v, alpha=alpha)
-            put(key, l, h, math.sqrt(v),
+            put(
+                key,
+                l,
+                h,
+                math.sqrt(v),
                 "logit (per-class AP variances, classes treated as independent; bootstrap too large)"
-                + _independent_note(pred))
+                + _independent_note(pred),
+            )
     theta = point["micro.average_precision"]
     v = theta * (1 - theta) / n
     l, h = logit_interval(theta, v, alpha=alpha)
-    put("micro.average_precision", l, h, math.sqrt(v), "logit (Boyd et al. 2013; bootstrap too large)"
-        + _independent_note(pred))
+    put(
+        "micro.average_precision",
+        l,
+        h,
+        math.sqrt(v),
+        "logit (Boyd et al. 2013; bootstrap too large)" + _independent_note(pred),
+    )
     theta = point["micro.roc_auc"]
-    v, n_used = micro_auc_variance(y_true, s, rng=np.random.default_rng(score_seed),
-                                   cluster=pred.cluster)
+    v, n_used = micro_auc_variance(
+        y_true, s, rng=np.random.default_rng(score_seed), cluster=pred.cluster
+    )
     l, h = logit_interval(theta, v, alpha=alpha)
     unit = "sample" if pred.cluster is None else "cluster"
-    put("micro.roc_auc", l, h, math.sqrt(v), f"delong-logit clustered by {unit} (Obuchowski 1997)"
-        + (f"; variance from a random subsample of {n_used} samples" if n_used < n else ""))
+    put(
+        "micro.roc_auc",
+        l,
+        h,
+        math.sqrt(v),
+        f"delong-logit clustered by {unit} (Obuchowski 1997)"
+        + (f"; variance from a random subsample of {n_used} samples" if n_used < n else ""),
+    )
     if pred.scores_are_probabilities:
         eps = np.finfo(np.float64).eps
         losses = {

@@ -2,11 +2,12 @@
 and the way a derived statistic gets its estimate and interval.
 
 An analysis (:mod:`~prevalens.analyses.strata`, :mod:`~prevalens.analyses.gap`,
-:mod:`~prevalens.analyses.trend`, :mod:`~prevalens.analyses.divergence`) is a function ``analyse_*(ctx) -> (typed results, claims)``. It
-states each derived statistic once, as a function of a :class:`~prevalens.uncertainty.Stats`
-(a stratum's macro recall minus the rest's, a class minus the micro value, ...), and
-:meth:`Context.estimate` applies it to the point estimate, the bootstrap replicates and the
-jackknife alike, so a difference gets its interval from the same replicates as its two sides.
+:mod:`~prevalens.analyses.trend`, :mod:`~prevalens.analyses.divergence`) is a function
+``analyse_*(ctx) -> (typed results, claims)``. It states each derived statistic once, as a
+function of a :class:`~prevalens.uncertainty.Stats` (a stratum's macro recall minus the rest's, a
+class minus the micro value, ...), and :meth:`Context.estimate` applies it to the point estimate,
+the bootstrap replicates and the jackknife alike, so a difference gets its interval from the same
+replicates as its two sides.
 """
 
 from __future__ import annotations
@@ -24,8 +25,14 @@ from ..results import Estimate
 from ..strata import StrataAssignment
 from ..uncertainty import UNSTABLE_FRACTION, Engine, Stats
 
-__all__ = ["Context", "macro_over", "micro_over", "log_prevalence", "estimate_from_interval",
-           "point_only"]
+__all__ = [
+    "Context",
+    "macro_over",
+    "micro_over",
+    "log_prevalence",
+    "estimate_from_interval",
+    "point_only",
+]
 
 POINT_ONLY = "point estimate only (n_resamples=0)"
 
@@ -36,8 +43,7 @@ POINT_ONLY = "point estimate only (n_resamples=0)"
 
 def macro_over(s: Stats, key: str, mask: np.ndarray) -> np.ndarray:
     """Macro average of per-class values ``s[key]`` over the classes in ``mask`` (NaN skipped)."""
-    return s.cached(("macro", key, mask.tobytes()),
-                    lambda: M.macro(np.where(mask, s[key], np.nan)))
+    return s.cached(("macro", key, mask.tobytes()), lambda: M.macro(np.where(mask, s[key], np.nan)))
 
 
 def micro_over(s: Stats, name: str, mask: np.ndarray) -> np.ndarray:
@@ -51,6 +57,7 @@ def micro_over(s: Stats, name: str, mask: np.ndarray) -> np.ndarray:
 
 def log_prevalence(s: Stats) -> tuple[np.ndarray, np.ndarray]:
     """``(log10 prevalence, support)`` of every class (NaN where absent), per replicate."""
+
     def compute():
         sup = s.tables.support.astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -74,11 +81,16 @@ def estimate_from_interval(theta, res: dict, method: str | None) -> Estimate:
     note = res.get("note")
     if isinstance(note, np.ndarray):
         note = note[()]
-    return Estimate(theta, ci_low=float(res["low"]), ci_high=float(res["high"]),
-                    se=float(res["se"]), method=method,
-                    status="unstable" if undef > UNSTABLE_FRACTION else "ok",
-                    note=str(note) if note else None,
-                    undefined_fraction=undef if undef > 0 else None)
+    return Estimate(
+        theta,
+        ci_low=float(res["low"]),
+        ci_high=float(res["high"]),
+        se=float(res["se"]),
+        method=method,
+        status="unstable" if undef > UNSTABLE_FRACTION else "ok",
+        note=str(note) if note else None,
+        undefined_fraction=undef if undef > 0 else None,
+    )
 
 
 def point_only(theta, method: str = POINT_ONLY) -> Estimate:
@@ -119,8 +131,11 @@ class Context:
         fm = tuple(m for m in self.config.findings_metrics if m != "roc_auc" or self.has_scores)
         self.findings_metrics = fm or ("recall",)
         self.boot = self.engine.counts if self.engine is not None else None
-        self.method_ci = (f"{self.config.interval}({self.boot.method} bootstrap, "
-                          f"B={self.boot.n_resamples})" if self.boot is not None else None)
+        self.method_ci = (
+            f"{self.config.interval}({self.boot.method} bootstrap, B={self.boot.n_resamples})"
+            if self.boot is not None
+            else None
+        )
         self._point_stats: Stats | None = None
 
     @property
@@ -130,23 +145,32 @@ class Context:
     def point_stats(self) -> Stats:
         """The point estimates as a :class:`Stats` (when there are no replicates)."""
         if self._point_stats is None:
-            self._point_stats = Stats({k: np.asarray(v) for k, v in self.point.items()},
-                                      class_tables(self.cm))
+            self._point_stats = Stats(
+                {k: np.asarray(v) for k, v in self.point.items()}, class_tables(self.cm)
+            )
         return self._point_stats
 
     def _interval(self, fn, value_range, percentile):
         boot = self.boot
         if percentile:  # no jackknife needed
             theta, reps = np.asarray(fn(boot.point)), np.asarray(fn(boot.replicates))
-            return theta, interval_from_replicates(theta, reps, alpha=self.alpha,
-                                                   method="percentile", value_range=value_range)
+            return theta, interval_from_replicates(
+                theta, reps, alpha=self.alpha, method="percentile", value_range=value_range
+            )
         theta, reps, jack = boot.derive(fn)
-        return theta, interval_from_replicates(theta, reps, jack, boot.jackknife_weights,
-                                               alpha=self.alpha, method=self.config.interval,
-                                               value_range=value_range)
+        return theta, interval_from_replicates(
+            theta,
+            reps,
+            jack,
+            boot.jackknife_weights,
+            alpha=self.alpha,
+            method=self.config.interval,
+            value_range=value_range,
+        )
 
-    def estimate(self, fn, value_range=None, *, method: str | None = None,
-                 percentile: bool = False) -> tuple[Estimate, float]:
+    def estimate(
+        self, fn, value_range=None, *, method: str | None = None, percentile: bool = False
+    ) -> tuple[Estimate, float]:
         """``(Estimate, estimate)`` of the derived statistic ``fn(stats)`` (a scalar per stats
         object), with its interval from the joint replicates."""
         if self.boot is None:
@@ -166,7 +190,9 @@ class Context:
         theta, res = self._interval(fn, value_range, False)
         out = []
         for i, t in enumerate(np.asarray(theta, dtype=float)):
-            part = {name: (v[i] if isinstance(v, np.ndarray) and v.ndim else v)
-                    for name, v in res.items()}
+            part = {
+                name: (v[i] if isinstance(v, np.ndarray) and v.ndim else v)
+                for name, v in res.items()
+            }
             out.append((estimate_from_interval(t, part, self.method_ci), float(t)))
         return out

@@ -32,29 +32,44 @@ def analyse_divergence(ctx: Context) -> tuple[list[DivergenceResult], list[Claim
         if name not in STRATA_METRICS:
             continue
         key = f"per_class.{name}"
-        idx = np.array([j for j in range(ctx.k)
-                        if ctx.support[j] > 0 and not np.isnan(ctx.point[key][j])], dtype=np.int64)
+        idx = np.array(
+            [j for j in range(ctx.k) if ctx.support[j] > 0 and not np.isnan(ctx.point[key][j])],
+            dtype=np.int64,
+        )
         if idx.size == 0:
             continue
         vs_micro = ctx.estimates(
             lambda s, key=key, name=name, idx=idx: s[key][..., idx] - s[f"micro.{name}"][..., None],
-            (-1.0, 1.0))
+            (-1.0, 1.0),
+        )
         vs_common = None
         if common is not None:
             m = a.masks[common]
             vs_common = ctx.estimates(
-                lambda s, key=key, idx=idx, m=m: s[key][..., idx] - macro_over(s, key, m)[..., None],
-                (-1.0, 1.0))
+                lambda s, key=key, idx=idx, m=m: (
+                    s[key][..., idx] - macro_over(s, key, m)[..., None]
+                ),
+                (-1.0, 1.0),
+            )
         for i, j in enumerate(idx):
             e, theta = vs_micro[i]
-            rows.append(DivergenceResult(
-                label=ctx.classes[j], metric=name, vs_micro=e,
-                insufficient=bool(ctx.insufficient[j]),
-                vs_common=vs_common[i][0] if vs_common is not None and a.index[j] != common
-                else None))
+            rows.append(
+                DivergenceResult(
+                    label=ctx.classes[j],
+                    metric=name,
+                    vs_micro=e,
+                    insufficient=bool(ctx.insufficient[j]),
+                    vs_common=vs_common[i][0]
+                    if vs_common is not None and a.index[j] != common
+                    else None,
+                )
+            )
             se_claim = max(e.se, _null_se(ctx.cm, j, name, ctx.point[f"micro.{name}"]))
-            claims.append(Claim(("class", ctx.classes[j], name), theta, se_claim,
-                                eligible=bool(ctx.eligible[j])))
+            claims.append(
+                Claim(
+                    ("class", ctx.classes[j], name), theta, se_claim, eligible=bool(ctx.eligible[j])
+                )
+            )
     return rows, claims
 
 
@@ -64,9 +79,17 @@ def with_adjusted(rows, claims_by_key: dict, adjustment: str) -> tuple[Divergenc
     for row in rows:
         c = claims_by_key.get(("class", row.label, row.metric))
         adjusted = c.adjusted(adjustment) if c is not None else None
-        out.append(DivergenceResult(row.label, row.metric, row.vs_micro, row.insufficient,
-                                    row.vs_common, adjusted,
-                                    bool(c is not None and c.significant and c.eligible)))
+        out.append(
+            DivergenceResult(
+                row.label,
+                row.metric,
+                row.vs_micro,
+                row.insufficient,
+                row.vs_common,
+                adjusted,
+                bool(c is not None and c.significant and c.eligible),
+            )
+        )
     return tuple(out)
 
 

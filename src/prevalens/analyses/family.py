@@ -52,8 +52,9 @@ class Claim:
         """The claim's adjusted interval and test (None when it was not tested)."""
         if not np.isfinite(self.p):
             return None
-        return AdjustedInterval(self.p, 1 - self.level, self.low, self.high, self.significant,
-                                adjustment)
+        return AdjustedInterval(
+            self.p, 1 - self.level, self.low, self.high, self.significant, adjustment
+        )
 
 
 def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float) -> FamilyInfo:
@@ -61,8 +62,11 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
     claim's ``p``, ``level``, ``low``, ``high`` and ``significant``. Ties in p keep the order in
     which the analyses added the claims."""
     # a standard error at rounding level means no variation to test (e.g. macro = micro exactly)
-    fam = [c for c in claims if c.eligible and np.isfinite(c.se) and c.se > 1e-12
-           and np.isfinite(c.estimate)]
+    fam = [
+        c
+        for c in claims
+        if c.eligible and np.isfinite(c.se) and c.se > 1e-12 and np.isfinite(c.estimate)
+    ]
     m = len(fam)
     for c in fam:
         c.p = float(2 * special.ndtr(-abs(c.estimate) / c.se))
@@ -85,9 +89,12 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
         c.significant = bool(c.low > 0 or c.high < 0)
         if c.significant and c.robust is not None:
             est_r, se_r = c.robust
-            c.significant = bool(np.isfinite(est_r) and np.isfinite(se_r)
-                                 and np.sign(est_r) == np.sign(c.estimate)
-                                 and abs(est_r) - z * se_r > 0)
+            c.significant = bool(
+                np.isfinite(est_r)
+                and np.isfinite(se_r)
+                and np.sign(est_r) == np.sign(c.estimate)
+                and abs(est_r) - z * se_r > 0
+            )
             c.rests_on_insufficient = not c.significant
         if c.significant:
             rejected += 1

@@ -63,10 +63,10 @@ def analyse_gap(ctx: Context) -> tuple[dict, list[Claim]]:
         if np.any(absent & ~np.isnan(values)):
             # e.g. the specificity of a class with no samples is defined and counts in the macro
             by_stratum["(no samples)"] = float(contrib[absent].sum())
-        e_mm, theta_mm = ctx.estimate(lambda s, n=name: s[f"macro.{n}"] - s[f"micro.{n}"],
-                                      (-1.0, 1.0))
-        e_mw, _ = ctx.estimate(lambda s, n=name: s[f"macro.{n}"] - s[f"weighted.{n}"],
-                               (-1.0, 1.0))
+        e_mm, theta_mm = ctx.estimate(
+            lambda s, n=name: s[f"macro.{n}"] - s[f"micro.{n}"], (-1.0, 1.0)
+        )
+        e_mw, _ = ctx.estimate(lambda s, n=name: s[f"macro.{n}"] - s[f"weighted.{n}"], (-1.0, 1.0))
         defined = ~np.isnan(values)
         total = support[defined].sum()
         covariance = n_classes = None
@@ -76,23 +76,35 @@ def analyse_gap(ctx: Context) -> tuple[dict, list[Claim]]:
             covariance = float(np.mean((w - w.mean()) * (r - r.mean())))
             n_classes = int(defined.sum())
         gap[name] = GapResult(
-            macro_minus_micro=e_mm, macro_minus_weighted=e_mw,
+            macro_minus_micro=e_mm,
+            macro_minus_weighted=e_mw,
             decomposition="macro - micro (exact: weighted recall = micro recall)"
-            if name == "recall" else "macro - weighted (support-weighted)",
+            if name == "recall"
+            else "macro - weighted (support-weighted)",
             contributions=tuple(
-                Contribution(ctx.classes[j], a.name_of(j),
-                             support[j] / total if defined[j] and total > 0 else None,
-                             float(contrib[j]) if defined[j] else None)
-                for j in range(ctx.k)),
-            by_stratum=by_stratum, sum_of_contributions=float(contrib.sum()),
-            covariance=covariance, n_classes=n_classes)
+                Contribution(
+                    ctx.classes[j],
+                    a.name_of(j),
+                    support[j] / total if defined[j] and total > 0 else None,
+                    float(contrib[j]) if defined[j] else None,
+                )
+                for j in range(ctx.k)
+            ),
+            by_stratum=by_stratum,
+            sum_of_contributions=float(contrib.sum()),
+            covariance=covariance,
+            n_classes=n_classes,
+        )
         if name in ctx.findings_metrics:
             claim = Claim(("gap", name), theta_mm, e_mm.se, eligible=True)
             if np.any(ctx.insufficient) and ctx.has_intervals:
                 ok = ctx.eligible
                 e_r, th_r = ctx.estimate(
-                    lambda s, n=name: macro_over(s, f"per_class.{n}", ok) - micro_over(s, n, ok),
-                    (-1.0, 1.0))
+                    lambda s, n=name, ok=ok: (
+                        macro_over(s, f"per_class.{n}", ok) - micro_over(s, n, ok)
+                    ),
+                    (-1.0, 1.0),
+                )
                 claim.robust = (th_r, e_r.se)
             claims.append(claim)
     if ctx.has_scores:
@@ -106,13 +118,17 @@ def _auc_gap(ctx: Context) -> tuple[GapResult, list[Claim]]:
     theta = float(ctx.point["macro.roc_auc"] - ctx.point["micro.roc_auc"])
     reps = ctx.engine.score_replicates if ctx.engine is not None else None
     if reps is None or "_macro.roc_auc" not in reps:
-        e = Estimate(theta, status="ok" if math.isfinite(theta) else "undefined",
-                     note="no joint interval: the sample bootstrap of score metrics was too "
-                          "large; compare the marginal intervals of macro and micro ROC AUC")
+        e = Estimate(
+            theta,
+            status="ok" if math.isfinite(theta) else "undefined",
+            note="no joint interval: the sample bootstrap of score metrics was too "
+            "large; compare the marginal intervals of macro and micro ROC AUC",
+        )
         return GapResult(e), []
     d = reps["_macro.roc_auc"] - reps["micro.roc_auc"]
-    res = interval_from_replicates(theta, d, alpha=ctx.alpha, method="percentile",
-                                   value_range=(-1.0, 1.0))
+    res = interval_from_replicates(
+        theta, d, alpha=ctx.alpha, method="percentile", value_range=(-1.0, 1.0)
+    )
     e = estimate_from_interval(theta, res, f"percentile(bootstrap by sample, B={d.size})")
     claims = []
     if "roc_auc" in ctx.findings_metrics:

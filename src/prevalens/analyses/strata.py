@@ -39,27 +39,47 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
         macro, micro, vs_rest = {}, {}, {}
         for name in STRATA_METRICS:
             key = f"per_class.{name}"
-            macro[name], _ = ctx.estimate(lambda s, m=mask, key=key: macro_over(s, key, m),
-                                          (0.0, 1.0))
-            micro[name], _ = ctx.estimate(lambda s, m=mask, name=name: micro_over(s, name, m),
-                                          (0.0, 1.0))
+            macro[name], _ = ctx.estimate(
+                lambda s, m=mask, key=key: macro_over(s, key, m), (0.0, 1.0)
+            )
+            micro[name], _ = ctx.estimate(
+                lambda s, m=mask, name=name: micro_over(s, name, m), (0.0, 1.0)
+            )
             if not rest.any():
                 continue
             vs_rest[name], theta = ctx.estimate(_difference(key, mask, rest), (-1.0, 1.0))
             if name in ctx.findings_metrics and len(a.definitions) > 1:
                 eligible = not only_insufficient and bool(np.any(rest & ctx.eligible))
-                claims.append(_claim(ctx, ("stratum_vs_rest", d.name, name), theta,
-                                     vs_rest[name].se, eligible, key, mask, rest))
+                claims.append(
+                    _claim(
+                        ctx,
+                        ("stratum_vs_rest", d.name, name),
+                        theta,
+                        vs_rest[name].se,
+                        eligible,
+                        key,
+                        mask,
+                        rest,
+                    )
+                )
         if ctx.has_scores:
             claims += _stratum_auc(ctx, g, mask, rest, macro, vs_rest, d.name, only_insufficient)
         classes = [ctx.classes[j] for j in np.flatnonzero(mask)]
         if len(classes) == 1:
             _own_intervals(ctx, int(np.flatnonzero(mask)[0]), macro, micro)
-        strata.append(StratumResult(
-            definition=d, classes=tuple(classes), support=int(ctx.support[mask].sum()),
-            insufficient_classes=tuple(ctx.classes[j]
-                                       for j in np.flatnonzero(mask & ctx.insufficient)),
-            macro=macro, micro=micro, vs_rest=vs_rest))
+        strata.append(
+            StratumResult(
+                definition=d,
+                classes=tuple(classes),
+                support=int(ctx.support[mask].sum()),
+                insufficient_classes=tuple(
+                    ctx.classes[j] for j in np.flatnonzero(mask & ctx.insufficient)
+                ),
+                macro=macro,
+                micro=micro,
+                vs_rest=vs_rest,
+            )
+        )
 
     comparisons = []
     if a.rarest is not None and a.most_common is not None:
@@ -70,10 +90,16 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
             key = f"per_class.{name}"
             difference[name], theta = ctx.estimate(_difference(key, ma, mb), (-1.0, 1.0))
             if name in ctx.findings_metrics:
-                claims.append(_claim(ctx, ("extremes", name), theta, difference[name].se,
-                                     rare_ok, key, ma, mb))
-        comparisons.append(StrataComparison(a.definitions[a.rarest].name,
-                                            a.definitions[a.most_common].name, difference))
+                claims.append(
+                    _claim(
+                        ctx, ("extremes", name), theta, difference[name].se, rare_ok, key, ma, mb
+                    )
+                )
+        comparisons.append(
+            StrataComparison(
+                a.definitions[a.rarest].name, a.definitions[a.most_common].name, difference
+            )
+        )
     return tuple(strata), tuple(comparisons), claims
 
 
@@ -87,8 +113,9 @@ def _claim(ctx: Context, claim_key, theta, se, eligible, key, mask, other) -> Cl
     the same difference without them as its robustness check."""
     claim = Claim(claim_key, theta, se, eligible=eligible)
     if eligible and np.any((mask | other) & ctx.insufficient) and ctx.has_intervals:
-        e_r, th_r = ctx.estimate(_difference(key, mask & ctx.eligible, other & ctx.eligible),
-                                 (-1.0, 1.0))
+        e_r, th_r = ctx.estimate(
+            _difference(key, mask & ctx.eligible, other & ctx.eligible), (-1.0, 1.0)
+        )
         claim.robust = (th_r, e_r.se)
     return claim
 
@@ -101,13 +128,24 @@ def _own_intervals(ctx: Context, j: int, macro: dict, micro: dict) -> None:
     for block in (macro, micro):
         for name, e in list(block.items()):
             own = c.metrics.get(name)
-            if (own is not None and not e.has_interval and e.defined and own.has_interval
-                    and own.estimate == e.estimate):
+            if (
+                own is not None
+                and not e.has_interval
+                and e.defined
+                and own.has_interval
+                and own.estimate == e.estimate
+            ):
                 block[name] = Estimate(
-                    own.estimate, own.ci_low, own.ci_high, own.se, own.method, own.status,
+                    own.estimate,
+                    own.ci_low,
+                    own.ci_high,
+                    own.se,
+                    own.method,
+                    own.status,
                     f"one class in this stratum: the interval of class {c.label!r} "
                     f"({own.method}); the bootstrap interval is degenerate",
-                    own.undefined_fraction)
+                    own.undefined_fraction,
+                )
 
 
 def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insufficient):
@@ -125,22 +163,30 @@ def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insuffi
         macro["roc_auc"] = point_only(theta)
         return []
     cov = engine.ranking.combo_cov
+    assert cov is not None  # the DeLong pass always has the strata's weights
     c = AUC_COMBO_OFFSET + 2 * g
     var_s, var_d = float(cov[c, c]), float(cov[c + 1, c + 1])
     lo, hi = logit_interval(theta, var_s, alpha=ctx.alpha)
-    macro["roc_auc"] = Estimate(theta, float(lo), float(hi), math.sqrt(var_s),
-                                "delong-logit (covariance of the per-class AUCs)")
+    macro["roc_auc"] = Estimate(
+        theta,
+        float(lo),
+        float(hi),
+        math.sqrt(var_s),
+        "delong-logit (covariance of the per-class AUCs)",
+    )
     if not mr.any():
         return []
     theta_d = float(auc[ms].mean() - auc[mr].mean())
     se = math.sqrt(var_d)
     z = special.ndtri(1 - ctx.alpha / 2)
-    vs_rest["roc_auc"] = Estimate(theta_d, theta_d - z * se, theta_d + z * se, se,
-                                  "delong (covariance of the per-class AUCs)")
+    vs_rest["roc_auc"] = Estimate(
+        theta_d, theta_d - z * se, theta_d + z * se, se, "delong (covariance of the per-class AUCs)"
+    )
     if "roc_auc" not in ctx.findings_metrics:
         return []
-    return [Claim(("stratum_vs_rest", name, "roc_auc"), theta_d, se,
-                  eligible=not only_insufficient)]
+    return [
+        Claim(("stratum_vs_rest", name, "roc_auc"), theta_d, se, eligible=not only_insufficient)
+    ]
 
 
 def auc_strata_weights(index, n_groups, n_pos, n_samples) -> np.ndarray:

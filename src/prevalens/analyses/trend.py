@@ -42,6 +42,7 @@ def analyse_trend(ctx: Context) -> tuple[dict, list[Claim]]:
         if name in ctx.findings_metrics:
             claim = Claim(("trend", name), theta_slope, e_slope.se, eligible=True)
             if np.any(ctx.insufficient) and ctx.has_intervals:
+
                 def slope_r(s, key=key, ok=ctx.eligible):
                     x, sup = log_prevalence(s)
                     return _wls_slope(x, np.where(ok, s[key], np.nan), sup)
@@ -67,8 +68,9 @@ def _wls_slope(x, y, w):
         slope = sxy / sxx
     # x without spread (equal supports): sxx is rounding noise, the slope undefined
     scale = (w * x0**2).sum(axis=-1)
-    return np.where((ok.sum(axis=-1) >= 3) & (sxx > 1e-12 * np.maximum(scale, 1e-300)), slope,
-                    np.nan)
+    return np.where(
+        (ok.sum(axis=-1) >= 3) & (sxx > 1e-12 * np.maximum(scale, 1e-300)), slope, np.nan
+    )
 
 
 def _avg_ranks(a, valid):
@@ -110,7 +112,7 @@ def _spearman(x, y, *, chunk_cells: int = 4_000_000):
     out = np.full(fx.shape[0], np.nan)
     step = max(1, chunk_cells // max(k * k, 1))
     for s in range(0, fx.shape[0], step):
-        xs, ys = fx[s:s + step], fy[s:s + step]
+        xs, ys = fx[s : s + step], fy[s : s + step]
         valid = ~np.isnan(xs) & ~np.isnan(ys)
         rx = _avg_ranks(xs, valid)
         ry = _avg_ranks(ys, valid)
@@ -124,5 +126,5 @@ def _spearman(x, y, *, chunk_cells: int = 4_000_000):
             sxx = (dx * dx).sum(axis=-1)
             syy = (dy * dy).sum(axis=-1)
             r = sxy / np.sqrt(sxx * syy)
-        out[s:s + step] = np.where((cnt >= 3) & (sxx > 0) & (syy > 0), r, np.nan)
+        out[s : s + step] = np.where((cnt >= 3) & (sxx > 0) & (syy > 0), r, np.nan)
     return out.reshape(lead)

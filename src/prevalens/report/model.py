@@ -46,8 +46,14 @@ from markdown_it.common.utils import escapeHtml
 from markupsafe import Markup
 
 from .. import exports
-from ..formatting import (fmt_estimate, fmt_gate_value, fmt_level, fmt_number, fmt_percent,
-                          metric_name)
+from ..formatting import (
+    fmt_estimate,
+    fmt_gate_value,
+    fmt_level,
+    fmt_number,
+    fmt_percent,
+    metric_name,
+)
 from ..options import AUDIT_OPTIONS
 from . import plots
 
@@ -200,6 +206,10 @@ class Markdown:
     name: str = ""
 
 
+#: Any block of a section.
+Block = Table | Figure | Paragraph | Findings | KeyValue | SignOff | Markdown
+
+
 @dataclass(frozen=True)
 class Section:
     """A section of the report: ``id`` (the anchor, and ``sections/<id>.html.j2`` lays it out),
@@ -250,16 +260,20 @@ def _table(name, header, rows, *, caption="", note="", numeric=(), row_classes=(
     def cell(i, c):
         num = ("num",) if i in numeric else ()
         if isinstance(c, Cell):
-            return c if not num or "num" in c.classes else Cell(c.text, c.interval,
-                                                                c.classes + num)
+            return c if not num or "num" in c.classes else Cell(c.text, c.interval, c.classes + num)
         return Cell(str(c), None, num)
 
     classes = tuple(row_classes) or ("",) * len(rows)
     return Table(
         header=tuple(cell(i, h) for i, h in enumerate(header)),
-        rows=tuple(Row(tuple(cell(i, c) for i, c in enumerate(r)), (rc,) if rc else ())
-                   for r, rc in zip(rows, classes)),
-        caption=caption, note=note, name=name)
+        rows=tuple(
+            Row(tuple(cell(i, c) for i, c in enumerate(r)), (rc,) if rc else ())
+            for r, rc in zip(rows, classes)
+        ),
+        caption=caption,
+        note=note,
+        name=name,
+    )
 
 
 def _findings(name, items) -> Findings:
@@ -311,7 +325,7 @@ def _markdown_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
     md.disable(["image"])  # ![x](url) stays text: nothing is ever loaded
-    md.validateLink = lambda url: bool(_LINK_OK.match(url.strip()))
+    md.validateLink = lambda url: bool(_LINK_OK.match(url.strip()))  # type: ignore[method-assign]
     md.add_render_rule("link_open", _link_open)
     md.add_render_rule("link_close", _link_close)
     md.add_render_rule("heading_open", _heading_open)
@@ -380,9 +394,11 @@ class _Context:
 
 
 def _headline_rows(d, metrics):
-    return [[metric_name(m)] + [_est_cell(d["averages"][a].get(m))
-                                for a in ("micro", "macro", "weighted")]
-            for m in metrics]
+    return [
+        [metric_name(m)]
+        + [_est_cell(d["averages"][a].get(m)) for a in ("micro", "macro", "weighted")]
+        for m in metrics
+    ]
 
 
 def _figure(ctx, key, name):
@@ -397,11 +413,19 @@ def _summary(ctx: _Context) -> list:
     if not key:
         key = list(d.get("findings", []))[:3]
     return [
-        Paragraph(f"{data['n_samples']:,} samples of {data['n_classes']} classes; "
-                  f"{fmt_level(run['confidence_level'])} confidence intervals "
-                  f"({_interval_phrase(run, ctx.has_scores)}).", "overview"),
-        _table("headline", ["Metric", "Micro", "Macro", "Weighted"], _headline_rows(d, metrics),
-               caption="Headline metrics with intervals", numeric=(1, 2, 3)),
+        Paragraph(
+            f"{data['n_samples']:,} samples of {data['n_classes']} classes; "
+            f"{fmt_level(run['confidence_level'])} confidence intervals "
+            f"({_interval_phrase(run, ctx.has_scores)}).",
+            "overview",
+        ),
+        _table(
+            "headline",
+            ["Metric", "Micro", "Macro", "Weighted"],
+            _headline_rows(d, metrics),
+            caption="Headline metrics with intervals",
+            numeric=(1, 2, 3),
+        ),
         _findings("key_findings", ((f["severity"], f["text"]) for f in key)),
         _gates(d.get("gates")),
     ]
@@ -415,11 +439,17 @@ def _changes(ctx: _Context) -> list:
     base = ctx.d.get("baseline")
     if not base:
         return []
-    text = (f"Compared with the audit of {base.get('created_utc') or 'unknown date'} "
-            f"(results file {base['path']}, SHA-256 {base['sha256']}"
-            + (f", {base['n_samples']:,} samples" if base.get("n_samples") else "") + "). "
-            + ("The input data changed. " if base.get("inputs_changed") else
-               "The input data are the same. "))
+    text = (
+        f"Compared with the audit of {base.get('created_utc') or 'unknown date'} "
+        f"(results file {base['path']}, SHA-256 {base['sha256']}"
+        + (f", {base['n_samples']:,} samples" if base.get("n_samples") else "")
+        + "). "
+        + (
+            "The input data changed. "
+            if base.get("inputs_changed")
+            else "The input data are the same. "
+        )
+    )
     if base.get("classes_added"):
         text += "New classes: " + ", ".join(base["classes_added"]) + ". "
     if base.get("classes_removed"):
@@ -430,27 +460,53 @@ def _changes(ctx: _Context) -> list:
         if name.split(".")[0] not in ("micro", "macro", "weighted", "overall", "gap", "stratum"):
             continue
         diff = item["difference"]
-        rows.append([name, _est_cell(item["old"], bounds=()) if item["old"] else "absent",
-                     _est_cell(item["new"], bounds=()) if item["new"] else "absent",
-                     fmt_number(diff, 3, bounds=()) if diff is not None else "",
-                     {True: "yes", False: "no", None: ""}[item["overlap"]]])
+        rows.append(
+            [
+                name,
+                _est_cell(item["old"], bounds=()) if item["old"] else "absent",
+                _est_cell(item["new"], bounds=()) if item["new"] else "absent",
+                fmt_number(diff, 3, bounds=()) if diff is not None else "",
+                {True: "yes", False: "no", None: ""}[item["overlap"]],
+            ]
+        )
         cls.append("flagged" if item["overlap"] is False else "")
-    return [Paragraph(text + base.get("note", ""), "overview"),
-            _table("changes", ["Metric", "Previous", "Now", "Difference", "Intervals overlap"],
-                   rows, caption="Changes since the previous audit", row_classes=cls,
-                   numeric=(1, 2, 3))]
+    return [
+        Paragraph(text + base.get("note", ""), "overview"),
+        _table(
+            "changes",
+            ["Metric", "Previous", "Now", "Difference", "Intervals overlap"],
+            rows,
+            caption="Changes since the previous audit",
+            row_classes=cls,
+            numeric=(1, 2, 3),
+        ),
+    ]
 
 
 def _data(ctx: _Context) -> list:
-    rows = [[str(c["label"]), f"{c['support']:,}", fmt_percent(c["prevalence"]),
-             c.get("stratum") or "none", _flags(c)] for c in ctx.shown]
+    rows = [
+        [
+            str(c["label"]),
+            f"{c['support']:,}",
+            fmt_percent(c["prevalence"]),
+            c.get("stratum") or "none",
+            _flags(c),
+        ]
+        for c in ctx.shown
+    ]
     return [
         *_markdown_block(ctx.d, "data_provenance", "Data provenance"),
         Paragraph(_strata_text(ctx.d), "strata"),
         *_figure(ctx, "prevalence", "prevalence"),
-        _table("classes", ["Class", "Support", "Prevalence", "Stratum", "Flags"], rows,
-               caption="Classes by prevalence", numeric=(1, 2), row_classes=_flag_classes(ctx),
-               note=_capped_note(len(ctx.classes), ctx.max_rows)),
+        _table(
+            "classes",
+            ["Class", "Support", "Prevalence", "Stratum", "Flags"],
+            rows,
+            caption="Classes by prevalence",
+            numeric=(1, 2),
+            row_classes=_flag_classes(ctx),
+            note=_capped_note(len(ctx.classes), ctx.max_rows),
+        ),
     ]
 
 
@@ -459,118 +515,256 @@ def _methods(ctx: _Context) -> list:
     run = d["run"]
     cfg = run.get("config") or {}
     return [
-        Paragraph("Per class (one-vs-rest): precision = tp/(tp+fp), recall = tp/(tp+fn), "
-                  "F1 = 2tp/(2tp+fp+fn), specificity = tn/(tn+fp), NPV = tn/(tn+fn), "
-                  "Jaccard = tp/(tp+fp+fn). Micro averages pool the counts of every class before "
-                  "dividing; macro averages are the unweighted mean of the per-class values "
-                  "(macro F1 is the mean of per-class F1); weighted averages weight classes by "
-                  "support.", "definitions"),
-        Paragraph("A ratio whose denominator is 0 is undefined: it is reported as undefined, "
-                  "never as 0, and left out of the macro and weighted averages.", "undefined"),
-        _kv("settings", [
-            *_method_rows(run, cfg),
-            ("ROC AUC", "DeLong, logit scale; macro with the covariance of per-class AUCs"),
-            ("Tool version", f"prevalens {d['tool']['version']}"),
-        ]),
+        Paragraph(
+            "Per class (one-vs-rest): precision = tp/(tp+fp), recall = tp/(tp+fn), "
+            "F1 = 2tp/(2tp+fp+fn), specificity = tn/(tn+fp), NPV = tn/(tn+fn), "
+            "Jaccard = tp/(tp+fp+fn). Micro averages pool the counts of every class before "
+            "dividing; macro averages are the unweighted mean of the per-class values "
+            "(macro F1 is the mean of per-class F1); weighted averages weight classes by "
+            "support.",
+            "definitions",
+        ),
+        Paragraph(
+            "A ratio whose denominator is 0 is undefined: it is reported as undefined, "
+            "never as 0, and left out of the macro and weighted averages.",
+            "undefined",
+        ),
+        _kv(
+            "settings",
+            [
+                *_method_rows(run, cfg),
+                ("ROC AUC", "DeLong, logit scale; macro with the covariance of per-class AUCs"),
+                ("Tool version", f"prevalens {d['tool']['version']}"),
+            ],
+        ),
     ]
 
 
 def _headline(ctx: _Context) -> list:
     d = ctx.d
-    metrics = [m for m in ("precision", "recall", "f1", "specificity", "jaccard", "roc_auc",
-                           "average_precision") if m in d["averages"]["micro"]]
-    overall = [[metric_name(k), _est_cell(e, bounds=() if k == "log_loss" else (0.0, 1.0)),
-                e.get("method") or "", e.get("note") or ""] for k, e in d["overall"].items()]
+    metrics = [
+        m
+        for m in (
+            "precision",
+            "recall",
+            "f1",
+            "specificity",
+            "jaccard",
+            "roc_auc",
+            "average_precision",
+        )
+        if m in d["averages"]["micro"]
+    ]
+    overall = [
+        [
+            metric_name(k),
+            _est_cell(e, bounds=() if k == "log_loss" else (0.0, 1.0)),
+            e.get("method") or "",
+            e.get("note") or "",
+        ]
+        for k, e in d["overall"].items()
+    ]
     return [
-        _table("averages", ["Metric", "Micro", "Macro", "Weighted"], _headline_rows(d, metrics),
-               caption="Averages", numeric=(1, 2, 3)),
-        _table("overall", ["Metric", "Estimate [interval]", "Interval method", "Note"], overall,
-               caption="Overall metrics", numeric=(1,)),
+        _table(
+            "averages",
+            ["Metric", "Micro", "Macro", "Weighted"],
+            _headline_rows(d, metrics),
+            caption="Averages",
+            numeric=(1, 2, 3),
+        ),
+        _table(
+            "overall",
+            ["Metric", "Estimate [interval]", "Interval method", "Note"],
+            overall,
+            caption="Overall metrics",
+            numeric=(1,),
+        ),
         *_figure(ctx, "forest", "forest"),
     ]
 
 
 def _micro_macro(ctx: _Context) -> list:
-    rows = [[metric_name(m), _est_cell(g["macro_minus_micro"], bounds=(0.0,)),
-             _est_cell(g["macro_minus_weighted"], bounds=(0.0,))
-             if g.get("macro_minus_weighted") else ""]
-            for m, g in ctx.d.get("gap", {}).items()]
-    blocks = [Paragraph("Micro averages pool every sample, so frequent classes dominate them; "
-                        "macro averages give every class the same weight. A macro value below "
-                        "the micro value means the classifier does worse on the classes that are "
-                        "rare in the data.", "explanation")]
+    rows = [
+        [
+            metric_name(m),
+            _est_cell(g["macro_minus_micro"], bounds=(0.0,)),
+            _est_cell(g["macro_minus_weighted"], bounds=(0.0,))
+            if g.get("macro_minus_weighted")
+            else "",
+        ]
+        for m, g in ctx.d.get("gap", {}).items()
+    ]
+    blocks: list[Block] = [
+        Paragraph(
+            "Micro averages pool every sample, so frequent classes dominate them; "
+            "macro averages give every class the same weight. A macro value below "
+            "the micro value means the classifier does worse on the classes that are "
+            "rare in the data.",
+            "explanation",
+        )
+    ]
     if rows:
-        blocks.append(_table("gap", ["Metric", "Macro - micro", "Macro - weighted"], rows,
-                             caption="The micro-macro gap", numeric=(1, 2)))
+        blocks.append(
+            _table(
+                "gap",
+                ["Metric", "Macro - micro", "Macro - weighted"],
+                rows,
+                caption="The micro-macro gap",
+                numeric=(1, 2),
+            )
+        )
     return blocks + _figure(ctx, "curves", "curves")
 
 
 def _divergence(ctx: _Context) -> list:
     d = ctx.d
-    blocks = [Paragraph(_strata_text(d), "strata")]
-    srows = [[s["name"], s["bounds"]["description"], str(s["n_classes"]), f"{s['support']:,}",
-              _est_cell(s["macro"].get("recall")), _est_cell(s["macro"].get("f1")),
-              _est_cell(s["vs_rest"].get("recall"), bounds=(0.0,)) if s["vs_rest"] else ""]
-             for s in d.get("strata", [])]
+    blocks: list[Block] = [Paragraph(_strata_text(d), "strata")]
+    srows = [
+        [
+            s["name"],
+            s["bounds"]["description"],
+            str(s["n_classes"]),
+            f"{s['support']:,}",
+            _est_cell(s["macro"].get("recall")),
+            _est_cell(s["macro"].get("f1")),
+            _est_cell(s["vs_rest"].get("recall"), bounds=(0.0,)) if s["vs_rest"] else "",
+        ]
+        for s in d.get("strata", [])
+    ]
     if srows:
-        blocks.append(_table("strata_table", ["Stratum", "Definition", "Classes", "Support",
-                                              "Macro recall", "Macro F1", "Recall vs rest"],
-                             srows, caption="Prevalence strata", numeric=(2, 3, 4, 5, 6)))
+        blocks.append(
+            _table(
+                "strata_table",
+                [
+                    "Stratum",
+                    "Definition",
+                    "Classes",
+                    "Support",
+                    "Macro recall",
+                    "Macro F1",
+                    "Recall vs rest",
+                ],
+                srows,
+                caption="Prevalence strata",
+                numeric=(2, 3, 4, 5, 6),
+            )
+        )
     blocks += _figure(ctx, "strata", "strata_figure")
-    trows = [[metric_name(m), _est_cell(t["slope_per_decade"], bounds=(0.0,)),
-              _est_cell(t["spearman"], bounds=(-1.0, 1.0))] for m, t in d.get("trend", {}).items()]
+    trows = [
+        [
+            metric_name(m),
+            _est_cell(t["slope_per_decade"], bounds=(0.0,)),
+            _est_cell(t["spearman"], bounds=(-1.0, 1.0)),
+        ]
+        for m, t in d.get("trend", {}).items()
+    ]
     if trows:
-        blocks.append(_table("trend", ["Metric", "Slope per tenfold prevalence",
-                                       "Spearman correlation"], trows,
-                             caption="Trend with prevalence", numeric=(1, 2)))
+        blocks.append(
+            _table(
+                "trend",
+                ["Metric", "Slope per tenfold prevalence", "Spearman correlation"],
+                trows,
+                caption="Trend with prevalence",
+                numeric=(1, 2),
+            )
+        )
     blocks += _figure(ctx, "trend", "trend_figure")
-    drows = [[str(r["label"]), metric_name(r["metric"]), _est_cell(r["vs_micro"], bounds=(0.0,)),
-              _adjusted_text(r.get("adjusted")),
-              "diverges" if r["diverges"] else ("insufficient" if r["insufficient"] else "")]
-             for r in d.get("divergence", []) if r["diverges"] or r["insufficient"]]
+    drows = [
+        [
+            str(r["label"]),
+            metric_name(r["metric"]),
+            _est_cell(r["vs_micro"], bounds=(0.0,)),
+            _adjusted_text(r.get("adjusted")),
+            "diverges" if r["diverges"] else ("insufficient" if r["insufficient"] else ""),
+        ]
+        for r in d.get("divergence", [])
+        if r["diverges"] or r["insufficient"]
+    ]
     if drows:
         fam = d.get("family", {})
-        blocks.append(_table("divergent", ["Class", "Metric", "Minus micro", "Adjusted interval",
-                                           "Flag"], drows[:ctx.max_rows],
-                             caption="Divergent and insufficient classes",
-                             note=f"Adjusted for {fam.get('size', 0)} comparisons "
-                                  f"({fam.get('adjustment', 'holm')}).", numeric=(2, 3)))
-    blocks.append(_findings("findings", ((f["severity"], f["text"])
-                                         for f in d.get("findings", []))))
+        blocks.append(
+            _table(
+                "divergent",
+                ["Class", "Metric", "Minus micro", "Adjusted interval", "Flag"],
+                drows[: ctx.max_rows],
+                caption="Divergent and insufficient classes",
+                note=f"Adjusted for {fam.get('size', 0)} comparisons "
+                f"({fam.get('adjustment', 'holm')}).",
+                numeric=(2, 3),
+            )
+        )
+    blocks.append(
+        _findings("findings", ((f["severity"], f["text"]) for f in d.get("findings", [])))
+    )
     return blocks
 
 
 def _per_class(ctx: _Context) -> list:
     cols = ["recall", "precision", "f1"] + (["roc_auc"] if ctx.has_scores else [])
-    rows = [[str(c["label"]), f"{c['support']:,}", fmt_percent(c["prevalence"])]
-            + [_est_cell(c["metrics"].get(m)) for m in cols] + [_flags(c)] for c in ctx.shown]
-    return [_table("per_class", ["Class", "Support", "Prevalence"]
-                   + [metric_name(m) for m in cols] + ["Flags"], rows,
-                   caption="Per-class metrics, most common class first",
-                   note=_capped_note(len(ctx.classes), ctx.max_rows),
-                   row_classes=_flag_classes(ctx), numeric=tuple(range(1, 3 + len(cols))))]
+    rows = [
+        [str(c["label"]), f"{c['support']:,}", fmt_percent(c["prevalence"])]
+        + [_est_cell(c["metrics"].get(m)) for m in cols]
+        + [_flags(c)]
+        for c in ctx.shown
+    ]
+    return [
+        _table(
+            "per_class",
+            ["Class", "Support", "Prevalence"] + [metric_name(m) for m in cols] + ["Flags"],
+            rows,
+            caption="Per-class metrics, most common class first",
+            note=_capped_note(len(ctx.classes), ctx.max_rows),
+            row_classes=_flag_classes(ctx),
+            numeric=tuple(range(1, 3 + len(cols))),
+        )
+    ]
 
 
 def _confusion(ctx: _Context) -> list:
     d = ctx.d
     if (d.get("data") or {}).get("confusion_matrix") is None:
-        return [Paragraph("The results carry no confusion matrix (a multi-label task has one "
-                          "2x2 table per label, in the per-class results).", "none")]
+        return [
+            Paragraph(
+                "The results carry no confusion matrix (a multi-label task has one "
+                "2x2 table per label, in the per-class results).",
+                "none",
+            )
+        ]
     k = d["data"]["n_classes"]
     n = 10 if k <= plots.CONFUSION_VALUES_MAX else 20
     top = plots.top_confusions(d, n)
     support = {str(c["label"]): c["support"] for c in d["per_class"]}
     blocks = _figure(ctx, "confusion", "matrix")
     if top:
-        rows = [[str(r["true"]), str(r["predicted"]), f"{r['count']:,}",
-                 f"{support.get(str(r['true']), 0):,}", fmt_percent(r["share"])] for r in top]
-        blocks.append(_table(
-            "top", ["True class", "Predicted as", "Count", "True-class samples",
-                    "Share of the true class"], rows,
-            caption=f"The {len(top)} most frequent confusions" if len(top) > 1
-            else "The only confusion", numeric=(2, 3, 4),
-            note="Counts of samples of the true class predicted as the other class, largest "
-                 "first; the full matrix is in results.json (data.confusion_matrix)."))
+        rows = [
+            [
+                str(r["true"]),
+                str(r["predicted"]),
+                f"{r['count']:,}",
+                f"{support.get(str(r['true']), 0):,}",
+                fmt_percent(r["share"]),
+            ]
+            for r in top
+        ]
+        blocks.append(
+            _table(
+                "top",
+                [
+                    "True class",
+                    "Predicted as",
+                    "Count",
+                    "True-class samples",
+                    "Share of the true class",
+                ],
+                rows,
+                caption=f"The {len(top)} most frequent confusions"
+                if len(top) > 1
+                else "The only confusion",
+                numeric=(2, 3, 4),
+                note="Counts of samples of the true class predicted as the other class, largest "
+                "first; the full matrix is in results.json (data.confusion_matrix).",
+            )
+        )
     else:
         blocks.append(Paragraph("No class was confused with another.", "none"))
     return blocks
@@ -578,45 +772,83 @@ def _confusion(ctx: _Context) -> list:
 
 def _limitations(ctx: _Context) -> list:
     d = ctx.d
-    items = [("info", f["text"]) for f in d.get("findings", [])
-             if f["kind"] in ("insufficient", "undefined", "no_intervals")]
-    unstable = [(c["label"], m) for c in d["per_class"] for m, e in c["metrics"].items()
-                if e["status"] == "unstable"]
+    items = [
+        ("info", f["text"])
+        for f in d.get("findings", [])
+        if f["kind"] in ("insufficient", "undefined", "no_intervals")
+    ]
+    unstable = [
+        (c["label"], m)
+        for c in d["per_class"]
+        for m, e in c["metrics"].items()
+        if e["status"] == "unstable"
+    ]
     if unstable:
-        items.append(("info", f"{len(unstable)} per-class estimate(s) were undefined in more "
-                              "than 5% of bootstrap replicates and are marked unstable."))
+        items.append(
+            (
+                "info",
+                f"{len(unstable)} per-class estimate(s) were undefined in more "
+                "than 5% of bootstrap replicates and are marked unstable.",
+            )
+        )
     curves = d.get("curves")
     bands = (curves or {}).get("bands")
     if curves and (bands is None or not bands.get("method")):
         why = (bands or {}).get("note") or "no bands were computed (n_resamples = 0)"
-        items.append(("info", f"The ROC and precision-recall curves are drawn without confidence "
-                              f"bands: {why.removeprefix('no bands: ')}."))
+        items.append(
+            (
+                "info",
+                f"The ROC and precision-recall curves are drawn without confidence "
+                f"bands: {why.removeprefix('no bands: ')}.",
+            )
+        )
     if not items:
         items.append(("info", "No alerts."))
-    return [*_markdown_block(d, "known_limitations", "Known limitations"),
-            _findings("alerts", items)]
+    return [
+        *_markdown_block(d, "known_limitations", "Known limitations"),
+        _findings("alerts", items),
+    ]
 
 
 def _reproducibility(ctx: _Context) -> list:
     d = ctx.d
     run = d["run"]
-    pairs = [("Command", run.get("command") or "Python API"), ("Seed", str(run["seed"])),
-             ("Created (UTC)", run["created_utc"]), ("Report id", ctx.report_id),
-             ("Tool", f"prevalens {d['tool']['version']}")]
+    pairs = [
+        ("Command", run.get("command") or "Python API"),
+        ("Seed", str(run["seed"])),
+        ("Created (UTC)", run["created_utc"]),
+        ("Report id", ctx.report_id),
+        ("Tool", f"prevalens {d['tool']['version']}"),
+    ]
     for i in d.get("inputs", []):
-        pairs.append(("Input", f"{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 "
-                               f"{i['sha256'] or 'n/a'})"))
+        pairs.append(
+            (
+                "Input",
+                f"{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 {i['sha256'] or 'n/a'})",
+            )
+        )
     for name, sha in (ctx.attachments or {}).items():
         pairs.append(("Attachment", f"{name} (SHA-256 {sha})"))
     cfg = run.get("config", {})
-    rows = [[k, f"the text shown in {USER_TEXT_KEYS[k]}" if k in USER_TEXT_KEYS and v
-             else _config_value(v)] for k, v in cfg.items()]
-    return [_kv("run", pairs),
-            _table("config", ["Option", "Value"], rows, caption="Resolved configuration"),
-            Paragraph("The PDF carries results.json and per_class.csv as attachments: extract "
-                      "them with any PDF reader's attachment panel, or `pdfdetach -saveall "
-                      "report.pdf` (poppler) / `qpdf --show-attachment=results.json report.pdf`.",
-                      "attachments")]
+    rows = [
+        [
+            k,
+            f"the text shown in {USER_TEXT_KEYS[k]}"
+            if k in USER_TEXT_KEYS and v
+            else _config_value(v),
+        ]
+        for k, v in cfg.items()
+    ]
+    return [
+        _kv("run", pairs),
+        _table("config", ["Option", "Value"], rows, caption="Resolved configuration"),
+        Paragraph(
+            "The PDF carries results.json and per_class.csv as attachments: extract "
+            "them with any PDF reader's attachment panel, or `pdfdetach -saveall "
+            "report.pdf` (poppler) / `qpdf --show-attachment=results.json report.pdf`.",
+            "attachments",
+        ),
+    ]
 
 
 def _sign_off(ctx: _Context) -> list:
@@ -643,9 +875,17 @@ SECTIONS = (
 )
 
 
-def build_report_model(d: dict, *, title: str | None = None, model_name: str | None = None,
-                       dataset_name: str | None = None, signoff=(), max_rows: int = 60,
-                       figures: dict | None = None, attachments: dict | None = None) -> ReportModel:
+def build_report_model(
+    d: dict,
+    *,
+    title: str | None = None,
+    model_name: str | None = None,
+    dataset_name: str | None = None,
+    signoff=(),
+    max_rows: int = 60,
+    figures: dict | None = None,
+    attachments: dict | None = None,
+) -> ReportModel:
     """Format a results dict (``AuditResult.to_dict()``) for the templates.
 
     Parameters
@@ -675,27 +915,43 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
     version = d["tool"]["version"]
     cfg = run.get("config") or {}
     model_name = model_name or (cfg.get("model_name") or "unnamed model")
-    dataset_name = dataset_name or cfg.get("dataset_name") or (
-        inputs[0]["path"] if inputs and inputs[0]["path"] else "in-memory data")
+    dataset_name = (
+        dataset_name
+        or cfg.get("dataset_name")
+        or (inputs[0]["path"] if inputs and inputs[0]["path"] else "in-memory data")
+    )
     title = title or cfg.get("title") or f"Classifier audit: {model_name}"
     if not signoff and cfg.get("signoff"):
         signoff = tuple(_signoff_pair(line) for line in cfg["signoff"])
     classes = sorted(d["per_class"], key=lambda c: (-c["support"], str(c["label"])))
     report_id = _report_id(d)
-    ctx = _Context(d=d, figures=figures, classes=classes,
-                   shown=_select_classes(d, classes, max_rows), max_rows=max_rows,
-                   report_id=report_id,
-                   attachments=attachment_hashes(d) if attachments is None else attachments,
-                   signoff=tuple(signoff), has_scores=bool(data["has_scores"]))
-    sections = tuple(Section(sid, heading, tuple(blocks)) for sid, heading, build in SECTIONS
-                     if (blocks := build(ctx)))
+    ctx = _Context(
+        d=d,
+        figures=figures,
+        classes=classes,
+        shown=_select_classes(d, classes, max_rows),
+        max_rows=max_rows,
+        report_id=report_id,
+        attachments=attachment_hashes(d) if attachments is None else attachments,
+        signoff=tuple(signoff),
+        has_scores=bool(data["has_scores"]),
+    )
+    sections = tuple(
+        Section(sid, heading, tuple(blocks))
+        for sid, heading, build in SECTIONS
+        if (blocks := build(ctx))
+    )
     status, thresholds = _gate_status(d.get("gates"))
     evaluation = " ".join(_user_text(d, "evaluation").split())
     control = (
         ("Model", model_name),
         ("Dataset", dataset_name),
-        ("Dataset SHA-256", inputs[0]["sha256"] if inputs and inputs[0].get("sha256")
-         else "not recorded (in-memory data)"),
+        (
+            "Dataset SHA-256",
+            inputs[0]["sha256"]
+            if inputs and inputs[0].get("sha256")
+            else "not recorded (in-memory data)",
+        ),
         *((("Evaluation", evaluation),) if evaluation else ()),
         ("Report id", report_id),
         ("Created (UTC)", run["created_utc"].replace("T", " ").replace("Z", "")),
@@ -709,7 +965,7 @@ def build_report_model(d: dict, *, title: str | None = None, model_name: str | N
         language="en",
         author=f"prevalens {version}",
         keywords="classifier audit, micro average, macro average, class prevalence, "
-                 "confidence intervals",
+        "confidence intervals",
         document_control=control,
         status=status,
         sections=sections,
@@ -727,16 +983,21 @@ def build_figures(d: dict) -> dict:
     """Every figure of the report as :class:`Figure` (data-URI SVG with alt text), by key of
     :data:`prevalens.report.plots.FIGURES`; a figure the results cannot give (curves without
     scores) is left out."""
-    return {key: Figure(p.title, p.alt, plots.as_data_uri(p.svg), key)
-            for key, p in plots.render_figures(d).items()}
+    return {
+        key: Figure(p.title, p.alt, plots.as_data_uri(p.svg), key)
+        for key, p in plots.render_figures(d).items()
+    }
 
 
 def attachment_bytes(d: dict) -> dict:
     """The files the PDF embeds, as bytes: ``results.json`` (the results, exactly as
     ``prevalens audit`` writes them) and ``per_class.csv``."""
-    return {"results.json": (json.dumps(d, indent=2, allow_nan=False, ensure_ascii=False)
-                             + "\n").encode("utf-8"),
-            "per_class.csv": exports.per_class_csv(d)}
+    return {
+        "results.json": (
+            json.dumps(d, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+        ).encode("utf-8"),
+        "per_class.csv": exports.per_class_csv(d),
+    }
 
 
 def attachment_hashes(d: dict) -> dict:
@@ -753,22 +1014,32 @@ def _report_id(d):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-_PROPORTION_NAMES = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson",
-                     "bootstrap": "the bootstrap"}
+_PROPORTION_NAMES = {
+    "wilson": "Wilson",
+    "clopper-pearson": "Clopper-Pearson",
+    "bootstrap": "the bootstrap",
+}
 
 
 def _interval_phrase(run, has_scores=True):
     if not run["n_resamples"]:
         return "no intervals: point estimates only"
     prop = (run.get("config") or {}).get("proportion_interval", "wilson")
-    return (f"{run['interval_method']} bootstrap with {run['n_resamples']:,} {run['resampling']} "
-            f"replicates for label metrics; {_PROPORTION_NAMES.get(prop, prop)} for per-class "
-            "proportions" + ("; DeLong for ROC AUC" if has_scores else ""))
+    return (
+        f"{run['interval_method']} bootstrap with {run['n_resamples']:,} {run['resampling']} "
+        f"replicates for label metrics; {_PROPORTION_NAMES.get(prop, prop)} for per-class "
+        "proportions" + ("; DeLong for ROC AUC" if has_scores else "")
+    )
 
 
 #: Options whose value the run records itself (the seed drawn, the scheme used with clusters).
-_RUN_FIELDS = {"n_resamples": "n_resamples", "seed": "seed", "confidence_level": "confidence_level",
-               "resampling": "resampling", "interval": "interval_method"}
+_RUN_FIELDS = {
+    "n_resamples": "n_resamples",
+    "seed": "seed",
+    "confidence_level": "confidence_level",
+    "resampling": "resampling",
+    "interval": "interval_method",
+}
 
 
 def _method_rows(run: dict, cfg: dict) -> list:
@@ -791,17 +1062,22 @@ def _strata_text(d):
     if sd.get("omitted_empty"):
         text += " Empty strata, omitted: " + ", ".join(sd["omitted_empty"]) + "."
     if sd.get("absent_classes"):
-        text += (" Classes with no true samples, listed apart: "
-                 + ", ".join(str(x) for x in sd["absent_classes"]) + ".")
+        text += (
+            " Classes with no true samples, listed apart: "
+            + ", ".join(str(x) for x in sd["absent_classes"])
+            + "."
+        )
     return text
 
 
 def _capped_note(n, max_rows):
     if n <= max_rows:
         return ""
-    return (f"{max_rows} of {n} classes are shown, by prevalence: those that diverge, the worst "
-            "by F1, the rarest and the flagged ones. The full table is in the attached "
-            "per_class.csv and in results.json.")
+    return (
+        f"{max_rows} of {n} classes are shown, by prevalence: those that diverge, the worst "
+        "by F1, the rarest and the flagged ones. The full table is in the attached "
+        "per_class.csv and in results.json."
+    )
 
 
 def _select_classes(d, classes, max_rows):
@@ -818,8 +1094,9 @@ def _select_classes(d, classes, max_rows):
         return e.get("estimate") if e.get("estimate") is not None else math.inf
 
     diverging = [c for c in by_rarity if "diverges" in c["flags"]]
-    worst = sorted((c for c in classes if f1(c) < math.inf),
-                   key=lambda c: (f1(c), c["support"], key(c)))
+    worst = sorted(
+        (c for c in classes if f1(c) < math.inf), key=lambda c: (f1(c), c["support"], key(c))
+    )
     flagged = [c for c in by_rarity if c["flags"]]
     queues = [diverging, worst, by_rarity, flagged]
     chosen, seen = [], set()
@@ -855,10 +1132,16 @@ def _gate_status(gates):
     if not gates or not gates.get("items"):
         return "no quality gates declared", "none"
     n = len(gates["items"])
-    status = (f"PASS: all {n} quality gates met" if gates["passed"]
-              else f"FAIL: {gates['n_failed']} of {n} quality gates not met")
-    basis = ("checked on the interval bound" if gates["basis"] == "interval"
-             else "checked on the estimate")
+    status = (
+        f"PASS: all {n} quality gates met"
+        if gates["passed"]
+        else f"FAIL: {gates['n_failed']} of {n} quality gates not met"
+    )
+    basis = (
+        "checked on the interval bound"
+        if gates["basis"] == "interval"
+        else "checked on the estimate"
+    )
     return status, "; ".join(g["spec"] for g in gates["items"]) + f" ({basis})"
 
 
@@ -867,26 +1150,44 @@ def _gates(gates):
         return Paragraph("No quality gates were declared for this audit.", "gates")
     rows, cls = [], []
     for g in gates["items"]:
-        compared = {"ci_low": "lower bound", "ci_high": "upper bound",
-                    "estimate": "estimate"}.get(g["compared"], "value")
-        rows.append([g["spec"], f"{compared} {fmt_gate_value(g)}",
-                     _est_cell(g["estimate"]) if g["estimate"] else "undefined",
-                     "PASS" if g["passed"] else "FAIL", g.get("note") or ""])
+        compared = {"ci_low": "lower bound", "ci_high": "upper bound", "estimate": "estimate"}.get(
+            g["compared"], "value"
+        )
+        rows.append(
+            [
+                g["spec"],
+                f"{compared} {fmt_gate_value(g)}",
+                _est_cell(g["estimate"]) if g["estimate"] else "undefined",
+                "PASS" if g["passed"] else "FAIL",
+                g.get("note") or "",
+            ]
+        )
         cls.append("" if g["passed"] else "flagged")
     status, _ = _gate_status(gates)
-    basis = ("Each gate is checked on the conservative end of the interval (the lower bound for "
-             ">=, the upper bound for <=)" if gates["basis"] == "interval"
-             else "Each gate is checked on the point estimate")
-    return _table("gates", ["Gate", "Checked value", "Estimate [interval]", "Result", "Note"],
-                  rows, caption=f"Quality gates: {status}", row_classes=cls, numeric=(1, 2),
-                  note=basis + "; an undefined value fails.")
+    basis = (
+        "Each gate is checked on the conservative end of the interval (the lower bound for "
+        ">=, the upper bound for <=)"
+        if gates["basis"] == "interval"
+        else "Each gate is checked on the point estimate"
+    )
+    return _table(
+        "gates",
+        ["Gate", "Checked value", "Estimate [interval]", "Result", "Note"],
+        rows,
+        caption=f"Quality gates: {status}",
+        row_classes=cls,
+        numeric=(1, 2),
+        note=basis + "; an undefined value fails.",
+    )
 
 
 def _adjusted_text(a):
     if not a:
         return ""
-    return (f"[{fmt_number(a['ci_low'], 2, bounds=(0.0,))}, "
-            f"{fmt_number(a['ci_high'], 2, bounds=(0.0,))}]")
+    return (
+        f"[{fmt_number(a['ci_low'], 2, bounds=(0.0,))}, "
+        f"{fmt_number(a['ci_high'], 2, bounds=(0.0,))}]"
+    )
 
 
 def _config_value(v) -> str:

@@ -55,6 +55,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import matplotlib.style
@@ -68,8 +69,15 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from ..exceptions import ConfigError
-from ..formatting import (MINUS, fmt_estimate, fmt_level, fmt_number, fmt_share, fmt_signed,
-                          metric_text)
+from ..formatting import (
+    MINUS,
+    fmt_estimate,
+    fmt_level,
+    fmt_number,
+    fmt_share,
+    fmt_signed,
+    metric_text,
+)
 
 __all__ = [
     "Plot",
@@ -129,11 +137,14 @@ OKABE_ITO = {
     "vermillion": "#D55E00",
     "reddish_purple": "#CC79A7",
 }
-_BLUE, _VERM, _GREEN, _ORANGE = (OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green",
-                                                          "orange"))
+_BLUE, _VERM, _GREEN, _ORANGE = (
+    OKABE_ITO[k] for k in ("blue", "vermillion", "bluish_green", "orange")
+)
 _INK, _GREY, _LIGHT = "#222222", "#777777", "#EDEDED"
 
-_AVERAGES = {  # average -> how it is drawn everywhere (and, through the words below, described)
+_AVERAGES: dict[
+    str, dict[str, Any]
+] = {  # average -> how it is drawn everywhere (and, through the words below, described)
     "micro": {"color": _BLUE, "marker": "o", "linestyle": "-"},
     "macro": {"color": _VERM, "marker": "s", "linestyle": "--"},
     "weighted": {"color": _GREEN, "marker": "D", "linestyle": ":"},
@@ -334,15 +345,15 @@ def _render(fig: Figure, title: str, fmt: str = "svg"):
     with warnings.catch_warnings():
         # A glyph DejaVu Sans lacks is only a layout approximation here: the text stays text
         # and the PDF renderer falls back to another font.
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from",
-                                category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
         if fmt == "svg":
             fig.savefig(buf, format="svg", metadata=dict(_METADATA, Title=title))
         else:
             fig.savefig(buf, format="pdf", metadata=dict(_PDF_METADATA, Title=title))
-    if fmt == "svg":
-        return _HEADER_JUNK.sub("", buf.getvalue(), count=2)
-    return buf.getvalue()
+    value = buf.getvalue()
+    if isinstance(value, str):
+        return _HEADER_JUNK.sub("", value, count=2)
+    return value
 
 
 @contextlib.contextmanager
@@ -366,8 +377,10 @@ def _results_dict(result) -> dict:
     to_dict = getattr(result, "to_dict", None)
     if callable(to_dict):
         return to_dict()
-    raise ConfigError(f"`result` must be an AuditResult or its results dict (a loaded "
-                      f"results.json); got {type(result).__name__}")
+    raise ConfigError(
+        f"`result` must be an AuditResult or its results dict (a loaded "
+        f"results.json); got {type(result).__name__}"
+    )
 
 
 def _user_axes(ax, width_cm: float, height_cm: float):
@@ -395,11 +408,11 @@ def _log_percent_axis(axis, lo: float, hi: float, set_lim, *, snap: bool = True)
     if hi_dec <= lo_dec:
         hi_dec = lo_dec + 1
     if snap:
-        lo, hi = 10.0 ** lo_dec, min(10.0 ** hi_dec, 1.0) if lo_dec < 0 else 10.0 ** hi_dec
+        lo, hi = 10.0**lo_dec, min(10.0**hi_dec, 1.0) if lo_dec < 0 else 10.0**hi_dec
     set_lim(lo, hi)
     decades = math.log10(hi / lo)
     if decades > 2.6:
-        subs = (1.0,)
+        subs: tuple[float, ...] = (1.0,)
     elif decades > 0.8:
         subs = (1.0, 2.0, 5.0)
     else:
@@ -443,50 +456,78 @@ def _label_points(ax, x, y, labels, lo=None, hi=None, lines=(), fontsize=7.0) ->
             for t in range(steps):
                 ax_, ay = x0 + (x1 - x0) * t / steps, y0 + (y1 - y0) * t / steps
                 bx, by = x0 + (x1 - x0) * (t + 1) / steps, y0 + (y1 - y0) * (t + 1) / steps
-                fixed.append((min(ax_, bx), min(ay, by) - 1.5 * ppt, max(ax_, bx),
-                              max(ay, by) + 1.5 * ppt))
+                fixed.append(
+                    (min(ax_, bx), min(ay, by) - 1.5 * ppt, max(ax_, bx), max(ay, by) + 1.5 * ppt)
+                )
     legend = ax.get_legend()
     if legend is not None:
         lb = legend.get_window_extent()
         fixed.append((lb.x0, lb.y0, lb.x1, lb.y1))
 
     def clash(b, boxes):
-        return sum(max(0.0, min(b[2], o[2]) - max(b[0], o[0])) *
-                   max(0.0, min(b[3], o[3]) - max(b[1], o[1])) for o in boxes)
+        return sum(
+            max(0.0, min(b[2], o[2]) - max(b[0], o[0]))
+            * max(0.0, min(b[3], o[3]) - max(b[1], o[1]))
+            for o in boxes
+        )
 
     for i in np.argsort(x, kind="stable"):
         px, py = pts[i]
         w = (0.62 * fontsize * len(labels[i]) + 3) * ppt
         g = 4 * ppt
-        options = [(g, g, "left", "bottom"), (g, -g, "left", "top"), (-g, g, "right", "bottom"),
-                   (-g, -g, "right", "top"), (2 * g, 0, "left", "center"),
-                   (-2 * g, 0, "right", "center"), (0, 2 * g, "center", "bottom"),
-                   (0, -2 * g, "center", "top"), (g, 3 * g, "left", "bottom"),
-                   (g, -3 * g, "left", "top"), (-g, 3 * g, "right", "bottom"),
-                   (-g, -3 * g, "right", "top")]
+        options = [
+            (g, g, "left", "bottom"),
+            (g, -g, "left", "top"),
+            (-g, g, "right", "bottom"),
+            (-g, -g, "right", "top"),
+            (2 * g, 0, "left", "center"),
+            (-2 * g, 0, "right", "center"),
+            (0, 2 * g, "center", "bottom"),
+            (0, -2 * g, "center", "top"),
+            (g, 3 * g, "left", "bottom"),
+            (g, -3 * g, "left", "top"),
+            (-g, 3 * g, "right", "bottom"),
+            (-g, -3 * g, "right", "top"),
+        ]
         best = None
         for dx, dy, ha, va in options:
             x0 = px + dx - (w if ha == "right" else w / 2 if ha == "center" else 0)
             y0 = py + dy - (h if va == "top" else h / 2 if va == "center" else 0)
             b = (x0, y0, x0 + w, y0 + h)
-            outside = ((b[0] < box_ax.x0) + (b[2] > box_ax.x1) + (b[1] < box_ax.y0)
-                       + (b[3] > box_ax.y1))
-            cost = (clash(b, placed) + clash(b, points[:i] + points[i + 1:]) + clash(b, fixed)
-                    + 1e6 * outside)
+            outside = (
+                (b[0] < box_ax.x0) + (b[2] > box_ax.x1) + (b[1] < box_ax.y0) + (b[3] > box_ax.y1)
+            )
+            cost = (
+                clash(b, placed)
+                + clash(b, points[:i] + points[i + 1 :])
+                + clash(b, fixed)
+                + 1e6 * outside
+            )
             if best is None or cost < best[0]:
                 best = (cost, b, dx, dy, ha, va)
             if cost == 0:
                 break
+        assert best is not None  # the loop ran: there is always a candidate
         _, b, dx, dy, ha, va = best
         placed.append(b)
-        ann = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx / ppt, dy / ppt),
-                          textcoords="offset points", ha=ha, va=va, fontsize=fontsize,
-                          color=_INK, zorder=5, annotation_clip=False)
+        ann = ax.annotate(
+            labels[i],
+            (x[i], y[i]),
+            xytext=(dx / ppt, dy / ppt),
+            textcoords="offset points",
+            ha=ha,
+            va=va,
+            fontsize=fontsize,
+            color=_INK,
+            zorder=5,
+            annotation_clip=False,
+        )
         ann.set_in_layout(False)
 
 
 def _per_class(d: dict) -> list[dict]:
     return list(d.get("per_class") or [])
+
 
 # ------------------------------------------------------------------------------------------------
 # 1. the long tail
@@ -494,8 +535,9 @@ def _per_class(d: dict) -> list[dict]:
 
 def _present(d: dict) -> list:
     """Classes with a sample, most common first (stable: ties keep the class order)."""
-    return sorted((c for c in _per_class(d) if (c.get("prevalence") or 0) > 0),
-                  key=lambda c: -c["prevalence"])
+    return sorted(
+        (c for c in _per_class(d) if (c.get("prevalence") or 0) > 0), key=lambda c: -c["prevalence"]
+    )
 
 
 def _prevalence_height(k: int) -> float:
@@ -553,29 +595,74 @@ def _draw_prevalence(ax, d: dict) -> None:
             rows_used.append(0.0)
             row = len(rows_used) - 1
         rows_used[row] = centre + half
-        ax.text(centre, 1.015 + 0.07 * row, text, transform=ax.transAxes, ha="center",
-                va="bottom", fontsize=7, clip_on=False)
+        ax.text(
+            centre,
+            1.015 + 0.07 * row,
+            text,
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            clip_on=False,
+        )
 
     handles = []
     if not big:
         x = np.arange(k)
-        ax.bar(x[~ins], prev[~ins] - base, bottom=base, width=0.72, color=_BLUE,
-               edgecolor=_BLUE, linewidth=0.6, zorder=2)
-        ax.bar(x[ins], prev[ins] - base, bottom=base, width=0.72, facecolor="white",
-               edgecolor=_VERM, hatch="/////", linewidth=0.8, zorder=2)
+        ax.bar(
+            x[~ins],
+            prev[~ins] - base,
+            bottom=base,
+            width=0.72,
+            color=_BLUE,
+            edgecolor=_BLUE,
+            linewidth=0.6,
+            zorder=2,
+        )
+        ax.bar(
+            x[ins],
+            prev[ins] - base,
+            bottom=base,
+            width=0.72,
+            facecolor="white",
+            edgecolor=_VERM,
+            hatch="/////",
+            linewidth=0.8,
+            zorder=2,
+        )
         ok = np.isfinite(lo) & np.isfinite(hi)
         if ok.any():
-            ax.errorbar(x[ok], prev[ok], yerr=_interval_arrays(prev[ok], lo[ok], hi[ok]),
-                        fmt="none", ecolor=_INK, elinewidth=0.7, capsize=1.8, capthick=0.7,
-                        zorder=3)
-            handles.append(Line2D([], [], color=_INK, linewidth=0.7, marker="|",
-                                  markersize=4, label=f"{_level(d)} interval (Wilson)"
-                                  if "wilson" in str(pe[0].get("method", "")).lower()
-                                  else f"{_level(d)} interval"))
-        ax.set_xticks(x, [_short(c["label"], 22) for c in present],
-                      rotation=35 if k <= 12 else 90,
-                      ha="right" if k <= 12 else "center",
-                      rotation_mode="anchor" if k <= 12 else "default")
+            ax.errorbar(
+                x[ok],
+                prev[ok],
+                yerr=_interval_arrays(prev[ok], lo[ok], hi[ok]),
+                fmt="none",
+                ecolor=_INK,
+                elinewidth=0.7,
+                capsize=1.8,
+                capthick=0.7,
+                zorder=3,
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=_INK,
+                    linewidth=0.7,
+                    marker="|",
+                    markersize=4,
+                    label=f"{_level(d)} interval (Wilson)"
+                    if "wilson" in str(pe[0].get("method", "")).lower()
+                    else f"{_level(d)} interval",
+                )
+            )
+        ax.set_xticks(
+            x,
+            [_short(c["label"], 22) for c in present],
+            rotation=35 if k <= 12 else 90,
+            ha="right" if k <= 12 else "center",
+            rotation_mode="anchor" if k <= 12 else "default",
+        )
         ax.tick_params(axis="x", length=0)
         ax.set_xlabel("Class (sorted by prevalence)")
     else:
@@ -584,28 +671,51 @@ def _draw_prevalence(ax, d: dict) -> None:
         for i in range(1, k + 1):
             if i == k or ins[i] != ins[a]:
                 if ins[a]:
-                    ax.stairs(prev[a:i], edges[a:i + 1], baseline=base, fill=True,
-                              facecolor="white", edgecolor=_VERM, hatch="/////",
-                              linewidth=0, zorder=2)
+                    ax.stairs(
+                        prev[a:i],
+                        edges[a : i + 1],
+                        baseline=base,
+                        fill=True,
+                        facecolor="white",
+                        edgecolor=_VERM,
+                        hatch="/////",
+                        linewidth=0,
+                        zorder=2,
+                    )
                 else:
-                    ax.stairs(prev[a:i], edges[a:i + 1], baseline=base, fill=True,
-                              color=_BLUE, linewidth=0, zorder=2)
+                    ax.stairs(
+                        prev[a:i],
+                        edges[a : i + 1],
+                        baseline=base,
+                        fill=True,
+                        color=_BLUE,
+                        linewidth=0,
+                        zorder=2,
+                    )
                 a = i
         ax.stairs(prev, edges, baseline=None, color=_INK, linewidth=0.6, zorder=3)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(f"Class rank by prevalence, log scale (1 = most common; {k} classes, "
-                      "names in the class table)")
+        ax.set_xlabel(
+            f"Class rank by prevalence, log scale (1 = most common; {k} classes, "
+            "names in the class table)"
+        )
     kinds = []
     if not ins.all():
-        kinds.append(Patch(facecolor=_BLUE, edgecolor=_BLUE,
-                           label=f"\u2265 {min_support} samples"))
+        kinds.append(Patch(facecolor=_BLUE, edgecolor=_BLUE, label=f"\u2265 {min_support} samples"))
     if ins.any():
-        kinds.append(Patch(facecolor="white", edgecolor=_VERM, hatch="/////",
-                           label=f"insufficient (< {min_support} samples)"))
+        kinds.append(
+            Patch(
+                facecolor="white",
+                edgecolor=_VERM,
+                hatch="/////",
+                label=f"insufficient (< {min_support} samples)",
+            )
+        )
     # the tail is low on the right; with few classes let matplotlib find the emptiest corner
-    ax.legend(handles=kinds + handles, loc="upper right" if big else "best", ncol=1,
-              handlelength=1.6)
+    ax.legend(
+        handles=kinds + handles, loc="upper right" if big else "best", ncol=1, handlelength=1.6
+    )
     ax.set_ylabel("Prevalence (log scale)")
     ax.margins(y=0)
 
@@ -618,20 +728,27 @@ def _prevalence_alt(d: dict) -> str:
     absent = len(pcs) - k
     top, rare = present[0], present[-1]
     ties = sum(1 for c in present if c["prevalence"] == rare["prevalence"]) - 1
-    strata = [(s.get("name"), s.get("n_classes", len(s.get("classes") or ())))
-              for s in d.get("strata") or []]
+    strata = [
+        (s.get("name"), s.get("n_classes", len(s.get("classes") or ())))
+        for s in d.get("strata") or []
+    ]
     strata_txt = ", ".join(f"{_clean(n)} {c}" for n, c in strata)
     rare_n = _plural(rare["support"], "sample", "samples")
     if ties > 0:
         rare_n += f"; {_plural(ties, 'more class', 'more classes')} equally rare"
-    return (f"Prevalence of {k} classes on a log scale, sorted from the most common, "
-            f"{_q(top['label'])} at {_pct(top['prevalence'])} ({top['support']} samples), to the "
-            f"rarest, {_q(rare['label'])} at {_pct(rare['prevalence'])} ({rare_n}). "
-            + (f"Classes per stratum: {strata_txt}; " if strata_txt else "")
-            + (f"{int(ins.sum())} of {k} classes have fewer than {min_support} samples (hatched)"
-               if ins.any() else f"no class has fewer than {min_support} samples")
-            + (f"; {_plural(absent, 'class', 'classes')} without samples not shown"
-               if absent else "") + ".")
+    return (
+        f"Prevalence of {k} classes on a log scale, sorted from the most common, "
+        f"{_q(top['label'])} at {_pct(top['prevalence'])} ({top['support']} samples), to the "
+        f"rarest, {_q(rare['label'])} at {_pct(rare['prevalence'])} ({rare_n}). "
+        + (f"Classes per stratum: {strata_txt}; " if strata_txt else "")
+        + (
+            f"{int(ins.sum())} of {k} classes have fewer than {min_support} samples (hatched)"
+            if ins.any()
+            else f"no class has fewer than {min_support} samples"
+        )
+        + (f"; {_plural(absent, 'class', 'classes')} without samples not shown" if absent else "")
+        + "."
+    )
 
 
 def plot_prevalence(result, ax=None):
@@ -718,29 +835,55 @@ def _forest_rows(d, metrics, averages):
 def _draw_forest(ax, d: dict, metrics, averages) -> None:
     metrics, rows = _forest_rows(d, metrics, averages)
     level = _level(d)
-    vals = [v for _, _, a, e in rows if e for v in (e.get("estimate"), e.get("ci_low"),
-                                                     e.get("ci_high")) if v is not None]
+    vals = [
+        v
+        for _, _, a, e in rows
+        if e
+        for v in (e.get("estimate"), e.get("ci_low"), e.get("ci_high"))
+        if v is not None
+    ]
     lo_x, hi_x = (min(vals), max(vals)) if vals else (0.0, 1.0)
     pad = max(0.02, 0.05 * (hi_x - lo_x))
-    ax.set_xlim(max(0.0, lo_x - pad) if lo_x >= 0 else lo_x - pad,
-                min(1.0, hi_x + pad) + 0.006 if hi_x <= 1 else hi_x + pad)
+    ax.set_xlim(
+        max(0.0, lo_x - pad) if lo_x >= 0 else lo_x - pad,
+        min(1.0, hi_x + pad) + 0.006 if hi_x <= 1 else hi_x + pad,
+    )
     right = blended_transform_factory(ax.transAxes, ax.transData)
     for yy, m, a, e in rows:
         if a is None:
             if metrics.index(m) % 2 == 1:  # every other metric group on a grey band
                 n_rows = sum(1 for r in rows if r[1] == m)
-                ax.axhspan(yy + 0.5, yy - n_rows + 0.5, color="#F4F4F4", zorder=0,
-                           linewidth=0)
+                ax.axhspan(yy + 0.5, yy - n_rows + 0.5, color="#F4F4F4", zorder=0, linewidth=0)
             continue
         st = _AVERAGES.get(a, {"color": _INK, "marker": "o"})
         est = e.get("estimate")
         if est is not None:
             err = _interval_arrays([est], [_f(e.get("ci_low"))], [_f(e.get("ci_high"))])
-            ax.errorbar([est], [yy], xerr=err, fmt=st["marker"], color=st["color"],
-                        markersize=5, elinewidth=1.1, capsize=2.2, capthick=1.0,
-                        markeredgecolor=_INK, markeredgewidth=0.5, zorder=3)
-        ax.text(1.02, yy, _est(e), transform=right, ha="left", va="center", fontsize=7,
-                color=_INK if est is not None else _GREY, clip_on=False)
+            ax.errorbar(
+                [est],
+                [yy],
+                xerr=err,
+                fmt=st["marker"],
+                color=st["color"],
+                markersize=5,
+                elinewidth=1.1,
+                capsize=2.2,
+                capthick=1.0,
+                markeredgecolor=_INK,
+                markeredgewidth=0.5,
+                zorder=3,
+            )
+        ax.text(
+            1.02,
+            yy,
+            _est(e),
+            transform=right,
+            ha="left",
+            va="center",
+            fontsize=7,
+            color=_INK if est is not None else _GREY,
+            clip_on=False,
+        )
     ticks = [r[0] for r in rows]
     labels = [_cap(_mname(m)) if a is None else a for _, m, a, _ in rows]
     ax.set_yticks(ticks, labels)
@@ -752,14 +895,41 @@ def _draw_forest(ax, d: dict, metrics, averages) -> None:
     ax.set_ylim(min(ticks) - 0.7, 0.7)
     ax.grid(axis="x", zorder=0)
     ax.set_axisbelow(True)
-    ax.text(1.02, 0, f"estimate [{level} interval]", transform=right, ha="left",
-            va="center", fontsize=7, color=_GREY, clip_on=False)
+    ax.text(
+        1.02,
+        0,
+        f"estimate [{level} interval]",
+        transform=right,
+        ha="left",
+        va="center",
+        fontsize=7,
+        color=_GREY,
+        clip_on=False,
+    )
     ax.set_xlabel(f"Estimate with {level} interval")
-    handles = [Line2D([], [], color=_AVERAGES[a]["color"], marker=_AVERAGES[a]["marker"],
-                      linestyle="none", markeredgecolor=_INK, markeredgewidth=0.5, label=a)
-               for a in averages if a in _AVERAGES]
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles),
-              borderaxespad=0.2, handletextpad=0.3, columnspacing=1.2)
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=_AVERAGES[a]["color"],
+            marker=_AVERAGES[a]["marker"],
+            linestyle="none",
+            markeredgecolor=_INK,
+            markeredgewidth=0.5,
+            label=a,
+        )
+        for a in averages
+        if a in _AVERAGES
+    ]
+    ax.legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        ncol=len(handles),
+        borderaxespad=0.2,
+        handletextpad=0.3,
+        columnspacing=1.2,
+    )
 
 
 def _forest_alt(d: dict, metrics, averages) -> str:
@@ -778,9 +948,12 @@ def _forest_alt(d: dict, metrics, averages) -> str:
     mic, mac = (avg.get("micro") or {}).get(focus), (avg.get("macro") or {}).get(focus)
     if mic and mac:
         gap = ((d.get("gap") or {}).get(focus) or {}).get("macro_minus_micro")
-        alt += (f" {'The largest macro–micro difference is in' if gaps else 'For'} "
-                f"{_mname(focus)}: macro {_est(mac)} against micro {_est(mic)}"
-                + (f", a gap of {_est(gap, bounds=(0.0,))}" if gap else "") + ".")
+        alt += (
+            f" {'The largest macro–micro difference is in' if gaps else 'For'} "
+            f"{_mname(focus)}: macro {_est(mac)} against micro {_est(mic)}"
+            + (f", a gap of {_est(gap, bounds=(0.0,))}" if gap else "")
+            + "."
+        )
     return alt
 
 
@@ -823,8 +996,11 @@ def _forest_figure(d: dict, metrics=_FOREST_METRICS, averages=_ALL_AVERAGES):
         return None
     fig = _new_figure(16, 1.6 + 0.42 * len(rows))
     _draw_forest(fig.add_subplot(), d, metrics, averages)
-    return (fig, "Headline estimates: micro, macro and weighted averages",
-            _forest_alt(d, metrics, averages))
+    return (
+        fig,
+        "Headline estimates: micro, macro and weighted averages",
+        _forest_alt(d, metrics, averages),
+    )
 
 
 def forest_plot(d: dict, *, metrics=_FOREST_METRICS, averages=_ALL_AVERAGES) -> Plot | None:
@@ -863,10 +1039,24 @@ def _curves(d: dict):
 
 
 _PANELS = {  # kind -> (x key, y key, average key, short name, x label, y label, title)
-    "roc": ("fpr", "tpr", "roc_auc", "AUC", "False positive rate",
-            "True positive rate (recall)", "ROC"),
-    "pr": ("recall", "precision", "average_precision", "AP", "Recall", "Precision",
-           "Precision–recall"),
+    "roc": (
+        "fpr",
+        "tpr",
+        "roc_auc",
+        "AUC",
+        "False positive rate",
+        "True positive rate (recall)",
+        "ROC",
+    ),
+    "pr": (
+        "recall",
+        "precision",
+        "average_precision",
+        "AP",
+        "Recall",
+        "Precision",
+        "Precision–recall",
+    ),
 }
 
 
@@ -880,8 +1070,7 @@ def _draw_curve_panel(ax, d: dict, kind: str) -> bool:
     x = np.array(block[xkey], dtype=float)
     drew_band = False
     if kind == "roc":
-        ax.plot([0, 1], [0, 1], color=_GREY, linewidth=0.8, linestyle=(0, (1, 2)),
-                label="chance")
+        ax.plot([0, 1], [0, 1], color=_GREY, linewidth=0.8, linestyle=(0, (1, 2)), label="chance")
     for a, hatch in (("micro", None), ("macro", "////")):
         yv = np.array((block.get(a) or {}).get(ykey) or [], dtype=float)
         if yv.size != x.size:
@@ -890,12 +1079,28 @@ def _draw_curve_panel(ax, d: dict, kind: str) -> bool:
         band = _band(bands, kind, a)
         if band is not None and band[0].size == x.size:
             drew_band = True
-            ax.fill_between(x, band[0], band[1], facecolor=st["color"], alpha=0.18,
-                            edgecolor=st["color"], hatch=hatch, linewidth=0, zorder=1)
+            ax.fill_between(
+                x,
+                band[0],
+                band[1],
+                facecolor=st["color"],
+                alpha=0.18,
+                edgecolor=st["color"],
+                hatch=hatch,
+                linewidth=0,
+                zorder=1,
+            )
         e = (avg.get(a) or {}).get(akey)
         label = f"{a}, {short} {_est(e)}" if e and e.get("estimate") is not None else a
-        ax.plot(x, yv, color=st["color"], linestyle=st["linestyle"], linewidth=1.5,
-                label=label, zorder=3)
+        ax.plot(
+            x,
+            yv,
+            color=st["color"],
+            linestyle=st["linestyle"],
+            linewidth=1.5,
+            label=label,
+            zorder=3,
+        )
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
     ax.set_aspect("equal", adjustable="box")
@@ -903,8 +1108,9 @@ def _draw_curve_panel(ax, d: dict, kind: str) -> bool:
     ax.set_ylabel(yl)
     ax.set_title(name, loc="left", fontweight="bold")
     ax.grid(True, zorder=0)
-    ax.legend(loc="lower right" if kind == "roc" else "lower left", handlelength=2.4,
-              borderaxespad=0.3)
+    ax.legend(
+        loc="lower right" if kind == "roc" else "lower left", handlelength=2.4, borderaxespad=0.3
+    )
     return drew_band
 
 
@@ -916,11 +1122,15 @@ def _curves_alt(d: dict, drew_band: bool) -> str:
         mi, ma = (avg.get("micro") or {}).get(key), (avg.get("macro") or {}).get(key)
         if mi or ma:
             parts.append(f"{short} micro {_est(mi)} and macro {_est(ma)}")
-    alt = (f"Micro ({_line_words('micro')}) and macro ({_line_words('macro')}) ROC curves, "
-           "left, and precision–recall curves, right"
-           + (f": {'; '.join(parts)}." if parts else "."))
-    alt += (f" Shaded areas are {_level(d)} pointwise bands." if drew_band
-            else " No confidence bands are drawn: the results carry none for the curves.")
+    alt = (
+        f"Micro ({_line_words('micro')}) and macro ({_line_words('macro')}) ROC curves, "
+        "left, and precision–recall curves, right" + (f": {'; '.join(parts)}." if parts else ".")
+    )
+    alt += (
+        f" Shaded areas are {_level(d)} pointwise bands."
+        if drew_band
+        else " No confidence bands are drawn: the results carry none for the curves."
+    )
     if c.get("method") and c["method"] != "exact":
         alt = alt[:-1] + f" (curves {c['method']})."
     return alt
@@ -1010,8 +1220,9 @@ def _mvp_points(d: dict, metric: str):
     return pts
 
 
-def _draw_metric_vs_prevalence(ax, d: dict, metric: str, *, legend: str = "axes",
-                               labels: bool | None = None) -> None:
+def _draw_metric_vs_prevalence(
+    ax, d: dict, metric: str, *, legend: str = "axes", labels: bool | None = None
+) -> None:
     """``legend``: "axes" (inside, lower right) or "figure" (below the plot, the report's)."""
     pts = _mvp_points(d, metric)
     k = len(pts)
@@ -1027,8 +1238,7 @@ def _draw_metric_vs_prevalence(ax, d: dict, metric: str, *, legend: str = "axes"
     level = _level(d)
     name = _mname(metric)
     ax.set_xscale("log")
-    _log_percent_axis(ax.xaxis, x.min() / 1.6, min(1.0, x.max() * 1.6), ax.set_xlim,
-                      snap=False)
+    _log_percent_axis(ax.xaxis, x.min() / 1.6, min(1.0, x.max() * 1.6), ax.set_xlim, snap=False)
     if bool(np.all((yv >= 0) & (yv <= 1))):
         ax.set_ylim(-0.03, 1.03)
     handles = []
@@ -1037,40 +1247,79 @@ def _draw_metric_vs_prevalence(ax, d: dict, metric: str, *, legend: str = "axes"
         if not mask.any():
             continue
         color = _BLUE if filled else _VERM
-        kw = dict(marker="o" if filled else "^", markersize=ms,
-                  markerfacecolor=color if filled else "white", markeredgecolor=color,
-                  markeredgewidth=0.9, linestyle="none", zorder=4,
-                  alpha=1.0 if k <= 300 else 0.6)
+        kw: dict[str, Any] = dict(
+            marker="o" if filled else "^",
+            markersize=ms,
+            markerfacecolor=color if filled else "white",
+            markeredgecolor=color,
+            markeredgewidth=0.9,
+            linestyle="none",
+            zorder=4,
+            alpha=1.0 if k <= 300 else 0.6,
+        )
         if whiskers:
-            ax.errorbar(x[mask], yv[mask], yerr=_interval_arrays(yv[mask], lo[mask], hi[mask]),
-                        ecolor=color, elinewidth=0.7, capsize=0, **kw)
+            ax.errorbar(
+                x[mask],
+                yv[mask],
+                yerr=_interval_arrays(yv[mask], lo[mask], hi[mask]),
+                ecolor=color,
+                elinewidth=0.7,
+                capsize=0,
+                **kw,
+            )
         else:
             ax.plot(x[mask], yv[mask], **kw)
-        handles.append(Line2D([], [], color=color, **{k_: v for k_, v in kw.items()
-                                                      if k_ not in ("zorder", "alpha")},
-                              label=(f"class (\u2265 {_min_support(d)} samples)" if filled else
-                                     f"insufficient class (< {_min_support(d)} samples)")))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=color,
+                **{k_: v for k_, v in kw.items() if k_ not in ("zorder", "alpha")},
+                label=(
+                    f"class (\u2265 {_min_support(d)} samples)"
+                    if filled
+                    else f"insufficient class (< {_min_support(d)} samples)"
+                ),
+            )
+        )
     lines = []  # reference lines: the class labels keep clear of them
     xlim = ax.get_xlim()
     for a in ("micro", "macro"):
         e = (avg.get(a) or {}).get(metric)
         if e and e.get("estimate") is not None:
             st = _AVERAGES[a]
-            ax.axhline(e["estimate"], color=st["color"], linestyle=st["linestyle"],
-                       linewidth=1.0, zorder=2)
+            ax.axhline(
+                e["estimate"], color=st["color"], linestyle=st["linestyle"], linewidth=1.0, zorder=2
+            )
             lines.append((np.array(xlim), np.array([e["estimate"]] * 2)))
-            handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"],
-                                  linewidth=1.0, label=f"{a} {name} {_num(e['estimate'])}"))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=st["color"],
+                    linestyle=st["linestyle"],
+                    linewidth=1.0,
+                    label=f"{a} {name} {_num(e['estimate'])}",
+                )
+            )
     if slope.get("estimate") is not None and w.sum() > 0:
         # the WLS line passes through the weighted means of x = log10 prevalence and y
         lx = np.log10(x)
         xm, ym = np.average(lx, weights=w), np.average(yv, weights=w)
         gx = np.linspace(lx.min(), lx.max(), 50)
         ty = ym + slope["estimate"] * (gx - xm)
-        ax.plot(10.0 ** gx, ty, color=_INK, linewidth=1.3, linestyle=(0, (6, 2, 1, 2)), zorder=3)
-        lines.append((10.0 ** gx, ty))
-        handles.append(Line2D([], [], color=_INK, linewidth=1.3, linestyle=(0, (6, 2, 1, 2)),
-                              label=f"WLS trend {_signed(slope)} per tenfold prevalence"))
+        ax.plot(10.0**gx, ty, color=_INK, linewidth=1.3, linestyle=(0, (6, 2, 1, 2)), zorder=3)
+        lines.append((10.0**gx, ty))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=_INK,
+                linewidth=1.3,
+                linestyle=(0, (6, 2, 1, 2)),
+                label=f"WLS trend {_signed(slope)} per tenfold prevalence",
+            )
+        )
     ax.set_xlabel("Class prevalence (log scale)")
     ax.set_ylabel(f"Per-class {name}" + (f" with {level} interval" if whiskers else ""))
     ax.grid(True, zorder=0)
@@ -1080,8 +1329,15 @@ def _draw_metric_vs_prevalence(ax, d: dict, metric: str, *, legend: str = "axes"
     else:
         ax.legend(handles=handles, loc="lower right", handlelength=2.6)
     if k <= 12 if labels is None else labels:
-        _label_points(ax, x, yv, [_short(c["label"], 14) for c, _ in pts],
-                      lo if whiskers else None, hi if whiskers else None, lines=lines)
+        _label_points(
+            ax,
+            x,
+            yv,
+            [_short(c["label"], 14) for c, _ in pts],
+            lo if whiskers else None,
+            hi if whiskers else None,
+            lines=lines,
+        )
 
 
 def _mvp_alt(d: dict, metric: str) -> str:
@@ -1093,34 +1349,48 @@ def _mvp_alt(d: dict, metric: str) -> str:
     trend = (d.get("trend") or {}).get(metric) or {}
     slope = trend.get("slope_per_decade") or {}
     name = _mname(metric)
-    n_undefined = sum(1 for c in _per_class(d) if (c.get("prevalence") or 0) > 0
-                      and ((c.get("metrics") or {}).get(metric) or {}).get("estimate") is None)
+    n_undefined = sum(
+        1
+        for c in _per_class(d)
+        if (c.get("prevalence") or 0) > 0
+        and ((c.get("metrics") or {}).get(metric) or {}).get("estimate") is None
+    )
     i_lo, i_hi = int(np.argmin(yv)), int(np.argmax(yv))
-    first = (f"Per-class {name} of {k} classes against prevalence (log scale)"
-             + (f" with {_level(d)} intervals" if k <= 100 else
-                ", without intervals (too many classes; see the class table)"))
+    first = f"Per-class {name} of {k} classes against prevalence (log scale)" + (
+        f" with {_level(d)} intervals"
+        if k <= 100
+        else ", without intervals (too many classes; see the class table)"
+    )
     if slope.get("estimate") is not None:
-        first += (f"; the weighted least-squares trend is {_signed(slope)} "
-                  f"per tenfold increase in prevalence")
+        first += (
+            f"; the weighted least-squares trend is {_signed(slope)} "
+            f"per tenfold increase in prevalence"
+        )
         rho = trend.get("spearman") or {}
         if rho.get("estimate") is not None:
             first += f" (Spearman {_est(rho, bounds=(-1.0, 0.0, 1.0))})"
     avg = d.get("averages") or {}
-    refs = [f"{a} {name} {_num(avg[a][metric]['estimate'])} ({_line_words(a)})"
-            for a in ("micro", "macro")
-            if ((avg.get(a) or {}).get(metric) or {}).get("estimate") is not None]
+    refs = [
+        f"{a} {name} {_num(avg[a][metric]['estimate'])} ({_line_words(a)})"
+        for a in ("micro", "macro")
+        if ((avg.get(a) or {}).get(metric) or {}).get("estimate") is not None
+    ]
     if refs:
         first += "; reference lines: " + _and_join(refs)
-    second = (f"Lowest {name}: {_q(pts[i_lo][0]['label'])}, {_num(yv[i_lo])} at "
-              f"{_pct(x[i_lo])} prevalence; highest: {_q(pts[i_hi][0]['label'])}, "
-              f"{_num(yv[i_hi])} at {_pct(x[i_hi])}")
+    second = (
+        f"Lowest {name}: {_q(pts[i_lo][0]['label'])}, {_num(yv[i_lo])} at "
+        f"{_pct(x[i_lo])} prevalence; highest: {_q(pts[i_hi][0]['label'])}, "
+        f"{_num(yv[i_hi])} at {_pct(x[i_hi])}"
+    )
     if ins.any():
         n_ins = int(ins.sum())
-        second += ("; 1 insufficient class is an open triangle" if n_ins == 1 else
-                   f"; {n_ins} insufficient classes are open triangles")
+        second += (
+            "; 1 insufficient class is an open triangle"
+            if n_ins == 1
+            else f"; {n_ins} insufficient classes are open triangles"
+        )
     if n_undefined:
-        second += (f"; {_plural(n_undefined, 'class', 'classes')} with an undefined {name} "
-                   "not shown")
+        second += f"; {_plural(n_undefined, 'class', 'classes')} with an undefined {name} not shown"
     return f"{first}. {second}."
 
 
@@ -1199,32 +1469,81 @@ def _draw_strata(ax, d: dict, metric: str, *, legend: str = "axes") -> None:
         detail = f"{_plural(nc, 'class', 'classes')}, {s.get('support', '?')} samples"
         if n_ins:
             detail += f", {n_ins} insufficient"
-        labels.append(f"{_short(s.get('name'), 24)}\n{desc}\n{detail}" if desc
-                      else f"{_short(s.get('name'), 24)}\n{detail}")
+        labels.append(
+            f"{_short(s.get('name'), 24)}\n{desc}\n{detail}"
+            if desc
+            else f"{_short(s.get('name'), 24)}\n{detail}"
+        )
         if i % 2 == 1:
             ax.axhspan(yy + 0.5, yy - 0.5, color="#F4F4F4", zorder=0, linewidth=0)
         est = e.get("estimate")
         if est is not None:
-            ax.errorbar([est], [yy], xerr=_interval_arrays([est], [_f(e.get("ci_low"))],
-                                                           [_f(e.get("ci_high"))]),
-                        fmt="o", color=_INK, markerfacecolor=_ORANGE, markeredgecolor=_INK,
-                        markersize=7, elinewidth=1.3, capsize=3, capthick=1.1, zorder=4)
-        ax.text(1.02, yy, _est(e), transform=right, ha="left", va="center", fontsize=7,
-                color=_INK if est is not None else _GREY, clip_on=False)
-    ax.text(1.02, 0.75, f"macro [{level} interval]", transform=right, ha="left",
-            va="center", fontsize=7, color=_GREY, clip_on=False)
-    handles = [Line2D([], [], color=_INK, marker="o", markerfacecolor=_ORANGE,
-                      markeredgecolor=_INK, markersize=6, linewidth=1.3,
-                      label=f"macro {name} within the stratum")]
+            ax.errorbar(
+                [est],
+                [yy],
+                xerr=_interval_arrays([est], [_f(e.get("ci_low"))], [_f(e.get("ci_high"))]),
+                fmt="o",
+                color=_INK,
+                markerfacecolor=_ORANGE,
+                markeredgecolor=_INK,
+                markersize=7,
+                elinewidth=1.3,
+                capsize=3,
+                capthick=1.1,
+                zorder=4,
+            )
+        ax.text(
+            1.02,
+            yy,
+            _est(e),
+            transform=right,
+            ha="left",
+            va="center",
+            fontsize=7,
+            color=_INK if est is not None else _GREY,
+            clip_on=False,
+        )
+    ax.text(
+        1.02,
+        0.75,
+        f"macro [{level} interval]",
+        transform=right,
+        ha="left",
+        va="center",
+        fontsize=7,
+        color=_GREY,
+        clip_on=False,
+    )
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=_INK,
+            marker="o",
+            markerfacecolor=_ORANGE,
+            markeredgecolor=_INK,
+            markersize=6,
+            linewidth=1.3,
+            label=f"macro {name} within the stratum",
+        )
+    ]
     for a in ("micro", "macro"):
         e = (avg.get(a) or {}).get(metric)
         if e and e.get("estimate") is not None:
             st = _AVERAGES[a]
-            ax.axvline(e["estimate"], color=st["color"], linestyle=st["linestyle"],
-                       linewidth=1.2, zorder=2)
-            handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"],
-                                  linewidth=1.2, label=f"{a} {name}, all classes "
-                                                       f"({_num(e['estimate'])})"))
+            ax.axvline(
+                e["estimate"], color=st["color"], linestyle=st["linestyle"], linewidth=1.2, zorder=2
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=st["color"],
+                    linestyle=st["linestyle"],
+                    linewidth=1.2,
+                    label=f"{a} {name}, all classes ({_num(e['estimate'])})",
+                )
+            )
     ax.set_yticks([-i for i in range(n)], labels)
     ax.tick_params(axis="y", length=0)
     ax.set_ylim(-n + 0.5, 0.5 + 0.45)
@@ -1235,22 +1554,31 @@ def _draw_strata(ax, d: dict, metric: str, *, legend: str = "axes") -> None:
     if legend == "figure":
         ax.figure.legend(handles=handles, loc="outside lower center", ncol=3, handlelength=2.4)
     else:
-        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3,
-                  handlelength=2.4, borderaxespad=0.2)
+        ax.legend(
+            handles=handles,
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.0),
+            ncol=3,
+            handlelength=2.4,
+            borderaxespad=0.2,
+        )
 
 
 def _strata_alt(d: dict, metric: str) -> str:
     strata = list(d.get("strata") or [])
     avg = d.get("averages") or {}
     name = _mname(metric)
-    parts = ", ".join(f"{_clean(s.get('name'))} {_est((s.get('macro') or {}).get(metric))}"
-                      for s in strata)
+    parts = ", ".join(
+        f"{_clean(s.get('name'))} {_est((s.get('macro') or {}).get(metric))}" for s in strata
+    )
     alt = f"Macro {name} within each prevalence stratum, rarest first: {parts}."
     mi, ma = (avg.get("micro") or {}).get(metric), (avg.get("macro") or {}).get(metric)
     if mi or ma:
         # the words come from the style table that draws the lines
-        alt += (f" Over all classes the micro {name} is {_est(mi)} ({_line_words('micro')}) "
-                f"and the macro {_est(ma)} ({_line_words('macro')}).")
+        alt += (
+            f" Over all classes the micro {name} is {_est(mi)} ({_line_words('micro')}) "
+            f"and the macro {_est(ma)} ({_line_words('macro')})."
+        )
     omitted = (d.get("strata_definition") or {}).get("omitted_empty") or []
     if omitted:
         alt = alt[:-1] + f"; empty strata omitted: {', '.join(_clean(o) for o in omitted)}."
@@ -1336,8 +1664,15 @@ def top_confusions(d: dict, n: int = 20) -> list[dict]:
     support = cm.sum(axis=1)
     share = counts / support[ti]
     order = np.lexsort((pi, ti, -share, -counts))[:n]
-    return [{"true": classes[ti[o]], "predicted": classes[pi[o]], "count": int(counts[o]),
-             "share": float(share[o])} for o in order]
+    return [
+        {
+            "true": classes[ti[o]],
+            "predicted": classes[pi[o]],
+            "count": int(counts[o]),
+            "share": float(share[o]),
+        }
+        for o in order
+    ]
 
 
 def _cell_text(share: float) -> str:
@@ -1354,8 +1689,10 @@ def _cell_text(share: float) -> str:
 
 
 _CMAP = LinearSegmentedColormap.from_list(
-    "prevalens_blues", ["#EEF7FC", "#CFE8F7", OKABE_ITO["sky_blue"], OKABE_ITO["blue"], "#0B2447"],
-    N=64)
+    "prevalens_blues",
+    ["#EEF7FC", "#CFE8F7", OKABE_ITO["sky_blue"], OKABE_ITO["blue"], "#0B2447"],
+    N=64,
+)
 # near-white -> Okabe-Ito sky blue -> blue -> navy: the lightness falls monotonically, so the scale
 # reads the same in greyscale and under colour-vision deficiencies; 64 steps keep the colour bar
 # (drawn as vector quads) small.
@@ -1368,18 +1705,27 @@ def _confusion_layout(d: dict, max_classes: int):
     k = len(classes)
     support = cm.sum(axis=1)
     by_label = {str(c.get("label")): c for c in _per_class(d)}
-    recall = np.array([_f((((by_label.get(str(lab)) or {}).get("metrics") or {}).get("recall")
-                           or {}).get("estimate")) for lab in classes])
+    recall = np.array(
+        [
+            _f(
+                (((by_label.get(str(lab)) or {}).get("metrics") or {}).get("recall") or {}).get(
+                    "estimate"
+                )
+            )
+            for lab in classes
+        ]
+    )
     ins = np.array([_insufficient(by_label.get(str(lab)) or {}) for lab in classes])
     subset = k > max_classes
     # "worst" is judged among classes with enough samples first: with many tiny classes the
-    # lowest recalls are single-sample zeros, a matrix that shows nothing (DESIGN: no finding
+    # lowest recalls are single-sample zeros, a matrix that shows nothing (docs/design.md: no finding
     # rests on an insufficient class alone); tiny classes fill up the rest if needed.
     if subset:
         cand = [i for i in range(k) if np.isfinite(recall[i])]
         idx = sorted(cand, key=lambda i: (bool(ins[i]), recall[i], -support[i], i))[:max_classes]
         rest = np.setdiff1d(np.arange(k), idx)
-        mat = np.column_stack([cm[np.ix_(idx, idx)], cm[np.ix_(idx, rest)].sum(axis=1)])
+        sel = np.asarray(idx, dtype=np.int64)
+        mat = np.column_stack([cm[np.ix_(sel, sel)], cm[np.ix_(sel, rest)].sum(axis=1)])
         col_labels = [_short(classes[i], 20) for i in idx] + ["(all other classes)"]
     else:
         idx = sorted(range(k), key=lambda i: (-support[i], i))
@@ -1401,27 +1747,33 @@ def _draw_confusion(ax, d: dict, max_classes: int, values, colorbar: bool = True
     # left undrawn: the white background is the colour of 0, and the SVG of a sparse matrix
     # stays small; a faint grid marks the cells.
     rr, cc = np.nonzero(share > 0)
-    mesh = PatchCollection([Rectangle((c, r), 1, 1) for r, c in zip(rr, cc)], cmap=_CMAP,
-                           norm=Normalize(0.0, 1.0), edgecolor="white", linewidth=0.5,
-                           zorder=2)
+    mesh = PatchCollection(
+        [Rectangle((float(c), float(r)), 1, 1) for r, c in zip(rr, cc)],
+        cmap=_CMAP,
+        norm=Normalize(0.0, 1.0),
+        edgecolor="white",
+        linewidth=0.5,
+        zorder=2,
+    )
     mesh.set_array(share[rr, cc])
     ax.add_collection(mesh)
     ax.set_xticks(np.arange(nc + 1), minor=True)
     ax.set_yticks(np.arange(nr + 1), minor=True)
     ax.grid(which="minor", color="#E4E4E4", linewidth=0.5, zorder=1)
     ax.tick_params(which="minor", length=0)
-    ax.add_patch(Rectangle((0, 0), nc, nr, fill=False, edgecolor=_GREY, linewidth=0.6,
-                           zorder=3))
+    ax.add_patch(Rectangle((0, 0), nc, nr, fill=False, edgecolor=_GREY, linewidth=0.6, zorder=3))
     ax.set_xlim(0, nc)
     ax.set_ylim(nr, 0)
     ax.set_aspect("equal")
     for r in range(nr):
         if not np.isfinite(share[r]).any():  # a class with no true sample
-            ax.add_patch(Rectangle((0, r), nc, 1, facecolor="white", edgecolor=_GREY,
-                                   hatch="xxx", linewidth=0))
+            ax.add_patch(
+                Rectangle(
+                    (0, r), nc, 1, facecolor="white", edgecolor=_GREY, hatch="xxx", linewidth=0
+                )
+            )
         c = r  # the diagonal cell: outlined so that it is found without colour
-        ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor=_INK, linewidth=0.8,
-                               zorder=3))
+        ax.add_patch(Rectangle((c, r), 1, 1, fill=False, edgecolor=_INK, linewidth=0.8, zorder=3))
     if subset:
         ax.axvline(nc - 1, color=_INK, linewidth=1.0)
     if show_values:  # the count over its share of the true class
@@ -1430,20 +1782,34 @@ def _draw_confusion(ax, d: dict, max_classes: int, values, colorbar: bool = True
                 if not np.isfinite(share[r, c]) or (mat[r, c] == 0 and r != c):
                     continue
                 t = f"{mat[r, c]:,}\n({_cell_text(share[r, c]) or '0%'})"
-                ax.text(c + 0.5, r + 0.5, t, ha="center", va="center", fontsize=7,
-                        linespacing=1.1, color="white" if share[r, c] > 0.6 else _INK,
-                        zorder=4)
+                ax.text(
+                    c + 0.5,
+                    r + 0.5,
+                    t,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    linespacing=1.1,
+                    color="white" if share[r, c] > 0.6 else _INK,
+                    zorder=4,
+                )
     rot_small = nc <= 12
-    ax.set_xticks(np.arange(nc) + 0.5, col_labels, rotation=40 if rot_small else 90,
-                  ha="right" if rot_small else "center",
-                  rotation_mode="anchor" if rot_small else "default")
+    ax.set_xticks(
+        np.arange(nc) + 0.5,
+        col_labels,
+        rotation=40 if rot_small else 90,
+        ha="right" if rot_small else "center",
+        rotation_mode="anchor" if rot_small else "default",
+    )
     ax.set_yticks(np.arange(nr) + 0.5, row_labels)
     ax.tick_params(length=0)
     for s in ax.spines.values():
         s.set_visible(False)
     ax.set_xlabel("Predicted class")
-    ax.set_ylabel("True class" + (f" ({nr} with the lowest recall, worst first)" if subset
-                                  else " (most common first)"))
+    ax.set_ylabel(
+        "True class"
+        + (f" ({nr} with the lowest recall, worst first)" if subset else " (most common first)")
+    )
     ax.set_anchor("N")
     if colorbar:
         cb = ax.figure.colorbar(mesh, ax=ax, shrink=0.55, aspect=25, pad=0.02)
@@ -1460,13 +1826,17 @@ def _confusion_alt(d: dict, max_classes: int) -> str:
     idx, _, share, _, subset, recall, ins = _confusion_layout(d, max_classes)
     nr = share.shape[0]
     if subset:
-        among = (f" (classes with at least {_min_support(d)} samples first)" if ins.any() else "")
-        first = (f"Row-normalised confusion matrix of the {nr} classes with the lowest recall"
-                 f"{among}, out of {k} (rows: true class, worst first; columns: predicted class, "
-                 f"the last pooling all other classes)")
+        among = f" (classes with at least {_min_support(d)} samples first)" if ins.any() else ""
+        first = (
+            f"Row-normalised confusion matrix of the {nr} classes with the lowest recall"
+            f"{among}, out of {k} (rows: true class, worst first; columns: predicted class, "
+            f"the last pooling all other classes)"
+        )
     else:
-        first = (f"Row-normalised confusion matrix of {k} classes, most common first (rows: true "
-                 f"class; columns: predicted class)")
+        first = (
+            f"Row-normalised confusion matrix of {k} classes, most common first (rows: true "
+            f"class; columns: predicted class)"
+        )
     if nr <= CONFUSION_VALUES_MAX:
         first += "; each cell gives the count of samples and, in brackets, its share of the row"
     top = top_confusions(d, 1)
@@ -1474,15 +1844,18 @@ def _confusion_alt(d: dict, max_classes: int) -> str:
     if top:
         t = top[0]
         tsup = int(support[classes.index(t["true"])])
-        second = (f"The largest confusion is {_q(t['true'])} predicted as {_q(t['predicted'])}: "
-                  f"{t['count']} of {tsup} samples ({_pct(t['share'])})")
+        second = (
+            f"The largest confusion is {_q(t['true'])} predicted as {_q(t['predicted'])}: "
+            f"{t['count']} of {tsup} samples ({_pct(t['share'])})"
+        )
     fin = np.isfinite(recall)
     if fin.any():
         w = int(sorted(np.flatnonzero(fin), key=lambda i: (recall[i], -support[i], i))[0])
         second += ("; the" if second else "The") + (
             f" lowest recall is {_q(classes[w])}, {_num(recall[w])} "
             f"({_plural(int(support[w]), 'sample', 'samples')}"
-            + (", insufficient)" if ins[w] else ")"))
+            + (", insufficient)" if ins[w] else ")")
+        )
     return first + "." + (f" {second}." if second else " No class is confused with another.")
 
 
@@ -1490,8 +1863,9 @@ def _confusion_size(nr: int) -> float:
     return 12.5 if nr <= 12 else 15.0
 
 
-def plot_confusion_matrix(result, ax=None, *, max_classes: int = 30, values="auto",
-                          colorbar: bool = True):
+def plot_confusion_matrix(
+    result, ax=None, *, max_classes: int = 30, values="auto", colorbar: bool = True
+):
     """Row-normalised confusion matrix as a vector heat map (rows: true class, columns:
     predicted class), classes ordered by prevalence.
 

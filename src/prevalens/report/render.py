@@ -23,10 +23,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
-import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -38,21 +37,40 @@ from ..exports import per_class_csv  # re-exported: the PDF attaches it
 from . import plots
 from .model import ReportModel, Section, attachment_bytes, build_report_model
 
-__all__ = ["bundled_templates_dir", "check_templates_dir", "render_html", "render_pdf",
-           "per_class_csv", "render_report", "figure_files", "FIGURE_FILES",
-           "AssetFetcher", "ASSET_SCHEME"]
+__all__ = [
+    "bundled_templates_dir",
+    "check_templates_dir",
+    "render_html",
+    "render_pdf",
+    "per_class_csv",
+    "render_report",
+    "figure_files",
+    "FIGURE_FILES",
+    "AssetFetcher",
+    "ASSET_SCHEME",
+]
 
 ASSET_SCHEME = "prevalens-asset:"
-_ASSETS = {"fonts/DejaVuSans.ttf", "fonts/DejaVuSans-Bold.ttf", "fonts/DejaVuSans-Oblique.ttf",
-           "fonts/DejaVuSansMono.ttf"}
+_ASSETS = {
+    "fonts/DejaVuSans.ttf",
+    "fonts/DejaVuSans-Bold.ttf",
+    "fonts/DejaVuSans-Oblique.ttf",
+    "fonts/DejaVuSansMono.ttf",
+}
 PDF_VARIANT = "pdf/a-3u"
 _ALLOWED_VARIANTS = {"pdf/a-3u", "pdf/a-3b"}  # variants that keep attachments
 
 #: An extra section of a user's templates: ``sections/extra-<name>.html.j2``.
 _EXTRA_SECTION = re.compile(r"extra-[A-Za-z0-9_-]+")
 #: Images a user's template may embed with ``data_uri(name)`` (a logo on the cover), by suffix.
-_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-                ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+}
 _IMAGE_MAX_BYTES = 2_000_000
 
 
@@ -78,13 +96,20 @@ def check_templates_dir(templates_dir) -> Path:
     """
     path = Path(templates_dir)
     if not path.is_dir():
-        raise ConfigError(f"--templates {path}: not a directory; give a folder with the "
-                          "templates you override (see templates/README.md)")
-    found = (list(path.glob("*.j2")) + list(path.glob("sections/*.j2"))
-             + [p for p in (path / "report.css", path / "extra.css") if p.is_file()])
+        raise ConfigError(
+            f"--templates {path}: not a directory; give a folder with the "
+            "templates you override (see templates/README.md)"
+        )
+    found = (
+        list(path.glob("*.j2"))
+        + list(path.glob("sections/*.j2"))
+        + [p for p in (path / "report.css", path / "extra.css") if p.is_file()]
+    )
     if not found:
-        raise ConfigError(f"--templates {path}: no template (*.j2, sections/*.j2) or stylesheet "
-                          "(report.css, extra.css) in that folder; see templates/README.md")
+        raise ConfigError(
+            f"--templates {path}: no template (*.j2, sections/*.j2) or stylesheet "
+            "(report.css, extra.css) in that folder; see templates/README.md"
+        )
     return path
 
 
@@ -94,18 +119,23 @@ def _data_uri_function(user_dir: Path | None):
 
     def data_uri(name) -> str:
         if user_dir is None:
-            raise ConfigError("data_uri(): only a user's templates folder (--templates) holds "
-                              "images")
+            raise ConfigError(
+                "data_uri(): only a user's templates folder (--templates) holds images"
+            )
         root = user_dir.resolve()
         path = (root / str(name)).resolve()
         kind = _IMAGE_TYPES.get(path.suffix.lower())
         if root not in path.parents or kind is None or not path.is_file():
-            raise ConfigError(f"data_uri({name!r}): not an image file (one of "
-                              f"{', '.join(sorted(_IMAGE_TYPES))}) inside {user_dir}")
+            raise ConfigError(
+                f"data_uri({name!r}): not an image file (one of "
+                f"{', '.join(sorted(_IMAGE_TYPES))}) inside {user_dir}"
+            )
         data = path.read_bytes()
         if len(data) > _IMAGE_MAX_BYTES:
-            raise ConfigError(f"data_uri({name!r}): {len(data):,} bytes; an image of the report "
-                              f"may have at most {_IMAGE_MAX_BYTES:,}")
+            raise ConfigError(
+                f"data_uri({name!r}): {len(data):,} bytes; an image of the report "
+                f"may have at most {_IMAGE_MAX_BYTES:,}"
+            )
         return f"data:{kind};base64," + base64.b64encode(data).decode("ascii")
 
     return data_uri
@@ -116,14 +146,21 @@ def _environment(user_dir: Path | None):
     come first and the bundled ones fill in (also reachable as ``prevalens/<name>``), and every
     template runs in Jinja's sandbox."""
     bundled = jinja2.FileSystemLoader(str(bundled_templates_dir()))
+    loader: jinja2.BaseLoader
     if user_dir is None:
         loader, cls = bundled, jinja2.Environment
     else:
-        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(user_dir)),
-                                      jinja2.PrefixLoader({"prevalens": bundled}), bundled])
+        loader = jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(str(user_dir)),
+                jinja2.PrefixLoader({"prevalens": bundled}),
+                bundled,
+            ]
+        )
         cls = SandboxedEnvironment
-    env = cls(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-              keep_trailing_newline=True)
+    env = cls(
+        loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
     env.globals["data_uri"] = _data_uri_function(user_dir)
     return env
 
@@ -159,14 +196,18 @@ def _extra_sections(env, user_dir: Path | None, model: ReportModel) -> ReportMod
     for path in sorted((user_dir / "sections").glob("extra-*.html.j2")):
         sid = path.name.removesuffix(".html.j2")
         if not _EXTRA_SECTION.fullmatch(sid):
-            raise ConfigError(f"{path}: name an extra section sections/extra-<name>.html.j2 with "
-                              "letters, digits, '-' and '_' only")
+            raise ConfigError(
+                f"{path}: name an extra section sections/extra-<name>.html.j2 with "
+                "letters, digits, '-' and '_' only"
+            )
         if any(s.id == sid for s in model.sections):
             continue
-        draft = Section(sid, sid.removeprefix("extra-").replace("-", " ").replace("_", " ")
-                        .capitalize())
+        draft = Section(
+            sid, sid.removeprefix("extra-").replace("-", " ").replace("_", " ").capitalize()
+        )
         module = env.get_template(f"sections/{path.name}").make_module(
-            {"model": model, "section": draft})
+            {"model": model, "section": draft}
+        )
         title = getattr(module, "title", None)
         extra.append(dataclasses.replace(draft, title=str(title)) if title else draft)
     if not extra:
@@ -179,14 +220,18 @@ def _extra_sections(env, user_dir: Path | None, model: ReportModel) -> ReportMod
 def _template_location(exc: Exception, user_dir: Path) -> tuple[str, int | None]:
     """The template (relative to its folder) and line where ``exc`` arose: Jinja rewrites
     tracebacks so that the frames of a template carry its file name."""
-    name, line = getattr(exc, "filename", None) or getattr(exc, "name", None), \
-        getattr(exc, "lineno", None)
+    name, line = (
+        getattr(exc, "filename", None) or getattr(exc, "name", None),
+        getattr(exc, "lineno", None),
+    )
     tb = exc.__traceback__
     while tb is not None:
         if tb.tb_frame.f_code.co_filename.endswith(".j2"):
             name, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
         tb = tb.tb_next
     for root, suffix in ((user_dir, ""), (bundled_templates_dir(), " (bundled)")):
+        if root is None or name is None:
+            continue
         try:
             return str(Path(name).resolve().relative_to(root.resolve())) + suffix, line
         except (TypeError, ValueError):
@@ -228,9 +273,11 @@ def render_html(model: ReportModel, *, templates_dir: Path | None = None) -> str
     except jinja2.TemplateError as exc:  # the user's template, not a bug of prevalens
         name, line = _template_location(exc, user_dir)
         where = f" line {line}" if line else ""
-        raise ConfigError(f"{user_dir}: template {name}{where}: the template failed: "
-                          f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}; "
-                          "see templates/README.md") from exc
+        raise ConfigError(
+            f"{user_dir}: template {name}{where}: the template failed: "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}; "
+            "see templates/README.md"
+        ) from exc
 
 
 def _fetcher_class():
@@ -240,22 +287,26 @@ def _fetcher_class():
         """Serves the bundled fonts and ``data:`` URLs; refuses everything else."""
 
         def __init__(self, assets_dir: Path):
-            super().__init__(allowed_protocols={"data"}, allow_redirects=False,
-                             fail_on_errors=False)
+            super().__init__(
+                allowed_protocols={"data"}, allow_redirects=False, fail_on_errors=False
+            )
             self.assets_dir = Path(assets_dir)
             self.refused: list[str] = []
 
         def fetch(self, url, headers=None):
             if url.startswith(ASSET_SCHEME):
-                name = url[len(ASSET_SCHEME):]
+                name = url[len(ASSET_SCHEME) :]
                 if name in _ASSETS:
-                    return URLFetcherResponse(url, (self.assets_dir / name).read_bytes(),
-                                              {"Content-Type": "font/ttf"})
+                    return URLFetcherResponse(
+                        url, (self.assets_dir / name).read_bytes(), {"Content-Type": "font/ttf"}
+                    )
             elif url.startswith("data:"):
                 return super().fetch(url, headers)
             self.refused.append(url)
-            raise ValueError(f"prevalens report: refused to load {url!r} (only bundled assets "
-                             "and data: URLs are allowed)")
+            raise ValueError(
+                f"prevalens report: refused to load {url!r} (only bundled assets "
+                "and data: URLs are allowed)"
+            )
 
     return AssetFetcher
 
@@ -268,13 +319,20 @@ def AssetFetcher(assets_dir: Path | None = None):  # noqa: N802 (a factory of th
 def _fixed_datetime(created_utc: str) -> datetime:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.strip().isdigit():
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
-    return datetime.strptime(created_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return datetime.fromtimestamp(int(epoch), tz=UTC)
+    return datetime.strptime(created_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def render_pdf(html: str, *, attachments: dict, created_utc: str, identifier: str,
-               variant: str = PDF_VARIANT, templates_dir: Path | None = None,
-               tagged: bool = True) -> bytes:
+def render_pdf(
+    html: str,
+    *,
+    attachments: dict,
+    created_utc: str,
+    identifier: str,
+    variant: str = PDF_VARIANT,
+    templates_dir: Path | None = None,
+    tagged: bool = True,
+) -> bytes:
     """The archival PDF (PDF/A-3u by default) with ``attachments`` embedded.
 
     Parameters
@@ -307,20 +365,29 @@ def render_pdf(html: str, *, attachments: dict, created_utc: str, identifier: st
     if variant not in _ALLOWED_VARIANTS:
         raise ConfigError(
             f"PDF variant {variant!r} is refused: the report's attachments (results.json, "
-            f"per_class.csv) need one of {sorted(_ALLOWED_VARIANTS)}")
+            f"per_class.csv) need one of {sorted(_ALLOWED_VARIANTS)}"
+        )
     assets = bundled_templates_dir()
     fetcher = AssetFetcher(assets)
     fonts = FontConfiguration()
     when = _fixed_datetime(created_utc)
-    font_css = CSS(string=(assets / "fonts.css").read_text("utf-8"), font_config=fonts,
-                   url_fetcher=fetcher)
+    font_css = CSS(
+        string=(assets / "fonts.css").read_text("utf-8"), font_config=fonts, url_fetcher=fetcher
+    )
     files = [
-        Attachment(file_obj=io.BytesIO(data), name=name, description=desc, created=when,
-                   modified=when, relationship="Data")
+        Attachment(
+            file_obj=io.BytesIO(data),
+            name=name,
+            description=desc,
+            created=when,
+            modified=when,
+            relationship="Data",
+        )
         for name, (data, desc) in attachments.items()
     ]
     document = HTML(string=html, url_fetcher=fetcher, base_url=None).render(
-        stylesheets=[font_css], font_config=fonts)
+        stylesheets=[font_css], font_config=fonts
+    )
     return document.write_pdf(
         pdf_variant=variant,
         pdf_tags=bool(tagged),
@@ -330,8 +397,9 @@ def render_pdf(html: str, *, attachments: dict, created_utc: str, identifier: st
     )
 
 
-def render_report(d: dict, *, formats=("html", "pdf"), templates_dir=None,
-                  model_kwargs=None) -> dict:
+def render_report(
+    d: dict, *, formats=("html", "pdf"), templates_dir=None, model_kwargs=None
+) -> dict:
     """Render the report of results ``d`` in memory.
 
     Parameters
@@ -362,9 +430,13 @@ def render_report(d: dict, *, formats=("html", "pdf"), templates_dir=None,
     if "pdf" in formats:
         outputs["report.pdf"] = render_pdf(
             html,
-            attachments={"results.json": (results_bytes, "Every number of this report (schema "
-                                                           "prevalens.audit/1)"),
-                         "per_class.csv": (csv_bytes, "Per-class metrics with intervals")},
+            attachments={
+                "results.json": (
+                    results_bytes,
+                    "Every number of this report (schema prevalens.audit/1)",
+                ),
+                "per_class.csv": (csv_bytes, "Per-class metrics with intervals"),
+            },
             created_utc=d["run"]["created_utc"],
             identifier=model.report_id,
         )
@@ -418,6 +490,7 @@ def figure_files(d: dict, kinds=("svg", "pdf")) -> dict[str, bytes]:
         if key in rendered:
             for kind in kinds:
                 plot = rendered[key]
-                out[f"figures/{name}.{kind}"] = (plot.svg.encode("utf-8") if kind == "svg"
-                                                 else plot.pdf)
+                out[f"figures/{name}.{kind}"] = (
+                    plot.svg.encode("utf-8") if kind == "svg" else plot.pdf
+                )
     return out
