@@ -811,12 +811,13 @@ def test_non_probability_scores_give_ranking_metrics_and_undefined_log_loss():
         e = result.overall[name]
         assert e.status == "undefined" and np.isnan(e.estimate)
         assert "probabilities" in e.note
-    assert result.overall["roc_auc_ovo"].status == "ok"
+    # defined, without an interval (n_resamples=0): never "ok" beside a missing bound
+    assert result.overall["roc_auc_ovo"].status == "no_interval"
     for j, label in enumerate(("a", "b", "c")):
         expected = roc_auc_score(np.array(y_true) == label, scores[:, j])
         auc = result.class_result(label).metrics["roc_auc"].estimate
         assert auc == pytest.approx(expected, abs=1e-12)
-    assert result.averages["macro"]["roc_auc"].status == "ok"
+    assert result.averages["macro"]["roc_auc"].status == "no_interval"
     assert result.data.has_scores and not result.data.scores_are_probabilities
 
 
@@ -827,7 +828,7 @@ def test_probability_scores_give_log_loss_without_warning():
         warnings.simplefilter("error", prevalens.ProbabilityWarning)
         result = prevalens.audit(y_true, y_score=proba, n_resamples=0, seed=1)
     assert result.data.scores_are_probabilities
-    assert result.overall["log_loss"].status == "ok"
+    assert result.overall["log_loss"].status == "no_interval"
     # Hand-checkable: mean of -log(p_true) = -(log .8 + log .5 + log .8 + log .4) / 4.
     assert result.overall["log_loss"].estimate == pytest.approx(
         -(2 * np.log(0.8) + np.log(0.5) + np.log(0.4)) / 4, abs=1e-12

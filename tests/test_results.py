@@ -222,7 +222,7 @@ def test_not_probabilities_json(results):
     for name in ("log_loss", "brier"):
         assert d["overall"][name]["estimate"] is None
         assert d["overall"][name]["status"] == "undefined"
-    assert d["overall"]["roc_auc_ovo"]["status"] == "ok"
+    assert d["overall"]["roc_auc_ovo"]["status"] == "no_interval"  # defined; n_resamples=0
 
 
 def test_identical_inputs_and_seed_give_identical_bytes(monkeypatch):
@@ -319,7 +319,9 @@ def test_output_contract_key_paths(results, name):
 
     for path, e in _estimates(d):
         assert EST_KEYS <= set(e) <= EST_KEYS | EST_OPTIONAL, path
-        assert e["status"] in ("ok", "undefined", "insufficient", "unstable"), path
+        assert e["status"] in prevalens.results.STATUSES, path
+        # "ok" always comes with both bounds
+        assert e["status"] != "ok" or (e["ci_low"] is not None and e["ci_high"] is not None), path
         assert (e["estimate"] is None) == (e["status"] == "undefined"), path
 
 

@@ -51,8 +51,19 @@ __all__ = [
 
 SCHEMA_ID = "prevalens.audit/1"
 
-#: Allowed values of :attr:`Estimate.status`.
-STATUSES = ("ok", "undefined", "insufficient", "unstable")
+#: Allowed values of :attr:`Estimate.status`:
+#:
+#: * ``ok``: an estimate with its interval;
+#: * ``undefined``: the estimate is 0/0 (NaN), ``note`` says why;
+#: * ``insufficient``: a class below ``min_support``: estimate and interval are shown, no finding
+#:   rests on it;
+#: * ``unstable``: the interval is approximate (the metric was undefined in more than 5% of the
+#:   bootstrap replicates, or too few effective clusters support it), ``note`` says why;
+#: * ``boundary``: the estimate sits at a bound (e.g. average precision 1) where no interval of
+#:   demonstrated coverage exists;
+#: * ``no_interval``: no interval (none was asked for, ``n_resamples=0``, or the data give none:
+#:   e.g. every bootstrap replicate equal), ``note`` says why.
+STATUSES = ("ok", "undefined", "insufficient", "unstable", "boundary", "no_interval")
 
 
 def _from_num(x) -> float:
@@ -101,6 +112,9 @@ class Estimate:
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"`status` must be one of {STATUSES}, got {self.status!r}")
+        # "ok" means an estimate *with* its interval: never "ok" beside a missing bound
+        if self.status == "ok" and not math.isnan(self.estimate) and not self.has_interval:
+            object.__setattr__(self, "status", "no_interval")
 
     @property
     def defined(self) -> bool:
