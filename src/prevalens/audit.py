@@ -32,7 +32,7 @@ from .exceptions import ConfigError, ProbabilityWarning, UndefinedMetricWarning
 from .findings import FindingsInput, build_findings
 from .io import Predictions, predictions_from_arrays, read_results
 from .options import AUDIT_OPTIONS, AuditConfig
-from .results import AuditResult, ClassResult, DataSummary, Estimate, FamilyInfo, RunInfo
+from .results import AuditResult, ClassResult, DataSummary, Estimate, FamilyInfo, Note, RunInfo
 from .strata import StrataSpec, assign_strata
 from .uncertainty import IntervalTable, compute_intervals
 
@@ -162,13 +162,19 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
         entropy = np.random.SeedSequence().entropy
         assert isinstance(entropy, int)  # drawn from the OS, never a sequence here
         config = replace(config, seed=entropy % (2**63))
+    notes: list[Note] = []
     if pred.y_score is not None and not pred.scores_are_probabilities:
-        warnings.warn(
-            "scores are not probabilities (rows do not all lie in [0, 1] and sum to 1), so log "
-            "loss and Brier score are not computed; ranking metrics (ROC AUC, average precision, "
-            "top-k accuracy) are",
-            ProbabilityWarning,
-            stacklevel=stacklevel,
+        notes.append(
+            _warn(
+                Note(
+                    "scores-not-probabilities",
+                    "scores are not probabilities (rows do not all lie in [0, 1] and sum to 1), so "
+                    "log loss and Brier score are not computed; ranking metrics (ROC AUC, average "
+                    "precision, top-k accuracy) are",
+                ),
+                ProbabilityWarning,
+                stacklevel,
+            )
         )
 
     # 1. point estimates: count once, reduce many
@@ -262,6 +268,7 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
         gap=gap,
         trend=trend,
         findings=findings,
+        notes=tuple(notes) + _undefined_notes(per_class),
         strata_definition=strata.definition(pred.classes),
         comparisons=comparisons,
         divergence=divergence,
@@ -273,8 +280,16 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
     if previous is not None:
         old, path, sha = previous
         result = result.with_baseline(old, path=str(path), sha256=sha)
-    _warn_undefined(result, stacklevel=stacklevel + 1)
+    for note in result.notes:
+        if note.kind.startswith("undefined-"):
+            _warn(note, UndefinedMetricWarning, stacklevel)
     return result
+
+
+def _warn(note: Note, category, stacklevel: int) -> Note:
+    """Emit a note as a warning too (the command line prints it), and return it."""
+    warnings.warn(note.text, category, stacklevel=stacklevel + 1)
+    return note
 
 
 def _no_family(config):
@@ -457,19 +472,23 @@ def _overall_order(key: str):
     return (_OVERALL_ORDER.index(name) if name in _OVERALL_ORDER else len(_OVERALL_ORDER), key)
 
 
-def _warn_undefined(result: AuditResult, *, stacklevel: int) -> None:
-    """One warning per metric that is undefined for some classes, naming them and why."""
+def _undefined_notes(per_class) -> tuple[Note, ...]:
+    """One note per metric that is undefined for some classes, naming them and why."""
     by_metric: dict[str, list] = {}
-    for c in result.per_class:
+    for c in per_class:
         for name, e in c.metrics.items():
             if e.status == "undefined":
                 by_metric.setdefault(name, []).append(c.label)
+    notes = []
     for name, labels in by_metric.items():
         shown = ", ".join(repr(x) for x in labels[:8]) + (", ..." if len(labels) > 8 else "")
-        warnings.warn(
-            f"{name} is undefined for {len(labels)} class(es) ({shown}): "
-            f"{_PER_CLASS_REASONS.get(name, 'division by zero')}. They are reported as undefined "
-            "(NaN), not 0, and left out of the macro and weighted averages.",
-            UndefinedMetricWarning,
-            stacklevel=stacklevel,
+        notes.append(
+            Note(
+                f"undefined-{name}",
+                f"{name} is undefined for {len(labels)} class(es) ({shown}): "
+                f"{_PER_CLASS_REASONS.get(name, 'division by zero')}. They are reported as undefined "
+                "(NaN), not 0, and left out of the macro and weighted averages.",
+                tuple(labels),
+            )
         )
+    return tuple(notes)

@@ -45,6 +45,7 @@ __all__ = [
     "DivergenceResult",
     "FamilyInfo",
     "Finding",
+    "Note",
     "AuditResult",
     "load_schema",
 ]
@@ -695,6 +696,38 @@ class Finding:
         )
 
 
+@dataclass(frozen=True)
+class Note:
+    """Something a reader of the results must know that is not a finding: a warning about the
+    input (a likely typo, scores that disagree with the predictions), a metric left out of an
+    average, an approximation. Every warning an audit emits is also recorded as a note, and the
+    report lists the notes among its limitations.
+
+    Attributes
+    ----------
+    kind : str
+        A stable identifier, e.g. ``"undefined-precision"``, ``"likely-typo"``.
+    text : str
+        One sentence.
+    classes : tuple
+        The classes it is about (may be empty).
+    """
+
+    kind: str
+    text: str
+    classes: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "classes", tuple(self.classes))
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "text": self.text, "classes": list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Note:
+        return cls(d["kind"], d["text"], tuple(d.get("classes", ())))
+
+
 def _jsonable(x):
     """Evidence as JSON values: typed values through their ``to_dict``, NaN as null."""
     if hasattr(x, "to_dict"):
@@ -734,6 +767,7 @@ class AuditResult:
     gap: dict = field(default_factory=dict)
     trend: dict = field(default_factory=dict)
     findings: tuple = ()
+    notes: tuple = ()
     strata_definition: StrataDefinition | None = None
     comparisons: tuple = ()
     divergence: tuple = ()
@@ -829,6 +863,7 @@ class AuditResult:
             "gap": {k: g.to_dict() for k, g in self.gap.items()},
             "trend": {k: t.to_dict() for k, t in self.trend.items()},
             "findings": [f.to_dict() for f in self.findings],
+            "notes": [n.to_dict() for n in self.notes],
         }
         if self.strata_definition is not None:
             out["strata_definition"] = self.strata_definition.to_dict()
@@ -871,6 +906,7 @@ class AuditResult:
             gap={k: GapResult.from_dict(g) for k, g in d.get("gap", {}).items()},
             trend={k: TrendResult.from_dict(t) for k, t in d.get("trend", {}).items()},
             findings=tuple(Finding.from_dict(f) for f in d.get("findings", ())),
+            notes=tuple(Note.from_dict(n) for n in d.get("notes", ())),
             strata_definition=None if sd is None else StrataDefinition.from_dict(sd),
             comparisons=tuple(StrataComparison.from_dict(c) for c in d.get("comparisons", ())),
             divergence=tuple(DivergenceResult.from_dict(r) for r in d.get("divergence", ())),

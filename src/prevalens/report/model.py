@@ -777,6 +777,13 @@ def _limitations(ctx: _Context) -> list:
         for f in d.get("findings", [])
         if f["kind"] in ("insufficient", "undefined", "no_intervals")
     ]
+    # every warning of the audit (notes), said once: not again when a finding says it
+    said = {f["id"] for f in d.get("findings", [])}
+    items += [
+        ("info", n["text"][:1].upper() + n["text"][1:])
+        for n in d.get("notes", [])
+        if n["kind"] not in said
+    ]
     unstable = [
         (c["label"], m)
         for c in d["per_class"]
