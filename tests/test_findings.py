@@ -28,7 +28,7 @@ from scipy import stats
 import prevalens
 from prevalens import AuditConfig, audit_predictions, load_schema, predictions_from_arrays
 from prevalens.findings import SEVERITIES
-from prevalens.formatting import estimate_digits, fmt_estimate, fmt_number
+from prevalens.formatting import estimate_digits, fmt_estimate, fmt_number, fmt_percent
 
 #: Kinds that claim a difference; everything else is informational.
 CLAIM_KINDS = {"gap", "stratum_divergence", "trend", "divergent_classes"}
@@ -308,10 +308,13 @@ def cited(f):
             + [str(ev["family_size"])]
         )
     if kind == "trend":
+        change = NUMBER.findall(fmt_estimate(ev["change_across_span"], bounds=(0.0,)))
         return (
             [fmt(ev[k], d) for k in ("slope", "ci_low", "ci_high")]
-            + [str(ev["family_size"])]
-            + est_strings(ev["spearman"], (-1.0, 0.0, 1.0))
+            + [str(ev["family_size"]), str(ev["n_classes"]), str(ev["min_support"])]
+            + [fmt_percent(p) for p in ev["prevalence_range"]]
+            + change
+            + [fmt_number(ev["spearman"]["estimate"], 2, bounds=(-1.0, 0.0, 1.0))]
         )
     if kind == "divergent_classes":
         micro = ev["micro"]
@@ -361,6 +364,7 @@ def traceable(f):
             for d in range(2, 7):
                 for bounds in ((0.0,), (0.0, 1.0), (-1.0, 0.0, 1.0)):
                     out |= {fmt_number(x, d, bounds=bounds), fmt_number(abs(x), d, bounds=bounds)}
+            out.add(fmt_percent(x).rstrip("%"))
     return out
 
 

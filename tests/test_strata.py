@@ -589,19 +589,22 @@ def test_stratum_point_estimates(cm):
         assert comps == []
 
 
-def expected_trend(cm, name):
+def expected_trend(cm, name, min_support=10):
+    """The trend's estimand: each class with at least min_support samples one point, an
+    unweighted least-squares line of the metric on log10 prevalence (numpy.polyfit), and
+    Spearman's correlation over the same classes (scipy)."""
     support = cm.sum(axis=1).astype(np.float64)
     y = per_class(name, cm)
-    ok = (support > 0) & ~np.isnan(y)
+    ok = (support >= max(min_support, 1)) & ~np.isnan(y)
     x = np.log10(support[ok] / support.sum())
     if ok.sum() < 3 or np.ptp(support[ok]) == 0:
         slope = math.nan
     else:
-        slope = np.polyfit(x, y[ok], 1, w=np.sqrt(support[ok]))[0]
+        slope = np.polyfit(x, y[ok], 1)[0]
     if ok.sum() < 3 or np.ptp(support[ok]) == 0 or np.ptp(y[ok]) == 0:
         rho = math.nan
     else:
-        rho = stats.spearmanr(support[ok], y[ok]).statistic
+        rho = stats.spearmanr(x, y[ok]).statistic
     return slope, rho
 
 
@@ -612,7 +615,7 @@ def test_trend_point_estimates(cm):
     for name in STRATA_METRICS:
         slope, rho = expected_trend(cm, name)
         t = js(r)["trend"][name]
-        ok = (support > 0) & ~np.isnan(per_class(name, cm))
+        ok = (support >= 10) & ~np.isnan(per_class(name, cm))
         if ok.sum() >= 3 and np.ptp(support[ok]) == 0:
             # every x equal: undefined; see test_trend_undefined_when_all_supports_are_equal
             continue
@@ -625,7 +628,50 @@ def test_trend_point_estimates(cm):
             err_msg=f"slope {name}",
         )
         close(t["spearman"]["estimate"], rho, tol=1e-12, msg=f"spearman {name}")
-        assert t["x"] == "log10 prevalence" and t["weights"] == "support"
+        assert t["x"] == "log10 prevalence" and t["weights"] == "none: each class one point"
+        assert t["spearman"]["ci_low"] is None  # descriptive
+
+
+def test_trend_hc3_interval_and_span_rule():
+    # 8 classes spanning two decades, recall falling with prevalence plus class noise
+    support = np.array([2000, 900, 400, 180, 90, 45, 30, 20])
+    recall = np.array([0.95, 0.93, 0.9, 0.91, 0.85, 0.8, 0.83, 0.7])
+    hits = np.round(support * recall).astype(int)
+    cm = np.diag(hits)
+    cm[np.arange(8), (np.arange(8) + 1) % 8] += support - hits
+    r = run(cm, n_resamples=200, seed=3)
+    t = js(r)["trend"]["recall"]
+    x = np.log10(support / support.sum())
+    y = hits / support
+    # HC3 by the sandwich formula with the hat matrix (another computation path)
+    X = np.column_stack([np.ones(8), x])
+    xtx = np.linalg.inv(X.T @ X)
+    beta = xtx @ X.T @ y
+    e = y - X @ beta
+    h = np.einsum("ij,jk,ik->i", X, xtx, X)
+    cov = xtx @ X.T @ np.diag(e**2 / (1 - h) ** 2) @ X @ xtx
+    se = math.sqrt(cov[1, 1])
+    q = stats.t.ppf(0.975, 6)
+    close(t["slope_per_decade"]["estimate"], beta[1], tol=1e-12)
+    close(t["slope_per_decade"]["ci_low"], beta[1] - q * se, tol=1e-12)
+    close(t["slope_per_decade"]["ci_high"], beta[1] + q * se, tol=1e-12)
+    span = x.max() - x.min()
+    close(t["span_decades"], span, tol=1e-12)
+    close(t["change_across_span"]["estimate"], beta[1] * span, tol=1e-12)
+    assert t["n_classes"] == 8
+
+    # the same recalls at prevalences spanning 0.1 decades: no per-decade slope, no trend claim
+    narrow = np.array([100, 104, 108, 112, 116, 120, 124, 126])
+    hits = np.round(narrow * recall).astype(int)
+    cm = np.diag(hits)
+    cm[np.arange(8), (np.arange(8) + 1) % 8] += narrow - hits
+    r = run(cm, n_resamples=200, seed=3)
+    t = js(r)["trend"]["recall"]
+    assert t["slope_per_decade"]["ci_low"] is None
+    assert t["slope_per_decade"]["status"] == "no_interval"
+    assert "span only" in t["slope_per_decade"]["note"]
+    assert t["change_across_span"]["ci_low"] is not None
+    assert not [f for f in js(r)["findings"] if f["kind"] == "trend"]
 
 
 def test_trend_undefined_when_all_supports_are_equal():

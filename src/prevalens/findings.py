@@ -23,6 +23,8 @@ from .formatting import (
     fmt_interval,
     fmt_level,
     fmt_number,
+    fmt_percent,
+    fmt_signed,
     metric_text,
 )
 from .options import AuditConfig
@@ -105,8 +107,9 @@ WORDING = {
     ),
     "trend": (
         "{Metric} {direction} with prevalence: {difference} per tenfold increase {interval} "
-        "(weighted least squares on log10 prevalence; {level}); Spearman's rank correlation "
-        "{spearman}."
+        "({level}; least squares over {n} classes with at least {min_support} samples, each class "
+        "one point, prevalence {low} to {high}), a change of {change} from the rarest to the most "
+        "common of them; Spearman's rank correlation {spearman} (descriptive)."
     ),
     "classes": "{n} class(es) have {metric} {direction} the micro {metric} {micro} ({level}): "
     "{items}{more}.",
@@ -404,10 +407,17 @@ def trends(inp: FindingsInput) -> Iterator[Finding]:
         if c is None or not c.significant:
             continue
         t: TrendResult = inp.trend[metric]
+        low, high = t.prevalence_range or (math.nan, math.nan)
+        change = t.change_across_span
         fields = {
             "Metric": _cap(metric_text(metric)),
             "direction": "rises" if c.estimate > 0 else "falls",
             "spearman": fmt_estimate(t.spearman, bounds=(-1.0, 0.0, 1.0)),
+            "n": t.n_classes,
+            "min_support": inp.config.min_support,
+            "low": fmt_percent(low),
+            "high": fmt_percent(high),
+            "change": fmt_signed(change, bounds=(0.0,)) if change is not None else "undefined",
             **_difference_fields(c, inp),
         }
         yield _finding(
@@ -422,6 +432,10 @@ def trends(inp: FindingsInput) -> Iterator[Finding]:
                 "ci_high": c.high,
                 **_claim_evidence(c, inp),
                 "spearman": t.spearman,
+                "change_across_span": t.change_across_span,
+                "n_classes": t.n_classes,
+                "min_support": inp.config.min_support,
+                "prevalence_range": list(t.prevalence_range or ()),
             },
             WORDING["trend"].format(**fields),
         )

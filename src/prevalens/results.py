@@ -526,29 +526,46 @@ class GapResult:
 
 @dataclass(frozen=True)
 class TrendResult:
-    """How a per-class metric moves with prevalence: the slope per tenfold increase of
-    prevalence and Spearman's rank correlation."""
+    """How a per-class metric moves with prevalence, each class one point: the slope per
+    tenfold increase of prevalence (with an interval only when the classes span a decade), the
+    change predicted across the observed span, and Spearman's rank correlation (descriptive)."""
 
     slope_per_decade: Estimate
     spearman: Estimate
     x: str = "log10 prevalence"
-    weights: str = "support"
+    weights: str = "none: each class one point"
+    change_across_span: Estimate | None = None
+    n_classes: int | None = None
+    span_decades: float | None = None
+    prevalence_range: tuple | None = None
 
     def to_dict(self) -> dict:
-        return {
-            "slope_per_decade": self.slope_per_decade.to_dict(),
-            "spearman": self.spearman.to_dict(),
-            "x": self.x,
-            "weights": self.weights,
-        }
+        out: dict[str, Any] = {"slope_per_decade": self.slope_per_decade.to_dict()}
+        if self.change_across_span is not None:
+            out["change_across_span"] = self.change_across_span.to_dict()
+        out.update(spearman=self.spearman.to_dict(), x=self.x, weights=self.weights)
+        if self.n_classes is not None:
+            out["n_classes"] = self.n_classes
+            out["span_decades"] = json_number(self.span_decades)
+            out["prevalence_range"] = (
+                None
+                if self.prevalence_range is None
+                else [json_number(v) for v in self.prevalence_range]
+            )
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping) -> TrendResult:
+        pr = d.get("prevalence_range")
         return cls(
             Estimate.from_dict(d["slope_per_decade"]),
             Estimate.from_dict(d["spearman"]),
             d.get("x", "log10 prevalence"),
-            d.get("weights", "support"),
+            d.get("weights", "none: each class one point"),
+            _est_or_none(d.get("change_across_span")),
+            d.get("n_classes"),
+            d.get("span_decades"),
+            None if pr is None else tuple(pr),
         )
 
 

@@ -41,6 +41,7 @@ class Claim:
     se: float
     eligible: bool
     robust: tuple | None = None
+    df: float | None = None  # t degrees of freedom of the estimate/se ratio (None: normal)
     p: float = math.nan
     level: float = math.nan
     low: float = math.nan
@@ -69,7 +70,8 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
     ]
     m = len(fam)
     for c in fam:
-        c.p = float(2 * special.ndtr(-abs(c.estimate) / c.se))
+        z = abs(c.estimate) / c.se
+        c.p = float(2 * (special.stdtr(c.df, -z) if c.df else special.ndtr(-z)))
     fam.sort(key=lambda c: c.p)
     rejected = 0
     stopped = False
@@ -84,7 +86,7 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
             stopped = True
             level = alpha / (m - rejected)
         c.level = level
-        z = special.ndtri(1 - level / 2)
+        z = special.stdtrit(c.df, 1 - level / 2) if c.df else special.ndtri(1 - level / 2)
         c.low, c.high = c.estimate - z * c.se, c.estimate + z * c.se
         c.significant = bool(c.low > 0 or c.high < 0)
         if c.significant and c.robust is not None:

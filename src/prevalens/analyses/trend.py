@@ -1,76 +1,159 @@
 """How a per-class metric moves with prevalence: the trend.
 
-The slope of the per-class metric on log10 prevalence (per tenfold increase of prevalence,
-positive when the metric rises with prevalence), by weighted least squares with support weights,
-and Spearman's rank correlation of the metric with support, both with intervals from the joint
-count replicates.
+The estimand is the classes': the slope of the least-squares line through the classes' metric
+against log10 prevalence, each class one point (not weighted by support, so the common classes do
+not drown the rare ones), with the classes seen as drawn from a population of classes, so that
+class-to-class variation counts as uncertainty. It is estimated by ordinary least squares over the
+classes with at least ``min_support`` samples (a class of 3 samples has a 0/1 recall at the
+extreme of x: it would dominate the fit and its variance), with the heteroscedasticity-robust
+HC3 variance and a t interval on K' - 2 degrees of freedom (simulated coverage 0.92-0.98 over 240
+scenarios, against 0.01-0.96 for the support-weighted slope with a count bootstrap, which only
+counts within-class noise; docs/design.md, "Trend").
+
+The slope is reported per tenfold increase of prevalence only when the classes span at least a
+decade (otherwise it would be an extrapolation: Letter's 26 classes span 0.04 decades), and a trend
+is claimed only then and with at least 4 classes. The change predicted across the observed span
+(slope x span) is always reported. Spearman's rank correlation is descriptive, without an
+interval: no construction covers a population value when small classes attenuate it.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy import special
 
 from ..metrics import STRATA_METRICS
-from ..results import TrendResult
-from .context import Context, log_prevalence
+from ..results import Estimate, TrendResult
+from .context import Context
 from .family import Claim
 
-__all__ = ["analyse_trend"]
+__all__ = ["analyse_trend", "ols_hc3", "MIN_SPAN_DECADES", "MIN_CLASSES"]
+
+#: A trend is reported per decade and claimed only when the classes span this many decades.
+MIN_SPAN_DECADES = 1.0
+#: ... and with at least this many classes of at least min_support samples.
+MIN_CLASSES = 4
+
+
+def ols_hc3(x, y) -> tuple[float, float, int]:
+    """Ordinary least-squares slope of ``y`` on ``x`` with its HC3 standard error and residual
+    degrees of freedom ``n - 2``.
+
+    Notes
+    -----
+    With ``c_k = (x_k - mean x) / Sxx``, leverages ``h_k = 1/n + (x_k - mean x)^2 / Sxx`` and
+    residuals ``e_k``: ``Var(b) = sum c_k^2 e_k^2 / (1 - h_k)^2`` (MacKinnon & White 1985).
+
+    Examples
+    --------
+    >>> b, se, df = ols_hc3([0.0, 1.0, 2.0, 3.0], [0.1, 0.3, 0.5, 0.7])
+    >>> round(b, 12), round(se, 12), df
+    (0.2, 0.0, 2)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n = x.size
+    dx = x - x.mean()
+    sxx = float(dx @ dx)
+    if n < 3 or sxx <= 0:
+        return math.nan, math.nan, max(n - 2, 0)
+    b = float(dx @ (y - y.mean()) / sxx)
+    e = y - y.mean() - b * dx
+    h = 1.0 / n + dx**2 / sxx
+    if np.any(h >= 1.0 - 1e-12):
+        # a class alone at its prevalence fixes the line through it: no HC3 variance
+        return b, math.nan, n - 2
+    c = dx / sxx
+    var = float(np.sum(c**2 * e**2 / (1.0 - h) ** 2))
+    return b, math.sqrt(var), n - 2
 
 
 def analyse_trend(ctx: Context) -> tuple[dict, list[Claim]]:
     """``{metric: TrendResult}`` and the trend claims of the findings metrics."""
     trend: dict[str, TrendResult] = {}
     claims: list[Claim] = []
-    method = ctx.method_ci + "; WLS weights: support" if ctx.method_ci else None
+    n = ctx.support.sum()
+    prevalence = np.where(ctx.support > 0, ctx.support / max(n, 1), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logp = np.log10(prevalence)
     for name in STRATA_METRICS:
-        key = f"per_class.{name}"
-
-        def slope(s, key=key):
-            x, sup = log_prevalence(s)
-            return _wls_slope(x, s[key], sup)
-
-        def rho(s, key=key):
-            sup = s.tables.support.astype(np.float64)
-            return _spearman(np.where(sup > 0, sup, np.nan), s[key])
-
-        e_slope, theta_slope = ctx.estimate(slope, method=method)
-        # percentile: a rank statistic's jackknife over up to K^2 leave-one-out tables costs
-        # O(J K^2) and adds little
-        e_rho, _ = ctx.estimate(rho, (-1.0, 1.0), percentile=True)
-        trend[name] = TrendResult(e_slope, e_rho)
-        if name in ctx.findings_metrics:
-            claim = Claim(("trend", name), theta_slope, e_slope.se, eligible=True)
-            if np.any(ctx.insufficient) and ctx.has_intervals:
-
-                def slope_r(s, key=key, ok=ctx.eligible):
-                    x, sup = log_prevalence(s)
-                    return _wls_slope(x, np.where(ok, s[key], np.nan), sup)
-
-                e_r, th_r = ctx.estimate(slope_r)
-                claim.robust = (th_r, e_r.se)
-            claims.append(claim)
+        values = ctx.point[f"per_class.{name}"]
+        use = ctx.eligible & ~np.isnan(values)
+        x, y = logp[use], values[use]
+        k = int(use.sum())
+        span = float(x.max() - x.min()) if k else 0.0
+        slope, se, df = ols_hc3(x, y) if k >= 3 else (math.nan, math.nan, 0)
+        wide = span >= MIN_SPAN_DECADES
+        enough = k >= MIN_CLASSES
+        q = special.stdtrit(max(df, 1), 1 - ctx.alpha / 2) if df >= 1 else math.nan
+        what = (
+            f"OLS over {k} classes with >= {ctx.config.min_support} samples, each one point; "
+            f"HC3 variance, t(df={df})"
+        )
+        if not enough or not np.isfinite(slope):
+            why = (
+                f"only {k} classes have at least {ctx.config.min_support} samples and a "
+                f"defined {name}: a trend over classes needs {MIN_CLASSES}"
+            )
+            e_slope = Estimate(
+                slope,
+                method=what,
+                note=why,
+                status="no_interval" if np.isfinite(slope) else "undefined",
+            )
+            e_change = Estimate(math.nan, status="undefined", note=why)
+        else:
+            lo, hi = slope - q * se, slope + q * se
+            e_change = Estimate(
+                slope * span,
+                lo * span,
+                hi * span,
+                se * span,
+                what + f"; slope x span of {span:.2f} decades",
+            )
+            if wide:
+                e_slope = Estimate(slope, lo, hi, se, what)
+            else:
+                e_slope = Estimate(
+                    slope,
+                    method=what,
+                    status="no_interval",
+                    note=(
+                        f"the classes span only {span:.2f} decades of prevalence: a slope per "
+                        "tenfold increase would extrapolate beyond the data; see the change "
+                        "across the observed span"
+                    ),
+                )
+        rho = float(_spearman(x, y)) if k >= 3 else math.nan
+        e_rho = Estimate(
+            rho,
+            method=f"descriptive: rank correlation over {k} classes",
+            status="no_interval" if np.isfinite(rho) else "undefined",
+            note="descriptive, no interval: the within-class noise of small classes "
+            "pulls it toward zero, so no interval covers a population value",
+        )
+        trend[name] = TrendResult(
+            e_slope,
+            e_rho,
+            weights="none: each class one point",
+            change_across_span=e_change,
+            n_classes=k,
+            span_decades=span,
+            prevalence_range=(float(10 ** x.min()), float(10 ** x.max())) if k else None,
+        )
+        if name in ctx.findings_metrics and ctx.has_intervals:
+            claims.append(
+                Claim(
+                    ("trend", name),
+                    slope,
+                    se,
+                    eligible=wide and enough,
+                    df=float(df) if df else None,
+                )
+            )
     return trend, claims
-
-
-def _wls_slope(x, y, w):
-    """Weighted least-squares slope of y on x over the last axis; NaN entries of y left out."""
-    ok = ~np.isnan(y) & ~np.isnan(x) & (w > 0)
-    w = np.where(ok, w, 0.0)
-    x0 = np.where(ok, x, 0.0)
-    y0 = np.where(ok, y, 0.0)
-    sw = w.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xm = (w * x0).sum(axis=-1, keepdims=True) / sw
-        ym = (w * y0).sum(axis=-1, keepdims=True) / sw
-        sxy = (w * (x0 - xm) * (y0 - ym)).sum(axis=-1)
-        sxx = (w * (x0 - xm) ** 2).sum(axis=-1)
-        slope = sxy / sxx
-    # x without spread (equal supports): sxx is rounding noise, the slope undefined
-    scale = (w * x0**2).sum(axis=-1)
-    return np.where(
-        (ok.sum(axis=-1) >= 3) & (sxx > 1e-12 * np.maximum(scale, 1e-300)), slope, np.nan
-    )
 
 
 def _avg_ranks(a, valid):

@@ -653,19 +653,37 @@ def _divergence(ctx: _Context) -> list:
     trows = [
         [
             metric_name(m),
-            _est_cell(t["slope_per_decade"], bounds=(0.0,)),
+            _est_cell(t["slope_per_decade"], bounds=(0.0,))
+            if t["slope_per_decade"].get("ci_low") is not None
+            else (t["slope_per_decade"].get("note") and "not reported (span < 1 decade)" or ""),
+            _est_cell(t.get("change_across_span"), bounds=(0.0,)),
             _est_cell(t["spearman"], bounds=(-1.0, 1.0)),
         ]
         for m, t in d.get("trend", {}).items()
     ]
     if trows:
+        first = next(iter(d["trend"].values()))
+        span = first.get("span_decades")
         blocks.append(
             _table(
                 "trend",
-                ["Metric", "Slope per tenfold prevalence", "Spearman correlation"],
+                [
+                    "Metric",
+                    "Slope per tenfold prevalence",
+                    "Change across the observed span",
+                    "Spearman (descriptive)",
+                ],
                 trows,
-                caption="Trend with prevalence",
-                numeric=(1, 2),
+                caption="Trend with prevalence (each class one point)",
+                note=(
+                    f"Least squares over the {first.get('n_classes')} classes with at least "
+                    f"{(d['run'].get('config') or {}).get('min_support', 10)} samples, which span "
+                    + (f"{span:.2f}" if span is not None else "an unknown number of")
+                    + " decades of prevalence; marginal intervals (HC3 variance, t). The slope "
+                    "per tenfold increase is reported only when the classes span at least a "
+                    "decade. Spearman's correlation is descriptive, without an interval."
+                ),
+                numeric=(1, 2, 3),
             )
         )
     blocks += _figure(ctx, "trend", "trend_figure")

@@ -4,8 +4,9 @@ PDF, with alt text.
 Every function here reads the JSON form of an audit (``AuditResult.to_dict()`` or a loaded
 ``results.json``) and draws numbers that are already in it; nothing is re-estimated. The only
 arithmetic is presentational: sorting, the row shares of the confusion matrix, and placing the
-trend line (its slope comes from the results; the line goes through the support-weighted means of
-log10 prevalence and the metric, the point every weighted least-squares line passes through).
+trend line (its slope comes from the results; the line goes through the plain means of
+log10 prevalence and the metric over the classes it was fitted on, where every least-squares
+line passes).
 
 Two ways in, one drawing code
 -----------------------------
@@ -1302,10 +1303,11 @@ def _draw_metric_vs_prevalence(
                     label=f"{a} {name} {_num(e['estimate'])}",
                 )
             )
-    if slope.get("estimate") is not None and w.sum() > 0:
-        # the WLS line passes through the weighted means of x = log10 prevalence and y
-        lx = np.log10(x)
-        xm, ym = np.average(lx, weights=w), np.average(yv, weights=w)
+    fit = ~ins & (w > 0)  # the trend is fitted over the classes with at least min_support
+    if slope.get("estimate") is not None and fit.sum() >= 2:
+        # the least-squares line over classes (each one point) passes through their plain means
+        lx = np.log10(x[fit])
+        xm, ym = lx.mean(), yv[fit].mean()
         gx = np.linspace(lx.min(), lx.max(), 50)
         ty = ym + slope["estimate"] * (gx - xm)
         ax.plot(10.0**gx, ty, color=_INK, linewidth=1.3, linestyle=(0, (6, 2, 1, 2)), zorder=3)
@@ -1317,7 +1319,11 @@ def _draw_metric_vs_prevalence(
                 color=_INK,
                 linewidth=1.3,
                 linestyle=(0, (6, 2, 1, 2)),
-                label=f"WLS trend {_signed(slope)} per tenfold prevalence",
+                label=(
+                    f"trend over classes {_signed(slope)} per tenfold prevalence"
+                    if slope.get("ci_low") is not None
+                    else "least-squares line over classes (span < 1 decade: no per-decade trend)"
+                ),
             )
         )
     ax.set_xlabel("Class prevalence (log scale)")
@@ -1361,14 +1367,19 @@ def _mvp_alt(d: dict, metric: str) -> str:
         if k <= 100
         else ", without intervals (too many classes; see the class table)"
     )
-    if slope.get("estimate") is not None:
+    if slope.get("estimate") is not None and slope.get("ci_low") is not None:
         first += (
-            f"; the weighted least-squares trend is {_signed(slope)} "
-            f"per tenfold increase in prevalence"
+            f"; the least-squares trend over {trend.get('n_classes')} classes with enough "
+            f"samples (each one point) is {_signed(slope)} per tenfold increase in prevalence"
         )
-        rho = trend.get("spearman") or {}
-        if rho.get("estimate") is not None:
-            first += f" (Spearman {_est(rho, bounds=(-1.0, 0.0, 1.0))})"
+    elif slope.get("estimate") is not None:
+        first += (
+            "; the least-squares line over the classes with enough samples is drawn without a "
+            "per-decade trend (their prevalences span less than a decade)"
+        )
+    rho = trend.get("spearman") or {}
+    if rho.get("estimate") is not None:
+        first += f" (Spearman {_num(rho['estimate'], bounds=(-1.0, 0.0, 1.0))}, descriptive)"
     avg = d.get("averages") or {}
     refs = [
         f"{a} {name} {_num(avg[a][metric]['estimate'])} ({_line_words(a)})"
