@@ -861,9 +861,10 @@ def test_cluster_of_single_rows_matches_the_simple_scheme():
     simple = quiet_audit(y, p, n_resamples=b, seed=1, resampling="simple")
     clustered = quiet_audit(y, p, cluster=np.arange(y.size)[::-1], n_resamples=b, seed=2)
     assert clustered.run.resampling == "cluster" and simple.run.resampling == "simple"
-    assert "cluster bootstrap" in clustered.overall["accuracy"].method
-    # The ratio of two bootstrap SDs from B replicates each has relative Monte-Carlo sd about
-    # sqrt(2 / (2B)) = 2.2%; 4.5 of those is 10%.
+    assert "jackknife over clusters" in clustered.overall["accuracy"].method
+    # The clustered SE is the leave-one-cluster-out jackknife's (no Monte-Carlo error), the
+    # simple one a bootstrap SD from B replicates (relative Monte-Carlo sd about sqrt(1 / (2B))
+    # = 1.6%); for these smooth statistics the two agree to well within 4.5 x 2.2% = 10%.
     tol = Z * math.sqrt(2 / (2 * b))
     for get in (
         lambda r: r.overall["accuracy"],
@@ -1261,3 +1262,71 @@ def test_column_passes_do_not_depend_on_the_number_of_threads(monkeypatch):
         ):
             np.testing.assert_array_equal(getattr(summary, name), getattr(runs[0][0], name))
         assert micro == runs[0][1]
+
+
+# ------------------------------------------------------------------------------------------------
+# clusters: cluster-robust proportions and the leave-one-cluster-out jackknife
+#
+# Reference values from an independent implementation written for the simulation study that
+# chose these methods (its methods.py, `_reference_cases`), computed from the formulas:
+#   ratio_cluster_interval(tp=[3,0,10,1,7], n=[4,1,12,1,9]) -> 0.777778 [0.376569, 0.953009],
+#       Kish 3.0, df 2.0, effective n* 5.6026
+#   cluster_jackknife_interval(0.82, loo=[.81,.84,.80,.83,.82,.79], sizes=[5,10,200,40,3,80])
+#       -> [0.435867, 0.964107], se 0.038188, df 1.3735 (Kish 2.3735)
+
+
+def test_cluster_ratio_interval_reference():
+    r, lo, hi, n_cl, kish = I.cluster_ratio_interval(
+        np.array([[3], [0], [10], [1], [7]]), np.array([[4], [1], [12], [1], [9]]), alpha=0.05
+    )
+    assert r[0] == pytest.approx(7 / 9, abs=1e-12)
+    assert (lo[0], hi[0]) == pytest.approx((0.37656864412519575, 0.9530088206635369), abs=1e-12)
+    assert (n_cl[0], kish[0]) == (5, pytest.approx(3.0, abs=1e-12))
+    # one row per cluster: Wilson at the effective number of trials (n - 1 clusters' worth), widened
+    # by t(Kish - 1) in place of z
+    y = np.array([[1], [1], [0], [1], [1], [0], [1]])
+    _, lo, hi, _, _ = I.cluster_ratio_interval(y, np.ones_like(y), alpha=0.05)
+    wl, wh = I.wilson_interval(5, 7)
+    t_ratio = special.ndtri(0.975) / stats.t.ppf(0.975, 6)  # Kish 7: t(6) shrinks n*
+    n_star = min(5 / 7 * 2 / 7 / (((y[:, 0] - 5 / 7) ** 2 / (1 - 1 / 7)).sum() / 49), 7)
+    el, eh = I.wilson_interval(5 / 7 * n_star * t_ratio**2, n_star * t_ratio**2)
+    assert (lo[0], hi[0]) == pytest.approx((float(el), float(eh)), abs=1e-12)
+    assert lo[0] < wl and hi[0] > wh  # t(6) is wider than z
+
+
+def test_jackknife_t_interval_reference():
+    loo = np.array([0.81, 0.84, 0.80, 0.83, 0.82, 0.79])
+    df = I.kish_effective([5, 10, 200, 40, 3, 80]) - 1
+    lo, hi, se = I.jackknife_t_interval(0.82, loo, np.ones(6), df=df, alpha=0.05)
+    assert (float(lo), float(hi), float(se)) == pytest.approx(
+        (0.43586722599749705, 0.9641065485476342, 0.0381881307912986), abs=1e-12
+    )
+    # weights stand for repeated identical leave-one-out values
+    lo2, hi2, se2 = I.jackknife_t_interval(
+        0.82, np.array([0.81, 0.84]), np.array([2.0, 1.0]), df=df, alpha=0.05
+    )
+    lo3, hi3, se3 = I.jackknife_t_interval(
+        0.82, np.array([0.81, 0.81, 0.84]), np.ones(3), df=df, alpha=0.05
+    )
+    assert (float(lo2), float(hi2), float(se2)) == pytest.approx(
+        (float(lo3), float(hi3), float(se3)), abs=1e-15
+    )
+
+
+def test_clustered_audit_reports_effective_clusters_and_flags_few():
+    rng = np.random.default_rng(11)
+    sizes = np.r_[np.full(5, 200), np.full(15, 3)]  # 20 clusters, a few huge: Kish ~ 5
+    cluster = np.repeat(np.arange(sizes.size), sizes)
+    y = rng.integers(0, 3, cluster.size)
+    p = np.where(rng.random(cluster.size) < 0.8, y, rng.integers(0, 3, cluster.size))
+    r = quiet_audit(y, p, cluster=cluster, n_resamples=200, seed=1)
+    assert r.data.n_clusters == 20
+    assert r.data.effective_clusters == pytest.approx(
+        sizes.sum() ** 2 / (sizes**2).sum(), abs=1e-12
+    )
+    acc = r.overall["accuracy"]
+    assert acc.status == "unstable" and "few effective clusters" in acc.note
+    assert "jackknife over clusters" in acc.method
+    rec = r.class_result(0).metrics["recall"]
+    assert rec.status == "unstable" and "cluster-robust effective n" in rec.method
+    assert rec.ci_low < rec.estimate < rec.ci_high

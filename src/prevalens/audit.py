@@ -34,7 +34,7 @@ from .io import Predictions, predictions_from_arrays, read_results
 from .options import AUDIT_OPTIONS, AuditConfig
 from .results import AuditResult, ClassResult, DataSummary, Estimate, FamilyInfo, Note, RunInfo
 from .strata import StrataSpec, assign_strata
-from .uncertainty import IntervalTable, compute_intervals
+from .uncertainty import ClusterDesign, IntervalTable, compute_intervals
 
 __all__ = ["AuditConfig", "audit", "audit_predictions"]
 
@@ -258,6 +258,9 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
             scores_are_probabilities=pred.scores_are_probabilities,
             pred_source=pred.pred_source,
             n_clusters=pred.n_clusters,
+            effective_clusters=(
+                ClusterDesign.of(pred.cluster).effective if pred.cluster is not None else None
+            ),
         ),
         per_class=per_class,
         averages=averages,

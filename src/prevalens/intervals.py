@@ -28,6 +28,9 @@ __all__ = [
     "clopper_pearson_interval",
     "logit_interval",
     "adjusted_alpha",
+    "kish_effective",
+    "jackknife_t_interval",
+    "cluster_ratio_interval",
 ]
 
 
@@ -267,3 +270,100 @@ def adjusted_alpha(alpha: float, family: int, how: str) -> float:
     if how == "sidak":
         return 1 - (1 - alpha) ** (1 / family)
     raise ValueError(how)
+
+
+# ------------------------------------------------------------------------------------------------
+# clusters (docs/design.md, "Clusters")
+
+
+def kish_effective(sizes, axis=0):
+    """Kish's effective number of clusters, ``(sum n_c)^2 / sum n_c^2`` (``C`` for equal sizes;
+    fewer when a few clusters hold most rows). NaN where there are no rows.
+
+    Examples
+    --------
+    >>> float(kish_effective([10, 10, 10, 10])), round(float(kish_effective([100, 1, 1, 1])), 3)
+    (4.0, 1.061)
+    """
+    n = np.asarray(sizes, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return n.sum(axis=axis) ** 2 / (n**2).sum(axis=axis)
+
+
+def jackknife_t_interval(theta, loo, weights, *, df, alpha, scale="logit"):
+    """Interval from the leave-one-cluster-out jackknife with a t quantile (vectorised over
+    trailing axes of ``theta``).
+
+    ``loo`` (J, ...) holds the distinct leave-one-out values and ``weights`` (J,) how many
+    clusters each stands for (C in all). With ``V = (C - 1)/C sum_c (loo_c - mean)^2`` and
+    ``q = t_df(1 - alpha/2)``:
+
+    * ``scale="logit"``: ``expit(logit(theta) -+ q sqrt(V) / (theta (1 - theta)))`` for a quantity
+      in (0, 1) (undefined at 0 and 1);
+    * ``scale="symmetric"``: the same on ``(theta + 1) / 2`` for a quantity in (-1, 1) (kappa,
+      MCC);
+    * ``scale="linear"``: ``theta -+ q sqrt(V)`` (differences).
+
+    Returns ``(low, high, se)``; NaN where undefined. With 40 clusters of very unequal sizes
+    (Kish 6.1) and df = Kish - 1 this covered accuracy 0.940 and macro recall 0.948 in
+    simulation, where the cluster bootstrap gave 0.86-0.88 (docs/design.md).
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    loo = np.asarray(loo, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64).reshape((-1,) + (1,) * theta.ndim)
+    w = np.where(np.isnan(loo), 0.0, np.broadcast_to(w, loo.shape))
+    vals = np.where(w > 0, loo, 0.0)
+    c = w.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (w * vals).sum(axis=0) / c
+        var = (c - 1) / c * (w * (vals - mean) ** 2).sum(axis=0)
+        se = np.sqrt(var)
+        q = special.stdtrit(df, 1 - alpha / 2)
+        if scale == "linear":
+            lo, hi = theta - q * se, theta + q * se
+        else:
+            p = theta if scale == "logit" else (theta + 1) / 2
+            s = se if scale == "logit" else se / 2
+            half = q * s / (p * (1 - p))
+            lo, hi = special.expit(special.logit(p) - half), special.expit(special.logit(p) + half)
+            if scale == "symmetric":
+                lo, hi = 2 * lo - 1, 2 * hi - 1
+            inside = (p > 0) & (p < 1)
+            lo, hi = np.where(inside, lo, np.nan), np.where(inside, hi, np.nan)
+    bad = ~(c >= 2) | ~(se > 0)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi), np.where(c >= 2, se, np.nan)
+
+
+def cluster_ratio_interval(y, n, *, alpha):
+    """Cluster-robust interval of a proportion ``R = sum_c y_c / sum_c n_c`` per column (e.g. the
+    recall of each class: ``y`` its correct rows and ``n`` its rows in each cluster; arrays of
+    shape (C, K)).
+
+    CR2 variance of the ratio, ``V = sum_c (y_c - R n_c)^2 / (1 - h_c) / (sum n)^2`` with
+    ``h_c = n_c / sum n``; degrees of freedom ``max(Kish - 1, 1)`` from the column's effective
+    number of clusters; Korn & Graubard's effective number of trials
+    ``n* = min(R(1 - R)/V, sum n) (z / t_df)^2`` (``C_k (z / t_df)^2`` at R = 0 or 1); the Wilson
+    interval at ``(R n*, n*)``. Defined at 0 and 1, inside [0, 1], and equal to Wilson's interval
+    when every cluster holds one row. Simulated coverage 0.966 for the rarest class with 40
+    clusters of very unequal sizes, where Wilson ignoring the clusters covered 0.53.
+
+    Returns ``(R, low, high, clusters, kish)`` per column; the bounds are NaN where fewer than two
+    clusters hold the column's rows.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    total = n.sum(axis=0)
+    clusters = (n > 0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = y.sum(axis=0) / total
+        kish = total**2 / (n**2).sum(axis=0)
+        h = np.minimum(n / total, 0.999)
+        var = ((y - r * n) ** 2 / (1 - h)).sum(axis=0) / total**2
+        df = np.maximum(kish - 1, 1.0)
+        z = special.ndtri(1 - alpha / 2)
+        q = special.stdtrit(df, 1 - alpha / 2)
+        inner = (r > 0) & (r < 1) & (var > 0)
+        n_star = np.where(inner, np.minimum(r * (1 - r) / var, total), clusters) * (z / q) ** 2
+    lo, hi = wilson_interval(r * n_star, n_star, alpha=alpha)
+    ok = clusters >= 2
+    return r, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), clusters, kish

@@ -292,6 +292,7 @@ class DataSummary:
     scores_are_probabilities: bool
     pred_source: str
     n_clusters: int | None = None
+    effective_clusters: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -303,6 +304,7 @@ class DataSummary:
             "scores_are_probabilities": self.scores_are_probabilities,
             "pred_source": self.pred_source,
             "n_clusters": self.n_clusters,
+            "effective_clusters": json_number(self.effective_clusters),
             "confusion_matrix": [list(map(int, row)) for row in self.confusion_matrix],
         }
 
@@ -317,6 +319,7 @@ class DataSummary:
             scores_are_probabilities=bool(d["scores_are_probabilities"]),
             pred_source=d["pred_source"],
             n_clusters=d.get("n_clusters"),
+            effective_clusters=d.get("effective_clusters"),
         )
 
 

@@ -59,7 +59,10 @@ from .formatting import json_number
 from .intervals import (
     adjusted_alpha,
     clopper_pearson_interval,
+    cluster_ratio_interval,
     interval_from_replicates,
+    jackknife_t_interval,
+    kish_effective,
     logit_interval,
     wilson_interval,
 )
@@ -76,6 +79,7 @@ __all__ = [
     "CountBootstrap",
     "Stats",
     "Engine",
+    "ClusterDesign",
     "Interval",
     "IntervalTable",
     "Intervals",
@@ -306,6 +310,40 @@ class Stats(dict):
         return self._cache[key]
 
 
+@dataclass(frozen=True)
+class ClusterDesign:
+    """The clusters of an audit: how many, Kish's effective number, and the t degrees of freedom
+    of the intervals that resample them (docs/design.md, "Clusters")."""
+
+    n_clusters: int
+    effective: float
+
+    #: below these the intervals are approximate (simulated coverage 0.91-0.99): status unstable
+    MIN_EFFECTIVE = 10.0
+    MIN_CLUSTERS = 20
+
+    @classmethod
+    def of(cls, cluster) -> ClusterDesign:
+        sizes = np.bincount(np.asarray(cluster, dtype=np.int64))
+        sizes = sizes[sizes > 0]
+        return cls(int(sizes.size), float(kish_effective(sizes)))
+
+    @property
+    def df(self) -> float:
+        return max(self.effective - 1.0, 1.0)
+
+    @property
+    def few(self) -> str | None:
+        """Why intervals are approximate with these clusters, or None."""
+        if self.effective >= self.MIN_EFFECTIVE and self.n_clusters >= self.MIN_CLUSTERS:
+            return None
+        return (
+            f"few effective clusters ({self.n_clusters} clusters, effective number "
+            f"{self.effective:.1f}): the interval uses t(df={self.df:.1f}) and is approximate "
+            "(simulated coverage 0.91-0.99)"
+        )
+
+
 @dataclass
 class Engine:
     """What the interval stage leaves for the analyses: the joint count replicates, the score
@@ -315,6 +353,7 @@ class Engine:
     counts: CountBootstrap
     score_replicates: dict | None
     ranking: R.OvRSummary | None
+    design: ClusterDesign | None = None
 
 
 @dataclass
@@ -629,10 +668,13 @@ class Interval:
     method: str
     note: str | None = None
     undefined_fraction: float | None = None
+    approximate: bool = False  # e.g. too few effective clusters: the note says why
 
     @property
     def unstable(self) -> bool:
-        return self.undefined_fraction is not None and self.undefined_fraction > UNSTABLE_FRACTION
+        return self.approximate or (
+            self.undefined_fraction is not None and self.undefined_fraction > UNSTABLE_FRACTION
+        )
 
 
 class IntervalTable(dict):
@@ -641,7 +683,9 @@ class IntervalTable(dict):
     finite, or an interval of zero width, are no interval (with a note saying why); a quantity
     undefined in more than 5% of replicates is marked unstable."""
 
-    def put(self, key, lo, hi, se, method, note=None, undef=None) -> None:
+    def put(self, key, lo, hi, se, method, note=None, undef=None, approximate=None) -> None:
+        """Enter one interval; ``approximate`` is the reason it is only approximate (status
+        ``unstable``), if it is."""
         lo, hi = float(lo), float(hi)
         if not (math.isfinite(lo) and math.isfinite(hi)):
             lo = hi = math.nan
@@ -657,7 +701,11 @@ class IntervalTable(dict):
             note = (
                 note + "; " if note else ""
             ) + f"undefined in {undef:.1%} of bootstrap replicates"
-        self[key] = Interval(lo, hi, float(se), method, note, undef)
+        if approximate and math.isfinite(lo):
+            note = (note + "; " if note else "") + approximate
+        self[key] = Interval(
+            lo, hi, float(se), method, note, undef, bool(approximate and math.isfinite(lo))
+        )
 
     def put_many(self, key, res, method, k=None) -> None:
         """Enter the result ``res`` of :func:`interval_from_replicates`: a scalar, or per class
@@ -719,8 +767,13 @@ def compute_intervals(pred: Predictions, cm, point: dict, config, summary=None) 
         cluster=pred.cluster,
     )
     table = IntervalTable()
-    _label_intervals(boot, config, alpha, k, table)
-    rules = _proportion_intervals(cm, config, alpha, table)
+    design = ClusterDesign.of(pred.cluster) if pred.cluster is not None else None
+    if design is None:
+        _label_intervals(boot, config, alpha, k, table)
+        rules = _proportion_intervals(cm, config, alpha, table)
+    else:
+        _cluster_label_intervals(boot, design, config, alpha, k, table)
+        rules = _cluster_proportion_intervals(pred, design, config, alpha, table)
     score_reps = None
     if pred.y_score is not None:
         if summary is None:
@@ -737,7 +790,7 @@ def compute_intervals(pred: Predictions, cm, point: dict, config, summary=None) 
         )
         rules.update(score_rules)
     simultaneous = _simultaneous(point, boot, rules, config, alpha, pred.classes)
-    return Intervals(table, simultaneous, Engine(boot, score_reps, summary))
+    return Intervals(table, simultaneous, Engine(boot, score_reps, summary, design))
 
 
 def _label_intervals(boot: CountBootstrap, config, alpha, k, table: IntervalTable) -> None:
@@ -766,6 +819,175 @@ def _label_intervals(boot: CountBootstrap, config, alpha, k, table: IntervalTabl
             value_range=_RANGE.get(name, (0.0, 1.0)),
         )
         table.put_many(key, res, method, k if key.startswith("per_class.") else None)
+
+
+def _scale_of(name: str) -> str:
+    """How an interval is built for a metric's range: logit for [0, 1], on (x + 1)/2 for [-1, 1]."""
+    return "symmetric" if _RANGE.get(name) == (-1.0, 1.0) else "logit"
+
+
+def _cluster_label_intervals(
+    boot: CountBootstrap, design: ClusterDesign, config, alpha, k, table: IntervalTable
+) -> None:
+    """Label metrics with a cluster column: the leave-one-cluster-out jackknife (the distinct
+    leave-one-cluster-out matrices the engine forms anyway) on the logit scale with t(Kish - 1);
+    per-class proportions, F1 and Jaccard get cluster-robust score intervals instead."""
+    analytic = (
+        ()
+        if config.proportion_interval == "bootstrap"
+        else tuple(
+            f"per_class.{m}"
+            for m in ("recall", "precision", "specificity", "npv", "prevalence", "f1", "jaccard")
+        )
+    )
+    method = (
+        f"jackknife over clusters, t(df={design.df:.1f}); {design.n_clusters} clusters, "
+        f"effective number {design.effective:.1f}"
+    )
+    for key, theta in boot.point.items():
+        if key in analytic or key.startswith("_"):
+            continue
+        name = key.split(".", 1)[1]
+        lo, hi, se = jackknife_t_interval(
+            theta,
+            boot.jackknife[key],
+            boot.jackknife_weights,
+            df=design.df,
+            alpha=alpha,
+            scale=_scale_of(name),
+        )
+        keys = [(key, j) for j in range(k)] if key.startswith("per_class.") else [key]
+        for i, kk in enumerate(keys):
+            sel = i if len(keys) > 1 else ()
+            table.put(kk, lo[sel], hi[sel], se[sel], method, approximate=design.few)
+
+
+def _cluster_proportion_intervals(
+    pred: Predictions,
+    design: ClusterDesign,
+    config,
+    alpha,
+    table: IntervalTable,
+    *,
+    chunk_cells: int = 20_000_000,
+) -> dict[str, PerClassRule]:
+    """Per-class proportions with a cluster column: the cluster-robust (CR2) variance of each
+    ratio, Korn & Graubard's effective number of trials and a Wilson (or Clopper-Pearson)
+    interval with t(Kish_k - 1), Kish_k the effective number of the clusters that hold the
+    proportion's rows; F1 through tp/(tp+fp+fn). Returns the rules at any level."""
+    prop_fn = {"wilson": wilson_interval, "clopper-pearson": clopper_pearson_interval}.get(
+        config.proportion_interval
+    )
+    if prop_fn is None:
+        return {}
+    k = pred.n_classes
+    c = design.n_clusters
+    assert pred.cluster is not None
+    codes = np.unique(pred.cluster, return_inverse=True)[1].ravel()
+    ones = np.ones(pred.n_samples)
+
+    def counts(cols, mask=None):
+        w = ones if mask is None else mask.astype(np.float64)
+        return sparse.csc_matrix((w, (codes, cols)), shape=(c, k))
+
+    support = counts(pred.y_true)
+    predicted = counts(pred.y_pred)
+    tp = counts(pred.y_true, pred.y_true == pred.y_pred)
+    rows = np.bincount(codes, minlength=c).astype(np.float64)[:, None]
+    parts: dict[str, list] = {
+        name: [] for name in ("recall", "precision", "specificity", "npv", "prevalence", "jaccard")
+    }
+    step = max(1, chunk_cells // max(c, 1))
+    for s in range(0, k, step):
+        cols = slice(s, min(k, s + step))
+        sup, prd, t = (m[:, cols].toarray() for m in (support, predicted, tp))
+        tn = rows - sup - prd + t
+        pairs = {
+            "recall": (t, sup),
+            "precision": (t, prd),
+            "specificity": (tn, rows - sup),
+            "npv": (tn, rows - prd),
+            "prevalence": (sup, np.broadcast_to(rows, sup.shape)),
+            "jaccard": (t, sup + prd - t),
+        }
+        for name, (y, n) in pairs.items():
+            parts[name].append((y, n))
+    rules: dict[str, PerClassRule] = {}
+    for name, chunks in parts.items():
+        y = np.concatenate([a for a, _ in chunks], axis=1)
+        n = np.concatenate([b for _, b in chunks], axis=1)
+
+        def rule(a, y=y, n=n):
+            r, lo, hi, n_cl, kish = _effective_n_interval(y, n, a, prop_fn)
+            return lo, hi
+
+        r, lo, hi, n_cl, kish = _effective_n_interval(y, n, alpha, prop_fn)
+        z = special.ndtri(1 - alpha / 2)
+        targets = [name] if name != "jaccard" else ["jaccard", "f1"]
+        for target in targets:
+            for j in range(k):
+                if not n[:, j].sum() > 0:
+                    continue
+                l_, h_ = lo[j], hi[j]
+                if target == "f1":
+                    l_, h_ = 2 * l_ / (1 + l_), 2 * h_ / (1 + h_)
+                few = kish[j] < ClusterDesign.MIN_EFFECTIVE or n_cl[j] < ClusterDesign.MIN_CLUSTERS
+                method = (
+                    f"{config.proportion_interval}, cluster-robust effective n (CR2; "
+                    f"Korn-Graubard), t(df={max(kish[j] - 1, 1):.1f}); {int(n_cl[j])} clusters, "
+                    f"effective number {kish[j]:.1f}"
+                    + ("; on tp/(tp+fp+fn), mapped by F1 = 2J/(1+J)" if target == "f1" else "")
+                )
+                note = None
+                if n_cl[j] < 2:
+                    note = (
+                        "no interval: all samples of this quantity come from one cluster, "
+                        "so the clusters give no variation to base one on"
+                    )
+                table.put(
+                    (f"per_class.{target}", j),
+                    l_,
+                    h_,
+                    (h_ - l_) / (2 * z),
+                    method,
+                    note,
+                    approximate=(
+                        f"few effective clusters ({int(n_cl[j])} clusters, effective number "
+                        f"{kish[j]:.1f}): approximate (simulated coverage 0.94-0.99)"
+                    )
+                    if few
+                    else None,
+                )
+        rules[name] = rule
+        if name == "jaccard":
+            jac_rule = rule
+
+            def f1_rule(a, jac_rule=jac_rule):
+                lo, hi = jac_rule(a)
+                return 2 * lo / (1 + lo), 2 * hi / (1 + hi)
+
+            rules["f1"] = f1_rule
+    return rules
+
+
+def _effective_n_interval(y, n, alpha, prop_fn):
+    """:func:`~prevalens.intervals.cluster_ratio_interval` with the interval function of the
+    configuration (Wilson or Clopper-Pearson) at the effective counts."""
+    r, lo, hi, n_cl, kish = cluster_ratio_interval(y, n, alpha=alpha)
+    if prop_fn is wilson_interval:
+        return r, lo, hi, n_cl, kish
+    # Clopper-Pearson at the same effective number of trials (recovered from the Wilson call)
+    total = n.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h = np.minimum(n / total, 0.999)
+        var = ((y - r * n) ** 2 / (1 - h)).sum(axis=0) / total**2
+        z = special.ndtri(1 - alpha / 2)
+        q = special.stdtrit(np.maximum(kish - 1, 1.0), 1 - alpha / 2)
+        inner = (r > 0) & (r < 1) & (var > 0)
+        n_star = np.where(inner, np.minimum(r * (1 - r) / var, total), n_cl) * (z / q) ** 2
+    lo, hi = prop_fn(r * n_star, n_star, alpha=alpha)
+    ok = n_cl >= 2
+    return r, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), n_cl, kish
 
 
 def _proportion_intervals(cm, config, alpha, table: IntervalTable) -> dict[str, PerClassRule]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import metrics as M
 from ..counts import class_tables
-from ..intervals import interval_from_replicates
+from ..intervals import interval_from_replicates, jackknife_t_interval
 from ..options import AuditConfig
 from ..results import Estimate
 from ..strata import StrataAssignment
@@ -81,13 +81,15 @@ def estimate_from_interval(theta, res: dict, method: str | None) -> Estimate:
     note = res.get("note")
     if isinstance(note, np.ndarray):
         note = note[()]
+    # approximate (e.g. few effective clusters): unstable, and the note says why
+    approximate = bool(res.get("approximate")) and math.isfinite(float(res["low"]))
     return Estimate(
         theta,
         ci_low=float(res["low"]),
         ci_high=float(res["high"]),
         se=float(res["se"]),
         method=method,
-        status="unstable" if undef > UNSTABLE_FRACTION else "ok",
+        status="unstable" if undef > UNSTABLE_FRACTION or approximate else "ok",
         note=str(note) if note else None,
         undefined_fraction=undef if undef > 0 else None,
     )
@@ -131,11 +133,17 @@ class Context:
         fm = tuple(m for m in self.config.findings_metrics if m != "roc_auc" or self.has_scores)
         self.findings_metrics = fm or ("recall",)
         self.boot = self.engine.counts if self.engine is not None else None
+        design = self.engine.design if self.engine is not None else None
         self.method_ci = (
-            f"{self.config.interval}({self.boot.method} bootstrap, B={self.boot.n_resamples})"
-            if self.boot is not None
-            else None
+            None
+            if self.boot is None
+            else f"{self.config.interval}({self.boot.method} bootstrap, B={self.boot.n_resamples})"
+            if design is None
+            else f"jackknife over clusters, t(df={design.df:.1f}); {design.n_clusters} clusters, "
+            f"effective number {design.effective:.1f}"
         )
+        #: t degrees of freedom of the claims' estimate/se ratios (None: normal)
+        self.claim_df = design.df if design is not None else None
         self._point_stats: Stats | None = None
 
     @property
@@ -150,13 +158,25 @@ class Context:
             )
         return self._point_stats
 
-    def _interval(self, fn, value_range, percentile):
+    def _interval(self, fn, value_range):
         boot = self.boot
-        if percentile:  # no jackknife needed
-            theta, reps = np.asarray(fn(boot.point)), np.asarray(fn(boot.replicates))
-            return theta, interval_from_replicates(
-                theta, reps, alpha=self.alpha, method="percentile", value_range=value_range
+        design = self.engine.design if self.engine is not None else None
+        if design is not None:
+            # clusters: the leave-one-cluster-out jackknife with t(Kish - 1) (docs/design.md)
+            theta, jack = np.asarray(fn(boot.point)), np.asarray(fn(boot.jackknife))
+            scale = "logit" if value_range == (0.0, 1.0) else "linear"
+            lo, hi, se = jackknife_t_interval(
+                theta, jack, boot.jackknife_weights, df=design.df, alpha=self.alpha, scale=scale
             )
+            note = np.full(np.shape(theta), design.few, dtype=object)
+            return theta, {
+                "low": lo,
+                "high": hi,
+                "se": se,
+                "note": note,
+                "undefined_fraction": np.zeros(np.shape(theta)),
+                "approximate": design.few is not None,
+            }
         theta, reps, jack = boot.derive(fn)
         return theta, interval_from_replicates(
             theta,
@@ -169,16 +189,14 @@ class Context:
         )
 
     def estimate(
-        self, fn, value_range=None, *, method: str | None = None, percentile: bool = False
+        self, fn, value_range=None, *, method: str | None = None
     ) -> tuple[Estimate, float]:
         """``(Estimate, estimate)`` of the derived statistic ``fn(stats)`` (a scalar per stats
         object), with its interval from the joint replicates."""
         if self.boot is None:
             theta = float(fn(self.point_stats()))
             return point_only(theta), theta
-        theta, res = self._interval(fn, value_range, percentile)
-        if percentile:
-            method = f"percentile({self.boot.method} bootstrap, B={self.boot.n_resamples})"
+        theta, res = self._interval(fn, value_range)
         return estimate_from_interval(theta, res, method or self.method_ci), float(theta)
 
     def estimates(self, fn, value_range=None) -> list[tuple[Estimate, float]]:
@@ -187,7 +205,7 @@ class Context:
         if self.boot is None:
             theta = np.asarray(fn(self.point_stats()), dtype=float)
             return [(point_only(t), float(t)) for t in theta]
-        theta, res = self._interval(fn, value_range, False)
+        theta, res = self._interval(fn, value_range)
         out = []
         for i, t in enumerate(np.asarray(theta, dtype=float)):
             part = {

@@ -67,7 +67,11 @@ def analyse_divergence(ctx: Context) -> tuple[list[DivergenceResult], list[Claim
             se_claim = max(e.se, _null_se(ctx.cm, j, name, ctx.point[f"micro.{name}"]))
             claims.append(
                 Claim(
-                    ("class", ctx.classes[j], name), theta, se_claim, eligible=bool(ctx.eligible[j])
+                    ("class", ctx.classes[j], name),
+                    theta,
+                    se_claim,
+                    eligible=bool(ctx.eligible[j]),
+                    df=ctx.claim_df,
                 )
             )
     return rows, claims

@@ -96,7 +96,7 @@ def analyse_gap(ctx: Context) -> tuple[dict, list[Claim]]:
             n_classes=n_classes,
         )
         if name in ctx.findings_metrics:
-            claim = Claim(("gap", name), theta_mm, e_mm.se, eligible=True)
+            claim = Claim(("gap", name), theta_mm, e_mm.se, eligible=True, df=ctx.claim_df)
             if np.any(ctx.insufficient) and ctx.has_intervals:
                 ok = ctx.eligible
                 e_r, th_r = ctx.estimate(

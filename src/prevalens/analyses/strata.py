@@ -111,7 +111,7 @@ def _difference(key, mask, other):
 def _claim(ctx: Context, claim_key, theta, se, eligible, key, mask, other) -> Claim:
     """A claim on macro(mask) - macro(other); when classes below min_support take part, with
     the same difference without them as its robustness check."""
-    claim = Claim(claim_key, theta, se, eligible=eligible)
+    claim = Claim(claim_key, theta, se, eligible=eligible, df=ctx.claim_df)
     if eligible and np.any((mask | other) & ctx.insufficient) and ctx.has_intervals:
         e_r, th_r = ctx.estimate(
             _difference(key, mask & ctx.eligible, other & ctx.eligible), (-1.0, 1.0)
