@@ -31,6 +31,7 @@ from .analyses.trend import analyse_trend
 from .exceptions import ConfigError, ProbabilityWarning, UndefinedMetricWarning
 from .findings import FindingsInput, build_findings
 from .io import Predictions, predictions_from_arrays, read_results
+from .limitations import limitation_notes
 from .options import AUDIT_OPTIONS, AuditConfig
 from .results import AuditResult, ClassResult, DataSummary, Estimate, FamilyInfo, Note, RunInfo
 from .strata import StrataSpec, assign_strata
@@ -277,6 +278,11 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
         divergence=divergence,
         family=family if family is not None else _no_family(config),
         curves=_curves(pred, config),
+    )
+    result = replace(
+        result,
+        notes=result.notes
+        + limitation_notes(result, min_support=config.min_support, evaluation=config.evaluation),
     )
     if config.gates:
         result = result.with_gates(config.gates, config.gate_on)

@@ -802,31 +802,6 @@ def _limitations(ctx: _Context) -> list:
         for n in d.get("notes", [])
         if n["kind"] not in said
     ]
-    unstable = [
-        (c["label"], m)
-        for c in d["per_class"]
-        for m, e in c["metrics"].items()
-        if e["status"] == "unstable"
-    ]
-    if unstable:
-        items.append(
-            (
-                "info",
-                f"{len(unstable)} per-class estimate(s) were undefined in more "
-                "than 5% of bootstrap replicates and are marked unstable.",
-            )
-        )
-    curves = d.get("curves")
-    bands = (curves or {}).get("bands")
-    if curves and (bands is None or not bands.get("method")):
-        why = (bands or {}).get("note") or "no bands were computed (n_resamples = 0)"
-        items.append(
-            (
-                "info",
-                f"The ROC and precision-recall curves are drawn without confidence "
-                f"bands: {why.removeprefix('no bands: ')}.",
-            )
-        )
     if not items:
         items.append(("info", "No alerts."))
     return [
