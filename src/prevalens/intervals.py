@@ -28,6 +28,12 @@ __all__ = [
     "clopper_pearson_interval",
     "logit_interval",
     "adjusted_alpha",
+    "midp_interval",
+    "proportion_interval",
+    "PROPORTION_INTERVALS",
+    "mover_linear",
+    "mover_difference",
+    "interval_pvalue",
     "kish_effective",
     "jackknife_t_interval",
     "cluster_ratio_interval",
@@ -230,8 +236,9 @@ def clopper_pearson_interval(k, n, confidence_level=0.95, *, alpha=None):
     n = np.asarray(n, dtype=np.float64)
     alpha = (1 - confidence_level) if alpha is None else alpha
     with np.errstate(invalid="ignore", divide="ignore"):
-        lo = np.where(k > 0, special.betaincinv(k, n - k + 1, alpha / 2), 0.0)
-        hi = np.where(k < n, special.betaincinv(k + 1, n - k, 1 - alpha / 2), 1.0)
+        lo = np.where(k > 0, special.betaincinv(np.maximum(k, 1e-300), n - k + 1, alpha / 2), 0.0)
+        # the complementary inverse keeps full precision at the tiny alpha of a Holm step
+        hi = np.where(k < n, special.betainccinv(k + 1, np.maximum(n - k, 1e-300), alpha / 2), 1.0)
     return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
 
 
@@ -270,6 +277,167 @@ def adjusted_alpha(alpha: float, family: int, how: str) -> float:
     if how == "sidak":
         return 1 - (1 - alpha) ** (1 / family)
     raise ValueError(how)
+
+
+def _midp_lower(x, n, a, n_iter):
+    """Lower mid-p limit: the root of ``(I_p(x, n-x+1) + I_p(x+1, n-x)) / 2 = a/2`` (that is
+    ``P(X > x) + P(X = x)/2``), bracketed by the Clopper-Pearson lower limits of x and x + 1 and
+    found by Illinois regula falsi on the log scale."""
+    ok = (x > 0) & (x < n)
+    xx = np.where(ok, x, 1.0)
+    nn = np.where(ok, n, 3.0)
+    lo = special.betaincinv(xx, nn - xx + 1, a / 2)
+    hi = special.betaincinv(xx + 1, nn - xx, a / 2)
+    target = np.log(a / 2)
+
+    def f(p):
+        with np.errstate(divide="ignore"):
+            both = special.betainc(xx, nn - xx + 1, p) + special.betainc(xx + 1, nn - xx, p)
+            return np.log(0.5 * both) - target
+
+    flo, fhi = f(lo), f(hi)
+    side = np.zeros(x.shape)
+    for _ in range(n_iter):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = np.where(fhi != flo, hi - fhi * (hi - lo) / (fhi - flo), 0.5 * (lo + hi))
+        m = np.where((m > lo) & (m < hi), m, 0.5 * (lo + hi))
+        fm = f(m)
+        right = fm > 0  # the root is in [lo, m]
+        # Illinois: halve the kept end's value when the same end is kept twice
+        flo = np.where(right, np.where(side == -1, flo / 2, flo), fm)
+        fhi = np.where(right, fm, np.where(side == 1, fhi / 2, fhi))
+        lo = np.where(right, lo, m)
+        hi = np.where(right, m, hi)
+        side = np.where(right, -1, 1)
+        if np.all((hi - lo) <= 1e-15 * np.maximum(hi, 1e-300)):
+            break
+    r = np.where(np.abs(flo) < np.abs(fhi), lo, hi)
+    r = np.where(x >= n, a ** (1 / np.where(n > 0, n, 1)), r)  # x = n: p^n / 2 = a/2
+    return np.where(x <= 0, 0.0, r)
+
+
+def midp_interval(k, n, confidence_level=0.95, *, alpha=None):
+    """Exact mid-p interval for a binomial proportion (Lancaster 1961); NaN where n == 0.
+
+    Notes
+    -----
+    The lower limit solves ``P(X > k) + P(X = k)/2 = alpha/2`` (0 when k = 0), the upper limit
+    ``P(X < k) + P(X = k)/2 = alpha/2`` (1 when k = n). Closest of the exact intervals to its
+    nominal coverage on average (0.952-0.976 for n from 3 to 200, against Clopper-Pearson's
+    0.962-0.989), with a bounded tail at the small alpha of a Holm step (worst one-sided miss
+    0.0012 at a nominal 0.000625, where Wilson's reaches 0.078).
+
+    Examples
+    --------
+    >>> lo, hi = midp_interval(6, 10)   # R: uniroot on pbinom/dbinom gives 0.2911361099, 0.8577070557
+    >>> round(float(lo), 10), round(float(hi), 10)
+    (0.2911361099, 0.8577070557)
+    """
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    a = np.asarray((1 - confidence_level) if alpha is None else alpha, dtype=np.float64)
+    k, n, a = np.broadcast_arrays(k, n, a)
+    lo = _midp_lower(k, n, a, 40)
+    hi = 1.0 - _midp_lower(n - k, n, a, 40)
+    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
+
+
+#: The proportion intervals by name (the ``proportion_interval`` option).
+PROPORTION_INTERVALS = {
+    "wilson": wilson_interval,
+    "clopper-pearson": clopper_pearson_interval,
+    "mid-p": midp_interval,
+}
+
+
+def proportion_interval(k, n, *, alpha=None, z=None, method="wilson"):
+    """The interval ``method`` for k successes in n trials at level ``1 - alpha`` (or at the two
+    sided normal quantile ``z``, as a MOVER construction evaluates it)."""
+    if z is not None:  # 2 Phi(-z) keeps full relative precision for tiny alpha
+        alpha = 2 * special.ndtr(-np.asarray(z, dtype=np.float64))
+    return PROPORTION_INTERVALS[method](k, n, alpha=alpha)
+
+
+# ------------------------------------------------------------------------------------------------
+# MOVER: intervals for sums and differences from the intervals of their parts
+
+
+#: p-values below 2 Phi(-Z_MAX) (about 5e-198) are reported as that bound.
+Z_MAX = 30.0
+
+
+def mover_linear(est, low, high, coef, axis=-1):
+    """MOVER interval for ``sum_i c_i theta_i`` of independent estimates from their own limits at
+    the same level (Zou & Donner 2008; Zou, Huang & Zhang 2009).
+
+    Notes
+    -----
+    ``L = sum c_i est_i - sqrt(sum_i (c_i est_i - min(c_i l_i, c_i u_i))^2)`` and
+    ``U = sum c_i est_i + sqrt(sum_i (max(c_i l_i, c_i u_i) - c_i est_i)^2)``. A 0/3 class brings
+    its whole interval ([0, 0.63] with mid-p limits), which a stratified bootstrap cannot: it
+    resamples 0/3 as 0/3 every time. Components with ``c_i = 0`` contribute nothing.
+
+    Returns ``(low, high, estimate)``.
+    """
+    est, low, high, coef = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (est, low, high, coef))
+    )
+    use = coef != 0
+    ce = np.where(use, coef * est, 0.0)
+    a, b = np.where(use, coef * low, 0.0), np.where(use, coef * high, 0.0)
+    lo_c, hi_c = np.minimum(a, b), np.maximum(a, b)
+    theta = ce.sum(axis=axis)
+    return (
+        theta - np.sqrt(((ce - lo_c) ** 2).sum(axis=axis)),
+        theta + np.sqrt(((hi_c - ce) ** 2).sum(axis=axis)),
+        theta,
+    )
+
+
+def mover_difference(t1, l1, u1, t2, l2, u2):
+    """MOVER interval for ``t1 - t2`` of independent estimates from their limits (Newcombe's
+    method 10 with Wilson limits): ``(low, high)``."""
+    d = t1 - t2
+    return (
+        d - np.sqrt((t1 - l1) ** 2 + (u2 - t2) ** 2),
+        d + np.sqrt((u1 - t1) ** 2 + (t2 - l2) ** 2),
+    )
+
+
+def _bisect(f, lo, hi, n_iter=64):
+    """Vectorised bisection for the root of ``f`` (> 0 at ``lo``, <= 0 at ``hi``)."""
+    lo = np.array(lo, dtype=np.float64, copy=True)
+    hi = np.array(hi, dtype=np.float64, copy=True)
+    for _ in range(n_iter):
+        mid = 0.5 * (lo + hi)
+        pos = f(mid) > 0
+        lo = np.where(pos, mid, lo)
+        hi = np.where(pos, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def interval_pvalue(interval_at_z, estimate, bound=0.0):
+    """The p-value consistent with a family of nested intervals: the smallest alpha at which
+    the ``1 - alpha`` interval excludes ``bound``.
+
+    ``interval_at_z(z) -> (low, high)`` is vectorised over ``z`` (the shape of ``estimate``) and
+    nested (wider for larger z), as score and MOVER intervals are. The root z* of
+    ``low(z) = bound`` (estimate above the bound) or ``high(z) = bound`` is found by bisection on
+    [0, Z_MAX] and ``p = 2 Phi(-z*)``; so a claim is rejected at level ``a`` exactly when the
+    interval at level ``1 - a`` excludes the bound: the adjusted interval and the decision never
+    disagree.
+    """
+    est = np.asarray(estimate, dtype=np.float64)
+    bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), est.shape)
+    up = est > bound
+
+    def f(z):
+        lo, hi = interval_at_z(z)
+        return np.where(up, lo - bound, bound - hi)
+
+    zs = _bisect(f, np.zeros(est.shape), np.full(est.shape, Z_MAX))
+    p = 2 * special.ndtr(-zs)
+    return np.where(np.isnan(est), np.nan, np.where(est == bound, 1.0, p))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -57,8 +57,8 @@ from . import ranking as R
 from .counts import Tables, class_tables
 from .formatting import json_number
 from .intervals import (
+    PROPORTION_INTERVALS,
     adjusted_alpha,
-    clopper_pearson_interval,
     cluster_ratio_interval,
     interval_from_replicates,
     jackknife_t_interval,
@@ -875,9 +875,7 @@ def _cluster_proportion_intervals(
     ratio, Korn & Graubard's effective number of trials and a Wilson (or Clopper-Pearson)
     interval with t(Kish_k - 1), Kish_k the effective number of the clusters that hold the
     proportion's rows; F1 through tp/(tp+fp+fn). Returns the rules at any level."""
-    prop_fn = {"wilson": wilson_interval, "clopper-pearson": clopper_pearson_interval}.get(
-        config.proportion_interval
-    )
+    prop_fn = PROPORTION_INTERVALS.get(config.proportion_interval)
     if prop_fn is None:
         return {}
     k = pred.n_classes
@@ -991,11 +989,11 @@ def _effective_n_interval(y, n, alpha, prop_fn):
 
 
 def _proportion_intervals(cm, config, alpha, table: IntervalTable) -> dict[str, PerClassRule]:
-    """Wilson (or Clopper-Pearson) intervals of the per-class proportions, and of F1 and Jaccard
-    through tp/(tp+fp+fn); returns their rules at any level for the simultaneous intervals."""
-    prop_fn = {"wilson": wilson_interval, "clopper-pearson": clopper_pearson_interval}.get(
-        config.proportion_interval
-    )
+    """Wilson (or Clopper-Pearson, or mid-p) intervals of the per-class proportions, and of F1
+    and Jaccard through tp/(tp+fp+fn); returns their rules at any level for the simultaneous
+    intervals. The standard error reported is the one the interval implies, (hi - lo) / (2 z):
+    never 0 beside an interval of non-zero width (the Wald SE is 0 at 0 of 3)."""
+    prop_fn = PROPORTION_INTERVALS.get(config.proportion_interval)
     if prop_fn is None:
         return {}
     k = cm.shape[0]
@@ -1014,26 +1012,21 @@ def _proportion_intervals(cm, config, alpha, table: IntervalTable) -> dict[str, 
     # the bootstrap of a tiny class degenerates (e.g. tp = 0 in every replicate).
     union = tp + fp + fn
     lo, hi = prop_fn(tp, union, alpha=alpha)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jac = tp / union
-        se_j = np.sqrt(jac * (1 - jac) / union)
+    z = special.ndtri(1 - alpha / 2)
     for j in range(k):
         if union[j] > 0:
             m = f"{config.proportion_interval} on tp/(tp+fp+fn) (n={int(union[j])})"
-            table.put(("per_class.jaccard", j), lo[j], hi[j], se_j[j], m)
-            # dF1/dJ = 2 / (1 + J)^2 (delta method for the standard error)
+            table.put(("per_class.jaccard", j), lo[j], hi[j], (hi[j] - lo[j]) / (2 * z), m)
+            f_lo, f_hi = 2 * lo[j] / (1 + lo[j]), 2 * hi[j] / (1 + hi[j])
             table.put(
                 ("per_class.f1", j),
-                2 * lo[j] / (1 + lo[j]),
-                2 * hi[j] / (1 + hi[j]),
-                se_j[j] * 2 / (1 + jac[j]) ** 2,
+                f_lo,
+                f_hi,
+                (f_hi - f_lo) / (2 * z),
                 m + ", mapped by F1 = 2J/(1+J)",
             )
     for name, (succ, trials) in proportions.items():
         lo, hi = prop_fn(succ, trials, alpha=alpha)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = succ / trials
-            se = np.sqrt(p * (1 - p) / trials)
         for j in range(k):
             if trials[j] > 0:
                 table.put(

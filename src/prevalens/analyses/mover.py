@@ -1,0 +1,137 @@
+"""Intervals of differences of per-class proportions that stay valid for small classes and near
+0 or 1: MOVER constructions from exact one-proportion limits (docs/design.md, "Divergence").
+
+Every per-class label metric that a divergence claim is about is a proportion of counts of the
+confusion matrix, or a monotone function of one:
+
+========== =========================== ===================================================
+metric     class k                     micro value
+========== =========================== ===================================================
+recall     tp / (tp + fn)              micro = w r_k + (1 - w) r_rest (r_rest independent)
+precision  tp / (tp + fp)              accuracy (correct out of N)
+F1         2J / (1 + J), J = tp/(tp+fp+fn)  accuracy
+Jaccard    J                           A / (2 - A), A the accuracy
+specificity tn / (tn + fp)             1 - (1 - A) / (K - 1)
+========== =========================== ===================================================
+
+For recall ``r_k - micro = (1 - w_k)(r_k - r_rest)`` exactly, with the two sides independent
+under the stratified scheme; for the others the class and the micro value are treated as
+independent (rho = 0), which is conservative for precision and F1 (their correlation with the
+accuracy is non-negative under the stratified scheme). A macro average over a set of classes is a
+linear combination of the classes' proportions (independent for recall), combined by MOVER.
+
+The interval families are evaluated at a normal quantile ``z``, so the same construction gives
+the displayed interval (mid-p limits, at 95%) and a claim's adjusted interval and p-value
+(Clopper-Pearson limits, at Holm's level; the p-value by inverting it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..counts import Tables
+from ..intervals import mover_difference, mover_linear, proportion_interval
+
+__all__ = ["MOVER_METRICS", "ClassProportions", "class_vs_micro", "macro_difference"]
+
+#: Metrics with a MOVER construction.
+MOVER_METRICS = ("recall", "precision", "f1", "jaccard", "specificity")
+
+
+class ClassProportions:
+    """The counts behind each class's proportion for ``metric``, and the micro value's."""
+
+    def __init__(self, tables: Tables, metric: str):
+        tp, fp, fn, tn = (np.asarray(a, dtype=np.float64) for a in tables)
+        self.metric = metric
+        self.k = tp.size
+        n = float(tp[0] + fp[0] + fn[0] + tn[0])
+        self.n_samples = n
+        self.correct = float(tp.sum())
+        if metric == "recall":
+            self.x, self.m = tp, tp + fn
+        elif metric == "precision":
+            self.x, self.m = tp, tp + fp
+        elif metric in ("f1", "jaccard"):
+            self.x, self.m = tp, tp + fp + fn
+        elif metric == "specificity":
+            self.x, self.m = tn, tn + fp
+        else:
+            raise KeyError(f"no MOVER construction for {metric!r}")
+
+    def _map(self, j):
+        """Jaccard -> F1 for the F1 metric, identity otherwise (monotone increasing)."""
+        return 2 * j / (1 + j) if self.metric == "f1" else j
+
+    def value(self):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self._map(self.x / self.m)
+
+    def limits(self, z, method, idx=slice(None)):
+        """The classes' own limits (at normal quantile ``z``) on the metric's scale."""
+        lo, hi = proportion_interval(self.x[idx], self.m[idx], z=z, method=method)
+        return self._map(lo), self._map(hi)
+
+    def _micro_from_accuracy(self, a):
+        if self.metric == "jaccard":
+            return a / (2 - a)
+        if self.metric == "specificity":
+            return 1 - (1 - a) / (self.k - 1)
+        return a
+
+
+def class_vs_micro(props: ClassProportions, method: str):
+    """``(estimate, at)`` of every class's metric minus the micro value: ``at(z, idx)`` gives
+    the MOVER interval of classes ``idx`` at the normal quantile ``z`` (a scalar or one per
+    class), with one-proportion limits ``method`` ("mid-p", "clopper-pearson", "wilson")."""
+    x, m = props.x, props.m
+    if props.metric == "recall":
+        total_x, total_m = props.x.sum(), props.m.sum()
+        x_rest, m_rest = total_x - x, total_m - m
+        scale = 1 - m / total_m
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r_k, r_rest = x / m, x_rest / m_rest
+        estimate = scale * (r_k - r_rest)
+
+        def at(z, idx=slice(None)):
+            l1, u1 = proportion_interval(x[idx], m[idx], z=z, method=method)
+            l2, u2 = proportion_interval(x_rest[idx], m_rest[idx], z=z, method=method)
+            lo, hi = mover_difference(r_k[idx], l1, u1, r_rest[idx], l2, u2)
+            return scale[idx] * lo, scale[idx] * hi
+
+        return estimate, at
+    value = props.value()
+    acc = props.correct / props.n_samples
+    micro = props._micro_from_accuracy(acc)
+    estimate = value - micro
+
+    def at_other(z, idx=slice(None)):
+        l1, u1 = props.limits(z, method, idx)
+        la, ua = proportion_interval(props.correct, props.n_samples, z=z, method=method)
+        l2, u2 = props._micro_from_accuracy(la), props._micro_from_accuracy(ua)
+        return mover_difference(value[idx], l1, u1, micro, l2, u2)
+
+    return estimate, at_other
+
+
+def macro_difference(props: ClassProportions, in_a, in_b, method: str):
+    """``(estimate, at)`` of the macro average over classes ``in_a`` minus that over ``in_b``
+    (boolean masks; classes whose metric is undefined are left out, as the macro average does;
+    an empty ``in_b`` gives the macro average of ``in_a`` itself). ``at(z)`` is the MOVER interval
+    of the linear combination at the normal quantile ``z``."""
+    value = props.value()
+    defined = ~np.isnan(value)
+    a = np.asarray(in_a, dtype=bool) & defined
+    b = np.asarray(in_b, dtype=bool) & defined
+    coef = np.where(a, 1.0 / max(a.sum(), 1), 0.0) - np.where(b, 1.0 / max(b.sum(), 1), 0.0)
+    use = coef != 0
+    v = np.where(use, value, 0.0)
+    estimate = float((coef * v).sum()) if a.any() else float("nan")
+
+    def at(z):
+        lo, hi = props.limits(z, method)
+        lo, hi = np.where(use, lo, 0.0), np.where(use, hi, 0.0)
+        low, high, _ = mover_linear(v, lo, hi, coef)
+        return low, high
+
+    return estimate, at
