@@ -227,7 +227,7 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
     if ctx.has_intervals:
         family = adjust(claims, ctx.alpha, config.divergence_adjustment, config.confidence_level)
     by_key = {c.key: c for c in claims}
-    divergence = with_adjusted(rows, by_key, config.divergence_adjustment)
+    divergence = with_adjusted(rows, by_key, config.divergence_adjustment, config.min_effect)
     diverging = {r.label for r in divergence if r.diverges}
     per_class = tuple(
         replace(c, flags=c.flags + ("diverges",)) if c.label in diverging else c for c in per_class

@@ -3,8 +3,10 @@
 Each rule below is a small function of the typed results of the analyses (and of the adjusted
 family of claims) that returns :class:`~prevalens.results.Finding` objects; the words are in
 one table, :data:`WORDING`. The rules only claim a difference when its multiplicity-adjusted
-interval excludes zero, never rest a claim on classes below ``min_support`` alone, and say "no
-evidence of divergence" when that is the honest result. Every number in a finding's text is
+interval excludes zero *and* the difference is material (at least ``min_effect`` in absolute
+value; a smaller one that is statistically distinguishable is said as such, at severity info),
+never rest a claim on classes below ``min_support``, and say "no evidence of divergence" when
+that is the honest result. Every number in a finding's text is
 printed by :mod:`prevalens.formatting` from a number in its evidence, so the words and the JSON
 cannot disagree, and a number reads as it does in the report's tables.
 """
@@ -29,8 +31,6 @@ from .formatting import (
 )
 from .options import AuditConfig
 from .results import (
-    AdjustedInterval,
-    DivergenceResult,
     Estimate,
     FamilyInfo,
     Finding,
@@ -108,15 +108,30 @@ WORDING = {
     "trend": (
         "{Metric} {direction} with prevalence: {difference} per tenfold increase {interval} "
         "({level}; least squares over {n} classes with at least {min_support} samples, each class "
-        "one point, prevalence {low} to {high}), a change of {change} from the rarest to the most "
-        "common of them; Spearman's rank correlation {spearman} (descriptive)."
+        "one point, prevalence {low} to {high}), a change of {change} ({confidence} interval) from the "
+        "rarest to the most common of them; Spearman's rank correlation {spearman} (descriptive)."
     ),
     "classes": "{n} class(es) have {metric} {direction} the micro {metric} {micro} ({level}): "
     "{items}{more}.",
+    "classes.immaterial": (
+        "{n} class(es) differ from the micro {metric} {micro} by less than the minimum material "
+        "effect of {min_effect}, though their intervals exclude zero ({level}): {items}{more}; "
+        "they are not reported as divergent."
+    ),
+    "immaterial": (
+        "{What} is statistically distinguishable from zero but smaller than the minimum material "
+        "effect of {min_effect}: {difference} {interval} ({level}); it is not reported as a "
+        "divergence."
+    ),
     "classes.item": "'{label}' {value} (difference {difference} {interval})",
     "no-divergence": (
         "No evidence of divergence between rare and common classes: none of the {m} comparisons "
         "({adjustment}-adjusted, {level} family-wise) excludes zero."
+    ),
+    "no-divergence.immaterial": (
+        "No evidence of material divergence between rare and common classes: of the {m} "
+        "comparisons ({adjustment}-adjusted, {level} family-wise), {k} exclude zero, each by less "
+        "than the minimum material effect of {min_effect}."
     ),
 }
 
@@ -168,12 +183,38 @@ def _claim_digits(c: Claim) -> int:
 def _difference_fields(c: Claim, inp: FindingsInput) -> dict:
     """The formatted numbers of an adjusted claim: its difference and adjusted interval."""
     d = _claim_digits(c)
-    m = inp.family.size if inp.family else 0
     return {
         "difference": fmt_number(c.estimate, d, bounds=(0.0,)),
         "interval": fmt_interval(c.low, c.high, d),
-        "level": f"{inp.config.divergence_adjustment.capitalize()}-adjusted over {m} comparisons",
+        "level": _level(inp) + (f"; {c.scope}" if c.scope else ""),
     }
+
+
+def _level(inp: FindingsInput) -> str:
+    m = inp.family.size if inp.family else 0
+    return f"{inp.config.divergence_adjustment.capitalize()}-adjusted interval over {m} comparisons"
+
+
+def _material(c: Claim, inp: FindingsInput) -> bool:
+    return c.material(inp.config.min_effect)
+
+
+def _effect(c: Claim) -> float:
+    return c.estimate if c.effect is None else c.effect
+
+
+def _immaterial(
+    fid: str, what: str, metric, c: Claim, inp: FindingsInput, evidence, classes=()
+) -> Finding:
+    """A difference whose adjusted interval excludes zero but which is smaller than min_effect."""
+    fields = {
+        "What": _cap(what),
+        "min_effect": fmt_number(inp.config.min_effect, 2),
+        **_difference_fields(c, inp),
+    }
+    return _finding(
+        fid, "immaterial", "info", metric, classes, evidence, WORDING["immaterial"].format(**fields)
+    )
 
 
 def _claim_evidence(c: Claim, inp: FindingsInput) -> dict:
@@ -183,6 +224,10 @@ def _claim_evidence(c: Claim, inp: FindingsInput) -> dict:
         "adjustment": inp.config.divergence_adjustment,
         "family_size": inp.family.size if inp.family else 0,
         "digits": _claim_digits(c),
+        "effect": _effect(c),
+        "min_effect": inp.config.min_effect,
+        "material": _material(c, inp),
+        "scope": c.scope,
     }
 
 
@@ -265,6 +310,10 @@ def gaps(inp: FindingsInput) -> Iterator[Finding]:
             "marginal_gap": g.macro_minus_micro,
             "min_support": inp.config.min_support,
         }
+        if c.significant and not _material(c, inp):
+            what = f"the gap between macro {metric_text(metric)} and micro {metric_text(metric)}"
+            yield _immaterial(f"gap-{metric}", what, metric, c, inp, evidence)
+            continue
         if c.significant:
             kind, severity = "gap", _severity(c.estimate)
             wording = "gap.lower" if c.estimate < 0 else "gap.higher"
@@ -329,7 +378,13 @@ def extremes(inp: FindingsInput) -> Iterator[Finding]:
             "rare_classes": rare.n_classes,
             "common_classes": common.n_classes,
         }
-        if c.significant:
+        if c.significant and not _material(c, inp):
+            what = (
+                f"the difference in macro {metric_text(metric)} between the {rare.name} and the "
+                f"{common.name} classes"
+            )
+            yield _immaterial(fid, what, metric, c, inp, evidence, rare.classes)
+        elif c.significant:
             yield _finding(
                 fid,
                 "stratum_divergence",
@@ -373,6 +428,22 @@ def strata_vs_rest(inp: FindingsInput) -> Iterator[Finding]:
             if ("extremes", metric) in inp.claims and s.name in sides:
                 continue
             e: Estimate = s.macro[metric]
+            evidence = {
+                "stratum": e,
+                "difference": c.estimate,
+                "ci_low": c.low,
+                "ci_high": c.high,
+                **_claim_evidence(c, inp),
+            }
+            if not _material(c, inp):
+                what = (
+                    f"the difference in macro {metric_text(metric)} between the {s.name} classes "
+                    "and the other classes"
+                )
+                yield _immaterial(
+                    f"stratum-{s.name}-{metric}", what, metric, c, inp, evidence, s.classes
+                )
+                continue
             fields = {
                 "stratum": s.name,
                 "definition": s.definition.description,
@@ -389,26 +460,42 @@ def strata_vs_rest(inp: FindingsInput) -> Iterator[Finding]:
                 _severity(c.estimate),
                 metric,
                 s.classes,
-                {
-                    "stratum": e,
-                    "difference": c.estimate,
-                    "ci_low": c.low,
-                    "ci_high": c.high,
-                    **_claim_evidence(c, inp),
-                },
+                evidence,
                 WORDING["stratum"].format(**fields),
             )
 
 
 def trends(inp: FindingsInput) -> Iterator[Finding]:
-    """A metric that rises or falls with prevalence."""
+    """A metric that rises or falls with prevalence, materially across the observed span."""
     for metric in inp.findings_metrics:
         c = inp.claims.get(("trend", metric))
         if c is None or not c.significant:
             continue
         t: TrendResult = inp.trend[metric]
         low, high = t.prevalence_range or (math.nan, math.nan)
-        change = t.change_across_span
+        e_change = t.change_across_span or Estimate(math.nan, status="undefined")
+        change = e_change.estimate
+        evidence = {
+            "slope": c.estimate,
+            "ci_low": c.low,
+            "ci_high": c.high,
+            **_claim_evidence(c, inp),
+            "spearman": t.spearman,
+            "change_across_span": e_change,
+            "confidence_level": inp.config.confidence_level,
+            "n_classes": t.n_classes,
+            "min_support": inp.config.min_support,
+            "prevalence_range": list(t.prevalence_range or ()),
+        }
+        if not _material(c, inp):
+            what = (
+                f"the trend of {metric_text(metric)} with prevalence (a change of "
+                f"{fmt_signed(e_change)} from the rarest to the most common class with enough "
+                f"samples, {fmt_level(inp.config.confidence_level)} interval; the slope per tenfold "
+                "increase follows)"
+            )
+            yield _immaterial(f"trend-{metric}", what, metric, c, inp, evidence)
+            continue
         fields = {
             "Metric": _cap(metric_text(metric)),
             "direction": "rises" if c.estimate > 0 else "falls",
@@ -417,45 +504,39 @@ def trends(inp: FindingsInput) -> Iterator[Finding]:
             "min_support": inp.config.min_support,
             "low": fmt_percent(low),
             "high": fmt_percent(high),
-            "change": fmt_signed(change, bounds=(0.0,)) if change is not None else "undefined",
+            "change": fmt_signed(e_change),
+            "confidence": fmt_level(inp.config.confidence_level),
             **_difference_fields(c, inp),
         }
         yield _finding(
             f"trend-{metric}",
             "trend",
-            _severity(c.estimate),
+            _severity(change),
             metric,
             [],
-            {
-                "slope": c.estimate,
-                "ci_low": c.low,
-                "ci_high": c.high,
-                **_claim_evidence(c, inp),
-                "spearman": t.spearman,
-                "change_across_span": t.change_across_span,
-                "n_classes": t.n_classes,
-                "min_support": inp.config.min_support,
-                "prevalence_range": list(t.prevalence_range or ()),
-            },
+            evidence,
             WORDING["trend"].format(**fields),
         )
 
 
 def divergent_classes(inp: FindingsInput) -> Iterator[Finding]:
-    """Classes whose metric lies below (high severity) or above the micro value."""
+    """Classes whose metric lies materially below (high severity) or above the micro value; the
+    classes whose adjusted interval excludes zero by an immaterial difference, at severity info."""
     values = {str(c.label): c.metrics for c in inp.per_class}
     for metric in inp.findings_metrics:
         rows = [
             (r, r.adjusted)
             for r in inp.divergence
-            if r.metric == metric and r.diverges and r.adjusted is not None
+            if r.metric == metric and r.adjusted is not None and r.adjusted.significant
         ]
         micro = inp.averages["micro"][metric]
         m = inp.family.size if inp.family else 0
-        for direction, sign in (("below", -1), ("above", 1)):
-            sel: list[tuple[DivergenceResult, AdjustedInterval]] = [
-                (r, a) for r, a in rows if sign * (a.ci_low if sign > 0 else a.ci_high) > 0
-            ]
+        groups = (
+            ("below", -1, [ra for ra in rows if ra[0].diverges and ra[1].ci_high < 0]),
+            ("above", 1, [ra for ra in rows if ra[0].diverges and ra[1].ci_low > 0]),
+            ("immaterial", 1, [ra for ra in rows if not ra[0].diverges]),
+        )
+        for direction, sign, sel in groups:
             if not sel:
                 continue
             sel.sort(key=lambda ra: sign * ra[0].vs_micro.estimate)
@@ -483,19 +564,20 @@ def divergent_classes(inp: FindingsInput) -> Iterator[Finding]:
                 )
                 for c in evidence[:10]
             ]
-            text = WORDING["classes"].format(
-                n=len(sel),
-                metric=metric_text(metric),
-                direction=direction,
-                micro=fmt_number(micro.estimate, estimate_digits(micro)),
-                level=f"{inp.config.divergence_adjustment.capitalize()}-adjusted over {m} "
-                "comparisons",
-                items="; ".join(items),
-                more=f"; and {len(sel) - 10} more" if len(sel) > 10 else "",
-            )
+            fields = {
+                "n": len(sel),
+                "metric": metric_text(metric),
+                "direction": direction,
+                "micro": fmt_number(micro.estimate, estimate_digits(micro)),
+                "level": _level(inp),
+                "items": "; ".join(items),
+                "more": f"; and {len(sel) - 10} more" if len(sel) > 10 else "",
+                "min_effect": fmt_number(inp.config.min_effect, 2),
+            }
+            immaterial = direction == "immaterial"
             yield _finding(
                 f"classes-{direction}-{metric}",
-                "divergent_classes",
+                "immaterial" if immaterial else "divergent_classes",
                 "high" if direction == "below" else "info",
                 metric,
                 [r.label for r, _ in sel],
@@ -503,9 +585,10 @@ def divergent_classes(inp: FindingsInput) -> Iterator[Finding]:
                     "micro": micro,
                     "adjustment": inp.config.divergence_adjustment,
                     "family_size": m,
+                    "min_effect": inp.config.min_effect,
                     "classes": evidence,
                 },
-                text,
+                WORDING["classes.immaterial" if immaterial else "classes"].format(**fields),
             )
 
 
@@ -554,6 +637,7 @@ def build_findings(inp: FindingsInput) -> tuple[Finding, ...]:
     findings = always + [f for rule in CLAIM_RULES for f in rule(inp)]
     if not any(f.kind in CLAIM_KINDS for f in findings):
         fam = inp.family
+        k = sum(1 for c in inp.claims.values() if c.significant and not _material(c, inp))
         findings.insert(
             0,
             _finding(
@@ -566,9 +650,15 @@ def build_findings(inp: FindingsInput) -> tuple[Finding, ...]:
                     "family_size": fam.size,
                     "adjustment": fam.adjustment,
                     "confidence_level": fam.confidence_level,
+                    "min_effect": inp.config.min_effect,
+                    "immaterial": k,
                 },
-                WORDING["no-divergence"].format(
-                    m=fam.size, adjustment=fam.adjustment, level=fmt_level(fam.confidence_level)
+                WORDING["no-divergence.immaterial" if k else "no-divergence"].format(
+                    m=fam.size,
+                    k=k,
+                    adjustment=fam.adjustment.capitalize(),
+                    level=fmt_level(fam.confidence_level),
+                    min_effect=fmt_number(inp.config.min_effect, 2),
                 ),
             ),
         )

@@ -109,10 +109,13 @@ def digits_for_width(width) -> int:
 
 def fmt_number(x, digits: int = 2, *, bounds=(0.0, 1.0), minus: str = "-") -> str:
     """``x`` with ``digits`` decimals, never showing a value of ``bounds`` that ``x`` is not
-    (more decimals, up to 6, until it does not), and never ``-0.00``."""
+    (more decimals, up to 6, until it does not), and never ``-0.00``. A value within 1e-12 of a
+    bound is that bound with rounding noise (a gap of -1.1e-16 between equal averages) and is
+    printed as the bound."""
     if _missing(x):
         return "undefined"
     x = float(x)
+    x = next((float(b) for b in bounds if abs(x - b) < 1e-12), x)
     text = f"{x:.{digits}f}"
     while digits < 6 and any(float(text) == b and x != b for b in bounds):
         digits += 1

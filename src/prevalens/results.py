@@ -624,6 +624,7 @@ class DivergenceResult:
     vs_common: Estimate | None = None
     adjusted: AdjustedInterval | None = None
     diverges: bool = False
+    material: bool | None = None  # the difference reaches the minimum material effect
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {
@@ -635,6 +636,7 @@ class DivergenceResult:
         if self.vs_common is not None:
             out["vs_common"] = self.vs_common.to_dict()
         out["adjusted"] = None if self.adjusted is None else self.adjusted.to_dict()
+        out["material"] = self.material
         out["diverges"] = self.diverges
         return out
 
@@ -649,6 +651,7 @@ class DivergenceResult:
             _est_or_none(d.get("vs_common")),
             None if adj is None else AdjustedInterval.from_dict(adj),
             bool(d.get("diverges", False)),
+            d.get("material"),
         )
 
 

@@ -15,6 +15,7 @@ p-value cannot go below 1/B).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +32,15 @@ class Claim:
 
     ``key`` identifies it by kind and role: ``("gap", metric)``, ``("stratum_vs_rest", stratum,
     metric)``, ``("extremes", metric)``, ``("trend", metric)`` or ``("class", label, metric)``.
-    ``robust`` is the ``(estimate, se)`` of the same claim without the classes below
-    ``min_support``: a claim must also hold without them, so that none rests on them alone.
-    The other fields are set by :func:`adjust`.
+
+    A claim is tested either from ``estimate / se`` (normal, or t with ``df``) or, when
+    ``interval_at`` is given, from a family of nested intervals ``z -> (low, high)`` (MOVER with
+    exact limits: valid for small classes and near 0 or 1) whose inversion is ``p_value``; its
+    adjusted interval is then that family at the claim's level, so the interval and the decision
+    cannot disagree. ``robust`` is the ``(estimate, se)`` of the same claim without the classes
+    below ``min_support``: such a claim must also hold without them. ``effect`` is the quantity
+    compared with the minimum material effect (default the estimate). The other fields are set
+    by :func:`adjust`.
     """
 
     key: tuple
@@ -42,6 +49,10 @@ class Claim:
     eligible: bool
     robust: tuple | None = None
     df: float | None = None  # t degrees of freedom of the estimate/se ratio (None: normal)
+    p_value: float | None = None
+    interval_at: Callable[[float], tuple[float, float]] | None = None
+    effect: float | None = None
+    scope: str | None = None  # what the claim's estimand covers, when it is not what is shown
     p: float = math.nan
     level: float = math.nan
     low: float = math.nan
@@ -49,12 +60,33 @@ class Claim:
     significant: bool = False
     rests_on_insufficient: bool = False
 
+    @property
+    def testable(self) -> bool:
+        if not (self.eligible and np.isfinite(self.estimate)):
+            return False
+        if self.interval_at is not None:
+            return self.p_value is not None and np.isfinite(self.p_value)
+        # a standard error at rounding level means no variation to test (macro = micro exactly)
+        return bool(np.isfinite(self.se) and self.se > 1e-12)
+
+    def material(self, min_effect: float) -> bool:
+        """Whether the claim's effect reaches the minimum material effect."""
+        effect = self.estimate if self.effect is None else self.effect
+        return bool(np.isfinite(effect) and abs(effect) >= min_effect)
+
     def adjusted(self, adjustment: str) -> AdjustedInterval | None:
         """The claim's adjusted interval and test (None when it was not tested)."""
         if not np.isfinite(self.p):
             return None
+        method = (
+            "MOVER with Clopper-Pearson limits at the adjusted level; p by inverting it"
+            if self.interval_at is not None
+            else "normal, bootstrap or DeLong standard error"
+            if self.df is None
+            else f"t(df={self.df:.1f}) with its standard error"
+        )
         return AdjustedInterval(
-            self.p, 1 - self.level, self.low, self.high, self.significant, adjustment
+            self.p, 1 - self.level, self.low, self.high, self.significant, adjustment, method
         )
 
 
@@ -62,16 +94,14 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
     """Holm (step-down) or Bonferroni over the eligible claims that can be tested; sets each
     claim's ``p``, ``level``, ``low``, ``high`` and ``significant``. Ties in p keep the order in
     which the analyses added the claims."""
-    # a standard error at rounding level means no variation to test (e.g. macro = micro exactly)
-    fam = [
-        c
-        for c in claims
-        if c.eligible and np.isfinite(c.se) and c.se > 1e-12 and np.isfinite(c.estimate)
-    ]
+    fam = [c for c in claims if c.testable]
     m = len(fam)
     for c in fam:
-        z = abs(c.estimate) / c.se
-        c.p = float(2 * (special.stdtr(c.df, -z) if c.df else special.ndtr(-z)))
+        if c.interval_at is not None:
+            c.p = float(c.p_value)  # type: ignore[arg-type]
+        else:
+            z = abs(c.estimate) / c.se
+            c.p = float(2 * (special.stdtr(c.df, -z) if c.df else special.ndtr(-z)))
     fam.sort(key=lambda c: c.p)
     rejected = 0
     stopped = False
@@ -86,8 +116,12 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
             stopped = True
             level = alpha / (m - rejected)
         c.level = level
-        z = special.stdtrit(c.df, 1 - level / 2) if c.df else special.ndtri(1 - level / 2)
-        c.low, c.high = c.estimate - z * c.se, c.estimate + z * c.se
+        if c.interval_at is not None:
+            c.low, c.high = (float(v) for v in c.interval_at(special.ndtri(1 - level / 2)))
+            z = math.nan
+        else:
+            z = special.stdtrit(c.df, 1 - level / 2) if c.df else special.ndtri(1 - level / 2)
+            c.low, c.high = c.estimate - z * c.se, c.estimate + z * c.se
         c.significant = bool(c.low > 0 or c.high < 0)
         if c.significant and c.robust is not None:
             est_r, se_r = c.robust

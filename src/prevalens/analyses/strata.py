@@ -14,11 +14,13 @@ import math
 import numpy as np
 from scipy import special
 
-from ..intervals import logit_interval
+from ..counts import class_tables
+from ..intervals import interval_pvalue, logit_interval
 from ..metrics import STRATA_METRICS
 from ..results import Estimate, StrataComparison, StratumResult
 from .context import Context, macro_over, micro_over, point_only
 from .family import Claim
+from .mover import MOVER_METRICS, ClassProportions, macro_difference
 
 __all__ = ["analyse_strata", "auc_strata_weights", "AUC_COMBO_OFFSET"]
 
@@ -35,34 +37,24 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
     for g, d in enumerate(a.definitions):
         mask = masks[g]
         rest = (a.index >= 0) & ~mask
-        only_insufficient = not np.any(mask & ctx.eligible)
         macro, micro, vs_rest = {}, {}, {}
         for name in STRATA_METRICS:
             key = f"per_class.{name}"
-            macro[name], _ = ctx.estimate(
-                lambda s, m=mask, key=key: macro_over(s, key, m), (0.0, 1.0)
-            )
+            macro[name] = _macro_estimate(ctx, name, key, mask)
             micro[name], _ = ctx.estimate(
                 lambda s, m=mask, name=name: micro_over(s, name, m), (0.0, 1.0)
             )
             if not rest.any():
                 continue
-            vs_rest[name], theta = ctx.estimate(_difference(key, mask, rest), (-1.0, 1.0))
+            vs_rest[name] = _difference_estimate(ctx, name, key, mask, rest)
             if name in ctx.findings_metrics and len(a.definitions) > 1:
-                eligible = not only_insufficient and bool(np.any(rest & ctx.eligible))
                 claims.append(
                     _claim(
-                        ctx,
-                        ("stratum_vs_rest", d.name, name),
-                        theta,
-                        vs_rest[name].se,
-                        eligible,
-                        key,
-                        mask,
-                        rest,
+                        ctx, ("stratum_vs_rest", d.name, name), name, key, mask, rest, vs_rest[name]
                     )
                 )
         if ctx.has_scores:
+            only_insufficient = not np.any(mask & ctx.eligible)
             claims += _stratum_auc(ctx, g, mask, rest, macro, vs_rest, d.name, only_insufficient)
         classes = [ctx.classes[j] for j in np.flatnonzero(mask)]
         if len(classes) == 1:
@@ -84,17 +76,12 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
     comparisons = []
     if a.rarest is not None and a.most_common is not None:
         ma, mb = masks[a.rarest], masks[a.most_common]
-        rare_ok = bool(np.any(ma & ctx.eligible))
         difference = {}
         for name in STRATA_METRICS:
             key = f"per_class.{name}"
-            difference[name], theta = ctx.estimate(_difference(key, ma, mb), (-1.0, 1.0))
+            difference[name] = _difference_estimate(ctx, name, key, ma, mb)
             if name in ctx.findings_metrics:
-                claims.append(
-                    _claim(
-                        ctx, ("extremes", name), theta, difference[name].se, rare_ok, key, ma, mb
-                    )
-                )
+                claims.append(_claim(ctx, ("extremes", name), name, key, ma, mb, difference[name]))
         comparisons.append(
             StrataComparison(
                 a.definitions[a.rarest].name, a.definitions[a.most_common].name, difference
@@ -103,21 +90,99 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
     return tuple(strata), tuple(comparisons), claims
 
 
+def _mover(ctx: Context, name: str) -> bool:
+    """Whether MOVER intervals apply: with intervals, without clusters, a proportion metric."""
+    clustered = ctx.engine is not None and ctx.engine.design is not None
+    return ctx.has_intervals and not clustered and name in MOVER_METRICS
+
+
+def _tiny(ctx: Context, mask) -> bool:
+    return bool(np.any(mask & ctx.insufficient))
+
+
+def _mover_estimate(ctx: Context, name: str, in_a, in_b) -> Estimate:
+    """The displayed 95% interval of a macro average (``in_b`` empty) or a difference of two, by
+    MOVER with exact mid-p limits: valid where a class is too small for the bootstrap to vary."""
+    props = ClassProportions(class_tables(ctx.cm), name)
+    estimate, at = macro_difference(props, in_a, in_b, "mid-p")
+    z = special.ndtri(1 - ctx.alpha / 2)
+    lo, hi = (float(v) for v in at(z))
+    return Estimate(
+        estimate,
+        lo,
+        hi,
+        (hi - lo) / (2 * z),
+        "MOVER with exact mid-p limits of each class (classes too small for the "
+        "bootstrap take part)",
+    )
+
+
+def _macro_estimate(ctx: Context, name: str, key: str, mask) -> Estimate:
+    if _mover(ctx, name) and _tiny(ctx, mask) and mask.sum() > 1:
+        return _mover_estimate(ctx, name, mask, np.zeros_like(mask))
+    e, _ = ctx.estimate(lambda s, m=mask, key=key: macro_over(s, key, m), (0.0, 1.0))
+    return e
+
+
+def _difference_estimate(ctx: Context, name: str, key: str, mask, other) -> Estimate:
+    """macro(mask) - macro(other) as displayed: from the joint replicates, or by MOVER when a
+    class too small for the bootstrap to vary takes part (a 0/3 class is 0/3 in every stratified
+    replicate: the bundled example's rare stratum got [-0.88, -0.74] for a recall that could be
+    anywhere in [0, 0.56])."""
+    if _mover(ctx, name) and _tiny(ctx, mask | other):
+        return _mover_estimate(ctx, name, mask, other)
+    e, _ = ctx.estimate(_difference(key, mask, other), (-1.0, 1.0))
+    return e
+
+
 def _difference(key, mask, other):
     """The statistic ``macro over mask - macro over other`` of per-class values ``key``."""
     return lambda s: macro_over(s, key, mask) - macro_over(s, key, other)
 
 
-def _claim(ctx: Context, claim_key, theta, se, eligible, key, mask, other) -> Claim:
-    """A claim on macro(mask) - macro(other); when classes below min_support take part, with
-    the same difference without them as its robustness check."""
-    claim = Claim(claim_key, theta, se, eligible=eligible, df=ctx.claim_df)
-    if eligible and np.any((mask | other) & ctx.insufficient) and ctx.has_intervals:
-        e_r, th_r = ctx.estimate(
-            _difference(key, mask & ctx.eligible, other & ctx.eligible), (-1.0, 1.0)
+def _claim(ctx: Context, claim_key, name, key, mask, other, shown: Estimate) -> Claim:
+    """A claim on macro(mask) - macro(other) over the classes with at least min_support samples
+    (no claim rests on smaller classes: they are left out of the claim's estimand, which the
+    finding says), tested by MOVER with Clopper-Pearson limits; from the replicates for metrics
+    without a MOVER construction or with clusters."""
+    ma, mb = mask & ctx.eligible, other & ctx.eligible
+    eligible = bool(ma.any() and mb.any())
+    left_out = int(((mask | other) & ctx.insufficient).sum())
+    scope = (
+        (
+            f"over the classes with at least {ctx.config.min_support} samples, {left_out} "
+            "smaller class(es) left out of the claim"
         )
-        claim.robust = (th_r, e_r.se)
-    return claim
+        if left_out
+        else None
+    )
+    if _mover(ctx, name):
+        props = ClassProportions(class_tables(ctx.cm), name)
+        estimate, at_cp = macro_difference(props, ma, mb, "clopper-pearson")
+        if not eligible or not np.isfinite(estimate):
+            return Claim(claim_key, estimate, math.nan, eligible=False, scope=scope)
+        if not left_out:  # the same difference as shown (not one rounding apart)
+            estimate = shown.estimate
+
+        def interval_at(z):
+            lo, hi = at_cp(z)
+            return float(lo), float(hi)
+
+        p = float(interval_pvalue(lambda z: np.asarray(at_cp(z)), np.float64(estimate)))
+        return Claim(
+            claim_key,
+            estimate,
+            shown.se,
+            eligible=True,
+            p_value=p,
+            interval_at=interval_at,
+            scope=scope,
+        )
+    if left_out and ctx.has_intervals:
+        e, theta = ctx.estimate(_difference(key, ma, mb), (-1.0, 1.0))
+    else:
+        e, theta = shown, shown.estimate
+    return Claim(claim_key, theta, e.se, eligible=eligible, df=ctx.claim_df, scope=scope)
 
 
 def _own_intervals(ctx: Context, j: int, macro: dict, micro: dict) -> None:

@@ -151,6 +151,8 @@ def analyse_trend(ctx: Context) -> tuple[dict, list[Claim]]:
                     se,
                     eligible=wide and enough,
                     df=float(df) if df else None,
+                    # material when the change from the rarest to the most common class is
+                    effect=e_change.estimate,
                 )
             )
     return trend, claims
