@@ -80,7 +80,7 @@ def basic_interval(theta, reps, alpha):
     return 2 * theta - hi, 2 * theta - lo
 
 
-def bca_interval(theta, reps, jack, weights, alpha):
+def bca_interval(theta, reps, jack, weights, alpha, strata=None):
     """Bias-corrected and accelerated interval (Efron 1987).
 
     Parameters
@@ -91,6 +91,9 @@ def bca_interval(theta, reps, jack, weights, alpha):
         Bootstrap replicates (NaN where undefined; those are left out).
     jack : array (J, ...)
         Distinct leave-one-out values; ``weights`` (J,) are their multiplicities.
+    strata : int array (J,), optional
+        The stratum (true class) of each leave-one-out member, under stratified resampling: the
+        acceleration is then the stratified one.
 
     Returns ``(low, high, ok)``; ``ok`` is False where BCa is undefined (every replicate on one side
     of the estimate, or no spread), where the caller falls back to the percentile interval.
@@ -101,6 +104,11 @@ def bca_interval(theta, reps, jack, weights, alpha):
     ``a = sum w u^3 / (6 (sum w u^2)^(3/2))`` with ``u = mean_jack - jack``; the interval is the
     percentile interval at levels ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` for
     ``z = Phi^-1(alpha/2), Phi^-1(1 - alpha/2)``.
+
+    Under stratified resampling (``strata`` given) the acceleration is Davison & Hinkley's (1997,
+    eq. 3.36) with jackknife influence values centred within each stratum i of n_i rows:
+    ``l = (n_i - 1)(mean_i - jack)``, ``a = sum_i n_i^-3 sum w l^3 / (6 (sum_i n_i^-2 sum w
+    l^2)^(3/2))``; strata of one row cannot vary and contribute nothing.
     """
     theta = np.asarray(theta, dtype=np.float64)
     reps = np.asarray(reps, dtype=np.float64)
@@ -115,10 +123,14 @@ def bca_interval(theta, reps, jack, weights, alpha):
         )
         wj = np.where(np.isnan(jack), 0.0, w)
         jv = np.where(np.isnan(jack), 0.0, jack)
-        mean = (wj * jv).sum(axis=0) / wj.sum(axis=0)
-        u = np.where(wj > 0, mean - jv, 0.0)
-        num = (wj * u**3).sum(axis=0)
-        den = 6.0 * (wj * u**2).sum(axis=0) ** 1.5
+        if strata is None:
+            mean = (wj * jv).sum(axis=0) / wj.sum(axis=0)
+            u = np.where(wj > 0, mean - jv, 0.0)
+            num = (wj * u**3).sum(axis=0)
+            den = 6.0 * (wj * u**2).sum(axis=0) ** 1.5
+        else:
+            num, den = _stratified_moments(np.asarray(w), wj, jv, np.asarray(strata))
+            den = 6.0 * den**1.5
         a = np.where(den > 0, num / den, 0.0)
         z_lo, z_hi = special.ndtri(alpha / 2), special.ndtri(1 - alpha / 2)
         lvl_lo = special.ndtr(z0 + (z0 + z_lo) / (1 - a * (z0 + z_lo)))
@@ -127,6 +139,26 @@ def bca_interval(theta, reps, jack, weights, alpha):
     lo = _quantile_sorted(s, n_def, np.where(ok, lvl_lo, 0.5))
     hi = _quantile_sorted(s, n_def, np.where(ok, lvl_hi, 0.5))
     return lo, hi, ok
+
+
+def _stratified_moments(w_all, w, jack, strata):
+    """``(sum_i n_i^-3 sum w l^3, sum_i n_i^-2 sum w l^2)`` of the stratified acceleration, with
+    ``l = (n_i - 1)(mean_i - jack)`` centred within each stratum: ``w_all`` counts the rows of
+    each member (n_i is the stratum's size), ``w`` is zero where the statistic is undefined."""
+    order = np.argsort(strata, kind="stable")
+    st = np.asarray(strata)[order]
+    starts = np.flatnonzero(np.r_[True, st[1:] != st[:-1]]) if st.size else np.array([], int)
+    sizes = np.diff(np.r_[starts, st.size])
+    w_all, w, jack = w_all[order], w[order], jack[order]
+    n_i = np.add.reduceat(w_all, starts, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.add.reduceat(w * jack, starts, axis=0) / np.add.reduceat(w, starts, axis=0)
+        n_row = np.repeat(n_i, sizes, axis=0)
+        l_ = np.where(w > 0, (n_row - 1) * (np.repeat(mean, sizes, axis=0) - jack), 0.0)
+        use = (n_row >= 2) & (w > 0)
+        num = np.where(use, w * l_**3 / n_row**3, 0.0).sum(axis=0)
+        den = np.where(use, w * l_**2 / n_row**2, 0.0).sum(axis=0)
+    return num, den
 
 
 def interval_from_replicates(
@@ -139,6 +171,7 @@ def interval_from_replicates(
     method="bca",
     value_range=None,
     alpha=None,
+    strata=None,
 ) -> dict:
     """Interval arrays for estimates ``theta`` (...) from replicates (B, ...).
 
@@ -159,7 +192,7 @@ def interval_from_replicates(
         )
     note = np.full(theta.shape, None, dtype=object)
     if method == "bca":
-        lo, hi, ok = bca_interval(theta, reps, jack, weights, alpha)
+        lo, hi, ok = bca_interval(theta, reps, jack, weights, alpha, strata)
         p_lo, p_hi = percentile_interval(reps, alpha) if not ok.all() else (lo, hi)
         lo = np.where(ok, lo, p_lo)
         hi = np.where(ok, hi, p_hi)
@@ -240,43 +273,6 @@ def clopper_pearson_interval(k, n, confidence_level=0.95, *, alpha=None):
         # the complementary inverse keeps full precision at the tiny alpha of a Holm step
         hi = np.where(k < n, special.betainccinv(k + 1, np.maximum(n - k, 1e-300), alpha / 2), 1.0)
     return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
-
-
-# ------------------------------------------------------------------------------------------------
-# variances on the logit scale
-
-
-def logit_interval(theta, var, *, alpha, df=None):
-    """Interval for a quantity in (0, 1) from its variance, built on the logit scale and mapped
-    back: ``expit(logit(theta) +- q * sqrt(var) / (theta (1 - theta)))``, with q the normal quantile
-    or, with ``df``, Student's t. Undefined (NaN) when theta is 0 or 1 or the variance is 0."""
-    theta = np.asarray(theta, dtype=np.float64)
-    var = np.asarray(var, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = special.ndtri(1 - alpha / 2) if df is None else special.stdtrit(df, 1 - alpha / 2)
-        se_l = np.sqrt(var) / (theta * (1 - theta))
-        centre = special.logit(theta)
-        lo = special.expit(centre - q * se_l)
-        hi = special.expit(centre + q * se_l)
-    # a variance at rounding level (e.g. all scores tied) counts as zero
-    bad = ~((theta > 0) & (theta < 1) & (var > 1e-24))
-    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
-
-
-# ------------------------------------------------------------------------------------------------
-# multiplicity
-
-
-def adjusted_alpha(alpha: float, family: int, how: str) -> float:
-    """The per-comparison error rate of a family of ``family`` intervals at family-wise rate
-    ``alpha``: Bonferroni ``alpha / m``, Sidak ``1 - (1 - alpha)^(1/m)``, or ``alpha`` (none)."""
-    if family <= 1 or how == "none":
-        return alpha
-    if how == "bonferroni":
-        return alpha / family
-    if how == "sidak":
-        return 1 - (1 - alpha) ** (1 / family)
-    raise ValueError(how)
 
 
 def _midp_lower(x, n, a, n_iter):
@@ -438,6 +434,43 @@ def interval_pvalue(interval_at_z, estimate, bound=0.0):
     zs = _bisect(f, np.zeros(est.shape), np.full(est.shape, Z_MAX))
     p = 2 * special.ndtr(-zs)
     return np.where(np.isnan(est), np.nan, np.where(est == bound, 1.0, p))
+
+
+# ------------------------------------------------------------------------------------------------
+# variances on the logit scale
+
+
+def logit_interval(theta, var, *, alpha, df=None):
+    """Interval for a quantity in (0, 1) from its variance, built on the logit scale and mapped
+    back: ``expit(logit(theta) +- q * sqrt(var) / (theta (1 - theta)))``, with q the normal quantile
+    or, with ``df``, Student's t. Undefined (NaN) when theta is 0 or 1 or the variance is 0."""
+    theta = np.asarray(theta, dtype=np.float64)
+    var = np.asarray(var, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = special.ndtri(1 - alpha / 2) if df is None else special.stdtrit(df, 1 - alpha / 2)
+        se_l = np.sqrt(var) / (theta * (1 - theta))
+        centre = special.logit(theta)
+        lo = special.expit(centre - q * se_l)
+        hi = special.expit(centre + q * se_l)
+    # a variance at rounding level (e.g. all scores tied) counts as zero
+    bad = ~((theta > 0) & (theta < 1) & (var > 1e-24))
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+# ------------------------------------------------------------------------------------------------
+# multiplicity
+
+
+def adjusted_alpha(alpha: float, family: int, how: str) -> float:
+    """The per-comparison error rate of a family of ``family`` intervals at family-wise rate
+    ``alpha``: Bonferroni ``alpha / m``, Sidak ``1 - (1 - alpha)^(1/m)``, or ``alpha`` (none)."""
+    if family <= 1 or how == "none":
+        return alpha
+    if how == "bonferroni":
+        return alpha / family
+    if how == "sidak":
+        return 1 - (1 - alpha) ** (1 / family)
+    raise ValueError(how)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -186,6 +186,7 @@ class Context:
             alpha=self.alpha,
             method=self.config.interval,
             value_range=value_range,
+            strata=boot.jackknife_strata,
         )
 
     def estimate(
