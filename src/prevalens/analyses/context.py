@@ -24,6 +24,7 @@ from ..options import AuditConfig
 from ..results import Estimate
 from ..strata import StrataAssignment
 from ..uncertainty import UNSTABLE_FRACTION, Engine, Stats
+from .mover import ClassProportions
 
 __all__ = [
     "Context",
@@ -132,6 +133,7 @@ class Context:
         self.eligible = self.support >= max(self.config.min_support, 1)
         fm = tuple(m for m in self.config.findings_metrics if m != "roc_auc" or self.has_scores)
         self.findings_metrics = fm or ("recall",)
+        self._proportions: dict = {}
         self.boot = self.engine.counts if self.engine is not None else None
         design = self.engine.design if self.engine is not None else None
         self.method_ci = (
@@ -145,6 +147,13 @@ class Context:
         #: t degrees of freedom of the claims' estimate/se ratios (None: normal)
         self.claim_df = design.df if design is not None else None
         self._point_stats: Stats | None = None
+
+    def proportions(self, metric: str) -> ClassProportions:
+        """The counts behind each class's ``metric`` as proportions (for MOVER), built once per
+        metric, so that the one-proportion limits at a given level are computed once."""
+        if metric not in self._proportions:
+            self._proportions[metric] = ClassProportions(class_tables(self.cm), metric)
+        return self._proportions[metric]
 
     @property
     def has_intervals(self) -> bool:

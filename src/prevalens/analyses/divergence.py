@@ -17,13 +17,12 @@ import math
 import numpy as np
 from scipy import special
 
-from ..counts import class_tables
 from ..intervals import interval_pvalue
 from ..metrics import STRATA_METRICS
 from ..results import DivergenceResult, Estimate
 from .context import Context, macro_over
 from .family import Claim
-from .mover import MOVER_METRICS, ClassProportions, class_vs_micro
+from .mover import MOVER_METRICS, class_vs_micro
 
 __all__ = ["analyse_divergence", "with_adjusted"]
 
@@ -79,7 +78,7 @@ def analyse_divergence(ctx: Context) -> tuple[list[DivergenceResult], list[Claim
 
 def _mover_claims(ctx: Context, name: str, idx) -> list[tuple[Estimate, Claim]]:
     """MOVER: the displayed interval with mid-p limits, the claim with Clopper-Pearson limits."""
-    props = ClassProportions(class_tables(ctx.cm), name)
+    props = ctx.proportions(name)
     estimate, at_mid = class_vs_micro(props, "mid-p")
     _, at_cp = class_vs_micro(props, "clopper-pearson")
     z = special.ndtri(1 - ctx.alpha / 2)

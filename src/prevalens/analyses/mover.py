@@ -45,6 +45,7 @@ class ClassProportions:
         tp, fp, fn, tn = (np.asarray(a, dtype=np.float64) for a in tables)
         self.metric = metric
         self.k = tp.size
+        self._limits: dict = {}
         n = float(tp[0] + fp[0] + fn[0] + tn[0])
         self.n_samples = n
         self.correct = float(tp.sum())
@@ -68,7 +69,16 @@ class ClassProportions:
             return self._map(self.x / self.m)
 
     def limits(self, z, method, idx=slice(None)):
-        """The classes' own limits (at normal quantile ``z``) on the metric's scale."""
+        """The classes' own limits (at normal quantile ``z``) on the metric's scale; at a scalar
+        ``z`` computed once for every class and kept (the displayed 95% limits are read by
+        every stratum's intervals)."""
+        if np.ndim(z) == 0:
+            key = (float(z), method)
+            if key not in self._limits:
+                lo, hi = proportion_interval(self.x, self.m, z=z, method=method)
+                self._limits[key] = (self._map(lo), self._map(hi))
+            lo, hi = self._limits[key]
+            return lo[idx], hi[idx]
         lo, hi = proportion_interval(self.x[idx], self.m[idx], z=z, method=method)
         return self._map(lo), self._map(hi)
 

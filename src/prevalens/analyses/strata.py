@@ -14,13 +14,12 @@ import math
 import numpy as np
 from scipy import special
 
-from ..counts import class_tables
 from ..intervals import interval_pvalue, logit_interval
 from ..metrics import STRATA_METRICS
 from ..results import Estimate, StrataComparison, StratumResult
 from .context import Context, macro_over, micro_over, point_only
 from .family import Claim
-from .mover import MOVER_METRICS, ClassProportions, macro_difference
+from .mover import MOVER_METRICS, macro_difference
 
 __all__ = ["analyse_strata", "auc_strata_weights", "AUC_COMBO_OFFSET"]
 
@@ -103,7 +102,7 @@ def _tiny(ctx: Context, mask) -> bool:
 def _mover_estimate(ctx: Context, name: str, in_a, in_b) -> Estimate:
     """The displayed 95% interval of a macro average (``in_b`` empty) or a difference of two, by
     MOVER with exact mid-p limits: valid where a class is too small for the bootstrap to vary."""
-    props = ClassProportions(class_tables(ctx.cm), name)
+    props = ctx.proportions(name)
     estimate, at = macro_difference(props, in_a, in_b, "mid-p")
     z = special.ndtri(1 - ctx.alpha / 2)
     lo, hi = (float(v) for v in at(z))
@@ -157,7 +156,7 @@ def _claim(ctx: Context, claim_key, name, key, mask, other, shown: Estimate) -> 
         else None
     )
     if _mover(ctx, name):
-        props = ClassProportions(class_tables(ctx.cm), name)
+        props = ctx.proportions(name)
         estimate, at_cp = macro_difference(props, ma, mb, "clopper-pearson")
         if not eligible or not np.isfinite(estimate):
             return Claim(claim_key, estimate, math.nan, eligible=False, scope=scope)
