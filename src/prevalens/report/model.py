@@ -618,6 +618,9 @@ def _micro_macro(ctx: _Context) -> list:
 
 def _divergence(ctx: _Context) -> list:
     d = ctx.d
+    level = fmt_level(d["run"]["confidence_level"])
+    config = d["run"].get("config") or {}
+    min_support = config.get("min_support", 10)
     blocks: list[Block] = [Paragraph(_strata_text(d), "strata")]
     srows = [
         [
@@ -646,6 +649,10 @@ def _divergence(ctx: _Context) -> list:
                 ],
                 srows,
                 caption="Prevalence strata",
+                note=f"{level} intervals, marginal (MOVER with exact mid-p limits where a class "
+                f"with fewer than {min_support} samples takes part, else the bootstrap). The "
+                "findings test these differences with Holm-adjusted intervals over the classes "
+                f"with at least {min_support} samples.",
                 numeric=(2, 3, 4, 5, 6),
             )
         )
@@ -703,11 +710,14 @@ def _divergence(ctx: _Context) -> list:
         blocks.append(
             _table(
                 "divergent",
-                ["Class", "Metric", "Minus micro", "Adjusted interval", "Flag"],
+                ["Class", "Metric", f"Minus micro ({level})", "Adjusted interval", "Flag"],
                 drows[: ctx.max_rows],
                 caption="Divergent and insufficient classes",
-                note=f"Adjusted for {fam.get('size', 0)} comparisons "
-                f"({fam.get('adjustment', 'holm')}).",
+                note=f"Minus micro: the difference with its marginal {level} interval. Adjusted "
+                f"interval: {fam.get('adjustment', 'holm').capitalize()}-adjusted over "
+                f"{fam.get('size', 0)} comparisons, the interval a claim rests on. A class "
+                "diverges when its adjusted interval excludes 0 and the difference is at least "
+                f"{config.get('min_effect', 0.05):g} (the minimum material effect).",
                 numeric=(2, 3),
             )
         )
