@@ -314,9 +314,10 @@ def effective_dof(u, axis=None):
     # average precision within 1e-7 of 1 has influence values of ~1e-10)
     scale = np.max(np.abs(u), axis=axis, keepdims=True) if u.size else np.ones(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        v = np.where(scale > 0, u / np.where(scale > 0, scale, 1.0), 0.0)
-        s2 = (v**2).sum(axis=axis)
-        s4 = (v**4).sum(axis=axis)
+        v2 = np.where(scale > 0, u / np.where(scale > 0, scale, 1.0), 0.0)
+        v2 *= v2
+        s2 = v2.sum(axis=axis)
+        s4 = (v2 * v2).sum(axis=axis)
         return np.where(s4 > 0, s2**2 / np.where(s4 > 0, s4, 1.0), np.inf)
 
 

@@ -280,18 +280,27 @@ def _ap_parts(n_pos: int, core: _Core, positive) -> tuple[np.ndarray, np.ndarray
 def _ap_spread(influence, jack, positive) -> tuple[float, float, float]:
     """(se_jackknife, se_influence, df) of AP, stratified by positives / negatives."""
     var_j = 0.0
-    us = []
+    parts = []
     for side in (positive, ~positive):
-        n_s = int(side.sum())
+        n_s = int(np.count_nonzero(side))
         if n_s == 0:
             continue
         d = influence[side]
-        us.append(d - d.mean())
+        parts.append(d - d.mean())
         if n_s > 1:
             j = jack[side]
-            var_j += (n_s - 1) / n_s * float(((j - j.mean()) ** 2).sum())
-    u = np.concatenate(us) if us else np.zeros(0)
-    return math.sqrt(var_j), math.sqrt(float(u @ u)), _effective_dof(u)
+            j = j - j.mean()
+            var_j += (n_s - 1) / n_s * float(j @ j)
+    scale = max((float(np.max(np.abs(u))) for u in parts), default=0.0)
+    if scale == 0.0:
+        return math.sqrt(var_j), 0.0, math.inf
+    s2 = s4 = 0.0
+    for u in parts:
+        v2 = u / scale
+        v2 *= v2
+        s2 += float(v2.sum())
+        s4 += float(v2 @ v2)
+    return math.sqrt(var_j), scale * math.sqrt(s2), s2 * s2 / s4
 
 
 def _effective_dof(u) -> float:
@@ -302,8 +311,9 @@ def _effective_dof(u) -> float:
     scale = float(np.max(np.abs(u))) if u.size else 0.0
     if scale == 0.0:
         return math.inf
-    v = u / scale
-    return float((v @ v) ** 2 / np.sum(v**4))
+    v2 = u / scale
+    v2 *= v2
+    return float(v2.sum() ** 2 / (v2 @ v2))
 
 
 def average_precision_influence(scores, positive) -> APInfluence:
