@@ -1106,10 +1106,10 @@ def _auc_intervals(pred, point, alpha, summary, table: IntervalTable) -> PerClas
             )
             continue
         # A class at AUC 0 or 1 has DeLong variance 0: the average's interval leaves its
-        # uncertainty out. Simulated (5 classes of 10-200 positives near AUC 0.99-0.999, light-
-        # and heavy-tailed scores): coverage 0.70-0.89 when most classes sit at or near 1; no
-        # replacement studied (HM-S implied variances on the logit scale: 0.93-0.99 but vacuous
-        # intervals near 1; MOVER from the HM-S intervals: 0.88-0.98) was valid throughout.
+        # uncertainty out. Simulated (tests/score_sims.py): coverage 0.70-0.90 when five classes
+        # sit at 0.999, 0.84-0.93 at 0.99 with few positives; no replacement studied (HM-S
+        # implied variances: vacuous intervals near 1 on the logit scale; MOVER from the HM-S
+        # intervals: 0.92-0.97) was valid throughout (docs/design.md, Intervals).
         at_edge = (weights[:, col] > 0) & defined & ~(var > 0)
         note = status = None
         if at_edge.any():
