@@ -9,9 +9,16 @@ each) and checks every interval's coverage of the population value to lie in [0.
 
 False-failure rate: for an interval whose true coverage is exactly 0.95, the observed coverage of
 2,000 datasets falls outside [0.93, 0.97] with probability 5e-5 (exact binomial), so the 48 checks
-fail by chance in about 0.2% of fresh seeds; for a method whose true coverage is 0.94 (DeLong's
-logit-t interval for a class with 12 positives, 0.942 in a 3,000-dataset run) the chance is about
-1% for that check. The seeds are fixed, so the test is deterministic.
+fail by chance in about 0.2% of fresh seeds. The seeds are fixed, so the test is deterministic.
+
+One band is wider: the rarest class's ROC AUC (about 12 positives, AUC 0.82) is checked in
+[0.93, 0.99]. Its HM-S score interval (docs/design.md, Intervals) is conservative by construction
+when the positives' error mass m(1 - AUC) is small (here ~2): it then leans on Hanley & McNeil's
+model ratio, which must be wide enough for heavy-tailed scores it cannot tell apart from these
+(in these very datasets, computed without the rest of the audit: 0.975 stratified and 0.980
+simple with ~12 positives, 0.961 and 0.968 with ~40; DeLong's logit-t interval, which covered
+0.93-0.94 here, covers 0.48-0.80 for 15 positives at AUC 0.995: tests/test_coverage_scores.py).
+At a true coverage of 0.98 the chance of leaving [0.93, 0.99] is 2e-4.
 
 One check is exact instead of simulated. Under the stratified scheme the rarest class's recall is
 exactly Binomial(12, 0.55), so the coverage of its Wilson interval is a finite sum, 0.922: a dip of
@@ -35,6 +42,8 @@ pytestmark = pytest.mark.slow
 
 N_DATASETS = 2000
 LOW, HIGH = 0.93, 0.97
+#: Upper ends of the targets whose method is conservative by construction (module docstring).
+BANDS = {"rarest ROC AUC": 0.99}
 
 
 @pytest.mark.parametrize("scheme", ["stratified", "simple"])
@@ -57,7 +66,7 @@ def test_default_intervals_cover_at_nominal_rate(scheme, rare, capsys):
         assert abs(simulated - exact) < 4 * se, (simulated, exact)
         local = np.mean([exact_coverage(n, q) for q in np.linspace(p - 0.1, p + 0.1, 81)])
         assert LOW <= local <= HIGH, f"Wilson's local average coverage at n={n}: {local:.3f}"
-    outside = {k: round(v, 3) for k, v in coverage.items() if not LOW <= v <= HIGH}
+    outside = {k: round(v, 3) for k, v in coverage.items() if not LOW <= v <= BANDS.get(k, HIGH)}
     assert not outside, f"coverage outside [{LOW}, {HIGH}] ({scheme}, rare={rare}): {outside}"
 
 
@@ -76,3 +85,7 @@ def test_false_failure_rate_stated_in_the_docstring_is_right():
     n_checks = 4 * 12
     assert 1 - (1 - p_out) ** n_checks < 0.005
     assert abs(exact_coverage(12, 0.55) - 0.922) < 0.001
+    p_wide = stats.binom.cdf(int(LOW * N_DATASETS) - 1, N_DATASETS, 0.98) + stats.binom.sf(
+        int(BANDS["rarest ROC AUC"] * N_DATASETS), N_DATASETS, 0.98
+    )
+    assert p_wide < 3e-4

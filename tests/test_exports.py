@@ -139,46 +139,72 @@ def d(request) -> dict:
 # helpers written independently of the module under test
 
 
-def _fmt_value(x: float, digits: int) -> str:
+def _fmt_value(x: float, digits: int, bounds=()) -> str:
     text = f"{x:.{digits}f}"
+    if float(text) in bounds and x not in bounds:  # a bound it is not: compare with the next value
+        step = 10.0**-digits
+        return (
+            f"<{float(text) + step:.{digits}f}"
+            if x > float(text)
+            else f">{float(text) - step:.{digits}f}"
+        )
     return f"{0.0:.{digits}f}" if float(text) == 0 else text  # never "-0.00"
 
 
+def _needs(x: float, digits: int, bounds, cap: int) -> int:
+    while digits < cap and float(f"{x:.{digits}f}") in bounds and x not in bounds:
+        digits += 1
+    return digits
+
+
 def _expected(e, bounds=(0.0, 1.0)) -> str:
-    """The display rule: ``0.61 [0.58, 0.64]``, ``0.61`` without an interval, ``undefined``."""
+    """The display rule: ``0.61 [0.58, 0.64]``, ``0.61`` without an interval, ``undefined``;
+    an estimate gets up to 6 decimals and a bound up to 4 so as not to read as 0 or 1, and a bound
+    closer than that reads ``>0.9999``."""
     if not e or e.get("estimate") is None:
         return "undefined"
     has_ci = e.get("ci_low") is not None and e.get("ci_high") is not None
     values = [e["estimate"]] + ([e["ci_low"], e["ci_high"]] if has_ci else [])
     width = e["ci_high"] - e["ci_low"] if has_ci else None
     digits = 2 if width is None or width >= 0.01 else 3 if width >= 0.001 else 4
-    while digits < 6 and any(
-        float(f"{v:.{digits}f}") in bounds and v not in bounds for v in values
-    ):
-        digits += 1
-    est, *ci = (_fmt_value(v, digits) for v in values)
+    digits = max(
+        [_needs(e["estimate"], digits, bounds, 6)]
+        + [_needs(v, digits, bounds, max(digits, 4)) for v in values[1:]]
+    )
+    est, *ci = (_fmt_value(v, digits, bounds) for v in values)
     return f"{est} [{ci[0]}, {ci[1]}]" if ci else est
 
 
 def _parse_interval(cell: str):
-    m = re.fullmatch(r"(-?\d+\.(\d+))(?: \[(-?\d+\.\d+), (-?\d+\.\d+)\])?", cell)
+    m = re.fullmatch(
+        r"([<>]?)(-?\d+\.(\d+))(?: \[([<>]?)(-?\d+\.\d+), ([<>]?)(-?\d+\.\d+)\])?", cell
+    )
     assert m, cell
-    digits = len(m.group(2))
-    values = [float(m.group(1))] + ([float(m.group(3)), float(m.group(4))] if m.group(3) else [])
-    return values, digits
+    digits = len(m.group(3))
+    shown = [(m.group(1), float(m.group(2)))]
+    if m.group(5):
+        shown += [(m.group(4), float(m.group(5))), (m.group(6), float(m.group(7)))]
+    return shown, digits
 
 
 def _assert_shows(cell: str, e: dict, bounds=(0.0, 1.0)):
     """``cell`` is ``e`` after formatting: the same text as the display rule gives, and every
-    number in it is the JSON number rounded to the decimals shown."""
+    number in it is the JSON number rounded to the decimals shown (or, for ``>0.9999``, a true
+    comparison with a number one step from it)."""
     assert cell == _expected(e, bounds), (cell, e)
     if cell == "undefined":
         assert e is None or e.get("estimate") is None
         return
     values, digits = _parse_interval(cell)
     json_values = [e["estimate"]] + ([e["ci_low"], e["ci_high"]] if len(values) == 3 else [])
-    for shown, true in zip(values, json_values):
-        assert abs(shown - true) <= 0.5 * 10**-digits + 1e-12, (cell, e)
+    step = 10.0**-digits
+    for (sign, shown), true in zip(values, json_values):
+        if sign == ">":
+            assert shown < true < shown + step, (cell, e)
+        elif sign == "<":
+            assert shown - step < true < shown, (cell, e)
+        else:
+            assert abs(shown - true) <= 0.5 * step + 1e-12, (cell, e)
 
 
 def _oneline(text) -> str:

@@ -397,7 +397,11 @@ def traceable(f):
         else:
             for d in range(2, 7):
                 for bounds in ((0.0,), (0.0, 1.0), (-1.0, 0.0, 1.0)):
-                    out |= {fmt_number(x, d, bounds=bounds), fmt_number(abs(x), d, bounds=bounds)}
+                    for cap in (d, 6):  # a bound capped at the shared decimals: ">0.9999"
+                        out |= {
+                            fmt_number(v, d, bounds=bounds, max_digits=cap).lstrip("<>")
+                            for v in (x, abs(x))
+                        }
             out.add(fmt_percent(x).rstrip("%"))
     return out
 
@@ -506,7 +510,8 @@ def test_findings_valid_against_schema(name):
         (-0.00001234, 2, "-0.00001"),
         (0.0, 2, "0.00"),
         (-0.0, 2, "0.00"),  # never '-0.00'
-        (-1e-9, 2, "0.000000"),  # at most 6 decimals
+        (-1e-9, 2, ">-0.000001"),  # at most 6 decimals, then a comparison: never 0 for -1e-9
+        (3e-7, 2, "<0.000001"),
         (0.996, 2, "1.00"),
         (None, 2, "undefined"),
         (float("nan"), 3, "undefined"),

@@ -406,7 +406,8 @@ def _estimate(key, value, table: IntervalTable, *, status_hint="ok", note=None) 
         ci_high=ci.high,
         se=ci.se,
         method=ci.method,
-        status="unstable" if ci.unstable else status_hint,
+        # a status the interval stage set itself (e.g. "boundary": AP = 1) comes first
+        status=ci.status or ("unstable" if ci.unstable else status_hint),
         note=ci.note or note,
         undefined_fraction=ci.undefined_fraction,
     )

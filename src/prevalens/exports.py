@@ -324,6 +324,9 @@ _FAMILY_NAMES = {
     "clopper-pearson": "Clopper-Pearson",
     "delong": "DeLong",
     "delong-logit": "DeLong (logit scale)",
+    "hm-score": "HM-S score interval",
+    "logit-t": "logit t (jackknife or influence SE)",
+    "exact": "exact",
 }
 
 

@@ -11,8 +11,9 @@ Display rules
   0.001), and the estimate and both bounds share it.
 * A value is never shown as a bound it is not: a metric in [0, 1] never reads 0 or 1 (nor 0% or
   100%) unless it is exactly that, a difference never reads 0 unless it is exactly 0; more
-  decimals are shown until it does not (coverage.py's ``display_covered`` rule). ``-0.00`` is
-  never printed.
+  decimals are shown until it does not (coverage.py's ``display_covered`` rule): up to 6 for an
+  estimate and up to 4 for an interval's bound, beyond which the bound reads as a comparison with
+  the nearest value shown (``0.9998 [0.9622, >0.9999]``). ``-0.00`` is never printed.
 * Undefined values (NaN, or ``None`` in the JSON) read ``undefined``.
 
 This module imports nothing from prevalens: it works on numbers and on anything with the fields
@@ -107,32 +108,65 @@ def digits_for_width(width) -> int:
     return 3 if width >= 0.001 else 4
 
 
-def fmt_number(x, digits: int = 2, *, bounds=(0.0, 1.0), minus: str = "-") -> str:
+def fmt_number(
+    x, digits: int = 2, *, bounds=(0.0, 1.0), minus: str = "-", max_digits: int = 6
+) -> str:
     """``x`` with ``digits`` decimals, never showing a value of ``bounds`` that ``x`` is not
-    (more decimals, up to 6, until it does not), and never ``-0.00``. A value within 1e-12 of a
-    bound is that bound with rounding noise (a gap of -1.1e-16 between equal averages) and is
-    printed as the bound."""
+    (more decimals, up to ``max_digits``, until it does not; beyond that, a comparison with the
+    nearest value that can be shown: ``>0.9999`` for 0.9999988 at 4 decimals, ``<0.0001`` for
+    3e-7), and never ``-0.00``. A value within 1e-12 of a bound is that bound with rounding noise
+    (a gap of -1.1e-16 between equal averages) and is printed as the bound.
+
+    >>> fmt_number(0.99961, 2)
+    '0.9996'
+    >>> fmt_number(0.9999988, 2, max_digits=4)
+    '>0.9999'
+    """
     if _missing(x):
         return "undefined"
     x = float(x)
     x = next((float(b) for b in bounds if abs(x - b) < 1e-12), x)
+    digits = max(digits, 0)
     text = f"{x:.{digits}f}"
-    while digits < 6 and any(float(text) == b and x != b for b in bounds):
+    while digits < max_digits and _reads_as_bound(text, x, bounds):
         digits += 1
         text = f"{x:.{digits}f}"
-    if float(text) == 0:
+    if _reads_as_bound(text, x, bounds):
+        b = float(text)
+        step = 10.0**-digits
+        text = f"<{b + step:.{digits}f}" if x > b else f">{b - step:.{digits}f}"
+    elif float(text) == 0:
         text = f"{0.0:.{digits}f}"
     return text.replace("-", minus) if minus != "-" else text
 
 
+def _reads_as_bound(text: str, x: float, bounds) -> bool:
+    return any(float(text) == b and x != b for b in bounds)
+
+
+def _digits_needed(x, digits: int, bounds, max_digits: int) -> int:
+    """The decimals :func:`fmt_number` prints ``x`` with."""
+    text = fmt_number(x, digits, bounds=bounds, max_digits=max_digits)
+    return len(text.split(".")[-1]) if "." in text else 0
+
+
+#: Decimals an interval's bound may add to an estimate [interval] to avoid reading as 0 or 1;
+#: a bound closer than that reads ``>0.9999`` or ``<0.0001`` (the estimate itself may use 6).
+BOUND_DIGITS = 4
+
+
 def estimate_digits(e, digits: int | None = None, *, bounds=(0.0, 1.0)) -> int:
     """The decimals :func:`fmt_estimate` prints ``e`` with: from the interval width unless given,
-    then the most that the estimate or a bound needs so as not to read as a bound."""
+    then the most that the estimate (up to 6) or a bound (up to :data:`BOUND_DIGITS`) needs so as
+    not to read as a bound."""
     est, lo, hi = _field(e, "estimate"), _field(e, "ci_low"), _field(e, "ci_high")
     if digits is None:
         digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
-    values = [est] + ([lo, hi] if lo is not None and hi is not None else [])
-    return max(len(fmt_number(v, digits, bounds=bounds).split(".")[-1]) for v in values)
+    needs = [_digits_needed(est, digits, bounds, 6)]
+    if lo is not None and hi is not None:
+        cap = max(digits, BOUND_DIGITS)
+        needs += [_digits_needed(v, digits, bounds, cap) for v in (lo, hi)]
+    return max(needs)
 
 
 def fmt_estimate(
@@ -159,8 +193,8 @@ def fmt_estimate(
     if lo is None or hi is None:
         return text + no_interval
     return (
-        f"{text} [{fmt_number(lo, digits, bounds=bounds, minus=minus)}, "
-        f"{fmt_number(hi, digits, bounds=bounds, minus=minus)}]"
+        f"{text} [{fmt_number(lo, digits, bounds=bounds, minus=minus, max_digits=digits)}, "
+        f"{fmt_number(hi, digits, bounds=bounds, minus=minus, max_digits=digits)}]"
     )
 
 

@@ -1,9 +1,11 @@
 """Interval maths: pure functions of numbers, with no other part of prevalens behind them.
 
 Bootstrap intervals from replicates (percentile, basic, BCa with a weighted jackknife), score
-intervals for proportions (Wilson, Clopper-Pearson), intervals built on the logit scale from a
-variance (DeLong's, Boyd et al.'s), and the multiplicity adjustment of a family of intervals.
-Every function is vectorised over trailing axes and returns NaN where an interval is undefined.
+intervals for proportions (Wilson, Clopper-Pearson) and for a ROC AUC (Hanley-McNeil score, "HM-S"),
+intervals built on the logit scale from a variance (DeLong's, a jackknife's) with a normal or a
+Student t quantile, the effective number of observations behind a variance, and the multiplicity
+adjustment of a family of intervals. Every function is vectorised over trailing axes and returns
+NaN where an interval is undefined.
 
 References
 ----------
@@ -12,6 +14,10 @@ Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
 22, 209-212.
 Clopper, C. J., Pearson, E. S. (1934). The use of confidence or fiducial limits illustrated in the
 case of the binomial. Biometrika 26, 404-413.
+Hanley, J. A., McNeil, B. J. (1982). The meaning and use of the area under a receiver operating
+characteristic (ROC) curve. Radiology 143, 29-36.
+Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance components.
+Biometrics Bulletin 2, 110-114.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ __all__ = [
     "wilson_interval",
     "clopper_pearson_interval",
     "logit_interval",
+    "logit_t_interval",
+    "auc_score_interval",
+    "effective_dof",
     "adjusted_alpha",
     "midp_interval",
     "proportion_interval",
@@ -454,6 +463,159 @@ def logit_interval(theta, var, *, alpha, df=None):
         hi = special.expit(centre + q * se_l)
     # a variance at rounding level (e.g. all scores tied) counts as zero
     bad = ~((theta > 0) & (theta < 1) & (var > 1e-24))
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def logit_t_interval(theta, se, *, alpha, df=np.inf):
+    """Interval for a quantity in (0, 1) from its standard error on the original scale, built on
+    the logit scale with a Student t quantile of ``df`` degrees of freedom (``inf``: normal)::
+
+        expit(logit(theta) -+ t_df(1 - alpha/2) * se / (theta (1 - theta)))
+
+    Unlike :func:`logit_interval` it has no rounding threshold on the variance: for an ``se`` from
+    an exact formula (an average precision within 1e-9 of 1 has an SE of ~1e-9, and that is not
+    rounding noise). Undefined (NaN) when theta is not inside (0, 1) or se is not > 0.
+
+    Examples
+    --------
+    >>> lo, hi = logit_t_interval(0.9, 0.03, alpha=0.05, df=4.0)
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (0.781, 0.9578)
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    se = np.asarray(se, dtype=np.float64)
+    df = np.asarray(df, dtype=np.float64)
+    ok = (theta > 0) & (theta < 1) & (se > 0) & (df > 0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        q = special.stdtrit(np.where(df > 0, df, 1.0), 1 - alpha / 2)
+        th = np.where(ok, theta, 0.5)
+        half = q * np.where(ok, se, 0.0) / (th * (1 - th))
+        centre = np.log(th) - np.log1p(-th)
+        lo = special.expit(centre - half)
+        hi = special.expit(centre + half)
+    return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
+
+
+def effective_dof(u, axis=None):
+    """Effective number of observations behind the variance ``sum u^2`` of a sum of independent
+    terms ``u`` (Satterthwaite's form for a variance that is a sum of unequal parts)::
+
+        df = (sum u^2)^2 / sum u^4
+
+    It equals the number of terms when they are equal and falls to ~1 when one term carries the
+    variance (e.g. the one negative ranked among the positives that decides an average precision
+    near 1). ``inf`` when every term is 0 (no variance, nothing to estimate).
+
+    Examples
+    --------
+    >>> float(effective_dof([1.0, -1.0, 1.0, -1.0]))
+    4.0
+    >>> round(float(effective_dof([10.0, 0.1, -0.1])), 4)
+    1.0004
+    """
+    u = np.asarray(u, dtype=np.float64)
+    # scaled by the largest |u| so that neither the squares nor the fourth powers underflow (an
+    # average precision within 1e-7 of 1 has influence values of ~1e-10)
+    scale = np.max(np.abs(u), axis=axis, keepdims=True) if u.size else np.ones(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v2 = np.where(scale > 0, u / np.where(scale > 0, scale, 1.0), 0.0)
+        v2 *= v2
+        s2 = v2.sum(axis=axis)
+        s4 = (v2 * v2).sum(axis=axis)
+        return np.where(s4 > 0, s2**2 / np.where(s4 > 0, s4, 1.0), np.inf)
+
+
+def auc_score_interval(auc, s10, s01, n_pos, n_neg, *, alpha, e0=2.0, iters=60):
+    """Score-type interval for a ROC AUC, valid near and at AUC = 1 with few positives ("HM-S").
+
+    The interval is ``{t in [0, 1] : (AUC - t)^2 <= z^2 V(t)}`` (z the normal quantile): Hanley &
+    McNeil's (1982) variance evaluated at the candidate value t, as Wilson's interval evaluates
+    p(1-p)/n at the candidate p, with its variance ratios moving to the observed DeLong ones as the
+    data hold more ranking errors.
+
+    Parameters
+    ----------
+    auc : array (...)
+        The AUCs (Mann-Whitney, ties counted half).
+    s10, s01 : array (...)
+        DeLong's components: the sample variances (ddof 1) of the positives' placements among the
+        negatives and of the negatives' among the positives (NaN for a single positive or negative
+        is read as 0); DeLong's variance is ``s10 / n_pos + s01 / n_neg``.
+    n_pos, n_neg : array (...)
+        Numbers of positives (m) and negatives (n).
+    alpha : float
+        1 - confidence level.
+    e0 : float
+        Prior weight (in "ranking errors") of the Hanley-McNeil ratio of the positives.
+
+    Returns ``(low, high)``; NaN where the AUC is undefined (NaN, or no positive or negative).
+
+    Notes
+    -----
+    ::
+
+        c1_hat = s10 / (AUC (1 - AUC)),   c0_hat = s01 / (AUC (1 - AUC))   (0 at AUC 0 or 1)
+        e1     = m (1 - AUC)                           (the positives' "error mass")
+        c1(t)  = (e1 c1_hat + e0 t / (1 + t)) / (e1 + e0)
+        c0(t)  = max(c0_hat, (1 - t) / (2 - t))
+        V(t)   = t (1 - t) / (m n) [1 + (m - 1) c0(t) + (n - 1) c1(t)]
+
+    ``t/(1+t)`` and ``(1-t)/(2-t)`` are Hanley & McNeil's (exponential-model) variance ratios of
+    the placements; with c1 and c0 equal to them V is Hanley & McNeil's variance. With few ranking
+    errors (e1 small) the tail of the positives' scores cannot be seen in the data and the model
+    ratio is used; with many, the observed one. At AUC = 1 the interval is ``[lower, 1]`` with
+    ``lower`` solving ``(1 - t)^2 = z^2 V(t)`` (no fallback branch), at AUC = 0 ``[0, upper]``.
+    The roots are found by bisection on [0, AUC] and [AUC, 1] (``iters`` halvings: 2^-60 of the
+    range), vectorised over classes.
+
+    Simulated coverage of the 95% interval (200 scenarios: 5 to 100 positives, 1,000 and 50,000
+    negatives, AUC 0.9 to 0.999, light- and heavy-tailed and tied score models): at least 0.936
+    everywhere, conservative (up to 0.998) only where the data cannot show the score tail that
+    decides the AUC; DeLong's logit interval covered 0.40 to 0.99 there (tests/
+    test_coverage_scores.py; the study behind the choice is summarised in docs/design.md).
+
+    Examples
+    --------
+    >>> lo, hi = auc_score_interval(1.0, 0.0, 0.0, 15, 1000, alpha=0.05)
+    >>> round(float(lo), 5), float(hi)
+    (0.89189, 1.0)
+    """
+    a = np.asarray(auc, dtype=np.float64)
+    s10 = np.asarray(s10, dtype=np.float64)
+    s01 = np.asarray(s01, dtype=np.float64)
+    m = np.asarray(n_pos, dtype=np.float64)
+    n = np.asarray(n_neg, dtype=np.float64)
+    a, s10, s01, m, n = np.broadcast_arrays(a, s10, s01, m, n)
+    bad = ~np.isfinite(a) | ~(m >= 1) | ~(n >= 1)
+    a = np.where(bad, 0.5, a)
+    m = np.where(bad, 1.0, m)
+    n = np.where(bad, 1.0, n)
+    z = special.ndtri(1 - alpha / 2)
+    inside = (a > 0) & (a < 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denom = np.where(inside, a * (1 - a), 1.0)
+        c1_hat = np.where(inside, np.nan_to_num(s10) / denom, 0.0)
+        c0_hat = np.where(inside, np.nan_to_num(s01) / denom, 0.0)
+    e1 = m * (1 - a)
+
+    def g(t):
+        c1 = (e1 * c1_hat + e0 * t / (1 + t)) / (e1 + e0)
+        c0 = np.maximum(c0_hat, (1 - t) / (2 - t))
+        v = t * (1 - t) / (m * n) * (1 + (m - 1) * c0 + (n - 1) * c1)
+        return (a - t) ** 2 - z * z * v
+
+    # g(0) = a^2 >= 0 and g(1) = (1 - a)^2 >= 0 (V vanishes at 0 and 1), g(a) = -z^2 V(a) <= 0
+    lo_a, lo_b = np.zeros_like(a), a.copy()
+    hi_a, hi_b = a.copy(), np.ones_like(a)
+    for _ in range(iters):
+        mid = (lo_a + lo_b) / 2
+        above = g(mid) > 0
+        lo_a, lo_b = np.where(above, mid, lo_a), np.where(above, lo_b, mid)
+        mid = (hi_a + hi_b) / 2
+        above = g(mid) > 0
+        hi_a, hi_b = np.where(above, hi_a, mid), np.where(above, mid, hi_b)
+    lo = np.where(a <= 0, 0.0, lo_a)
+    hi = np.where(a >= 1, 1.0, hi_b)
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
 

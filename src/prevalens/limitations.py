@@ -7,8 +7,7 @@ lists every note among its limitations and results.json keeps them under ``notes
 
 from __future__ import annotations
 
-from collections import Counter
-
+from .formatting import metric_text
 from .results import AuditResult, Note
 
 __all__ = ["limitation_notes"]
@@ -18,18 +17,24 @@ def _estimates(result: AuditResult):
     """(where, Estimate) of every estimate of the result."""
     for c in result.per_class:
         for m, e in c.metrics.items():
-            yield f"class {c.label!r} {m}", e
+            yield f"class {c.label!r} {metric_text(m)}", e
     for avg, block in result.averages.items():
         for m, e in block.items():
-            yield f"{avg} {m}", e
+            yield f"{avg} {metric_text(m)}", e
     for m, e in result.overall.items():
-        yield m, e
+        yield metric_text(m), e
     for s in result.strata:
         for part in ("macro", "micro", "vs_rest"):
             for m, e in getattr(s, part).items():
-                yield f"stratum {s.name} {part} {m}", e
+                yield f"stratum {s.name} {part.replace('_', ' ')} {metric_text(m)}", e
     for m, g in result.gap.items():
-        yield f"gap {m}", g.macro_minus_micro
+        yield f"gap in {metric_text(m)}", g.macro_minus_micro
+
+
+def _listed(where: list[str], limit=4) -> str:
+    return ", ".join(where[:limit]) + (
+        f" and {len(where) - limit} more" if len(where) > limit else ""
+    )
 
 
 def _shown(items, limit=4) -> str:
@@ -76,12 +81,18 @@ def limitation_notes(result: AuditResult, *, min_support: int, evaluation: str |
     if result.run.n_resamples:
         unstable = [(w, e) for w, e in _estimates(result) if e.status == "unstable"]
         if unstable:
-            reasons = Counter((e.note or "").split(";")[-1].strip() for _, e in unstable)
+            # the reason is the note's last clause (an interval's own note comes first)
+            by_reason: dict[str, list[str]] = {}
+            for w, e in unstable:
+                by_reason.setdefault((e.note or "").split(";")[-1].strip(), []).append(w)
             notes.append(
                 Note(
                     "approximate-intervals",
                     f"{len(unstable)} interval(s) are approximate (status unstable): "
-                    + _shown(f"{r} ({n})" for r, n in reasons.most_common() if r)
+                    + _shown(
+                        (f"{_listed(ws)}: {r}" if r else _listed(ws))
+                        for r, ws in sorted(by_reason.items(), key=lambda i: -len(i[1]))
+                    )
                     + ".",
                 )
             )
@@ -99,6 +110,22 @@ def limitation_notes(result: AuditResult, *, min_support: int, evaluation: str |
                     + ".",
                 )
             )
+    wide_ap = [
+        (w, e)
+        for w, e in _estimates(result)
+        if w.endswith("average precision") and e.estimate >= 0.9 and e.ci_high - e.ci_low > 0.5
+    ]
+    if wide_ap:
+        notes.append(
+            Note(
+                "wide-ap-intervals",
+                f"{len(wide_ap)} average precision interval(s) span more than half of [0, 1] ("
+                + _listed([w for w, _ in wide_ap])
+                + "): near AP = 1 the few negatives ranked among the positives decide AP, so the "
+                "interval rests on 2-4 effective observations whatever the class size. The ROC AUC "
+                "intervals (defined up to 1) bound the ranking quality more tightly.",
+            )
+        )
     bands = (result.curves or {}).get("bands") if result.curves else None
     if result.curves is not None and not (bands or {}).get("method"):
         why = (bands or {}).get("note") or "no bands were computed (n_resamples = 0)"

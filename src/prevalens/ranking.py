@@ -15,6 +15,7 @@ The placements are also DeLong's structural components, which the interval modul
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections import deque
@@ -33,6 +34,10 @@ __all__ = [
     "score_statistics",
     "BinaryRankStats",
     "binary_rank_stats",
+    "APInfluence",
+    "average_precision_influence",
+    "micro_average_precision_influence",
+    "ap_combination_weights",
     "OvRSummary",
     "ovr_pass",
     "ovo_from_u",
@@ -156,7 +161,180 @@ def _rank_core(scores, positive):
     precision_at[order] = prec_sorted
     auc = float(v10.mean()) if (n_pos and n_neg) else np.nan
     ap = float(precision_at.mean()) if n_pos else np.nan
-    return BinaryRankStats(n_pos, n_neg, auc, ap, v10, v01, precision_at), (lt_n, le_n, order)
+    core = _Core(lt_n, le_n, order, pos_sorted, pos_ge, neg_ge)
+    return BinaryRankStats(n_pos, n_neg, auc, ap, v10, v01, precision_at), core
+
+
+@dataclass(frozen=True)
+class _Core:
+    """What a ranking pass leaves beyond :class:`BinaryRankStats`: for each negative (input order
+    of the negatives) the positives strictly below (``lt_n``) and at most equal to it (``le_n``);
+    the sort order of the positives, their sorted scores, and for each sorted positive the
+    positives (``pos_ge``) and negatives (``neg_ge``) scoring at or above it."""
+
+    lt_n: np.ndarray
+    le_n: np.ndarray
+    order: np.ndarray
+    pos_sorted: np.ndarray
+    pos_ge: np.ndarray
+    neg_ge: np.ndarray
+
+
+@dataclass(frozen=True)
+class APInfluence:
+    """Average precision of a binary problem with its influence values and exact jackknife.
+
+    Attributes
+    ----------
+    average_precision : float
+    influence : ndarray (n,)
+        The derivative of AP in each observation's weight (input order); they sum to 0 (AP does
+        not change when every weight is scaled).
+    jackknife : ndarray (n,)
+        ``AP_(-i) - AP``: the exact change of AP when observation i is left out (NaN for the only
+        positive, whose deletion leaves AP undefined).
+    se_jackknife : float
+        The exact delete-one jackknife standard error, stratified (positives and negatives apart:
+        the class's support fixed), ``sqrt(sum_s (n_s - 1)/n_s sum_{i in s} (d_i - mean_s d)^2)``.
+    se_influence : float
+        ``sqrt(sum u^2)`` over the influence values centred within positives and negatives (u).
+    df : float
+        The effective number of observations carrying the variance, ``(sum u^2)^2 / sum u^4``
+        (:func:`prevalens.intervals.effective_dof`).
+    """
+
+    average_precision: float
+    influence: np.ndarray
+    jackknife: np.ndarray
+    se_jackknife: float
+    se_influence: float
+    df: float
+
+
+def _ap_parts(n_pos: int, core: _Core, positive) -> tuple[np.ndarray, np.ndarray]:
+    """Influence values and exact leave-one-out changes of AP for every observation (input
+    order), in O(n) from the sorted positives of a ranking pass.
+
+    Notes
+    -----
+    With the positives sorted by score, A_r and B_r the positives and negatives scoring at or
+    above positive r, T_r = A_r + B_r, m positives and AP = (1/m) sum_r A_r / T_r (ties share
+    their A and B: scikit-learn's grouping of tied scores):
+
+    * a negative j at score s counts in B_r of every positive r with s_r <= s::
+
+          influence = -(1/m) sum_{s_r <= s} A_r / T_r^2
+          AP_(-j) - AP = (1/m) sum_{s_r <= s} A_r / (T_r (T_r - 1))
+
+    * a positive q counts in m, in its own term and in A_r of every positive with s_r <= s_q::
+
+          influence = ((1 - AP) - B_q / T_q) / m + (1/m) sum_{s_r <= s_q} B_r / T_r^2
+          AP_(-q) - AP = (B_q / T_q - (1 - AP) - sum_{s_r <= s_q, r != q} B_r / (T_r (T_r - 1)))
+                         / (m - 1)
+
+    Written with B (the errors) rather than A, so that nothing cancels when AP is within 1e-7 of
+    1; each sum is a cumulative sum over the sorted positives read at the observation's rank.
+    """
+    m = n_pos
+    a = core.pos_ge.astype(np.float64)
+    b = core.neg_ge.astype(np.float64)
+    t = a + b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        miss = b / t  # 1 - precision at each sorted positive
+        one_minus_ap = float(miss.mean())
+        has_b = b > 0  # where T - 1 >= A >= 1; where B = 0 the terms are 0 (and never read by a
+        # negative: every positive scoring at or below a negative has B >= 1)
+        c_neg = np.cumsum(a / t**2)
+        c_neg_jk = np.cumsum(np.where(has_b, a / (t * (t - 1)), 0.0))
+        c_pos = np.cumsum(b / t**2)
+        g = np.where(has_b, b / (t * (t - 1)), 0.0)
+        c_pos_jk = np.cumsum(g)
+    # negatives: the positives at or below each one are the first le_n in ascending order
+    idx = core.le_n - 1
+    below = idx >= 0
+    safe = np.maximum(idx, 0)
+    d_neg = np.where(below, -c_neg[safe], 0.0) / m
+    j_neg = np.where(below, c_neg_jk[safe], 0.0) / m
+    # positives: those at or below positive q (ties included) are the first searchsorted(right)
+    le_pos = np.searchsorted(core.pos_sorted, core.pos_sorted, side="right") - 1
+    d_pos_sorted = (one_minus_ap - miss + c_pos[le_pos]) / m
+    if m > 1:
+        j_pos_sorted = (miss - one_minus_ap - (c_pos_jk[le_pos] - g)) / (m - 1)
+    else:
+        j_pos_sorted = np.full(m, np.nan)
+    n = positive.size
+    influence = np.empty(n)
+    jack = np.empty(n)
+    neg = ~positive
+    influence[neg] = d_neg
+    jack[neg] = j_neg
+    d_pos = np.empty(m)
+    j_pos = np.empty(m)
+    d_pos[core.order] = d_pos_sorted
+    j_pos[core.order] = j_pos_sorted
+    influence[positive] = d_pos
+    jack[positive] = j_pos
+    return influence, jack
+
+
+def _ap_spread(influence, jack, positive) -> tuple[float, float, float]:
+    """(se_jackknife, se_influence, df) of AP, stratified by positives / negatives."""
+    var_j = 0.0
+    parts = []
+    for side in (positive, ~positive):
+        n_s = int(np.count_nonzero(side))
+        if n_s == 0:
+            continue
+        d = influence[side]
+        parts.append(d - d.mean())
+        if n_s > 1:
+            j = jack[side]
+            j = j - j.mean()
+            var_j += (n_s - 1) / n_s * float(j @ j)
+    scale = max((float(np.max(np.abs(u))) for u in parts), default=0.0)
+    if scale == 0.0:
+        return math.sqrt(var_j), 0.0, math.inf
+    s2 = s4 = 0.0
+    for u in parts:
+        v2 = u / scale
+        v2 *= v2
+        s2 += float(v2.sum())
+        s4 += float(v2 @ v2)
+    return math.sqrt(var_j), scale * math.sqrt(s2), s2 * s2 / s4
+
+
+def _effective_dof(u) -> float:
+    """``(sum u^2)^2 / sum u^4`` (scaled against underflow); inf when every u is 0. The same as
+    :func:`prevalens.intervals.effective_dof`, which the interval stage uses (this module stays
+    below it)."""
+    u = np.asarray(u, dtype=np.float64)
+    scale = float(np.max(np.abs(u))) if u.size else 0.0
+    if scale == 0.0:
+        return math.inf
+    v2 = u / scale
+    v2 *= v2
+    return float(v2.sum() ** 2 / (v2 @ v2))
+
+
+def average_precision_influence(scores, positive) -> APInfluence:
+    """Average precision of ``scores`` for the positives marked by boolean ``positive``, with its
+    influence values, exact jackknife, standard errors and effective degrees of freedom
+    (:class:`APInfluence`), from one sort: O(n log n_pos), no resampling.
+
+    Examples
+    --------
+    >>> r = average_precision_influence([0.9, 0.8, 0.7, 0.6, 0.3], [True, False, True, True, False])
+    >>> round(r.average_precision, 6), round(r.se_jackknife, 6), round(r.df, 3)
+    (0.805556, 0.192951, 3.999)
+    """
+    positive = np.asarray(positive, dtype=bool)
+    st, core = _rank_core(scores, positive)
+    if st.n_pos == 0:
+        nan = np.full(positive.size, np.nan)
+        return APInfluence(np.nan, nan, nan, np.nan, np.nan, np.nan)
+    influence, jack = _ap_parts(st.n_pos, core, positive)
+    se_j, se_i, df = _ap_spread(influence, jack, positive)
+    return APInfluence(st.average_precision, influence, jack, se_j, se_i, df)
 
 
 @dataclass(frozen=True)
@@ -171,11 +349,22 @@ class OvRSummary:
         ``ovo_u[a, b]`` is the Mann-Whitney U of score column a, class a above class b (ties
         half); Hand & Till's A(a|b) = ovo_u[a, b] / (n_a n_b).
     delong_var : ndarray (K,)
-        DeLong's variance ``S10/m + S01/q`` of each class's AUC (NaN when undefined).
+        DeLong's variance ``S10/m + S01/q`` of each class's AUC (NaN when undefined); with a
+        cluster column, the clustered (Obuchowski) variance.
     combo_cov : ndarray (m, m) or None
         DeLong covariance of the linear combinations ``weights.T @ auc``.
     ovo_var : float
         Variance of Hand & Till's one-vs-one AUC from its per-sample structural components.
+    delong_s10, delong_s01 : ndarray (K,)
+        DeLong's components of each class: the sample variances (ddof 1) of the positives'
+        placements among the negatives and of the negatives' among the positives (NaN for a
+        single positive or negative, or an undefined AUC); rows as independent samples.
+    ap_se, ap_df : ndarray (K,)
+        Standard error of each class's average precision (the exact stratified jackknife; with a
+        cluster column the cluster-robust influence-function SE) and its effective degrees of
+        freedom (:class:`APInfluence`; over the cluster totals with clusters).
+    ap_influence : ndarray (m', n) or None
+        Per-sample influence values of the linear combinations ``ap_weights.T @ ap``.
     """
 
     auc: np.ndarray
@@ -186,12 +375,19 @@ class OvRSummary:
     combo_cov: np.ndarray | None
     ovo_var: float = float("nan")
     ovo_df: float = float("nan")
+    delong_s10: np.ndarray | None = None
+    delong_s01: np.ndarray | None = None
+    ap_se: np.ndarray | None = None
+    ap_df: np.ndarray | None = None
+    ap_influence: np.ndarray | None = None
 
 
-def ovr_pass(y_true, y_score, combo_weights=None, cluster=None) -> OvRSummary:
-    """One pass over the score columns: per-class AUC and AP, the one-vs-one U statistics, and
+def ovr_pass(y_true, y_score, combo_weights=None, cluster=None, ap_weights=None) -> OvRSummary:
+    """One pass over the score columns: per-class AUC and AP, the one-vs-one U statistics,
     DeLong's structural components (per-class variances and, for ``combo_weights`` (K, m), the
-    covariance of weighted sums of AUCs). Memory O(n * m) beyond the scores.
+    covariance of weighted sums of AUCs), and the standard errors of the per-class APs from their
+    influence values and exact jackknife (for ``ap_weights`` (K, m'), also the per-sample
+    influence values of weighted sums of APs). Memory O(n * (m + m')) beyond the scores.
 
     The per-sample component of class k is ``(V10 - AUC_k) / sqrt(m_k (m_k - 1))`` for its
     positives and ``(V01 - AUC_k) / sqrt(q_k (q_k - 1))`` for its negatives, so that the sum of
@@ -214,6 +410,14 @@ def ovr_pass(y_true, y_score, combo_weights=None, cluster=None) -> OvRSummary:
     n_pos = np.bincount(y_true, minlength=k)
     ovo_u = np.full((k, k), np.nan)
     var = np.full(k, np.nan)
+    s10 = np.full(k, np.nan)
+    s01 = np.full(k, np.nan)
+    ap_se = np.full(k, np.nan)
+    ap_df = np.full(k, np.nan)
+    zap = None
+    if ap_weights is not None:
+        ap_weights = np.asarray(ap_weights, dtype=np.float64)
+        zap = np.zeros((ap_weights.shape[1], n))
     zt = None
     if combo_weights is not None:
         combo_weights = np.asarray(combo_weights, dtype=np.float64)
@@ -231,8 +435,24 @@ def ovr_pass(y_true, y_score, combo_weights=None, cluster=None) -> OvRSummary:
     def column(a):
         col = np.ascontiguousarray(y_score[:, a])
         positive = y_true == a
-        st, (lt_n, le_n, order) = _rank_core(col, positive)
+        st, core = _rank_core(col, positive)
+        lt_n, le_n, order = core.lt_n, core.le_n, core.order
         out = {"positive": positive, "auc": st.auc, "ap": st.average_precision}
+        if st.n_pos:
+            # average precision: influence values and exact jackknife, O(n) from this ranking
+            infl, jack = _ap_parts(st.n_pos, core, positive)
+            if cluster is None:
+                out["ap_se"], _, out["ap_df"] = _ap_spread(infl, jack, positive)
+            else:  # cluster-robust: the influence values summed within clusters
+                tot = np.bincount(cluster, weights=infl, minlength=n_clusters)
+                out["ap_se"] = math.sqrt(c_factor * float(tot @ tot))
+                out["ap_df"] = _effective_dof(tot)
+            if zap is not None and ap_weights[a].any():
+                out["ap_infl"] = infl
+        if st.n_pos > 1:
+            out["s10"] = float(st.v10.var(ddof=1))
+        if st.n_pos and st.n_neg > 1:
+            out["s01"] = float(st.v01.var(ddof=1))
         if st.n_pos:
             neg = ~positive
             # U(a over b) = sum over samples j of class b of (#pos above + half ties), via V01
@@ -275,6 +495,14 @@ def ovr_pass(y_true, y_score, combo_weights=None, cluster=None) -> OvRSummary:
     for a, res in enumerate(_ordered_map(column, range(k), threads=n * k >= 2_000_000)):
         auc[a], ap[a] = res["auc"], res["ap"]
         positive = res["positive"]
+        s10[a] = res.get("s10", np.nan)
+        s01[a] = res.get("s01", np.nan)
+        ap_se[a] = res.get("ap_se", np.nan)
+        ap_df[a] = res.get("ap_df", np.nan)
+        if "ap_infl" in res:
+            assert zap is not None and ap_weights is not None
+            for c in np.flatnonzero(ap_weights[a]):
+                zap[c] += res["ap_infl"] * ap_weights[a, c]
         if "ovo_u" in res:
             ovo_u[a] = res["ovo_u"]
         if "psi_neg" in res:
@@ -313,7 +541,12 @@ def ovr_pass(y_true, y_score, combo_weights=None, cluster=None) -> OvRSummary:
         # Welch-Satterthwaite degrees of freedom of the class groups' shares of the variance
         if ovo_var > 0:
             ovo_df = float(ovo_var**2 / np.sum(parts**2 / np.array(dfs)))
-    return OvRSummary(auc, ap, n_pos, ovo_u, var, combo_cov, ovo_var, ovo_df)
+    undefined = np.isnan(auc)
+    s10[undefined] = np.nan
+    s01[undefined] = np.nan
+    return OvRSummary(
+        auc, ap, n_pos, ovo_u, var, combo_cov, ovo_var, ovo_df, s10, s01, ap_se, ap_df, zap
+    )
 
 
 #: Worker threads for the column passes (results do not depend on it).
@@ -415,6 +648,58 @@ def micro_pass(y_true, y_score) -> tuple[float, float]:
         return np.nan, ap
     auc = float((((lt - pos_lt) + (le - pos_le)) / 2.0).sum() / (n_pos * n_neg))
     return auc, ap
+
+
+def micro_average_precision_influence(y_true, y_score) -> tuple[float, np.ndarray]:
+    """Micro average precision (the pooled n*K one-vs-rest problem) and the influence value of
+    each *sample*: the sum of the influence values (:class:`APInfluence`) of its K entries, the
+    derivative of micro AP in the sample's weight. Returns ``(ap, influence)``, influence of shape
+    (n,), summing to 0.
+
+    Column by column, like :func:`micro_pass`: one sort of the positive entries and binary
+    searches of each column into them, so no n*K array is sorted or held.
+    """
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y = _one_hot(y_true, y_score.shape[1])
+    n, k = y_score.shape
+    m = int(y.sum())
+    if m == 0:
+        return np.nan, np.full(n, np.nan)
+    q, lt, _, pos_lt, _ = _micro_counts(y, y_score)
+    a = (m - pos_lt).astype(np.float64)  # positive entries at or above each sorted positive
+    t = (y.size - lt).astype(np.float64)  # entries at or above it
+    b = t - a
+    miss = b / t
+    one_minus_ap = float(miss.mean())
+    c_neg = np.cumsum(a / t**2)
+    c_pos = np.cumsum(b / t**2)
+    infl = np.zeros(n)
+    # the positive entries (one per sample), in the sorted order of q
+    rows_pos, cols_pos = np.nonzero(y)
+    order = np.argsort(y_score[rows_pos, cols_pos], kind="stable")
+    le_pos = np.searchsorted(q, q, side="right") - 1
+    np.add.at(infl, rows_pos[order], (one_minus_ap - miss + c_pos[le_pos]) / m)
+
+    def column(j):
+        neg = ~y[:, j]
+        idx = np.searchsorted(q, y_score[neg, j], side="right") - 1
+        return neg, np.where(idx >= 0, -c_neg[np.maximum(idx, 0)], 0.0) / m
+
+    for neg, d in _ordered_map(column, range(k), threads=y_score.size >= 2_000_000):
+        infl[neg] += d
+    return 1.0 - one_minus_ap, infl
+
+
+def ap_combination_weights(n_pos) -> np.ndarray:
+    """(K, 2) weights of the macro and the weighted (by support) mean of the per-class average
+    precisions over the classes whose AP is defined (with positives)."""
+    n_pos = np.asarray(n_pos, dtype=np.float64)
+    defined = n_pos > 0
+    w = np.zeros((n_pos.size, 2))
+    if defined.any():
+        w[defined, 0] = 1.0 / defined.sum()
+        w[defined, 1] = n_pos[defined] / n_pos[defined].sum()
+    return w
 
 
 def micro_roc_auc(y_true, y_score) -> float:
@@ -811,7 +1096,9 @@ def score_statistics(y_true, y_score, *, probabilities: bool, cluster=None, extr
     weights = auc_combination_weights(n_pos, n)
     if extra_weights is not None:
         weights = np.concatenate([weights, extra_weights], axis=1)
-    summary = ovr_pass(y_true, s, combo_weights=weights, cluster=cluster)
+    summary = ovr_pass(
+        y_true, s, combo_weights=weights, cluster=cluster, ap_weights=ap_combination_weights(n_pos)
+    )
     auc, ap = summary.auc, summary.average_precision
     out["per_class.roc_auc"] = auc
     out["per_class.average_precision"] = ap

@@ -18,15 +18,24 @@ Per-class proportions (recall, precision, specificity, NPV, prevalence)
     Wilson score interval by default, Clopper-Pearson on request; never Wald.
 
 Per-class ROC AUC and its macro / weighted averages
-    DeLong's variance from the placement values (the fast mid-rank algorithm of Sun & Xu, ties
-    counted half) on the logit scale; the averages use the full covariance of the per-class AUCs
-    (they share samples) through the per-sample structural components.
+    Per class, the HM-S score interval (:func:`prevalens.intervals.auc_score_interval`: Hanley &
+    McNeil's variance at the candidate AUC, the observed DeLong ratios weighted by the error mass
+    m(1 - AUC)), valid near and at AUC = 1 with few positives; with a cluster column, DeLong's
+    clustered variance (Obuchowski 1997) on the logit scale. The averages use DeLong's variance
+    with the full covariance of the per-class AUCs (they share samples) through the per-sample
+    structural components (the fast mid-rank algorithm of Sun & Xu, ties counted half).
 
-Other score metrics (micro ROC AUC, average precision, log loss, Brier, top-k accuracy)
+Average precision (per class, micro, macro, weighted)
+    Standard errors from influence values, computed exactly from the one ranking pass (per class
+    the exact delete-one jackknife), on the logit scale with a t quantile whose degrees of freedom
+    are the effective number of observations carrying the variance, minus one. No resampling, so
+    one route for every N. AP = 1 has no interval (status ``boundary``).
+
+Other score metrics (micro ROC AUC, log loss, Brier, top-k accuracy)
     A bootstrap over samples with per-sample resample counts shared by all of them, while
     N * K * B <= ``score_bootstrap_max_work``; above that, analytic approximations that each
-    estimate's ``method`` names (clustered DeLong for micro AUC, the logit interval of Boyd et al.
-    (2013) for AP, the t interval for the mean losses, Wilson for top-k accuracy).
+    estimate's ``method`` names (clustered DeLong for micro AUC, the t interval for the mean
+    losses). Top-k accuracy: Wilson.
 
 References
 ----------
@@ -34,8 +43,8 @@ Efron, B. (1987). Better bootstrap confidence intervals. JASA 82, 171-185.
 DeLong, E. R., DeLong, D. M., Clarke-Pearson, D. L. (1988). Comparing the areas under two or more
 correlated ROC curves. Biometrics 44, 837-845.
 Sun, X., Xu, W. (2014). Fast implementation of DeLong's algorithm. IEEE SPL 21, 1389-1393.
-Boyd, K., Eng, K. H., Page, C. D. (2013). Area under the precision-recall curve: point estimates
-and confidence intervals. ECML PKDD, 451-466.
+Hanley, J. A., McNeil, B. J. (1982). The meaning and use of the area under a receiver operating
+characteristic (ROC) curve. Radiology 143, 29-36.
 Obuchowski, N. A. (1997). Nonparametric analysis of clustered ROC curve data. Biometrics 53,
 567-578.
 """
@@ -59,11 +68,14 @@ from .formatting import json_number
 from .intervals import (
     PROPORTION_INTERVALS,
     adjusted_alpha,
+    auc_score_interval,
     cluster_ratio_interval,
+    effective_dof,
     interval_from_replicates,
     jackknife_t_interval,
     kish_effective,
     logit_interval,
+    logit_t_interval,
     wilson_interval,
 )
 
@@ -522,7 +534,7 @@ def delong_auc_variance(y_true, y_score, weights=None):
 
 
 # ------------------------------------------------------------------------------------------------
-# score bootstrap over samples (micro AUC, AP, log loss, Brier, top-k)
+# score bootstrap over samples (micro AUC and the macro - micro AUC gap, log loss, Brier)
 
 
 def _tie_groups_desc(values):
@@ -531,18 +543,6 @@ def _tie_groups_desc(values):
     v = values[order]
     starts = np.r_[0, np.flatnonzero(np.diff(v)) + 1] if v.size else np.array([], dtype=np.int64)
     return order, starts
-
-
-def _weighted_ap(w_pos_sorted, w_all_sorted, starts):
-    """AP for a block of replicate weights (b, n) in descending-score order, ties grouped."""
-    gp = np.add.reduceat(w_pos_sorted, starts, axis=1)
-    ga = np.add.reduceat(w_all_sorted, starts, axis=1)
-    cp = np.cumsum(gp, axis=1)
-    ca = np.cumsum(ga, axis=1)
-    total = cp[:, -1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prec = np.where(ca > 0, cp / ca, 0.0)
-        return np.where(total > 0, (gp * prec).sum(axis=1) / total, np.nan)
 
 
 def _weighted_auc(w_pos_sorted, w_neg_sorted, starts):
@@ -585,8 +585,11 @@ def _sample_weights(y_true, k, b, rng, scheme, cluster=None):
 
 
 def score_bootstrap(pred, n_resamples, rng, scheme, *, chunk=None) -> dict:
-    """Replicates of the score metrics that have no analytic interval here, from per-sample resample
-    counts shared by all of them. Returns ``{key: (B, ...) array}``."""
+    """Replicates of the score metrics that have no analytic interval here (micro ROC AUC, log
+    loss, Brier) and of the per-class and macro ROC AUC jointly with the micro one (for the
+    interval of the macro - micro gap), from per-sample resample counts shared by all of them.
+    Returns ``{key: (B, ...) array}``; keys starting with ``_`` are for joint use only (their own
+    intervals are analytic)."""
     y_true = pred.y_true
     s = pred.y_score
     n, k = s.shape
@@ -609,25 +612,17 @@ def score_bootstrap(pred, n_resamples, rng, scheme, *, chunk=None) -> dict:
         tot = w.sum(axis=1)
         for key, v in means.items():
             out.setdefault(key, []).append(w @ v / tot)
-        ap = np.empty((b, k))
         auc = np.empty((b, k))
-        sup = np.empty((b, k))
         for j, (order, starts) in enumerate(col_groups):
             wo = w[:, order]
             wp = wo * y[order, j]
-            ap[:, j] = _weighted_ap(wp, wo, starts)
             with np.errstate(invalid="ignore", divide="ignore"):
                 auc[:, j] = _weighted_auc(wp, wo - wp, starts)
-            sup[:, j] = wp.sum(axis=1)
-        out.setdefault("per_class.average_precision", []).append(ap)
         # per-class and macro AUC of the same replicates (joint with micro AUC: the gap's interval)
         out.setdefault("_per_class.roc_auc", []).append(auc)
         out.setdefault("_macro.roc_auc", []).append(M.macro(auc))
-        out.setdefault("macro.average_precision", []).append(M.macro(ap))
-        out.setdefault("weighted.average_precision", []).append(M.weighted(ap, sup))
         wf = w[:, flat_sample[f_order]]
         yf = flat_y[f_order]
-        out.setdefault("micro.average_precision", []).append(_weighted_ap(wf * yf, wf, f_starts))
         out.setdefault("micro.roc_auc", []).append(_weighted_auc(wf * yf, wf * ~yf, f_starts))
     return {key: np.concatenate(v, axis=0) for key, v in out.items()}
 
@@ -700,11 +695,15 @@ class Interval:
     note: str | None = None
     undefined_fraction: float | None = None
     approximate: bool = False  # e.g. too few effective clusters: the note says why
+    #: A status the engine sets itself (``"boundary"``, ``"unstable"``), or None for the default.
+    status: str | None = None
 
     @property
     def unstable(self) -> bool:
-        return self.approximate or (
-            self.undefined_fraction is not None and self.undefined_fraction > UNSTABLE_FRACTION
+        return (
+            self.approximate
+            or self.status == "unstable"
+            or (self.undefined_fraction is not None and self.undefined_fraction > UNSTABLE_FRACTION)
         )
 
 
@@ -714,9 +713,11 @@ class IntervalTable(dict):
     finite, or an interval of zero width, are no interval (with a note saying why); a quantity
     undefined in more than 5% of replicates is marked unstable."""
 
-    def put(self, key, lo, hi, se, method, note=None, undef=None, approximate=None) -> None:
+    def put(
+        self, key, lo, hi, se, method, note=None, undef=None, approximate=None, *, status=None
+    ) -> None:
         """Enter one interval; ``approximate`` is the reason it is only approximate (status
-        ``unstable``), if it is."""
+        ``unstable``), if it is; ``status`` one the engine sets itself (e.g. ``boundary``)."""
         lo, hi = float(lo), float(hi)
         if not (math.isfinite(lo) and math.isfinite(hi)):
             lo = hi = math.nan
@@ -735,7 +736,14 @@ class IntervalTable(dict):
         if approximate and math.isfinite(lo):
             note = (note + "; " if note else "") + approximate
         self[key] = Interval(
-            lo, hi, float(se), method, note, undef, bool(approximate and math.isfinite(lo))
+            lo,
+            hi,
+            float(se),
+            method,
+            note,
+            undef,
+            bool(approximate and math.isfinite(lo)),
+            status,
         )
 
     def put_many(self, key, res, method, k=None) -> None:
@@ -815,6 +823,7 @@ def compute_intervals(pred: Predictions, cm, point: dict, config, summary=None) 
                     np.bincount(pred.y_true, minlength=k), pred.n_samples
                 ),
                 cluster=pred.cluster,
+                ap_weights=R.ap_combination_weights(np.bincount(pred.y_true, minlength=k)),
             )
         score_rules, score_reps = _score_intervals(
             pred, point, config, alpha, score_ss, summary, table
@@ -1126,6 +1135,24 @@ def _simultaneous(point, boot: CountBootstrap, rules: dict, config, alpha, class
     return out
 
 
+#: Method of the per-class ROC AUC interval (no cluster column).
+HM_SCORE_METHOD = (
+    "hm-score (Hanley-McNeil variance at the candidate AUC, DeLong ratios weighted by the error "
+    "mass m(1-AUC); se = half-width / z)"
+)
+
+#: Note of an average precision of exactly 1 (no interval, status ``boundary``).
+AP_BOUNDARY_NOTE = (
+    "AP = 1: perfect ranking of this class; no interval method of demonstrated coverage exists at "
+    "the boundary (the class's ROC AUC interval, which does, bounds the ranking quality)"
+)
+
+#: Micro AP closer to 1 than this, with a class of fewer than :data:`MICRO_AP_SMALL_CLASS`
+#: samples, is marked ``unstable`` (its interval covered ~0.86 in such a simulated case).
+MICRO_AP_NEAR_ONE = 1e-4
+MICRO_AP_SMALL_CLASS = 30
+
+
 def _score_intervals(pred, point, config, alpha, score_ss, summary, table: IntervalTable):
     """Intervals of the score metrics; returns the per-class rules (ROC AUC, AP) for the
     simultaneous intervals and the score replicates of the bootstrap over samples (None when it
@@ -1136,89 +1163,9 @@ def _score_intervals(pred, point, config, alpha, score_ss, summary, table: Inter
     y_true = pred.y_true
     n, k = s.shape
     B = config.n_resamples
-    y = R._one_hot(y_true, k)
-    n_pos = y.sum(axis=0)
-    n_neg = n - n_pos
 
-    # per-class AUC: DeLong, logit scale, t quantile with min(m, q) - 1 degrees of freedom
-    auc = point["per_class.roc_auc"]
-    defined = ~np.isnan(auc)
-    var = summary.delong_var
-    combo = summary.combo_cov
-    df = np.maximum(np.minimum(n_pos, n_neg) - 1, 1)
-    if pred.cluster is not None:
-        # as many degrees of freedom as clusters holding positives (negatives), not samples
-        pairs = np.unique(np.stack([pred.cluster, y_true]), axis=1)
-        c_pos = np.bincount(pairs[1], minlength=k)  # clusters holding a sample of class j
-        n_cl = int(pred.cluster.max()) + 1
-        pure = np.bincount(pairs[0], minlength=n_cl)[pairs[0]] == 1  # one-class clusters
-        c_neg = n_cl - np.bincount(pairs[1][pure], minlength=k)  # clusters holding another class
-        df = np.maximum(np.minimum(c_pos, c_neg) - 1, 1)
-
-    def auc_intervals(a):
-        lo, hi = logit_interval(auc, var, alpha=a, df=df)
-        # At the boundary (AUC 0 or 1: perfect separation) DeLong's variance is 0 and the logit
-        # interval undefined; fall back to a Wilson interval with n = min(m, q) so that the
-        # interval still reflects how few samples support the claim.
-        edge = defined & ~np.isfinite(lo)
-        if edge.any():
-            eff = np.minimum(n_pos, n_neg)
-            wl, wh = wilson_interval(auc * eff, eff, alpha=a)
-            lo = np.where(edge, wl, lo)
-            hi = np.where(edge, wh, hi)
-        return lo, hi
-
-    # with a cluster column DeLong's components are summed within clusters (Obuchowski 1997)
-    cluster_note = "; clustered (Obuchowski 1997)" if pred.cluster is not None else ""
-    lo, hi = auc_intervals(alpha)
-    for j in range(k):
-        if defined[j]:
-            edge = not (0 < auc[j] < 1) or not var[j] > 0
-            put(
-                ("per_class.roc_auc", j),
-                lo[j],
-                hi[j],
-                math.sqrt(var[j]) if var[j] == var[j] else math.nan,
-                (
-                    "wilson (AUC at the boundary; n = min(positives, negatives))"
-                    if edge
-                    else f"delong-logit (t, df={int(df[j])})"
-                )
-                + cluster_note,
-            )
-    rules["roc_auc"] = auc_intervals
-    weights = R.auc_combination_weights(n_pos, n)
-    for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
-        theta = point[key]
-        v = combo[col, col] if combo is not None else np.nan
-        if np.isnan(theta):
-            continue
-        # Welch-Satterthwaite degrees of freedom from the classes' shares of the variance: the
-        # average is only as well determined as its rare classes (coverage simulation in
-        # tests/test_coverage.py: the normal quantile under-covered, ~0.93-0.94).
-        vk = weights[:, col] ** 2 * np.nan_to_num(var)
-        dfk = df
-        df_eff = float(vk.sum() ** 2 / np.sum(vk**2 / dfk)) if vk.sum() > 0 else np.nan
-        lo_m, hi_m = logit_interval(theta, v, alpha=alpha, df=df_eff)
-        if not np.isfinite(lo_m):
-            table[key] = Interval(
-                math.nan,
-                math.nan,
-                math.sqrt(v) if v >= 0 else math.nan,
-                "delong-logit",
-                "no interval: DeLong's variance is 0 (perfect "
-                "separation or all scores tied), so the logit interval is "
-                "undefined",
-            )
-            continue
-        put(
-            key,
-            lo_m,
-            hi_m,
-            math.sqrt(v) if v >= 0 else math.nan,
-            f"delong-logit (t, Welch-Satterthwaite df={df_eff:.0f}; full covariance of the "
-            "per-class AUCs)" + cluster_note,
-        )
+    rules["roc_auc"] = _auc_intervals(pred, point, alpha, summary, table)
+    rules["average_precision"] = _ap_intervals(pred, point, config, alpha, summary, table)
 
     # the rest: bootstrap over samples when affordable, else analytic approximations
     work = float(n) * k * B
@@ -1243,23 +1190,8 @@ def _score_intervals(pred, point, config, alpha, score_ss, summary, table: Inter
                 value_range=None if key.endswith(("log_loss", "brier")) else (0.0, 1.0),
             )
             table.put_many(key, res, method, k if key.startswith("per_class.") else None)
-        ap_reps = reps["per_class.average_precision"]
-
-        def ap_sim(a):
-            res = interval_from_replicates(
-                point["per_class.average_precision"],
-                ap_reps,
-                alpha=a,
-                method="percentile",
-                value_range=(0.0, 1.0),
-            )
-            return res["low"], res["high"]
-
-        rules["average_precision"] = ap_sim
     else:
-        rules["average_precision"] = _analytic_score_intervals(
-            pred, point, alpha, put, n_pos, score_ss
-        )
+        _analytic_score_intervals(pred, point, alpha, put, score_ss)
     # top-k accuracy is a proportion of samples: Wilson in every regime (a bootstrap of it
     # degenerates under the stratified scheme when the misses are all of one small class)
     for kk in (3, 5):
@@ -1306,6 +1238,292 @@ def _score_intervals(pred, point, config, alpha, score_ss, summary, table: Inter
     return rules, reps
 
 
+def _cluster_auc_df(pred, k) -> np.ndarray:
+    """Degrees of freedom of a clustered per-class AUC: as many as clusters holding positives
+    (negatives) of the class, not samples, minus one."""
+    y_true = pred.y_true
+    pairs = np.unique(np.stack([pred.cluster, y_true]), axis=1)
+    c_pos = np.bincount(pairs[1], minlength=k)  # clusters holding a sample of class j
+    n_cl = int(pred.cluster.max()) + 1
+    pure = np.bincount(pairs[0], minlength=n_cl)[pairs[0]] == 1  # one-class clusters
+    c_neg = n_cl - np.bincount(pairs[1][pure], minlength=k)  # clusters holding another class
+    return np.maximum(np.minimum(c_pos, c_neg) - 1, 1)
+
+
+def auc_score_intervals(summary, *, alpha) -> tuple[np.ndarray, np.ndarray]:
+    """The HM-S score interval (:func:`prevalens.intervals.auc_score_interval`) of every class's
+    ROC AUC from the DeLong components of a ranking pass (rows as independent samples)."""
+    n_pos = summary.n_pos
+    n_neg = int(n_pos.sum()) - n_pos
+    return auc_score_interval(
+        summary.auc, summary.delong_s10, summary.delong_s01, n_pos, n_neg, alpha=alpha
+    )
+
+
+def _auc_intervals(pred, point, alpha, summary, table: IntervalTable) -> PerClassRule:
+    """Per-class, macro and weighted ROC AUC; returns the per-class rule.
+
+    Per class: the HM-S score interval (valid near and at AUC = 1 with few positives). With a
+    cluster column: DeLong's clustered variance (Obuchowski 1997) on the logit scale with
+    t(clusters - 1), and Wilson with n = min(positives, negatives) at AUC 0 or 1 (HM-S was not
+    validated under clustering). Macro and weighted: the full DeLong covariance of the per-class
+    AUCs on the logit scale with Welch-Satterthwaite degrees of freedom.
+    """
+    k = summary.auc.size
+    auc = point["per_class.roc_auc"]
+    defined = ~np.isnan(auc)
+    var = summary.delong_var
+    n_pos = summary.n_pos
+    n = int(n_pos.sum())
+    n_neg = n - n_pos
+    z = special.ndtri(1 - alpha / 2)
+    clustered = pred.cluster is not None
+    if not clustered:
+        df = np.maximum(np.minimum(n_pos, n_neg) - 1, 1)
+
+        def auc_rule(a):
+            return auc_score_intervals(summary, alpha=a)
+
+        lo, hi = auc_rule(alpha)
+        for j in range(k):
+            if defined[j]:
+                put_se = (hi[j] - lo[j]) / (2 * z)
+                table.put(
+                    ("per_class.roc_auc", j),
+                    lo[j],
+                    hi[j],
+                    put_se,
+                    HM_SCORE_METHOD + f"; m={int(n_pos[j])}, n={int(n_neg[j])}",
+                )
+    else:
+        df = _cluster_auc_df(pred, k)
+
+        def auc_rule(a):
+            lo, hi = logit_interval(auc, var, alpha=a, df=df)
+            # At the boundary (AUC 0 or 1) DeLong's variance is 0 and the logit interval
+            # undefined: Wilson with n = min(m, q), so that the interval still reflects how few
+            # samples support the claim.
+            edge = defined & ~np.isfinite(lo)
+            if edge.any():
+                eff = np.minimum(n_pos, n_neg)
+                wl, wh = wilson_interval(auc * eff, eff, alpha=a)
+                lo = np.where(edge, wl, lo)
+                hi = np.where(edge, wh, hi)
+            return lo, hi
+
+        lo, hi = auc_rule(alpha)
+        caveat = (
+            "; clustered (Obuchowski 1997); not the small-sample (HM-S) interval used without "
+            "clusters, which was not validated under clustering"
+        )
+        for j in range(k):
+            if defined[j]:
+                edge = not (0 < auc[j] < 1) or not var[j] > 0
+                if edge:
+                    table.put(
+                        ("per_class.roc_auc", j),
+                        lo[j],
+                        hi[j],
+                        (hi[j] - lo[j]) / (2 * z),
+                        "wilson (AUC at the boundary; n = min(positives, negatives); se = "
+                        "half-width / z)" + caveat,
+                    )
+                else:
+                    table.put(
+                        ("per_class.roc_auc", j),
+                        lo[j],
+                        hi[j],
+                        math.sqrt(var[j]),
+                        f"delong-logit (t, df={int(df[j])})" + caveat,
+                    )
+
+    cluster_note = "; clustered (Obuchowski 1997)" if clustered else ""
+    combo = summary.combo_cov
+    weights = R.auc_combination_weights(n_pos, n)
+    for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
+        theta = point[key]
+        v = combo[col, col] if combo is not None else np.nan
+        if np.isnan(theta):
+            continue
+        # Welch-Satterthwaite degrees of freedom from the classes' shares of the variance: the
+        # average is only as well determined as its rare classes (coverage simulation in
+        # tests/test_coverage.py: the normal quantile under-covered, ~0.93-0.94).
+        vk = weights[:, col] ** 2 * np.nan_to_num(var)
+        df_eff = float(vk.sum() ** 2 / np.sum(vk**2 / df)) if vk.sum() > 0 else np.nan
+        lo_m, hi_m = logit_interval(theta, v, alpha=alpha, df=df_eff)
+        if not np.isfinite(lo_m):
+            table[key] = Interval(
+                math.nan,
+                math.nan,
+                math.sqrt(v) if v >= 0 else math.nan,
+                "delong-logit",
+                "no interval: DeLong's variance is 0 (perfect "
+                "separation or all scores tied), so the logit interval is "
+                "undefined",
+            )
+            continue
+        # A class at AUC 0 or 1 has DeLong variance 0: the average's interval leaves its
+        # uncertainty out. Simulated (tests/score_sims.py): coverage 0.70-0.90 when five classes
+        # sit at 0.999, 0.84-0.93 at 0.99 with few positives; no replacement studied (HM-S
+        # implied variances: vacuous intervals near 1 on the logit scale; MOVER from the HM-S
+        # intervals: 0.92-0.97) was valid throughout (docs/design.md, Intervals).
+        at_edge = (weights[:, col] > 0) & defined & ~(var > 0)
+        note = status = None
+        if at_edge.any():
+            status = "unstable"
+            note = (
+                f"{int(at_edge.sum())} class(es) at ROC AUC 0 or 1 add no variance to DeLong's "
+                "covariance, so the interval leaves their uncertainty out"
+            )
+        table.put(
+            key,
+            lo_m,
+            hi_m,
+            math.sqrt(v) if v >= 0 else math.nan,
+            f"delong-logit (t, Welch-Satterthwaite df={df_eff:.0f}; full covariance of the "
+            "per-class AUCs)" + cluster_note,
+            note,
+            status=status,
+        )
+    return auc_rule
+
+
+def _ap_method(df: float, unit: str) -> str:
+    shown = "inf" if not math.isfinite(df) else f"{max(df - 1.0, 1.0):.1f}"
+    return (
+        f"logit-t ({unit}; t with df={shown}: the effective number of observations carrying the "
+        "variance, minus 1)"
+    )
+
+
+def _ap_intervals(pred, point, config, alpha, summary, table: IntervalTable) -> PerClassRule:
+    """Average precision, per class, micro, macro and weighted: standard errors from influence
+    values (per class: the exact jackknife) on the logit scale with a t quantile of
+    max(df - 1, 1) degrees of freedom, df = (sum u^2)^2 / sum u^4 over the influence values (the
+    effective number of observations carrying the variance: 2-4 near AP = 1, where a handful of
+    negatives ranked among the positives decide AP). No resampling: O(N log N) per class.
+
+    AP = 1 exactly has no interval (status ``boundary``). Returns the per-class rule.
+    """
+    k = summary.auc.size
+    ap = point["per_class.average_precision"]
+    se = summary.ap_se
+    t_df = np.maximum(np.nan_to_num(summary.ap_df, nan=1.0) - 1.0, 1.0)
+    clustered = pred.cluster is not None
+    unit = (
+        "cluster-robust influence-function SE over clusters; the clustered form is not validated "
+        "by simulation"
+        if clustered
+        else "exact jackknife SE, stratified by positives / negatives"
+    )
+
+    def ap_rule(a):
+        return logit_t_interval(ap, se, alpha=a, df=t_df)
+
+    lo, hi = ap_rule(alpha)
+    for j in range(k):
+        if np.isnan(ap[j]):
+            continue
+        if ap[j] >= 1.0:
+            table.put(
+                ("per_class.average_precision", j),
+                math.nan,
+                math.nan,
+                math.nan,
+                f"logit-t ({unit}); none at AP = 1",
+                AP_BOUNDARY_NOTE,
+                status="boundary",
+            )
+        else:
+            method = _ap_method(summary.ap_df[j], unit)
+            table.put(("per_class.average_precision", j), lo[j], hi[j], se[j], method)
+
+    # macro, weighted and micro: the influence values summed within each sample (or cluster);
+    # the unit's totals D_c give se^2 = C / (C - 1) sum D_c^2 and df = (sum D^2)^2 / sum D^4
+    y_true = pred.y_true
+    n = y_true.size
+    unit_of = pred.cluster if clustered else None
+    unit_name = "cluster (clustered form not validated by simulation)" if clustered else "sample"
+
+    def by_unit(d):
+        tot = d if unit_of is None else np.bincount(unit_of, weights=d)
+        c = tot.size
+        return math.sqrt(c / max(c - 1, 1) * float(tot @ tot)), float(effective_dof(tot))
+
+    infl = summary.ap_influence
+    at_one = ~np.isnan(ap) & (ap >= 1.0)
+    for col, key in ((0, "macro.average_precision"), (1, "weighted.average_precision")):
+        theta = float(point[key])
+        if math.isnan(theta) or infl is None:
+            continue
+        d = infl[col].copy()
+        if col == 1 and (config.resampling != "stratified" or clustered):
+            # with class supports free to vary, the weights n_k / N vary too
+            d += (np.nan_to_num(ap)[y_true] - theta) / n
+        how = f"influence-function SE by {unit_name}, per-class APs combined"
+        if theta >= 1.0:
+            table.put(
+                key,
+                math.nan,
+                math.nan,
+                math.nan,
+                f"logit-t ({how}); none at AP = 1",
+                _AP_ALL_ONE,
+                status="boundary",
+            )
+            continue
+        se_m, df_m = by_unit(d)
+        method = _ap_method(df_m, how)
+        l, h = logit_t_interval(theta, se_m, alpha=alpha, df=max(df_m - 1.0, 1.0))
+        note = None
+        status = None
+        if at_one.any():
+            note = (
+                f"{int(at_one.sum())} class(es) with AP = 1 add no variance to the interval (no "
+                "interval method of demonstrated coverage exists at AP = 1)"
+            )
+            status = "unstable"
+        table.put(key, l, h, se_m, method, note, status=status)
+
+    theta = float(point["micro.average_precision"])
+    if not math.isnan(theta):
+        how = f"influence-function SE by {unit_name}, the entries of a sample summed"
+        if theta >= 1.0:
+            table.put(
+                "micro.average_precision",
+                math.nan,
+                math.nan,
+                math.nan,
+                f"logit-t ({how}); none at AP = 1",
+                "micro AP = 1: every class perfectly ranked; no interval method of demonstrated "
+                "coverage exists at the boundary",
+                status="boundary",
+            )
+        else:
+            _, d = R.micro_average_precision_influence(y_true, pred.y_score)
+            se_m, df_m = by_unit(d)
+            method = _ap_method(df_m, how)
+            l, h = logit_t_interval(theta, se_m, alpha=alpha, df=max(df_m - 1.0, 1.0))
+            support = summary.n_pos
+            small = (support > 0) & (support < MICRO_AP_SMALL_CLASS)
+            note = status = None
+            if small.any() and 1.0 - theta < MICRO_AP_NEAR_ONE:
+                status = "unstable"
+                note = (
+                    "micro AP near 1 is governed by the score tails of classes with few samples "
+                    f"({int(small.sum())} class(es) with fewer than {MICRO_AP_SMALL_CLASS} "
+                    "samples)"
+                )
+            table.put("micro.average_precision", l, h, se_m, method, note, status=status)
+    return ap_rule
+
+
+_AP_ALL_ONE = (
+    "AP = 1 for every class: perfect ranking; no interval method of demonstrated coverage exists "
+    "at the boundary (the ROC AUC intervals, which do, bound the ranking quality)"
+)
+
+
 def _independent_note(pred) -> str:
     """For the few intervals that have no clustered form here: say that they ignore clusters."""
     return (
@@ -1318,65 +1536,12 @@ def _independent_note(pred) -> str:
     )
 
 
-def _analytic_score_intervals(pred, point, alpha, put, n_pos, score_seed) -> PerClassRule:
-    """The analytic approximations used when the bootstrap over samples is too large; returns
-    the rule of the per-class AP intervals."""
+def _analytic_score_intervals(pred, point, alpha, put, score_seed) -> None:
+    """The analytic approximations used when the bootstrap over samples is too large: micro ROC
+    AUC (clustered DeLong with each sample a cluster) and the mean losses (t intervals)."""
     s = pred.y_score
     y_true = pred.y_true
     n, k = s.shape
-    ap = point["per_class.average_precision"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ap_var = ap * (1 - ap) / n_pos  # Boyd et al. (2013): logit interval, tau^2 = 1/(n AP(1-AP))
-    lo, hi = logit_interval(ap, ap_var, alpha=alpha)
-    for j in range(k):
-        if not np.isnan(ap[j]):
-            put(
-                ("per_class.average_precision", j),
-                lo[j],
-                hi[j],
-                math.sqrt(ap_var[j]),
-                f"logit (Boyd et al. 2013; n_pos={int(n_pos[j])}; bootstrap too large)"
-                + _independent_note(pred),
-            )
-    defined = ~np.isnan(ap) & (ap_var > 0)
-    if not defined.any():
-        for key in ("macro.average_precision", "weighted.average_precision"):
-            if key in point and np.isfinite(point[key]):
-                put(
-                    key,
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    "logit (per-class AP variances)",
-                    "no interval: every class's AP is 0 or 1 (no variation)",
-                )
-    if defined.any():
-        for key, wts in (
-            ("macro.average_precision", np.ones(k)),
-            ("weighted.average_precision", n_pos.astype(float)),
-        ):
-            ww = np.where(defined, wts, 0.0)
-            ww = ww / ww.sum()
-            v = float((ww**2 * np.where(defined, ap_var, 0.0)).sum())
-            l, h = logit_interval(point[key], v, alpha=alpha)
-            put(
-                key,
-                l,
-                h,
-                math.sqrt(v),
-                "logit (per-class AP variances, classes treated as independent; bootstrap too large)"
-                + _independent_note(pred),
-            )
-    theta = point["micro.average_precision"]
-    v = theta * (1 - theta) / n
-    l, h = logit_interval(theta, v, alpha=alpha)
-    put(
-        "micro.average_precision",
-        l,
-        h,
-        math.sqrt(v),
-        "logit (Boyd et al. 2013; bootstrap too large)" + _independent_note(pred),
-    )
     theta = point["micro.roc_auc"]
     v, n_used = micro_auc_variance(
         y_true, s, rng=np.random.default_rng(score_seed), cluster=pred.cluster
@@ -1408,4 +1573,3 @@ def _analytic_score_intervals(pred, point, alpha, put, n_pos, score_seed) -> Per
                 df, how = c - 1, "t (mean of per-sample losses; cluster-robust standard error)"
             q = special.stdtrit(df, 1 - alpha / 2)
             put(key, point[key] - q * se, point[key] + q * se, se, how)
-    return lambda a: logit_interval(ap, ap_var, alpha=a)

@@ -1038,7 +1038,17 @@ def _interval_phrase(run, has_scores=True):
     return (
         f"{run['interval_method']} bootstrap with {run['n_resamples']:,} {run['resampling']} "
         f"replicates for label metrics; {_PROPORTION_NAMES.get(prop, prop)} for per-class "
-        "proportions" + ("; DeLong for ROC AUC" if has_scores else "")
+        "proportions"
+        + (
+            (
+                "; clustered DeLong for ROC AUC"
+                if run["resampling"] == "cluster"
+                else "; HM-S score intervals for per-class ROC AUC, DeLong for its averages"
+            )
+            + "; jackknife and influence-function intervals for average precision"
+            if has_scores
+            else ""
+        )
     )
 
 
