@@ -135,10 +135,9 @@ def _one_hot(y_true, k):
 
 
 def _is_probability(y_score):
-    """prevalens's documented rule: rows in [0, 1] summing to 1 within 1e-6."""
-    return bool(
-        ((y_score >= 0) & (y_score <= 1)).all() and np.all(np.abs(y_score.sum(axis=1) - 1) <= 1e-6)
-    )
+    """prevalens's documented rule: non-negative rows summing to 1 within 0.01 (probabilities as
+    stored, rounded to a few decimals)."""
+    return bool((y_score >= 0).all() and np.all(np.abs(y_score.sum(axis=1) - 1) <= 0.01))
 
 
 def sklearn_score_metrics(y_true, y_score, k: int) -> dict:

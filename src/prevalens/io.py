@@ -80,7 +80,9 @@ class Predictions:
     pred_source : {"column", "argmax", "array"}
         Where ``y_pred`` came from.
     scores_are_probabilities : bool
-        Every score row lies in [0, 1] and sums to 1 (within 1e-6).
+        Every score is non-negative and every row sums to 1 within
+        :data:`~prevalens.ranking.PROBABILITY_ATOL` (0.01: probabilities as stored, rounded to a
+        few decimals).
     inputs : tuple of InputInfo
     columns : dict
         The column names that were used, by role.
