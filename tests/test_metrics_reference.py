@@ -179,6 +179,15 @@ def sklearn_score_metrics(y_true, y_score, k: int) -> dict:
                 )
         if _is_probability(y_score):
             out["overall.log_loss"] = skm.log_loss(y_true, y_score, labels=np.arange(k))
+            # prevalens's documented rule: when rows that give their true class a probability
+            # below eps (clipped to eps) make up more than half of the clipped value, the log
+            # loss is infinite in truth and reported as undefined (prevalens.checks)
+            eps = np.finfo(np.float64).eps
+            p_true = y_score[np.arange(len(y_true)), y_true]
+            losses = -np.log(np.clip(p_true, eps, 1 - eps))
+            clipped = p_true < eps
+            if clipped.any() and losses[clipped].sum() > 0.5 * losses.sum():
+                out["overall.log_loss"] = np.nan
             # Brier's original multi-class score (0 to 2), also for K = 2.
             out["overall.brier"] = skm.brier_score_loss(
                 y_true, y_score, labels=np.arange(k), scale_by_half=False
