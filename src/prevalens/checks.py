@@ -24,9 +24,10 @@ thresholds are set so that ordinary data, good or bad models alike, give no warn
   half of its rows off the diagonal, hence 2/3 rather than 1/2; no real classifier is worse than
   chance on most classes in a one-to-one pattern.
 * **Label sets that overlap poorly** (``labels-mismatch``): most rows are errors, at least a third
-  of the rows have a true label that is never predicted, and at least a third a predicted label
-  that is never true. A weak model on a long tail predicts classes that the truth lacks, but
-  it also predicts the classes the truth has; two codings miss on both sides. When y_true and
+  of the rows belong to classes with 10 or more true samples that are never predicted, and at
+  least a third are predicted as classes (10 or more times) that are never true. Two codings
+  miss on both sides, and for whole classes; a weak model on a long tail (even with more
+  classes than samples) misses and invents classes one or two rows at a time. When y_true and
   y_pred (given as labels) share no label at all, with two or more labels on each side, every
   prediction is wrong by construction: InputError.
 
@@ -168,9 +169,12 @@ def check_labels(pred: Predictions, cm: np.ndarray, *, min_support: int) -> list
     if single is not None:
         notes.append(single)
     else:
-        coding = _shifted(pred, cm, support) or _permuted(pred, cm, support)
-        if coding is None:
-            coding = _mismatch(pred, cm, support, predicted)
+        # unshared labels first: two codings can also look like a shift once sorted together
+        coding = (
+            _mismatch(pred, cm, support, predicted)
+            or _shifted(pred, cm, support)
+            or _permuted(pred, cm, support)
+        )
         if coding is not None:
             notes.append(coding)
     typos = _typos(pred, support, predicted, min_support)
@@ -303,11 +307,12 @@ def _mismatch(pred: Predictions, cm, support, predicted) -> Note | None:
     if not len(only_true) or not len(only_pred):
         return None
     correct = int(np.trace(cm))
-    # rows whose true label is never predicted, and rows whose predicted label is never true:
-    # both sides, as when the two columns use different codings (a weak model on a long tail
-    # predicts classes that the truth lacks, but it also predicts the classes the truth has)
-    true_side = int(support[only_true].sum())
-    pred_side = int(predicted[only_pred].sum())
+    # rows of classes with MIN_ROWS true samples that are never predicted, and rows predicted as
+    # classes (predicted MIN_ROWS times) that are never true: both sides, as when the columns use
+    # two codings. A weak model on a long tail misses classes and predicts absent ones, but one
+    # or two rows each (a model predicts a class it knows with 10 samples at least once).
+    true_side = int(support[only_true][support[only_true] >= MIN_ROWS].sum())
+    pred_side = int(predicted[only_pred][predicted[only_pred] >= MIN_ROWS].sum())
     if correct * 2 >= n or min(true_side, pred_side) < max(MISMATCH_SHARE * n, MIN_ROWS):
         return None
     unshared = true_side + pred_side - int(cm[np.ix_(only_true, only_pred)].sum())
@@ -812,7 +817,8 @@ def qualify_losses(
     elif stats.clipped:
         share = stats.clipped_loss / stats.total_loss if stats.total_loss > 0 else 1.0
         extra["log_loss"].append(
-            f"{stats.clipped} rows with a true-class probability below eps are clipped to eps "
+            f"{_plural(stats.clipped, 'row')} with a true-class probability below eps, clipped "
+            "to eps "
             f"({_pct(share, 1.0)} of the value)"
         )
     for name, texts in extra.items():
