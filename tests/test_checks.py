@@ -397,6 +397,14 @@ def test_single_true_class_on_a_minimal_input():
     assert "'a'" in note(result, "single-true-class")
 
 
+def test_a_single_class_in_all_is_refused():
+    with pytest.raises(InputError, match=r"^only one class, 'a', in 'y_true'.*nothing to audit"):
+        pv.audit(["a"] * 5, ["a"] * 5, n_resamples=0, seed=1)
+    # with the model's classes listed there is something to audit: a warning
+    result, caught = audit(["a"] * 5, ["a"] * 5, labels=["a", "b"])
+    assert "single-true-class" in kinds(result)
+
+
 def test_log_loss_undefined_when_mostly_clipping_and_noted_when_partly():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 3, 200)

@@ -47,7 +47,9 @@ patterns arise by chance.
   the scores hold no more than a hard prediction.
 * **A single true class** (``single-true-class``): every sample has the same true class; there is
   nothing rare or common to compare. Not an error: the class's recall and the classes it is
-  mistaken for are still measured (e.g. an audit of one subgroup's data).
+  mistaken for are still measured (e.g. an audit of one subgroup's data). Only when there is a
+  single class in all (truth, predictions, scores and ``labels``) is there genuinely nothing to
+  audit, every prediction being right by construction: InputError.
 
 Notes on probabilities (no warning, except where a number disappears): scores accepted as
 probabilities although their rows sum to 1 only within the tolerance (``scores-rounded``),
@@ -149,7 +151,9 @@ def check_labels(pred: Predictions, cm: np.ndarray, *, min_support: int) -> list
     Raises
     ------
     InputError
-        When ``y_pred`` is given, both columns use two or more labels, and they share none.
+        When there is only one class (nothing to audit: every prediction is right by
+        construction), or ``y_pred`` is given, both columns use two or more labels, and they
+        share none.
     """
     cm = np.asarray(cm)
     support = cm.sum(axis=1)
@@ -158,6 +162,15 @@ def check_labels(pred: Predictions, cm: np.ndarray, *, min_support: int) -> list
     notes: list[Note] = []
     if n == 0:
         return notes
+    if pred.n_classes == 1:
+        source = pred.inputs[0].path if pred.inputs and pred.inputs[0].path else None
+        raise InputError(
+            (f"{source}: " if source else "")
+            + f"only one class, {pred.classes[0]!r}, in '{_column(pred, 'y_true')}', the "
+            "predictions and `labels`: every prediction is right by construction and there is "
+            "nothing to audit; give data with two or more classes, or list the model's classes "
+            "in `labels`"
+        )
     true_set = np.flatnonzero(support > 0)
     pred_set = np.flatnonzero(predicted > 0)
     given = pred.pred_source != "argmax"
