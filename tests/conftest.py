@@ -158,11 +158,13 @@ def random_case(
 
 
 def run_audit(case: Case, *, labels=None, y_true=None, y_pred=None, y_score=None):
-    """``prevalens.audit`` with point estimates only, undefined-metric and probability warnings
-    silenced (tests that are about those warnings catch them themselves)."""
+    """``prevalens.audit`` with point estimates only, undefined-metric, probability and input
+    warnings silenced (tests that are about those warnings catch them themselves; drawn cases
+    are often implausible on purpose: one true class, random scores beside y_pred)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", prevalens.UndefinedMetricWarning)
         warnings.simplefilter("ignore", prevalens.ProbabilityWarning)
+        warnings.simplefilter("ignore", prevalens.InputWarning)
         return prevalens.audit(
             case.y_true if y_true is None else y_true,
             case.y_pred if y_pred is None else y_pred,

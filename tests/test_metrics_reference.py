@@ -135,10 +135,9 @@ def _one_hot(y_true, k):
 
 
 def _is_probability(y_score):
-    """prevalens's documented rule: rows in [0, 1] summing to 1 within 1e-6."""
-    return bool(
-        ((y_score >= 0) & (y_score <= 1)).all() and np.all(np.abs(y_score.sum(axis=1) - 1) <= 1e-6)
-    )
+    """prevalens's documented rule: non-negative rows summing to 1 within 0.01 (probabilities as
+    stored, rounded to a few decimals)."""
+    return bool((y_score >= 0).all() and np.all(np.abs(y_score.sum(axis=1) - 1) <= 0.01))
 
 
 def sklearn_score_metrics(y_true, y_score, k: int) -> dict:
@@ -180,6 +179,15 @@ def sklearn_score_metrics(y_true, y_score, k: int) -> dict:
                 )
         if _is_probability(y_score):
             out["overall.log_loss"] = skm.log_loss(y_true, y_score, labels=np.arange(k))
+            # prevalens's documented rule: when rows that give their true class a probability
+            # below eps (clipped to eps) make up more than half of the clipped value, the log
+            # loss is infinite in truth and reported as undefined (prevalens.checks)
+            eps = np.finfo(np.float64).eps
+            p_true = y_score[np.arange(len(y_true)), y_true]
+            losses = -np.log(np.clip(p_true, eps, 1 - eps))
+            clipped = p_true < eps
+            if clipped.any() and losses[clipped].sum() > 0.5 * losses.sum():
+                out["overall.log_loss"] = np.nan
             # Brier's original multi-class score (0 to 2), also for K = 2.
             out["overall.brier"] = skm.brier_score_loss(
                 y_true, y_score, labels=np.arange(k), scale_by_half=False

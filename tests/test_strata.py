@@ -162,6 +162,10 @@ def confusion_matrices(draw, min_classes=2, max_classes=8, absent=True, never_pr
     if cm.sum() < 2 or (not absent and (cm.sum(axis=1) == 0).any()):
         cm[np.arange(k), np.arange(k)] += 1  # an audit needs two samples
         cm[0, 0] += 1
+    present = np.flatnonzero(cm.sum(axis=1) > 0)
+    if not ((cm.sum(axis=1) > 0) & (cm.sum(axis=0) > 0)).any() and len(present) >= 2:
+        # y_true and y_pred must share a label (disjoint label sets are refused as a coding error)
+        cm[present[0], present[0]] += 1
     note(f"cm={cm.tolist()}")
     return cm
 

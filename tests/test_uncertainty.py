@@ -59,11 +59,13 @@ def rows_from_cm(cm):
 
 
 def quiet_audit(*args, **kwargs):
-    """``prevalens.audit`` with the undefined-metric / probability warnings silenced (those are
-    tested elsewhere); any other warning, and RuntimeWarnings from prevalens, still fail."""
+    """``prevalens.audit`` with the undefined-metric / probability / input warnings silenced
+    (those are tested elsewhere; the degenerate cases here are implausible inputs on purpose);
+    any other warning, and RuntimeWarnings from prevalens, still fail."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", prevalens.UndefinedMetricWarning)
         warnings.simplefilter("ignore", prevalens.ProbabilityWarning)
+        warnings.simplefilter("ignore", prevalens.InputWarning)
         return prevalens.audit(*args, **kwargs)
 
 
@@ -71,6 +73,7 @@ def quiet_audit_predictions(pred, config):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", prevalens.UndefinedMetricWarning)
         warnings.simplefilter("ignore", prevalens.ProbabilityWarning)
+        warnings.simplefilter("ignore", prevalens.InputWarning)
         return audit_predictions(pred, config)
 
 

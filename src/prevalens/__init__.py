@@ -31,6 +31,7 @@ from .counts import ConfusionCounts, confusion_matrix  # noqa: E402
 from .exceptions import (  # noqa: E402
     ConfigError,
     InputError,
+    InputWarning,
     PrevalensError,
     PrevalensWarning,
     ProbabilityWarning,
@@ -102,6 +103,7 @@ __all__ = [
     "GapResult",
     "InputError",
     "InputInfo",
+    "InputWarning",
     "Predictions",
     "PrevalensError",
     "PrevalensWarning",

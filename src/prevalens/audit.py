@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from . import checks as C
 from . import metrics as M
 from . import ranking as R
 from .analyses.context import Context
@@ -28,9 +29,9 @@ from .analyses.family import adjust
 from .analyses.gap import analyse_gap
 from .analyses.strata import analyse_strata, auc_strata_weights
 from .analyses.trend import analyse_trend
-from .exceptions import ConfigError, ProbabilityWarning, UndefinedMetricWarning
+from .exceptions import ConfigError, InputWarning, UndefinedMetricWarning
 from .findings import FindingsInput, build_findings
-from .io import Predictions, predictions_from_arrays, read_results
+from .io import Predictions, predictions_from_arrays, read_results, renormalized_scores
 from .limitations import limitation_notes
 from .options import AUDIT_OPTIONS, AuditConfig
 from .results import AuditResult, ClassResult, DataSummary, Estimate, FamilyInfo, Note, RunInfo
@@ -163,23 +164,21 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
         entropy = np.random.SeedSequence().entropy
         assert isinstance(entropy, int)  # drawn from the OS, never a sequence here
         config = replace(config, seed=entropy % (2**63))
-    notes: list[Note] = []
-    if pred.y_score is not None and not pred.scores_are_probabilities:
-        notes.append(
-            _warn(
-                Note(
-                    "scores-not-probabilities",
-                    "scores are not probabilities (rows do not all lie in [0, 1] and sum to 1), so "
-                    "log loss and Brier score are not computed; ranking metrics (ROC AUC, average "
-                    "precision, top-k accuracy) are",
-                ),
-                ProbabilityWarning,
-                stacklevel,
-            )
-        )
+    renormalized = None
+    if config.renormalize_scores and pred.y_score is not None:
+        pred, deviation, row = renormalized_scores(pred)
+        renormalized = C.Renormalization(deviation, row)
 
-    # 1. point estimates: count once, reduce many
+    # 1. point estimates: count once, reduce many; the input's plausibility (prevalens.checks)
     cm = pred.counts().matrix
+    notes: list[Note] = []
+    stats = C.score_stats(pred)
+    for note in C.check_labels(pred, cm, min_support=config.min_support) + C.check_scores(
+        pred, stats, cm
+    ):
+        notes.append(_warn(note, InputWarning, stacklevel))
+    for note, category in C.probability_notes(pred, stats, renormalized):
+        notes.append(_warn(note, category, stacklevel) if category else note)
     point = {k: np.asarray(v) for k, v in M.count_statistics(cm).items()}
     strata = assign_strata(cm.sum(axis=1), StrataSpec.from_config(config))
     summary = None
@@ -206,6 +205,7 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
     table = intervals.table if intervals is not None else IntervalTable()
     per_class = _per_class(pred, cm, point, table, config, strata)
     averages, overall = _averages_overall(pred, point, table)
+    overall = C.qualify_losses(overall, pred, stats, renormalized)
 
     # 3. analyses, one family of claims, findings
     ctx = Context(
@@ -472,7 +472,8 @@ def _averages_overall(pred, point, table) -> tuple[dict, dict]:
             overall[name] = Estimate(
                 math.nan,
                 status="undefined",
-                note="not computed: scores are not probabilities (rows must lie in [0, 1] and sum to 1)",
+                note="not computed: scores are not probabilities (rows must be non-negative and "
+                f"sum to 1 within {R.PROBABILITY_ATOL:g}; or set `renormalize_scores`)",
             )
     return averages, overall
 

@@ -147,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
             kwargs["metavar"] = "'NAME OP X'" if opt.key == "gates" else "'ROLE: NAME'"
         elif opt.kind == "choice":
             kwargs["choices"] = opt.choices
+        elif opt.kind == "bool":  # --flag / --no-flag (the latter overrides a config file)
+            kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["metavar"] = _METAVARS[opt.kind]
             if opt.kind == "int":

@@ -14,6 +14,7 @@ __all__ = [
     "PrevalensWarning",
     "UndefinedMetricWarning",
     "ProbabilityWarning",
+    "InputWarning",
 ]
 
 
@@ -54,4 +55,14 @@ class ProbabilityWarning(PrevalensWarning):
 
     Ranking metrics (ROC AUC, average precision, top-k accuracy) only need an order and are still
     computed.
+    """
+
+
+class InputWarning(PrevalensWarning):
+    """The input is probably not what was meant: score columns that disagree with the predicted
+    labels, labels shifted or permuted between y_true and y_pred, likely typos in labels, hard
+    (one-hot) scores, a single true class.
+
+    The audit is still computed; the message names the columns or classes and what to check, and
+    the same text is recorded in the results' notes (see :mod:`prevalens.checks`).
     """

@@ -29,7 +29,7 @@ import io as _io
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,9 @@ class Predictions:
     pred_source : {"column", "argmax", "array"}
         Where ``y_pred`` came from.
     scores_are_probabilities : bool
-        Every score row lies in [0, 1] and sums to 1 (within 1e-6).
+        Every score is non-negative and every row sums to 1 within
+        :data:`~prevalens.ranking.PROBABILITY_ATOL` (0.01: probabilities as stored, rounded to a
+        few decimals).
     inputs : tuple of InputInfo
     columns : dict
         The column names that were used, by role.
@@ -481,6 +483,31 @@ def _build(
         inputs=inputs,
         columns=columns,
     )
+
+
+def renormalized_scores(pred: Predictions) -> tuple[Predictions, float, int]:
+    """``pred`` with each score row divided by its sum (``renormalize_scores``), the largest
+    ``|row sum - 1|`` before and its (0-based) row. A row whose scores sum to 0 cannot be
+    renormalised: :class:`~prevalens.InputError` naming the row.
+
+    The predicted labels are kept (dividing a row by a positive number keeps its argmax).
+    """
+    if pred.y_score is None:
+        return pred, 0.0, -1
+    sums = pred.y_score.sum(axis=1)
+    if not (sums.min() > 0):  # also NaN; scores were checked non-negative and finite
+        i = _first(~(sums > 0))
+        source = pred.inputs[0].path if pred.inputs and pred.inputs[0].path else "`y_score`"
+        raise InputError(
+            f"{source}: the scores of row {i + 1} sum to {_py(sums[i])!r}; "
+            "`renormalize_scores` divides each row by its sum and needs a positive sum in every "
+            "row (fix the row, or leave `renormalize_scores` off for ranking metrics only)"
+        )
+    deviation = np.abs(sums - 1.0)
+    worst = int(np.argmax(deviation))
+    scores = pred.y_score / sums[:, None]
+    renormalized = replace(pred, y_score=scores, scores_are_probabilities=True)
+    return renormalized, float(deviation[worst]), worst
 
 
 def _score_name(where, label):

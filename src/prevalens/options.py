@@ -57,8 +57,8 @@ class Option:
     key : str
         The name everywhere: keyword argument, TOML key, ``--key-with-dashes`` flag.
     kind : str
-        ``str``, ``text`` (Markdown), ``int``, ``float``, ``choice``, ``path``, ``list-str``,
-        ``list-float``, ``labels`` or ``formats``.
+        ``str``, ``text`` (Markdown), ``int``, ``float``, ``bool``, ``choice``, ``path``,
+        ``list-str``, ``list-float``, ``labels`` or ``formats``.
     default : Any
     help : str
         One line, for ``--help``.
@@ -193,6 +193,10 @@ class AuditConfig:
     score_bootstrap_max_work : float
         Largest N * K * B for which score metrics without an analytic interval are bootstrapped
         over samples; above it their analytic approximations are used (and named in ``method``).
+    renormalize_scores : bool
+        Divide each score row by its sum, so that scores which are not probabilities (or
+        probabilities rounded beyond the tolerance) get a log loss and a Brier score; every score
+        metric then uses the renormalised scores. Recorded in the notes of log loss and Brier.
     strata : {"prevalence", "log-quantiles", "support"}
         How classes are grouped (see :class:`prevalens.strata.StrataSpec`).
     strata_cuts : tuple of float, optional
@@ -340,6 +344,13 @@ class AuditConfig:
         "float",
         "statistics",
     )
+    renormalize_scores: bool = _opt(
+        False,
+        "divide each score row by its sum before log loss and Brier score (rows must be "
+        "non-negative with a positive sum); without it, rows must sum to 1 within 0.01",
+        "bool",
+        "statistics",
+    )
     strata: str = _opt(
         "prevalence",
         "how classes are grouped",
@@ -447,6 +458,8 @@ def _check_config(c: AuditConfig) -> None:
             and not all(isinstance(v, str) for v in value)
         ):
             raise ConfigError(f"`{o.key}` must be a list of strings; got {list(value)!r}")
+        elif o.kind == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"`{o.key}` must be True or False; got {value!r}")
     if not whole(c.n_resamples) or c.n_resamples < 0:
         raise ConfigError(f"`n_resamples` must be a whole number >= 0; got {c.n_resamples!r}")
     if 0 < c.n_resamples < 100:
@@ -557,6 +570,10 @@ def coerce(opt: Option, value, where: str):
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(opt.choices)}{hint}")
         if kind == "path" and not value:
             raise ConfigError(f"{where}: empty path")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise fail("true or false")
         return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):

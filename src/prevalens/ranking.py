@@ -60,6 +60,7 @@ __all__ = [
     "pr_envelope",
     "curve_summary",
     "is_probability",
+    "probability_deviation",
 ]
 
 #: Per-class metrics that need scores.
@@ -67,8 +68,13 @@ SCORE_PER_CLASS_METRICS = ("roc_auc", "average_precision")
 #: Averaged metrics that need scores.
 SCORE_AVERAGED_METRICS = ("roc_auc", "average_precision")
 
-#: Rows of a probability matrix must sum to 1 within this absolute tolerance.
-PROBABILITY_ATOL = 1e-6
+#: Rows of a probability matrix must sum to 1 within this absolute tolerance. Rounding explains
+#: up to K/2 units of the last stored decimal: 5e-4 for K = 1000 columns written with 6
+#: decimals, 5e-3 for K = 10 with 3 decimals, 0.01 for K = 2 with 2 decimals; beyond 1% a row is
+#: not a rounded probability vector (a missing class, unnormalised scores) and is refused for log
+#: loss and Brier score unless ``renormalize_scores`` is set. A row accepted off by d changes its
+#: log loss term by at most about d (log of the row sum), far below the interval of a log loss.
+PROBABILITY_ATOL = 0.01
 
 
 @dataclass(frozen=True)
@@ -724,13 +730,31 @@ def roc_auc_ovo(y_true, y_score) -> float:
 
 
 def is_probability(y_score, atol: float = PROBABILITY_ATOL) -> bool:
-    """True when every row lies in [0, 1] and sums to 1 within ``atol``."""
+    """True when every score is non-negative and every row sums to 1 within ``atol``
+    (:data:`PROBABILITY_ATOL`, so that probabilities stored with a few decimals are accepted).
+
+    A score then cannot exceed 1 + ``atol``; log loss clips it to 1 - eps.
+
+    Examples
+    --------
+    >>> is_probability([[0.3333, 0.3333, 0.3333]])  # 4 decimals: off by 1e-4
+    True
+    >>> is_probability([[0.5, 0.4]])  # sums to 0.9
+    False
+    """
+    return probability_deviation(y_score) <= atol
+
+
+def probability_deviation(y_score) -> float:
+    """The largest ``|row sum - 1|`` of a score matrix; inf when a score is negative or not
+    finite, or the matrix is empty. Needs no (n, K) temporary."""
     y_score = np.asarray(y_score, dtype=np.float64)
-    if y_score.size == 0:
-        return False
-    if (y_score < 0).any() or (y_score > 1).any():
-        return False
-    return bool(np.all(np.abs(y_score.sum(axis=1) - 1.0) <= atol))
+    if y_score.ndim != 2 or y_score.size == 0:
+        return math.inf
+    if not (y_score.min() >= 0):  # also NaN
+        return math.inf
+    deviation = float(np.max(np.abs(y_score.sum(axis=1) - 1.0)))
+    return deviation if math.isfinite(deviation) else math.inf
 
 
 def log_loss(y_true, y_proba) -> float:
