@@ -580,7 +580,11 @@ def audit_file(name: str, path: Path, description: str) -> None:
         )
     print(f"    findings ({len(result.findings)}):")
     for f in result.findings:
-        print(f"      [{f['severity'].upper()}] ({f['id']}) {f['text']}")
+        print(f"      [{f.severity.upper()}] ({f.id}) {f.text}")
+    notes = getattr(result, "notes", ())
+    print(f"    notes ({len(notes)}):" + ("" if notes else " none"))
+    for n in notes:
+        print(f"      ({n.kind}) {n.text}")
     lines = warning_lines(caught)
     print(f"    warnings ({len(lines)}):" + ("" if lines else " none"))
     for line in lines:
