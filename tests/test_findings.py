@@ -655,6 +655,44 @@ def test_no_gap_or_trend_claim_resting_on_an_insufficient_class_alone():
     assert not resting & claimed, claimed
 
 
+def test_no_gap_claim_resting_on_predicted_classes_without_true_samples():
+    # one true class; 10% of its rows predicted as three classes that never occur: their F1 is 0
+    # and pulls macro F1 to ~0.23 against a micro F1 of ~0.86, a gap made only of classes below
+    # min_support (zero samples)
+    rng = np.random.default_rng(0)
+    y_true = np.zeros(300, dtype=int)
+    y_pred = np.where(rng.random(300) < 0.9, 0, rng.integers(1, 4, 300))
+    r = quiet_audit(y_true, y_pred, range(4), n_resamples=200, seed=1)
+    gap = {f["id"]: f for f in js(r)["findings"]}["gap-f1"]
+    assert gap["kind"] == "insufficient" and gap["severity"] == "info", gap
+    assert "rests on classes with fewer than 10 true samples" in gap["text"]
+    # the marginal gap itself is far from zero: the rule, not the data, withholds the claim
+    assert r.gap["f1"].macro_minus_micro.ci_high < -0.5
+
+
+def test_auc_gap_with_insufficient_classes_is_never_claimed():
+    # a class of 6 samples ranked last (AUC 0) pulls macro AUC to 0.75 against micro 0.99: the
+    # gap is clear, and made by a class below min_support
+    rng = np.random.default_rng(5)
+    y = np.repeat(np.arange(4), [400, 300, 200, 6])
+    scores = rng.dirichlet(np.ones(4), y.size)
+    scores[np.arange(y.size), y] += 2.0
+    scores[y == 3, 3] = 0.0
+    scores /= scores.sum(axis=1, keepdims=True)
+    r = quiet_audit(
+        y,
+        scores.argmax(axis=1),
+        range(4),
+        y_score=scores,
+        n_resamples=300,
+        seed=2,
+        findings_metrics=("recall", "roc_auc"),
+    )
+    f = {f["id"]: f for f in js(r)["findings"]}["gap-roc_auc"]
+    assert f["kind"] == "insufficient", f["text"]
+    assert r.gap["roc_auc"].macro_minus_micro.ci_high < -0.2
+
+
 def test_no_stratum_claim_against_a_rest_of_insufficient_classes():
     cm = insufficient_rare_cm()[:, :]
     cm = np.pad(cm, ((0, 2), (0, 2)))

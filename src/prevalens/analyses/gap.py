@@ -97,7 +97,9 @@ def analyse_gap(ctx: Context) -> tuple[dict, list[Claim]]:
         )
         if name in ctx.findings_metrics:
             claim = Claim(("gap", name), theta_mm, e_mm.se, eligible=True, df=ctx.claim_df)
-            if np.any(ctx.insufficient) and ctx.has_intervals:
+            # classes below min_support include those with no true sample that are predicted
+            # (F1 and precision 0 there): a claim must hold without them too
+            if np.any(~ctx.eligible) and ctx.has_intervals:
                 ok = ctx.eligible
                 e_r, th_r = ctx.estimate(
                     lambda s, n=name, ok=ok: (
@@ -132,5 +134,11 @@ def _auc_gap(ctx: Context) -> tuple[GapResult, list[Claim]]:
     e = estimate_from_interval(theta, res, f"percentile(bootstrap by sample, B={d.size})")
     claims = []
     if "roc_auc" in ctx.findings_metrics:
-        claims.append(Claim(("gap", "roc_auc"), theta, e.se, eligible=True))
+        claim = Claim(("gap", "roc_auc"), theta, e.se, eligible=True)
+        if np.any(ctx.insufficient):
+            # the joint replicates hold no macro - micro AUC over the eligible classes alone, so
+            # the claim cannot be shown to hold without the classes below min_support: if it is
+            # significant, it is said to rest on them (never claimed)
+            claim.robust = (math.nan, math.nan)
+        claims.append(claim)
     return GapResult(e), claims
