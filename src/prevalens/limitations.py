@@ -7,6 +7,8 @@ lists every note among its limitations and results.json keeps them under ``notes
 
 from __future__ import annotations
 
+import re
+
 from .formatting import metric_text
 from .results import AuditResult, Note
 
@@ -29,6 +31,27 @@ def _estimates(result: AuditResult):
                 yield f"stratum {s.name} {part.replace('_', ' ')} {metric_text(m)}", e
     for m, g in result.gap.items():
         yield f"gap in {metric_text(m)}", g.macro_minus_micro
+        if g.macro_minus_weighted is not None:
+            yield f"macro - weighted {metric_text(m)}", g.macro_minus_weighted
+    for row in result.divergence:
+        yield f"class {row.label!r} {metric_text(row.metric)} against micro", row.vs_micro
+        if row.vs_common is not None:
+            yield (
+                f"class {row.label!r} {metric_text(row.metric)} against the common stratum",
+                row.vs_common,
+            )
+
+
+def _reason(notes: set) -> str:
+    """One reason for a group of notes that differ only in their numbers (a per-class effective
+    number of clusters): without the parenthesised parts whose numbers differ."""
+    reason = next(iter(notes))
+    if len(notes) > 1:
+        reason = re.sub(r"t\(df=[\d.]+\)", "a t quantile", reason)
+        for part in re.findall(r"\s*\([^()]*\d[^()]*\)", reason):
+            if not all(part.strip() in n for n in notes):  # a number that differs: left out
+                reason = reason.replace(part, "")
+    return reason
 
 
 def _listed(where: list[str], limit=4) -> str:
@@ -47,7 +70,7 @@ def _shown(items, limit=4) -> str:
 def limitation_notes(result: AuditResult, *, min_support: int, evaluation: str | None) -> tuple:
     """The limitations that apply to ``result``, as notes."""
     notes: list[Note] = []
-    if not evaluation:
+    if not (evaluation or "").strip():
         notes.append(
             Note(
                 "evaluation-not-stated",
@@ -81,17 +104,21 @@ def limitation_notes(result: AuditResult, *, min_support: int, evaluation: str |
     if result.run.n_resamples:
         unstable = [(w, e) for w, e in _estimates(result) if e.status == "unstable"]
         if unstable:
-            # the reason is the note's last clause (an interval's own note comes first)
-            by_reason: dict[str, list[str]] = {}
+            # the reason is the note's last clause (an interval's own note comes first); notes
+            # that differ only in their numbers are one reason
+            by_reason: dict[str, tuple[set, list[str]]] = {}
             for w, e in unstable:
-                by_reason.setdefault((e.note or "").split(";")[-1].strip(), []).append(w)
+                raw = (e.note or "").split(";")[-1].strip()
+                group = by_reason.setdefault(re.sub(r"[\d.]+", "#", raw), (set(), []))
+                group[0].add(raw)
+                group[1].append(w)
             notes.append(
                 Note(
                     "approximate-intervals",
                     f"{len(unstable)} interval(s) are approximate (status unstable): "
                     + _shown(
-                        (f"{_listed(ws)}: {r}" if r else _listed(ws))
-                        for r, ws in sorted(by_reason.items(), key=lambda i: -len(i[1]))
+                        (f"{_listed(ws)}: {_reason(raws)}" if _reason(raws) else _listed(ws))
+                        for raws, ws in sorted(by_reason.values(), key=lambda i: -len(i[1]))
                     )
                     + ".",
                 )
@@ -106,7 +133,10 @@ def limitation_notes(result: AuditResult, *, min_support: int, evaluation: str |
                 Note(
                     "missing-intervals",
                     f"{len(missing)} estimate(s) have no interval: "
-                    + _shown(f"{w} ({(e.note or e.status).split(';')[0]})" for w, e in missing)
+                    + _shown(
+                        f"{w} ({(e.note or e.status).split(';')[0].removeprefix('no interval: ')})"
+                        for w, e in missing
+                    )
                     + ".",
                 )
             )
@@ -136,7 +166,7 @@ def limitation_notes(result: AuditResult, *, min_support: int, evaluation: str |
                 f"{why.removeprefix('no bands: ')}.",
             )
         )
-    if result.data.n_clusters is not None:
+    if result.data.n_clusters is not None and result.run.n_resamples:
         notes.append(
             Note(
                 "clusters",
