@@ -614,3 +614,23 @@ def test_cli_renormalize_scores_flag_and_config_key(tmp_path, cli):
     run = cli(*args, "--config", "bad.toml", cwd=tmp_path)
     assert run.returncode == 2
     assert "renormalize_scores" in run.stderr and "expected true or false" in run.stderr
+
+
+def test_input_alerts_lead_the_summary_and_the_markdown(soybean):
+    # a likely wrong input is said before any number a reader would act on, not only among the
+    # limitations; an ordinary note (how the predictions were produced) stays a limitation
+    frame = soybean.copy()
+    cols = score_columns(frame)
+    frame[cols] = np.roll(frame[cols].to_numpy(), 1, axis=1)
+    result, _ = audit_frame(frame)
+    assert "scores-disagree" in kinds(result)
+    out = pv.render(result, ["html", "md"])
+    html = out["report.html"].decode()
+    summary = html[html.index("Executive summary</h2>") : html.index("Headline metrics")]
+    assert "look rotated" in summary and "severity-high" in summary
+    assert "How the predictions were produced" not in summary
+    md = out["summary.md"].decode()
+    assert md.index("## Input alerts") < md.index("## Findings")
+    assert "look rotated" in md[md.index("## Input alerts") : md.index("## Findings")]
+    clean, _ = audit_frame(soybean)
+    assert "## Input alerts" not in pv.render(clean, ["md"])["summary.md"].decode()

@@ -40,6 +40,7 @@ from .formatting import (
     fmt_percent,
     metric_name,
 )
+from .results import ALERT_KINDS
 
 __all__ = [
     "EXPORTS",
@@ -518,6 +519,11 @@ def markdown_summary(d: dict) -> bytes:
             "llrr" + "r" * len(smetrics),
         )
 
+    alerts = [n for n in d.get("notes") or () if n.get("kind") in ALERT_KINDS]
+    if alerts:  # the input is likely wrong: said before any finding
+        lines += ["## Input alerts", ""]
+        lines += [f"- **alert**: {_md(n.get('text', ''))}" for n in alerts]
+        lines.append("")
     findings = [f for f in d.get("findings") or () if f.get("severity") in ("high", "medium")]
     lines += ["## Findings", ""]
     if findings:

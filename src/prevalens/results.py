@@ -719,6 +719,23 @@ class Finding:
         )
 
 
+#: Note kinds that put every number of the audit in doubt (the input is likely wrong: rotated
+#: score columns, shifted labels, a typo that makes a class): shown as alerts at the top of the
+#: report's executive summary and of summary.md, not only among the limitations.
+ALERT_KINDS = frozenset(
+    {
+        "scores-disagree",
+        "labels-shifted",
+        "labels-permuted",
+        "labels-mismatch",
+        "likely-typo",
+        "hard-scores",
+        "single-true-class",
+        "log-loss-infinite",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Note:
     """Something a reader of the results must know that is not a finding: a warning about the

@@ -55,6 +55,7 @@ from ..formatting import (
     metric_name,
 )
 from ..options import AUDIT_OPTIONS
+from ..results import ALERT_KINDS
 from . import plots
 
 __all__ = [
@@ -419,6 +420,7 @@ def _summary(ctx: _Context) -> list:
             f"({_interval_phrase(run, ctx.has_scores)}).",
             "overview",
         ),
+        *_input_alerts(d),
         _table(
             "headline",
             ["Metric", "Micro", "Macro", "Weighted"],
@@ -429,6 +431,16 @@ def _summary(ctx: _Context) -> list:
         _findings("key_findings", ((f["severity"], f["text"]) for f in key)),
         _gates(d.get("gates")),
     ]
+
+
+def _note_text(n: dict) -> str:
+    return n["text"][:1].upper() + n["text"][1:]
+
+
+def _input_alerts(d: dict) -> list:
+    """Notes that put every number in doubt (the input is likely wrong), as high alerts."""
+    alerts = [("high", _note_text(n)) for n in d.get("notes", []) if n["kind"] in ALERT_KINDS]
+    return [_findings("input_alerts", alerts)] if alerts else []
 
 
 def _intended_use(ctx: _Context) -> list:
@@ -807,11 +819,9 @@ def _limitations(ctx: _Context) -> list:
     ]
     # every warning of the audit (notes), said once: not again when a finding says it
     said = {f["id"] for f in d.get("findings", [])}
-    items += [
-        ("info", n["text"][:1].upper() + n["text"][1:])
-        for n in d.get("notes", [])
-        if n["kind"] not in said
-    ]
+    notes = [n for n in d.get("notes", []) if n["kind"] not in said]
+    items = [("high", _note_text(n)) for n in notes if n["kind"] in ALERT_KINDS] + items
+    items += [("info", _note_text(n)) for n in notes if n["kind"] not in ALERT_KINDS]
     if not items:
         items.append(("info", "No alerts."))
     return [
