@@ -320,7 +320,10 @@ def test_approximate_intervals_name_the_unstable_estimates_and_why():
     }
     note = note_of(r, "approximate-intervals")
     assert leading_count(note.text) == len(unstable)
-    assert note.text.startswith(f"{len(unstable)} interval(s) are approximate (status unstable): ")
+    assert note.text.startswith(
+        f"{len(unstable)} interval(s) are approximate (status unstable; marked \u2248 in the "
+        "report's tables): "
+    )
     for name in (
         "macro ROC AUC",
         "weighted ROC AUC",

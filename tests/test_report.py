@@ -910,9 +910,16 @@ def test_headline_numbers_equal_the_json(example):
     text = example.section_text("Executive summary")
     names = {"recall": "Recall", "precision": "Precision", "f1": "F1", "roc_auc": "ROC AUC"}
     for metric, name in names.items():
-        cells = [_fmt_interval(d["averages"][a][metric]) for a in ("micro", "macro", "weighted")]
+        cells = [
+            _fmt_interval(e).replace(" [", " \u2248[" if e["status"] == "unstable" else " [")
+            for e in (d["averages"][a][metric] for a in ("micro", "macro", "weighted"))
+        ]
         row = r"^\s*" + re.escape(name) + r"\s+" + r"\s+".join(map(re.escape, cells)) + r"\s*$"
         assert re.search(row, text, re.M), (metric, cells)
+    # an approximate interval is marked, and the mark explained under the table
+    assert "\u2248[" in text and "\u2248: an approximate interval (status unstable)" in _squash(
+        text
+    )
     # the macro recall, the number the report is about, exactly as printed
     macro = d["averages"]["macro"]["recall"]
     printed = re.search(r"^\s*Recall\s+\S+ \[\S+ \S+\]\s+(\S+) \[(\S+), (\S+)\]", text, re.M)

@@ -115,7 +115,8 @@ def limitation_notes(result: AuditResult, *, min_support: int, evaluation: str |
             notes.append(
                 Note(
                     "approximate-intervals",
-                    f"{len(unstable)} interval(s) are approximate (status unstable): "
+                    f"{len(unstable)} interval(s) are approximate (status unstable; marked "
+                    "\u2248 in the report's tables): "
                     + _shown(
                         (f"{_listed(ws)}: {_reason(raws)}" if _reason(raws) else _listed(ws))
                         for raws, ws in sorted(by_reason.values(), key=lambda i: -len(i[1]))

@@ -247,11 +247,17 @@ class ReportModel:
 # cells and blocks
 
 
+#: Marks an approximate interval (status ``unstable``) in the report's tables; the limitations
+#: say why.
+APPROXIMATE_MARK = "\u2248"
+
+
 def _est_cell(e, *, bounds=(0.0, 1.0)) -> Cell:
     """An estimate as a numeric cell, its interval apart."""
     text = fmt_estimate(e, bounds=bounds)
     est, sep, ci = text.partition(" [")
-    return Cell(est, "[" + ci if sep else None, ("num",))
+    approx = APPROXIMATE_MARK if e and e.get("status") == "unstable" else ""
+    return Cell(est, approx + "[" + ci if sep else None, ("num",))
 
 
 def _table(name, header, rows, *, caption="", note="", numeric=(), row_classes=()) -> Table:
@@ -265,6 +271,14 @@ def _table(name, header, rows, *, caption="", note="", numeric=(), row_classes=(
         return Cell(str(c), None, num)
 
     classes = tuple(row_classes) or ("",) * len(rows)
+    if any(
+        isinstance(c, Cell) and (c.interval or "").startswith(APPROXIMATE_MARK)
+        for r in rows
+        for c in r
+    ):
+        note = (note + " " if note else "") + (
+            f"{APPROXIMATE_MARK}: an approximate interval (status unstable); the limitations say why."
+        )
     return Table(
         header=tuple(cell(i, h) for i, h in enumerate(header)),
         rows=tuple(
@@ -623,6 +637,9 @@ def _micro_macro(ctx: _Context) -> list:
                 rows,
                 caption="The micro-macro gap",
                 numeric=(1, 2),
+                note=f"{fmt_level(ctx.d['run']['confidence_level'])} intervals, marginal (each "
+                "difference on its own); a finding's interval for the same gap is adjusted for "
+                "the family of claims (Holm) and wider.",
             )
         )
     return blocks + _figure(ctx, "curves", "curves")
