@@ -792,3 +792,33 @@ def test_intervals_reproducible_with_seed():
     b = run(founding_like_cm(), n_resamples=200, seed=11).to_dict()
     for part in ("strata", "gap", "trend", "comparisons", "divergence", "findings"):
         assert a[part] == b[part], part
+
+
+def test_stratum_with_a_class_the_bootstrap_cannot_vary_uses_mover():
+    # a stratum of a 40-sample class at recall 30/40 and a 12-sample class at 12/12: every
+    # stratified replicate repeats 12/12, so a bootstrap interval would ignore that class's
+    # uncertainty (its recall could be as low as ~0.8); MOVER over the classes' exact mid-p limits
+    from prevalens.analyses.mover import ClassProportions, macro_difference
+    from prevalens.counts import class_tables
+
+    sizes, right = np.array([200, 150, 40, 12]), np.array([180, 140, 30, 12])
+    cm = np.diag(right)
+    for i in range(4):
+        cm[i, (i + 1) % 4] += sizes[i] - right[i]
+    y_true = np.repeat(np.repeat(np.arange(4), 4), cm.ravel())
+    y_pred = np.repeat(np.tile(np.arange(4), 4), cm.ravel())
+    pred = predictions_from_arrays(y_true, y_pred, labels=list(range(4)))
+    r = audit_predictions(
+        pred, AuditConfig(n_resamples=300, seed=3, strata="support", strata_cuts=(50,))
+    )
+    small = r.strata[0]
+    assert set(small.classes) == {2, 3}
+    e = small.macro["recall"]
+    assert e.method.startswith("MOVER"), e.method
+    props = ClassProportions(class_tables(cm), "recall")
+    mask = np.isin(np.arange(4), [2, 3])
+    est, at = macro_difference(props, mask, np.zeros(4, bool), "mid-p")
+    assert (e.estimate, e.ci_low, e.ci_high) == pytest.approx((est, *at(stats.norm.ppf(0.975))))
+    assert small.vs_rest["recall"].method.startswith("MOVER")
+    # precision of the same stratum varies in the bootstrap (no class at 0 or 1): not MOVER
+    assert not small.macro["precision"].method.startswith("MOVER")
