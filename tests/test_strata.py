@@ -822,3 +822,35 @@ def test_stratum_with_a_class_the_bootstrap_cannot_vary_uses_mover():
     assert small.vs_rest["recall"].method.startswith("MOVER")
     # precision of the same stratum varies in the bootstrap (no class at 0 or 1): not MOVER
     assert not small.macro["precision"].method.startswith("MOVER")
+
+
+def test_stratum_roc_auc_of_one_class_is_that_class_interval_and_boundary_classes_are_unstable():
+    # the bundled example: the rare stratum is class 'eight' (3 samples), whose own ROC AUC
+    # interval (HM-S) is far wider than DeLong's; the uncommon stratum holds 'six', ranked
+    # perfectly (AUC 1, DeLong variance 0), so its DeLong interval leaves that class out
+    from prevalens.data import example_path
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", prevalens.PrevalensWarning)
+        r = audit_predictions(
+            prevalens.load_predictions(example_path()), AuditConfig(n_resamples=200, seed=3)
+        )
+    by_name = {s.name: s for s in r.strata}
+    rare, uncommon = by_name["rare"], by_name["uncommon"]
+    assert rare.classes == ("eight",)
+    own = r.class_result("eight").metrics["roc_auc"]
+    e = rare.macro["roc_auc"]
+    assert (e.estimate, e.ci_low, e.ci_high, e.method) == (
+        own.estimate,
+        own.ci_low,
+        own.ci_high,
+        own.method,
+    )
+    assert "one class in this stratum" in e.note
+    assert r.class_result("six").metrics["roc_auc"].estimate == 1.0
+    assert "six" in uncommon.classes
+    assert uncommon.macro["roc_auc"].status == "unstable"
+    assert "ROC AUC 0 or 1" in uncommon.macro["roc_auc"].note
+    assert uncommon.vs_rest["roc_auc"].status == "unstable"
+    # the common stratum has no class at the boundary: an ordinary interval
+    assert by_name["common"].macro["roc_auc"].status == "ok"

@@ -236,26 +236,60 @@ def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insuffi
     c = AUC_COMBO_OFFSET + 2 * g
     var_s, var_d = float(cov[c, c]), float(cov[c + 1, c + 1])
     lo, hi = logit_interval(theta, var_s, alpha=ctx.alpha)
-    macro["roc_auc"] = Estimate(
-        theta,
-        float(lo),
-        float(hi),
-        math.sqrt(var_s),
-        "delong-logit (covariance of the per-class AUCs)",
-    )
+    var_k = engine.ranking.delong_var
+    at_edge = ms & ~(np.nan_to_num(var_k) > 0)
+    first = ctx.per_class[int(np.flatnonzero(ms)[0])]
+    own = first.metrics.get("roc_auc")
+    if ms.sum() == 1 and own is not None and own.has_interval:
+        # one class: the stratum's macro AUC is that class's AUC, with its own interval (HM-S,
+        # valid with few positives and near 1, where DeLong's is too narrow)
+        macro["roc_auc"] = Estimate(
+            own.estimate,
+            own.ci_low,
+            own.ci_high,
+            own.se,
+            own.method,
+            own.status,
+            f"one class in this stratum: the interval of class {first.label!r} ({own.method})",
+        )
+    else:
+        macro["roc_auc"] = Estimate(
+            theta,
+            float(lo),
+            float(hi),
+            math.sqrt(var_s),
+            "delong-logit (covariance of the per-class AUCs)",
+            "unstable" if at_edge.any() and np.isfinite(lo) else "ok",
+            (
+                f"{int(at_edge.sum())} class(es) at ROC AUC 0 or 1 add no variance to DeLong's "
+                "covariance, so the interval leaves their uncertainty out"
+            )
+            if at_edge.any()
+            else None,
+        )
     if not mr.any():
         return []
     theta_d = float(auc[ms].mean() - auc[mr].mean())
     se = math.sqrt(var_d)
     z = special.ndtri(1 - ctx.alpha / 2)
+    edge = at_edge | (mr & ~(np.nan_to_num(var_k) > 0))
     vs_rest["roc_auc"] = Estimate(
-        theta_d, theta_d - z * se, theta_d + z * se, se, "delong (covariance of the per-class AUCs)"
+        theta_d,
+        theta_d - z * se,
+        theta_d + z * se,
+        se,
+        "delong (covariance of the per-class AUCs)",
+        "unstable" if edge.any() else "ok",
+        f"{int(edge.sum())} class(es) at ROC AUC 0 or 1 add no variance to DeLong's covariance, "
+        "so the interval leaves their uncertainty out"
+        if edge.any()
+        else None,
     )
     if "roc_auc" not in ctx.findings_metrics:
         return []
-    return [
-        Claim(("stratum_vs_rest", name, "roc_auc"), theta_d, se, eligible=not only_insufficient)
-    ]
+    # no claim from an interval that leaves a class's uncertainty out
+    eligible = not only_insufficient and not edge.any()
+    return [Claim(("stratum_vs_rest", name, "roc_auc"), theta_d, se, eligible=eligible)]
 
 
 def auc_strata_weights(index, n_groups, n_pos, n_samples) -> np.ndarray:
