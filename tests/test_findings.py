@@ -341,6 +341,18 @@ def cited(f):
             + [fmt(ev[k], d) for k in ("difference", "ci_low", "ci_high")]
             + [str(ev["family_size"])]
         )
+    if fid.startswith("trend-") and kind == "insufficient":  # too narrow a span
+        return (
+            [str(ev["n_classes"]), str(ev["min_support"])]
+            + [fmt_number(ev["span_decades"], 2, bounds=(0.0,))]
+            + [fmt_percent(p) for p in ev["prevalence_range"]]
+        )
+    if fid.startswith("trend-") and kind == "no_divergence":
+        return (
+            [fmt(ev[k], d) for k in ("slope", "ci_low", "ci_high")]
+            + [str(ev["family_size"]), str(ev["n_classes"]), str(ev["min_support"])]
+            + [fmt_percent(p) for p in ev["prevalence_range"]]
+        )
     if kind == "trend":
         change = NUMBER.findall(fmt_estimate(ev["change_across_span"], bounds=(0.0,)))
         return (
@@ -540,10 +552,14 @@ def claimed_intervals(f):
         return [(c["difference"], c["ci_low"], c["ci_high"], c["digits"]) for c in ev["classes"]]
     if f["id"].startswith("gap-"):
         return [(ev["gap"], ev["gap_ci_low"], ev["gap_ci_high"], ev["digits"])]
+    if f["id"].startswith("trend-"):  # a narrow span is said without an interval
+        return (
+            []
+            if f["kind"] == "insufficient"
+            else [(ev["slope"], ev["ci_low"], ev["ci_high"], ev["digits"])]
+        )
     if f["kind"] in ("stratum_divergence", "no_divergence") or f["id"].startswith("stratum"):
         return [(ev["difference"], ev["ci_low"], ev["ci_high"], ev["digits"])]
-    if f["kind"] == "trend" or f["id"].startswith("trend-"):
-        return [(ev["slope"], ev["ci_low"], ev["ci_high"], ev["digits"])]
     return []
 
 
@@ -936,3 +952,22 @@ def test_no_stratum_claim_rests_on_a_one_sample_typo_class():
         assert f["kind"] not in CLAIM_KINDS or k not in f["classes"], f["text"]
         if f["kind"] == "stratum_divergence":
             assert f["evidence"]["scope"], f["text"]  # says the small class is left out
+
+
+def test_a_trend_over_a_narrow_span_is_said_not_claimed():
+    # 8 classes of 95 to 105 samples: prevalence spans 0.04 decades, too narrow for a trend;
+    # recall varies from class to class (0.6 to 0.95), which a slope would extrapolate
+    rng = np.random.default_rng(11)
+    sizes = np.arange(95, 105 + 1, 1.5).astype(int)[:8]
+    recall = np.linspace(0.6, 0.95, 8)
+    y_true = np.repeat(np.arange(8), sizes)
+    right = rng.random(y_true.size) < recall[y_true]
+    y_pred = np.where(right, y_true, (y_true + 1) % 8)
+    r = quiet_audit(y_true, y_pred, range(8), n_resamples=200, seed=3)
+    f = {f["id"]: f for f in js(r)["findings"]}["trend-recall"]
+    assert f["kind"] == "insufficient" and f["severity"] == "info"
+    assert "too narrow to say how recall changes with prevalence" in f["text"]
+    assert f["evidence"]["span_decades"] < 1
+    assert not [
+        g for g in js(r)["findings"] if g["id"].startswith("trend-") and g["kind"] == "trend"
+    ]

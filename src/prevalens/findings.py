@@ -111,6 +111,17 @@ WORDING = {
         "one point, prevalence {low} to {high}), a change of {change} ({confidence} interval) from the "
         "rarest to the most common of them; Spearman's rank correlation {spearman} (descriptive)."
     ),
+    "trend.none": (
+        "No evidence that {metric} changes with prevalence: {difference} per tenfold increase "
+        "{interval} ({level}; least squares over {n} classes with at least {min_support} samples, "
+        "prevalence {low} to {high}) includes zero."
+    ),
+    "trend.narrow": (
+        "The {n} classes with at least {min_support} samples span {span} decades of prevalence "
+        "({low} to {high}): too narrow to say how {metric} changes with prevalence (a trend is "
+        "claimed over one decade or more), so none is claimed; the change across the span is in "
+        "the table of trends."
+    ),
     "classes": "{n} class(es) have {metric} {direction} the micro {metric} {micro} ({level}): "
     "{items}{more}.",
     "classes.immaterial": (
@@ -469,10 +480,66 @@ def trends(inp: FindingsInput) -> Iterator[Finding]:
     """A metric that rises or falls with prevalence, materially across the observed span."""
     for metric in inp.findings_metrics:
         c = inp.claims.get(("trend", metric))
-        if c is None or not c.significant:
+        t: TrendResult | None = inp.trend.get(metric)
+        if t is None:
             continue
-        t: TrendResult = inp.trend[metric]
         low, high = t.prevalence_range or (math.nan, math.nan)
+        if c is None or not c.eligible:
+            if (
+                inp.family is not None
+                and t.span_decades is not None
+                and t.span_decades < 1
+                and (t.n_classes or 0) >= 2
+            ):
+                yield _finding(
+                    f"trend-{metric}",
+                    "insufficient",
+                    "info",
+                    metric,
+                    [],
+                    {
+                        "n_classes": t.n_classes,
+                        "min_support": inp.config.min_support,
+                        "span_decades": t.span_decades,
+                        "prevalence_range": list(t.prevalence_range or ()),
+                    },
+                    WORDING["trend.narrow"].format(
+                        n=t.n_classes,
+                        min_support=inp.config.min_support,
+                        span=fmt_number(t.span_decades, 2, bounds=(0.0,)),
+                        low=fmt_percent(low),
+                        high=fmt_percent(high),
+                        metric=metric_text(metric),
+                    ),
+                )
+            continue
+        if not c.significant:
+            if math.isfinite(c.p):
+                yield _finding(
+                    f"trend-{metric}",
+                    "no_divergence",
+                    "info",
+                    metric,
+                    [],
+                    {
+                        "slope": c.estimate,
+                        "ci_low": c.low,
+                        "ci_high": c.high,
+                        **_claim_evidence(c, inp),
+                        "n_classes": t.n_classes,
+                        "min_support": inp.config.min_support,
+                        "prevalence_range": list(t.prevalence_range or ()),
+                    },
+                    WORDING["trend.none"].format(
+                        metric=metric_text(metric),
+                        n=t.n_classes,
+                        min_support=inp.config.min_support,
+                        low=fmt_percent(low),
+                        high=fmt_percent(high),
+                        **_difference_fields(c, inp),
+                    ),
+                )
+            continue
         e_change = t.change_across_span or Estimate(math.nan, status="undefined")
         change = e_change.estimate
         evidence = {
