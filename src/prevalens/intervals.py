@@ -46,6 +46,7 @@ __all__ = [
     "kish_effective",
     "jackknife_t_interval",
     "cluster_ratio_interval",
+    "mcnemar_test",
 ]
 
 
@@ -730,3 +731,38 @@ def cluster_ratio_interval(y, n, *, alpha):
     lo, hi = wilson_interval(r * n_star, n_star, alpha=alpha)
     ok = clusters >= 2
     return r, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), clusters, kish
+
+
+# ------------------------------------------------------------------------------------------------
+# paired tests (for the comparison of two models on the same samples)
+
+
+def mcnemar_test(b, c, *, method: str = "exact") -> float:
+    """Two-sided p-value of McNemar's test from the discordant counts of two classifiers on the
+    same samples: ``b`` samples only the first got right, ``c`` only the second.
+
+    ``method``: ``"exact"`` (the binomial test of ``b`` among ``b + c`` at 1/2, as R's
+    ``binom.test``), ``"mid-p"`` (the exact p less one point probability: not conservative for
+    small discordant counts), or ``"chisq"`` (R's ``mcnemar.test`` with its continuity
+    correction, ``(|b - c| - 1)^2 / (b + c)`` on 1 degree of freedom, uncorrected when b = c).
+    With no discordant pair the two classifiers cannot be told apart: p = 1.
+
+    >>> round(mcnemar_test(7, 2), 7)
+    0.1796875
+    """
+    b, c = int(b), int(c)
+    n = b + c
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be non-negative, got {b} and {c}")
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    if method == "exact":
+        return float(min(1.0, 2.0 * special.bdtr(k, n, 0.5)))
+    if method == "mid-p":
+        point = special.bdtr(k, n, 0.5) - (special.bdtr(k - 1, n, 0.5) if k > 0 else 0.0)
+        return float(min(1.0, 2.0 * special.bdtr(k, n, 0.5) - point))
+    if method == "chisq":
+        yates = 1.0 if b != c else 0.0  # as R: no correction when the table is symmetric
+        return float(special.chdtrc(1, (abs(b - c) - yates) ** 2 / n))
+    raise ValueError(f"unknown method {method!r}; use 'exact', 'mid-p' or 'chisq'")
