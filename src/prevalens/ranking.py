@@ -37,6 +37,9 @@ __all__ = [
     "binary_rank_stats",
     "PairedAUC",
     "paired_delong",
+    "DELONG_MIN_ERROR_MASS",
+    "delong_unreliable",
+    "DELONG_EDGE_NOTE",
     "APInfluence",
     "average_precision_influence",
     "micro_average_precision_influence",
@@ -106,6 +109,30 @@ class BinaryRankStats:
     v10: np.ndarray
     v01: np.ndarray
     precision_at: np.ndarray
+
+
+#: Below this error mass, m * min(AUC, 1 - AUC) (the positives' worth of misranking in the
+#: sample), DeLong's variance says little about the tail that decides the AUC: with 15 positives
+#: at AUC 0.995 its interval covered 0.48-0.80 (docs/design.md, Intervals).
+DELONG_MIN_ERROR_MASS = 2.0
+
+
+#: Why an average of AUCs by DeLong's covariance is approximate (status unstable).
+DELONG_EDGE_NOTE = (
+    "{n} class(es) at or near ROC AUC 0 or 1 (fewer than 2 positives' worth of misranking) are "
+    "where DeLong's variance understates the uncertainty, so the interval is too narrow for them"
+)
+
+
+def delong_unreliable(auc, n_pos, var) -> np.ndarray:
+    """Classes whose DeLong variance understates the uncertainty of their AUC: no variance (AUC
+    0 or 1, or tied scores), or fewer than :data:`DELONG_MIN_ERROR_MASS` positives' worth of
+    misranking. False where the AUC is undefined."""
+    auc = np.asarray(auc, dtype=np.float64)
+    defined = ~np.isnan(auc)
+    with np.errstate(invalid="ignore"):
+        mass = np.asarray(n_pos, dtype=np.float64) * np.minimum(auc, 1.0 - auc)
+        return defined & (~(np.nan_to_num(var) > 0) | (mass < DELONG_MIN_ERROR_MASS))
 
 
 @dataclass(frozen=True)

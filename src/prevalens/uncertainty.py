@@ -1367,14 +1367,11 @@ def _auc_intervals(pred, point, alpha, summary, table: IntervalTable) -> PerClas
         # sit at 0.999, 0.84-0.93 at 0.99 with few positives; no replacement studied (HM-S
         # implied variances: vacuous intervals near 1 on the logit scale; MOVER from the HM-S
         # intervals: 0.92-0.97) was valid throughout (docs/design.md, Intervals).
-        at_edge = (weights[:, col] > 0) & defined & ~(var > 0)
+        at_edge = (weights[:, col] > 0) & R.delong_unreliable(auc, n_pos, var)
         note = status = None
         if at_edge.any():
             status = "unstable"
-            note = (
-                f"{int(at_edge.sum())} class(es) at ROC AUC 0 or 1 add no variance to DeLong's "
-                "covariance, so the interval leaves their uncertainty out"
-            )
+            note = R.DELONG_EDGE_NOTE.format(n=int(at_edge.sum()))
         table.put(
             key,
             lo_m,

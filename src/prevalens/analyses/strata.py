@@ -16,6 +16,7 @@ from scipy import special
 
 from ..intervals import interval_pvalue, logit_interval
 from ..metrics import STRATA_METRICS
+from ..ranking import DELONG_EDGE_NOTE, delong_unreliable
 from ..results import Estimate, StrataComparison, StratumResult
 from .context import Context, macro_over, micro_over, point_only
 from .family import Claim
@@ -236,8 +237,8 @@ def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insuffi
     c = AUC_COMBO_OFFSET + 2 * g
     var_s, var_d = float(cov[c, c]), float(cov[c + 1, c + 1])
     lo, hi = logit_interval(theta, var_s, alpha=ctx.alpha)
-    var_k = engine.ranking.delong_var
-    at_edge = ms & ~(np.nan_to_num(var_k) > 0)
+    unreliable = delong_unreliable(auc, engine.ranking.n_pos, engine.ranking.delong_var)
+    at_edge = ms & unreliable
     first = ctx.per_class[int(np.flatnonzero(ms)[0])]
     own = first.metrics.get("roc_auc")
     if ms.sum() == 1 and own is not None and own.has_interval:
@@ -260,11 +261,8 @@ def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insuffi
             math.sqrt(var_s),
             "delong-logit (covariance of the per-class AUCs)",
             "unstable" if at_edge.any() and np.isfinite(lo) else "ok",
-            (
-                f"{int(at_edge.sum())} class(es) at ROC AUC 0 or 1 add no variance to DeLong's "
-                "covariance, so the interval leaves their uncertainty out"
-            )
-            if at_edge.any()
+            DELONG_EDGE_NOTE.format(n=int(at_edge.sum()))
+            if at_edge.any() and np.isfinite(lo)
             else None,
         )
     if not mr.any():
@@ -272,23 +270,22 @@ def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insuffi
     theta_d = float(auc[ms].mean() - auc[mr].mean())
     se = math.sqrt(var_d)
     z = special.ndtri(1 - ctx.alpha / 2)
-    edge = at_edge | (mr & ~(np.nan_to_num(var_k) > 0))
+    edge = (ms | mr) & unreliable
     vs_rest["roc_auc"] = Estimate(
         theta_d,
-        theta_d - z * se,
-        theta_d + z * se,
+        theta_d - z * se if se > 0 else math.nan,
+        theta_d + z * se if se > 0 else math.nan,
         se,
         "delong (covariance of the per-class AUCs)",
-        "unstable" if edge.any() else "ok",
-        f"{int(edge.sum())} class(es) at ROC AUC 0 or 1 add no variance to DeLong's covariance, "
-        "so the interval leaves their uncertainty out"
-        if edge.any()
-        else None,
+        "unstable" if edge.any() and se > 0 else "ok",
+        DELONG_EDGE_NOTE.format(n=int(edge.sum())) if edge.any() and se > 0 else None,
     )
     if "roc_auc" not in ctx.findings_metrics:
         return []
-    # no claim from an interval that leaves a class's uncertainty out
-    eligible = not only_insufficient and not edge.any()
+    # no claim from an interval that understates a class's uncertainty, nor one that a class
+    # below min_support takes part in (the label metrics' claims leave such classes out; the
+    # DeLong pass has no weights over the eligible classes alone)
+    eligible = not only_insufficient and not edge.any() and not np.any((ms | mr) & ctx.insufficient)
     return [Claim(("stratum_vs_rest", name, "roc_auc"), theta_d, se, eligible=eligible)]
 
 
