@@ -333,7 +333,7 @@ def cited(f):
             + [str(ev["family_size"])]
         )
     if fid.startswith("strata-rare-common-") and kind == "insufficient":
-        return [str(ev["min_support"])]
+        return [] if "not_made" in ev else [str(ev["min_support"])]
     if fid.startswith("stratum-"):
         return (
             est_strings(ev["stratum"])
@@ -427,6 +427,8 @@ def strip_non_numbers(text, f, result):
         text = text.replace(f["evidence"]["reason"], "").replace("not counted as 0", "")
     if f["evidence"].get("scope"):  # what a claim covers, e.g. "at least 10 samples"
         text = text.replace(f["evidence"]["scope"], "")
+    if f["evidence"].get("not_made"):  # why a claim is not made, e.g. "a class at 0 or 1"
+        text = text.replace(f["evidence"]["not_made"], "")
     return re.sub(r"'[^']*'", "", text)
 
 

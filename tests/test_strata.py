@@ -916,3 +916,39 @@ def test_no_stratum_roc_auc_claim_from_delong_near_the_boundary():
     assert rare.macro["roc_auc"].ci_low < 0.95  # the class's own interval, not DeLong's
     assert rare.vs_rest["roc_auc"].status == "unstable"
     assert not [f for f in r.findings if f.metric == "roc_auc" and f.kind == "stratum_divergence"]
+
+
+def test_with_clusters_classes_at_0_or_1_make_no_claim():
+    # Shuttle-like: rare classes at 50/50, 13/13 and 10/10 and one at 98/171, rows in 200
+    # clusters. The leave-one-cluster-out jackknife repeats a class at 1 in every replicate, so
+    # its intervals leave that class's uncertainty out (a HIGH "rare classes above" at
+    # difference 0.12 [0.10, 0.14] before): approximate intervals, no claim, and the reason said
+    rng = np.random.default_rng(3)
+    sizes = [4558, 890, 326, 171, 50, 13, 10]
+    recall = [0.93, 0.93, 0.93, 98 / 171, 1, 1, 1]
+    y_true, y_pred = [], []
+    for k, (n, rk) in enumerate(zip(sizes, recall)):
+        yk = np.full(n, k)
+        pk = yk.copy()
+        pk[rng.choice(n, n - int(round(rk * n)), replace=False)] = 0 if k else 1
+        y_true.append(yk)
+        y_pred.append(pk)
+    y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
+    cluster = rng.integers(0, 200, y_true.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", prevalens.PrevalensWarning)
+        r = prevalens.audit(
+            y_true, y_pred, labels=list(range(7)), n_resamples=200, seed=1, cluster=cluster
+        )
+    rare = r.strata[0]
+    assert set(rare.classes) == {4, 5, 6}
+    for metric in ("recall", "f1"):
+        assert rare.vs_rest[metric].status in ("unstable", "no_interval"), metric
+    claimed = [f for f in r.findings if f.kind in ("stratum_divergence", "divergent_classes")]
+    assert not [f for f in claimed if set(f.classes) & {4, 5, 6}], [f.text for f in claimed]
+    f = {f.id: f for f in r.findings}["strata-rare-common-recall"]
+    assert f.kind == "insufficient" and "jackknife cannot vary" in f.text
+    # the classes at 1 get no claim against the micro value either
+    rows = [d for d in r.divergence if d.label in (4, 5, 6) and d.metric == "recall"]
+    assert rows and all(not d.diverges for d in rows)
+    assert all(d.vs_micro.status in ("unstable", "no_interval") for d in rows)

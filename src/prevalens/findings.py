@@ -85,6 +85,10 @@ WORDING = {
         "The {rare} stratum ({rare_definition}) holds only classes with fewer than {min_support} "
         "true samples; no claim about its {metric} is made."
     ),
+    "extremes.not_made": (
+        "The difference in macro {metric} between the {rare} classes ({rare_definition}) and the "
+        "{common} ones is not assessed: {why}."
+    ),
     "extremes.claim": (
         "The {rare} classes ({rare_definition}, {rare_n}) have macro {metric} {rare_value} "
         "against {common_value} for the {common} ones ({common_definition}, {common_n}): a "
@@ -359,6 +363,17 @@ def extremes(inp: FindingsInput) -> Iterator[Finding]:
             "min_support": inp.config.min_support,
         }
         fid = f"strata-rare-common-{metric}"
+        if not c.eligible and c.not_made:
+            yield _finding(
+                fid,
+                "insufficient",
+                "info",
+                metric,
+                rare.classes,
+                {"not_made": c.not_made},
+                WORDING["extremes.not_made"].format(**names, why=c.not_made),
+            )
+            continue
         if not c.eligible:
             yield _finding(
                 fid,

@@ -45,7 +45,7 @@ def _estimates(result: AuditResult):
 def _reason(notes: set) -> str:
     """One reason for a group of notes that differ only in their numbers (a per-class effective
     number of clusters): without the parenthesised parts whose numbers differ."""
-    reason = next(iter(notes))
+    reason = sorted(notes)[0]
     if len(notes) > 1:
         reason = re.sub(r"t\(df=[\d.]+\)", "a t quantile", reason)
         for part in re.findall(r"\s*\([^()]*\d[^()]*\)", reason):
@@ -109,7 +109,10 @@ def limitation_notes(result: AuditResult, *, min_support: int, evaluation: str |
             by_reason: dict[str, tuple[set, list[str]]] = {}
             for w, e in unstable:
                 raw = (e.note or "").split(";")[-1].strip()
-                group = by_reason.setdefault(re.sub(r"[\d.]+", "#", raw), (set(), []))
+                # numbers inside parentheses (an effective number of clusters, a df) may differ
+                # within a group; a bare number (a count of classes) makes a group of its own
+                key = re.sub(r"\([^()]*\)", lambda m: re.sub(r"[\d.]+", "#", m.group(0)), raw)
+                group = by_reason.setdefault(key, (set(), []))
                 group[0].add(raw)
                 group[1].append(w)
             notes.append(

@@ -13,6 +13,7 @@ rows of a class are not independent, the leave-one-cluster-out jackknife with t(
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from scipy import special
@@ -118,12 +119,26 @@ def _replicate_claims(ctx: Context, name: str, key: str, idx) -> list[tuple[Esti
         lambda s, key=key, name=name, idx=idx: s[key][..., idx] - s[f"micro.{name}"][..., None],
         (-1.0, 1.0),
     )
+    at_bound = np.zeros(ctx.k, dtype=bool)
+    if clustered and name in MOVER_METRICS:
+        props = ctx.proportions(name)
+        at_bound = (props.m > 0) & ((props.x == 0) | (props.x == props.m))
     out = []
     for i, j in enumerate(idx):
         e, theta = vs_micro[i]
         se = e.se
         if not clustered:
             se = max(e.se, _null_se(ctx.cm, j, name, ctx.point[f"micro.{name}"]))
+        if at_bound[j] and e.has_interval:
+            # the leave-one-cluster-out jackknife repeats a class at 0 or 1 (10 of 10 recalled)
+            # in every replicate: no valid interval for its difference, and no claim
+            e = replace(
+                e,
+                status="unstable",
+                note=(e.note + "; " if e.note else "")
+                + "the class is at 0 or 1 for this metric: the leave-one-cluster-out jackknife "
+                "cannot vary it, so the interval leaves its uncertainty out and no claim is made",
+            )
         out.append(
             (
                 e,
@@ -131,7 +146,7 @@ def _replicate_claims(ctx: Context, name: str, key: str, idx) -> list[tuple[Esti
                     ("class", ctx.classes[j], name),
                     theta,
                     se,
-                    eligible=bool(ctx.eligible[j]),
+                    eligible=bool(ctx.eligible[j]) and not at_bound[j],
                     df=ctx.claim_df,
                 ),
             )

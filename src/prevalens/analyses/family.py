@@ -53,6 +53,8 @@ class Claim:
     interval_at: Callable[[float], tuple[float, float]] | None = None
     effect: float | None = None
     scope: str | None = None  # what the claim's estimand covers, when it is not what is shown
+    #: why an ineligible claim is not made, when it is not that its classes are below min_support
+    not_made: str | None = None
     p: float = math.nan
     level: float = math.nan
     low: float = math.nan

@@ -10,6 +10,7 @@ from the joint replicates, so a difference is never built from two marginal inte
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from scipy import special
@@ -122,10 +123,41 @@ def _mover_estimate(ctx: Context, name: str, in_a, in_b) -> Estimate:
     )
 
 
+def _clustered(ctx: Context) -> bool:
+    return ctx.engine is not None and ctx.engine.design is not None
+
+
+#: With a cluster column, why an interval with a class at 0 or 1 is approximate.
+CLUSTER_UNVARIED_NOTE = (
+    "a class at 0 or 1 for this metric takes part, which the leave-one-cluster-out jackknife "
+    "cannot vary, so the interval leaves its uncertainty out and no claim is made"
+)
+
+
+def _cluster_unvaried(ctx: Context, name: str, mask) -> bool:
+    """With clusters (no MOVER construction there), whether a class of ``mask`` sits at 0 or 1
+    for ``name``: the jackknife repeats it in every replicate."""
+    if not (_clustered(ctx) and ctx.has_intervals and name in MOVER_METRICS):
+        return False
+    props = ctx.proportions(name)
+    at_bound = (props.m > 0) & ((props.x == 0) | (props.x == props.m))
+    return bool(np.any(mask & at_bound))
+
+
+def _flag_unvaried(e: Estimate) -> Estimate:
+    if not e.has_interval:
+        return e
+    return replace(
+        e, status="unstable", note=(e.note + "; " if e.note else "") + CLUSTER_UNVARIED_NOTE
+    )
+
+
 def _macro_estimate(ctx: Context, name: str, key: str, mask) -> Estimate:
     if _mover(ctx, name) and mask.sum() > 1 and _unvaried(ctx, name, mask):
         return _mover_estimate(ctx, name, mask, np.zeros_like(mask))
     e, _ = ctx.estimate(lambda s, m=mask, key=key: macro_over(s, key, m), (0.0, 1.0))
+    if mask.sum() > 1 and _cluster_unvaried(ctx, name, mask):
+        return _flag_unvaried(e)
     return e
 
 
@@ -137,6 +169,8 @@ def _difference_estimate(ctx: Context, name: str, key: str, mask, other) -> Esti
     if _mover(ctx, name) and _unvaried(ctx, name, mask | other):
         return _mover_estimate(ctx, name, mask, other)
     e, _ = ctx.estimate(_difference(key, mask, other), (-1.0, 1.0))
+    if _cluster_unvaried(ctx, name, mask | other):
+        return _flag_unvaried(e)
     return e
 
 
@@ -152,6 +186,9 @@ def _claim(ctx: Context, claim_key, name, key, mask, other, shown: Estimate) -> 
     without a MOVER construction or with clusters."""
     ma, mb = mask & ctx.eligible, other & ctx.eligible
     eligible = bool(ma.any() and mb.any())
+    not_made = None
+    if eligible and _cluster_unvaried(ctx, name, ma | mb):
+        eligible, not_made = False, CLUSTER_UNVARIED_NOTE
     left_out = int(((mask | other) & ctx.insufficient).sum())
     scope = (
         (
@@ -187,7 +224,15 @@ def _claim(ctx: Context, claim_key, name, key, mask, other, shown: Estimate) -> 
         e, theta = ctx.estimate(_difference(key, ma, mb), (-1.0, 1.0))
     else:
         e, theta = shown, shown.estimate
-    return Claim(claim_key, theta, e.se, eligible=eligible, df=ctx.claim_df, scope=scope)
+    return Claim(
+        claim_key,
+        theta,
+        e.se,
+        eligible=eligible,
+        df=ctx.claim_df,
+        scope=scope,
+        not_made=not_made,
+    )
 
 
 def _own_intervals(ctx: Context, j: int, macro: dict, micro: dict) -> None:
