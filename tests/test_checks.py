@@ -630,7 +630,7 @@ def test_input_alerts_lead_the_summary_and_the_markdown(soybean):
     assert "look rotated" in summary and "severity-high" in summary
     assert "How the predictions were produced" not in summary
     md = out["summary.md"].decode()
-    assert md.index("## Input alerts") < md.index("## Findings")
-    assert "look rotated" in md[md.index("## Input alerts") : md.index("## Findings")]
+    assert md.index("## Input alerts") < md.index("## Headline metrics") < md.index("## Findings")
+    assert "look rotated" in md[md.index("## Input alerts") : md.index("## Headline metrics")]
     clean, _ = audit_frame(soybean)
     assert "## Input alerts" not in pv.render(clean, ["md"])["summary.md"].decode()

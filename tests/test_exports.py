@@ -169,7 +169,7 @@ def _expected(e, bounds=(0.0, 1.0)) -> str:
     digits = 2 if width is None or width >= 0.01 else 3 if width >= 0.001 else 4
     digits = max(
         [_needs(e["estimate"], digits, bounds, 6)]
-        + [_needs(v, digits, bounds, max(digits, 4)) for v in values[1:]]
+        + [_needs(v, digits, bounds, max(digits, 4) if 1.0 in bounds else 6) for v in values[1:]]
     )
     est, *ci = (_fmt_value(v, digits, bounds) for v in values)
     return f"{est} [{ci[0]}, {ci[1]}]" if ci else est

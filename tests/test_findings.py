@@ -597,7 +597,10 @@ def test_claims_only_when_the_adjusted_interval_excludes_zero(name):
             elif f["kind"] == "insufficient":
                 # an interval that excludes zero only because of classes below min_support:
                 # reported as resting on them, never as a claim and never as "no evidence"
-                assert "rests on classes with fewer than" in f["text"], f["id"]
+                assert (
+                    "rests on classes with fewer than" in f["text"]
+                    or "cannot be checked without the classes with fewer than" in f["text"]
+                ), f["id"]
             else:
                 assert lo <= 0 <= hi, f["id"]
         if f["kind"] in CLAIM_KINDS - {"divergent_classes"}:
@@ -688,6 +691,18 @@ def test_no_gap_claim_resting_on_predicted_classes_without_true_samples():
     assert r.gap["f1"].macro_minus_micro.ci_high < -0.5
 
 
+def test_summary_line_counts_comparisons_that_rest_on_small_classes():
+    # one true class, a fifth of its rows predicted as two classes that never occur: the gap
+    # excludes zero only through those classes, and no other claim is made
+    y_true = np.zeros(100, dtype=int)
+    y_pred = np.random.default_rng(1).choice(3, 100, p=[0.8, 0.1, 0.1])
+    r = quiet_audit(y_true, y_pred, range(3), n_resamples=200, seed=1)
+    (summary,) = [f for f in js(r)["findings"] if f["id"] == "no-divergence"]
+    assert summary["text"].startswith("No established divergence")
+    assert "1 exclude zero only with classes of fewer than 10 true samples" in summary["text"]
+    assert "none of the" not in summary["text"]  # one of them does exclude zero
+
+
 def test_auc_gap_with_insufficient_classes_is_never_claimed():
     # a class of 6 samples ranked last (AUC 0) pulls macro AUC to 0.75 against micro 0.99: the
     # gap is clear, and made by a class below min_support
@@ -708,6 +723,7 @@ def test_auc_gap_with_insufficient_classes_is_never_claimed():
     )
     f = {f["id"]: f for f in js(r)["findings"]}["gap-roc_auc"]
     assert f["kind"] == "insufficient", f["text"]
+    assert "cannot be checked without the classes with fewer than 10 true samples" in f["text"]
     assert r.gap["roc_auc"].macro_minus_micro.ci_high < -0.2
 
 

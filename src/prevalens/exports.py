@@ -441,6 +441,11 @@ def markdown_summary(d: dict) -> bytes:
     tool = d.get("tool") or {}
     facts.append(f"prevalens {_md(tool.get('version', ''))}".strip())
     lines += [" · ".join(facts) + ".", ""]
+    alerts = [n for n in d.get("notes") or () if n.get("kind") in ALERT_KINDS]
+    if alerts:  # the input is likely wrong: said before any number
+        lines += ["## Input alerts", ""]
+        lines += [f"- **alert**: {_md(n.get('text', ''))}" for n in alerts]
+        lines.append("")
     evaluation = _config_text(d, "evaluation")
     if evaluation:
         lines += [f"Evaluation: {_md(' '.join(evaluation.split()))}", ""]
@@ -519,11 +524,6 @@ def markdown_summary(d: dict) -> bytes:
             "llrr" + "r" * len(smetrics),
         )
 
-    alerts = [n for n in d.get("notes") or () if n.get("kind") in ALERT_KINDS]
-    if alerts:  # the input is likely wrong: said before any finding
-        lines += ["## Input alerts", ""]
-        lines += [f"- **alert**: {_md(n.get('text', ''))}" for n in alerts]
-        lines.append("")
     findings = [f for f in d.get("findings") or () if f.get("severity") in ("high", "medium")]
     lines += ["## Findings", ""]
     if findings:

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .analyses.family import Claim
+from .analyses.trend import MIN_CLASSES as TREND_MIN_CLASSES
+from .analyses.trend import MIN_SPAN_DECADES
 from .formatting import (
     digits_for_width,
     estimate_digits,
@@ -76,6 +78,11 @@ WORDING = {
         "The gap between macro {metric} {macro} and micro {metric} {micro}, {difference} "
         "{interval} ({level}), rests on classes with fewer than {min_support} true samples: "
         "without them it is not established, so no claim is made."
+    ),
+    "gap.unchecked": (
+        "The gap between macro {metric} {macro} and micro {metric} {micro}, {difference} "
+        "{interval} ({level}), cannot be checked without the classes with fewer than "
+        "{min_support} true samples, which take part in it, so no claim is made."
     ),
     "gap.none": (
         "No evidence of a gap between macro {metric} {macro} and micro {metric} {micro}: the "
@@ -142,6 +149,11 @@ WORDING = {
     "no-divergence": (
         "No evidence of divergence between rare and common classes: none of the {m} comparisons "
         "({adjustment}-adjusted, {level} family-wise) excludes zero."
+    ),
+    "no-divergence.resting": (
+        "No established divergence between rare and common classes: of the {m} comparisons "
+        "({adjustment}-adjusted, {level} family-wise), {r} exclude zero only with classes of "
+        "fewer than {min_support} true samples, on which no claim rests{immaterial}."
     ),
     "no-divergence.immaterial": (
         "No evidence of material divergence between rare and common classes: of the {m} "
@@ -325,7 +337,7 @@ def gaps(inp: FindingsInput) -> Iterator[Finding]:
             "marginal_gap": g.macro_minus_micro,
             "min_support": inp.config.min_support,
         }
-        if c.significant and not _material(c, inp):
+        if (c.significant or c.rests_on_insufficient) and not _material(c, inp):
             what = f"the gap between macro {metric_text(metric)} and micro {metric_text(metric)}"
             yield _immaterial(f"gap-{metric}", what, metric, c, inp, evidence)
             continue
@@ -333,7 +345,9 @@ def gaps(inp: FindingsInput) -> Iterator[Finding]:
             kind, severity = "gap", _severity(c.estimate)
             wording = "gap.lower" if c.estimate < 0 else "gap.higher"
         elif c.rests_on_insufficient:
-            kind, severity, wording = "insufficient", "info", "gap.insufficient"
+            unchecked = c.robust is not None and not math.isfinite(c.robust[0])
+            kind, severity = "insufficient", "info"
+            wording = "gap.unchecked" if unchecked else "gap.insufficient"
         else:
             kind, severity, wording = "no_divergence", "info", "gap.none"
         yield _finding(
@@ -503,8 +517,8 @@ def trends(inp: FindingsInput) -> Iterator[Finding]:
             if (
                 inp.family is not None
                 and t.span_decades is not None
-                and t.span_decades < 1
-                and (t.n_classes or 0) >= 2
+                and t.span_decades < MIN_SPAN_DECADES
+                and (t.n_classes or 0) >= TREND_MIN_CLASSES
             ):
                 yield _finding(
                     f"trend-{metric}",
@@ -720,6 +734,10 @@ def build_findings(inp: FindingsInput) -> tuple[Finding, ...]:
     if not any(f.kind in CLAIM_KINDS for f in findings):
         fam = inp.family
         k = sum(1 for c in inp.claims.values() if c.significant and not _material(c, inp))
+        r = sum(1 for c in inp.claims.values() if c.rests_on_insufficient)
+        wording = (
+            "no-divergence.resting" if r else ("no-divergence.immaterial" if k else "no-divergence")
+        )
         findings.insert(
             0,
             _finding(
@@ -734,10 +752,20 @@ def build_findings(inp: FindingsInput) -> tuple[Finding, ...]:
                     "confidence_level": fam.confidence_level,
                     "min_effect": inp.config.min_effect,
                     "immaterial": k,
+                    "resting_on_insufficient": r,
+                    "min_support": inp.config.min_support,
                 },
-                WORDING["no-divergence.immaterial" if k else "no-divergence"].format(
+                WORDING[wording].format(
                     m=fam.size,
                     k=k,
+                    r=r,
+                    min_support=inp.config.min_support,
+                    immaterial=(
+                        f", and {k} by less than the minimum material effect of "
+                        f"{fmt_number(inp.config.min_effect, 2)}"
+                        if k
+                        else ""
+                    ),
                     adjustment=fam.adjustment.capitalize(),
                     level=fmt_level(fam.confidence_level),
                     min_effect=fmt_number(inp.config.min_effect, 2),

@@ -12,8 +12,9 @@ Display rules
 * A value is never shown as a bound it is not: a metric in [0, 1] never reads 0 or 1 (nor 0% or
   100%) unless it is exactly that, a difference never reads 0 unless it is exactly 0; more
   decimals are shown until it does not (coverage.py's ``display_covered`` rule): up to 6 for an
-  estimate and up to 4 for an interval's bound, beyond which the bound reads as a comparison with
-  the nearest value shown (``0.9998 [0.9622, >0.9999]``). ``-0.00`` is never printed.
+  estimate and for a difference's bounds (whose sign matters), up to 4 for the bounds of a metric
+  in [0, 1], beyond which a bound reads as a comparison with the nearest value shown
+  (``0.9998 [0.9622, >0.9999]``). ``-0.00`` is never printed.
 * Undefined values (NaN, or ``None`` in the JSON) read ``undefined``.
 
 This module imports nothing from prevalens: it works on numbers and on anything with the fields
@@ -150,8 +151,9 @@ def _digits_needed(x, digits: int, bounds, max_digits: int) -> int:
     return len(text.split(".")[-1]) if "." in text else 0
 
 
-#: Decimals an interval's bound may add to an estimate [interval] to avoid reading as 0 or 1;
-#: a bound closer than that reads ``>0.9999`` or ``<0.0001`` (the estimate itself may use 6).
+#: Decimals an interval's bound of a metric in [0, 1] may add to an estimate [interval] to avoid
+#: reading as 0 or 1; a bound closer than that reads ``>0.9999`` or ``<0.0001`` (the estimate
+#: itself, and a difference's bounds, whose sign matters, may use 6).
 BOUND_DIGITS = 4
 
 
@@ -164,7 +166,8 @@ def estimate_digits(e, digits: int | None = None, *, bounds=(0.0, 1.0)) -> int:
         digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
     needs = [_digits_needed(est, digits, bounds, 6)]
     if lo is not None and hi is not None:
-        cap = max(digits, BOUND_DIGITS)
+        # a difference's bound near 0 keeps its sign (whether the interval excludes 0 shows)
+        cap = max(digits, BOUND_DIGITS) if 1.0 in bounds else 6
         needs += [_digits_needed(v, digits, bounds, cap) for v in (lo, hi)]
     return max(needs)
 

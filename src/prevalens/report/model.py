@@ -252,6 +252,13 @@ class ReportModel:
 APPROXIMATE_MARK = "\u2248"
 
 
+def _adjustment(d: dict) -> str:
+    """The multiplicity adjustment of the divergence claims, as a name: ``Holm``."""
+    fam = d.get("family") or {}
+    how = fam.get("adjustment") or (d["run"].get("config") or {}).get("divergence_adjustment")
+    return str(how or "holm").capitalize()
+
+
 def _est_cell(e, *, bounds=(0.0, 1.0)) -> Cell:
     """An estimate as a numeric cell, its interval apart."""
     text = fmt_estimate(e, bounds=bounds)
@@ -639,7 +646,7 @@ def _micro_macro(ctx: _Context) -> list:
                 numeric=(1, 2),
                 note=f"{fmt_level(ctx.d['run']['confidence_level'])} intervals, marginal (each "
                 "difference on its own); a finding's interval for the same gap is adjusted for "
-                "the family of claims (Holm) and wider.",
+                f"the family of claims ({_adjustment(ctx.d)}) and wider.",
             )
         )
     return blocks + _figure(ctx, "curves", "curves")
@@ -679,9 +686,10 @@ def _divergence(ctx: _Context) -> list:
                 srows,
                 caption="Prevalence strata",
                 note=f"{level} intervals, marginal (MOVER with exact mid-p limits where a class "
-                f"with fewer than {min_support} samples takes part, else the bootstrap). The "
-                "findings test these differences with Holm-adjusted intervals over the classes "
-                f"with at least {min_support} samples.",
+                f"the bootstrap cannot vary takes part: fewer than {min_support} samples, or at "
+                "0 or 1; else the bootstrap). The findings test these differences with "
+                f"{_adjustment(d)}-adjusted intervals over the classes with at least "
+                f"{min_support} samples.",
                 numeric=(2, 3, 4, 5, 6),
             )
         )
