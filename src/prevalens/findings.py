@@ -377,26 +377,17 @@ def extremes(inp: FindingsInput) -> Iterator[Finding]:
             "min_support": inp.config.min_support,
         }
         fid = f"strata-rare-common-{metric}"
-        if not c.eligible and c.not_made:
+        if not c.eligible:  # below min_support, or (c.not_made) another reason
             yield _finding(
                 fid,
                 "insufficient",
                 "info",
                 metric,
                 rare.classes,
-                {"not_made": c.not_made},
-                WORDING["extremes.not_made"].format(**names, why=c.not_made),
-            )
-            continue
-        if not c.eligible:
-            yield _finding(
-                fid,
-                "insufficient",
-                "info",
-                metric,
-                rare.classes,
-                {"min_support": inp.config.min_support},
-                WORDING["extremes.ineligible"].format(**names),
+                {"not_made": c.not_made} if c.not_made else {"min_support": inp.config.min_support},
+                WORDING["extremes.not_made"].format(**names, why=c.not_made)
+                if c.not_made
+                else WORDING["extremes.ineligible"].format(**names),
             )
             continue
         if not math.isfinite(c.p):

@@ -250,16 +250,10 @@ def _own_intervals(ctx: Context, j: int, macro: dict, micro: dict) -> None:
                 and own.has_interval
                 and own.estimate == e.estimate
             ):
-                block[name] = Estimate(
-                    own.estimate,
-                    own.ci_low,
-                    own.ci_high,
-                    own.se,
-                    own.method,
-                    own.status,
-                    f"one class in this stratum: the interval of class {c.label!r} "
+                block[name] = replace(
+                    own,
+                    note=f"one class in this stratum: the interval of class {c.label!r} "
                     f"({own.method}); the bootstrap interval is degenerate",
-                    own.undefined_fraction,
                 )
 
 
@@ -289,14 +283,9 @@ def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insuffi
     if ms.sum() == 1 and own is not None and own.has_interval:
         # one class: the stratum's macro AUC is that class's AUC, with its own interval (HM-S,
         # valid with few positives and near 1, where DeLong's is too narrow)
-        macro["roc_auc"] = Estimate(
-            own.estimate,
-            own.ci_low,
-            own.ci_high,
-            own.se,
-            own.method,
-            own.status,
-            f"one class in this stratum: the interval of class {first.label!r} ({own.method})",
+        macro["roc_auc"] = replace(
+            own,
+            note=f"one class in this stratum: the interval of class {first.label!r} ({own.method})",
         )
     else:
         macro["roc_auc"] = Estimate(
