@@ -172,12 +172,13 @@ def _expected(e, bounds=(0.0, 1.0)) -> str:
         + [_needs(v, digits, bounds, max(digits, 4) if 1.0 in bounds else 6) for v in values[1:]]
     )
     est, *ci = (_fmt_value(v, digits, bounds) for v in values)
-    return f"{est} [{ci[0]}, {ci[1]}]" if ci else est
+    mark = "\u2248" if e.get("status") == "unstable" else ""  # an approximate interval
+    return f"{est} {mark}[{ci[0]}, {ci[1]}]" if ci else est
 
 
 def _parse_interval(cell: str):
     m = re.fullmatch(
-        r"([<>]?)(-?\d+\.(\d+))(?: \[([<>]?)(-?\d+\.\d+), ([<>]?)(-?\d+\.\d+)\])?", cell
+        r"([<>]?)(-?\d+\.(\d+))(?: \u2248?\[([<>]?)(-?\d+\.\d+), ([<>]?)(-?\d+\.\d+)\])?", cell
     )
     assert m, cell
     digits = len(m.group(3))
@@ -298,6 +299,7 @@ def _md(d: dict) -> str:
 # LaTeX ------------------------------------------------------------------------------------------
 
 _TEX_UNESCAPE = [
+    (r"$\approx$", "\u2248"),
     (r"\textbackslash{}", "\\"),
     (r"\textasciicircum{}", "^"),
     (r"\textasciitilde{}", "~"),
@@ -430,7 +432,11 @@ def _tex_estimate(cell: str) -> str:
     if not cell.startswith("\\prevalensstack"):
         return cell
     top, bottom = _tex_stacked(cell)
-    return f"{top} {bottom}"
+    return (
+        f"{top} {bottom}".replace(r"$\approx$", "\u2248")
+        .replace(r"\textgreater{}", ">")
+        .replace(r"\textless{}", "<")
+    )
 
 
 # ------------------------------------------------------------------------------------------------

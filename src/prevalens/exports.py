@@ -42,6 +42,17 @@ from .formatting import (
 )
 from .results import ALERT_KINDS
 
+#: Marks an approximate interval (status ``unstable``) in every table; the limitations say why.
+APPROXIMATE_MARK = "\u2248"
+
+
+def fmt_marked(e, **kwargs) -> str:
+    """:func:`fmt_estimate`, its interval marked ``≈[...]`` when the estimate is approximate."""
+    text = fmt_estimate(e, **kwargs)
+    status = e.get("status") if isinstance(e, dict) else getattr(e, "status", None)
+    return text.replace(" [", " " + APPROXIMATE_MARK + "[", 1) if status == "unstable" else text
+
+
 __all__ = [
     "EXPORTS",
     "export_files",
@@ -465,7 +476,7 @@ def markdown_summary(d: dict) -> bytes:
     metrics = [m for m in _HEADLINE_MD if any(m in (averages.get(a) or {}) for a in _AVERAGES)]
     if metrics:
         rows = [
-            [metric_name(m)] + [fmt_estimate((averages.get(a) or {}).get(m)) for a in _AVERAGES]
+            [metric_name(m)] + [fmt_marked((averages.get(a) or {}).get(m)) for a in _AVERAGES]
             for m in metrics
         ]
         lines += ["## Headline metrics", ""]
@@ -473,7 +484,7 @@ def markdown_summary(d: dict) -> bytes:
 
     overall = d.get("overall") or {}
     rows = [
-        [metric_name(m), fmt_estimate(overall[m], bounds=_metric_bounds(m))]
+        [metric_name(m), fmt_marked(overall[m], bounds=_metric_bounds(m))]
         for m in _OVERALL_MD
         if m in overall
     ]
@@ -485,8 +496,8 @@ def markdown_summary(d: dict) -> bytes:
     rows = [
         [
             metric_name(m),
-            fmt_estimate(g.get("macro_minus_micro"), bounds=(0.0,)),
-            fmt_estimate(g.get("macro_minus_weighted"), bounds=(0.0,))
+            fmt_marked(g.get("macro_minus_micro"), bounds=(0.0,)),
+            fmt_marked(g.get("macro_minus_weighted"), bounds=(0.0,))
             if g.get("macro_minus_weighted")
             else "not computed",
         ]
@@ -515,7 +526,7 @@ def markdown_summary(d: dict) -> bytes:
                     str(s.get("n_classes", len(s.get("classes", ())))),
                     f"{s.get('support', 0):,}",
                 ]
-                + [fmt_estimate((s.get("macro") or {}).get(m)) for m in smetrics]
+                + [fmt_marked((s.get("macro") or {}).get(m)) for m in smetrics]
             )
         lines += ["## Prevalence strata (macro averages)", ""]
         lines += _md_table(
@@ -524,6 +535,12 @@ def markdown_summary(d: dict) -> bytes:
             "llrr" + "r" * len(smetrics),
         )
 
+    if any(APPROXIMATE_MARK in line for line in lines):
+        lines += [
+            f"{APPROXIMATE_MARK} marks an approximate interval (status unstable); the report's "
+            "limitations say why.",
+            "",
+        ]
     findings = [f for f in d.get("findings") or () if f.get("severity") in ("high", "medium")]
     lines += ["## Findings", ""]
     if findings:
@@ -617,7 +634,7 @@ def _md_gates(gates: dict) -> list:
                 _md(i.get("spec", "")),
                 _md(basis_words.get(basis, basis)),
                 fmt_gate_value(i),
-                fmt_estimate(i.get("estimate")),
+                fmt_marked(i.get("estimate")),
                 result,
             ]
         )
@@ -647,8 +664,8 @@ def _md_baseline(baseline: dict) -> list:
         rows.append(
             [
                 _md(i.get("metric", "")),
-                fmt_estimate(i.get("old")),
-                fmt_estimate(i.get("new")),
+                fmt_marked(i.get("old")),
+                fmt_marked(i.get("new")),
                 _signed(i.get("difference"), digits),
                 overlap_words.get(i.get("overlap"), "n/a"),
             ]
@@ -704,9 +721,15 @@ def _tex(text) -> str:
 
 
 def _tex_num(text: str) -> str:
-    """A number formatted here (digits, sign, brackets, ``%``, ``undefined``) as LaTeX. Its
-    brackets never start a row, so unlike :func:`_tex` they stay as they are."""
-    return text.replace("%", r"\%")
+    """A number formatted here (digits, sign, brackets, ``%``, ``<``/``>`` of a bound shown as a
+    comparison, the approximate mark, ``undefined``) as LaTeX. Its brackets never start a row,
+    so unlike :func:`_tex` they stay as they are."""
+    return (
+        text.replace("%", r"\%")
+        .replace("<", r"\textless{}")
+        .replace(">", r"\textgreater{}")
+        .replace(APPROXIMATE_MARK, r"$\approx$")
+    )
 
 
 def _tex_row(cells) -> str:
@@ -781,9 +804,9 @@ def _tex_stack(top: str, bottom: str, align: str = "r") -> str:
 
 def _tex_estimate_stacked(e) -> str:
     """An estimate over its interval (one line when there is no interval)."""
-    text = _tex_num(fmt_estimate(e))
-    est, sep, interval = text.partition(" [")
-    return _tex_stack(est, "[" + interval) if sep else text
+    text = _tex_num(fmt_marked(e))
+    est, sep, interval = text.partition(" ")
+    return _tex_stack(est, interval) if sep else text
 
 
 def _tex_row_lines(label) -> int:
@@ -892,7 +915,7 @@ def latex_tables(d: dict) -> bytes:
         + ")."
     )
     support_cells = [(f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"]))) for c in classes]
-    metric_cells = [[_tex_num(fmt_estimate(c["metrics"].get(m))) for c in classes] for m in cols]
+    metric_cells = [[_tex_num(fmt_marked(c["metrics"].get(m))) for c in classes] for m in cols]
     # the widest line of each numeric column (header included); TeX measures their sum, and the
     # class column gets the rest of the line
     widest = [_tex_widest(["Support", "prevalence"] + [t for pair in support_cells for t in pair])]
@@ -901,9 +924,7 @@ def latex_tables(d: dict) -> bytes:
             part
             for cell in cells
             for part in (
-                (cell.partition(" [")[0], "[" + cell.partition(" [")[2])
-                if " [" in cell
-                else (cell,)
+                (cell.partition(" ")[0], cell.partition(" ")[2]) if " " in cell else (cell,)
             )
         ]
         widest.append(_tex_widest([_tex(metric_name(m))] + lines))

@@ -46,6 +46,7 @@ from markdown_it.common.utils import escapeHtml
 from markupsafe import Markup
 
 from .. import exports
+from ..exports import APPROXIMATE_MARK
 from ..formatting import (
     fmt_estimate,
     fmt_gate_value,
@@ -245,11 +246,6 @@ class ReportModel:
 
 # ------------------------------------------------------------------------------------------------
 # cells and blocks
-
-
-#: Marks an approximate interval (status ``unstable``) in the report's tables; the limitations
-#: say why.
-APPROXIMATE_MARK = "\u2248"
 
 
 def _adjustment(d: dict) -> str:
