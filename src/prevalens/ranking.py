@@ -119,8 +119,8 @@ DELONG_MIN_ERROR_MASS = 2.0
 
 #: Why an average of AUCs by DeLong's covariance is approximate (status unstable).
 DELONG_EDGE_NOTE = (
-    "{n} class(es) at or near ROC AUC 0 or 1 (fewer than 2 positives' worth of misranking) are "
-    "where DeLong's variance understates the uncertainty, so the interval is too narrow for them"
+    "classes at or near ROC AUC 0 or 1 take part ({n} with fewer than 2 positives' worth of "
+    "misranking), whose uncertainty DeLong's variance understates, so the interval is too narrow"
 )
 
 
