@@ -56,8 +56,9 @@ PYTEST_PARALLEL ?= -n auto --dist loadfile
 test: $(STAMP) $(TESTDEPS)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
+# --durations: each slow test's time in the CI log, to keep .ci/run within its budget.
 test-slow: $(STAMP) $(TESTDEPS)
-	$(BIN)/python -m pytest -m slow $(PYTEST_PARALLEL)
+	$(BIN)/python -m pytest -m slow $(PYTEST_PARALLEL) --durations=15
 
 # The code's hygiene: lint and format (ruff) and static types (mypy), as configured in
 # pyproject.toml. Run by .ci/run.
