@@ -1340,6 +1340,7 @@ def _auc_intervals(pred, point, alpha, summary, table: IntervalTable) -> PerClas
     cluster_note = "; clustered (Obuchowski 1997)" if clustered else ""
     combo = summary.combo_cov
     weights = R.auc_combination_weights(n_pos, n)
+    unreliable = R.delong_unreliable(auc, n_pos, var)
     for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
         theta = point[key]
         v = combo[col, col] if combo is not None else np.nan
@@ -1362,12 +1363,13 @@ def _auc_intervals(pred, point, alpha, summary, table: IntervalTable) -> PerClas
                 "undefined",
             )
             continue
-        # A class at AUC 0 or 1 has DeLong variance 0: the average's interval leaves its
-        # uncertainty out. Simulated (tests/score_sims.py): coverage 0.70-0.90 when five classes
-        # sit at 0.999, 0.84-0.93 at 0.99 with few positives; no replacement studied (HM-S
-        # implied variances: vacuous intervals near 1 on the logit scale; MOVER from the HM-S
-        # intervals: 0.92-0.97) was valid throughout (docs/design.md, Intervals).
-        at_edge = (weights[:, col] > 0) & R.delong_unreliable(auc, n_pos, var)
+        # A class at or near AUC 0 or 1 (R.delong_unreliable) has a DeLong variance that says
+        # little about its uncertainty: the average's interval is too narrow. Simulated
+        # (tests/score_sims.py): coverage 0.70-0.90 when five classes sit at 0.999, 0.84-0.93 at
+        # 0.99 with few positives; no replacement studied (HM-S implied variances: vacuous
+        # intervals near 1 on the logit scale; MOVER from the HM-S intervals: 0.92-0.97) was
+        # valid throughout (docs/design.md, Intervals).
+        at_edge = (weights[:, col] > 0) & unreliable
         note = status = None
         if at_edge.any():
             status = "unstable"

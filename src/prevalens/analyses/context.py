@@ -159,6 +159,11 @@ class Context:
     def has_intervals(self) -> bool:
         return self.boot is not None
 
+    @property
+    def clustered(self) -> bool:
+        """Whether rows are resampled by cluster (the leave-one-cluster-out jackknife)."""
+        return self.engine is not None and self.engine.design is not None
+
     def point_stats(self) -> Stats:
         """The point estimates as a :class:`Stats` (when there are no replicates)."""
         if self._point_stats is None:

@@ -13,7 +13,6 @@ rows of a class are not independent, the leave-one-cluster-out jackknife with t(
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 from scipy import special
@@ -23,7 +22,7 @@ from ..metrics import STRATA_METRICS
 from ..results import DivergenceResult, Estimate
 from .context import Context, macro_over
 from .family import Claim
-from .mover import MOVER_METRICS, class_vs_micro
+from .mover import MOVER_METRICS, class_vs_micro, flag_unvaried
 
 __all__ = ["analyse_divergence", "with_adjusted"]
 
@@ -37,7 +36,6 @@ def analyse_divergence(ctx: Context) -> tuple[list[DivergenceResult], list[Claim
     claims: list[Claim] = []
     a = ctx.strata
     common = a.most_common
-    clustered = ctx.engine is not None and ctx.engine.design is not None
     for name in ctx.findings_metrics:
         if name not in STRATA_METRICS:
             continue
@@ -57,7 +55,7 @@ def analyse_divergence(ctx: Context) -> tuple[list[DivergenceResult], list[Claim
                 ),
                 (-1.0, 1.0),
             )
-        if ctx.has_intervals and not clustered and name in MOVER_METRICS:
+        if ctx.has_intervals and not ctx.clustered and name in MOVER_METRICS:
             pairs = _mover_claims(ctx, name, idx)
         else:
             pairs = _replicate_claims(ctx, name, key, idx)
@@ -114,31 +112,25 @@ def _replicate_claims(ctx: Context, name: str, key: str, idx) -> list[tuple[Esti
     """From the joint replicates (the cluster jackknife with a cluster column): the claim's
     standard error floored by the score-test one under equal metrics (:func:`_null_se`), which
     does not shrink when a small class happens to score near 0 or 1 (without clusters)."""
-    clustered = ctx.engine is not None and ctx.engine.design is not None
     vs_micro = ctx.estimates(
         lambda s, key=key, name=name, idx=idx: s[key][..., idx] - s[f"micro.{name}"][..., None],
         (-1.0, 1.0),
     )
-    at_bound = np.zeros(ctx.k, dtype=bool)
-    if clustered and name in MOVER_METRICS:
-        props = ctx.proportions(name)
-        at_bound = (props.m > 0) & ((props.x == 0) | (props.x == props.m))
+    # the leave-one-cluster-out jackknife repeats a class at 0 or 1 (10 of 10 recalled) in every
+    # replicate: no valid interval for its difference, and no claim
+    at_bound = (
+        ctx.proportions(name).at_bound
+        if ctx.clustered and name in MOVER_METRICS
+        else np.zeros(ctx.k, dtype=bool)
+    )
     out = []
     for i, j in enumerate(idx):
         e, theta = vs_micro[i]
         se = e.se
-        if not clustered:
+        if not ctx.clustered:
             se = max(e.se, _null_se(ctx.cm, j, name, ctx.point[f"micro.{name}"]))
-        if at_bound[j] and e.has_interval:
-            # the leave-one-cluster-out jackknife repeats a class at 0 or 1 (10 of 10 recalled)
-            # in every replicate: no valid interval for its difference, and no claim
-            e = replace(
-                e,
-                status="unstable",
-                note=(e.note + "; " if e.note else "")
-                + "the class is at 0 or 1 for this metric: the leave-one-cluster-out jackknife "
-                "cannot vary it, so the interval leaves its uncertainty out and no claim is made",
-            )
+        if at_bound[j]:
+            e = flag_unvaried(e)
         out.append(
             (
                 e,

@@ -27,12 +27,22 @@ the displayed interval (mid-p limits, at 95%) and a claim's adjusted interval an
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..counts import Tables
 from ..intervals import mover_difference, mover_linear, proportion_interval
+from ..results import Estimate
 
-__all__ = ["MOVER_METRICS", "ClassProportions", "class_vs_micro", "macro_difference"]
+__all__ = [
+    "MOVER_METRICS",
+    "ClassProportions",
+    "class_vs_micro",
+    "macro_difference",
+    "UNVARIED_UNDER_CLUSTERS",
+    "flag_unvaried",
+]
 
 #: Metrics with a MOVER construction.
 MOVER_METRICS = ("recall", "precision", "f1", "jaccard", "specificity")
@@ -59,6 +69,12 @@ class ClassProportions:
             self.x, self.m = tn, tn + fp
         else:
             raise KeyError(f"no MOVER construction for {metric!r}")
+
+    @property
+    def at_bound(self) -> np.ndarray:
+        """Classes at 0 or 1 for the metric (0 of m or m of m): a resampling of the rows within
+        classes, the stratified bootstrap or the cluster jackknife, repeats them unchanged."""
+        return (self.m > 0) & ((self.x == 0) | (self.x == self.m))
 
     def _map(self, j):
         """Jaccard -> F1 for the F1 metric, identity otherwise (monotone increasing)."""
@@ -88,6 +104,22 @@ class ClassProportions:
         if self.metric == "specificity":
             return 1 - (1 - a) / (self.k - 1)
         return a
+
+
+#: With clusters (where MOVER has no form yet), why an interval with a class at 0 or 1 is
+#: approximate and claims nothing.
+UNVARIED_UNDER_CLUSTERS = (
+    "a class at 0 or 1 for this metric takes part, which the leave-one-cluster-out jackknife "
+    "cannot vary, so the interval leaves its uncertainty out and no claim is made"
+)
+
+
+def flag_unvaried(e: Estimate) -> Estimate:
+    """``e`` marked ``unstable`` with :data:`UNVARIED_UNDER_CLUSTERS` (when it has an interval)."""
+    if not e.has_interval:
+        return e
+    note = (e.note + "; " if e.note else "") + UNVARIED_UNDER_CLUSTERS
+    return replace(e, status="unstable", note=note)
 
 
 def class_vs_micro(props: ClassProportions, method: str):

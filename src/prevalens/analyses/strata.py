@@ -21,7 +21,7 @@ from ..ranking import DELONG_EDGE_NOTE, delong_unreliable
 from ..results import Estimate, StrataComparison, StratumResult
 from .context import Context, macro_over, micro_over, point_only
 from .family import Claim
-from .mover import MOVER_METRICS, macro_difference
+from .mover import MOVER_METRICS, UNVARIED_UNDER_CLUSTERS, flag_unvaried, macro_difference
 
 __all__ = ["analyse_strata", "auc_strata_weights", "AUC_COMBO_OFFSET"]
 
@@ -35,6 +35,13 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
     claims: list[Claim] = []
     a = ctx.strata
     masks = a.masks
+    ranking = ctx.engine.ranking if ctx.engine is not None else None
+    # classes whose DeLong variance understates their AUC's uncertainty (once, for every stratum)
+    unreliable = (
+        delong_unreliable(ctx.point["per_class.roc_auc"], ranking.n_pos, ranking.delong_var)
+        if ctx.has_scores and ranking is not None
+        else None
+    )
     for g, d in enumerate(a.definitions):
         mask = masks[g]
         rest = (a.index >= 0) & ~mask
@@ -56,7 +63,9 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
                 )
         if ctx.has_scores:
             only_insufficient = not np.any(mask & ctx.eligible)
-            claims += _stratum_auc(ctx, g, mask, rest, macro, vs_rest, d.name, only_insufficient)
+            claims += _stratum_auc(
+                ctx, g, mask, rest, macro, vs_rest, d.name, only_insufficient, unreliable
+            )
         classes = [ctx.classes[j] for j in np.flatnonzero(mask)]
         if len(classes) == 1:
             _own_intervals(ctx, int(np.flatnonzero(mask)[0]), macro, micro)
@@ -93,17 +102,14 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
 
 def _mover(ctx: Context, name: str) -> bool:
     """Whether MOVER intervals apply: with intervals, without clusters, a proportion metric."""
-    clustered = ctx.engine is not None and ctx.engine.design is not None
-    return ctx.has_intervals and not clustered and name in MOVER_METRICS
+    return ctx.has_intervals and not ctx.clustered and name in MOVER_METRICS
 
 
 def _unvaried(ctx: Context, name: str, mask) -> bool:
     """Whether a class of ``mask`` is one the bootstrap cannot vary: below min_support, or at 0
     or 1 for this metric (0 of n or n of n: every stratified replicate repeats it, so a stratum
     of classes at 10/10, 13/13 and 50/50 got an interval of width 0.03)."""
-    props = ctx.proportions(name)
-    at_bound = (props.m > 0) & ((props.x == 0) | (props.x == props.m))
-    return bool(np.any(mask & (ctx.insufficient | at_bound)))
+    return bool(np.any(mask & (ctx.insufficient | ctx.proportions(name).at_bound)))
 
 
 def _mover_estimate(ctx: Context, name: str, in_a, in_b) -> Estimate:
@@ -123,33 +129,12 @@ def _mover_estimate(ctx: Context, name: str, in_a, in_b) -> Estimate:
     )
 
 
-def _clustered(ctx: Context) -> bool:
-    return ctx.engine is not None and ctx.engine.design is not None
-
-
-#: With a cluster column, why an interval with a class at 0 or 1 is approximate.
-CLUSTER_UNVARIED_NOTE = (
-    "a class at 0 or 1 for this metric takes part, which the leave-one-cluster-out jackknife "
-    "cannot vary, so the interval leaves its uncertainty out and no claim is made"
-)
-
-
 def _cluster_unvaried(ctx: Context, name: str, mask) -> bool:
     """With clusters (no MOVER construction there), whether a class of ``mask`` sits at 0 or 1
     for ``name``: the jackknife repeats it in every replicate."""
-    if not (_clustered(ctx) and ctx.has_intervals and name in MOVER_METRICS):
+    if not (ctx.clustered and ctx.has_intervals and name in MOVER_METRICS):
         return False
-    props = ctx.proportions(name)
-    at_bound = (props.m > 0) & ((props.x == 0) | (props.x == props.m))
-    return bool(np.any(mask & at_bound))
-
-
-def _flag_unvaried(e: Estimate) -> Estimate:
-    if not e.has_interval:
-        return e
-    return replace(
-        e, status="unstable", note=(e.note + "; " if e.note else "") + CLUSTER_UNVARIED_NOTE
-    )
+    return bool(np.any(mask & ctx.proportions(name).at_bound))
 
 
 def _macro_estimate(ctx: Context, name: str, key: str, mask) -> Estimate:
@@ -157,7 +142,7 @@ def _macro_estimate(ctx: Context, name: str, key: str, mask) -> Estimate:
         return _mover_estimate(ctx, name, mask, np.zeros_like(mask))
     e, _ = ctx.estimate(lambda s, m=mask, key=key: macro_over(s, key, m), (0.0, 1.0))
     if mask.sum() > 1 and _cluster_unvaried(ctx, name, mask):
-        return _flag_unvaried(e)
+        return flag_unvaried(e)
     return e
 
 
@@ -170,7 +155,7 @@ def _difference_estimate(ctx: Context, name: str, key: str, mask, other) -> Esti
         return _mover_estimate(ctx, name, mask, other)
     e, _ = ctx.estimate(_difference(key, mask, other), (-1.0, 1.0))
     if _cluster_unvaried(ctx, name, mask | other):
-        return _flag_unvaried(e)
+        return flag_unvaried(e)
     return e
 
 
@@ -188,7 +173,7 @@ def _claim(ctx: Context, claim_key, name, key, mask, other, shown: Estimate) -> 
     eligible = bool(ma.any() and mb.any())
     not_made = None
     if eligible and _cluster_unvaried(ctx, name, ma | mb):
-        eligible, not_made = False, CLUSTER_UNVARIED_NOTE
+        eligible, not_made = False, UNVARIED_UNDER_CLUSTERS
     left_out = int(((mask | other) & ctx.insufficient).sum())
     scope = (
         (
@@ -257,7 +242,7 @@ def _own_intervals(ctx: Context, j: int, macro: dict, micro: dict) -> None:
                 )
 
 
-def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insufficient):
+def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insufficient, unreliable):
     """Macro ROC AUC of a stratum and its difference to the rest, by DeLong with the covariance
     of the per-class AUCs (from the DeLong pass whose combination weights included the strata's:
     see :func:`auc_strata_weights`)."""
@@ -276,7 +261,6 @@ def _stratum_auc(ctx: Context, g, mask, rest, macro, vs_rest, name, only_insuffi
     c = AUC_COMBO_OFFSET + 2 * g
     var_s, var_d = float(cov[c, c]), float(cov[c + 1, c + 1])
     lo, hi = logit_interval(theta, var_s, alpha=ctx.alpha)
-    unreliable = delong_unreliable(auc, engine.ranking.n_pos, engine.ranking.delong_var)
     at_edge = ms & unreliable
     first = ctx.per_class[int(np.flatnonzero(ms)[0])]
     own = first.metrics.get("roc_auc")

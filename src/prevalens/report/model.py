@@ -48,7 +48,6 @@ from markupsafe import Markup
 from .. import exports
 from ..exports import APPROXIMATE_MARK
 from ..formatting import (
-    fmt_estimate,
     fmt_gate_value,
     fmt_level,
     fmt_number,
@@ -257,10 +256,8 @@ def _adjustment(d: dict) -> str:
 
 def _est_cell(e, *, bounds=(0.0, 1.0)) -> Cell:
     """An estimate as a numeric cell, its interval apart."""
-    text = fmt_estimate(e, bounds=bounds)
-    est, sep, ci = text.partition(" [")
-    approx = APPROXIMATE_MARK if e and e.get("status") == "unstable" else ""
-    return Cell(est, approx + "[" + ci if sep else None, ("num",))
+    est, sep, ci = exports.fmt_marked(e, bounds=bounds).partition(" ")
+    return Cell(est, ci if sep else None, ("num",))
 
 
 def _table(name, header, rows, *, caption="", note="", numeric=(), row_classes=()) -> Table:
