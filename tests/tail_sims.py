@@ -45,12 +45,12 @@ def draw_cm(rng, n, p) -> np.ndarray:
 
 
 def labels_from_cm(cm):
+    """(y_true, y_pred) integer arrays whose confusion matrix is ``cm``."""
     cm = np.asarray(cm, dtype=np.int64)
     k = cm.shape[0]
-    return (
-        np.repeat(np.repeat(np.arange(k), k), cm.ravel()),
-        np.repeat(np.tile(np.arange(k), k), cm.ravel()),
-    )
+    y_true = np.repeat(np.repeat(np.arange(k), k), cm.ravel())
+    y_pred = np.repeat(np.tile(np.arange(k), k), cm.ravel())
+    return y_true, y_pred
 
 
 def audit_cm(cm, **config):

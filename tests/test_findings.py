@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 from scipy import stats
+from tail_sims import labels_from_cm
 
 import prevalens
 from prevalens import AuditConfig, audit_predictions, load_schema, predictions_from_arrays
@@ -62,15 +63,6 @@ def quiet_audit(y_true, y_pred, labels, y_score=None, **config):
         warnings.simplefilter("ignore", prevalens.PrevalensWarning)
         pred = predictions_from_arrays(y_true, y_pred, y_score=y_score, labels=list(labels))
         return audit_predictions(pred, AuditConfig(**config))
-
-
-def labels_from_cm(cm):
-    cm = np.asarray(cm, dtype=np.int64)
-    k = cm.shape[0]
-    return (
-        np.repeat(np.repeat(np.arange(k), k), cm.ravel()),
-        np.repeat(np.tile(np.arange(k), k), cm.ravel()),
-    )
 
 
 def allocate(total, weights):

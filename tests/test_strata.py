@@ -31,10 +31,14 @@ from hypothesis import example, given, note
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats
+from tail_sims import labels_from_cm
 
 import prevalens
 from prevalens import AuditConfig, ConfigError, audit_predictions, predictions_from_arrays
 from prevalens.analyses.gap import contributions
+from prevalens.analyses.mover import ClassProportions, macro_difference
+from prevalens.counts import class_tables
+from prevalens.data import example_path
 from prevalens.metrics import STRATA_METRICS
 from prevalens.strata import StrataSpec, assign_strata
 
@@ -53,15 +57,6 @@ def js(result):
 
 # ------------------------------------------------------------------------------------------------
 # helpers
-
-
-def labels_from_cm(cm):
-    """(y_true, y_pred) integer arrays whose confusion matrix is ``cm``."""
-    cm = np.asarray(cm, dtype=np.int64)
-    k = cm.shape[0]
-    y_true = np.repeat(np.repeat(np.arange(k), k), cm.ravel())
-    y_pred = np.repeat(np.tile(np.arange(k), k), cm.ravel())
-    return y_true, y_pred
 
 
 def run(cm, labels=None, **config):
@@ -798,15 +793,11 @@ def test_stratum_with_a_class_the_bootstrap_cannot_vary_uses_mover():
     # a stratum of a 40-sample class at recall 30/40 and a 12-sample class at 12/12: every
     # stratified replicate repeats 12/12, so a bootstrap interval would ignore that class's
     # uncertainty (its recall could be as low as ~0.8); MOVER over the classes' exact mid-p limits
-    from prevalens.analyses.mover import ClassProportions, macro_difference
-    from prevalens.counts import class_tables
-
     sizes, right = np.array([200, 150, 40, 12]), np.array([180, 140, 30, 12])
     cm = np.diag(right)
     for i in range(4):
         cm[i, (i + 1) % 4] += sizes[i] - right[i]
-    y_true = np.repeat(np.repeat(np.arange(4), 4), cm.ravel())
-    y_pred = np.repeat(np.tile(np.arange(4), 4), cm.ravel())
+    y_true, y_pred = labels_from_cm(cm)
     pred = predictions_from_arrays(y_true, y_pred, labels=list(range(4)))
     r = audit_predictions(
         pred, AuditConfig(n_resamples=300, seed=3, strata="support", strata_cuts=(50,))
@@ -828,8 +819,6 @@ def test_stratum_roc_auc_of_one_class_is_that_class_interval_and_boundary_classe
     # the bundled example: the rare stratum is class 'eight' (3 samples), whose own ROC AUC
     # interval (HM-S) is far wider than DeLong's; the uncommon stratum holds 'six', ranked
     # perfectly (AUC 1, DeLong variance 0), so its DeLong interval leaves that class out
-    from prevalens.data import example_path
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", prevalens.PrevalensWarning)
         r = audit_predictions(
@@ -858,14 +847,24 @@ def test_stratum_roc_auc_of_one_class_is_that_class_interval_and_boundary_classe
     assert "fewer than 2 positives' worth of misranking" in by_name["common"].macro["roc_auc"].note
 
 
+def softmax_audit(sizes, separation, seed, **config):
+    """An audit (B = 200) of softmax scores whose true-class logit is raised by the class's
+    ``separation`` over N(0, 1) noise, predictions by the highest score."""
+    rng = np.random.default_rng(seed)
+    k = len(sizes)
+    y = np.repeat(np.arange(k), sizes)
+    z = rng.normal(size=(y.size, k))
+    z[np.arange(y.size), y] += np.asarray(separation, dtype=np.float64)[y]
+    s = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", prevalens.PrevalensWarning)
+        pred = predictions_from_arrays(y, s.argmax(axis=1), y_score=s, labels=list(range(k)))
+        return audit_predictions(pred, AuditConfig(n_resamples=200, seed=1, **config))
+
+
 def test_stratum_roc_auc_away_from_the_boundary_is_an_ordinary_interval():
-    rng = np.random.default_rng(4)
-    y = np.repeat(np.arange(4), [400, 200, 80, 40])
-    logits = rng.normal(size=(y.size, 4))
-    logits[np.arange(y.size), y] += 1.0  # AUC ~0.8: many misranked positives in every class
-    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    pred = predictions_from_arrays(y, scores.argmax(axis=1), y_score=scores, labels=list(range(4)))
-    r = audit_predictions(pred, AuditConfig(n_resamples=200, seed=1))
+    # AUC ~0.8: many misranked positives in every class
+    r = softmax_audit([400, 200, 80, 40], [1.0] * 4, seed=4)
     for s in r.strata:
         assert s.macro["roc_auc"].status == "ok", s.name
         if s.vs_rest:
@@ -876,18 +875,12 @@ def test_stratum_roc_auc_away_from_the_boundary_is_an_ordinary_interval():
 def test_no_stratum_roc_auc_claim_resting_on_a_class_below_min_support():
     # a 9-sample class ranked poorly (AUC ~0.6, away from the boundary) in a rare stratum with a
     # 30-sample class: the stratum's macro AUC difference is made by the small class
-    rng = np.random.default_rng(8)
-    sizes, sep = [3000, 1500, 400, 150, 30, 9], [1.5, 1.5, 1.5, 1.5, 1.5, -0.8]
-    y = np.repeat(np.arange(6), sizes)
-    z = rng.normal(size=(y.size, 6))
-    z[np.arange(y.size), y] += np.array(sep)[y]
-    s = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", prevalens.PrevalensWarning)
-        pred = predictions_from_arrays(y, s.argmax(axis=1), y_score=s, labels=list(range(6)))
-        r = audit_predictions(
-            pred, AuditConfig(n_resamples=200, seed=1, findings_metrics=("recall", "roc_auc"))
-        )
+    r = softmax_audit(
+        [3000, 1500, 400, 150, 30, 9],
+        [1.5, 1.5, 1.5, 1.5, 1.5, -0.8],
+        seed=8,
+        findings_metrics=("recall", "roc_auc"),
+    )
     rare = r.strata[0]
     assert 5 in rare.classes and rare.vs_rest["roc_auc"].status == "ok"  # not a boundary case
     assert rare.vs_rest["roc_auc"].ci_high < 0  # the difference is clear, and made by class 5
@@ -899,18 +892,12 @@ def test_no_stratum_roc_auc_claim_from_delong_near_the_boundary():
     # a one-class rare stratum of 15 positives at AUC ~0.999: DeLong's variance understates its
     # uncertainty (its own HM-S interval reaches down to ~0.89), so the difference to the rest
     # is approximate and claims nothing; before, a HIGH 'above the other classes by 0.11'
-    rng = np.random.default_rng(11)
-    sizes, sep = [3000, 1500, 400, 150, 15], [1.5, 1.5, 1.5, 1.5, 4.2]
-    y = np.repeat(np.arange(5), sizes)
-    z = rng.normal(size=(y.size, 5))
-    z[np.arange(y.size), y] += np.array(sep)[y]
-    s = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", prevalens.PrevalensWarning)
-        pred = predictions_from_arrays(y, s.argmax(axis=1), y_score=s, labels=list(range(5)))
-        r = audit_predictions(
-            pred, AuditConfig(n_resamples=200, seed=1, findings_metrics=("recall", "roc_auc"))
-        )
+    r = softmax_audit(
+        [3000, 1500, 400, 150, 15],
+        [1.5, 1.5, 1.5, 1.5, 4.2],
+        seed=11,
+        findings_metrics=("recall", "roc_auc"),
+    )
     rare = r.strata[0]
     assert rare.classes == (4,)
     assert rare.macro["roc_auc"].ci_low < 0.95  # the class's own interval, not DeLong's
