@@ -44,6 +44,7 @@ __all__ = [
     "mover_difference",
     "interval_pvalue",
     "kish_effective",
+    "bootstrap_p_value",
     "jackknife_t_interval",
     "cluster_ratio_interval",
     "mcnemar_test",
@@ -123,6 +124,34 @@ def bca_interval(theta, reps, jack, weights, alpha, strata=None):
     theta = np.asarray(theta, dtype=np.float64)
     reps = np.asarray(reps, dtype=np.float64)
     s, n_def = _sorted_defined(reps)
+    z0, a = _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z_lo, z_hi = special.ndtri(alpha / 2), special.ndtri(1 - alpha / 2)
+        lvl_lo = special.ndtr(z0 + (z0 + z_lo) / (1 - a * (z0 + z_lo)))
+        lvl_hi = special.ndtr(z0 + (z0 + z_hi) / (1 - a * (z0 + z_hi)))
+    ok = np.isfinite(z0) & np.isfinite(lvl_lo) & np.isfinite(lvl_hi)
+    lo = _quantile_sorted(s, n_def, np.where(ok, lvl_lo, 0.5))
+    hi = _quantile_sorted(s, n_def, np.where(ok, lvl_hi, 0.5))
+    return lo, hi, ok
+
+
+def _quantile_level(s, n_def, value):
+    """The level q at which :func:`_quantile_sorted` of the sorted columns ``s`` equals ``value``
+    (the inverse of numpy's linear interpolation; 0 or 1 beyond the extremes)."""
+    value = np.asarray(value, dtype=np.float64)
+    below = (s < value).sum(axis=0)  # NaN (undefined replicates, sorted last) never counts
+    lo_i = np.clip(below - 1, 0, None)
+    hi_i = np.minimum(below, np.maximum(n_def - 1, 0))
+    lo_v = np.take_along_axis(s, lo_i[None], axis=0)[0]
+    hi_v = np.take_along_axis(s, hi_i[None], axis=0)[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(hi_v > lo_v, (value - lo_v) / (hi_v - lo_v), 1.0)
+    pos = np.where(below == 0, 0.0, lo_i + np.clip(frac, 0.0, 1.0))
+    return np.where(below >= n_def, 1.0, pos / np.maximum(n_def - 1, 1))
+
+
+def _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata):
+    """BCa's bias correction ``z0`` and acceleration ``a`` (see :func:`bca_interval`)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         below = np.nansum(reps < theta, axis=0) + 0.5 * np.nansum(reps == theta, axis=0)
         frac = below / n_def
@@ -142,13 +171,53 @@ def bca_interval(theta, reps, jack, weights, alpha, strata=None):
             num, den = _stratified_moments(np.asarray(w), wj, jv, np.asarray(strata))
             den = 6.0 * den**1.5
         a = np.where(den > 0, num / den, 0.0)
-        z_lo, z_hi = special.ndtri(alpha / 2), special.ndtri(1 - alpha / 2)
-        lvl_lo = special.ndtr(z0 + (z0 + z_lo) / (1 - a * (z0 + z_lo)))
-        lvl_hi = special.ndtr(z0 + (z0 + z_hi) / (1 - a * (z0 + z_hi)))
-    ok = np.isfinite(z0) & np.isfinite(lvl_lo) & np.isfinite(lvl_hi)
-    lo = _quantile_sorted(s, n_def, np.where(ok, lvl_lo, 0.5))
-    hi = _quantile_sorted(s, n_def, np.where(ok, lvl_hi, 0.5))
-    return lo, hi, ok
+    return z0, a
+
+
+def bootstrap_p_value(
+    theta, reps, jack=None, weights=None, *, strata=None, method="bca", null=0.0, with_bound=False
+):
+    """Two-sided p-value of ``statistic == null`` by inverting the bootstrap interval: the
+    smallest ``alpha`` whose ``method`` interval (``"bca"``, ``"percentile"`` or ``"basic"``) has
+    ``null`` on its boundary, so that the interval and the p-value never disagree.
+
+    For BCa, with ``G`` the level at which the replicates' quantile (interpolated as
+    :func:`percentile_interval` does) equals ``null`` and ``zG = Phi^-1(G)``, the interval's end reaches ``null`` at ``z = (zG - z0) / (1 + a (zG - z0)) -
+    z0``, and ``p = 2 min(Phi(z), 1 - Phi(z))``. ``G`` is kept within ``[1/(2B), 1 - 1/(2B)]``:
+    the resolution of a bootstrap p-value is about 1/B. With ``with_bound=True`` returns ``(p,
+    bound)``, ``bound`` True where every replicate lies on one side of ``null`` (beyond that
+    resolution): ``p`` is then an upper bound, to be read "p < value". NaN where the statistic is
+    undefined or the replicates do not vary.
+
+    >>> reps = np.linspace(-1.0, 9.0, 1001)  # 0 is their 10% quantile
+    >>> round(float(bootstrap_p_value(4.0, reps, method="percentile")), 4)
+    0.2
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    reps = np.asarray(reps, dtype=np.float64)
+    s, n_def = _sorted_defined(reps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = 0.5 / np.maximum(n_def, 1)
+        if method == "basic":  # the basic interval reflects the replicates about theta
+            g = np.clip(_quantile_level(s, n_def, 2 * theta - null), half, 1 - half)
+            z = special.ndtri(g)
+        else:
+            g = np.clip(_quantile_level(s, n_def, np.full(theta.shape, null)), half, 1 - half)
+            z = special.ndtri(g)
+            if method == "bca":
+                z0, a = _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata)
+                d = z - z0
+                z = np.where(np.isfinite(z0), d / (1 + a * d) - z0, z)  # undefined: percentile
+            elif method != "percentile":
+                raise ValueError(f"unknown method {method!r}")
+        p = 2 * np.minimum(special.ndtr(z), special.ndtr(-z))
+        filled = np.where(n_def > 0, reps, 0.0)  # an all-NaN column has no spread (no warning)
+        spread = np.nanmax(filled, axis=0) - np.nanmin(filled, axis=0)
+    bad = ~np.isfinite(theta) | (n_def < 2) | ~(spread > 0)
+    p = np.where(bad, np.nan, p)
+    if with_bound:
+        return p, ~bad & ((g <= half) | (g >= 1 - half))
+    return p
 
 
 def _stratified_moments(w_all, w, jack, strata):

@@ -29,6 +29,8 @@ from scipy import special
 from . import metrics as M
 
 __all__ = [
+    "PairedOvR",
+    "paired_ovr_delong",
     "SCORE_PER_CLASS_METRICS",
     "SCORE_AVERAGED_METRICS",
     "auc_combination_weights",
@@ -193,6 +195,99 @@ def paired_delong(scores_a, scores_b, positive) -> PairedAUC:
     z = diff / se if se > 0 else float("nan")
     p = float(2.0 * special.ndtr(-abs(z))) if se > 0 else float("nan")
     return PairedAUC(a.auc, b.auc, var_a, var_b, cov, diff, se, float(z), p)
+
+
+@dataclass(frozen=True)
+class PairedOvR:
+    """Every class's ROC AUC under two models scored on the same samples, and DeLong's variance
+    of each difference (B - A) and of linear combinations of the differences.
+
+    Attributes
+    ----------
+    auc_a, auc_b : ndarray (K,)
+        NaN where a class has no positives or no negatives.
+    var_diff : ndarray (K,)
+        Variance of ``auc_b - auc_a`` (``var_a + var_b - 2 cov``, DeLong's paired form; with a
+        cluster column, Obuchowski's clustered form). NaN with fewer than two positives or two
+        negatives.
+    combo_diff : ndarray (m,) or None
+        ``weights.T @ (auc_b - auc_a)`` (macro and weighted means, a stratum's macro AUC, ...).
+    combo_cov : ndarray (m, m) or None
+        Covariance of ``combo_diff``.
+    """
+
+    auc_a: np.ndarray
+    auc_b: np.ndarray
+    var_diff: np.ndarray
+    combo_diff: np.ndarray | None = None
+    combo_cov: np.ndarray | None = None
+
+    @property
+    def difference(self) -> np.ndarray:
+        return self.auc_b - self.auc_a
+
+
+def paired_ovr_delong(y_true, score_a, score_b, combo_weights=None, cluster=None) -> PairedOvR:
+    """DeLong's paired comparison of two models for every class against the rest at once.
+
+    Each sample's structural component of class k (as in :func:`ovr_pass`) is computed under
+    both models; the component of the difference is their difference, so its sum of squares is
+    ``var_a + var_b - 2 cov`` exactly as :func:`paired_delong` (and ``pROC::roc.test(paired =
+    TRUE)``) gives for one class, and cross-products between classes give the covariance of
+    averages of differences (``combo_weights`` (K, m); undefined classes must weigh 0). With
+    ``cluster``, components are summed within clusters and scaled by C / (C - 1) (Obuchowski
+    1997). Memory O(n m) beyond the scores.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    score_a = np.asarray(score_a, dtype=np.float64)
+    score_b = np.asarray(score_b, dtype=np.float64)
+    n, k = score_a.shape
+    if score_b.shape != score_a.shape:
+        raise ValueError("the two models' score matrices must have the same shape")
+    auc_a, auc_b, var = (np.full(k, np.nan) for _ in range(3))
+    m = 0 if combo_weights is None else np.asarray(combo_weights).shape[1]
+    zt = np.zeros((m, n)) if m else None
+    if cluster is not None:
+        cluster = np.asarray(cluster, dtype=np.int64)
+        n_clusters = int(cluster.max()) + 1
+        c_factor = n_clusters / max(n_clusters - 1, 1)
+
+    def component(st: BinaryRankStats, positive) -> np.ndarray:
+        psi = np.empty(n)
+        if cluster is None:
+            psi[positive] = (st.v10 - st.auc) / np.sqrt(st.n_pos * (st.n_pos - 1))
+            psi[~positive] = (st.v01 - st.auc) / np.sqrt(st.n_neg * (st.n_neg - 1))
+        else:
+            psi[positive] = (st.v10 - st.auc) / st.n_pos
+            psi[~positive] = (st.v01 - st.auc) / st.n_neg
+        return psi
+
+    for c in range(k):
+        positive = y_true == c
+        a = binary_rank_stats(score_a[:, c], positive)
+        b = binary_rank_stats(score_b[:, c], positive)
+        auc_a[c], auc_b[c] = a.auc, b.auc
+        if a.n_pos < 2 or a.n_neg < 2:
+            continue
+        d = component(b, positive) - component(a, positive)
+        if cluster is None:
+            var[c] = float(d @ d)
+        else:
+            tot = np.bincount(cluster, weights=d, minlength=n_clusters)
+            var[c] = float(c_factor * (tot @ tot))
+        if zt is not None:
+            for j in np.flatnonzero(combo_weights[c]):
+                zt[j] += d * combo_weights[c, j]
+    if zt is None:
+        return PairedOvR(auc_a, auc_b, var)
+    w = np.asarray(combo_weights, dtype=np.float64)
+    diff = np.where(np.isnan(auc_b - auc_a), 0.0, auc_b - auc_a) @ w
+    if cluster is None:
+        cov = zt @ zt.T
+    else:
+        zc = np.stack([np.bincount(cluster, weights=row, minlength=n_clusters) for row in zt])
+        cov = c_factor * (zc @ zc.T)
+    return PairedOvR(auc_a, auc_b, var, diff, cov)
 
 
 def _placements(col, positive, pos_sorted=None):

@@ -69,6 +69,7 @@ from .intervals import (
     PROPORTION_INTERVALS,
     adjusted_alpha,
     auc_score_interval,
+    bootstrap_p_value,
     cluster_ratio_interval,
     effective_dof,
     interval_from_replicates,
@@ -99,6 +100,8 @@ __all__ = [
     "delong_covariance",
     "delong_auc_variance",
     "compute_intervals",
+    "JointCells",
+    "PairedBootstrap",
 ]
 
 #: Threads used to draw the rows of a stratified bootstrap (results do not depend on it).
@@ -1572,3 +1575,300 @@ def _analytic_score_intervals(pred, point, alpha, put, score_seed) -> None:
                 df, how = c - 1, "t (mean of per-sample losses; cluster-robust standard error)"
             q = special.stdtrit(df, 1 - alpha / 2)
             put(key, point[key] - q * se, point[key] + q * se, se, how)
+
+
+# ------------------------------------------------------------------------------------------------
+# joint replicates of two models on the same samples (paired comparison)
+
+
+@dataclass(frozen=True)
+class JointCells:
+    """The non-zero cells of the joint table of (truth, prediction A, prediction B): the
+    sufficient statistic of every label metric of both models on the same samples.
+
+    ``truth``, ``pred_a``, ``pred_b`` and ``counts`` have shape (J,), J <= N (at most K^3 cells,
+    in practice near the diagonal). Resampling the N rows is resampling these cells, so the paired
+    bootstrap never touches rows, as the single-model bootstrap does for the K x K cells.
+    """
+
+    truth: np.ndarray
+    pred_a: np.ndarray
+    pred_b: np.ndarray
+    counts: np.ndarray
+    k: int
+
+    @classmethod
+    def of(cls, y_true, pred_a, pred_b, k: int) -> JointCells:
+        code = (np.asarray(y_true, np.int64) * k + np.asarray(pred_a, np.int64)) * k + np.asarray(
+            pred_b, np.int64
+        )
+        cells, counts = np.unique(code, return_counts=True)
+        rest, pb = np.divmod(cells, k)
+        t, pa = np.divmod(rest, k)
+        return cls(t, pa, pb, counts.astype(np.int64), k)
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    def _indicator(self, col) -> sparse.csr_matrix:
+        j = self.counts.size
+        return sparse.csr_matrix(
+            (np.ones(j), (np.arange(j), col)), shape=(j, self.k), dtype=np.float64
+        )
+
+    def marginal(self, which: str) -> np.ndarray:
+        """The K x K confusion matrix of model ``"a"`` or ``"b"``."""
+        pred = self.pred_a if which == "a" else self.pred_b
+        cm = np.zeros((self.k, self.k), dtype=np.int64)
+        np.add.at(cm, (self.truth, pred), self.counts)
+        return cm
+
+    def tables_of(self, x, which: str) -> Tables:
+        """One-vs-rest tables of model ``which`` for joint count vectors ``x`` of shape (m, J)
+        (dense or sparse): every replicate or jackknife member at once, via sparse indicator
+        products, never a (m, K, K) array."""
+        pred = self.pred_a if which == "a" else self.pred_b
+        t_ind = self._indicator(self.truth)
+        p_ind = self._indicator(pred)
+        hit = self.truth == pred
+        d_ind = sparse.csr_matrix(
+            (np.ones(int(hit.sum())), (np.flatnonzero(hit), self.truth[hit])),
+            shape=(self.counts.size, self.k),
+        )
+
+        def prod(ind):
+            out = ind.T @ (x.T if not sparse.issparse(x) else x.T.tocsr())
+            out = out.toarray() if sparse.issparse(out) else np.asarray(out)
+            return out.T
+
+        sup, predicted, tp = prod(t_ind), prod(p_ind), prod(d_ind)
+        n = np.asarray(x.sum(axis=1)).reshape(-1, 1)
+        fp = predicted - tp
+        fn = sup - tp
+        return Tables(tp, fp, fn, n - tp - fp - fn)
+
+    def loo_tables(self, which: str) -> Tables:
+        """Tables of the J distinct leave-one-out members (one row removed from cell j), built by
+        subtracting each cell's unit from the full tables: O(J K)."""
+        pred = self.pred_a if which == "a" else self.pred_b
+        base = class_tables(self.marginal(which))
+        j = self.counts.size
+        r = np.arange(j)
+        tp = np.repeat(base.tp[None], j, axis=0)
+        fp = np.repeat(base.fp[None], j, axis=0)
+        fn = np.repeat(base.fn[None], j, axis=0)
+        hit = self.truth == pred
+        tp[r[hit], self.truth[hit]] -= 1
+        fn[r[~hit], self.truth[~hit]] -= 1
+        fp[r[~hit], pred[~hit]] -= 1
+        tn = (self.n - 1) - tp - fp - fn
+        return Tables(tp, fp, fn, tn)
+
+
+def _cluster_joint(cells: JointCells, y_true, pred_a, pred_b, cluster):
+    """Distinct leave-one-cluster-out patterns as a sparse (P, J) matrix over the joint cells,
+    with how many clusters each pattern stands for."""
+    k = cells.k
+    code = (np.asarray(y_true, np.int64) * k + np.asarray(pred_a, np.int64)) * k + np.asarray(
+        pred_b, np.int64
+    )
+    key = (cells.truth * k + cells.pred_a) * k + cells.pred_b
+    col = np.searchsorted(key, code)
+    cluster = np.asarray(cluster, np.int64)
+    a = sparse.coo_matrix(
+        (np.ones(code.size, dtype=np.int64), (cluster, col)),
+        shape=(int(cluster.max()) + 1, key.size),
+    ).tocsr()
+    a.sum_duplicates()
+    seen: dict = {}
+    first: list[int] = []
+    which: list[int] = []
+    for r in range(a.shape[0]):
+        lo, hi = a.indptr[r], a.indptr[r + 1]
+        if lo == hi:
+            continue
+        pattern = (a.indices[lo:hi].tobytes(), a.data[lo:hi].tobytes())
+        if pattern not in seen:
+            seen[pattern] = len(first)
+            first.append(r)
+        which.append(seen[pattern])
+    return a[first], np.bincount(which, minlength=len(first)).astype(np.float64)
+
+
+@dataclass
+class PairedBootstrap:
+    """Joint replicates of two models' label metrics on the same samples.
+
+    ``point``, ``replicates`` and ``jackknife`` are pairs ``(stats of A, stats of B)`` computed by
+    the same ``stat_fn`` from the same resampled cells of :class:`JointCells`, so a difference
+    ``fn(a, b)`` (B's macro F1 minus A's, a class's recall under B minus under A, the change of a
+    stratum's advantage) gets its interval from replicates that keep the pairing. The stratified
+    scheme resamples each true class's rows (its joint cells, n_i - 1 draws scaled as in
+    :func:`_draw_row`); with clusters, intervals come from the leave-one-cluster-out jackknife
+    with a t quantile, as in the audit (``replicates`` is then None and ``design`` is set).
+    """
+
+    point: tuple
+    replicates: tuple | None
+    jackknife: tuple
+    jackknife_weights: np.ndarray
+    n_resamples: int
+    method: str
+    jackknife_strata: np.ndarray | None = None
+    design: ClusterDesign | None = None
+
+    @classmethod
+    def run(
+        cls,
+        y_true,
+        pred_a,
+        pred_b,
+        k: int,
+        stat_fn,
+        n_resamples: int,
+        rng,
+        *,
+        scheme: str = "stratified",
+        cluster=None,
+        chunk: int = 256,
+    ) -> PairedBootstrap:
+        cells = JointCells.of(y_true, pred_a, pred_b, k)
+
+        def stats(t: Tables) -> Stats:
+            return Stats({key: np.asarray(v) for key, v in stat_fn(t).items()}, t)
+
+        def pair(fn):
+            return stats(fn("a")), stats(fn("b"))
+
+        point = pair(lambda w: class_tables(cells.marginal(w)))
+        if cluster is not None:
+            patterns, weights = _cluster_joint(cells, y_true, pred_a, pred_b, cluster)
+            full = sparse.csr_matrix(cells.counts.astype(np.float64)[None])
+            members = full[np.zeros(patterns.shape[0], dtype=np.int64)] - patterns
+            jack = pair(lambda w: cells.tables_of(members, w))
+            return cls(
+                point,
+                None,
+                jack,
+                weights,
+                n_resamples,
+                "cluster",
+                design=ClusterDesign.of(cluster),
+            )
+        if scheme == "stratified":
+            reps = cls._stratified(cells, n_resamples, rng)
+        elif scheme == "simple":
+            reps = cls._simple(cells, n_resamples, rng, chunk)
+        else:
+            raise ValueError(f"`scheme` must be 'stratified' or 'simple', got {scheme!r}")
+        replicates = (stats(reps[0]), stats(reps[1]))
+        jack = pair(cells.loo_tables)
+        strata = cells.truth if scheme == "stratified" else None
+        return cls(
+            point,
+            replicates,
+            jack,
+            cells.counts.astype(np.float64),
+            n_resamples,
+            scheme,
+            jackknife_strata=strata,
+        )
+
+    @staticmethod
+    def _stratified(cells: JointCells, b: int, rng) -> tuple[Tables, Tables]:
+        k = cells.k
+        out = {w: [np.zeros((b, k)) for _ in range(2)] for w in "ab"}  # tp, predicted
+        support = np.zeros(k)
+        order = np.argsort(cells.truth, kind="stable")
+        starts = np.searchsorted(cells.truth[order], np.arange(k + 1))
+        streams = rng.spawn(k)
+        for i in range(k):
+            idx = order[starts[i] : starts[i + 1]]
+            if idx.size == 0:
+                continue
+            drawn = _draw_row(streams[i], cells.counts[idx], b)
+            assert drawn is not None
+            nz, draws = drawn  # every joint cell is non-zero: nz is 0..len(idx)-1
+            support[i] = cells.counts[idx].sum()
+            for w, pred in (("a", cells.pred_a), ("b", cells.pred_b)):
+                p = pred[idx][nz]
+                ind = sparse.csr_matrix(
+                    (np.ones(p.size), (np.arange(p.size), p)), shape=(p.size, k)
+                )
+                out[w][1] += np.asarray(ind.T @ draws.T).T
+                hit = p == i
+                if hit.any():
+                    out[w][0][:, i] += draws[:, hit].sum(axis=1)
+        n = cells.n
+        result = []
+        for w in "ab":
+            tp, predicted = out[w]
+            fp = predicted - tp
+            fn = support - tp
+            result.append(Tables(tp, fp, fn, n - tp - fp - fn))
+        return result[0], result[1]
+
+    @staticmethod
+    def _simple(cells: JointCells, b: int, rng, chunk: int) -> tuple[Tables, Tables]:
+        n = cells.n
+        p = cells.counts / n
+        parts: dict = {"a": [], "b": []}
+        for s in range(0, b, chunk):
+            x = rng.multinomial(n, p, size=min(chunk, b - s)).astype(np.float64)
+            for w in "ab":
+                parts[w].append(cells.tables_of(x, w))
+        tables = []
+        for w in "ab":
+            tables.append(Tables(*(np.concatenate([t[i] for t in parts[w]]) for i in range(4))))
+        return tables[0], tables[1]
+
+    def derive(self, fn, which: str = "replicates"):
+        sa, sb = getattr(self, which)
+        return np.asarray(fn(sa, sb))
+
+    def interval(self, fn, *, alpha: float, method: str = "bca", value_range=None):
+        """``(theta, interval dict, p_value)`` of ``fn(stats_a, stats_b)``: the interval as
+        :func:`~prevalens.intervals.interval_from_replicates` (or the jackknife-t over clusters)
+        and the two-sided p-value of "the statistic is 0" by inverting the same interval
+        (``res["p_bound"]`` marks p-values that are upper bounds: every replicate on one side)."""
+        theta = self.derive(fn, "point")
+        jack = self.derive(fn, "jackknife")
+        if self.design is not None:
+            lo, hi, se = jackknife_t_interval(
+                theta, jack, self.jackknife_weights, df=self.design.df, alpha=alpha, scale="linear"
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                p = 2 * special.stdtr(self.design.df, -np.abs(theta) / se)
+            p = np.where(se > 0, p, np.nan)
+            res = {
+                "low": lo,
+                "high": hi,
+                "se": se,
+                "note": np.full(np.shape(theta), self.design.few, dtype=object),
+                "undefined_fraction": np.zeros(np.shape(theta)),
+                "approximate": self.design.few is not None,
+            }
+            return theta, res, p
+        reps = self.derive(fn, "replicates")
+        res = interval_from_replicates(
+            theta,
+            reps,
+            jack,
+            self.jackknife_weights,
+            alpha=alpha,
+            method=method,
+            value_range=value_range,
+            strata=self.jackknife_strata,
+        )
+        p, bound = bootstrap_p_value(
+            theta,
+            reps,
+            jack,
+            self.jackknife_weights,
+            strata=self.jackknife_strata,
+            method=method,
+            with_bound=True,
+        )
+        res["p_bound"] = bound
+        return theta, res, p
