@@ -1,8 +1,9 @@
 """Paired comparison of two models on the same samples: DeLong's covariance of two ROC AUCs,
-McNemar's test and Newcombe's interval for the difference of two paired proportions, against
-reference implementations whose output is copied below, so that the default run does not need R:
-pROC 1.18 and R's stats (tests/reference/paired.R; the data are read from that script), R's
-contingencytables and ratesci (tests/reference/newcombe_paired.R)."""
+McNemar's test, Newcombe's interval for the difference of two paired proportions and the
+Stuart-Maxwell test of marginal homogeneity, against reference implementations whose output is
+copied below, so that the default run needs neither R nor statsmodels: pROC 1.18 and R's stats
+(tests/reference/paired.R; the data are read from that script), R's contingencytables and ratesci
+(tests/reference/newcombe_paired.R), statsmodels (tests/reference/stuart_maxwell.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 from sklearn.metrics import roc_auc_score
 
-from prevalens.intervals import mcnemar_test, paired_difference_interval
+from prevalens.intervals import mcnemar_test, paired_difference_interval, stuart_maxwell_test
 from prevalens.ranking import paired_delong
 
 SCRIPT = Path(__file__).parent / "reference" / "paired.R"
@@ -243,3 +244,78 @@ def test_paired_difference_interval_properties(abcd, z, dz):
     m_theta, m_lo, m_hi = paired_difference_interval(a, c, b, d, z)
     assert m_theta == -theta
     assert m_lo == pytest.approx(-hi, abs=tol) and m_hi == pytest.approx(-lo, abs=tol)
+
+
+# ------------------------------------------------------------------------------------------------
+# Stuart-Maxwell test
+
+# python tests/reference/stuart_maxwell.py (statsmodels 0.15.0): name: (table, (statistic, p, df))
+SM_THREE = [[20, 15, 3], [4, 30, 12], [2, 3, 25]]
+# Stuart (1955): unaided distance vision of 7477 women, right eye x left eye; 11.96 on 3 df
+SM_VISION = [[1520, 266, 124, 66], [234, 1512, 432, 78], [117, 362, 1772, 205], [36, 82, 179, 492]]
+# class 2 in no discordant pair (statsmodels: nan on the full table); its reference is
+# statsmodels on the table without class 2, on 2 df
+SM_ZERO_MID = [[10, 3, 0, 2], [5, 12, 0, 1], [0, 0, 7, 0], [1, 4, 0, 9]]
+# the same table with the class last (statsmodels: the right statistic, but on 3 df)
+SM_ZERO_LAST = [[10, 3, 2, 0], [5, 12, 1, 0], [1, 4, 9, 0], [0, 0, 0, 7]]
+# discordant pairs only within {0, 1} and within {2, 3}: S is singular; the reference is the sum
+# of statsmodels on the two 2 x 2 blocks, on 1 + 1 df
+SM_SPLIT = [[10, 4, 0, 0], [1, 8, 0, 0], [0, 0, 6, 3], [0, 0, 7, 5]]
+SM_TWO = [[40, 7], [2, 25]]
+SM_REF = {
+    "3x3": (SM_THREE, (8.967032967032958, 0.01129362938460543, 2)),
+    "vision": (SM_VISION, (11.95656962298254, 0.007533425054800591, 3)),
+    "zero_mid": (SM_ZERO_MID, (0.5063291139240509, 0.7763401191404025, 2)),
+    "zero_last": (SM_ZERO_LAST, (0.5063291139240509, 0.7763401191404025, 2)),
+    "split": (SM_SPLIT, (3.4000000000000012, 0.18268352405273452, 2)),
+    "2x2": (SM_TWO, (2.777777777777788, 0.09558070454562928, 1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SM_REF))
+def test_stuart_maxwell_equals_statsmodels(name):
+    table, (statistic, p, df) = SM_REF[name]
+    got = stuart_maxwell_test(table)
+    assert got[0] == pytest.approx(statistic, rel=1e-12)
+    assert got[1] == pytest.approx(p, rel=1e-12)
+    assert got[2] == df and isinstance(got[2], int)
+
+
+def test_stuart_maxwell_two_classes_is_uncorrected_mcnemar():
+    for b in range(0, 12):
+        for c in range(0, 12):
+            statistic, p, df = stuart_maxwell_test([[17, b], [c, 9]])
+            if b + c == 0:
+                assert (statistic, p, df) == (0.0, 1.0, 0)
+                continue
+            assert statistic == pytest.approx((b - c) ** 2 / (b + c), rel=1e-12, abs=1e-15)
+            assert p == pytest.approx(stats.chi2.sf((b - c) ** 2 / (b + c), 1), rel=1e-12)
+            assert df == 1
+
+
+def test_stuart_maxwell_invariances_and_degenerate_tables():
+    t = np.array(SM_VISION)
+    ref = stuart_maxwell_test(t)
+    # the same permutation of rows and columns, and exchanging the two classifiers
+    perm = [2, 0, 3, 1]
+    assert stuart_maxwell_test(t[np.ix_(perm, perm)]) == pytest.approx(ref, rel=1e-12)
+    assert stuart_maxwell_test(t.T) == pytest.approx(ref, rel=1e-12)
+    # the pseudo-inverse on separate groups is the sum of the groups' statistics
+    s1, _, _ = stuart_maxwell_test([[10, 4], [1, 8]])
+    s2, _, _ = stuart_maxwell_test([[6, 3], [7, 5]])
+    statistic, p, df = stuart_maxwell_test(SM_SPLIT)
+    assert statistic == pytest.approx(s1 + s2, rel=1e-12) and df == 2
+    assert p == pytest.approx(special.chdtrc(2, s1 + s2), rel=1e-12)
+    # no discordant pair at all
+    assert stuart_maxwell_test(np.diag([5, 0, 3])) == (0.0, 1.0, 0)
+    assert stuart_maxwell_test([[4]]) == (0.0, 1.0, 0)
+    assert stuart_maxwell_test(np.zeros((3, 3))) == (0.0, 1.0, 0)
+
+
+def test_stuart_maxwell_refuses_bad_tables():
+    with pytest.raises(ValueError, match="`table` must be a square K x K table"):
+        stuart_maxwell_test([[1, 2, 3], [4, 5, 6]])
+    with pytest.raises(ValueError, match="`table` must be a square K x K table"):
+        stuart_maxwell_test([1, 2, 3])
+    with pytest.raises(ValueError, match="`table` must hold non-negative counts"):
+        stuart_maxwell_test([[1, -2], [3, 4]])

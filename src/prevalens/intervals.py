@@ -5,8 +5,9 @@ intervals for proportions (Wilson, Clopper-Pearson) and for a ROC AUC (Hanley-Mc
 intervals built on the logit scale from a variance (DeLong's, a jackknife's) with a normal or a
 Student t quantile, the effective number of observations behind a variance, and the multiplicity
 adjustment of a family of intervals. Every function is vectorised over trailing axes and returns
-NaN where an interval is undefined (McNemar's test takes one table). For two classifiers on the
-same samples: Newcombe's interval for the difference of their success rates and McNemar's test.
+NaN where an interval is undefined; the paired tests (McNemar's, Stuart-Maxwell's) take one table.
+For two classifiers on the same samples: Newcombe's interval for the difference of their success
+rates, McNemar's test, and the Stuart-Maxwell test of equal predicted class rates.
 
 References
 ----------
@@ -21,6 +22,8 @@ Satterthwaite, F. E. (1946). An approximate distribution of estimates of varianc
 Biometrics Bulletin 2, 110-114.
 Newcombe, R. G. (1998). Improved confidence intervals for the difference between binomial
 proportions based on paired data. Statistics in Medicine 17, 2635-2650.
+Stuart, A. (1955). A test for homogeneity of the marginal distributions in a two-way
+classification. Biometrika 42, 412-416.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ __all__ = [
     "cluster_ratio_interval",
     "mcnemar_test",
     "paired_difference_interval",
+    "stuart_maxwell_test",
 ]
 
 
@@ -846,3 +850,73 @@ def paired_difference_interval(a, b, c, d, z) -> tuple[float, float, float]:
         low = theta - np.sqrt(np.maximum(x1 * x1 - 2 * phi * x1 * y2 + y2 * y2, 0.0))
         high = theta + np.sqrt(np.maximum(y1 * y1 - 2 * phi * y1 * x2 + x2 * x2, 0.0))
     return theta[()], np.clip(low, -1.0, 1.0)[()], np.clip(high, -1.0, 1.0)[()]
+
+
+def stuart_maxwell_test(table) -> tuple[float, float, int]:
+    """Stuart-Maxwell test of marginal homogeneity of a K x K table of paired classifications: do
+    two classifiers predict the classes at the same rates on the same samples?
+
+    Parameters
+    ----------
+    table : array (K, K)
+        Counts: ``table[i, j]`` samples the first classifier put in class i and the second in
+        class j.
+
+    Returns
+    -------
+    statistic, p_value, df : float, float, int
+        The chi-square statistic, its p-value on ``df`` degrees of freedom, and ``df`` (K - 1 when
+        every class has a discordant pair, fewer otherwise; see Notes).
+
+    Notes
+    -----
+    With ``d = `` row margins less column margins and ``S`` the covariance matrix
+    ``S_ii = n_i. + n_.i - 2 n_ii``, ``S_ij = -(n_ij + n_ji)``, both over the first K - 1 classes,
+    the statistic is ``d' S^-1 d`` on K - 1 degrees of freedom (the last class is redundant: the
+    margins' differences sum to 0). For K = 2 it is McNemar's uncorrected ``(b - c)^2 / (b + c)``.
+
+    A class in no discordant pair (its row and column are 0 off the diagonal) has a zero row and
+    column in S, which is then singular; such classes are dropped first, one degree of freedom
+    each. With fewer than two classes left there is no discordant pair at all and the two margins
+    are equal: ``(0.0, 1.0, 0)``. If S is still singular (the discordant pairs fall into separate
+    groups of classes, none shared between groups), the statistic uses S's Moore-Penrose
+    pseudo-inverse and df is S's rank: it is then the sum of the groups' own statistics on the sum
+    of their degrees of freedom.
+
+    Agrees with statsmodels' ``SquareTable(table, shift_zeros=False).homogeneity()`` where S is
+    invertible (tests/reference/stuart_maxwell.py).
+
+    References
+    ----------
+    Stuart, A. (1955). A test for homogeneity of the marginal distributions in a two-way
+    classification. Biometrika 42, 412-416.
+    Maxwell, A. E. (1970). Comparing the classification of subjects by two independent judges.
+    British Journal of Psychiatry 116, 651-655.
+
+    Examples
+    --------
+    >>> stat, p, df = stuart_maxwell_test([[20, 15, 3], [4, 30, 12], [2, 3, 25]])
+    >>> round(stat, 6), round(p, 6), df
+    (8.967033, 0.011294, 2)
+    """
+    t = np.asarray(table, dtype=np.float64)
+    if t.ndim != 2 or t.shape[0] != t.shape[1]:
+        raise ValueError(f"`table` must be a square K x K table of counts, got shape {t.shape}")
+    if not np.all((t >= 0) & np.isfinite(t)):
+        raise ValueError(f"`table` must hold non-negative counts, got {t.tolist()!r}")
+    pairs = t + t.T  # n_ij + n_ji: the discordant pairs between classes i and j
+    np.fill_diagonal(pairs, 0.0)
+    keep = pairs.sum(axis=1) > 0
+    if keep.sum() < 2:
+        return 0.0, 1.0, 0
+    pairs = pairs[np.ix_(keep, keep)]
+    cov = np.diag(pairs.sum(axis=1)) - pairs
+    diff = (t.sum(axis=1) - t.sum(axis=0))[keep]
+    s, dd = cov[:-1, :-1], diff[:-1]
+    df = int(np.linalg.matrix_rank(s))
+    if df == s.shape[0]:
+        statistic = float(dd @ np.linalg.solve(s, dd))
+    else:
+        statistic = float(dd @ np.linalg.pinv(s, hermitian=True) @ dd)
+    statistic = max(statistic, 0.0)
+    return statistic, float(special.chdtrc(df, statistic)), df
