@@ -27,6 +27,8 @@ finally:
 
 from ._version import __version__  # noqa: E402
 from .audit import audit, audit_predictions  # noqa: E402
+from .compare import compare, compare_predictions  # noqa: E402
+from .comparison import ComparisonResult, Difference, load_comparison_schema  # noqa: E402
 from .counts import ConfusionCounts, confusion_matrix  # noqa: E402
 from .exceptions import (  # noqa: E402
     ConfigError,
@@ -37,7 +39,13 @@ from .exceptions import (  # noqa: E402
     ProbabilityWarning,
     UndefinedMetricWarning,
 )
-from .io import Predictions, load_predictions, predictions_from_arrays, read_results  # noqa: E402
+from .io import (  # noqa: E402
+    Predictions,
+    load_models,
+    load_predictions,
+    predictions_from_arrays,
+    read_results,
+)
 from .metrics import count_statistics  # noqa: E402
 from .options import AuditConfig  # noqa: E402
 from .results import (  # noqa: E402
@@ -95,8 +103,10 @@ __all__ = [
     "AuditResult",
     "AuditRun",
     "ClassResult",
+    "ComparisonResult",
     "ConfigError",
     "ConfusionCounts",
+    "Difference",
     "DivergenceResult",
     "Estimate",
     "Finding",
@@ -113,8 +123,12 @@ __all__ = [
     "UndefinedMetricWarning",
     "audit",
     "audit_predictions",
+    "compare",
+    "compare_predictions",
     "confusion_matrix",
     "count_statistics",
+    "load_comparison_schema",
+    "load_models",
     "load_predictions",
     "load_schema",
     "predictions_from_arrays",

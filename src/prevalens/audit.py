@@ -151,8 +151,12 @@ for _fn in (audit, audit_predictions):
 # the audit
 
 
-def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> AuditResult:
-    """The audit itself; ``stacklevel`` makes warnings point at the user's call."""
+def _audit(
+    pred: Predictions, config: AuditConfig, command, *, stacklevel, curves: bool = True
+) -> AuditResult:
+    """The audit itself; ``stacklevel`` makes warnings point at the user's call. ``curves=False``
+    leaves out the ROC and PR curves and their bands (a comparison of models does not show
+    each model's curves)."""
     if not isinstance(pred, Predictions):
         raise ConfigError(
             "`predictions` must be a Predictions object from load_predictions(); "
@@ -277,7 +281,7 @@ def _audit(pred: Predictions, config: AuditConfig, command, *, stacklevel) -> Au
         comparisons=comparisons,
         divergence=divergence,
         family=family if family is not None else _no_family(config),
-        curves=_curves(pred, config),
+        curves=_curves(pred, config) if curves else None,
     )
     result = replace(
         result,

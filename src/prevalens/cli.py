@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import cli_compare
 from ._version import __version__
+from .comparison import load_comparison_schema
 from .data import example_path
 from .exceptions import PrevalensError, PrevalensWarning
 from .formatting import fmt_estimate, fmt_gate_value
@@ -93,6 +95,32 @@ _METAVARS = {
 }
 
 
+def _add_option(parser, opt) -> None:
+    """Add the flag of option ``opt`` (of :data:`prevalens.options.OPTIONS`) to ``parser``."""
+    default = opt.default
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) and default else default
+    help_ = opt.help + (f" (default: {shown})" if shown not in (None, ()) else "")
+    kwargs: dict[str, Any] = {
+        "default": None,
+        "help": help_.replace("%", "%%"),
+        "dest": opt.key,
+    }
+    if opt.repeat:
+        kwargs["action"] = "append"
+        kwargs["metavar"] = "'NAME OP X'" if opt.key == "gates" else "'ROLE: NAME'"
+    elif opt.kind == "choice":
+        kwargs["choices"] = opt.choices
+    elif opt.kind == "bool":  # --flag / --no-flag (the latter overrides a config file)
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        kwargs["metavar"] = _METAVARS[opt.kind]
+        if opt.kind == "int":
+            kwargs["type"] = int
+        elif opt.kind == "float":
+            kwargs["type"] = float
+    parser.add_argument(opt.cli_flag, **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="prevalens",
@@ -103,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  prevalens example digits.csv\n"
         "  prevalens audit digits.csv --out-dir audit/ --seed 1\n"
+        "  prevalens compare old.csv new.csv --id row_id --out-dir compare/\n"
         "  prevalens render audit/results.json --out-dir audit/ --format pdf,md\n"
         "  prevalens COMMAND --help\n\n"
         "Exit codes: 0 success, 1 a quality gate failed, 2 bad usage or input, 3 internal error.",
@@ -132,36 +161,16 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML file of options (default: [tool.prevalens] of ./pyproject.toml)",
     )
     for opt in OPTIONS:
-        if opt.key == "input":
-            continue
-        default = opt.default
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) and default else default
-        help_ = opt.help + (f" (default: {shown})" if shown not in (None, ()) else "")
-        kwargs: dict[str, Any] = {
-            "default": None,
-            "help": help_.replace("%", "%%"),
-            "dest": opt.key,
-        }
-        if opt.repeat:
-            kwargs["action"] = "append"
-            kwargs["metavar"] = "'NAME OP X'" if opt.key == "gates" else "'ROLE: NAME'"
-        elif opt.kind == "choice":
-            kwargs["choices"] = opt.choices
-        elif opt.kind == "bool":  # --flag / --no-flag (the latter overrides a config file)
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["metavar"] = _METAVARS[opt.kind]
-            if opt.kind == "int":
-                kwargs["type"] = int
-            elif opt.kind == "float":
-                kwargs["type"] = float
-        a.add_argument(opt.cli_flag, **kwargs)
+        if opt.key != "input":
+            _add_option(a, opt)
     a.add_argument(
         "--quiet",
         action="store_true",
         help="print nothing on success (errors and failed gates still go to stderr)",
     )
     a.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    cli_compare.add_parser(sub, _add_option)
 
     r = sub.add_parser(
         "render",
@@ -199,9 +208,15 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "schema",
         allow_abbrev=False,
-        help="print the JSON Schema of results.json",
-        epilog="example:\n  prevalens schema > audit-1.schema.json",
+        help="print the JSON Schema of results.json (or of comparison.json)",
+        epilog="examples:\n  prevalens schema > audit-1.schema.json\n"
+        "  prevalens schema --comparison > comparison-1.schema.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument(
+        "--comparison",
+        action="store_true",
+        help="the schema of comparison.json (prevalens compare) instead",
     )
     s.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
@@ -398,7 +413,8 @@ def _summary(d: dict, written) -> None:
 
 
 def _cmd_schema(args) -> int:
-    sys.stdout.write(json.dumps(load_schema(), indent=2) + "\n")
+    schema = load_comparison_schema() if args.comparison else load_schema()
+    sys.stdout.write(json.dumps(schema, indent=2) + "\n")
     return EXIT_OK
 
 
@@ -428,6 +444,7 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     handler = {
         "audit": _cmd_audit,
+        "compare": lambda args: cli_compare.run(args, _cli_options(args)),
         "render": _cmd_render,
         "schema": _cmd_schema,
         "example": _cmd_example,

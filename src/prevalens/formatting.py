@@ -30,6 +30,7 @@ __all__ = [
     "METRIC_NAMES",
     "metric_name",
     "metric_text",
+    "quantity_text",
     "digits_for_width",
     "estimate_digits",
     "fmt_number",
@@ -80,6 +81,21 @@ def metric_text(key: str) -> str:
     """A metric's name inside a sentence: ``"recall"``, ``"Jaccard index"``."""
     names = METRIC_NAMES.get(key)
     return names[1] if names else key.replace("_", " ")
+
+
+def quantity_text(q: str) -> str:
+    """A dotted quantity name in words: ``macro.f1`` -> ``macro F1``, ``overall.accuracy`` ->
+    ``accuracy``.
+
+    >>> quantity_text("macro.roc_auc"), quantity_text("overall.log_loss")
+    ('macro ROC AUC', 'log loss')
+    """
+    head, _, metric = q.partition(".")
+    if not metric:
+        return metric_text(head)
+    if head == "overall":
+        return metric_text(metric)
+    return f"{head} {metric_text(metric)}"
 
 
 def json_number(x) -> float | None:

@@ -46,6 +46,7 @@ __all__ = [
     "InputInfo",
     "Predictions",
     "load_predictions",
+    "load_models",
     "predictions_from_arrays",
     "read_results",
     "read_user_file",
@@ -772,6 +773,149 @@ def load_predictions(
     )
 
 
+def load_models(
+    sources,
+    *,
+    names=None,
+    columns: Mapping | None = None,
+    id_column: str | None = None,
+    labels=None,
+    y_true: str = "y_true",
+    y_pred: str = "y_pred",
+    score_prefix: str = "score_",
+    cluster: str | None = None,
+) -> dict:
+    """Load the predictions of several models scored on the same samples, for
+    :func:`prevalens.compare_predictions`.
+
+    Either one file with a column set per model (``columns={name: (y_pred column, score
+    prefix)}``; either may be None), or one file per model (``sources`` a list of paths; ``names``
+    default the file stems), whose rows are matched by ``id_column`` (each id once per file, the
+    same ids in every file; rows are put in the first file's order) or, without it, by position.
+
+    Returns ``{name: Predictions}`` with the same classes (default the sorted union over the
+    models). Every mismatch (a missing column, an id in one file only, a duplicated id, a
+    different true label for the same id) raises :class:`InputError` naming the file and the id or
+    row.
+    """
+    paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if not paths:
+        raise InputError("no predictions file given; give one file per model, or one file")
+    if columns is not None:
+        if len(paths) != 1:
+            raise InputError("column sets per model (--model NAME=COLUMN) need exactly one file")
+        specs = {
+            str(n): (c[0] or y_pred, c[1] if c[1] is not None else "") for n, c in columns.items()
+        }
+        jobs = [(name, paths[0], col, prefix) for name, (col, prefix) in specs.items()]
+    else:
+        if names is None:
+            names = [Path(p).stem for p in paths]
+        names = [str(n) for n in names]
+        if len(names) != len(paths):
+            raise InputError(f"{len(names)} model names for {len(paths)} files; give one per file")
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise InputError(f"two models are named {dup!r}; give each model its own name (--name)")
+        jobs = [(name, p, y_pred, score_prefix) for name, p in zip(names, paths)]
+    if len(jobs) < 2:
+        raise InputError(f"a comparison needs two or more models; got {len(jobs)}")
+
+    def load(the_labels):
+        out, ids = {}, {}
+        for name, path, col, prefix in jobs:
+            roles = _Roles(y_true, col, prefix, None, cluster, (id_column,) if id_column else ())
+            where_name = str(path)
+            try:
+                frame, info, where, cols = _read_file(Path(path), roles)
+            except MemoryError:
+                raise _out_of_memory(Path(path)) from None
+            where.score_prefix = prefix
+            if id_column is not None:
+                if id_column not in frame.columns:
+                    raise InputError(
+                        f"{where_name}: no id column {id_column!r} to match rows on; name it "
+                        "with --id, or leave --id out to match rows by position"
+                    )
+                ids[name] = (frame[id_column].to_numpy(), where_name)
+            out[name] = _from_frame(
+                frame,
+                where,
+                info,
+                labels=the_labels,
+                y_true=y_true,
+                y_pred=col,
+                score_prefix=prefix,
+                score_columns=None,
+                cluster=cluster,
+                columns=cols,
+            )
+        return out, ids
+
+    models, ids = load(labels)
+    classes = {m.classes for m in models.values()}
+    if labels is None and len(classes) > 1:
+        union = set().union(*classes)
+        kind = "int" if all(isinstance(c, (int, np.integer)) for c in union) else "str"
+        models, ids = load(_sorted_classes(union, kind))
+    if id_column is not None:
+        models = _align(models, ids, id_column)
+    return models
+
+
+def _align(models: dict, ids: dict, id_column: str) -> dict:
+    """Put every model's rows in the order of the first model's ids."""
+    first = next(iter(models))
+    ref_ids, ref_path = ids[first]
+    ref_index = pd.Index(ref_ids)
+    for values, path in ids.values():
+        dup = pd.Index(values).duplicated()
+        if dup.any():
+            row = int(np.flatnonzero(dup)[0])
+            raise InputError(
+                f"{path}: id {_py(values[row])!r} in column {id_column!r} appears twice "
+                f"(row {row + 1}); each sample needs its own id"
+            )
+    out = {}
+    for name, pred in models.items():
+        values, path = ids[name]
+        if name == first:
+            out[name] = pred
+            continue
+        if len(values) != len(ref_ids):
+            raise InputError(
+                f"{path} has {len(values)} rows and {ref_path} {len(ref_ids)}; a paired comparison "
+                "needs the same samples in every file"
+            )
+        pos = pd.Index(values).get_indexer(ref_index)
+        if (pos < 0).any():
+            missing = ref_ids[int(np.flatnonzero(pos < 0)[0])]
+            raise InputError(
+                f"{path}: id {_py(missing)!r} of {ref_path} is missing; a paired comparison "
+                "needs the same samples in every file"
+            )
+        base = models[first]
+        wrong = np.flatnonzero(pred.y_true[pos] != base.y_true)
+        if wrong.size:
+            i = int(wrong[0])
+            raise InputError(
+                f"{path}: id {_py(ref_ids[i])!r} has true label {pred.classes[pred.y_true[pos[i]]]!r}"
+                f" but {base.classes[base.y_true[i]]!r} in {ref_path}; the files must hold the "
+                "same samples"
+            )
+        out[name] = replace(
+            pred,
+            y_true=pred.y_true[pos],
+            y_pred=pred.y_pred[pos],
+            y_score=None if pred.y_score is None else pred.y_score[pos],
+            # codes by first appearance, as the reference's: equal when the groups are the same
+            cluster=None
+            if pred.cluster is None
+            else pd.factorize(pred.cluster[pos], sort=False)[0].astype(np.int64),
+        )
+    return out
+
+
 def _from_frame(
     frame,
     where,
@@ -865,6 +1009,7 @@ class _Roles:
     score_prefix: str = "score_"
     score_columns: Mapping | None = None
     cluster: str | None = None
+    extra: tuple = ()  # other columns to read (e.g. a row id to join on)
 
     def score_names(self, names: list) -> list:
         """The score columns among ``names`` (the file's columns), in file order."""
@@ -881,7 +1026,7 @@ class _Roles:
         """The columns the audit needs among ``names``, in file order. Absent ones are left to
         _from_frame, which names them in its message."""
         scores = set(self.score_names(names))
-        labels = {self.y_true, self.y_pred, self.cluster}
+        labels = {self.y_true, self.y_pred, self.cluster, *self.extra}
         return [c for c in names if c in labels or c in scores]
 
 

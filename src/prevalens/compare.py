@@ -1,0 +1,1115 @@
+"""Paired comparison of models scored on the same samples: is the candidate better than the
+reference, and on which classes?
+
+Pure: validated :class:`~prevalens.io.Predictions` of every model in, a
+:class:`~prevalens.comparison.ComparisonResult` out. Every difference is ``candidate -
+reference`` on the same rows, so the pairing is used:
+
+* label metrics (every average, per-class value, stratum macro average, micro-macro gap) from
+  joint replicates of the table of (truth, prediction A, prediction B)
+  (:class:`~prevalens.uncertainty.PairedBootstrap`), BCa by default, with the p-value that
+  inverts the same interval; with a cluster column, the leave-one-cluster-out jackknife with a t
+  quantile, as in the audit;
+* accuracy, and each class's recall and specificity, are differences of two proportions on the
+  same units: Newcombe's hybrid score interval for paired data (valid for small classes and near 0
+  or 1), with McNemar's test for accuracy beside it; the Stuart-Maxwell test of the two models'
+  predicted-class distributions;
+* ROC AUC per class and its macro, weighted and stratum averages by DeLong's paired covariance
+  (``pROC::roc.test(paired = TRUE)``), with the full covariance of the per-class differences;
+* log loss and Brier score as means of per-sample paired differences (t interval).
+
+One family of claims (Holm by default) covers the headline, per-class, stratum, gap and shift
+claims of every pair, as the audit's divergence claims; findings state a difference only when the
+adjusted interval excludes 0, the difference is material (``min_effect``) and it does not rest
+on classes below ``min_support``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+from scipy import special
+
+from . import metrics as M
+from . import ranking as R
+from ._version import __version__
+from .analyses.context import macro_over, micro_over
+from .analyses.family import Claim, adjust
+from .analyses.strata import auc_strata_weights
+from .audit import _audit, _config, _created_utc
+from .comparison import (
+    COMPARISON_SCHEMA_ID,
+    ClassDifferences,
+    ComparisonResult,
+    Difference,
+    PairResult,
+    StratumDifferences,
+    higher_is_better,
+)
+from .exceptions import ConfigError, InputError
+from .formatting import fmt_number, metric_text, quantity_text
+from .intervals import mcnemar_test
+from .io import Predictions, predictions_from_arrays
+from .options import AuditConfig
+from .results import AuditResult, Estimate, FamilyInfo, Finding, Note, RunInfo
+from .strata import StrataSpec, assign_strata
+from .uncertainty import UNSTABLE_FRACTION, ClusterDesign, JointCells, PairedBootstrap
+
+__all__ = ["compare", "compare_predictions"]
+
+#: Averages and overall metrics whose differences are computed from the joint count replicates.
+_AVERAGES = ("micro", "macro", "weighted")
+_OVERALL = ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc")
+#: Per-class metrics whose differences are reported.
+CLASS_METRICS = ("recall", "precision", "f1", "specificity")
+#: Per-class metrics that are proportions of the same units under both models (Newcombe).
+_PAIRED_PROPORTIONS = ("recall", "specificity")
+
+_NEWCOMBE = "Newcombe's paired hybrid score interval (method 10)"
+_DELONG = "DeLong's paired covariance"
+
+
+# ------------------------------------------------------------------------------------------------
+# public entry points
+
+
+def compare(
+    y_true,
+    predictions: Mapping | None = None,
+    *,
+    scores: Mapping | None = None,
+    labels=None,
+    cluster=None,
+    reference: str | None = None,
+    config: AuditConfig | None = None,
+    **options,
+) -> ComparisonResult:
+    """Compare two or more models scored on the same samples.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        True labels, shared by every model.
+    predictions : mapping of name -> array-like of shape (n,), optional
+        Each model's predicted labels (when a model has scores but no predictions, the argmax).
+    scores : mapping of name -> array-like of shape (n, K), optional
+        Each model's scores, columns in class order.
+    labels : sequence, optional
+        The classes in order; default the sorted union of every label seen.
+    cluster : array-like of shape (n,), optional
+        Resampling units (e.g. patient ids).
+    reference : str, optional
+        The model the others are compared against; default the first.
+    config : AuditConfig, optional
+    **options
+        Fields of :class:`AuditConfig` (``n_resamples``, ``seed``, ``min_support``, ...).
+
+    Returns
+    -------
+    ComparisonResult
+
+    Examples
+    --------
+    >>> y = ["a"] * 30 + ["b"] * 30
+    >>> r = compare(y, {"A": ["a"] * 40 + ["b"] * 20, "B": y}, n_resamples=200, seed=1)
+    >>> row = r.pair().headline["overall.accuracy"]
+    >>> round(row.difference.estimate, 4), row.better
+    (0.1667, 'candidate')
+    """
+    predictions = dict(predictions or {})
+    scores = dict(scores or {})
+    names = list(dict.fromkeys([*predictions, *scores]))
+    if len(names) < 2:
+        raise ConfigError(
+            f"compare needs two or more models; got {len(names)} ({', '.join(map(str, names))})"
+        )
+    if labels is None and predictions:
+        seen: set = set()
+        for values in [y_true, *predictions.values()]:
+            seen.update(v for v in np.asarray(values, dtype=object).tolist() if v is not None)
+        try:
+            labels = sorted(seen)
+        except TypeError:
+            labels = None  # mixed types: each model's own validation says which
+    models = {
+        str(name): predictions_from_arrays(
+            y_true, predictions.get(name), y_score=scores.get(name), labels=labels, cluster=cluster
+        )
+        for name in names
+    }
+    return _compare(models, _config(config, options), reference, None)
+
+
+def compare_predictions(
+    models: Mapping,
+    config: AuditConfig | None = None,
+    *,
+    reference: str | None = None,
+    command: str | None = None,
+    **options,
+) -> ComparisonResult:
+    """Compare validated predictions of two or more models on the same samples (``{name:
+    Predictions}``, e.g. from :func:`prevalens.load_predictions`)."""
+    return _compare(dict(models), _config(config, options), reference, command)
+
+
+# ------------------------------------------------------------------------------------------------
+# validation
+
+
+def _check_models(models: dict, reference: str | None) -> tuple[str, list[str]]:
+    if len(models) < 2:
+        raise ConfigError(f"compare needs two or more models; got {len(models)}")
+    for name, p in models.items():
+        if not isinstance(p, Predictions):
+            raise ConfigError(
+                f"model {name!r}: expected Predictions (from load_predictions); "
+                f"got {type(p).__name__}"
+            )
+    names = list(models)
+    ref = names[0] if reference is None else reference
+    if ref not in models:
+        raise ConfigError(f"reference model {ref!r} is not among the models ({', '.join(names)})")
+    first = models[ref]
+    for name, p in models.items():
+        if p.task != "multiclass":
+            raise InputError(f"model {name!r}: compare supports multi-class predictions only")
+        if p.classes != first.classes:
+            raise InputError(
+                f"models {ref!r} and {name!r} have different classes "
+                f"({len(first.classes)} and {len(p.classes)}); give the same labels to both"
+            )
+        if p.n_samples != first.n_samples:
+            raise InputError(
+                f"models {ref!r} and {name!r} were scored on different rows ({first.n_samples} "
+                f"and {p.n_samples}); a paired comparison needs the same samples"
+            )
+        diff = np.flatnonzero(p.y_true != first.y_true)
+        if diff.size:
+            i = int(diff[0])
+            raise InputError(
+                f"models {ref!r} and {name!r} disagree on the true label at row {i + 1} "
+                f"({first.classes[first.y_true[i]]!r} against {p.classes[p.y_true[i]]!r}); "
+                "the rows must be the same samples in the same order (join on a row id)"
+            )
+        if (p.cluster is None) != (first.cluster is None) or (
+            p.cluster is not None and not np.array_equal(p.cluster, first.cluster)
+        ):
+            raise InputError(
+                f"models {ref!r} and {name!r} have different cluster columns; give the same"
+            )
+    return ref, [n for n in names if n != ref]
+
+
+# ------------------------------------------------------------------------------------------------
+# the comparison
+
+
+def _compare(models: dict, config: AuditConfig, reference, command) -> ComparisonResult:
+    ref, candidates = _check_models(models, reference)
+    if config.seed is None:
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)
+        config = replace(config, seed=entropy % (2**63))
+    own = replace(config, gates=(), baseline=None)
+    audits: dict[str, AuditResult] = {}
+    for name in [ref, *candidates]:
+        # the same input notes for every model: warn once (the reference's audit)
+        with warnings.catch_warnings():
+            if name != ref:
+                warnings.simplefilter("ignore")
+            audits[name] = _audit(models[name], own, None, stacklevel=4, curves=False)
+    base = models[ref]
+    support = np.bincount(base.y_true, minlength=base.n_classes)
+    strata = assign_strata(support, StrataSpec.from_config(config))
+    claims: list[Claim] = []
+    raw_pairs = []
+    for i, cand in enumerate(candidates):
+        seq = np.random.SeedSequence(config.seed, spawn_key=(7, i))
+        pair = _Pair(models[ref], models[cand], ref, cand, audits, config, strata, i)
+        raw_pairs.append(pair.run(np.random.default_rng(seq)))
+        claims += pair.claims
+    alpha = 1 - config.confidence_level
+    if config.n_resamples > 0:
+        family = adjust(claims, alpha, config.divergence_adjustment, config.confidence_level)
+    else:
+        family = FamilyInfo(config.divergence_adjustment, 0, config.confidence_level)
+    by_key = {c.key: c for c in claims}
+    pairs = tuple(
+        _with_adjusted(p, i, by_key, config.divergence_adjustment) for i, p in enumerate(raw_pairs)
+    )
+    findings = tuple(f for p in pairs for f in _findings(p, config, strata, by_key))
+    notes = _notes(base, models, config, audits)
+    data = {
+        "task": base.task,
+        "n_samples": int(base.n_samples),
+        "n_classes": base.n_classes,
+        "classes": list(base.classes),
+        "support": [int(s) for s in support],
+        "n_clusters": base.n_clusters,
+        "models": {
+            name: {
+                "has_scores": bool(models[name].has_scores),
+                "scores_are_probabilities": bool(models[name].scores_are_probabilities),
+                "pred_source": models[name].pred_source,
+            }
+            for name in [ref, *candidates]
+        },
+    }
+    run = RunInfo(
+        created_utc=_created_utc(),
+        seed=config.seed,
+        n_resamples=config.n_resamples,
+        confidence_level=config.confidence_level,
+        interval_method=config.interval if config.n_resamples else "none",
+        resampling=config.resampling if base.cluster is None else "cluster",
+        command=command,
+        config=config.to_dict(),
+    )
+    inputs = tuple(dict.fromkeys(i for name in [ref, *candidates] for i in models[name].inputs))
+    result = ComparisonResult(
+        run=run,
+        models=(ref, *candidates),
+        reference=ref,
+        data=data,
+        pairs=pairs,
+        family=family,
+        findings=findings,
+        notes=notes,
+        inputs=inputs,
+        audits=audits,
+        schema=COMPARISON_SCHEMA_ID,
+        tool={"name": "prevalens", "version": __version__},
+    )
+    if config.gates:
+        result = result.with_gates(config.gates, config.gate_on)
+    return result
+
+
+class _Pair:
+    """The differences of one candidate against the reference, and their claims."""
+
+    def __init__(self, pa: Predictions, pb: Predictions, ref, cand, audits, config, strata, i):
+        self.pa, self.pb = pa, pb
+        self.ref, self.cand = ref, cand
+        self.ra, self.rb = audits[ref], audits[cand]
+        self.config = config
+        self.strata = strata
+        self.index = i
+        self.k = pa.n_classes
+        self.support = np.bincount(pa.y_true, minlength=self.k)
+        self.alpha = 1 - config.confidence_level
+        self.eligible = self.support >= max(config.min_support, 1)
+        self.claims: list[Claim] = []
+        self.clustered = pa.cluster is not None
+        self.design = ClusterDesign.of(pa.cluster) if self.clustered else None
+        self.boot: PairedBootstrap | None = None
+        fm = tuple(m for m in config.findings_metrics if m != "roc_auc" or self._scores)
+        self.findings_metrics = fm or ("recall",)
+        self.cells = JointCells.of(pa.y_true, pa.y_pred, pb.y_pred, self.k)
+        #: interval families z -> (low, high) of the Newcombe rows, by quantity
+        self._at: dict = {}
+
+    @property
+    def _scores(self) -> bool:
+        return self.pa.y_score is not None and self.pb.y_score is not None
+
+    # -- the two sides -----------------------------------------------------------------------
+
+    def _side(self, r: AuditResult, quantity: str) -> Estimate:
+        part = quantity.split(".")
+        try:
+            if part[0] in _AVERAGES:
+                return r.averages[part[0]][part[1]]
+            if part[0] == "overall":
+                return r.overall[part[1]]
+            if part[0] == "class":
+                return r.per_class[int(part[1])].metrics[part[2]]
+            if part[0] == "stratum":
+                for s in r.strata:
+                    if s.name == part[1]:
+                        return s.macro[part[2]]
+            if part[0] == "gap":
+                return r.gap[part[1]].macro_minus_micro
+        except (KeyError, IndexError):
+            pass
+        return Estimate(math.nan, status="undefined")
+
+    def _row(self, quantity, metric, theta, res, p, test, *, name=None) -> Difference:
+        est = _estimate(theta, res, test)
+        return Difference(
+            p_bound=bool(res.get("p_bound", False)),
+            quantity=name or quantity,
+            metric=metric,
+            reference=self._side(self.ra, quantity),
+            candidate=self._side(self.rb, quantity),
+            difference=est,
+            p_value=float(p) if np.isfinite(p) else math.nan,
+            higher_is_better=higher_is_better(quantity if quantity.startswith("gap") else metric),
+            test=test,
+        )
+
+    # -- replicate-based differences ---------------------------------------------------------
+
+    def _method(self) -> str:
+        if self.design is not None:
+            return (
+                f"paired jackknife over clusters, t(df={self.design.df:.1f}); "
+                f"{self.design.n_clusters} clusters"
+            )
+        return (
+            f"paired {self.config.interval}({self.config.resampling} bootstrap of the joint "
+            f"table, B={self.config.n_resamples})"
+        )
+
+    def _derive(self, fn):
+        """``(theta, res, p)`` arrays of ``fn(stats_a, stats_b)``; point only without
+        replicates."""
+        if self.boot is None:
+            theta = np.asarray(fn(*self._point), dtype=float)
+            nan = np.full(theta.shape, np.nan)
+            return theta, {"low": nan, "high": nan, "se": nan}, nan
+        return self.boot.interval(fn, alpha=self.alpha, method=self.config.interval)
+
+    def run(self, rng) -> PairResult:
+        config = self.config
+        if config.n_resamples > 0:
+            self.boot = PairedBootstrap.run(
+                self.pa.y_true,
+                self.pa.y_pred,
+                self.pb.y_pred,
+                self.k,
+                M.count_statistics,
+                config.n_resamples,
+                rng,
+                scheme=config.resampling,
+                cluster=self.pa.cluster,
+            )
+            self._point = self.boot.point
+        else:
+            from .uncertainty import Stats
+
+            def stats(w):
+                t = JointCells.tables_of(self.cells, self.cells.counts[None].astype(float), w)
+                return Stats({k: np.asarray(v)[0] for k, v in M.count_statistics(t).items()}, t)
+
+            self._point = (stats("a"), stats("b"))
+        headline = self._headline()
+        per_class = self._per_class()
+        strata, shift = self._strata()
+        gap = self._gap()
+        if self._scores:
+            self._auc(headline, per_class, strata)
+            self._losses(headline)
+        tests = self._tests()
+        per_class_t = tuple(
+            ClassDifferences(
+                label=self.pa.classes[j],
+                support=int(self.support[j]),
+                prevalence=float(self.support[j] / max(self.support.sum(), 1)),
+                stratum=self.strata.name_of(j),
+                flags=tuple(f for f in self.ra.per_class[j].flags if f != "diverges"),
+                metrics=per_class[j],
+            )
+            for j in range(self.k)
+        )
+        strata_t = tuple(
+            StratumDifferences(
+                d.name,
+                tuple(self.pa.classes[j] for j in np.flatnonzero(self.strata.index == g)),
+                strata[g],
+            )
+            for g, d in enumerate(self.strata.definitions)
+        )
+        return PairResult(self.ref, self.cand, headline, per_class_t, strata_t, gap, shift, tests)
+
+    def _claim(self, key, row: Difference, *, eligible=True, robust=None, interval_at=None):
+        """Add the claim of ``row`` to the family (only with intervals)."""
+        if self.boot is None:
+            return
+        d = row.difference
+        c = Claim(
+            key=("delta", self.index) + tuple(key),
+            estimate=d.estimate,
+            se=d.se,
+            eligible=eligible,
+            robust=robust,
+            df=self.design.df if self.design is not None else None,
+        )
+        if interval_at is not None:
+            c.interval_at = interval_at
+            c.p_value = row.p_value
+        self.claims.append(c)
+
+    def _headline(self) -> dict:
+        keys = [f"{a}.{m}" for a in _AVERAGES for m in M.AVERAGED_METRICS]
+        keys += [f"overall.{m}" for m in _OVERALL]
+
+        def fn(a, b):
+            return np.stack([b[k] - a[k] for k in keys], axis=-1)
+
+        theta, res, p = self._derive(fn)
+        rows = {}
+        for i, key in enumerate(keys):
+            metric = key.split(".", 1)[1]
+            rows[key] = self._row(key, metric, theta[i], _part(res, i), p[i], self._method())
+        if not self.clustered:
+            a, b, c, d = self._paired_counts(np.ones(self.cells.counts.size, bool), None)
+            rows["overall.accuracy"] = self._newcombe_row(
+                "overall.accuracy", "accuracy", a, b, c, d
+            )
+        # the family: the findings metrics' macro averages and accuracy (in single-label data
+        # micro precision, recall and F1 and weighted recall all equal accuracy: one claim)
+        ms = [m for m in self.findings_metrics if m != "roc_auc"]
+        ok = self.eligible
+        robust = self._robust([lambda s, m=m: macro_over(s, f"per_class.{m}", ok) for m in ms])
+        for m, rob in zip(ms, robust):
+            self._claim(("headline", f"macro.{m}"), rows[f"macro.{m}"], robust=rob)
+        acc = rows["overall.accuracy"]
+        self._claim(
+            ("headline", "overall.accuracy"), acc, interval_at=self._at.get("overall.accuracy")
+        )
+        return rows
+
+    def _robust(self, fns) -> list:
+        """``(estimate, se)`` of ``f(B) - f(A)`` for each single-model statistic ``f`` over the
+        classes with at least min_support samples (the claim must also hold without the smaller
+        ones); None where every class is eligible or there are no replicates."""
+        if self.boot is None or self.eligible.all() or not fns:
+            return [None] * len(fns)
+
+        def fn(a, b):
+            return np.stack([f(b) - f(a) for f in fns], axis=-1)
+
+        theta, res, _ = self._derive(fn)
+        return [(float(theta[i]), float(res["se"][i])) for i in range(len(fns))]
+
+    # -- Newcombe's paired proportions -------------------------------------------------------
+
+    def _paired_counts(self, units: np.ndarray, correct_cls):
+        """(a, b, c, d) over the joint cells ``units``: both right, only the candidate right,
+        only the reference right, neither. ``correct_cls`` None: right = prediction equals the
+        truth; else (class j, "neg") for specificity: right = not predicted as j."""
+        cells = self.cells
+        if correct_cls is None:
+            ok_a = cells.pred_a == cells.truth
+            ok_b = cells.pred_b == cells.truth
+        else:
+            ok_a = cells.pred_a != correct_cls
+            ok_b = cells.pred_b != correct_cls
+        w = np.where(units, cells.counts, 0)
+        return (
+            int(w[ok_a & ok_b].sum()),
+            int(w[~ok_a & ok_b].sum()),
+            int(w[ok_a & ~ok_b].sum()),
+            int(w[~ok_a & ~ok_b].sum()),
+        )
+
+    def _newcombe_row(self, quantity, metric, a, b, c, d, *, name=None) -> Difference:
+        from .intervals import paired_difference_interval
+
+        z = special.ndtri(1 - self.alpha / 2)
+        theta, lo, hi = paired_difference_interval(a, b, c, d, z)
+
+        def at(zz, a=a, b=b, c=c, d=d):
+            return paired_difference_interval(a, b, c, d, zz)[1:]
+
+        p = _invert(at, theta)
+        n = a + b + c + d
+        se = math.sqrt(max(((b + c) / n - theta**2) / n, 0.0)) if n else math.nan
+        res = {"low": lo, "high": hi, "se": se}
+        test = f"{_NEWCOMBE}; p by inverting it"
+        row = self._row(quantity, metric, theta, res, p, test, name=name)
+        self._at[name or quantity] = at if n else None
+        return row
+
+    # -- per class ---------------------------------------------------------------------------
+
+    def _per_class(self) -> list[dict]:
+        ms = CLASS_METRICS
+
+        def fn(a, b):
+            return np.stack([b[f"per_class.{m}"] - a[f"per_class.{m}"] for m in ms], axis=-1)
+
+        theta, res, p = self._derive(fn)  # (K, metrics)
+        out: list[dict] = [{} for _ in range(self.k)]
+        for j in range(self.k):
+            for i, m in enumerate(ms):
+                q = f"class.{j}.{m}"
+                name = f"class.{self.pa.classes[j]}.{m}"
+                if m in _PAIRED_PROPORTIONS and not self.clustered and self.support[j] > 0:
+                    units = self.cells.truth == j if m == "recall" else self.cells.truth != j
+                    cnt = self._paired_counts(units, None if m == "recall" else j)
+                    row = self._newcombe_row(q, m, *cnt, name=name)
+                else:
+                    row = self._row(
+                        q, m, theta[j, i], _part(res, (j, i)), p[j, i], self._method(), name=name
+                    )
+                out[j][m] = row
+                if m in self.findings_metrics:
+                    self._claim(
+                        ("class", j, m),
+                        row,
+                        eligible=bool(self.eligible[j]),
+                        interval_at=self._at.get(name) if m in _PAIRED_PROPORTIONS else None,
+                    )
+        return out
+
+    # -- strata, the shift between them, the gap ---------------------------------------------
+
+    def _strata(self) -> tuple[list[dict], dict]:
+        masks = self.strata.masks
+        ms = M.STRATA_METRICS
+        out: list[dict] = [{} for _ in masks]
+        if not masks:
+            return out, {}
+
+        def fn(a, b):
+            return np.stack(
+                [
+                    macro_over(b, f"per_class.{m}", mask) - macro_over(a, f"per_class.{m}", mask)
+                    for mask in masks
+                    for m in ms
+                ],
+                axis=-1,
+            )
+
+        theta, res, p = self._derive(fn)
+        fm = [m for m in ms if m in self.findings_metrics]
+        ok = self.eligible
+        robust = self._robust(
+            [
+                lambda s, m=m, mask=mask: macro_over(s, f"per_class.{m}", mask & ok)
+                for mask in masks
+                for m in fm
+            ]
+        )
+        for g, mask in enumerate(masks):
+            name = self.strata.definitions[g].name
+            only_small = not (mask & self.eligible).any()
+            for i, m in enumerate(ms):
+                idx = g * len(ms) + i
+                row = self._row(
+                    f"stratum.{name}.{m}", m, theta[idx], _part(res, idx), p[idx], self._method()
+                )
+                out[g][m] = row
+                if m in fm:
+                    rob = robust[g * len(fm) + fm.index(m)]
+                    self._claim(("stratum", g, m), row, eligible=not only_small, robust=rob)
+        shift: dict = {}
+        lo, hi = self.strata.rarest, self.strata.most_common
+        if lo is None or hi is None or lo == hi:
+            return out, shift
+        rare, common = masks[lo], masks[hi]
+        sm = [m for m in self.findings_metrics if m != "roc_auc"]
+
+        def shift_fn(a, b):
+            return np.stack(
+                [
+                    (macro_over(b, f"per_class.{m}", rare) - macro_over(a, f"per_class.{m}", rare))
+                    - (
+                        macro_over(b, f"per_class.{m}", common)
+                        - macro_over(a, f"per_class.{m}", common)
+                    )
+                    for m in sm
+                ],
+                axis=-1,
+            )
+
+        theta, res, p = self._derive(shift_fn)
+        ok = self.eligible
+        robust = self._robust(
+            [
+                lambda s, m=m: (
+                    macro_over(s, f"per_class.{m}", rare & ok)
+                    - macro_over(s, f"per_class.{m}", common & ok)
+                )
+                for m in sm
+            ]
+        )
+        nan = Estimate(math.nan, status="undefined")
+        for i, m in enumerate(sm):
+            row = replace(
+                self._row(f"shift.{m}", m, theta[i], _part(res, i), p[i], self._method()),
+                reference=nan,
+                candidate=nan,
+            )
+            shift[m] = row
+            both = bool((rare & ok).any() and (common & ok).any())
+            self._claim(("shift", m), row, eligible=both, robust=robust[i])
+        return out, shift
+
+    def _gap(self) -> dict:
+        ms = M.STRATA_METRICS
+
+        def fn(a, b):
+            return np.stack(
+                [
+                    (b[f"macro.{m}"] - b[f"micro.{m}"]) - (a[f"macro.{m}"] - a[f"micro.{m}"])
+                    for m in ms
+                ],
+                axis=-1,
+            )
+
+        theta, res, p = self._derive(fn)
+        fm = [m for m in ms if m in self.findings_metrics]
+        ok = self.eligible
+        robust = self._robust(
+            [lambda s, m=m: macro_over(s, f"per_class.{m}", ok) - micro_over(s, m, ok) for m in fm]
+        )
+        out = {}
+        for i, m in enumerate(ms):
+            row = self._row(f"gap.{m}", m, theta[i], _part(res, i), p[i], self._method())
+            out[m] = row
+            if m in fm:
+                self._claim(("gap", m), row, robust=robust[fm.index(m)])
+        return out
+
+    # -- scores ------------------------------------------------------------------------------
+
+    def _auc(self, headline: dict, per_class: list[dict], strata: list[dict]) -> None:
+        pa, pb = self.pa, self.pb
+        n = pa.n_samples
+        w = R.auc_combination_weights(self.support, n)
+        extra = auc_strata_weights(self.strata.index, len(self.strata.definitions), self.support, n)
+        weights = np.concatenate([w, extra], axis=1)
+        res = R.paired_ovr_delong(pa.y_true, pa.y_score, pb.y_score, weights, pa.cluster)
+        test = _DELONG + (" (clustered, Obuchowski)" if self.clustered else "")
+        n_pos = self.support
+        n_neg = n - n_pos
+        for j in range(self.k):
+            d, var = res.difference[j], res.var_diff[j]
+            df = (
+                self.design.df
+                if self.design is not None
+                else float(max(min(n_pos[j], n_neg[j]) - 1, 1))
+            )
+            row = self._normal_row(
+                f"class.{j}.roc_auc",
+                "roc_auc",
+                d,
+                var,
+                df,
+                test,
+                name=f"class.{pa.classes[j]}.roc_auc",
+            )
+            per_class[j]["roc_auc"] = row
+            if "roc_auc" in self.findings_metrics:
+                self._claim(("class", j, "roc_auc"), row, eligible=bool(self.eligible[j]))
+        assert res.combo_diff is not None and res.combo_cov is not None
+        cdf = self.design.df if self.design is not None else None
+        for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
+            headline[key] = self._normal_row(
+                key, "roc_auc", res.combo_diff[col], res.combo_cov[col, col], cdf, test
+            )
+        if "roc_auc" in self.findings_metrics:
+            self._claim(("headline", "macro.roc_auc"), headline["macro.roc_auc"])
+        for g, d in enumerate(self.strata.definitions):  # column 2g of ``extra``: its macro AUC
+            col = 2 + 2 * g
+            strata[g]["roc_auc"] = self._normal_row(
+                f"stratum.{d.name}.roc_auc",
+                "roc_auc",
+                res.combo_diff[col],
+                res.combo_cov[col, col],
+                cdf,
+                test,
+            )
+
+    def _normal_row(self, quantity, metric, d, var, df, test, *, name=None) -> Difference:
+        d = float(d)
+        se = math.sqrt(var) if np.isfinite(var) and var > 0 else math.nan
+        if math.isnan(se) or math.isnan(d):
+            res = {"low": math.nan, "high": math.nan, "se": se}
+            p = math.nan
+        else:
+            q = special.stdtrit(df, 1 - self.alpha / 2) if df else special.ndtri(1 - self.alpha / 2)
+            res = {"low": d - q * se, "high": d + q * se, "se": se}
+            p = float(2 * (special.stdtr(df, -abs(d) / se) if df else special.ndtr(-abs(d) / se)))
+        label = test if df is None or self.design is not None else f"{test}, t(df={df:.0f})"
+        return self._row(quantity, metric, d, res, p, label, name=name)
+
+    def _losses(self, headline: dict) -> None:
+        pa, pb = self.pa, self.pb
+        if not (pa.scores_are_probabilities and pb.scores_are_probabilities):
+            return
+        y = pa.y_true
+        eps = np.finfo(np.float64).eps
+        idx = np.arange(y.size)
+        per = {
+            "log_loss": lambda s: -np.log(np.clip(s[idx, y], eps, 1 - eps)),
+            "brier": lambda s: R.brier_per_sample(y, s),
+        }
+        for m, f in per.items():
+            if m not in self.ra.overall or m not in self.rb.overall:
+                continue
+            d = f(pb.y_score) - f(pa.y_score)
+            if self.clustered:
+                assert self.design is not None and pa.cluster is not None
+                c = int(pa.cluster.max()) + 1
+                tot = np.bincount(pa.cluster, weights=d - d.mean(), minlength=c) / d.size
+                var = c / max(c - 1, 1) * float(tot @ tot)
+                df = self.design.df
+            else:
+                var = float(d.var(ddof=1) / d.size) if d.size > 1 else math.nan
+                df = float(d.size - 1)
+            key = f"overall.{m}"
+            headline[key] = self._normal_row(
+                key, m, d.mean(), var, df, "paired t on per-sample differences"
+            )
+            self._claim(("headline", key), headline[key])
+
+    # -- tests of the whole pattern ----------------------------------------------------------
+
+    def _tests(self) -> dict:
+        a, b, c, d = self._paired_counts(np.ones(self.cells.counts.size, bool), None)
+        tests: dict = {
+            "mcnemar": {
+                "reference_only_correct": c,
+                "candidate_only_correct": b,
+                "p_exact": mcnemar_test(c, b, method="exact"),
+                "p_mid_p": mcnemar_test(c, b, method="mid-p"),
+                "note": "McNemar's test of equal accuracy on the discordant samples (rows "
+                "clustered: not valid)"
+                if self.clustered
+                else "McNemar's test of equal accuracy on the discordant samples",
+            }
+        }
+        try:
+            from .intervals import stuart_maxwell_test
+        except ImportError:  # pragma: no cover - lands with the intervals module
+            return tests
+        table = np.zeros((self.k, self.k), dtype=np.int64)
+        np.add.at(table, (self.cells.pred_a, self.cells.pred_b), self.cells.counts)
+        stat, p, df = stuart_maxwell_test(table)
+        tests["stuart_maxwell"] = {
+            "statistic": float(stat),
+            "df": int(df),
+            "p_value": float(p),
+            "note": "Stuart-Maxwell test that the two models predict each class equally often "
+            "(marginal homogeneity of the table of their predictions)",
+        }
+        return tests
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _part(res: dict, i) -> dict:
+    return {k: (v[i] if isinstance(v, np.ndarray) and v.ndim else v) for k, v in res.items()}
+
+
+def _estimate(theta, res: dict, method: str) -> Estimate:
+    theta = float(theta)
+    if math.isnan(theta):
+        return Estimate(math.nan, method=method, status="undefined")
+    lo, hi = float(res.get("low", math.nan)), float(res.get("high", math.nan))
+    undef = float(res.get("undefined_fraction", 0.0) or 0.0)
+    note = res.get("note")
+    if isinstance(note, np.ndarray):
+        note = note[()]
+    unstable = undef > UNSTABLE_FRACTION or bool(res.get("approximate"))
+    return Estimate(
+        theta,
+        ci_low=lo,
+        ci_high=hi,
+        se=float(res.get("se", math.nan)),
+        method=method,
+        status="unstable" if unstable and not math.isnan(lo) else "ok",
+        note=str(note) if note else None,
+        undefined_fraction=undef if undef > 0 else None,
+    )
+
+
+def _invert(interval_at, theta: float) -> float:
+    """Two-sided p-value of 0 from a family of nested intervals ``z -> (low, high)``: the
+    ``z`` at which the interval's end on the side of 0 reaches 0, by bisection."""
+    if interval_at is None or not np.isfinite(theta):
+        return math.nan
+    if theta == 0:
+        return 1.0
+    side = 0 if theta > 0 else 1
+
+    def inside(z):
+        v = interval_at(z)[side]
+        return v > 0 if theta > 0 else v < 0
+
+    lo, hi = 0.0, 1.0
+    while inside(hi) and hi < 40:
+        lo, hi = hi, hi * 2
+    if inside(hi):
+        return 0.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if inside(mid):
+            lo = mid
+        else:
+            hi = mid
+    return float(2 * special.ndtr(-(lo + hi) / 2))
+
+
+def _with_adjusted(pair: PairResult, index: int, by_key: dict, how: str) -> PairResult:
+    """The pair with each claimed row's adjusted interval (claim keys start ``("delta",
+    index)``)."""
+
+    def adj(row: Difference, *key) -> Difference:
+        c = by_key.get(("delta", index) + key)
+        a = c.adjusted(how) if c is not None else None
+        return replace(row, adjusted=a) if a is not None else row
+
+    return replace(
+        pair,
+        headline={q: adj(r, "headline", q) for q, r in pair.headline.items()},
+        per_class=tuple(
+            replace(c, metrics={m: adj(r, "class", j, m) for m, r in c.metrics.items()})
+            for j, c in enumerate(pair.per_class)
+        ),
+        strata=tuple(
+            replace(s, metrics={m: adj(r, "stratum", g, m) for m, r in s.metrics.items()})
+            for g, s in enumerate(pair.strata)
+        ),
+        gap={m: adj(r, "gap", m) for m, r in pair.gap.items()},
+        shift={m: adj(r, "shift", m) for m, r in pair.shift.items()},
+    )
+
+
+def _notes(base: Predictions, models: dict, config, audits) -> tuple:
+    notes = [
+        Note(
+            "comparison-method",
+            "Differences are candidate minus reference on the same samples; their intervals use "
+            "the pairing (joint resampling of the table of truth and both predictions, "
+            "Newcombe's paired interval for accuracy, recall and specificity, DeLong's paired "
+            "covariance for ROC AUC). Micro ROC AUC and average precision are not compared.",
+        )
+    ]
+    no_scores = [n for n, p in models.items() if p.y_score is None]
+    if no_scores and len(no_scores) < len(models):
+        notes.append(
+            Note(
+                "comparison-scores",
+                f"{', '.join(no_scores)} {'has' if len(no_scores) == 1 else 'have'} no scores: "
+                "score metrics (ROC AUC, log loss, Brier) are not compared.",
+            )
+        )
+    small = [
+        c
+        for c, s in zip(base.classes, np.bincount(base.y_true, minlength=base.n_classes))
+        if 0 < s < config.min_support
+    ]
+    if small:
+        notes.append(
+            Note(
+                "comparison-insufficient",
+                f"{len(small)} class{'es' if len(small) != 1 else ''} with fewer than "
+                f"{config.min_support} true samples: their differences are shown but no claim "
+                "rests on them.",
+                tuple(small),
+            )
+        )
+    return tuple(notes)
+
+
+# ------------------------------------------------------------------------------------------------
+# findings
+
+
+def _fmt(x) -> str:
+    return fmt_number(x, 3, bounds=(0.0, 1.0), minus="-")
+
+
+def _signed(x) -> str:
+    t = fmt_number(x, 3, bounds=(0.0,), minus="-")
+    return "+" + t if x > 0 else t
+
+
+def _adj_text(row: Difference) -> str:
+    a = row.adjusted
+    assert a is not None
+    p = "< 0.0001" if a.p_value < 1e-4 else "= " + fmt_number(a.p_value, 4, bounds=(0.0,))
+    return (
+        f"{a.adjustment.capitalize()}-adjusted CI {_signed(a.ci_low)} to {_signed(a.ci_high)}, "
+        f"adjusted p {p}"
+    )
+
+
+def _claimed(row: Difference, min_effect: float) -> bool:
+    return bool(
+        row.significant
+        and np.isfinite(row.difference.estimate)
+        and abs(row.difference.estimate) >= min_effect
+    )
+
+
+def _findings(pair: PairResult, config, strata, by_key) -> list[Finding]:
+    ref, cand = pair.reference, pair.candidate
+    eff = config.min_effect
+    out: list[Finding] = []
+    pid = f"{cand}-vs-{ref}"
+    better: list = []
+    worse: list = []
+    for q, row in pair.headline.items():
+        if row.adjusted is None or not _claimed(row, eff) or row.better is None:
+            continue
+        (better if row.better == "candidate" else worse).append((q, row))
+    cls_better: list = []
+    cls_worse: list = []
+    for c in sorted(pair.per_class, key=lambda c: c.support):
+        for m, row in c.metrics.items():
+            if row.adjusted is None or not _claimed(row, eff) or row.better is None:
+                continue
+            (cls_better if row.better == "candidate" else cls_worse).append((c, m, row))
+    n_eligible = sum(1 for c in pair.per_class if c.support >= max(config.min_support, 1))
+    n_small = sum(1 for c in pair.per_class if 0 < c.support < config.min_support)
+
+    def names(rows):
+        return ", ".join(quantity_text(q) for q, _ in rows)
+
+    def classes(rows):
+        seen = list(dict.fromkeys(str(c.label) for c, _, _ in rows))
+        shown = seen[:8]
+        more = f" and {len(seen) - 8} more" if len(seen) > 8 else ""
+        return f"{len(seen)} class{'es' if len(seen) != 1 else ''} ({', '.join(shown)}{more})", seen
+
+    parts = []
+    if better:
+        parts.append(f"better than {ref} on {names(better)}")
+    if worse:
+        parts.append(f"worse than {ref} on {names(worse)}")
+    cb_text, cb = classes(cls_better) if cls_better else ("", [])
+    cw_text, cw = classes(cls_worse) if cls_worse else ("", [])
+    if cls_better:
+        parts.append(f"better on {cb_text}")
+    if cls_worse:
+        parts.append(f"worse on {cw_text}")
+    level = fmt_number(100 * config.confidence_level, 1, bounds=()).rstrip("0").rstrip(".")
+    how = (
+        f"{config.divergence_adjustment.capitalize()}-adjusted {level}% intervals over "
+        f"{by_key and sum(1 for c in by_key.values() if c.testable)} comparisons, "
+        f"differences of at least {fmt_number(eff, 2, bounds=())}"
+    )
+    if parts:
+        text = f"{cand} is " + "; ".join(parts) + f" ({how})."
+        severity = "warning" if worse or cls_worse else "info"
+    else:
+        text = (
+            f"No evidence that {cand} differs from {ref} on any headline metric or class ({how})."
+        )
+        severity = "info"
+    rest = n_eligible - len(set(cb) | set(cw))
+    if parts and rest > 0:
+        text += f" No evidence of a difference on the other {rest} classes"
+        text += (
+            f"; {n_small} classes below {config.min_support} samples were not judged."
+            if n_small
+            else "."
+        )
+    elif n_small:
+        text += f" {n_small} classes below {config.min_support} samples were not judged."
+    out.append(
+        Finding(
+            f"compare-{pid}-summary",
+            "comparison",
+            severity,
+            None,
+            tuple(cb + cw),
+            {
+                "reference": ref,
+                "candidate": cand,
+                "better": [q for q, _ in better],
+                "worse": [q for q, _ in worse],
+                "classes_better": cb,
+                "classes_worse": cw,
+            },
+            text,
+        )
+    )
+    for q, row in better + worse:
+        word = "higher" if row.difference.estimate > 0 else "lower"
+        out.append(
+            Finding(
+                f"compare-{pid}-{q}",
+                "comparison_headline",
+                "info" if row.better == "candidate" else "warning",
+                row.metric,
+                (),
+                {"quantity": q, "difference": row.difference.to_dict()},
+                f"{cand} has {word} {quantity_text(q)} than {ref}: "
+                f"{_fmt(row.candidate.estimate)} against {_fmt(row.reference.estimate)}, "
+                f"a difference of {_signed(row.difference.estimate)} ({_adj_text(row)}).",
+            )
+        )
+    for rows, word, sev in ((cls_better, "better", "info"), (cls_worse, "worse", "warning")):
+        if not rows:
+            continue
+        by_class: dict = {}
+        for c, m, r in rows:
+            by_class.setdefault(c.label, (c, []))[1].append(
+                f"{metric_text(m)} {_signed(r.difference.estimate)} ({_fmt(r.reference.estimate)}"
+                f" -> {_fmt(r.candidate.estimate)})"
+            )
+        bits = [f"{lab} (n={c.support}): {', '.join(ms)}" for lab, (c, ms) in by_class.items()]
+        n_more = len(bits) - 10
+        bits = bits[:10]
+        more = f"; and {n_more} more classes" if n_more > 0 else ""
+        out.append(
+            Finding(
+                f"compare-{pid}-classes-{word}",
+                "comparison_classes",
+                sev,
+                None,
+                tuple(dict.fromkeys(c.label for c, _, _ in rows)),
+                {
+                    "rows": [
+                        {"label": c.label, "metric": m, "difference": r.difference.to_dict()}
+                        for c, m, r in rows
+                    ]
+                },
+                f"Classes where {cand} is {word} than {ref} (rarest first; adjusted intervals "
+                f"exclude 0): " + "; ".join(bits) + more + ".",
+            )
+        )
+    for m, row in pair.shift.items():
+        if row.adjusted is None or not _claimed(row, eff):
+            continue
+        rare = pair.strata[strata.rarest].metrics[m]
+        common = pair.strata[strata.most_common].metrics[m]
+        where = "rare" if row.difference.estimate > 0 else "common"
+        out.append(
+            Finding(
+                f"compare-{pid}-shift-{m}",
+                "comparison_shift",
+                "info",
+                m,
+                (),
+                {"difference": row.difference.to_dict()},
+                f"{cand}'s change in macro {metric_text(m)} favours the {where} classes: "
+                f"{_signed(rare.difference.estimate)} in the {pair.strata[strata.rarest].name} "
+                f"stratum against {_signed(common.difference.estimate)} in the "
+                f"{pair.strata[strata.most_common].name} stratum (difference "
+                f"{_signed(row.difference.estimate)}; {_adj_text(row)}).",
+            )
+        )
+    for m, row in pair.gap.items():
+        if row.adjusted is None or not _claimed(row, eff):
+            continue
+        ga, gb = row.reference.estimate, row.candidate.estimate
+        verb = "narrowed" if abs(gb) < abs(ga) else "widened"
+        out.append(
+            Finding(
+                f"compare-{pid}-gap-{m}",
+                "comparison_gap",
+                "info" if verb == "narrowed" else "warning",
+                m,
+                (),
+                {"difference": row.difference.to_dict()},
+                f"The macro-micro gap in {metric_text(m)} {verb}: {_signed(ga)} under {ref}, "
+                f"{_signed(gb)} under {cand} (change {_signed(row.difference.estimate)}; "
+                f"{_adj_text(row)}).",
+            )
+        )
+    return out
