@@ -30,6 +30,7 @@ import io
 import re
 import unicodedata
 
+from . import baseline as _baseline
 from .exceptions import ConfigError
 from .formatting import (
     digits_for_width,
@@ -666,7 +667,7 @@ def _md_baseline(baseline: dict) -> list:
                 _md(i.get("metric", "")),
                 fmt_marked(i.get("old")),
                 fmt_marked(i.get("new")),
-                _signed(i.get("difference"), digits),
+                _signed((_baseline.difference_of(i) or {}).get("estimate"), digits),
                 overlap_words.get(i.get("overlap"), "n/a"),
             ]
         )

@@ -45,6 +45,7 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markupsafe import Markup
 
+from .. import baseline as _baseline
 from .. import exports
 from ..exports import APPROXIMATE_MARK
 from ..formatting import (
@@ -485,7 +486,7 @@ def _changes(ctx: _Context) -> list:
         name = item["metric"]
         if name.split(".")[0] not in ("micro", "macro", "weighted", "overall", "gap", "stratum"):
             continue
-        diff = item["difference"]
+        diff = (_baseline.difference_of(item) or {}).get("estimate")
         rows.append(
             [
                 name,
