@@ -330,7 +330,8 @@ def compare_with_baseline(new: dict, old: dict, *, path: str, sha256: str) -> di
     dict
         ``{path, sha256, created_utc, tool_version, n_samples, inputs_changed, comparison,
         confidence_level, classes_added, classes_removed, items, per_class, omitted_noise,
-        note}``. ``comparison`` is ``"unpaired"``; ``confidence_level`` is the level of the
+        note}``. ``inputs_changed`` compares the input files' SHA-256 (null when either run
+        read in-memory data, which have none). ``comparison`` is ``"unpaired"``; ``confidence_level`` is the level of the
         difference intervals (null when the runs' levels differ, and then no difference has an
         interval). ``items`` are the headline rows in the order of the new run, then those only
         the old run had; ``per_class`` lists the classes of both runs by the new run's
@@ -396,13 +397,15 @@ def compare_with_baseline(new: dict, old: dict, *, path: str, sha256: str) -> di
 
     old_hashes = sorted(i.get("sha256") or "" for i in old.get("inputs", []))
     new_hashes = sorted(i.get("sha256") or "" for i in new.get("inputs", []))
+    # in-memory data have no hash: whether they changed is unknown, not "no"
+    known = all(old_hashes) and all(new_hashes) and old_hashes and new_hashes
     return {
         "path": path,
         "sha256": sha256,
         "created_utc": old.get("run", {}).get("created_utc"),
         "tool_version": old.get("tool", {}).get("version"),
         "n_samples": old.get("data", {}).get("n_samples"),
-        "inputs_changed": old_hashes != new_hashes,
+        "inputs_changed": old_hashes != new_hashes if known else None,
         "comparison": "unpaired",
         "confidence_level": lv_new if same_level else None,
         "classes_added": [x for x in new_cls if x not in old_cls],
