@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import prevalens
-from prevalens import PrevalensWarning
+from prevalens import PrevalensWarning, exports
 from prevalens.baseline import (
     METHOD,
     UNPAIRED_LABEL,
@@ -25,6 +26,8 @@ from prevalens.baseline import (
     higher_is_better,
     is_noise,
 )
+from prevalens.report.model import build_report_model
+from prevalens.report.render import render_html
 
 Z95 = 1.959963984540054
 
@@ -342,8 +345,10 @@ def test_different_confidence_levels_give_no_interval():
     assert row["change"] is None and row["significant"] is None
     assert block["confidence_level"] is None
     assert "different confidence levels" in block["note"]
+    assert block["inputs_changed"] is True  # the input files' hashes differ
     same = _compare(new, copy.deepcopy(new))
     assert same["confidence_level"] == 0.95 and "different confidence" not in same["note"]
+    assert same["inputs_changed"] is False
 
 
 def test_the_block_says_it_is_unpaired_and_unadjusted():
@@ -388,6 +393,7 @@ def strong_then_weak():
 def test_weaker_model_rows_read_worse(strong_then_weak):
     old, new, result = strong_then_weak
     block = result.baseline
+    assert block["inputs_changed"] is None  # in-memory arrays: no hash, so unknown
     for name in ("micro.f1", "macro.f1", "overall.accuracy", "overall.mcc", "macro.roc_auc"):
         row = _item(block, name)
         assert row["change"] == "worse", name
@@ -438,3 +444,105 @@ def test_a_legacy_baseline_block_still_reads(tmp_path, strong_then_weak):
     previous, _, sha = prevalens.read_results(path)
     block = new.with_baseline(previous, path=str(path), sha256=sha).baseline
     assert _item(block, "macro.f1")["change"] == "worse"
+
+
+# ------------------------------------------------------------------------------------------------
+# what the report shows
+
+
+def _texts(row) -> list[str]:
+    return [c.text + (f" {c.interval}" if c.interval else "") for c in row.cells]
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(x) for x in re.findall(r"[-+]?\d+\.\d+", text)]
+
+
+def test_report_section_of_the_unpaired_comparison(strong_then_weak):
+    _, _, result = strong_then_weak
+    d = result.to_dict()
+    block = d["baseline"]
+    model = build_report_model(d, figures={})
+    (section,) = [s for s in model.sections if s.id == "changes"]
+    assert "<strong>Unpaired comparison with the previous audit (different data)" in str(
+        section.get("label").html
+    )
+    assert "<code>prevalens compare</code>" in str(section.get("label").html)
+    assert "not adjusted for the number of rows compared" in section.get("method").text
+    counts = section.get("counts").text
+    worse = sum(i["change"] == "worse" and not i["insufficient"] for i in block["items"])
+    assert counts.startswith(f"Headline numbers ({len(block['items'])} compared): {worse} worse")
+    table = section.get("changes")
+    assert [h.text for h in table.header] == [
+        "Metric",
+        "Previous",
+        "Now",
+        "Difference [interval]",
+        "Change",
+    ]
+    rows = {i["metric"]: _texts(r) for i, r in zip(block["items"], table.rows)}
+    assert len(table.rows) == len(block["items"])
+    name, _, _, diff, change = rows["macro.f1"]
+    item = _item(block, "macro.f1")
+    assert name == "Macro F1" and change == "\u2193\u00a0worse"
+    est, lo, hi = _numbers(diff)
+    dd = item["difference"]
+    step = 10.0 ** -len(diff.split()[0].split(".")[1])
+    for shown, true in ((est, dd["estimate"]), (lo, dd["ci_low"]), (hi, dd["ci_high"])):
+        assert abs(shown - true) <= step / 2 + 1e-12
+    assert rows["overall.log_loss"][0] == "Log loss"
+    assert rows["overall.log_loss"][3].startswith("+")
+    assert rows["overall.log_loss"][4] == "\u2191\u00a0worse"  # rose, and lower is better
+    assert rows["gap.recall"][0] == "Macro - micro recall"
+    # per class: H rose, the rest fell; all have evidence, so prevalence order
+    ctable = section.get("class_changes")
+    crows = [_texts(r) for r in ctable.rows]
+    assert [r[0] for r in crows if r[0]] == [c["label"] for c in block["per_class"]]
+    h = next(k for k, r in enumerate(crows) if r[0] == "H")
+    assert crows[h][2] == "Recall" and crows[h][6] == "\u2191\u00a0better"
+    old_h, new_h = (_numbers(crows[h][j])[0] for j in (3, 4))
+    h_recall = block["per_class"][-1]["items"][0]
+    assert old_h == pytest.approx(h_recall["old"]["estimate"], abs=0.005)
+    assert new_h == pytest.approx(h_recall["new"]["estimate"], abs=0.005)
+    html = render_html(model)
+    assert "Per-class changes" in html and "Headline numbers, previous audit and now" in html
+
+
+def _class_block(changes):
+    """A block whose classes (most common first) have rows with these changes."""
+    return {
+        "per_class": [
+            {
+                "label": f"c{k}",
+                "insufficient": ins,
+                "items": [
+                    {"metric": m, "change": ch, "insufficient": ins}
+                    for m, ch in zip(("recall", "precision"), chs)
+                ],
+            }
+            for k, (chs, ins) in enumerate(changes)
+        ]
+    }
+
+
+def test_classes_with_evidence_come_first_and_the_table_is_capped():
+    block = _class_block(
+        [
+            (("no evidence", "no evidence"), False),  # c0, the most common
+            (("no evidence", "worse"), False),  # c1
+            (("better", "better"), True),  # c2: insufficient, not evidence
+            (("better", "no evidence"), False),  # c3
+        ]
+    )
+    rows, shown, total = exports.baseline_class_rows(block)
+    order = [c["label"] for c, _, first in rows if first]
+    assert order == ["c1", "c3", "c0", "c2"] and (shown, total) == (4, 4)
+    assert [first for _, _, first in rows] == [True, False] * 4
+    rows, shown, total = exports.baseline_class_rows(block, max_rows=5)
+    assert [c["label"] for c, _, first in rows if first] == ["c1", "c3"]
+    assert (shown, total) == (2, 4)
+    # a marked row reads as such
+    row = {"difference": {"estimate": 0.3, "ci_low": 0.1, "ci_high": 0.5, "status": "ok"}}
+    assert (
+        exports.fmt_change(dict(row, change="better", insufficient=True)) == "\u2191 better \u2020"
+    )
