@@ -296,9 +296,11 @@ def _classes(d: dict) -> dict:
 
 
 def _note(level_note: str) -> str:
+    """The block's note: the label, then (first, as it voids the rest) a mismatch of levels."""
     return " ".join(
-        [
-            UNPAIRED_LABEL,
+        [UNPAIRED_LABEL]
+        + ([level_note] if level_note else [])
+        + [
             "Each difference is this run minus the previous one, with an interval from the two "
             "runs' own intervals (MOVER, Zou & Donner 2008), which keeps their asymmetry near 0 "
             "and 1. 'Better' and 'worse' mean that this interval excludes 0, in the metric's "
@@ -309,9 +311,8 @@ def _note(level_note: str) -> str:
             "intervals do not determine one). If the runs share rows the estimates are not "
             "independent and the intervals are usually conservative. Rows of a class below the "
             "minimum support in either run are marked insufficient and are not evidence on "
-            "their own.",
+            "their own."
         ]
-        + ([level_note] if level_note else [])
     )
 
 

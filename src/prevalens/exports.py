@@ -755,11 +755,30 @@ def _count_phrase(rows) -> str:
         f"rest on a class below the minimum support ({INSUFFICIENT_MARK}, not evidence)": sum(
             bool(r.get("insufficient")) and r.get("significant") is True for r in rows
         ),
+        "only in one run": sum(r.get("old") is None or r.get("new") is None for r in rows),
         "without an interval": sum(
-            (_baseline.difference_of(r) or {}).get("ci_low") is None for r in rows
+            r.get("old") is not None
+            and r.get("new") is not None
+            and (_baseline.difference_of(r) or {}).get("ci_low") is None
+            for r in rows
         ),
     }
     return ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "none"
+
+
+def baseline_class_note(n_shown: int, n_classes: int) -> str:
+    """The note under a per-class change table: its order, the cap, and the mark."""
+    return (
+        "Classes with a change backed by evidence first, then the others, each by prevalence."
+        + (
+            f" {n_shown} of {n_classes} classes are shown; every row is in results.json "
+            "(baseline.per_class)."
+            if n_shown < n_classes
+            else ""
+        )
+        + f" {INSUFFICIENT_MARK}: a class below the minimum support in either run, whose rows "
+        "are not evidence on their own."
+    )
 
 
 def baseline_overview(block: dict) -> list:
@@ -871,15 +890,7 @@ def _md_baseline(baseline: dict) -> list:
             crows,
             "lrlrrrl",
         )
-        lines += [
-            "Classes with a change backed by evidence first, then the others, each by prevalence."
-            + (
-                f" {n_shown} of {n_classes} classes shown; results.json has every row."
-                if n_shown < n_classes
-                else ""
-            ),
-            "",
-        ]
+        lines += [_md(baseline_class_note(n_shown, n_classes)), ""]
     if rows or shown:
         lines += [_md(BASELINE_CHANGE_NOTE), ""]
     return lines

@@ -537,14 +537,7 @@ def _changes(ctx: _Context) -> list:
                 crows,
                 caption="Per-class changes",
                 numeric=(1, 3, 4, 5),
-                note="Classes with a change backed by evidence first, then the others, each by "
-                "prevalence."
-                + (
-                    f" {n_shown} of {n_classes} classes are shown; every row is in results.json "
-                    "(baseline.per_class)."
-                    if n_shown < n_classes
-                    else ""
-                ),
+                note=exports.baseline_class_note(n_shown, n_classes),
             )
         )
     return blocks
