@@ -162,7 +162,8 @@ def test_gates_and_baseline_from_the_api(tmp_path, example_result):
     assert [g["passed"] for g in r.gates["items"]] == [True, False]
     assert r.passed is False
     assert r.baseline["path"] == str(path) and not r.baseline["inputs_changed"]
-    assert all(i["difference"] == 0 for i in r.baseline["items"] if i["difference"] is not None)
+    assert all(i["difference"]["estimate"] == 0 for i in r.baseline["items"])
+    assert {i["change"] for i in r.baseline["items"]} <= {"no evidence", None}
     # the same from an in-memory result
     again = example_result.with_baseline(example_result).with_gates(["micro.f1 >= 0.5"])
     assert again.passed is True and again.baseline["items"] == r.baseline["items"]

@@ -1266,16 +1266,25 @@ def test_baseline_block_compares_both_runs(cli, tmp_path, data, scheduled):
     for item in block["items"]:
         o, n = _est(old, item["metric"]), _est(new, item["metric"])
         assert item["old"] == o and item["new"] == n, item["metric"]
+        diff = item["difference"]
         if o["estimate"] is None or n["estimate"] is None:
-            assert item["difference"] is None
+            assert diff["estimate"] is None and diff["status"] == "undefined"
         else:
-            assert item["difference"] == pytest.approx(n["estimate"] - o["estimate"], abs=1e-12)
-            moved += item["difference"] != 0
+            assert diff["estimate"] == pytest.approx(n["estimate"] - o["estimate"], abs=1e-12)
+            moved += diff["estimate"] != 0
+        if diff["ci_low"] is not None:
+            assert diff["ci_low"] <= diff["estimate"] <= diff["ci_high"]
+            assert item["significant"] == (diff["ci_low"] > 0 or diff["ci_high"] < 0)
         if None in (o["ci_low"], o["ci_high"], n["ci_low"], n["ci_high"]):
             assert item["overlap"] is None
         else:
             assert item["overlap"] == (o["ci_low"] <= n["ci_high"] and n["ci_low"] <= o["ci_high"])
     assert moved > 0  # the data changed, so did some numbers
+    assert block["comparison"] == "unpaired" and block["confidence_level"] == 0.95
+    assert [c["label"] for c in block["per_class"]] == [
+        str(c["label"])
+        for c in sorted(new["per_class"], key=lambda c: (-c["support"], str(c["label"])))
+    ]
     md = (tmp_path / "base_out" / "summary.md").read_text("utf-8")
     assert "## Changes since the previous audit" in md
     assert "since the baseline" in proc.stdout

@@ -35,6 +35,7 @@ import pandas as pd
 import pytest
 
 import prevalens as pv
+from prevalens import baseline as pv_baseline
 from prevalens import exports
 from prevalens.data import example_path
 from prevalens.exceptions import ConfigError
@@ -764,49 +765,112 @@ def test_markdown_gates_none_declared_and_absent(example):
         assert "Quality gates" not in _md(d)
 
 
+def _shifted(e, by):
+    return dict(e, estimate=e["estimate"] + by, ci_low=e["ci_low"] + by, ci_high=e["ci_high"] + by)
+
+
 def test_markdown_baseline(example):
+    """The unpaired comparison in the summary: the label, what was compared and how many rows
+    changed, the rows left out, headline and per-class tables with the difference's interval and
+    the change in each metric's better direction."""
     d = copy.deepcopy(example)
-    new = d["averages"]["macro"]["f1"]
-    old = _est(new["estimate"] - 0.05, new["ci_low"] - 0.05, new["ci_high"] - 0.05)
-    far = _est(0.2, 0.1, 0.3)
-    d["baseline"] = {
-        "path": "runs/previous|<b>results</b>.json",
-        "sha256": "ab" * 32,
-        "created_utc": "2026-01-01T00:00:00Z",
-        "items": [
-            {"metric": "macro.f1", "old": old, "new": new, "difference": 0.05, "overlap": True},
-            {
-                "metric": "micro.f1",
-                "old": far,
-                "new": d["averages"]["micro"]["f1"],
-                "difference": d["averages"]["micro"]["f1"]["estimate"] - 0.2,
-                "overlap": False,
-            },
-            {
-                "metric": "macro.roc_auc",
-                "old": None,
-                "new": d["averages"]["macro"]["roc_auc"],
-                "difference": None,
-                "overlap": None,
-            },
-        ],
-    }
+    old = copy.deepcopy(example)
+    old["averages"]["macro"]["f1"] = _shifted(d["averages"]["macro"]["f1"], -0.3)  # now better
+    old["overall"]["log_loss"] = _shifted(d["overall"]["log_loss"], 0.5)  # now lower: better
+    for run in (d, old):  # both runs certain of the same value: noise
+        run["averages"]["micro"]["specificity"] = _est(1.0, 1.0, 1.0)
+    gone = copy.deepcopy(old["per_class"][0])
+    gone["label"] = "gone"
+    old["per_class"].append(gone)
+    # the most common class: its recall was 0.99, and is 0.80 now
+    common = min(d["per_class"], key=lambda c: (-c["support"], str(c["label"])))
+    oc = next(c for c in old["per_class"] if c["label"] == common["label"])
+    oc["metrics"]["recall"] = _est(0.99, 0.97, 0.997)
+    common["metrics"]["recall"] = _est(0.80, 0.75, 0.85)
+    d["baseline"] = pv_baseline.compare_with_baseline(
+        d, old, path="runs/previous|<b>results</b>.json", sha256="ab" * 32
+    )
+    block = d["baseline"]
+    # noise: micro specificity (certain in both runs) and, undefined in both, the precision of
+    # class eight (never predicted) and of the rare stratum (class eight's only)
+    assert block["omitted_noise"] == 3 and block["classes_removed"] == ["gone"]
+    assert "stratum.rare.precision" not in {i["metric"] for i in block["items"]}
+    eight = next(c for c in block["per_class"] if c["label"] == "eight")
+    assert [i["metric"] for i in eight["items"]] == ["recall", "f1", "roc_auc"]
     section = _md_sections(_md(d))["Changes since the previous audit"]
-    intro = _md_unescape(" ".join(section["lines"]))
-    assert "runs/previous|<b>results</b>.json" in intro and "abababababab" in intro
-    ((header, rows),) = section["tables"]
-    assert header == ["Metric", "Previous", "Current", "Difference", "Intervals overlap"]
-    assert [r[0] for r in rows] == ["macro.f1", "micro.f1", "macro.roc_auc"]
-    assert [r[4] for r in rows] == ["yes", "no", "n/a"]
-    for row, item in zip(rows, d["baseline"]["items"]):
-        _assert_shows(row[1], item["old"])
-        _assert_shows(row[2], item["new"])
-    assert rows[0][3].startswith("+") and float(rows[0][3]) == pytest.approx(0.05)
-    assert float(rows[1][3]) == pytest.approx(d["baseline"]["items"][1]["difference"], abs=0.005)
-    assert rows[2][3] == "undefined"
+    text = _md_unescape(" ".join(section["lines"]))
+    assert section["lines"][1] == f"**{pv_baseline.UNPAIRED_LABEL}**"
+    assert "runs/previous|<b>results</b>.json" in text and "ab" * 32 in text
+    assert "Classes no longer present: gone." in text
+    assert "3 rows are left out as noise" in text
+    assert "not adjusted for the number of rows compared" in text
+    # every other row is the same in both runs: no evidence of a change
+    n, k = len(block["items"]), sum(len(c["items"]) for c in block["per_class"])
+    assert n == 52 and k == 39
+    assert (
+        f"Headline numbers ({n} compared): 2 better, {n - 2} with no evidence of a change. "
+        f"Per class (10 classes in both runs, {k} rows): 1 worse, {k - 1} with no evidence of "
+        "a change."
+    ) in text
+    (header, rows), (cheader, crows) = section["tables"]
+    assert header == ["Metric", "Previous", "Current", "Difference [interval]", "Change"]
+    assert len(rows) == len(block["items"])
+    by_name = dict(zip((i["metric"] for i in block["items"]), rows))
+    assert "micro.specificity" not in by_name
+    for name, label in (("macro.f1", "Macro F1"), ("overall.log_loss", "Log loss")):
+        row, item = by_name[name], next(i for i in block["items"] if i["metric"] == name)
+        bounds = (0.0,) if name == "overall.log_loss" else (0.0, 1.0)
+        assert _md_unescape(row[0]) == label
+        _assert_shows(row[1], item["old"], () if name == "overall.log_loss" else bounds)
+        _assert_shows(row[2], item["new"], () if name == "overall.log_loss" else bounds)
+        diff = item["difference"]
+        assert diff["method"] == "MOVER from the two runs' intervals (unpaired)"
+        sign = "+" if diff["estimate"] > 0 else ""
+        assert row[3].startswith(sign)
+        _assert_shows(row[3].removeprefix("+"), diff, bounds=(0.0,))
+    assert by_name["macro.f1"][4] == "\u2191 better"  # rose, and higher is better
+    assert by_name["overall.log_loss"][4] == "\u2193 better"  # fell, and lower is better
+    gaps = [r for n, r in by_name.items() if n.startswith("gap.")]
+    assert gaps and all(r[0].startswith("Macro - micro") for r in gaps)
+    assert all(r[4] in ("no evidence", "\u2191 higher", "\u2193 lower") for r in gaps)
+    # per class: the class with a change backed by evidence first
+    assert cheader[:3] == ["Class", "Support", "Metric"]
+    assert _md_unescape(crows[0][0]) == str(common["label"])
+    assert crows[0][1] == f"{oc['support']:,} \u2192 {common['support']:,}"
+    assert crows[0][2] == "Recall" and crows[0][6] == "\u2193 worse"
+    assert len(crows) == sum(len(c["items"]) for c in block["per_class"])
+    assert any("\u2191/\u2193" in line for line in section["lines"])
     d["baseline"] = None
     assert "Changes since the previous audit" not in _md(d)
     assert "Changes since the previous audit" not in _md(example)
+
+
+def test_markdown_baseline_written_before_the_unpaired_comparison(example):
+    """``prevalens render`` of an older results.json: a bare-number difference, no interval."""
+    d = copy.deepcopy(example)
+    e = d["averages"]["macro"]["f1"]
+    d["baseline"] = {
+        "path": "old.json",
+        "sha256": "cd" * 32,
+        "created_utc": None,
+        "inputs_changed": True,
+        "items": [
+            {
+                "metric": "macro.f1",
+                "old": _shifted(e, -0.05),
+                "new": e,
+                "difference": 0.05,
+                "overlap": True,
+            },
+            {"metric": "macro.roc_auc", "old": None, "new": e, "difference": None, "overlap": None},
+        ],
+        "note": "Overlapping intervals do not show that nothing changed.",
+    }
+    section = _md_sections(_md(d))["Changes since the previous audit"]
+    ((_, rows),) = section["tables"]
+    assert rows[0][3] == "+0.05" and rows[0][4] == "no interval"
+    assert rows[1][1] == "absent" and rows[1][3] == "" and rows[1][4] == ""
+    assert "Overlapping intervals do not show that nothing changed." in section["lines"]
 
 
 # ------------------------------------------------------------------------------------------------

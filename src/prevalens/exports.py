@@ -30,15 +30,16 @@ import io
 import re
 import unicodedata
 
+from . import baseline as _baseline
 from .exceptions import ConfigError
 from .formatting import (
-    digits_for_width,
     fmt_estimate,
     fmt_gate_value,
     fmt_level,
-    fmt_number,
     fmt_percent,
+    fmt_signed,
     metric_name,
+    metric_text,
 )
 from .results import ALERT_KINDS
 
@@ -406,13 +407,6 @@ def _md_table(header, rows, align) -> list:
     return lines + [""]
 
 
-def _signed(x, digits) -> str:
-    if x is None:
-        return "undefined"
-    text = fmt_number(x, digits, bounds=(0.0,))
-    return ("+" + text) if x > 0 else text
-
-
 def markdown_summary(d: dict) -> bytes:
     """A GitHub-flavoured Markdown summary of the audit, for a CI log or a pull-request comment.
 
@@ -645,37 +639,260 @@ def _md_gates(gates: dict) -> list:
     return lines
 
 
+# ------------------------------------------------------------------------------------------------
+# the comparison with a previous audit (baseline), shown by the Markdown summary and the report
+
+#: Marks a change that rests on a class below ``min_support`` in either run (not evidence).
+INSUFFICIENT_MARK = "\u2020"
+
+#: Rows of a per-class change table at most (whole classes are kept together).
+BASELINE_CLASS_ROWS = 60
+
+_UP, _DOWN = "\u2191", "\u2193"
+
+
+def baseline_bounds(metric: str) -> tuple:
+    """Values a baseline row's estimates must not appear to reach (:func:`_metric_bounds`); a
+    gap is a difference, so only 0."""
+    if metric.split(".", 1)[0] == "gap":
+        return (0.0,)
+    return _metric_bounds(metric.rsplit(".", 1)[-1])
+
+
+def baseline_metric_label(metric: str) -> str:
+    """A headline row's name as a reader says it: ``macro.f1`` -> ``Macro F1``,
+    ``overall.log_loss`` -> ``Log loss``, ``gap.recall`` -> ``Macro - micro recall``,
+    ``stratum.rare.f1`` -> ``Stratum rare: macro F1`` (the JSON keeps ``metric`` as the name
+    a quality gate uses)."""
+    family, _, rest = metric.partition(".")
+    name = rest.rpartition(".")[2]
+    if family in _AVERAGES:
+        return f"{family.capitalize()} {metric_text(name)}"
+    if family == "overall":
+        return metric_name(name)
+    if family == "gap":
+        return f"Macro - micro {metric_text(name)}"
+    if family == "stratum" and "." in rest:
+        return f"Stratum {rest.rpartition('.')[0]}: macro {metric_text(name)}"
+    return metric
+
+
+def fmt_baseline_side(row: dict, side: str) -> str:
+    """The previous (``side="old"``) or current estimate [interval] of a row; ``absent`` when
+    that run does not have the row."""
+    e = row.get(side)
+    return "absent" if e is None else fmt_marked(e, bounds=baseline_bounds(row.get("metric", "")))
+
+
+def fmt_difference(row: dict) -> str:
+    """``-0.41 [-0.43, -0.38]``: the signed difference with its interval (``≈[...]`` when it comes
+    from an approximate one), up to 6 decimals so that a bound near 0 keeps its sign; empty
+    when a run lacks the row."""
+    d = _baseline.difference_of(row)
+    if d is None:
+        return ""
+    text = fmt_signed(d, bounds=(0.0,))
+    return (
+        text.replace(" [", " " + APPROXIMATE_MARK + "[", 1) if d["status"] == "unstable" else text
+    )
+
+
+def fmt_change(row: dict) -> str:
+    """What a row's difference shows: ``↓ worse``, ``↑ better``, ``↑ worse`` (a log loss that
+    rose), ``↑ higher`` (a gap, which has no better direction), ``no evidence``, ``no interval``
+    or ``undefined``; ``†`` after a row that rests on a class below the minimum support."""
+    d = _baseline.difference_of(row)
+    if d is None:
+        return ""
+    if d["estimate"] is None:
+        text = "undefined"
+    elif d["ci_low"] is None or d["ci_high"] is None:
+        text = "no interval"
+    elif not (d["ci_low"] > 0 or d["ci_high"] < 0):
+        text = "no evidence"
+    else:
+        up = d["ci_low"] > 0
+        word = row.get("change") if row.get("change") in ("better", "worse") else None
+        text = f"{_UP if up else _DOWN} {word or ('higher' if up else 'lower')}"
+    return text + (" " + INSUFFICIENT_MARK if row.get("insufficient") else "")
+
+
+def _evidence(row: dict) -> bool:
+    return row.get("change") in ("better", "worse") and not row.get("insufficient")
+
+
+def baseline_class_rows(block: dict, max_rows: int = BASELINE_CLASS_ROWS):
+    """The per-class rows a table shows, in order: ``([(class, row, first_of_class)], shown,
+    total)``. Classes with a change backed by evidence (better or worse, not insufficient) come
+    first, then the others, each group by prevalence (the block's order); whole classes are
+    added while the table stays within ``max_rows`` rows (at least one class)."""
+    classes = list(block.get("per_class") or ())
+    changed = [c for c in classes if any(_evidence(i) for i in c["items"])]
+    ordered = changed + [c for c in classes if c not in changed]
+    out: list = []
+    shown = 0
+    for c in ordered:
+        if out and len(out) + len(c["items"]) > max_rows:
+            break
+        out += [(c, row, k == 0) for k, row in enumerate(c["items"])]
+        shown += 1
+    return out, shown, len(classes)
+
+
+def _count_phrase(rows) -> str:
+    rows = list(rows)
+    counts = {
+        "worse": sum(_evidence(r) and r["change"] == "worse" for r in rows),
+        "better": sum(_evidence(r) and r["change"] == "better" for r in rows),
+        "with no evidence of a change": sum(
+            (_baseline.difference_of(r) or {}).get("ci_low") is not None
+            and r.get("significant") is False
+            for r in rows
+        ),
+        "gaps moved (a gap has no better direction)": sum(
+            r.get("higher_is_better", True) is None and r.get("significant") is True for r in rows
+        ),
+        f"rest on a class below the minimum support ({INSUFFICIENT_MARK}, not evidence)": sum(
+            bool(r.get("insufficient")) and r.get("significant") is True for r in rows
+        ),
+        "only in one run": sum(r.get("old") is None or r.get("new") is None for r in rows),
+        "without an interval": sum(
+            r.get("old") is not None
+            and r.get("new") is not None
+            and (_baseline.difference_of(r) or {}).get("ci_low") is None
+            for r in rows
+        ),
+    }
+    return ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "none"
+
+
+def baseline_class_note(n_shown: int, n_classes: int) -> str:
+    """The note under a per-class change table: its order, the cap, and the mark."""
+    return (
+        "Classes with a change backed by evidence first, then the others, each by prevalence."
+        + (
+            f" {n_shown} of {n_classes} classes are shown; every row is in results.json "
+            "(baseline.per_class)."
+            if n_shown < n_classes
+            else ""
+        )
+        + f" {INSUFFICIENT_MARK}: a class below the minimum support in either run, whose rows "
+        "are not evidence on their own."
+    )
+
+
+def baseline_overview(block: dict) -> list:
+    """Sentences about a baseline block, for the Markdown summary and the report (plain text:
+    each reporter escapes it): what was compared, the counts of each kind of change, the rows
+    left out as noise, and the block's note on the method (from its second sentence: the first
+    is :data:`prevalens.baseline.UNPAIRED_LABEL`, which each reporter puts first)."""
+    n = block.get("n_samples")
+    facts = (
+        f"Compared with the audit of {block.get('created_utc') or 'unknown date'} (results file "
+        f"{block.get('path') or 'unknown'}, SHA-256 {block.get('sha256') or 'unknown'}"
+        + (f", {n:,} samples" if isinstance(n, int) else "")
+        + "). "
+        + {
+            True: "The input files changed.",
+            False: "The input files are the same, so the runs are not independent samples and "
+            "the intervals below are conservative.",
+            None: "Whether the input data changed is unknown (in-memory data have no hash).",
+        }.get(block.get("inputs_changed"), "")
+    )
+    if block.get("classes_added"):
+        facts += " New classes: " + ", ".join(map(str, block["classes_added"])) + "."
+    if block.get("classes_removed"):
+        facts += (
+            " Classes no longer present: " + ", ".join(map(str, block["classes_removed"])) + "."
+        )
+    items = block.get("items") or []
+    classes = block.get("per_class") or []
+    counts = f"Headline numbers ({len(items)} compared): {_count_phrase(items)}."
+    if classes:
+        rows = [i for c in classes for i in c["items"]]
+        counts += (
+            f" Per class ({len(classes)} classes in both runs, {len(rows)} rows): "
+            f"{_count_phrase(rows)}."
+        )
+    noise = block.get("omitted_noise") or 0
+    if noise:
+        counts += (
+            f" {noise} row{'s are' if noise != 1 else ' is'} left out as noise: both runs give "
+            "the same value with no uncertainty (or are both undefined), or the difference and "
+            "its interval all read 0.000000 (below 5e-7)."
+        )
+    note = str(block.get("note") or "")
+    method = (
+        note[len(_baseline.UNPAIRED_LABEL) :].strip()
+        if note.startswith(_baseline.UNPAIRED_LABEL)
+        else note
+    )
+    return [facts.strip(), counts, method]
+
+
+#: The note under a table of baseline rows: how to read its Change column.
+BASELINE_CHANGE_NOTE = (
+    f"Difference: this run minus the previous one, with its interval. Change: {_UP}/{_DOWN} the "
+    "direction of a difference whose interval excludes 0, read as better or worse in the "
+    "metric's better direction (lower for log loss and the Brier score); a gap (macro - micro) "
+    f"has no better direction. {INSUFFICIENT_MARK}: rests on a class below the minimum support "
+    "in either run, not evidence on its own."
+)
+
+
 def _md_baseline(baseline: dict) -> list:
     lines = ["## Changes since the previous audit", ""]
-    sha = str(baseline.get("sha256") or "")
-    lines += [
-        f"Previous audit: {_md(baseline.get('path', 'unknown'))} (created "
-        f"{_md(baseline.get('created_utc') or 'unknown')}, "
-        f"SHA-256 {_md(sha[:12]) or 'unknown'}).",
-        "",
+    facts, counts, method = baseline_overview(baseline)
+    # the label is prevalens's own text, with `prevalens compare` as code
+    lines += [f"**{_baseline.UNPAIRED_LABEL}**", "", _md(facts), "", _md(counts), ""]
+    lines += [_md(method), ""]
+    rows = [
+        [
+            _md(baseline_metric_label(i.get("metric", ""))),
+            fmt_baseline_side(i, "old"),
+            fmt_baseline_side(i, "new"),
+            fmt_difference(i),
+            fmt_change(i),
+        ]
+        for i in baseline.get("items") or ()
     ]
-    overlap_words = {True: "yes", False: "no"}
-    rows = []
-    for i in baseline.get("items") or ():
-        new, old = i.get("new") or {}, i.get("old") or {}
-        ref = new if new.get("ci_low") is not None else old
-        lo, hi = ref.get("ci_low"), ref.get("ci_high")
-        digits = digits_for_width(hi - lo if lo is not None and hi is not None else None)
-        rows.append(
-            [
-                _md(i.get("metric", "")),
-                fmt_marked(i.get("old")),
-                fmt_marked(i.get("new")),
-                _signed(i.get("difference"), digits),
-                overlap_words.get(i.get("overlap"), "n/a"),
-            ]
-        )
     if rows:
         lines += _md_table(
-            ["Metric", "Previous", "Current", "Difference", "Intervals overlap"], rows, "lrrrl"
+            ["Metric", "Previous", "Current", "Difference [interval]", "Change"], rows, "lrrrl"
         )
     else:
-        lines += ["No metrics compared.", ""]
+        lines += ["No headline numbers compared.", ""]
+    shown, n_shown, n_classes = baseline_class_rows(baseline)
+    if shown:
+        lines += ["### Per class", ""]
+        crows = [
+            [
+                _md(c["label"]) if first else "",
+                f"{c['support']['old']:,} \u2192 {c['support']['new']:,}" if first else "",
+                metric_name(i["metric"]),
+                fmt_baseline_side(i, "old"),
+                fmt_baseline_side(i, "new"),
+                fmt_difference(i),
+                fmt_change(i),
+            ]
+            for c, i, first in shown
+        ]
+        lines += _md_table(
+            [
+                "Class",
+                "Support",
+                "Metric",
+                "Previous",
+                "Current",
+                "Difference [interval]",
+                "Change",
+            ],
+            crows,
+            "lrlrrrl",
+        )
+        lines += [_md(baseline_class_note(n_shown, n_classes)), ""]
+    if rows or shown:
+        lines += [_md(BASELINE_CHANGE_NOTE), ""]
     return lines
 
 

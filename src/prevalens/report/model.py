@@ -45,6 +45,7 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markupsafe import Markup
 
+from .. import baseline as _baseline
 from .. import exports
 from ..exports import APPROXIMATE_MARK
 from ..formatting import (
@@ -461,52 +462,85 @@ def _intended_use(ctx: _Context) -> list:
     return _markdown_block(ctx.d, "intended_use", "")
 
 
+def _split_cell(text: str) -> Cell:
+    """A formatted ``estimate [interval]`` as a numeric cell, its interval apart."""
+    est, sep, ci = text.partition(" ")
+    return Cell(est, ci if sep else None, ("num",))
+
+
+def _nowrap(text: str) -> str:
+    """Short words that a narrow column must not break (``no evidence``, ``ROC AUC``, ``721 →
+    708``): their spaces made non-breaking."""
+    return text.replace(" ", "\u00a0")
+
+
 def _changes(ctx: _Context) -> list:
+    """The unpaired comparison with the previous audit: what was compared and how many rows
+    changed, the headline rows, the per-class rows (classes with evidence of a change first)
+    and the method. Every number and word comes from :mod:`prevalens.exports`, which the
+    Markdown summary shares."""
     base = ctx.d.get("baseline")
     if not base:
         return []
-    text = (
-        f"Compared with the audit of {base.get('created_utc') or 'unknown date'} "
-        f"(results file {base['path']}, SHA-256 {base['sha256']}"
-        + (f", {base['n_samples']:,} samples" if base.get("n_samples") else "")
-        + "). "
-        + (
-            "The input data changed. "
-            if base.get("inputs_changed")
-            else "The input data are the same. "
-        )
-    )
-    if base.get("classes_added"):
-        text += "New classes: " + ", ".join(base["classes_added"]) + ". "
-    if base.get("classes_removed"):
-        text += "Classes no longer present: " + ", ".join(base["classes_removed"]) + ". "
-    rows, cls = [], []
-    for item in base["items"]:
-        name = item["metric"]
-        if name.split(".")[0] not in ("micro", "macro", "weighted", "overall", "gap", "stratum"):
-            continue
-        diff = item["difference"]
-        rows.append(
-            [
-                name,
-                _est_cell(item["old"], bounds=()) if item["old"] else "absent",
-                _est_cell(item["new"], bounds=()) if item["new"] else "absent",
-                fmt_number(diff, 3, bounds=()) if diff is not None else "",
-                {True: "yes", False: "no", None: ""}[item["overlap"]],
-            ]
-        )
-        cls.append("flagged" if item["overlap"] is False else "")
-    return [
-        Paragraph(text + base.get("note", ""), "overview"),
+    facts, counts, method = exports.baseline_overview(base)
+    rows = [
+        [
+            exports.baseline_metric_label(item["metric"]),
+            _split_cell(exports.fmt_baseline_side(item, "old")),
+            _split_cell(exports.fmt_baseline_side(item, "new")),
+            _split_cell(exports.fmt_difference(item)),
+            _nowrap(exports.fmt_change(item)),
+        ]
+        for item in base["items"]
+    ]
+    blocks = [
+        # prevalens's own text, as Markdown so that `prevalens compare` reads as code
+        Markdown(markdown_html(f"**{_baseline.UNPAIRED_LABEL}**"), "", "label"),
+        Paragraph(facts, "overview"),
+        Paragraph(counts, "counts"),
+        Paragraph(method, "method"),
         _table(
             "changes",
-            ["Metric", "Previous", "Now", "Difference", "Intervals overlap"],
+            ["Metric", "Previous", "Now", "Difference [interval]", "Change"],
             rows,
-            caption="Changes since the previous audit",
-            row_classes=cls,
+            caption="Headline numbers, previous audit and now",
             numeric=(1, 2, 3),
+            note=exports.BASELINE_CHANGE_NOTE,
         ),
     ]
+    shown, n_shown, n_classes = exports.baseline_class_rows(base, ctx.max_rows)
+    if shown:
+        crows = [
+            [
+                str(c["label"]) if first else "",
+                _nowrap(f"{c['support']['old']:,} \u2192 {c['support']['new']:,}") if first else "",
+                _nowrap(metric_name(i["metric"])),
+                _split_cell(exports.fmt_baseline_side(i, "old")),
+                _split_cell(exports.fmt_baseline_side(i, "new")),
+                _split_cell(exports.fmt_difference(i)),
+                _nowrap(exports.fmt_change(i)),
+            ]
+            for c, i, first in shown
+        ]
+        blocks.append(
+            _table(
+                "class_changes",
+                [
+                    "Class",
+                    "Support",
+                    "Metric",
+                    "Previous",
+                    "Now",
+                    "Difference [interval]",
+                    "Change",
+                ],
+                crows,
+                caption="Per-class changes",
+                numeric=(1, 3, 4, 5),
+                note=exports.baseline_class_note(n_shown, n_classes),
+            )
+        )
+    return blocks
 
 
 def _data(ctx: _Context) -> list:
