@@ -403,10 +403,13 @@ def _summary(d: dict, written) -> None:
             )
     base = d.get("baseline")
     if base:
-        moved = [i for i in base["items"] if i["overlap"] is False]
+        items = base["items"]
+        worse = sum(1 for i in items if i.get("change") == "worse")
+        better = sum(1 for i in items if i.get("change") == "better")
         out.write(
-            f"since the baseline ({base['created_utc']}): {len(moved)} of "
-            f"{len(base['items'])} metrics have intervals that no longer overlap\n"
+            f"since the baseline ({base['created_utc']}; unpaired): {worse} of {len(items)} "
+            f"headline metrics worse, {better} better (marginal 95% intervals of the "
+            "differences)\n"
         )
     for target in written:
         out.write(f"wrote {target}\n")
