@@ -52,7 +52,12 @@ from .comparison import (
 )
 from .exceptions import ConfigError, InputError
 from .formatting import fmt_number, metric_text, quantity_text
-from .intervals import mcnemar_test
+from .intervals import (
+    interval_pvalue,
+    mcnemar_test,
+    paired_difference_interval,
+    stuart_maxwell_test,
+)
 from .io import Predictions, predictions_from_arrays
 from .options import AuditConfig
 from .results import AuditResult, Estimate, FamilyInfo, Finding, Note, RunInfo
@@ -313,6 +318,15 @@ class _Pair:
         self.cells = JointCells.of(pa.y_true, pa.y_pred, pb.y_pred, self.k)
         #: interval families z -> (low, high) of the Newcombe rows, by quantity
         self._at: dict = {}
+        #: t degrees of freedom of the rows with analytic standard errors, by quantity
+        self._dfs: dict = {}
+        #: per class, the paired table of recall (both right, only B, only A, neither)
+        c = self.cells
+        ok_a, ok_b = c.pred_a == c.truth, c.pred_b == c.truth
+        self._recall_tables = tuple(
+            np.bincount(c.truth, weights=c.counts * m, minlength=self.k).astype(np.int64)
+            for m in (ok_a & ok_b, ~ok_a & ok_b, ok_a & ~ok_b, ~ok_a & ~ok_b)
+        )
 
     @property
     def _scores(self) -> bool:
@@ -427,8 +441,11 @@ class _Pair:
         )
         return PairResult(self.ref, self.cand, headline, per_class_t, strata_t, gap, shift, tests)
 
-    def _claim(self, key, row: Difference, *, eligible=True, robust=None, interval_at=None):
-        """Add the claim of ``row`` to the family (only with intervals)."""
+    def _claim(
+        self, key, row: Difference, *, eligible=True, robust=None, interval_at=None, df=None
+    ):
+        """Add the claim of ``row`` to the family (only with intervals); ``df``: the t degrees
+        of freedom of its estimate / se (default: the clusters', else normal)."""
         if self.boot is None:
             return
         d = row.difference
@@ -438,7 +455,7 @@ class _Pair:
             se=d.se,
             eligible=eligible,
             robust=robust,
-            df=self.design.df if self.design is not None else None,
+            df=df if df is not None else self.design.df if self.design is not None else None,
         )
         if interval_at is not None:
             c.interval_at = interval_at
@@ -462,13 +479,21 @@ class _Pair:
             rows["overall.accuracy"] = self._newcombe_row(
                 "overall.accuracy", "accuracy", a, b, c, d
             )
+            everything = np.ones(self.k, bool)
+            rows["macro.recall"] = self._mover_recall_row(
+                "macro.recall", "recall", self._macro_weights(everything)
+            )
+            rows["overall.balanced_accuracy"] = self._mover_recall_row(
+                "overall.balanced_accuracy", "balanced_accuracy", self._macro_weights(everything)
+            )
         # the family: the findings metrics' macro averages and accuracy (in single-label data
         # micro precision, recall and F1 and weighted recall all equal accuracy: one claim)
         ms = [m for m in self.findings_metrics if m != "roc_auc"]
         ok = self.eligible
         robust = self._robust([lambda s, m=m: macro_over(s, f"per_class.{m}", ok) for m in ms])
         for m, rob in zip(ms, robust):
-            self._claim(("headline", f"macro.{m}"), rows[f"macro.{m}"], robust=rob)
+            q = f"macro.{m}"
+            self._claim(("headline", q), rows[q], robust=rob, interval_at=self._at.get(q))
         acc = rows["overall.accuracy"]
         self._claim(
             ("headline", "overall.accuracy"), acc, interval_at=self._at.get("overall.accuracy")
@@ -510,22 +535,58 @@ class _Pair:
         )
 
     def _newcombe_row(self, quantity, metric, a, b, c, d, *, name=None) -> Difference:
-        from .intervals import paired_difference_interval
-
         z = special.ndtri(1 - self.alpha / 2)
         theta, lo, hi = paired_difference_interval(a, b, c, d, z)
 
         def at(zz, a=a, b=b, c=c, d=d):
             return paired_difference_interval(a, b, c, d, zz)[1:]
 
-        p = _invert(at, theta)
         n = a + b + c + d
+        p = float(interval_pvalue(at, theta)) if n else math.nan
         se = math.sqrt(max(((b + c) / n - theta**2) / n, 0.0)) if n else math.nan
         res = {"low": lo, "high": hi, "se": se}
         test = f"{_NEWCOMBE}; p by inverting it"
         row = self._row(quantity, metric, theta, res, p, test, name=name)
         self._at[name or quantity] = at if n else None
         return row
+
+    def _mover_recall_row(self, quantity, metric, weights, *, name=None) -> Difference:
+        """``sum_k w_k (recall_k under B - under A)``: the classes' recall differences are
+        independent (stratified: each rests on its own true samples), so MOVER combines their
+        Newcombe limits (Zou & Donner 2008) into an interval valid for small classes, where the
+        bootstrap of the joint table cannot vary a class whose samples both models get right."""
+        w = np.asarray(weights, dtype=np.float64)
+        a, b, c, d = self._recall_tables
+
+        def at(z):
+            z = np.asarray(z, dtype=np.float64)
+            th, lo, hi = paired_difference_interval(a, b, c, d, z[..., None])
+            wl, wh = w * lo, w * hi
+            low_k, high_k = np.minimum(wl, wh), np.maximum(wl, wh)
+            wt = w * th
+            use = w != 0
+            est = np.where(use, wt, 0.0).sum(axis=-1)
+            down = np.sqrt(np.where(use, (wt - low_k) ** 2, 0.0).sum(axis=-1))
+            up = np.sqrt(np.where(use, (high_k - wt) ** 2, 0.0).sum(axis=-1))
+            return est - down, est + up
+
+        th_k = paired_difference_interval(a, b, c, d, 1.0)[0]
+        theta = float(np.where(w != 0, w * th_k, 0.0).sum())
+        z = special.ndtri(1 - self.alpha / 2)
+        lo, hi = (float(v) for v in at(z))
+        p = float(interval_pvalue(at, theta))
+        res = {"low": lo, "high": hi, "se": (hi - lo) / (2 * z)}
+        test = (
+            f"MOVER over the classes' {_NEWCOMBE} limits (independent classes); p by inverting it"
+        )
+        row = self._row(quantity, metric, theta, res, p, test, name=name)
+        self._at[name or quantity] = at
+        return row
+
+    def _macro_weights(self, mask) -> np.ndarray:
+        """Weights of the macro average over the classes in ``mask`` that have true samples."""
+        use = mask & (self.support > 0)
+        return np.where(use, 1.0 / max(int(use.sum()), 1), 0.0)
 
     # -- per class ---------------------------------------------------------------------------
 
@@ -593,13 +654,21 @@ class _Pair:
             only_small = not (mask & self.eligible).any()
             for i, m in enumerate(ms):
                 idx = g * len(ms) + i
-                row = self._row(
-                    f"stratum.{name}.{m}", m, theta[idx], _part(res, idx), p[idx], self._method()
-                )
+                q = f"stratum.{name}.{m}"
+                if m == "recall" and not self.clustered:
+                    row = self._mover_recall_row(q, m, self._macro_weights(mask))
+                else:
+                    row = self._row(q, m, theta[idx], _part(res, idx), p[idx], self._method())
                 out[g][m] = row
                 if m in fm:
                     rob = robust[g * len(fm) + fm.index(m)]
-                    self._claim(("stratum", g, m), row, eligible=not only_small, robust=rob)
+                    self._claim(
+                        ("stratum", g, m),
+                        row,
+                        eligible=not only_small,
+                        robust=rob,
+                        interval_at=self._at.get(q),
+                    )
         shift: dict = {}
         lo, hi = self.strata.rarest, self.strata.most_common
         if lo is None or hi is None or lo == hi:
@@ -633,14 +702,18 @@ class _Pair:
         )
         nan = Estimate(math.nan, status="undefined")
         for i, m in enumerate(sm):
-            row = replace(
-                self._row(f"shift.{m}", m, theta[i], _part(res, i), p[i], self._method()),
-                reference=nan,
-                candidate=nan,
-            )
+            q = f"shift.{m}"
+            if m == "recall" and not self.clustered:
+                w = self._macro_weights(rare) - self._macro_weights(common)
+                row = self._mover_recall_row(q, m, w)
+            else:
+                row = self._row(q, m, theta[i], _part(res, i), p[i], self._method())
+            row = replace(row, reference=nan, candidate=nan)
             shift[m] = row
             both = bool((rare & ok).any() and (common & ok).any())
-            self._claim(("shift", m), row, eligible=both, robust=robust[i])
+            self._claim(
+                ("shift", m), row, eligible=both, robust=robust[i], interval_at=self._at.get(q)
+            )
         return out, shift
 
     def _gap(self) -> dict:
@@ -662,11 +735,21 @@ class _Pair:
             [lambda s, m=m: macro_over(s, f"per_class.{m}", ok) - micro_over(s, m, ok) for m in fm]
         )
         out = {}
+        present = self.support > 0
+        share = self.support / max(int(self.support.sum()), 1)
         for i, m in enumerate(ms):
-            row = self._row(f"gap.{m}", m, theta[i], _part(res, i), p[i], self._method())
+            q = f"gap.{m}"
+            if m == "recall" and not self.clustered:
+                # macro - micro recall = sum_k (1/K' - n_k/N) recall_k over classes with samples
+                w = np.where(present, self._macro_weights(present) - share, 0.0)
+                row = self._mover_recall_row(q, m, w)
+            else:
+                row = self._row(q, m, theta[i], _part(res, i), p[i], self._method())
             out[m] = row
             if m in fm:
-                self._claim(("gap", m), row, robust=robust[fm.index(m)])
+                self._claim(
+                    ("gap", m), row, robust=robust[fm.index(m)], interval_at=self._at.get(q)
+                )
         return out
 
     # -- scores ------------------------------------------------------------------------------
@@ -699,15 +782,31 @@ class _Pair:
             )
             per_class[j]["roc_auc"] = row
             if "roc_auc" in self.findings_metrics:
-                self._claim(("class", j, "roc_auc"), row, eligible=bool(self.eligible[j]))
+                self._claim(("class", j, "roc_auc"), row, eligible=bool(self.eligible[j]), df=df)
         assert res.combo_diff is not None and res.combo_cov is not None
-        cdf = self.design.df if self.design is not None else None
+        class_df = np.maximum(np.minimum(n_pos, n_neg) - 1, 1).astype(float)
+        share = np.where(np.isfinite(res.var_diff), res.var_diff, 0.0)
+
+        def df_of(col: int) -> float | None:
+            """Welch-Satterthwaite degrees of freedom of an average of the classes'
+            differences, each class's share of the variance on its own df (a rare class that
+            carries the variance gives a t quantile, not a normal one: with rarest classes of
+            12-17 samples the normal quantile covered the macro AUC difference 0.93)."""
+            if self.design is not None:
+                return self.design.df
+            part = weights[:, col] ** 2 * share
+            total = part.sum()
+            if not total > 0:
+                return None
+            return float(total**2 / np.sum(part**2 / class_df))
+
         for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
             headline[key] = self._normal_row(
-                key, "roc_auc", res.combo_diff[col], res.combo_cov[col, col], cdf, test
+                key, "roc_auc", res.combo_diff[col], res.combo_cov[col, col], df_of(col), test
             )
         if "roc_auc" in self.findings_metrics:
-            self._claim(("headline", "macro.roc_auc"), headline["macro.roc_auc"])
+            mrow = headline["macro.roc_auc"]
+            self._claim(("headline", "macro.roc_auc"), mrow, df=self._dfs.get("macro.roc_auc"))
         for g, d in enumerate(self.strata.definitions):  # column 2g of ``extra``: its macro AUC
             col = 2 + 2 * g
             strata[g]["roc_auc"] = self._normal_row(
@@ -715,7 +814,7 @@ class _Pair:
                 "roc_auc",
                 res.combo_diff[col],
                 res.combo_cov[col, col],
-                cdf,
+                df_of(col),
                 test,
             )
 
@@ -729,7 +828,8 @@ class _Pair:
             q = special.stdtrit(df, 1 - self.alpha / 2) if df else special.ndtri(1 - self.alpha / 2)
             res = {"low": d - q * se, "high": d + q * se, "se": se}
             p = float(2 * (special.stdtr(df, -abs(d) / se) if df else special.ndtr(-abs(d) / se)))
-        label = test if df is None or self.design is not None else f"{test}, t(df={df:.0f})"
+        label = test if df is None or self.design is not None else f"{test}, t(df={df:.1f})"
+        self._dfs[name or quantity] = df
         return self._row(quantity, metric, d, res, p, label, name=name)
 
     def _losses(self, headline: dict) -> None:
@@ -760,7 +860,7 @@ class _Pair:
             headline[key] = self._normal_row(
                 key, m, d.mean(), var, df, "paired t on per-sample differences"
             )
-            self._claim(("headline", key), headline[key])
+            self._claim(("headline", key), headline[key], df=df)
 
     # -- tests of the whole pattern ----------------------------------------------------------
 
@@ -778,10 +878,6 @@ class _Pair:
                 else "McNemar's test of equal accuracy on the discordant samples",
             }
         }
-        try:
-            from .intervals import stuart_maxwell_test
-        except ImportError:  # pragma: no cover - lands with the intervals module
-            return tests
         table = np.zeros((self.k, self.k), dtype=np.int64)
         np.add.at(table, (self.cells.pred_a, self.cells.pred_b), self.cells.counts)
         stat, p, df = stuart_maxwell_test(table)
@@ -823,33 +919,6 @@ def _estimate(theta, res: dict, method: str) -> Estimate:
         note=str(note) if note else None,
         undefined_fraction=undef if undef > 0 else None,
     )
-
-
-def _invert(interval_at, theta: float) -> float:
-    """Two-sided p-value of 0 from a family of nested intervals ``z -> (low, high)``: the
-    ``z`` at which the interval's end on the side of 0 reaches 0, by bisection."""
-    if interval_at is None or not np.isfinite(theta):
-        return math.nan
-    if theta == 0:
-        return 1.0
-    side = 0 if theta > 0 else 1
-
-    def inside(z):
-        v = interval_at(z)[side]
-        return v > 0 if theta > 0 else v < 0
-
-    lo, hi = 0.0, 1.0
-    while inside(hi) and hi < 40:
-        lo, hi = hi, hi * 2
-    if inside(hi):
-        return 0.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if inside(mid):
-            lo = mid
-        else:
-            hi = mid
-    return float(2 * special.ndtr(-(lo + hi) / 2))
 
 
 def _with_adjusted(pair: PairResult, index: int, by_key: dict, how: str) -> PairResult:
