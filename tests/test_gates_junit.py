@@ -1,16 +1,25 @@
-"""Quality gates on comparisons of models: ``delta.`` gates and the regression rule
-(:func:`prevalens.gates.evaluate_comparison_gates`, :func:`~prevalens.gates.regression_check`) on
-hand-made dicts of the shape of ``prevalens compare``'s results (``prevalens.comparison/1``),
-built by ``_comparison`` below, with numbers chosen so that every message can be written out by
-hand.
+"""Quality gates for CI systems and for comparisons of models.
+
+* :func:`prevalens.gate_reports.gates_junit` and :func:`~prevalens.gate_reports.gates_github`
+  on hand-made gates blocks (numbers chosen so that every message can be written out by hand)
+  and on the block of a real audit; the XML is parsed back, the workflow commands are read back
+  as GitHub's runner reads them;
+* ``delta.`` gates and the regression rule (:func:`prevalens.gates.evaluate_comparison_gates`,
+  :func:`~prevalens.gates.regression_check`) on hand-made dicts of the shape of ``prevalens
+  compare``'s results (``prevalens.comparison/1``), built by ``_comparison`` below.
 """
 
 from __future__ import annotations
+
+import json
+import warnings
+import xml.etree.ElementTree as ET
 
 import pytest
 
 import prevalens
 from prevalens import ConfigError
+from prevalens.gate_reports import gate_message, gates_github, gates_junit
 from prevalens.gates import (
     REGRESSION_SPEC,
     evaluate_comparison_gates,
@@ -21,7 +30,7 @@ from prevalens.gates import (
 )
 
 # ------------------------------------------------------------------------------------------------
-# hand-made estimates
+# hand-made blocks
 
 
 def _est(estimate, low=None, high=None, **extra) -> dict:
@@ -34,6 +43,205 @@ def _est(estimate, low=None, high=None, **extra) -> dict:
         "status": "ok",
         **extra,
     }
+
+
+def _item(spec, op, threshold, compared, value, passed, estimate=None, **extra) -> dict:
+    """An item as evaluate_gates writes it."""
+    return {
+        "spec": spec,
+        "metric": spec.split(" ")[0],
+        "op": op,
+        "threshold": threshold,
+        "basis": "interval",
+        "compared": compared,
+        "value": value,
+        "estimate": estimate,
+        "passed": passed,
+        **extra,
+    }
+
+
+#: Three gates: one passes on its lower bound, one fails on its upper bound, one has no value.
+AUDIT_BLOCK = {
+    "basis": "interval",
+    "passed": False,
+    "n_failed": 2,
+    "items": [
+        _item("macro.f1 >= 0.70", ">=", 0.7, "ci_low", 0.73, True, _est(0.78, 0.73, 0.83)),
+        _item(
+            "overall.log_loss <= 0.60",
+            "<=",
+            0.6,
+            "ci_high",
+            0.6312,
+            False,
+            _est(0.58, 0.53, 0.6312),
+        ),
+        _item(
+            "stratum.rare.recall >= 0.50",
+            ">=",
+            0.5,
+            None,
+            None,
+            False,
+            note="stratum 'rare' has no class in this data",
+        ),
+    ],
+}
+
+
+def _junit(block, **kwargs) -> ET.Element:
+    data = gates_junit(block, **kwargs)
+    assert data.startswith(b"<?xml version='1.0' encoding='utf-8'?>\n")
+    return ET.fromstring(data)
+
+
+def _cases(root: ET.Element) -> list[ET.Element]:
+    (suite,) = root.findall("testsuite")
+    return suite.findall("testcase")
+
+
+def _github_read_back(line: str) -> tuple[str, str]:
+    """A workflow command as GitHub's runner reads it: (command and properties, message), the
+    message unescaped (%0D, %0A, then %25)."""
+    assert line.startswith("::")
+    head, message = line[2:].split("::", 1)
+    return head, message.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+
+
+# ------------------------------------------------------------------------------------------------
+# JUnit XML
+
+
+def test_junit_counts_names_and_messages():
+    root = _junit(AUDIT_BLOCK)
+    assert root.tag == "testsuites"
+    assert root.attrib == {"tests": "3", "failures": "2", "errors": "0"}
+    (suite,) = root.findall("testsuite")
+    assert suite.attrib == {
+        "name": "prevalens gates",
+        "tests": "3",
+        "failures": "2",
+        "errors": "0",
+        "skipped": "0",
+    }
+    assert [(p.get("name"), p.get("value")) for p in suite.iter("property")] == [
+        ("basis", "interval")
+    ]
+    passed, log_loss, rare = _cases(root)
+    assert [c.attrib for c in (passed, log_loss, rare)] == [
+        {"classname": "prevalens.gates", "name": spec}
+        for spec in ("macro.f1 >= 0.70", "overall.log_loss <= 0.60", "stratum.rare.recall >= 0.50")
+    ]
+    # a passed gate: no failure, its line as output
+    assert passed.find("failure") is None
+    assert passed.findtext("system-out") == "macro.f1 >= 0.70: lower bound 0.73 >= 0.70"
+    # a failed gate: the value compared, which end, the threshold as written, and its numbers
+    failure = log_loss.find("failure")
+    assert failure.get("message") == "overall.log_loss <= 0.60: upper bound 0.63 > 0.60"
+    assert failure.text.splitlines() == [
+        "gate: overall.log_loss <= 0.60",
+        "checked: ci_high (upper bound)",
+        "value: 0.63",
+        "threshold: 0.60",
+        "estimate: 0.58 [0.53, 0.63] (bca)",
+    ]
+    # no value: the note says why
+    failure = rare.find("failure")
+    assert failure.get("message") == (
+        "stratum.rare.recall >= 0.50: stratum 'rare' has no class in this data"
+    )
+    assert "checked: nothing (no value)" in failure.text.splitlines()
+    assert failure.text.splitlines()[-1] == "note: stratum 'rare' has no class in this data"
+
+
+def test_junit_bytes_depend_on_the_gates_only_timestamp_when_given():
+    first, again = gates_junit(AUDIT_BLOCK), gates_junit(json.loads(json.dumps(AUDIT_BLOCK)))
+    assert first == again
+    assert b"timestamp" not in first and b"time=" not in first and b"hostname" not in first
+    stamped = _junit(AUDIT_BLOCK, timestamp="2026-11-25T00:00:00Z", suite="release v3")
+    (suite,) = stamped.findall("testsuite")
+    assert suite.get("timestamp") == "2026-11-25T00:00:00Z"
+    assert suite.get("name") == "release v3"
+
+
+def test_failed_gate_shows_enough_decimals_for_its_side_of_the_threshold():
+    item = _item("macro.f1 >= 0.7", ">=", 0.7, "ci_low", 0.69996, False, _est(0.75, 0.69996, 0.8))
+    assert gate_message(item) == "macro.f1 >= 0.7: lower bound 0.69996 < 0.7"
+
+
+def test_junit_and_github_escape_a_hostile_label():
+    label = "a%b\nc<d&e\"f'g\rh"
+    spec = f"class.{label}.recall >= 0.5"
+    item = _item(spec, ">=", 0.5, "ci_low", 0.25, False, _est(0.4, 0.25, 0.55))
+    block = {"basis": "interval", "items": [item]}
+    expected = f"{spec}: lower bound 0.25 < 0.5"
+
+    (case,) = _cases(_junit(block))
+    assert case.get("name") == spec  # newline and carriage return survive as &#10; and &#13;
+    assert case.find("failure").get("message") == expected
+    assert f"gate: class.{label}".replace("\r", "\n") in case.find("failure").text
+
+    text = gates_github(block)
+    assert text.endswith("\n") and text.count("\n") == 1 and "\r" not in text  # one command
+    assert "a%25b%0Ac<d&e\"f'g%0Dh" in text
+    head, message = _github_read_back(text.rstrip("\n"))
+    assert head == "error title=prevalens gate failed"
+    assert message == expected
+
+
+def test_junit_writes_characters_xml_cannot_hold_as_escapes():
+    spec = "class.bell\x07\x00.recall >= 0.5"
+    block = {"items": [_item(spec, ">=", 0.5, "ci_low", 0.75, True, _est(0.8, 0.75, 0.85))]}
+    (case,) = _cases(_junit(block))  # parses: no raw control character in the file
+    assert case.get("name") == "class.bell\\x07\\x00.recall >= 0.5"
+
+
+def test_github_one_line_per_gate_error_or_notice():
+    assert gates_github(AUDIT_BLOCK).splitlines() == [
+        "::notice title=prevalens gate passed::macro.f1 >= 0.70: lower bound 0.73 >= 0.70",
+        "::error title=prevalens gate failed::overall.log_loss <= 0.60: upper bound 0.63 > 0.60",
+        "::error title=prevalens gate failed::stratum.rare.recall >= 0.50: stratum 'rare' has "
+        "no class in this data",
+    ]
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        (None, "no quality gate is declared"),
+        ({"gates": []}, "expected a gates block"),
+        ([], "expected a gates block"),
+    ],
+)
+def test_not_a_gates_block_is_refused(block, message):
+    for fn in (gates_junit, gates_github):
+        with pytest.raises(ConfigError, match=message):
+            fn(block)
+
+
+def test_junit_of_a_real_audits_gates():
+    # class c is never predicted: its precision is undefined, and that gate fails with the reason
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", prevalens.PrevalensWarning)
+        result = prevalens.audit(
+            ["a", "a", "b", "b", "c", "a"],
+            ["a", "a", "b", "a", "b", "a"],
+            n_resamples=0,
+            seed=1,
+            gates=["micro.recall >= 0.5", "class.c.precision >= 0.5", "macro.recall >= 0.9"],
+            gate_on="estimate",
+        )
+    block = result.gates
+    root = _junit(block)
+    assert root.attrib == {"tests": "3", "failures": "2", "errors": "0"}
+    ok, undefined, low = _cases(root)
+    assert ok.findtext("system-out") == "micro.recall >= 0.5: estimate 0.67 >= 0.5"
+    note = block["items"][1]["note"]
+    assert note.startswith("undefined: ")
+    assert undefined.find("failure").get("message") == f"class.c.precision >= 0.5: {note}"
+    # macro recall = (3/3 + 1/2 + 0/1) / 3 = 0.5
+    assert low.find("failure").get("message") == "macro.recall >= 0.9: estimate 0.50 < 0.9"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -176,6 +384,7 @@ def test_undefined_or_missing_difference_fails_with_a_note():
     assert cat_b["value"] == pytest.approx(-0.14) and cat_b["passed"] is False
     assert "note" not in cat_b
     assert cat_c["passed"] is False and cat_c["note"] == "C vs A has no class 'cat'"
+    assert gate_message(cat_c) == "delta.class.cat.recall > 0 (C vs A): C vs A has no class 'cat'"
 
 
 AUDIT_DICT = {"averages": {"macro": {"f1": _est(0.7, 0.6, 0.8)}}, "overall": {}, "per_class": []}
@@ -357,3 +566,42 @@ def test_fail_on_regression_adds_an_item_to_the_block():
     only = evaluate_comparison_gates(d, [], fail_on_regression=True)
     assert [i["spec"] for i in only["items"]] == [REGRESSION_SPEC]
     assert evaluate_comparison_gates(d, [])["passed"] is None
+
+
+def test_junit_and_github_of_a_comparison():
+    d = _with_adjusted(_comparison())
+    d["pairs"][0]["headline"]["micro.recall"].update(
+        difference=_diff(-0.03, -0.05, -0.01),
+        better="reference",
+        adjusted=_adjusted(-0.052, -0.008, True),
+    )
+    block = evaluate_comparison_gates(d, ["delta.macro.f1 >= -0.02"], fail_on_regression=True)
+    root = _junit(block)
+    assert root.attrib == {"tests": "3", "failures": "2", "errors": "0"}
+    b, c, regression = _cases(root)
+    assert [x.get("name") for x in (b, c, regression)] == [
+        "delta.macro.f1 >= -0.02 (B vs A)",
+        "delta.macro.f1 >= -0.02 (C vs A)",
+        REGRESSION_SPEC,
+    ]
+    assert b.find("failure").get("message") == (
+        "delta.macro.f1 >= -0.02 (B vs A): lower bound -0.03 < -0.02"
+    )
+    assert "pair: B vs A (candidate minus reference)" in b.find("failure").text
+    assert c.findtext("system-out") == "delta.macro.f1 >= -0.02 (C vs A): lower bound 0.07 >= -0.02"
+    worse = (
+        "B is significantly worse than A on micro.recall (-0.03, Holm-adjusted 95% CI -0.05 "
+        "to -0.01)"
+    )
+    assert regression.find("failure").get("message") == f"{REGRESSION_SPEC}: {worse}"
+    assert "worse: micro.recall (B vs A)" in regression.find("failure").text
+    lines = gates_github(block).splitlines()
+    assert [line.split("::")[1] for line in lines] == [
+        "error title=prevalens gate failed",
+        "notice title=prevalens gate passed",
+        "error title=prevalens gate failed",
+    ]
+    # "95%" is escaped as GitHub reads it back
+    assert lines[2] == (
+        f"::error title=prevalens gate failed::{REGRESSION_SPEC}: {worse.replace('%', '%25')}"
+    )

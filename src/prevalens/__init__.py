@@ -37,6 +37,7 @@ from .exceptions import (  # noqa: E402
     ProbabilityWarning,
     UndefinedMetricWarning,
 )
+from .gate_reports import gates_github, gates_junit  # noqa: E402
 from .io import Predictions, load_predictions, predictions_from_arrays, read_results  # noqa: E402
 from .metrics import count_statistics  # noqa: E402
 from .options import AuditConfig  # noqa: E402
@@ -115,6 +116,8 @@ __all__ = [
     "audit_predictions",
     "confusion_matrix",
     "count_statistics",
+    "gates_github",
+    "gates_junit",
     "load_predictions",
     "load_schema",
     "predictions_from_arrays",
