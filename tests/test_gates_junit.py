@@ -6,7 +6,10 @@
   as GitHub's runner reads them;
 * ``delta.`` gates and the regression rule (:func:`prevalens.gates.evaluate_comparison_gates`,
   :func:`~prevalens.gates.regression_check`) on hand-made dicts of the shape of ``prevalens
-  compare``'s results (``prevalens.comparison/1``), built by ``_comparison`` below.
+  compare``'s results (``prevalens.comparison/1``), built by ``_comparison`` below;
+* ``prevalens audit --junit`` and ``--github-annotations`` through ``prevalens.cli.main`` (fixture
+  ``cli``), with ``--n-resamples 0`` to stay fast. Bad invocations of these flags are rows of the
+  catalogue in tests/test_cli_config.py (exit 2, one line, nothing written).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import warnings
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -605,3 +609,77 @@ def test_junit_and_github_of_a_comparison():
     assert lines[2] == (
         f"::error title=prevalens gate failed::{REGRESSION_SPEC}: {worse.replace('%', '%25')}"
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# the command line
+
+# 8 rows, 3 classes: micro recall 0.75, macro F1 0.78 (point estimates)
+CSV = "y_true,y_pred\na,a\nb,b\na,b\nc,c\nb,b\na,a\nc,c\nb,a\n"
+FAST = ("--out-dir", "out", "--format", "json", "--n-resamples", "0", "--gate-on", "estimate")
+PASS, FAIL = "macro.f1 >= 0.5", "micro.recall >= 0.99"
+
+
+def _audit(cli, d: Path, *args, code: int, env=None):
+    (d / "p.csv").write_text(CSV, encoding="utf-8")
+    proc = cli("audit", "p.csv", *FAST, *args, cwd=d, env=env)
+    assert proc.returncode == code, proc.stderr
+    return proc
+
+
+def test_cli_junit_written_with_the_outputs_byte_identical_on_rerun(cli, tmp_path):
+    args = ("--gate", PASS, "--gate", FAIL, "--junit", "ci/gates.xml")
+    proc = _audit(cli, tmp_path, *args, code=1)
+    assert proc.stderr == f"prevalens: 1 of 2 quality gates failed: {FAIL}\n"
+    assert "wrote ci/gates.xml" in proc.stdout.splitlines()
+    first = (tmp_path / "ci" / "gates.xml").read_bytes()
+    root = ET.fromstring(first)
+    assert root.attrib == {"tests": "2", "failures": "1", "errors": "0"}
+    ok, failed = _cases(root)
+    assert ok.get("name") == PASS and ok.find("failure") is None
+    assert failed.find("failure").get("message") == f"{FAIL}: estimate 0.75 < 0.99"
+    results = json.loads((tmp_path / "out" / "results.json").read_text("utf-8"))
+    assert results["run"]["config"]["junit"] == "ci/gates.xml"
+    assert b"timestamp" not in first
+    # a rerun at another time: the same bytes, and no temporary file left
+    _audit(cli, tmp_path, *args, code=1, env={"SOURCE_DATE_EPOCH": "1800000000"})
+    again = json.loads((tmp_path / "out" / "results.json").read_text("utf-8"))
+    assert again["run"]["created_utc"] != results["run"]["created_utc"]
+    assert (tmp_path / "ci" / "gates.xml").read_bytes() == first
+    assert sorted(p.name for p in (tmp_path / "ci").iterdir()) == ["gates.xml"]
+
+
+def test_cli_junit_when_every_gate_passes(cli, tmp_path):
+    _audit(cli, tmp_path, "--gate", PASS, "--junit", "gates.xml", code=0)
+    root = ET.fromstring((tmp_path / "gates.xml").read_bytes())
+    assert root.attrib == {"tests": "1", "failures": "0", "errors": "0"}
+
+
+def test_cli_github_annotations_after_the_summary_and_alone_with_quiet(cli, tmp_path):
+    expected = [
+        f"::notice title=prevalens gate passed::{PASS}: estimate 0.78 >= 0.5",
+        f"::error title=prevalens gate failed::{FAIL}: estimate 0.75 < 0.99",
+    ]
+    proc = _audit(cli, tmp_path, "--gate", PASS, "--gate", FAIL, "--github-annotations", code=1)
+    lines = proc.stdout.splitlines()
+    assert lines[-2:] == expected
+    assert lines[-3] == "wrote out/results.json"  # after the summary
+    assert proc.stderr == f"prevalens: 1 of 2 quality gates failed: {FAIL}\n"
+    quiet = _audit(
+        cli, tmp_path, "--gate", PASS, "--gate", FAIL, "--github-annotations", "--quiet", code=1
+    )
+    assert quiet.stdout.splitlines() == expected
+
+
+def test_cli_junit_from_the_configuration_file_relative_to_it(cli, tmp_path):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "audit.toml").write_text(
+        f'gates = ["{PASS}"]\njunit = "reports/gates.xml"\ngithub-annotations = true\n',
+        encoding="utf-8",
+    )
+    proc = _audit(cli, tmp_path, "--config", "cfg/audit.toml", code=0)
+    root = ET.fromstring((cfg / "reports" / "gates.xml").read_bytes())
+    assert [c.get("name") for c in _cases(root)] == [PASS]
+    assert proc.stdout.splitlines()[-1].startswith("::notice title=prevalens gate passed::")
+    assert not (tmp_path / "reports").exists()
