@@ -268,8 +268,16 @@ def _row(difference, *, higher_is_better=True, better=None, adjusted=None) -> di
 
 
 def _adjusted(low, high, significant) -> dict:
-    return {"p": 0.01 if significant else 0.4, "level": 0.95, "low": low, "high": high,
-            "significant": significant, "method": "holm"}  # fmt: skip
+    """An adjusted test as ComparisonResult writes it (AdjustedInterval.to_dict)."""
+    return {
+        "p_value": 0.01 if significant else 0.4,
+        "level": 0.9975,  # the level of this step of Holm's procedure
+        "ci_low": low,
+        "ci_high": high,
+        "significant": significant,
+        "adjustment": "holm",
+        "method": "normal, bootstrap or DeLong standard error",
+    }
 
 
 def _pair(ref, cand, d) -> dict:
@@ -305,6 +313,7 @@ def _pair(ref, cand, d) -> dict:
             for name, x in (("rare", -0.06), ("uncommon", 0.0), ("common", 0.015))
         ],
         "gap": {"f1": _row(_diff(0.005 + d, -0.01 + d, 0.02 + d))},
+        "shift": {"recall": _row(_diff(-0.07 + d, -0.12 + d, -0.02 + d))},
     }
 
 
@@ -312,6 +321,7 @@ def _comparison() -> dict:
     return {
         "schema": "prevalens.comparison/1",
         "pairs": [_pair("A", "B", 0.0), _pair("A", "C", 0.1)],
+        "family": {"adjustment": "holm", "size": 8, "confidence_level": 0.95},
     }
 
 
@@ -351,6 +361,7 @@ def test_delta_gate_one_item_per_pair_on_the_conservative_end():
         ("overall.accuracy", ("headline", "overall.accuracy")),
         ("micro.recall", ("headline", "micro.recall")),
         ("gap.f1", ("gap", "f1")),
+        ("shift.recall", ("shift", "recall")),  # a comparison's own family
         ("stratum.rare.recall", ("strata", "rare")),
         ("stratum.common.recall", ("strata", "common")),
         ("class.cat.recall", ("per_class", "cat")),
@@ -362,7 +373,7 @@ def test_delta_names_reach_every_family(name, where):
     block = evaluate_comparison_gates(d, [f"delta.{name} >= -1"], "estimate")
     for item, pair in zip(block["items"], d["pairs"], strict=True):
         key, which = where
-        if key in ("headline", "gap"):
+        if key in ("headline", "gap", "shift"):
             row = pair[key][which]
         else:
             field = "name" if key == "strata" else "label"
@@ -389,6 +400,17 @@ def test_undefined_or_missing_difference_fails_with_a_note():
     assert "note" not in cat_b
     assert cat_c["passed"] is False and cat_c["note"] == "C vs A has no class 'cat'"
     assert gate_message(cat_c) == "delta.class.cat.recall > 0 (C vs A): C vs A has no class 'cat'"
+
+
+def test_a_note_that_already_says_why_is_not_prefixed_twice():
+    # ComparisonResult writes "no interval: ..." notes itself (status no_interval)
+    d = _comparison()
+    why = "no interval: every bootstrap replicate equals the estimate (no variation to resample)"
+    d["pairs"][0]["strata"][0]["metrics"]["recall"]["difference"] = _diff(
+        0.0, None, None, status="no_interval", note=why
+    )
+    item = evaluate_comparison_gates(d, ["delta.stratum.rare.recall >= -0.5"])["items"][0]
+    assert item["passed"] is False and item["note"] == why
 
 
 AUDIT_DICT = {"averages": {"macro": {"f1": _est(0.7, 0.6, 0.8)}}, "overall": {}, "per_class": []}
@@ -435,7 +457,13 @@ BAD_GATES = [
         "a delta gate checks the difference between two models and needs `prevalens compare`; "
         "an audit of one model takes gates such as 'macro.f1 >= -0.02'",
     ),
-    ("delta.macro.f1 >= -0.02", "audit config", "a delta gate checks the difference"),
+    ("delta.macro.f1 >= -0.02", "audit run", "a delta gate checks the difference"),
+    ("shift.recall >= 0", "audit run", "unknown metric 'shift.recall'"),
+    (
+        "delta.shift.f2 >= 0",
+        "comparison",
+        "'shift.f2' should be shift.METRIC with METRIC one of recall, precision, f1",
+    ),
 ]
 
 
@@ -448,11 +476,24 @@ def test_bad_gate_one_line_naming_the_fix(spec, target, message):
             evaluate_comparison_gates(_comparison(), [spec])
         elif target == "audit":
             evaluate_gates(AUDIT_DICT, [parse_gate(spec)])
-        else:
-            prevalens.AuditConfig(gates=(spec,))
+        else:  # refused before the audit is computed
+            prevalens.audit(["a", "b"], ["a", "b"], n_resamples=0, gates=[spec])
     text = str(exc.value)
     assert "\n" not in text
     assert text.startswith(f"gate {spec!r}: {message}"), text
+
+
+def test_a_configuration_takes_both_kinds_the_check_decides():
+    # AuditConfig also configures `prevalens compare`, whose gates are delta gates
+    assert prevalens.AuditConfig(gates=("delta.macro.f1 >= -0.02",)).gates == (
+        "delta.macro.f1 >= -0.02",
+    )
+    both = ["macro.f1 >= 0.7", "delta.macro.f1 >= -0.02"]
+    assert [g.delta for g in parse_gates(both)] == [False, True]
+    assert [g.target for g in parse_gates(both)] == ["macro.f1", "macro.f1"]
+    for comparison in (True, False):
+        with pytest.raises(ConfigError):
+            parse_gates(both, comparison=comparison)
 
 
 @pytest.mark.parametrize(
@@ -538,6 +579,21 @@ def test_regression_check_fails_naming_each_worse_metric():
     assert item["note"] == (
         "C is significantly worse than A on macro.f1 (-0.04, Holm-adjusted 95% CI -0.07 to "
         "-0.01), overall.log_loss (+0.05, Holm-adjusted 95% CI 0.01 to 0.09)"
+    )
+
+
+def test_regression_note_reads_the_drafts_field_names():
+    # low, high, p (the brief's draft of the shape) as well as ci_low, ci_high, p_value; without
+    # the family's level and adjustment the note names neither
+    d = _with_adjusted(_comparison())
+    del d["family"]
+    d["pairs"][0]["headline"]["macro.f1"].update(
+        difference=_diff(-0.041, -0.068, -0.014),
+        better="reference",
+        adjusted={"p": 0.004, "level": 0.99, "low": -0.0712, "high": -0.0108, "significant": True},
+    )
+    assert regression_check(d)["note"] == (
+        "B is significantly worse than A on macro.f1 (-0.04, adjusted CI -0.07 to -0.01)"
     )
 
 

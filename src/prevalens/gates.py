@@ -15,7 +15,8 @@ Names (``METRIC`` is a metric of the results, e.g. ``f1``, ``recall``, ``roc_auc
   ``common`` by default);
 * ``gap.METRIC``: macro minus micro;
 * ``class.LABEL.METRIC``: one class (the label may itself contain dots);
-* ``delta.NAME``, NAME any of the above: the *difference* candidate minus reference of a
+* ``delta.NAME``, NAME any of the above or ``shift.METRIC`` (a comparison's change in the
+  rarest minus the most common stratum): the *difference* candidate minus reference of a
   comparison of models (``prevalens compare``), one check per pair of models, on the
   conservative end of the difference's interval. ``delta.macro.f1 >= -0.02`` reads "the candidate
   is not worse than the reference by more than 0.02": the lower bound of the difference's 95%
@@ -63,6 +64,8 @@ _AVERAGES = ("micro", "macro", "weighted")
 _FAMILIES = _AVERAGES + ("overall", "stratum", "gap", "class")
 #: The prefix of a gate on the difference between two models.
 DELTA = "delta"
+#: The family only a comparison has: the change of the rarest minus the most common stratum.
+_SHIFT = "shift"
 #: The spec of the item :func:`regression_check` adds to a comparison's gates.
 REGRESSION_SPEC = "no headline metric significantly worse"
 
@@ -175,7 +178,9 @@ def parse_gate(spec) -> Gate:
 
 def _check_name(spec, name, delta: bool = False) -> None:
     """``name`` is a valid gate name (``delta``: the name after ``delta.``)."""
-    valid_names = ("delta.NAME with NAME one of " if delta else "") + gate_names()
+    valid_names = (
+        f"delta.NAME with NAME one of {gate_names()}, shift.METRIC" if delta else gate_names()
+    )
     parts = name.split(".")
     family = parts[0]
     if len(parts) == 1:  # a bare overall metric
@@ -186,8 +191,15 @@ def _check_name(spec, name, delta: bool = False) -> None:
                 f"valid names: {valid_names}",
             )
         return
+    if delta and family == _SHIFT:  # only a comparison has shifts
+        if len(parts) != 2 or parts[1] not in STRATUM_METRICS:
+            raise _bad(
+                spec,
+                f"{name!r} should be shift.METRIC with METRIC one of {', '.join(STRATUM_METRICS)}",
+            )
+        return
     if family not in _FAMILIES:
-        families = _FAMILIES if delta else _FAMILIES + (DELTA,)
+        families = _FAMILIES + (_SHIFT,) if delta else _FAMILIES + (DELTA,)
         raise _bad(
             spec,
             f"unknown metric {name!r}{_closest(family, families)}; valid names: {valid_names}",
@@ -232,16 +244,18 @@ def _all_names():
     )
 
 
-def parse_gates(specs, *, comparison: bool = False) -> tuple[Gate, ...]:
+def parse_gates(specs, *, comparison: bool | None = None) -> tuple[Gate, ...]:
     """Parse several gates; the same gate twice is an error (it is probably a typo).
 
-    An audit (``comparison=False``) refuses ``delta.`` gates; a comparison of models takes only
-    ``delta.`` gates.
+    With ``comparison=False`` (an audit) ``delta.`` gates are refused, with ``comparison=True``
+    (a comparison of models) every other gate; with None (a configuration that may serve
+    either, such as :class:`~prevalens.AuditConfig`) both kinds are accepted.
     """
     gates = tuple(parse_gate(s) for s in specs)
     seen = set()
     for g in gates:
-        _check_kind(g, comparison)
+        if comparison is not None:
+            _check_kind(g, comparison)
         key = (g.name, g.op, g.threshold)
         if key in seen:
             raise ConfigError(f"gate {g.spec!r} is declared twice; give each gate once")
@@ -352,11 +366,12 @@ def _item(gate: Gate, basis: str, est: dict | None, missing: str | None) -> dict
     value, compared = _value(est, gate, basis)
     item.update(compared=compared, value=value, estimate=dict(est))
     if value is None or (isinstance(value, float) and math.isnan(value)):
+        note = est.get("note")
         if est.get("estimate") is None:
-            why = est.get("note") or "the metric is undefined"
-            item["note"] = f"undefined: {why}"
-        elif est.get("note"):
-            item["note"] = f"no interval: {est['note']}"
+            why = note or "the metric is undefined"
+            item["note"] = why if why.startswith("undefined") else f"undefined: {why}"
+        elif note:
+            item["note"] = note if note.startswith("no interval") else f"no interval: {note}"
         else:
             item["note"] = (
                 "no interval (n_resamples = 0?); compute intervals, or check "
@@ -473,8 +488,9 @@ def _pair_lookup(pair: dict, gate: Gate):
     if family in _AVERAGES or family == "overall":
         key = f"{family}.{parts[1]}"
         row = _metric(pair.get("headline") or {}, key, gate, f"the headline of {label}")[0]
-    elif family == "gap":
-        row = _metric(pair.get("gap") or {}, parts[1], gate, f"the gap block of {label}")[0]
+    elif family in ("gap", _SHIFT):
+        block = pair.get(family) or {}
+        row = _metric(block, parts[1], gate, f"the {family} block of {label}")[0]
     else:
         name, metric = ".".join(parts[1:-1]), parts[-1]
         key, field = ("strata", "name") if family == "stratum" else ("per_class", "label")
@@ -546,21 +562,29 @@ def evaluate_comparison_gates(
     return _block(basis, items)
 
 
-def _fmt_regression(row: dict) -> str:
-    """``-0.04, Holm-adjusted 95% CI -0.07 to -0.01`` for a headline row (the decimals of
-    the tables: from the interval's width)."""
+def _adjusted_field(adj: dict, name: str, alias: str):
+    """``adj[name]``, or ``adj[alias]`` in the brief's draft of the shape (``low``, ``high``,
+    ``p``), which some hand-made dicts still use."""
+    return adj.get(name, adj.get(alias))
+
+
+def _fmt_regression(row: dict, family: dict) -> str:
+    """``-0.04, Holm-adjusted 95% CI -0.07 to -0.01`` for a headline row: the decimals of the
+    tables (from the interval's width) and the family's confidence level (each adjusted
+    interval's own ``level``, 0.9977 say, is a step of the procedure, not what it guarantees)."""
     diff, adj = row.get("difference") or {}, row["adjusted"]
-    est, low, high = diff.get("estimate"), adj.get("low"), adj.get("high")
+    est = diff.get("estimate")
+    low, high = _adjusted_field(adj, "ci_low", "low"), _adjusted_field(adj, "ci_high", "high")
     digits = estimate_digits({"estimate": est, "ci_low": low, "ci_high": high}, bounds=(0.0,))
-    method = adj.get("method")
-    level = adj.get("level")
-    how = f"{str(method).capitalize()}-adjusted" if method else "adjusted"
+    adjustment = adj.get("adjustment") or family.get("adjustment")  # "holm" or "bonferroni"
+    level = family.get("confidence_level")
+    how = f"{str(adjustment).capitalize()}-adjusted" if adjustment else "adjusted"
     ci = f"{fmt_level(level)} CI" if isinstance(level, (int, float)) else "CI"
     text = fmt_number(est, digits, bounds=(0.0,))
     if isinstance(est, (int, float)) and est > 0:
         text = "+" + text
     if low is None or high is None:
-        p = adj.get("p")
+        p = _adjusted_field(adj, "p_value", "p")
         return f"{text}, {how} p = {p:.2g}" if isinstance(p, (int, float)) else f"{text}, {how}"
     lo, hi = (fmt_number(v, digits, bounds=(0.0,)) for v in (low, high))
     return f"{text}, {how} {ci} {lo} to {hi}"
@@ -583,6 +607,9 @@ def regression_check(d: dict) -> dict:
         (``pair``, ``reference``, ``candidate``, ``metric``, ``difference``, ``adjusted``).
     """
     pairs = _pairs(d)
+    family = d.get("family")
+    if not isinstance(family, dict):
+        family = {}
     regressions, untested, worse_text = [], [], []
     n_tests = 0
     for pair in pairs:
@@ -604,7 +631,7 @@ def regression_check(d: dict) -> dict:
                         "adjusted": dict(adj),
                     }
                 )
-                worse.append(f"{metric} ({_fmt_regression(row)})")
+                worse.append(f"{metric} ({_fmt_regression(row, family)})")
         n_tests += tested
         if worse:
             worse_text.append(f"{cand} is significantly worse than {ref} on {', '.join(worse)}")

@@ -18,6 +18,7 @@ from .config import audit_config, json_ready, resolve
 from .data import example_path
 from .exceptions import ConfigError
 from .gate_reports import gates_github, gates_junit
+from .gates import parse_gates
 from .io import load_predictions
 from .outputs import check_templates, render, write_outputs
 from .results import AuditResult
@@ -180,8 +181,10 @@ def run_audit(
 
 
 def _check_gate_outputs(resolved: dict, gates) -> None:
-    """``junit`` and ``github_annotations`` report gates: refused without one (an empty report
-    would read as a pass), and ``junit`` must be a file name; checked before any work."""
+    """The gates of an audit (no ``delta.`` gate: those compare models), and ``junit`` and
+    ``github_annotations``, which report gates: refused without one (an empty report would read
+    as a pass), and ``junit`` must be a file name; checked before any work."""
+    parse_gates(gates, comparison=False)
     for key, flag in (("junit", "--junit"), ("github_annotations", "--github-annotations")):
         if resolved[key] and not gates:
             raise ConfigError(
