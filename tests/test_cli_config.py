@@ -415,6 +415,45 @@ CATALOGUE = [
         GATE + ("macro.f1 >= 0.5", "--gate", "macro.f1>=0.50"),
         ("declared twice",),
     ),
+    Bad(
+        "gate-delta-in-an-audit",
+        GATE + ("delta.macro.f1 >= -0.02",),
+        ("delta gate", "needs `prevalens compare`", "'macro.f1 >= -0.02'"),
+    ),
+    # -- the gates for CI (--junit, --github-annotations)
+    Bad(
+        "junit-without-a-gate",
+        ("audit", "{clean}", *FAST, "--junit", "gates.xml"),
+        ("--junit needs at least one --gate",),
+    ),
+    Bad(
+        "github-annotations-without-a-gate",
+        ("audit", "{clean}", *FAST, "--github-annotations"),
+        ("--github-annotations needs at least one --gate",),
+    ),
+    Bad(
+        "config-junit-without-a-gate",
+        TOML_AUDIT,
+        ("--junit needs at least one --gate", "configuration file"),
+        files=_cfg('junit = "gates.xml"\n'),
+    ),
+    Bad(
+        "junit-is-a-directory",
+        GATE + ("macro.f1 >= 0.1", "--junit", "out"),
+        ("--junit out", "is a directory"),
+    ),
+    Bad(
+        "junit-under-a-file",
+        GATE + ("macro.f1 >= 0.1", "--junit", "notes.txt/gates.xml"),
+        ("--junit notes.txt/gates.xml", "notes.txt is not a directory"),
+        files={"notes.txt": "x\n"},
+    ),
+    Bad(
+        # found only when the outputs are written, after the audit: still nothing is written
+        "junit-is-an-output",
+        GATE + ("macro.f1 >= 0.1", "--junit", "out/results.json"),
+        ("--junit out/results.json", "is also where results.json is written"),
+    ),
     # -- the baseline
     Bad(
         "baseline-missing",

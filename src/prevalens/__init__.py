@@ -39,6 +39,7 @@ from .exceptions import (  # noqa: E402
     ProbabilityWarning,
     UndefinedMetricWarning,
 )
+from .gate_reports import gates_github, gates_junit  # noqa: E402
 from .io import (  # noqa: E402
     Predictions,
     load_models,
@@ -127,6 +128,8 @@ __all__ = [
     "compare_predictions",
     "confusion_matrix",
     "count_statistics",
+    "gates_github",
+    "gates_junit",
     "load_comparison_schema",
     "load_models",
     "load_predictions",

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from . import checks as C
+from . import gates as _gates
 from . import metrics as M
 from . import ranking as R
 from .analyses.context import Context
@@ -162,6 +163,8 @@ def _audit(
             "`predictions` must be a Predictions object from load_predictions(); "
             f"got {type(pred).__name__}"
         )
+    # an audit checks gates on one model: delta gates (a comparison's) are refused before work
+    _gates.parse_gates(config.gates, comparison=False)
     previous = read_results(config.baseline, "--baseline") if config.baseline else None
     if config.seed is None:
         # No hidden default: draw a seed from the OS and record it so the run can be repeated.

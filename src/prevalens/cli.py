@@ -62,6 +62,7 @@ examples:
   prevalens audit predictions.csv --out-dir audit/ --seed 1
   prevalens audit preds.parquet --labels cat,dog,bird --n-resamples 0 --format json,md
   prevalens audit preds.csv --gate "macro.f1 >= 0.70" --gate "stratum.rare.recall >= 0.5"
+  prevalens audit preds.csv --gate "macro.f1 >= 0.70" --junit gates.xml --github-annotations
   prevalens audit --config audit.toml --baseline last-month/results.json
   prevalens audit --example --out-dir reports/example
 
@@ -78,6 +79,8 @@ configuration file (--config FILE, or [tool.prevalens] in ./pyproject.toml):
 quality gates (--gate, repeatable): NAME OP NUMBER, OP one of >=, >, <=, <, NAME one of
   micro.M, macro.M, weighted.M, overall.M (or just M), stratum.NAME.M, gap.M, class.LABEL.M.
   Checked on the interval's conservative end (lower bound for >=) unless --gate-on estimate.
+  For CI: --junit FILE writes one JUnit test case per gate; --github-annotations prints one
+  ::error (failed) or ::notice (passed) line per gate.
 
 exit codes: 0 success (all gates pass), 1 a quality gate failed (outputs still written),
   2 bad usage or input (nothing written), 3 internal error."""
@@ -166,7 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--quiet",
         action="store_true",
-        help="print nothing on success (errors and failed gates still go to stderr)",
+        help="print nothing on success but the annotations of --github-annotations (errors "
+        "and failed gates still go to stderr)",
     )
     a.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -319,6 +323,8 @@ def _cmd_audit(args) -> int:
     progress.done()
     if not args.quiet:
         _summary(run.result.to_dict(), run.written)
+    if run.annotations:  # asked for explicitly: printed also with --quiet
+        sys.stdout.write(run.annotations)
     gates = run.result.gates
     if run.exit_code == EXIT_GATE_FAILED and gates is not None:
         failed = [g for g in gates["items"] if not g["passed"]]

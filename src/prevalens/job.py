@@ -2,8 +2,9 @@
 
 Resolve the options (defaults, then a TOML configuration file, then the options given), load the
 predictions, audit them, check the quality gates, compare with the baseline, render every output
-in memory and write them all or nothing. The command line only parses its flags, calls this and
-prints a summary.
+in memory (the JUnit XML of the gates too, when asked for) and write them all or nothing. The
+command line only parses its flags, calls this and prints a summary (and the gates' GitHub
+annotations, when asked for).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from .audit import audit_predictions
 from .config import audit_config, json_ready, resolve
 from .data import example_path
 from .exceptions import ConfigError
+from .gate_reports import gates_github, gates_junit
+from .gates import parse_gates
 from .io import load_predictions
 from .outputs import check_templates, render, write_outputs
 from .results import AuditResult
@@ -42,12 +45,17 @@ class AuditRun:
         The files written (empty with ``write=False``).
     config_file : str or None
         The configuration file that was read.
+    annotations : str
+        With ``github_annotations``: the gates as GitHub Actions workflow commands, one line per
+        gate (:func:`prevalens.gate_reports.gates_github`), for the command line to print;
+        else "".
     """
 
     result: AuditResult
     outputs: dict
     written: tuple
     config_file: str | None
+    annotations: str = ""
 
     @property
     def passed(self) -> bool | None:
@@ -93,7 +101,10 @@ def run_audit(
         Called with a short description before each slow step.
     **options
         Any option of :mod:`prevalens.options` (input column names, every field of
-        :class:`~prevalens.AuditConfig`, ``out_dir``, ``format``, ``templates``).
+        :class:`~prevalens.AuditConfig`, ``out_dir``, ``format``, ``templates``, ``junit``,
+        ``github_annotations``). ``junit`` (a path) writes the gates as JUnit XML with the other
+        outputs (not with ``write=False``: :func:`prevalens.gate_reports.gates_junit` gives the
+        bytes); it and ``github_annotations`` need at least one gate.
 
     Returns
     -------
@@ -128,6 +139,7 @@ def run_audit(
     audit_cfg = audit_config(resolved, sources)
     templates = resolved["templates"]
     check_templates(templates)
+    _check_gate_outputs(resolved, audit_cfg.gates)
 
     source = example_path() if example else resolved["input"]
     step(f"loading {'the bundled example' if example else source}")
@@ -154,8 +166,40 @@ def run_audit(
     recorded["config_file"] = config_file
     result = replace(result, run=replace(result.run, config=recorded))
     outputs = render(result, resolved["format"], templates=templates, progress=step)
+    extra = {}
+    if resolved["junit"] is not None:
+        # no timestamp: the file depends on the gates alone, byte-identical on a rerun (the CI
+        # system records when it ran)
+        xml = gates_junit(result.gates)
+        extra["--junit"] = (Path(resolved["junit"]), xml)
     written: tuple = ()
     if write:
-        step(f"writing {len(outputs)} files")
-        written = tuple(write_outputs(out_dir, outputs))
-    return AuditRun(result, outputs, written, config_file)
+        step(f"writing {len(outputs) + len(extra)} files")
+        written = tuple(write_outputs(out_dir, outputs, extra=extra))
+    annotations = gates_github(result.gates) if resolved["github_annotations"] else ""
+    return AuditRun(result, outputs, written, config_file, annotations)
+
+
+def _check_gate_outputs(resolved: dict, gates) -> None:
+    """The gates of an audit (no ``delta.`` gate: those compare models), and ``junit`` and
+    ``github_annotations``, which report gates: refused without one (an empty report would read
+    as a pass), and ``junit`` must be a file name; checked before any work."""
+    parse_gates(gates, comparison=False)
+    for key, flag in (("junit", "--junit"), ("github_annotations", "--github-annotations")):
+        if resolved[key] and not gates:
+            raise ConfigError(
+                f"{flag} needs at least one --gate (or `gates` in the configuration file)"
+            )
+    junit = resolved["junit"]
+    if junit is None:
+        return
+    path = Path(junit)
+    if path.is_dir():
+        raise ConfigError(f"--junit {path}: is a directory; give a file name such as gates.xml")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"--junit {path}: {parent} is not a directory; give a path in a directory"
+                )
+            break

@@ -146,6 +146,20 @@ class OutputOptions:
     templates: str | None = _opt(
         None, "your own copy of (some of) the report templates (sandboxed)", "path", "output"
     )
+    junit: str | None = _opt(
+        None,
+        "also write the quality gates to this file as JUnit XML, one test case per gate, for a "
+        "CI system's test report (needs a gate)",
+        "path",
+        "output",
+    )
+    github_annotations: bool = _opt(
+        False,
+        "print each quality gate as a GitHub Actions annotation (::error or ::notice) on stdout "
+        "after the summary, also with --quiet (needs a gate)",
+        "bool",
+        "output",
+    )
 
 
 @dataclass(frozen=True)

@@ -154,8 +154,18 @@ def write(
     return write_outputs(Path(out_dir), render(result, formats, **kwargs))
 
 
-def write_outputs(out_dir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
-    """Write every output atomically, only after all of them were produced in memory."""
+def write_outputs(
+    out_dir: Path,
+    outputs: Mapping[str, bytes],
+    *,
+    extra: Mapping[str, tuple[Path, bytes]] | None = None,
+) -> list[Path]:
+    """Write every output atomically, only after all of them were produced in memory.
+
+    ``extra`` holds files outside ``out_dir``, ``{flag: (path, bytes)}`` (e.g. ``{"--junit":
+    (path, xml)}``): staged and renamed with the outputs, all or nothing; an error names the
+    flag. Returns the paths written, the outputs' first.
+    """
     # All or nothing: every file is first written and synced under a temporary name, and only
     # when all of them are on disk are they renamed over their targets (a rename within one
     # directory does not fail short of the disk vanishing), so a failure leaves every previous
@@ -163,7 +173,16 @@ def write_outputs(out_dir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out-dir {out_dir}: exists and is not a directory")
+    extra = dict(extra or {})
+    ours = {os.path.abspath(out_dir / name): name for name in outputs}
+    for flag, (path, _) in extra.items():
+        if os.path.abspath(path) in ours:
+            raise ConfigError(
+                f"{flag} {path}: is also where {ours[os.path.abspath(path)]} is written; "
+                "give another file name"
+            )
     staged: list[tuple[str, Path]] = []
+    where = f"--out-dir {out_dir}"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in outputs:
@@ -172,6 +191,13 @@ def write_outputs(out_dir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
                 raise IsADirectoryError(21, "Is a directory", str(target))
         for name, data in outputs.items():
             target = out_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staged.append((_stage(target, data), target))
+        for flag, (path, data) in extra.items():
+            target = Path(path)
+            where = f"{flag} {target}"
+            if target.is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(target))
             target.parent.mkdir(parents=True, exist_ok=True)
             staged.append((_stage(target, data), target))
         for tmp, target in staged:
@@ -184,9 +210,7 @@ def write_outputs(out_dir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
             except FileNotFoundError:
                 pass
         what = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        raise ConfigError(
-            f"--out-dir {out_dir}: cannot write ({what}{exc.strerror or exc})"
-        ) from None
+        raise ConfigError(f"{where}: cannot write ({what}{exc.strerror or exc})") from None
 
 
 def write_atomic(path, data: bytes) -> None:
