@@ -463,3 +463,41 @@ def test_cli_usage_errors(files, capsys):
     assert "expected NAME=COLUMN" in capsys.readouterr().err
     assert main(["compare", str(files / "old.csv"), str(files / "new.csv"), "--format", "pdf"]) == 2
     assert "compare writes json, md, csv" in capsys.readouterr().err
+
+
+def test_gates_on_differences_exit_1_and_report_for_ci(files, capsys):
+    import xml.etree.ElementTree as ET
+
+    from prevalens.cli import main
+
+    junit = files / "ci" / "gates.xml"
+    code = main(
+        ["compare", str(files / "old.csv"), str(files / "new.csv"), "--id", "row_id",
+         "--name", "old", "--name", "new", "--out-dir", str(files / "g"), "--seed", "1",
+         "--n-resamples", "200", "--quiet", "--gate", "delta.macro.f1 >= -0.02",
+         "--gate", "delta.macro.f1 >= 0.5", "--fail-on-regression",
+         "--junit", str(junit), "--github-annotations"]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "1 of 3 gates failed: delta.macro.f1 >= 0.5" in err
+    assert out.count("::error") == 1 and out.count("::notice") == 2
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("tests") == "3" and suite.get("failures") == "1"
+    d = json.loads((files / "g" / "comparison.json").read_text())
+    assert d["gates"]["n_failed"] == 1
+    lo = d["pairs"][0]["headline"]["macro.f1"]["difference"]["ci_low"]
+    passed = {g["spec"]: g["passed"] for g in d["gates"]["items"]}
+    assert passed["delta.macro.f1 >= -0.02"] == (lo >= -0.02)
+
+
+def test_gate_outputs_need_a_gate_and_audit_gates_are_refused(files, capsys):
+    from prevalens.cli import main
+
+    base = ["compare", str(files / "old.csv"), str(files / "new.csv"), "--id", "row_id",
+            "--out-dir", str(files / "h"), "--n-resamples", "0"]  # fmt: skip
+    assert main([*base, "--junit", str(files / "x.xml")]) == 2
+    assert "--junit needs a --gate" in capsys.readouterr().err
+    assert main([*base, "--gate", "macro.f1 >= 0.5"]) == 2
+    assert "write 'delta.macro.f1 >= ...'" in capsys.readouterr().err
+    assert not (files / "h").exists() and not (files / "x.xml").exists()

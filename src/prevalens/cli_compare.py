@@ -18,6 +18,8 @@ from .compare import compare_predictions
 from .comparison_exports import comparison_csv, comparison_markdown, headline_rows
 from .exceptions import PrevalensError
 from .formatting import fmt_estimate, quantity_text
+from .gate_reports import gates_github, gates_junit
+from .gates import parse_gates
 from .io import load_models
 from .options import OPTIONS, AuditConfig, InputOptions
 from .outputs import write_outputs
@@ -92,6 +94,16 @@ def add_parser(sub, add_option) -> argparse.ArgumentParser:
         action="store_true",
         help="exit 1 when a candidate is significantly worse (Holm-adjusted) on a headline metric",
     )
+    c.add_argument(
+        "--junit",
+        metavar="PATH",
+        help="write the gates as JUnit XML (one test case per gate and pair), for a CI system",
+    )
+    c.add_argument(
+        "--github-annotations",
+        action="store_true",
+        help="print the gates as GitHub Actions annotations (::error / ::notice), also with --quiet",
+    )
     c.add_argument("--out-dir", default="reports/compare", help="output directory")
     c.add_argument(
         "--format",
@@ -145,6 +157,17 @@ def run(args, options: dict) -> int:
         )
     fail_on_regression = bool(args.fail_on_regression)
     config = AuditConfig.from_options(options)
+    parse_gates(config.gates, comparison=True)  # before any work: only delta gates compare models
+    has_gates = bool(config.gates) or fail_on_regression
+    for value, flag in ((args.junit, "--junit"), (args.github_annotations, "--github-annotations")):
+        if value and not has_gates:
+            raise CompareUsageError(
+                f"{flag} needs a --gate 'delta.NAME OP X' or --fail-on-regression"
+            )
+    if args.junit is not None and Path(args.junit).is_dir():
+        raise CompareUsageError(
+            f"--junit {args.junit}: is a directory; give a file name such as gates.xml"
+        )
     inputs = InputOptions(**{k: options[k] for k in _INPUT if k in options})
     progress = args.progress
     progress("reading predictions")
@@ -175,11 +198,16 @@ def run(args, options: dict) -> int:
         outputs["comparison.md"] = comparison_markdown(d).encode()
     if "csv" in formats:
         outputs["differences.csv"] = comparison_csv(d)
+    extra = {}
+    if args.junit is not None:
+        extra["--junit"] = (Path(args.junit), gates_junit(d["gates"], suite="prevalens compare"))
     progress("writing outputs")
-    written = write_outputs(Path(args.out_dir), outputs)
+    written = write_outputs(Path(args.out_dir), outputs, extra=extra)
     progress.done()
     if not args.quiet:
         _summary(d, written)
+    if args.github_annotations:
+        sys.stdout.write(gates_github(d["gates"]))
     block = d.get("gates")
     if block and block.get("items") and not block["passed"]:
         failed = [g for g in block["items"] if not g["passed"]]
