@@ -501,3 +501,27 @@ def test_gate_outputs_need_a_gate_and_audit_gates_are_refused(files, capsys):
     assert main([*base, "--gate", "macro.f1 >= 0.5"]) == 2
     assert "write 'delta.macro.f1 >= ...'" in capsys.readouterr().err
     assert not (files / "h").exists() and not (files / "x.xml").exists()
+
+
+def test_clusters_are_respected():
+    """Every row four times, the copies one cluster: the clustered intervals are those of the
+    original rows (about), the ones that ignore the clusters are about half as wide."""
+    y, sa, sb = two_models(n=500, k=4, seed=31)
+    rep = np.repeat(np.arange(500), 4)
+    once = compare(y, scores={"A": sa, "B": sb}, n_resamples=400, seed=1).pair()
+    four = compare(
+        y[rep], scores={"A": sa[rep], "B": sb[rep]}, cluster=rep, n_resamples=400, seed=1
+    ).pair()
+    naive = compare(y[rep], scores={"A": sa[rep], "B": sb[rep]}, n_resamples=400, seed=1).pair()
+    for q in ("overall.accuracy", "macro.f1", "macro.roc_auc", "overall.log_loss"):
+
+        def width(p, q=q):
+            d = p.headline[q].difference
+            return d.ci_high - d.ci_low
+
+        assert four.headline[q].difference.estimate == pytest.approx(
+            once.headline[q].difference.estimate, abs=1e-12
+        )
+        assert 0.8 < width(four) / width(once) < 1.25, q
+        assert width(naive) / width(once) < 0.65, q
+    assert "cluster" in four.headline["macro.f1"].test

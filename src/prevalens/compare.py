@@ -857,9 +857,12 @@ class _Pair:
                 var = float(d.var(ddof=1) / d.size) if d.size > 1 else math.nan
                 df = float(d.size - 1)
             key = f"overall.{m}"
-            headline[key] = self._normal_row(
-                key, m, d.mean(), var, df, "paired t on per-sample differences"
+            test = (
+                "paired differences summed within clusters, t"
+                if self.clustered
+                else "paired t on per-sample differences"
             )
+            headline[key] = self._normal_row(key, m, d.mean(), var, df, test)
             self._claim(("headline", key), headline[key], df=df)
 
     # -- tests of the whole pattern ----------------------------------------------------------
