@@ -1073,15 +1073,15 @@ def _findings(pair: PairResult, config, strata, by_key) -> list[Finding]:
         )
         severity = "info"
     rest = n_eligible - len(set(cb) | set(cw))
+    small = (
+        f"{n_small} class{'es' if n_small != 1 else ''} with fewer than {config.min_support} "
+        f"samples {'were' if n_small != 1 else 'was'} not judged."
+    )
     if parts and rest > 0:
-        text += f" No evidence of a difference on the other {rest} classes"
-        text += (
-            f"; {n_small} classes below {config.min_support} samples were not judged."
-            if n_small
-            else "."
-        )
+        other = f"the other {rest} classes" if rest != 1 else "the other class"
+        text += f" No evidence of a difference on {other}" + (f"; {small}" if n_small else ".")
     elif n_small:
-        text += f" {n_small} classes below {config.min_support} samples were not judged."
+        text += " " + small
     out.append(
         Finding(
             f"compare-{pid}-summary",
