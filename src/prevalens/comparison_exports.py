@@ -1,14 +1,54 @@
 """Exports of a comparison of models (the ``prevalens.comparison/1`` dict): a Markdown summary for
-a pull-request comment and a CSV of every difference. Pure: dict in, text out; every number
-is formatted by :mod:`prevalens.formatting`.
+a pull-request comment, a CSV of every difference, LaTeX tables for a paper and the JSON file
+itself. Pure: dict in, text out; every number is formatted by :mod:`prevalens.formatting`, and
+user text (model names, class labels) is escaped for each format as in :mod:`prevalens.exports`.
 """
 
 from __future__ import annotations
 
-from .exports import _cell, _csv_bytes
-from .formatting import fmt_estimate, fmt_number, metric_text, quantity_text
+import json
+import math
 
-__all__ = ["comparison_markdown", "comparison_csv", "HEADLINE_ORDER"]
+from .exports import (
+    _TEX_CLASS_DEF,
+    _TEX_GAP,
+    _TEX_LENGTHS_DEF,
+    _TEX_PAGE_LINES,
+    _TEX_STACK_DEF,
+    LONGTABLE_MIN_CLASSES,
+    _cell,
+    _confidence_text,
+    _csv_bytes,
+    _oneline,
+    _tex,
+    _tex_label,
+    _tex_num,
+    _tex_row,
+    _tex_row_lines,
+    _tex_stack,
+    fmt_marked,
+)
+from .formatting import (
+    fmt_estimate,
+    fmt_number,
+    fmt_percent,
+    metric_name,
+    metric_text,
+    quantity_text,
+)
+
+__all__ = [
+    "comparison_markdown",
+    "comparison_csv",
+    "comparison_json",
+    "comparison_latex",
+    "decision",
+    "class_rows",
+    "omitted_runs",
+    "findings_metrics",
+    "HEADLINE_ORDER",
+    "MAX_CLASS_ROWS",
+]
 
 #: The headline rows shown first, in this order (others follow as they come).
 HEADLINE_ORDER = (
@@ -37,14 +77,23 @@ def _side(e: dict, metric: str) -> str:
     return fmt_estimate(e, bounds=_bounds(metric)) if e else ""
 
 
-def _diff(row: dict) -> str:
+#: Classes shown in the per-class tables and the forest plot of a comparison; with more classes,
+#: the ones that changed and the rarest (see :func:`class_rows`), and a note says so.
+MAX_CLASS_ROWS = 50
+
+
+def _diff(row: dict, *, marked: bool = False) -> str:
+    """``+0.08 [0.05, 0.11]``: a difference with its sign; ``marked``: an approximate interval
+    (status unstable) reads ``≈[...]``, as in every table of the report."""
     d = row["difference"]
-    text = fmt_estimate(d, bounds=(0.0,))
+    text = fmt_marked(d, bounds=(0.0,)) if marked else fmt_estimate(d, bounds=(0.0,))
     est = d.get("estimate")
     return ("+" + text) if est is not None and est > 0 else text
 
 
-def _p(diff: dict) -> str:
+def p_text(diff: dict) -> str:
+    """The two-sided p-value of a difference: ``0.0123``, ``<0.0001``, and ``<0.0006`` where the
+    bootstrap can only bound it (every replicate on one side); "" when it was not tested."""
     p = diff.get("p_value")
     if p is None:
         return ""
@@ -54,14 +103,108 @@ def _p(diff: dict) -> str:
     return "<" + text if diff.get("p_value_is_bound") else text
 
 
-def _verdict(row: dict) -> str:
-    """What the row shows after adjustment: better, worse, no evidence (or not claimed)."""
+_p = p_text
+
+
+def min_effect(d: dict) -> float:
+    """The comparison's minimum material effect (``run.config.min_effect``)."""
+    value = ((d.get("run") or {}).get("config") or {}).get("min_effect")
+    return 0.05 if value is None else float(value)
+
+
+def decision(row: dict, effect: float) -> str:
+    """What a row shows after adjustment for the family: ``better`` or ``worse`` (the candidate,
+    when the adjusted interval excludes 0 and the difference is at least ``effect``: a claim),
+    ``better (< 0.05)`` (distinguishable but smaller than the minimum effect, not claimed),
+    ``no evidence``, ``changed`` (a gap, which has no better side); "" when the row is not a
+    claim of the family (or its classes are below min_support)."""
     adj = row.get("adjusted")
     if adj is None:
         return ""
-    if not adj["significant"]:
+    if not adj.get("significant"):
         return "no evidence"
-    return "**better**" if row.get("better") == "candidate" else "**worse**"
+    word = {"candidate": "better", "reference": "worse"}.get(row.get("better") or "", "changed")
+    est = (row.get("difference") or {}).get("estimate")
+    if est is None or not math.isfinite(est) or abs(est) < effect:
+        return f"{word} (< {effect:g})"
+    return word
+
+
+def _verdict(row: dict, effect: float) -> str:
+    """:func:`decision` for Markdown: a claim in bold."""
+    text = decision(row, effect)
+    return f"**{text}**" if text in ("better", "worse", "changed") else text
+
+
+def findings_metrics(d: dict, pair: dict) -> list:
+    """The per-class metrics the comparison makes claims on (``run.config.findings_metrics``:
+    recall, F1, ROC AUC when both models have scores), in that order."""
+    cfg = (d.get("run") or {}).get("config") or {}
+    wanted = cfg.get("findings_metrics") or ("recall", "f1", "roc_auc")
+    have = {m for c in pair["per_class"] for m in c["metrics"]}
+    return [m for m in wanted if m in have] or [m for m in ("recall", "f1") if m in have]
+
+
+def _rarest_first(classes) -> list:
+    return sorted(classes, key=lambda c: (c["support"], str(c["label"])))
+
+
+def class_rows(pair: dict, metrics, max_rows: int = MAX_CLASS_ROWS) -> tuple[list, str]:
+    """The classes a per-class table or figure shows, rarest first, and a note when some are
+    left out.
+
+    Classes with no true sample are left out (their recall and ROC AUC are undefined under
+    both models). All the others when there are at most ``max_rows``; else those with a
+    difference in one of ``metrics`` whose adjusted interval excludes 0 (rarest first), then the
+    rarest of the others, up to ``max_rows``, shown rarest first."""
+    absent = [c for c in pair["per_class"] if not c["support"]]
+    classes = _rarest_first(c for c in pair["per_class"] if c["support"])
+    none = (
+        f"{len(absent)} class{'es' if len(absent) != 1 else ''} without true samples "
+        f"({', '.join(str(c['label']) for c in absent[:5])}{' ...' if len(absent) > 5 else ''})"
+        " left out."
+        if absent
+        else ""
+    )
+    if len(classes) <= max_rows:
+        return classes, none
+
+    def changed(c):
+        return any(
+            ((c["metrics"].get(m) or {}).get("adjusted") or {}).get("significant") for m in metrics
+        )
+
+    first = [c for c in classes if changed(c)][:max_rows]
+    keep = {id(c) for c in first}
+    keep |= {id(c) for c in [c for c in classes if id(c) not in keep][: max_rows - len(first)]}
+    shown = [c for c in classes if id(c) in keep]
+    note = (
+        f"{len(shown)} of {len(classes)} classes are shown, rarest first: the "
+        f"{len(first)} with a Holm-adjusted interval that excludes 0 and the "
+        f"{len(shown) - len(first)} rarest others. Every class is in differences.csv and "
+        "comparison.json."
+    )
+    return shown, (note + " " + none).strip()
+
+
+def omitted_runs(pair: dict, shown) -> dict:
+    """Where :func:`class_rows` left classes out: ``{i: n}``, ``n`` classes (in prevalence order)
+    between ``shown[i - 1]`` and ``shown[i]`` (``i == len(shown)``: after the last)."""
+    order = {
+        id(c): k for k, c in enumerate(_rarest_first(c for c in pair["per_class"] if c["support"]))
+    }
+    runs, prev = {}, -1
+    for i, c in enumerate(list(shown) + [None]):
+        k = order[id(c)] if c is not None else len(order)
+        if k - prev > 1:
+            runs[i] = k - prev - 1
+        prev = k
+    return runs
+
+
+def comparison_json(d: dict) -> bytes:
+    """``comparison.json`` as ``prevalens compare`` writes it (and the PDF attaches it)."""
+    return (json.dumps(d, indent=2, allow_nan=False) + "\n").encode("utf-8")
 
 
 def headline_rows(pair: dict) -> list[tuple[str, dict]]:
@@ -81,6 +224,7 @@ def comparison_markdown(d: dict, *, max_classes: int = 30) -> str:
         f"{d['run']['n_resamples']} paired resamples, seed {d['run']['seed']}."
     )
     lines.append("")
+    effect = min_effect(d)
     for f in d["findings"]:
         if f["kind"] == "comparison":
             lines += [f"> {f['text']}", ""]
@@ -102,7 +246,7 @@ def comparison_markdown(d: dict, *, max_classes: int = 30) -> str:
             lines.append(
                 f"| {quantity_text(q)} | {_side(row['reference'], row['metric'])} | "
                 f"{_side(row['candidate'], row['metric'])} | {_diff(row)} | "
-                f"{_p(row['difference'])} | {_verdict(row)} |"
+                f"{_p(row['difference'])} | {_verdict(row, effect)} |"
             )
         lines.append("")
         metrics = [
@@ -156,7 +300,8 @@ def comparison_markdown(d: dict, *, max_classes: int = 30) -> str:
     lines.append(
         "Differences are candidate minus reference on the same samples, with paired 95% "
         "intervals; 'adjusted' is the decision of the one Holm family over the comparison's "
-        "claims (blank: not a claim). Every difference (all averages, classes, strata) is in "
+        f"claims (blank: not a claim; '(< {effect:g})': distinguishable but smaller than the "
+        "minimum effect, not claimed). Every difference (all averages, classes, strata) is in "
         "differences.csv and comparison.json."
     )
     return "\n".join(lines) + "\n"
@@ -242,3 +387,317 @@ def comparison_csv(d: dict) -> bytes:
 
 def _n(x):
     return "" if x is None else float(x)
+
+
+# ------------------------------------------------------------------------------------------------
+# LaTeX
+
+
+#: ``\prevalensmeasure{text}``: widens ``\prevalenscolwidth`` to the width of ``text`` (in the
+#: current font), so a column's width is measured by TeX over all its lines.
+_TEX_MEASURE_DEF = (
+    r"\ifdefined\prevalenscolwidth\else\newlength{\prevalenscolwidth}\fi"
+    r"\providecommand{\prevalensmeasure}[1]{\settowidth{\dimen0}{#1}"
+    r"\ifdim\dimen0>\prevalenscolwidth\setlength{\prevalenscolwidth}{\dimen0}\fi}"
+)
+
+
+def _tex_cell(text: str) -> str:
+    """A formatted estimate or difference as a LaTeX cell: the number over its interval."""
+    est, sep, interval = _tex_num(text).partition(" ")
+    return _tex_stack(est, interval) if sep else _tex_num(text)
+
+
+def _tex_method_text(d: dict) -> str:
+    run = d["run"]
+    b = run.get("n_resamples") or 0
+    method = {"bca": "BCa"}.get(run.get("interval_method"), run.get("interval_method"))
+    joint = (
+        f"{method} intervals from {b:,} {run.get('resampling')} "
+        "bootstrap replicates of the joint table of the truth and both predictions"
+        if b
+        else "no resampling: point differences only"
+    )
+    return (
+        f"{joint}; Newcombe's paired score interval for accuracy, recall and specificity; "
+        "DeLong's paired covariance for ROC AUC; a paired t interval for log loss and Brier score"
+    )
+
+
+def comparison_latex(d: dict, *, max_classes: int = MAX_CLASS_ROWS) -> str:
+    """Booktabs tables of a comparison, for a paper: a LaTeX fragment to ``\\input``.
+
+    For each candidate against the reference, two tables:
+
+    * the headline differences (the rows of :data:`HEADLINE_ORDER` present): each model's
+      estimate over its interval, the difference over its paired interval, the two-sided
+      p-value and the decision of the Holm family (``better``, ``worse``, ``no evidence``;
+      blank: not a claim);
+    * the per-class differences of the findings metrics (recall, F1, ROC AUC with scores), rarest
+      class first, each difference over its paired interval and marked * where its
+      Holm-adjusted interval excludes 0; classes below ``min_support`` carry a dagger. With more
+      than ``max_classes`` classes the table shows the ones that changed and the rarest, and
+      its note says how many of how many (every class is in ``differences.csv``).
+
+    Escaping, the two-line cells and the class column that takes the width the numbers leave are
+    those of :func:`prevalens.exports.latex_tables`; the per-class table is a ``longtable``
+    from :data:`prevalens.exports.LONGTABLE_MIN_CLASSES` rows. Labels:
+    ``tab:prevalens-comparison-headline`` and ``tab:prevalens-comparison-classes`` (suffixed
+    ``-2``, ``-3`` ... for the second and later candidates).
+    """
+    run = d["run"]
+    level = _confidence_text(run)
+    effect = min_effect(d)
+    min_support = int((run.get("config") or {}).get("min_support") or 10)
+    family = d.get("family") or {}
+    adjustment = str(family.get("adjustment") or "holm").capitalize()
+    tool = d.get("tool") or {}
+    pairs = d["pairs"]
+    plans = []
+    for pair in pairs:
+        metrics = findings_metrics(d, pair)
+        shown, note = class_rows(pair, metrics, max_classes)
+        longtable = (
+            len(shown) >= LONGTABLE_MIN_CLASSES
+            or sum(_tex_row_lines(c["label"]) for c in shown) > _TEX_PAGE_LINES
+        )
+        plans.append((pair, metrics, shown, note, longtable))
+    out = [
+        f"% Tables of a prevalens comparison of models: {_oneline(tool.get('name', 'prevalens'))} "
+        f"{_oneline(tool.get('version', ''))}, run of {_oneline(run.get('created_utc', ''))}.",
+        "% Generated from comparison.json, which holds every number; re-export rather than edit.",
+        "%",
+        "% Use: save as comparison.tex and write \\input{comparison} where the tables belong.",
+        "% The preamble needs:",
+        "%   \\usepackage{booktabs}          % \\toprule, \\midrule, \\bottomrule",
+    ]
+    if any(p[4] for p in plans):
+        out.append("%   \\usepackage{longtable}         % a per-class table breaks across pages")
+    out += [
+        "%   \\usepackage[utf8]{inputenc}    % on pdfLaTeX, for non-ASCII names (the default",
+        "%                                  % since LaTeX 2018); XeLaTeX and LuaLaTeX read UTF-8",
+        "% A cell holds two lines (the estimate over its interval), set by \\prevalensstack;",
+        "% the class column takes the width the other columns leave (\\prevalensclass).",
+        "",
+        _TEX_STACK_DEF,
+        _TEX_CLASS_DEF,
+        _TEX_LENGTHS_DEF,
+        _TEX_MEASURE_DEF,
+        "",
+    ]
+    for i, (pair, metrics, shown, note, longtable) in enumerate(plans):
+        suffix = f"-{i + 1}" if i else ""
+        out += _tex_headline(d, pair, level, effect, adjustment, suffix)
+        out += _tex_classes(
+            d, pair, metrics, shown, note, longtable, level, min_support, adjustment, suffix
+        )
+    return "\n".join(out) + "\n"
+
+
+def _tex_headline(d, pair, level, effect, adjustment, suffix) -> list:
+    data = d["data"]
+    ref, cand = pair["reference"], pair["candidate"]
+    family = d.get("family") or {}
+    rows = [(q, r) for q, r in headline_rows(pair) if q in HEADLINE_ORDER]
+    caption = (
+        f"Candidate {cand} against reference {ref} on the same {data['n_samples']:,} samples "
+        f"({data['n_classes']} classes): each model's estimate and the paired difference "
+        f"(candidate minus reference) with {level} confidence intervals ({_tex_method_text(d)})."
+    )
+    note = (
+        "$p$: two-sided, for no difference, from the same interval (``\\textless{}'' where the "
+        "bootstrap only bounds it). Adjusted: the decision of one "
+        f"{_tex(adjustment)} family over {int(family.get('size') or 0)} claims of the "
+        f"comparison, a claim needing a difference of at least {effect:g} "
+        f"(``\\textless{{}} {effect:g}'': distinguishable but smaller, not claimed); blank: "
+        "not a claim. For log loss and Brier score lower is better."
+    )
+    body = []
+    for j, (q, row) in enumerate(rows):
+        bounds = _bounds(row["metric"])
+        body.append(
+            (_TEX_GAP if j else "")
+            + _tex_row(
+                [
+                    _tex(quantity_text(q)),
+                    _tex_cell(fmt_marked(row["reference"], bounds=bounds)),
+                    _tex_cell(fmt_marked(row["candidate"], bounds=bounds)),
+                    _tex_cell(_diff(row, marked=True)),
+                    _tex_num(p_text(row["difference"])),
+                    _tex_decision(decision(row, effect)),
+                ]
+            )
+        )
+    return [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\footnotesize",  # six columns, three of them two-line estimates: a one-column article
+        r"\setlength{\tabcolsep}{4pt}",
+        r"\caption{" + _tex(caption) + r"}\label{tab:prevalens-comparison-headline" + suffix + "}",
+        r"\begin{tabular}{lrrrrl}",
+        r"\toprule",
+        _tex_row(
+            [
+                "Metric",
+                _tex_stack("Reference", _tex(_short(ref))),
+                _tex_stack("Candidate", _tex(_short(cand))),
+                _tex_stack("Difference", rf"[{_tex_num(level)} CI]"),
+                "$p$",
+                "Adjusted",
+            ]
+        ),
+        r"\midrule",
+        *body,
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\par\smallskip\parbox{\linewidth}{\footnotesize\raggedright " + note + "}",
+        r"\end{table}",
+        "",
+    ]
+
+
+def _tex_decision(text: str) -> str:
+    """A decision as a LaTeX cell; ``better (< 0.05)`` on two lines, so the column stays
+    narrow."""
+    word, sep, rest = text.partition(" (")
+    return _tex_stack(_tex(word), _tex_num("(" + rest), "l") if sep else _tex(text)
+
+
+def _short(name, n: int = 14) -> str:
+    """A model name for a narrow column heading (the caption has it in full)."""
+    text = _oneline(name)
+    return text if len(text) <= n else text[: n - 3].rstrip() + "..."
+
+
+def _tex_classes(
+    d, pair, metrics, shown, note, longtable, level, min_support, adjustment, suffix
+) -> list:
+    ref, cand = pair["reference"], pair["candidate"]
+    header = _tex_row(
+        [_tex_stack("Class", r"\textit{stratum}", "l"), _tex_stack("Support", "prevalence")]
+        + [_tex(metric_name(m)) for m in metrics]
+    )
+    spec = "lr" + "r" * len(metrics)
+    caption = (
+        f"Per-class differences, {cand} minus {ref}, rarest class first, with paired {level} "
+        "confidence intervals."
+    )
+    support_cells = [(f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"]))) for c in shown]
+
+    def cell(c, m):
+        row = c["metrics"].get(m)
+        if row is None:
+            return "", ""
+        text = _tex_num(_diff(row, marked=True))
+        est, sep, interval = text.partition(" ")
+        star = r"\textsuperscript{*}" if (row.get("adjusted") or {}).get("significant") else ""
+        return est + star, interval if sep else ""
+
+    cells = [[cell(c, m) for m in metrics] for c in shown]
+    # TeX measures every line of each numeric column and keeps the widest (a count of characters
+    # misjudges signs and brackets); the class column gets the rest of the line
+    columns = [["Support", "prevalence"] + sorted({t for pair_ in support_cells for t in pair_})]
+    for j, m in enumerate(metrics):
+        columns.append([_tex(metric_name(m))] + sorted({t for row in cells for t in row[j] if t}))
+    sizing = [r"\setlength{\prevalensrest}{0pt}"]
+    for lines in columns:
+        sizing.append(
+            r"\setlength{\prevalenscolwidth}{0pt}"
+            + "".join(r"\prevalensmeasure{" + t + "}" for t in lines)
+            + r"\addtolength{\prevalensrest}{\prevalenscolwidth}"
+        )
+    sizing += [
+        r"\setlength{\prevalenslabelwidth}{\dimexpr\linewidth-\prevalensrest"
+        rf"-{2 * (len(metrics) + 2)}\tabcolsep\relax}}",
+        r"\ifdim\prevalenslabelwidth<5em\setlength{\prevalenslabelwidth}{5em}\fi",
+    ]
+    dagger = any("insufficient" in (c.get("flags") or ()) for c in shown)
+    words = [r"\textsuperscript{*}\," + _tex(f"{adjustment}-adjusted interval excludes 0")]
+    if dagger:
+        words.append(
+            r"\textsuperscript{\textdagger}\,"
+            + _tex(f"fewer than {min_support} true samples: shown, but no claim rests on the class")
+        )
+    words.append(_tex("the intervals shown are marginal (each difference on its own)"))
+    note_tex = "; ".join(words) + "." + (" " + _tex(note) if note else "")
+    rows = []
+    gaps = omitted_runs(pair, shown)
+    ncols = 2 + len(metrics)
+
+    def gap_row(n):
+        return (  # no space before \multicolumn: after \addlinespace it widens the row
+            _TEX_GAP.rstrip()
+            + rf"\multicolumn{{{ncols}}}{{l}}{{\textit{{"
+            + _tex(f"... {n} class{'es' if n != 1 else ''} not shown")
+            + r"}} \\"
+        )
+
+    for i, c in enumerate(shown):
+        if i in gaps:
+            rows.append(gap_row(gaps[i]))
+        mark = r"\textsuperscript{\textdagger}" if "insufficient" in (c.get("flags") or ()) else ""
+        rows.append(
+            (_TEX_GAP if i else "")
+            + _tex_row(
+                [
+                    r"\prevalensclass{"
+                    + _tex_label(c["label"])
+                    + "}{"
+                    + _tex(c.get("stratum") or "none")
+                    + "}{"
+                    + mark
+                    + "}",
+                    _tex_stack(*support_cells[i]),
+                ]
+                + [_tex_stack(e, ci) if ci else e for e, ci in cells[i]]
+            )
+        )
+    if len(shown) in gaps:
+        rows.append(gap_row(gaps[len(shown)]))
+    label = r"\label{tab:prevalens-comparison-classes" + suffix + "}"
+    if longtable:
+        return [
+            r"\begingroup",
+            r"\footnotesize",
+            r"\setlength{\tabcolsep}{4pt}",
+            *sizing,
+            r"\begin{longtable}{" + spec + "}",
+            r"\caption{" + _tex(caption) + "}" + label + r"\\",
+            r"\toprule",
+            header,
+            r"\midrule",
+            r"\endfirsthead",
+            r"\toprule",
+            header,
+            r"\midrule",
+            r"\endhead",
+            r"\midrule",
+            r"\endfoot",
+            r"\bottomrule",
+            r"\endlastfoot",
+            *rows,
+            r"\end{longtable}",
+            r"\nopagebreak\vspace{-0.5\LTpost}\noindent\parbox{\linewidth}{\raggedright "
+            + note_tex
+            + r"}\par\medskip",
+            r"\endgroup",
+            "",
+        ]
+    return [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\footnotesize",
+        r"\setlength{\tabcolsep}{4pt}",
+        *sizing,
+        r"\caption{" + _tex(caption) + "}" + label,
+        r"\begin{tabular}{" + spec + "}",
+        r"\toprule",
+        header,
+        r"\midrule",
+        *rows,
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\par\smallskip\parbox{\linewidth}{\raggedright " + note_tex + "}",
+        r"\end{table}",
+        "",
+    ]
