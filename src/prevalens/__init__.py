@@ -70,6 +70,7 @@ _LAZY = {
     "render": "outputs",
     "write": "outputs",
     "figure_files": "report.render",
+    "plot_class_differences": "report.compare_plots",
     **{
         name: "report.plots"
         for name in (
@@ -140,6 +141,7 @@ __all__ = [
     "run_audit",
     "write",
     "figure_files",
+    "plot_class_differences",
     "plot_prevalence",
     "plot_forest",
     "plot_roc_curves",
