@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import io
 import os
 import re
@@ -44,6 +45,7 @@ __all__ = [
     "render_pdf",
     "per_class_csv",
     "render_report",
+    "render_comparison",
     "figure_files",
     "FIGURE_FILES",
     "AssetFetcher",
@@ -165,14 +167,19 @@ def _environment(user_dir: Path | None):
     return env
 
 
-def _stylesheet(user_dir: Path | None) -> Markup:
-    """The report's CSS: the user's report.css in place of the bundled one if there is one,
-    then the user's extra.css appended (to extend rather than replace)."""
+#: Stylesheets a top-level template adds after report.css.
+_TEMPLATE_CSS = {"comparison.html.j2": ("comparison.css",)}
+
+
+def _stylesheet(user_dir: Path | None, template: str = "report.html.j2") -> Markup:
+    """The report's CSS: the user's report.css in place of the bundled one if there is one, the
+    template's own (:data:`_TEMPLATE_CSS`), then the user's extra.css appended (to extend rather
+    than replace)."""
     bundled = bundled_templates_dir() / "report.css"
-    paths = [bundled]
+    paths = [bundled] + [bundled.parent / n for n in _TEMPLATE_CSS.get(template, ())]
     if user_dir is not None:
         if (user_dir / "report.css").is_file():
-            paths = [user_dir / "report.css"]
+            paths = [user_dir / "report.css"] + paths[1:]
         if (user_dir / "extra.css").is_file():
             paths.append(user_dir / "extra.css")
     parts = []
@@ -239,19 +246,24 @@ def _template_location(exc: Exception, user_dir: Path) -> tuple[str, int | None]
     return str(name or "report.html.j2"), line
 
 
-def render_html(model: ReportModel, *, templates_dir: Path | None = None) -> str:
+def render_html(
+    model: ReportModel, *, templates_dir: Path | None = None, template: str = "report.html.j2"
+) -> str:
     """The report as one self-contained HTML document.
 
     Parameters
     ----------
     model : ReportModel
-        From :func:`prevalens.report.model.build_report_model`.
+        From :func:`prevalens.report.model.build_report_model` (or, with ``template=
+        "comparison.html.j2"``, :func:`prevalens.report.compare_model.build_comparison_model`).
     templates_dir : path, optional
         A folder of the user's templates (``--templates DIR``): any of ``report.html.j2``,
         ``cover.html.j2``, ``macros.html.j2``, ``sections/<id>.html.j2`` replaces the bundled
         one of that name, ``sections/extra-<name>.html.j2`` adds a section before sign-off,
         ``report.css`` replaces and ``extra.css`` extends the stylesheet. Its templates run in
         Jinja's sandbox. See ``templates/README.md``.
+    template : str
+        The top-level template: ``report.html.j2`` (an audit) or ``comparison.html.j2``.
 
     Raises
     ------
@@ -264,12 +276,12 @@ def render_html(model: ReportModel, *, templates_dir: Path | None = None) -> str
     if templates_dir is not None and Path(templates_dir).resolve() != bundled.resolve():
         user_dir = Path(templates_dir)
     env = _environment(user_dir)
-    css = _stylesheet(user_dir)
+    css = _stylesheet(user_dir, template)
     if user_dir is None:
-        return env.get_template("report.html.j2").render(model=model, css=css)
+        return env.get_template(template).render(model=model, css=css)
     try:
         model = _extra_sections(env, user_dir, model)
-        return env.get_template("report.html.j2").render(model=model, css=css)
+        return env.get_template(template).render(model=model, css=css)
     except jinja2.TemplateError as exc:  # the user's template, not a bug of prevalens
         name, line = _template_location(exc, user_dir)
         where = f" line {line}" if line else ""
@@ -364,8 +376,8 @@ def render_pdf(
 
     if variant not in _ALLOWED_VARIANTS:
         raise ConfigError(
-            f"PDF variant {variant!r} is refused: the report's attachments (results.json, "
-            f"per_class.csv) need one of {sorted(_ALLOWED_VARIANTS)}"
+            f"PDF variant {variant!r} is refused: the report's attachments "
+            f"({', '.join(attachments) or 'none'}) need one of {sorted(_ALLOWED_VARIANTS)}"
         )
     assets = bundled_templates_dir()
     fetcher = AssetFetcher(assets)
@@ -441,6 +453,51 @@ def render_report(
             identifier=model.report_id,
         )
         outputs["per_class.csv"] = csv_bytes
+    return outputs
+
+
+def render_comparison(d: dict, *, formats=("html", "pdf"), title: str | None = None) -> dict:
+    """Render the report of a comparison of models in memory.
+
+    Parameters
+    ----------
+    d : dict
+        The comparison dict (``ComparisonResult.to_dict()`` or a loaded ``comparison.json``);
+        the only source of every number.
+    formats : iterable of {"html", "pdf"}
+    title : str, optional
+        The report's title (see :func:`~prevalens.report.compare_model.build_comparison_model`).
+
+    Returns
+    -------
+    dict
+        ``{file name: bytes}``: ``comparison.html`` and ``comparison.pdf`` (PDF/A-3u with
+        ``comparison.json`` and ``differences.csv`` attached, byte for byte as ``prevalens
+        compare`` writes them).
+    """
+    from .compare_model import (
+        ATTACHMENT_DESCRIPTIONS,
+        build_comparison_model,
+        comparison_attachments,
+    )
+
+    files = comparison_attachments(d)
+    model = build_comparison_model(
+        d,
+        title=title,
+        attachments={n: hashlib.sha256(b).hexdigest() for n, b in files.items()},
+    )
+    html = render_html(model, template="comparison.html.j2")
+    outputs: dict[str, bytes] = {}
+    if "html" in formats:
+        outputs["comparison.html"] = html.encode("utf-8")
+    if "pdf" in formats:
+        outputs["comparison.pdf"] = render_pdf(
+            html,
+            attachments={n: (b, ATTACHMENT_DESCRIPTIONS[n]) for n, b in files.items()},
+            created_utc=d["run"]["created_utc"],
+            identifier=model.report_id,
+        )
     return outputs
 
 

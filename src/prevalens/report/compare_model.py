@@ -1,0 +1,810 @@
+"""The comparison report's data model: comparison dict -> ready-formatted sections and figures.
+
+The counterpart of :mod:`prevalens.report.model` for ``prevalens compare``: it reads only the
+comparison dict (``ComparisonResult.to_dict()`` or a loaded ``comparison.json``) and returns a
+:class:`~prevalens.report.model.ReportModel` of the same blocks (tables of :class:`Cell`\\ s,
+paragraphs, findings, figures), so the same macros, stylesheet and cover lay it out and the
+templates compute nothing. ``templates/comparison.html.j2`` assembles it; each section is laid out
+by ``templates/sections/compare-<name>.html.j2``.
+
+Every number follows the report's display rules (:mod:`prevalens.formatting`); a difference
+carries its sign (``+0.08 [0.05, 0.11]``), an approximate interval its mark (``≈``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+
+from ..comparison_exports import (
+    HEADLINE_ORDER,
+    MAX_CLASS_ROWS,
+    _bounds,
+    _diff,
+    class_rows,
+    comparison_csv,
+    comparison_json,
+    decision,
+    findings_metrics,
+    headline_rows,
+    min_effect,
+    omitted_runs,
+    p_text,
+)
+from ..exports import fmt_marked
+from ..formatting import (
+    digits_for_width,
+    fmt_level,
+    fmt_number,
+    fmt_percent,
+    metric_name,
+    metric_text,
+    quantity_text,
+)
+from . import compare_plots
+from .model import (
+    Cell,
+    Figure,
+    Paragraph,
+    ReportModel,
+    Section,
+    _config_value,
+    _findings,
+    _kv,
+    _note_text,
+    _report_id,
+    _table,
+)
+
+__all__ = [
+    "COMPARISON_SECTIONS",
+    "build_comparison_model",
+    "build_comparison_figures",
+    "comparison_attachments",
+]
+
+#: The attachments of the comparison PDF: file name -> description.
+ATTACHMENT_DESCRIPTIONS = {
+    "comparison.json": "Every number of this report (schema prevalens.comparison/1)",
+    "differences.csv": "Every difference of every pair, with intervals and adjusted decisions",
+}
+
+
+_INTERVAL_NAMES = {"bca": "BCa", "percentile": "percentile", "basic": "basic"}
+
+
+def comparison_attachments(d: dict) -> dict:
+    """The files the PDF embeds, as bytes: ``comparison.json`` (exactly as ``prevalens compare``
+    writes it) and ``differences.csv``."""
+    return {"comparison.json": comparison_json(d), "differences.csv": comparison_csv(d)}
+
+
+# ------------------------------------------------------------------------------------------------
+# cells
+
+
+def _diff_cell(row: dict | None, *, star: bool = False) -> Cell:
+    """A difference as a numeric cell, its interval apart; ``star``: ``*`` after the estimate
+    when its adjusted interval excludes 0."""
+    if row is None:
+        return Cell("", None, ("num",))
+    text = _diff(row, marked=True)
+    est, sep, ci = text.partition(" ")
+    if star and (row.get("adjusted") or {}).get("significant"):
+        est += "*"
+    return Cell(est, ci if sep else None, ("num",))
+
+
+def _side_cell(e: dict | None, metric: str) -> Cell:
+    if not e or e.get("estimate") is None:
+        return Cell("", None, ("num",))
+    est, sep, ci = fmt_marked(e, bounds=_bounds(metric)).partition(" ")
+    return Cell(est, ci if sep else None, ("num",))
+
+
+def _adjusted_cell(row: dict) -> Cell:
+    adj = row.get("adjusted")
+    if not adj or adj.get("ci_low") is None or adj.get("ci_high") is None:
+        return Cell("", None, ("num",))
+    lo, hi = adj["ci_low"], adj["ci_high"]
+    digits = digits_for_width(hi - lo)
+
+    def signed(x):
+        t = fmt_number(x, digits, bounds=(0.0,))
+        return "+" + t if x > 0 else t
+
+    return Cell(f"[{signed(lo)}, {signed(hi)}]", None, ("num",))
+
+
+def _pair_name(pair: dict) -> str:
+    return f"{pair['candidate']} \u2212 {pair['reference']}"
+
+
+def _level(d: dict) -> str:
+    return fmt_level(d["run"]["confidence_level"])
+
+
+def _adjustment(d: dict) -> str:
+    return str((d.get("family") or {}).get("adjustment") or "holm").capitalize()
+
+
+def _min_support(d: dict) -> int:
+    return int((d["run"].get("config") or {}).get("min_support") or 10)
+
+
+# ------------------------------------------------------------------------------------------------
+# sections
+
+
+class _Ctx:
+    def __init__(self, d: dict, figures: dict, report_id: str, attachments: dict, max_rows):
+        self.d = d
+        self.figures = figures
+        self.report_id = report_id
+        self.attachments = attachments
+        self.max_rows = max_rows
+        self.effect = min_effect(d)
+        self.many = len(d["pairs"]) > 1
+
+    def suffix(self, i: int) -> str:
+        """Block names of the second and later pairs: ``headline-2``."""
+        return f"-{i + 1}" if i else ""
+
+    def caption(self, text: str, pair: dict) -> str:
+        return f"{text}: {_pair_name(pair)}" if self.many else text
+
+
+def _family_phrase(d: dict) -> str:
+    fam = d.get("family") or {}
+    return (
+        f"one {_adjustment(d)} family over {fam.get('size', 0)} claims (the findings metrics' "
+        "macro averages, accuracy, log loss and Brier score, each class, each stratum, the "
+        "shift between the rarest and the most common stratum, and the micro-macro gap)"
+    )
+
+
+def _summary(ctx: _Ctx) -> list:
+    d = ctx.d
+    data, run = d["data"], d["run"]
+    blocks: list = []
+    texts = {
+        (f["evidence"] or {}).get("candidate"): f["text"]
+        for f in d.get("findings", [])
+        if f["kind"] == "comparison"
+    }
+    for i, pair in enumerate(d["pairs"]):
+        text = texts.get(pair["candidate"])
+        if text:
+            blocks.append(Paragraph(text, "finding" + ctx.suffix(i)))
+    models = ", ".join(d["models"][1:])
+    b = run["n_resamples"]
+    blocks.append(
+        Paragraph(
+            f"{models} {'is' if len(d['models']) == 2 else 'are'} compared with the reference "
+            f"{d['reference']} on the same {data['n_samples']:,} samples of "
+            f"{data['n_classes']} classes. Differences are candidate minus reference with paired "
+            f"{_level(d)} intervals ("
+            + (
+                f"{_INTERVAL_NAMES.get(run['interval_method'], run['interval_method'])} from "
+                f"{b:,} {run['resampling']} bootstrap replicates of the joint table of the truth "
+                "and both predictions, Newcombe's interval for accuracy and per-class recall, "
+                "DeLong's paired covariance for ROC AUC"
+                if b
+                else "no resampling: point differences only"
+            )
+            + (
+                f"); {_family_phrase(d)}. A difference is claimed only when its adjusted "
+                f"interval excludes 0, it is at least {ctx.effect:g} and it does not rest on "
+                f"classes with fewer than {_min_support(d)} true samples."
+                if b
+                else "). Without resampling no difference is tested in the family, so none is "
+                "claimed: rerun with --n-resamples for intervals and decisions."
+            ),
+            "overview",
+        )
+    )
+    for i, pair in enumerate(d["pairs"]):
+        rows = [(q, r) for q, r in headline_rows(pair) if r.get("adjusted")]
+        if not rows:
+            continue
+        blocks.append(
+            _table(
+                "claims" + ctx.suffix(i),
+                [
+                    "Metric",
+                    pair["reference"],
+                    pair["candidate"],
+                    f"Difference [{_level(d)}]",
+                    f"{_adjustment(d)}-adjusted",
+                    "Decision",
+                ],
+                [
+                    [
+                        quantity_text(q),
+                        _side_cell(r["reference"], r["metric"]),
+                        _side_cell(r["candidate"], r["metric"]),
+                        _diff_cell(r),
+                        _adjusted_cell(r),
+                        decision(r, ctx.effect),
+                    ]
+                    for q, r in rows
+                ],
+                caption=ctx.caption("The headline claims", pair),
+                numeric=(1, 2, 3, 4),
+                row_classes=[
+                    "flagged" if decision(r, ctx.effect) == "worse" else "" for _, r in rows
+                ],
+                note="Each model's estimate with its own interval, the paired difference with its "
+                f"marginal {_level(d)} interval, and the interval of the {_adjustment(d)} family "
+                "that a decision rests on. For log loss and Brier score lower is better.",
+            )
+        )
+    rest = [(f["severity"], f["text"]) for f in d.get("findings", []) if f["kind"] != "comparison"]
+    if rest:
+        blocks.append(_findings("key_findings", rest))
+    gates = _gates(d.get("gates"))
+    if gates is not None:
+        blocks.append(gates)
+    return blocks
+
+
+def _gates(gates):
+    if not gates or not gates.get("items"):
+        return None
+    rows = [
+        [
+            g.get("spec", ""),
+            "PASS" if g.get("passed") else "FAIL",
+            g.get("note") or "",
+        ]
+        for g in gates["items"]
+    ]
+    verdict = "PASS" if gates.get("passed") else f"FAIL ({gates.get('n_failed', '?')} failed)"
+    return _table(
+        "gates",
+        ["Gate", "Result", "Note"],
+        rows,
+        caption=f"Gates on the differences: {verdict}",
+        row_classes=["" if g.get("passed") else "flagged" for g in gates["items"]],
+    )
+
+
+def _headline(ctx: _Ctx) -> list:
+    d = ctx.d
+    blocks: list = []
+    order = {q: k for k, q in enumerate(HEADLINE_ORDER)}
+    for i, pair in enumerate(d["pairs"]):
+        rows = sorted(headline_rows(pair), key=lambda qr: order.get(qr[0], len(order)))
+        blocks.append(
+            _table(
+                "headline" + ctx.suffix(i),
+                [
+                    "Metric",
+                    pair["reference"],
+                    pair["candidate"],
+                    f"Difference [{_level(d)}]",
+                    "p",
+                    "Decision",
+                ],
+                [
+                    [
+                        quantity_text(q),
+                        _side_cell(r["reference"], r["metric"]),
+                        _side_cell(r["candidate"], r["metric"]),
+                        _diff_cell(r),
+                        Cell(p_text(r["difference"]), None, ("num",)),
+                        decision(r, ctx.effect),
+                    ]
+                    for q, r in rows
+                ],
+                caption=ctx.caption("Headline differences (candidate minus reference)", pair),
+                numeric=(1, 2, 3, 4),
+                row_classes=[
+                    "flagged" if decision(r, ctx.effect) == "worse" else "" for _, r in rows
+                ],
+                note=f"p: two-sided, consistent with the {_level(d)} interval ('<': a bound, "
+                "every bootstrap replicate on one side). Decision, of the "
+                f"{_adjustment(d)} family: 'better' or 'worse' is a claim (the adjusted interval "
+                f"excludes 0 and the difference is at least {ctx.effect:g}); '(< {ctx.effect:g})' "
+                "distinguishable but smaller, not claimed; blank: not a claim (micro precision, "
+                "recall and F1 equal accuracy in single-label data). Lower is better for log "
+                "loss and Brier score. The methods section names each row's interval.",
+            )
+        )
+    return blocks
+
+
+def _where(ctx: _Ctx) -> list:
+    d = ctx.d
+    blocks: list = [
+        Paragraph(
+            "Does the change reach the rare classes? The macro average of each prevalence "
+            "stratum under both models, their difference, the shift (the change in the rarest "
+            "stratum minus the change in the most common: positive when the candidate gains more "
+            "on the rare classes) and the change of the macro-micro gap.",
+            "explanation",
+        )
+    ]
+    for i, pair in enumerate(d["pairs"]):
+        metrics = [
+            m for m in findings_metrics(d, pair) if any(m in s["metrics"] for s in pair["strata"])
+        ]
+        if not pair["strata"] or not metrics:
+            continue
+        rows, classes = [], []
+        for s in pair["strata"]:
+            rows.append(
+                [s["name"], f"{len(s['classes']):,}"]
+                + [_diff_cell(s["metrics"].get(m), star=True) for m in metrics]
+            )
+            classes.append("")
+        for name, block in (
+            ("Shift: rarest minus most common stratum", pair.get("shift") or {}),
+            ("Change of macro \u2212 micro", pair.get("gap") or {}),
+        ):
+            if any(m in block for m in metrics):
+                rows.append([name, ""] + [_diff_cell(block.get(m), star=True) for m in metrics])
+                classes.append("summary")
+        blocks.append(
+            _table(
+                "strata" + ctx.suffix(i),
+                ["Stratum", "Classes"] + [f"Macro {metric_text(m)}" for m in metrics],
+                rows,
+                caption=ctx.caption("Differences by prevalence stratum", pair),
+                numeric=tuple(range(1, 2 + len(metrics))),
+                row_classes=classes,
+                note=f"Differences of the macro average within each stratum with marginal "
+                f"{_level(d)} paired intervals; * its {_adjustment(d)}-adjusted interval "
+                "excludes 0. A blank cell: not defined for that metric (the shift and the gap "
+                "are not computed for ROC AUC). Strata: "
+                + "; ".join(
+                    f"{s['name']}: {', '.join(str(c) for c in s['classes'][:12])}"
+                    + (f" and {len(s['classes']) - 12} more" if len(s["classes"]) > 12 else "")
+                    for s in pair["strata"]
+                )
+                + "."
+                + (
+                    ""
+                    if pair.get("shift")
+                    else " The shift is not reported: it needs classes in both the rarest and "
+                    "the most common stratum of the definition."
+                ),
+            )
+        )
+        for kind, name in (("strata", "strata_figure"), ("classes", "forest")):
+            f = ctx.figures.get((kind, pair["candidate"]))
+            if f is not None:
+                blocks.append(Figure(f.title, f.alt, f.data_uri, name + ctx.suffix(i)))
+    return blocks
+
+
+def _per_class(ctx: _Ctx) -> list:
+    d = ctx.d
+    blocks: list = []
+    min_support = _min_support(d)
+    for i, pair in enumerate(d["pairs"]):
+        metrics = findings_metrics(d, pair)
+        shown, note = class_rows(pair, metrics, ctx.max_rows)
+        header = [Cell("Class"), Cell("Support", "prevalence", ("wrap",))]
+        for m in metrics:
+            header += [
+                Cell(metric_name(m), None, ("wrap",)),
+                Cell(f"\u0394 {metric_text(m)}", f"[{_level(d)}]", ("wrap",)),
+            ]
+        rows, classes = [], []
+        gaps = omitted_runs(pair, shown)
+        width = 2 + 2 * len(metrics)
+
+        def gap_row(n, width=width):
+            return [f"\u2026 {n} class{'es' if n != 1 else ''} not shown"] + [""] * (width - 1)
+
+        for k, c in enumerate(shown):
+            if k in gaps:
+                rows.append(gap_row(gaps[k]))
+                classes.append("omitted")
+            small = "insufficient" in (c.get("flags") or ())
+            row = [
+                str(c["label"]) + (" \u2020" if small else ""),
+                Cell(f"{c['support']:,}", fmt_percent(c["prevalence"]), ("num",)),
+            ]
+            for m in metrics:
+                r = c["metrics"].get(m)
+                row += [_levels(r, m), _diff_cell(r, star=True)]
+            rows.append(row)
+            classes.append("flagged" if small else "")
+        if len(shown) in gaps:
+            rows.append(gap_row(gaps[len(shown)]))
+            classes.append("omitted")
+        names = ", ".join(metric_text(m) for m in metrics)
+        text = (
+            f"Classes by prevalence, rarest first. For {names}: the two models' values "
+            f"({pair['reference']} \u2192 {pair['candidate']}) and the difference with its "
+            f"marginal {_level(d)} paired interval; * the {_adjustment(d)}-adjusted interval "
+            f"excludes 0 (a claim when the difference is at least {ctx.effect:g}); \u2020 fewer "
+            f"than {min_support} true samples: shown, but not judged."
+        )
+        blocks.append(
+            _table(
+                "per_class" + ctx.suffix(i),
+                header,
+                rows,
+                caption=ctx.caption("Per-class differences (candidate minus reference)", pair),
+                numeric=tuple(range(1, 2 + 2 * len(metrics))),
+                row_classes=classes,
+                note=text + (" " + note if note else ""),
+            )
+        )
+    return blocks
+
+
+def _levels(row: dict | None, metric: str) -> Cell:
+    """``0.54 → 0.69``: the two models' estimates."""
+    if row is None:
+        return Cell("", None, ("num",))
+    a, b = (
+        fmt_number(row[k].get("estimate"), 2, bounds=_bounds(metric))
+        for k in ("reference", "candidate")
+    )
+    return Cell(f"{a} \u2192 {b}", None, ("num", "levels"))
+
+
+def _tests(ctx: _Ctx) -> list:
+    d = ctx.d
+    blocks: list = []
+    for i, pair in enumerate(d["pairs"]):
+        t = pair.get("tests") or {}
+        rows = []
+        mc = t.get("mcnemar")
+        if mc:
+            rows.append(
+                [
+                    "McNemar (exact)",
+                    f"{mc['reference_only_correct']:,} samples only {pair['reference']} "
+                    f"classified right, {mc['candidate_only_correct']:,} only "
+                    f"{pair['candidate']}",
+                    _pval(mc.get("p_exact")),
+                    _note_text({"text": mc.get("note") or ""}),
+                ]
+            )
+            rows.append(
+                [
+                    "McNemar (mid-p)",
+                    "the same discordant samples",
+                    _pval(mc.get("p_mid_p")),
+                    "The exact test's mid-p version, less conservative.",
+                ]
+            )
+        sm = t.get("stuart_maxwell")
+        if sm:
+            rows.append(
+                [
+                    "Stuart\u2013Maxwell",
+                    f"\u03c7\u00b2 = {fmt_number(sm['statistic'], 2, bounds=())}, df = {sm['df']}",
+                    _pval(sm.get("p_value")),
+                    _note_text({"text": sm.get("note") or ""}),
+                ]
+            )
+        if rows:
+            blocks.append(
+                _table(
+                    "tests" + ctx.suffix(i),
+                    ["Test", "Statistic", "p", "What it tests"],
+                    rows,
+                    caption=ctx.caption("Tests of the whole table", pair),
+                    numeric=(2,),
+                    note="Marginal tests, outside the family of claims: they say whether the "
+                    "two models differ at all (in accuracy; in how often they predict each "
+                    "class), not where.",
+                )
+            )
+    return blocks
+
+
+def _pval(p) -> str:
+    if p is None or not math.isfinite(p):
+        return "undefined"
+    return "<0.0001" if p < 1e-4 else fmt_number(p, 4, bounds=(0.0, 1.0))
+
+
+def _methods(ctx: _Ctx) -> list:
+    d = ctx.d
+    run, cfg = d["run"], d["run"].get("config") or {}
+    b = run["n_resamples"]
+    fam = d.get("family") or {}
+    clustered = run.get("resampling") == "cluster"
+    return [
+        Paragraph(
+            "Both models are scored on the same samples, so every difference is paired: it is "
+            "the candidate's value minus the reference's, and its interval uses the "
+            "correlation between the two models' errors, which makes it narrower than two "
+            "separate intervals would suggest. Each model's own estimate and interval come "
+            "from its own audit (the same methods as prevalens audit).",
+            "design",
+        ),
+        _kv(
+            "settings",
+            [
+                (
+                    "Label metrics (averages, per-class precision and F1, strata, gap, shift)",
+                    (
+                        "leave-one-cluster-out jackknife of the paired table, t quantile"
+                        if clustered
+                        else f"{_INTERVAL_NAMES.get(run['interval_method'], run['interval_method'])} "
+                        f"intervals from {b:,} "
+                        f"{run['resampling']} bootstrap replicates of the joint table of "
+                        "(truth, reference prediction, candidate prediction): the table's "
+                        "cells are resampled as multinomial counts, so both models see the "
+                        "same resampled samples; p-values invert the same interval"
+                    )
+                    if b
+                    else "no resampling: point differences only",
+                ),
+                (
+                    "Accuracy, per-class recall and specificity",
+                    "Newcombe's hybrid score interval for the difference of paired proportions "
+                    "(method 10), valid for small classes and near 0 or 1; p by inverting it"
+                    if not clustered
+                    else "the clustered jackknife (Newcombe's interval has no clustered form)",
+                ),
+                (
+                    "ROC AUC",
+                    "DeLong's paired covariance of the two models' AUCs (per class, and the "
+                    "macro, weighted and stratum averages with the full covariance of the "
+                    "per-class differences), t interval",
+                ),
+                ("Log loss, Brier score", "paired t interval on the per-sample differences"),
+                (
+                    "Family of claims",
+                    f"{_adjustment(d)} over {fam.get('size', 0)} claims at "
+                    f"{fmt_level(fam.get('confidence_level') or run['confidence_level'])}: "
+                    "macro "
+                    + ", ".join(metric_text(m) for m in cfg.get("findings_metrics") or ())
+                    + ", accuracy, log loss, Brier score, each class's findings metrics, each "
+                    "stratum, the shift and the gap",
+                ),
+                (
+                    "Minimum support",
+                    f"{_min_support(d)} true samples: smaller classes are shown but not judged, "
+                    "and a claim over several classes must hold without them",
+                ),
+                ("Minimum effect", f"{ctx.effect:g}: smaller differences are not claimed"),
+                ("Confidence level", _level(d)),
+                ("Resamples (B)", f"{b:,}"),
+                ("Seed", str(run["seed"])),
+                ("Tests", "McNemar (exact and mid-p); Stuart\u2013Maxwell (marginal homogeneity)"),
+                ("Tool version", f"prevalens {d['tool']['version']}"),
+            ],
+        ),
+    ]
+
+
+def _quantity_words(q: str, metric: str) -> str:
+    """A quantity in words: ``macro ROC AUC``, ``recall of class cat``, ``macro F1 of the rare
+    stratum`` (a class label may hold dots: the metric is the last part)."""
+    head = q.split(".", 1)[0]
+    if head in ("class", "stratum"):
+        name = q[len(head) + 1 : len(q) - len(metric) - 1]
+        if head == "class":
+            return f"{metric_text(metric)} of class {name}"
+        return f"macro {metric_text(metric)} of the {name} stratum"
+    if head in ("gap", "shift"):
+        return f"the {head} in {metric_text(metric)}"
+    return quantity_text(q)
+
+
+def _approximate(d: dict) -> list:
+    """Why intervals are approximate (status unstable, marked ≈): one item per reason, naming
+    the estimates (a model's own, or a difference) it applies to."""
+    reasons: dict = {}
+
+    def visit(row):
+        for side in ("reference", "candidate", "difference"):
+            e = row.get(side) or {}
+            if e.get("status") == "unstable":
+                what = _quantity_words(row["quantity"], row["metric"])
+                who = (
+                    f"the difference in {what}"
+                    if side == "difference"
+                    else f"{what} of {row['_model_' + side]}"
+                )
+                note = re.sub(r"\s*\(\d+ with [^)]*\)", "", e.get("note") or "")
+                reasons.setdefault(note or "approximate", []).append(who)
+
+    for pair in d["pairs"]:
+        names = {"_model_reference": pair["reference"], "_model_candidate": pair["candidate"]}
+        rows = [*pair["headline"].values(), *pair["gap"].values(), *pair["shift"].values()]
+        rows += [r for s in pair["strata"] for r in s["metrics"].values()]
+        rows += [r for c in pair["per_class"] for r in c["metrics"].values()]
+        for r in rows:
+            visit({**r, **names})
+    items = []
+    for note, who in reasons.items():
+        who = list(dict.fromkeys(who))
+        listed = ", ".join(who[:8]) + (f" and {len(who) - 8} more" if len(who) > 8 else "")
+        items.append(
+            f"Approximate intervals (\u2248) of {listed}: "
+            + (note if note != "approximate" else "the interval is approximate")
+            + "."
+        )
+    return items
+
+
+def _limitations(ctx: _Ctx) -> list:
+    d = ctx.d
+    items = [("info", _note_text(n)) for n in d.get("notes", [])]
+    items += [("medium", text) for text in _approximate(d)]
+    said = " ".join(n["text"] for n in d.get("notes", []))
+    if "Micro ROC AUC and average precision are not compared" not in said:
+        items.append(("info", "Micro ROC AUC and average precision are not compared."))
+    items.append(
+        (
+            "info",
+            "Per-class and stratum intervals in the tables are marginal (each difference on its "
+            f"own); the decisions rest on the {_adjustment(d)}-adjusted intervals, which are "
+            "wider.",
+        )
+    )
+    return [_findings("notes", items)]
+
+
+def _reproducibility(ctx: _Ctx) -> list:
+    d = ctx.d
+    run = d["run"]
+    pairs = [
+        ("Command", run.get("command") or "Python API"),
+        ("Seed", str(run["seed"])),
+        ("Created (UTC)", run["created_utc"]),
+        ("Report id", ctx.report_id),
+        ("Tool", f"prevalens {d['tool']['version']}"),
+        ("Models", ", ".join(d["models"]) + f" (reference {d['reference']})"),
+    ]
+    for i in d.get("inputs", []):
+        pairs.append(
+            (
+                "Input",
+                f"{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 {i['sha256'] or 'n/a'})",
+            )
+        )
+    for name, sha in ctx.attachments.items():
+        pairs.append(("Attachment", f"{name} (SHA-256 {sha})"))
+    cfg = run.get("config") or {}
+    rows = [[k, _config_value(v)] for k, v in cfg.items() if v not in (None, [], ())]
+    return [
+        _kv("run", pairs),
+        _table("config", ["Option", "Value"], rows, caption="Resolved configuration"),
+        Paragraph(
+            "The PDF carries comparison.json and differences.csv as attachments: extract them "
+            "with any PDF reader's attachment panel, or `pdfdetach -saveall comparison.pdf` "
+            "(poppler).",
+            "attachments",
+        ),
+    ]
+
+
+#: The sections in reading order: (id, heading, builder); a builder that returns no block leaves
+#: its section out. ``sections/<id>.html.j2`` lays out each.
+COMPARISON_SECTIONS = (
+    ("compare-summary", "Executive summary", _summary),
+    ("compare-headline", "Headline differences", _headline),
+    ("compare-where", "Where the difference lies", _where),
+    ("compare-per-class", "Per-class differences", _per_class),
+    ("compare-tests", "Tests of the whole table", _tests),
+    ("compare-methods", "Methods", _methods),
+    ("compare-limitations", "Notes and limitations", _limitations),
+    ("compare-reproducibility", "Reproducibility", _reproducibility),
+)
+
+
+def build_comparison_figures(d: dict) -> dict:
+    """Every figure of the comparison report as :class:`Figure` (data-URI SVG with alt text),
+    by ``(kind, candidate)`` (see :func:`prevalens.report.compare_plots.comparison_figures`)."""
+    from .plots import as_data_uri
+
+    return {
+        key: Figure(p.title, p.alt, as_data_uri(p.svg), key[0])
+        for key, p in compare_plots.comparison_figures(d).items()
+    }
+
+
+def build_comparison_model(
+    d: dict,
+    *,
+    title: str | None = None,
+    max_rows: int = MAX_CLASS_ROWS,
+    figures: dict | None = None,
+    attachments: dict | None = None,
+) -> ReportModel:
+    """Format a comparison dict for the templates.
+
+    Parameters
+    ----------
+    d : dict
+        ``ComparisonResult.to_dict()`` or a loaded ``comparison.json``.
+    title : str, optional
+        The report's title; default ``run.config.title``, else "Model comparison: CANDIDATE
+        against REFERENCE".
+    max_rows : int
+        Per-class tables and figures with more classes show this many: those that changed and
+        the rarest, and say so.
+    figures : dict, optional
+        From :func:`build_comparison_figures`; built here when None.
+    attachments : dict, optional
+        Names of the files the PDF embeds -> their SHA-256, listed in the reproducibility
+        section; by default those of :func:`comparison_attachments`.
+    """
+    figures = build_comparison_figures(d) if figures is None else figures
+    if attachments is None:
+        attachments = {
+            name: hashlib.sha256(data).hexdigest()
+            for name, data in comparison_attachments(d).items()
+        }
+    run, data = d["run"], d["data"]
+    cfg = run.get("config") or {}
+    cands = d["models"][1:]
+    title = (
+        title
+        or cfg.get("title")
+        or f"Model comparison: {', '.join(cands)} against {d['reference']}"
+    )
+    report_id = _report_id(d)
+    ctx = _Ctx(d, figures, report_id, attachments, max_rows)
+    sections = tuple(
+        Section(sid, heading, tuple(blocks))
+        for sid, heading, build in COMPARISON_SECTIONS
+        if (blocks := build(ctx))
+    )
+    gates = d.get("gates")
+    if gates and gates.get("items"):
+        n = len(gates["items"])
+        status = (
+            f"PASS: all {n} gates met"
+            if gates["passed"]
+            else f"FAIL: {gates.get('n_failed', '?')} of {n} gates not met"
+        )
+    else:
+        status = "no gates declared"
+    control = [
+        (
+            "Models compared",
+            f"{', '.join(cands)} (candidate{'s' if len(cands) > 1 else ''}) against "
+            f"{d['reference']} (reference)",
+        ),
+        (
+            "Data",
+            f"{data['n_samples']:,} samples, {data['n_classes']} classes, the same rows for every "
+            "model",
+        ),
+    ]
+    for i in d.get("inputs") or []:
+        control.append(
+            (
+                "Input SHA-256",
+                f"{i['sha256'] or 'not recorded'} ({i['path'] or 'in-memory data'})",
+            )
+        )
+    if not d.get("inputs"):
+        control.append(("Input SHA-256", "not recorded (in-memory data)"))
+    control += [
+        ("Report id", report_id),
+        ("Created (UTC)", run["created_utc"].replace("T", " ").replace("Z", "")),
+        ("Tool", f"prevalens {d['tool']['version']}"),
+        ("Seed", str(run["seed"])),
+        ("Status", status),
+    ]
+    return ReportModel(
+        title=title,
+        subtitle=f"{data['n_samples']:,} samples, {data['n_classes']} classes, "
+        f"{len(d['models'])} models, paired",
+        language="en",
+        author=f"prevalens {d['tool']['version']}",
+        keywords="model comparison, paired differences, classifier audit, class prevalence, "
+        "confidence intervals",
+        document_control=tuple(control),
+        status=status,
+        sections=sections,
+        footer_left=f"{title} · report {report_id}",
+        generated=run["created_utc"],
+        report_id=report_id,
+        kicker="Model comparison report",
+    )
