@@ -359,7 +359,7 @@ def _numbers(d):
 def test_one_file_and_joined_files_give_the_same_comparison(files):
     from prevalens.cli import main
 
-    common = ["--seed", "5", "--n-resamples", "200", "--quiet"]
+    common = ["--seed", "5", "--n-resamples", "200", "--quiet", "--format", "json,md,csv"]
     assert (
         main(
             [
@@ -461,8 +461,10 @@ def test_cli_usage_errors(files, capsys):
     assert "two or more files" in capsys.readouterr().err
     assert main(["compare", str(files / "both.csv"), "--model", "old"]) == 2
     assert "expected NAME=COLUMN" in capsys.readouterr().err
-    assert main(["compare", str(files / "old.csv"), str(files / "new.csv"), "--format", "pdf"]) == 2
-    assert "compare writes json, md, csv" in capsys.readouterr().err
+    assert (
+        main(["compare", str(files / "old.csv"), str(files / "new.csv"), "--format", "docx"]) == 2
+    )
+    assert "compare writes json, md, csv, html, pdf, tex" in capsys.readouterr().err
 
 
 def test_gates_on_differences_exit_1_and_report_for_ci(files, capsys):

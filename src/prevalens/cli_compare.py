@@ -8,14 +8,19 @@ gates of differences exit 1 when they fail, as the audit's gates do.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from .compare import compare_predictions
-from .comparison_exports import comparison_csv, comparison_markdown, headline_rows
+from .comparison_exports import (
+    comparison_csv,
+    comparison_json,
+    comparison_latex,
+    comparison_markdown,
+    headline_rows,
+)
 from .exceptions import PrevalensError
 from .formatting import fmt_estimate, quantity_text
 from .gate_reports import gates_github, gates_junit
@@ -26,9 +31,18 @@ from .outputs import write_outputs
 
 __all__ = ["add_parser", "run"]
 
-#: Formats ``prevalens compare`` writes.
-COMPARE_FORMATS = ("json", "md", "csv")
-_DEFAULT_FORMATS = ("json", "md", "csv")
+#: Formats ``prevalens compare`` writes -> their files.
+COMPARE_FILES = {
+    "json": ("comparison.json",),
+    "md": ("comparison.md",),
+    "csv": ("differences.csv",),
+    "html": ("comparison.html",),
+    "pdf": ("comparison.pdf",),
+    "tex": ("comparison.tex",),
+}
+COMPARE_FORMATS = tuple(COMPARE_FILES)
+#: The report is in the default: it renders in a few seconds even at 100 classes.
+_DEFAULT_FORMATS = ("json", "md", "csv", "html", "pdf")
 
 EPILOG = """\
 examples:
@@ -103,6 +117,13 @@ def add_parser(sub, add_option) -> argparse.ArgumentParser:
         "--github-annotations",
         action="store_true",
         help="print the gates as GitHub Actions annotations (::error / ::notice), also with --quiet",
+    )
+    c.add_argument(
+        "--title",
+        dest="title",
+        default=None,
+        metavar="TEXT",
+        help="the report's title (default: 'Model comparison: CANDIDATE against REFERENCE')",
     )
     c.add_argument("--out-dir", default="reports/compare", help="output directory")
     c.add_argument(
@@ -193,7 +214,7 @@ def run(args, options: dict) -> int:
     d = result.to_dict()
     outputs: dict[str, bytes] = {}
     if "json" in formats:
-        outputs["comparison.json"] = (json.dumps(d, indent=2, allow_nan=False) + "\n").encode()
+        outputs["comparison.json"] = comparison_json(d)
     if "md" in formats:
         outputs["comparison.md"] = comparison_markdown(d).encode()
     if "csv" in formats:
@@ -201,6 +222,14 @@ def run(args, options: dict) -> int:
     extra = {}
     if args.junit is not None:
         extra["--junit"] = (Path(args.junit), gates_junit(d["gates"], suite="prevalens compare"))
+    if "tex" in formats:
+        outputs["comparison.tex"] = comparison_latex(d).encode("utf-8")
+    report = [f for f in ("html", "pdf") if f in formats]
+    if report:
+        from .report.render import render_comparison  # the report stack loads only when asked
+
+        progress("rendering the report")
+        outputs.update(render_comparison(d, formats=report))
     progress("writing outputs")
     written = write_outputs(Path(args.out_dir), outputs, extra=extra)
     progress.done()
