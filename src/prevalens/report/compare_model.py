@@ -517,8 +517,9 @@ def _methods(ctx: _Ctx) -> list:
         Paragraph(
             "Both models are scored on the same samples, so every difference is paired: it is "
             "the candidate's value minus the reference's, and its interval uses the "
-            "correlation between the two models' errors, which makes it narrower than two "
-            "separate intervals would suggest. Each model's own estimate and interval come "
+            "correlation between the two models' errors (when they err on the same samples, "
+            "as models trained on the same data do, it is narrower than two separate "
+            "intervals would suggest). Each model's own estimate and interval come "
             "from its own audit (the same methods as prevalens audit).",
             "design",
         ),
