@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from .exports import (
     _TEX_CLASS_DEF,
@@ -44,6 +45,8 @@ __all__ = [
     "comparison_latex",
     "decision",
     "class_rows",
+    "methods_by_test",
+    "pair_rows",
     "omitted_runs",
     "findings_metrics",
     "HEADLINE_ORDER",
@@ -200,6 +203,46 @@ def omitted_runs(pair: dict, shown) -> dict:
             runs[i] = k - prev - 1
         prev = k
     return runs
+
+
+def _test_family(test: str) -> str:
+    """A row's ``test`` without what varies between rows of one method (the t quantile's degrees
+    of freedom), so rows of one method group together."""
+    return re.sub(r",? t\(df=[0-9.]+\)", "", test or "").strip() or "not stated"
+
+
+def _row_group(row: dict) -> str:
+    """The quantity of a row in words, with classes and strata collapsed: ``accuracy``,
+    ``per-class recall``, ``stratum macro F1``, ``shift in recall``."""
+    q, metric = row["quantity"], row["metric"]
+    head = q.split(".", 1)[0]
+    if head == "class":
+        return f"per-class {metric_text(metric)}"
+    if head == "stratum":
+        return f"stratum macro {metric_text(metric)}"
+    if head in ("gap", "shift"):
+        return f"{head} in {metric_text(metric)}"
+    return quantity_text(q)
+
+
+def methods_by_test(rows) -> list[tuple[str, list[str]]]:
+    """How the differences of ``rows`` got their intervals: ``[(test, [what, ...]), ...]`` in
+    order of first use, read from each row's ``test`` (so it says what the comparison did)."""
+    out: dict[str, list[str]] = {}
+    for row in rows:
+        what = out.setdefault(_test_family(row.get("test") or ""), [])
+        name = _row_group(row)
+        if name not in what:
+            what.append(name)
+    return list(out.items())
+
+
+def pair_rows(pair: dict) -> list:
+    """Every difference row of a pair: headline, per-class, strata, gap, shift."""
+    rows = [r for _, r in headline_rows(pair)]
+    rows += [r for c in pair["per_class"] for r in c["metrics"].values()]
+    rows += [r for s_ in pair["strata"] for r in s_["metrics"].values()]
+    return rows + list(pair["gap"].values()) + list(pair["shift"].values())
 
 
 def comparison_json(d: dict) -> bytes:
@@ -408,20 +451,9 @@ def _tex_cell(text: str) -> str:
     return _tex_stack(est, interval) if sep else _tex_num(text)
 
 
-def _tex_method_text(d: dict) -> str:
-    run = d["run"]
-    b = run.get("n_resamples") or 0
-    method = {"bca": "BCa"}.get(run.get("interval_method"), run.get("interval_method"))
-    joint = (
-        f"{method} intervals from {b:,} {run.get('resampling')} "
-        "bootstrap replicates of the joint table of the truth and both predictions"
-        if b
-        else "no resampling: point differences only"
-    )
-    return (
-        f"{joint}; Newcombe's paired score interval for accuracy, recall and specificity; "
-        "DeLong's paired covariance for ROC AUC; a paired t interval for log loss and Brier score"
-    )
+def _tex_method_text(rows) -> str:
+    """The interval method of each row group of a table, as the rows' ``test`` says."""
+    return "; ".join(f"{', '.join(what)}: {test}" for test, what in methods_by_test(rows))
 
 
 def comparison_latex(d: dict, *, max_classes: int = MAX_CLASS_ROWS) -> str:
@@ -502,7 +534,8 @@ def _tex_headline(d, pair, level, effect, adjustment, suffix) -> list:
     caption = (
         f"Candidate {cand} against reference {ref} on the same {data['n_samples']:,} samples "
         f"({data['n_classes']} classes): each model's estimate and the paired difference "
-        f"(candidate minus reference) with {level} confidence intervals ({_tex_method_text(d)})."
+        f"(candidate minus reference) with {level} confidence intervals "
+        f"({_tex_method_text([r for _, r in rows])})."
     )
     note = (
         "$p$: two-sided, for no difference, from the same interval (``\\textless{}'' where the "
@@ -580,7 +613,9 @@ def _tex_classes(
     spec = "lr" + "r" * len(metrics)
     caption = (
         f"Per-class differences, {cand} minus {ref}, rarest class first, with paired {level} "
-        "confidence intervals."
+        "confidence intervals ("
+        + _tex_method_text([c["metrics"][m] for c in shown for m in metrics if m in c["metrics"]])
+        + ")."
     )
     support_cells = [(f"{c['support']:,}", _tex_num(fmt_percent(c["prevalence"]))) for c in shown]
 

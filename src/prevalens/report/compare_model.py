@@ -28,9 +28,11 @@ from ..comparison_exports import (
     decision,
     findings_metrics,
     headline_rows,
+    methods_by_test,
     min_effect,
     omitted_runs,
     p_text,
+    pair_rows,
 )
 from ..exports import fmt_marked
 from ..formatting import (
@@ -186,12 +188,11 @@ def _summary(ctx: _Ctx) -> list:
             f"{data['n_classes']} classes. Differences are candidate minus reference with paired "
             f"{_level(d)} intervals ("
             + (
-                f"{_INTERVAL_NAMES.get(run['interval_method'], run['interval_method'])} from "
                 f"{b:,} {run['resampling']} bootstrap replicates of the joint table of the truth "
-                "and both predictions, Newcombe's interval for accuracy and per-class recall, "
-                "DeLong's paired covariance for ROC AUC"
+                "and both predictions where a quantity needs them; the methods section names "
+                "each interval"
                 if b
-                else "no resampling: point differences only"
+                else "no resampling: point differences, and intervals only where they need none"
             )
             + (
                 f"); {_family_phrase(d)}. A difference is claimed only when its adjusted "
@@ -512,49 +513,34 @@ def _methods(ctx: _Ctx) -> list:
     run, cfg = d["run"], d["run"].get("config") or {}
     b = run["n_resamples"]
     fam = d.get("family") or {}
-    clustered = run.get("resampling") == "cluster"
+    # how each kind of difference got its interval, as the rows say (the first pair; every pair
+    # is computed the same way)
+    used = methods_by_test(pair_rows(d["pairs"][0])) if d["pairs"] else []
     return [
         Paragraph(
             "Both models are scored on the same samples, so every difference is paired: it is "
             "the candidate's value minus the reference's, and its interval uses the "
             "correlation between the two models' errors (when they err on the same samples, "
             "as models trained on the same data do, it is narrower than two separate "
-            "intervals would suggest). Each model's own estimate and interval come "
-            "from its own audit (the same methods as prevalens audit).",
+            "intervals would suggest). Each model's own estimate and interval come from its "
+            "own audit (the same methods as prevalens audit). The p-value of a difference is "
+            "consistent with its interval (it inverts the same construction).",
             "design",
+        ),
+        _table(
+            "intervals",
+            ["Interval of the difference", "Used for"],
+            [[_cap(test), ", ".join(what)] for test, what in used],
+            caption="Intervals of the differences",
+            note=f"Bootstrap: {b:,} {run['resampling']} replicates of the joint table of (truth, "
+            "reference prediction, candidate prediction), whose cells are resampled as "
+            "multinomial counts, so both models see the same resampled samples."
+            if b
+            else "No resampling (B = 0): quantities that need the bootstrap have no interval.",
         ),
         _kv(
             "settings",
             [
-                (
-                    "Label metrics (averages, per-class precision and F1, strata, gap, shift)",
-                    (
-                        "leave-one-cluster-out jackknife of the paired table, t quantile"
-                        if clustered
-                        else f"{_INTERVAL_NAMES.get(run['interval_method'], run['interval_method'])} "
-                        f"intervals from {b:,} "
-                        f"{run['resampling']} bootstrap replicates of the joint table of "
-                        "(truth, reference prediction, candidate prediction): the table's "
-                        "cells are resampled as multinomial counts, so both models see the "
-                        "same resampled samples; p-values invert the same interval"
-                    )
-                    if b
-                    else "no resampling: point differences only",
-                ),
-                (
-                    "Accuracy, per-class recall and specificity",
-                    "Newcombe's hybrid score interval for the difference of paired proportions "
-                    "(method 10), valid for small classes and near 0 or 1; p by inverting it"
-                    if not clustered
-                    else "the clustered jackknife (Newcombe's interval has no clustered form)",
-                ),
-                (
-                    "ROC AUC",
-                    "DeLong's paired covariance of the two models' AUCs (per class, and the "
-                    "macro, weighted and stratum averages with the full covariance of the "
-                    "per-class differences), t interval",
-                ),
-                ("Log loss, Brier score", "paired t interval on the per-sample differences"),
                 (
                     "Family of claims",
                     f"{_adjustment(d)} over {fam.get('size', 0)} claims at "
@@ -571,13 +557,23 @@ def _methods(ctx: _Ctx) -> list:
                 ),
                 ("Minimum effect", f"{ctx.effect:g}: smaller differences are not claimed"),
                 ("Confidence level", _level(d)),
-                ("Resamples (B)", f"{b:,}"),
+                (
+                    "Resamples (B)",
+                    f"{b:,} ({_INTERVAL_NAMES.get(run['interval_method'], run['interval_method'])}"
+                    f", {run['resampling']})"
+                    if b
+                    else "0",
+                ),
                 ("Seed", str(run["seed"])),
                 ("Tests", "McNemar (exact and mid-p); Stuart\u2013Maxwell (marginal homogeneity)"),
                 ("Tool version", f"prevalens {d['tool']['version']}"),
             ],
         ),
     ]
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _quantity_words(q: str, metric: str) -> str:
