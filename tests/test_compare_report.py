@@ -60,13 +60,17 @@ HOSTILE = [
 
 @pytest.fixture(scope="module")
 def k8():
-    """8 classes, B = 200, SOURCE_DATE_EPOCH fixed: the comparison dict and its report."""
+    """8 classes, B = 200, SOURCE_DATE_EPOCH fixed, two delta gates (one fails) and the regression
+    rule: the comparison dict and its report."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOURCE_DATE_EPOCH", EPOCH)
         y, sa, sb = draw(np.random.default_rng(1), 1500)
         labels = np.array(["ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen"], dtype=object)
         r = compare(
             labels[y], scores={"old": sa, "new": sb}, labels=list(labels), n_resamples=200, seed=1
+        )
+        r = r.with_gates(
+            ["delta.macro.f1 >= -0.02", "delta.macro.recall >= 0.9"], fail_on_regression=True
         )
         d = r.to_dict()
         out = render_comparison(d)
@@ -109,6 +113,10 @@ def test_summary_starts_with_the_comparison_finding(k8):
     first = re.search(r"</h2>\s*<p[^>]*>(.*?)</p>", summary, re.S).group(1)
     assert first == str(escape(finding))
     assert finding.startswith("new is better than old on")
+    # the gates on the differences: in the summary and the cover's status
+    assert d["gates"]["n_failed"] == 1
+    assert "Gates on the differences: FAIL, 1 of 3 not met" in summary
+    assert '<th scope="row">Status</th><td>FAIL: 1 of 3 gates not met</td>' in html
 
 
 def test_html_holds_every_headline_row(k8):

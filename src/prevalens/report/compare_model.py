@@ -37,6 +37,7 @@ from ..comparison_exports import (
 from ..exports import fmt_marked
 from ..formatting import (
     digits_for_width,
+    fmt_gate_value,
     fmt_level,
     fmt_number,
     fmt_percent,
@@ -205,6 +206,9 @@ def _summary(ctx: _Ctx) -> list:
             "overview",
         )
     )
+    gates = _gates(d.get("gates"))
+    if gates is not None:  # a release decision: right after the verdict
+        blocks.append(gates)
     for i, pair in enumerate(d["pairs"]):
         rows = [(q, r) for q, r in headline_rows(pair) if r.get("adjusted")]
         if not rows:
@@ -244,30 +248,55 @@ def _summary(ctx: _Ctx) -> list:
     rest = [(f["severity"], f["text"]) for f in d.get("findings", []) if f["kind"] != "comparison"]
     if rest:
         blocks.append(_findings("key_findings", rest))
-    gates = _gates(d.get("gates"))
-    if gates is not None:
-        blocks.append(gates)
     return blocks
 
 
+_COMPARED = {"ci_low": "lower bound", "ci_high": "upper bound", "estimate": "estimate"}
+
+
 def _gates(gates):
+    """The gates on the differences (``delta.`` gates and the regression rule), as a table."""
     if not gates or not gates.get("items"):
         return None
-    rows = [
-        [
-            g.get("spec", ""),
-            "PASS" if g.get("passed") else "FAIL",
-            g.get("note") or "",
-        ]
-        for g in gates["items"]
-    ]
-    verdict = "PASS" if gates.get("passed") else f"FAIL ({gates.get('n_failed', '?')} failed)"
+    rows = []
+    for g in gates["items"]:
+        e = g.get("estimate")
+        checked = (
+            f"{_COMPARED.get(g.get('compared') or '', 'value')} {fmt_gate_value(g)}"
+            if g.get("value") is not None
+            else ""
+        )
+        rows.append(
+            [
+                g.get("spec", ""),
+                g.get("pair") or ("every pair" if g.get("kind") == "regression" else ""),
+                checked,
+                _diff_cell({"difference": e}) if e else "",
+                "PASS" if g.get("passed") else "FAIL",
+                g.get("note") or "",
+            ]
+        )
+    n = len(gates["items"])
+    verdict = (
+        f"PASS, all {n} met"
+        if gates.get("passed")
+        else f"FAIL, {gates.get('n_failed', '?')} of {n} not met"
+    )
+    basis = (
+        "A delta gate is checked on the conservative end of the paired interval (the lower bound "
+        "for >=, the upper bound for <=)"
+        if gates.get("basis") == "interval"
+        else "A delta gate is checked on the estimate of the difference"
+    )
     return _table(
         "gates",
-        ["Gate", "Result", "Note"],
+        ["Gate", "Pair", "Checked value", "Difference", "Result", "Note"],
         rows,
         caption=f"Gates on the differences: {verdict}",
+        numeric=(2, 3),
         row_classes=["" if g.get("passed") else "flagged" for g in gates["items"]],
+        note=basis + "; an undefined value fails. The regression rule fails when a headline "
+        "metric is significantly worse after adjustment for the family.",
     )
 
 
