@@ -40,6 +40,7 @@ from prevalens.comparison_exports import (
     comparison_latex,
     headline_rows,
 )
+from prevalens.exports import APPROXIMATE_MARK
 from prevalens.formatting import fmt_signed, quantity_text
 from prevalens.report import compare_plots
 from prevalens.report.render import render_comparison
@@ -136,7 +137,9 @@ def test_html_holds_every_headline_row(k8):
         cells = dict(rows)[quantity_text(q)]
         # the signed difference and its interval, by the display rule of prevalens.formatting
         est, _, ci = fmt_signed(row["difference"], bounds=(0.0,)).partition(" ")
-        assert f">{est} <" in cells and f">{ci}<" in cells, (q, cells)
+        # an approximate interval (status unstable) carries the mark
+        mark = APPROXIMATE_MARK if row["difference"]["status"] == "unstable" else ""
+        assert f">{est} <" in cells and f">{mark}{ci}<" in cells, (q, cells)
 
 
 def test_html_is_self_contained_and_escapes_labels(k60_html):

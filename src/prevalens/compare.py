@@ -275,7 +275,12 @@ def _compare(models: dict, config: AuditConfig, reference, command) -> Compariso
         command=command,
         config=config.to_dict(),
     )
-    inputs = tuple(dict.fromkeys(i for name in [ref, *candidates] for i in models[name].inputs))
+    # each input file once, with the models read from it
+    owners: dict = {}
+    for name in [ref, *candidates]:
+        for i in models[name].inputs:
+            owners.setdefault(i, []).append(name)
+    inputs = tuple({**i.to_dict(), "models": names} for i, names in owners.items())
     result = ComparisonResult(
         run=run,
         models=(ref, *candidates),
@@ -764,6 +769,19 @@ class _Pair:
         test = _DELONG + (" (clustered, Obuchowski)" if self.clustered else "")
         n_pos = self.support
         n_neg = n - n_pos
+        # classes whose DeLong variance understates their uncertainty under either model (AUC at
+        # or near 0 or 1 with few positives): their rows, and averages they take part in, are
+        # approximate (status unstable) and carry no claim, as in the audit
+        with np.errstate(invalid="ignore"):
+            edge = np.zeros(self.k, bool)
+            for auc in (res.auc_a, res.auc_b):
+                mass = n_pos * np.minimum(auc, 1.0 - auc)
+                edge |= ~np.isnan(auc) & (mass < R.DELONG_MIN_ERROR_MASS)
+
+        def edge_note(mask) -> str | None:
+            count = int((edge & mask).sum())
+            return R.DELONG_EDGE_NOTE.format(n=count) if count else None
+
         for j in range(self.k):
             d, var = res.difference[j], res.var_diff[j]
             df = (
@@ -779,10 +797,16 @@ class _Pair:
                 df,
                 test,
                 name=f"class.{pa.classes[j]}.roc_auc",
+                unstable=edge_note(np.arange(self.k) == j),
             )
             per_class[j]["roc_auc"] = row
             if "roc_auc" in self.findings_metrics:
-                self._claim(("class", j, "roc_auc"), row, eligible=bool(self.eligible[j]), df=df)
+                self._claim(
+                    ("class", j, "roc_auc"),
+                    row,
+                    eligible=bool(self.eligible[j] and not edge[j]),
+                    df=df,
+                )
         assert res.combo_diff is not None and res.combo_cov is not None
         class_df = np.maximum(np.minimum(n_pos, n_neg) - 1, 1).astype(float)
         share = np.where(np.isfinite(res.var_diff), res.var_diff, 0.0)
@@ -802,11 +826,22 @@ class _Pair:
 
         for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
             headline[key] = self._normal_row(
-                key, "roc_auc", res.combo_diff[col], res.combo_cov[col, col], df_of(col), test
+                key,
+                "roc_auc",
+                res.combo_diff[col],
+                res.combo_cov[col, col],
+                df_of(col),
+                test,
+                unstable=edge_note(weights[:, col] != 0),
             )
         if "roc_auc" in self.findings_metrics:
             mrow = headline["macro.roc_auc"]
-            self._claim(("headline", "macro.roc_auc"), mrow, df=self._dfs.get("macro.roc_auc"))
+            self._claim(
+                ("headline", "macro.roc_auc"),
+                mrow,
+                df=self._dfs.get("macro.roc_auc"),
+                eligible=mrow.difference.status != "unstable",
+            )
         for g, d in enumerate(self.strata.definitions):  # column 2g of ``extra``: its macro AUC
             col = 2 + 2 * g
             strata[g]["roc_auc"] = self._normal_row(
@@ -816,9 +851,14 @@ class _Pair:
                 res.combo_cov[col, col],
                 df_of(col),
                 test,
+                unstable=edge_note(weights[:, col] != 0),
             )
 
-    def _normal_row(self, quantity, metric, d, var, df, test, *, name=None) -> Difference:
+    def _normal_row(
+        self, quantity, metric, d, var, df, test, *, name=None, unstable=None
+    ) -> Difference:
+        """A difference of two quantities in [0, 1] (or a loss) with its standard error and a t
+        (``df``) or normal quantile; ``unstable``: why the interval is approximate."""
         d = float(d)
         se = math.sqrt(var) if np.isfinite(var) and var > 0 else math.nan
         if math.isnan(se) or math.isnan(d):
@@ -827,6 +867,10 @@ class _Pair:
         else:
             q = special.stdtrit(df, 1 - self.alpha / 2) if df else special.ndtri(1 - self.alpha / 2)
             res = {"low": d - q * se, "high": d + q * se, "se": se}
+            if metric == "roc_auc":  # a difference of two AUCs lies in [-1, 1]
+                res["low"], res["high"] = max(res["low"], -1.0), min(res["high"], 1.0)
+            if unstable:
+                res["approximate"], res["note"] = True, unstable
             p = float(2 * (special.stdtr(df, -abs(d) / se) if df else special.ndtr(-abs(d) / se)))
         label = test if df is None or self.design is not None else f"{test}, t(df={df:.1f})"
         self._dfs[name or quantity] = df
@@ -1058,10 +1102,23 @@ def _findings(pair: PairResult, config, strata, by_key) -> list[Finding]:
         parts.append(f"better on {cb_text}")
     if cls_worse:
         parts.append(f"worse on {cw_text}")
+    if config.n_resamples == 0:
+        return [
+            Finding(
+                f"compare-{pid}-summary",
+                "comparison",
+                "info",
+                None,
+                (),
+                {"reference": ref, "candidate": cand, "better": [], "worse": []},
+                f"{cand} against {ref}: point differences only (n_resamples = 0), so no "
+                "difference is tested or claimed; compute intervals to compare the models.",
+            )
+        ]
     level = fmt_number(100 * config.confidence_level, 1, bounds=()).rstrip("0").rstrip(".")
     how = (
         f"{config.divergence_adjustment.capitalize()}-adjusted {level}% intervals over "
-        f"{by_key and sum(1 for c in by_key.values() if c.testable)} comparisons, "
+        f"{sum(1 for c in by_key.values() if c.testable)} comparisons, "
         f"differences of at least {fmt_number(eff, 2, bounds=())}"
     )
     if parts:

@@ -209,7 +209,7 @@ class ComparisonResult:
     family: FamilyInfo
     findings: tuple  # Finding
     notes: tuple = ()  # Note
-    inputs: tuple = ()  # InputInfo
+    inputs: tuple = ()  # {path, sha256, rows, models}: each input file and the models read from it
     gates: dict | None = None
     audits: Mapping = field(default_factory=dict, repr=False, compare=False)
     schema: str = COMPARISON_SCHEMA_ID
@@ -241,7 +241,7 @@ class ComparisonResult:
             "schema": self.schema,
             "tool": dict(self.tool),
             "run": self.run.to_dict(),
-            "inputs": [i.to_dict() for i in self.inputs],
+            "inputs": [dict(i) for i in self.inputs],
             "data": dict(self.data),
             "models": list(self.models),
             "reference": self.reference,

@@ -686,10 +686,12 @@ def _reproducibility(ctx: _Ctx) -> list:
         ("Models", ", ".join(d["models"]) + f" (reference {d['reference']})"),
     ]
     for i in d.get("inputs", []):
+        models = f"{', '.join(i['models'])}: " if i.get("models") else ""
         pairs.append(
             (
                 "Input",
-                f"{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 {i['sha256'] or 'n/a'})",
+                f"{models}{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 "
+                f"{i['sha256'] or 'n/a'})",
             )
         )
     for name, sha in ctx.attachments.items():
@@ -803,10 +805,11 @@ def build_comparison_model(
         ),
     ]
     for i in d.get("inputs") or []:
+        models = f"{', '.join(i['models'])}: " if i.get("models") else ""
         control.append(
             (
                 "Input SHA-256",
-                f"{i['sha256'] or 'not recorded'} ({i['path'] or 'in-memory data'})",
+                f"{i['sha256'] or 'not recorded'} ({models}{i['path'] or 'in-memory data'})",
             )
         )
     if not d.get("inputs"):
