@@ -597,24 +597,31 @@ class _Pair:
 
     def _per_class(self) -> list[dict]:
         ms = CLASS_METRICS
+        # recall and specificity are Newcombe's unless rows are clustered: only the others are
+        # derived from the replicates (each derivation of (K,) values costs a (J, K) jackknife)
+        boot = ms if self.clustered else tuple(m for m in ms if m not in _PAIRED_PROPORTIONS)
 
         def fn(a, b):
-            return np.stack([b[f"per_class.{m}"] - a[f"per_class.{m}"] for m in ms], axis=-1)
+            return np.stack([b[f"per_class.{m}"] - a[f"per_class.{m}"] for m in boot], axis=-1)
 
         theta, res, p = self._derive(fn)  # (K, metrics)
+        n = self.pa.n_samples
         out: list[dict] = [{} for _ in range(self.k)]
         for j in range(self.k):
-            for i, m in enumerate(ms):
+            for m in ms:
                 q = f"class.{j}.{m}"
                 name = f"class.{self.pa.classes[j]}.{m}"
-                if m in _PAIRED_PROPORTIONS and not self.clustered and self.support[j] > 0:
-                    units = self.cells.truth == j if m == "recall" else self.cells.truth != j
-                    cnt = self._paired_counts(units, None if m == "recall" else j)
-                    row = self._newcombe_row(q, m, *cnt, name=name)
-                else:
+                if m in boot:
+                    i = boot.index(m)
                     row = self._row(
                         q, m, theta[j, i], _part(res, (j, i)), p[j, i], self._method(), name=name
                     )
+                elif (self.support[j] > 0) if m == "recall" else (self.support[j] < n):
+                    units = self.cells.truth == j if m == "recall" else self.cells.truth != j
+                    cnt = self._paired_counts(units, None if m == "recall" else j)
+                    row = self._newcombe_row(q, m, *cnt, name=name)
+                else:  # no true samples (recall) or no negatives (specificity): undefined
+                    row = self._row(q, m, math.nan, {}, math.nan, _NEWCOMBE, name=name)
                 out[j][m] = row
                 if m in self.findings_metrics:
                     self._claim(

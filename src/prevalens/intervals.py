@@ -51,6 +51,7 @@ __all__ = [
     "interval_pvalue",
     "kish_effective",
     "bootstrap_p_value",
+    "bca_parts",
     "jackknife_t_interval",
     "cluster_ratio_interval",
     "mcnemar_test",
@@ -99,7 +100,7 @@ def basic_interval(theta, reps, alpha):
     return 2 * theta - hi, 2 * theta - lo
 
 
-def bca_interval(theta, reps, jack, weights, alpha, strata=None):
+def bca_interval(theta, reps, jack, weights, alpha, strata=None, *, parts=None):
     """Bias-corrected and accelerated interval (Efron 1987).
 
     Parameters
@@ -113,6 +114,9 @@ def bca_interval(theta, reps, jack, weights, alpha, strata=None):
     strata : int array (J,), optional
         The stratum (true class) of each leave-one-out member, under stratified resampling: the
         acceleration is then the stratified one.
+
+    ``parts``: ``(z0, a)`` from :func:`bca_parts` when the caller has them already (the p-value
+    of the same statistic needs them too).
 
     Returns ``(low, high, ok)``; ``ok`` is False where BCa is undefined (every replicate on one side
     of the estimate, or no spread), where the caller falls back to the percentile interval.
@@ -132,7 +136,11 @@ def bca_interval(theta, reps, jack, weights, alpha, strata=None):
     theta = np.asarray(theta, dtype=np.float64)
     reps = np.asarray(reps, dtype=np.float64)
     s, n_def = _sorted_defined(reps)
-    z0, a = _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata)
+    z0, a = (
+        parts
+        if parts is not None
+        else _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         z_lo, z_hi = special.ndtri(alpha / 2), special.ndtri(1 - alpha / 2)
         lvl_lo = special.ndtr(z0 + (z0 + z_lo) / (1 - a * (z0 + z_lo)))
@@ -156,6 +164,14 @@ def _quantile_level(s, n_def, value):
         frac = np.where(hi_v > lo_v, (value - lo_v) / (hi_v - lo_v), 1.0)
     pos = np.where(below == 0, 0.0, lo_i + np.clip(frac, 0.0, 1.0))
     return np.where(below >= n_def, 1.0, pos / np.maximum(n_def - 1, 1))
+
+
+def bca_parts(theta, reps, jack, weights, strata=None):
+    """BCa's ``(z0, a)`` for ``theta`` (see :func:`bca_interval`), to share between the interval
+    and its p-value."""
+    theta = np.asarray(theta, dtype=np.float64)
+    reps = np.asarray(reps, dtype=np.float64)
+    return _bca_bias_acceleration(theta, reps, (~np.isnan(reps)).sum(axis=0), jack, weights, strata)
 
 
 def _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata):
@@ -183,7 +199,16 @@ def _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata):
 
 
 def bootstrap_p_value(
-    theta, reps, jack=None, weights=None, *, strata=None, method="bca", null=0.0, with_bound=False
+    theta,
+    reps,
+    jack=None,
+    weights=None,
+    *,
+    strata=None,
+    method="bca",
+    null=0.0,
+    with_bound=False,
+    parts=None,
 ):
     """Two-sided p-value of ``statistic == null`` by inverting the bootstrap interval: the
     smallest ``alpha`` whose ``method`` interval (``"bca"``, ``"percentile"`` or ``"basic"``) has
@@ -213,7 +238,11 @@ def bootstrap_p_value(
             g = np.clip(_quantile_level(s, n_def, np.full(theta.shape, null)), half, 1 - half)
             z = special.ndtri(g)
             if method == "bca":
-                z0, a = _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata)
+                z0, a = (
+                    parts
+                    if parts is not None
+                    else _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata)
+                )
                 d = z - z0
                 z = np.where(np.isfinite(z0), d / (1 + a * d) - z0, z)  # undefined: percentile
             elif method != "percentile":
@@ -259,6 +288,7 @@ def interval_from_replicates(
     value_range=None,
     alpha=None,
     strata=None,
+    parts=None,
 ) -> dict:
     """Interval arrays for estimates ``theta`` (...) from replicates (B, ...).
 
@@ -279,7 +309,7 @@ def interval_from_replicates(
         )
     note = np.full(theta.shape, None, dtype=object)
     if method == "bca":
-        lo, hi, ok = bca_interval(theta, reps, jack, weights, alpha, strata)
+        lo, hi, ok = bca_interval(theta, reps, jack, weights, alpha, strata, parts=parts)
         p_lo, p_hi = percentile_interval(reps, alpha) if not ok.all() else (lo, hi)
         lo = np.where(ok, lo, p_lo)
         hi = np.where(ok, hi, p_hi)

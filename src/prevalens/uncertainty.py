@@ -69,6 +69,7 @@ from .intervals import (
     PROPORTION_INTERVALS,
     adjusted_alpha,
     auc_score_interval,
+    bca_parts,
     bootstrap_p_value,
     cluster_ratio_interval,
     effective_dof,
@@ -1783,23 +1784,18 @@ class PairedBootstrap:
         order = np.argsort(cells.truth, kind="stable")
         starts = np.searchsorted(cells.truth[order], np.arange(k + 1))
         streams = rng.spawn(k)
-        for i in range(k):
-            idx = order[starts[i] : starts[i + 1]]
-            if idx.size == 0:
-                continue
-            drawn = _draw_row(streams[i], cells.counts[idx], b)
-            assert drawn is not None
-            nz, draws = drawn  # every joint cell is non-zero: nz is 0..len(idx)-1
-            support[i] = cells.counts[idx].sum()
-            for w, pred in (("a", cells.pred_a), ("b", cells.pred_b)):
-                p = pred[idx][nz]
-                ind = sparse.csr_matrix(
-                    (np.ones(p.size), (np.arange(p.size), p)), shape=(p.size, k)
-                )
-                out[w][1] += np.asarray(ind.T @ draws.T).T
-                hit = p == i
-                if hit.any():
-                    out[w][0][:, i] += draws[:, hit].sum(axis=1)
+        rows = [order[starts[i] : starts[i + 1]] for i in range(k)]
+
+        def draw(i):
+            # one stream per true class: the draws do not depend on the threads (as
+            # bootstrap_tables); numpy releases the GIL while sampling
+            return _draw_row(streams[i], cells.counts[rows[i]], b) if rows[i].size else None
+
+        # a few rows' draws held at once (a row's draws are B x its joint cells)
+        threads = b * cells.counts.size > 200_000
+        for i, drawn in enumerate(R._ordered_map(draw, range(k), threads=threads)):
+            if drawn is not None:
+                PairedBootstrap._add_row(cells, rows[i], i, drawn, k, out, support)
         n = cells.n
         result = []
         for w in "ab":
@@ -1808,6 +1804,19 @@ class PairedBootstrap:
             fn = support - tp
             result.append(Tables(tp, fp, fn, n - tp - fp - fn))
         return result[0], result[1]
+
+    @staticmethod
+    def _add_row(cells, idx, i, drawn, k, out, support) -> None:
+        """Add true class ``i``'s drawn joint cells to both models' tables."""
+        nz, draws = drawn  # every joint cell is non-zero: nz is 0..len(idx)-1
+        support[i] = cells.counts[idx].sum()
+        for w, pred in (("a", cells.pred_a), ("b", cells.pred_b)):
+            p = pred[idx][nz]
+            ind = sparse.csr_matrix((np.ones(p.size), (np.arange(p.size), p)), shape=(p.size, k))
+            out[w][1] += np.asarray(ind.T @ draws.T).T
+            hit = p == i
+            if hit.any():
+                out[w][0][:, i] += draws[:, hit].sum(axis=1)
 
     @staticmethod
     def _simple(cells: JointCells, b: int, rng, chunk: int) -> tuple[Tables, Tables]:
@@ -1851,6 +1860,12 @@ class PairedBootstrap:
             }
             return theta, res, p
         reps = self.derive(fn, "replicates")
+        # BCa's bias and acceleration once, for the interval and for its p-value
+        parts = (
+            bca_parts(theta, reps, jack, self.jackknife_weights, self.jackknife_strata)
+            if method == "bca"
+            else None
+        )
         res = interval_from_replicates(
             theta,
             reps,
@@ -1860,6 +1875,7 @@ class PairedBootstrap:
             method=method,
             value_range=value_range,
             strata=self.jackknife_strata,
+            parts=parts,
         )
         p, bound = bootstrap_p_value(
             theta,
@@ -1869,6 +1885,7 @@ class PairedBootstrap:
             strata=self.jackknife_strata,
             method=method,
             with_bound=True,
+            parts=parts,
         )
         res["p_bound"] = bound
         return theta, res, p
