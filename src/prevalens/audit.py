@@ -153,11 +153,11 @@ for _fn in (audit, audit_predictions):
 
 
 def _audit(
-    pred: Predictions, config: AuditConfig, command, *, stacklevel, curves: bool = True
+    pred: Predictions, config: AuditConfig, command, *, stacklevel, side: bool = False
 ) -> AuditResult:
-    """The audit itself; ``stacklevel`` makes warnings point at the user's call. ``curves=False``
-    leaves out the ROC and PR curves and their bands (a comparison of models does not show
-    each model's curves)."""
+    """The audit itself; ``stacklevel`` makes warnings point at the user's call. ``side=True``
+    is one model's audit within a comparison of models: without the ROC and PR curves and
+    without the average precisions' intervals, which a comparison neither shows nor compares."""
     if not isinstance(pred, Predictions):
         raise ConfigError(
             "`predictions` must be a Predictions object from load_predictions(); "
@@ -208,7 +208,7 @@ def _audit(
     # 2. intervals from one engine
     intervals = None
     if config.n_resamples > 0:
-        intervals = compute_intervals(pred, cm, point, config, summary)
+        intervals = compute_intervals(pred, cm, point, config, summary, average_precision=not side)
     table = intervals.table if intervals is not None else IntervalTable()
     per_class = _per_class(pred, cm, point, table, config, strata)
     averages, overall = _averages_overall(pred, point, table)
@@ -284,7 +284,7 @@ def _audit(
         comparisons=comparisons,
         divergence=divergence,
         family=family if family is not None else _no_family(config),
-        curves=_curves(pred, config) if curves else None,
+        curves=None if side else _curves(pred, config),
     )
     result = replace(
         result,

@@ -227,7 +227,7 @@ def _compare(models: dict, config: AuditConfig, reference, command) -> Compariso
         with warnings.catch_warnings():
             if name != ref:
                 warnings.simplefilter("ignore")
-            audits[name] = _audit(models[name], own, None, stacklevel=4, curves=False)
+            audits[name] = _audit(models[name], own, None, stacklevel=4, side=True)
     base = models[ref]
     support = np.bincount(base.y_true, minlength=base.n_classes)
     strata = assign_strata(support, StrataSpec.from_config(config))

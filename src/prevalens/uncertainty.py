@@ -791,11 +791,15 @@ class Intervals:
     engine: Engine
 
 
-def compute_intervals(pred: Predictions, cm, point: dict, config, summary=None) -> Intervals:
+def compute_intervals(
+    pred: Predictions, cm, point: dict, config, summary=None, *, average_precision: bool = True
+) -> Intervals:
     """Every interval of an audit: label metrics from the count bootstrap (per-class proportions,
     F1 and Jaccard from score intervals), score metrics from DeLong or a bootstrap over samples,
     and the simultaneous per-class intervals. ``summary`` is the ranking pass of
-    :func:`~prevalens.ranking.score_statistics` (its DeLong components are reused)."""
+    :func:`~prevalens.ranking.score_statistics` (its DeLong components are reused).
+    ``average_precision=False`` leaves the average precisions without intervals (a comparison
+    of models does not compare them; their influence values cost a third of an audit)."""
     alpha = 1 - config.confidence_level
     count_ss, score_ss = np.random.SeedSequence(config.seed).spawn(2)
     k = cm.shape[0]
@@ -830,7 +834,7 @@ def compute_intervals(pred: Predictions, cm, point: dict, config, summary=None) 
                 ap_weights=R.ap_combination_weights(np.bincount(pred.y_true, minlength=k)),
             )
         score_rules, score_reps = _score_intervals(
-            pred, point, config, alpha, score_ss, summary, table
+            pred, point, config, alpha, score_ss, summary, table, average_precision
         )
         rules.update(score_rules)
     simultaneous = _simultaneous(point, boot, rules, config, alpha, pred.classes)
@@ -1157,7 +1161,9 @@ MICRO_AP_NEAR_ONE = 1e-4
 MICRO_AP_SMALL_CLASS = 30
 
 
-def _score_intervals(pred, point, config, alpha, score_ss, summary, table: IntervalTable):
+def _score_intervals(
+    pred, point, config, alpha, score_ss, summary, table: IntervalTable, average_precision=True
+):
     """Intervals of the score metrics; returns the per-class rules (ROC AUC, AP) for the
     simultaneous intervals and the score replicates of the bootstrap over samples (None when it
     was too large)."""
@@ -1169,7 +1175,8 @@ def _score_intervals(pred, point, config, alpha, score_ss, summary, table: Inter
     B = config.n_resamples
 
     rules["roc_auc"] = _auc_intervals(pred, point, alpha, summary, table)
-    rules["average_precision"] = _ap_intervals(pred, point, config, alpha, summary, table)
+    if average_precision:
+        rules["average_precision"] = _ap_intervals(pred, point, config, alpha, summary, table)
 
     # the rest: bootstrap over samples when affordable, else analytic approximations
     work = float(n) * k * B
@@ -1625,6 +1632,14 @@ class JointCells:
         np.add.at(cm, (self.truth, pred), self.counts)
         return cm
 
+    def marginal_cell(self, which: str) -> np.ndarray:
+        """For every joint cell, the index of its cell (t, prediction) among the non-zero cells
+        of model ``which``'s confusion matrix in flat order (the order of
+        :func:`jackknife_counts`)."""
+        pred = self.pred_a if which == "a" else self.pred_b
+        code = self.truth * self.k + pred
+        return np.searchsorted(np.flatnonzero(self.marginal(which).ravel()), code)
+
     def tables_of(self, x, which: str) -> Tables:
         """One-vs-rest tables of model ``which`` for joint count vectors ``x`` of shape (m, J)
         (dense or sparse): every replicate or jackknife member at once, via sparse indicator
@@ -1697,6 +1712,34 @@ def _cluster_joint(cells: JointCells, y_true, pred_a, pred_b, cluster):
     return a[first], np.bincount(which, minlength=len(first)).astype(np.float64)
 
 
+class _GatheredStats(Stats):
+    """The :class:`Stats` of members that repeat those of ``base``: member j is ``base``'s member
+    ``index[j]``. Each statistic is gathered when first asked for (the same numbers, computed
+    once per distinct member)."""
+
+    def __init__(self, base: Stats, index: np.ndarray):
+        dict.__init__(self)
+        self._base = base
+        self._index = np.asarray(index, dtype=np.int64)
+        self._cache = {}
+        self._tables: Tables | None = None
+
+    def __missing__(self, key):
+        value = np.asarray(self._base[key])[self._index]
+        self[key] = value
+        return value
+
+    @property
+    def tables(self) -> Tables:
+        if self._tables is None:
+            self._tables = Tables(*(np.asarray(x)[self._index] for x in self._base.tables))
+        return self._tables
+
+    @tables.setter
+    def tables(self, value) -> None:  # Stats.__init__ is not called; kept for the interface
+        self._tables = value
+
+
 @dataclass
 class PairedBootstrap:
     """Joint replicates of two models' label metrics on the same samples.
@@ -1764,7 +1807,14 @@ class PairedBootstrap:
         else:
             raise ValueError(f"`scheme` must be 'stratified' or 'simple', got {scheme!r}")
         replicates = (stats(reps[0]), stats(reps[1]))
-        jack = pair(cells.loo_tables)
+        # Deleting a row of joint cell (t, a, b) removes a row of cell (t, a) from model A's
+        # table and of (t, b) from B's: each model's statistics of the J joint members are those
+        # of its own (far fewer) distinct leave-one-out members, gathered on demand, so the
+        # metrics are computed on (J_A, K) tables rather than (J, K).
+        jack = tuple(
+            _GatheredStats(stats(jackknife_tables(cells.marginal(w))[0]), cells.marginal_cell(w))
+            for w in "ab"
+        )
         strata = cells.truth if scheme == "stratified" else None
         return cls(
             point,
