@@ -1862,8 +1862,11 @@ class PairedBootstrap:
         support[i] = cells.counts[idx].sum()
         for w, pred in (("a", cells.pred_a), ("b", cells.pred_b)):
             p = pred[idx][nz]
-            ind = sparse.csr_matrix((np.ones(p.size), (np.arange(p.size), p)), shape=(p.size, k))
-            out[w][1] += np.asarray(ind.T @ draws.T).T
+            # each predicted class's draws summed (columns grouped by class, then reduceat)
+            order = np.argsort(p, kind="stable")
+            ps = p[order]
+            starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
+            out[w][1][:, ps[starts]] += np.add.reduceat(draws[:, order], starts, axis=1)
             hit = p == i
             if hit.any():
                 out[w][0][:, i] += draws[:, hit].sum(axis=1)
