@@ -38,3 +38,14 @@ def test_real_data_audit_file_prints_findings_and_notes(tmp_path, capsys, monkey
     assert "=== toy" in out and "findings (" in out and "notes (" in out
     assert "Traceback" not in out and "failed" not in out.lower()
     assert "'d'" in out  # the poorly recalled class is named in a finding
+
+
+def test_compare_benchmark_runs_and_prints_the_ratio(capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        bench = _load("bench_compare")
+        bench.main(["--n", "3000", "--k", "6", "--b", "100"])
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    out = capsys.readouterr().out
+    assert "compare / audit = " in out and "finding:" in out
