@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import metrics as M
 from ..counts import class_tables
-from ..intervals import interval_from_replicates, jackknife_t_interval
+from ..intervals import jackknife_t_interval
 from ..options import AuditConfig
 from ..results import Estimate
 from ..strata import StrataAssignment
@@ -192,15 +192,13 @@ class Context:
                 "approximate": design.few is not None,
             }
         theta, reps, jack = boot.derive(fn)
-        return theta, interval_from_replicates(
+        return theta, boot.intervals_of(
             theta,
             reps,
             jack,
-            boot.jackknife_weights,
             alpha=self.alpha,
             method=self.config.interval,
             value_range=value_range,
-            strata=boot.jackknife_strata,
         )
 
     def estimate(
