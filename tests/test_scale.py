@@ -1,5 +1,5 @@
-"""Thousands of classes: the jackknife in leave-one-out form and replicates in chunks under a
-memory budget.
+"""Thousands of classes: the jackknife in leave-one-out form, replicates in chunks under a memory
+budget, and the confusion matrix of results.json by its non-zero cells.
 
 What each part checks and against what:
 
@@ -13,10 +13,13 @@ What each part checks and against what:
   replicates, blocks of classes).
 * The draws in chunks equal to the draws at once; ``max_memory``: sizes, the flag, the error of a
   budget too small, never recorded.
+* ``results.json``'s sparse confusion matrix: schema (exactly one form), round trip, report and
+  plots alike.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import warnings
@@ -311,3 +314,70 @@ def test_max_memory_flag_is_accepted_and_not_recorded(cli, tmp_path):
     assert "max_memory" not in cfg
     r = cli("audit", "--example", "--out-dir", str(out), "--max-memory", "lots", cwd=tmp_path)
     assert r.returncode == 2 and "--max-memory: must be a size such as '4GB'" in r.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# results.json: the confusion matrix as its non-zero cells
+
+
+def test_results_json_holds_a_sparse_confusion_matrix_from_the_threshold(monkeypatch, tmp_path):
+    RS = importlib.import_module("prevalens.results")
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    y, p = long_tailed_labels(3000, 40)
+    dense_d = _audit(y, p, 40, n_resamples=0)
+    monkeypatch.setattr(RS, "SPARSE_CONFUSION_MIN_CLASSES", 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = prevalens.audit(y, p, labels=list(range(40)), seed=5, n_resamples=0)
+    d = result.to_dict()
+    assert "confusion_matrix" not in d["data"]
+    cells = d["data"]["confusion_matrix_sparse"]
+    cm = confusion_matrix(y, p, 40)
+    assert cells["shape"] == [40, 40] and len(cells["counts"]) == np.count_nonzero(cm)
+    np.testing.assert_array_equal(np.asarray(result.data.confusion_matrix), cm)
+    np.testing.assert_array_equal(np.asarray(dense_d["data"]["confusion_matrix"]), cm)
+    # valid under the schema, read back in the same form, and rendered alike
+    path = tmp_path / "results.json"
+    path.write_text(result.to_json())
+    back, _, _ = prevalens.io.read_results(path)
+    assert back.data == result.data
+    from prevalens.report import plots
+
+    assert plots.top_confusions(d, 20) == plots.top_confusions(dense_d, 20)
+    # 40 classes: the 30 with the lowest recall and a column for the others, from either form
+    assert plots.confusion_plot(d).svg == plots.confusion_plot(dense_d).svg
+    outputs = prevalens.render(back, ["html", "csv", "md", "tex"])
+    assert "data.confusion_matrix_sparse" in outputs["report.html"].decode()
+    # and as the baseline of the next audit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = prevalens.audit(
+            y, p, labels=list(range(40)), seed=5, n_resamples=0, baseline=str(path)
+        )
+    assert again.baseline is not None
+
+
+def test_schema_wants_exactly_one_form_of_the_confusion_matrix():
+    import jsonschema
+
+    from prevalens.results import load_schema
+
+    schema = load_schema()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = prevalens.audit([0, 1, 1, 2], [0, 1, 2, 2], n_resamples=0).to_dict()
+    validator = jsonschema.Draft202012Validator(schema)
+    assert not list(validator.iter_errors(d))
+    both = json.loads(json.dumps(d))
+    both["data"]["confusion_matrix_sparse"] = {
+        "shape": [3, 3],
+        "rows": [0, 1, 1, 2],
+        "cols": [0, 1, 2, 2],
+        "counts": [1, 1, 1, 1],
+    }
+    assert list(validator.iter_errors(both))
+    del both["data"]["confusion_matrix"]
+    assert not list(validator.iter_errors(both))
+    del both["data"]["confusion_matrix_sparse"]
+    assert list(validator.iter_errors(both))

@@ -35,7 +35,16 @@ from .findings import FindingsInput, build_findings
 from .io import Predictions, predictions_from_arrays, read_results, renormalized_scores
 from .limitations import limitation_notes
 from .options import AUDIT_OPTIONS, AuditConfig
-from .results import AuditResult, ClassResult, DataSummary, Estimate, FamilyInfo, Note, RunInfo
+from .results import (
+    AuditResult,
+    ClassResult,
+    DataSummary,
+    Estimate,
+    FamilyInfo,
+    Note,
+    RunInfo,
+    confusion_record,
+)
 from .strata import StrataSpec, assign_strata
 from .uncertainty import ClusterDesign, IntervalTable, compute_intervals
 
@@ -261,7 +270,7 @@ def _audit(
             task=pred.task,
             n_samples=int(cm.sum()),
             classes=pred.classes,
-            confusion_matrix=tuple(tuple(int(x) for x in row) for row in cm),
+            confusion_matrix=confusion_record(cm),
             has_scores=pred.has_scores,
             scores_are_probabilities=pred.scores_are_probabilities,
             pred_source=pred.pred_source,
