@@ -1,5 +1,5 @@
 """Thousands of classes: the jackknife in leave-one-out form, replicates in chunks under a memory
-budget, and the confusion matrix of results.json by its non-zero cells.
+budget, the confusion matrix by its non-zero cells (counted so, and in results.json).
 
 What each part checks and against what:
 
@@ -15,6 +15,7 @@ What each part checks and against what:
   budget too small, never recorded.
 * ``results.json``'s sparse confusion matrix: schema (exactly one form), round trip, report and
   plots alike.
+* The confusion matrix counted sparse: the same audit, the same label checks as dense.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import sparse as scipy_sparse
 
 import prevalens
 from prevalens import count_statistics
@@ -33,7 +35,7 @@ from prevalens import intervals as I
 from prevalens import loo as L
 from prevalens import uncertainty as U
 from prevalens.budget import MemoryPlan, parse_size
-from prevalens.counts import class_tables, confusion_matrix
+from prevalens.counts import class_tables, confusion_matrix, count_matrix
 from prevalens.exceptions import ConfigError
 
 EPOCH = "1700000000"
@@ -381,3 +383,60 @@ def test_schema_wants_exactly_one_form_of_the_confusion_matrix():
     assert not list(validator.iter_errors(both))
     del both["data"]["confusion_matrix_sparse"]
     assert list(validator.iter_errors(both))
+
+
+# ------------------------------------------------------------------------------------------------
+# the confusion matrix counted sparse (many classes)
+
+
+def test_sparse_confusion_matrix_gives_the_same_audit(monkeypatch):
+    A = importlib.import_module("prevalens.audit")  # the module, not the function
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    y, p = long_tailed_labels(5000, 40)
+    dense = _audit(y, p, 40, n_resamples=200)
+    monkeypatch.setattr(A, "SPARSE_MIN_CLASSES", 2)
+    sparse = _audit(y, p, 40, n_resamples=200)
+    assert json.dumps(dense) == json.dumps(sparse)
+
+
+def _coding_cases():
+    rng = np.random.default_rng(3)
+    t = rng.integers(1, 6, 60)
+    shifted = np.where(np.arange(60) < 5, t, t - 1)
+    y = rng.integers(0, 4, 200)
+    perm = np.array([1, 0, 3, 2])[y]
+    perm[:20] = y[:20]
+    animals = np.array(["cat", "dog", "bird", "fish", "Cat", "Dog"])
+    y3 = np.tile([0, 1, 2, 3], 10)
+    p3 = np.array([{0: 4, 1: 5}.get(v, v) for v in y3])
+    p3[2::4] = 3
+    return {
+        "shifted": (t, shifted, list(range(7)), "labels-shifted"),
+        "permuted": (y, perm, list(range(4)), "labels-permuted"),
+        "mismatch": (animals[y3], animals[p3], sorted(set(animals)), "labels-mismatch"),
+    }
+
+
+@pytest.mark.parametrize("case", ["shifted", "permuted", "mismatch"])
+def test_label_checks_say_the_same_on_the_sparse_matrix(case):
+    from prevalens import checks as C
+    from prevalens.io import predictions_from_arrays
+
+    y, p, labels, kind = _coding_cases()[case]
+    pred = predictions_from_arrays(y, p, labels=labels)
+    dense = confusion_matrix(pred.y_true, pred.y_pred, pred.n_classes)
+    sp = scipy_sparse.csr_array(dense)
+    want = C.check_labels(pred, dense, min_support=10)
+    got = C.check_labels(pred, sp, min_support=10)
+    assert kind in [n.kind for n in want]
+    assert got == want
+
+
+def test_count_matrix_is_sparse_from_the_threshold():
+    y, p = long_tailed_labels(3000, 2100)
+    cm = count_matrix(y, p, 2100)
+    assert prevalens.counts.is_sparse(cm)
+    np.testing.assert_array_equal(cm.toarray(), confusion_matrix(y, p, 2100))
+    for a, b in zip(class_tables(cm), class_tables(confusion_matrix(y, p, 2100))):
+        np.testing.assert_array_equal(a, b)

@@ -20,13 +20,19 @@ __all__ = [
     "ConfusionCounts",
     "Tables",
     "confusion_matrix",
+    "count_matrix",
     "class_tables",
     "as_tables",
     "cells_of",
     "is_sparse",
     "row_sums",
     "col_sums",
+    "SPARSE_MIN_CLASSES",
 ]
+
+#: From this many classes an audit counts its confusion matrix as a scipy sparse (CSR) matrix of
+#: its non-zero cells: at K = 10,000 the dense matrix alone is 800 MB, its non-zero cells a few MB.
+SPARSE_MIN_CLASSES = 2049
 
 
 class Tables(NamedTuple):
@@ -98,6 +104,27 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     # One pass: a row's cell index is true * K + pred.
     flat = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
     return flat.reshape(n_classes, n_classes).astype(np.int64, copy=False)
+
+
+def count_matrix(y_true, y_pred, n_classes: int):
+    """The confusion matrix as :func:`confusion_matrix` counts it, dense below
+    :data:`SPARSE_MIN_CLASSES` classes and a ``scipy.sparse.csr_array`` (int64) of the non-zero
+    cells from there (counted by sorting the rows' cell codes: memory O(N + non-zero cells))."""
+    if n_classes < SPARSE_MIN_CLASSES:
+        return confusion_matrix(y_true, y_pred, n_classes)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    for name, codes in (("y_true", y_true), ("y_pred", y_pred)):
+        if codes.size and (codes.min() < 0 or codes.max() >= n_classes):
+            raise InputError(
+                f"`{name}` holds a class code outside 0..{n_classes - 1} for "
+                f"n_classes={n_classes}; codes index the classes"
+            )
+    cells, counts = np.unique(y_true * n_classes + y_pred, return_counts=True)
+    rows, cols = np.divmod(cells, n_classes)
+    return sparse.csr_array(
+        (counts.astype(np.int64), (rows, cols)), shape=(n_classes, n_classes), dtype=np.int64
+    )
 
 
 def is_sparse(cm) -> bool:

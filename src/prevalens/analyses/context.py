@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import metrics as M
-from ..counts import class_tables
+from ..counts import class_tables, row_sums
 from ..intervals import jackknife_t_interval
 from ..options import AuditConfig
 from ..results import Estimate
@@ -126,7 +126,7 @@ class Context:
     per_class: tuple  # ClassResult of every class (their own intervals)
 
     def __post_init__(self):
-        self.support = self.cm.sum(axis=1)
+        self.support = row_sums(self.cm)
         self.k = self.cm.shape[0]
         self.alpha = 1 - self.config.confidence_level
         self.insufficient = (self.support > 0) & (self.support < self.config.min_support)
