@@ -440,3 +440,27 @@ def test_count_matrix_is_sparse_from_the_threshold():
     np.testing.assert_array_equal(cm.toarray(), confusion_matrix(y, p, 2100))
     for a, b in zip(class_tables(cm), class_tables(confusion_matrix(y, p, 2100))):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["wilson", "clopper-pearson", "mid-p"])
+def test_mover_limits_of_the_classes_a_claim_reads_equal_those_of_every_class(method):
+    """A bisection over z reads each level once: the limits of the classes in the claim alone
+    (class-by-class methods) are the same numbers as over every class, and so is the interval."""
+    from prevalens.analyses.mover import ClassProportions, macro_difference
+
+    cm = long_tailed_cm(3000, 30)
+    use = np.zeros(30, dtype=bool)
+    use[[1, 4, 5, 20, 29]] = True
+    for z in (1.0, 2.5, 3.7):
+        every = ClassProportions(class_tables(cm), "recall").limits(z, method)
+        some = ClassProportions(class_tables(cm), "recall").limits(z, method, only=use)
+        for a, b in zip(every, some):
+            np.testing.assert_array_equal(a[use], b[use])
+        # the MOVER interval: from the claim's classes alone, and from limits kept for all
+        fresh = ClassProportions(class_tables(cm), "recall")
+        kept = ClassProportions(class_tables(cm), "recall")
+        kept.limits(z, method)  # every class's limits at this level, kept
+        np.testing.assert_array_equal(
+            macro_difference(fresh, use, ~use, method)[1](z),
+            macro_difference(kept, use, ~use, method)[1](z),
+        )
