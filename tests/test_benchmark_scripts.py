@@ -38,3 +38,12 @@ def test_real_data_audit_file_prints_findings_and_notes(tmp_path, capsys, monkey
     assert "=== toy" in out and "findings (" in out and "notes (" in out
     assert "Traceback" not in out and "failed" not in out.lower()
     assert "'d'" in out  # the poorly recalled class is named in a finding
+
+
+def test_bench_scale_measures_a_small_case():
+    bs = _load("bench_scale")
+    y, p = bs.long_tailed_labels(2000, 50)
+    assert y.shape == p.shape == (2000,) and (y != p).mean() > 0.05
+    r = bs.measure(2000, 50, 100)
+    assert r["k"] == 50 and r["cells"] > 50
+    assert r["audit"] > 0 and r["draw"] > 0 and r["peak"] > 0 and r["json"] > 1000
