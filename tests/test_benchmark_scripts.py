@@ -49,3 +49,12 @@ def test_compare_benchmark_runs_and_prints_the_ratio(capsys):
         sys.path.remove(str(ROOT / "benchmarks"))
     out = capsys.readouterr().out
     assert "compare / audit = " in out and "finding:" in out
+
+
+def test_bench_scale_measures_a_small_case():
+    bs = _load("bench_scale")
+    y, p = bs.long_tailed_labels(2000, 50)
+    assert y.shape == p.shape == (2000,) and (y != p).mean() > 0.05
+    r = bs.measure(2000, 50, 100)
+    assert r["k"] == 50 and r["cells"] > 50
+    assert r["audit"] > 0 and r["draw"] > 0 and r["peak"] > 0 and r["json"] > 1000

@@ -30,12 +30,22 @@ from .analyses.family import adjust
 from .analyses.gap import analyse_gap
 from .analyses.strata import analyse_strata, auc_strata_weights
 from .analyses.trend import analyse_trend
+from .counts import SPARSE_MIN_CLASSES, col_sums, count_matrix, row_sums
 from .exceptions import ConfigError, InputWarning, UndefinedMetricWarning
 from .findings import FindingsInput, build_findings
 from .io import Predictions, predictions_from_arrays, read_results, renormalized_scores
 from .limitations import limitation_notes
 from .options import AUDIT_OPTIONS, AuditConfig
-from .results import AuditResult, ClassResult, DataSummary, Estimate, FamilyInfo, Note, RunInfo
+from .results import (
+    AuditResult,
+    ClassResult,
+    DataSummary,
+    Estimate,
+    FamilyInfo,
+    Note,
+    RunInfo,
+    confusion_record,
+)
 from .strata import StrataSpec, assign_strata
 from .uncertainty import ClusterDesign, IntervalTable, compute_intervals
 
@@ -176,8 +186,12 @@ def _audit(
         pred, deviation, row = renormalized_scores(pred)
         renormalized = C.Renormalization(deviation, row)
 
-    # 1. point estimates: count once, reduce many; the input's plausibility (prevalens.checks)
-    cm = pred.counts().matrix
+    # 1. point estimates: count once, reduce many; the input's plausibility (prevalens.checks).
+    # With thousands of classes the matrix is held sparse: its non-zero cells, not K^2 counts.
+    if pred.n_classes < SPARSE_MIN_CLASSES:
+        cm = pred.counts().matrix
+    else:
+        cm = count_matrix(pred.y_true, pred.y_pred, pred.n_classes)
     notes: list[Note] = []
     stats = C.score_stats(pred)
     for note in C.check_labels(pred, cm, min_support=config.min_support) + C.check_scores(
@@ -187,7 +201,7 @@ def _audit(
     for note, category in C.probability_notes(pred, stats, renormalized):
         notes.append(_warn(note, category, stacklevel) if category else note)
     point = {k: np.asarray(v) for k, v in M.count_statistics(cm).items()}
-    strata = assign_strata(cm.sum(axis=1), StrataSpec.from_config(config))
+    strata = assign_strata(row_sums(cm), StrataSpec.from_config(config))
     summary = None
     if pred.y_score is not None:
         extra = auc_strata_weights(
@@ -261,7 +275,7 @@ def _audit(
             task=pred.task,
             n_samples=int(cm.sum()),
             classes=pred.classes,
-            confusion_matrix=tuple(tuple(int(x) for x in row) for row in cm),
+            confusion_matrix=confusion_record(cm),
             has_scores=pred.has_scores,
             scores_are_probabilities=pred.scores_are_probabilities,
             pred_source=pred.pred_source,
@@ -421,8 +435,8 @@ def _estimate(key, value, table: IntervalTable, *, status_hint="ok", note=None) 
 
 
 def _per_class(pred, cm, point, table, config, strata) -> tuple[ClassResult, ...]:
-    support = cm.sum(axis=1)
-    predicted = cm.sum(axis=0)
+    support = row_sums(cm)
+    predicted = col_sums(cm)
     n = int(cm.sum())
     names = M.PER_CLASS_METRICS + (R.SCORE_PER_CLASS_METRICS if pred.has_scores else ())
     out = []

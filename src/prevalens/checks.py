@@ -65,6 +65,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .counts import cells_of, col_sums, is_sparse, row_sums
 from .exceptions import InputError, ProbabilityWarning
 from .io import Predictions
 from .ranking import PROBABILITY_ATOL
@@ -155,9 +156,9 @@ def check_labels(pred: Predictions, cm: np.ndarray, *, min_support: int) -> list
         construction), or ``y_pred`` is given, both columns use two or more labels, and they
         share none.
     """
-    cm = np.asarray(cm)
-    support = cm.sum(axis=1)
-    predicted = cm.sum(axis=0)
+    cm = cm if is_sparse(cm) else np.asarray(cm)
+    support = row_sums(cm)
+    predicted = col_sums(cm)
     n = int(cm.sum())
     notes: list[Note] = []
     if n == 0:
@@ -238,22 +239,28 @@ def _shifted(pred: Predictions, cm, support) -> Note | None:
     n = int(cm.sum())
     if k < 3:
         return None
-    diag = int(np.trace(cm))
+    diag = _trace(cm)
     best_s, best = 0, -1
-    for s in range(-(k - 1), k):
-        if s != 0:
-            d = int(np.trace(cm, offset=s))
-            if d > best:
-                best_s, best = s, d
+    if is_sparse(cm):  # every shifted diagonal's total from the non-zero cells at once
+        r, c, v = cells_of(cm)
+        traces = np.bincount(c - r + (k - 1), weights=v, minlength=2 * k - 1).astype(np.int64)
+        traces[k - 1] = -1  # s = 0 is not a shift
+        best_s, best = int(np.argmax(traces)) - (k - 1), int(traces.max())
+    else:
+        for s in range(-(k - 1), k):
+            if s != 0:
+                d = int(np.trace(cm, offset=s))
+                if d > best:
+                    best_s, best = s, d
     if best < max(CODING_SHARE * n, MIN_ROWS) or best <= diag:
         return None
     rows = np.arange(max(0, -best_s), min(k, k - best_s))
-    cells = cm[rows, rows + best_s]
-    dominant = rows[(cells > 0) & (cells == cm[rows].max(axis=1))]
+    cells = _cells_at(cm, rows, rows + best_s)
+    dominant = rows[(cells > 0) & (cells == _row_max(cm, rows))]
     if len(dominant) < 2:
         return None
     s = best_s
-    i = int(dominant[np.argmax(cm[dominant, dominant + s])])
+    i = int(dominant[np.argmax(_cells_at(cm, dominant, dominant + s))])
     example = f"e.g. true {pred.classes[i]!r} predicted as {pred.classes[i + s]!r}"
     ints = all(isinstance(c, int) for c in pred.classes)
     if ints and all(pred.classes[r + s] - pred.classes[r] == s for r in dominant):
@@ -263,8 +270,9 @@ def _shifted(pred: Predictions, cm, support) -> Note | None:
             f"the predicted class is the one {_plural(abs(s), 'place')} "
             f"{'after' if s > 0 else 'before'} the true one in class order"
         )
-    only_true = [pred.classes[j] for j in np.flatnonzero((support > 0) & (cm.sum(axis=0) == 0))]
-    only_pred = [pred.classes[j] for j in np.flatnonzero((support == 0) & (cm.sum(axis=0) > 0))]
+    predicted = col_sums(cm)
+    only_true = [pred.classes[j] for j in np.flatnonzero((support > 0) & (predicted == 0))]
+    only_pred = [pred.classes[j] for j in np.flatnonzero((support == 0) & (predicted > 0))]
     extra = ""
     if only_true:
         extra += f"; only in y_true: {_names(only_true, 3)}"
@@ -287,11 +295,11 @@ def _permuted(pred: Predictions, cm, support) -> Note | None:
     present = np.flatnonzero(support > 0)
     if len(present) < 2:
         return None
-    target = cm[present].argmax(axis=1)
+    target = _row_argmax(cm, present)
     if len(np.unique(target)) != len(target):
         return None
     moved = target != present
-    cells = cm[present[moved], target[moved]]
+    cells = _cells_at(cm, present[moved], target[moved])
     mass = int(cells.sum())
     if moved.sum() < 2 or mass < max(PERMUTED_SHARE * n, MIN_ROWS):
         return None
@@ -319,7 +327,7 @@ def _mismatch(pred: Predictions, cm, support, predicted) -> Note | None:
     only_pred = np.flatnonzero((support == 0) & (predicted > 0))
     if not len(only_true) or not len(only_pred):
         return None
-    correct = int(np.trace(cm))
+    correct = _trace(cm)
     # rows of classes with MIN_ROWS true samples that are never predicted, and rows predicted as
     # classes (predicted MIN_ROWS times) that are never true: both sides, as when the columns use
     # two codings. A weak model on a long tail misses classes and predicts absent ones, but one
@@ -328,7 +336,7 @@ def _mismatch(pred: Predictions, cm, support, predicted) -> Note | None:
     pred_side = int(predicted[only_pred][predicted[only_pred] >= MIN_ROWS].sum())
     if correct * 2 >= n or min(true_side, pred_side) < max(MISMATCH_SHARE * n, MIN_ROWS):
         return None
-    unshared = true_side + pred_side - int(cm[np.ix_(only_true, only_pred)].sum())
+    unshared = true_side + pred_side - _block_sum(cm, only_true, only_pred)
     t_labels = [pred.classes[i] for i in only_true]
     p_labels = [pred.classes[j] for j in only_pred]
     return Note(
@@ -340,6 +348,47 @@ def _mismatch(pred: Predictions, cm, support, predicted) -> Note | None:
         "coding",
         tuple(t_labels[:_SHOW] + p_labels[:_SHOW]),
     )
+
+
+def _trace(cm) -> int:
+    """The diagonal's total (correct rows) of a dense or sparse matrix."""
+    return int(cm.diagonal().sum()) if is_sparse(cm) else int(np.trace(cm))
+
+
+def _cells_at(cm, rows, cols) -> np.ndarray:
+    """``cm[rows, cols]`` for a dense or sparse matrix."""
+    if not is_sparse(cm):
+        return cm[rows, cols]
+    return np.asarray(cm[np.asarray(rows), np.asarray(cols)]).reshape(-1).astype(np.int64)
+
+
+def _row_max(cm, rows) -> np.ndarray:
+    """The largest cell of each row in ``rows``."""
+    if not is_sparse(cm):
+        return cm[rows].max(axis=1)
+    return np.asarray(cm[np.asarray(rows)].max(axis=1).toarray()).reshape(-1)
+
+
+def _row_argmax(cm, rows) -> np.ndarray:
+    """The column of each row's largest cell (the first on ties), rows in ``rows``."""
+    if not is_sparse(cm):
+        return cm[rows].argmax(axis=1)
+    out = np.empty(len(rows), dtype=np.int64)
+    for o, r in enumerate(rows):
+        lo, hi = cm.indptr[r], cm.indptr[r + 1]
+        idx, data = cm.indices[lo:hi], cm.data[lo:hi]
+        top = data.max()
+        # the first column holding the maximum (a row of positive support has one > 0)
+        out[o] = int(idx[data == top].min())
+    return out
+
+
+def _block_sum(cm, rows, cols) -> int:
+    """The total of ``cm[np.ix_(rows, cols)]``."""
+    if not is_sparse(cm):
+        return int(cm[np.ix_(rows, cols)].sum())
+    r, c, v = cells_of(cm)
+    return int(v[np.isin(r, rows) & np.isin(c, cols)].sum())
 
 
 # likely typos ------------------------------------------------------------------------------------
@@ -626,7 +675,7 @@ def _columns_span(pred: Predictions) -> str:
 
 def _disagree_note(pred: Predictions, stats: ScoreStats, cm) -> Note:
     n, k = stats.n, pred.n_classes
-    correct = int(np.trace(cm))
+    correct = _trace(cm)
     text = (
         f"the score columns ({_columns_span(pred)}) disagree with '{_column(pred, 'y_pred')}': "
         f"on {stats.disagree} of {n} rows ({_pct(stats.disagree, n)}) the predicted class does "

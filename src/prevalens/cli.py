@@ -95,6 +95,7 @@ _METAVARS = {
     "list-float": "X,Y",
     "labels": "A,B,C",
     "formats": "F,G",
+    "size": "SIZE",
 }
 
 

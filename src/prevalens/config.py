@@ -27,7 +27,7 @@ from typing import Any
 
 from .exceptions import ConfigError
 from .io import read_user_file
-from .options import OPTIONS, AuditConfig, closest, coerce, option_by_key
+from .options import OPTIONS, RECORDED_KEYS, AuditConfig, closest, coerce, option_by_key
 
 __all__ = ["Source", "resolve", "load_config_file", "audit_config", "json_ready"]
 
@@ -169,5 +169,10 @@ def audit_config(resolved: dict, sources: dict | None = None) -> AuditConfig:
 
 
 def json_ready(resolved: dict) -> dict:
-    """The resolved options as JSON values (tuples as lists), keys in the documented order."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in resolved.items()}
+    """The resolved options as JSON values (tuples as lists), keys in the documented order,
+    without the options that are not recorded (the machine's resources: ``max_memory``)."""
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in resolved.items()
+        if k in RECORDED_KEYS or k not in _KEYS
+    }

@@ -12,10 +12,27 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy import sparse
 
 from .exceptions import InputError
 
-__all__ = ["ConfusionCounts", "Tables", "confusion_matrix", "class_tables", "as_tables"]
+__all__ = [
+    "ConfusionCounts",
+    "Tables",
+    "confusion_matrix",
+    "count_matrix",
+    "class_tables",
+    "as_tables",
+    "cells_of",
+    "is_sparse",
+    "row_sums",
+    "col_sums",
+    "SPARSE_MIN_CLASSES",
+]
+
+#: From this many classes an audit counts its confusion matrix as a scipy sparse (CSR) matrix of
+#: its non-zero cells: at K = 10,000 the dense matrix alone is 800 MB, its non-zero cells a few MB.
+SPARSE_MIN_CLASSES = 2049
 
 
 class Tables(NamedTuple):
@@ -89,6 +106,63 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     return flat.reshape(n_classes, n_classes).astype(np.int64, copy=False)
 
 
+def count_matrix(y_true, y_pred, n_classes: int):
+    """The confusion matrix as :func:`confusion_matrix` counts it, dense below
+    :data:`SPARSE_MIN_CLASSES` classes and a ``scipy.sparse.csr_array`` (int64) of the non-zero
+    cells from there (counted by sorting the rows' cell codes: memory O(N + non-zero cells))."""
+    if n_classes < SPARSE_MIN_CLASSES:
+        return confusion_matrix(y_true, y_pred, n_classes)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    for name, codes in (("y_true", y_true), ("y_pred", y_pred)):
+        if codes.size and (codes.min() < 0 or codes.max() >= n_classes):
+            raise InputError(
+                f"`{name}` holds a class code outside 0..{n_classes - 1} for "
+                f"n_classes={n_classes}; codes index the classes"
+            )
+    cells, counts = np.unique(y_true * n_classes + y_pred, return_counts=True)
+    rows, cols = np.divmod(cells, n_classes)
+    return sparse.csr_array(
+        (counts.astype(np.int64), (rows, cols)), shape=(n_classes, n_classes), dtype=np.int64
+    )
+
+
+def is_sparse(cm) -> bool:
+    """Whether ``cm`` is a scipy sparse matrix (see :func:`count_matrix`)."""
+    return sparse.issparse(cm)
+
+
+def cells_of(cm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The non-zero cells of a K x K matrix (dense or sparse) in row-major order:
+    ``(rows, cols, counts)``, each of shape (J,)."""
+    if is_sparse(cm):
+        c = sparse.coo_array(cm)
+        c.sum_duplicates()  # canonical: sorted row-major, no zeros stored twice
+        keep = c.data != 0
+        order = np.lexsort((c.col[keep], c.row[keep]))
+        return (
+            np.asarray(c.row[keep][order], dtype=np.int64),
+            np.asarray(c.col[keep][order], dtype=np.int64),
+            np.asarray(c.data[keep][order], dtype=np.int64),
+        )
+    flat = np.asarray(cm, dtype=np.int64)
+    k = flat.shape[0]
+    flat = flat.ravel()
+    nz = np.flatnonzero(flat)
+    rows, cols = np.divmod(nz, k)
+    return rows, cols, flat[nz]
+
+
+def row_sums(cm) -> np.ndarray:
+    """Row sums (true samples of each class) of a dense or sparse matrix."""
+    return np.asarray(cm.sum(axis=1)).reshape(-1) if is_sparse(cm) else np.asarray(cm).sum(axis=1)
+
+
+def col_sums(cm) -> np.ndarray:
+    """Column sums (samples predicted as each class) of a dense or sparse matrix."""
+    return np.asarray(cm.sum(axis=0)).reshape(-1) if is_sparse(cm) else np.asarray(cm).sum(axis=0)
+
+
 def as_tables(x) -> Tables:
     """``x`` if it already is :class:`Tables`, else the tables of confusion matrices ``x``."""
     return x if isinstance(x, Tables) else class_tables(x)
@@ -98,8 +172,16 @@ def class_tables(cm: np.ndarray) -> Tables:
     """One-vs-rest 2 x 2 tables of every class: ``(tp, fp, fn, tn)``, each of shape (..., K).
 
     Works on a batch of confusion matrices of shape (..., K, K), so the same call serves a point
-    estimate and B bootstrap replicates.
+    estimate and B bootstrap replicates; and on one scipy sparse matrix.
     """
+    if is_sparse(cm):
+        tp = np.asarray(cm.diagonal(), dtype=np.int64)
+        support = row_sums(cm).astype(np.int64)
+        predicted = col_sums(cm).astype(np.int64)
+        n = support.sum(axis=-1, keepdims=True)
+        fp = predicted - tp
+        fn = support - tp
+        return Tables(tp, fp, fn, n - tp - fp - fn)
     cm = np.asarray(cm)
     # a copy, not a view: a view would keep the whole (..., K, K) stack alive
     tp = np.diagonal(cm, axis1=-2, axis2=-1).copy()

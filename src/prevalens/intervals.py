@@ -175,14 +175,29 @@ def bca_parts(theta, reps, jack, weights, strata=None):
 
 
 def _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata):
-    """BCa's bias correction ``z0`` and acceleration ``a`` (see :func:`bca_interval`)."""
+    """BCa's bias correction ``z0`` and acceleration ``a`` (see :func:`bca_interval`).
+
+    ``jack`` may also be a leave-one-out array of :mod:`prevalens.loo` (J members by K
+    columns, kept without its J x K values), which computes the same acceleration in its form.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         below = np.nansum(reps < theta, axis=0) + 0.5 * np.nansum(reps == theta, axis=0)
         frac = below / n_def
         z0 = special.ndtri(frac)
+    accelerate = getattr(jack, "bca_acceleration", None)
+    if accelerate is not None:
+        return z0, accelerate(weights, strata, _acceleration)
+    return z0, _acceleration(jack, weights, strata)
+
+
+def _acceleration(jack, weights, strata):
+    """BCa's acceleration from the distinct leave-one-out values ``jack`` (J, ...) weighted by
+    their multiplicities (stratified when ``strata`` is given)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
         jack = np.asarray(jack, dtype=np.float64)
         w = np.broadcast_to(
-            np.asarray(weights, dtype=np.float64).reshape((-1,) + (1,) * theta.ndim), jack.shape
+            np.asarray(weights, dtype=np.float64).reshape((-1,) + (1,) * (jack.ndim - 1)),
+            jack.shape,
         )
         wj = np.where(np.isnan(jack), 0.0, w)
         jv = np.where(np.isnan(jack), 0.0, jack)
@@ -194,8 +209,7 @@ def _bca_bias_acceleration(theta, reps, n_def, jack, weights, strata):
         else:
             num, den = _stratified_moments(np.asarray(w), wj, jv, np.asarray(strata))
             den = 6.0 * den**1.5
-        a = np.where(den > 0, num / den, 0.0)
-    return z0, a
+        return np.where(den > 0, num / den, 0.0)
 
 
 def bootstrap_p_value(

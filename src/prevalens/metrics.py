@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .counts import as_tables
+from .loo import is_loo
 
 __all__ = [
     "PER_CLASS_RATIOS",
@@ -42,6 +43,8 @@ __all__ = [
     "PER_CLASS_METRICS",
     "STRATA_METRICS",
     "count_statistics",
+    "count_statistic",
+    "COUNT_STATISTIC_KEYS",
 ]
 
 #: Per-class metrics that are ratios of one-vs-rest counts, in report order.
@@ -67,10 +70,15 @@ UNDEFINED_REASONS = {
 }
 
 
+def _float(x):
+    """``x`` as float64; a leave-one-out array (:mod:`prevalens.loo`) stays in its form."""
+    return x.astype(np.float64) if is_loo(x) else np.asarray(x, dtype=np.float64)
+
+
 def _divide(num, den):
     """num / den with NaN where den == 0 (an undefined ratio, never 0)."""
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
+    num = _float(num)
+    den = _float(den)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = num / den
     return np.where(den == 0, np.nan, out)
@@ -149,7 +157,7 @@ def macro(values) -> np.ndarray:
 
     NaN when every class is undefined.
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = _float(values)
     defined = ~np.isnan(values)
     count = defined.sum(axis=-1)
     total = np.where(defined, values, 0.0).sum(axis=-1)
@@ -161,8 +169,8 @@ def weighted(values, weights) -> np.ndarray:
 
     NaN when the defined classes carry no weight.
     """
-    values = np.asarray(values, dtype=np.float64)
-    weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), values.shape)
+    values = _float(values)
+    weights = np.broadcast_to(_float(weights), values.shape)
     defined = ~np.isnan(values)
     w = np.where(defined, weights, 0.0)
     return _divide((w * np.where(defined, values, 0.0)).sum(axis=-1), w.sum(axis=-1))
@@ -271,3 +279,41 @@ def count_statistics(cm) -> dict[str, np.ndarray]:
     for name, value in overall_all(cm).items():
         out[f"overall.{name}"] = value
     return out
+
+
+#: The keys of :func:`count_statistics`, in its order.
+COUNT_STATISTIC_KEYS = (
+    tuple(f"per_class.{name}" for name in PER_CLASS_METRICS)
+    + tuple(f"{avg}.{name}" for name in AVERAGED_METRICS for avg in ("micro", "macro", "weighted"))
+    + tuple(f"overall.{name}" for name in ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc"))
+)
+
+
+def count_statistic(key: str, t, get):
+    """One statistic of :func:`count_statistics` (the same value, by the same functions), for
+    an engine that computes only the keys a derived statistic reads; ``get(key)`` returns
+    another statistic of the same tables (computed once).
+
+    >>> from prevalens.counts import class_tables
+    >>> t = class_tables([[3, 1], [0, 2]])
+    >>> s = count_statistics(t)
+    >>> bool(count_statistic("macro.recall", t, s.__getitem__) == s["macro.recall"])
+    True
+    """
+    kind, name = key.split(".", 1)
+    if kind == "per_class":
+        if name == "prevalence":
+            return _divide(t.support, t.n[..., None])
+        return per_class(name, t)
+    if kind == "micro":
+        return micro(name, t)
+    if kind == "macro":
+        return macro(get(f"per_class.{name}"))
+    if kind == "weighted":
+        return weighted(get(f"per_class.{name}"), t.support)
+    if key == "overall.balanced_accuracy":
+        return macro(get("per_class.recall"))
+    overall = {"accuracy": accuracy, "cohen_kappa": cohen_kappa, "mcc": mcc}
+    if kind == "overall" and name in overall:
+        return overall[name](t)
+    raise KeyError(key)

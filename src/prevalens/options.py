@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import gates as _gates
+from .budget import parse_size
 from .exceptions import ConfigError
 from .metrics import AVERAGED_METRICS
 
@@ -36,6 +37,7 @@ __all__ = [
     "OPTIONS",
     "AUDIT_OPTIONS",
     "FORMATS",
+    "RECORDED_KEYS",
     "option_by_key",
     "coerce",
     "closest",
@@ -58,7 +60,8 @@ class Option:
         The name everywhere: keyword argument, TOML key, ``--key-with-dashes`` flag.
     kind : str
         ``str``, ``text`` (Markdown), ``int``, ``float``, ``bool``, ``choice``, ``path``,
-        ``list-str``, ``list-float``, ``labels`` or ``formats``.
+        ``list-str``, ``list-float``, ``labels``, ``formats`` or ``size`` (bytes, given as
+        ``"4GB"``, ``"500MB"`` or a number).
     default : Any
     help : str
         One line, for ``--help``.
@@ -67,7 +70,8 @@ class Option:
     minimum : float or None
         Smallest allowed value of an ``int``.
     group : str
-        ``input``, ``document``, ``statistics``, ``gates``, ``comparison`` or ``output``.
+        ``input``, ``document``, ``statistics``, ``gates``, ``comparison``, ``output`` or
+        ``resources``.
     methods : str or None
         Row label in the report's methods table, for options that shape the statistics.
     describe : str or mapping, optional
@@ -76,6 +80,10 @@ class Option:
         The command-line flag when it is not ``--key`` (``--gate`` for ``gates``).
     repeat : bool
         A list given one item per flag (``--gate A --gate B``) rather than comma-separated.
+    recorded : bool
+        Recorded in ``run.config`` of the results. Only the resources of this machine are not
+        (``max_memory``): they never change a number, and a record that depends on the
+        machine would make identical audits differ.
     """
 
     key: str
@@ -89,6 +97,7 @@ class Option:
     describe: str | Mapping | None = None
     flag: str | None = None
     repeat: bool = False
+    recorded: bool = True
 
     @property
     def cli_flag(self) -> str:
@@ -229,6 +238,11 @@ class AuditConfig:
         Check gates on the conservative end of the interval, or on the estimate.
     baseline : str, optional
         The ``results.json`` of a previous audit to compare with.
+    max_memory : int or str, optional
+        The memory budget of the interval stage in bytes (or ``"4GB"``, ``"500MB"``): the engine
+        evaluates replicates, classes and leave-one-out values in pieces that fit it. Default
+        (None): a quarter of the machine's physical memory. It never changes a number (the
+        pieces are computed as the whole would be), so it is not recorded in ``run.config``.
     """
 
     # the document
@@ -418,6 +432,15 @@ class AuditConfig:
     baseline: str | None = _opt(
         None, "results.json of a previous audit to compare with", "path", "comparison"
     )
+    # the machine
+    max_memory: int | None = _opt(
+        None,
+        "memory budget of the interval stage, e.g. 4GB or 500MB (default: a quarter of the "
+        "physical memory); never changes a number, not recorded in run.config",
+        "size",
+        "resources",
+        recorded=False,
+    )
 
     def __post_init__(self):
         for f in fields(self):
@@ -431,11 +454,18 @@ class AuditConfig:
                 if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
                     raise ConfigError(f"`{f.name}` must be a list; got {value!r}")
                 object.__setattr__(self, f.name, tuple(value))
+            if kind == "size" and value is not None:
+                object.__setattr__(self, f.name, parse_size(value, name=f.name))
         _check_config(self)
 
     def to_dict(self) -> dict:
-        """JSON-ready (tuples as lists), as recorded in ``run.config``."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """JSON-ready (tuples as lists), as recorded in ``run.config`` (without the options
+        that are not recorded: the machine's resources)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(self).items()
+            if k in RECORDED_KEYS
+        }
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> AuditConfig:
@@ -540,6 +570,8 @@ OPTIONS: tuple[Option, ...] = (
 #: The options that are fields of :class:`AuditConfig`.
 AUDIT_OPTIONS: tuple[Option, ...] = _options_of(AuditConfig)
 AUDIT_KEYS = frozenset(o.key for o in AUDIT_OPTIONS)
+#: The options recorded in ``run.config`` (every one but the machine's resources).
+RECORDED_KEYS = frozenset(o.key for o in OPTIONS if o.recorded)
 _BY_KEY = {o.key: o for o in OPTIONS}
 
 
@@ -589,6 +621,13 @@ def coerce(opt: Option, value, where: str):
         if not isinstance(value, bool):
             raise fail("true or false")
         return value
+    if kind == "size":
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise fail("a size such as '4GB' or '500MB'")
+        try:
+            return parse_size(value, name=opt.key)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {str(exc).replace(f'`{opt.key}` ', '', 1)}") from None
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail("a whole number")

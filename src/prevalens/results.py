@@ -34,6 +34,9 @@ __all__ = [
     "ClassResult",
     "RunInfo",
     "DataSummary",
+    "SparseConfusion",
+    "confusion_record",
+    "SPARSE_CONFUSION_MIN_CLASSES",
     "StratumDefinition",
     "StrataDefinition",
     "StratumResult",
@@ -280,14 +283,74 @@ class RunInfo:
         )
 
 
+#: From this many classes ``results.json`` holds the confusion matrix as its non-zero cells
+#: (``data.confusion_matrix_sparse``); below it, as K rows of K counts (``data.confusion_matrix``).
+#: At 10,000 classes the dense form was 634 MB.
+SPARSE_CONFUSION_MIN_CLASSES = 501
+
+
+@dataclass(frozen=True)
+class SparseConfusion:
+    """A K x K confusion matrix by its non-zero cells, in row-major order (rows: truth,
+    columns: prediction), as ``results.json`` holds it from
+    :data:`SPARSE_CONFUSION_MIN_CLASSES` classes: ``{"shape": [K, K], "rows": [...], "cols":
+    [...], "counts": [...]}``. ``numpy.asarray`` of it is the dense matrix."""
+
+    n_classes: int
+    rows: tuple
+    cols: tuple
+    counts: tuple
+
+    @classmethod
+    def of(cls, cm) -> SparseConfusion:
+        """From a dense or scipy sparse matrix."""
+        from .counts import cells_of
+
+        r, c, v = cells_of(cm)
+        return cls(int(cm.shape[0]), tuple(map(int, r)), tuple(map(int, c)), tuple(map(int, v)))
+
+    def to_dict(self) -> dict:
+        return {
+            "shape": [self.n_classes, self.n_classes],
+            "rows": list(self.rows),
+            "cols": list(self.cols),
+            "counts": list(self.counts),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> SparseConfusion:
+        k = int(d["shape"][0])
+        return cls(k, tuple(d["rows"]), tuple(d["cols"]), tuple(d["counts"]))
+
+    def toarray(self) -> np.ndarray:
+        out = np.zeros((self.n_classes, self.n_classes), dtype=np.int64)
+        out[np.asarray(self.rows, dtype=np.int64), np.asarray(self.cols, dtype=np.int64)] = (
+            self.counts
+        )
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.toarray()
+        return out if dtype is None else out.astype(dtype)
+
+
+def confusion_record(cm) -> tuple | SparseConfusion:
+    """The confusion matrix as :class:`DataSummary` holds it: K rows of K ints below
+    :data:`SPARSE_CONFUSION_MIN_CLASSES` classes, else a :class:`SparseConfusion`."""
+    if cm.shape[0] >= SPARSE_CONFUSION_MIN_CLASSES:
+        return SparseConfusion.of(cm)
+    return tuple(tuple(int(x) for x in row) for row in np.asarray(cm))
+
+
 @dataclass(frozen=True)
 class DataSummary:
-    """What was audited: the task, sample count, classes and the confusion matrix."""
+    """What was audited: the task, sample count, classes and the confusion matrix (K rows of K
+    ints, or from :data:`SPARSE_CONFUSION_MIN_CLASSES` classes a :class:`SparseConfusion`)."""
 
     task: str
     n_samples: int
     classes: tuple
-    confusion_matrix: tuple  # K rows of K ints (rows: truth, columns: prediction)
+    confusion_matrix: tuple | SparseConfusion  # rows: truth, columns: prediction
     has_scores: bool
     scores_are_probabilities: bool
     pred_source: str
@@ -295,6 +358,7 @@ class DataSummary:
     effective_clusters: float | None = None
 
     def to_dict(self) -> dict:
+        cm = self.confusion_matrix
         return {
             "task": self.task,
             "n_samples": int(self.n_samples),
@@ -305,16 +369,23 @@ class DataSummary:
             "pred_source": self.pred_source,
             "n_clusters": self.n_clusters,
             "effective_clusters": json_number(self.effective_clusters),
-            "confusion_matrix": [list(map(int, row)) for row in self.confusion_matrix],
+            **(
+                {"confusion_matrix_sparse": cm.to_dict()}
+                if isinstance(cm, SparseConfusion)
+                else {"confusion_matrix": [list(map(int, row)) for row in cm]}
+            ),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> DataSummary:
+        sparse_cm = d.get("confusion_matrix_sparse")
         return cls(
             task=d["task"],
             n_samples=int(d["n_samples"]),
             classes=tuple(d["classes"]),
-            confusion_matrix=tuple(tuple(r) for r in d["confusion_matrix"]),
+            confusion_matrix=SparseConfusion.from_dict(sparse_cm)
+            if sparse_cm is not None
+            else tuple(tuple(r) for r in d["confusion_matrix"]),
             has_scores=bool(d["has_scores"]),
             scores_are_probabilities=bool(d["scores_are_probabilities"]),
             pred_source=d["pred_source"],

@@ -51,19 +51,21 @@ Obuchowski, N. A. (1997). Nonparametric analysis of clustered ROC curve data. Bi
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import sparse, special
 
 from . import metrics as M
 from . import ranking as R
-from .counts import Tables, class_tables
+from .budget import MemoryPlan, default_max_memory
+from .counts import Tables, cells_of, class_tables, is_sparse
 from .formatting import json_number
 from .intervals import (
     PROPORTION_INTERVALS,
@@ -80,6 +82,7 @@ from .intervals import (
     logit_t_interval,
     wilson_interval,
 )
+from .loo import LooArray, LooPattern, is_loo
 
 if TYPE_CHECKING:
     from .io import Predictions
@@ -90,8 +93,11 @@ __all__ = [
     "cluster_bootstrap_counts",
     "jackknife_counts",
     "jackknife_tables",
+    "jackknife_loo_tables",
     "CountBootstrap",
     "Stats",
+    "LazyStats",
+    "ReplicateStats",
     "Engine",
     "ClusterDesign",
     "Interval",
@@ -107,6 +113,9 @@ __all__ = [
 
 #: Threads used to draw the rows of a stratified bootstrap (results do not depend on it).
 _THREADS = max(1, min(4, os.cpu_count() or 1))
+
+#: Replicate cells drawn at a time by :func:`bootstrap_tables` (about 24 bytes each).
+_DRAW_CELLS = 8_000_000
 
 #: A metric undefined in more than this share of replicates gets status ``unstable``.
 UNSTABLE_FRACTION = 0.05
@@ -148,7 +157,7 @@ def bootstrap_counts(cm, n_resamples: int, rng, *, scheme: str = "stratified") -
     :func:`_draw_row` (float counts); ``"simple"`` resamples all N rows (integer counts). Only
     non-zero cells are drawn: a cell with no rows can never be resampled.
     """
-    cm = np.asarray(cm, dtype=np.int64)
+    cm = _dense(cm)
     k = cm.shape[0]
     if scheme == "stratified":
         out = np.zeros((n_resamples, k, k), dtype=np.float64)
@@ -175,66 +184,143 @@ def bootstrap_tables(
 ) -> Tables:
     """The same replicates as :func:`bootstrap_counts` (same draws for the same ``rng``), reduced
     to one-vs-rest tables of shape (B, K) as they are drawn, so that no (B, K, K) array is held.
+    ``cm`` may be a scipy sparse matrix.
     """
-    cm = np.asarray(cm, dtype=np.int64)
+    del chunk  # the draws are chunked by _DRAW_CELLS (kept for callers that pass it)
+    return _draw_tables(cm, n_resamples, rng, scheme=scheme, draw_cells=_DRAW_CELLS).tables()
+
+
+@dataclass
+class ReplicateTables:
+    """The B replicates' one-vs-rest tables, held as the two (B, K) arrays they are drawn as
+    (tp and the predicted counts; the supports too under simple resampling): fp, fn and tn are
+    formed when a chunk of replicates is evaluated (:meth:`tables`)."""
+
+    tp: np.ndarray
+    pred: np.ndarray
+    sup: np.ndarray  # (K,) under the stratified scheme (fixed), else (B, K)
+    n: int
+
+    @property
+    def n_resamples(self) -> int:
+        return self.tp.shape[0]
+
+    def tables(self, rows: slice = slice(None)) -> Tables:
+        tp = self.tp[rows]
+        pred = self.pred[rows]
+        sup = self.sup if self.sup.ndim == 1 else self.sup[rows]
+        if sup.ndim == 1:
+            sup = np.broadcast_to(sup, tp.shape)
+        fp = pred - tp
+        fn = sup - tp
+        tn = self.n - tp - fp - fn
+        return Tables(tp, fp, fn, tn)
+
+
+def _row_cells(cm, i):
+    """Row ``i`` of ``cm`` (dense or scipy CSR) as ``(n_i, nz, counts)``."""
+    if is_sparse(cm):
+        lo, hi = cm.indptr[i], cm.indptr[i + 1]
+        counts = np.asarray(cm.data[lo:hi], dtype=np.int64)
+        return int(counts.sum()), np.asarray(cm.indices[lo:hi], dtype=np.int64), counts
+    row = cm[i]
+    nz = np.flatnonzero(row)
+    return int(row.sum()), nz, row[nz]
+
+
+def _draw_tables(cm, n_resamples: int, rng, *, scheme: str, draw_cells: int) -> ReplicateTables:
+    """Draw the B replicates (as :func:`bootstrap_counts`) into :class:`ReplicateTables`, with at
+    most about ``draw_cells`` drawn cells in memory at a time.
+
+    Rows are drawn from one stream each, several at a time on threads, and added in row order
+    (so the sums are the same whatever the threads); a row too large for ``draw_cells`` is drawn
+    in chunks of replicates from its stream, which gives the same draws as one call.
+    """
     k = cm.shape[0]
-    n = int(cm.sum())
-    support = cm.sum(axis=1)
+    cm = cm if is_sparse(cm) else np.asarray(cm, dtype=np.int64)
+    rows, cols, counts = cells_of(cm)
+    n = int(counts.sum())
+    support = np.bincount(rows, weights=counts, minlength=k).astype(np.int64)
+    b = n_resamples
     if scheme == "stratified":
-        tp = np.zeros((n_resamples, k), dtype=np.float64)
-        pred = np.zeros((n_resamples, k), dtype=np.float64)
-    else:
-        tp = np.zeros((n_resamples, k), dtype=np.int64)
-        pred = np.zeros((n_resamples, k), dtype=np.int64)
-    if scheme == "stratified":
-        sup = np.broadcast_to(support, (n_resamples, k))
+        tp = np.zeros((b, k), dtype=np.float64)
+        pred = np.zeros((b, k), dtype=np.float64)
         # One independent stream per row (spawned from ``rng``), so the rows can be drawn on
         # several threads (numpy releases the GIL while sampling) and the result does not depend
         # on the number of threads or their scheduling.
         streams = rng.spawn(k)
+        nnz = np.bincount(rows, minlength=k)
 
-        def draw(i):
-            return _draw_row(streams[i], cm[i], n_resamples)
-
-        workers = min(_THREADS, k)
-        if workers > 1 and n_resamples * np.count_nonzero(cm) > 200_000:
-            with ThreadPoolExecutor(workers) as ex:
-                drawn = list(ex.map(draw, range(k)))
-        else:
-            drawn = [draw(i) for i in range(k)]
-        for i, row in enumerate(drawn):
-            if row is None:
-                continue
-            nz, draws = row
-            pred[:, nz] += draws
+        def add(i, nz, draws, sl=slice(None)):
+            pred[sl, nz] += draws
             hit = np.flatnonzero(nz == i)
             if hit.size:
-                tp[:, i] = draws[:, hit[0]]
-    elif scheme == "simple":
-        flat = cm.ravel()
-        nz = np.flatnonzero(flat)
-        rows, cols = np.divmod(nz, k)
-        row_ind = np.zeros((nz.size, k))
-        row_ind[np.arange(nz.size), rows] = 1.0
-        col_ind = np.zeros((nz.size, k))
-        col_ind[np.arange(nz.size), cols] = 1.0
-        diag = np.flatnonzero(rows == cols)
-        sup = np.empty((n_resamples, k), dtype=np.int64)
-        draws = rng.multinomial(n, flat[nz] / n, size=n_resamples)
-        for s in range(0, n_resamples, chunk):
-            d = draws[s : s + chunk]
-            df = d.astype(np.float64)
-            # exact: counts < 2^53 are represented exactly in float64
-            sup[s : s + chunk] = np.rint(df @ row_ind).astype(np.int64)
-            pred[s : s + chunk] = np.rint(df @ col_ind).astype(np.int64)
-            tp[s : s + chunk, rows[diag]] = d[:, diag]
-    else:
+                tp[sl, i] = draws[:, hit[0]]
+
+        def draw(i):
+            _, nz, c = _row_cells(cm, i)
+            got = _draw_row(streams[i], c, b)  # the row's non-zero cells: the same draws
+            return None if got is None else (nz[got[0]], got[1])
+
+        workers = min(_THREADS, k)
+        threaded = workers > 1 and b * rows.size > 200_000
+        i = 0
+        with ThreadPoolExecutor(workers) if threaded else _NoPool() as ex:
+            while i < k:
+                if b * nnz[i] > draw_cells and nnz[i] > 0:
+                    # a large row alone, in chunks of replicates drawn from its stream
+                    _, nz, c = _row_cells(cm, i)
+                    step = max(1, draw_cells // max(int(nnz[i]), 1))
+                    for s0 in range(0, b, step):
+                        got = _draw_row(streams[i], c, min(step, b - s0))
+                        assert got is not None
+                        add(i, nz[got[0]], got[1], slice(s0, s0 + got[1].shape[0]))
+                    i += 1
+                    continue
+                group = [i]
+                cells = b * int(nnz[i])
+                i += 1
+                while i < k and cells + b * int(nnz[i]) <= draw_cells:
+                    cells += b * int(nnz[i])
+                    group.append(i)
+                    i += 1
+                drawn = list(ex.map(draw, group)) if threaded else [draw(r) for r in group]
+                for r, got in zip(group, drawn):
+                    if got is not None:
+                        add(r, got[0], got[1])
+                del drawn
+        return ReplicateTables(tp, pred, support, n)
+    if scheme != "simple":
         raise ValueError(f"`scheme` must be 'stratified' or 'simple', got {scheme!r}")
-    sup = np.asarray(sup, dtype=np.int64)
-    fp = pred - tp
-    fn = sup - tp
-    tn = n - tp - fp - fn
-    return Tables(tp, fp, fn, tn)
+    tp = np.zeros((b, k), dtype=np.int64)
+    pred = np.zeros((b, k), dtype=np.int64)
+    sup = np.empty((b, k), dtype=np.int64)
+    j = counts.size
+    row_ind = sparse.csr_array((np.ones(j), (np.arange(j), rows)), shape=(j, k))
+    col_ind = sparse.csr_array((np.ones(j), (np.arange(j), cols)), shape=(j, k))
+    diag = np.flatnonzero(rows == cols)
+    p = counts / n
+    step = max(1, min(b, draw_cells // max(j, 1)))
+    for s0 in range(0, b, step):
+        # chunks of replicates from one stream: the same draws as one call of size B
+        d = rng.multinomial(n, p, size=min(step, b - s0))
+        df = d.astype(np.float64)
+        sl = slice(s0, s0 + d.shape[0])
+        # exact: counts < 2^53 are represented exactly in float64
+        sup[sl] = np.rint(df @ row_ind).astype(np.int64)
+        pred[sl] = np.rint(df @ col_ind).astype(np.int64)
+        tp[sl, rows[diag]] = d[:, diag]
+    return ReplicateTables(tp, pred, sup, n)
+
+
+class _NoPool:
+    """A stand-in for a thread pool when one thread draws every row."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def jackknife_tables(cm) -> tuple[Tables, np.ndarray]:
@@ -243,7 +329,7 @@ def jackknife_tables(cm) -> tuple[Tables, np.ndarray]:
     Deleting one row of cell (i, j) changes only two classes' tables: for i == j, tp_i falls by
     one; otherwise fn_i and fp_j do; N falls by one for every class. Built in O(J K).
     """
-    cm = np.asarray(cm, dtype=np.int64)
+    cm = _dense(cm)
     k = cm.shape[0]
     cells, weights = jackknife_counts(cm)
     base = class_tables(cm)
@@ -304,9 +390,41 @@ def jackknife_counts(cm) -> tuple[np.ndarray, np.ndarray]:
     ``(cells, weights)``: flat cell indices of shape (J,) and counts ``cm[i, j]`` of shape (J,).
     Matrices are built on demand by :func:`_loo_batch` in chunks to bound memory.
     """
+    if is_sparse(cm):
+        rows, cols, counts = cells_of(cm)
+        return rows * cm.shape[0] + cols, counts
     flat = np.asarray(cm, dtype=np.int64).ravel()
     cells = np.flatnonzero(flat)
     return cells, flat[cells]
+
+
+def jackknife_loo_tables(cm, *, block_cells: int = 4_000_000) -> tuple[Tables, np.ndarray]:
+    """The tables of :func:`jackknife_tables` in leave-one-out form (:mod:`prevalens.loo`):
+    each a (J, K) :class:`~prevalens.loo.LooArray` of O(J + K) numbers, never J x K.
+
+    A class that the member does not touch keeps tp, fp and fn and loses one tn (N falls by
+    one); the member's true class i loses one tp (i = j) or one fn, its predicted class j one fp.
+    ``cm`` may be dense or a scipy sparse matrix.
+    """
+    rows, cols, counts = cells_of(cm)
+    k = cm.shape[0]
+    base = class_tables(cm)
+    pattern = LooPattern.of_cells(rows, cols, k, block_cells=block_cells)
+    diag = rows == cols
+    off = (~diag).astype(np.int64)
+    first = (base.tp[rows] - diag, base.fp[rows], base.fn[rows] - off, base.tn[rows])
+    second = (base.tp[cols], base.fp[cols] - off, base.fn[cols], base.tn[cols])
+    out = []
+    for whole, a0, a1, untouched in zip(base, first, second, (0, 0, 0, 1)):
+        at = np.stack([a0, np.where(diag, a0, a1)], axis=1)  # an empty slot repeats the first
+        out.append(LooArray(pattern, np.asarray(whole, dtype=np.int64) - untouched, at))
+    # leave-one-out arrays in place of the (J, K) arrays: the metrics treat them alike
+    return Tables(*out), counts  # type: ignore[arg-type]
+
+
+def _dense(cm) -> np.ndarray:
+    """``cm`` as a dense int64 array (a sparse matrix densified: for small K only)."""
+    return cm.toarray().astype(np.int64) if is_sparse(cm) else np.asarray(cm, dtype=np.int64)
 
 
 def _cluster_jackknife(y_true, y_pred, cluster, k):
@@ -336,16 +454,152 @@ class Stats(dict):
     pieces that several derived statistics share (a stratum's macro average enters its estimate,
     its difference to the rest and every class's difference to it)."""
 
-    def __init__(self, values: dict, tables: Tables):
+    def __init__(self, values: dict, tables: Tables | None):
         super().__init__(values)
-        self.tables = tables
+        self._tables = tables
         self._cache: dict = {}
+
+    @property
+    def tables(self) -> Tables:
+        assert self._tables is not None
+        return self._tables
 
     def cached(self, key, compute):
         """``compute()``, computed once per key for this object."""
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+
+#: How the statistics of :func:`~prevalens.metrics.count_statistics` are computed one key at a
+#: time: the engine evaluates only what a derived statistic reads.
+_PER_KEY = {M.count_statistics: (M.count_statistic, M.COUNT_STATISTIC_KEYS)}
+
+
+class LazyStats(Stats):
+    """:class:`Stats` computed key by key on first use, from tables formed on first use: the
+    same values as the eager ``stat_fn`` (the same functions of the same tables).
+
+    :meth:`evict` drops what is per class (arrays of two or more dimensions) and the tables, so
+    that a chunk of replicates holds only its per-replicate values between evaluations.
+    """
+
+    def __init__(self, tables: Callable[[], Tables], per_key, keys):
+        super().__init__({}, None)
+        self._make_tables = tables
+        self._per_key = per_key
+        self._keys = tuple(keys)
+
+    @property
+    def tables(self) -> Tables:
+        if self._tables is None:
+            self._tables = self._make_tables()
+        return self._tables
+
+    def __missing__(self, key):
+        if key not in self._keys:
+            raise KeyError(key)
+        value = self._per_key(key, self.tables, self.__getitem__)
+        value = value if is_loo(value) else np.asarray(value)
+        self[key] = value
+        return value
+
+    def __contains__(self, key) -> bool:
+        return key in self._keys
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def keys(self):
+        return list(self._keys)
+
+    def items(self):
+        return [(key, self[key]) for key in self._keys]
+
+    def values(self):
+        return [self[key] for key in self._keys]
+
+    def get(self, key, default=None):
+        return self[key] if key in self._keys else default
+
+    def evict(self) -> None:
+        for key in [k for k, v in dict.items(self) if _per_class(v)]:
+            del self[key]
+        for key in [k for k, v in self._cache.items() if _per_class(v)]:
+            del self._cache[key]
+        self._tables = None
+
+
+def _per_class(value) -> bool:
+    """Whether a value (or a tuple of them) holds an array of two or more dimensions."""
+    if isinstance(value, tuple):
+        return any(_per_class(v) for v in value)
+    return isinstance(value, np.ndarray) and value.ndim >= 2
+
+
+class ReplicateStats(Mapping):
+    """The statistics of the B replicates, evaluated lazily and in chunks of replicates.
+
+    A derived statistic ``fn(stats)`` is evaluated chunk by chunk (:meth:`apply`) on
+    :class:`LazyStats` of each chunk's tables, so that only a chunk's per-class arrays are ever
+    formed; the per-replicate values a chunk computed (a stratum's macro average, ...) stay for
+    the next statistic. Every statistic is computed replicate by replicate (reductions over the
+    classes), so the values do not depend on the chunks. ``stats[key]`` is ``apply`` of that key.
+    """
+
+    def __init__(self, reps: ReplicateTables, per_key, keys, chunk_rows: int):
+        self.source = reps
+        b = reps.n_resamples
+        step = max(1, min(int(chunk_rows), b))
+        self._bounds = [(s0, min(b, s0 + step)) for s0 in range(0, max(b, 1), step)]
+        self._chunks = [
+            LazyStats(functools.partial(reps.tables, slice(s0, e)), per_key, keys)
+            for s0, e in self._bounds
+        ]
+        self._keys = tuple(keys)
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self._chunks)
+
+    @property
+    def tables(self) -> Tables:
+        """Every replicate's tables at once (B x K each)."""
+        return self.source.tables()
+
+    def apply(self, fn) -> np.ndarray:
+        """``fn(stats)`` of every replicate, shape (B, ...)."""
+        if len(self._chunks) == 1:
+            return np.asarray(fn(self._chunks[0]))
+        out = None
+        for (s0, e), chunk in zip(self._bounds, self._chunks):
+            value = np.asarray(fn(chunk))
+            chunk.evict()
+            if out is None:
+                # the memory layout numpy gives the whole (a class index makes it column-major):
+                # sums over the replicates run in another order in the other layout
+                order: Literal["C", "F"] = (
+                    "F" if value.ndim > 1 and not value.flags.c_contiguous else "C"
+                )
+                shape = (self.source.n_resamples,) + value.shape[1:]
+                out = np.empty(shape, dtype=value.dtype, order=order)
+            out[s0:e] = value
+        assert out is not None
+        return out
+
+    def __getitem__(self, key):
+        if key not in self._keys:
+            raise KeyError(key)
+        return self.apply(lambda s: s[key])
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 @dataclass(frozen=True)
@@ -420,13 +674,14 @@ class CountBootstrap:
     """
 
     point: Stats
-    replicates: Stats
+    replicates: Stats | ReplicateStats
     jackknife: Stats
     jackknife_weights: np.ndarray
     n_resamples: int
     method: str
     cms: np.ndarray | None = field(default=None, repr=False)
     jackknife_strata: np.ndarray | None = field(default=None, repr=False)
+    plan: MemoryPlan | None = field(default=None, repr=False)
 
     @classmethod
     def run(
@@ -441,18 +696,39 @@ class CountBootstrap:
         y_pred=None,
         cluster=None,
         keep_counts=False,
+        max_memory: int | None = None,
+        jackknife: str = "auto",
     ) -> CountBootstrap:
         """Draw the replicates and apply ``stat_fn`` to them, to ``cm`` and to the jackknife.
 
         ``stat_fn`` takes one-vs-rest :class:`~prevalens.counts.Tables` with a leading batch axis
         (e.g. :func:`prevalens.metrics.count_statistics`). With ``keep_counts=True`` the (B, K, K)
         replicate matrices are also drawn and kept in ``cms`` (memory B K^2).
+
+        ``cm`` may be a scipy sparse matrix (many classes). With
+        :func:`~prevalens.metrics.count_statistics`, the replicates' statistics are computed
+        lazily, in chunks of replicates that fit ``max_memory`` bytes (default: a quarter of
+        the physical memory; :class:`~prevalens.budget.MemoryPlan`), and the jackknife is kept in
+        leave-one-out form (:mod:`prevalens.loo`: O(J + K) per statistic instead of J x K) when
+        its J x K tables would exceed :data:`DENSE_JACKKNIFE_CELLS` cells, or when
+        ``jackknife="loo"`` (``"dense"``: always the (J, K) tables). Neither changes a draw.
         """
-        cm = np.asarray(cm, dtype=np.int64)
         k = cm.shape[0]
+        sparse_cm = is_sparse(cm)
+        if not sparse_cm:
+            cm = np.asarray(cm, dtype=np.int64)
+        if jackknife not in ("auto", "dense", "loo"):
+            raise ValueError(f"`jackknife` must be 'auto', 'dense' or 'loo', got {jackknife!r}")
         cms = None
         strata = None
+        lazy = _PER_KEY.get(stat_fn)
+        plan = None
+        if cluster is None and not keep_counts and lazy is not None:
+            plan = MemoryPlan.of(
+                max_memory or default_max_memory(), n_resamples, k, simple=scheme == "simple"
+            )
         if cluster is not None:
+            cm = _dense(cm)
             reps = cluster_bootstrap_counts(y_true, y_pred, cluster, k, n_resamples, rng)
             rep_tables = class_tables(reps)
             cms = reps if keep_counts else None
@@ -464,52 +740,117 @@ class CountBootstrap:
             jack_tables = Tables(*(np.concatenate([p[i] for p in parts]) for i in range(4)))
             method = "cluster"
         else:
+            replicate_tables = None
             if keep_counts:
                 cms = bootstrap_counts(cm, n_resamples, rng, scheme=scheme)
                 rep_tables = class_tables(cms)
+            elif plan is not None:
+                replicate_tables = _draw_tables(
+                    cm, n_resamples, rng, scheme=scheme, draw_cells=plan.draw_cells
+                )
             else:
                 rep_tables = bootstrap_tables(cm, n_resamples, rng, scheme=scheme)
-            jack_tables, weights = jackknife_tables(cm)
+            cells, weights = jackknife_counts(cm)
+            use_loo = lazy is not None and (
+                jackknife == "loo"
+                or (jackknife == "auto" and cells.size * k > DENSE_JACKKNIFE_CELLS)
+            )
+            if use_loo:
+                jack_tables, weights = jackknife_loo_tables(
+                    cm, block_cells=plan.loo_block_cells if plan is not None else 4_000_000
+                )
+            else:
+                jack_tables, weights = jackknife_tables(cm)
             method = scheme
             if scheme == "stratified":
-                strata = jackknife_counts(cm)[0] // k  # the row (true class) of each cell
+                strata = cells // k  # the row (true class) of each cell
         point_tables = class_tables(cm)
 
         def stats(t):
             return Stats({key: np.asarray(v) for key, v in stat_fn(t).items()}, t)
 
+        def lazy_stats(t):
+            assert lazy is not None
+            return LazyStats(lambda: t, *lazy)
+
+        if cluster is None and not keep_counts and plan is not None and lazy is not None:
+            assert replicate_tables is not None
+            replicates: Stats | ReplicateStats = ReplicateStats(
+                replicate_tables, *lazy, chunk_rows=plan.chunk_rows
+            )
+        else:
+            replicates = stats(rep_tables)
+        jack_is_loo = is_loo(jack_tables.tp)
         return cls(
             point=stats(point_tables),
-            replicates=stats(rep_tables),
-            jackknife=stats(jack_tables),
+            replicates=replicates,
+            jackknife=lazy_stats(jack_tables) if jack_is_loo else stats(jack_tables),
             jackknife_weights=np.asarray(weights, dtype=np.float64),
             n_resamples=n_resamples,
             method=method,
             cms=cms,
             jackknife_strata=strata,
+            plan=plan,
         )
 
     def derive(self, fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``fn(stats) -> array`` applied to the point, the replicates and the jackknife."""
+        """``fn(stats) -> array`` applied to the point, the replicates and the jackknife (the
+        replicates chunk by chunk; a per-class statistic of a jackknife in leave-one-out form
+        stays in that form: a :class:`~prevalens.loo.LooArray`, not a J x K array)."""
+        jack = fn(self.jackknife)
         return (
             np.asarray(fn(self.point)),
-            np.asarray(fn(self.replicates)),
-            np.asarray(fn(self.jackknife)),
+            self.replicates.apply(fn)
+            if isinstance(self.replicates, ReplicateStats)
+            else np.asarray(fn(self.replicates)),
+            jack if is_loo(jack) else np.asarray(jack),
         )
 
     def interval(self, fn, *, confidence_level=0.95, method="bca", value_range=None) -> dict:
         """Interval of a derived statistic ``fn(stats)``; see :func:`interval_from_replicates`."""
         theta, reps, jack = self.derive(fn)
-        return interval_from_replicates(
+        return self.intervals_of(
             theta,
             reps,
             jack,
-            self.jackknife_weights,
             confidence_level=confidence_level,
             method=method,
             value_range=value_range,
-            strata=self.jackknife_strata,
         )
+
+    def intervals_of(self, theta, reps, jack, **options) -> dict:
+        """:func:`interval_from_replicates` of a statistic's point, replicates and jackknife
+        values (with this bootstrap's weights and strata), for a statistic of many classes in
+        blocks of classes that fit the memory plan: the same numbers (each class's interval
+        is computed from its own column; blocks have at least two columns)."""
+        theta = np.asarray(theta)
+        width = self.plan.block_columns if self.plan is not None else None
+        kw = dict(weights=self.jackknife_weights, strata=self.jackknife_strata, **options)
+        if width is None or theta.ndim != 1 or theta.shape[0] <= width:
+            return interval_from_replicates(theta, reps, jack, **kw)
+        reps = np.asarray(reps)
+        # a block in the whole array's layout: numpy sums a column in the same order then
+        layout = np.asfortranarray if not reps.flags.c_contiguous else np.ascontiguousarray
+        parts = []
+        for cols in _column_blocks(theta.shape[0], width):
+            j = None if jack is None else jack[..., cols] if is_loo(jack) else jack[:, cols]
+            parts.append(interval_from_replicates(theta[cols], layout(reps[:, cols]), j, **kw))
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+#: A jackknife whose (J, K) tables would have more cells than this is kept in leave-one-out form
+#: (today's audits, up to a few hundred classes, stay below it and keep the dense tables).
+DENSE_JACKKNIFE_CELLS = 4_000_000
+
+
+def _column_blocks(k: int, width: int) -> list[np.ndarray]:
+    """Index arrays of at least two columns each (unless k < 2) covering 0..k-1 in order."""
+    width = max(2, int(width))
+    starts = list(range(0, k, width))
+    if len(starts) > 1 and k - starts[-1] < 2:
+        starts.pop()
+    ends = starts[1:] + [k]
+    return [np.arange(s0, e) for s0, e in zip(starts, ends)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -812,6 +1153,7 @@ def compute_intervals(
         y_true=pred.y_true,
         y_pred=pred.y_pred,
         cluster=pred.cluster,
+        max_memory=getattr(config, "max_memory", None),
     )
     table = IntervalTable()
     design = ClusterDesign.of(pred.cluster) if pred.cluster is not None else None
@@ -857,15 +1199,13 @@ def _label_intervals(boot: CountBootstrap, config, alpha, k, table: IntervalTabl
         if key in analytic or key.startswith("_"):
             continue
         name = key.split(".", 1)[1]
-        res = interval_from_replicates(
+        res = boot.intervals_of(
             theta,
             boot.replicates[key],
             boot.jackknife[key],
-            boot.jackknife_weights,
             alpha=alpha,
             method=config.interval,
             value_range=_RANGE.get(name, (0.0, 1.0)),
-            strata=boot.jackknife_strata,
         )
         table.put_many(key, res, method, k if key.startswith("per_class.") else None)
 
@@ -1113,15 +1453,13 @@ def _simultaneous(point, boot: CountBootstrap, rules: dict, config, alpha, class
         if name in rules:
             lows, highs = rules[name](adj)
         elif key in boot.point:
-            res = interval_from_replicates(
+            res = boot.intervals_of(
                 boot.point[key],
                 boot.replicates[key],
                 boot.jackknife[key],
-                boot.jackknife_weights,
                 alpha=adj,
                 method=config.interval,
                 value_range=(0.0, 1.0),
-                strata=boot.jackknife_strata,
             )
             lows, highs = res["low"], res["high"]
         else:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import metrics as M
-from ..counts import class_tables
-from ..intervals import interval_from_replicates, jackknife_t_interval
+from ..counts import class_tables, row_sums
+from ..intervals import jackknife_t_interval
 from ..options import AuditConfig
 from ..results import Estimate
 from ..strata import StrataAssignment
@@ -126,7 +126,7 @@ class Context:
     per_class: tuple  # ClassResult of every class (their own intervals)
 
     def __post_init__(self):
-        self.support = self.cm.sum(axis=1)
+        self.support = row_sums(self.cm)
         self.k = self.cm.shape[0]
         self.alpha = 1 - self.config.confidence_level
         self.insufficient = (self.support > 0) & (self.support < self.config.min_support)
@@ -192,15 +192,13 @@ class Context:
                 "approximate": design.few is not None,
             }
         theta, reps, jack = boot.derive(fn)
-        return theta, interval_from_replicates(
+        return theta, boot.intervals_of(
             theta,
             reps,
             jack,
-            boot.jackknife_weights,
             alpha=self.alpha,
             method=self.config.interval,
             value_range=value_range,
-            strata=boot.jackknife_strata,
         )
 
     def estimate(

@@ -47,6 +47,12 @@ __all__ = [
 #: Metrics with a MOVER construction.
 MOVER_METRICS = ("recall", "precision", "f1", "jaccard", "specificity")
 
+#: One-proportion limits computed class by class (no iteration shared across classes).
+_CLASSWISE = ("wilson", "clopper-pearson")
+#: Levels whose limits of every class are kept (the displayed 95% level is the first one seen;
+#: a bisection reads dozens of levels once each: 2 K floats apiece at K = 10,000 would add up).
+_KEPT_LEVELS = 8
+
 
 class ClassProportions:
     """The counts behind each class's proportion for ``metric``, and the micro value's."""
@@ -84,14 +90,34 @@ class ClassProportions:
         with np.errstate(invalid="ignore", divide="ignore"):
             return self._map(self.x / self.m)
 
-    def limits(self, z, method, idx=slice(None)):
+    def limits(self, z, method, idx=slice(None), *, only=None):
         """The classes' own limits (at normal quantile ``z``) on the metric's scale; at a scalar
         ``z`` computed once for every class and kept (the displayed 95% limits are read by
-        every stratum's intervals)."""
+        every stratum's intervals).
+
+        ``only`` (a mask of the classes the caller reads): at a scalar ``z`` not seen before,
+        the limits of those classes alone (NaN elsewhere), not kept: a bisection over z reads
+        each z once, and with thousands of classes most are not in the claim. Only for limits
+        computed class by class (Wilson, Clopper-Pearson: the same values as over every class);
+        mid-p's iterations stop when every class has converged, so it always takes them all."""
         if np.ndim(z) == 0:
             key = (float(z), method)
+            if (
+                key not in self._limits
+                and only is not None
+                and method in _CLASSWISE
+                and not np.all(only)
+            ):
+                sel = np.flatnonzero(only)
+                lo_s, hi_s = proportion_interval(self.x[sel], self.m[sel], z=z, method=method)
+                lo = np.full(self.k, np.nan)
+                hi = np.full(self.k, np.nan)
+                lo[sel], hi[sel] = self._map(lo_s), self._map(hi_s)
+                return lo[idx], hi[idx]
             if key not in self._limits:
                 lo, hi = proportion_interval(self.x, self.m, z=z, method=method)
+                if len(self._limits) >= _KEPT_LEVELS:  # a bisection's levels: keep the first
+                    del self._limits[list(self._limits)[1]]
                 self._limits[key] = (self._map(lo), self._map(hi))
             lo, hi = self._limits[key]
             return lo[idx], hi[idx]
@@ -171,7 +197,7 @@ def macro_difference(props: ClassProportions, in_a, in_b, method: str):
     estimate = float((coef * v).sum()) if a.any() else float("nan")
 
     def at(z):
-        lo, hi = props.limits(z, method)
+        lo, hi = props.limits(z, method, only=use)
         lo, hi = np.where(use, lo, 0.0), np.where(use, hi, 0.0)
         low, high, _ = mover_linear(v, lo, hi, coef)
         return low, high

@@ -814,7 +814,8 @@ def _per_class(ctx: _Context) -> list:
 
 def _confusion(ctx: _Context) -> list:
     d = ctx.d
-    if (d.get("data") or {}).get("confusion_matrix") is None:
+    data = d.get("data") or {}
+    if data.get("confusion_matrix") is None and data.get("confusion_matrix_sparse") is None:
         return [
             Paragraph(
                 "The results carry no confusion matrix (a multi-label task has one "
@@ -854,7 +855,12 @@ def _confusion(ctx: _Context) -> list:
                 else "The only confusion",
                 numeric=(2, 3, 4),
                 note="Counts of samples of the true class predicted as the other class, largest "
-                "first; the full matrix is in results.json (data.confusion_matrix).",
+                "first; the full matrix is in results.json "
+                + (
+                    "(data.confusion_matrix_sparse: its non-zero cells)."
+                    if data.get("confusion_matrix_sparse") is not None
+                    else "(data.confusion_matrix)."
+                ),
             )
         )
     else:

@@ -68,7 +68,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
+from scipy import sparse
 
+from ..counts import cells_of, is_sparse, row_sums
 from ..exceptions import ConfigError
 from ..formatting import (
     MINUS,
@@ -1646,14 +1648,38 @@ def strata_plot(d: dict, *, metric: str = "recall") -> Plot | None:
 
 
 def _confusion(d: dict):
-    cm = (d.get("data") or {}).get("confusion_matrix")
-    classes = (d.get("data") or {}).get("classes")
+    """The confusion matrix of the results (dense, or a scipy sparse matrix when results.json
+    holds its non-zero cells) and the classes; ``(None, None)`` when there is none."""
+    data = d.get("data") or {}
+    classes = data.get("classes")
+    cells = data.get("confusion_matrix_sparse")
+    if cells is not None and classes is not None:
+        k = len(classes)
+        if list(cells.get("shape") or []) != [k, k]:
+            return None, None
+        cm = sparse.csr_array(
+            (
+                np.asarray(cells["counts"], dtype=np.int64),
+                (np.asarray(cells["rows"], dtype=np.int64), np.asarray(cells["cols"], np.int64)),
+            ),
+            shape=(k, k),
+            dtype=np.int64,
+        )
+        return cm, list(classes)
+    cm = data.get("confusion_matrix")
     if cm is None or classes is None:
         return None, None
     cm = np.asarray(cm, dtype=np.int64)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(classes):
         return None, None
     return cm, list(classes)
+
+
+def _block(cm, rows, cols) -> np.ndarray:
+    """``cm[np.ix_(rows, cols)]`` as a dense array, for a dense or sparse matrix."""
+    if is_sparse(cm):
+        return cm[np.asarray(rows, dtype=np.int64)][:, np.asarray(cols, dtype=np.int64)].toarray()
+    return cm[np.ix_(rows, cols)]
 
 
 def top_confusions(d: dict, n: int = 20) -> list[dict]:
@@ -1666,13 +1692,18 @@ def top_confusions(d: dict, n: int = 20) -> list[dict]:
     cm, classes = _confusion(d)
     if cm is None:
         return []
-    off = cm.copy()
-    np.fill_diagonal(off, 0)
-    ti, pi = np.nonzero(off)
+    if is_sparse(cm):
+        r, c, v = cells_of(cm)  # row-major, as np.nonzero of the dense matrix
+        off_diag = (r != c) & (v > 0)
+        ti, pi, counts = r[off_diag], c[off_diag], v[off_diag]
+    else:
+        off = cm.copy()
+        np.fill_diagonal(off, 0)
+        ti, pi = np.nonzero(off)
+        counts = off[ti, pi]
     if ti.size == 0:
         return []
-    counts = off[ti, pi]
-    support = cm.sum(axis=1)
+    support = row_sums(cm)
     share = counts / support[ti]
     order = np.lexsort((pi, ti, -share, -counts))[:n]
     return [
@@ -1714,7 +1745,7 @@ def _confusion_layout(d: dict, max_classes: int):
     recall per class, insufficient per class)."""
     cm, classes = _confusion(d)
     k = len(classes)
-    support = cm.sum(axis=1)
+    support = row_sums(cm)
     by_label = {str(c.get("label")): c for c in _per_class(d)}
     recall = np.array(
         [
@@ -1736,11 +1767,15 @@ def _confusion_layout(d: dict, max_classes: int):
         idx = sorted(cand, key=lambda i: (bool(ins[i]), recall[i], -support[i], i))[:max_classes]
         rest = np.setdiff1d(np.arange(k), idx)
         sel = np.asarray(idx, dtype=np.int64)
-        mat = np.column_stack([cm[np.ix_(sel, sel)], cm[np.ix_(sel, rest)].sum(axis=1)])
+        if is_sparse(cm):  # the other classes' column: the row's total less the shown ones
+            shown = _block(cm, sel, sel)
+            mat = np.column_stack([shown, support[sel] - shown.sum(axis=1)])
+        else:
+            mat = np.column_stack([cm[np.ix_(sel, sel)], cm[np.ix_(sel, rest)].sum(axis=1)])
         col_labels = [_short(classes[i], 20) for i in idx] + ["(all other classes)"]
     else:
         idx = sorted(range(k), key=lambda i: (-support[i], i))
-        mat = cm[np.ix_(idx, idx)]
+        mat = _block(cm, idx, idx)
         col_labels = [_short(classes[i], 20) for i in idx]
     rs = support[idx].astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -1833,7 +1868,7 @@ def _draw_confusion(ax, d: dict, max_classes: int, values, colorbar: bool = True
 def _confusion_alt(d: dict, max_classes: int) -> str:
     cm, classes = _confusion(d)
     k = len(classes)
-    support = cm.sum(axis=1)
+    support = row_sums(cm)
     idx, _, share, _, subset, recall, ins = _confusion_layout(d, max_classes)
     nr = share.shape[0]
     if subset:
