@@ -60,8 +60,8 @@ def parse_size(value, *, name: str = "max_memory") -> int:
     """Bytes of a size: a whole number of bytes, or a number with a unit (``"4GB"``,
     ``"500 MB"``, ``"1.5GiB"``; KB, MB, GB, TB are powers of 1000, KiB, MiB, GiB, TiB of 1024).
 
-    >>> parse_size("4GB"), parse_size("500MB"), parse_size("1GiB"), parse_size(2048)
-    (4000000000, 500000000, 1073741824, 2048)
+    >>> parse_size("4GB"), parse_size("500MB"), parse_size("1GiB"), parse_size(2**25)
+    (4000000000, 500000000, 1073741824, 33554432)
     """
     if isinstance(value, bool):
         raise ConfigError(f"`{name}` must be a size such as '4GB' or '500MB'; got {value!r}")

@@ -65,7 +65,7 @@ exit codes: 0 success (all gates pass), 1 a gate failed (outputs still written),
 
 # the options of the audit that a comparison uses, with the audit's flags
 _INPUT = ("labels", "y_true", "y_pred", "score_prefix", "cluster")
-_SKIP_GROUPS = ("output", "document", "comparison")
+_SKIP_GROUPS = ("output", "document", "comparison", "resources")
 
 
 class CompareUsageError(PrevalensError):
