@@ -385,14 +385,28 @@ class _Pair:
             f"table, B={self.config.n_resamples})"
         )
 
-    def _derive(self, fn):
-        """``(theta, res, p)`` arrays of ``fn(stats_a, stats_b)``; point only without
-        replicates."""
+    def _diffs(self, fns):
+        """``(theta, res, p)`` of ``f(B) - f(A)`` for each single-model statistic ``f`` (of a
+        :class:`~prevalens.uncertainty.Stats`), stacked on a last axis, from the joint
+        replicates; point only without replicates."""
+
+        def fn(a, b):
+            return np.stack([f(b) - f(a) for f in fns], axis=-1)
+
         if self.boot is None:
             theta = np.asarray(fn(*self._point), dtype=float)
             nan = np.full(theta.shape, np.nan)
             return theta, {"low": nan, "high": nan, "se": nan}, nan
         return self.boot.interval(fn, alpha=self.alpha, method=self.config.interval)
+
+    def _analytic(self, metric: str, *, average: bool = True) -> bool:
+        """Whether ``metric``'s differences are analytic rather than the replicates' (unless rows
+        are clustered): per class, recall and specificity (Newcombe); averages over classes,
+        recall only (MOVER over the classes' Newcombe limits: each class's recall rests on its
+        own samples, its specificity on the other classes')."""
+        if self.clustered:
+            return False
+        return metric == "recall" if average else metric in _PAIRED_PROPORTIONS
 
     def run(self, rng) -> PairResult:
         config = self.config
@@ -470,27 +484,27 @@ class _Pair:
     def _headline(self) -> dict:
         keys = [f"{a}.{m}" for a in _AVERAGES for m in M.AVERAGED_METRICS]
         keys += [f"overall.{m}" for m in _OVERALL]
-
-        def fn(a, b):
-            return np.stack([b[k] - a[k] for k in keys], axis=-1)
-
-        theta, res, p = self._derive(fn)
+        # accuracy (Newcombe), macro recall and balanced accuracy (MOVER) are analytic unless
+        # rows are clustered; the rest come from the replicates
+        analytic = (
+            set()
+            if self.clustered
+            else {"overall.accuracy", "macro.recall", "overall.balanced_accuracy"}
+        )
+        boot = [k for k in keys if k not in analytic]
+        theta, res, p = self._diffs([lambda s, k=k: s[k] for k in boot])
+        macro_w = self._macro_weights(np.ones(self.k, bool))
         rows = {}
-        for i, key in enumerate(keys):
+        for key in keys:
             metric = key.split(".", 1)[1]
-            rows[key] = self._row(key, metric, theta[i], _part(res, i), p[i], self._method())
-        if not self.clustered:
-            a, b, c, d = self._paired_counts(np.ones(self.cells.counts.size, bool), None)
-            rows["overall.accuracy"] = self._newcombe_row(
-                "overall.accuracy", "accuracy", a, b, c, d
-            )
-            everything = np.ones(self.k, bool)
-            rows["macro.recall"] = self._mover_recall_row(
-                "macro.recall", "recall", self._macro_weights(everything)
-            )
-            rows["overall.balanced_accuracy"] = self._mover_recall_row(
-                "overall.balanced_accuracy", "balanced_accuracy", self._macro_weights(everything)
-            )
+            if key == "overall.accuracy" and key in analytic:
+                cnt = self._paired_counts(np.ones(self.cells.counts.size, bool), None)
+                rows[key] = self._newcombe_row(key, metric, *cnt)
+            elif key in analytic:  # macro recall, balanced accuracy
+                rows[key] = self._mover_recall_row(key, metric, macro_w)
+            else:
+                i = boot.index(key)
+                rows[key] = self._row(key, metric, theta[i], _part(res, i), p[i], self._method())
         # the family: the findings metrics' macro averages and accuracy (in single-label data
         # micro precision, recall and F1 and weighted recall all equal accuracy: one claim)
         ms = [m for m in self.findings_metrics if m != "roc_auc"]
@@ -511,11 +525,7 @@ class _Pair:
         ones); None where every class is eligible or there are no replicates."""
         if self.boot is None or self.eligible.all() or not fns:
             return [None] * len(fns)
-
-        def fn(a, b):
-            return np.stack([f(b) - f(a) for f in fns], axis=-1)
-
-        theta, res, _ = self._derive(fn)
+        theta, res, _ = self._diffs(fns)
         return [(float(theta[i]), float(res["se"][i])) for i in range(len(fns))]
 
     # -- Newcombe's paired proportions -------------------------------------------------------
@@ -599,12 +609,8 @@ class _Pair:
         ms = CLASS_METRICS
         # recall and specificity are Newcombe's unless rows are clustered: only the others are
         # derived from the replicates (each derivation of (K,) values costs a (J, K) jackknife)
-        boot = ms if self.clustered else tuple(m for m in ms if m not in _PAIRED_PROPORTIONS)
-
-        def fn(a, b):
-            return np.stack([b[f"per_class.{m}"] - a[f"per_class.{m}"] for m in boot], axis=-1)
-
-        theta, res, p = self._derive(fn)  # (K, metrics)
+        boot = tuple(m for m in ms if not self._analytic(m, average=False))
+        theta, res, p = self._diffs([lambda s, m=m: s[f"per_class.{m}"] for m in boot])  # (K, m)
         n = self.pa.n_samples
         out: list[dict] = [{} for _ in range(self.k)]
         for j in range(self.k):
@@ -641,17 +647,10 @@ class _Pair:
         if not masks:
             return out, {}
 
-        def fn(a, b):
-            return np.stack(
-                [
-                    macro_over(b, f"per_class.{m}", mask) - macro_over(a, f"per_class.{m}", mask)
-                    for mask in masks
-                    for m in ms
-                ],
-                axis=-1,
-            )
-
-        theta, res, p = self._derive(fn)
+        boot = [(g, m) for g in range(len(masks)) for m in ms if not self._analytic(m)]
+        theta, res, p = self._diffs(
+            [lambda s, m=m, g=g: macro_over(s, f"per_class.{m}", masks[g]) for g, m in boot]
+        )
         fm = [m for m in ms if m in self.findings_metrics]
         ok = self.eligible
         robust = self._robust(
@@ -664,12 +663,12 @@ class _Pair:
         for g, mask in enumerate(masks):
             name = self.strata.definitions[g].name
             only_small = not (mask & self.eligible).any()
-            for i, m in enumerate(ms):
-                idx = g * len(ms) + i
+            for m in ms:
                 q = f"stratum.{name}.{m}"
-                if m == "recall" and not self.clustered:
+                if self._analytic(m):
                     row = self._mover_recall_row(q, m, self._macro_weights(mask))
                 else:
+                    idx = boot.index((g, m))
                     row = self._row(q, m, theta[idx], _part(res, idx), p[idx], self._method())
                 out[g][m] = row
                 if m in fm:
@@ -688,38 +687,25 @@ class _Pair:
         rare, common = masks[lo], masks[hi]
         sm = [m for m in self.findings_metrics if m != "roc_auc"]
 
-        def shift_fn(a, b):
-            return np.stack(
-                [
-                    (macro_over(b, f"per_class.{m}", rare) - macro_over(a, f"per_class.{m}", rare))
-                    - (
-                        macro_over(b, f"per_class.{m}", common)
-                        - macro_over(a, f"per_class.{m}", common)
-                    )
-                    for m in sm
-                ],
-                axis=-1,
+        def rare_minus_common(m, in_rare, in_common):
+            return lambda s: (
+                macro_over(s, f"per_class.{m}", in_rare)
+                - macro_over(s, f"per_class.{m}", in_common)
             )
 
-        theta, res, p = self._derive(shift_fn)
+        boot = [m for m in sm if not self._analytic(m)]
+        theta, res, p = self._diffs([rare_minus_common(m, rare, common) for m in boot])
         ok = self.eligible
-        robust = self._robust(
-            [
-                lambda s, m=m: (
-                    macro_over(s, f"per_class.{m}", rare & ok)
-                    - macro_over(s, f"per_class.{m}", common & ok)
-                )
-                for m in sm
-            ]
-        )
+        robust = self._robust([rare_minus_common(m, rare & ok, common & ok) for m in sm])
         nan = Estimate(math.nan, status="undefined")
         for i, m in enumerate(sm):
             q = f"shift.{m}"
-            if m == "recall" and not self.clustered:
+            if self._analytic(m):
                 w = self._macro_weights(rare) - self._macro_weights(common)
                 row = self._mover_recall_row(q, m, w)
             else:
-                row = self._row(q, m, theta[i], _part(res, i), p[i], self._method())
+                j = boot.index(m)
+                row = self._row(q, m, theta[j], _part(res, j), p[j], self._method())
             row = replace(row, reference=nan, candidate=nan)
             shift[m] = row
             both = bool((rare & ok).any() and (common & ok).any())
@@ -730,17 +716,10 @@ class _Pair:
 
     def _gap(self) -> dict:
         ms = M.STRATA_METRICS
-
-        def fn(a, b):
-            return np.stack(
-                [
-                    (b[f"macro.{m}"] - b[f"micro.{m}"]) - (a[f"macro.{m}"] - a[f"micro.{m}"])
-                    for m in ms
-                ],
-                axis=-1,
-            )
-
-        theta, res, p = self._derive(fn)
+        boot = [m for m in ms if not self._analytic(m)]
+        theta, res, p = self._diffs(
+            [lambda s, m=m: s[f"macro.{m}"] - s[f"micro.{m}"] for m in boot]
+        )
         fm = [m for m in ms if m in self.findings_metrics]
         ok = self.eligible
         robust = self._robust(
@@ -749,14 +728,15 @@ class _Pair:
         out = {}
         present = self.support > 0
         share = self.support / max(int(self.support.sum()), 1)
-        for i, m in enumerate(ms):
+        for m in ms:
             q = f"gap.{m}"
-            if m == "recall" and not self.clustered:
+            if self._analytic(m):
                 # macro - micro recall = sum_k (1/K' - n_k/N) recall_k over classes with samples
                 w = np.where(present, self._macro_weights(present) - share, 0.0)
                 row = self._mover_recall_row(q, m, w)
             else:
-                row = self._row(q, m, theta[i], _part(res, i), p[i], self._method())
+                j = boot.index(m)
+                row = self._row(q, m, theta[j], _part(res, j), p[j], self._method())
             out[m] = row
             if m in fm:
                 self._claim(
