@@ -18,7 +18,7 @@ from prevalens.exceptions import ConfigError, InputError
 from prevalens.intervals import bootstrap_p_value, interval_from_replicates
 from prevalens.metrics import count_statistics
 from prevalens.ranking import paired_delong, paired_ovr_delong
-from prevalens.uncertainty import JointCells, PairedBootstrap, jackknife_tables
+from prevalens.uncertainty import JointCells, PairedBootstrap
 
 
 def two_models(n=1500, k=6, seed=0, shift=(1.2, 1.8), corr=0.8):
@@ -112,11 +112,18 @@ def test_joint_cells_give_each_models_tables():
         t = cells.tables_of(cells.counts[None].astype(float), which)
         for got, want in zip(t, class_tables(cm)):
             np.testing.assert_array_equal(got[0], want)
-        # the distinct leave-one-out members are the model's own, one per joint cell
-        loo = cells.loo_tables(which)
-        own, weights = jackknife_tables(cm)
-        own_keys = {tuple(np.r_[own.tp[i], own.fp[i]]) for i in range(len(weights))}
-        assert {tuple(np.r_[loo.tp[i], loo.fp[i]]) for i in range(len(cells.counts))} == own_keys
+    # the jackknife's member j is the joint table less one row of joint cell j: its statistics
+    # are each model's own leave-one-out members, gathered
+    boot = PairedBootstrap.run(y, a, b, 5, count_statistics, 100, np.random.default_rng(0))
+    for w, jack in zip("ab", boot.jackknife):
+        for j in range(cells.counts.size):
+            x = cells.counts.astype(float)
+            x[j] -= 1
+            direct = cells.tables_of(x[None], w)
+            for got, want in zip(jack.tables, direct):
+                np.testing.assert_array_equal(got[j], want[0])
+            direct_f1 = count_statistics(direct)["macro.f1"][0]
+            assert jack["macro.f1"][j] == pytest.approx(direct_f1, abs=1e-15)
 
 
 def test_identical_models_differ_by_nothing():

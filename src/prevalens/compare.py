@@ -40,7 +40,7 @@ from ._version import __version__
 from .analyses.context import macro_over, micro_over
 from .analyses.family import Claim, adjust
 from .analyses.strata import auc_strata_weights
-from .audit import _audit, _config, _created_utc
+from .audit import _audit, _config, _run_info
 from .comparison import (
     COMPARISON_SCHEMA_ID,
     ClassDifferences,
@@ -60,7 +60,7 @@ from .intervals import (
 )
 from .io import Predictions, predictions_from_arrays
 from .options import AuditConfig
-from .results import AuditResult, Estimate, FamilyInfo, Finding, Note, RunInfo
+from .results import AuditResult, Estimate, FamilyInfo, Finding, Note
 from .strata import StrataSpec, assign_strata
 from .uncertainty import UNSTABLE_FRACTION, ClusterDesign, JointCells, PairedBootstrap
 
@@ -265,16 +265,7 @@ def _compare(models: dict, config: AuditConfig, reference, command) -> Compariso
             for name in [ref, *candidates]
         },
     }
-    run = RunInfo(
-        created_utc=_created_utc(),
-        seed=config.seed,
-        n_resamples=config.n_resamples,
-        confidence_level=config.confidence_level,
-        interval_method=config.interval if config.n_resamples else "none",
-        resampling=config.resampling if base.cluster is None else "cluster",
-        command=command,
-        config=config.to_dict(),
-    )
+    run = _run_info(base, config, command)
     # each input file once, with the models read from it
     owners: dict = {}
     for name in [ref, *candidates]:
@@ -421,16 +412,11 @@ class _Pair:
                 rng,
                 scheme=config.resampling,
                 cluster=self.pa.cluster,
+                cells=self.cells,
             )
             self._point = self.boot.point
         else:
-            from .uncertainty import Stats
-
-            def stats(w):
-                t = JointCells.tables_of(self.cells, self.cells.counts[None].astype(float), w)
-                return Stats({k: np.asarray(v)[0] for k, v in M.count_statistics(t).items()}, t)
-
-            self._point = (stats("a"), stats("b"))
+            self._point = PairedBootstrap.point_stats(self.cells, M.count_statistics)
         headline = self._headline()
         per_class = self._per_class()
         strata, shift = self._strata()

@@ -2002,23 +2002,6 @@ class JointCells:
         fn = sup - tp
         return Tables(tp, fp, fn, n - tp - fp - fn)
 
-    def loo_tables(self, which: str) -> Tables:
-        """Tables of the J distinct leave-one-out members (one row removed from cell j), built by
-        subtracting each cell's unit from the full tables: O(J K)."""
-        pred = self.pred_a if which == "a" else self.pred_b
-        base = class_tables(self.marginal(which))
-        j = self.counts.size
-        r = np.arange(j)
-        tp = np.repeat(base.tp[None], j, axis=0)
-        fp = np.repeat(base.fp[None], j, axis=0)
-        fn = np.repeat(base.fn[None], j, axis=0)
-        hit = self.truth == pred
-        tp[r[hit], self.truth[hit]] -= 1
-        fn[r[~hit], self.truth[~hit]] -= 1
-        fp[r[~hit], pred[~hit]] -= 1
-        tn = (self.n - 1) - tp - fp - fn
-        return Tables(tp, fp, fn, tn)
-
 
 def _cluster_joint(cells: JointCells, y_true, pred_a, pred_b, cluster):
     """Distinct leave-one-cluster-out patterns as a sparse (P, J) matrix over the joint cells,
@@ -2114,8 +2097,11 @@ class PairedBootstrap:
         scheme: str = "stratified",
         cluster=None,
         chunk: int = 256,
+        cells: JointCells | None = None,
     ) -> PairedBootstrap:
-        cells = JointCells.of(y_true, pred_a, pred_b, k)
+        """``cells``: the joint cells of these rows when the caller has them already."""
+        if cells is None:
+            cells = JointCells.of(y_true, pred_a, pred_b, k)
 
         def stats(t: Tables) -> Stats:
             return Stats({key: np.asarray(v) for key, v in stat_fn(t).items()}, t)
@@ -2123,7 +2109,7 @@ class PairedBootstrap:
         def pair(fn):
             return stats(fn("a")), stats(fn("b"))
 
-        point = pair(lambda w: class_tables(cells.marginal(w)))
+        point = cls.point_stats(cells, stat_fn)
         if cluster is not None:
             patterns, weights = _cluster_joint(cells, y_true, pred_a, pred_b, cluster)
             full = sparse.csr_matrix(cells.counts.astype(np.float64)[None])
@@ -2163,6 +2149,15 @@ class PairedBootstrap:
             scheme,
             jackknife_strata=strata,
         )
+
+    @staticmethod
+    def point_stats(cells: JointCells, stat_fn) -> tuple[Stats, Stats]:
+        """``stat_fn`` of each model's own confusion matrix (the point estimates)."""
+        out = []
+        for w in "ab":
+            t = class_tables(cells.marginal(w))
+            out.append(Stats({key: np.asarray(v) for key, v in stat_fn(t).items()}, t))
+        return out[0], out[1]
 
     @staticmethod
     def _stratified(cells: JointCells, b: int, rng) -> tuple[Tables, Tables]:
