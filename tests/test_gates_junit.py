@@ -582,15 +582,19 @@ def test_regression_check_fails_naming_each_worse_metric():
     )
 
 
-def test_regression_note_reads_the_drafts_field_names():
-    # low, high, p (the brief's draft of the shape) as well as ci_low, ci_high, p_value; without
-    # the family's level and adjustment the note names neither
+def test_regression_note_without_the_family_names_neither_level_nor_adjustment():
     d = _with_adjusted(_comparison())
     del d["family"]
     d["pairs"][0]["headline"]["macro.f1"].update(
         difference=_diff(-0.041, -0.068, -0.014),
         better="reference",
-        adjusted={"p": 0.004, "level": 0.99, "low": -0.0712, "high": -0.0108, "significant": True},
+        adjusted={
+            "p_value": 0.004,
+            "level": 0.99,
+            "ci_low": -0.0712,
+            "ci_high": -0.0108,
+            "significant": True,
+        },
     )
     assert regression_check(d)["note"] == (
         "B is significantly worse than A on macro.f1 (-0.04, adjusted CI -0.07 to -0.01)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from .comparison_exports import (
     headline_rows,
 )
 from .exceptions import PrevalensError
-from .formatting import fmt_estimate, quantity_text
+from .formatting import fmt_estimate, fmt_signed, quantity_text
 from .gate_reports import gates_github, gates_junit
 from .gates import parse_gates
 from .io import load_models
@@ -207,7 +208,11 @@ def run(args, options: dict) -> int:
     command = "prevalens " + " ".join(shlex.quote(a) for a in args.argv)
     gates = config.gates
     result = compare_predictions(
-        models, replace_gates(config), reference=args.reference, command=command
+        # gates are checked on the comparison once it is built
+        models,
+        replace(config, gates=()),
+        reference=args.reference,
+        command=command,
     )
     if gates or fail_on_regression:
         result = result.with_gates(gates, config.gate_on, fail_on_regression=fail_on_regression)
@@ -248,13 +253,6 @@ def run(args, options: dict) -> int:
     return 0
 
 
-def replace_gates(config: AuditConfig) -> AuditConfig:
-    """The config without gates: they are checked on the comparison after it is built."""
-    from dataclasses import replace
-
-    return replace(config, gates=())
-
-
 def _summary(d: dict, written) -> None:
     out = sys.stdout
     data = d["data"]
@@ -266,14 +264,12 @@ def _summary(d: dict, written) -> None:
         out.write(f"{pair['candidate']} - {pair['reference']}:\n")
         rows: list[list[Any]] = [["metric", pair["reference"], pair["candidate"], "difference"]]
         for q, row in headline_rows(pair)[:8]:
-            diff = fmt_estimate(row["difference"], bounds=(0.0,))
-            est = row["difference"].get("estimate")
             rows.append(
                 [
                     quantity_text(q),
                     fmt_estimate(row["reference"]),
                     fmt_estimate(row["candidate"]),
-                    ("+" + diff) if est is not None and est > 0 else diff,
+                    fmt_signed(row["difference"], bounds=(0.0,)),
                 ]
             )
         widths = [max(len(str(r[i])) for r in rows) for i in range(4)]

@@ -51,7 +51,7 @@ from .comparison import (
     higher_is_better,
 )
 from .exceptions import ConfigError, InputError
-from .formatting import fmt_number, metric_text, quantity_text
+from .formatting import fmt_number, fmt_signed_number, metric_text, quantity_text
 from .intervals import (
     interval_pvalue,
     mcnemar_test,
@@ -1012,8 +1012,7 @@ def _fmt(x) -> str:
 
 
 def _signed(x) -> str:
-    t = fmt_number(x, 3, bounds=(0.0,), minus="-")
-    return "+" + t if x > 0 else t
+    return fmt_signed_number(x, 3)
 
 
 def _adj_text(row: Difference) -> str:

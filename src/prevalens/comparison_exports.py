@@ -16,6 +16,7 @@ from .exports import (
     _TEX_LENGTHS_DEF,
     _TEX_PAGE_LINES,
     _TEX_STACK_DEF,
+    APPROXIMATE_MARK,
     LONGTABLE_MIN_CLASSES,
     _cell,
     _confidence_text,
@@ -33,6 +34,7 @@ from .formatting import (
     fmt_estimate,
     fmt_number,
     fmt_percent,
+    fmt_signed,
     metric_name,
     metric_text,
     quantity_text,
@@ -89,9 +91,10 @@ def _diff(row: dict, *, marked: bool = False) -> str:
     """``+0.08 [0.05, 0.11]``: a difference with its sign; ``marked``: an approximate interval
     (status unstable) reads ``≈[...]``, as in every table of the report."""
     d = row["difference"]
-    text = fmt_marked(d, bounds=(0.0,)) if marked else fmt_estimate(d, bounds=(0.0,))
-    est = d.get("estimate")
-    return ("+" + text) if est is not None and est > 0 else text
+    text = fmt_signed(d, bounds=(0.0,))
+    if marked and d.get("status") == "unstable":  # as fmt_marked marks it
+        return text.replace(" [", " " + APPROXIMATE_MARK + "[", 1)
+    return text
 
 
 def p_text(diff: dict) -> str:

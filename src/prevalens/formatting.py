@@ -36,6 +36,7 @@ __all__ = [
     "fmt_number",
     "fmt_estimate",
     "fmt_signed",
+    "fmt_signed_number",
     "fmt_interval",
     "fmt_percent",
     "fmt_share",
@@ -224,6 +225,16 @@ def fmt_signed(
     text = fmt_estimate(e, digits, bounds=bounds, minus=minus, no_interval=no_interval)
     est = _field(e, "estimate")
     return "+" + text if est is not None and est > 0 else text
+
+
+def fmt_signed_number(x, digits: int = 2, *, bounds=(0.0,), minus: str = "-") -> str:
+    """:func:`fmt_number` of a number whose sign matters (a difference): ``+0.12``, ``-0.03``.
+
+    >>> fmt_signed_number(0.1234, 2), fmt_signed_number(-0.03, 2), fmt_signed_number(0.0, 2)
+    ('+0.12', '-0.03', '0.00')
+    """
+    text = fmt_number(x, digits, bounds=bounds, minus=minus)
+    return "+" + text if not _missing(x) and float(x) > 0 else text
 
 
 def fmt_interval(low, high, digits: int, *, bounds=(0.0,)) -> str:

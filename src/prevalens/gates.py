@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass
 
 from .exceptions import ConfigError
-from .formatting import estimate_digits, fmt_level, fmt_number
+from .formatting import estimate_digits, fmt_level, fmt_number, fmt_signed_number
 from .metrics import AVERAGED_METRICS, PER_CLASS_METRICS, STRATA_METRICS
 
 __all__ = [
@@ -562,29 +562,21 @@ def evaluate_comparison_gates(
     return _block(basis, items)
 
 
-def _adjusted_field(adj: dict, name: str, alias: str):
-    """``adj[name]``, or ``adj[alias]`` in the brief's draft of the shape (``low``, ``high``,
-    ``p``), which some hand-made dicts still use."""
-    return adj.get(name, adj.get(alias))
-
-
 def _fmt_regression(row: dict, family: dict) -> str:
     """``-0.04, Holm-adjusted 95% CI -0.07 to -0.01`` for a headline row: the decimals of the
     tables (from the interval's width) and the family's confidence level (each adjusted
     interval's own ``level``, 0.9977 say, is a step of the procedure, not what it guarantees)."""
     diff, adj = row.get("difference") or {}, row["adjusted"]
     est = diff.get("estimate")
-    low, high = _adjusted_field(adj, "ci_low", "low"), _adjusted_field(adj, "ci_high", "high")
+    low, high = adj.get("ci_low"), adj.get("ci_high")
     digits = estimate_digits({"estimate": est, "ci_low": low, "ci_high": high}, bounds=(0.0,))
     adjustment = adj.get("adjustment") or family.get("adjustment")  # "holm" or "bonferroni"
     level = family.get("confidence_level")
     how = f"{str(adjustment).capitalize()}-adjusted" if adjustment else "adjusted"
     ci = f"{fmt_level(level)} CI" if isinstance(level, (int, float)) else "CI"
-    text = fmt_number(est, digits, bounds=(0.0,))
-    if isinstance(est, (int, float)) and est > 0:
-        text = "+" + text
+    text = fmt_signed_number(est, digits)
     if low is None or high is None:
-        p = _adjusted_field(adj, "p_value", "p")
+        p = adj.get("p_value")
         return f"{text}, {how} p = {p:.2g}" if isinstance(p, (int, float)) else f"{text}, {how}"
     lo, hi = (fmt_number(v, digits, bounds=(0.0,)) for v in (low, high))
     return f"{text}, {how} {ci} {lo} to {hi}"

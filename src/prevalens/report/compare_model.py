@@ -41,6 +41,7 @@ from ..formatting import (
     fmt_level,
     fmt_number,
     fmt_percent,
+    fmt_signed_number,
     metric_name,
     metric_text,
     quantity_text,
@@ -112,12 +113,8 @@ def _adjusted_cell(row: dict) -> Cell:
         return Cell("", None, ("num",))
     lo, hi = adj["ci_low"], adj["ci_high"]
     digits = digits_for_width(hi - lo)
-
-    def signed(x):
-        t = fmt_number(x, digits, bounds=(0.0,))
-        return "+" + t if x > 0 else t
-
-    return Cell(f"[{signed(lo)}, {signed(hi)}]", None, ("num",))
+    lo_text, hi_text = (fmt_signed_number(x, digits) for x in (lo, hi))
+    return Cell(f"[{lo_text}, {hi_text}]", None, ("num",))
 
 
 def _pair_name(pair: dict) -> str:
