@@ -29,6 +29,7 @@ from .exports import (
     _tex_row_lines,
     _tex_stack,
     fmt_marked,
+    tex_table,
 )
 from .formatting import (
     fmt_estimate,
@@ -692,50 +693,16 @@ def _tex_classes(
         )
     if len(shown) in gaps:
         rows.append(gap_row(gaps[len(shown)]))
-    label = r"\label{tab:prevalens-comparison-classes" + suffix + "}"
-    if longtable:
-        return [
-            r"\begingroup",
-            r"\footnotesize",
-            r"\setlength{\tabcolsep}{4pt}",
-            *sizing,
-            r"\begin{longtable}{" + spec + "}",
-            r"\caption{" + _tex(caption) + "}" + label + r"\\",
-            r"\toprule",
-            header,
-            r"\midrule",
-            r"\endfirsthead",
-            r"\toprule",
-            header,
-            r"\midrule",
-            r"\endhead",
-            r"\midrule",
-            r"\endfoot",
-            r"\bottomrule",
-            r"\endlastfoot",
-            *rows,
-            r"\end{longtable}",
-            r"\nopagebreak\vspace{-0.5\LTpost}\noindent\parbox{\linewidth}{\raggedright "
-            + note_tex
-            + r"}\par\medskip",
-            r"\endgroup",
-            "",
-        ]
     return [
-        r"\begin{table}[htbp]",
-        r"\centering",
-        r"\footnotesize",
-        r"\setlength{\tabcolsep}{4pt}",
-        *sizing,
-        r"\caption{" + _tex(caption) + "}" + label,
-        r"\begin{tabular}{" + spec + "}",
-        r"\toprule",
-        header,
-        r"\midrule",
-        *rows,
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\par\smallskip\parbox{\linewidth}{\raggedright " + note_tex + "}",
-        r"\end{table}",
+        *tex_table(
+            spec,
+            _tex(caption),
+            "tab:prevalens-comparison-classes" + suffix,
+            header,
+            rows,
+            sizing=sizing,
+            note=note_tex,
+            longtable=longtable,
+        ),
         "",
     ]

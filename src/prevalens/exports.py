@@ -1026,6 +1026,63 @@ def _tex_estimate_stacked(e) -> str:
     return _tex_stack(est, interval) if sep else text
 
 
+def tex_table(spec, caption, label, header, rows, *, sizing=(), note=None, longtable=False):
+    """The lines of a booktabs table of many rows: a ``longtable`` over pages (the header
+    repeated on each) or a float. ``caption``, ``header``, ``rows`` and ``note`` are LaTeX
+    already; ``sizing`` sets lengths before the table; ``label`` is the bare label."""
+    caption = r"\caption{" + caption + r"}\label{" + label + "}"
+    if longtable:
+        return [
+            r"\begingroup",
+            r"\footnotesize",
+            r"\setlength{\tabcolsep}{4pt}",
+            *sizing,
+            r"\begin{longtable}{" + spec + "}",
+            caption + r"\\",
+            r"\toprule",
+            header,
+            r"\midrule",
+            r"\endfirsthead",
+            r"\toprule",
+            header,
+            r"\midrule",
+            r"\endhead",
+            r"\midrule",
+            r"\endfoot",
+            r"\bottomrule",
+            r"\endlastfoot",
+            *rows,
+            r"\end{longtable}",
+            *(
+                [
+                    r"\nopagebreak\vspace{-0.5\LTpost}\noindent\parbox{\linewidth}{\raggedright "
+                    + note
+                    + r"}\par\medskip"
+                ]
+                if note
+                else []
+            ),
+            r"\endgroup",
+        ]
+    return [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\footnotesize",
+        r"\setlength{\tabcolsep}{4pt}",
+        *sizing,
+        caption,
+        r"\begin{tabular}{" + spec + "}",
+        r"\toprule",
+        header,
+        r"\midrule",
+        *rows,
+        r"\bottomrule",
+        r"\end{tabular}",
+        *([r"\par\smallskip\parbox{\linewidth}{\raggedright " + note + "}"] if note else []),
+        r"\end{table}",
+    ]
+
+
 def _tex_row_lines(label) -> int:
     """Lines a per-class row takes: the label's wrapped lines and the stratum (two at least)."""
     return max(2, 1 + -(-len(_oneline(label)) // _TEX_LABEL_CHARS))
@@ -1174,55 +1231,14 @@ def latex_tables(d: dict) -> bytes:
         )
         for i, c in enumerate(classes)
     ]
-    if longtable:
-        out += [
-            r"\begingroup",
-            r"\footnotesize",
-            r"\setlength{\tabcolsep}{4pt}",
-            *sizing,
-            r"\begin{longtable}{" + spec + "}",
-            r"\caption{" + caption + r"}\label{tab:prevalens-per-class}\\",
-            r"\toprule",
-            header,
-            r"\midrule",
-            r"\endfirsthead",
-            r"\toprule",
-            header,
-            r"\midrule",
-            r"\endhead",
-            r"\midrule",
-            r"\endfoot",
-            r"\bottomrule",
-            r"\endlastfoot",
-            *rows,
-            r"\end{longtable}",
-            *(
-                [
-                    r"\nopagebreak\vspace{-0.5\LTpost}\noindent\parbox{\linewidth}{\raggedright "
-                    + note
-                    + r"}\par\medskip"
-                ]
-                if note
-                else []
-            ),
-            r"\endgroup",
-        ]
-    else:
-        out += [
-            r"\begin{table}[htbp]",
-            r"\centering",
-            r"\footnotesize",
-            r"\setlength{\tabcolsep}{4pt}",
-            *sizing,
-            r"\caption{" + caption + r"}\label{tab:prevalens-per-class}",
-            r"\begin{tabular}{" + spec + "}",
-            r"\toprule",
-            header,
-            r"\midrule",
-            *rows,
-            r"\bottomrule",
-            r"\end{tabular}",
-            *([r"\par\smallskip\parbox{\linewidth}{\raggedright " + note + "}"] if note else []),
-            r"\end{table}",
-        ]
+    out += tex_table(
+        spec,
+        caption,
+        "tab:prevalens-per-class",
+        header,
+        rows,
+        sizing=sizing,
+        note=note or None,
+        longtable=longtable,
+    )
     return ("\n".join(out) + "\n").encode("utf-8")
