@@ -18,7 +18,6 @@ import math
 import re
 
 from ..comparison_exports import (
-    HEADLINE_ORDER,
     MAX_CLASS_ROWS,
     _bounds,
     _diff,
@@ -59,6 +58,7 @@ from .model import (
     _note_text,
     _report_id,
     _table,
+    run_pairs,
 )
 
 __all__ = [
@@ -211,33 +211,14 @@ def _summary(ctx: _Ctx) -> list:
         if not rows:
             continue
         blocks.append(
-            _table(
+            _differences_table(
+                ctx,
                 "claims" + ctx.suffix(i),
-                [
-                    "Metric",
-                    pair["reference"],
-                    pair["candidate"],
-                    f"Difference [{_level(d)}]",
-                    f"{_adjustment(d)}-adjusted",
-                    "Decision",
-                ],
-                [
-                    [
-                        quantity_text(q),
-                        _side_cell(r["reference"], r["metric"]),
-                        _side_cell(r["candidate"], r["metric"]),
-                        _diff_cell(r),
-                        _adjusted_cell(r),
-                        decision(r, ctx.effect),
-                    ]
-                    for q, r in rows
-                ],
-                caption=ctx.caption("The headline claims", pair),
-                numeric=(1, 2, 3, 4),
-                row_classes=[
-                    "flagged" if decision(r, ctx.effect) == "worse" else "" for _, r in rows
-                ],
-                note="Each model's estimate with its own interval, the paired difference with its "
+                pair,
+                rows,
+                (f"{_adjustment(d)}-adjusted", _adjusted_cell),
+                "The headline claims",
+                "Each model's estimate with its own interval, the paired difference with its "
                 f"marginal {_level(d)} interval, and the interval of the {_adjustment(d)} family "
                 "that a decision rests on. For log loss and Brier score lower is better.",
             )
@@ -300,37 +281,16 @@ def _gates(gates):
 def _headline(ctx: _Ctx) -> list:
     d = ctx.d
     blocks: list = []
-    order = {q: k for k, q in enumerate(HEADLINE_ORDER)}
     for i, pair in enumerate(d["pairs"]):
-        rows = sorted(headline_rows(pair), key=lambda qr: order.get(qr[0], len(order)))
         blocks.append(
-            _table(
+            _differences_table(
+                ctx,
                 "headline" + ctx.suffix(i),
-                [
-                    "Metric",
-                    pair["reference"],
-                    pair["candidate"],
-                    f"Difference [{_level(d)}]",
-                    "p",
-                    "Decision",
-                ],
-                [
-                    [
-                        quantity_text(q),
-                        _side_cell(r["reference"], r["metric"]),
-                        _side_cell(r["candidate"], r["metric"]),
-                        _diff_cell(r),
-                        Cell(p_text(r["difference"]), None, ("num",)),
-                        decision(r, ctx.effect),
-                    ]
-                    for q, r in rows
-                ],
-                caption=ctx.caption("Headline differences (candidate minus reference)", pair),
-                numeric=(1, 2, 3, 4),
-                row_classes=[
-                    "flagged" if decision(r, ctx.effect) == "worse" else "" for _, r in rows
-                ],
-                note=f"p: two-sided, consistent with the {_level(d)} interval ('<': a bound, "
+                pair,
+                headline_rows(pair),  # HEADLINE_ORDER first
+                ("p", lambda r: Cell(p_text(r["difference"]), None, ("num",))),
+                "Headline differences (candidate minus reference)",
+                f"p: two-sided, consistent with the {_level(d)} interval ('<': a bound, "
                 "every bootstrap replicate on one side). Decision, of the "
                 f"{_adjustment(d)} family: 'better' or 'worse' is a claim (the adjusted interval "
                 f"excludes 0 and the difference is at least {ctx.effect:g}); '(< {ctx.effect:g})' "
@@ -340,6 +300,33 @@ def _headline(ctx: _Ctx) -> list:
             )
         )
     return blocks
+
+
+def _differences_table(ctx: _Ctx, name: str, pair: dict, rows, column, caption: str, note: str):
+    """A table of a pair's differences: the metric, each model's estimate, the paired
+    difference, one more column (``column``: its heading and a function of the row giving its
+    cell) and the decision; rows the candidate is worse on are flagged."""
+    heading, cell = column
+    return _table(
+        name,
+        ["Metric", pair["reference"], pair["candidate"], f"Difference [{_level(ctx.d)}]", heading]
+        + ["Decision"],
+        [
+            [
+                quantity_text(q),
+                _side_cell(r["reference"], r["metric"]),
+                _side_cell(r["candidate"], r["metric"]),
+                _diff_cell(r),
+                cell(r),
+                decision(r, ctx.effect),
+            ]
+            for q, r in rows
+        ],
+        caption=ctx.caption(caption, pair),
+        numeric=(1, 2, 3, 4),
+        row_classes=["flagged" if decision(r, ctx.effect) == "worse" else "" for _, r in rows],
+        note=note,
+    )
 
 
 def _where(ctx: _Ctx) -> list:
@@ -674,25 +661,8 @@ def _limitations(ctx: _Ctx) -> list:
 def _reproducibility(ctx: _Ctx) -> list:
     d = ctx.d
     run = d["run"]
-    pairs = [
-        ("Command", run.get("command") or "Python API"),
-        ("Seed", str(run["seed"])),
-        ("Created (UTC)", run["created_utc"]),
-        ("Report id", ctx.report_id),
-        ("Tool", f"prevalens {d['tool']['version']}"),
-        ("Models", ", ".join(d["models"]) + f" (reference {d['reference']})"),
-    ]
-    for i in d.get("inputs", []):
-        models = f"{', '.join(i['models'])}: " if i.get("models") else ""
-        pairs.append(
-            (
-                "Input",
-                f"{models}{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 "
-                f"{i['sha256'] or 'n/a'})",
-            )
-        )
-    for name, sha in ctx.attachments.items():
-        pairs.append(("Attachment", f"{name} (SHA-256 {sha})"))
+    models = ("Models", ", ".join(d["models"]) + f" (reference {d['reference']})")
+    pairs = run_pairs(d, ctx.report_id, ctx.attachments, extra=[models])
     cfg = run.get("config") or {}
     rows = [[k, _config_value(v)] for k, v in cfg.items() if v not in (None, [], ())]
     return [

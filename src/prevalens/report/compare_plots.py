@@ -22,7 +22,6 @@ number is read from the dict.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.lines import Line2D
@@ -53,18 +52,6 @@ def _pair(d: dict, candidate=None) -> dict:
     raise ConfigError(
         f"`candidate` {candidate!r} is not a candidate of the comparison; candidates: "
         f"{[p['candidate'] for p in d.get('pairs') or []]}"
-    )
-
-
-def _comparison_dict(comparison) -> dict:
-    if isinstance(comparison, Mapping):
-        return dict(comparison)
-    to_dict = getattr(comparison, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
-    raise ConfigError(
-        "`comparison` must be a ComparisonResult or its dict (a loaded comparison.json); got "
-        f"{type(comparison).__name__}"
     )
 
 
@@ -409,7 +396,9 @@ def plot_class_differences(comparison, ax=None, *, metric: str = "recall", candi
     ConfigError
         When the comparison has no such candidate or does not compare ``metric`` per class.
     """
-    d = _comparison_dict(comparison)
+    d = P._results_dict(
+        comparison, "comparison", "a ComparisonResult or its dict (a loaded comparison.json)"
+    )
     pair = _pair(d, candidate)
     if not any(metric in c["metrics"] for c in pair["per_class"]):
         raise ConfigError(

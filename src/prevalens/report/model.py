@@ -888,25 +888,37 @@ def _limitations(ctx: _Context) -> list:
     ]
 
 
-def _reproducibility(ctx: _Context) -> list:
-    d = ctx.d
+def run_pairs(d: dict, report_id: str, attachments, extra=()) -> list:
+    """The reproducibility facts of a run (of an audit or a comparison): command, seed, time,
+    report id, tool, ``extra`` pairs, each input (with the models read from it, in a comparison)
+    and each attachment with its SHA-256."""
     run = d["run"]
     pairs = [
         ("Command", run.get("command") or "Python API"),
         ("Seed", str(run["seed"])),
         ("Created (UTC)", run["created_utc"]),
-        ("Report id", ctx.report_id),
+        ("Report id", report_id),
         ("Tool", f"prevalens {d['tool']['version']}"),
+        *extra,
     ]
     for i in d.get("inputs", []):
+        models = f"{', '.join(i['models'])}: " if i.get("models") else ""
         pairs.append(
             (
                 "Input",
-                f"{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 {i['sha256'] or 'n/a'})",
+                f"{models}{i['path'] or 'in-memory'} ({i['rows']:,} rows, SHA-256 "
+                f"{i['sha256'] or 'n/a'})",
             )
         )
-    for name, sha in (ctx.attachments or {}).items():
+    for name, sha in (attachments or {}).items():
         pairs.append(("Attachment", f"{name} (SHA-256 {sha})"))
+    return pairs
+
+
+def _reproducibility(ctx: _Context) -> list:
+    d = ctx.d
+    run = d["run"]
+    pairs = run_pairs(d, ctx.report_id, ctx.attachments)
     cfg = run.get("config", {})
     rows = [
         [

@@ -372,18 +372,19 @@ def _safe_text():
     return matplotlib.rc_context(_SAFE_TEXT)
 
 
-def _results_dict(result) -> dict:
-    """``result`` (an AuditResult, anything with ``to_dict()``, or the results dict) as the
-    results dict."""
+def _results_dict(
+    result,
+    name: str = "result",
+    expected: str = "an AuditResult or its results dict (a loaded results.json)",
+) -> dict:
+    """``result`` (a result, anything with ``to_dict()``, or its dict) as the dict; ``name``
+    and ``expected`` word the error for another kind of result."""
     if isinstance(result, Mapping):
         return dict(result)
     to_dict = getattr(result, "to_dict", None)
     if callable(to_dict):
         return to_dict()
-    raise ConfigError(
-        f"`result` must be an AuditResult or its results dict (a loaded "
-        f"results.json); got {type(result).__name__}"
-    )
+    raise ConfigError(f"`{name}` must be {expected}; got {type(result).__name__}")
 
 
 def _user_axes(ax, width_cm: float, height_cm: float):
