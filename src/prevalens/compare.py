@@ -781,6 +781,7 @@ class _Pair:
                     df=df,
                 )
         assert res.combo_diff is not None and res.combo_cov is not None
+        combo_diff, combo_cov = res.combo_diff, res.combo_cov
         class_df = np.maximum(np.minimum(n_pos, n_neg) - 1, 1).astype(float)
         share = np.where(np.isfinite(res.var_diff), res.var_diff, 0.0)
 
@@ -797,16 +798,20 @@ class _Pair:
                 return None
             return float(total**2 / np.sum(part**2 / class_df))
 
-        for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
-            headline[key] = self._normal_row(
+        def combo_row(key: str, col: int) -> Difference:
+            """The difference of the average of AUCs in column ``col`` of the weights."""
+            return self._normal_row(
                 key,
                 "roc_auc",
-                res.combo_diff[col],
-                res.combo_cov[col, col],
+                combo_diff[col],
+                combo_cov[col, col],
                 df_of(col),
                 test,
                 unstable=edge_note(weights[:, col] != 0),
             )
+
+        for col, key in ((0, "macro.roc_auc"), (1, "weighted.roc_auc")):
+            headline[key] = combo_row(key, col)
         if "roc_auc" in self.findings_metrics:
             mrow = headline["macro.roc_auc"]
             self._claim(
@@ -816,16 +821,7 @@ class _Pair:
                 eligible=mrow.difference.status != "unstable",
             )
         for g, d in enumerate(self.strata.definitions):  # column 2g of ``extra``: its macro AUC
-            col = 2 + 2 * g
-            strata[g]["roc_auc"] = self._normal_row(
-                f"stratum.{d.name}.roc_auc",
-                "roc_auc",
-                res.combo_diff[col],
-                res.combo_cov[col, col],
-                df_of(col),
-                test,
-                unstable=edge_note(weights[:, col] != 0),
-            )
+            strata[g]["roc_auc"] = combo_row(f"stratum.{d.name}.roc_auc", 2 + 2 * g)
 
     def _normal_row(
         self, quantity, metric, d, var, df, test, *, name=None, unstable=None

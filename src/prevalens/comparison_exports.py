@@ -23,12 +23,12 @@ from .exports import (
     _csv_bytes,
     _oneline,
     _tex,
-    _tex_label,
     _tex_num,
     _tex_row,
     _tex_row_lines,
     _tex_stack,
     fmt_marked,
+    tex_class_cell,
     tex_table,
 )
 from .formatting import (
@@ -679,13 +679,7 @@ def _tex_classes(
             (_TEX_GAP if i else "")
             + _tex_row(
                 [
-                    r"\prevalensclass{"
-                    + _tex_label(c["label"])
-                    + "}{"
-                    + _tex(c.get("stratum") or "none")
-                    + "}{"
-                    + mark
-                    + "}",
+                    tex_class_cell(c, mark),
                     _tex_stack(*support_cells[i]),
                 ]
                 + [_tex_stack(e, ci) if ci else e for e, ci in cells[i]]

@@ -1026,6 +1026,20 @@ def _tex_estimate_stacked(e) -> str:
     return _tex_stack(est, interval) if sep else text
 
 
+def tex_class_cell(c: dict, marks: str = "") -> str:
+    """A class's cell of a per-class LaTeX table: its label, its stratum beneath, ``marks``
+    (LaTeX) after the label."""
+    return (
+        r"\prevalensclass{"
+        + _tex_label(c["label"])
+        + "}{"
+        + _tex(c.get("stratum") or "none")
+        + "}{"
+        + marks
+        + "}"
+    )
+
+
 def tex_table(spec, caption, label, header, rows, *, sizing=(), note=None, longtable=False):
     """The lines of a booktabs table of many rows: a ``longtable`` over pages (the header
     repeated on each) or a float. ``caption``, ``header``, ``rows`` and ``note`` are LaTeX
@@ -1218,13 +1232,9 @@ def latex_tables(d: dict) -> bytes:
         (_TEX_GAP if i else "")
         + _tex_row(
             [
-                r"\prevalensclass{"
-                + _tex_label(c["label"])
-                + "}{"
-                + _tex(c.get("stratum") or "none")
-                + "}{"
-                + "".join(_TEX_MARKS[f][0] for f in _TEX_MARKS if f in (c.get("flags") or ()))
-                + "}",
+                tex_class_cell(
+                    c, "".join(_TEX_MARKS[f][0] for f in _TEX_MARKS if f in (c.get("flags") or ()))
+                ),
                 _tex_stack(*support_cells[i]),
             ]
             + [_tex_estimate_stacked(c["metrics"].get(m)) for m in cols]
