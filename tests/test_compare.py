@@ -85,6 +85,8 @@ def test_differences_equal_scikit_learn(scored):
         for name, fn in (("recall", skm.recall_score), ("precision", skm.precision_score)):
             d = fn(y, pb, labels=[j], average=None)[0] - fn(y, pa, labels=[j], average=None)[0]
             assert c.metrics[name].difference.estimate == pytest.approx(d, abs=1e-12)
+        spec = skm.recall_score(y != j, pb != j) - skm.recall_score(y != j, pa != j)
+        assert c.metrics["specificity"].difference.estimate == pytest.approx(spec, abs=1e-12)
         auc = skm.roc_auc_score(y == j, sb[:, j]) - skm.roc_auc_score(y == j, sa[:, j])
         assert c.metrics["roc_auc"].difference.estimate == pytest.approx(auc, abs=1e-12)
 

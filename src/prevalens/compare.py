@@ -316,13 +316,40 @@ class _Pair:
         self._at: dict = {}
         #: t degrees of freedom of the rows with analytic standard errors, by quantity
         self._dfs: dict = {}
-        #: per class, the paired table of recall (both right, only B, only A, neither)
+        #: per class, the paired tables (both right, only the candidate, only the reference,
+        #: neither) of recall, over its true samples, and of specificity, over the others
+        self._paired = {"recall": self._recall_tables(), "specificity": self._specificity_tables()}
+
+    def _count(self, by, mask) -> np.ndarray:
+        """Samples per class ``by`` (truth or a prediction) among the joint cells ``mask``."""
+        c = self.cells
+        return np.bincount(by[mask], weights=c.counts[mask], minlength=self.k).astype(np.int64)
+
+    def _recall_tables(self) -> tuple:
         c = self.cells
         ok_a, ok_b = c.pred_a == c.truth, c.pred_b == c.truth
-        self._recall_tables = tuple(
-            np.bincount(c.truth, weights=c.counts * m, minlength=self.k).astype(np.int64)
+        return tuple(
+            self._count(c.truth, m)
             for m in (ok_a & ok_b, ~ok_a & ok_b, ok_a & ~ok_b, ~ok_a & ~ok_b)
         )
+
+    def _specificity_tables(self) -> tuple:
+        """Among class j's negatives a model is right unless it predicts j: with A_j, B_j the
+        negatives each model predicts as j and AB_j those both do, the table is (n_neg - A - B +
+        AB, A - AB, B - AB, AB)."""
+        c = self.cells
+        neg_a, neg_b = c.pred_a != c.truth, c.pred_b != c.truth
+        fp_a = self._count(c.pred_a, neg_a)
+        fp_b = self._count(c.pred_b, neg_b)
+        both = self._count(c.pred_a, neg_a & neg_b & (c.pred_a == c.pred_b))
+        n_neg = int(self.support.sum()) - self.support
+        return n_neg - fp_a - fp_b + both, fp_a - both, fp_b - both, both
+
+    def _paired_table(self, metric: str, j=None) -> tuple:
+        """The paired table (a, b, c, d) of ``metric`` for class ``j``, or of accuracy (every
+        sample: the recall tables summed) when ``j`` is None."""
+        tables = self._paired["recall" if j is None else metric]
+        return tuple(int(t.sum() if j is None else t[j]) for t in tables)
 
     @property
     def _scores(self) -> bool:
@@ -484,8 +511,7 @@ class _Pair:
         for key in keys:
             metric = key.split(".", 1)[1]
             if key == "overall.accuracy" and key in analytic:
-                cnt = self._paired_counts(np.ones(self.cells.counts.size, bool), None)
-                rows[key] = self._newcombe_row(key, metric, *cnt)
+                rows[key] = self._newcombe_row(key, metric, *self._paired_table("accuracy"))
             elif key in analytic:  # macro recall, balanced accuracy
                 rows[key] = self._mover_recall_row(key, metric, macro_w)
             else:
@@ -516,25 +542,6 @@ class _Pair:
 
     # -- Newcombe's paired proportions -------------------------------------------------------
 
-    def _paired_counts(self, units: np.ndarray, correct_cls):
-        """(a, b, c, d) over the joint cells ``units``: both right, only the candidate right,
-        only the reference right, neither. ``correct_cls`` None: right = prediction equals the
-        truth; else (class j, "neg") for specificity: right = not predicted as j."""
-        cells = self.cells
-        if correct_cls is None:
-            ok_a = cells.pred_a == cells.truth
-            ok_b = cells.pred_b == cells.truth
-        else:
-            ok_a = cells.pred_a != correct_cls
-            ok_b = cells.pred_b != correct_cls
-        w = np.where(units, cells.counts, 0)
-        return (
-            int(w[ok_a & ok_b].sum()),
-            int(w[~ok_a & ok_b].sum()),
-            int(w[ok_a & ~ok_b].sum()),
-            int(w[~ok_a & ~ok_b].sum()),
-        )
-
     def _newcombe_row(self, quantity, metric, a, b, c, d, *, name=None) -> Difference:
         z = special.ndtri(1 - self.alpha / 2)
         theta, lo, hi = paired_difference_interval(a, b, c, d, z)
@@ -557,7 +564,7 @@ class _Pair:
         Newcombe limits (Zou & Donner 2008) into an interval valid for small classes, where the
         bootstrap of the joint table cannot vary a class whose samples both models get right."""
         w = np.asarray(weights, dtype=np.float64)
-        a, b, c, d = self._recall_tables
+        a, b, c, d = self._paired["recall"]
 
         def at(z):
             z = np.asarray(z, dtype=np.float64)
@@ -609,9 +616,7 @@ class _Pair:
                         q, m, theta[j, i], _part(res, (j, i)), p[j, i], self._method(), name=name
                     )
                 elif (self.support[j] > 0) if m == "recall" else (self.support[j] < n):
-                    units = self.cells.truth == j if m == "recall" else self.cells.truth != j
-                    cnt = self._paired_counts(units, None if m == "recall" else j)
-                    row = self._newcombe_row(q, m, *cnt, name=name)
+                    row = self._newcombe_row(q, m, *self._paired_table(m, j), name=name)
                 else:  # no true samples (recall) or no negatives (specificity): undefined
                     row = self._row(q, m, math.nan, {}, math.nan, _NEWCOMBE, name=name)
                 out[j][m] = row
@@ -881,7 +886,7 @@ class _Pair:
     # -- tests of the whole pattern ----------------------------------------------------------
 
     def _tests(self) -> dict:
-        a, b, c, d = self._paired_counts(np.ones(self.cells.counts.size, bool), None)
+        a, b, c, d = self._paired_table("accuracy")
         tests: dict = {
             "mcnemar": {
                 "reference_only_correct": c,
