@@ -30,7 +30,8 @@ from .analyses.family import adjust
 from .analyses.gap import analyse_gap
 from .analyses.strata import analyse_strata, auc_strata_weights
 from .analyses.trend import analyse_trend
-from .counts import SPARSE_MIN_CLASSES, col_sums, count_matrix, row_sums
+from .counted import CountedPredictions
+from .counts import col_sums, row_sums
 from .exceptions import ConfigError, InputWarning, UndefinedMetricWarning
 from .findings import FindingsInput, build_findings
 from .io import Predictions, predictions_from_arrays, read_results, renormalized_scores
@@ -168,7 +169,7 @@ def _audit(
     """The audit itself; ``stacklevel`` makes warnings point at the user's call. ``side=True``
     is one model's audit within a comparison of models: without the ROC and PR curves and
     without the average precisions' intervals, which a comparison neither shows nor compares."""
-    if not isinstance(pred, Predictions):
+    if not isinstance(pred, (Predictions, CountedPredictions)):
         raise ConfigError(
             "`predictions` must be a Predictions object from load_predictions(); "
             f"got {type(pred).__name__}"
@@ -188,10 +189,7 @@ def _audit(
 
     # 1. point estimates: count once, reduce many; the input's plausibility (prevalens.checks).
     # With thousands of classes the matrix is held sparse: its non-zero cells, not K^2 counts.
-    if pred.n_classes < SPARSE_MIN_CLASSES:
-        cm = pred.counts().matrix
-    else:
-        cm = count_matrix(pred.y_true, pred.y_pred, pred.n_classes)
+    cm = pred.count_matrix()
     notes: list[Note] = []
     stats = C.score_stats(pred)
     for note in C.check_labels(pred, cm, min_support=config.min_support) + C.check_scores(
@@ -281,7 +279,7 @@ def _audit(
             pred_source=pred.pred_source,
             n_clusters=pred.n_clusters,
             effective_clusters=(
-                ClusterDesign.of(pred.cluster).effective if pred.cluster is not None else None
+                ClusterDesign.of_sizes(pred.cluster_sizes()).effective if pred.clustered else None
             ),
         ),
         per_class=per_class,
@@ -376,7 +374,7 @@ def _run_info(pred, config, command) -> RunInfo:
         n_resamples=config.n_resamples,
         confidence_level=config.confidence_level,
         interval_method=config.interval if config.n_resamples else "none",
-        resampling=config.resampling if pred.cluster is None else "cluster",
+        resampling="cluster" if pred.clustered else config.resampling,
         command=command,
         config=config.to_dict(),
     )

@@ -359,7 +359,11 @@ def _cells_at(cm, rows, cols) -> np.ndarray:
     """``cm[rows, cols]`` for a dense or sparse matrix."""
     if not is_sparse(cm):
         return cm[rows, cols]
-    return np.asarray(cm[np.asarray(rows), np.asarray(cols)]).reshape(-1).astype(np.int64)
+    picked = cm[np.asarray(rows), np.asarray(cols)]
+    # a sparse array's fancy index is itself a (1-d) sparse array in recent SciPy
+    if is_sparse(picked):
+        picked = picked.toarray()
+    return np.asarray(picked).reshape(-1).astype(np.int64)
 
 
 def _row_max(cm, rows) -> np.ndarray:

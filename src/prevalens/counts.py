@@ -24,6 +24,7 @@ __all__ = [
     "class_tables",
     "as_tables",
     "cells_of",
+    "cluster_cell_matrix",
     "is_sparse",
     "row_sums",
     "col_sums",
@@ -125,6 +126,26 @@ def count_matrix(y_true, y_pred, n_classes: int):
     return sparse.csr_array(
         (counts.astype(np.int64), (rows, cols)), shape=(n_classes, n_classes), dtype=np.int64
     )
+
+
+def cluster_cell_matrix(y_true, y_pred, cluster, k: int, weights=None, n_clusters=None):
+    """Sparse (clusters x K^2) CSR matrix of each cluster's confusion-matrix cells, int64, in
+    canonical form (sorted indices, no duplicates): entry ``(c, i * K + j)`` counts the samples
+    of cluster ``c`` with truth ``i`` and prediction ``j``.
+
+    ``y_true``, ``y_pred`` and ``cluster`` are codes of rows, or of distinct cells with
+    ``weights`` their counts (a counted input, :class:`prevalens.counted.CountedPredictions`):
+    both give the same matrix. ``n_clusters`` defaults to the largest cluster code plus one.
+    """
+    cell = np.asarray(y_true, np.int64) * k + np.asarray(y_pred, np.int64)
+    cluster = np.asarray(cluster, np.int64)
+    if n_clusters is None:
+        n_clusters = int(cluster.max()) + 1
+    data = np.ones(cell.size, dtype=np.int64) if weights is None else np.asarray(weights, np.int64)
+    a = sparse.coo_matrix((data, (cluster, cell)), shape=(n_clusters, k * k)).tocsr()
+    a.sum_duplicates()
+    a.sort_indices()
+    return a
 
 
 def is_sparse(cm) -> bool:

@@ -37,7 +37,7 @@ import jsonschema
 import numpy as np
 import pandas as pd
 
-from .counts import ConfusionCounts
+from .counts import SPARSE_MIN_CLASSES, ConfusionCounts, cluster_cell_matrix, count_matrix
 from .exceptions import InputError
 from .ranking import is_probability
 from .results import SCHEMA_ID, AuditResult, InputInfo, load_schema
@@ -129,6 +129,32 @@ class Predictions:
     def counts(self) -> ConfusionCounts:
         """The confusion matrix (one bincount pass)."""
         return ConfusionCounts.from_codes(self.y_true, self.y_pred, self.classes)
+
+    # The sufficient statistics of the label metrics, as an audit reads them: the same methods on
+    # :class:`prevalens.counted.CountedPredictions` give them without rows.
+
+    @property
+    def clustered(self) -> bool:
+        """Whether the rows carry a cluster column (resampled by cluster)."""
+        return self.cluster is not None
+
+    def count_matrix(self):
+        """The confusion matrix: dense below :data:`~prevalens.counts.SPARSE_MIN_CLASSES`
+        classes, a sparse matrix of the non-zero cells from there."""
+        if self.n_classes < SPARSE_MIN_CLASSES:
+            return self.counts().matrix
+        return count_matrix(self.y_true, self.y_pred, self.n_classes)
+
+    def cluster_cells(self):
+        """Each cluster's confusion cells: sparse (clusters x K^2), int64
+        (:func:`~prevalens.counts.cluster_cell_matrix`)."""
+        assert self.cluster is not None
+        return cluster_cell_matrix(self.y_true, self.y_pred, self.cluster, self.n_classes)
+
+    def cluster_sizes(self) -> np.ndarray:
+        """Samples in each cluster, by cluster code."""
+        assert self.cluster is not None
+        return np.bincount(self.cluster)
 
 
 # --------------------------------------------------------------------------------------------

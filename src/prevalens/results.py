@@ -339,7 +339,8 @@ def confusion_record(cm) -> tuple | SparseConfusion:
     :data:`SPARSE_CONFUSION_MIN_CLASSES` classes, else a :class:`SparseConfusion`."""
     if cm.shape[0] >= SPARSE_CONFUSION_MIN_CLASSES:
         return SparseConfusion.of(cm)
-    return tuple(tuple(int(x) for x in row) for row in np.asarray(cm))
+    dense = cm.toarray() if hasattr(cm, "toarray") else np.asarray(cm)
+    return tuple(tuple(int(x) for x in row) for row in dense)
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ from scipy import sparse, special
 from . import metrics as M
 from . import ranking as R
 from .budget import MemoryPlan, default_max_memory
-from .counts import Tables, cells_of, class_tables, is_sparse
+from .counts import Tables, cells_of, class_tables, cluster_cell_matrix, is_sparse
 from .formatting import json_number
 from .intervals import (
     PROPORTION_INTERVALS,
@@ -350,26 +350,20 @@ def jackknife_tables(cm) -> tuple[Tables, np.ndarray]:
 
 def _cluster_cells(y_true, y_pred, cluster, k):
     """Sparse (clusters x K^2) matrix of each cluster's confusion-matrix cells."""
-    cell = np.asarray(y_true, np.int64) * k + np.asarray(y_pred, np.int64)
-    cluster = np.asarray(cluster, np.int64)
-    n_clusters = int(cluster.max()) + 1
-    a = sparse.coo_matrix(
-        (np.ones(cell.size, dtype=np.int64), (cluster, cell)), shape=(n_clusters, k * k)
-    ).tocsr()
-    a.sum_duplicates()
-    return a
+    return cluster_cell_matrix(y_true, y_pred, cluster, k)
 
 
 def cluster_bootstrap_counts(
-    y_true, y_pred, cluster, k: int, n_resamples: int, rng, *, chunk: int = 64
+    y_true, y_pred, cluster, k: int, n_resamples: int, rng, *, chunk: int = 64, cells=None
 ) -> np.ndarray:
     """B replicates of the confusion matrix under resampling of whole clusters, shape (B, K, K).
 
     Each replicate draws C clusters with replacement (C = number of clusters); its matrix is the
     multiplicity-weighted sum of the clusters' matrices, computed as a dense (chunk x C) weight
     block times the sparse (C x K^2) cluster-cell matrix, so memory is O(chunk * C + nnz).
+    ``cells``: that matrix when already counted (then the rows are not needed).
     """
-    a = _cluster_cells(y_true, y_pred, cluster, k)
+    a = _cluster_cells(y_true, y_pred, cluster, k) if cells is None else cells
     c = a.shape[0]
     at = a.T.tocsr()
     out = np.empty((n_resamples, k * k), dtype=np.int64)
@@ -427,9 +421,10 @@ def _dense(cm) -> np.ndarray:
     return cm.toarray().astype(np.int64) if is_sparse(cm) else np.asarray(cm, dtype=np.int64)
 
 
-def _cluster_jackknife(y_true, y_pred, cluster, k):
-    """Distinct leave-one-cluster-out deltas as a sparse (J, K^2) matrix, and multiplicities."""
-    a = _cluster_cells(y_true, y_pred, cluster, k)
+def _cluster_jackknife(y_true, y_pred, cluster, k, cells=None):
+    """Distinct leave-one-cluster-out deltas as a sparse (J, K^2) matrix, and multiplicities
+    (from the cluster-cell matrix ``cells`` when given)."""
+    a = _cluster_cells(y_true, y_pred, cluster, k) if cells is None else cells
     keys = {}
     rows = []
     for r in range(a.shape[0]):
@@ -616,7 +611,13 @@ class ClusterDesign:
 
     @classmethod
     def of(cls, cluster) -> ClusterDesign:
-        sizes = np.bincount(np.asarray(cluster, dtype=np.int64))
+        """The design of rows' cluster codes."""
+        return cls.of_sizes(np.bincount(np.asarray(cluster, dtype=np.int64)))
+
+    @classmethod
+    def of_sizes(cls, sizes) -> ClusterDesign:
+        """The design of clusters of these sizes (zeros are not clusters)."""
+        sizes = np.asarray(sizes, dtype=np.int64)
         sizes = sizes[sizes > 0]
         return cls(int(sizes.size), float(kish_effective(sizes)))
 
@@ -698,6 +699,7 @@ class CountBootstrap:
         keep_counts=False,
         max_memory: int | None = None,
         jackknife: str = "auto",
+        cluster_cells=None,
     ) -> CountBootstrap:
         """Draw the replicates and apply ``stat_fn`` to them, to ``cm`` and to the jackknife.
 
@@ -712,6 +714,10 @@ class CountBootstrap:
         leave-one-out form (:mod:`prevalens.loo`: O(J + K) per statistic instead of J x K) when
         its J x K tables would exceed :data:`DENSE_JACKKNIFE_CELLS` cells, or when
         ``jackknife="loo"`` (``"dense"``: always the (J, K) tables). Neither changes a draw.
+
+        Resampling by cluster takes the rows' codes (``y_true``, ``y_pred``, ``cluster``) or their
+        counted cluster-cell matrix ``cluster_cells``
+        (:func:`~prevalens.counts.cluster_cell_matrix`): the same draws either way.
         """
         k = cm.shape[0]
         sparse_cm = is_sparse(cm)
@@ -723,16 +729,21 @@ class CountBootstrap:
         strata = None
         lazy = _PER_KEY.get(stat_fn)
         plan = None
-        if cluster is None and not keep_counts and lazy is not None:
+        clustered = cluster is not None or cluster_cells is not None
+        if not clustered and not keep_counts and lazy is not None:
             plan = MemoryPlan.of(
                 max_memory or default_max_memory(), n_resamples, k, simple=scheme == "simple"
             )
-        if cluster is not None:
+        if clustered:
             cm = _dense(cm)
-            reps = cluster_bootstrap_counts(y_true, y_pred, cluster, k, n_resamples, rng)
+            if cluster_cells is None:
+                cluster_cells = _cluster_cells(y_true, y_pred, cluster, k)
+            reps = cluster_bootstrap_counts(
+                None, None, None, k, n_resamples, rng, cells=cluster_cells
+            )
             rep_tables = class_tables(reps)
             cms = reps if keep_counts else None
-            patterns, weights = _cluster_jackknife(y_true, y_pred, cluster, k)
+            patterns, weights = _cluster_jackknife(None, None, None, k, cells=cluster_cells)
             parts = []
             for s in range(0, len(weights), 256):  # densify 256 patterns at a time
                 block = np.asarray(patterns[s : s + 256].toarray(), dtype=np.int64)
@@ -1150,13 +1161,11 @@ def compute_intervals(
         config.n_resamples,
         np.random.default_rng(count_ss),
         scheme=config.resampling,
-        y_true=pred.y_true,
-        y_pred=pred.y_pred,
-        cluster=pred.cluster,
+        cluster_cells=pred.cluster_cells() if pred.clustered else None,
         max_memory=getattr(config, "max_memory", None),
     )
     table = IntervalTable()
-    design = ClusterDesign.of(pred.cluster) if pred.cluster is not None else None
+    design = ClusterDesign.of_sizes(pred.cluster_sizes()) if pred.clustered else None
     if design is None:
         _label_intervals(boot, config, alpha, k, table)
         rules = _proportion_intervals(cm, config, alpha, table)
@@ -1268,19 +1277,21 @@ def _cluster_proportion_intervals(
     if prop_fn is None:
         return {}
     k = pred.n_classes
-    c = design.n_clusters
-    assert pred.cluster is not None
-    codes = np.unique(pred.cluster, return_inverse=True)[1].ravel()
-    ones = np.ones(pred.n_samples)
+    # each cluster's supports, predicted counts and true positives, from its confusion cells
+    cells = sparse.coo_matrix(pred.cluster_cells())
+    c = cells.shape[0]
+    truth, predicted_as = np.divmod(cells.col.astype(np.int64), k)
+    w = cells.data.astype(np.float64)
 
     def counts(cols, mask=None):
-        w = ones if mask is None else mask.astype(np.float64)
-        return sparse.csc_matrix((w, (codes, cols)), shape=(c, k))
+        if mask is None:
+            return sparse.csc_matrix((w, (cells.row, cols)), shape=(c, k))
+        return sparse.csc_matrix((w[mask], (cells.row[mask], cols[mask])), shape=(c, k))
 
-    support = counts(pred.y_true)
-    predicted = counts(pred.y_pred)
-    tp = counts(pred.y_true, pred.y_true == pred.y_pred)
-    rows = np.bincount(codes, minlength=c).astype(np.float64)[:, None]
+    support = counts(truth)
+    predicted = counts(predicted_as)
+    tp = counts(truth, truth == predicted_as)
+    rows = np.bincount(cells.row, weights=w, minlength=c)[:, None]
     parts: dict[str, list] = {
         name: [] for name in ("recall", "precision", "specificity", "npv", "prevalence", "jaccard")
     }

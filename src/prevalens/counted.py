@@ -1,0 +1,212 @@
+"""Predictions as their sufficient statistics: counted cells instead of rows.
+
+Every label metric, interval and finding of an audit is a function of the confusion matrix, and,
+with a cluster column, of each cluster's confusion cells (docs/design.md, "Counting once"). So an
+input that does not fit in memory is audited from those counts alone: an engine (DuckDB over
+Parquet or CSV files, :mod:`prevalens.engines.duckdb`; a Dask dataframe,
+:mod:`prevalens.engines.dask`) counts the distinct (truth, prediction[, cluster]) cells with a
+group-by, and :class:`CountedPredictions` carries them to the audit in place of
+:class:`~prevalens.io.Predictions`. The audit reads both through the same four methods
+(``count_matrix``, ``clustered``, ``cluster_cells``, ``cluster_sizes``), so with the same seed the
+two give the same numbers, bit for bit.
+
+Scores are not counted: ROC AUC, average precision, log loss and Brier need the rows' scores. A
+counted input has none (``y_score`` is None), and asking it for its rows raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from .counts import SPARSE_MIN_CLASSES, ConfusionCounts, cluster_cell_matrix
+from .exceptions import InputError
+
+__all__ = ["CountedPredictions"]
+
+
+@dataclass(frozen=True, eq=False)
+class CountedPredictions:
+    """Label-encoded predictions held as counted cells (no rows, no scores).
+
+    Attributes
+    ----------
+    classes : tuple
+        The class labels, in class order; codes index this tuple.
+    cell_true, cell_pred : ndarray of int64, shape (J,)
+        The class codes of each distinct cell (truth, prediction[, cluster]).
+    cell_count : ndarray of int64, shape (J,)
+        Samples in each cell (positive).
+    cell_cluster : ndarray of int64, shape (J,), or None
+        Each cell's cluster code ``0 .. n_clusters - 1``, the clusters numbered in the order of
+        their first row in the input (as :func:`prevalens.load_predictions` numbers them).
+    n_clusters : int or None
+    engine : str
+        What counted the cells (``"duckdb"``, ``"dask"``, ``"memory"``).
+    inputs, columns, task, pred_source
+        As on :class:`~prevalens.io.Predictions`.
+    """
+
+    classes: tuple
+    cell_true: np.ndarray
+    cell_pred: np.ndarray
+    cell_count: np.ndarray
+    cell_cluster: np.ndarray | None = None
+    n_clusters: int | None = None
+    engine: str = "counts"
+    inputs: tuple = ()
+    columns: dict = field(default_factory=dict)
+    task: str = "multiclass"
+    pred_source: str = "column"
+
+    #: a counted input has no scores
+    y_score = None
+    scores_are_probabilities = False
+
+    def __post_init__(self):
+        k = len(self.classes)
+        names = ("cell_true", "cell_pred", "cell_count", "cell_cluster")
+        arrays = [np.asarray(getattr(self, n), dtype=np.int64) for n in names[:3]]
+        if self.cell_cluster is not None:
+            arrays.append(np.asarray(self.cell_cluster, dtype=np.int64))
+        if len({a.shape for a in arrays}) != 1 or arrays[0].ndim != 1:
+            raise ValueError("the cell arrays must be 1-d and of one length")
+        t, p, c = arrays[:3]
+        if t.size and (min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= k):
+            raise ValueError(f"class codes must lie in 0..{k - 1}")
+        if (c <= 0).any():
+            raise ValueError("`cell_count` must be positive")
+        for name, a in zip(names, arrays):
+            a = a.view()
+            a.setflags(write=False)
+            object.__setattr__(self, name, a)
+        if self.cell_cluster is not None:
+            n_cl = int(arrays[3].max()) + 1 if arrays[3].size else 0
+            if self.n_clusters is None:
+                object.__setattr__(self, "n_clusters", n_cl)
+            elif self.n_clusters != n_cl:
+                raise ValueError(f"`n_clusters` is {self.n_clusters}, but codes reach {n_cl - 1}")
+
+    # ---------------------------------------------------------------------------------------
+    # construction
+
+    @classmethod
+    def from_cells(cls, classes, true, pred, count, cluster=None, **fields) -> CountedPredictions:
+        """Cells that may repeat (e.g. one row per partition and cell, from a distributed
+        group-by): summed into distinct cells, in sorted order."""
+        k = len(classes)
+        key = np.asarray(true, np.int64) * k + np.asarray(pred, np.int64)
+        if cluster is not None:
+            # cluster-major: every cluster's cells together
+            key = np.asarray(cluster, np.int64) * (k * k) + key
+        uniq, inverse = np.unique(key, return_inverse=True)
+        total = np.bincount(inverse.ravel(), weights=np.asarray(count, np.float64))
+        total = np.rint(total).astype(np.int64)
+        keep = total > 0
+        uniq, total = uniq[keep], total[keep]
+        cl = None
+        if cluster is not None:
+            cl, uniq = np.divmod(uniq, k * k)
+        t, p = np.divmod(uniq, k)
+        return cls(tuple(classes), t, p, total, cl, **fields)
+
+    @classmethod
+    def from_predictions(cls, pred, *, engine: str = "memory") -> CountedPredictions:
+        """Count in-memory :class:`~prevalens.io.Predictions` (their scores are dropped)."""
+        return cls.from_cells(
+            pred.classes,
+            pred.y_true,
+            pred.y_pred,
+            np.ones(pred.n_samples, dtype=np.int64),
+            pred.cluster,
+            n_clusters=pred.n_clusters,
+            engine=engine,
+            inputs=tuple(pred.inputs),
+            columns={k: v for k, v in pred.columns.items() if k != "scores"},
+            task=pred.task,
+            pred_source=pred.pred_source,
+        )
+
+    # ---------------------------------------------------------------------------------------
+    # what an audit reads (the same names as on Predictions)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.cell_count.sum())
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.cell_count.size)
+
+    @property
+    def has_scores(self) -> bool:
+        return False
+
+    @property
+    def clustered(self) -> bool:
+        return self.cell_cluster is not None
+
+    # No rows: code that needs them fails loudly rather than reading cells as rows.
+    @property
+    def y_true(self):
+        raise InputError(self._no_rows("true labels"))
+
+    @property
+    def y_pred(self):
+        raise InputError(self._no_rows("predicted labels"))
+
+    @property
+    def cluster(self):
+        raise InputError(self._no_rows("cluster ids"))
+
+    def _no_rows(self, what: str) -> str:
+        return (
+            f"these predictions were counted by {self.engine} and hold no rows of {what}; "
+            "use prevalens.load_predictions() for what needs the rows"
+        )
+
+    def count_matrix(self):
+        """The confusion matrix: dense below :data:`~prevalens.counts.SPARSE_MIN_CLASSES`
+        classes, else a ``scipy.sparse.csr_array`` of the non-zero cells (as
+        :func:`~prevalens.counts.count_matrix` builds it from rows)."""
+        k = self.n_classes
+        flat = self.cell_true * k + self.cell_pred
+        if k < SPARSE_MIN_CLASSES:
+            cm = np.zeros(k * k, dtype=np.int64)
+            np.add.at(cm, flat, self.cell_count)
+            return cm.reshape(k, k)
+        cells, inverse = np.unique(flat, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=self.cell_count.astype(np.float64))
+        rows, cols = np.divmod(cells, k)
+        return sparse.csr_array(
+            (np.rint(counts).astype(np.int64), (rows, cols)), shape=(k, k), dtype=np.int64
+        )
+
+    def counts(self) -> ConfusionCounts:
+        """The confusion matrix with its classes (dense)."""
+        m = self.count_matrix()
+        return ConfusionCounts(self.classes, m.toarray() if sparse.issparse(m) else m)
+
+    def cluster_cells(self):
+        """Each cluster's confusion cells: sparse (clusters x K^2), int64."""
+        assert self.cell_cluster is not None
+        return cluster_cell_matrix(
+            self.cell_true,
+            self.cell_pred,
+            self.cell_cluster,
+            self.n_classes,
+            weights=self.cell_count,
+            n_clusters=self.n_clusters,
+        )
+
+    def cluster_sizes(self) -> np.ndarray:
+        """Samples in each cluster, by cluster code."""
+        assert self.cell_cluster is not None and self.n_clusters is not None
+        sizes = np.bincount(self.cell_cluster, weights=self.cell_count.astype(np.float64))
+        return np.rint(np.pad(sizes, (0, self.n_clusters - sizes.size))).astype(np.int64)
