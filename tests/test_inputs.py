@@ -1415,16 +1415,18 @@ def _oom(*args, **kwargs):
 def _expect_oom(path, parquet: bool):
     size = pio._human_size(path.stat().st_size)
     assert size.endswith(" KiB")
+    engine = (
+        "; to audit its labels without loading the rows, count it with --engine duckdb "
+        "(pip install 'prevalens[duckdb]'), or split it into smaller files"
+    )
     if parquet:
         return (
             f"{path}: does not fit in memory ({size} on disk, even reading only the "
-            "columns the audit needs); split it into smaller files or use a machine with more "
-            "memory (a streaming mode for larger-than-memory inputs is planned)"
+            f"columns the audit needs){engine}"
         )
     return (
         f"{path}: does not fit in memory ({size} on disk); convert it to Parquet, "
-        "which prevalens reads column by column, or split it into smaller files (a streaming "
-        "mode for larger-than-memory inputs is planned)"
+        f"which prevalens reads column by column{engine}"
     )
 
 

@@ -322,6 +322,64 @@ def _sorted_classes(values: set, kind: str) -> list:
     return sorted(values, key=(int if kind == "int" else str))
 
 
+def _resolve_classes(yt, kind_t: str, yp, kind_p: str | None, labels, raw_score_labels):
+    """The classes of labels normalised by :func:`_normalise_labels` (``yt`` of kind ``kind_t``,
+    ``yp`` of ``kind_p`` or None), ``labels`` as given and the score columns' class names: ints
+    when every one is an integer, else everything as text; ``labels`` in its order, else the
+    sorted union. Returns ``(yt, yp, score_labels, classes, index, label_list)``, the values
+    converted to the common kind. Shared by the in-memory loader and the counting engines (which
+    pass the distinct values rather than the rows)."""
+    kinds = {kind_t}
+    if kind_p is not None:
+        kinds.add(kind_p)
+    label_list = None
+    if labels is not None:
+        if isinstance(labels, (str, bytes)) or not isinstance(
+            labels, (Sequence, np.ndarray, pd.Index)
+        ):
+            raise InputError(f"`labels` must be a list of class labels, got {labels!r}")
+        label_list, kind_l = _normalise_labels(list(labels), "labels", _Where("`labels`"))
+        if len(label_list) == 0:
+            raise InputError("`labels` is empty; give at least one class label or leave it unset")
+        kinds.add(kind_l)
+
+    score_labels = None
+    if raw_score_labels is not None:
+        raw_labels = raw_score_labels
+        if all(isinstance(v, (int, np.integer)) for v in raw_labels):
+            score_labels, kind_s = np.asarray(raw_labels, dtype=np.int64), "int"
+        elif kinds == {"int"} and all(_is_int_text(v) for v in raw_labels):
+            score_labels, kind_s = np.array([int(v) for v in raw_labels], dtype=np.int64), "int"
+        else:
+            score_labels, kind_s = np.array([str(v) for v in raw_labels], dtype=object), "str"
+        kinds.add(kind_s)
+
+    kind = "int" if kinds == {"int"} else "str"
+    if kind == "str":  # mixed kinds: compare as text, as a CSV would
+        yt = _as_str(yt)
+        yp = _as_str(yp) if yp is not None else None
+        label_list = _as_str(label_list) if label_list is not None else None
+        score_labels = _as_str(score_labels) if score_labels is not None else None
+
+    if label_list is not None:
+        dup = pd.Index(label_list).duplicated()
+        if dup.any():
+            raise InputError(
+                f"`labels` lists {_py(label_list[_first(dup)])!r} twice; give each class once"
+            )
+        classes = [_py(v) for v in label_list]
+    else:
+        universe = set(pd.unique(yt).tolist())
+        if yp is not None:
+            universe |= set(pd.unique(yp).tolist())
+        if score_labels is not None:
+            universe |= set(score_labels.tolist())
+        classes = _sorted_classes(universe, kind)
+    index = pd.Index(classes, dtype=object if kind == "str" else np.int64)
+
+    return yt, yp, score_labels, classes, index, label_list
+
+
 # --------------------------------------------------------------------------------------------
 # the core constructor, shared by arrays, frames and files
 
@@ -363,56 +421,12 @@ def _build(
         )
 
     yt, kind_t = _normalise_labels(true_values, true_column, where)
-    kinds = {kind_t}
     yp = kind_p = None
     if pred_values is not None:
         yp, kind_p = _normalise_labels(pred_values, pred_column or "y_pred", where)
-        kinds.add(kind_p)
-
-    label_list = None
-    if labels is not None:
-        if isinstance(labels, (str, bytes)) or not isinstance(
-            labels, (Sequence, np.ndarray, pd.Index)
-        ):
-            raise InputError(f"`labels` must be a list of class labels, got {labels!r}")
-        label_list, kind_l = _normalise_labels(list(labels), "labels", _Where("`labels`"))
-        if len(label_list) == 0:
-            raise InputError("`labels` is empty; give at least one class label or leave it unset")
-        kinds.add(kind_l)
-
-    score_labels = None
-    if score_block is not None:
-        raw_labels = score_block[0]
-        if all(isinstance(v, (int, np.integer)) for v in raw_labels):
-            score_labels, kind_s = np.asarray(raw_labels, dtype=np.int64), "int"
-        elif kinds == {"int"} and all(_is_int_text(v) for v in raw_labels):
-            score_labels, kind_s = np.array([int(v) for v in raw_labels], dtype=np.int64), "int"
-        else:
-            score_labels, kind_s = np.array([str(v) for v in raw_labels], dtype=object), "str"
-        kinds.add(kind_s)
-
-    kind = "int" if kinds == {"int"} else "str"
-    if kind == "str":  # mixed kinds: compare as text, as a CSV would
-        yt = _as_str(yt)
-        yp = _as_str(yp) if yp is not None else None
-        label_list = _as_str(label_list) if label_list is not None else None
-        score_labels = _as_str(score_labels) if score_labels is not None else None
-
-    if label_list is not None:
-        dup = pd.Index(label_list).duplicated()
-        if dup.any():
-            raise InputError(
-                f"`labels` lists {_py(label_list[_first(dup)])!r} twice; give each class once"
-            )
-        classes = [_py(v) for v in label_list]
-    else:
-        universe = set(pd.unique(yt).tolist())
-        if yp is not None:
-            universe |= set(pd.unique(yp).tolist())
-        if score_labels is not None:
-            universe |= set(score_labels.tolist())
-        classes = _sorted_classes(universe, kind)
-    index = pd.Index(classes, dtype=object if kind == "str" else np.int64)
+    yt, yp, score_labels, classes, index, label_list = _resolve_classes(
+        yt, kind_t, yp, kind_p, labels, score_block[0] if score_block is not None else None
+    )
 
     y_true = _encode(
         yt,
@@ -1082,15 +1096,14 @@ def _out_of_memory(path: Path) -> InputError:
     except OSError:
         size, head = None, b""
     where = f"{name}: does not fit in memory ({_human_size(size)} on disk"
+    engine = (
+        "; to audit its labels without loading the rows, count it with --engine duckdb "
+        "(pip install 'prevalens[duckdb]'), or split it into smaller files"
+    )
     if _is_parquet(path, head):
-        return InputError(
-            f"{where}, even reading only the columns the audit needs); split it into smaller files "
-            "or use a machine with more memory (a streaming mode for larger-than-memory inputs is "
-            "planned)"
-        )
+        return InputError(f"{where}, even reading only the columns the audit needs){engine}")
     return InputError(
-        f"{where}); convert it to Parquet, which prevalens reads column by column, or split it "
-        "into smaller files (a streaming mode for larger-than-memory inputs is planned)"
+        f"{where}); convert it to Parquet, which prevalens reads column by column{engine}"
     )
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 from .audit import audit_predictions
 from .config import audit_config, json_ready, resolve
 from .data import example_path
+from .engines import choose_engine
 from .exceptions import ConfigError
 from .gate_reports import gates_github, gates_junit
 from .gates import parse_gates
-from .io import load_predictions
+from .io import _Roles, load_predictions
 from .outputs import check_templates, render, write_outputs
 from .results import AuditResult
 
@@ -142,15 +143,7 @@ def run_audit(
     _check_gate_outputs(resolved, audit_cfg.gates)
 
     source = example_path() if example else resolved["input"]
-    step(f"loading {'the bundled example' if example else source}")
-    pred = load_predictions(
-        source,
-        labels=list(resolved["labels"]) if resolved["labels"] else None,
-        y_true=resolved["y_true"],
-        y_pred=resolved["y_pred"],
-        score_prefix=resolved["score_prefix"],
-        cluster=resolved["cluster"],
-    )
+    pred = _read_input(source, resolved, audit_cfg, step, example=example)
     if example:
         # record the bundled file by name, not by this machine's install path
         pred = replace(
@@ -178,6 +171,46 @@ def run_audit(
         written = tuple(write_outputs(out_dir, outputs, extra=extra))
     annotations = gates_github(result.gates) if resolved["github_annotations"] else ""
     return AuditRun(result, outputs, written, config_file, annotations)
+
+
+def _read_input(source, resolved: dict, audit_cfg, step, *, example: bool = False):
+    """The predictions, read by the engine ``resolved["engine"]`` names: in memory (the rows), or
+    counted by DuckDB or Dask (:mod:`prevalens.engines`); ``auto`` counts with DuckDB a
+    labels-only file that would not fit in memory. Every engine gives the audit the same
+    numbers."""
+    columns = {
+        "labels": list(resolved["labels"]) if resolved["labels"] else None,
+        "y_true": resolved["y_true"],
+        "y_pred": resolved["y_pred"],
+        "score_prefix": resolved["score_prefix"],
+        "cluster": resolved["cluster"],
+    }
+    engine, why = resolved["engine"], ""
+    if resolved["scheduler"] is not None and engine != "dask":
+        raise ConfigError(
+            "--scheduler is the address of a Dask scheduler: give it with --engine dask"
+        )
+    if engine == "auto":
+        engine = "memory"
+        if not example:
+            roles = _Roles(
+                columns["y_true"], columns["y_pred"], columns["score_prefix"], None, None
+            )
+            engine, why = choose_engine(source, roles)
+    what = "the bundled example" if example else source
+    if engine == "duckdb":
+        from .engines.duckdb import count_file
+
+        step(f"counting {what} with DuckDB, out of core" + (f" ({why})" if why else ""))
+        return count_file(source, max_memory=audit_cfg.max_memory, **columns)
+    if engine == "dask":
+        from .engines.dask import count_dask_file
+
+        where = resolved["scheduler"] or "a local cluster"
+        step(f"counting {what} with Dask on {where}")
+        return count_dask_file(source, scheduler=resolved["scheduler"], **columns)
+    step(f"loading {what}")
+    return load_predictions(source, **columns)
 
 
 def _check_gate_outputs(resolved: dict, gates) -> None:

@@ -142,6 +142,26 @@ class InputOptions:
     y_pred: str = _opt("y_pred", "predicted-label column", "str", "input")
     score_prefix: str = _opt("score_", "prefix of score columns, one per class", "str", "input")
     cluster: str | None = _opt(None, "column of resampling units, e.g. patient id", "str", "input")
+    # how the input is read: never changes a number (the engines count the same cells), so not
+    # recorded in run.config
+    engine: str = _opt(
+        "auto",
+        "how the input is read: memory (the rows), duckdb (counted out of core, labels only), "
+        "dask (counted on a Dask cluster, labels only), or auto (duckdb when a labels-only file "
+        "would not fit in memory)",
+        "choice",
+        "resources",
+        choices=("auto", "memory", "duckdb", "dask"),
+        recorded=False,
+    )
+    scheduler: str | None = _opt(
+        None,
+        "address of the Dask scheduler for --engine dask, e.g. tcp://10.0.0.5:8786 (default: a "
+        "local cluster on this machine)",
+        "str",
+        "resources",
+        recorded=False,
+    )
 
 
 @dataclass(frozen=True)

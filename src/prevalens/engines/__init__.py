@@ -6,3 +6,82 @@ audits the rows. The engines are optional extras: ``pip install prevalens[duckdb
 larger than memory on one machine (:mod:`prevalens.engines.duckdb`), ``prevalens[dask]`` for a
 Dask cluster (:mod:`prevalens.engines.dask`).
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["choose_engine", "available_memory"]
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation now (Linux: MemAvailable), else half of the
+    physical memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def estimated_memory(path: Path) -> int | None:
+    """What loading the file's rows costs in memory, roughly (None when it cannot be told): for
+    CSV three times its size (its text, decoded, and the frame), for Parquet 40 bytes per cell
+    of its rows and columns (labels as Python strings)."""
+    from .. import io as _loader
+
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return None
+    if not _loader._is_parquet(path, head):
+        return 3 * size
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(str(path))
+    except Exception:  # unreadable: the loader says why
+        return None
+    return int(meta.num_rows) * int(meta.num_columns) * 40
+
+
+def choose_engine(source, roles, *, available: int | None = None) -> tuple[str, str]:
+    """``engine="auto"``: ``("duckdb", why)`` when a labels-only file would not fit in memory
+    (its estimated load above half the available memory) and DuckDB is installed, else
+    ``("memory", "")``. A file with score columns is read in memory (DuckDB does not count
+    scores), and fails there with a message naming the engines if it does not fit."""
+    from .duckdb import available as duckdb_available
+    from .duckdb import column_names
+
+    path = Path(source)
+    if not path.is_file():
+        return "memory", ""
+    need = estimated_memory(path)
+    free = available_memory() if available is None else available
+    if need is None or need <= free // 2 or not duckdb_available():
+        return "memory", ""
+    try:
+        names = column_names(path)
+    except Exception:  # unreadable: the in-memory loader names the problem
+        return "memory", ""
+    if roles.score_names(names) or roles.y_pred not in names:
+        return "memory", ""
+    return "duckdb", (
+        f"about {_human(need)} to load in memory, more than half of the {_human(free)} available"
+    )
+
+
+def _human(size: int) -> str:
+    from ..io import _human_size
+
+    return _human_size(size)

@@ -1,0 +1,231 @@
+"""The DuckDB engine (prevalens.engines.duckdb) counts a file without loading its rows; its audit
+equals the in-memory audit of the same file bit for bit, and it refuses what the loader refuses,
+naming the same column and row."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import prevalens
+from prevalens.audit import audit_predictions
+from prevalens.counted import CountedPredictions
+from prevalens.exceptions import InputError
+
+pytest.importorskip("duckdb")
+from prevalens.engines.duckdb import count_file  # noqa: E402
+
+EPOCH = "1795564800"
+
+
+@pytest.fixture(autouse=True)
+def _epoch(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+
+
+def _frame(n=20_000, k=12, clusters=300, seed=0, text=True):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.full(k, 0.4))
+    yt = rng.choice(k, n, p=p)
+    yp = np.where(rng.random(n) < 0.7, yt, rng.integers(0, k, n))
+    names = np.array([f"class {i}" for i in range(k)], dtype=object) if text else np.arange(k)
+    # cluster ids first seen out of sorted order, of unequal sizes
+    pid = rng.permutation(clusters)[rng.integers(0, clusters, n) ** 2 // clusters]
+    return pd.DataFrame(
+        {"y_true": names[yt], "y_pred": names[yp], "pid": pid, "other": rng.random(n)}
+    )
+
+
+def _audit_json(pred, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = audit_predictions(pred, seed=5, n_resamples=options.pop("n_resamples", 200))
+    return json.dumps(result.to_dict(), sort_keys=True)
+
+
+def _write(frame, tmp_path, kind):
+    path = tmp_path / f"p.{kind}"
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize("text", [True, False])
+@pytest.mark.parametrize("cluster", [None, "pid"])
+def test_duckdb_audit_equals_the_in_memory_audit(tmp_path, kind, text, cluster):
+    path = _write(_frame(text=text), tmp_path, kind)
+    rows = prevalens.load_predictions(path, cluster=cluster)
+    counted = count_file(path, cluster=cluster)
+    assert isinstance(counted, CountedPredictions) and counted.engine == "duckdb"
+    assert counted.classes == rows.classes
+    assert np.array_equal(counted.count_matrix(), rows.count_matrix())
+    assert counted.inputs == rows.inputs  # path, SHA-256 and row count
+    if cluster:
+        assert counted.n_clusters == rows.n_clusters
+        assert (counted.cluster_cells() != rows.cluster_cells()).nnz == 0
+    assert _audit_json(counted) == _audit_json(rows)
+
+
+def test_duckdb_counts_a_large_file_exactly(tmp_path):
+    """1e6 rows, with clusters: the same confusion matrix, cluster cells and audit."""
+    path = _write(
+        _frame(n=1_000_000, k=40, clusters=20_000, seed=2, text=False), tmp_path, "parquet"
+    )
+    rows = prevalens.load_predictions(path, cluster="pid")
+    counted = count_file(path, cluster="pid")
+    assert np.array_equal(counted.count_matrix(), rows.count_matrix())
+    assert (counted.cluster_cells() != rows.cluster_cells()).nnz == 0
+    assert _audit_json(counted, n_resamples=100) == _audit_json(rows, n_resamples=100)
+
+
+def test_typing_follows_the_in_memory_loader(tmp_path):
+    """Text that pandas reads as integers is integers ("01" is class 1); blank lines are skipped;
+    quoted commas are one cell; labels= adds a class with no samples; cluster ids that type
+    alike are one cluster."""
+    path = tmp_path / "odd.csv"
+    path.write_text('y_true,y_pred,note,g\n1,1,"a, b",01\n\n2,01,x,1\n3,2,,2\n2,2,y,02\n1,3,z,3\n')
+    for kw in ({}, {"labels": [1, 2, 3, 4]}, {"cluster": "g"}):
+        rows = prevalens.load_predictions(path, **kw)
+        counted = count_file(path, **kw)
+        assert counted.classes == rows.classes
+        assert np.array_equal(counted.count_matrix(), rows.count_matrix())
+        if "cluster" in kw:
+            assert np.array_equal(counted.cluster_sizes(), rows.cluster_sizes())
+            assert (counted.cluster_cells() != rows.cluster_cells()).nnz == 0
+
+
+def _same_error(path, **kw):
+    with pytest.raises(InputError) as memory:
+        prevalens.load_predictions(path, **kw)
+    with pytest.raises(InputError) as duck:
+        count_file(path, **kw)
+    return str(memory.value), str(duck.value)
+
+
+def test_a_missing_label_is_refused_at_its_row(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("y_true,y_pred\na,a\nb,a\n\na,b\n,b\n")
+    memory, duck = _same_error(path)
+    assert "column 'y_true' has a missing label at row 4" in memory
+    assert (
+        duck
+        == f"{path}: column 'y_true' has a missing label at row 4; every row needs a y_true value"
+    )
+
+
+def test_a_label_outside_labels_is_refused_at_its_row(tmp_path):
+    path = _write(
+        pd.DataFrame({"y_true": list("abcab"), "y_pred": list("abzab")}), tmp_path, "parquet"
+    )
+    memory, duck = _same_error(path, labels=["a", "b", "c"])
+    assert memory == duck
+    assert "column 'y_pred', row 3: predicted label 'z' is not a known class" in duck
+
+
+def test_a_fractional_label_is_refused_at_its_row(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("y_true,y_pred\n1,1\n2,2\n1.5,1\n")
+    memory, duck = _same_error(path)
+    assert "row 3" in duck and "1.5" in duck
+
+
+def test_missing_columns_and_clusters_are_named(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("truth,y_pred,g\na,a,1\nb,b,\n")
+    memory, duck = _same_error(path)
+    assert memory == duck and "column 'y_true' not found" in duck
+    memory, duck = _same_error(path, y_true="truth", cluster="g")
+    assert "missing cluster id at row 2" in duck and "missing cluster id at row 2" in memory
+    with pytest.raises(InputError, match="cluster column 'pid' not found"):
+        count_file(path, y_true="truth", cluster="pid")
+
+
+def test_score_columns_are_refused_not_ignored(tmp_path):
+    frame = pd.DataFrame({"y_true": list("abab"), "y_pred": list("abba")})
+    frame["score_a"], frame["score_b"] = 0.6, 0.4
+    path = _write(frame, tmp_path, "csv")
+    with pytest.raises(InputError, match=r"has 2 score columns .* --score-prefix ''"):
+        count_file(path)
+    counted = count_file(path, score_prefix="")
+    assert counted.n_samples == 4 and counted.y_score is None
+
+
+def test_unreadable_and_empty_files(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        count_file(tmp_path / "nope.csv")
+    with pytest.raises(InputError, match="is a directory"):
+        count_file(tmp_path)
+    (tmp_path / "e.csv").write_text("\n")
+    with pytest.raises(InputError, match="file is empty"):
+        count_file(tmp_path / "e.csv")
+    (tmp_path / "one.csv").write_text("y_true,y_pred\na,a\n")
+    with pytest.raises(InputError, match="only 1 data row"):
+        count_file(tmp_path / "one.csv")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        count_file(tmp_path / "bad.parquet")
+
+
+# -- the command line: --engine ---------------------------------------------------------------
+
+
+def test_cli_engine_duckdb_writes_the_same_outputs(cli, tmp_path):
+    path = _write(_frame(n=5000), tmp_path, "csv")
+    common = ("--cluster", "pid", "--seed", "3", "--format", "json,md,csv", "--quiet")
+    one = cli("audit", str(path), "--out-dir", "mem", "--engine", "memory", *common, cwd=tmp_path)
+    two = cli("audit", str(path), "--out-dir", "duck", "--engine", "duckdb", *common, cwd=tmp_path)
+    assert one.returncode == two.returncode == 0, two.stderr
+    for name in ("summary.md", "per_class.csv"):
+        assert (tmp_path / "mem" / name).read_bytes() == (tmp_path / "duck" / name).read_bytes()
+    a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("mem", "duck"))
+    for d in (a, b):  # the command line and out_dir differ, and only they
+        d["run"].pop("command")
+        d["run"]["config"].pop("out_dir")
+    assert a == b
+    assert "engine" not in a["run"]["config"]  # never changes a number: not recorded
+
+
+def test_cli_engine_errors_exit_2_and_write_nothing(cli, tmp_path):
+    frame = pd.DataFrame({"y_true": list("abab"), "y_pred": list("abba"), "score_a": 0.5})
+    frame["score_b"] = 0.5
+    path = _write(frame, tmp_path, "csv")
+    run = cli("audit", str(path), "--engine", "duckdb", "--out-dir", "out", cwd=tmp_path)
+    assert run.returncode == 2 and "does not count" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+    run = cli("audit", str(path), "--scheduler", "tcp://x:1", "--out-dir", "out", cwd=tmp_path)
+    assert run.returncode == 2 and "--engine dask" in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.filterwarnings("ignore::prevalens.UndefinedMetricWarning")
+def test_auto_counts_with_duckdb_when_the_file_would_not_fit(tmp_path, monkeypatch):
+    """engine="auto": in memory when the file fits; counted by DuckDB (and said so) when its
+    estimated load exceeds half the available memory; in memory again when it has scores,
+    which DuckDB does not count."""
+    import prevalens.engines as E
+
+    path = _write(_frame(n=3000), tmp_path, "parquet")
+    steps: list[str] = []
+    options = dict(write=False, seed=1, n_resamples=100, format=["json"], cwd=tmp_path)
+    path = str(path)
+    fits = prevalens.run_audit(path, progress=steps.append, **options)
+    assert steps[0].startswith("loading ")
+    monkeypatch.setattr(E, "available_memory", lambda: 100_000)
+    steps.clear()
+    counted = prevalens.run_audit(path, progress=steps.append, **options)
+    assert steps[0].startswith(f"counting {path} with DuckDB, out of core (about ")
+    assert "more than half of the 97.7 KiB available" in steps[0]
+    assert counted.outputs["results.json"] == fits.outputs["results.json"]
+    frame = _frame(n=3000)
+    frame["score_x"] = 1.0
+    steps.clear()
+    with pytest.raises(InputError):  # the in-memory loader: no score column per class
+        prevalens.run_audit(str(_write(frame, tmp_path, "csv")), progress=steps.append, **options)
+    assert steps[0].startswith("loading ")
