@@ -23,6 +23,7 @@ import numpy as np
 from . import checks as C
 from . import gates as _gates
 from . import metrics as M
+from . import progress
 from . import ranking as R
 from .analyses.context import Context
 from .analyses.divergence import analyse_divergence, with_adjusted
@@ -220,6 +221,7 @@ def _audit(
     # 2. intervals from one engine
     intervals = None
     if config.n_resamples > 0:
+        progress.step(f"auditing: intervals ({config.n_resamples} bootstrap replicates)")
         intervals = compute_intervals(pred, cm, point, config, summary, average_precision=not side)
     table = intervals.table if intervals is not None else IntervalTable()
     per_class = _per_class(pred, cm, point, table, config, strata)
@@ -227,6 +229,8 @@ def _audit(
     overall = C.qualify_losses(overall, pred, stats, renormalized)
 
     # 3. analyses, one family of claims, findings
+    if intervals is not None:
+        progress.step("auditing: analyses and findings")
     ctx = Context(
         pred.classes,
         cm,

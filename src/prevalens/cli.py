@@ -246,18 +246,39 @@ class Progress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self._t: float | None = None
+        self._text = ""
+        self._shown = -1.0
+        self._last = 0.0
+        self._tty = sys.stderr.isatty()
 
     def __call__(self, text: str) -> None:
         self.done()
+        self._text, self._shown = text, -1.0
         if self.enabled:
             sys.stderr.write(f"prevalens: {text} ...")
             sys.stderr.flush()
             self._t = time.perf_counter()
 
+    def fraction(self, done: float) -> None:
+        """How much of the open step is done: on a terminal the line shows a percentage,
+        rewritten at most every 0.2 s (a log file gets only the step's line and its time)."""
+        if not (self.enabled and self._t is not None and self._tty):
+            return
+        now = time.perf_counter()
+        if done < 1.0 and now - self._last < 0.2:
+            return
+        self._last = now
+        if done != self._shown:
+            self._shown = done
+            sys.stderr.write(f"\rprevalens: {self._text} ... {100 * done:3.0f}%")
+            sys.stderr.flush()
+
     def done(self, failed: bool = False) -> None:
         """End the open step's line (with its time, or "failed"), so that nothing else is
         written onto it."""
         if self.enabled and self._t is not None:
+            if self._shown >= 0:  # a percentage was shown: rewrite the line without it
+                sys.stderr.write(f"\rprevalens: {self._text} ...\x1b[K")
             sys.stderr.write(" failed\n" if failed else f" {time.perf_counter() - self._t:.1f} s\n")
             sys.stderr.flush()
         self._t = None

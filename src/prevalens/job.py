@@ -143,7 +143,8 @@ def run_audit(
     _check_gate_outputs(resolved, audit_cfg.gates)
 
     source = example_path() if example else resolved["input"]
-    pred = _read_input(source, resolved, audit_cfg, step, example=example)
+    with progress.reporting(step):
+        pred = _read_input(source, resolved, audit_cfg, step, example=example)
     if example:
         # record the bundled file by name, not by this machine's install path
         pred = replace(
@@ -153,8 +154,9 @@ def run_audit(
             ),
         )
     b = audit_cfg.n_resamples
-    step(f"auditing ({b} bootstrap replicates)" if b else "auditing (no intervals)")
-    result = audit_predictions(pred, audit_cfg, command=command)
+    step("auditing: point estimates" if b else "auditing (no intervals)")
+    with progress.reporting(step):  # the audit reports its resampling and analyses
+        result = audit_predictions(pred, audit_cfg, command=command)
     recorded = json_ready(resolved)
     recorded["config_file"] = config_file
     result = replace(result, run=replace(result.run, config=recorded))

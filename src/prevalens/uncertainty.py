@@ -63,6 +63,7 @@ import numpy as np
 from scipy import sparse, special
 
 from . import metrics as M
+from . import progress
 from . import ranking as R
 from .budget import MemoryPlan, default_max_memory
 from .counts import Tables, cells_of, class_tables, cluster_cell_matrix, is_sparse
@@ -267,6 +268,7 @@ def _draw_tables(cm, n_resamples: int, rng, *, scheme: str, draw_cells: int) -> 
         i = 0
         with ThreadPoolExecutor(workers) if threaded else _NoPool() as ex:
             while i < k:
+                progress.fraction(i / k)
                 if b * nnz[i] > draw_cells and nnz[i] > 0:
                     # a large row alone, in chunks of replicates drawn from its stream
                     _, nz, c = _row_cells(cm, i)

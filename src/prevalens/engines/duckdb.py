@@ -21,12 +21,14 @@ import io as _io
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import io as _loader
+from .. import progress
 from ..counted import CountedPredictions
 from ..exceptions import InputError
 
@@ -167,6 +169,33 @@ def column_names(path) -> list:
     return _csv_header(path, str(path))
 
 
+def _watched(con, run):
+    """``run()`` (a query on ``con``), reporting DuckDB's progress through it to the installed
+    progress reporter (:mod:`prevalens.progress`) from a thread that polls
+    ``con.query_progress()``."""
+    reporter = progress.current()
+    if getattr(reporter, "fraction", None) is None:
+        return run()
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(0.25):
+            try:
+                done = con.query_progress()
+            except Exception:  # no query running yet, or finished: nothing to report
+                continue
+            if done is not None and done >= 0:
+                progress.fraction(done / 100.0, reporter)
+
+    watcher = threading.Thread(target=poll, name="prevalens-duckdb-progress", daemon=True)
+    watcher.start()
+    try:
+        return run()
+    finally:
+        stop.set()
+        watcher.join()
+
+
 def _default_memory() -> int:
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 4
@@ -228,7 +257,9 @@ def _count(con, path: Path, name: str, parquet: bool, sha256: str, *, labels, ro
     t, p = _quote(roles.y_true), _quote(roles.y_pred)
     c = _quote(roles.cluster) if roles.cluster is not None else None
     keys = f"{t}, {p}" + (f", {c}" if c else "")
-    cells = con.sql(f"SELECT {keys}, count(*) AS __n FROM {source} GROUP BY ALL").df()
+    cells = _watched(
+        con, lambda: con.sql(f"SELECT {keys}, count(*) AS __n FROM {source} GROUP BY ALL").df()
+    )
     n = int(cells["__n"].sum())
     if n == 0:
         raise InputError(f"{name}: no data rows; the input needs at least 2 samples")
