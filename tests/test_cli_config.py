@@ -842,8 +842,14 @@ def test_progress_lines_on_stderr_when_asked(cli, tmp_path, data):
     assert lines and all(re.fullmatch(r"prevalens: [a-z].* \.\.\. \d+\.\d s", x) for x in lines), (
         proc.stderr
     )
-    steps = [x.split()[1] for x in lines]
+    steps = [x.split()[1].rstrip(":") for x in lines]
     assert steps[0] == "loading" and steps[1] == "auditing" and steps[-1] == "writing"
+    # the audit's own stages, each on its line with its time
+    assert [x.split(" ...")[0] for x in lines[1:4]] == [
+        "prevalens: auditing: point estimates",
+        "prevalens: auditing: intervals (200 bootstrap replicates)",
+        "prevalens: auditing: analyses and findings",
+    ]
     assert "exporting" in steps  # --format json,md
     assert "wrote out/results.json" in proc.stdout  # the summary still goes to stdout
 
@@ -1601,3 +1607,25 @@ def test_bad_invocation_one_line_exit_2_nothing_written(cli, tmp_path, data, cas
     assert not [p for p in after if re.search(r"(^|/)\..*\.tmp$", p)]  # no temporary file
     assert after == before  # the earlier results.json byte-identical, nothing new anywhere
     assert after["out/results.json"] == data.earlier_bytes
+
+
+def test_progress_percentage_only_on_a_terminal(capsys):
+    """Progress.fraction rewrites the open line with a percentage on a terminal, and the line
+    ends with the step's time without it; a log (not a terminal) gets no percentages."""
+    from prevalens.cli import Progress
+
+    for tty in (True, False):
+        p = Progress(True)
+        p._tty = tty
+        p("counting big.parquet with DuckDB")
+        p.fraction(0.5)
+        p.fraction(1.0)
+        p.done()
+        err = capsys.readouterr().err
+        assert err.startswith("prevalens: counting big.parquet with DuckDB ...")
+        assert re.search(r" \d+\.\d s\n$", err)
+        if tty:
+            assert "\rprevalens: counting big.parquet with DuckDB ...  50%" in err
+            assert "100%" in err and err.count("\n") == 1
+        else:
+            assert "%" not in err and "\r" not in err

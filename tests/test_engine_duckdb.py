@@ -229,3 +229,40 @@ def test_auto_counts_with_duckdb_when_the_file_would_not_fit(tmp_path, monkeypat
     with pytest.raises(InputError):  # the in-memory loader: no score column per class
         prevalens.run_audit(str(_write(frame, tmp_path, "csv")), progress=steps.append, **options)
     assert steps[0].startswith("loading ")
+
+
+class _Reporter:
+    def __init__(self):
+        self.steps, self.fractions = [], []
+
+    def __call__(self, text):
+        self.steps.append(text)
+
+    def fraction(self, f):
+        self.fractions.append(f)
+
+
+def test_duckdb_reports_its_progress_and_prints_nothing_itself(tmp_path, capfd, monkeypatch):
+    """The count's progress comes from DuckDB's query_progress() through prevalens.progress;
+    DuckDB's own progress bar never reaches the terminal or a log."""
+    import duckdb
+
+    from prevalens import progress
+    from prevalens.engines import duckdb as engine
+    from prevalens.engines.duckdb import _watched
+
+    monkeypatch.setattr(engine, "_POLL_SECONDS", 0.005)
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    reporter = _Reporter()
+    query = "SELECT i % 1000 AS y, count(*) FROM range(150000000) t(i) GROUP BY y"
+    with progress.reporting(reporter):
+        _watched(con, lambda: con.sql(query).df())
+    assert reporter.fractions and all(0 <= f <= 1 for f in reporter.fractions)
+    assert reporter.fractions == sorted(reporter.fractions)
+    path = _write(_frame(n=2000), tmp_path, "csv")
+    capfd.readouterr()
+    with progress.reporting(reporter):
+        count_file(path)
+    assert capfd.readouterr() == ("", "")

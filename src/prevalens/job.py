@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import progress as _progress
 from .audit import audit_predictions
 from .config import audit_config, json_ready, resolve
 from .data import example_path
@@ -143,7 +144,7 @@ def run_audit(
     _check_gate_outputs(resolved, audit_cfg.gates)
 
     source = example_path() if example else resolved["input"]
-    with progress.reporting(step):
+    with _progress.reporting(step):
         pred = _read_input(source, resolved, audit_cfg, step, example=example)
     if example:
         # record the bundled file by name, not by this machine's install path
@@ -155,7 +156,7 @@ def run_audit(
         )
     b = audit_cfg.n_resamples
     step("auditing: point estimates" if b else "auditing (no intervals)")
-    with progress.reporting(step):  # the audit reports its resampling and analyses
+    with _progress.reporting(step):  # the audit reports its resampling and analyses
         result = audit_predictions(pred, audit_cfg, command=command)
     recorded = json_ready(resolved)
     recorded["config_file"] = config_file

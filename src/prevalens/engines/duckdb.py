@@ -136,6 +136,11 @@ def count_file(
         if threads:
             config["threads"] = int(threads)
         con = duckdb.connect(":memory:", config=config)
+        # progress tracked for query_progress() (our own progress line), never printed by
+        # DuckDB itself onto the user's terminal or a job's log (session settings: DuckDB
+        # refuses them as connection options)
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = false")
         try:
             return _count(
                 con,
@@ -169,6 +174,10 @@ def column_names(path) -> list:
     return _csv_header(path, str(path))
 
 
+#: how often the count's progress is asked for
+_POLL_SECONDS = 0.25
+
+
 def _watched(con, run):
     """``run()`` (a query on ``con``), reporting DuckDB's progress through it to the installed
     progress reporter (:mod:`prevalens.progress`) from a thread that polls
@@ -179,7 +188,7 @@ def _watched(con, run):
     stop = threading.Event()
 
     def poll():
-        while not stop.wait(0.25):
+        while not stop.wait(_POLL_SECONDS):
             try:
                 done = con.query_progress()
             except Exception:  # no query running yet, or finished: nothing to report
