@@ -58,3 +58,17 @@ def test_bench_scale_measures_a_small_case():
     r = bs.measure(2000, 50, 100)
     assert r["k"] == 50 and r["cells"] > 50
     assert r["audit"] > 0 and r["draw"] > 0 and r["peak"] > 0 and r["json"] > 1000
+
+
+def test_bench_duckdb_runs_each_engine_and_prints_the_ratios(capsys, tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        bench = _load("bench_duckdb")
+        bench.main(
+            ["--rows", "3e4", "--small", "1e4", "--resamples", "100", "--dir", str(tmp_path)]
+        )
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    out = capsys.readouterr().out
+    assert "duckdb / memory at 10,000 rows: time " in out
+    assert "duckdb at 30,000 rows within 4 GB: yes" in out
