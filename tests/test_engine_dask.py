@@ -252,3 +252,13 @@ def test_fewer_than_two_rows(client):
     two = dd.from_pandas(pd.DataFrame({"y_true": ["a", "a"], "y_pred": ["a", "a"]}), npartitions=2)
     counted = count_dask(two)
     assert counted.classes == ("a",) and counted.n_samples == 2 and counted.n_cells == 1
+
+
+def test_empty_csv_file(client, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(InputError, match="file is empty"):
+        count_dask_file(path)
+    path.write_text("y_true,y_pred\n")
+    with pytest.raises(InputError, match="no data rows"):
+        count_dask_file(path)

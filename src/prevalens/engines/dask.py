@@ -369,7 +369,12 @@ def count_dask_file(
         ddf = dd.read_parquet(str(path), columns=wanted)
         typer = None
     else:
-        header = list(pd.read_csv(path, nrows=0).columns)
+        try:
+            header = list(pd.read_csv(path, nrows=0).columns)
+        except pd.errors.EmptyDataError:
+            raise InputError(
+                f"{name}: file is empty; it needs a header and at least 2 data rows"
+            ) from None
         wanted = _check_columns(header, name, y_true, y_pred, cluster)
         ddf = dd.read_csv(
             str(path),
