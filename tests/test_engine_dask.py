@@ -173,7 +173,8 @@ def test_scheduler_address(client, tmp_path):
     path = tmp_path / "pred.parquet"
     pdf = _frame(n=2000)
     pdf.to_parquet(path, index=False)  # with a score column, which is not read
-    counted = count_dask_file(path, scheduler=client.scheduler.address)
+    # score_prefix as the CLI passes it (the loader's signature); no score column is read
+    counted = count_dask_file(path, scheduler=client.scheduler.address, score_prefix="score_")
     _same_cells(counted, pv.load_predictions(pdf[["y_true", "y_pred"]]))
     assert client.status == "running"  # the caller's client is left alone
 

@@ -329,6 +329,7 @@ def count_dask_file(
     y_true: str = "y_true",
     y_pred: str = "y_pred",
     cluster: str | None = None,
+    score_prefix: str = "score_",
     blocksize=None,
 ) -> CountedPredictions:
     """Count the cells of a Parquet file or dataset directory, or of a CSV file, with Dask.
@@ -345,6 +346,9 @@ def count_dask_file(
     scheduler : str, optional
         The address of a Dask scheduler (``tcp://host:8786``): a ``distributed.Client`` is
         connected for the count and closed after. Default: the current scheduler.
+    score_prefix : str
+        Accepted for the signature of :func:`prevalens.load_predictions`: score columns are not
+        read whatever their names.
     blocksize : int or str, optional
         CSV only: bytes per partition (Dask's default otherwise).
     labels, y_true, y_pred, cluster
