@@ -29,6 +29,7 @@ from ._version import __version__  # noqa: E402
 from .audit import audit, audit_predictions  # noqa: E402
 from .compare import compare, compare_predictions  # noqa: E402
 from .comparison import ComparisonResult, Difference, load_comparison_schema  # noqa: E402
+from .counted import CountedPredictions  # noqa: E402
 from .counts import ConfusionCounts, confusion_matrix  # noqa: E402
 from .exceptions import (  # noqa: E402
     ConfigError,
@@ -71,6 +72,10 @@ _LAZY = {
     "write": "outputs",
     "figure_files": "report.render",
     "plot_class_differences": "report.compare_plots",
+    # optional extras (duckdb, dask): imported when asked for
+    "count_file": "engines.duckdb",
+    "audit_dask": "engines.dask",
+    "count_dask": "engines.dask",
     **{
         name: "report.plots"
         for name in (
@@ -108,6 +113,7 @@ __all__ = [
     "ComparisonResult",
     "ConfigError",
     "ConfusionCounts",
+    "CountedPredictions",
     "Difference",
     "DivergenceResult",
     "Estimate",
@@ -125,6 +131,9 @@ __all__ = [
     "UndefinedMetricWarning",
     "audit",
     "audit_predictions",
+    "audit_dask",
+    "count_dask",
+    "count_file",
     "compare",
     "compare_predictions",
     "confusion_matrix",

@@ -17,6 +17,7 @@ import os
 import warnings
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
 
@@ -109,17 +110,19 @@ def audit(
 
 
 def audit_predictions(
-    predictions: Predictions,
+    predictions: Predictions | CountedPredictions,
     config: AuditConfig | None = None,
     *,
     command: str | None = None,
     **options,
 ) -> AuditResult:
-    """Audit validated predictions (from :func:`prevalens.load_predictions`).
+    """Audit validated predictions (from :func:`prevalens.load_predictions`), or their counted
+    cells (:class:`~prevalens.counted.CountedPredictions`, from an engine of
+    :mod:`prevalens.engines`: the same numbers, without the rows).
 
     Parameters
     ----------
-    predictions : Predictions
+    predictions : Predictions or CountedPredictions
     config : AuditConfig, optional
         Default ``AuditConfig()``; keyword ``options`` (fields of :class:`AuditConfig`) override
         its fields.
@@ -165,7 +168,12 @@ for _fn in (audit, audit_predictions):
 
 
 def _audit(
-    pred: Predictions, config: AuditConfig, command, *, stacklevel, side: bool = False
+    pred: Predictions | CountedPredictions,
+    config: AuditConfig,
+    command,
+    *,
+    stacklevel,
+    side: bool = False,
 ) -> AuditResult:
     """The audit itself; ``stacklevel`` makes warnings point at the user's call. ``side=True``
     is one model's audit within a comparison of models: without the ROC and PR curves and
@@ -175,6 +183,9 @@ def _audit(
             "`predictions` must be a Predictions object from load_predictions(); "
             f"got {type(pred).__name__}"
         )
+    # Counted cells answer everything the steps below read of an input without scores (classes,
+    # inputs, columns, the counting methods; y_score is None), and raise on any read of rows.
+    pred = cast(Predictions, pred)
     # an audit checks gates on one model: delta gates (a comparison's) are refused before work
     _gates.parse_gates(config.gates, comparison=False)
     previous = read_results(config.baseline, "--baseline") if config.baseline else None

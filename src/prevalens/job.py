@@ -209,7 +209,7 @@ def _read_input(source, resolved: dict, audit_cfg, step, *, example: bool = Fals
     if engine == "dask":
         from .engines.dask import count_dask_file
 
-        where = resolved["scheduler"] or "a local cluster"
+        where = resolved["scheduler"] or "threads in this process"
         step(f"counting {what} with Dask on {where}")
         return count_dask_file(source, scheduler=resolved["scheduler"], **columns)
     step(f"loading {what}")

@@ -156,8 +156,8 @@ class InputOptions:
     )
     scheduler: str | None = _opt(
         None,
-        "address of the Dask scheduler for --engine dask, e.g. tcp://10.0.0.5:8786 (default: a "
-        "local cluster on this machine)",
+        "address of the Dask scheduler for --engine dask, e.g. tcp://10.0.0.5:8786 (default: "
+        "Dask's threaded scheduler in this process)",
         "str",
         "resources",
         recorded=False,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -278,7 +277,7 @@ def audit_dask(
 
     counted = count_dask(ddf, labels=labels, y_true=y_true, y_pred=y_pred, cluster=cluster)
     # CountedPredictions offers every method the audit reads of Predictions (prevalens.counted)
-    return audit_predictions(cast(Any, counted), config, **options)
+    return audit_predictions(counted, config, **options)
 
 
 # --------------------------------------------------------------------------------------------
