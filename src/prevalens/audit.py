@@ -30,10 +30,11 @@ from .analyses.context import Context
 from .analyses.divergence import analyse_divergence, with_adjusted
 from .analyses.family import adjust
 from .analyses.gap import analyse_gap
+from .analyses.shift import analyse_shift, shift_finding
 from .analyses.strata import analyse_strata, auc_strata_weights
 from .analyses.trend import analyse_trend
 from .counted import CountedPredictions
-from .counts import col_sums, row_sums
+from .counts import SPARSE_MIN_CLASSES, col_sums, row_sums
 from .exceptions import ConfigError, InputWarning, UndefinedMetricWarning
 from .findings import FindingsInput, build_findings
 from .io import Predictions, predictions_from_arrays, read_results, renormalized_scores
@@ -260,6 +261,20 @@ def _audit(
     family = None
     if ctx.has_intervals:
         family = adjust(claims, ctx.alpha, config.divergence_adjustment, config.confidence_level)
+    shift = None
+    if config.deployment_prevalence is not None:
+        if pred.n_classes >= SPARSE_MIN_CLASSES:
+            raise ConfigError(
+                f"deployment_prevalence: the projection needs the confusion matrix's rows, and "
+                f"{pred.n_classes} classes are beyond the {SPARSE_MIN_CLASSES - 1} it is computed "
+                "for; leave the option out for this audit"
+            )
+        progress.step("auditing: metrics at the deployment's prevalence")
+        shift = analyse_shift(
+            ctx,
+            config.deployment_prevalence,
+            cluster_cells=pred.cluster_cells() if pred.clustered else None,
+        )
     by_key = {c.key: c for c in claims}
     divergence = with_adjusted(rows, by_key, config.divergence_adjustment, config.min_effect)
     diverging = {r.label for r in divergence if r.diverges}
@@ -282,6 +297,11 @@ def _audit(
         )
     )
 
+    if shift is not None:
+        projected = shift_finding(shift, averages, overall, row_sums(cm), config)
+        if projected is not None:  # in its place among the findings, most severe first
+            rank = {"high": 0, "medium": 1, "low": 2, "info": 3}
+            findings = tuple(sorted((*findings, projected), key=lambda f: rank.get(f.severity, 4)))
     result = AuditResult(
         run=_run_info(pred, config, command),
         data=DataSummary(
@@ -312,6 +332,7 @@ def _audit(
         divergence=divergence,
         family=family if family is not None else _no_family(config),
         curves=None if side else _curves(pred, config),
+        prevalence_shift=shift,
     )
     result = replace(
         result,

@@ -96,6 +96,7 @@ _METAVARS = {
     "labels": "A,B,C",
     "formats": "F,G",
     "size": "SIZE",
+    "prevalence": "SPEC",
 }
 
 

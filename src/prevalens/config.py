@@ -102,6 +102,12 @@ def _check(key: str, value, src: Source):
     to the file's directory."""
     opt = option_by_key(key)
     value = coerce(opt, value, src.where(key))
+    if opt.kind == "prevalence" and isinstance(value, str) and src.base_dir is not None:
+        from .analyses.shift import is_scenario
+
+        if not is_scenario(value):  # a file, relative to the configuration file
+            p = Path(value).expanduser()
+            value = str(p if p.is_absolute() else src.base_dir / p)
     if opt.kind == "path" and src.base_dir is not None:
         p = Path(value).expanduser()
         value = str(p if p.is_absolute() else src.base_dir / p)

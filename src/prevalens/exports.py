@@ -58,6 +58,7 @@ __all__ = [
     "EXPORTS",
     "export_files",
     "per_class_csv",
+    "prevalence_shift_csv",
     "headline_csv",
     "markdown_summary",
     "latex_tables",
@@ -147,7 +148,10 @@ def export_files(d: dict, formats) -> dict[str, bytes]:
         "summary.md": markdown_summary,
         "tables.tex": latex_tables,
     }
-    return {name: makers[name](d) for fmt in EXPORTS if fmt in wanted for name in EXPORTS[fmt]}
+    out = {name: makers[name](d) for fmt in EXPORTS if fmt in wanted for name in EXPORTS[fmt]}
+    if "csv" in wanted and d.get("prevalence_shift"):
+        out["prevalence_shift.csv"] = prevalence_shift_csv(d)
+    return out
 
 
 def _check_formats(formats) -> set:
@@ -529,6 +533,27 @@ def markdown_summary(d: dict) -> bytes:
             "llrr" + "r" * len(smetrics),
         )
 
+    shift = d.get("prevalence_shift")
+    if shift:
+        signed = {"overall.cohen_kappa", "overall.mcc"}
+        rows = [
+            [
+                _md(SHIFT_METRIC_NAMES.get(key, key)),
+                fmt_marked(_evaluated(d, key), bounds=(-1.0, 1.0) if key in signed else (0.0, 1.0)),
+                fmt_marked(e, bounds=(-1.0, 1.0) if key in signed else (0.0, 1.0)),
+            ]
+            for key, e in shift["headline"].items()
+        ]
+        lines += [
+            "## At the deployment's prevalence",
+            "",
+            f"Target prevalences: {_md(shift['source'])}. Assumed: {_md(shift['assumption'])}.",
+            "",
+        ]
+        lines += _md_table(
+            ["Metric", "As evaluated", "At the deployment's prevalence"], rows, "lrr"
+        )
+
     if any(APPROXIMATE_MARK in line for line in lines):
         lines += [
             f"{APPROXIMATE_MARK} marks an approximate interval (status unstable); the report's "
@@ -546,6 +571,75 @@ def markdown_summary(d: dict) -> bytes:
     if text:
         lines += ["## Known limitations", "", *_md_paragraphs(text), ""]
     return ("\n".join(lines).rstrip("\n") + "\n").encode("utf-8")
+
+
+#: The headline metrics of ``prevalence_shift`` by name.
+SHIFT_METRIC_NAMES = {
+    "overall.accuracy": "Accuracy (= micro F1)",
+    "macro.precision": "Macro precision",
+    "macro.recall": "Macro recall (= balanced accuracy)",
+    "macro.f1": "Macro F1",
+    "weighted.f1": "Weighted F1",
+    "overall.cohen_kappa": "Cohen's kappa",
+    "overall.mcc": "MCC",
+}
+
+
+def _evaluated(d: dict, key: str):
+    """The audit's own estimate of a headline key such as ``macro.f1`` or ``overall.mcc``."""
+    kind, name = key.split(".", 1)
+    if kind == "overall":
+        return (d.get("overall") or {}).get(name)
+    return (d.get("averages") or {}).get(kind, {}).get(name)
+
+
+def prevalence_shift_csv(d: dict) -> bytes:
+    """The metrics at the deployment's prevalence as a long CSV table, one row per estimate:
+    ``section, name, metric, target_prevalence, estimate, ci_low, ci_high, se, method, status``.
+    Sections: ``class`` (``name`` the class, its precision, NPV, F1 and specificity at the
+    target), ``headline`` (``metric`` such as ``macro.f1``) and ``sweep`` (``name`` the factor on
+    the rarest stratum's prevalence, ``target_prevalence`` that stratum's total)."""
+    shift = d["prevalence_shift"]
+    rows = [
+        [
+            "section",
+            "name",
+            "metric",
+            "target_prevalence",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "se",
+            "method",
+            "status",
+        ]
+    ]
+
+    def add(section, name, metric, prevalence, e):
+        rows.append(
+            [
+                section,
+                _cell(name),
+                metric,
+                _num(prevalence),
+                _num(e.get("estimate")),
+                _num(e.get("ci_low")),
+                _num(e.get("ci_high")),
+                _num(e.get("se")),
+                _cell(e.get("method") or ""),
+                _cell(e.get("status") or ""),
+            ]
+        )
+
+    for c in shift["per_class"]:
+        for metric, e in c["metrics"].items():
+            add("class", c["label"], metric, c["target_prevalence"], e)
+    for metric, e in shift["headline"].items():
+        add("headline", "target", metric, None, e)
+    for p in shift["sweep"]:
+        for metric, e in p["metrics"].items():
+            add("sweep", f"{p['factor']:g}", metric, p["share"], e)
+    return _csv_bytes(rows)
 
 
 def _config_text(d: dict, key: str) -> str:

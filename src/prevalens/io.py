@@ -27,6 +27,7 @@ import functools
 import hashlib
 import io as _io
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -1502,3 +1503,68 @@ def read_results(path, what: str = "") -> tuple[AuditResult, Path, str]:
             f"{' '.join(e.message.split())[:200]}"
         )
     return AuditResult.from_dict(d), path, hashlib.sha256(raw).hexdigest()
+
+
+def read_prevalence_file(path) -> tuple[dict, str]:
+    """Read the deployment's class prevalences: a JSON object ``{class: prevalence}`` or a CSV
+    file with a header and two columns (class, prevalence; named ``class`` or ``label`` and
+    ``prevalence`` when there are more). Returns the mapping (labels as text, matched to the
+    audited classes by their text) and ``"PATH (SHA-256 ...)"`` for the record. Every problem
+    raises :class:`InputError` naming the file and the row."""
+    path = Path(path)
+    label = f"--deployment-prevalence {path}"
+    raw = read_user_file(
+        path,
+        label,
+        missing="not found (give 'uniform', 'rare*F', or a CSV or JSON file of class prevalences)",
+        directory="is a directory (give a CSV or JSON file of class prevalences)",
+    )
+    sha = hashlib.sha256(raw).hexdigest()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{label}: is not valid UTF-8; save it as UTF-8") from None
+    out: dict[str, Any] = {}
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{label}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        if not isinstance(data, dict) or not data:
+            raise InputError(f"{label}: give a JSON object mapping each class to its prevalence")
+        items = [(str(k), v, f"class {k!r}") for k, v in data.items()]
+    else:
+        rows = list(csv.reader(_lines(text)))
+        rows = [r for r in rows if any(cell.strip() for cell in r)]
+        if len(rows) < 2:
+            raise InputError(f"{label}: give a header and one row per class (class,prevalence)")
+        header = [h.strip().lower() for h in rows[0]]
+        names = {h: i for i, h in enumerate(header)}
+        found_c = names.get("class", names.get("label"))
+        found_p = names.get("prevalence")
+        if found_c is None or found_p is None:
+            if len(header) != 2:
+                raise InputError(
+                    f"{label}: no 'class' and 'prevalence' columns (columns: {_preview(rows[0])})"
+                )
+            found_c, found_p = 0, 1
+        ci, pi = found_c, found_p
+        items = []
+        for n, r in enumerate(rows[1:], start=2):
+            if len(r) <= max(ci, pi):
+                raise InputError(f"{label}: line {n} has {len(r)} cells; give class,prevalence")
+            items.append((r[ci].strip(), r[pi].strip(), f"line {n}"))
+    for key, value, where in items:
+        if key in out:
+            raise InputError(f"{label}: {where}: class {key!r} is given twice")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+            raise InputError(
+                f"{label}: {where}: the prevalence {value!r} is not a number >= 0; give a "
+                "proportion such as 0.05"
+            )
+        out[key] = number
+    return out, f"{path} (SHA-256 {sha})"

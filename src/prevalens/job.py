@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import progress as _progress
+from .analyses.shift import is_scenario
 from .audit import audit_predictions
 from .config import audit_config, json_ready, resolve
 from .data import example_path
@@ -21,7 +22,7 @@ from .engines import choose_engine
 from .exceptions import ConfigError
 from .gate_reports import gates_github, gates_junit
 from .gates import parse_gates
-from .io import _Roles, load_predictions
+from .io import _Roles, load_predictions, read_prevalence_file
 from .outputs import check_templates, render, write_outputs
 from .results import AuditResult
 
@@ -139,6 +140,12 @@ def run_audit(
     if write and out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out-dir {out_dir}: exists and is not a directory")
     audit_cfg = audit_config(resolved, sources)
+    shift_file = None
+    spec = audit_cfg.deployment_prevalence
+    if isinstance(spec, str) and not is_scenario(spec):
+        # a file of class prevalences: read here, at the edge (the audit takes the mapping)
+        mapping, shift_file = read_prevalence_file(spec)
+        audit_cfg = replace(audit_cfg, deployment_prevalence=mapping)
     templates = resolved["templates"]
     check_templates(templates)
     _check_gate_outputs(resolved, audit_cfg.gates)
@@ -158,6 +165,11 @@ def run_audit(
     step("auditing: point estimates" if b else "auditing (no intervals)")
     with _progress.reporting(step):  # the audit reports its resampling and analyses
         result = audit_predictions(pred, audit_cfg, command=command)
+    if shift_file is not None and result.prevalence_shift is not None:
+        shift = result.prevalence_shift
+        result = replace(
+            result, prevalence_shift=replace(shift, source=f"{shift_file}: {shift.source}")
+        )
     recorded = json_ready(resolved)
     recorded["config_file"] = config_file
     result = replace(result, run=replace(result.run, config=recorded))

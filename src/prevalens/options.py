@@ -60,8 +60,9 @@ class Option:
         The name everywhere: keyword argument, TOML key, ``--key-with-dashes`` flag.
     kind : str
         ``str``, ``text`` (Markdown), ``int``, ``float``, ``bool``, ``choice``, ``path``,
-        ``list-str``, ``list-float``, ``labels``, ``formats`` or ``size`` (bytes, given as
-        ``"4GB"``, ``"500MB"`` or a number).
+        ``list-str``, ``list-float``, ``labels``, ``formats``, ``size`` (bytes, given as
+        ``"4GB"``, ``"500MB"`` or a number) or ``prevalence`` (a scenario such as
+        ``"uniform"``, a file path, or a mapping of class to prevalence).
     default : Any
     help : str
         One line, for ``--help``.
@@ -452,6 +453,15 @@ class AuditConfig:
     baseline: str | None = _opt(
         None, "results.json of a previous audit to compare with", "path", "comparison"
     )
+    deployment_prevalence: str | Mapping | None = _opt(
+        None,
+        "project the label metrics to the class prevalences where the model is deployed "
+        "(label shift): 'uniform', 'rare*F' (the rarest stratum F times as prevalent) or a CSV "
+        "(class,prevalence) or JSON file mapping each class to its prevalence; in Python also a "
+        "mapping {class: prevalence}",
+        "prevalence",
+        "comparison",
+    )
     # the machine
     max_memory: int | None = _opt(
         None,
@@ -516,6 +526,11 @@ def _check_config(c: AuditConfig) -> None:
             choice(o.key)
         elif o.kind in ("str", "text") and value is not None and not isinstance(value, str):
             raise ConfigError(f"`{o.key}` must be a string; got {value!r}")
+        elif o.kind == "prevalence" and value is not None and not isinstance(value, (str, Mapping)):
+            raise ConfigError(
+                f"`{o.key}` must be 'uniform', 'rare*F', a file path or a mapping "
+                f"{{class: prevalence}}; got {value!r}"
+            )
         elif (
             o.kind == "list-str"
             and value is not None
@@ -627,6 +642,17 @@ def coerce(opt: Option, value, where: str):
         shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
         return ConfigError(f"{where}: expected {expected}, got {_type_name(value)} {shown}")
 
+    if kind == "prevalence":
+        if isinstance(value, Mapping):
+            table: dict[str, float] = {}
+            for label, v in value.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise fail("a table of class = prevalence numbers")
+                table[str(label)] = float(v)
+            return table
+        if not isinstance(value, str):
+            raise fail("'uniform', 'rare*F', a file path or a table of class = prevalence")
+        return value
     if kind in ("str", "text", "path", "choice"):
         if not isinstance(value, str):
             raise fail("a string")

@@ -854,6 +854,105 @@ def _jsonable(x):
 
 
 # ------------------------------------------------------------------------------------------------
+# at the deployment's prevalence
+
+
+@dataclass(frozen=True)
+class ShiftClass:
+    """A class at the deployment's prevalence: its observed and target prevalence, its recall
+    (carried over) and the metrics that move (precision, NPV, F1, specificity) at the target."""
+
+    label: Any
+    stratum: str | None
+    prevalence: float
+    target_prevalence: float
+    recall: float
+    metrics: dict
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "stratum": self.stratum,
+            "prevalence": self.prevalence,
+            "target_prevalence": self.target_prevalence,
+            "recall": json_number(self.recall),
+            "metrics": _est_map_to(self.metrics),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ShiftClass:
+        recall = d.get("recall")
+        return cls(
+            d["label"],
+            d.get("stratum"),
+            d["prevalence"],
+            d["target_prevalence"],
+            math.nan if recall is None else recall,
+            _est_map_from(d["metrics"]),
+        )
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """The headline metrics when the rarest stratum is ``factor`` times as prevalent as observed
+    (``share``: its total prevalence then)."""
+
+    factor: float
+    share: float
+    metrics: dict
+
+    def to_dict(self) -> dict:
+        return {"factor": self.factor, "share": self.share, "metrics": _est_map_to(self.metrics)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> SweepPoint:
+        return cls(d["factor"], d["share"], _est_map_from(d["metrics"]))
+
+
+@dataclass(frozen=True)
+class PrevalenceShift:
+    """The label metrics projected to the deployment's class prevalences (label shift; see
+    :mod:`prevalens.analyses.shift`): how the target was given (``source``), the assumption, the
+    interval method, the target prevalence of every class, the per-class and headline metrics at
+    the target (``headline`` keyed like ``overall.accuracy``, ``macro.f1``), and the sweep over
+    the rarest stratum's prevalence."""
+
+    source: str
+    assumption: str
+    method: str
+    target: tuple
+    per_class: tuple
+    headline: dict
+    sweep_stratum: str
+    sweep: tuple
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "assumption": self.assumption,
+            "method": self.method,
+            "target": list(self.target),
+            "per_class": [c.to_dict() for c in self.per_class],
+            "headline": _est_map_to(self.headline),
+            "sweep_stratum": self.sweep_stratum,
+            "sweep": [p.to_dict() for p in self.sweep],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> PrevalenceShift:
+        return cls(
+            d["source"],
+            d["assumption"],
+            d["method"],
+            tuple(d["target"]),
+            tuple(ShiftClass.from_dict(c) for c in d["per_class"]),
+            _est_map_from(d["headline"]),
+            d["sweep_stratum"],
+            tuple(SweepPoint.from_dict(p) for p in d["sweep"]),
+        )
+
+
+# ------------------------------------------------------------------------------------------------
 # the whole result
 
 
@@ -887,6 +986,7 @@ class AuditResult:
     curves: dict | None = None
     gates: dict | None = None
     baseline: dict | None = None
+    prevalence_shift: PrevalenceShift | None = None
     schema: str = SCHEMA_ID
 
     # -- views -------------------------------------------------------------------------------
@@ -985,6 +1085,8 @@ class AuditResult:
             out["family"] = self.family.to_dict()
         if self.curves is not None:
             out["curves"] = self.curves
+        if self.prevalence_shift is not None:
+            out["prevalence_shift"] = self.prevalence_shift.to_dict()
         if self.gates is not None:
             out["gates"] = self.gates
         if self.baseline is not None:
@@ -1024,6 +1126,9 @@ class AuditResult:
             divergence=tuple(DivergenceResult.from_dict(r) for r in d.get("divergence", ())),
             family=None if family is None else FamilyInfo.from_dict(family),
             curves=d.get("curves"),
+            prevalence_shift=None
+            if d.get("prevalence_shift") is None
+            else PrevalenceShift.from_dict(d["prevalence_shift"]),
             gates=d.get("gates"),
             baseline=d.get("baseline"),
         )

@@ -812,6 +812,87 @@ def _per_class(ctx: _Context) -> list:
     ]
 
 
+def _deployment(ctx: _Context) -> list:
+    shift = ctx.d.get("prevalence_shift")
+    if not shift:
+        return []
+    signed = {"overall.cohen_kappa", "overall.mcc"}
+    headline = [
+        [
+            exports.SHIFT_METRIC_NAMES.get(key, key),
+            _est_cell(
+                exports._evaluated(ctx.d, key), bounds=(-1.0, 1.0) if key in signed else (0.0, 1.0)
+            ),
+            _est_cell(e, bounds=(-1.0, 1.0) if key in signed else (0.0, 1.0)),
+        ]
+        for key, e in shift["headline"].items()
+    ]
+    by_label = {str(c["label"]): c for c in shift["per_class"]}
+    rows = []
+    for c in ctx.shown:
+        sc = by_label.get(str(c["label"]))
+        if sc is None:
+            continue
+        rows.append(
+            [
+                str(c["label"]),
+                fmt_percent(sc["prevalence"]),
+                fmt_percent(sc["target_prevalence"]),
+                _est_cell(c["metrics"].get("recall")),
+                _est_cell(c["metrics"].get("precision")),
+                _est_cell(sc["metrics"].get("precision")),
+                _est_cell(c["metrics"].get("f1")),
+                _est_cell(sc["metrics"].get("f1")),
+            ]
+        )
+    source = shift["source"]
+    return [
+        Paragraph(
+            f"Target prevalences: {source}. Assumed: {shift['assumption']}. Recall, and with it "
+            "macro recall (balanced accuracy), carries over unchanged. Specificity and NPV "
+            "move with the mix of the other classes (unchanged only with two classes). Intervals: "
+            f"{shift['method']}; they carry the uncertainty of the evaluated rows, the target "
+            "prevalences are taken as exact.",
+            "assumption",
+        ),
+        _table(
+            "shift_headline",
+            ["Metric", "As evaluated", "At the deployment's prevalence"],
+            headline,
+            caption="Headline metrics at the deployment's class prevalences",
+            numeric=(1, 2),
+        ),
+        _table(
+            "shift_per_class",
+            [
+                "Class",
+                "Prevalence",
+                "Deployment",
+                "Recall",
+                "Precision",
+                "Precision there",
+                "F1",
+                "F1 there",
+            ],
+            rows,
+            caption="Per class: recall carries over; precision and F1 move with prevalence",
+            note=" ".join(
+                t
+                for t in (
+                    _capped_note(len(ctx.classes), ctx.max_rows),
+                    "A value there without an interval is the same in every bootstrap replicate "
+                    "(e.g. precision 1: no sample of another class was predicted as the class), "
+                    "so the bootstrap cannot bound it; the evaluated interval shows its "
+                    "uncertainty.",
+                )
+                if t
+            ),
+            numeric=tuple(range(1, 8)),
+        ),
+        *_figure(ctx, "shift", "sweep"),
+    ]
+
+
 def _confusion(ctx: _Context) -> list:
     d = ctx.d
     data = d.get("data") or {}
@@ -959,6 +1040,7 @@ SECTIONS = (
     ("divergence", "Where rare classes diverge", _divergence),
     ("per-class", "Per-class results", _per_class),
     ("confusion", "Confusion analysis", _confusion),
+    ("deployment", "At the deployment's prevalence", _deployment),
     ("limitations", "Limitations and alerts", _limitations),
     ("reproducibility", "Reproducibility", _reproducibility),
     ("sign-off", "Sign-off", _sign_off),

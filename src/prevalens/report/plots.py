@@ -167,7 +167,7 @@ def _marker_words(average: str) -> str:
 
 
 #: The report's figures in order: key -> the function that builds it (see render_figures).
-FIGURES = ("prevalence", "forest", "curves", "strata", "trend", "confusion")
+FIGURES = ("prevalence", "forest", "curves", "strata", "trend", "confusion", "shift")
 
 #: Up to this many classes the confusion matrix prints each cell's count and share.
 CONFUSION_VALUES_MAX = 12
@@ -1971,6 +1971,64 @@ def confusion_plot(d: dict, *, max_classes: int = 30) -> Plot | None:
 # every figure of the report
 
 
+# ------------------------------------------------------------------------------------------------
+# 7. the metrics as the rarest stratum's prevalence changes (prevalence shift)
+
+_SHIFT_LINES = (
+    ("overall.accuracy", "accuracy (= micro F1)", _BLUE, "-"),
+    ("macro.precision", "macro precision", _VERM, "--"),
+    ("macro.f1", "macro F1", _GREEN, "-."),
+)
+
+
+def _shift_figure(d: dict):
+    shift = d.get("prevalence_shift")
+    if not shift or not shift.get("sweep"):
+        return None
+    sweep = shift["sweep"]
+    x = np.array([p["share"] for p in sweep], dtype=float)
+    fig = _new_figure(16, 7.5)
+    ax = fig.add_subplot()
+    for key, label, color, style in _SHIFT_LINES:
+        est = np.array([_f(p["metrics"][key].get("estimate")) for p in sweep])
+        lo = np.array([_f(p["metrics"][key].get("ci_low")) for p in sweep])
+        hi = np.array([_f(p["metrics"][key].get("ci_high")) for p in sweep])
+        ax.plot(x, est, style, color=color, marker="o", markersize=3.5, linewidth=1.4, label=label)
+        if np.isfinite(lo).any():
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15, linewidth=0)
+    observed = next((p["share"] for p in sweep if p["factor"] == 1.0), None)
+    if observed is not None:
+        ax.axvline(observed, color=_GREY, linewidth=0.9, linestyle=":")
+        ax.text(
+            observed,
+            1.0,
+            " as evaluated",
+            transform=blended_transform_factory(ax.transData, ax.transAxes),
+            fontsize=7,
+            color=_GREY,
+            va="top",
+            ha="left",
+        )
+    ax.set_xscale("log")
+    _log_percent_axis(ax.xaxis, x.min() / 1.3, min(x.max() * 1.3, 1.0), ax.set_xlim, snap=False)
+    stratum = shift.get("sweep_stratum", "rarest")
+    ax.set_xlabel(f"total prevalence of the {stratum} stratum (log scale)")
+    ax.set_ylabel("metric")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False, fontsize=7.5)
+    title = f"Headline metrics as the {stratum} classes become rarer or more common"
+    alt = (
+        f"Accuracy, macro precision and macro F1 (lines, {_level(d)} intervals shaded) against "
+        f"the {stratum} stratum's total prevalence, from {x.min():.3g} to {x.max():.3g}: "
+        + "; ".join(
+            f"{label} from {_num(sweep[0]['metrics'][key].get('estimate'))} to "
+            f"{_num(sweep[-1]['metrics'][key].get('estimate'))}"
+            for key, label, _, _ in _SHIFT_LINES
+        )
+        + ". Label shift assumed: each class's samples look the same, only prevalences change."
+    )
+    return fig, title, alt
+
+
 def _report_plot(build, d: dict, formats=("svg",)) -> Plot | None:
     """Build a report figure in the report's style and print it in ``formats``."""
     with _style():
@@ -1992,6 +2050,7 @@ _BUILDERS = {  # FIGURES key -> builder of the report's figure
     "curves": _curves_figure,
     "strata": _strata_figure,
     "trend": _mvp_figure,
+    "shift": _shift_figure,
     "confusion": _confusion_figure,
 }
 

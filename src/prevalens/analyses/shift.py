@@ -1,0 +1,625 @@
+"""What the label metrics will be at the deployment's class prevalences (label shift).
+
+Under label shift, p(x | y) is the same where the model is deployed, only the class prevalences
+change: each true class's row of the confusion matrix, as proportions ``q_ij = cm_ij / n_i``, is a
+property of the classifier and carries over. At target prevalences ``pi'`` the expected confusion
+matrix (per sample) is ``M'_ij = pi'_i q_ij`` (Bayes' rule on the rows), and every label metric at
+the target is :func:`~prevalens.metrics.count_statistics` of ``M'``: recall is unchanged;
+precision, NPV, F1, accuracy, kappa, MCC and the micro and macro averages move with ``pi'``.
+Specificity of class j moves too when the mix of the other classes changes (it is unchanged for
+K = 2). A class with target prevalence above 0 and no sample cannot be projected (its row is
+unknown) and is refused.
+
+Intervals come from the stratified count bootstrap's draws (the audit's own draws, from the
+same streams, when the audit resamples stratified): a replicate's rows give its ``M'_b``, with
+BCa from the exact jackknife of the cells (removing a sample changes one row's proportions); with
+a cluster column, the leave-one-cluster-out jackknife with t(Kish - 1), as for the audit's label
+metrics. The target prevalences are fixed: the intervals are the uncertainty of the rows'
+proportions, not of the target.
+
+The sweep: the same headline metrics when the rarest stratum's classes are F times as prevalent
+as observed (F from 0.1 to 10, the other classes rescaled to keep the total 1).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+import numpy as np
+from scipy import special
+
+from .. import metrics as M
+from ..counts import Tables, is_sparse, row_sums
+from ..exceptions import ConfigError
+from ..intervals import (
+    PROPORTION_INTERVALS,
+    interval_from_replicates,
+    jackknife_t_interval,
+    mover_linear,
+)
+from ..results import Estimate, PrevalenceShift, ShiftClass, SweepPoint
+from ..uncertainty import _draw_row, _row_cells, jackknife_counts
+from .context import Context, estimate_from_interval, point_only
+
+__all__ = [
+    "analyse_shift",
+    "shift_finding",
+    "target_prevalence",
+    "is_scenario",
+    "SCENARIOS",
+    "HEADLINE",
+    "SWEEP_FACTORS",
+]
+
+#: Named targets: every class equally prevalent, or the rarest stratum scaled by a factor.
+SCENARIOS = ("uniform", "rare*F")
+
+#: The headline metrics projected to the target (keys of count_statistics). Macro recall
+#: (balanced accuracy) is left out: it carries over unchanged, like every class's recall.
+HEADLINE = (
+    "overall.accuracy",
+    "macro.precision",
+    "macro.f1",
+    "weighted.f1",
+    "overall.cohen_kappa",
+    "overall.mcc",
+)
+#: The per-class metrics projected (recall carries over unchanged).
+PER_CLASS = ("precision", "npv", "f1", "specificity")
+#: The sweep's factors on the rarest stratum's prevalences and its metrics.
+SWEEP_FACTORS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
+SWEEP_METRICS = ("overall.accuracy", "macro.precision", "macro.f1")
+
+ASSUMPTION = (
+    "label shift: each class's samples look the same where the model is deployed (p(x | y) "
+    "unchanged), only the class prevalences differ; recall carries over, the other metrics are "
+    "recomputed at the target prevalences by Bayes' rule on the confusion matrix's rows"
+)
+
+#: The jackknife for BCa is formed when its (members x classes x targets) array stays below this;
+#: beyond, the percentile interval of the same replicates is used (and said).
+_JACKKNIFE_CELLS = 30_000_000
+_RARE = re.compile(r"^\s*rare\s*[*x×]\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*$", re.IGNORECASE)
+
+
+# ------------------------------------------------------------------------------------------------
+# the target
+
+
+def is_scenario(text: str) -> bool:
+    """Whether ``text`` names a scenario ("uniform", "rare*F") rather than a file."""
+    return text.strip().lower() == "uniform" or _RARE.match(text) is not None
+
+
+def target_prevalence(spec, classes, support, scaled_mask) -> tuple[np.ndarray, str]:
+    """``(pi', source)``: the target prevalence of every class and how it was given.
+
+    ``spec`` is ``"uniform"``, ``"rare*F"`` (the classes of ``scaled_mask``, the rarest stratum,
+    F times as prevalent, the others rescaled) or a mapping ``{class: prevalence}`` (every class
+    with samples, values >= 0, normalised to sum 1 when they do not). Raises ConfigError naming
+    the class or value at fault."""
+    support = np.asarray(support, dtype=np.float64)
+    k = len(classes)
+    n = support.sum()
+    observed = support / n
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text.lower() == "uniform":
+            present = support > 0
+            pi = np.where(present, 1.0 / present.sum(), 0.0)
+            return pi, "uniform: every class with samples equally prevalent"
+        m = _RARE.match(text)
+        if m:
+            factor = float(m.group(1))
+            scaled = _scaled(observed, scaled_mask, factor)
+            if scaled is None:
+                raise ConfigError(
+                    f"deployment_prevalence {spec!r}: the rarest stratum holds "
+                    f"{observed[scaled_mask].sum():.3g} of the samples, so a factor of "
+                    f"{factor:g} leaves nothing for the other classes; give a smaller factor"
+                )
+            return (
+                scaled,
+                f"rare*{factor:g}: the rarest stratum's classes {factor:g} times as prevalent",
+            )
+        raise ConfigError(
+            f"deployment_prevalence {spec!r}: give 'uniform', 'rare*F' (e.g. rare*0.5) or a "
+            "file mapping each class to its prevalence (CSV with columns class,prevalence, or "
+            "JSON)"
+        )
+    if not isinstance(spec, Mapping):
+        raise ConfigError(
+            f"deployment_prevalence must be 'uniform', 'rare*F' or a mapping {{class: "
+            f"prevalence}}; got {type(spec).__name__}"
+        )
+    index = {str(c): j for j, c in enumerate(classes)}
+    pi = np.zeros(k)
+    seen = np.zeros(k, dtype=bool)
+    for label, value in spec.items():
+        j = index.get(str(label))
+        if j is None:
+            raise ConfigError(
+                f"deployment_prevalence names class {label!r}, which is not among the audited "
+                f"classes ({', '.join(repr(c) for c in classes[:8])}{', ...' if k > 8 else ''})"
+            )
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"deployment_prevalence of class {label!r} is {value!r}; give a number >= 0"
+            ) from None
+        if not math.isfinite(v) or v < 0:
+            raise ConfigError(
+                f"deployment_prevalence of class {label!r} is {v}; give a number >= 0"
+            )
+        pi[j] = v
+        seen[j] = True
+    missing = [classes[j] for j in range(k) if not seen[j] and support[j] > 0]
+    if missing:
+        raise ConfigError(
+            f"deployment_prevalence gives no prevalence for class {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + "; give every class (0 for a class that does not occur there)"
+        )
+    total = pi.sum()
+    if total <= 0:
+        raise ConfigError("deployment_prevalence is 0 for every class; give positive prevalences")
+    note = "" if abs(total - 1) <= 1e-9 else f" (normalised from a total of {total:.6g})"
+    return pi / total, f"given per class{note}"
+
+
+def _scaled(observed, mask, factor) -> np.ndarray | None:
+    """Prevalences with the ``mask`` classes ``factor`` times as prevalent, the others rescaled
+    to keep the total 1 (None when that is impossible)."""
+    share = observed[mask].sum()
+    rest = 1.0 - share
+    new_share = factor * share
+    if new_share >= 1.0 or rest <= 0:
+        return None
+    return np.where(mask, observed * factor, observed * (1.0 - new_share) / rest)
+
+
+# ------------------------------------------------------------------------------------------------
+# the metrics at a target, from row proportions
+
+
+def target_tables(diag, predw, pi) -> Tables:
+    """One-vs-rest tables (per sample) at target prevalences ``pi`` (K,) from each class's
+    recall ``diag`` (..., K) and the predicted mass ``predw`` (..., K) = sum_i pi_i q_ij."""
+    tp = pi * diag
+    fp = predw - tp
+    fn = pi - tp
+    tn = 1.0 - pi - fp
+    return Tables(tp, fp, fn, tn)
+
+
+def _rows(cm) -> tuple[np.ndarray, np.ndarray]:
+    """Row proportions ``q`` (K, K) (0 in rows without samples) and supports."""
+    dense = cm.toarray() if is_sparse(cm) else np.asarray(cm)
+    n = dense.sum(axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.where(n[:, None] > 0, dense / np.where(n > 0, n, 1.0)[:, None], 0.0)
+    return q, n
+
+
+def _stats_at(diag, predw, pi) -> dict:
+    return M.count_statistics(target_tables(diag, predw, pi))
+
+
+# ------------------------------------------------------------------------------------------------
+# replicates: the stratified draws, accumulated for several targets at once
+
+
+def _stratified(cm, n_resamples: int, rng, targets: np.ndarray):
+    """The stratified bootstrap's rows (the draws of
+    :func:`~prevalens.uncertainty.CountBootstrap.run`: one stream per true class, spawned from
+    ``rng``), as each class's recall (B, K) and the predicted mass at each target (B, K, T)."""
+    k = cm.shape[0]
+    streams = rng.spawn(k)
+    t = targets.shape[0]
+    diag = np.zeros((n_resamples, k))
+    predw = np.zeros((n_resamples, k, t))
+    for i in range(k):
+        n_i, nz, c = _row_cells(cm, i)
+        got = _draw_row(streams[i], c, n_resamples)
+        if got is None:
+            continue
+        cols = nz[got[0]]
+        q = got[1] / n_i  # (B, nnz)
+        predw[:, cols, :] += q[:, :, None] * targets[:, i][None, None, :]
+        hit = np.flatnonzero(cols == i)
+        if hit.size:
+            diag[:, i] = q[:, hit[0]]
+    return diag, predw
+
+
+def _jackknife(cm, q, n, targets):
+    """The exact jackknife over samples: one member per non-zero cell (i, j) (weight cm_ij),
+    where class i's row loses one sample. Returns member recall (J, K), predicted mass (J, K, T),
+    weights and strata (true class), or None when too large."""
+    k = cm.shape[0]
+    cells, weights = jackknife_counts(cm)
+    if cells.size * k * targets.shape[0] > _JACKKNIFE_CELLS:
+        return None
+    rows, cols = np.divmod(cells, k)
+    dense = cm.toarray() if is_sparse(cm) else np.asarray(cm)
+    n_r = n[rows]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        new_n = np.where(n_r > 1, n_r - 1, np.nan)  # a row left empty: its class is unknown
+        new_q = dense[rows].astype(np.float64)
+        new_q[np.arange(rows.size), cols] -= 1
+        new_q /= new_n[:, None]
+    delta = new_q - q[rows]  # (J, K): the change of row i's proportions
+    predw0 = q.T @ targets.T  # (K, T): sum_i targets[t, i] q_ij
+    predw = predw0[None] + delta[:, :, None] * targets[:, rows].T[:, None, :]
+    diag = np.broadcast_to(np.diag(q), (rows.size, k)).copy()
+    diag[np.arange(rows.size), rows] = new_q[np.arange(rows.size), rows]
+    return diag, predw, weights, rows
+
+
+def _clusters(cluster_cells, cm, targets):
+    """Leave-one-cluster-out members: recall (J, K), predicted mass (J, K, T), weights."""
+    from ..uncertainty import _cluster_jackknife
+
+    k = cm.shape[0]
+    patterns, weights = _cluster_jackknife(None, None, None, k, cells=cluster_cells)
+    dense = np.asarray(cm.toarray() if is_sparse(cm) else cm, dtype=np.float64)
+    diags, preds = [], []
+    for s in range(0, len(weights), 256):
+        block = dense[None] - np.asarray(patterns[s : s + 256].toarray()).reshape(-1, k, k)
+        n = block.sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q = np.where(n[:, :, None] > 0, block / n[:, :, None], np.nan)
+        # a class whose every sample is in the left-out cluster: unknown where it is needed
+        q = np.where(np.isnan(q) & (targets.max(axis=0)[None, :, None] == 0), 0.0, q)
+        diags.append(np.diagonal(q, axis1=1, axis2=2))
+        preds.append(np.einsum("mij,ti->mjt", q, targets))
+    return np.concatenate(diags), np.concatenate(preds), weights
+
+
+# ------------------------------------------------------------------------------------------------
+# per-class ratios by MOVER: valid where a row's cell is 0 (the bootstrap cannot vary it)
+
+#: The one-proportion limits MOVER combines (mid-p: coverage 0.94-0.97 in the simulation of
+#: tests/shift_sims.py, where Wilson's covered 0.91-0.95 for the classes of 20-40 samples).
+MOVER_LIMITS = "mid-p"
+
+
+def _ratio_limits(x, lx, ux, y, ly, uy):
+    """Limits of ``x / (x + y)`` for independent ``x, y >= 0`` from their own limits: MOVER-R
+    (Donner & Zou 2012) for ``r = y / x``, mapped by ``1 / (1 + r)`` (decreasing in r)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den_l = ux * (2 * x - ux)
+        den_u = lx * (2 * x - lx)
+        r_lo = (
+            x * y - np.sqrt(np.maximum((x * y) ** 2 - ly * ux * (2 * y - ly) * (2 * x - ux), 0))
+        ) / den_l
+        r_hi = (
+            x * y + np.sqrt(np.maximum((x * y) ** 2 - uy * lx * (2 * y - uy) * (2 * x - lx), 0))
+        ) / den_u
+        r_lo = np.where(den_l > 0, np.maximum(r_lo, 0.0), 0.0)
+        r_hi = np.where(den_u > 0, r_hi, np.inf)
+        lo = 1.0 / (1.0 + r_hi)
+        hi = 1.0 / (1.0 + r_lo)
+        # x = 0 (e.g. recall 0): the ratio is 0 unless y is too; its upper limit from x's
+        zero = x <= 0
+        lo = np.where(zero, 0.0, lo)
+        hi = np.where(zero, np.where(ux + ly > 0, ux / (ux + ly), 1.0), hi)
+    return lo, hi
+
+
+def mover_per_class(cm, pi, alpha: float) -> dict:
+    """``{metric: (low, high)}`` of every class's precision, NPV and specificity at target
+    prevalences ``pi``: each row's proportions ``q_ij`` get mid-p limits (rows are independent
+    under stratified sampling), sums over rows MOVER, and the ratios MOVER-R:
+
+    * precision = A / (A + F), A = pi_j r_j, F = sum_{i != j} pi_i q_ij;
+    * NPV = T / (T + G), T = sum_{i != j} pi_i (1 - q_ij), G = pi_j (1 - r_j);
+    * specificity = 1 - F / (1 - pi_j).
+    """
+    dense = np.asarray(cm.toarray() if is_sparse(cm) else cm, dtype=np.float64)
+    k = dense.shape[0]
+    n = dense.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        qh = np.where(n[:, None] > 0, dense / np.where(n > 0, n, 1.0)[:, None], 0.0)
+    lo, hi = PROPORTION_INTERVALS[MOVER_LIMITS](dense, n[:, None], alpha=alpha)
+    lo = np.where(n[:, None] > 0, lo, 0.0)
+    hi = np.where(n[:, None] > 0, hi, 0.0)
+    out = {m: (np.full(k, np.nan), np.full(k, np.nan)) for m in ("precision", "npv", "specificity")}
+    for j in range(k):
+        if pi[j] <= 0 or n[j] <= 0:
+            continue
+        others = np.array([i for i in range(k) if i != j and pi[i] > 0], dtype=np.int64)
+        w = pi[others]
+        a, la, ua = pi[j] * qh[j, j], pi[j] * lo[j, j], pi[j] * hi[j, j]
+        lf, uf, f = mover_linear(qh[others, j], lo[others, j], hi[others, j], w)
+        out["precision"][0][j], out["precision"][1][j] = _ratio_limits(a, la, ua, f, lf, uf)
+        lt, ut, t = mover_linear(1 - qh[others, j], 1 - hi[others, j], 1 - lo[others, j], w)
+        g, lg, ug = pi[j] - a, pi[j] - ua, pi[j] - la
+        out["npv"][0][j], out["npv"][1][j] = _ratio_limits(t, lt, ut, g, lg, ug)
+        rest = 1.0 - pi[j]
+        if rest > 0:
+            out["specificity"][0][j] = max(0.0, 1.0 - uf / rest)
+            out["specificity"][1][j] = min(1.0, 1.0 - lf / rest)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the analysis
+
+
+def analyse_shift(ctx: Context, spec, *, cluster_cells=None) -> PrevalenceShift | None:
+    """The metrics at the deployment's prevalences ``spec`` (see :func:`target_prevalence`),
+    with intervals, and the sweep over the rarest stratum's prevalence; None without ``spec``."""
+    if spec is None:
+        return None
+    cm = ctx.cm
+    k = ctx.k
+    support = row_sums(cm).astype(np.float64)
+    masks = ctx.strata.masks
+    present = [g for g in range(len(masks)) if masks[g].any()]
+    lowest = present[0]  # the strata are ordered from the rarest
+    rare_mask = np.asarray(masks[lowest], dtype=bool)
+    pi, source = target_prevalence(spec, ctx.classes, support, rare_mask)
+    unknown = np.flatnonzero((pi > 0) & (support == 0))
+    if unknown.size:
+        raise ConfigError(
+            f"deployment_prevalence gives class {ctx.classes[unknown[0]]!r} a prevalence of "
+            f"{pi[unknown[0]]:.3g}, but it has no sample here, so its row of the confusion matrix "
+            "(what the model predicts for it) is unknown; give it 0 or audit data that hold it"
+        )
+    observed = support / support.sum()
+    swept = [(f, _scaled(observed, rare_mask, f)) for f in SWEEP_FACTORS]
+    factors = [f for f, t in swept if t is not None]
+    targets = np.stack([pi] + [t for _, t in swept if t is not None])  # (T, K)
+    q, n = _rows(cm)
+    point_diag = np.diag(q)
+    point_predw = q.T @ targets.T  # (K, T)
+
+    def stats_of(diag, predw, t):
+        return _stats_at(diag, predw[..., t], targets[t])
+
+    point = [stats_of(point_diag, point_predw, t) for t in range(len(targets))]
+    alpha = ctx.alpha
+    interval = _intervals(ctx, cm, q, n, targets, cluster_cells, stats_of, alpha)
+
+    def estimate(t, key, value_range=(0.0, 1.0)):
+        theta = np.asarray(point[t][key], dtype=np.float64)
+        if interval is None:
+            return (
+                [point_only(v) for v in np.atleast_1d(theta)] if theta.ndim else point_only(theta)
+            )
+        return interval(t, key, theta, value_range)
+
+    per_class = []
+    est = {m: estimate(0, f"per_class.{m}") for m in PER_CLASS}
+    if interval is not None and not ctx.clustered:
+        # precision, NPV and specificity: MOVER from the rows' own limits, valid where a cell
+        # is 0 (the bootstrap's percentile covered the rarest class's precision 0.85-0.90)
+        limits = mover_per_class(cm, pi, alpha)
+        method = (
+            f"MOVER-R from {MOVER_LIMITS} limits of the rows' proportions (rows independent "
+            "under stratified sampling)"
+        )
+        for m in ("precision", "npv", "specificity"):
+            theta = np.asarray(point[0][f"per_class.{m}"], dtype=np.float64)
+            lo, hi = limits[m]
+            est[m] = [_mover_estimate(theta[j], lo[j], hi[j], alpha, method) for j in range(k)]
+    recall = ctx.point["per_class.recall"]
+    for j in range(k):
+        per_class.append(
+            ShiftClass(
+                label=ctx.classes[j],
+                stratum=ctx.strata.name_of(j),
+                prevalence=float(observed[j]),
+                target_prevalence=float(pi[j]),
+                recall=float(recall[j]),
+                metrics={m: est[m][j] for m in PER_CLASS},
+            )
+        )
+    ranges = {"overall.cohen_kappa": (-1.0, 1.0), "overall.mcc": (-1.0, 1.0)}
+    headline = {key: estimate(0, key, ranges.get(key, (0.0, 1.0))) for key in HEADLINE}
+    sweep = tuple(
+        SweepPoint(
+            factor=f,
+            share=float(targets[t + 1][rare_mask].sum()),
+            metrics={key: estimate(t + 1, key) for key in SWEEP_METRICS},
+        )
+        for t, f in enumerate(factors)
+    )
+    return PrevalenceShift(
+        source=source,
+        assumption=ASSUMPTION,
+        method=interval.method if interval is not None else "point estimates only (n_resamples=0)",
+        target=tuple(float(v) for v in pi),
+        per_class=tuple(per_class),
+        headline=headline,
+        sweep_stratum=ctx.strata.definitions[lowest].name,
+        sweep=sweep,
+    )
+
+
+class _Interval:
+    """Intervals of the shifted statistics, from replicates (BCa or percentile) or the cluster
+    jackknife; ``method`` says which."""
+
+    def __init__(self, fn, method):
+        self._fn = fn
+        self.method = method
+
+    def __call__(self, t, key, theta, value_range):
+        return self._fn(t, key, theta, value_range)
+
+
+def _intervals(ctx, cm, q, n, targets, cluster_cells, stats_of, alpha):
+    if not ctx.has_intervals:
+        return None
+    config = ctx.config
+    design = ctx.engine.design
+    if design is not None:
+        diag, predw, weights = _clusters(cluster_cells, cm, targets)
+        members = [stats_of(diag, predw, t) for t in range(len(targets))]
+        method = (
+            f"jackknife over clusters, t(df={design.df:.1f}); {design.n_clusters} clusters, "
+            f"effective number {design.effective:.1f}"
+        )
+
+        def cluster_interval(t, key, theta, value_range):
+            jack = np.asarray(members[t][key], dtype=np.float64)
+            scale = "symmetric" if value_range == (-1.0, 1.0) else "logit"
+            lo, hi, se = jackknife_t_interval(
+                theta, jack, weights, df=design.df, alpha=alpha, scale=scale
+            )
+            return _estimates(theta, lo, hi, se, method, design.few)
+
+        return _Interval(cluster_interval, method)
+
+    b = config.n_resamples
+    count_ss, _ = np.random.SeedSequence(config.seed).spawn(2)
+    diag, predw = _stratified(cm, b, np.random.default_rng(count_ss), targets)
+    reps = [stats_of(diag, predw, t) for t in range(len(targets))]
+    jack = _jackknife(cm, q, n, targets) if config.interval == "bca" else None
+    how = config.interval if (jack is not None or config.interval != "bca") else "percentile"
+    method = f"{how}(stratified bootstrap, B={b}; the rows' proportions at fixed target)"
+    members = None
+    if jack is not None:
+        j_diag, j_predw, weights, strata = jack
+        members = [stats_of(j_diag, j_predw, t) for t in range(len(targets))]
+
+    def boot_interval(t, key, theta, value_range):
+        res = interval_from_replicates(
+            theta,
+            np.asarray(reps[t][key], dtype=np.float64),
+            None if members is None else np.asarray(members[t][key], dtype=np.float64),
+            None if members is None else weights,
+            alpha=alpha,
+            method=how,
+            value_range=value_range,
+            strata=None if members is None else strata,
+        )
+        if np.ndim(theta) == 0:
+            return estimate_from_interval(theta, res, method)
+        return [
+            estimate_from_interval(
+                theta[j],
+                {
+                    name: (v[j] if isinstance(v, np.ndarray) and v.ndim else v)
+                    for name, v in res.items()
+                },
+                method,
+            )
+            for j in range(theta.shape[0])
+        ]
+
+    return _Interval(boot_interval, method)
+
+
+def _mover_estimate(theta, lo, hi, alpha, method) -> Estimate:
+    theta = float(theta)
+    if math.isnan(theta):
+        return Estimate(math.nan, method=method, status="undefined")
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return Estimate(theta, method=method, status="ok", note="no interval")
+    z = float(special.ndtri(1 - alpha / 2))
+    return Estimate(
+        theta,
+        ci_low=float(min(lo, theta)),
+        ci_high=float(max(hi, theta)),
+        se=(hi - lo) / (2 * z),
+        method=method,
+        status="ok",
+    )
+
+
+def _estimates(theta, lo, hi, se, method, few):
+    def one(th, l_, h_, s_):
+        th = float(th)
+        if math.isnan(th):
+            return Estimate(math.nan, method=method, status="undefined")
+        ok = math.isfinite(float(l_)) and math.isfinite(float(h_))
+        return Estimate(
+            th,
+            ci_low=float(l_) if ok else None,
+            ci_high=float(h_) if ok else None,
+            se=float(s_) if math.isfinite(float(s_)) else None,
+            method=method,
+            status="unstable" if few else "ok",
+            note=few,
+        )
+
+    if np.ndim(theta) == 0:
+        return one(theta, lo, hi, se)
+    return [one(*v) for v in zip(theta, lo, hi, se)]
+
+
+# ------------------------------------------------------------------------------------------------
+# the finding
+
+
+def shift_finding(shift: PrevalenceShift, averages: dict, overall: dict, support, config):
+    """The projection in words: the headline metrics that move by at least ``min_effect`` at the
+    target, evaluated against projected (with intervals), the assumption named, and the share of
+    the target resting on classes below ``min_support`` said. None when nothing moves that
+    much (the table still shows every value)."""
+    from ..findings import _finding
+    from ..formatting import fmt_estimate
+
+    evaluated = {
+        "overall.accuracy": overall.get("accuracy"),
+        "macro.precision": averages["macro"].get("precision"),
+        "macro.f1": averages["macro"].get("f1"),
+    }
+    names = {
+        "overall.accuracy": "accuracy",
+        "macro.precision": "macro precision",
+        "macro.f1": "macro F1",
+    }
+    moved = []
+    for key, before in evaluated.items():
+        after = shift.headline.get(key)
+        if before is None or after is None:
+            continue
+        b, a = before.estimate, after.estimate
+        if math.isfinite(b) and math.isfinite(a) and abs(a - b) >= config.min_effect:
+            moved.append((key, before, after))
+    if not moved:
+        return None
+    support = np.asarray(support)
+    target = np.asarray(shift.target)
+    small = (support < config.min_support) & (target > 0)
+    parts = [
+        f"{names[key]} would be {fmt_estimate(after)} instead of {fmt_estimate(before)}"
+        for key, before, after in moved
+    ]
+    text = (
+        f"At the deployment's prevalence ({shift.source}), "
+        + "; ".join(parts)
+        + ". This assumes label shift (each class's samples look the same there; only the "
+        "prevalences differ)."
+    )
+    if small.any():
+        text += (
+            f" {int(small.sum())} class(es) with fewer than {config.min_support} samples carry "
+            f"{100 * target[small].sum():.3g}% of the target prevalence, so the projection rests "
+            "partly on their few evaluated samples."
+        )
+    evidence = {
+        "source": shift.source,
+        "min_effect": config.min_effect,
+        "moved": {
+            key: {"evaluated": before.to_dict(), "deployment": after.to_dict()}
+            for key, before, after in moved
+        },
+        "target_share_below_min_support": float(target[small].sum()),
+    }
+    return _finding(
+        "deployment-prevalence",
+        "prevalence_shift",
+        "medium",
+        None,
+        [],
+        evidence,
+        text,
+    )

@@ -1,0 +1,271 @@
+"""The metrics at the deployment's prevalence (prevalens.analyses.shift): exact against
+scikit-learn on data whose classes are replicated to the target prevalences, the closed form for
+two classes, the scenarios and their refusals, the replicates shared with the audit, the outputs.
+Coverage is simulated in tests/test_coverage_shift.py (slow)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from jsonschema import Draft202012Validator
+from sklearn.metrics import (
+    accuracy_score,
+    cohen_kappa_score,
+    f1_score,
+    matthews_corrcoef,
+    precision_score,
+    recall_score,
+)
+
+import prevalens
+from prevalens import ConfigError
+from prevalens.analyses.shift import _stratified, target_prevalence
+from prevalens.exports import export_files
+from prevalens.results import AuditResult
+from prevalens.uncertainty import CountBootstrap
+
+
+def _audit(y, p, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return prevalens.audit(y, p, **options)
+
+
+def _data(supports=(400, 200, 80, 40, 20), seed=0, right=0.75):
+    rng = np.random.default_rng(seed)
+    k = len(supports)
+    y = np.repeat(np.arange(k), supports)
+    p = np.where(rng.random(y.size) < right, y, rng.integers(0, k, y.size))
+    return y, p
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_projection_equals_scikit_learn_on_data_replicated_to_the_target(seed):
+    """Replicating each class's rows m_i times gives exactly the target prevalences: the audit of
+    those rows is the projection, so scikit-learn on them must agree to 1e-12."""
+    y, p = _data(seed=seed)
+    target = {0: 0.1, 1: 0.2, 2: 0.2, 3: 0.25, 4: 0.25}
+    shift = _audit(y, p, n_resamples=0, deployment_prevalence=target).prevalence_shift
+    m = np.array([1, 4, 10, 25, 50])  # target_i / support_i, scaled to whole numbers
+    idx = np.concatenate([np.repeat(np.flatnonzero(y == i), m[i]) for i in range(5)])
+    yt, yp = y[idx], p[idx]
+    assert np.allclose(np.bincount(yt) / yt.size, list(target.values()), atol=1e-15)
+    per = {
+        m_: np.array([c.metrics[m_].estimate for c in shift.per_class])
+        for m_ in ("precision", "f1")
+    }
+    assert np.allclose(per["precision"], precision_score(yt, yp, average=None), rtol=0, atol=1e-12)
+    assert np.allclose(per["f1"], f1_score(yt, yp, average=None), rtol=0, atol=1e-12)
+    expect = {
+        "overall.accuracy": accuracy_score(yt, yp),
+        "macro.precision": precision_score(yt, yp, average="macro"),
+        "macro.f1": f1_score(yt, yp, average="macro"),
+        "weighted.f1": f1_score(yt, yp, average="weighted"),
+        "overall.cohen_kappa": cohen_kappa_score(yt, yp),
+        "overall.mcc": matthews_corrcoef(yt, yp),
+    }
+    for key, value in expect.items():
+        assert abs(shift.headline[key].estimate - value) < 1e-12, key
+    # recall carries over
+    recall = recall_score(y, p, average=None)
+    assert np.allclose([c.recall for c in shift.per_class], recall, atol=1e-12)
+    spec = []
+    for j in range(5):  # specificity at the target: 1 - FP / negatives, on the replicated rows
+        neg = yt != j
+        spec.append(np.mean(yp[neg] != j))
+    assert np.allclose(
+        [c.metrics["specificity"].estimate for c in shift.per_class], spec, atol=1e-12
+    )
+
+
+def test_two_classes_follow_bayes_rule():
+    """K = 2: PPV = sens pi / (sens pi + (1 - spec)(1 - pi)), NPV likewise, at any pi."""
+    y, p = _data(supports=(300, 60), seed=4, right=0.8)
+    sens = np.mean(p[y == 1] == 1)
+    spec = np.mean(p[y == 0] == 0)
+    for pi in (0.001, 0.05, 0.5, 0.9):
+        shift = _audit(
+            y, p, n_resamples=0, deployment_prevalence={0: 1 - pi, 1: pi}
+        ).prevalence_shift
+        ppv = sens * pi / (sens * pi + (1 - spec) * (1 - pi))
+        npv = spec * (1 - pi) / (spec * (1 - pi) + (1 - sens) * pi)
+        c = shift.per_class[1]
+        assert abs(c.metrics["precision"].estimate - ppv) < 1e-12
+        assert abs(c.metrics["npv"].estimate - npv) < 1e-12
+        assert abs(c.metrics["specificity"].estimate - spec) < 1e-12  # K = 2: unchanged
+        assert c.target_prevalence == pytest.approx(pi, abs=1e-15)
+
+
+def test_scenarios_and_their_refusals():
+    support = np.array([500.0, 300.0, 150.0, 40.0, 10.0])
+    classes = ("a", "b", "c", "d", "e")
+    rare = np.array([False, False, False, True, True])
+    pi, source = target_prevalence("uniform", classes, support, rare)
+    assert np.allclose(pi, 0.2) and source.startswith("uniform")
+    pi, source = target_prevalence("rare*2", classes, support, rare)
+    observed = support / support.sum()
+    assert np.allclose(pi[rare], 2 * observed[rare]) and pi.sum() == pytest.approx(1.0)
+    assert np.allclose(pi[~rare] / observed[~rare], (1 - 2 * 0.05) / 0.95)
+    assert "2 times" in source
+    pi, source = target_prevalence({"a": 2, "b": 1, "c": 1, "d": 0, "e": 0}, classes, support, rare)
+    assert np.allclose(pi, [0.5, 0.25, 0.25, 0, 0]) and "normalised from a total of 4" in source
+    for spec, message in (
+        ("rare*20", "leaves nothing for the other classes"),
+        ("half", "give 'uniform', 'rare\\*F'"),
+        ({"a": 0.5, "z": 0.5}, "class 'z', which is not among"),
+        ({"a": 0.5, "b": 0.5}, "no prevalence for class 'c' \\(and 2 more\\)"),
+        ({"a": -1, "b": 1, "c": 1, "d": 1, "e": 1}, "is -1.0; give a number >= 0"),
+        ({"a": 0, "b": 0, "c": 0, "d": 0, "e": 0}, "is 0 for every class"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            target_prevalence(spec, classes, support, rare)
+
+
+def test_a_class_without_samples_cannot_be_projected():
+    y, p = _data()
+    with pytest.raises(ConfigError, match="class 5 a prevalence of 0.1, but it has no sample"):
+        _audit(
+            y,
+            p,
+            labels=list(range(6)),
+            n_resamples=0,
+            deployment_prevalence={0: 0.2, 1: 0.2, 2: 0.2, 3: 0.2, 4: 0.1, 5: 0.1},
+        )
+    # with 0 for it, it is fine
+    r = _audit(
+        y,
+        p,
+        labels=list(range(6)),
+        n_resamples=0,
+        deployment_prevalence={0: 0.2, 1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2, 5: 0},
+    )
+    assert r.prevalence_shift.target[5] == 0
+
+
+def test_the_replicates_are_the_audits_own_draws():
+    """The shift's stratified replicates are the count bootstrap's, row for row: each class's
+    recall in every replicate equals the engine's."""
+    y, p = _data(seed=5)
+    cm = prevalens.confusion_matrix(y, p, 5)
+    ss = np.random.SeedSequence(7).spawn(2)[0]
+    boot = CountBootstrap.run(cm, prevalens.count_statistics, 300, np.random.default_rng(ss))
+    targets = np.full((1, 5), 0.2)
+    diag, _ = _stratified(
+        cm, 300, np.random.default_rng(np.random.SeedSequence(7).spawn(2)[0]), targets
+    )
+    assert np.allclose(diag, np.asarray(boot.replicates["per_class.recall"]), rtol=0, atol=1e-15)
+
+
+def test_intervals_hold_the_estimate_and_clusters_widen_them():
+    y, p = _data(seed=6)
+    shift = _audit(y, p, n_resamples=500, seed=3, deployment_prevalence="uniform").prevalence_shift
+    assert shift.method.startswith("bca(stratified bootstrap, B=500")
+    for e in list(shift.headline.values()) + [c.metrics["f1"] for c in shift.per_class]:
+        assert e.ci_low <= e.estimate <= e.ci_high and e.ci_high > e.ci_low
+    # every row four times, each copy of a row in one cluster: the rows' information once
+    y4, p4 = np.repeat(y, 4), np.repeat(p, 4)
+    cluster = np.repeat(np.arange(y.size), 4)
+    clustered = _audit(
+        y4, p4, cluster=cluster, n_resamples=200, seed=3, deployment_prevalence="uniform"
+    ).prevalence_shift
+    naive = _audit(
+        y4, p4, n_resamples=500, seed=3, deployment_prevalence="uniform"
+    ).prevalence_shift
+    assert clustered.method.startswith("jackknife over clusters")
+    key = "macro.f1"
+    width = lambda e: e.ci_high - e.ci_low  # noqa: E731
+    assert width(clustered.headline[key]) > 1.6 * width(naive.headline[key])
+    assert width(clustered.headline[key]) == pytest.approx(width(shift.headline[key]), rel=0.25)
+
+
+def test_the_sweep_scales_the_rarest_stratum():
+    y, p = _data()
+    r = _audit(y, p, n_resamples=0, deployment_prevalence="uniform")
+    sweep = r.prevalence_shift.sweep
+    observed = next(s for s in sweep if s.factor == 1.0)
+    # at factor 1 the metrics are the audit's own
+    assert observed.metrics["macro.f1"].estimate == pytest.approx(
+        r.averages["macro"]["f1"].estimate, abs=1e-12
+    )
+    assert observed.metrics["overall.accuracy"].estimate == pytest.approx(
+        r.overall["accuracy"].estimate, abs=1e-12
+    )
+    shares = [s.share for s in sweep]
+    assert shares == sorted(shares) and r.prevalence_shift.sweep_stratum == "uncommon"
+
+
+def test_json_round_trip_schema_and_exports():
+    y, p = _data()
+    r = _audit(y, p, n_resamples=200, seed=1, deployment_prevalence="rare*0.5")
+    d = json.loads(r.to_json())
+    Draft202012Validator(prevalens.load_schema()).validate(d)
+    assert AuditResult.from_dict(d).to_dict() == d
+    files = export_files(d, ["csv", "md"])
+    assert "prevalence_shift.csv" in files
+    text = files["prevalence_shift.csv"].decode()
+    assert text.startswith("section,name,metric,target_prevalence,estimate")
+    assert "headline,target,macro.f1," in text and "sweep,0.5,macro.f1," in text
+    assert "## At the deployment's prevalence" in files["summary.md"].decode()
+    # without the option: no block, no file, no section
+    plain = _audit(y, p, n_resamples=0).to_dict()
+    assert "prevalence_shift" not in plain
+    assert "prevalence_shift.csv" not in export_files(plain, ["csv"])
+
+
+def test_findings_say_the_projection_and_its_assumption():
+    y, p = _data(seed=2)
+    r = _audit(y, p, n_resamples=200, seed=2, deployment_prevalence="uniform")
+    f = next(f for f in r.findings if f.kind == "prevalence_shift")
+    assert f.text.startswith("At the deployment's prevalence (uniform")
+    assert "assumes label shift" in f.text
+    # a target equal to the observed prevalences moves nothing: no finding
+    support = np.bincount(y)
+    same = {i: support[i] / support.sum() for i in range(5)}
+    r = _audit(y, p, n_resamples=0, deployment_prevalence=same)
+    assert not any(f.kind == "prevalence_shift" for f in r.findings)
+
+
+def test_cli_reads_a_prevalence_file_and_refuses_a_bad_one(cli, tmp_path):
+    y, p = _data()
+    labels = np.array(["ant", "bee", "cat", "dog", "eel"])
+    import pandas as pd
+
+    pd.DataFrame({"y_true": labels[y], "y_pred": labels[p]}).to_csv(tmp_path / "p.csv", index=False)
+    (tmp_path / "deploy.csv").write_text(
+        "class,prevalence\nant,0.2\nbee,0.2\ncat,0.2\ndog,0.2\neel,0.2\n"
+    )
+    run = cli(
+        "audit",
+        "p.csv",
+        "--deployment-prevalence",
+        "deploy.csv",
+        "--format",
+        "json,csv",
+        "--n-resamples",
+        "200",
+        "--seed",
+        "1",
+        "--out-dir",
+        "out",
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    d = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert d["prevalence_shift"]["source"].startswith("deploy.csv (SHA-256 ")
+    assert d["run"]["config"]["deployment_prevalence"] == "deploy.csv"
+    assert (tmp_path / "out" / "prevalence_shift.csv").exists()
+    (tmp_path / "bad.csv").write_text("class,prevalence\nant,0.2\nbee,lots\n")
+    run = cli(
+        "audit", "p.csv", "--deployment-prevalence", "bad.csv", "--out-dir", "bad", cwd=tmp_path
+    )
+    assert run.returncode == 2 and not (tmp_path / "bad").exists()
+    assert run.stderr.strip() == (
+        "prevalens: error: --deployment-prevalence bad.csv: line 3: the prevalence 'lots' is not "
+        "a number >= 0; give a proportion such as 0.05"
+    )
+    (tmp_path / "d.json").write_text('{"ant": 0.5, "bee": 0.5}')
+    run = cli("audit", "p.csv", "--deployment-prevalence", "d.json", "--out-dir", "j", cwd=tmp_path)
+    assert run.returncode == 2 and "no prevalence for class 'cat'" in run.stderr
