@@ -846,12 +846,25 @@ def _deployment(ctx: _Context) -> list:
             ]
         )
     source = shift["source"]
+    per_class_method = next(
+        (
+            e.get("method")
+            for c in shift["per_class"]
+            for m, e in c["metrics"].items()
+            if m == "precision" and e.get("method")
+        ),
+        None,
+    )
+    methods = shift["method"]
+    if per_class_method and per_class_method != methods:
+        methods += f" for the headline metrics and F1; {per_class_method} for precision, NPV "
+        methods += "and specificity"
     return [
         Paragraph(
             f"Target prevalences: {source}. Assumed: {shift['assumption']}. Recall, and with it "
             "macro recall (balanced accuracy), carries over unchanged. Specificity and NPV "
             "move with the mix of the other classes (unchanged only with two classes). Intervals: "
-            f"{shift['method']}; they carry the uncertainty of the evaluated rows, the target "
+            f"{methods}; they carry the uncertainty of the evaluated rows, the target "
             "prevalences are taken as exact.",
             "assumption",
         ),
