@@ -247,18 +247,7 @@ def headline_csv(d: dict) -> bytes:
     def add(section, name, metric, e):
         e = e or {}
         rows.append(
-            [
-                section,
-                _cell(name),
-                _cell(metric),
-                _num(e.get("estimate")),
-                _num(e.get("ci_low")),
-                _num(e.get("ci_high")),
-                _num(e.get("se")),
-                _cell(e.get("method") or ""),
-                _cell(e.get("status") or ""),
-                _cell(e.get("note") or ""),
-            ]
+            [section, _cell(name), _cell(metric), *_estimate_cells(e), _cell(e.get("note") or "")]
         )
 
     averages = d.get("averages") or {}
@@ -276,6 +265,18 @@ def headline_csv(d: dict) -> bytes:
         for metric, e in (s.get("macro") or {}).items():
             add("stratum_macro", s["name"], metric, e)
     return _csv_bytes(rows)
+
+
+def _estimate_cells(e: dict) -> list:
+    """An estimate's CSV cells: ``estimate, ci_low, ci_high, se, method, status``."""
+    return [
+        _num(e.get("estimate")),
+        _num(e.get("ci_low")),
+        _num(e.get("ci_high")),
+        _num(e.get("se")),
+        _cell(e.get("method") or ""),
+        _cell(e.get("status") or ""),
+    ]
 
 
 def _csv_bytes(rows) -> bytes:
@@ -616,20 +617,7 @@ def prevalence_shift_csv(d: dict) -> bytes:
     ]
 
     def add(section, name, metric, prevalence, e):
-        rows.append(
-            [
-                section,
-                _cell(name),
-                metric,
-                _num(prevalence),
-                _num(e.get("estimate")),
-                _num(e.get("ci_low")),
-                _num(e.get("ci_high")),
-                _num(e.get("se")),
-                _cell(e.get("method") or ""),
-                _cell(e.get("status") or ""),
-            ]
-        )
+        rows.append([section, _cell(name), metric, _num(prevalence), *_estimate_cells(e)])
 
     for c in shift["per_class"]:
         for metric, e in c["metrics"].items():
