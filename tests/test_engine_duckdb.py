@@ -160,7 +160,7 @@ def test_score_columns_are_refused_not_ignored(tmp_path):
 def test_unreadable_and_empty_files(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         count_file(tmp_path / "nope.csv")
-    with pytest.raises(InputError, match="is a directory"):
+    with pytest.raises(InputError, match="a directory without Parquet files"):
         count_file(tmp_path)
     (tmp_path / "e.csv").write_text("\n")
     with pytest.raises(InputError, match="file is empty"):
@@ -266,3 +266,34 @@ def test_duckdb_reports_its_progress_and_prints_nothing_itself(tmp_path, capfd, 
     with progress.reporting(reporter):
         count_file(path)
     assert capfd.readouterr() == ("", "")
+
+
+def test_a_parquet_dataset_directory_is_its_files_in_path_order(tmp_path):
+    """A directory of Parquet files is one input: its rows in sorted path order (so clusters are
+    numbered as in the concatenated file), other files (_SUCCESS, hidden ones) left out, and its
+    provenance the SHA-256 of its manifest, as the Dask engine records it."""
+    frame = _frame(n=9000, k=6, clusters=200, seed=7, text=False)
+    whole = _write(frame, tmp_path, "parquet")
+    dataset = tmp_path / "dataset"
+    (dataset / "sub").mkdir(parents=True)
+    chunks = np.array_split(np.arange(len(frame)), 3)
+    frame.iloc[chunks[0]].to_parquet(dataset / "a.parquet", index=False)
+    frame.iloc[chunks[1]].to_parquet(dataset / "sub" / "b.parquet", index=False)
+    frame.iloc[chunks[2]].to_parquet(dataset / "sub" / "c.parquet", index=False)
+    (dataset / "_SUCCESS").write_text("")
+    (dataset / ".a.parquet.crc").write_text("x")
+    rows = prevalens.load_predictions(whole, cluster="pid")
+    counted = count_file(dataset, cluster="pid")
+    assert counted.inputs[0].rows == len(frame) and counted.inputs[0].path == str(dataset)
+    assert (counted.cluster_cells() != rows.cluster_cells()).nnz == 0
+    strip = lambda s: json.dumps(  # noqa: E731
+        {k: v for k, v in json.loads(s).items() if k != "inputs"}, sort_keys=True
+    )
+    assert strip(_audit_json(counted)) == strip(_audit_json(rows))
+    dask = pytest.importorskip("prevalens.engines.dask")
+    assert dask.count_dask_file(dataset, cluster="pid").inputs == counted.inputs
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="a directory without Parquet files"):
+        count_file(empty)

@@ -11,7 +11,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["choose_engine", "available_memory"]
+__all__ = ["choose_engine", "available_memory", "dataset_sha256", "parquet_files"]
+
+
+def dataset_sha256(path: Path, name: str) -> str:
+    """SHA-256 of a file; of a directory (a Parquet dataset), the SHA-256 of its manifest: one
+    line ``<sha256>  <relative path>\\n`` per file, in sorted path order (as ``sha256sum``)."""
+    import hashlib
+
+    from ..io import _hash_file
+
+    if not path.is_dir():
+        return _hash_file(path, name)[0]
+    manifest = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        manifest.update(f"{_hash_file(f, str(f))[0]}  {rel}\n".encode())
+    return manifest.hexdigest()
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The Parquet files of a dataset directory, in sorted path order (the order of its rows):
+    those named ``*.parquet``, ``*.pq`` or ``*.parq``, hidden ones and ``_*`` (``_SUCCESS``,
+    ``_metadata``) left out."""
+    out = []
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        parts = f.relative_to(path).parts
+        if any(x.startswith((".", "_")) for x in parts):
+            continue
+        if f.suffix.lower() in {".parquet", ".pq", ".parq"}:
+            out.append(f)
+    return out
 
 
 def available_memory() -> int:
@@ -64,6 +94,8 @@ def choose_engine(source, roles, *, available: int | None = None) -> tuple[str, 
     from .duckdb import column_names
 
     path = Path(source)
+    if path.is_dir() and parquet_files(path) and duckdb_available():
+        return "duckdb", "a directory of Parquet files, which is read as one dataset"
     if not path.is_file():
         return "memory", ""
     need = estimated_memory(path)

@@ -22,7 +22,6 @@ Brier (which need every row's scores) need the in-memory engine.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,8 @@ import pandas as pd
 
 from ..counted import CountedPredictions
 from ..exceptions import InputError
-from ..io import InputInfo, _build, _c_engine_types, _hash_file, _preview, _Where
+from ..io import InputInfo, _build, _c_engine_types, _preview, _Where
+from . import dataset_sha256
 
 __all__ = ["count_dask", "audit_dask", "count_dask_file"]
 
@@ -284,18 +284,6 @@ def audit_dask(
 # files
 
 
-def _sha256(path: Path, name: str) -> str:
-    """SHA-256 of a file; of a directory (a Parquet dataset), the SHA-256 of its manifest: one
-    line ``<sha256>  <relative path>\\n`` per file, in sorted path order (as ``sha256sum``)."""
-    if not path.is_dir():
-        return _hash_file(path, name)[0]
-    manifest = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = f.relative_to(path).as_posix()
-        manifest.update(f"{_hash_file(f, str(f))[0]}  {rel}\n".encode())
-    return manifest.hexdigest()
-
-
 def _is_parquet_path(path: Path) -> bool:
     if path.is_dir():
         return True
@@ -357,7 +345,7 @@ def count_dask_file(
     -------
     CountedPredictions
         Whose ``inputs`` record the path, its SHA-256 (of a directory: of the manifest of its
-        files' SHA-256, see ``_sha256``) and the row count; messages name the rows 1-based, in
+        files' SHA-256, see :func:`prevalens.engines.dataset_sha256`) and the row count; messages name the rows 1-based, in
         file order.
     """
     import dask.dataframe as dd
@@ -388,7 +376,7 @@ def count_dask_file(
             **({"blocksize": blocksize} if blocksize is not None else {}),
         )
         typer = _csv_typer
-    sha = _sha256(path, name)
+    sha = dataset_sha256(path, name)
 
     def run(client=None):
         return _compute(ddf[wanted], client)

@@ -31,6 +31,7 @@ from .. import io as _loader
 from .. import progress
 from ..counted import CountedPredictions
 from ..exceptions import InputError
+from . import dataset_sha256, parquet_files
 
 __all__ = ["count_file", "available", "column_names"]
 
@@ -114,17 +115,26 @@ def count_file(
         raise _loader._cannot_read(name, exc) from None
     if not exists:
         raise InputError(f"{name}: file not found; check the path")
-    if is_dir:
-        raise InputError(f"{name}: is a directory; give a CSV or Parquet file")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4)
-    except OSError as exc:
-        raise _loader._cannot_read(name, exc) from None
-    parquet = _loader._is_parquet(path, head)
-    sha256, blank = _loader._hash_file(path, name)
-    if blank:
-        raise InputError(f"{name}: file is empty; it needs a header and at least 2 data rows")
+    files = None
+    if is_dir:  # a Parquet dataset: its files in sorted path order
+        files = parquet_files(path)
+        if not files:
+            raise InputError(
+                f"{name}: a directory without Parquet files (*.parquet); give a CSV or Parquet "
+                "file, or a directory of Parquet files"
+            )
+        parquet = True
+        sha256 = dataset_sha256(path, name)
+    else:
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(4)
+        except OSError as exc:
+            raise _loader._cannot_read(name, exc) from None
+        parquet = _loader._is_parquet(path, head)
+        sha256, blank = _loader._hash_file(path, name)
+        if blank:
+            raise InputError(f"{name}: file is empty; it needs a header and at least 2 data rows")
 
     spill = tempfile.mkdtemp(prefix="prevalens-duckdb-")
     try:
@@ -148,6 +158,7 @@ def count_file(
                 name,
                 parquet,
                 sha256,
+                files=files,
                 labels=labels,
                 roles=_loader._Roles(y_true, y_pred, score_prefix, None, cluster),
             )
@@ -216,9 +227,31 @@ def _quote(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def _count(con, path: Path, name: str, parquet: bool, sha256: str, *, labels, roles):
+def _sql_text(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _count(con, path: Path, name: str, parquet: bool, sha256: str, *, labels, roles, files=None):
     file = str(path).replace("'", "''")
-    if parquet:
+    if files is not None:
+        # a dataset: rows numbered across its files in sorted path order
+        listed = "[" + ", ".join(_sql_text(str(f)) for f in files) + "]"
+        source = (
+            f"read_parquet({listed}, file_row_number = true, filename = true, union_by_name = true)"
+        )
+        columns = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        columns = [c for c in columns if c not in ("file_row_number", "filename")]
+        sizes = dict(con.sql(f"SELECT filename, count(*) FROM {source} GROUP BY ALL").fetchall())
+        offsets, total = [], 0
+        for f in files:
+            offsets.append(f"({_sql_text(str(f))}, {total})")
+            total += int(sizes.get(str(f), 0))
+        numbered = (
+            f"(SELECT t.*, o.__offset + t.file_row_number AS __row FROM {source} t JOIN "
+            f"(VALUES {', '.join(offsets)}) o(__file, __offset) ON t.filename = o.__file)"
+        )
+        header = columns
+    elif parquet:
         source = f"read_parquet('{file}', file_row_number = true)"
         columns = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()]
         columns.remove("file_row_number")
