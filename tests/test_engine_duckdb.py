@@ -297,3 +297,59 @@ def test_a_parquet_dataset_directory_is_its_files_in_path_order(tmp_path):
     (empty / "notes.txt").write_text("x")
     with pytest.raises(InputError, match="a directory without Parquet files"):
         count_file(empty)
+
+
+# -- found in review ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "kwargs"),
+    [
+        ("space_label", "y_true,y_pred\na,a\nb,b\n ,b\nc,c\n", {}),
+        ("header_space", "y_true, y_pred\na,a\nb,b\n", {}),
+        ("lone_cr", "y_true,y_pred\ra,a\rb,b\r", {}),
+        ("ragged", "y_true,y_pred\na,a\nb,b,x\nb,b\n", {}),
+        ("two_bad", "y_true,y_pred\n1,1\n2,2\n3.5,1\n2,1\n4.5,2\n", {}),
+    ],
+)
+def test_csv_refusals_match_the_loader(tmp_path, name, text, kwargs):
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(text.encode())
+    memory, duck = _same_error(path, **kwargs)
+    # the same problem at the same row (the loader adds the file line to the row)
+    core = lambda m: m.split(" (line")[0].split(";")[0].split(" (")[0]  # noqa: E731
+    if name == "two_bad":
+        assert "3.5 at row 3" in duck and "3.5 at row 3" in memory
+    elif name in ("lone_cr", "ragged"):
+        assert "not a readable CSV file" in duck and "not a readable CSV file" in memory
+    elif name == "header_space":
+        assert "'y_pred'" in duck
+    else:
+        assert core(duck) == core(memory)
+
+
+def test_a_quoted_newline_is_read_as_the_loader_reads_it(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('y_true,y_pred\n"a\nb",a\nb,b\nb,"a\nb"\n')
+    rows = prevalens.load_predictions(path)
+    counted = count_file(path)
+    assert counted.classes == rows.classes == ("a", "a\nb", "b")
+    assert np.array_equal(counted.count_matrix(), rows.count_matrix())
+
+
+def test_parquet_missing_labels_and_unsupported_types(tmp_path):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for values in ([1.0, float("nan"), 2.0, 1.0], [1, None, 2, 1]):
+        path = tmp_path / "m.parquet"
+        pq.write_table(pa.table({"y_true": pa.array(values), "y_pred": [1, 2, 1, 2]}), path)
+        memory, duck = _same_error(path)
+        assert memory == duck and "missing label at row 2" in duck
+    path = tmp_path / "d.parquet"
+    decimals = pa.array([decimal.Decimal(v) for v in ("1", "2", "1")], pa.decimal128(5, 1))
+    pq.write_table(pa.table({"y_true": decimals, "y_pred": decimals}), path)
+    with pytest.raises(InputError, match="stored as DECIMAL.*--engine memory"):
+        count_file(path)

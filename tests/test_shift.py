@@ -269,3 +269,78 @@ def test_cli_reads_a_prevalence_file_and_refuses_a_bad_one(cli, tmp_path):
     (tmp_path / "d.json").write_text('{"ant": 0.5, "bee": 0.5}')
     run = cli("audit", "p.csv", "--deployment-prevalence", "d.json", "--out-dir", "j", cwd=tmp_path)
     assert run.returncode == 2 and "no prevalence for class 'cat'" in run.stderr
+
+
+# -- found in review ----------------------------------------------------------------------------
+
+
+def test_clustered_projection_without_an_interval_says_why():
+    """A shifted metric the cluster jackknife cannot vary gets no interval rather than crashing,
+    and a class whose samples all sit in one cluster (leaving it out leaves its row unknown)
+    gives no interval wherever it counts, instead of a falsely narrow one."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    p = np.where(rng.random(120) < 0.8, y, rng.integers(0, 3, 120))
+    p[(p == 2) & (y != 2)] = y[(p == 2) & (y != 2)]  # class 2 never wrongly predicted
+    shift = _audit(
+        y, p, cluster=np.arange(120) // 3, deployment_prevalence="uniform", n_resamples=100, seed=1
+    ).prevalence_shift
+    assert shift.per_class[2].metrics["precision"].status == "no_interval"
+    y = np.array([0] * 40 + [1] * 40 + [2] * 3)
+    p = y.copy()
+    p[::7] = (p[::7] + 1) % 3
+    cluster = np.r_[np.arange(80) // 2, [40, 40, 40]]
+    shift = _audit(
+        y, p, cluster=cluster, deployment_prevalence="uniform", n_resamples=100, seed=1
+    ).prevalence_shift
+    e = shift.headline["macro.f1"]
+    assert e.status == "no_interval" and "all its samples in one cluster" in e.note
+
+
+def test_rare_scaling_when_every_class_is_in_the_rarest_stratum():
+    y, p = _data(supports=(32, 26, 14, 16, 3, 4, 1), seed=3)
+    with pytest.raises(ConfigError, match="every class with samples is in the rarest stratum"):
+        _audit(
+            y,
+            p,
+            n_resamples=0,
+            deployment_prevalence="rare*0.5",
+            strata="support",
+            strata_cuts=(1000,),
+        )
+    r = _audit(y, p, n_resamples=0, deployment_prevalence="rare*3.")
+    assert sum(r.prevalence_shift.target) == pytest.approx(1.0, abs=1e-12)
+    for point in r.prevalence_shift.sweep:
+        assert point.share < 1.0
+
+
+def test_mover_precision_of_a_low_recall_class_is_not_trivial():
+    """MOVER-R on y/x breaks down when x's interval reaches 2x (low recall); x/y is used there,
+    so the upper limit is informative instead of 1."""
+    from prevalens.analyses.shift import mover_per_class
+
+    limits = mover_per_class(np.array([[80, 20], [19, 1]]), np.array([0.9, 0.1]), 0.05)
+    lo, hi = limits["precision"][0][1], limits["precision"][1][1]
+    assert 0 < lo < 0.027 < hi < 0.5
+
+
+def test_specificity_interval_for_a_class_absent_at_the_target():
+    y, p = _data(supports=(200, 100, 50), seed=8)
+    shift = _audit(
+        y, p, n_resamples=200, seed=1, deployment_prevalence={0: 0.5, 1: 0.5, 2: 0}
+    ).prevalence_shift
+    e = shift.per_class[2].metrics["specificity"]
+    assert e.ci_low <= e.estimate <= e.ci_high and e.ci_high > e.ci_low
+
+
+def test_a_prevalence_file_error_names_the_file(cli, tmp_path):
+    y, p = _data()
+    import pandas as pd
+
+    pd.DataFrame({"y_true": y, "y_pred": p}).to_csv(tmp_path / "p.csv", index=False)
+    (tmp_path / "d.csv").write_text("class,prevalence\n\n0,0.5\n9,0.5\n")
+    run = cli("audit", "p.csv", "--deployment-prevalence", "d.csv", "--out-dir", "o", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "--deployment-prevalence d.csv: names class '9', which is not among" in run.stderr
+    run = cli("audit", "p.csv", "--deployment-prevalence", "", "--out-dir", "o", cwd=tmp_path)
+    assert run.returncode == 2 and "--deployment-prevalence is empty" in run.stderr

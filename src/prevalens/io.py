@@ -1534,8 +1534,12 @@ def read_prevalence_file(path) -> tuple[dict, str]:
             raise InputError(f"{label}: give a JSON object mapping each class to its prevalence")
         items = [(str(k), v, f"class {k!r}") for k, v in data.items()]
     else:
-        rows = list(csv.reader(_lines(text)))
-        rows = [r for r in rows if any(cell.strip() for cell in r)]
+        numbered = [
+            (n, r)
+            for n, r in enumerate(csv.reader(_lines(text)), start=1)
+            if any(cell.strip() for cell in r)
+        ]
+        rows = [r for _, r in numbered]
         if len(rows) < 2:
             raise InputError(f"{label}: give a header and one row per class (class,prevalence)")
         header = [h.strip().lower() for h in rows[0]]
@@ -1550,7 +1554,7 @@ def read_prevalence_file(path) -> tuple[dict, str]:
             found_c, found_p = 0, 1
         ci, pi = found_c, found_p
         items = []
-        for n, r in enumerate(rows[1:], start=2):
+        for n, r in numbered[1:]:
             if len(r) <= max(ci, pi):
                 raise InputError(f"{label}: line {n} has {len(r)} cells; give class,prevalence")
             items.append((r[ci].strip(), r[pi].strip(), f"line {n}"))

@@ -142,6 +142,11 @@ def run_audit(
     audit_cfg = audit_config(resolved, sources)
     shift_file = None
     spec = audit_cfg.deployment_prevalence
+    if isinstance(spec, str) and not spec.strip():
+        raise ConfigError(
+            "--deployment-prevalence is empty; give 'uniform', 'rare*F' or a CSV or JSON file "
+            "of class prevalences"
+        )
     if isinstance(spec, str) and not is_scenario(spec):
         # a file of class prevalences: read here, at the edge (the audit takes the mapping)
         mapping, shift_file = read_prevalence_file(spec)
@@ -164,7 +169,17 @@ def run_audit(
     b = audit_cfg.n_resamples
     step("auditing: point estimates" if b else "auditing (no intervals)")
     with _progress.reporting(step):  # the audit reports its resampling and analyses
-        result = audit_predictions(pred, audit_cfg, command=command)
+        try:
+            result = audit_predictions(pred, audit_cfg, command=command)
+        except ConfigError as exc:
+            text = str(exc)
+            if shift_file is not None and text.startswith("deployment_prevalence "):
+                # name the file whose content the message is about
+                where = f"--deployment-prevalence {resolved['deployment_prevalence']}"
+                raise ConfigError(
+                    f"{where}: {text.removeprefix('deployment_prevalence ')}"
+                ) from None
+            raise
     if shift_file is not None and result.prevalence_shift is not None:
         shift = result.prevalence_shift
         result = replace(

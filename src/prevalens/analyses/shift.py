@@ -81,7 +81,9 @@ ASSUMPTION = (
 #: The jackknife for BCa is formed when its (members x classes x targets) array stays below this;
 #: beyond, the percentile interval of the same replicates is used (and said).
 _JACKKNIFE_CELLS = 30_000_000
-_RARE = re.compile(r"^\s*rare\s*[*x×]\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*$", re.IGNORECASE)
+_RARE = re.compile(
+    r"^\s*rare\s*[*x×]\s*((?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?)\s*$", re.IGNORECASE
+)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,6 +116,12 @@ def target_prevalence(spec, classes, support, scaled_mask) -> tuple[np.ndarray, 
         if m:
             factor = float(m.group(1))
             scaled = _scaled(observed, scaled_mask, factor)
+            if scaled is None and not observed[~scaled_mask].sum() > 0:
+                raise ConfigError(
+                    f"deployment_prevalence {spec!r}: every class with samples is in the rarest "
+                    "stratum, so there is nothing to scale it against; give 'uniform' or the "
+                    "prevalences per class"
+                )
             if scaled is None:
                 raise ConfigError(
                     f"deployment_prevalence {spec!r}: the rarest stratum holds "
@@ -137,6 +145,14 @@ def target_prevalence(spec, classes, support, scaled_mask) -> tuple[np.ndarray, 
     index = {str(c): j for j, c in enumerate(classes)}
     pi = np.zeros(k)
     seen = np.zeros(k, dtype=bool)
+    given: dict = {}
+    for label in spec:
+        if str(label) in given:
+            raise ConfigError(
+                f"deployment_prevalence names class {label!r} twice (as {given[str(label)]!r} "
+                f"and {label!r}); give each class once"
+            )
+        given[str(label)] = label
     for label, value in spec.items():
         j = index.get(str(label))
         if j is None:
@@ -174,11 +190,12 @@ def _scaled(observed, mask, factor) -> np.ndarray | None:
     """Prevalences with the ``mask`` classes ``factor`` times as prevalent, the others rescaled
     to keep the total 1 (None when that is impossible)."""
     share = observed[mask].sum()
-    rest = 1.0 - share
+    rest = observed[~mask].sum()
     new_share = factor * share
     if new_share >= 1.0 or rest <= 0:
         return None
-    return np.where(mask, observed * factor, observed * (1.0 - new_share) / rest)
+    out = np.where(mask, observed * factor, observed * (1.0 - new_share) / rest)
+    return out / out.sum()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -287,27 +304,35 @@ def _clusters(cluster_cells, cm, targets):
 MOVER_LIMITS = "mid-p"
 
 
-def _ratio_limits(x, lx, ux, y, ly, uy):
-    """Limits of ``x / (x + y)`` for independent ``x, y >= 0`` from their own limits: MOVER-R
-    (Donner & Zou 2012) for ``r = y / x``, mapped by ``1 / (1 + r)`` (decreasing in r)."""
+def _mover_r(a, la, ua, b, lb, ub):
+    """MOVER-R limits of ``a / b`` for independent ``a, b`` from their own limits (Donner & Zou
+    2012), and whether each is defined (its denominator ``ub (2b - ub)`` or ``lb (2b - lb)``
+    positive)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        den_l = ux * (2 * x - ux)
-        den_u = lx * (2 * x - lx)
-        r_lo = (
-            x * y - np.sqrt(np.maximum((x * y) ** 2 - ly * ux * (2 * y - ly) * (2 * x - ux), 0))
-        ) / den_l
-        r_hi = (
-            x * y + np.sqrt(np.maximum((x * y) ** 2 - uy * lx * (2 * y - uy) * (2 * x - lx), 0))
-        ) / den_u
-        r_lo = np.where(den_l > 0, np.maximum(r_lo, 0.0), 0.0)
-        r_hi = np.where(den_u > 0, r_hi, np.inf)
-        lo = 1.0 / (1.0 + r_hi)
-        hi = 1.0 / (1.0 + r_lo)
+        dl = ub * (2 * b - ub)
+        du = lb * (2 * b - lb)
+        ab = a * b
+        low = (ab - np.sqrt(np.maximum(ab**2 - la * ub * (2 * a - la) * (2 * b - ub), 0))) / dl
+        high = (ab + np.sqrt(np.maximum(ab**2 - ua * lb * (2 * a - ua) * (2 * b - lb), 0))) / du
+    return np.maximum(low, 0.0), high, dl > 0, du > 0
+
+
+def _ratio_limits(x, lx, ux, y, ly, uy):
+    """Limits of ``x / (x + y)`` for independent ``x, y >= 0`` from their own limits.
+
+    MOVER-R for ``r = y / x`` mapped by ``1 / (1 + r)``, which is tight for a ratio near 1; where
+    a limit of r is undefined (x's interval reaches 2x, e.g. a class of low recall), MOVER-R for
+    ``s = x / y`` mapped by ``s / (1 + s)`` instead, rather than the trivial limit."""
+    lr, ur, ok_lr, ok_ur = _mover_r(y, ly, uy, x, lx, ux)
+    ls, us, ok_ls, ok_us = _mover_r(x, lx, ux, y, ly, uy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hi = np.where(ok_lr, 1.0 / (1.0 + lr), np.where(ok_us, us / (1.0 + us), 1.0))
+        lo = np.where(ok_ur, 1.0 / (1.0 + ur), np.where(ok_ls, ls / (1.0 + ls), 0.0))
         # x = 0 (e.g. recall 0): the ratio is 0 unless y is too; its upper limit from x's
         zero = x <= 0
         lo = np.where(zero, 0.0, lo)
         hi = np.where(zero, np.where(ux + ly > 0, ux / (ux + ly), 1.0), hi)
-    return lo, hi
+    return np.minimum(lo, hi), np.maximum(lo, hi)
 
 
 def mover_per_class(cm, pi, alpha: float) -> dict:
@@ -329,20 +354,20 @@ def mover_per_class(cm, pi, alpha: float) -> dict:
     hi = np.where(n[:, None] > 0, hi, 0.0)
     out = {m: (np.full(k, np.nan), np.full(k, np.nan)) for m in ("precision", "npv", "specificity")}
     for j in range(k):
-        if pi[j] <= 0 or n[j] <= 0:
-            continue
         others = np.array([i for i in range(k) if i != j and pi[i] > 0], dtype=np.int64)
         w = pi[others]
-        a, la, ua = pi[j] * qh[j, j], pi[j] * lo[j, j], pi[j] * hi[j, j]
         lf, uf, f = mover_linear(qh[others, j], lo[others, j], hi[others, j], w)
+        rest = 1.0 - pi[j]
+        if rest > 0:  # specificity needs only the other classes' rows
+            out["specificity"][0][j] = max(0.0, 1.0 - uf / rest)
+            out["specificity"][1][j] = min(1.0, 1.0 - lf / rest)
+        if pi[j] <= 0 or n[j] <= 0:
+            continue
+        a, la, ua = pi[j] * qh[j, j], pi[j] * lo[j, j], pi[j] * hi[j, j]
         out["precision"][0][j], out["precision"][1][j] = _ratio_limits(a, la, ua, f, lf, uf)
         lt, ut, t = mover_linear(1 - qh[others, j], 1 - hi[others, j], 1 - lo[others, j], w)
         g, lg, ug = pi[j] - a, pi[j] - ua, pi[j] - la
         out["npv"][0][j], out["npv"][1][j] = _ratio_limits(t, lt, ut, g, lg, ug)
-        rest = 1.0 - pi[j]
-        if rest > 0:
-            out["specificity"][0][j] = max(0.0, 1.0 - uf / rest)
-            out["specificity"][1][j] = min(1.0, 1.0 - lf / rest)
     return out
 
 
@@ -472,7 +497,11 @@ def _intervals(ctx, cm, q, n, targets, cluster_cells, stats_of, alpha):
             lo, hi, se = jackknife_t_interval(
                 theta, jack, weights, df=design.df, alpha=alpha, scale=scale
             )
-            return _estimates(theta, lo, hi, se, method, design.few)
+            # a member that leaves a class with no sample (all of it in the left-out cluster)
+            # is undefined wherever that class counts: the jackknife cannot see its uncertainty
+            blind = np.isnan(jack).any(axis=0) & ~np.isnan(theta)
+            lo, hi, se = (np.where(blind, np.nan, v) for v in (lo, hi, se))
+            return _estimates(theta, lo, hi, se, method, design.few, blind)
 
         return _Interval(cluster_interval, method)
 
@@ -533,25 +562,31 @@ def _mover_estimate(theta, lo, hi, alpha, method) -> Estimate:
     )
 
 
-def _estimates(theta, lo, hi, se, method, few):
-    def one(th, l_, h_, s_):
+_BLIND = (
+    "no interval: a class that counts here has all its samples in one cluster, so leaving that "
+    "cluster out leaves its row unknown and the jackknife cannot measure its uncertainty"
+)
+
+
+def _estimates(theta, lo, hi, se, method, few, blind):
+    def one(th, l_, h_, s_, b_):
         th = float(th)
         if math.isnan(th):
             return Estimate(math.nan, method=method, status="undefined")
         ok = math.isfinite(float(l_)) and math.isfinite(float(h_))
         return Estimate(
             th,
-            ci_low=float(l_) if ok else None,
-            ci_high=float(h_) if ok else None,
-            se=float(s_) if math.isfinite(float(s_)) else None,
+            ci_low=float(l_) if ok else math.nan,
+            ci_high=float(h_) if ok else math.nan,
+            se=float(s_) if ok and math.isfinite(float(s_)) else math.nan,
             method=method,
-            status="unstable" if few else "ok",
-            note=few,
+            status="unstable" if few and ok else ("ok" if ok else "no_interval"),
+            note=_BLIND if b_ else few,
         )
 
     if np.ndim(theta) == 0:
-        return one(theta, lo, hi, se)
-    return [one(*v) for v in zip(theta, lo, hi, se)]
+        return one(theta, lo, hi, se, bool(blind))
+    return [one(*v) for v in zip(theta, lo, hi, se, np.broadcast_to(blind, np.shape(theta)))]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,8 +17,10 @@ scores out with ``score_prefix=""``).
 from __future__ import annotations
 
 import csv
-import io as _io
+import functools
+import math
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -132,6 +134,14 @@ def count_file(
         except OSError as exc:
             raise _loader._cannot_read(name, exc) from None
         parquet = _loader._is_parquet(path, head)
+        if not parquet:
+            with path.open("rb") as fh:
+                start = fh.read(1 << 16)
+            if b"\r" in start and b"\n" not in start:
+                raise InputError(
+                    f"{name}: not a readable CSV file: its lines end in a lone carriage return "
+                    "(old Mac style): save it with LF or CRLF line endings"
+                )
         sha256, blank = _loader._hash_file(path, name)
         if blank:
             raise InputError(f"{name}: file is empty; it needs a header and at least 2 data rows")
@@ -152,7 +162,8 @@ def count_file(
         con.execute("SET enable_progress_bar = true")
         con.execute("SET enable_progress_bar_print = false")
         try:
-            return _count(
+            count = functools.partial(
+                _count,
                 con,
                 path,
                 name,
@@ -162,11 +173,18 @@ def count_file(
                 labels=labels,
                 roles=_loader._Roles(y_true, y_pred, score_prefix, None, cluster),
             )
+            try:
+                return count()
+            except duckdb.Error as exc:
+                if "parallel=false" not in str(exc):
+                    raise
+                # a quoted cell spanning lines: read serially (as the loader's CSV parser does)
+                return count(parallel=False)
         except duckdb.Error as exc:
             kind = "Parquet" if parquet else "CSV"
-            raise InputError(
-                f"{name}: not a readable {kind} file ({_loader._one_line(exc)})"
-            ) from None
+            # DuckDB's own advice (strict mode, ignore_errors) is not an option here: cut it
+            why = _loader._one_line(exc).split(" Possible fixes")[0].strip()
+            raise InputError(f"{name}: not a readable {kind} file ({why})") from None
         finally:
             con.close()
     finally:
@@ -184,6 +202,12 @@ def column_names(path) -> list:
         return list(pq.read_schema(str(path)).names)
     return _csv_header(path, str(path))
 
+
+#: Parquet column types read as labels and cluster ids as the in-memory loader reads them (its
+#: typing of decimals, dates and binary values differs: those are refused, not guessed).
+_LABEL_TYPES = re.compile(
+    r"^(VARCHAR|BOOLEAN|(U?(TINYINT|SMALLINT|INTEGER|BIGINT))|FLOAT|DOUBLE|TIMESTAMP.*)$"
+)
 
 #: how often the count's progress is asked for
 _POLL_SECONDS = 0.25
@@ -231,7 +255,18 @@ def _sql_text(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def _count(con, path: Path, name: str, parquet: bool, sha256: str, *, labels, roles, files=None):
+def _count(
+    con,
+    path: Path,
+    name: str,
+    parquet: bool,
+    sha256: str,
+    *,
+    labels,
+    roles,
+    files=None,
+    parallel: bool = True,
+):
     file = str(path).replace("'", "''")
     if files is not None:
         # a dataset: rows numbered across its files in sorted path order
@@ -259,20 +294,19 @@ def _count(con, path: Path, name: str, parquet: bool, sha256: str, *, labels, ro
         header = columns
     else:
         header = _csv_header(path, name)
+        _refuse_duplicates(header, name)
         # every column as text, typed below by pandas as the in-memory loader types it; only an
-        # empty cell is missing ("NA" and "null" are class names)
+        # empty cell is missing ("NA" and "null" are class names); the header's names exactly
+        # as the csv module reads them (DuckDB would trim " y_pred" to "y_pred")
+        names = "{" + ", ".join(f"{_sql_text(h)}: 'VARCHAR'" for h in header) + "}"
         source = (
-            f"read_csv('{file}', header = true, all_varchar = true, delim = ',', quote = '\"', "
-            "escape = '\"', nullstr = '', skip = 0, null_padding = true)"
+            f"read_csv('{file}', header = true, auto_detect = false, columns = {names}, "
+            "delim = ',', quote = '\"', escape = '\"', nullstr = '', skip = 0, "
+            "null_padding = true" + ("" if parallel else ", parallel = false") + ")"
         )
         columns = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()]
         numbered = f"(SELECT *, row_number() OVER () - 1 AS __row FROM {source})"
-    dup = pd.Index(header).duplicated()
-    if dup.any():
-        raise InputError(
-            f"{name}: column '{header[_loader._first(dup)]}' appears twice in the header; "
-            "give each column once"
-        )
+    _refuse_duplicates(header, name)
     preview = _loader._preview(header)
     if roles.y_true not in columns:
         raise InputError(
@@ -287,6 +321,16 @@ def _count(con, path: Path, name: str, parquet: bool, sha256: str, *, labels, ro
         )
     if roles.cluster is not None and roles.cluster not in columns:
         raise InputError(f"{name}: cluster column '{roles.cluster}' not found (columns: {preview})")
+    if parquet:
+        kinds = dict((r[0], r[1]) for r in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall())
+        for role in (roles.y_true, roles.y_pred, roles.cluster):
+            kind = str(kinds.get(role, "VARCHAR")) if role is not None else "VARCHAR"
+            if not _LABEL_TYPES.match(kind):
+                raise InputError(
+                    f"{name}: column '{role}' is stored as {kind}, which the duckdb engine does "
+                    "not read as labels; store labels and cluster ids as text, integers, floats "
+                    "or booleans, or audit the file in memory (--engine memory)"
+                )
     scores = roles.score_names(columns)
     if scores:
         raise InputError(
@@ -304,33 +348,62 @@ def _count(con, path: Path, name: str, parquet: bool, sha256: str, *, labels, ro
     )
     n = int(cells["__n"].sum())
     if n == 0:
-        raise InputError(f"{name}: no data rows; the input needs at least 2 samples")
+        raise InputError(
+            f"{name}: no data rows (only a header); the input needs at least 2 samples"
+        )
     if n == 1:
         raise InputError(f"{name}: only 1 data row; an audit needs at least 2 samples (rows)")
 
-    def typed(column: str):
+    def typed(column: str, first_rows: bool = False):
         """The distinct values of a column, typed as the in-memory loader types the column,
-        and a locator of each one's first row."""
+        and a locator of each one's first row. ``first_rows``: the values in the order of
+        their first row (so that a refusal names the first offending row, as the loader's)."""
         raw = cells[column].drop_duplicates().reset_index(drop=True)
+        if first_rows:
+            order = np.argsort([locate_value(column, v) for v in raw], kind="stable")
+            raw = raw.iloc[order].reset_index(drop=True)
         values = raw if parquet else _parse_like_pandas(raw)
+        return raw, values, _CellWhere(name, lambda i: locate_value(column, raw.iloc[i]))
 
-        def locate(i: int) -> int:
-            value = raw.iloc[i]
-            q = f"SELECT min(__row) FROM {numbered} WHERE {_quote(column)} IS NOT DISTINCT FROM ?"
-            return int(con.execute(q, [None if pd.isna(value) else value]).fetchone()[0])
+    def locate_value(column: str, value) -> int:
+        """The first row holding ``value`` in ``column`` (NULL and a float NaN alike)."""
+        q = _quote(column)
+        if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+            row = con.execute(f"SELECT min(__row) FROM {numbered} WHERE {q} IS NULL").fetchone()[0]
+            if row is None:  # a float NaN, which is not NULL (matched as text: DuckDB's
+                # statistics of a Parquet column leave NaN out, and isnan() was folded to false)
+                row = con.execute(
+                    f"SELECT min(__row) FROM {numbered} "
+                    f"WHERE lower(CAST({q} AS VARCHAR)) IN ('nan', '-nan')"
+                ).fetchone()[0]
+        else:
+            if isinstance(value, np.generic):
+                value = value.item()  # a Python value, which DuckDB binds
+            row = con.execute(
+                f"SELECT min(__row) FROM {numbered} WHERE {q} = ?", [value]
+            ).fetchone()[0]
+        return int(row) if row is not None else 0
 
-        return raw, values, _CellWhere(name, locate)
+    def resolve(first_rows: bool):
+        raw_t, val_t, where_t = typed(roles.y_true, first_rows)
+        raw_p, val_p, where_p = typed(roles.y_pred, first_rows)
+        yt, kind_t = _loader._normalise_labels(val_t, roles.y_true, where_t)
+        yp, kind_p = _loader._normalise_labels(val_p, roles.y_pred, where_p)
+        yt, yp, _, classes, index, label_list = _loader._resolve_classes(
+            yt, kind_t, yp, kind_p, labels, None
+        )
+        fix = "add it to `labels=` or fix the row" if label_list is not None else "fix the row"
+        code_t = _loader._encode(yt, index, roles.y_true, where_t, "true", fix)
+        code_p = _loader._encode(yp, index, roles.y_pred, where_p, "predicted", fix)
+        return classes, raw_t, code_t, raw_p, code_p
 
-    raw_t, val_t, where_t = typed(roles.y_true)
-    raw_p, val_p, where_p = typed(roles.y_pred)
-    yt, kind_t = _loader._normalise_labels(val_t, roles.y_true, where_t)
-    yp, kind_p = _loader._normalise_labels(val_p, roles.y_pred, where_p)
-    yt, yp, _, classes, index, label_list = _loader._resolve_classes(
-        yt, kind_t, yp, kind_p, labels, None
-    )
-    fix = "add it to `labels=` or fix the row" if label_list is not None else "fix the row"
-    code_t = _loader._encode(yt, index, roles.y_true, where_t, "true", fix)
-    code_p = _loader._encode(yp, index, roles.y_pred, where_p, "predicted", fix)
+    try:
+        classes, raw_t, code_t, raw_p, code_p = resolve(False)
+    except InputError:
+        # refused: again with the values in the order of their first row, so that the message
+        # names the first offending row of the file (a query per distinct value, only here)
+        resolve(True)
+        raise
 
     def codes_of(column, raw, code):
         lookup = pd.Series(np.arange(len(raw)), index=pd.Index(raw, dtype=object))
@@ -396,17 +469,24 @@ def _cluster_codes(con, numbered: str, cells: pd.DataFrame, column: str, parquet
 def _parse_like_pandas(raw: pd.Series) -> pd.Series:
     """Type a CSV column's distinct text values as ``pd.read_csv(..., keep_default_na=False,
     na_values=[""])`` types the whole column (its inference depends on the set of values, not
-    their order or counts): missing (None) values are written as empty cells."""
-    buf = _io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(["v"])
-    for value in raw:
-        writer.writerow(
-            ["" if value is None or (isinstance(value, float) and np.isnan(value)) else value]
+    their order or counts; :func:`prevalens.io._c_engine_types`). A missing (None) or empty
+    value leaves the values as text: the loader refuses it, at its row, before typing matters."""
+    values = raw.tolist()
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) or v == "" for v in values):
+        return pd.Series([None if v == "" else v for v in values], dtype=object)
+    typed = _loader._c_engine_types([str(v) for v in values])
+    if typed is None:  # a value the C engine reads as missing: refused as missing
+        return pd.Series(values, dtype=object)
+    return typed.reset_index(drop=True)
+
+
+def _refuse_duplicates(header: list, name: str) -> None:
+    dup = pd.Index(header).duplicated()
+    if dup.any():
+        raise InputError(
+            f"{name}: column '{header[_loader._first(dup)]}' appears twice in the header; "
+            "give each column once"
         )
-    buf.seek(0)
-    frame = pd.read_csv(buf, keep_default_na=False, na_values=[""], low_memory=False)
-    return frame["v"]
 
 
 def _csv_header(path: Path, name: str) -> list:
