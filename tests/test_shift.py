@@ -146,17 +146,30 @@ def test_a_class_without_samples_cannot_be_projected():
 
 
 def test_the_replicates_are_the_audits_own_draws():
-    """The shift's stratified replicates are the count bootstrap's, row for row: each class's
-    recall in every replicate equals the engine's."""
+    """The projection reads the count bootstrap's own stratified draws, which sum the rows for
+    its targets as they are drawn; an audit that resampled otherwise gets the same draws from
+    the same seed: each class's recall in every replicate equals the engine's, and the weighted
+    sums equal those of a redraw."""
     y, p = _data(seed=5)
     cm = prevalens.confusion_matrix(y, p, 5)
+    weights = np.vstack([np.full(5, 0.2), np.linspace(0.1, 0.3, 5)]) / np.bincount(y)
     ss = np.random.SeedSequence(7).spawn(2)[0]
-    boot = CountBootstrap.run(cm, prevalens.count_statistics, 300, np.random.default_rng(ss))
-    targets = np.full((1, 5), 0.2)
-    diag, _ = _stratified(
-        cm, 300, np.random.default_rng(np.random.SeedSequence(7).spawn(2)[0]), targets
+    boot = CountBootstrap.run(
+        cm, prevalens.count_statistics, 300, np.random.default_rng(ss), row_weights=weights
+    )
+    diag, weighted = _stratified(
+        cm, 300, np.random.default_rng(np.random.SeedSequence(7).spawn(2)[0]), weights
     )
     assert np.allclose(diag, np.asarray(boot.replicates["per_class.recall"]), rtol=0, atol=1e-15)
+    assert np.array_equal(weighted, boot.drawn.weighted)
+    # asking for the sums changes no draw of the audit
+    fresh = np.random.SeedSequence(7).spawn(2)[0]  # (spawning advanced ``ss``)
+    plain = CountBootstrap.run(cm, prevalens.count_statistics, 300, np.random.default_rng(fresh))
+    assert np.array_equal(plain.replicates["macro.f1"], boot.replicates["macro.f1"])
+    # simple resampling: the projection's intervals come from the stratified redraw of the seed
+    a = _audit(y, p, n_resamples=300, seed=4, deployment_prevalence="uniform")
+    b = _audit(y, p, n_resamples=300, seed=4, deployment_prevalence="uniform", resampling="simple")
+    assert a.prevalence_shift.headline == b.prevalence_shift.headline
 
 
 def test_intervals_hold_the_estimate_and_clusters_widen_them():

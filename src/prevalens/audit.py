@@ -30,7 +30,7 @@ from .analyses.context import Context
 from .analyses.divergence import analyse_divergence, with_adjusted
 from .analyses.family import adjust
 from .analyses.gap import analyse_gap
-from .analyses.shift import analyse_shift, shift_finding
+from .analyses.shift import analyse_shift, plan_shift, shift_finding
 from .analyses.strata import analyse_strata, auc_strata_weights
 from .analyses.trend import analyse_trend
 from .counted import CountedPredictions
@@ -230,11 +230,31 @@ def _audit(
         )
         point.update(score_point)
 
+    # the deployment's prevalences, checked before any resampling: the stratified draws sum the
+    # rows for them as they are drawn (prevalens.analyses.shift)
+    shift_plan = None
+    if config.deployment_prevalence is not None:
+        if pred.n_classes >= SPARSE_MIN_CLASSES:
+            raise ConfigError(
+                f"deployment_prevalence: the projection needs the confusion matrix's rows, and "
+                f"{pred.n_classes} classes are beyond the {SPARSE_MIN_CLASSES - 1} it is computed "
+                "for; leave the option out for this audit"
+            )
+        shift_plan = plan_shift(config.deployment_prevalence, pred.classes, row_sums(cm), strata)
+
     # 2. intervals from one engine
     intervals = None
     if config.n_resamples > 0:
         progress.step(f"auditing: intervals ({config.n_resamples} bootstrap replicates)")
-        intervals = compute_intervals(pred, cm, point, config, summary, average_precision=not side)
+        intervals = compute_intervals(
+            pred,
+            cm,
+            point,
+            config,
+            summary,
+            average_precision=not side,
+            row_weights=None if shift_plan is None else shift_plan.row_weights(row_sums(cm)),
+        )
     table = intervals.table if intervals is not None else IntervalTable()
     per_class = _per_class(pred, cm, point, table, config, strata)
     averages, overall = _averages_overall(pred, point, table)
@@ -262,18 +282,10 @@ def _audit(
     if ctx.has_intervals:
         family = adjust(claims, ctx.alpha, config.divergence_adjustment, config.confidence_level)
     shift = None
-    if config.deployment_prevalence is not None:
-        if pred.n_classes >= SPARSE_MIN_CLASSES:
-            raise ConfigError(
-                f"deployment_prevalence: the projection needs the confusion matrix's rows, and "
-                f"{pred.n_classes} classes are beyond the {SPARSE_MIN_CLASSES - 1} it is computed "
-                "for; leave the option out for this audit"
-            )
+    if shift_plan is not None:
         progress.step("auditing: metrics at the deployment's prevalence")
         shift = analyse_shift(
-            ctx,
-            config.deployment_prevalence,
-            cluster_cells=pred.cluster_cells() if pred.clustered else None,
+            ctx, shift_plan, cluster_cells=pred.cluster_cells() if pred.clustered else None
         )
     by_key = {c.key: c for c in claims}
     divergence = with_adjusted(rows, by_key, config.divergence_adjustment, config.min_effect)

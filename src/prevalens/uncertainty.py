@@ -201,6 +201,8 @@ class ReplicateTables:
     pred: np.ndarray
     sup: np.ndarray  # (K,) under the stratified scheme (fixed), else (B, K)
     n: int
+    #: (m, B, K): sum_i w_bi cm_r[i, j] for row weights w (m, K) asked of the stratified draw
+    weighted: np.ndarray | None = None
 
     @property
     def n_resamples(self) -> int:
@@ -229,13 +231,19 @@ def _row_cells(cm, i):
     return int(row.sum()), nz, row[nz]
 
 
-def _draw_tables(cm, n_resamples: int, rng, *, scheme: str, draw_cells: int) -> ReplicateTables:
+def _draw_tables(
+    cm, n_resamples: int, rng, *, scheme: str, draw_cells: int, row_weights=None
+) -> ReplicateTables:
     """Draw the B replicates (as :func:`bootstrap_counts`) into :class:`ReplicateTables`, with at
     most about ``draw_cells`` drawn cells in memory at a time.
 
     Rows are drawn from one stream each, several at a time on threads, and added in row order
     (so the sums are the same whatever the threads); a row too large for ``draw_cells`` is drawn
     in chunks of replicates from its stream, which gives the same draws as one call.
+
+    ``row_weights`` (m, K), stratified scheme only: also accumulate ``sum_i w[:, i] cm_r[i, j]``
+    for every replicate r (the weighted column sums a projection to other class prevalences
+    reads: :mod:`prevalens.analyses.shift`), from the same draws.
     """
     k = cm.shape[0]
     cm = cm if is_sparse(cm) else np.asarray(cm, dtype=np.int64)
@@ -252,11 +260,18 @@ def _draw_tables(cm, n_resamples: int, rng, *, scheme: str, draw_cells: int) -> 
         streams = rng.spawn(k)
         nnz = np.bincount(rows, minlength=k)
 
+        weights = None if row_weights is None else np.asarray(row_weights, dtype=np.float64)
+        weighted = None if weights is None else np.zeros((weights.shape[0], b, k))
+
         def add(i, nz, draws, sl=slice(None)):
             pred[sl, nz] += draws
             hit = np.flatnonzero(nz == i)
             if hit.size:
                 tp[sl, i] = draws[:, hit[0]]
+            if weighted is not None:
+                for m in range(weights.shape[0]):
+                    if weights[m, i] != 0:
+                        weighted[m][sl, nz] += draws * weights[m, i]
 
         def draw(i):
             _, nz, c = _row_cells(cm, i)
@@ -291,7 +306,7 @@ def _draw_tables(cm, n_resamples: int, rng, *, scheme: str, draw_cells: int) -> 
                     if got is not None:
                         add(r, got[0], got[1])
                 del drawn
-        return ReplicateTables(tp, pred, support, n)
+        return ReplicateTables(tp, pred, support, n, weighted)
     if scheme != "simple":
         raise ValueError(f"`scheme` must be 'stratified' or 'simple', got {scheme!r}")
     tp = np.zeros((b, k), dtype=np.int64)
@@ -685,6 +700,8 @@ class CountBootstrap:
     cms: np.ndarray | None = field(default=None, repr=False)
     jackknife_strata: np.ndarray | None = field(default=None, repr=False)
     plan: MemoryPlan | None = field(default=None, repr=False)
+    #: the stratified draws' tables with their ``row_weights`` sums (None when not asked)
+    drawn: ReplicateTables | None = field(default=None, repr=False)
 
     @classmethod
     def run(
@@ -702,6 +719,7 @@ class CountBootstrap:
         max_memory: int | None = None,
         jackknife: str = "auto",
         cluster_cells=None,
+        row_weights=None,
     ) -> CountBootstrap:
         """Draw the replicates and apply ``stat_fn`` to them, to ``cm`` and to the jackknife.
 
@@ -759,7 +777,12 @@ class CountBootstrap:
                 rep_tables = class_tables(cms)
             elif plan is not None:
                 replicate_tables = _draw_tables(
-                    cm, n_resamples, rng, scheme=scheme, draw_cells=plan.draw_cells
+                    cm,
+                    n_resamples,
+                    rng,
+                    scheme=scheme,
+                    draw_cells=plan.draw_cells,
+                    row_weights=row_weights if scheme == "stratified" else None,
                 )
             else:
                 rep_tables = bootstrap_tables(cm, n_resamples, rng, scheme=scheme)
@@ -804,6 +827,7 @@ class CountBootstrap:
             cms=cms,
             jackknife_strata=strata,
             plan=plan,
+            drawn=replicate_tables if row_weights is not None and not clustered else None,
         )
 
     def derive(self, fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1146,14 +1170,23 @@ class Intervals:
 
 
 def compute_intervals(
-    pred: Predictions, cm, point: dict, config, summary=None, *, average_precision: bool = True
+    pred: Predictions,
+    cm,
+    point: dict,
+    config,
+    summary=None,
+    *,
+    average_precision: bool = True,
+    row_weights=None,
 ) -> Intervals:
     """Every interval of an audit: label metrics from the count bootstrap (per-class proportions,
     F1 and Jaccard from score intervals), score metrics from DeLong or a bootstrap over samples,
     and the simultaneous per-class intervals. ``summary`` is the ranking pass of
     :func:`~prevalens.ranking.score_statistics` (its DeLong components are reused).
     ``average_precision=False`` leaves the average precisions without intervals (a comparison
-    of models does not compare them; their influence values cost a third of an audit)."""
+    of models does not compare them; their influence values cost a third of an audit).
+    ``row_weights`` (m, K): weighted column sums the stratified draw also accumulates (for the
+    projection to a deployment's prevalence, :mod:`prevalens.analyses.shift`)."""
     alpha = 1 - config.confidence_level
     count_ss, score_ss = np.random.SeedSequence(config.seed).spawn(2)
     k = cm.shape[0]
@@ -1165,6 +1198,7 @@ def compute_intervals(
         scheme=config.resampling,
         cluster_cells=pred.cluster_cells() if pred.clustered else None,
         max_memory=getattr(config, "max_memory", None),
+        row_weights=row_weights,
     )
     table = IntervalTable()
     design = ClusterDesign.of_sizes(pred.cluster_sizes()) if pred.clustered else None

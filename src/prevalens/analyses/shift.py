@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
@@ -40,7 +41,7 @@ from ..intervals import (
     mover_linear,
 )
 from ..results import Estimate, PrevalenceShift, ShiftClass, SweepPoint
-from ..uncertainty import _draw_row, _row_cells, jackknife_counts
+from ..uncertainty import _draw_tables, jackknife_counts
 from .context import Context, estimate_from_interval, point_only
 
 __all__ = [
@@ -221,35 +222,40 @@ def _rows(cm) -> tuple[np.ndarray, np.ndarray]:
     return q, n
 
 
-def _stats_at(diag, predw, pi) -> dict:
-    return M.count_statistics(target_tables(diag, predw, pi))
+def _stats_at(diag, predw, pi, keys) -> dict:
+    """The statistics ``keys`` (of :func:`~prevalens.metrics.count_statistics`) at target ``pi``,
+    each computed once, and only those (the sweep needs three of them)."""
+    tables = target_tables(diag, predw, pi)
+    cache: dict = {}
+
+    def get(key):
+        if key not in cache:
+            cache[key] = M.count_statistic(key, tables, get)
+        return cache[key]
+
+    return {key: get(key) for key in keys}
 
 
 # ------------------------------------------------------------------------------------------------
 # replicates: the stratified draws, accumulated for several targets at once
 
 
-def _stratified(cm, n_resamples: int, rng, targets: np.ndarray):
+def _stratified(cm, n_resamples: int, rng, row_weights: np.ndarray):
     """The stratified bootstrap's rows (the draws of
     :func:`~prevalens.uncertainty.CountBootstrap.run`: one stream per true class, spawned from
-    ``rng``), as each class's recall (B, K) and the predicted mass at each target (B, K, T)."""
-    k = cm.shape[0]
-    streams = rng.spawn(k)
-    t = targets.shape[0]
-    diag = np.zeros((n_resamples, k))
-    predw = np.zeros((n_resamples, k, t))
-    for i in range(k):
-        n_i, nz, c = _row_cells(cm, i)
-        got = _draw_row(streams[i], c, n_resamples)
-        if got is None:
-            continue
-        cols = nz[got[0]]
-        q = got[1] / n_i  # (B, nnz)
-        predw[:, cols, :] += q[:, :, None] * targets[:, i][None, None, :]
-        hit = np.flatnonzero(cols == i)
-        if hit.size:
-            diag[:, i] = q[:, hit[0]]
-    return diag, predw
+    ``rng``) as each class's recall (B, K) and the weighted column sums (m, B, K) of
+    ``row_weights`` (m, K) (:func:`~prevalens.uncertainty._draw_tables` with its
+    ``row_weights``): for an audit that did not draw them itself (simple resampling)."""
+    drawn = _draw_tables(
+        cm, n_resamples, rng, scheme="stratified", draw_cells=1 << 62, row_weights=row_weights
+    )
+    return _recall_of(drawn, cm), drawn.weighted
+
+
+def _recall_of(drawn, cm) -> np.ndarray:
+    n = row_sums(cm).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, drawn.tp / np.where(n > 0, n, 1.0), 0.0)
 
 
 def _jackknife(cm, q, n, targets):
@@ -335,6 +341,27 @@ def _ratio_limits(x, lx, ux, y, ly, uy):
     return np.minimum(lo, hi), np.maximum(lo, hi)
 
 
+def _cell_limits(dense, n, alpha):
+    """Mid-p limits of every cell's proportion ``cm_ij / n_i`` (0 in rows without samples). A
+    zero cell (most of a large matrix) has the closed form [0, 1 - alpha^(1/n)] (and a full row
+    cell its mirror); the others are found by the mid-p search."""
+    k = dense.shape[0]
+    nn = np.broadcast_to(n[:, None], (k, k))
+    lo = np.zeros((k, k))
+    hi = np.zeros((k, k))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zero = (dense == 0) & (nn > 0)
+        full = (dense == nn) & (nn > 0)
+        hi[zero] = 1.0 - alpha ** (1.0 / nn[zero])
+        lo[full] = alpha ** (1.0 / nn[full])
+        hi[full] = 1.0
+    rest = (nn > 0) & ~zero & ~full
+    if rest.any():
+        l_, h_ = PROPORTION_INTERVALS[MOVER_LIMITS](dense[rest], nn[rest], alpha=alpha)
+        lo[rest], hi[rest] = l_, h_
+    return lo, hi
+
+
 def mover_per_class(cm, pi, alpha: float) -> dict:
     """``{metric: (low, high)}`` of every class's precision, NPV and specificity at target
     prevalences ``pi``: each row's proportions ``q_ij`` get mid-p limits (rows are independent
@@ -349,9 +376,7 @@ def mover_per_class(cm, pi, alpha: float) -> dict:
     n = dense.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         qh = np.where(n[:, None] > 0, dense / np.where(n > 0, n, 1.0)[:, None], 0.0)
-    lo, hi = PROPORTION_INTERVALS[MOVER_LIMITS](dense, n[:, None], alpha=alpha)
-    lo = np.where(n[:, None] > 0, lo, 0.0)
-    hi = np.where(n[:, None] > 0, hi, 0.0)
+    lo, hi = _cell_limits(dense, n, alpha)
     out = {m: (np.full(k, np.nan), np.full(k, np.nan)) for m in ("precision", "npv", "specificity")}
     for j in range(k):
         others = np.array([i for i in range(k) if i != j and pi[i] > 0], dtype=np.int64)
@@ -375,40 +400,90 @@ def mover_per_class(cm, pi, alpha: float) -> dict:
 # the analysis
 
 
-def analyse_shift(ctx: Context, spec, *, cluster_cells=None) -> PrevalenceShift | None:
-    """The metrics at the deployment's prevalences ``spec`` (see :func:`target_prevalence`),
-    with intervals, and the sweep over the rarest stratum's prevalence; None without ``spec``."""
-    if spec is None:
-        return None
-    cm = ctx.cm
-    k = ctx.k
-    support = row_sums(cm).astype(np.float64)
-    masks = ctx.strata.masks
+@dataclass(frozen=True)
+class ShiftPlan:
+    """The targets of a projection, known before the bootstrap draws (which accumulate the
+    rows' weighted sums for them): the target ``pi`` and how it was given, the sweep's
+    ``factors``, the rarest stratum present (``scaled``, its index ``stratum``), and every target
+    as ``coefs @ basis`` with ``basis`` = (pi, observed on the rarest stratum, observed on the
+    rest): three weighted sums serve the target and the whole sweep."""
+
+    pi: np.ndarray
+    source: str
+    factors: tuple
+    scaled: np.ndarray
+    stratum: int
+    basis: np.ndarray  # (3, K)
+    coefs: np.ndarray  # (T, 3): target 0 is pi, then the sweep's factors
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self.coefs @ self.basis
+
+    def row_weights(self, support) -> np.ndarray:
+        """The basis over each row's size (0 for a row without samples): the weights the
+        stratified draw's column sums take (:func:`~prevalens.uncertainty._draw_tables`)."""
+        support = np.asarray(support, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(support > 0, self.basis / np.where(support > 0, support, 1.0), 0.0)
+
+
+def plan_shift(spec, classes, support, strata) -> ShiftPlan:
+    """The :class:`ShiftPlan` of ``spec`` (see :func:`target_prevalence`) for classes of these
+    supports and strata (:class:`~prevalens.strata.StrataAssignment`). Raises ConfigError for a
+    target the data cannot give."""
+    support = np.asarray(support, dtype=np.float64)
+    masks = strata.masks
     present = [g for g in range(len(masks)) if masks[g].any()]
     lowest = present[0]  # the strata are ordered from the rarest
     rare_mask = np.asarray(masks[lowest], dtype=bool)
-    pi, source = target_prevalence(spec, ctx.classes, support, rare_mask)
+    pi, source = target_prevalence(spec, classes, support, rare_mask)
     unknown = np.flatnonzero((pi > 0) & (support == 0))
     if unknown.size:
         raise ConfigError(
-            f"deployment_prevalence gives class {ctx.classes[unknown[0]]!r} a prevalence of "
+            f"deployment_prevalence gives class {classes[unknown[0]]!r} a prevalence of "
             f"{pi[unknown[0]]:.3g}, but it has no sample here, so its row of the confusion matrix "
             "(what the model predicts for it) is unknown; give it 0 or audit data that hold it"
         )
     observed = support / support.sum()
-    swept = [(f, _scaled(observed, rare_mask, f)) for f in SWEEP_FACTORS]
-    factors = [f for f, t in swept if t is not None]
-    targets = np.stack([pi] + [t for _, t in swept if t is not None])  # (T, K)
+    basis = np.stack([pi, np.where(rare_mask, observed, 0.0), np.where(rare_mask, 0.0, observed)])
+    share, rest = basis[1].sum(), basis[2].sum()
+    coefs = [(1.0, 0.0, 0.0)]
+    factors = []
+    for f in SWEEP_FACTORS:
+        if _scaled(observed, rare_mask, f) is None:
+            continue
+        g = (1.0 - f * share) / rest
+        total = f * share + g * rest
+        coefs.append((0.0, f / total, g / total))
+        factors.append(f)
+    return ShiftPlan(pi, source, tuple(factors), rare_mask, lowest, basis, np.array(coefs))
+
+
+def analyse_shift(ctx: Context, plan: ShiftPlan | None, *, cluster_cells=None):
+    """The metrics at the deployment's prevalences of ``plan`` (:func:`plan_shift`), with
+    intervals, and the sweep over the rarest stratum's prevalence; None without a plan."""
+    if plan is None:
+        return None
+    cm = ctx.cm
+    k = ctx.k
+    support = row_sums(cm).astype(np.float64)
+    observed = support / support.sum()
+    pi, source, factors, rare_mask = plan.pi, plan.source, plan.factors, plan.scaled
+    lowest = plan.stratum
+    targets = plan.targets  # (T, K)
     q, n = _rows(cm)
     point_diag = np.diag(q)
     point_predw = q.T @ targets.T  # (K, T)
 
+    keys_target = tuple(f"per_class.{m}" for m in PER_CLASS) + HEADLINE
+
     def stats_of(diag, predw, t):
-        return _stats_at(diag, predw[..., t], targets[t])
+        return _stats_at(diag, predw[..., t], targets[t], keys_target if t == 0 else SWEEP_METRICS)
 
     point = [stats_of(point_diag, point_predw, t) for t in range(len(targets))]
     alpha = ctx.alpha
-    interval = _intervals(ctx, cm, q, n, targets, cluster_cells, stats_of, alpha)
+    interval = _intervals(ctx, cm, q, n, plan, cluster_cells, stats_of, alpha)
 
     def estimate(t, key, value_range=(0.0, 1.0)):
         theta = np.asarray(point[t][key], dtype=np.float64)
@@ -478,11 +553,12 @@ class _Interval:
         return self._fn(t, key, theta, value_range)
 
 
-def _intervals(ctx, cm, q, n, targets, cluster_cells, stats_of, alpha):
+def _intervals(ctx, cm, q, n, plan, cluster_cells, stats_of, alpha):
     if not ctx.has_intervals:
         return None
     config = ctx.config
     design = ctx.engine.design
+    targets = plan.targets
     if design is not None:
         diag, predw, weights = _clusters(cluster_cells, cm, targets)
         members = [stats_of(diag, predw, t) for t in range(len(targets))]
@@ -506,8 +582,16 @@ def _intervals(ctx, cm, q, n, targets, cluster_cells, stats_of, alpha):
         return _Interval(cluster_interval, method)
 
     b = config.n_resamples
-    count_ss, _ = np.random.SeedSequence(config.seed).spawn(2)
-    diag, predw = _stratified(cm, b, np.random.default_rng(count_ss), targets)
+    drawn = ctx.engine.counts.drawn
+    if drawn is not None and drawn.weighted is not None:
+        # the audit's own draws, which summed the rows for these targets as they were drawn
+        diag, weighted = _recall_of(drawn, cm), drawn.weighted
+    else:  # the audit resampled otherwise (simple): the stratified draws of the same seed
+        count_ss, _ = np.random.SeedSequence(config.seed).spawn(2)
+        diag, weighted = _stratified(
+            cm, b, np.random.default_rng(count_ss), plan.row_weights(row_sums(cm))
+        )
+    predw = np.einsum("mbk,tm->bkt", weighted, plan.coefs)
     reps = [stats_of(diag, predw, t) for t in range(len(targets))]
     jack = _jackknife(cm, q, n, targets) if config.interval == "bca" else None
     how = config.interval if (jack is not None or config.interval != "bca") else "percentile"
