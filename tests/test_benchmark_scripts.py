@@ -72,3 +72,13 @@ def test_bench_duckdb_runs_each_engine_and_prints_the_ratios(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "duckdb / memory at 10,000 rows: time " in out
     assert "duckdb at 30,000 rows within 4 GB: yes" in out
+
+
+def test_bench_shift_prints_the_ratio(capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        bench = _load("bench_shift")
+        bench.main(["--rows", "5000", "--resamples", "100", "--repeat", "1", "--classes", "20"])
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert "with deployment_prevalence" in capsys.readouterr().out

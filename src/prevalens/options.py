@@ -149,7 +149,7 @@ class InputOptions:
         "auto",
         "how the input is read: memory (the rows), duckdb (counted out of core, labels only), "
         "dask (counted on a Dask cluster, labels only), or auto (duckdb when a labels-only file "
-        "would not fit in memory)",
+        "would not fit in memory, or INPUT is a directory of Parquet files)",
         "choice",
         "resources",
         choices=("auto", "memory", "duckdb", "dask"),
