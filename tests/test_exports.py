@@ -1238,3 +1238,22 @@ def test_markdown_user_sections_are_inert_and_placed(example):
     assert not re.search(r"(?<!\\)[<\[]|(?<!\\)!\[", body)  # no HTML, link or image opens
     assert not re.search(r"[@#]\w", body)  # no mention, no issue link
     assert "Intended use" not in _md(example) and "Evaluation:" not in _md(example)
+
+
+@pytest.mark.skipif(
+    _tex_engine() is None,
+    reason="no TeX engine (pdflatex or lualatex) on PATH; "
+    "apt-get install texlive-latex-base texlive-latex-recommended to run it",
+)
+def test_latex_with_the_deployment_table_compiles(tmp_path):
+    rng = np.random.default_rng(5)
+    labels = np.array(["a & b", "50% c", "$d_1", "e#"])
+    y = rng.choice(4, 600, p=[0.6, 0.25, 0.1, 0.05])
+    p = np.where(rng.random(600) < 0.8, y, rng.integers(0, 4, 600))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = pv.audit(
+            labels[y], labels[p], n_resamples=100, seed=1, deployment_prevalence="uniform"
+        ).to_dict()
+    log = _compile(tmp_path / "shift", d)
+    assert "Overfull \\hbox" not in log and "tab:prevalens-deployment" in _tex(d)

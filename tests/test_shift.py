@@ -357,3 +357,15 @@ def test_a_prevalence_file_error_names_the_file(cli, tmp_path):
     assert "--deployment-prevalence d.csv: names class '9', which is not among" in run.stderr
     run = cli("audit", "p.csv", "--deployment-prevalence", "", "--out-dir", "o", cwd=tmp_path)
     assert run.returncode == 2 and "--deployment-prevalence is empty" in run.stderr
+
+
+def test_latex_has_the_deployment_table():
+    from prevalens.exports import latex_tables
+
+    y, p = _data()
+    d = _audit(y, p, n_resamples=100, seed=1, deployment_prevalence="uniform").to_dict()
+    tex = latex_tables(d).decode()
+    assert r"\label{tab:prevalens-deployment}" in tex
+    assert tex.count(r"\begin{table}") == 3
+    plain = latex_tables(_audit(y, p, n_resamples=0).to_dict()).decode()
+    assert "tab:prevalens-deployment" not in plain

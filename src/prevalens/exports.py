@@ -1101,9 +1101,9 @@ def _tex_stack(top: str, bottom: str, align: str = "r") -> str:
     return rf"\prevalensstack{opt}{{{top}}}{{{bottom}}}"
 
 
-def _tex_estimate_stacked(e) -> str:
+def _tex_estimate_stacked(e, bounds=(0.0, 1.0)) -> str:
     """An estimate over its interval (one line when there is no interval)."""
-    text = _tex_num(fmt_marked(e))
+    text = _tex_num(fmt_marked(e, bounds=bounds))
     est, sep, interval = text.partition(" ")
     return _tex_stack(est, interval) if sep else text
 
@@ -1190,8 +1190,10 @@ def _tex_widest(texts) -> str:
 
 
 def latex_tables(d: dict) -> bytes:
-    """Two booktabs tables as a LaTeX fragment to ``\\input``: the headline averages (metrics by
-    micro, macro and weighted) and the per-class metrics (most common class first).
+    """Booktabs tables as a LaTeX fragment to ``\\input``: the headline averages (metrics by
+    micro, macro and weighted), the per-class metrics (most common class first), and, when the
+    audit projected them, the headline metrics at the deployment's prevalence
+    (``tab:prevalens-deployment``).
 
     The fragment starts with a comment saying which packages the preamble needs:
     ``booktabs`` always, ``longtable`` when the per-class table is a ``longtable`` that breaks
@@ -1333,4 +1335,35 @@ def latex_tables(d: dict) -> bytes:
         note=note or None,
         longtable=longtable,
     )
+
+    # 3. at the deployment's prevalence, when projected
+    shift = d.get("prevalence_shift")
+    if shift:
+        signed = {"overall.cohen_kappa", "overall.mcc"}
+        caption = (
+            f"Headline metrics as evaluated and at the deployment's class prevalences "
+            f"({shift['source']}), with {_confidence_text(run)} confidence intervals. Assumed: "
+            f"{shift['assumption']}."
+        )
+        out += [
+            r"\begin{table}[htbp]",
+            r"\centering",
+            r"\small",
+            r"\setlength{\tabcolsep}{4pt}",
+            r"\caption{" + _tex(caption) + r"}\label{tab:prevalens-deployment}",
+            r"\begin{tabular}{lrr}",
+            r"\toprule",
+            _tex_row(["Metric", "As evaluated", "At deployment"]),
+            r"\midrule",
+        ]
+        for i, (key, e) in enumerate(shift["headline"].items()):
+            bounds = (-1.0, 1.0) if key in signed else (0.0, 1.0)
+            cells = [
+                _tex_estimate_stacked(_evaluated(d, key), bounds=bounds),
+                _tex_estimate_stacked(e, bounds=bounds),
+            ]
+            out.append(
+                (_TEX_GAP if i else "") + _tex_row([_tex(SHIFT_METRIC_NAMES.get(key, key))] + cells)
+            )
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return ("\n".join(out) + "\n").encode("utf-8")
