@@ -288,8 +288,8 @@ def test_cli_reads_a_prevalence_file_and_refuses_a_bad_one(cli, tmp_path):
 
 
 def test_clustered_projection_without_an_interval_says_why():
-    """A shifted metric the cluster jackknife cannot vary gets no interval rather than crashing,
-    and a class whose samples all sit in one cluster (leaving it out leaves its row unknown)
+    """A shifted metric the cluster jackknife cannot vary does not crash (precision gets its
+    cluster-robust MOVER interval), and a class whose samples all sit in one cluster (leaving it out leaves its row unknown)
     gives no interval wherever it counts, instead of a falsely narrow one."""
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 40)
@@ -298,7 +298,9 @@ def test_clustered_projection_without_an_interval_says_why():
     shift = _audit(
         y, p, cluster=np.arange(120) // 3, deployment_prevalence="uniform", n_resamples=100, seed=1
     ).prevalence_shift
-    assert shift.per_class[2].metrics["precision"].status == "no_interval"
+    e = shift.per_class[2].metrics["precision"]  # 1 in every member: MOVER still bounds it
+    assert e.estimate == 1.0 and e.ci_low < 1.0 and e.method.startswith("MOVER-R from cluster")
+    assert shift.per_class[2].metrics["f1"].status in ("ok", "no_interval")
     y = np.array([0] * 40 + [1] * 40 + [2] * 3)
     p = y.copy()
     p[::7] = (p[::7] + 1) % 3
