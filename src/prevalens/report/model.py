@@ -893,10 +893,9 @@ def _deployment(ctx: _Context) -> list:
                 t
                 for t in (
                     _capped_note(len(ctx.classes), ctx.max_rows),
-                    "A value there without an interval is the same in every bootstrap replicate "
-                    "(e.g. precision 1: no sample of another class was predicted as the class), "
-                    "so the bootstrap cannot bound it; the evaluated interval shows its "
-                    "uncertainty.",
+                    "An F1 there without an interval is the same in every bootstrap replicate "
+                    "(e.g. 0 for a class never predicted), so the bootstrap cannot bound it; the "
+                    "evaluated interval shows its uncertainty.",
                 )
                 if t
             ),
