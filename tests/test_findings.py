@@ -46,6 +46,7 @@ KINDS = CLAIM_KINDS | {
     "immaterial",
     "no_evidence_of_divergence",
     "no_intervals",
+    "calibration",
 }
 
 
@@ -360,6 +361,20 @@ def cited(f):
         for c in ev["classes"][:10]:
             out += [fmt_number(c["value"], c["value_digits"])]
             out += [fmt(c[k], c["digits"]) for k in ("difference", "ci_low", "ci_high")]
+        return out
+    if kind == "calibration" and fid.startswith("calibration-stratum-"):
+        out = []
+        for what in ("slope", "intercept"):
+            if what in ev:
+                e = ev[what]
+                out += [fmt(e[k], e["digits"]) for k in ("estimate", "ci_low", "ci_high")]
+        return out + [str(ev["family_size"]), str(ev["classes_used"]), str(ev["min_support"])]
+    if kind == "calibration":
+        out = [str(len(f["classes"])), str(ev["family_size"])]
+        for c in ev["classes"][:10]:
+            if c["parameter"] == "intercept":
+                out += [fmt_percent(c["observed"]), fmt_percent(c["expected"])]
+            out += [fmt(c[k], c["digits"]) for k in ("estimate", "ci_low", "ci_high")]
         return out
     if fid == "insufficient-classes":
         return [str(len(f["classes"])), str(ev["min_support"])] + [

@@ -26,6 +26,11 @@ from . import gates as _gates
 from . import metrics as M
 from . import progress
 from . import ranking as R
+from .analyses.calibration import (
+    analyse_calibration,
+    calibration_at_target,
+    calibration_findings,
+)
 from .analyses.context import Context
 from .analyses.divergence import analyse_divergence, with_adjusted
 from .analyses.family import adjust
@@ -278,6 +283,21 @@ def _audit(
     trend, trend_claims = analyse_trend(ctx)
     rows, class_claims = analyse_divergence(ctx)
     claims += gap_claims + trend_claims + class_claims
+    # calibration of the probabilities: its claims join the one family
+    calibration = None
+    if pred.y_score is not None and pred.scores_are_probabilities and not side:
+        if pred.n_classes >= SPARSE_MIN_CLASSES:
+            notes.append(
+                Note(
+                    "calibration-not-computed",
+                    f"Calibration is not computed for {pred.n_classes} classes (it is computed "
+                    f"for up to {SPARSE_MIN_CLASSES - 1}).",
+                )
+            )
+        else:
+            progress.step("auditing: calibration of the probabilities")
+            calibration, cal_claims = analyse_calibration(pred, strata, config)
+            claims += cal_claims
     family = None
     if ctx.has_intervals:
         family = adjust(claims, ctx.alpha, config.divergence_adjustment, config.confidence_level)
@@ -287,6 +307,8 @@ def _audit(
         shift = analyse_shift(
             ctx, shift_plan, cluster_cells=pred.cluster_cells() if pred.clustered else None
         )
+        if calibration is not None:  # the probabilities there, as they are and corrected
+            shift = replace(shift, calibration=calibration_at_target(pred, shift.target, config))
     by_key = {c.key: c for c in claims}
     divergence = with_adjusted(rows, by_key, config.divergence_adjustment, config.min_effect)
     diverging = {r.label for r in divergence if r.diverges}
@@ -309,10 +331,14 @@ def _audit(
         )
     )
 
+    rank = {"high": 0, "medium": 1, "low": 2, "info": 3}
+    if calibration is not None and family is not None:
+        said = calibration_findings(calibration, by_key, config, family.size)
+        if said:  # in their place among the findings, most severe first
+            findings = tuple(sorted((*findings, *said), key=lambda f: rank.get(f.severity, 4)))
     if shift is not None:
         projected = shift_finding(shift, averages, overall, row_sums(cm), config)
         if projected is not None:  # in its place among the findings, most severe first
-            rank = {"high": 0, "medium": 1, "low": 2, "info": 3}
             findings = tuple(sorted((*findings, projected), key=lambda f: rank.get(f.severity, 4)))
     result = AuditResult(
         run=_run_info(pred, config, command),
@@ -345,6 +371,7 @@ def _audit(
         family=family if family is not None else _no_family(config),
         curves=None if side else _curves(pred, config),
         prevalence_shift=shift,
+        calibration=calibration,
     )
     result = replace(
         result,

@@ -386,6 +386,21 @@ class AuditConfig:
         describe="{value} on the metric's scale: a difference is claimed only when its adjusted "
         "interval excludes 0 and it is at least this large",
     )
+    calibration_bins: int = _opt(
+        10,
+        "equal-mass bins per class for the calibration of probabilities (reliability curves, "
+        "ECE, Brier decomposition)",
+        "int",
+        "statistics",
+        minimum=2,
+    )
+    calibration_tolerance: float = _opt(
+        1.25,
+        "a calibration finding needs the intercept's odds ratio or the slope beyond this factor "
+        "either way (1.25: slope outside 0.8 to 1.25)",
+        "float",
+        "statistics",
+    )
     score_bootstrap_max_work: float = _opt(
         1e7,
         "largest N*K*B for which score metrics are bootstrapped over samples (above it: "
@@ -558,6 +573,13 @@ def _check_config(c: AuditConfig) -> None:
     me = c.min_effect
     if isinstance(me, bool) or not isinstance(me, (int, float)) or not 0 <= me < 1:
         raise ConfigError(f"`min_effect` must be a number in [0, 1) (e.g. 0.05); got {me!r}")
+    if not whole(c.calibration_bins) or c.calibration_bins < 2:
+        raise ConfigError(
+            f"`calibration_bins` must be a whole number >= 2 (e.g. 10); got {c.calibration_bins!r}"
+        )
+    ct = c.calibration_tolerance
+    if isinstance(ct, bool) or not isinstance(ct, (int, float)) or not ct > 1:
+        raise ConfigError(f"`calibration_tolerance` must be a number > 1 (e.g. 1.25); got {ct!r}")
     w = c.score_bootstrap_max_work
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
         raise ConfigError(f"`score_bootstrap_max_work` must be a number >= 0; got {w!r}")

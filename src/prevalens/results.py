@@ -49,6 +49,11 @@ __all__ = [
     "FamilyInfo",
     "Finding",
     "Note",
+    "ShiftCalibration",
+    "ReliabilityBin",
+    "CalibrationClass",
+    "CalibrationStratum",
+    "Calibration",
     "AuditResult",
     "load_schema",
 ]
@@ -910,6 +915,55 @@ class SweepPoint:
 
 
 @dataclass(frozen=True)
+class ShiftCalibration:
+    """A class's probabilities at the deployment's prevalence: the target prevalence, the mean
+    probability there as the scores are (``raw_mean``) and after the prior-shift correction
+    (``adjusted_mean``), the calibration-in-the-large of the raw probabilities there, and the
+    calibration-in-the-large and slope of the corrected ones."""
+
+    label: Any
+    target_prevalence: float
+    raw_mean: float
+    adjusted_mean: float
+    raw_intercept: Estimate
+    intercept: Estimate
+    slope: Estimate
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "target_prevalence": self.target_prevalence,
+            "raw_mean": json_number(self.raw_mean),
+            "adjusted_mean": json_number(self.adjusted_mean),
+            "raw_intercept": self.raw_intercept.to_dict(),
+            "intercept": self.intercept.to_dict(),
+            "slope": self.slope.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ShiftCalibration:
+        return cls(
+            d["label"],
+            d["target_prevalence"],
+            _from_num(d.get("raw_mean")),
+            _from_num(d.get("adjusted_mean")),
+            Estimate.from_dict(d["raw_intercept"]),
+            Estimate.from_dict(d["intercept"]),
+            Estimate.from_dict(d["slope"]),
+        )
+
+    def __eq__(self, other):
+        if not isinstance(other, ShiftCalibration):
+            return NotImplemented
+        return tuple(map(_nan_key, vars(self).values())) == tuple(
+            map(_nan_key, vars(other).values())
+        )
+
+    def __hash__(self):
+        return hash(self.label)
+
+
+@dataclass(frozen=True)
 class PrevalenceShift:
     """The label metrics projected to the deployment's class prevalences (label shift; see
     :mod:`prevalens.analyses.shift`): how the target was given (``source``), the assumption, the
@@ -925,9 +979,11 @@ class PrevalenceShift:
     headline: dict
     sweep_stratum: str
     sweep: tuple
+    #: per class, the probabilities' calibration at the target (empty without probabilities)
+    calibration: tuple = ()
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "source": self.source,
             "assumption": self.assumption,
             "method": self.method,
@@ -937,6 +993,9 @@ class PrevalenceShift:
             "sweep_stratum": self.sweep_stratum,
             "sweep": [p.to_dict() for p in self.sweep],
         }
+        if self.calibration:
+            out["calibration"] = [c.to_dict() for c in self.calibration]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping) -> PrevalenceShift:
@@ -949,6 +1008,187 @@ class PrevalenceShift:
             _est_map_from(d["headline"]),
             d["sweep_stratum"],
             tuple(SweepPoint.from_dict(p) for p in d["sweep"]),
+            tuple(ShiftCalibration.from_dict(c) for c in d.get("calibration", ())),
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# calibration of the probabilities (prevalens.analyses.calibration)
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One bin of a reliability curve: the range and mean of its probabilities, its rows, the
+    observed frequency and that frequency's pointwise interval."""
+
+    low: float
+    high: float
+    n: int
+    mean_score: float
+    observed: float
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict:
+        return {
+            "low": self.low,
+            "high": self.high,
+            "n": self.n,
+            "mean_score": self.mean_score,
+            "observed": self.observed,
+            "ci_low": json_number(self.ci_low),
+            "ci_high": json_number(self.ci_high),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ReliabilityBin:
+        return cls(
+            d["low"],
+            d["high"],
+            d["n"],
+            d["mean_score"],
+            d["observed"],
+            _from_num(d.get("ci_low")),
+            _from_num(d.get("ci_high")),
+        )
+
+    def __eq__(self, other):
+        if not isinstance(other, ReliabilityBin):
+            return NotImplemented
+        return tuple(map(_nan_key, vars(self).values())) == tuple(
+            map(_nan_key, vars(other).values())
+        )
+
+    def __hash__(self):
+        return hash(tuple(map(_nan_key, vars(self).values())))
+
+
+@dataclass(frozen=True)
+class CalibrationClass:
+    """One class's calibration (one-vs-rest): its observed prevalence against its mean predicted
+    probability, calibration-in-the-large (``intercept``, log-odds; > 0: probabilities too low),
+    calibration ``slope`` (< 1: over-confident), debiased RMS ``ece``, the Brier score's parts
+    (``reliability``, ``resolution``, ``uncertainty``, ``within_bin``) and the reliability
+    curve's ``bins``."""
+
+    label: Any
+    stratum: str | None
+    support: int
+    observed: float
+    expected: float
+    intercept: Estimate
+    slope: Estimate
+    ece: Estimate
+    brier: dict
+    bins: tuple
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "stratum": self.stratum,
+            "support": self.support,
+            "observed": self.observed,
+            "expected": self.expected,
+            "intercept": self.intercept.to_dict(),
+            "slope": self.slope.to_dict(),
+            "ece": self.ece.to_dict(),
+            "brier": dict(self.brier),
+            "bins": [b.to_dict() for b in self.bins],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> CalibrationClass:
+        return cls(
+            d["label"],
+            d.get("stratum"),
+            d["support"],
+            d["observed"],
+            d["expected"],
+            Estimate.from_dict(d["intercept"]),
+            Estimate.from_dict(d["slope"]),
+            Estimate.from_dict(d["ece"]),
+            dict(d["brier"]),
+            tuple(ReliabilityBin.from_dict(b) for b in d["bins"]),
+        )
+
+
+@dataclass(frozen=True)
+class CalibrationStratum:
+    """A prevalence stratum's calibration: the classwise ECE of its ``n_classes`` classes, and
+    the mean intercept and slope over the ``n_used`` of them with at least ``min_support``
+    samples."""
+
+    stratum: str
+    n_classes: int
+    n_used: int
+    ece: Estimate
+    intercept: Estimate
+    slope: Estimate
+
+    def to_dict(self) -> dict:
+        return {
+            "stratum": self.stratum,
+            "n_classes": self.n_classes,
+            "n_used": self.n_used,
+            "ece": self.ece.to_dict(),
+            "intercept": self.intercept.to_dict(),
+            "slope": self.slope.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> CalibrationStratum:
+        return cls(
+            d["stratum"],
+            d["n_classes"],
+            d["n_used"],
+            Estimate.from_dict(d["ece"]),
+            Estimate.from_dict(d["intercept"]),
+            Estimate.from_dict(d["slope"]),
+        )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The calibration of the probabilities (see :mod:`prevalens.analyses.calibration`): the
+    method in words, the bins, the materiality tolerance, the classwise and top-label ECE, the
+    top label's reliability curve, the Brier score's parts summed over classes, per class and by
+    stratum."""
+
+    method: str
+    n_bins: int
+    tolerance: float
+    classwise_ece: Estimate
+    top_label_ece: Estimate
+    top_label_bins: tuple
+    brier: dict
+    per_class: tuple
+    strata: tuple
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "n_bins": self.n_bins,
+            "tolerance": self.tolerance,
+            "classwise_ece": self.classwise_ece.to_dict(),
+            "top_label_ece": self.top_label_ece.to_dict(),
+            "top_label_bins": [b.to_dict() for b in self.top_label_bins],
+            "brier": dict(self.brier),
+            "per_class": [c.to_dict() for c in self.per_class],
+            "strata": [s.to_dict() for s in self.strata],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Calibration:
+        return cls(
+            d["method"],
+            d["n_bins"],
+            d["tolerance"],
+            Estimate.from_dict(d["classwise_ece"]),
+            Estimate.from_dict(d["top_label_ece"]),
+            tuple(ReliabilityBin.from_dict(b) for b in d["top_label_bins"]),
+            dict(d["brier"]),
+            tuple(CalibrationClass.from_dict(c) for c in d["per_class"]),
+            tuple(CalibrationStratum.from_dict(s) for s in d["strata"]),
         )
 
 
@@ -987,6 +1227,7 @@ class AuditResult:
     gates: dict | None = None
     baseline: dict | None = None
     prevalence_shift: PrevalenceShift | None = None
+    calibration: Calibration | None = None
     schema: str = SCHEMA_ID
 
     # -- views -------------------------------------------------------------------------------
@@ -1087,6 +1328,8 @@ class AuditResult:
             out["curves"] = self.curves
         if self.prevalence_shift is not None:
             out["prevalence_shift"] = self.prevalence_shift.to_dict()
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.to_dict()
         if self.gates is not None:
             out["gates"] = self.gates
         if self.baseline is not None:
@@ -1129,6 +1372,9 @@ class AuditResult:
             prevalence_shift=None
             if d.get("prevalence_shift") is None
             else PrevalenceShift.from_dict(d["prevalence_shift"]),
+            calibration=None
+            if d.get("calibration") is None
+            else Calibration.from_dict(d["calibration"]),
             gates=d.get("gates"),
             baseline=d.get("baseline"),
         )

@@ -55,6 +55,8 @@ class Claim:
     scope: str | None = None  # what the claim's estimand covers, when it is not what is shown
     #: why an ineligible claim is not made, when it is not that its classes are below min_support
     not_made: str | None = None
+    #: how the test and its adjusted interval are made, when not by the default rules below
+    method: str | None = None
     p: float = math.nan
     level: float = math.nan
     low: float = math.nan
@@ -81,7 +83,9 @@ class Claim:
         if not np.isfinite(self.p):
             return None
         method = (
-            "MOVER with Clopper-Pearson limits at the adjusted level; p by inverting it"
+            self.method
+            if self.method is not None
+            else "MOVER with Clopper-Pearson limits at the adjusted level; p by inverting it"
             if self.interval_at is not None
             else "normal, bootstrap or DeLong standard error"
             if self.df is None
