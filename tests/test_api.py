@@ -211,7 +211,14 @@ def test_run_audit_writes_what_the_cli_writes(tmp_path, monkeypatch):
 
 def test_render_and_write_from_python(tmp_path, example_result):
     files = pv.render(example_result, ["json", "md", "csv"])
-    assert sorted(files) == ["headline.csv", "per_class.csv", "results.json", "summary.md"]
+    assert sorted(files) == [
+        "calibration.csv",  # the example's scores are probabilities
+        "calibration_bins.csv",
+        "headline.csv",
+        "per_class.csv",
+        "results.json",
+        "summary.md",
+    ]
     assert files["results.json"] == example_result.to_json().encode()
     written = pv.write(example_result, tmp_path / "out", ["md"])
     assert [p.name for p in written] == ["summary.md"]

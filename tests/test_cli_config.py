@@ -739,7 +739,15 @@ def test_same_inputs_config_and_seed_give_byte_identical_outputs(cli, tmp_path, 
     repro_b = _scheduled_dir(tmp_path / "repro_b")
     _ok(cli(*REPRO_ARGS, cwd=repro_b))
     a, b = scheduled.out, repro_b / "out"
-    names = ["headline.csv", "per_class.csv", "results.json", "summary.md", "tables.tex"]
+    names = [
+        "calibration.csv",  # the example's scores are probabilities
+        "calibration_bins.csv",
+        "headline.csv",
+        "per_class.csv",
+        "results.json",
+        "summary.md",
+        "tables.tex",
+    ]
     assert _listing(a) == names and _listing(b) == names  # and no temporary file
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
@@ -814,6 +822,8 @@ def test_failure_while_writing_leaves_previous_outputs_untouched(cli, tmp_path, 
     line = _assert_one_line_error(proc)
     assert "cannot write" in line
     assert _listing(out) == [
+        "calibration.csv",
+        "calibration_bins.csv",
         "headline.csv",
         "per_class.csv",
         "results.json",
@@ -1481,10 +1491,11 @@ def _latex_check(tex: str) -> None:
             assert stack and stack.pop() == env, f"\\end{{{env}}} does not close {stack}"
     assert stack == []
     tabulars = re.findall(r"\\begin\{(?:tabular|longtable)\}\{([lrc]+)\}", tex)
-    assert len(tabulars) == 2
+    n_tables = 2 + ("tab:prevalens-calibration" in tex)  # with probabilities: the calibration
+    assert len(tabulars) == n_tables
     for rule in ("toprule", "midrule", "bottomrule"):
-        assert tex.count("\\" + rule) == 2, rule
-    assert tex.count(r"\caption{") == 2
+        assert tex.count("\\" + rule) == n_tables, rule
+    assert tex.count(r"\caption{") == n_tables
     assert r"\label{tab:prevalens-headline}" in tex and r"\label{tab:prevalens-per-class}" in tex
     # every row of each table has as many cells as its column spec
     for block, spec in zip(re.findall(r"\\toprule\n(.*?)\\bottomrule", tex, re.S), tabulars):
@@ -1535,7 +1546,14 @@ def test_render_reproduces_the_exports_byte_for_byte(cli, tmp_path, scheduled):
         )
     )
     assert proc.stderr == ""
-    names = ["headline.csv", "per_class.csv", "summary.md", "tables.tex"]
+    names = [
+        "calibration.csv",
+        "calibration_bins.csv",
+        "headline.csv",
+        "per_class.csv",
+        "summary.md",
+        "tables.tex",
+    ]
     assert _listing(rendered) == names
     for name in names:
         assert (rendered / name).read_bytes() == (audited / name).read_bytes(), name

@@ -42,6 +42,8 @@ from prevalens.exceptions import ConfigError
 from prevalens.exports import (
     EXPORTS,
     HEADLINE_COLUMNS,
+    calibration_bins_csv,
+    calibration_csv,
     export_files,
     headline_csv,
     latex_tables,
@@ -664,6 +666,7 @@ def test_markdown_hostile_text_is_inert(hostile):
         f"## {h}" for h in _md_sections(text)
     ]
     assert set(_md_sections(text)) == {
+        "Calibration",
         "Headline metrics",
         "Overall",
         "Micro-macro gap",
@@ -894,7 +897,7 @@ def test_latex_structure(d):
         assert depth >= 0
     assert depth == 0
     tables = _tex_tables(text)
-    assert len(tables) == 2
+    assert len(tables) == 2 + bool(d.get("calibration"))  # tab:prevalens-calibration
     for table in tables:
         n_cols = len(table["spec"])
         for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
@@ -907,7 +910,9 @@ def test_latex_structure(d):
         assert rows
         for row in rows:
             assert len(re.findall(r"(?<!\\)&", row)) == n_cols - 1, row
-    assert text.count(r"\begin{table}") == (1 if tables[1]["env"] == "longtable" else 2)
+    assert text.count(r"\begin{table}") == (1 if tables[1]["env"] == "longtable" else 2) + bool(
+        d.get("calibration")
+    )
 
 
 def test_latex_header_comment(d):
@@ -980,7 +985,7 @@ def test_latex_per_class_rows(d):
             _assert_shows(_tex_estimate(cell), c["metrics"][m])
     level = f"{d['run']['confidence_level']:.0%}".replace("%", r"\%")
     captions = re.findall(r"\\caption\{(.*?)\}\\label", text)
-    assert len(captions) == 2 and all(level in cap for cap in captions)
+    assert len(captions) == 2 + bool(d.get("calibration")) and all(level in cap for cap in captions)
     if d["run"]["n_resamples"]:
         assert "BCa bootstrap" in captions[0] and f"B = {d['run']['n_resamples']:,}" in captions[0]
 
@@ -1109,11 +1114,9 @@ def test_latex_marks_insufficient_and_divergent_classes(page_filling, example):
             assert sum(mark in _tex_class(r[0])[2] for r in rows) == n_flagged
             if flag in flags:  # and a note under the table says what the mark means
                 word = "insufficient: fewer than" if flag == "insufficient" else "diverges:"
-                note = text.split(
-                    r"\end{tabular}"
-                    if r"\end{tabular}" in text.split("tab:prevalens-per-class")[1]
-                    else r"\end{longtable}"
-                )[-1]
+                after = text.split(r"\label{tab:prevalens-per-class}")[1]
+                end = r"\end{longtable}" if r"\end{longtable}" in after else r"\end{tabular}"
+                note = after.split(end, 1)[1].split("tab:prevalens-calibration")[0]
                 assert word in note, (flag, note[:300])
     assert any("insufficient" in c["flags"] for d in page_filling.values() for c in d["per_class"])
     assert any("diverges" in c["flags"] for d in page_filling.values() for c in d["per_class"])
@@ -1136,11 +1139,13 @@ def test_latex_marks_insufficient_and_divergent_classes(page_filling, example):
 )
 def test_export_files_names(example, formats, names):
     out = export_files(example, formats)
-    assert list(out) == names
+    # the example's scores are probabilities: its calibration's two CSV files come last
+    calibration = ["calibration.csv", "calibration_bins.csv"] if "per_class.csv" in names else []
+    assert list(out) == names + calibration
     assert all(isinstance(v, bytes) and v for v in out.values())
-    assert sorted(n for f in EXPORTS for n in EXPORTS[f]) == sorted(
-        export_files(example, list(EXPORTS))
-    )
+    assert sorted(
+        [n for f in EXPORTS for n in EXPORTS[f]] + ["calibration.csv", "calibration_bins.csv"]
+    ) == sorted(export_files(example, list(EXPORTS)))
 
 
 def test_export_files_are_the_functions_and_deterministic(d):
@@ -1152,6 +1157,11 @@ def test_export_files_are_the_functions_and_deterministic(d):
         "headline.csv": headline_csv(d),
         "summary.md": markdown_summary(d),
         "tables.tex": latex_tables(d),
+        **(
+            {"calibration.csv": calibration_csv(d), "calibration_bins.csv": calibration_bins_csv(d)}
+            if d.get("calibration")
+            else {}
+        ),
     }
     for data in out.values():
         data.decode("utf-8")  # valid UTF-8

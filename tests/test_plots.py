@@ -550,7 +550,7 @@ def test_figure_files_are_vector_and_deterministic(tmp_path, results):
             assert any("/FontFile2" in o for o in objs)
     assert files["figures/strata.svg"] == plots.strata_plot(d).svg.encode("utf-8")
     assert set(figure_files(results["no_scores"], kinds="svg")) == {
-        f"figures/{n}.svg" for k, n in FIGURE_FILES.items() if k != "curves"
+        f"figures/{n}.svg" for k, n in FIGURE_FILES.items() if k not in ("curves", "reliability")
     }
     with pytest.raises(pv.ConfigError, match="unknown figure format"):
         figure_files(d, kinds=("png",))

@@ -100,7 +100,7 @@ EPOCH = "1700000000"  # 2023-11-14T22:13:20Z
 EPOCH_UTC = "2023-11-14T22:13:20Z"
 EXAMPLE_INPUT_NAME = "example_digits.csv (bundled with prevalens)"  # what the CLI records
 ATTACHMENTS = {"results.json", "per_class.csv"}
-SECTION_COUNT = 11
+SECTION_COUNT = 12  # with "Calibration" (the example's scores are probabilities)
 CAP = inspect.signature(build_report_model).parameters["max_rows"].default
 A4_WIDTH_PT = 595.276
 SIDE_MARGIN_PT = 18 / 25.4 * 72  # report.css: @page margin 22mm 18mm 20mm 18mm
@@ -617,7 +617,8 @@ def test_html_metadata(example):
 
 def test_figures_are_base64_svg_with_alt_text(report):
     figures = report.doc.figures
-    expected = 6 if report.d["data"]["has_scores"] else 5
+    # with scores: the ROC and PR curves; with probabilities: the reliability curves
+    expected = 5 + bool(report.d["data"]["has_scores"]) + bool(report.d.get("calibration"))
     assert len(figures) == expected
     for fig in figures:
         prefix = "data:image/svg+xml;base64,"
@@ -659,6 +660,7 @@ def test_section_headings_and_contents(example):
         "Where rare classes diverge",
         "Per-class results",
         "Confusion analysis",
+        "Calibration",
         "Limitations and alerts",
         "Reproducibility",
         "Sign-off",

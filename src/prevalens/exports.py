@@ -36,6 +36,7 @@ from .formatting import (
     fmt_estimate,
     fmt_gate_value,
     fmt_level,
+    fmt_number,
     fmt_percent,
     fmt_signed,
     metric_name,
@@ -59,6 +60,9 @@ __all__ = [
     "export_files",
     "per_class_csv",
     "prevalence_shift_csv",
+    "prevalence_shift_calibration_csv",
+    "calibration_csv",
+    "calibration_bins_csv",
     "headline_csv",
     "markdown_summary",
     "latex_tables",
@@ -119,7 +123,11 @@ def export_files(d: dict, formats) -> dict[str, bytes]:
     d : dict
         The results dict (``AuditResult.to_dict()`` or the parsed ``results.json``).
     formats : iterable of {"csv", "md", "tex"}
-        ``csv`` gives ``per_class.csv`` and ``headline.csv``; ``md`` gives ``summary.md``;
+        ``csv`` gives ``per_class.csv`` and ``headline.csv`` (and ``prevalence_shift.csv``
+        when the audit projected to a deployment's prevalence, with
+        ``prevalence_shift_calibration.csv`` when its scores are probabilities too,
+        ``calibration.csv`` and
+        ``calibration_bins.csv`` when its scores are probabilities); ``md`` gives ``summary.md``;
         ``tex`` gives ``tables.tex`` (see :data:`EXPORTS`). A single name may be passed as a
         string. Repeated names count once.
 
@@ -151,6 +159,11 @@ def export_files(d: dict, formats) -> dict[str, bytes]:
     out = {name: makers[name](d) for fmt in EXPORTS if fmt in wanted for name in EXPORTS[fmt]}
     if "csv" in wanted and d.get("prevalence_shift"):
         out["prevalence_shift.csv"] = prevalence_shift_csv(d)
+        if d["prevalence_shift"].get("calibration"):
+            out["prevalence_shift_calibration.csv"] = prevalence_shift_calibration_csv(d)
+    if "csv" in wanted and d.get("calibration"):
+        out["calibration.csv"] = calibration_csv(d)
+        out["calibration_bins.csv"] = calibration_bins_csv(d)
     return out
 
 
@@ -554,6 +567,27 @@ def markdown_summary(d: dict) -> bytes:
         lines += _md_table(
             ["Metric", "As evaluated", "At the deployment's prevalence"], rows, "lrr"
         )
+        lines += _md_shift_calibration(d, shift)
+
+    cal = d.get("calibration")
+    if cal:
+        lines += ["## Calibration", "", _md(calibration_method_text(cal)), ""]
+        if cal.get("strata"):
+            lines += _md_table(
+                ["Stratum", "Classes", "ECE", "Mean intercept", "Mean slope"],
+                [
+                    [
+                        _md(s["stratum"]),
+                        f"{s['n_classes']} ({s['n_used']} with enough samples)",
+                        fmt_marked(s["ece"], bounds=(0.0,)),
+                        fmt_marked(s["intercept"], bounds=(0.0,)),
+                        fmt_marked(s["slope"], bounds=(0.0, 1.0)),
+                    ]
+                    for s in cal["strata"]
+                ],
+                "lrrrr",
+            )
+        lines += [_md(calibration_overall_text(cal)), ""]
 
     if any(APPROXIMATE_MARK in line for line in lines):
         lines += [
@@ -627,6 +661,282 @@ def prevalence_shift_csv(d: dict) -> bytes:
     for p in shift["sweep"]:
         for metric, e in p["metrics"].items():
             add("sweep", f"{p['factor']:g}", metric, p["share"], e)
+    return _csv_bytes(rows)
+
+
+#: Columns of :func:`prevalence_shift_calibration_csv`.
+SHIFT_CALIBRATION_COLUMNS = (
+    "label",
+    "target_prevalence",
+    "raw_mean",
+    "adjusted_mean",
+    "raw_intercept",
+    "raw_intercept_ci_low",
+    "raw_intercept_ci_high",
+    "raw_intercept_status",
+    "intercept",
+    "intercept_status",
+    "slope",
+    "slope_status",
+)
+
+
+def prevalence_shift_calibration_csv(d: dict) -> bytes:
+    """The probabilities' calibration at the deployment's prevalence as CSV, one row per class
+    in the order of ``d["prevalence_shift"]["calibration"]`` (class order): the columns of
+    :data:`SHIFT_CALIBRATION_COLUMNS`. ``raw_mean`` is the class's mean predicted probability at
+    the target as scored, ``adjusted_mean`` after the prior-shift correction; ``raw_intercept``
+    the calibration-in-the-large of the probabilities as scored there, with its interval;
+    ``intercept`` and ``slope`` those of the corrected probabilities, point estimates (status
+    ``no_interval``). Undefined numbers are empty cells; the CSV rules of :func:`per_class_csv`
+    apply."""
+    rows: list[list] = [list(SHIFT_CALIBRATION_COLUMNS)]
+    for c in d["prevalence_shift"].get("calibration") or ():
+        raw = c.get("raw_intercept") or {}
+        intercept, slope = c.get("intercept") or {}, c.get("slope") or {}
+        rows.append(
+            [
+                _cell(c["label"]),
+                _num(c.get("target_prevalence")),
+                _num(c.get("raw_mean")),
+                _num(c.get("adjusted_mean")),
+                _num(raw.get("estimate")),
+                _num(raw.get("ci_low")),
+                _num(raw.get("ci_high")),
+                _cell(raw.get("status") or ""),
+                _num(intercept.get("estimate")),
+                _cell(intercept.get("status") or ""),
+                _num(slope.get("estimate")),
+                _cell(slope.get("status") or ""),
+            ]
+        )
+    return _csv_bytes(rows)
+
+
+def shift_calibration_text(shift: dict, level: str, findings: list | tuple = ()) -> str:
+    """How the probabilities are judged at the deployment's prevalence (the paragraph above the
+    report's table; ``level`` such as ``"95%"``). ``findings`` are the audit's (JSON form): when
+    some say the probabilities are miscalibrated on the evaluation set, the paragraph says that
+    the correction's assumption does not hold for them."""
+    cal = shift.get("calibration") or ()
+    method = next(
+        (
+            _DF_NOTE.sub("", c["raw_intercept"]["method"])
+            for c in cal
+            if c["raw_intercept"].get("ci_low") is not None and c["raw_intercept"].get("method")
+        ),
+        None,
+    )
+    intervals = (
+        f"The intercept of the probabilities as scored has a {level} interval, from the {method}; "
+        "the "
+        if method
+        else "No interval was computed for the probabilities as scored; the "
+    )
+    return (
+        "When the class prevalences change, probabilities calibrated on the evaluation set are "
+        "no longer calibrated at the deployment. The prior-shift correction multiplies each "
+        "probability p_k by target_k / prevalence_k and renormalises every row to sum to 1 "
+        "(Saerens, Latinne & Decaestecker 2002); it is valid under label shift when the "
+        "probabilities are calibrated on the evaluation set. Calibration at the deployment's "
+        "prevalence is judged by weighting every evaluation row by target / prevalence of its "
+        "class. The intercept (calibration-in-the-large, log-odds) is above 0 when the "
+        "probabilities are too low there (below 0: too high); the slope is below 1 when they are "
+        f"too extreme (above 1: too cautious). {intervals}corrected intercept and slope are point "
+        "values, without an interval, because importance-weighted intervals covered only "
+        "0.84\u20130.93 of the time in simulation (a rare class's few rows carry much of the "
+        "weight)."
+    ) + _assumption_broken(findings)
+
+
+def _assumption_broken(findings) -> str:
+    """A sentence when calibration findings say the evaluation's probabilities are not
+    calibrated (the prior-shift correction assumes they are)."""
+    found = [f for f in findings if f.get("kind") == "calibration"]
+    if not found:
+        return ""
+    classes = {str(c) for f in found for c in f.get("classes", ())}
+    whom = (
+        f"{len(classes)} class(es)' probabilities are"
+        if classes
+        else "some strata's probabilities are"
+    )
+    return (
+        f" On the evaluation set {whom} not calibrated (see the calibration findings), so the "
+        "correction's assumption does not hold for them and their corrected probabilities "
+        "carry that miscalibration to the deployment."
+    )
+
+
+#: A raw intercept's method ends with its effective degrees of freedom, which differ by class.
+_DF_NOTE = re.compile(r" \(df=[^)]*\)$")
+
+#: Headers of the table of the probabilities at the deployment's prevalence (summary.md; the
+#: report splits them over two lines).
+SHIFT_CALIBRATION_HEADER = (
+    "Class",
+    "Deployment",
+    "Mean probability as scored",
+    "Intercept as scored",
+    "Mean probability corrected",
+    "Intercept corrected (point)",
+    "Slope corrected (point)",
+)
+
+
+def shift_calibration_cells(c: dict) -> list[str]:
+    """A class's formatted numbers at the deployment's prevalence, after its label: target
+    prevalence, mean probability as scored, its intercept [interval], mean probability corrected,
+    the corrected intercept and slope (point values)."""
+    return [
+        fmt_percent(c.get("target_prevalence")),
+        fmt_percent(c.get("raw_mean")),
+        fmt_marked(c["raw_intercept"], bounds=(0.0,)),
+        fmt_percent(c.get("adjusted_mean")),
+        fmt_number(c["intercept"].get("estimate"), bounds=(0.0,)),
+        fmt_number(c["slope"].get("estimate"), bounds=(0.0, 1.0)),
+    ]
+
+
+#: Classes of the Markdown summary's table of the probabilities at the deployment's prevalence
+#: (the rarest, when there are more; all of them are in prevalence_shift_calibration.csv).
+SHIFT_CALIBRATION_MD_ROWS = 20
+
+
+def _md_shift_calibration(d: dict, shift: dict) -> list:
+    """The summary's table of the probabilities at the deployment's prevalence (none without
+    probabilities): the classes most common first, the rarest ones when there are many."""
+    cal = shift.get("calibration")
+    if not cal:
+        return []
+    by_label = {str(c["label"]): c for c in cal}
+    classes = [c for c in _by_prevalence(d) if str(c["label"]) in by_label]
+    shown = classes[-SHIFT_CALIBRATION_MD_ROWS:]
+    rows = [[_md(c["label"]), *shift_calibration_cells(by_label[str(c["label"])])] for c in shown]
+    lines = [
+        "Probabilities at the deployment's prevalence: as scored, and after the prior-shift "
+        "correction p_k \u00d7 target_k / prevalence_k renormalised (valid under label shift "
+        "when the probabilities are calibrated on the evaluation set); judged by weighting the "
+        "evaluation rows by target / prevalence of their class. Intercept above 0: too low "
+        "there. The corrected intercept and slope are point values (no interval).",
+        "",
+    ]
+    lines += _md_table(list(SHIFT_CALIBRATION_HEADER), rows, "lrrrrrr")
+    if len(shown) < len(classes):
+        lines += [
+            f"The {len(shown)} rarest of {len(classes)} classes; all of them are in "
+            "prevalence_shift_calibration.csv.",
+            "",
+        ]
+    return lines
+
+
+_CALIBRATION_ESTIMATES = ("intercept", "slope", "ece")
+_BRIER_PARTS = ("reliability", "resolution", "uncertainty", "within_bin")
+
+
+def calibration_method_text(cal: dict) -> str:
+    """The calibration's method in words, and how to read the intercept and slope."""
+    return (
+        f"Calibration of the predicted probabilities, per class (one-vs-rest), by stratum and "
+        f"for the top label. Method: {cal['method']}. The intercept (calibration-in-the-large, "
+        "log-odds) is 0 when the probabilities are right on average and above 0 when they are "
+        "too low (below 0: too high); the slope is 1 when they are right and below 1 when they "
+        "are too extreme (over-confident; above 1: under-confident). ECE is the expected "
+        "calibration error at these bins, 0 for perfect calibration."
+    )
+
+
+def fmt_brier(x) -> str:
+    """A part of the Brier decomposition, with 4 decimals."""
+    return fmt_number(x, 4, bounds=(0.0,))
+
+
+def calibration_overall_text(cal: dict) -> str:
+    """Classwise and top-label ECE, and the Brier decomposition with its sum (the Brier
+    score)."""
+    b = cal["brier"]
+    total = b["reliability"] - b["resolution"] + b["uncertainty"] + b["within_bin"]
+    return (
+        f"Classwise ECE {fmt_marked(cal['classwise_ece'], bounds=(0.0,))}; top-label ECE "
+        f"{fmt_marked(cal['top_label_ece'], bounds=(0.0,))}. Brier score decomposition "
+        f"(summed over classes, at {cal['n_bins']} bins per class): reliability "
+        f"{fmt_brier(b['reliability'])} \u2212 resolution {fmt_brier(b['resolution'])} + "
+        f"uncertainty {fmt_brier(b['uncertainty'])} + within-bin {fmt_brier(b['within_bin'])} "
+        f"= Brier score {fmt_brier(total)}."
+    )
+
+
+def calibration_csv(d: dict) -> bytes:
+    """The calibration per class as CSV, one row per class in the order of
+    ``d["calibration"]["per_class"]``.
+
+    Columns: ``label, stratum, support, observed, expected``, then for ``intercept``, ``slope``
+    and ``ece`` the estimate and ``<name>_ci_low, <name>_ci_high, <name>_status``, then the
+    Brier score's parts ``brier_reliability, brier_resolution, brier_uncertainty,
+    brier_within_bin``. ``observed`` is the class's prevalence, ``expected`` its mean predicted
+    probability. The CSV rules of :func:`per_class_csv` apply.
+    """
+    cal = d["calibration"]
+    header = ["label", "stratum", "support", "observed", "expected"]
+    for name in _CALIBRATION_ESTIMATES:
+        header += [name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_status"]
+    header += [f"brier_{p}" for p in _BRIER_PARTS]
+    rows = [header]
+    for c in cal["per_class"]:
+        row = [
+            _cell(c["label"]),
+            _cell(c.get("stratum") or ""),
+            c["support"],
+            _num(c["observed"]),
+            _num(c["expected"]),
+        ]
+        for name in _CALIBRATION_ESTIMATES:
+            e = c.get(name) or {}
+            row += [
+                _num(e.get("estimate")),
+                _num(e.get("ci_low")),
+                _num(e.get("ci_high")),
+                _cell(e.get("status") or ""),
+            ]
+        row += [_num((c.get("brier") or {}).get(p)) for p in _BRIER_PARTS]
+        rows.append(row)
+    return _csv_bytes(rows)
+
+
+def calibration_bins_csv(d: dict) -> bytes:
+    """The reliability curves as CSV, one row per bin: ``curve, label, bin, low, high, n,
+    mean_score, observed, ci_low, ci_high``. ``curve`` is ``class`` for a class's curve (every
+    class's bins in class order, ``label`` the class) and ``top_label`` for the top label's
+    (its bins last, ``label`` empty), so no class label can pass for the top-label curve.
+    ``bin`` counts from 1; ``low`` and ``high`` are the smallest and largest probability in the
+    bin, ``mean_score`` their mean, ``observed`` the event's frequency in the bin and ``ci_low``,
+    ``ci_high`` its pointwise interval."""
+    cal = d["calibration"]
+    rows: list[list] = [
+        ["curve", "label", "bin", "low", "high", "n", "mean_score", "observed", "ci_low", "ci_high"]
+    ]
+
+    def add(curve, label, bins):
+        for i, b in enumerate(bins, start=1):
+            rows.append(
+                [
+                    curve,
+                    _cell(label),
+                    i,
+                    _num(b["low"]),
+                    _num(b["high"]),
+                    b["n"],
+                    _num(b["mean_score"]),
+                    _num(b["observed"]),
+                    _num(b.get("ci_low")),
+                    _num(b.get("ci_high")),
+                ]
+            )
+
+    for c in cal["per_class"]:
+        add("class", c["label"], c["bins"])
+    add("top_label", "", cal.get("top_label_bins") or ())
     return _csv_bytes(rows)
 
 
@@ -1193,7 +1503,8 @@ def latex_tables(d: dict) -> bytes:
     """Booktabs tables as a LaTeX fragment to ``\\input``: the headline averages (metrics by
     micro, macro and weighted), the per-class metrics (most common class first), and, when the
     audit projected them, the headline metrics at the deployment's prevalence
-    (``tab:prevalens-deployment``).
+    (``tab:prevalens-deployment``), and, when the scores are probabilities, the calibration by
+    prevalence stratum (``tab:prevalens-calibration``).
 
     The fragment starts with a comment saying which packages the preamble needs:
     ``booktabs`` always, ``longtable`` when the per-class table is a ``longtable`` that breaks
@@ -1365,5 +1676,42 @@ def latex_tables(d: dict) -> bytes:
             out.append(
                 (_TEX_GAP if i else "") + _tex_row([_tex(SHIFT_METRIC_NAMES.get(key, key))] + cells)
             )
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+
+    # 4. calibration by stratum, when the scores are probabilities
+    cal = d.get("calibration")
+    if cal and cal.get("strata"):
+        min_support = int(((run.get("config") or {}).get("min_support")) or 10)
+        caption = (
+            f"Calibration of the predicted probabilities by prevalence stratum, with "
+            f"{_confidence_text(run)} confidence intervals: ECE over every class of the "
+            f"stratum, mean intercept (calibration-in-the-large, log-odds; above 0: "
+            f"probabilities too low) and mean slope (below 1: over-confident) over the classes "
+            f"with at least {min_support} samples. Overall: "
+            + calibration_overall_text(cal).replace("\u2212", "-")
+        )
+        out += [
+            r"\begin{table}[htbp]",
+            r"\centering",
+            r"\small",
+            r"\setlength{\tabcolsep}{4pt}",
+            # the overall ECEs may be approximate (status unstable): their mark as in the cells
+            r"\caption{"
+            + _tex(caption).replace(APPROXIMATE_MARK, r"$\approx$")
+            + r"}\label{tab:prevalens-calibration}",
+            r"\begin{tabular}{lrrrr}",
+            r"\toprule",
+            _tex_row(["Stratum", "Classes", "ECE", "Mean intercept", "Mean slope"]),
+            r"\midrule",
+        ]
+        for i, s in enumerate(cal["strata"]):
+            cells = [
+                _tex(s["stratum"]),
+                _tex_stack(str(s["n_classes"]), f"({s['n_used']} used)"),
+                _tex_estimate_stacked(s["ece"], bounds=(0.0,)),
+                _tex_estimate_stacked(s["intercept"], bounds=(0.0,)),
+                _tex_estimate_stacked(s["slope"], bounds=(0.0, 1.0)),
+            ]
+            out.append((_TEX_GAP if i else "") + _tex_row(cells))
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return ("\n".join(out) + "\n").encode("utf-8")

@@ -82,7 +82,10 @@ def render(
         The result, or its JSON form (a loaded ``results.json``).
     formats : iterable of {"json", "html", "pdf", "csv", "md", "tex", "figures"}
         ``json`` gives ``results.json``; ``html`` ``report.html``; ``pdf`` ``report.pdf`` and its
-        attachment ``per_class.csv``; ``csv`` ``per_class.csv`` and ``headline.csv``; ``md``
+        attachment ``per_class.csv``; ``csv`` ``per_class.csv`` and ``headline.csv`` (and
+        ``prevalence_shift.csv`` with a deployment prevalence, ``calibration.csv`` and
+        ``calibration_bins.csv`` when the scores are probabilities, and
+        ``prevalence_shift_calibration.csv`` with both); ``md``
         ``summary.md``; ``tex`` ``tables.tex``; ``figures`` every figure of the report on its
         own, ``figures/<name>.svg`` and ``figures/<name>.pdf``.
     templates : path, optional

@@ -899,10 +899,185 @@ def _deployment(ctx: _Context) -> list:
                 )
                 if t
             ),
-            numeric=tuple(range(1, 8)),
+            numeric=tuple(range(1, 7)),
         ),
         *_figure(ctx, "shift", "sweep"),
+        *_shift_calibration(ctx, shift),
     ]
+
+
+def _shift_calibration(ctx: _Context, shift: dict) -> list:
+    """The probabilities at the deployment's prevalence (only when the scores are
+    probabilities): the method paragraph and a table of the classes the per-class table shows.
+    The texts and cells come from :mod:`prevalens.exports`, which the Markdown summary shares."""
+    cal = shift.get("calibration")
+    if not cal:
+        return []
+    level = fmt_level(ctx.d["run"]["confidence_level"])
+    min_support = (ctx.d["run"].get("config") or {}).get("min_support", 10)
+    by_label = {str(c["label"]): c for c in cal}
+    rows, classes = [], []
+    for c in ctx.shown:
+        sc = by_label.get(str(c["label"]))
+        if sc is None:
+            continue
+        target, raw_mean, _, adjusted_mean, intercept, slope = exports.shift_calibration_cells(sc)
+        rows.append(
+            [
+                str(c["label"]),
+                target,
+                raw_mean,
+                _est_cell(sc["raw_intercept"], bounds=(0.0,)),
+                adjusted_mean,
+                intercept,
+                slope,
+            ]
+        )
+        classes.append("flagged" if sc["raw_intercept"].get("status") == "insufficient" else "")
+    if not rows:
+        return []
+    return [
+        Paragraph(
+            exports.shift_calibration_text(shift, level, ctx.d.get("findings", ())),
+            "shift_calibration_method",
+        ),
+        _table(
+            "shift_calibration",
+            [
+                "Class",
+                "Deployment",
+                Cell("Mean probability", "as scored", ("stack",)),
+                Cell("Intercept", "as scored", ("stack",)),
+                Cell("Mean probability", "corrected", ("stack",)),
+                Cell("Intercept", "corrected, point value", ("stack",)),
+                Cell("Slope", "corrected, point value", ("stack",)),
+            ],
+            rows,
+            caption="Probabilities at the deployment's prevalence",
+            note=" ".join(
+                t
+                for t in (
+                    _capped_note(len(ctx.classes), ctx.max_rows),
+                    "Deployment: the class's target prevalence. Mean probability: the class's "
+                    "mean predicted probability at the deployment's prevalence (weighted), as "
+                    f"scored and after the prior-shift correction. {level} interval for the "
+                    "intercept as scored, marginal; the corrected intercept and slope are point "
+                    f"values (no interval). A class with fewer than {min_support} samples "
+                    "(insufficient, in italics) rests on few rows; a class absent at the "
+                    "deployment or without samples reads undefined.",
+                )
+                if t
+            ),
+            row_classes=classes,
+            numeric=tuple(range(1, 7)),
+        ),
+    ]
+
+
+def _calibration(ctx: _Context) -> list:
+    """Calibration of the probabilities: the method, by stratum, per class (the classes the
+    other tables show), the overall ECE and Brier decomposition, the reliability curves and the
+    calibration findings. The texts come from :mod:`prevalens.exports`, which the Markdown
+    summary shares."""
+    cal = ctx.d.get("calibration")
+    if not cal:
+        return []
+    level = fmt_level(ctx.d["run"]["confidence_level"])
+    min_support = (ctx.d["run"].get("config") or {}).get("min_support", 10)
+    srows = [
+        [
+            s["stratum"],
+            str(s["n_classes"]),
+            str(s["n_used"]),
+            _est_cell(s["ece"], bounds=(0.0,)),
+            _est_cell(s["intercept"], bounds=(0.0,)),
+            _est_cell(s["slope"], bounds=(0.0, 1.0)),
+        ]
+        for s in cal["strata"]
+    ]
+    by_label = {str(c["label"]): c for c in cal["per_class"]}
+    rows, classes = [], []
+    for c in ctx.shown:
+        cc = by_label.get(str(c["label"]))
+        if cc is None:
+            continue
+        # the stratum under the label (as in the LaTeX tables), with the flag that matters here
+        # (too few samples): columns of their own do not fit beside seven numeric ones
+        insufficient = "insufficient" in c["flags"]
+        stratum = cc.get("stratum") or "no stratum"
+        rows.append(
+            [
+                Cell(str(c["label"]), f"{stratum}, insufficient" if insufficient else stratum),
+                f"{cc['support']:,}",
+                # the observed prevalence over the mean predicted probability
+                Cell(fmt_percent(cc["observed"]), fmt_percent(cc["expected"]), ("num",)),
+                _est_cell(cc["intercept"], bounds=(0.0,)),
+                _est_cell(cc["slope"], bounds=(0.0, 1.0)),
+                _est_cell(cc["ece"], bounds=(0.0,)),
+                exports.fmt_brier(cc["brier"]["reliability"]),
+            ]
+        )
+        classes.append("flagged" if insufficient else "")
+    blocks: list[Block] = [Paragraph(exports.calibration_method_text(cal), "method")]
+    if srows:
+        blocks.append(
+            _table(
+                "calibration_strata",
+                [
+                    "Stratum",
+                    "Classes",
+                    f"With \u2265 {min_support} samples",
+                    "ECE",
+                    "Mean intercept",
+                    "Mean slope",
+                ],
+                srows,
+                caption="Calibration by prevalence stratum",
+                note=f"{level} intervals, marginal. The ECE counts every class of the stratum; "
+                f"the mean intercept and slope the classes with at least {min_support} samples "
+                "(influence-function intervals that count the rows the classes share). The "
+                f"findings test the intercept and slope with {_adjustment(ctx.d)}-adjusted "
+                "intervals.",
+                numeric=(1, 2, 3, 4, 5),
+            )
+        )
+    blocks.append(
+        _table(
+            "calibration_per_class",
+            [
+                Cell("Class", "stratum"),
+                "Support",
+                Cell("Observed", "predicted"),
+                "Intercept",
+                "Slope",
+                "ECE",
+                "Brier reliability",
+            ],
+            rows,
+            caption="Calibration per class, most common class first",
+            note=" ".join(
+                t
+                for t in (
+                    _capped_note(len(ctx.classes), ctx.max_rows),
+                    f"Observed: the class's prevalence, over predicted: its mean predicted "
+                    f"probability. {level} intervals, marginal. A class with fewer than "
+                    f"{min_support} samples (insufficient, in italics) is shown but no finding "
+                    "rests on it alone; an intercept or slope reads undefined when the "
+                    "probabilities do not bound it (a class with no sample, or separated "
+                    "perfectly).",
+                )
+                if t
+            ),
+            row_classes=classes,
+            numeric=tuple(range(1, 8)),
+        )
+    )
+    blocks.append(Paragraph(exports.calibration_overall_text(cal), "overall"))
+    blocks += _figure(ctx, "reliability", "reliability")
+    findings = [f for f in ctx.d.get("findings", []) if f["kind"] == "calibration"]
+    if findings:
+        blocks.append(_findings("findings", ((f["severity"], f["text"]) for f in findings)))
+    return blocks
 
 
 def _confusion(ctx: _Context) -> list:
@@ -1052,6 +1227,7 @@ SECTIONS = (
     ("divergence", "Where rare classes diverge", _divergence),
     ("per-class", "Per-class results", _per_class),
     ("confusion", "Confusion analysis", _confusion),
+    ("calibration", "Calibration", _calibration),
     ("deployment", "At the deployment's prevalence", _deployment),
     ("limitations", "Limitations and alerts", _limitations),
     ("reproducibility", "Reproducibility", _reproducibility),

@@ -167,7 +167,16 @@ def _marker_words(average: str) -> str:
 
 
 #: The report's figures in order: key -> the function that builds it (see render_figures).
-FIGURES = ("prevalence", "forest", "curves", "strata", "trend", "confusion", "shift")
+FIGURES = (
+    "prevalence",
+    "forest",
+    "curves",
+    "strata",
+    "trend",
+    "confusion",
+    "shift",
+    "reliability",
+)
 
 #: Up to this many classes the confusion matrix prints each cell's count and share.
 CONFUSION_VALUES_MAX = 12
@@ -2029,6 +2038,99 @@ def _shift_figure(d: dict):
     return fig, title, alt
 
 
+# ------------------------------------------------------------------------------------------------
+# 8. reliability curves (calibration of the probabilities)
+
+#: Reliability panels: up to this many of the rarest and of the most common classes.
+RELIABILITY_CLASSES = 3
+
+
+def reliability_classes(d: dict) -> list:
+    """The classes whose reliability curves the report draws: up to
+    :data:`RELIABILITY_CLASSES` of the rarest and as many of the most common, among those with
+    at least one sample, rarest first (all of them when there are few)."""
+    cal = d.get("calibration") or {}
+    present = sorted(
+        (c for c in cal.get("per_class", ()) if c["support"] >= 1 and c.get("bins")),
+        key=lambda c: (c["support"], str(c["label"])),
+    )
+    n = RELIABILITY_CLASSES
+    if len(present) <= 2 * n:
+        return present
+    return present[:n] + present[-n:]
+
+
+def _draw_reliability(ax, bins, title: str, *, xlabel: bool, ylabel: bool) -> None:
+    ax.plot([0, 1], [0, 1], color=_GREY, linewidth=0.8, linestyle="--", zorder=1)
+    x = np.array([_f(b["mean_score"]) for b in bins])
+    y = np.array([_f(b["observed"]) for b in bins])
+    lo = np.array([_f(b.get("ci_low")) for b in bins])
+    hi = np.array([_f(b.get("ci_high")) for b in bins])
+    ax.errorbar(
+        x,
+        y,
+        yerr=_interval_arrays(y, lo, hi),
+        fmt="o",
+        color=_BLUE,
+        markersize=3.2,
+        elinewidth=0.8,
+        capsize=1.5,
+        zorder=3,
+    )
+    ax.plot(x, y, color=_BLUE, linewidth=0.7, alpha=0.6, zorder=2)
+    ax.set_xlim(-0.03, 1.03)  # a margin, so that points at 0 or 1 are not cut in half
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_aspect("equal")
+    ticks = [0, 0.5, 1]
+    ax.set_xticks(ticks, ["0", "0.5", "1"])
+    ax.set_yticks(ticks, ["0", "0.5", "1"])
+    ax.set_title(title, fontsize=7.5)
+    if xlabel:
+        ax.set_xlabel("predicted", fontsize=7)
+    if ylabel:
+        ax.set_ylabel("observed", fontsize=7)
+
+
+def _reliability_figure(d: dict):
+    cal = d.get("calibration")
+    if not cal:
+        return None
+    chosen = reliability_classes(d)
+    top = cal.get("top_label_bins") or []
+    panels = [(f"{_short(c['label'], 12)} (n = {c['support']:,})", c["bins"]) for c in chosen]
+    n_rows = sum(b["n"] for b in top)
+    if top:
+        panels.append((f"top label (n = {n_rows:,})", top))
+    if not panels:
+        return None
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = _new_figure(16, 4.6 * nrows + 0.6)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(panels):
+            ax.set_axis_off()
+            continue
+        title, bins = panels[i]
+        _draw_reliability(
+            ax,
+            bins,
+            title,
+            xlabel=i // ncols == nrows - 1 or i + ncols >= len(panels),
+            ylabel=i % ncols == 0,
+        )
+    title = "Reliability curves: observed frequency against mean predicted probability"
+    names = _and_join([_q(c["label"]) for c in chosen]) if chosen else "no class"
+    alt = (
+        f"Reliability curves ({cal['n_bins']} equal-mass bins, points with pointwise "
+        f"{_level(d)} intervals, the diagonal for perfect calibration) of {names}"
+        + (" and of the top label" if top else "")
+        + f". Classwise ECE {_est(cal['classwise_ece'], bounds=(0.0,))}; top-label ECE "
+        f"{_est(cal['top_label_ece'], bounds=(0.0,))}."
+    )
+    return fig, title, alt
+
+
 def _report_plot(build, d: dict, formats=("svg",)) -> Plot | None:
     """Build a report figure in the report's style and print it in ``formats``."""
     with _style():
@@ -2052,6 +2154,7 @@ _BUILDERS = {  # FIGURES key -> builder of the report's figure
     "trend": _mvp_figure,
     "shift": _shift_figure,
     "confusion": _confusion_figure,
+    "reliability": _reliability_figure,
 }
 
 

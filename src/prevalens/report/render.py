@@ -509,6 +509,7 @@ FIGURE_FILES = {
     "strata": "strata",
     "trend": "metric-vs-prevalence",
     "confusion": "confusion-matrix",
+    "reliability": "reliability",
 }
 
 
