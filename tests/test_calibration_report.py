@@ -12,7 +12,6 @@ import io
 import json
 import re
 import shutil
-import subprocess
 import warnings
 
 import numpy as np
@@ -339,26 +338,9 @@ def test_the_calibration_table_compiles_with_hostile_labels(tmp_path):
     d = _audit(y, y_score=p, labels=list(labels), n_resamples=100, seed=4).to_dict()
     hostile = "=rare|<i>x</i>_* & 100%"
     d["calibration"]["strata"][0]["stratum"] = hostile
-    (tmp_path / "tables.tex").write_bytes(exports.latex_tables(d))
-    (tmp_path / "doc.tex").write_text(
-        "\\documentclass{article}\\usepackage{booktabs}\\usepackage{longtable}"
-        "\\usepackage[utf8]{inputenc}\\begin{document}\\input{tables}\\end{document}\n",
-        encoding="utf-8",
-    )
-    proc = subprocess.run(
-        [
-            _tex_engine(),
-            "-interaction=nonstopmode",
-            "-halt-on-error",
-            "-no-shell-escape",
-            "doc.tex",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=120,
-    )
-    log = (tmp_path / "doc.log").read_text("utf-8", errors="replace")
-    assert proc.returncode == 0, log[-3000:]
+    from test_exports import _compile  # the same LaTeX document and engine as the exports'
+
+    log = _compile(tmp_path / "tex", d)
     assert "Overfull \\hbox" not in log and "Undefined control sequence" not in log
     assert "tab:prevalens-calibration" in exports.latex_tables(d).decode("utf-8")
 
