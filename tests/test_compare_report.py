@@ -238,6 +238,7 @@ def test_same_inputs_and_seed_give_byte_identical_outputs(tmp_path, monkeypatch)
     a, b = tmp_path / "a" / "out", tmp_path / "b" / "out"
     names = sorted(f.name for f in a.iterdir())
     assert names == [
+        "calibration_by_model.csv",  # the models' scores are probabilities
         "comparison.html",
         "comparison.json",
         "comparison.md",

@@ -16,6 +16,7 @@ from typing import Any
 
 from .compare import compare_predictions
 from .comparison_exports import (
+    calibration_by_model_csv,
     comparison_csv,
     comparison_json,
     comparison_latex,
@@ -36,7 +37,8 @@ __all__ = ["add_parser", "run"]
 COMPARE_FILES = {
     "json": ("comparison.json",),
     "md": ("comparison.md",),
-    "csv": ("differences.csv",),
+    # calibration_by_model.csv: when a model's scores are probabilities
+    "csv": ("differences.csv", "calibration_by_model.csv"),
     "html": ("comparison.html",),
     "pdf": ("comparison.pdf",),
     "tex": ("comparison.tex",),
@@ -224,6 +226,8 @@ def run(args, options: dict) -> int:
         outputs["comparison.md"] = comparison_markdown(d).encode()
     if "csv" in formats:
         outputs["differences.csv"] = comparison_csv(d)
+        if d.get("calibration"):
+            outputs["calibration_by_model.csv"] = calibration_by_model_csv(d)
     extra = {}
     if args.junit is not None:
         extra["--junit"] = (Path(args.junit), gates_junit(d["gates"], suite="prevalens compare"))

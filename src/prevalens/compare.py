@@ -43,6 +43,7 @@ from .analyses.strata import auc_strata_weights
 from .audit import _audit, _config, _run_info
 from .comparison import (
     COMPARISON_SCHEMA_ID,
+    CalibrationByModel,
     ClassDifferences,
     ComparisonResult,
     Difference,
@@ -282,6 +283,8 @@ def _compare(models: dict, config: AuditConfig, reference, command) -> Compariso
         findings=findings,
         notes=notes,
         inputs=inputs,
+        # each model's calibration, as its own audit computed it: descriptive, not tested here
+        calibration=CalibrationByModel.from_audits((ref, *candidates), audits),
         audits=audits,
         schema=COMPARISON_SCHEMA_ID,
         tool={"name": "prevalens", "version": __version__},

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import gates as _gates
 from .formatting import json_number
-from .results import AdjustedInterval, Estimate, FamilyInfo, RunInfo
+from .results import AdjustedInterval, CalibrationStratum, Estimate, FamilyInfo, RunInfo
 
 __all__ = [
     "COMPARISON_SCHEMA_ID",
@@ -27,6 +27,8 @@ __all__ = [
     "ClassDifferences",
     "StratumDifferences",
     "PairResult",
+    "ModelCalibration",
+    "CalibrationByModel",
     "ComparisonResult",
     "load_comparison_schema",
 ]
@@ -194,6 +196,77 @@ class PairResult:
         }
 
 
+#: Why the calibration block of a comparison has no differences and no tests.
+CALIBRATION_NOTE = (
+    "Calibration differences between models are not tested in the comparison: each model's own "
+    "audit tests its calibration, and the paired comparison tests the differences of the Brier "
+    "score and the log loss."
+)
+
+
+@dataclass(frozen=True)
+class ModelCalibration:
+    """One model's calibration summary, as its own audit computed it
+    (:class:`prevalens.results.Calibration`): the classwise and top-label ECE and, per
+    prevalence stratum, the ECE and the mean intercept and slope. The per-class rows are in the
+    model's own audit."""
+
+    classwise_ece: Estimate
+    top_label_ece: Estimate
+    strata: tuple  # CalibrationStratum, as the audit orders them
+
+    @classmethod
+    def from_calibration(cls, cal) -> ModelCalibration:
+        return cls(cal.classwise_ece, cal.top_label_ece, tuple(cal.strata))
+
+    def to_dict(self) -> dict:
+        return {
+            "classwise_ece": self.classwise_ece.to_dict(),
+            "top_label_ece": self.top_label_ece.to_dict(),
+            "strata": [s.to_dict() for s in self.strata],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ModelCalibration:
+        return cls(
+            Estimate.from_dict(d["classwise_ece"]),
+            Estimate.from_dict(d["top_label_ece"]),
+            tuple(CalibrationStratum.from_dict(s) for s in d["strata"]),
+        )
+
+
+@dataclass(frozen=True)
+class CalibrationByModel:
+    """The calibration of each model whose scores are probabilities (descriptive: no paired
+    test; see ``note``). ``models`` maps a model's name to its :class:`ModelCalibration`, in
+    the comparison's model order."""
+
+    models: dict  # name -> ModelCalibration
+    note: str = CALIBRATION_NOTE
+
+    @classmethod
+    def from_audits(cls, names, audits: Mapping) -> CalibrationByModel | None:
+        """From each model's own audit; None when no model has a calibration."""
+        models = {
+            name: ModelCalibration.from_calibration(audits[name].calibration)
+            for name in names
+            if name in audits and getattr(audits[name], "calibration", None) is not None
+        }
+        return cls(models) if models else None
+
+    def to_dict(self) -> dict:
+        return {
+            "models": {name: m.to_dict() for name, m in self.models.items()},
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> CalibrationByModel:
+        return cls(
+            {name: ModelCalibration.from_dict(m) for name, m in d["models"].items()}, d["note"]
+        )
+
+
 @dataclass(frozen=True)
 class ComparisonResult:
     """The paired comparison of two or more models on the same samples.
@@ -211,6 +284,8 @@ class ComparisonResult:
     notes: tuple = ()  # Note
     inputs: tuple = ()  # {path, sha256, rows, models}: each input file and the models read from it
     gates: dict | None = None
+    #: each model's calibration (models with probabilities); None when no model has them
+    calibration: CalibrationByModel | None = None
     audits: Mapping = field(default_factory=dict, repr=False, compare=False)
     schema: str = COMPARISON_SCHEMA_ID
     tool: dict = field(default_factory=dict)
@@ -250,6 +325,8 @@ class ComparisonResult:
             "findings": [f.to_dict() for f in self.findings],
             "notes": [n.to_dict() for n in self.notes],
         }
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.to_dict()
         if self.gates is not None:
             out["gates"] = self.gates
         return out

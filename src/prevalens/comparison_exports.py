@@ -33,6 +33,7 @@ from .exports import (
 )
 from .formatting import (
     fmt_estimate,
+    fmt_level,
     fmt_number,
     fmt_percent,
     fmt_signed,
@@ -44,6 +45,9 @@ from .formatting import (
 __all__ = [
     "comparison_markdown",
     "comparison_csv",
+    "calibration_by_model_csv",
+    "calibration_models",
+    "calibration_strata_rows",
     "comparison_json",
     "comparison_latex",
     "decision",
@@ -344,6 +348,7 @@ def comparison_markdown(d: dict, *, max_classes: int = 30) -> str:
             lines.append("")
         else:
             lines += ["No class changed significantly after adjustment.", ""]
+    lines += _md_calibration(d)
     lines.append(
         "Differences are candidate minus reference on the same samples, with paired 95% "
         "intervals; 'adjusted' is the decision of the one Holm family over the comparison's "
@@ -356,6 +361,155 @@ def comparison_markdown(d: dict, *, max_classes: int = 30) -> str:
 
 def _md(x) -> str:
     return str(x).replace("|", "\\|")
+
+
+# ------------------------------------------------------------------------------------------------
+# calibration by model (descriptive: each model's own audit, no paired test)
+
+#: Display bounds of the calibration estimates (as the audit's report shows them).
+CALIBRATION_BOUNDS = {
+    "classwise_ece": (0.0,),
+    "top_label_ece": (0.0,),
+    "ece": (0.0,),
+    "intercept": (0.0,),
+    "slope": (0.0, 1.0),
+}
+
+
+def calibration_models(d: dict) -> dict:
+    """``{model: its calibration block}`` of the models with probabilities, in the comparison's
+    model order; empty when no model has them."""
+    models = (d.get("calibration") or {}).get("models") or {}
+    order = [m for m in d.get("models", ()) if m in models]
+    order += [m for m in models if m not in order]
+    return {m: models[m] for m in order}
+
+
+def calibration_strata_rows(d: dict) -> list[tuple[str, list[tuple[str, dict]]]]:
+    """The strata of the calibration block, in the models' order (rarest first as the audits
+    give them), each with ``[(model, its stratum entry)]`` for the models that have it."""
+    models = calibration_models(d)
+    names: list[str] = []
+    for cal in models.values():
+        names += [s["stratum"] for s in cal["strata"] if s["stratum"] not in names]
+    return [
+        (
+            name,
+            [(m, s) for m, cal in models.items() for s in cal["strata"] if s["stratum"] == name],
+        )
+        for name in names
+    ]
+
+
+def _without_probabilities(d: dict) -> list[str]:
+    models = calibration_models(d)
+    return [m for m in d.get("models", ()) if m not in models]
+
+
+def calibration_absent_text(d: dict) -> str:
+    """Which models the calibration block leaves out, in words ("" when none)."""
+    absent = _without_probabilities(d)
+    if not absent:
+        return ""
+    names = ", ".join(absent)
+    one = len(absent) == 1
+    return (
+        f"{names} {'has' if one else 'have'} no calibration here: {'its' if one else 'their'} "
+        "scores are not probabilities (or the classes are too many for the calibration)."
+    )
+
+
+CALIBRATION_CSV_COLUMNS = (
+    "model",
+    "stratum",
+    "quantity",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "status",
+)
+
+
+def calibration_by_model_csv(d: dict) -> bytes:
+    """The calibration of each model with probabilities (``d["calibration"]``), one row per
+    estimate: ``model, stratum, quantity, estimate, ci_low, ci_high, status``. A model's overall
+    rows (``classwise_ece``, ``top_label_ece``) come first with an empty ``stratum``, then per
+    stratum its ``ece``, ``intercept`` and ``slope``. Numbers in full precision; the CSV rules of
+    :func:`comparison_csv` apply. Only the header when no model has probabilities."""
+    rows: list[list] = [list(CALIBRATION_CSV_COLUMNS)]
+
+    def emit(model, stratum, quantity, e):
+        e = e or {}
+        rows.append(
+            [
+                _cell(model),
+                _cell(stratum),
+                quantity,
+                _n(e.get("estimate")),
+                _n(e.get("ci_low")),
+                _n(e.get("ci_high")),
+                e.get("status") or "",
+            ]
+        )
+
+    for model, cal in calibration_models(d).items():
+        emit(model, "", "classwise_ece", cal["classwise_ece"])
+        emit(model, "", "top_label_ece", cal["top_label_ece"])
+        for s in cal["strata"]:
+            for q in ("ece", "intercept", "slope"):
+                emit(model, s["stratum"], q, s[q])
+    return _csv_bytes(rows)
+
+
+def _cal(e: dict, quantity: str) -> str:
+    return fmt_marked(e, bounds=CALIBRATION_BOUNDS[quantity]) if e else ""
+
+
+def _md_calibration(d: dict) -> list[str]:
+    """The calibration by model in Markdown: each model's ECEs, then by stratum its ECE, mean
+    intercept and mean slope, and the note; [] when no model has probabilities."""
+    models = calibration_models(d)
+    if not models:
+        return []
+    level = fmt_level((d.get("run") or {}).get("confidence_level") or 0.95)
+    lines = [
+        "### Calibration by model",
+        "",
+        f"| model | classwise ECE [{level}] | top-label ECE [{level}] |",
+        "|---|---:|---:|",
+    ]
+    for m, cal in models.items():
+        lines.append(
+            f"| {_md(m)} | {_cal(cal['classwise_ece'], 'classwise_ece')} | "
+            f"{_cal(cal['top_label_ece'], 'top_label_ece')} |"
+        )
+    lines.append("")
+    strata = calibration_strata_rows(d)
+    if strata:
+        lines += [
+            "| stratum | model | classes | ECE | mean intercept | mean slope |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for name, entries in strata:
+            for m, s in entries:
+                lines.append(
+                    f"| {_md(name)} | {_md(m)} | {s['n_used']} of {s['n_classes']} | "
+                    f"{_cal(s['ece'], 'ece')} | {_cal(s['intercept'], 'intercept')} | "
+                    f"{_cal(s['slope'], 'slope')} |"
+                )
+        lines.append("")
+    text = (
+        "Each model's own audit, marginal intervals. Intercept: calibration-in-the-large "
+        "(log-odds; above 0, probabilities too low); slope below 1: over-confident; means over "
+        "the classes with enough samples (classes: used of all). " + d["calibration"]["note"]
+    )
+    absent = calibration_absent_text(d)
+    if absent:
+        text += " " + absent
+    if any(APPROXIMATE_MARK in line for line in lines):
+        text += f" {APPROXIMATE_MARK} marks an approximate interval."
+    lines += [_md(text), ""]
+    return lines
 
 
 CSV_COLUMNS = (

@@ -18,9 +18,13 @@ import math
 import re
 
 from ..comparison_exports import (
+    CALIBRATION_BOUNDS,
     MAX_CLASS_ROWS,
     _bounds,
     _diff,
+    calibration_absent_text,
+    calibration_models,
+    calibration_strata_rows,
     class_rows,
     comparison_csv,
     comparison_json,
@@ -515,6 +519,97 @@ def _tests(ctx: _Ctx) -> list:
     return blocks
 
 
+def _cal_cell(e: dict | None, quantity: str) -> Cell:
+    """A calibration estimate of one model as a numeric cell, its interval apart."""
+    if not e:
+        return Cell("", None, ("num",))
+    est, sep, ci = fmt_marked(e, bounds=CALIBRATION_BOUNDS[quantity]).partition(" ")
+    return Cell(est, ci if sep else None, ("num",))
+
+
+def _calibration(ctx: _Ctx) -> list:
+    """Calibration by model: each model's classwise and top-label ECE, and by prevalence stratum
+    its ECE, mean intercept and mean slope, from its own audit (descriptive, no paired test);
+    nothing when no model has probabilities."""
+    d = ctx.d
+    models = calibration_models(d)
+    if not models:
+        return []
+    level = _level(d)
+    min_support = _min_support(d)
+    absent = calibration_absent_text(d)
+    blocks: list = [
+        Paragraph(
+            "How well each model's probabilities match the outcomes, as each model's own audit "
+            "measures it: the expected calibration error (ECE, debiased root-mean-square; 0 is "
+            "perfect), and by prevalence stratum the mean calibration-in-the-large (intercept, "
+            "log-odds; above 0: the probabilities are too low) and the mean calibration slope "
+            "(below 1: over-confident, above 1: too cautious). "
+            + d["calibration"]["note"]
+            + (" " + absent if absent else ""),
+            "explanation",
+        ),
+        _table(
+            "calibration_models",
+            ["Model", "Classwise ECE", "Top-label ECE"],
+            [
+                [
+                    m,
+                    _cal_cell(cal["classwise_ece"], "classwise_ece"),
+                    _cal_cell(cal["top_label_ece"], "top_label_ece"),
+                ]
+                for m, cal in models.items()
+            ],
+            caption="Calibration error by model",
+            numeric=(1, 2),
+            note=f"{level} intervals, marginal, from each model's own audit. Classwise: over "
+            "every class, one-vs-rest; top-label: the predicted class's probability against "
+            "whether it is right.",
+        ),
+    ]
+    rows, classes = [], []
+    for name, entries in calibration_strata_rows(d):
+        for k, (m, st) in enumerate(entries):
+            rows.append(
+                [
+                    name if k == 0 else "",
+                    f"{st['n_classes']:,}" if k == 0 else "",
+                    m,
+                    f"{st['n_used']:,}",
+                    _cal_cell(st["ece"], "ece"),
+                    _cal_cell(st["intercept"], "intercept"),
+                    _cal_cell(st["slope"], "slope"),
+                ]
+            )
+            classes.append("group-start" if k == 0 else "")
+    if rows:
+        blocks.append(
+            _table(
+                "calibration_strata",
+                # headings that may wrap: three estimates with intervals beside the names fit
+                # the page's width for up to three models
+                [
+                    "Stratum",
+                    "Classes",
+                    "Model",
+                    Cell(f"With \u2265 {min_support} samples", None, ("wrap",)),
+                    "ECE",
+                    Cell("Mean intercept", None, ("wrap",)),
+                    Cell("Mean slope", None, ("wrap",)),
+                ],
+                rows,
+                caption="Calibration by model and prevalence stratum",
+                numeric=(1, 3, 4, 5, 6),
+                row_classes=classes,
+                note=f"{level} intervals, marginal, from each model's own audit. The ECE counts "
+                "every class of the stratum; the mean intercept and slope the classes with at "
+                f"least {min_support} samples. Intercept: log-odds, above 0 when the "
+                "probabilities are too low; slope: below 1 when they are too extreme.",
+            )
+        )
+    return blocks
+
+
 def _pval(p) -> str:
     if p is None or not math.isfinite(p):
         return "undefined"
@@ -628,6 +723,18 @@ def _approximate(d: dict) -> list:
         rows += [r for c in pair["per_class"] for r in c["metrics"].values()]
         for r in rows:
             visit({**r, **names})
+
+    def visit_calibration(e, who):
+        if (e or {}).get("status") == "unstable":
+            note = re.sub(r"\s*\(\d+ with [^)]*\)", "", e.get("note") or "")
+            reasons.setdefault(note or "approximate", []).append(who)
+
+    for m, cal in calibration_models(d).items():
+        visit_calibration(cal["classwise_ece"], f"the classwise ECE of {m}")
+        visit_calibration(cal["top_label_ece"], f"the top-label ECE of {m}")
+        for st in cal["strata"]:
+            for q, words in _CALIBRATION_WORDS.items():
+                visit_calibration(st[q], f"the {words} of {m} in the {st['stratum']} stratum")
     items = []
     for note, who in reasons.items():
         who = list(dict.fromkeys(who))
@@ -638,6 +745,9 @@ def _approximate(d: dict) -> list:
             + "."
         )
     return items
+
+
+_CALIBRATION_WORDS = {"ece": "ECE", "intercept": "mean intercept", "slope": "mean slope"}
 
 
 def _limitations(ctx: _Ctx) -> list:
@@ -685,6 +795,8 @@ COMPARISON_SECTIONS = (
     ("compare-where", "Where the difference lies", _where),
     ("compare-per-class", "Per-class differences", _per_class),
     ("compare-tests", "Tests of the whole table", _tests),
+    # descriptive, after every difference: no paired test of calibration
+    ("compare-calibration", "Calibration by model", _calibration),
     ("compare-methods", "Methods", _methods),
     ("compare-limitations", "Notes and limitations", _limitations),
     ("compare-reproducibility", "Reproducibility", _reproducibility),
