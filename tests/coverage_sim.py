@@ -133,6 +133,7 @@ def simulate(
         interval=interval,
         score_bootstrap_max_work=0,
         seed=0,
+        calibration=False,  # not what this checks (tests/test_coverage_calibration.py does)
     )
     for _ in range(n_datasets):
         if scheme == "stratified":

@@ -426,3 +426,10 @@ def test_hard_scores_get_no_intercept_or_slope_with_the_reason():
         assert np.isnan(c.intercept.estimate) and c.intercept.status == "undefined"
         assert "distinct value" in c.intercept.note
         assert np.isfinite(c.ece.estimate)  # the ECE and the bins are still there
+
+
+def test_calibration_can_be_left_out(miscalibrated):
+    y, s = miscalibrated
+    r = prevalens.audit(y, y_score=s, seed=5, n_resamples=200, calibration=False)
+    assert r.calibration is None and not [f for f in r.findings if f.kind == "calibration"]
+    assert r.run.config["calibration"] is False

@@ -285,7 +285,7 @@ def _audit(
     claims += gap_claims + trend_claims + class_claims
     # calibration of the probabilities: its claims join the one family
     calibration = None
-    if pred.y_score is not None and pred.scores_are_probabilities:
+    if pred.y_score is not None and pred.scores_are_probabilities and config.calibration:
         if pred.n_classes >= SPARSE_MIN_CLASSES:
             notes.append(
                 Note(

@@ -386,6 +386,13 @@ class AuditConfig:
         describe="{value} on the metric's scale: a difference is claimed only when its adjusted "
         "interval excludes 0 and it is at least this large",
     )
+    calibration: bool = _opt(
+        True,
+        "assess the calibration of probability scores (--no-calibration skips it: it costs "
+        "about as much again as the rest of an audit with scores)",
+        "bool",
+        "statistics",
+    )
     calibration_bins: int = _opt(
         10,
         "equal-mass bins per class for the calibration of probabilities (reliability curves, "
