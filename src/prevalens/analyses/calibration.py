@@ -59,7 +59,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import special
 
-from ..intervals import cluster_ratio_interval, wilson_interval
+from ..intervals import cluster_ratio_interval, effective_dof, wilson_interval
 from ..results import (
     Calibration,
     CalibrationClass,
@@ -150,16 +150,13 @@ class _Fit:
             float((xw * self.x).sum()),
         )
 
-    def _moments(self, a, b, *, slope: bool):
-        eta = a + b * self.x
-        mu = special.expit(eta)
-        w = self._w(mu * (1 - mu))
-        g0 = self.n_pos - self._w(mu).sum()
-        h00 = w.sum()
-        if not slope:
-            return g0, h00, None, None, None
-        xw = self.x * w
-        return g0, h00, self.sx1 - self._w(self.x * mu).sum(), xw.sum(), (xw * self.x).sum()
+    def _intercept_moments(self, a: float, b: float) -> tuple[float, float]:
+        """The score and information of ``a`` at ``(a, b)``."""
+        mu = special.expit(a + b * self.x)
+        return (
+            self.n_pos - float(self._w(mu).sum()),
+            float(self._w(mu * (1 - mu)).sum()),
+        )
 
     def intercept_given(self, b: float, a0: float = 0.0) -> float:
         """The maximum-likelihood intercept at slope ``b`` (Newton; the likelihood is concave in
@@ -168,10 +165,10 @@ class _Fit:
             return math.nan
         a = a0
         for _ in range(_MAX_ITER):
-            g, h, *_ = self._moments(a, b, slope=False)
+            g, h = self._intercept_moments(a, b)
             if not h > 1e-200:  # no information left at this intercept: not bounded
                 return math.nan
-            step = float(g) / float(h)
+            step = g / h
             # a damped step: the intercept moves at most 5 log-odds units per iteration
             step = max(min(step, 5.0), -5.0)
             a += step
@@ -333,19 +330,12 @@ class RecalibrationFit:
         df = self._df(slope)
         return z if df is None else float(special.stdtrit(df, special.ndtr(z)))
 
-    def _sum(self, v: np.ndarray, lev: np.ndarray | None = None) -> float:
-        """Sum of squares of ``v`` (of its cluster sums), each divided by ``1 - leverage``
-        of the fitted nuisance intercept when ``lev`` is given."""
+    def _sum(self, v: np.ndarray) -> float:
+        """Sum of squares of ``v`` (of its cluster sums, times G / (G - 1))."""
         if self.cluster is None:
-            if lev is None:
-                return float(v @ v)
-            return float((v * v / (1 - np.minimum(lev, 0.99))).sum())
+            return float(v @ v)
         c = np.bincount(self.cluster, weights=v)
         g = c.size
-        if lev is not None:
-            c = c / np.sqrt(
-                1 - np.minimum(np.bincount(self.cluster, weights=lev, minlength=g), 0.99)
-            )
         return float(c @ c) * g / (g - 1)
 
     @property
@@ -362,10 +352,8 @@ class RecalibrationFit:
         return self._q(z, slope=True) ** 2 * self.deff_slope
 
     def intercept_stat(self, a: float) -> float:
-        f = self._fit
-        r = f._w(f.y - special.expit(a + f.x))
-        v = self._sum(r)
-        return float(r.sum() / math.sqrt(v)) if v > 0 else math.nan
+        """The intercept's robust score statistic at ``a`` (0 at the estimate, decreasing)."""
+        return self._intercept_stat_d(a)[0]
 
     def slope_stat(self, b: float) -> float:
         f = self._fit
@@ -389,7 +377,7 @@ class RecalibrationFit:
         u, du = float(r.sum()), float(dr.sum())
         if self.cluster is None:
             v, dv = float(r @ r), float(2 * (r @ dr))
-        else:
+        else:  # as _sum: the cluster sums, times G / (G - 1)
             c = np.bincount(self.cluster, weights=r)
             dc = np.bincount(self.cluster, weights=dr, minlength=c.size)
             k = c.size / (c.size - 1)
@@ -424,8 +412,8 @@ class RecalibrationFit:
         if not math.isfinite(a):
             return math.nan, math.nan
         warm[0] = a
-        _, _, g1, _, _ = f._moments(a, b, slope=True)
-        return 2 * (self._ll_both - f.loglik(a, b)), -2 * float(g1)
+        ll, _, g1, *_ = f.fused(a, b)
+        return 2 * (self._ll_both - ll), -2 * g1
 
     def _venzon_moolgavkar(self, b: float, ratio: float, crit: float) -> float | None:
         """The profile-likelihood limit of the slope by Venzon & Moolgavkar's (1988) joint
@@ -463,7 +451,7 @@ class RecalibrationFit:
             crit = self._lr_crit(z)
             b0 = self.slope
             f = self._fit
-            _, h00, _, h01, h11 = f._moments(self.slope_intercept, b0, slope=True)
+            *_, h00, h01, h11 = f.fused(self.slope_intercept, b0)
             schur = h11 - h01 * h01 / h00  # the profile's curvature: dev ~ schur (b - b0)^2
             d0 = z / math.sqrt(schur) if schur > 0 else scale
             out = []
@@ -515,14 +503,22 @@ class RecalibrationFit:
 
 def _effective_df(a: np.ndarray, cluster) -> float:
     """Degrees of freedom of a variance estimate ``sum a_i^2`` (of cluster sums with
-    ``cluster``): Satterthwaite's ``(sum a^2)^2 / sum a^4``, minus one. Small when a few rows
-    carry the variance, as under importance weights where a rare class's rows weigh ten times
-    the others."""
+    ``cluster``): :func:`~prevalens.intervals.effective_dof` minus one, at least 1. Small when a
+    few rows carry the variance, as under importance weights where a rare class's rows weigh ten
+    times the others."""
     if cluster is not None:
         a = np.bincount(cluster, weights=a)
-    a2 = a * a
-    den = float((a2 * a2).sum())
-    return max(float(a2.sum()) ** 2 / den - 1, 1.0) if den > 0 else 1.0
+    df = float(effective_dof(a))
+    return max(df - 1, 1.0) if math.isfinite(df) else 1.0
+
+
+def _distinct_up_to(x: np.ndarray, m: int) -> int:
+    """How many distinct values ``x`` has, counting no further than ``m`` (O(m n), no sort)."""
+    found = 0
+    while x.size and found < m:
+        x = x[x != x[0]]
+        found += 1
+    return found
 
 
 def logistic_recalibration(p, y, cluster=None, weights=None) -> RecalibrationFit:
@@ -532,7 +528,7 @@ def logistic_recalibration(p, y, cluster=None, weights=None) -> RecalibrationFit
     x = _logit(p)
     y = np.asarray(y, dtype=bool)
     f = _Fit(x, y, None if weights is None else np.asarray(weights, dtype=np.float64))
-    distinct = np.unique(x).size
+    distinct = _distinct_up_to(x, MIN_DISTINCT)
     if distinct < MIN_DISTINCT:
         # hard (0/1) or nearly constant probabilities: logistic recalibration has no meaning
         nan = math.nan
@@ -595,17 +591,22 @@ def _bins(p: np.ndarray, y: np.ndarray, n_bins: int) -> _Bins:
     srt = np.sort(p)
     cuts = np.unique(srt[np.minimum((np.arange(1, n_bins) * n) // n_bins, n - 1)])
     raw = np.searchsorted(cuts, p, side="right")
-    used, index = np.unique(raw, return_inverse=True)
+    # bins without rows are dropped: renumber the used ones in order
+    used = np.flatnonzero(np.bincount(raw, minlength=cuts.size + 1))
+    renumber = np.empty(cuts.size + 1, dtype=np.int64)
+    renumber[used] = np.arange(used.size)
+    index = renumber[raw]
     nb = used.size
     yi = y.astype(np.int64)
     flat = index * 2 + yi
     count = np.bincount(flat, minlength=2 * nb).reshape(nb, 2).astype(np.float64)
     psum = np.bincount(flat, weights=p, minlength=2 * nb).reshape(nb, 2)
     psq = np.bincount(flat, weights=p * p, minlength=2 * nb).reshape(nb, 2)
-    low = np.full(nb, np.inf)
-    high = np.full(nb, -np.inf)
-    np.minimum.at(low, index, p)
-    np.maximum.at(high, index, p)
+    # each bin is a run of the sorted values: its first and last
+    edges = np.searchsorted(srt, cuts, side="left")
+    starts = np.concatenate([[0], edges])[used]
+    ends = np.concatenate([edges, [n]])[used]
+    low, high = srt[starts], srt[ends - 1]
     return _Bins(index, nb, count, psum, psq, low, high, cuts[used[1:] - 1] if nb > 1 else cuts[:0])
 
 
@@ -653,10 +654,9 @@ def _cell_replicates(bins: _Bins, n_resamples: int, rng, stratified: bool) -> np
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, psum / count, 0.0)
-        var = np.where(count > 1, np.maximum(psq / count - mean * mean, 0.0), 0.0)
-    sums = draws * mean + np.sqrt(draws * var) * rng.standard_normal(draws.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
         sq_mean = np.where(count > 0, psq / count, 0.0)
+    var = np.where(count > 1, np.maximum(sq_mean - mean * mean, 0.0), 0.0)
+    sums = draws * mean + np.sqrt(draws * var) * rng.standard_normal(draws.shape)
     return _debiased(draws, sums, draws * sq_mean, n)
 
 
@@ -690,10 +690,10 @@ def _reliability(bins: _Bins, y, cluster, alpha) -> tuple[ReliabilityBin, ...]:
         lo, hi = wilson_interval(k_b, n_b, alpha=alpha)
     else:
         g = int(cluster.max()) + 1
-        yy = np.zeros((g, bins.n_bins))
-        nn = np.zeros((g, bins.n_bins))
-        np.add.at(nn, (cluster, bins.index), 1.0)
-        np.add.at(yy, (cluster, bins.index), y.astype(np.float64))
+        cell = cluster * bins.n_bins + bins.index
+        shape = (g, bins.n_bins)
+        nn = np.bincount(cell, minlength=g * bins.n_bins).reshape(shape).astype(np.float64)
+        yy = np.bincount(cell, weights=y, minlength=g * bins.n_bins).reshape(shape)
         _, lo, hi, _, _ = cluster_ratio_interval(yy, nn, alpha=alpha)
     return tuple(
         ReliabilityBin(
@@ -733,7 +733,7 @@ def _brier_parts(bins: _Bins, n: int) -> dict:
 def _ece_estimate(d_hat, reps, alpha, method, status="ok", note=None) -> Estimate:
     ece = math.sqrt(max(d_hat, 0.0)) if math.isfinite(d_hat) else math.nan
     if reps is None:
-        return Estimate(ece, method=None, status=status if status != "ok" else "ok", note=note)
+        return Estimate(ece, status=status, note=note)
     r = reps[np.isfinite(reps)]
     # The replicates of the debiased D centre on the sample's plug-in D, not on D itself: their
     # percentiles are shifted back by the bootstrap's own bias (mean of D* - D).
@@ -745,7 +745,7 @@ def _ece_estimate(d_hat, reps, alpha, method, status="ok", note=None) -> Estimat
     )
 
 
-def analyse_calibration(pred, strata, config, *, side: bool = False):
+def analyse_calibration(pred, strata, config):
     """The calibration of an audit's probabilities: ``(Calibration, claims)``."""
     s = pred.y_score
     y_true = pred.y_true
@@ -762,13 +762,11 @@ def analyse_calibration(pred, strata, config, *, side: bool = False):
     n_clusters = 0
     if cluster is not None:
         n_clusters = int(cluster.max()) + 1
-        if with_intervals:
-            weights = np.stack(
-                [
-                    np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
-                    for _ in range(B)
-                ]
-            ).astype(np.float64)
+        if with_intervals:  # times each cluster is drawn, per replicate (B, G)
+            draws = rng.integers(0, n_clusters, size=(B, n_clusters))
+            draws += np.arange(B)[:, None] * n_clusters
+            weights = np.bincount(draws.ravel(), minlength=B * n_clusters).reshape(B, n_clusters)
+            weights = weights.astype(np.float64)
     support = np.bincount(y_true, minlength=k)
     small = support < config.min_support
 
@@ -794,12 +792,15 @@ def analyse_calibration(pred, strata, config, *, side: bool = False):
     # their count (for the stratum means' standard errors; O(N) per stratum, not per class)
     influence: dict = {}
 
-    def fit_class(j):
-        status, note = ("ok", None)
+    def support_status(j) -> tuple[str, str | None]:
         if support[j] == 0:
-            status, note = "undefined", "no sample of this class"
-        elif small[j]:
-            status, note = "insufficient", f"fewer than {config.min_support} samples"
+            return "undefined", "no sample of this class"
+        if small[j]:
+            return "insufficient", f"fewer than {config.min_support} samples"
+        return "ok", None
+
+    def fit_class(j):
+        status, note = support_status(j)
         fit = logistic_recalibration(s[:, j], y_true == j, cluster)
         return (fit, *_fit_estimates(fit, cluster, z, with_intervals, fit_method, status, note))
 
@@ -824,12 +825,8 @@ def analyse_calibration(pred, strata, config, *, side: bool = False):
                     else:
                         reps = _cluster_replicates(bins, y, p, cluster, weights)
                     d_reps[:, j] = reps
-                status, note = ("ok", None)
-                if support[j] == 0:
-                    status, note = "undefined", "no sample of this class"
-                elif small[j]:
-                    status, note = "insufficient", f"fewer than {config.min_support} samples"
-                elif support[j] < ECE_STABLE_POSITIVES and with_intervals:
+                status, note = support_status(j)
+                if status == "ok" and support[j] < ECE_STABLE_POSITIVES and with_intervals:
                     status, note = "unstable", ECE_UNSTABLE_NOTE
                 ece = _ece_estimate(d, reps if support[j] > 0 else None, alpha, boot, status, note)
                 si = strata.index[j]
