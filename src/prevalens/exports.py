@@ -292,6 +292,17 @@ def _estimate_cells(e: dict) -> list:
     ]
 
 
+def _interval_cells(e: dict | None) -> list:
+    """An estimate's short CSV cells: ``estimate, ci_low, ci_high, status``."""
+    e = e or {}
+    return [
+        _num(e.get("estimate")),
+        _num(e.get("ci_low")),
+        _num(e.get("ci_high")),
+        _cell(e.get("status") or ""),
+    ]
+
+
 def _csv_bytes(rows) -> bytes:
     buf = io.StringIO(newline="")
     # RFC 4180 row ends: with "\r\n" as the terminator the writer quotes any field holding a CR or
@@ -692,7 +703,6 @@ def prevalence_shift_calibration_csv(d: dict) -> bytes:
     apply."""
     rows: list[list] = [list(SHIFT_CALIBRATION_COLUMNS)]
     for c in d["prevalence_shift"].get("calibration") or ():
-        raw = c.get("raw_intercept") or {}
         intercept, slope = c.get("intercept") or {}, c.get("slope") or {}
         rows.append(
             [
@@ -700,10 +710,7 @@ def prevalence_shift_calibration_csv(d: dict) -> bytes:
                 _num(c.get("target_prevalence")),
                 _num(c.get("raw_mean")),
                 _num(c.get("adjusted_mean")),
-                _num(raw.get("estimate")),
-                _num(raw.get("ci_low")),
-                _num(raw.get("ci_high")),
-                _cell(raw.get("status") or ""),
+                *_interval_cells(c.get("raw_intercept")),
                 _num(intercept.get("estimate")),
                 _cell(intercept.get("status") or ""),
                 _num(slope.get("estimate")),
@@ -892,13 +899,7 @@ def calibration_csv(d: dict) -> bytes:
             _num(c["expected"]),
         ]
         for name in _CALIBRATION_ESTIMATES:
-            e = c.get(name) or {}
-            row += [
-                _num(e.get("estimate")),
-                _num(e.get("ci_low")),
-                _num(e.get("ci_high")),
-                _cell(e.get("status") or ""),
-            ]
+            row += _interval_cells(c.get(name))
         row += [_num((c.get("brier") or {}).get(p)) for p in _BRIER_PARTS]
         rows.append(row)
     return _csv_bytes(rows)
