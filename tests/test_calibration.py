@@ -433,3 +433,38 @@ def test_calibration_can_be_left_out(miscalibrated):
     r = prevalens.audit(y, y_score=s, seed=5, n_resamples=200, calibration=False)
     assert r.calibration is None and not [f for f in r.findings if f.kind == "calibration"]
     assert r.run.config["calibration"] is False
+
+
+def test_scores_that_do_not_follow_the_class_are_said_so_not_over_confident():
+    """Score columns rotated by one class: the slopes are near 0, which is no signal, not
+    over-confidence."""
+    m = Model([0.1, 0.2, 0.3, 0.4], mu=2.5)
+    y, s, _ = m.draw(2000, np.random.default_rng(4))
+    rotated = np.roll(s, 1, axis=1)
+    with pytest.warns(prevalens.InputWarning):
+        r = prevalens.audit(y, y_score=rotated, seed=2, n_resamples=200)
+    ids = {f.id: f for f in r.findings if f.kind == "calibration"}
+    assert (
+        "calibration-no-signal" in ids
+        and "do not follow the class" in ids["calibration-no-signal"].text
+    )
+    for ev in ids["calibration-no-signal"].evidence["classes"]:
+        assert ev["ci_low"] <= 0
+
+
+def test_a_stratum_mean_resting_on_a_near_separated_class_is_not_claimed():
+    from prevalens.analyses.calibration import STABLE_SLOPE
+
+    # probabilities far too cautious: most classes' slopes are beyond the stable range
+    m = Model([0.1, 0.2, 0.3, 0.4], mu=4.0, temperature=0.05)
+    y, s, _ = m.draw(2000, np.random.default_rng(6))
+    r = prevalens.audit(y, y_score=s, seed=2, n_resamples=200)
+    for st in r.calibration.strata:
+        slopes = [c.slope for c in r.calibration.per_class if c.stratum == st.stratum]
+        if any(c.estimate > STABLE_SLOPE for c in slopes):
+            assert st.slope.status == "unstable" and "not claimed" in st.slope.note
+            assert not [
+                f
+                for f in r.findings
+                if f.id == f"calibration-stratum-{st.stratum}" and "slope" in f.evidence
+            ]
