@@ -69,6 +69,8 @@ exit codes: 0 success (all gates pass), 1 a gate failed (outputs still written),
 # the options of the audit that a comparison uses, with the audit's flags
 _INPUT = ("labels", "y_true", "y_pred", "score_prefix", "cluster")
 _SKIP_GROUPS = ("output", "document", "comparison", "resources")
+#: Options of the skipped groups that a comparison takes too.
+_ALSO = ("deployment_prevalence",)
 
 
 class CompareUsageError(PrevalensError):
@@ -104,7 +106,11 @@ def add_parser(sub, add_option) -> argparse.ArgumentParser:
         "--reference", metavar="NAME", help="the model compared against (default: first)"
     )
     for opt in OPTIONS:
-        if opt.key in _INPUT or (opt.group not in _SKIP_GROUPS and opt.group != "input"):
+        if (
+            opt.key in _INPUT
+            or opt.key in _ALSO
+            or (opt.group not in _SKIP_GROUPS and opt.group != "input")
+        ):
             add_option(c, opt)
     c.add_argument(
         "--fail-on-regression",

@@ -39,6 +39,8 @@ from . import ranking as R
 from ._version import __version__
 from .analyses.context import macro_over, micro_over
 from .analyses.family import Claim, adjust
+from .analyses.shift import HEADLINE as TARGET_HEADLINE
+from .analyses.shift import paired_at_target, plan_shift
 from .analyses.strata import auc_strata_weights
 from .audit import _audit, _config, _run_info
 from .comparison import (
@@ -48,6 +50,7 @@ from .comparison import (
     ComparisonResult,
     Difference,
     PairResult,
+    ShiftByModel,
     StratumDifferences,
     higher_is_better,
 )
@@ -232,11 +235,17 @@ def _compare(models: dict, config: AuditConfig, reference, command) -> Compariso
     base = models[ref]
     support = np.bincount(base.y_true, minlength=base.n_classes)
     strata = assign_strata(support, StrataSpec.from_config(config))
+    # the deployment's prevalences (each model's own audit checked them already)
+    plan = (
+        None
+        if config.deployment_prevalence is None
+        else plan_shift(config.deployment_prevalence, base.classes, support, strata)
+    )
     claims: list[Claim] = []
     raw_pairs = []
     for i, cand in enumerate(candidates):
         seq = np.random.SeedSequence(config.seed, spawn_key=(7, i))
-        pair = _Pair(models[ref], models[cand], ref, cand, audits, config, strata, i)
+        pair = _Pair(models[ref], models[cand], ref, cand, audits, config, strata, i, plan)
         raw_pairs.append(pair.run(np.random.default_rng(seq)))
         claims += pair.claims
     alpha = 1 - config.confidence_level
@@ -248,7 +257,7 @@ def _compare(models: dict, config: AuditConfig, reference, command) -> Compariso
     pairs = tuple(
         _with_adjusted(p, i, by_key, config.divergence_adjustment) for i, p in enumerate(raw_pairs)
     )
-    findings = tuple(f for p in pairs for f in _findings(p, config, strata, by_key))
+    findings = tuple(f for p in pairs for f in _findings(p, config, strata, by_key, plan))
     notes = _notes(base, models, config, audits)
     data = {
         "task": base.task,
@@ -285,6 +294,8 @@ def _compare(models: dict, config: AuditConfig, reference, command) -> Compariso
         inputs=inputs,
         # each model's calibration, as its own audit computed it: descriptive, not tested here
         calibration=CalibrationByModel.from_audits((ref, *candidates), audits),
+        # each model's metrics at the deployment's prevalences, as its own audit projected them
+        prevalence_shift=ShiftByModel.from_audits((ref, *candidates), audits),
         audits=audits,
         schema=COMPARISON_SCHEMA_ID,
         tool={"name": "prevalens", "version": __version__},
@@ -297,8 +308,12 @@ def _compare(models: dict, config: AuditConfig, reference, command) -> Compariso
 class _Pair:
     """The differences of one candidate against the reference, and their claims."""
 
-    def __init__(self, pa: Predictions, pb: Predictions, ref, cand, audits, config, strata, i):
+    def __init__(
+        self, pa: Predictions, pb: Predictions, ref, cand, audits, config, strata, i, plan=None
+    ):
         self.pa, self.pb = pa, pb
+        #: the projection to the deployment's prevalences (prevalens.analyses.shift), or None
+        self.plan = plan
         self.ref, self.cand = ref, cand
         self.ra, self.rb = audits[ref], audits[cand]
         self.config = config
@@ -443,6 +458,10 @@ class _Pair:
                 scheme=config.resampling,
                 cluster=self.pa.cluster,
                 cells=self.cells,
+                # the projection's row sums, from the same draws (stratified scheme)
+                row_weights=None
+                if self.plan is None or self.clustered or config.resampling != "stratified"
+                else self.plan.row_weights(self.support),
             )
             self._point = self.boot.point
         else:
@@ -451,6 +470,7 @@ class _Pair:
         per_class = self._per_class()
         strata, shift = self._strata()
         gap = self._gap()
+        target = self._target(rng)
         if self._scores:
             self._auc(headline, per_class, strata)
             self._losses(headline)
@@ -474,7 +494,9 @@ class _Pair:
             )
             for g, d in enumerate(self.strata.definitions)
         )
-        return PairResult(self.ref, self.cand, headline, per_class_t, strata_t, gap, shift, tests)
+        return PairResult(
+            self.ref, self.cand, headline, per_class_t, strata_t, gap, shift, tests, target
+        )
 
     def _claim(
         self, key, row: Difference, *, eligible=True, robust=None, interval_at=None, df=None
@@ -707,6 +729,98 @@ class _Pair:
                 ("shift", m), row, eligible=both, robust=robust[i], interval_at=self._at.get(q)
             )
         return out, shift
+
+    # -- at the deployment's prevalences -------------------------------------------------------
+
+    def _target_method(self) -> str:
+        if self.boot is None:
+            return "point estimates only (n_resamples=0)"
+        if self.design is not None:
+            return (
+                f"paired jackknife over clusters of the projected metrics, t(df="
+                f"{self.design.df:.1f}); {self.design.n_clusters} clusters"
+            )
+        how = self._target_how
+        return (
+            f"paired {how}(stratified bootstrap of the joint table, B={self.config.n_resamples}; "
+            "the rows' proportions projected to the fixed target)"
+        )
+
+    def _target(self, rng) -> dict:
+        """``candidate - reference`` of the headline metrics at the deployment's prevalences
+        (:func:`~prevalens.analyses.shift.paired_at_target`): recall carries over under label
+        shift, so the differences are of the metrics that move. Claims: accuracy and the macro
+        averages of the findings metrics (precision, F1) at the target, as for the headline."""
+        if self.plan is None:
+            return {}
+        fm = [m for m in self.findings_metrics if f"macro.{m}" in TARGET_HEADLINE]
+        keys = TARGET_HEADLINE + tuple(f"per_class.{m}" for m in fm)
+        bca = self.config.interval == "bca"
+        at = paired_at_target(
+            self.cells,
+            self.plan,
+            keys,
+            boot=self.boot,
+            bca=bca,
+            rng=rng,
+            rows=(self.pa.y_true, self.pa.y_pred, self.pb.y_pred, self.pa.cluster)
+            if self.clustered
+            else None,
+        )
+        self._target_how = (
+            self.config.interval if (at.jackknife is not None or not bca) else "percentile"
+        )
+        fns = [lambda a, b, k=k: b[k] - a[k] for k in TARGET_HEADLINE]
+
+        def both(a, b):
+            return np.stack([f(a, b) for f in fns], axis=-1)
+
+        if self.boot is None:
+            theta = at.derive(both, "point")
+            nan = np.full(theta.shape, np.nan)
+            res: dict = {"low": nan, "high": nan, "se": nan}
+            p = nan
+        else:
+            theta, res, p = at.interval(both, alpha=self.alpha, method=self._target_how)
+        method = self._target_method()
+        nan_est = Estimate(math.nan, status="undefined")
+        ra, rb = self.ra.prevalence_shift, self.rb.prevalence_shift
+        rows = {}
+        for i, key in enumerate(TARGET_HEADLINE):
+            q = f"target.{key}"
+            part = _part(res, i)
+            rows[key] = Difference(
+                p_bound=bool(part.get("p_bound", False)),
+                quantity=q,
+                metric=key.split(".", 1)[1],
+                reference=ra.headline[key] if ra is not None else nan_est,
+                candidate=rb.headline[key] if rb is not None else nan_est,
+                difference=_estimate(theta[i], part, method),
+                p_value=float(p[i]) if np.isfinite(p[i]) else math.nan,
+                higher_is_better=True,
+                test=method,
+            )
+        # the claims must also hold over the classes with min_support samples
+        ok = self.eligible
+        robust: list = [None] * len(fm)
+        if self.boot is not None and not ok.all() and fm:
+            fns_r = [
+                lambda a, b, m=m: (
+                    macro_over(b, f"per_class.{m}", ok) - macro_over(a, f"per_class.{m}", ok)
+                )
+                for m in fm
+            ]
+            th_r, res_r, _ = at.interval(
+                lambda a, b: np.stack([f(a, b) for f in fns_r], axis=-1),
+                alpha=self.alpha,
+                method=self._target_how,
+            )
+            robust = [(float(th_r[i]), float(res_r["se"][i])) for i in range(len(fm))]
+        for key, rob in [("overall.accuracy", None)] + [
+            (f"macro.{m}", r) for m, r in zip(fm, robust)
+        ]:
+            self._claim(("target", key), rows[key], robust=rob)
+        return rows
 
     def _gap(self) -> dict:
         ms = M.STRATA_METRICS
@@ -967,6 +1081,7 @@ def _with_adjusted(pair: PairResult, index: int, by_key: dict, how: str) -> Pair
         ),
         gap={m: adj(r, "gap", m) for m, r in pair.gap.items()},
         shift={m: adj(r, "shift", m) for m, r in pair.shift.items()},
+        target={q: adj(r, "target", q) for q, r in pair.target.items()},
     )
 
 
@@ -1037,7 +1152,7 @@ def _claimed(row: Difference, min_effect: float) -> bool:
     )
 
 
-def _findings(pair: PairResult, config, strata, by_key) -> list[Finding]:
+def _findings(pair: PairResult, config, strata, by_key, plan=None) -> list[Finding]:
     ref, cand = pair.reference, pair.candidate
     eff = config.min_effect
     out: list[Finding] = []
@@ -1199,6 +1314,7 @@ def _findings(pair: PairResult, config, strata, by_key) -> list[Finding]:
                 f"{_signed(row.difference.estimate)}; {_adj_text(row)}).",
             )
         )
+    out += _target_findings(pair, config, plan)
     for m, row in pair.gap.items():
         if row.adjusted is None or not _claimed(row, eff):
             continue
@@ -1215,6 +1331,56 @@ def _findings(pair: PairResult, config, strata, by_key) -> list[Finding]:
                 f"The macro-micro gap in {metric_text(m)} {verb}: {_signed(ga)} under {ref}, "
                 f"{_signed(gb)} under {cand} (change {_signed(row.difference.estimate)}; "
                 f"{_adj_text(row)}).",
+            )
+        )
+    return out
+
+
+def _target_findings(pair: PairResult, config, plan) -> list[Finding]:
+    """The claimed differences at the deployment's prevalences, one finding each, with the
+    difference on the evaluation data beside it (a ranking that reverses is a warning)."""
+    if plan is None or config.n_resamples == 0:
+        return []
+    ref, cand = pair.reference, pair.candidate
+    pid = f"{cand}-vs-{ref}"
+    out = []
+    for key, row in pair.target.items():
+        if row.adjusted is None or not _claimed(row, config.min_effect) or row.better is None:
+            continue
+        here = pair.headline.get(key)
+        word = "higher" if row.difference.estimate > 0 else "lower"
+        text = (
+            f"At the deployment's prevalences ({plan.source}), {cand} would have {word} "
+            f"{quantity_text(key)} than {ref}: {_fmt(row.candidate.estimate)} against "
+            f"{_fmt(row.reference.estimate)}, a difference of {_signed(row.difference.estimate)} "
+            f"({_adj_text(row)})"
+        )
+        severity = "info" if row.better == "candidate" else "warning"
+        if here is not None and np.isfinite(here.difference.estimate):
+            reverses = here.better is not None and here.better != row.better
+            if reverses and here.significant:
+                text += (
+                    f"; on the evaluation data the difference is "
+                    f"{_signed(here.difference.estimate)}, in {here.better}'s favour: "
+                    "the ranking reverses at the target"
+                )
+                severity = "warning"
+            else:
+                shown = "significant" if here.significant else "not significant"
+                text += (
+                    f"; on the evaluation data the difference is "
+                    f"{_signed(here.difference.estimate)} ({shown})"
+                )
+        text += ". Assumes label shift (each class's samples look the same where deployed)."
+        out.append(
+            Finding(
+                f"compare-{pid}-target-{key}",
+                "comparison_target",
+                severity,
+                row.metric,
+                (),
+                {"quantity": row.quantity, "difference": row.difference.to_dict()},
+                text,
             )
         )
     return out

@@ -29,6 +29,7 @@ __all__ = [
     "PairResult",
     "ModelCalibration",
     "CalibrationByModel",
+    "ShiftByModel",
     "ComparisonResult",
     "load_comparison_schema",
 ]
@@ -172,6 +173,9 @@ class PairResult:
     gap: dict  # metric -> Difference of macro - micro
     shift: dict  # metric -> Difference: change in the rarest minus the most common stratum
     tests: dict  # mcnemar, stuart_maxwell
+    #: key (``macro.f1``, ``overall.accuracy``) -> Difference of the headline metrics at the
+    #: deployment's prevalences (quantity ``target.KEY``); empty without a target
+    target: dict = field(default_factory=dict)
 
     def rows(self):
         """Every :class:`Difference` of the pair."""
@@ -182,6 +186,7 @@ class PairResult:
             yield from s.metrics.values()
         yield from self.gap.values()
         yield from self.shift.values()
+        yield from self.target.values()
 
     def to_dict(self) -> dict:
         return {
@@ -193,7 +198,7 @@ class PairResult:
             "gap": {k: d.to_dict() for k, d in self.gap.items()},
             "shift": {k: d.to_dict() for k, d in self.shift.items()},
             "tests": self.tests,
-        }
+        } | ({"target": {k: d.to_dict() for k, d in self.target.items()}} if self.target else {})
 
 
 #: Why the calibration block of a comparison has no differences and no tests.
@@ -267,6 +272,71 @@ class CalibrationByModel:
         )
 
 
+#: What the projection block of a comparison holds, and what its differences rest on.
+SHIFT_NOTE = (
+    "Each model's headline metrics at the deployment's prevalences are its own audit's "
+    "projection; the paired differences at the target (each pair's 'target' block) come from "
+    "the pair's joint replicates, each model's rows projected to the same fixed target."
+)
+
+
+@dataclass(frozen=True)
+class ShiftByModel:
+    """The comparison's projection to the deployment's prevalences (label shift): the target
+    (how it was given, the assumption, every class's prevalence) and each model's headline
+    metrics there, as its own audit projected them (:class:`prevalens.results.PrevalenceShift`);
+    the differences are in each pair's ``target``."""
+
+    source: str
+    assumption: str
+    target: tuple  # prevalence of every class, in class order
+    models: dict  # name -> {key: Estimate} (the headline at the target)
+    note: str = SHIFT_NOTE
+
+    @classmethod
+    def from_audits(cls, names, audits: Mapping) -> ShiftByModel | None:
+        """From each model's own audit; None when no audit projected."""
+        shifts = {
+            name: audits[name].prevalence_shift
+            for name in names
+            if name in audits and getattr(audits[name], "prevalence_shift", None) is not None
+        }
+        if not shifts:
+            return None
+        first = next(iter(shifts.values()))
+        return cls(
+            first.source,
+            first.assumption,
+            tuple(first.target),
+            {name: dict(sh.headline) for name, sh in shifts.items()},
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "assumption": self.assumption,
+            "target": [_num(v) for v in self.target],
+            "models": {
+                name: {"headline": {k: e.to_dict() for k, e in h.items()}}
+                for name, h in self.models.items()
+            },
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ShiftByModel:
+        return cls(
+            d["source"],
+            d["assumption"],
+            tuple(d["target"]),
+            {
+                name: {k: Estimate.from_dict(e) for k, e in m["headline"].items()}
+                for name, m in d["models"].items()
+            },
+            d["note"],
+        )
+
+
 @dataclass(frozen=True)
 class ComparisonResult:
     """The paired comparison of two or more models on the same samples.
@@ -286,6 +356,8 @@ class ComparisonResult:
     gates: dict | None = None
     #: each model's calibration (models with probabilities); None when no model has them
     calibration: CalibrationByModel | None = None
+    #: the projection to the deployment's prevalences; None without a target
+    prevalence_shift: ShiftByModel | None = None
     audits: Mapping = field(default_factory=dict, repr=False, compare=False)
     schema: str = COMPARISON_SCHEMA_ID
     tool: dict = field(default_factory=dict)
@@ -327,6 +399,8 @@ class ComparisonResult:
         }
         if self.calibration is not None:
             out["calibration"] = self.calibration.to_dict()
+        if self.prevalence_shift is not None:
+            out["prevalence_shift"] = self.prevalence_shift.to_dict()
         if self.gates is not None:
             out["gates"] = self.gates
         return out

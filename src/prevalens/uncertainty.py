@@ -2123,12 +2123,16 @@ class PairedBootstrap:
 
     point: tuple
     replicates: tuple | None
-    jackknife: tuple
+    #: None: no jackknife (percentile intervals; or point estimates only)
+    jackknife: tuple | None
     jackknife_weights: np.ndarray
     n_resamples: int
     method: str
     jackknife_strata: np.ndarray | None = None
     design: ClusterDesign | None = None
+    #: with ``row_weights`` (stratified scheme): each model's weighted column sums (m, B, K),
+    #: ``sum_i w[:, i] cm_r[i, j]`` of every replicate r (:func:`_draw_tables`)
+    weighted: tuple | None = None
 
     @classmethod
     def run(
@@ -2145,8 +2149,11 @@ class PairedBootstrap:
         cluster=None,
         chunk: int = 256,
         cells: JointCells | None = None,
+        row_weights=None,
     ) -> PairedBootstrap:
-        """``cells``: the joint cells of these rows when the caller has them already."""
+        """``cells``: the joint cells of these rows when the caller has them already;
+        ``row_weights`` (m, K), stratified scheme only: also accumulate each model's weighted
+        column sums from the same draws (:attr:`weighted`)."""
         if cells is None:
             cells = JointCells.of(y_true, pred_a, pred_b, k)
 
@@ -2171,8 +2178,11 @@ class PairedBootstrap:
                 "cluster",
                 design=ClusterDesign.of(cluster),
             )
+        weighted = None
         if scheme == "stratified":
-            reps = cls._stratified(cells, n_resamples, rng)
+            reps = cls._stratified(cells, n_resamples, rng, row_weights)
+            if row_weights is not None:
+                reps, weighted = reps[:2], reps[2]
         elif scheme == "simple":
             reps = cls._simple(cells, n_resamples, rng, chunk)
         else:
@@ -2195,6 +2205,7 @@ class PairedBootstrap:
             n_resamples,
             scheme,
             jackknife_strata=strata,
+            weighted=weighted,
         )
 
     @staticmethod
@@ -2207,9 +2218,15 @@ class PairedBootstrap:
         return out[0], out[1]
 
     @staticmethod
-    def _stratified(cells: JointCells, b: int, rng) -> tuple[Tables, Tables]:
+    def _stratified(cells: JointCells, b: int, rng, row_weights=None) -> tuple:
+        """Both models' tables of the B replicates; with ``row_weights`` (m, K) also each
+        model's weighted column sums (m, B, K), as a third item."""
         k = cells.k
         out = {w: [np.zeros((b, k)) for _ in range(2)] for w in "ab"}  # tp, predicted
+        weights = None if row_weights is None else np.asarray(row_weights, dtype=np.float64)
+        if weights is not None:
+            for w in "ab":
+                out[w].append(np.zeros((weights.shape[0], b, k)))
         support = np.zeros(k)
         order = np.argsort(cells.truth, kind="stable")
         starts = np.searchsorted(cells.truth[order], np.arange(k + 1))
@@ -2225,19 +2242,22 @@ class PairedBootstrap:
         threads = b * cells.counts.size > 200_000
         for i, drawn in enumerate(R._ordered_map(draw, range(k), threads=threads)):
             if drawn is not None:
-                PairedBootstrap._add_row(cells, rows[i], i, drawn, k, out, support)
+                PairedBootstrap._add_row(cells, rows[i], i, drawn, k, out, support, weights)
         n = cells.n
-        result = []
+        result: list = []
         for w in "ab":
-            tp, predicted = out[w]
+            tp, predicted = out[w][:2]
             fp = predicted - tp
             fn = support - tp
             result.append(Tables(tp, fp, fn, n - tp - fp - fn))
+        if weights is not None:
+            return result[0], result[1], (out["a"][2], out["b"][2])
         return result[0], result[1]
 
     @staticmethod
-    def _add_row(cells, idx, i, drawn, k, out, support) -> None:
-        """Add true class ``i``'s drawn joint cells to both models' tables."""
+    def _add_row(cells, idx, i, drawn, k, out, support, weights=None) -> None:
+        """Add true class ``i``'s drawn joint cells to both models' tables (and, with
+        ``weights``, to their weighted column sums)."""
         nz, draws = drawn  # every joint cell is non-zero: nz is 0..len(idx)-1
         support[i] = cells.counts[idx].sum()
         for w, pred in (("a", cells.pred_a), ("b", cells.pred_b)):
@@ -2246,7 +2266,12 @@ class PairedBootstrap:
             order = np.argsort(p, kind="stable")
             ps = p[order]
             starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
-            out[w][1][:, ps[starts]] += np.add.reduceat(draws[:, order], starts, axis=1)
+            summed = np.add.reduceat(draws[:, order], starts, axis=1)
+            out[w][1][:, ps[starts]] += summed
+            if weights is not None:
+                for m in range(weights.shape[0]):
+                    if weights[m, i] != 0:
+                        out[w][2][m][:, ps[starts]] += summed * weights[m, i]
             hit = p == i
             if hit.any():
                 out[w][0][:, i] += draws[:, hit].sum(axis=1)
@@ -2275,7 +2300,7 @@ class PairedBootstrap:
         and the two-sided p-value of "the statistic is 0" by inverting the same interval
         (``res["p_bound"]`` marks p-values that are upper bounds: every replicate on one side)."""
         theta = self.derive(fn, "point")
-        jack = self.derive(fn, "jackknife")
+        jack = self.derive(fn, "jackknife") if self.jackknife is not None else None
         if self.design is not None:
             lo, hi, se = jackknife_t_interval(
                 theta, jack, self.jackknife_weights, df=self.design.df, alpha=alpha, scale="linear"

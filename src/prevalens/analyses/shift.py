@@ -287,11 +287,18 @@ def _clusters(cluster_cells, cm, targets):
     """Leave-one-cluster-out members: recall (J, K), predicted mass (J, K, T), weights."""
     from ..uncertainty import _cluster_jackknife
 
+    patterns, weights = _cluster_jackknife(None, None, None, cm.shape[0], cells=cluster_cells)
+    diag, predw = _cluster_members(patterns, cm, targets)
+    return diag, predw, weights
+
+
+def _cluster_members(patterns, cm, targets):
+    """Recall (J, K) and predicted mass (J, K, T) of ``cm`` less each member's cells
+    ``patterns`` (sparse J x K^2)."""
     k = cm.shape[0]
-    patterns, weights = _cluster_jackknife(None, None, None, k, cells=cluster_cells)
     dense = np.asarray(cm.toarray() if is_sparse(cm) else cm, dtype=np.float64)
     diags, preds = [], []
-    for s in range(0, len(weights), 256):
+    for s in range(0, patterns.shape[0], 256):
         block = dense[None] - np.asarray(patterns[s : s + 256].toarray()).reshape(-1, k, k)
         n = block.sum(axis=2)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -300,7 +307,7 @@ def _clusters(cluster_cells, cm, targets):
         q = np.where(np.isnan(q) & (targets.max(axis=0)[None, :, None] == 0), 0.0, q)
         diags.append(np.diagonal(q, axis1=1, axis2=2))
         preds.append(np.einsum("mij,ti->mjt", q, targets))
-    return np.concatenate(diags), np.concatenate(preds), weights
+    return np.concatenate(diags), np.concatenate(preds)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -718,6 +725,98 @@ def _estimates(theta, lo, hi, se, method, few, blind):
     if np.ndim(theta) == 0:
         return one(theta, lo, hi, se, bool(blind))
     return [one(*v) for v in zip(theta, lo, hi, se, np.broadcast_to(blind, np.shape(theta)))]
+
+
+# ------------------------------------------------------------------------------------------------
+# two models on the same samples (prevalens.compare)
+
+
+def paired_at_target(cells, plan: ShiftPlan, keys, *, boot=None, bca=True, rng=None, rows=None):
+    """Both models' statistics ``keys`` (of :func:`~prevalens.metrics.count_statistics`) at the
+    target of ``plan`` (not the sweep), as a
+    :class:`~prevalens.uncertainty.PairedBootstrap` of :class:`~prevalens.uncertainty.Stats`
+    (per-sample tables at the target), so that a difference ``fn(a, b)`` gets its interval and
+    p-value from :meth:`~prevalens.uncertainty.PairedBootstrap.interval` like the comparison's
+    other rows. ``cells``: the pair's :class:`~prevalens.uncertainty.JointCells`.
+
+    - point: each model's confusion matrix projected (its rows' proportions, Bayes' rule);
+    - replicates: the pair's own stratified draws, which summed each model's rows for the target
+      as they were drawn (``boot.weighted``); a pair resampled otherwise (simple scheme) gets the
+      stratified draws of ``rng`` (the rows' proportions are what the projection carries over);
+    - jackknife (``bca``): each model's exact jackknife over its own cells, gathered at every
+      joint cell (deleting a sample of joint cell (t, a, b) deletes one of cell (t, a) from A's
+      matrix and of (t, b) from B's), weighted by the joint counts, stratified by true class;
+    - clusters (``boot.design`` set; ``rows`` the rows' ``(y_true, pred_a, pred_b, cluster)``):
+      the pair's leave-one-cluster-out members (its distinct joint patterns), for the
+      jackknife-t.
+
+    Without ``boot`` (no resampling), only ``point`` is set.
+    """
+    from ..uncertainty import PairedBootstrap, Stats, _cluster_joint, _GatheredStats
+
+    pi = plan.pi
+    target = pi[None]  # (1, K)
+    keys = tuple(keys)
+    k = cells.k
+    cms = {w: cells.marginal(w) for w in "ab"}
+
+    def stats(diag, predw) -> Stats:
+        return Stats(_stats_at(diag, predw, pi, keys), target_tables(diag, predw, pi))
+
+    props = {w: _rows(cms[w]) for w in "ab"}
+    point = tuple(stats(np.diag(q), q.T @ pi) for q, _ in props.values())
+    if boot is None:
+        return PairedBootstrap(point, None, None, np.zeros(0), 0, "none")
+    if boot.design is not None:
+        assert rows is not None
+        patterns, weights = _cluster_joint(cells, *rows)
+        members_c: list = []
+        for w in "ab":
+            pred = cells.pred_a if w == "a" else cells.pred_b
+            to_cells = sparse.csr_matrix(
+                (np.ones(pred.size), (np.arange(pred.size), cells.truth * k + pred)),
+                shape=(pred.size, k * k),
+            )
+            diag, predw = _cluster_members(patterns @ to_cells, cms[w], target)
+            members_c.append(stats(diag, predw[..., 0]))
+        return PairedBootstrap(
+            point, None, tuple(members_c), weights, boot.n_resamples, "cluster", design=boot.design
+        )
+    b = boot.n_resamples
+    support = cms["a"].sum(axis=1).astype(np.float64)
+    if boot.weighted is not None:
+        tables = tuple(r.tables for r in boot.replicates)
+        weighted = boot.weighted
+    else:  # resampled otherwise (simple): the stratified draws of rng
+        ta, tb, weighted = PairedBootstrap._stratified(cells, b, rng, plan.row_weights(support))
+        tables = (ta, tb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.where(support > 0, 1.0 / np.where(support > 0, support, 1.0), 0.0)
+    replicates = tuple(
+        stats(t.tp * inv, np.einsum("mbk,m->bk", wsum, plan.coefs[0]))
+        for t, wsum in zip(tables, weighted)
+    )
+    jack: tuple | None = None
+    if bca:
+        members: list = []
+        for w in "ab":
+            q, n = props[w]
+            got = _jackknife(cms[w], q, n, target)
+            if got is None:
+                break
+            diag, predw, _, _ = got
+            members.append(_GatheredStats(stats(diag, predw[..., 0]), cells.marginal_cell(w)))
+        else:
+            jack = tuple(members)
+    return PairedBootstrap(
+        point,
+        replicates,
+        jack,
+        cells.counts.astype(np.float64),
+        b,
+        "stratified",
+        jackknife_strata=cells.truth if jack is not None else None,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
