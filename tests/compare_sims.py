@@ -86,8 +86,42 @@ def truth(seed: int = 12345, n: int = 2_000_000, **design) -> dict:
     return {q: b - a for q, (a, b) in values(y, sa, sb).items()}
 
 
+#: The deployment's prevalences the comparison projects to (every class equally prevalent: the
+#: rarest class about 15 times as prevalent as observed), and the differences checked there.
+TARGET = {i: 1.0 / K for i in range(K)}
+TARGET_QUANTITIES = ("target.overall.accuracy", "target.macro.f1", "target.macro.precision")
+
+
+def target_values(y, sa, sb, k: int = K) -> dict:
+    """Both models' headline metrics at :data:`TARGET` from their rows' proportions (label
+    shift: the row of true class i is a property of the model): ``{name: (a, b)}``."""
+    pi = np.array([TARGET[i] for i in range(k)])
+    out: dict = {}
+    for s in (sa, sb):
+        cm = np.zeros((k, k))
+        np.add.at(cm, (y, s.argmax(axis=1)), 1)
+        q = cm / cm.sum(axis=1, keepdims=True)
+        tp = pi * np.diag(q)
+        predicted = q.T @ pi
+        t = class_tables(np.diag(pi) @ q)  # the expected per-sample matrix at the target
+        assert np.allclose(t.tp, tp) and np.allclose(t.predicted, predicted)
+        v = M.count_statistics(t)
+        for name in TARGET_QUANTITIES:
+            out.setdefault(name, []).append(float(v[name.split(".", 1)[1]]))
+    return {q: tuple(ab) for q, ab in out.items()}
+
+
+def target_truth(seed: int = 12345, n: int = 2_000_000, **design) -> dict:
+    """Population differences B - A at the target, from one sample of ``n`` rows."""
+    rng = np.random.default_rng(seed)
+    y, sa, sb = draw(rng, n, **design)
+    return {q: b - a for q, (a, b) in target_values(y, sa, sb).items()}
+
+
 def row_of(pair, q: str, k: int = K):
     """The :class:`~prevalens.Difference` of quantity ``q`` in a comparison's pair."""
+    if q.startswith("target."):
+        return pair.target[q.split(".", 1)[1]]
     if q.startswith("class."):
         j = k - 1 if ".RARE." in q else k - 2
         return pair.per_class[j].metrics[q.rsplit(".", 1)[1]]

@@ -819,6 +819,28 @@ def test_holm_family():
     assert flags == sorted(flags, reverse=True) and any(flags)
 
 
+def test_holm_adjusted_p_values_against_statsmodels():
+    """Each claim's ``p_adjusted`` is statsmodels' Holm (and Bonferroni) adjustment of the
+    family's p-values; Holm's decision is ``p_adjusted < alpha`` (before the min_support check
+    of the robust form)."""
+    from statsmodels.stats.multitest import multipletests
+
+    from prevalens.analyses.family import Claim, adjust
+
+    rng = np.random.default_rng(4)
+    est = rng.normal(0, 1, 30) * np.r_[np.full(10, 4.0), np.ones(20)]
+    for how in ("holm", "bonferroni"):
+        claims = [
+            Claim(key=("c", i), estimate=float(e), se=1.0, eligible=True) for i, e in enumerate(est)
+        ]
+        adjust(claims, 0.05, how, 0.95)
+        p = np.array([c.p for c in claims])
+        expect = multipletests(p, alpha=0.05, method=how)[1]
+        got = np.array([c.adjusted(how).p_adjusted for c in claims])
+        np.testing.assert_allclose(got, expect, rtol=1e-12, atol=0)
+        assert [c.significant for c in claims] == list(got < 0.05)
+
+
 # ------------------------------------------------------------------------------------------------
 # the null scenario (slow)
 

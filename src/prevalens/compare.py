@@ -1137,7 +1137,8 @@ def _signed(x) -> str:
 def _adj_text(row: Difference) -> str:
     a = row.adjusted
     assert a is not None
-    p = "< 0.0001" if a.p_value < 1e-4 else "= " + fmt_number(a.p_value, 4, bounds=(0.0,))
+    pa = a.p_adjusted if a.p_adjusted is not None else math.nan
+    p = "< 0.0001" if pa < 1e-4 else "= " + fmt_number(pa, 4, bounds=(0.0,))
     return (
         f"{a.adjustment.capitalize()}-adjusted CI {_signed(a.ci_low)} to {_signed(a.ci_high)}, "
         f"adjusted p {p}"
@@ -1359,9 +1360,10 @@ def _target_findings(pair: PairResult, config, plan) -> list[Finding]:
         if here is not None and np.isfinite(here.difference.estimate):
             reverses = here.better is not None and here.better != row.better
             if reverses and here.significant:
+                favoured = ref if here.better == "reference" else cand
                 text += (
                     f"; on the evaluation data the difference is "
-                    f"{_signed(here.difference.estimate)}, in {here.better}'s favour: "
+                    f"{_signed(here.difference.estimate)}, in {favoured}'s favour: "
                     "the ranking reverses at the target"
                 )
                 severity = "warning"
@@ -1379,7 +1381,16 @@ def _target_findings(pair: PairResult, config, plan) -> list[Finding]:
                 severity,
                 row.metric,
                 (),
-                {"quantity": row.quantity, "difference": row.difference.to_dict()},
+                {
+                    "quantity": row.quantity,
+                    "target": plan.source,
+                    "reference": row.reference.to_dict(),
+                    "candidate": row.candidate.to_dict(),
+                    "difference": row.difference.to_dict(),
+                    "adjusted": row.adjusted.to_dict(),
+                    "evaluation_difference": None if here is None else here.difference.to_dict(),
+                    "evaluation_significant": bool(here is not None and here.significant),
+                },
                 text,
             )
         )

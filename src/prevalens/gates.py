@@ -576,7 +576,7 @@ def _fmt_regression(row: dict, family: dict) -> str:
     ci = f"{fmt_level(level)} CI" if isinstance(level, (int, float)) else "CI"
     text = fmt_signed_number(est, digits)
     if low is None or high is None:
-        p = adj.get("p_value")
+        p = adj.get("p_adjusted", adj.get("p_value"))
         return f"{text}, {how} p = {p:.2g}" if isinstance(p, (int, float)) else f"{text}, {how}"
     lo, hi = (fmt_number(v, digits, bounds=(0.0,)) for v in (low, high))
     return f"{text}, {how} {ci} {lo} to {hi}"

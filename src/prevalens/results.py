@@ -664,9 +664,12 @@ class AdjustedInterval:
     significant: bool
     adjustment: str
     method: str = "normal, bootstrap or DeLong standard error"
+    #: the p-value adjusted for the family (Holm's step-down, or Bonferroni), capped at 1;
+    #: ``p_value`` is the claim's own (unadjusted) test
+    p_adjusted: float | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "p_value": self.p_value,
             "level": self.level,
             "ci_low": self.ci_low,
@@ -675,6 +678,9 @@ class AdjustedInterval:
             "adjustment": self.adjustment,
             "method": self.method,
         }
+        if self.p_adjusted is not None:
+            out["p_adjusted"] = self.p_adjusted
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping) -> AdjustedInterval:
@@ -686,6 +692,7 @@ class AdjustedInterval:
             d["significant"],
             d["adjustment"],
             d.get("method", ""),
+            d.get("p_adjusted"),
         )
 
 

@@ -58,6 +58,8 @@ class Claim:
     #: how the test and its adjusted interval are made, when not by the default rules below
     method: str | None = None
     p: float = math.nan
+    #: the p-value adjusted for the family (Holm's step-down or Bonferroni), capped at 1
+    p_adjusted: float = math.nan
     level: float = math.nan
     low: float = math.nan
     high: float = math.nan
@@ -92,7 +94,14 @@ class Claim:
             else f"t(df={self.df:.1f}) with its standard error"
         )
         return AdjustedInterval(
-            self.p, 1 - self.level, self.low, self.high, self.significant, adjustment, method
+            self.p,
+            1 - self.level,
+            self.low,
+            self.high,
+            self.significant,
+            adjustment,
+            method,
+            self.p_adjusted,
         )
 
 
@@ -109,6 +118,11 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
             z = abs(c.estimate) / c.se
             c.p = float(2 * (special.stdtr(c.df, -z) if c.df else special.ndtr(-z)))
     fam.sort(key=lambda c: c.p)
+    # adjusted p-values: Bonferroni m p; Holm the running maximum of (m - i) p_(i)
+    running = 0.0
+    for i, c in enumerate(fam):
+        running = max(running, (m if how == "bonferroni" else m - i) * c.p)
+        c.p_adjusted = min(1.0, m * c.p if how == "bonferroni" else running)
     rejected = 0
     stopped = False
     for i, c in enumerate(fam):
