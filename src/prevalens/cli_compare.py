@@ -22,6 +22,8 @@ from .comparison_exports import (
     comparison_latex,
     comparison_markdown,
     headline_rows,
+    target_differences_csv,
+    target_rows,
 )
 from .exceptions import PrevalensError
 from .formatting import fmt_estimate, fmt_signed, quantity_text
@@ -37,8 +39,9 @@ __all__ = ["add_parser", "run"]
 COMPARE_FILES = {
     "json": ("comparison.json",),
     "md": ("comparison.md",),
-    # calibration_by_model.csv: when a model's scores are probabilities
-    "csv": ("differences.csv", "calibration_by_model.csv"),
+    # calibration_by_model.csv: when a model's scores are probabilities;
+    # target_differences.csv: with --deployment-prevalence
+    "csv": ("differences.csv", "calibration_by_model.csv", "target_differences.csv"),
     "html": ("comparison.html",),
     "pdf": ("comparison.pdf",),
     "tex": ("comparison.tex",),
@@ -234,6 +237,8 @@ def run(args, options: dict) -> int:
         outputs["differences.csv"] = comparison_csv(d)
         if d.get("calibration"):
             outputs["calibration_by_model.csv"] = calibration_by_model_csv(d)
+        if d.get("prevalence_shift"):
+            outputs["target_differences.csv"] = target_differences_csv(d)
     extra = {}
     if args.junit is not None:
         extra["--junit"] = (Path(args.junit), gates_junit(d["gates"], suite="prevalens compare"))
@@ -286,6 +291,9 @@ def _summary(d: dict, written) -> None:
         for r in rows:
             out.write("  " + "  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip())
             out.write("\n")
+        target = _target_line(d, pair)
+        if target:
+            out.write(target + "\n")
     for f in d["findings"]:
         if f["kind"] == "comparison":
             out.write(f"finding: {f['text']}\n")
@@ -297,3 +305,17 @@ def _summary(d: dict, written) -> None:
             out.write(f"  {'PASS' if g['passed'] else 'FAIL'}  {g['spec']}\n")
     for target in written:
         out.write(f"wrote {target}\n")
+
+
+def _target_line(d: dict, pair: dict) -> str:
+    """The pair's differences at the deployment's prevalences in one line: those that are claims
+    of the family (accuracy and macro F1 by default), else the first two; "" without a
+    target."""
+    rows = target_rows(pair)
+    if not rows:
+        return ""
+    shown = [(q, r) for q, r in rows if r.get("adjusted")] or rows[:2]
+    source = (d.get("prevalence_shift") or {}).get("source") or "target"
+    return f"  at the deployment's prevalences ({source.partition(':')[0]}): " + ", ".join(
+        f"{quantity_text(q)} {fmt_signed(r['difference'], bounds=(0.0,))}" for q, r in shown
+    )

@@ -21,6 +21,7 @@ from .exports import (
     _cell,
     _confidence_text,
     _csv_bytes,
+    _interval_cells,
     _oneline,
     _tex,
     _tex_num,
@@ -48,6 +49,8 @@ __all__ = [
     "calibration_by_model_csv",
     "calibration_models",
     "calibration_strata_rows",
+    "target_differences_csv",
+    "target_rows",
     "comparison_json",
     "comparison_latex",
     "decision",
@@ -224,6 +227,8 @@ def _row_group(row: dict) -> str:
     ``per-class recall``, ``stratum macro F1``, ``shift in recall``."""
     q, metric = row["quantity"], row["metric"]
     head = q.split(".", 1)[0]
+    if head == "target":
+        return f"{quantity_text(q[len(head) + 1 :])} at the target"
     if head == "class":
         return f"per-class {metric_text(metric)}"
     if head == "stratum":
@@ -246,16 +251,24 @@ def methods_by_test(rows) -> list[tuple[str, list[str]]]:
 
 
 def pair_rows(pair: dict) -> list:
-    """Every difference row of a pair: headline, per-class, strata, gap, shift."""
+    """Every difference row of a pair: headline, per-class, strata, gap, shift and, with a
+    deployment's prevalences, the target."""
     rows = [r for _, r in headline_rows(pair)]
     rows += [r for c in pair["per_class"] for r in c["metrics"].values()]
     rows += [r for s_ in pair["strata"] for r in s_["metrics"].values()]
-    return rows + list(pair["gap"].values()) + list(pair["shift"].values())
+    rows += list(pair["gap"].values()) + list(pair["shift"].values())
+    return rows + [r for _, r in target_rows(pair)]
 
 
 def comparison_json(d: dict) -> bytes:
     """``comparison.json`` as ``prevalens compare`` writes it (and the PDF attaches it)."""
     return (json.dumps(d, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def target_rows(pair: dict) -> list[tuple[str, dict]]:
+    """The pair's differences at the deployment's prevalences, ``[(key, row)]`` (``key`` such as
+    ``macro.f1``, in the order of the pair's ``target``); empty without a target."""
+    return list((pair.get("target") or {}).items())
 
 
 def headline_rows(pair: dict) -> list[tuple[str, dict]]:
@@ -348,6 +361,7 @@ def comparison_markdown(d: dict, *, max_classes: int = 30) -> str:
             lines.append("")
         else:
             lines += ["No class changed significantly after adjustment.", ""]
+    lines += _md_target(d)
     lines += _md_calibration(d)
     lines.append(
         "Differences are candidate minus reference on the same samples, with paired 95% "
@@ -361,6 +375,116 @@ def comparison_markdown(d: dict, *, max_classes: int = 30) -> str:
 
 def _md(x) -> str:
     return str(x).replace("|", "\\|")
+
+
+# ------------------------------------------------------------------------------------------------
+# at the deployment's prevalences (label shift): each pair's ``target`` rows
+
+
+def target_text(d: dict) -> str:
+    """The target and the assumption in one sentence, with the block's note: the paragraph over
+    the differences at the deployment's prevalences ("" without a target)."""
+    shift = d.get("prevalence_shift")
+    if not shift:
+        return ""
+    return (
+        f"Target prevalences: {shift['source']}. Assumed: {shift['assumption']}. " + shift["note"]
+    )
+
+
+def _md_target(d: dict) -> list[str]:
+    """The differences at the deployment's prevalences in Markdown, a table per pair as the
+    headline's; [] without a target."""
+    if not d.get("prevalence_shift"):
+        return []
+    level = fmt_level((d.get("run") or {}).get("confidence_level") or 0.95)
+    effect = min_effect(d)
+    lines = ["### At the deployment's prevalences", "", _md(target_text(d)), ""]
+    found = [f for f in d.get("findings", ()) if f["kind"] == "comparison_target"]
+    if found:
+        lines += [f"- {_md(f['text'])}" for f in found] + [""]
+    for pair in d["pairs"]:
+        rows = target_rows(pair)
+        if not rows:
+            continue
+        ref, cand = pair["reference"], pair["candidate"]
+        lines += [
+            f"{_md(cand)} − {_md(ref)}:",
+            "",
+            f"| metric at the target | {_md(ref)} | {_md(cand)} | difference [{level} CI] | p "
+            "| adjusted |",
+            "|---|---|---|---|---|---|",
+        ]
+        for q, row in rows:
+            lines.append(
+                f"| {quantity_text(q)} | {_side(row['reference'], row['metric'])} | "
+                f"{_side(row['candidate'], row['metric'])} | {_diff(row)} | "
+                f"{_p(row['difference'])} | {_verdict(row, effect)} |"
+            )
+        lines.append("")
+    return lines
+
+
+#: Columns of :func:`target_differences_csv`.
+TARGET_CSV_COLUMNS = (
+    "reference",
+    "candidate",
+    "metric",
+    "reference_estimate",
+    "reference_ci_low",
+    "reference_ci_high",
+    "reference_status",
+    "candidate_estimate",
+    "candidate_ci_low",
+    "candidate_ci_high",
+    "candidate_status",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "status",
+    "adjusted_ci_low",
+    "adjusted_ci_high",
+    "adjusted_p_value",
+    "significant",
+    "better",
+    "method",
+)
+
+
+def target_differences_csv(d: dict) -> bytes:
+    """The differences at the deployment's prevalences, one row per pair and metric (``metric``
+    a key such as ``macro.f1``): each model's estimate at the target with its interval, the
+    paired difference with its interval and p-value, the adjusted interval, p-value and decision
+    where the row is a claim of the family (else blank), and the interval's method. Numbers in
+    full precision; the CSV rules of :func:`comparison_csv` apply. Only the header without a
+    target."""
+    rows: list[list] = [list(TARGET_CSV_COLUMNS)]
+    for pair in d["pairs"]:
+        for q, row in target_rows(pair):
+            diff = row["difference"]
+            adj = row.get("adjusted") or {}
+            rows.append(
+                [
+                    _cell(pair["reference"]),
+                    _cell(pair["candidate"]),
+                    q,
+                    *_interval_cells(row["reference"]),
+                    *_interval_cells(row["candidate"]),
+                    _n(diff.get("estimate")),
+                    _n(diff.get("ci_low")),
+                    _n(diff.get("ci_high")),
+                    _n(diff.get("p_value")),
+                    diff.get("status") or "",
+                    _n(adj.get("ci_low")),
+                    _n(adj.get("ci_high")),
+                    _n(adj.get("p_adjusted")),
+                    "" if not adj else str(bool(adj.get("significant"))).lower(),
+                    row.get("better") or "",
+                    _cell(row.get("test") or diff.get("method") or ""),
+                ]
+            )
+    return _csv_bytes(rows)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -539,7 +663,9 @@ CSV_COLUMNS = (
 
 def comparison_csv(d: dict) -> bytes:
     """Every difference of every pair, one row each, numbers in full precision (RFC 4180 and
-    formula neutralisation as :func:`prevalens.exports.per_class_csv`)."""
+    formula neutralisation as :func:`prevalens.exports.per_class_csv`); scopes ``headline``,
+    ``class``, ``stratum``, ``gap``, ``shift`` and, with a deployment's prevalences, ``target``
+    (the differences there, also in :func:`target_differences_csv`)."""
     rows: list[list] = [list(CSV_COLUMNS)]
 
     def emit(pair, scope, row, label="", stratum="", support=""):
@@ -583,6 +709,8 @@ def comparison_csv(d: dict) -> bytes:
             emit(pair, "gap", row)
         for row in pair["shift"].values():
             emit(pair, "shift", row)
+        for _, row in target_rows(pair):
+            emit(pair, "target", row)
     return _csv_bytes(rows)
 
 
@@ -629,11 +757,16 @@ def comparison_latex(d: dict, *, max_classes: int = MAX_CLASS_ROWS) -> str:
       than ``max_classes`` classes the table shows the ones that changed and the rarest, and
       its note says how many of how many (every class is in ``differences.csv``).
 
+    With a deployment's prevalences (``prevalence_shift``), a third table per candidate between
+    the two: the differences at the target (each pair's ``target`` rows), laid out as the
+    headline's.
+
     Escaping, the two-line cells and the class column that takes the width the numbers leave are
     those of :func:`prevalens.exports.latex_tables`; the per-class table is a ``longtable``
     from :data:`prevalens.exports.LONGTABLE_MIN_CLASSES` rows. Labels:
-    ``tab:prevalens-comparison-headline`` and ``tab:prevalens-comparison-classes`` (suffixed
-    ``-2``, ``-3`` ... for the second and later candidates).
+    ``tab:prevalens-comparison-headline``, ``tab:prevalens-comparison-target`` and
+    ``tab:prevalens-comparison-classes`` (suffixed ``-2``, ``-3`` ... for the second and later
+    candidates).
     """
     run = d["run"]
     level = _confidence_text(run)
@@ -678,6 +811,7 @@ def comparison_latex(d: dict, *, max_classes: int = MAX_CLASS_ROWS) -> str:
     for i, (pair, metrics, shown, note, longtable) in enumerate(plans):
         suffix = f"-{i + 1}" if i else ""
         out += _tex_headline(d, pair, level, effect, adjustment, suffix)
+        out += _tex_target(d, pair, level, effect, adjustment, suffix)
         out += _tex_classes(
             d, pair, metrics, shown, note, longtable, level, min_support, adjustment, suffix
         )
@@ -703,6 +837,43 @@ def _tex_headline(d, pair, level, effect, adjustment, suffix) -> list:
         f"(``\\textless{{}} {effect:g}'': distinguishable but smaller, not claimed); blank: "
         "not a claim. For log loss and Brier score lower is better."
     )
+    return _tex_differences(
+        pair, rows, level, effect, caption, note, "tab:prevalens-comparison-headline" + suffix
+    )
+
+
+def _tex_target(d, pair, level, effect, adjustment, suffix) -> list:
+    """The pair's differences at the deployment's prevalences, laid out as the headline's
+    table; [] without a target."""
+    rows = target_rows(pair)
+    shift = d.get("prevalence_shift")
+    if not rows or not shift:
+        return []
+    ref, cand = pair["reference"], pair["candidate"]
+    methods = methods_by_test([r for _, r in rows])
+    caption = (
+        f"Candidate {cand} against reference {ref} at the deployment's class prevalences "
+        f"({shift['source']}): each model's estimate projected there and the paired difference "
+        f"(candidate minus reference) with {level} confidence intervals ("
+        # one method for every row (as the comparison computes them): no list of the rows
+        + (methods[0][0] if len(methods) == 1 else _tex_method_text([r for _, r in rows]))
+        + f"). Assumed: {shift['assumption']}."
+    )
+    note = (
+        "$p$: two-sided, for no difference, from the same interval. Adjusted: the decision of "
+        f"the {_tex(adjustment)} family of the comparison, for accuracy and the findings "
+        f"metrics' macro averages at the target (a claim needing a difference of at least "
+        f"{effect:g}); blank: not a claim."
+    )
+    return _tex_differences(
+        pair, rows, level, effect, caption, note, "tab:prevalens-comparison-target" + suffix
+    )
+
+
+def _tex_differences(pair, rows, level, effect, caption, note, label) -> list:
+    """A booktabs table of a pair's differences: the metric, each model's estimate over its
+    interval, the difference over its paired interval, the p-value and the decision."""
+    ref, cand = pair["reference"], pair["candidate"]
     body = []
     for j, (q, row) in enumerate(rows):
         bounds = _bounds(row["metric"])
@@ -724,7 +895,7 @@ def _tex_headline(d, pair, level, effect, adjustment, suffix) -> list:
         r"\centering",
         r"\footnotesize",  # six columns, three of them two-line estimates: a one-column article
         r"\setlength{\tabcolsep}{4pt}",
-        r"\caption{" + _tex(caption) + r"}\label{tab:prevalens-comparison-headline" + suffix + "}",
+        r"\caption{" + _tex(caption) + r"}\label{" + label + "}",
         r"\begin{tabular}{lrrrrl}",
         r"\toprule",
         _tex_row(
