@@ -36,6 +36,8 @@ from ..comparison_exports import (
     omitted_runs,
     p_text,
     pair_rows,
+    target_rows,
+    target_text,
 )
 from ..exports import fmt_marked
 from ..formatting import (
@@ -164,8 +166,23 @@ def _family_phrase(d: dict) -> str:
     return (
         f"one {_adjustment(d)} family over {fam.get('size', 0)} claims (the findings metrics' "
         "macro averages, accuracy, log loss and Brier score, each class, each stratum, the "
-        "shift between the rarest and the most common stratum, and the micro-macro gap)"
+        "shift between the rarest and the most common stratum, and the micro-macro gap"
+        + _target_claims(d)
+        + ")"
     )
+
+
+def _target_claims(d: dict) -> str:
+    """``"; accuracy and macro F1 at the deployment's prevalences"``: the claims at the target
+    in the family, as the tail of a list ("" without a target)."""
+    keys = list(
+        dict.fromkeys(q for p in d["pairs"] for q, r in target_rows(p) if r.get("adjusted"))
+    )
+    if not keys:
+        return ""
+    words = [quantity_text(q) for q in keys]
+    listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return f"; {listed} at the deployment's prevalences"
 
 
 def _summary(ctx: _Ctx) -> list:
@@ -306,14 +323,18 @@ def _headline(ctx: _Ctx) -> list:
     return blocks
 
 
-def _differences_table(ctx: _Ctx, name: str, pair: dict, rows, column, caption: str, note: str):
+def _differences_table(
+    ctx: _Ctx, name: str, pair: dict, rows, column, caption: str, note: str, *more
+):
     """A table of a pair's differences: the metric, each model's estimate, the paired
     difference, one more column (``column``: its heading and a function of the row giving its
-    cell) and the decision; rows the candidate is worse on are flagged."""
-    heading, cell = column
+    cell; ``more``: further such numeric columns) and the decision; rows the candidate is worse
+    on are flagged."""
+    columns = (column, *more)
     return _table(
         name,
-        ["Metric", pair["reference"], pair["candidate"], f"Difference [{_level(ctx.d)}]", heading]
+        ["Metric", pair["reference"], pair["candidate"], f"Difference [{_level(ctx.d)}]"]
+        + [heading for heading, _ in columns]
         + ["Decision"],
         [
             [
@@ -321,15 +342,117 @@ def _differences_table(ctx: _Ctx, name: str, pair: dict, rows, column, caption: 
                 _side_cell(r["reference"], r["metric"]),
                 _side_cell(r["candidate"], r["metric"]),
                 _diff_cell(r),
-                cell(r),
+                *(cell(r) for _, cell in columns),
                 decision(r, ctx.effect),
             ]
             for q, r in rows
         ],
         caption=ctx.caption(caption, pair),
-        numeric=(1, 2, 3, 4),
+        numeric=tuple(range(1, 4 + len(columns))),
         row_classes=["flagged" if decision(r, ctx.effect) == "worse" else "" for _, r in rows],
         note=note,
+    )
+
+
+#: Classes up to which the deployment section lists each class's target prevalence.
+MAX_TARGET_CLASSES = 30
+
+
+def _deployment(ctx: _Ctx) -> list:
+    """The headline differences at the deployment's prevalences (label shift): the target, the
+    assumption and the note, a table per pair as the headline's (with the adjusted p-value of
+    the rows that are claims), and each class's prevalence as evaluated and at the target (up
+    to :data:`MAX_TARGET_CLASSES` classes); nothing without a target."""
+    d = ctx.d
+    shift = d.get("prevalence_shift")
+    if not shift:
+        return []
+    blocks: list = [
+        Paragraph(
+            "The headline metrics of each model at the class prevalences where it will be "
+            "deployed, rather than those of the evaluation data (the headline differences "
+            "above). " + target_text(d),
+            "explanation",
+        )
+    ]
+    adjusted_p = (
+        Cell("Adjusted p", None, ("wrap",)),  # narrow: the note names the family
+        lambda r: Cell(
+            p_text({"p_value": (r.get("adjusted") or {}).get("p_adjusted")}), None, ("num",)
+        ),
+    )
+    for i, pair in enumerate(d["pairs"]):
+        rows = target_rows(pair)
+        if not rows:
+            continue
+        blocks.append(
+            _differences_table(
+                ctx,
+                "target" + ctx.suffix(i),
+                pair,
+                rows,
+                ("p", lambda r: Cell(p_text(r["difference"]), None, ("num",))),
+                "Headline differences at the deployment's prevalences (candidate minus reference)",
+                f"Each model's estimate at the target with its own {_level(d)} interval (its "
+                "audit's projection) and the paired difference with its interval; p: "
+                "two-sided, consistent with that interval. Accuracy and the findings metrics' "
+                f"macro averages at the target are claims of the {_adjustment(d)} family: their "
+                f"{_adjustment(d)}-adjusted p and decision ('better' or 'worse': the adjusted "
+                f"interval excludes 0 and the difference is at least {ctx.effect:g}); blank: not "
+                "a claim.",
+                adjusted_p,
+            )
+        )
+    blocks.append(_target_prevalences(d, shift))
+    return blocks
+
+
+def _target_prevalences(d: dict, shift: dict):
+    """Each class's prevalence as evaluated and at the target, rarest first, in two column
+    groups from 11 classes; with more than :data:`MAX_TARGET_CLASSES` classes a sentence with
+    their range instead."""
+    data = d["data"]
+    n = data["n_samples"] or 1
+    classes = [
+        (str(label), support / n, target)
+        for label, support, target in zip(
+            data["classes"], data["support"], shift["target"], strict=True
+        )
+    ]
+    if len(classes) > MAX_TARGET_CLASSES:
+        values = [t for _, _, t in classes if t]
+        low, high = (fmt_percent(f(values)) for f in (min, max)) if values else ("", "")
+        none = sum(1 for _, _, t in classes if not t)
+        span = (
+            f"{'all ' + low if low == high else f'from {low} to {high}'}"
+            + (f" ({none:,} class{'es' if none != 1 else ''} at 0)" if none else "")
+            if values
+            else "not defined"
+        )
+        return Paragraph(
+            f"The target prevalences of the {len(classes):,} classes: {span}. Each class's is in "
+            "comparison.json (prevalence_shift.target, in the order of data.classes).",
+            "prevalences",
+        )
+    classes.sort(key=lambda c: (c[1], c[0]))
+    cells = [[label, fmt_percent(p), fmt_percent(t)] for label, p, t in classes]
+    groups = 2 if len(cells) > 10 else 1
+    per = -(-len(cells) // groups)
+    rows = []
+    for k in range(per):  # down the first group's rows, then the second's
+        row: list = []
+        for j in range(groups):
+            row += cells[j * per + k] if j * per + k < len(cells) else ["", "", ""]
+        rows.append(row)
+    return _table(
+        "prevalences",
+        ["Class", "Evaluated", "Target"] * groups,
+        rows,
+        caption="Class prevalences: as evaluated and at the deployment",
+        numeric=tuple(i for g in range(groups) for i in (3 * g + 1, 3 * g + 2)),
+        note="Classes by prevalence in the evaluation data, rarest first"
+        + (", down the first columns, then the second" if groups > 1 else "")
+        + ".",
     )
 
 
@@ -656,8 +779,9 @@ def _methods(ctx: _Ctx) -> list:
                     "macro "
                     + ", ".join(metric_text(m) for m in cfg.get("findings_metrics") or ())
                     + ", accuracy, log loss, Brier score, each class's findings metrics, each "
-                    "stratum, the shift and the gap",
+                    "stratum, the shift and the gap" + _target_claims(d),
                 ),
+                *_target_settings(d),
                 (
                     "Minimum support",
                     f"{_min_support(d)} true samples: smaller classes are shown but not judged, "
@@ -680,6 +804,21 @@ def _methods(ctx: _Ctx) -> list:
     ]
 
 
+def _target_settings(d: dict) -> list:
+    """The methods' settings row of the deployment's prevalences ([] without a target)."""
+    shift = d.get("prevalence_shift")
+    if not shift:
+        return []
+    return [
+        (
+            "Deployment's prevalences",
+            f"Target: {shift['source']}. Assumed: {shift['assumption']}. Each model's estimate "
+            "there is its own audit's projection; the differences project both models' rows of "
+            "each joint replicate to the same fixed target",
+        )
+    ]
+
+
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -695,6 +834,8 @@ def _quantity_words(q: str, metric: str) -> str:
         return f"macro {metric_text(metric)} of the {name} stratum"
     if head in ("gap", "shift"):
         return f"the {head} in {metric_text(metric)}"
+    if head == "target":
+        return f"{quantity_text(q[len(head) + 1 :])} at the deployment's prevalences"
     return quantity_text(q)
 
 
@@ -721,6 +862,7 @@ def _approximate(d: dict) -> list:
         rows = [*pair["headline"].values(), *pair["gap"].values(), *pair["shift"].values()]
         rows += [r for s in pair["strata"] for r in s["metrics"].values()]
         rows += [r for c in pair["per_class"] for r in c["metrics"].values()]
+        rows += [r for _, r in target_rows(pair)]
         for r in rows:
             visit({**r, **names})
 
@@ -792,6 +934,8 @@ def _reproducibility(ctx: _Ctx) -> list:
 COMPARISON_SECTIONS = (
     ("compare-summary", "Executive summary", _summary),
     ("compare-headline", "Headline differences", _headline),
+    # the same headline metrics at the deployment's prevalences (only with a target)
+    ("compare-deployment", "At the deployment's prevalence", _deployment),
     ("compare-where", "Where the difference lies", _where),
     ("compare-per-class", "Per-class differences", _per_class),
     ("compare-tests", "Tests of the whole table", _tests),
