@@ -800,6 +800,26 @@ class _Pair:
                 higher_is_better=True,
                 test=method,
             )
+        # accuracy at the target is sum_i pi_i recall_i, a fixed linear combination of the
+        # classes' recall differences (independent under stratification): MOVER over their
+        # Newcombe limits, as for macro recall (valid where the bootstrap cannot vary a small
+        # class whose samples both models get right)
+        acc_robust = None
+        if self._analytic("recall"):
+            pi = self.plan.pi
+            q = "target.overall.accuracy"
+            row = self._mover_recall_row(q, "accuracy", pi)
+            rows["overall.accuracy"] = replace(
+                row,
+                reference=rows["overall.accuracy"].reference,
+                candidate=rows["overall.accuracy"].candidate,
+            )
+            ok_pi = np.where(self.eligible, pi, 0.0)
+            if self.boot is not None and not self.eligible.all() and ok_pi.sum() > 0:
+                saved = self._at.get(q)
+                rob = self._mover_recall_row(q, "accuracy", ok_pi / ok_pi.sum())
+                self._at[q] = saved
+                acc_robust = (rob.difference.estimate, rob.difference.se)
         # the claims must also hold over the classes with min_support samples
         ok = self.eligible
         robust: list = [None] * len(fm)
@@ -816,10 +836,12 @@ class _Pair:
                 method=self._target_how,
             )
             robust = [(float(th_r[i]), float(res_r["se"][i])) for i in range(len(fm))]
-        for key, rob in [("overall.accuracy", None)] + [
+        for key, rob in [("overall.accuracy", acc_robust)] + [
             (f"macro.{m}", r) for m, r in zip(fm, robust)
         ]:
-            self._claim(("target", key), rows[key], robust=rob)
+            self._claim(
+                ("target", key), rows[key], robust=rob, interval_at=self._at.get(f"target.{key}")
+            )
         return rows
 
     def _gap(self) -> dict:

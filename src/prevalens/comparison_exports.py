@@ -690,7 +690,7 @@ def comparison_csv(d: dict) -> bytes:
             diff.get("status", ""),
             _n(adj.get("ci_low")),
             _n(adj.get("ci_high")),
-            _n(adj.get("p_value")),
+            _n(adj.get("p_adjusted")),
             "" if not adj else str(bool(adj.get("significant"))).lower(),
             row.get("better") or "",
         ]
