@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from compare_sims import QUANTITIES
+from compare_sims import QUANTITIES, TARGET_QUANTITIES
 from test_coverage_compare import simulate
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def exchangeable():
     return simulate(R_NULL, shift=(1.4, 1.4), seed=1013)
 
 
-@pytest.mark.parametrize("quantity", QUANTITIES)
+@pytest.mark.parametrize("quantity", QUANTITIES + TARGET_QUANTITIES)
 def test_marginal_tests_keep_their_level(exchangeable, quantity):
     rate = float(np.mean(exchangeable[quantity]["rejected"]))
     print(f"{quantity}: rejection rate {rate:.3f} over {R_NULL} datasets")

@@ -5,9 +5,14 @@ calibrated model (slow). K = 5, n = 1000, prevalences 2%, 8%, 20%, 30%, 40% (the
 so the asserted band 0.925-0.975 is the issue's 0.93-0.97 widened by that noise.
 
 Measured (seed as below, B = 1000):
-- over-confident model (temperature 1.6, slopes 0.62): intercept 0.94-0.96, slope 0.93-0.96,
-  classwise ECE 0.92-0.93; per-class ECE 0.89 (rarest) and 0.91 (next), which is why intervals of
-  the ECE of classes below 200 samples, and of aggregates including one, are marked unstable;
+- over-confident model (temperature 1.6, slopes 0.62): intercept 0.94-0.96, slope 0.93-0.96;
+  per-class ECE 0.93 (rarest, ~20 samples), 0.94, 0.95, 0.98, 0.96; classwise ECE 0.97. The ECE's
+  replicates were stratified by outcome before: the rarest class was covered 0.89, the next
+  0.91, the classwise ECE 0.92-0.93 (independent per-class draws miss the classes' covariance,
+  now added from the rows' influence on each class's D). Other designs (same model, 400
+  datasets): n = 500 (rarest ~10 samples, marked unstable) rarest 0.925, classwise 0.97-0.98;
+  n = 2000: rarest 0.94, classwise 0.96. A common class's ECE interval is a little
+  conservative (0.97-0.99 for the class of 30%), as the row bootstrap's own;
 - calibrated model: intercept and slope 0.93-0.96, calibration claims in 6% of datasets before
   the materiality rule; the full audit made a calibration finding in 3% of 200 datasets.
 """
@@ -55,18 +60,17 @@ def test_intercept_and_slope_cover(which, request):
 
 
 def test_classwise_ece_covers(overconfident, calibrated):
-    # Measured 0.92-0.93, just short of the target band: the rarest class's ECE undercovers, so
-    # an aggregate that includes a class below 200 samples is marked unstable (checked in
-    # tests/test_calibration.py). This guards against it getting worse.
-    assert 0.90 <= overconfident[1]["classwise_ece"] <= BAND[1], overconfident[1]
+    assert BAND[0] <= overconfident[1]["classwise_ece"] <= BAND[1], overconfident[1]
     # calibrated: the population value is 0 (a boundary) and the interval reaches it
     assert calibrated[1]["classwise_ece"] >= BAND[0]
 
 
-def test_ece_of_common_classes_covers(overconfident):
+def test_ece_of_every_class_covers(overconfident):
+    """Including the rarest class (~20 samples); the upper limit allows the slightly
+    conservative interval of a common class (see the module's docstring)."""
     cov = overconfident[1]
-    for j in (2, 3, 4):  # 200 or more samples
-        assert BAND[0] <= cov[f"ece[{j}]"] <= BAND[1], (j, cov)
+    for j in range(len(PRIOR)):
+        assert BAND[0] <= cov[f"ece[{j}]"] <= 0.985, (j, cov)
 
 
 def test_calibrated_model_gives_few_findings(calibrated):

@@ -275,8 +275,11 @@ class CalibrationByModel:
 #: What the projection block of a comparison holds, and what its differences rest on.
 SHIFT_NOTE = (
     "Each model's headline metrics at the deployment's prevalences are its own audit's "
-    "projection; the paired differences at the target (each pair's 'target' block) come from "
-    "the pair's joint replicates, each model's rows projected to the same fixed target."
+    "projection; the paired differences at the target (each pair's 'target' block) keep the "
+    "pairing, each model's rows projected to the same fixed target: accuracy (a fixed mix of "
+    "the classes' recalls there) by MOVER over the classes' paired Newcombe limits, the other "
+    "metrics from the pair's joint replicates (with a cluster column, every one by the pair's "
+    "leave-one-cluster-out jackknife)."
 )
 
 
