@@ -313,8 +313,12 @@ def test_ece_intervals_of_small_classes_are_marked_unstable():
         else:
             assert c.ece.status == "ok", c.ece
     # the aggregates' covariance-widened intervals covered 0.96-0.97 even with a class of ~10
+    # among five; an average mostly over such classes is marked as they are
     assert cal.classwise_ece.status == "ok"
-    assert all(st.ece.status == "ok" for st in cal.strata)
+    for st in cal.strata:
+        members = [c for c in cal.per_class if c.stratum == st.stratum and c.support > 0]
+        mostly_small = sum(c.support < 20 for c in members) >= len(members) / 2
+        assert st.ece.status == ("unstable" if mostly_small else "ok"), (st.stratum, st.ece)
 
 
 # ------------------------------------------------------------------------------------------------
