@@ -235,3 +235,30 @@ def test_a_class_without_samples_cannot_be_projected(data):
             n_resamples=0,
             deployment_prevalence={0: 0.2, 1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2},
         )
+
+
+def test_a_cluster_holding_a_whole_class_leaves_the_target_without_interval():
+    """Leaving out the cluster that holds every sample of a class leaves that class's row
+    unknown: the jackknife cannot see its uncertainty, so the target rows get no interval and no
+    claim (as the audit's own projection), not one too narrow."""
+    rng = np.random.default_rng(0)
+    sup = (300, 150, 60, 12, 6)
+    k = len(sup)
+    y = np.repeat(np.arange(k), sup)
+    rng.shuffle(y)
+
+    def model(acc):
+        wrong = (y + rng.integers(1, k, y.size)) % k
+        return np.where(rng.random(y.size) < np.asarray(acc)[y], y, wrong)
+
+    a, b = model([0.8] * k), model([0.85, 0.7, 0.9, 0.6, 0.9])
+    cl = rng.integers(0, 60, y.size)
+    cl[y == 4] = 60
+    r = compare(
+        y, {"A": a, "B": b}, n_resamples=100, seed=5, cluster=cl, deployment_prevalence="uniform"
+    )
+    assert r.audits["A"].prevalence_shift.headline["macro.f1"].status == "no_interval"
+    for key, row in r.pair().target.items():
+        d = row.difference
+        assert d.status == "no_interval" and "all its samples in one cluster" in d.note, key
+        assert math.isnan(d.ci_low) and math.isnan(row.p_value) and row.adjusted is None

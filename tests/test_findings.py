@@ -1018,3 +1018,37 @@ def test_a_trend_over_a_narrow_span_is_said_not_claimed():
     assert not [
         g for g in js(r)["findings"] if g["id"].startswith("trend-") and g["kind"] == "trend"
     ]
+
+
+def test_claim_with_its_own_intervals_and_a_robust_form_can_be_significant():
+    """A claim tested through its family of intervals (MOVER, Newcombe) whose robust form (over
+    the classes with min_support samples) is as strong is significant (the robust check used a
+    NaN quantile for such claims, so it never was)."""
+    from prevalens.analyses.family import Claim, adjust
+
+    def at(z):
+        return 0.3 - 0.05 * z, 0.3 + 0.05 * z
+
+    c = Claim(key=("c",), estimate=0.3, se=0.05, eligible=True, robust=(0.3, 0.05))
+    c.interval_at, c.p_value = at, 1e-9
+    weak = Claim(key=("w",), estimate=0.3, se=0.05, eligible=True, robust=(0.01, 0.05))
+    weak.interval_at, weak.p_value = at, 1e-9
+    adjust([c, weak], 0.05, "holm", 0.95)
+    assert c.significant and not c.rests_on_insufficient
+    assert not weak.significant and weak.rests_on_insufficient
+
+
+def test_no_claim_where_its_marginal_interval_reaches_zero():
+    """A skewed marginal interval that reaches 0 while the normal one at the adjusted level does
+    not: the claim is not made, its adjusted interval contains the marginal one and its
+    adjusted p is at least the marginal p; where the marginal interval excludes 0 the normal p
+    stands (a bootstrap p cannot resolve Holm's first steps)."""
+    from prevalens.analyses.family import Claim, adjust
+
+    skewed = Claim(key=("s",), estimate=0.2, se=0.04, eligible=True, marginal=(-0.01, 0.28, 0.067))
+    clear = Claim(key=("c",), estimate=0.2, se=0.04, eligible=True, marginal=(0.1, 0.3, 0.0025))
+    adjust([skewed, clear], 0.05, "holm", 0.95)
+    assert not skewed.significant
+    assert skewed.low <= -0.01 and skewed.high >= 0.28
+    assert skewed.p_adjusted >= 0.067
+    assert clear.significant and clear.p < 1e-5

@@ -39,8 +39,8 @@ from . import ranking as R
 from ._version import __version__
 from .analyses.context import macro_over, micro_over
 from .analyses.family import Claim, adjust
+from .analyses.shift import BLIND_NOTE, paired_at_target, plan_shift
 from .analyses.shift import HEADLINE as TARGET_HEADLINE
-from .analyses.shift import paired_at_target, plan_shift
 from .analyses.strata import auc_strata_weights
 from .audit import _audit, _config, _run_info
 from .comparison import (
@@ -513,6 +513,9 @@ class _Pair:
             eligible=eligible,
             robust=robust,
             df=df if df is not None else self.design.df if self.design is not None else None,
+            # the adjusted interval contains the marginal one (a skewed bootstrap interval can
+            # reach 0 where the normal one at a stricter level does not)
+            marginal=(d.ci_low, d.ci_high, row.p_value),
         )
         if interval_at is not None:
             c.interval_at = interval_at
@@ -782,6 +785,12 @@ class _Pair:
             p = nan
         else:
             theta, res, p = at.interval(both, alpha=self.alpha, method=self._target_how)
+        # with clusters: a cluster that holds every sample of a class leaves that class's row
+        # unknown when it is left out; the jackknife cannot see its uncertainty (as the audit's
+        # own projection says), so there is no interval rather than one too narrow
+        blind = np.zeros(theta.shape, dtype=bool)
+        if self.design is not None and self.boot is not None:
+            blind = np.isnan(at.derive(both, "jackknife")).any(axis=0) & np.isfinite(theta)
         method = self._target_method()
         nan_est = Estimate(math.nan, status="undefined")
         ra, rb = self.ra.prevalence_shift, self.rb.prevalence_shift
@@ -789,14 +798,19 @@ class _Pair:
         for i, key in enumerate(TARGET_HEADLINE):
             q = f"target.{key}"
             part = _part(res, i)
+            diff = _estimate(theta[i], part, method)
+            if blind[i]:
+                diff = Estimate(
+                    float(theta[i]), method=method, status="no_interval", note=BLIND_NOTE
+                )
             rows[key] = Difference(
-                p_bound=bool(part.get("p_bound", False)),
+                p_bound=bool(part.get("p_bound", False)) and not blind[i],
                 quantity=q,
                 metric=key.split(".", 1)[1],
                 reference=ra.headline[key] if ra is not None else nan_est,
                 candidate=rb.headline[key] if rb is not None else nan_est,
-                difference=_estimate(theta[i], part, method),
-                p_value=float(p[i]) if np.isfinite(p[i]) else math.nan,
+                difference=diff,
+                p_value=float(p[i]) if np.isfinite(p[i]) and not blind[i] else math.nan,
                 higher_is_better=True,
                 test=method,
             )
@@ -817,9 +831,14 @@ class _Pair:
             ok_pi = np.where(self.eligible, pi, 0.0)
             if self.boot is not None and not self.eligible.all() and ok_pi.sum() > 0:
                 saved = self._at.get(q)
-                rob = self._mover_recall_row(q, "accuracy", ok_pi / ok_pi.sum())
+                rob = self._mover_recall_row(q, "accuracy", ok_pi / ok_pi.sum()).difference
                 self._at[q] = saved
-                acc_robust = (rob.difference.estimate, rob.difference.se)
+                # the half-width toward 0 of the (asymmetric) MOVER interval, as a standard error
+                z = float(special.ndtri(1 - self.alpha / 2))
+                toward = (
+                    rob.estimate - rob.ci_low if rob.estimate > 0 else rob.ci_high - rob.estimate
+                )
+                acc_robust = (rob.estimate, toward / z)
         # the claims must also hold over the classes with min_support samples
         ok = self.eligible
         robust: list = [None] * len(fm)
@@ -1159,12 +1178,12 @@ def _signed(x) -> str:
 def _adj_text(row: Difference) -> str:
     a = row.adjusted
     assert a is not None
-    pa = a.p_adjusted if a.p_adjusted is not None else math.nan
+    ci = f"{a.adjustment.capitalize()}-adjusted CI {_signed(a.ci_low)} to {_signed(a.ci_high)}"
+    pa = a.p_adjusted
+    if pa is None or not math.isfinite(pa):  # a result written before adjusted p-values
+        return ci
     p = "< 0.0001" if pa < 1e-4 else "= " + fmt_number(pa, 4, bounds=(0.0,))
-    return (
-        f"{a.adjustment.capitalize()}-adjusted CI {_signed(a.ci_low)} to {_signed(a.ci_high)}, "
-        f"adjusted p {p}"
-    )
+    return f"{ci}, adjusted p {p}"
 
 
 def _claimed(row: Difference, min_effect: float) -> bool:
@@ -1381,7 +1400,7 @@ def _target_findings(pair: PairResult, config, plan) -> list[Finding]:
         severity = "info" if row.better == "candidate" else "warning"
         if here is not None and np.isfinite(here.difference.estimate):
             reverses = here.better is not None and here.better != row.better
-            if reverses and here.significant:
+            if reverses and _claimed(here, config.min_effect):
                 favoured = ref if here.better == "reference" else cand
                 text += (
                     f"; on the evaluation data the difference is "
@@ -1390,7 +1409,13 @@ def _target_findings(pair: PairResult, config, plan) -> list[Finding]:
                 )
                 severity = "warning"
             else:
-                shown = "significant" if here.significant else "not significant"
+                shown = (
+                    "significant"
+                    if _claimed(here, config.min_effect)
+                    else "significant but below the minimum effect"
+                    if here.significant
+                    else "not significant"
+                )
                 text += (
                     f"; on the evaluation data the difference is "
                     f"{_signed(here.difference.estimate)} ({shown})"

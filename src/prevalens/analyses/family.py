@@ -57,6 +57,13 @@ class Claim:
     not_made: str | None = None
     #: how the test and its adjusted interval are made, when not by the default rules below
     method: str | None = None
+    #: the claim's marginal interval and its p-value (low, high, p), when they are not the normal
+    #: ones of estimate and se (a skewed bootstrap interval, say): where the marginal interval
+    #: reaches 0 the claim's p is at least its p, and the adjusted interval, at a stricter level,
+    #: contains the marginal one, so that no claim is made that the marginal interval does not
+    #: make (where it excludes 0 the normal p stands: a bootstrap p cannot go below about 1/B,
+    #: which Holm's first steps need)
+    marginal: tuple | None = None
     p: float = math.nan
     #: the p-value adjusted for the family (Holm's step-down or Bonferroni), capped at 1
     p_adjusted: float = math.nan
@@ -117,6 +124,10 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
         else:
             z = abs(c.estimate) / c.se
             c.p = float(2 * (special.stdtr(c.df, -z) if c.df else special.ndtr(-z)))
+            if c.marginal is not None:
+                m_lo, m_hi, m_p = (float(v) for v in c.marginal)
+                if m_lo <= 0 <= m_hi and math.isfinite(m_p):
+                    c.p = max(c.p, m_p)
     fam.sort(key=lambda c: c.p)
     # adjusted p-values: Bonferroni m p; Holm the running maximum of (m - i) p_(i)
     running = 0.0
@@ -136,12 +147,17 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
             stopped = True
             level = alpha / (m - rejected)
         c.level = level
+        # the quantile of the claim's level: its interval (unless it has its own family of
+        # intervals) and the check of its robust form
+        z = special.stdtrit(c.df, 1 - level / 2) if c.df else special.ndtri(1 - level / 2)
         if c.interval_at is not None:
             c.low, c.high = (float(v) for v in c.interval_at(special.ndtri(1 - level / 2)))
-            z = math.nan
         else:
-            z = special.stdtrit(c.df, 1 - level / 2) if c.df else special.ndtri(1 - level / 2)
             c.low, c.high = c.estimate - z * c.se, c.estimate + z * c.se
+        if c.marginal is not None:
+            m_lo, m_hi = (float(v) for v in c.marginal[:2])
+            if math.isfinite(m_lo) and math.isfinite(m_hi):
+                c.low, c.high = min(c.low, m_lo), max(c.high, m_hi)
         c.significant = bool(c.low > 0 or c.high < 0)
         if c.significant and c.robust is not None:
             est_r, se_r = c.robust

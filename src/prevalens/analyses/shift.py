@@ -700,7 +700,7 @@ def _mover_estimate(theta, lo, hi, alpha, method) -> Estimate:
     )
 
 
-_BLIND = (
+BLIND_NOTE = (
     "no interval: a class that counts here has all its samples in one cluster, so leaving that "
     "cluster out leaves its row unknown and the jackknife cannot measure its uncertainty"
 )
@@ -719,7 +719,7 @@ def _estimates(theta, lo, hi, se, method, few, blind):
             se=float(s_) if ok and math.isfinite(float(s_)) else math.nan,
             method=method,
             status="unstable" if few and ok else ("ok" if ok else "no_interval"),
-            note=_BLIND if b_ else few,
+            note=BLIND_NOTE if b_ else few,
         )
 
     if np.ndim(theta) == 0:
