@@ -262,3 +262,21 @@ def test_a_cluster_holding_a_whole_class_leaves_the_target_without_interval():
         d = row.difference
         assert d.status == "no_interval" and "all its samples in one cluster" in d.note, key
         assert math.isnan(d.ci_low) and math.isnan(row.p_value) and row.adjusted is None
+
+
+def test_a_small_class_made_much_more_prevalent_is_said_not_claimed():
+    """A class of fewer than 20 samples at least 5 times as prevalent at the target: the
+    differences from replicates are marked unstable (their marginal tests rejected 7-8% under no
+    difference in simulation) and carry no claim; accuracy there (MOVER) still does."""
+    y, a, b = dataset()
+    keep = (y != 3) | (np.arange(y.size) % 6 == 0)  # class 3: about 10 of its 60 samples
+    y, a, b = y[keep], a[keep], b[keep]
+    assert 5 <= np.bincount(y)[3] < 20
+    r = compare(y, {"A": a, "B": b}, n_resamples=300, seed=5, deployment_prevalence="uniform")
+    target = r.pair().target
+    for key in ("macro.f1", "macro.precision", "weighted.f1"):
+        assert target[key].difference.status == "unstable", key
+        assert "fewer than 20 samples" in target[key].difference.note
+        assert target[key].adjusted is None
+    assert target["overall.accuracy"].difference.status == "ok"
+    assert target["overall.accuracy"].adjusted is not None
