@@ -418,10 +418,19 @@ def _md_target(d: dict) -> list[str]:
         for q, row in rows:
             lines.append(
                 f"| {quantity_text(q)} | {_side(row['reference'], row['metric'])} | "
-                f"{_side(row['candidate'], row['metric'])} | {_diff(row)} | "
+                f"{_side(row['candidate'], row['metric'])} | {_diff(row, marked=True)} | "
                 f"{_p(row['difference'])} | {_verdict(row, effect)} |"
             )
         lines.append("")
+        # why a difference is approximate or has no interval, once per reason
+        notes = dict.fromkeys(
+            row["difference"]["note"]
+            for _, row in rows
+            if row["difference"].get("status") in ("unstable", "no_interval")
+            and row["difference"].get("note")
+        )
+        for note in notes:
+            lines += [f"{APPROXIMATE_MARK} / no interval: {_md(note)}", ""]
     return lines
 
 
