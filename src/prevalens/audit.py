@@ -37,6 +37,7 @@ from .analyses.family import adjust
 from .analyses.gap import analyse_gap
 from .analyses.shift import analyse_shift, plan_shift, shift_finding
 from .analyses.strata import analyse_strata, auc_strata_weights
+from .analyses.subgroups import analyse_subgroups, subgroup_findings, subgroups_adjusted
 from .analyses.trend import analyse_trend
 from .counted import CountedPredictions
 from .counts import SPARSE_MIN_CLASSES, col_sums, row_sums
@@ -298,6 +299,11 @@ def _audit(
             progress.step("auditing: calibration of the probabilities")
             calibration, cal_claims = analyse_calibration(pred, strata, config)
             claims += cal_claims
+    # classes within subgroups: each level against the rest joins the one family
+    subgroups = None
+    if getattr(pred, "groups", ()):
+        progress.step("auditing: subgroups")
+        subgroups = analyse_subgroups(pred, config, claims)
     family = None
     if ctx.has_intervals:
         family = adjust(claims, ctx.alpha, config.divergence_adjustment, config.confidence_level)
@@ -310,6 +316,7 @@ def _audit(
         if calibration is not None:  # the probabilities there, as they are and corrected
             shift = replace(shift, calibration=calibration_at_target(pred, shift.target, config))
     by_key = {c.key: c for c in claims}
+    subgroups = subgroups_adjusted(subgroups, by_key, config.divergence_adjustment)
     divergence = with_adjusted(rows, by_key, config.divergence_adjustment, config.min_effect)
     diverging = {r.label for r in divergence if r.diverges}
     per_class = tuple(
@@ -335,6 +342,10 @@ def _audit(
     if calibration is not None and family is not None:
         said = calibration_findings(calibration, by_key, config, family.size)
         if said:  # in their place among the findings, most severe first
+            findings = tuple(sorted((*findings, *said), key=lambda f: rank.get(f.severity, 4)))
+    if subgroups is not None and family is not None:
+        said = subgroup_findings(subgroups, by_key, config)
+        if said:
             findings = tuple(sorted((*findings, *said), key=lambda f: rank.get(f.severity, 4)))
     if shift is not None:
         projected = shift_finding(shift, averages, overall, row_sums(cm), config)
@@ -372,6 +383,7 @@ def _audit(
         curves=None if side else _curves(pred, config),
         prevalence_shift=shift,
         calibration=calibration,
+        subgroups=subgroups,
     )
     result = replace(
         result,

@@ -1200,6 +1200,231 @@ class Calibration:
 
 
 # ------------------------------------------------------------------------------------------------
+# classes within subgroups (prevalens.analyses.subgroups)
+
+
+@dataclass(frozen=True)
+class SubgroupCell:
+    """One class within one level of a grouping: its recall, false-positive rate and precision
+    there (status ``suppressed``, no value, when the cell is below ``subgroup_min_cell``)."""
+
+    label: Any
+    suppressed: bool
+    recall: Estimate
+    fpr: Estimate
+    precision: Estimate
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "suppressed": self.suppressed,
+            "recall": self.recall.to_dict(),
+            "fpr": self.fpr.to_dict(),
+            "precision": self.precision.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> SubgroupCell:
+        return cls(
+            d["label"],
+            d["suppressed"],
+            Estimate.from_dict(d["recall"]),
+            Estimate.from_dict(d["fpr"]),
+            Estimate.from_dict(d["precision"]),
+        )
+
+
+@dataclass(frozen=True)
+class SubgroupLevel:
+    """One level of a grouping: its size (None when suppressed or withheld), its accuracy and
+    its classes' cells."""
+
+    level: str
+    n: int | None
+    suppressed: bool
+    accuracy: Estimate
+    cells: tuple  # SubgroupCell, in class order (empty when the level is suppressed)
+
+    def to_dict(self) -> dict:
+        return {
+            "level": self.level,
+            "n": self.n,
+            "suppressed": self.suppressed,
+            "accuracy": self.accuracy.to_dict(),
+            "cells": [c.to_dict() for c in self.cells],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> SubgroupLevel:
+        return cls(
+            d["level"],
+            d["n"],
+            d["suppressed"],
+            Estimate.from_dict(d["accuracy"]),
+            tuple(SubgroupCell.from_dict(c) for c in d["cells"]),
+        )
+
+
+@dataclass(frozen=True)
+class Disparity:
+    """A level against the rest of the rows (``against == "rest"``) or against the reference
+    level (``against`` its name): the difference and the ratio of a proportion (``metric``:
+    accuracy, or a class's recall, fpr or precision), level minus (over) the other side.
+    ``claim`` is the key of its claim in the family (against the rest), else None."""
+
+    level: str
+    against: str
+    metric: str
+    label: Any
+    difference: Estimate
+    ratio: Estimate
+    p_value: float
+    suppressed: bool = False
+    claim: tuple | None = None
+    adjusted: AdjustedInterval | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "level": self.level,
+            "against": self.against,
+            "metric": self.metric,
+            "label": self.label,
+            "difference": self.difference.to_dict(),
+            "ratio": self.ratio.to_dict(),
+            "p_value": json_number(self.p_value),
+            "suppressed": self.suppressed,
+            "adjusted": self.adjusted.to_dict() if self.adjusted is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Disparity:
+        p = d.get("p_value")
+        return cls(
+            d["level"],
+            d["against"],
+            d["metric"],
+            d["label"],
+            Estimate.from_dict(d["difference"]),
+            Estimate.from_dict(d["ratio"]),
+            math.nan if p is None else p,
+            d.get("suppressed", False),
+            None,
+            None if d.get("adjusted") is None else AdjustedInterval.from_dict(d["adjusted"]),
+        )
+
+
+@dataclass(frozen=True)
+class MaxGap:
+    """The largest gap of a proportion across a grouping's levels (highest minus lowest), with
+    an interval that accounts for picking the two."""
+
+    metric: str
+    label: Any
+    gap: Estimate
+    highest: str
+    lowest: str
+    n_levels: int
+
+    def to_dict(self) -> dict:
+        return {
+            "metric": self.metric,
+            "label": self.label,
+            "gap": self.gap.to_dict(),
+            "highest": self.highest,
+            "lowest": self.lowest,
+            "n_levels": self.n_levels,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> MaxGap:
+        return cls(
+            d["metric"],
+            d["label"],
+            Estimate.from_dict(d["gap"]),
+            d["highest"],
+            d["lowest"],
+            d["n_levels"],
+        )
+
+
+@dataclass(frozen=True)
+class SubgroupGrouping:
+    """One grouping (a group column, or an intersection ``a×b``): its levels, the reference
+    level, the disparities, the largest gaps, and what was suppressed."""
+
+    name: str
+    levels: tuple  # SubgroupLevel
+    reference: str
+    disparities: tuple  # Disparity
+    max_gaps: tuple  # MaxGap
+    suppressed_cells: int
+    suppressed_levels: int
+    missing: int = 0
+    notes: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "reference": self.reference,
+            "levels": [lv.to_dict() for lv in self.levels],
+            "disparities": [d.to_dict() for d in self.disparities],
+            "max_gaps": [g.to_dict() for g in self.max_gaps],
+            "suppressed_cells": self.suppressed_cells,
+            "suppressed_levels": self.suppressed_levels,
+            "missing": self.missing,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> SubgroupGrouping:
+        return cls(
+            d["name"],
+            tuple(SubgroupLevel.from_dict(lv) for lv in d["levels"]),
+            d["reference"],
+            tuple(Disparity.from_dict(x) for x in d["disparities"]),
+            tuple(MaxGap.from_dict(g) for g in d["max_gaps"]),
+            d["suppressed_cells"],
+            d["suppressed_levels"],
+            d.get("missing", 0),
+            tuple(d.get("notes", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Subgroups:
+    """The audit within subgroups (``groups``): every grouping, the suppression threshold and
+    whether suppressed values were written (``disclosed``)."""
+
+    method: str
+    min_cell: int
+    disclosed: bool
+    groupings: tuple  # SubgroupGrouping
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "min_cell": self.min_cell,
+            "disclosed": self.disclosed,
+            "suppression": (
+                f"cells of a class within a level with fewer than {self.min_cell} true samples, "
+                f"and levels with fewer than {self.min_cell} rows, are suppressed: no value, no "
+                "interval, and no disparity rests on them; counts of a class within a level are "
+                "never written"
+            ),
+            "groupings": [g.to_dict() for g in self.groupings],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Subgroups:
+        return cls(
+            d["method"],
+            d["min_cell"],
+            d["disclosed"],
+            tuple(SubgroupGrouping.from_dict(g) for g in d["groupings"]),
+        )
+
+
+# ------------------------------------------------------------------------------------------------
 # the whole result
 
 
@@ -1235,6 +1460,7 @@ class AuditResult:
     baseline: dict | None = None
     prevalence_shift: PrevalenceShift | None = None
     calibration: Calibration | None = None
+    subgroups: Subgroups | None = None
     schema: str = SCHEMA_ID
 
     # -- views -------------------------------------------------------------------------------
@@ -1337,6 +1563,8 @@ class AuditResult:
             out["prevalence_shift"] = self.prevalence_shift.to_dict()
         if self.calibration is not None:
             out["calibration"] = self.calibration.to_dict()
+        if self.subgroups is not None:
+            out["subgroups"] = self.subgroups.to_dict()
         if self.gates is not None:
             out["gates"] = self.gates
         if self.baseline is not None:
@@ -1382,6 +1610,7 @@ class AuditResult:
             calibration=None
             if d.get("calibration") is None
             else Calibration.from_dict(d["calibration"]),
+            subgroups=None if d.get("subgroups") is None else Subgroups.from_dict(d["subgroups"]),
             gates=d.get("gates"),
             baseline=d.get("baseline"),
         )

@@ -1,0 +1,630 @@
+"""Classes within subgroups: where the classifier's errors differ between groups of rows (sex, age
+band, site), class by class.
+
+For each grouping (a group column, or an intersection of several; :class:`prevalens.io.
+GroupColumn`) and each of its levels, the proportions auditors compare between groups, per
+class (one-vs-rest) and overall:
+
+* recall (equal opportunity), its true samples of the class in the level;
+* false-positive rate, over the level's samples of the other classes;
+* precision (predictive parity), over the level's samples predicted as the class;
+* accuracy, over the level's samples.
+
+Each with Wilson's score interval (with a cluster column, the cluster-robust effective-trials
+Wilson interval of :func:`~prevalens.intervals.cluster_ratio_interval`): valid for the small
+cells a rare class leaves in a subgroup, and at 0 and 1, where a bootstrap of a few samples
+cannot vary.
+
+Disparities: each level against the rest of the rows and against a reference level (the
+largest unless ``subgroup_reference`` names one), as the difference (MOVER with the two
+independent Wilson intervals: Newcombe's hybrid score interval, his method 10) and the ratio
+(MOVER-R, Donner & Zou 2012) of the two proportions. The levels hold disjoint rows, so the two
+sides are independent (with a cluster column: when no cluster spans two levels, which a site
+or a patient's sex satisfies; the analysis says when it does not). The differences against the
+rest join the audit's one Holm family (claims need both cells at ``min_support`` samples or
+more), through their own family of intervals, so decision and adjusted interval agree.
+
+The largest gap between levels (the range of a proportion across the levels) has an interval
+that accounts for its selection: every pairwise difference's interval at the Bonferroni level
+alpha / (number of pairs) holds at once with probability 1 - alpha, and then the range lies
+between the largest lower limit and the largest upper limit.
+
+Small cells: a (class, level) cell with fewer than ``subgroup_min_cell`` true samples, or a level
+with fewer rows, is suppressed in every output: its proportions, their intervals and the
+disparities that rest on them are withheld, and the rest's values beside a suppressed cell too
+(they would give it away by subtraction from the overall counts). Counts of (class, level) cells
+are never written; a level's size is written unless it is suppressed, and when exactly one
+level of a grouping is suppressed the next smallest level's size is withheld as well.
+``subgroup_disclose`` writes the suppressed values to results.json only (never to the report or
+the exports), marked as suppressed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from ..intervals import _wilson_at_z, cluster_ratio_interval, interval_pvalue
+from ..results import (
+    Disparity,
+    Estimate,
+    MaxGap,
+    SubgroupCell,
+    SubgroupGrouping,
+    SubgroupLevel,
+    Subgroups,
+)
+from .family import Claim
+
+__all__ = ["analyse_subgroups", "subgroup_findings", "subgroups_adjusted", "METRICS"]
+
+#: The proportions compared between levels, per class; accuracy is per level.
+METRICS = ("recall", "fpr", "precision")
+#: The metrics that make claims against the rest (each class's recall, false-positive rate and
+#: precision, and accuracy).
+CLAIMED = ("recall", "fpr", "precision", "accuracy")
+SUPPRESSED_NOTE = "suppressed: fewer than {n} samples in this cell"
+
+
+@dataclass
+class _Counts:
+    """Per level (L) and class (K): the numerators and denominators of every proportion."""
+
+    n: np.ndarray  # (L,)
+    support: np.ndarray  # (L, K)
+    predicted: np.ndarray  # (L, K)
+    tp: np.ndarray  # (L, K)
+
+    def parts(self, metric):
+        """(numerator, denominator) of ``metric`` per level and class (accuracy: per level)."""
+        if metric == "recall":
+            return self.tp, self.support
+        if metric == "precision":
+            return self.tp, self.predicted
+        if metric == "fpr":
+            fp = self.predicted - self.tp
+            return fp, self.n[..., None] - self.support
+        if metric == "accuracy":
+            return self.tp.sum(axis=-1), self.n
+        raise ValueError(metric)
+
+
+def _counts(codes, y_true, y_pred, n_levels, k, weights=None) -> _Counts:
+    w = None if weights is None else weights
+    n = np.bincount(codes, weights=w, minlength=n_levels).astype(np.float64)
+    support = np.bincount(codes * k + y_true, weights=w, minlength=n_levels * k)
+    predicted = np.bincount(codes * k + y_pred, weights=w, minlength=n_levels * k)
+    hit = y_true == y_pred
+    tp = np.bincount(
+        codes[hit] * k + y_true[hit], weights=None if w is None else w[hit], minlength=n_levels * k
+    )
+    shape = (n_levels, k)
+    return _Counts(n, support.reshape(shape), predicted.reshape(shape), tp.reshape(shape))
+
+
+class _Side:
+    """One side of a comparison (a level, the rest, the reference), for every class (or, for
+    accuracy, once): its proportion and the limits of its interval at any normal quantile z."""
+
+    def __init__(self, num, den, cluster_num=None, cluster_den=None):
+        self.num = np.asarray(num, dtype=np.float64)
+        self.den = np.asarray(den, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.p = np.where(self.den > 0, self.num / np.where(self.den > 0, self.den, 1), np.nan)
+        self.cluster = cluster_num is not None
+        self._cn, self._cd = cluster_num, cluster_den
+
+    def limits(self, z):
+        """(low, high) at quantile ``z`` (broadcast against the proportions)."""
+        if not self.cluster:
+            return _wilson_at_z(self.num, self.den, z)
+        # cluster-robust: the effective-trials Wilson interval at the level of z (one level at
+        # a time: z is a scalar here)
+        alpha = float(2 * special.ndtr(-float(np.max(z))))
+        shape = self.p.shape
+        _, lo, hi, _, _ = cluster_ratio_interval(
+            self._cn.reshape(self._cn.shape[0], -1),
+            self._cd.reshape(self._cd.shape[0], -1),
+            alpha=alpha,
+        )
+        return lo.reshape(shape), hi.reshape(shape)
+
+
+def _mover_d(a: _Side, b: _Side, z):
+    """MOVER limits of a.p - b.p (independent sides) at quantile z."""
+    la, ua = a.limits(z)
+    lb, ub = b.limits(z)
+    d = a.p - b.p
+    low = d - np.sqrt((a.p - la) ** 2 + (ub - b.p) ** 2)
+    high = d + np.sqrt((ua - a.p) ** 2 + (b.p - lb) ** 2)
+    return low, high
+
+
+def _mover_ratio(a: _Side, b: _Side, z):
+    """MOVER-R limits of a.p / b.p (Donner & Zou 2012); NaN where undefined."""
+    la, ua = a.limits(z)
+    lb, ub = b.limits(z)
+    x, y = a.p, b.p
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xy = x * y
+        dl = ub * (2 * y - ub)
+        du = lb * (2 * y - lb)
+        low = (xy - np.sqrt(np.maximum(xy**2 - la * ub * (2 * x - la) * (2 * y - ub), 0))) / dl
+        high = (xy + np.sqrt(np.maximum(xy**2 - ua * lb * (2 * x - ua) * (2 * y - lb), 0))) / du
+    low = np.where(dl > 0, np.maximum(low, 0.0), np.nan)
+    high = np.where(du > 0, high, np.inf)
+    return low, high
+
+
+def _estimate(theta, lo, hi, z, method, status="ok", note=None) -> Estimate:
+    theta = float(theta)
+    if not math.isfinite(theta):
+        return Estimate(math.nan, method=method, status="undefined", note=note)
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return Estimate(
+            theta,
+            ci_low=lo if math.isfinite(lo) else math.nan,
+            ci_high=hi if math.isfinite(hi) else math.nan,
+            method=method,
+            status="no_interval" if status == "ok" else status,
+            note=note or "no interval: a side has no spread at this level",
+        )
+    return Estimate(
+        theta, min(lo, theta), max(hi, theta), (hi - lo) / (2 * z), method, status, note
+    )
+
+
+def _suppressed(n, disclose_value=None, *, disclose=False) -> Estimate:
+    if disclose and disclose_value is not None:
+        return disclose_value
+    return Estimate(math.nan, status="suppressed", note=SUPPRESSED_NOTE.format(n=n))
+
+
+def analyse_subgroups(pred, config, claims_out: list) -> Subgroups | None:
+    """The subgroup analysis of ``pred.groups`` (None without groups); appends its claims (each
+    level against the rest) to ``claims_out``."""
+    groups = getattr(pred, "groups", ()) or ()
+    if not groups:
+        return None
+    alpha = 1 - config.confidence_level
+    z = float(special.ndtri(1 - alpha / 2))
+    k = pred.n_classes
+    min_cell = int(getattr(config, "subgroup_min_cell", 10))
+    min_support = max(int(config.min_support), 1)
+    disclose = bool(getattr(config, "subgroup_disclose", False))
+    reference_name = getattr(config, "subgroup_reference", None)
+    y_true, y_pred = np.asarray(pred.y_true), np.asarray(pred.y_pred)
+    cluster = pred.cluster
+    method = (
+        "Wilson score interval"
+        if cluster is None
+        else "cluster-robust Wilson interval (Korn-Graubard effective trials, t(Kish - 1))"
+    )
+    d_method = f"MOVER with each side's {method} (independent groups)"
+    r_method = f"MOVER-R with each side's {method} (independent groups)"
+    groupings = []
+    for g in groups:
+        groupings.append(
+            _grouping(
+                g,
+                pred,
+                y_true,
+                y_pred,
+                cluster,
+                k,
+                z,
+                alpha,
+                min_cell,
+                min_support,
+                disclose,
+                reference_name,
+                method,
+                d_method,
+                r_method,
+                claims_out,
+            )
+        )
+    return Subgroups(
+        method=(
+            f"per class and level: recall, false-positive rate and precision, and each level's "
+            f"accuracy, with the {method}; disparities against the rest and against a reference "
+            f"level: the difference ({d_method}) and the ratio ({r_method}); the largest gap "
+            "across levels from every pairwise difference's interval at the Bonferroni level"
+        ),
+        min_cell=min_cell,
+        disclosed=disclose,
+        groupings=tuple(groupings),
+    )
+
+
+def _grouping(
+    g,
+    pred,
+    y_true,
+    y_pred,
+    cluster,
+    k,
+    z,
+    alpha,
+    min_cell,
+    min_support,
+    disclose,
+    reference_name,
+    method,
+    d_method,
+    r_method,
+    claims_out,
+) -> SubgroupGrouping:
+    codes = np.asarray(g.codes, dtype=np.int64)
+    n_levels = len(g.levels)
+    c = _counts(codes, y_true, y_pred, n_levels, k)
+    total = _counts(np.zeros_like(codes), y_true, y_pred, 1, k)
+    cl_level = cl_total = None
+    notes: list[str] = []
+    if cluster is not None:
+        n_cl = int(np.asarray(cluster).max()) + 1
+        cl_level = _cluster_counts(codes, y_true, y_pred, cluster, n_levels, k, n_cl)
+        cl_total = _cluster_counts(np.zeros_like(codes), y_true, y_pred, cluster, 1, k, n_cl)
+        spans = np.unique(np.stack([np.asarray(cluster), codes]), axis=1)
+        if np.unique(spans[0]).size < spans.shape[1]:
+            notes.append(
+                "some clusters span two or more levels: the levels' sides are then not "
+                "independent, and the disparities' intervals may be too wide or too narrow"
+            )
+    # suppression: levels, and (class, level) cells by their true samples (and, for precision,
+    # their predicted samples)
+    level_ok = c.n >= min_cell
+    cell_ok = (c.support >= min_cell) & level_ok[:, None]
+    pred_ok = (c.predicted >= min_cell) & level_ok[:, None]
+    withheld_size = np.zeros(n_levels, dtype=bool)
+    if (~level_ok).sum() == 1 and level_ok.sum() >= 1:
+        # the one suppressed level's size would follow from the others' and the total
+        shown = np.flatnonzero(level_ok)
+        withheld_size[shown[np.argmin(c.n[shown])]] = True
+
+    if reference_name is not None and str(reference_name) in g.levels:
+        ref = g.levels.index(str(reference_name))
+    else:
+        ref = int(np.argmax(c.n))
+
+    def side(metric, rows):
+        """The _Side of ``metric`` for levels ``rows`` (an index array) or the rest of level
+        ``rest`` (a scalar level index: total minus it)."""
+        num, den = c.parts(metric)
+        if cl_level is None:
+            return _Side(num[rows], den[rows])
+        cn, cd = cl_level.parts(metric)
+        return _Side(num[rows], den[rows], cn[:, rows], cd[:, rows])
+
+    def rest_side(metric, level):
+        num, den = c.parts(metric)
+        tn, td = total.parts(metric)
+        if cl_level is None:
+            return _Side(tn[0] - num[level], td[0] - den[level])
+        cn, cd = cl_level.parts(metric)
+        ctn, ctd = cl_total.parts(metric)
+        return _Side(
+            tn[0] - num[level],
+            td[0] - den[level],
+            ctn[:, 0] - cn[:, level],
+            ctd[:, 0] - cd[:, level],
+        )
+
+    def ok_of(metric):
+        """(L, K) or (L,): the cells whose values may be shown."""
+        if metric == "accuracy":
+            return level_ok
+        return pred_ok & cell_ok if metric == "precision" else cell_ok
+
+    def eligible_of(metric):
+        num, den = c.parts(metric)
+        return den >= min_support
+
+    # the levels' own proportions
+    own = {}
+    for metric in METRICS + ("accuracy",):
+        s = side(metric, np.arange(n_levels))
+        lo, hi = s.limits(z)
+        own[metric] = (s.p, lo, hi)
+
+    levels = []
+    for li, name in enumerate(g.levels):
+        if not level_ok[li]:
+            levels.append(
+                SubgroupLevel(
+                    level=name, n=None, suppressed=True, accuracy=_suppressed(min_cell), cells=()
+                )
+            )
+            continue
+        p, lo, hi = own["accuracy"]
+        acc = _estimate(p[li], lo[li], hi[li], z, method)
+        cells = []
+        for j in range(k):
+            vals = {}
+            for metric in METRICS:
+                p, lo, hi = own[metric]
+                e = _estimate(p[li, j], lo[li, j], hi[li, j], z, method)
+                vals[metric] = (
+                    e if ok_of(metric)[li, j] else _suppressed(min_cell, e, disclose=disclose)
+                )
+            cells.append(
+                SubgroupCell(
+                    label=pred.classes[j],
+                    suppressed=not bool(cell_ok[li, j]),
+                    recall=vals["recall"],
+                    fpr=vals["fpr"],
+                    precision=vals["precision"],
+                )
+            )
+        levels.append(
+            SubgroupLevel(
+                level=name,
+                n=None if withheld_size[li] else int(c.n[li]),
+                suppressed=False,
+                accuracy=acc,
+                cells=tuple(cells),
+            )
+        )
+
+    # disparities: each level against the rest and against the reference
+    disparities = []
+    for metric in ("accuracy",) + METRICS:
+        ok = ok_of(metric)
+        elig = eligible_of(metric)
+        per_class = metric != "accuracy"
+        for li, name in enumerate(g.levels):
+            for against in ("rest", "reference"):
+                if against == "reference" and li == ref:
+                    continue
+                a = side(metric, np.array([li]))
+                b = rest_side(metric, li) if against == "rest" else side(metric, np.array([ref]))
+                other_ok = (
+                    np.ones(k if per_class else 1, dtype=bool)
+                    if against == "rest"
+                    else np.atleast_1d(ok[ref])
+                )
+                show = np.atleast_1d(ok[li]) & other_ok
+                # the rest beside a suppressed cell would give the cell away
+                d = a.p.reshape(-1) - b.p.reshape(-1)
+                dlo, dhi = (v.reshape(-1) for v in _mover_d(a, b, z))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r = a.p.reshape(-1) / b.p.reshape(-1)
+                rlo, rhi = (v.reshape(-1) for v in _mover_ratio(a, b, z))
+                for j in range(k if per_class else 1):
+                    label = pred.classes[j] if per_class else None
+                    if not show[j] and not disclose:
+                        continue
+                    diff = _estimate(d[j], dlo[j], dhi[j], z, d_method)
+                    ratio = _estimate(r[j], rlo[j], rhi[j], z, r_method)
+                    p_value = math.nan
+                    claim_key = None
+                    if (
+                        against == "rest"
+                        and metric in CLAIMED
+                        and show[j]
+                        and math.isfinite(diff.estimate)
+                        and math.isfinite(diff.ci_low)
+                    ):
+                        jj = j
+
+                        def at(zz, a=a, b=b, jj=jj):
+                            lo_, hi_ = _mover_d(a, b, zz)
+                            return lo_.reshape(-1)[jj], hi_.reshape(-1)[jj]
+
+                        if cluster is None:
+                            p_value = float(
+                                interval_pvalue(lambda zz, at=at: at(zz), diff.estimate)
+                            )
+                        else:  # the cluster-robust limits come one level at a time
+                            p_value = float(2 * special.ndtr(-abs(diff.estimate) / diff.se))
+                        both = bool(
+                            np.atleast_1d(elig[li])[j]
+                            and (
+                                (
+                                    total.parts(metric)[1].reshape(-1)[j]
+                                    - np.atleast_1d(c.parts(metric)[1][li])[j]
+                                )
+                                >= min_support
+                            )
+                        )
+                        claim = Claim(
+                            key=("subgroup", g.name, name, metric, label),
+                            estimate=diff.estimate,
+                            se=diff.se,
+                            eligible=both,
+                        )
+                        if cluster is None:
+                            claim.interval_at = at
+                            claim.p_value = p_value
+                        claims_out.append(claim)
+                        claim_key = claim.key
+                    disparities.append(
+                        Disparity(
+                            level=name,
+                            against="rest" if against == "rest" else g.levels[ref],
+                            metric=metric,
+                            label=label,
+                            difference=diff,
+                            ratio=ratio,
+                            p_value=p_value,
+                            suppressed=not bool(show[j]),
+                            claim=claim_key,
+                        )
+                    )
+
+    gaps = _max_gaps(own, ok_of, g.levels, k, alpha, pred.classes, side)
+    return SubgroupGrouping(
+        name=g.name,
+        levels=tuple(levels),
+        reference=g.levels[ref],
+        disparities=tuple(disparities),
+        max_gaps=tuple(gaps),
+        suppressed_cells=int((~cell_ok).sum()),
+        suppressed_levels=int((~level_ok).sum()),
+        missing=int(getattr(g, "missing", 0)),
+        notes=tuple(notes),
+    )
+
+
+def _cluster_counts(codes, y_true, y_pred, cluster, n_levels, k, n_clusters) -> _Counts:
+    """Per cluster (axis 0): the counts of :func:`_counts` (C, L[, K])."""
+    cl = np.asarray(cluster, dtype=np.int64)
+    idx = cl * n_levels + codes
+    n = np.bincount(idx, minlength=n_clusters * n_levels).reshape(n_clusters, n_levels)
+    flat = idx * k
+    support = np.bincount(flat + y_true, minlength=n_clusters * n_levels * k)
+    predicted = np.bincount(flat + y_pred, minlength=n_clusters * n_levels * k)
+    hit = y_true == y_pred
+    tp = np.bincount(flat[hit] + y_true[hit], minlength=n_clusters * n_levels * k)
+    shape = (n_clusters, n_levels, k)
+    return _Counts(
+        n.astype(np.float64),
+        support.reshape(shape).astype(np.float64),
+        predicted.reshape(shape).astype(np.float64),
+        tp.reshape(shape).astype(np.float64),
+    )
+
+
+def _max_gaps(own, ok_of, levels, k, alpha, classes, side) -> list:
+    """The range of each proportion across the levels whose cells may be shown, with the
+    Bonferroni-simultaneous interval over every pair of levels."""
+    out = []
+    for metric in ("accuracy",) + METRICS:
+        per_class = metric != "accuracy"
+        ok = ok_of(metric)
+        for j in range(k if per_class else 1):
+            show = ok[:, j] if per_class else ok
+            idx = np.flatnonzero(show)
+            if idx.size < 2:
+                continue
+            p = own[metric][0][idx, j] if per_class else own[metric][0][idx]
+            if not np.isfinite(p).all():
+                idx = idx[np.isfinite(p)]
+                if idx.size < 2:
+                    continue
+                p = own[metric][0][idx, j] if per_class else own[metric][0][idx]
+            pairs = idx.size * (idx.size - 1) // 2
+            zb = float(special.ndtri(1 - alpha / (2 * pairs)))
+            s = side(metric, idx)
+            lo, hi = s.limits(zb)
+            if per_class:
+                lo, hi = lo[:, j], hi[:, j]
+            hi_i, lo_i = int(np.argmax(p)), int(np.argmin(p))
+            gap = float(p[hi_i] - p[lo_i])
+            # pairwise MOVER limits of p_a - p_b at the Bonferroni level, for every ordered pair
+            low_pair = (
+                p[:, None]
+                - p[None, :]
+                - np.sqrt((p[:, None] - lo[:, None]) ** 2 + (hi[None, :] - p[None, :]) ** 2)
+            )
+            high_pair = (
+                p[:, None]
+                - p[None, :]
+                + np.sqrt((hi[:, None] - p[:, None]) ** 2 + (p[None, :] - lo[None, :]) ** 2)
+            )
+            off = ~np.eye(idx.size, dtype=bool)
+            g_lo = max(float(np.nanmax(np.where(off, low_pair, -np.inf))), 0.0)
+            g_hi = float(np.nanmax(np.where(off, high_pair, -np.inf)))
+            out.append(
+                MaxGap(
+                    metric=metric,
+                    label=classes[j] if per_class else None,
+                    gap=Estimate(
+                        gap,
+                        min(g_lo, gap),
+                        max(g_hi, gap),
+                        method=(
+                            f"range across {idx.size} levels; simultaneous interval from every "
+                            f"pairwise difference at the Bonferroni level (alpha / {pairs})"
+                        ),
+                    ),
+                    highest=levels[idx[hi_i]],
+                    lowest=levels[idx[lo_i]],
+                    n_levels=int(idx.size),
+                )
+            )
+    return out
+
+
+def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
+    """Findings in words: per grouping and level, the claimed disparities against the rest (the
+    adjusted interval excludes 0 and the difference is at least ``min_effect``)."""
+    from ..formatting import fmt_number, fmt_signed_number, metric_text
+    from ..results import Finding
+
+    if sub is None:
+        return []
+    out = []
+    words = {"recall": "recall", "fpr": "false-positive rate", "precision": "precision"}
+    for g in sub.groupings:
+        for level in g.levels:
+            rows = []
+            for d in g.disparities:
+                if d.level != level.level or d.against != "rest" or d.claim is None:
+                    continue
+                c = by_key.get(d.claim)
+                if c is None or not c.significant or abs(d.difference.estimate) < config.min_effect:
+                    continue
+                rows.append((d, c))
+            if not rows:
+                continue
+            bits = []
+            evidence = []
+            for d, c in rows:
+                what = (
+                    metric_text("accuracy")
+                    if d.metric == "accuracy"
+                    else (f"{words[d.metric]} of class {d.label!r}")
+                )
+                a = c.adjusted(config.divergence_adjustment)
+                pa = a.p_adjusted if a is not None else math.nan
+                ptext = "< 0.0001" if pa < 1e-4 else "= " + fmt_number(pa, 4, bounds=(0.0,))
+                bits.append(
+                    f"{what} {fmt_signed_number(d.difference.estimate, 3)} "
+                    f"({a.adjustment.capitalize()}-adjusted CI {fmt_signed_number(a.ci_low, 3)} "
+                    f"to {fmt_signed_number(a.ci_high, 3)}, adjusted p {ptext})"
+                )
+                evidence.append(
+                    {
+                        "metric": d.metric,
+                        "label": d.label,
+                        "difference": d.difference.to_dict(),
+                        "adjusted": a.to_dict() if a is not None else None,
+                    }
+                )
+            worse = any((d.difference.estimate < 0) != (d.metric == "fpr") for d, _ in rows)
+            out.append(
+                Finding(
+                    f"subgroup-{g.name}-{level.level}",
+                    "subgroup_disparity",
+                    "high" if worse else "info",
+                    None,
+                    tuple(dict.fromkeys(d.label for d, _ in rows if d.label is not None)),
+                    {"grouping": g.name, "level": level.level, "rows": evidence},
+                    f"{g.name} = {level.level} differs from the rest of the rows: "
+                    + "; ".join(bits)
+                    + " (difference: this level minus the rest).",
+                )
+            )
+    return out
+
+
+def subgroups_adjusted(sub: Subgroups | None, by_key: dict, how: str) -> Subgroups | None:
+    """``sub`` with each claimed disparity's adjusted interval and decision."""
+    from dataclasses import replace
+
+    if sub is None:
+        return None
+    out = []
+    for g in sub.groupings:
+        rows = []
+        for d in g.disparities:
+            c = by_key.get(d.claim) if d.claim is not None else None
+            a = c.adjusted(how) if c is not None and c.eligible else None
+            rows.append(replace(d, adjusted=a) if a is not None else d)
+        out.append(replace(g, disparities=tuple(rows)))
+    return replace(sub, groupings=tuple(out))
