@@ -72,7 +72,7 @@ SCHEMA_ID = "prevalens.audit/1"
 #:   demonstrated coverage exists;
 #: * ``no_interval``: no interval (none was asked for, ``n_resamples=0``, or the data give none:
 #:   e.g. every bootstrap replicate equal), ``note`` says why.
-STATUSES = ("ok", "undefined", "insufficient", "unstable", "boundary", "no_interval")
+STATUSES = ("ok", "undefined", "insufficient", "unstable", "boundary", "no_interval", "suppressed")
 
 
 def _from_num(x) -> float:
@@ -102,7 +102,7 @@ class Estimate:
     method : str or None
         How the interval was obtained, e.g. ``"wilson (n=12)"``, ``"bca(stratified bootstrap,
         B=2000)"``.
-    status : {"ok", "undefined", "insufficient", "unstable"}
+    status : {"ok", "undefined", "insufficient", "unstable", "boundary", "no_interval", "suppressed"}
     note : str or None
         Why a value is undefined, or other caveats, in words.
     undefined_fraction : float or None
