@@ -394,6 +394,20 @@ def _grouping(
                 with np.errstate(invalid="ignore", divide="ignore"):
                     r = a.p.reshape(-1) / b.p.reshape(-1)
                 rlo, rhi = (v.reshape(-1) for v in _mover_ratio(a, b, z))
+                pvals = None
+                if against == "rest" and metric in CLAIMED:
+                    if cluster is None:
+                        # every class's p-value in one bisection (inverting its MOVER family)
+
+                        def at_all(zz, a=a, b=b):
+                            lo_, hi_ = _mover_d(a, b, zz)
+                            return lo_.reshape(-1), hi_.reshape(-1)
+
+                        pvals = np.asarray(interval_pvalue(at_all, d), dtype=np.float64)
+                    else:  # the cluster-robust limits come one level at a time: normal theory
+                        with np.errstate(invalid="ignore", divide="ignore"):
+                            se = (dhi - dlo) / (2 * z)
+                            pvals = 2 * special.ndtr(-np.abs(d) / se)
                 for j in range(k if per_class else 1):
                     label = pred.classes[j] if per_class else None
                     if not show[j] and not disclose:
@@ -415,12 +429,8 @@ def _grouping(
                             lo_, hi_ = _mover_d(a, b, zz)
                             return lo_.reshape(-1)[jj], hi_.reshape(-1)[jj]
 
-                        if cluster is None:
-                            p_value = float(
-                                interval_pvalue(lambda zz, at=at: at(zz), diff.estimate)
-                            )
-                        else:  # the cluster-robust limits come one level at a time
-                            p_value = float(2 * special.ndtr(-abs(diff.estimate) / diff.se))
+                        assert pvals is not None
+                        p_value = float(pvals[j])
                         both = bool(
                             np.atleast_1d(elig[li])[j]
                             and (
