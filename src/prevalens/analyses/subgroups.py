@@ -571,6 +571,7 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
     out = []
     words = {"recall": "recall", "fpr": "false-positive rate", "precision": "precision"}
     for g in sub.groupings:
+        said = False
         for level in g.levels:
             rows = []
             for d in g.disparities:
@@ -582,9 +583,13 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
                 rows.append((d, c))
             if not rows:
                 continue
+            said = True
+            # accuracy first, then the largest differences; the rest are in the subgroups table
+            rows.sort(key=lambda dc: (dc[0].metric != "accuracy", -abs(dc[0].difference.estimate)))
+            shown, more = rows[:8], len(rows) - 8
             bits = []
             evidence = []
-            for d, c in rows:
+            for d, c in shown:
                 what = (
                     metric_text("accuracy")
                     if d.metric == "accuracy"
@@ -617,7 +622,30 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
                     {"grouping": g.name, "level": level.level, "rows": evidence},
                     f"{g.name} = {level.level} differs from the rest of the rows: "
                     + "; ".join(bits)
+                    + (f"; and {more} more in the subgroups table" if more > 0 else "")
                     + " (difference: this level minus the rest).",
+                )
+            )
+        if not said:
+            judged = sum(
+                1
+                for d in g.disparities
+                if d.claim is not None and (c := by_key.get(d.claim)) is not None and c.testable
+            )
+            out.append(
+                Finding(
+                    f"subgroup-{g.name}-none",
+                    "subgroup_disparity",
+                    "info",
+                    None,
+                    (),
+                    {"grouping": g.name, "level": None, "rows": [], "judged": judged},
+                    f"No evidence that any level of {g.name} differs from the rest of the rows "
+                    f"by at least {fmt_number(config.min_effect, 2, bounds=())} in accuracy or "
+                    f"a class's recall, false-positive rate or precision ({judged} comparisons "
+                    "in the family; cells below min_support were not judged"
+                    + (f", {g.suppressed_cells} suppressed" if g.suppressed_cells else "")
+                    + ").",
                 )
             )
     return out
