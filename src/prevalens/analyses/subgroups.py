@@ -639,7 +639,14 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
                     "info",
                     None,
                     (),
-                    {"grouping": g.name, "level": None, "rows": [], "judged": judged},
+                    {
+                        "grouping": g.name,
+                        "level": None,
+                        "rows": [],
+                        "judged": judged,
+                        "min_effect": config.min_effect,
+                        "suppressed_cells": g.suppressed_cells,
+                    },
                     f"No evidence that any level of {g.name} differs from the rest of the rows "
                     f"by at least {fmt_number(config.min_effect, 2, bounds=())} in accuracy or "
                     f"a class's recall, false-positive rate or precision ({judged} comparisons "
