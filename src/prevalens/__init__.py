@@ -42,6 +42,7 @@ from .exceptions import (  # noqa: E402
 )
 from .gate_reports import gates_github, gates_junit  # noqa: E402
 from .io import (  # noqa: E402
+    GroupColumn,
     Predictions,
     load_models,
     load_predictions,
@@ -119,6 +120,7 @@ __all__ = [
     "Estimate",
     "Finding",
     "GapResult",
+    "GroupColumn",
     "InputError",
     "InputInfo",
     "InputWarning",

@@ -99,6 +99,8 @@ _METAVARS = {
     "prevalence": "SPEC",
 }
 
+_REPEAT_METAVARS = {"gates": "'NAME OP X'", "group": "COLUMN[*COLUMN]"}
+
 
 def _add_option(parser, opt) -> None:
     """Add the flag of option ``opt`` (of :data:`prevalens.options.OPTIONS`) to ``parser``."""
@@ -112,7 +114,7 @@ def _add_option(parser, opt) -> None:
     }
     if opt.repeat:
         kwargs["action"] = "append"
-        kwargs["metavar"] = "'NAME OP X'" if opt.key == "gates" else "'ROLE: NAME'"
+        kwargs["metavar"] = _REPEAT_METAVARS.get(opt.key, "'ROLE: NAME'")
     elif opt.kind == "choice":
         kwargs["choices"] = opt.choices
     elif opt.kind == "bool":  # --flag / --no-flag (the latter overrides a config file)

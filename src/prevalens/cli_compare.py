@@ -71,9 +71,10 @@ exit codes: 0 success (all gates pass), 1 a gate failed (outputs still written),
 
 # the options of the audit that a comparison uses, with the audit's flags
 _INPUT = ("labels", "y_true", "y_pred", "score_prefix", "cluster")
-_SKIP_GROUPS = ("output", "document", "comparison", "resources")
-#: Options of the skipped groups that a comparison takes too.
-_ALSO = ("deployment_prevalence",)
+_SKIP_GROUPS = ("output", "document", "comparison", "resources", "subgroups")
+#: Options of the skipped groups that a comparison takes too (--group: to refuse it in words,
+#: subgroups are not compared yet).
+_ALSO = ("deployment_prevalence", "group", "group_missing")
 
 
 class CompareUsageError(PrevalensError):
@@ -214,6 +215,8 @@ def run(args, options: dict) -> int:
         y_pred=inputs.y_pred,
         score_prefix=inputs.score_prefix,
         cluster=inputs.cluster,
+        groups=config.group,
+        group_missing=config.group_missing,
     )
     progress(f"comparing {len(models)} models")
     command = "prevalens " + " ".join(shlex.quote(a) for a in args.argv)

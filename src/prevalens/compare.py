@@ -227,6 +227,11 @@ def _check_models(models: dict, reference: str | None) -> tuple[str, list[str]]:
 
 
 def _compare(models: dict, config: AuditConfig, reference, command) -> ComparisonResult:
+    if config.group:
+        raise ConfigError(
+            "subgroups (`group`) are not compared between models yet; audit each model with "
+            "its groups, or leave `group` out of the comparison"
+        )
     ref, candidates = _check_models(models, reference)
     if config.seed is None:
         entropy = np.random.SeedSequence().entropy

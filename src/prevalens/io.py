@@ -18,6 +18,9 @@ Input format (one row per sample)
     ``score_columns={label: column}`` maps other names.
 cluster (optional)
     A unit of resampling (e.g. patient) when several rows belong to one unit.
+group columns (optional)
+    Categorical columns of subgroups to audit within (``groups=``, ``--group``), each named
+    alone or intersected (``"sex*site"``); see :func:`predictions_from_arrays`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import io as _io
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,11 +43,12 @@ import numpy as np
 import pandas as pd
 
 from .counts import SPARSE_MIN_CLASSES, ConfusionCounts, cluster_cell_matrix, count_matrix
-from .exceptions import InputError
+from .exceptions import ConfigError, InputError
 from .ranking import is_probability
 from .results import SCHEMA_ID, AuditResult, InputInfo, load_schema
 
 __all__ = [
+    "GroupColumn",
     "InputInfo",
     "Predictions",
     "load_predictions",
@@ -59,6 +64,70 @@ _HASH_CHUNK = 1 << 20  # Parquet files are hashed 1 MiB at a time, never held in
 # CSV files from this size are read with pyarrow (when its result is provably the C engine's):
 # below it the C engine is as fast or faster (pyarrow's start-up and typing the labels cost ~20 ms).
 _ARROW_CSV_MIN_BYTES = 8 << 20
+
+#: The level of the rows whose group value is missing, with ``group_missing="level"``.
+GROUP_MISSING_LEVEL = "missing"
+#: More levels than this in one grouping are refused: such a column is an identifier.
+MAX_GROUP_LEVELS = 1000
+#: Joins the columns of an intersection in its name, and their levels in its level names.
+INTERSECTION = "\u00d7"
+_GROUP_SEPARATORS = ("*", INTERSECTION, ":")
+_DIGITS = re.compile(r"([0-9]+)")
+
+
+@dataclass(frozen=True)
+class GroupColumn:
+    """One grouping of the rows (a column, or the intersection of several).
+
+    Attributes
+    ----------
+    name : str
+        The column's name, or its columns' names joined by "×" for an intersection
+        (``"sex×site"``).
+    codes : ndarray of int64, shape (n,)
+        The level of every row, ``0 .. len(levels) - 1`` (a read-only view).
+    levels : tuple of str
+        The level names, in natural order of their text (``"2"`` before ``"10"``, ``"site2"``
+        before ``"site10"``); the level ``"missing"`` (rows without a value, with
+        ``group_missing="level"``) last. An intersection's levels are its columns' levels joined
+        by "×" (``"F×A"``), only the combinations present, in the order of the columns' levels.
+    missing : int
+        Rows mapped to the level ``"missing"`` (0 when there are none, or they were refused).
+
+    Two groupings are equal when their names, levels, missing counts and codes are.
+    """
+
+    name: str
+    codes: np.ndarray
+    levels: tuple
+    missing: int = 0
+
+    def __post_init__(self):
+        codes = np.asarray(self.codes, dtype=np.int64).view()
+        codes.setflags(write=False)
+        object.__setattr__(self, "codes", codes)
+        object.__setattr__(self, "levels", tuple(self.levels))
+
+    def __eq__(self, other):
+        if not isinstance(other, GroupColumn):
+            return NotImplemented
+        return (
+            self.name == other.name
+            and self.levels == other.levels
+            and self.missing == other.missing
+            and np.array_equal(self.codes, other.codes)
+        )
+
+    def __hash__(self):
+        return hash((self.name, self.levels, self.missing, self.codes.shape))
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    def sizes(self) -> np.ndarray:
+        """Rows in each level, by level code."""
+        return np.bincount(self.codes, minlength=len(self.levels))
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,6 +157,9 @@ class Predictions:
     inputs : tuple of InputInfo
     columns : dict
         The column names that were used, by role.
+    groups : tuple of GroupColumn
+        The groupings of the rows to audit within (subgroups), in the order asked for; empty
+        without group columns.
     """
 
     classes: tuple
@@ -100,6 +172,7 @@ class Predictions:
     scores_are_probabilities: bool = False
     inputs: tuple = ()
     columns: dict = field(default_factory=dict)
+    groups: tuple = ()
 
     def __post_init__(self):
         for name in ("y_true", "y_pred", "y_score", "cluster"):
@@ -110,6 +183,10 @@ class Predictions:
                 arr = np.asarray(arr).view()
                 arr.setflags(write=False)
                 object.__setattr__(self, name, arr)
+        groups = tuple(self.groups)
+        if not all(isinstance(g, GroupColumn) for g in groups):
+            raise TypeError("`groups` must hold GroupColumn objects")
+        object.__setattr__(self, "groups", groups)  # each GroupColumn's codes are read-only
 
     @property
     def n_samples(self) -> int:
@@ -382,6 +459,236 @@ def _resolve_classes(yt, kind_t: str, yp, kind_p: str | None, labels, raw_score_
 
 
 # --------------------------------------------------------------------------------------------
+# group columns (subgroups)
+
+
+def split_group_spec(spec) -> tuple[str, ...]:
+    """The column names of a group spec: ``"sex"`` -> ``("sex",)``; an intersection
+    ``"sex*site"`` (also ``"sex×site"`` or ``"sex:site"``) -> ``("sex", "site")``. Names are
+    stripped of surrounding blanks. Raises :class:`~prevalens.ConfigError` for an empty name or a
+    column named twice. (A loader first takes a spec that is exactly a column's name as that
+    column, so a name holding ``*`` or ``:`` still works.)"""
+    if not isinstance(spec, str):
+        raise ConfigError(f"a group must be a column name (text); got {spec!r}")
+    parts = [spec]
+    for sep in _GROUP_SEPARATORS:
+        parts = [q for p in parts for q in p.split(sep)]
+    names = tuple(p.strip() for p in parts)
+    if any(not p for p in names):
+        raise ConfigError(
+            f"group {spec!r} has an empty column name; give a column, or columns joined by '*' "
+            "for their intersection (e.g. 'sex*site')"
+        )
+    dup = [p for i, p in enumerate(names) if p in names[:i]]
+    if dup:
+        raise ConfigError(f"group {spec!r} names column {dup[0]!r} twice; give each column once")
+    return names
+
+
+def _spec_columns(spec, known) -> tuple[str, ...]:
+    """The columns of ``spec`` among ``known`` (a column's own name wins over splitting it)."""
+    if isinstance(spec, str) and spec in known:
+        return (spec,)
+    return split_group_spec(spec)
+
+
+def _as_specs(specs, what: str) -> tuple:
+    if specs is None:
+        return ()
+    if isinstance(specs, str):
+        return (specs,)
+    if not isinstance(specs, (Sequence, np.ndarray, pd.Index)):
+        raise ConfigError(f"`{what}` must be a list of group columns; got {specs!r}")
+    return tuple(specs)
+
+
+def _natural_key(text: str):
+    """Order of level names: numbers by value, before other text; other text in natural order
+    (digit runs by value: "site2" before "site10"), case-insensitive first; the text itself
+    breaks ties, so that the order is total."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None and math.isfinite(number):
+        return (0, number, (), text)
+    parts = tuple(  # odd pieces are the digit runs
+        (0, int(p), "") if i % 2 else (1, 0, p.casefold())
+        for i, p in enumerate(_DIGITS.split(text))
+        if p
+    )
+    return (1, 0.0, parts, text)
+
+
+def _level_text(v) -> str:
+    """A group value's level name: its text, integral floats as integers (3.0 -> "3", so that
+    an integer column read with a missing value as floats keeps its levels)."""
+    v = _py(v)
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _group_levels(values, column: str, where: _Where):
+    """``(codes, texts, missing)`` of one group column: codes index ``texts`` (distinct level
+    names, unsorted), ``missing`` marks the rows without a value (their code is -1)."""
+    s = values.reset_index(drop=True) if isinstance(values, pd.Series) else pd.Series(values)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in (
+        "string",
+        "integer",
+        "boolean",
+        "floating",
+        "mixed-integer-float",
+        "empty",
+    ):
+        # mixed types: as text value by value (pd.factorize would merge True with 1)
+        arr = s.to_numpy(dtype=object)
+        nested = np.fromiter(
+            (isinstance(v, (list, tuple, dict, set, np.ndarray)) for v in arr), bool, arr.size
+        )
+        if nested.any():
+            i = _first(nested)
+            raise InputError(
+                f"{where.name}: group column '{column}' holds a {type(arr[i]).__name__} at "
+                f"{where.row(i)}; a group needs one value per row"
+            )
+        isna = s.isna().to_numpy()
+        s = pd.Series([None if m else _level_text(v) for v, m in zip(arr, isna)], dtype=object)
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    texts = [_level_text(u) for u in np.asarray(uniques, dtype=object)]
+    # distinct values with the same text are one level (1 and 1.0); blank text is missing
+    tcodes, tuniq = pd.factorize(np.array(texts, dtype=object), use_na_sentinel=False)
+    blank = np.array([t.strip() == "" for t in tuniq], dtype=bool)
+    lookup = np.append(tcodes, -1).astype(np.int64)  # code -1 (missing) stays -1
+    codes = lookup[codes]
+    if blank.any():
+        keep = np.flatnonzero(~blank)
+        renum = np.full(len(tuniq) + 1, -1, dtype=np.int64)
+        renum[keep] = np.arange(len(keep))
+        codes = renum[codes]
+        tuniq = tuniq[keep]
+    return codes, [str(t) for t in tuniq], codes < 0
+
+
+def _too_many_levels(where: _Where, name: str, k: int, intersection: bool) -> InputError:
+    if intersection:
+        return InputError(
+            f"{where.name}: group '{name}' has {k:,} combinations present (more than "
+            f"{MAX_GROUP_LEVELS:,}); intersect fewer or coarser columns"
+        )
+    return InputError(
+        f"{where.name}: group column '{name}' has {k:,} distinct values (more than "
+        f"{MAX_GROUP_LEVELS:,}); it looks like an identifier, not a group: give a categorical "
+        "column (an age band rather than an age; for units such as patients use the cluster "
+        "column)"
+    )
+
+
+def _encode_groups(
+    where: _Where,
+    n: int,
+    values: Mapping,
+    specs: tuple,
+    group_missing: str,
+    unknown: str,
+) -> tuple[GroupColumn, ...]:
+    """The groupings ``specs`` (names of ``values`` or their intersections; default every
+    column of ``values`` in order) of ``n`` rows. ``unknown`` words where names are looked up,
+    for the message about a spec naming no column."""
+    if group_missing not in ("refuse", "level"):
+        raise ConfigError(f"`group_missing` must be 'refuse' or 'level'; got {group_missing!r}")
+    known = list(values)
+    if not specs:
+        specs = tuple(known)
+    resolved = []
+    seen: dict[frozenset, str] = {}
+    for spec in specs:
+        cols = _spec_columns(spec, known)
+        for c in cols:
+            if c not in values:
+                raise InputError(
+                    f"{where.name}: group {spec!r} names column {c!r}, which is not {unknown} "
+                    f"({_preview(known) if known else 'none'})"
+                )
+        key = frozenset(cols)
+        if key in seen:
+            raise InputError(
+                f"{where.name}: group {spec!r} is given twice"
+                + (f" (as {seen[key]!r})" if seen[key] != spec else "")
+                + "; give each group once"
+            )
+        seen[key] = spec
+        resolved.append(cols)
+    for c in dict.fromkeys(c for cols in resolved for c in cols):
+        if len(values[c]) != n:
+            raise InputError(
+                f"{where.name}: `y_true` has {n} values but group column '{c}' has "
+                f"{len(values[c])}; give one group value per sample"
+            )
+
+    # each column once: sorted levels, missing rows refused or kept as -1
+    columns: dict[str, tuple[np.ndarray, list, np.ndarray]] = {}
+    for c in dict.fromkeys(c for cols in resolved for c in cols):
+        codes, texts, missing = _group_levels(values[c], c, where)
+        if len(texts) > MAX_GROUP_LEVELS:
+            raise _too_many_levels(where, c, len(texts), False)
+        if missing.any():
+            if group_missing == "refuse":
+                raise InputError(
+                    f"{where.name}: group column '{c}' has a missing value at "
+                    f"{where.row(_first(missing))}; give every row a value, or pass "
+                    "group_missing='level' (--group-missing level) to count them as the level "
+                    f"'{GROUP_MISSING_LEVEL}'"
+                )
+            if GROUP_MISSING_LEVEL in texts:
+                raise InputError(
+                    f"{where.name}: group column '{c}' has missing values and also the value "
+                    f"'{GROUP_MISSING_LEVEL}', the level that group_missing='level' gives missing "
+                    "values; rename that value, or give every row a value"
+                )
+        order = sorted(range(len(texts)), key=lambda j: _natural_key(texts[j]))
+        rank = np.empty(len(texts) + 1, dtype=np.int64)
+        rank[order] = np.arange(len(texts))
+        rank[-1] = -1
+        columns[c] = (rank[codes], [texts[j] for j in order], missing)
+
+    out = []
+    for cols in resolved:
+        if len(cols) == 1:
+            codes, levels, missing = columns[cols[0]]
+            name = cols[0]
+        else:
+            name = INTERSECTION.join(cols)
+            parts = [columns[c] for c in cols]
+            missing = np.logical_or.reduce([p[2] for p in parts])
+            dims = tuple(len(p[1]) for p in parts)
+            present = ~missing
+            stack = [p[0][present] for p in parts]
+            if math.prod(dims) < 2**62:
+                combined, inverse = np.unique(
+                    np.ravel_multi_index(stack, dims), return_inverse=True
+                )
+                combos = np.stack(np.unravel_index(combined, dims), axis=1)
+            else:  # pragma: no cover - more cells than an int64 numbers
+                combos, inverse = np.unique(np.stack(stack, axis=1), axis=0, return_inverse=True)
+            codes = np.full(n, -1, dtype=np.int64)
+            codes[present] = inverse.ravel()
+            if len(combos) > MAX_GROUP_LEVELS:
+                raise _too_many_levels(where, name, len(combos), True)
+            levels = [
+                INTERSECTION.join(parts[j][1][int(i)] for j, i in enumerate(row)) for row in combos
+            ]
+        n_missing = int(missing.sum())
+        if n_missing:
+            codes = np.where(missing, len(levels), codes)
+            levels = [*levels, GROUP_MISSING_LEVEL]
+        out.append(GroupColumn(name, codes, tuple(levels), n_missing))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------
 # the core constructor, shared by arrays, frames and files
 
 
@@ -397,9 +704,10 @@ def _build(
     labels,
     inputs: tuple,
     given_pred_source: str = "column",
+    group_block: tuple | None = None,
 ) -> Predictions:
     """score_block: (score labels as given (str suffixes or array positions), score matrix,
-    column names)."""
+    column names). group_block: the arguments of :func:`_encode_groups` after ``n``."""
     n = len(true_values)
     if n == 0:
         raise InputError(f"{where.name}: no data rows; the input needs at least 2 samples")
@@ -504,6 +812,7 @@ def _build(
             )
         codes, _ = pd.factorize(cs, sort=False)
         cluster = codes.astype(np.int64)
+    groups = _encode_groups(where, n, *group_block) if group_block is not None else ()
 
     columns: dict[str, Any] = {
         "y_true": true_column,
@@ -513,6 +822,8 @@ def _build(
         columns["scores"] = {str(k): v for k, v in score_cols.items()}
     if cluster_column is not None:
         columns["cluster"] = cluster_column
+    if groups:
+        columns["groups"] = [g.name for g in groups]
     return Predictions(
         classes=tuple(classes),
         y_true=y_true,
@@ -524,6 +835,7 @@ def _build(
         scores_are_probabilities=probabilities,
         inputs=inputs,
         columns=columns,
+        groups=groups,
     )
 
 
@@ -604,6 +916,9 @@ def predictions_from_arrays(
     y_score=None,
     labels=None,
     cluster=None,
+    groups: Mapping | None = None,
+    group_specs: Sequence[str] | str = (),
+    group_missing: str = "refuse",
 ) -> Predictions:
     """Validate and encode predictions given as arrays.
 
@@ -620,10 +935,30 @@ def predictions_from_arrays(
         The classes, in order. Classes that never occur are kept (support 0).
     cluster : array-like of shape (n,), optional
         Resampling units (e.g. patient ids).
+    groups : mapping of str to array-like of shape (n,), optional
+        Categorical columns of subgroups, by name: any single values (text, integers, booleans,
+        a pandas categorical). A level's name is the value's text after pandas reads it: integers
+        as ``"1"``, booleans as ``"True"``/``"False"``, integral floats as integers (``3.0`` is
+        ``"3"``, so that an integer column with a missing value, which pandas holds as floats,
+        keeps its levels), other floats as Python prints them (``"2.5"``); the text is not
+        stripped. Missing: None, NaN, ``pd.NA`` and empty or blank text. Levels are in natural
+        order of their text (numbers by value, ``"site2"`` before ``"site10"``). More than
+        1,000 levels in one grouping are refused (an identifier, not a group).
+    group_specs : sequence of str
+        The groupings to audit within, in order: a name of ``groups``, or an intersection of
+        two or more names joined by ``*`` (also ``×`` or ``:``), e.g. ``"sex*site"``, named
+        ``"sex×site"`` with levels such as ``"F×A"`` (only the combinations present, in the
+        order of the columns' levels). A spec that is exactly a name of ``groups`` is that
+        column. Default: every column of ``groups``, in order.
+    group_missing : {"refuse", "level"}
+        A missing group value is refused (naming the column and row), or counted as the level
+        ``"missing"`` (the last level; in an intersection, a row missing any of its columns is
+        ``"missing"``).
 
     Returns
     -------
     Predictions
+        With ``groups``: a :class:`GroupColumn` per grouping.
 
     Raises
     ------
@@ -640,10 +975,33 @@ def predictions_from_arrays(
     Traceback (most recent call last):
     ...
     prevalens.exceptions.InputError: arrays: column 'y_true' has a missing label at row 2; every row needs a y_true value
+    >>> p = predictions_from_arrays([0, 1, 1, 0], [0, 1, 0, 0],
+    ...                             groups={"sex": ["F", "M", "F", "F"], "site": [2, 10, 2, 1]},
+    ...                             group_specs=["site", "sex*site"])
+    >>> [(g.name, g.levels, g.codes.tolist()) for g in p.groups]
+    [('site', ('1', '2', '10'), [1, 2, 1, 0]), ('sex×site', ('F×1', 'F×2', 'M×10'), [1, 2, 1, 0])]
     """
     where = _Where("arrays")
     if y_true is None:
         raise InputError("`y_true` is required")
+    specs = _as_specs(group_specs, "group_specs")
+    group_block = None
+    if groups is not None:
+        if not isinstance(groups, Mapping):
+            raise InputError(
+                f"`groups` must be a mapping {{name: values}} of group columns; "
+                f"got {type(groups).__name__}"
+            )
+        bad = [k for k in groups if not isinstance(k, str)]
+        if bad:
+            raise InputError(f"`groups` names a column {bad[0]!r}; name group columns with text")
+        values = {k: _as_1d(v, f"groups[{k!r}]") for k, v in groups.items()}
+        group_block = (values, specs, group_missing, "a name of `groups`")
+    elif specs:
+        raise InputError(
+            f"`group_specs` names {specs[0]!r} but no `groups=` were given; pass the group "
+            "columns as groups={name: values}"
+        )
     y_true = _as_1d(y_true, "y_true")
     y_pred = _as_1d(y_pred, "y_pred") if y_pred is not None else None
     score_block = None
@@ -694,6 +1052,7 @@ def predictions_from_arrays(
         labels,
         (InputInfo(None, None, len(y_true)),),
         given_pred_source="array",
+        group_block=group_block,
     )
 
 
@@ -719,6 +1078,8 @@ def load_predictions(
     score_prefix: str = "score_",
     score_columns: Mapping | None = None,
     cluster: str | None = None,
+    groups: Sequence[str] | str = (),
+    group_missing: str = "refuse",
 ) -> Predictions:
     """Load predictions from a CSV or Parquet file, a DataFrame, or a mapping of arrays.
 
@@ -726,7 +1087,8 @@ def load_predictions(
     ----------
     source : str, os.PathLike, pandas.DataFrame or mapping
         A path (``.parquet``/``.pq`` read as Parquet, anything else as UTF-8 CSV), a DataFrame, or
-        a mapping ``{"y_true": ..., "y_pred": ..., "y_score": (n, K), "cluster": ...}`` of arrays.
+        a mapping ``{"y_true": ..., "y_pred": ..., "y_score": (n, K), "cluster": ...,
+        "groups": {name: values}}`` of arrays.
     labels : sequence, optional
         The classes in order; classes absent from the data are kept with support 0. Default: the
         sorted union of true labels, predicted labels and score-column classes.
@@ -739,6 +1101,15 @@ def load_predictions(
         ``{label: column}`` for score columns with other names (replaces the prefix lookup).
     cluster : str, optional
         Column of resampling units (e.g. patient id).
+    groups : sequence of str
+        Groupings to audit within (subgroups): a column, or an intersection of columns joined
+        by ``*`` (``"sex*site"``); a column whose name is the whole spec is that column. Read
+        with the labels' typing (a CSV column of integers gives the levels ``"1"``, ``"2"``,
+        ...); see :func:`predictions_from_arrays` for the levels. For a mapping source, the
+        names of its ``"groups"`` (default: all of them).
+    group_missing : {"refuse", "level"}
+        A missing group value (an empty cell) is refused, or counted as the level
+        ``"missing"``.
 
     Raises
     ------
@@ -769,14 +1140,18 @@ def load_predictions(
             y_score=source.get("y_score"),
             labels=labels,
             cluster=source.get("cluster"),
+            groups=source.get("groups"),
+            group_specs=groups,
+            group_missing=group_missing,
         )
+    specs = _as_specs(groups, "groups")
     if isinstance(source, pd.DataFrame):
         where = _Where("DataFrame")
         frame = source
         info = InputInfo(None, None, len(frame))
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        roles = _Roles(y_true, y_pred, score_prefix, score_columns, cluster)
+        roles = _Roles(y_true, y_pred, score_prefix, score_columns, cluster, groups=specs)
         try:
             frame, info, where, columns = _read_file(path, roles)
             where.score_prefix = score_prefix
@@ -791,6 +1166,8 @@ def load_predictions(
                 score_columns=score_columns,
                 cluster=cluster,
                 columns=columns,
+                groups=specs,
+                group_missing=group_missing,
             )
         except MemoryError:
             pass  # raised below, outside the handler, so that what was read can be freed first
@@ -811,6 +1188,8 @@ def load_predictions(
         score_prefix=score_prefix,
         score_columns=score_columns,
         cluster=cluster,
+        groups=specs,
+        group_missing=group_missing,
     )
 
 
@@ -825,6 +1204,8 @@ def load_models(
     y_pred: str = "y_pred",
     score_prefix: str = "score_",
     cluster: str | None = None,
+    groups: Sequence[str] | str = (),
+    group_missing: str = "refuse",
 ) -> dict:
     """Load the predictions of several models scored on the same samples, for
     :func:`prevalens.compare_predictions`.
@@ -838,7 +1219,15 @@ def load_models(
     models). Every mismatch (a missing column, an id in one file only, a duplicated id, a
     different true label for the same id) raises :class:`InputError` naming the file and the id or
     row.
+
+    ``groups`` (and ``group_missing``) are not supported yet: a comparison of models within
+    subgroups is refused with a :class:`~prevalens.ConfigError`.
     """
+    if _as_specs(groups, "groups"):
+        raise ConfigError(
+            "subgroups (--group) are not compared between models yet; audit each model with "
+            "`prevalens audit --group ...`, or leave --group out of the comparison"
+        )
     paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     if not paths:
         raise InputError("no predictions file given; give one file per model, or one file")
@@ -969,9 +1358,12 @@ def _from_frame(
     score_columns,
     cluster,
     columns=None,
+    groups: tuple = (),
+    group_missing: str = "refuse",
 ):
     """``columns``: every column of the source, when ``frame`` holds only those the audit needs
-    (a file read column-selectively); the checks and messages are about the source's columns."""
+    (a file read column-selectively); the checks and messages are about the source's columns.
+    ``groups``: group specs naming columns of the source."""
     cols = [str(c) for c in (frame.columns if columns is None else columns)]
     dup = pd.Index(cols).duplicated()
     if dup.any():
@@ -1023,6 +1415,20 @@ def _from_frame(
         _check_scores(matrix, names, where, raw=raw)
         score_block = ([label for label, _ in score_pairs], matrix, names)
     pred_values = frame[y_pred] if y_pred in cols else None
+    group_block = None
+    if groups:
+        # only the named columns (absent ones are named by _encode_groups, with the file's)
+        values: dict[str, Any] = dict.fromkeys(cols)
+        for spec in groups:
+            for c in _spec_columns(spec, cols):
+                if c in values:
+                    values[c] = frame[c]
+        group_block = (
+            values,
+            groups,
+            group_missing,
+            f"a column of {'the file' if where.name != 'DataFrame' else 'the DataFrame'}",
+        )
     return _build(
         where,
         frame[y_true],
@@ -1034,6 +1440,7 @@ def _from_frame(
         cluster,
         labels,
         (info,),
+        group_block=group_block,
     )
 
 
@@ -1051,6 +1458,17 @@ class _Roles:
     score_columns: Mapping | None = None
     cluster: str | None = None
     extra: tuple = ()  # other columns to read (e.g. a row id to join on)
+    groups: tuple = ()  # group specs: their columns are read as labels are
+
+    def group_names(self, names: list) -> set:
+        """The columns of the group specs among ``names`` (the file's columns)."""
+        out: set[str] = set()
+        for spec in self.groups:
+            try:
+                out.update(_spec_columns(spec, names))
+            except ConfigError:
+                pass  # refused by _encode_groups with its own message
+        return out
 
     def score_names(self, names: list) -> list:
         """The score columns among ``names`` (the file's columns), in file order."""
@@ -1067,7 +1485,7 @@ class _Roles:
         """The columns the audit needs among ``names``, in file order. Absent ones are left to
         _from_frame, which names them in its message."""
         scores = set(self.score_names(names))
-        labels = {self.y_true, self.y_pred, self.cluster, *self.extra}
+        labels = {self.y_true, self.y_pred, self.cluster, *self.extra} | self.group_names(names)
         return [c for c in names if c in labels or c in scores]
 
 
@@ -1301,7 +1719,7 @@ def _read_csv_arrow(data: bytes, header: list, roles: _Roles) -> pd.DataFrame | 
                 or len(scores) != len(roles.score_columns)
             )
         )
-        or {roles.y_true, roles.y_pred, roles.cluster} & set(scores)
+        or ({roles.y_true, roles.y_pred, roles.cluster} | roles.group_names(header)) & set(scores)
         or not _float_parsers_agree()
         or not _quoting_is_safe(data)
     ):

@@ -215,10 +215,16 @@ def _read_input(source, resolved: dict, audit_cfg, step, *, example: bool = Fals
         "score_prefix": resolved["score_prefix"],
         "cluster": resolved["cluster"],
     }
+    groups = tuple(audit_cfg.group)
     engine, why = resolved["engine"], ""
     if resolved["scheduler"] is not None and engine != "dask":
         raise ConfigError(
             "--scheduler is the address of a Dask scheduler: give it with --engine dask"
+        )
+    if groups and engine in ("duckdb", "dask"):
+        raise ConfigError(
+            f"--engine {engine}: subgroups are not counted by the {engine} engine yet; audit in "
+            "memory (--engine memory) or leave --group out"
         )
     if engine == "auto":
         engine = "memory"
@@ -226,7 +232,7 @@ def _read_input(source, resolved: dict, audit_cfg, step, *, example: bool = Fals
             roles = _Roles(
                 columns["y_true"], columns["y_pred"], columns["score_prefix"], None, None
             )
-            engine, why = choose_engine(source, roles)
+            engine, why = choose_engine(source, roles, groups=bool(groups))
     what = "the bundled example" if example else source
     if engine == "duckdb":
         from .engines.duckdb import count_file
@@ -239,8 +245,8 @@ def _read_input(source, resolved: dict, audit_cfg, step, *, example: bool = Fals
         where = resolved["scheduler"] or "threads in this process"
         step(f"counting {what} with Dask on {where}")
         return count_dask_file(source, scheduler=resolved["scheduler"], **columns)
-    step(f"loading {what}")
-    return load_predictions(source, **columns)
+    step(f"loading {what}" + (f" ({why})" if why else ""))
+    return load_predictions(source, **columns, groups=groups, group_missing=audit_cfg.group_missing)
 
 
 def _check_gate_outputs(resolved: dict, gates) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from . import gates as _gates
 from .budget import parse_size
 from .exceptions import ConfigError
+from .io import split_group_spec
 from .metrics import AVERAGED_METRICS
 
 __all__ = [
@@ -71,8 +72,8 @@ class Option:
     minimum : float or None
         Smallest allowed value of an ``int``.
     group : str
-        ``input``, ``document``, ``statistics``, ``gates``, ``comparison``, ``output`` or
-        ``resources``.
+        ``input``, ``document``, ``statistics``, ``gates``, ``comparison``, ``subgroups``,
+        ``output`` or ``resources``.
     methods : str or None
         Row label in the report's methods table, for options that shape the statistics.
     describe : str or mapping, optional
@@ -259,6 +260,19 @@ class AuditConfig:
         Check gates on the conservative end of the interval, or on the estimate.
     baseline : str, optional
         The ``results.json`` of a previous audit to compare with.
+    group : tuple of str
+        The groupings to audit within, as the loader was given them (``--group``): a column,
+        or ``"a*b"`` for the intersection of columns. The rows' groups themselves are
+        ``Predictions.groups`` (:func:`prevalens.load_predictions` with ``groups=``).
+    group_missing : {"refuse", "level"}
+        A missing group value is refused, or counted as the level ``"missing"``.
+    subgroup_min_cell : int
+        Class x group cells with fewer true samples are suppressed in every output (>= 1).
+    subgroup_reference : str, optional
+        The reference level of every grouping; default the largest.
+    subgroup_disclose : bool
+        Write suppressed cells' counts and metrics to ``results.json`` (never to the report or
+        the exports).
     max_memory : int or str, optional
         The memory budget of the interval stage in bytes (or ``"4GB"``, ``"500MB"``): the engine
         evaluates replicates, classes and leave-one-out values in pieces that fit it. Default
@@ -484,6 +498,43 @@ class AuditConfig:
         "prevalence",
         "comparison",
     )
+    # subgroups: the groupings are read with the input (Predictions.groups); these record them
+    # and shape their analysis
+    group: tuple = _opt(
+        (),
+        "column of a subgroup to audit within (repeat; 'a*b' for the intersection of two)",
+        "list-str",
+        "subgroups",
+        flag="--group",
+        repeat=True,
+    )
+    group_missing: str = _opt(
+        "refuse",
+        "a missing group value: refuse it (naming the row), or count it as the level 'missing'",
+        "choice",
+        "subgroups",
+        choices=("refuse", "level"),
+    )
+    subgroup_min_cell: int = _opt(
+        10,
+        "class x group cells with fewer true samples are suppressed in every output",
+        "int",
+        "subgroups",
+        minimum=1,
+    )
+    subgroup_reference: str | None = _opt(
+        None,
+        "the reference level of every grouping (default: the largest)",
+        "str",
+        "subgroups",
+    )
+    subgroup_disclose: bool = _opt(
+        False,
+        "write suppressed cells' counts and metrics to results.json (never to the report or "
+        "exports)",
+        "bool",
+        "subgroups",
+    )
     # the machine
     max_memory: int | None = _opt(
         None,
@@ -625,6 +676,21 @@ def _check_config(c: AuditConfig) -> None:
             f"got {list(c.findings_metrics)!r}"
         )
     _gates.parse_gates(c.gates)  # a malformed gate is refused here, not when it is evaluated
+    for spec in c.group:
+        try:
+            split_group_spec(spec)
+        except ConfigError as exc:
+            raise ConfigError(f"`group` {str(exc).removeprefix('group ')}") from None
+    dup = [g for i, g in enumerate(c.group) if g in c.group[:i]]
+    if dup:
+        raise ConfigError(f"`group` lists {dup[0]!r} twice; give each group once")
+    if not whole(c.subgroup_min_cell) or c.subgroup_min_cell < 1:
+        raise ConfigError(
+            f"`subgroup_min_cell` must be a whole number >= 1 (e.g. 10); got "
+            f"{c.subgroup_min_cell!r}"
+        )
+    if c.subgroup_reference is not None and not c.subgroup_reference.strip():
+        raise ConfigError("`subgroup_reference` is empty; give a level's name or leave it unset")
 
 
 #: Every option, in the order of ``--help``, the TOML documentation and ``run.config``.

@@ -85,11 +85,32 @@ def estimated_memory(path: Path) -> int | None:
     return int(meta.num_rows) * int(meta.num_columns) * 40
 
 
-def choose_engine(source, roles, *, available: int | None = None) -> tuple[str, str]:
+def choose_engine(
+    source, roles, *, available: int | None = None, groups: bool = False
+) -> tuple[str, str]:
     """``engine="auto"``: ``("duckdb", why)`` when a labels-only file would not fit in memory
     (its estimated load above half the available memory) and DuckDB is installed, else
     ``("memory", "")``. A file with score columns is read in memory (DuckDB does not count
-    scores), and fails there with a message naming the engines if it does not fit."""
+    scores), and fails there with a message naming the engines if it does not fit.
+
+    With ``groups`` (subgroups, which no engine counts yet) a file is always read in memory:
+    ``("memory", why)`` says so when DuckDB would have counted it; a directory of Parquet
+    files, which only the engines read, is refused with a :class:`~prevalens.ConfigError`."""
+    engine, why = _choose(source, roles, available)
+    if not groups or engine == "memory":
+        return engine, why
+    if Path(source).is_dir():
+        from ..exceptions import ConfigError
+
+        raise ConfigError(
+            f"{source}: a directory of Parquet files is read only by the duckdb and dask "
+            "engines, which do not count subgroups yet; give one file to audit in memory, or "
+            "leave --group out"
+        )
+    return "memory", f"{why}; subgroups are audited in memory only"
+
+
+def _choose(source, roles, available: int | None) -> tuple[str, str]:
     from .duckdb import available as duckdb_available
     from .duckdb import column_names
 
