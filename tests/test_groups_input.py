@@ -469,15 +469,17 @@ def test_options_are_declared_validated_and_recorded():
 
 
 def test_audit_predictions_records_the_group_options():
-    p = predictions_from_arrays(Y_TRUE, Y_PRED)
+    p = predictions_from_arrays(
+        Y_TRUE, Y_PRED, groups={"sex": ["F", "M", None, "F", "M", "F"]}, group_missing="level"
+    )
     r = pv.audit_predictions(p, n_resamples=0, seed=1, group=["sex"], group_missing="level")
     assert r.run.config["group"] == ["sex"] and r.run.config["group_missing"] == "level"
     assert r.run.config["subgroup_min_cell"] == 10
 
 
 def _capture_loader(monkeypatch) -> list:
-    """Record what the command line's loader returns; the audit gets the rows without their
-    groups, so that these tests exercise the input and not the analysis."""
+    """Record what the command line's loader returns (and audit it as it is: the analysis within
+    the groups runs too)."""
     from prevalens import job
 
     seen = []
@@ -486,7 +488,7 @@ def _capture_loader(monkeypatch) -> list:
     def spy(source, **kwargs):
         pred = real(source, **kwargs)
         seen.append((kwargs, pred))
-        return dataclasses.replace(pred, groups=())
+        return pred
 
     monkeypatch.setattr(job, "load_predictions", spy)
     return seen

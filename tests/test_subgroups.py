@@ -216,3 +216,17 @@ def test_clusters_use_the_cluster_robust_interval():
     assert not g.notes
     d = next(x for x in g.disparities if x.metric == "accuracy" and x.against == "rest")
     assert d.difference.ci_low < d.difference.estimate < d.difference.ci_high
+
+
+def test_the_api_takes_group_arrays_and_refuses_a_group_without_data():
+    y, pred, site = data(seed=5, n=800)
+    sex = np.where(np.arange(y.size) % 2 == 0, "F", "M")
+    r = prevalens.audit(
+        y, pred, groups={"site": site, "sex": sex}, group=("site", "sex*site"), n_resamples=0
+    )
+    assert [g.name for g in r.subgroups.groupings] == ["site", "sex×site"]
+    with pytest.raises(prevalens.ConfigError, match="no group columns were given"):
+        prevalens.audit(y, pred, group=("site",), n_resamples=0)
+    p = predictions_from_arrays(y, pred)
+    with pytest.raises(prevalens.ConfigError, match="hold no group columns"):
+        prevalens.audit_predictions(p, group=("site",), n_resamples=0)

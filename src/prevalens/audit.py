@@ -73,6 +73,7 @@ def audit(
     y_score=None,
     labels=None,
     cluster=None,
+    groups=None,
     config: AuditConfig | None = None,
     **options,
 ) -> AuditResult:
@@ -90,6 +91,9 @@ def audit(
         The classes in order; default the sorted union of the labels seen.
     cluster : array-like of shape (n,), optional
         Resampling units (e.g. patient ids).
+    groups : mapping of str to array-like of shape (n,), optional
+        Group columns to audit within (e.g. ``{"sex": ..., "site": ...}``): see the option
+        ``group`` for which groupings (and intersections) are analysed, and ``group_missing``.
     config : AuditConfig, optional
         The options as one object; keyword ``options`` override its fields.
     **options
@@ -112,7 +116,21 @@ def audit(
     True
     """
     config = _config(config, options)
-    pred = predictions_from_arrays(y_true, y_pred, y_score=y_score, labels=labels, cluster=cluster)
+    if config.group and groups is None:
+        raise ConfigError(
+            f"`group` names {config.group[0]!r} but no group columns were given; pass them as "
+            "groups={name: values}"
+        )
+    pred = predictions_from_arrays(
+        y_true,
+        y_pred,
+        y_score=y_score,
+        labels=labels,
+        cluster=cluster,
+        groups=groups,
+        group_specs=tuple(config.group),
+        group_missing=config.group_missing,
+    )
     return _audit(pred, config, None, stacklevel=3)
 
 
@@ -193,6 +211,12 @@ def _audit(
     # Counted cells answer everything the steps below read of an input without scores (classes,
     # inputs, columns, the counting methods; y_score is None), and raise on any read of rows.
     pred = cast(Predictions, pred)
+    if config.group and not getattr(pred, "groups", ()):
+        raise ConfigError(
+            f"`group` names {config.group[0]!r} but the predictions hold no group columns; "
+            "load them with load_predictions(..., groups=[...]) or predictions_from_arrays(..., "
+            "groups={name: values})"
+        )
     # an audit checks gates on one model: delta gates (a comparison's) are refused before work
     _gates.parse_gates(config.gates, comparison=False)
     previous = read_results(config.baseline, "--baseline") if config.baseline else None
