@@ -47,7 +47,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from ..intervals import _wilson_at_z, cluster_ratio_interval, interval_pvalue
+from ..intervals import (
+    _wilson_at_z,
+    clopper_pearson_interval,
+    cluster_ratio_interval,
+    interval_pvalue,
+)
 from ..results import (
     Disparity,
     Estimate,
@@ -117,9 +122,15 @@ class _Side:
         self.cluster = cluster_num is not None
         self._cn, self._cd = cluster_num, cluster_den
 
-    def limits(self, z):
-        """(low, high) at quantile ``z`` (broadcast against the proportions)."""
+    def limits(self, z, exact: bool = False):
+        """(low, high) at quantile ``z`` (broadcast against the proportions): Wilson's, or with
+        ``exact`` Clopper-Pearson's (the limits of the claims at their adjusted levels, far in
+        the tails, where Wilson's are too narrow for a small cell)."""
         if not self.cluster:
+            if exact:
+                return clopper_pearson_interval(
+                    self.num, self.den, alpha=2 * special.ndtr(-np.asarray(z, dtype=np.float64))
+                )
             return _wilson_at_z(self.num, self.den, z)
         # cluster-robust: the effective-trials Wilson interval at the level of z (one level at
         # a time: z is a scalar here)
@@ -133,10 +144,10 @@ class _Side:
         return lo.reshape(shape), hi.reshape(shape)
 
 
-def _mover_d(a: _Side, b: _Side, z):
+def _mover_d(a: _Side, b: _Side, z, exact: bool = False):
     """MOVER limits of a.p - b.p (independent sides) at quantile z."""
-    la, ua = a.limits(z)
-    lb, ub = b.limits(z)
+    la, ua = a.limits(z, exact)
+    lb, ub = b.limits(z, exact)
     d = a.p - b.p
     low = d - np.sqrt((a.p - la) ** 2 + (ub - b.p) ** 2)
     high = d + np.sqrt((ua - a.p) ** 2 + (b.p - lb) ** 2)
@@ -394,20 +405,26 @@ def _grouping(
                 with np.errstate(invalid="ignore", divide="ignore"):
                     r = a.p.reshape(-1) / b.p.reshape(-1)
                 rlo, rhi = (v.reshape(-1) for v in _mover_ratio(a, b, z))
-                pvals = None
+                pvals = claim_p = None
                 if against == "rest" and metric in CLAIMED:
                     if cluster is None:
-                        # every class's p-value in one bisection (inverting its MOVER family)
+                        # every class's p-value in one bisection (inverting its MOVER family):
+                        # the shown p with the shown (Wilson) interval, the claim's with the
+                        # exact limits its adjusted interval uses
 
-                        def at_all(zz, a=a, b=b):
-                            lo_, hi_ = _mover_d(a, b, zz)
+                        def at_all(zz, a=a, b=b, exact=False):
+                            lo_, hi_ = _mover_d(a, b, zz, exact)
                             return lo_.reshape(-1), hi_.reshape(-1)
 
                         pvals = np.asarray(interval_pvalue(at_all, d), dtype=np.float64)
+                        claim_p = np.asarray(
+                            interval_pvalue(lambda zz, f=at_all: f(zz, exact=True), d),
+                            dtype=np.float64,
+                        )
                     else:  # the cluster-robust limits come one level at a time: normal theory
                         with np.errstate(invalid="ignore", divide="ignore"):
                             se = (dhi - dlo) / (2 * z)
-                            pvals = 2 * special.ndtr(-np.abs(d) / se)
+                            pvals = claim_p = 2 * special.ndtr(-np.abs(d) / se)
                 for j in range(k if per_class else 1):
                     label = pred.classes[j] if per_class else None
                     if not show[j] and not disclose:
@@ -426,7 +443,7 @@ def _grouping(
                         jj = j
 
                         def at(zz, a=a, b=b, jj=jj):
-                            lo_, hi_ = _mover_d(a, b, zz)
+                            lo_, hi_ = _mover_d(a, b, zz, exact=True)
                             return lo_.reshape(-1)[jj], hi_.reshape(-1)[jj]
 
                         assert pvals is not None
@@ -448,8 +465,18 @@ def _grouping(
                             eligible=both,
                         )
                         if cluster is None:
+                            assert claim_p is not None
                             claim.interval_at = at
-                            claim.p_value = p_value
+                            claim.p_value = float(claim_p[j])
+                            claim.method = (
+                                "MOVER with the two sides' Clopper-Pearson limits at the adjusted "
+                                "level; p by inverting it"
+                            )
+                        else:
+                            claim.method = (
+                                "normal, with the standard error of the cluster-robust MOVER "
+                                "interval"
+                            )
                         claims_out.append(claim)
                         claim_key = claim.key
                     disparities.append(
