@@ -63,6 +63,9 @@ __all__ = [
     "prevalence_shift_calibration_csv",
     "calibration_csv",
     "calibration_bins_csv",
+    "subgroups_csv",
+    "subgroup_disparities_csv",
+    "subgroup_gaps_csv",
     "headline_csv",
     "markdown_summary",
     "latex_tables",
@@ -127,7 +130,9 @@ def export_files(d: dict, formats) -> dict[str, bytes]:
         when the audit projected to a deployment's prevalence, with
         ``prevalence_shift_calibration.csv`` when its scores are probabilities too,
         ``calibration.csv`` and
-        ``calibration_bins.csv`` when its scores are probabilities); ``md`` gives ``summary.md``;
+        ``calibration_bins.csv`` when its scores are probabilities, ``subgroups.csv``,
+        ``subgroup_disparities.csv`` and ``subgroup_gaps.csv`` when it was audited within
+        subgroups); ``md`` gives ``summary.md``;
         ``tex`` gives ``tables.tex`` (see :data:`EXPORTS`). A single name may be passed as a
         string. Repeated names count once.
 
@@ -164,6 +169,10 @@ def export_files(d: dict, formats) -> dict[str, bytes]:
     if "csv" in wanted and d.get("calibration"):
         out["calibration.csv"] = calibration_csv(d)
         out["calibration_bins.csv"] = calibration_bins_csv(d)
+    if "csv" in wanted and d.get("subgroups"):
+        out["subgroups.csv"] = subgroups_csv(d)
+        out["subgroup_disparities.csv"] = subgroup_disparities_csv(d)
+        out["subgroup_gaps.csv"] = subgroup_gaps_csv(d)
     return out
 
 
@@ -600,6 +609,9 @@ def markdown_summary(d: dict) -> bytes:
             )
         lines += [_md(calibration_overall_text(cal)), ""]
 
+    if d.get("subgroups"):
+        lines += _md_subgroups(d)
+
     if any(APPROXIMATE_MARK in line for line in lines):
         lines += [
             f"{APPROXIMATE_MARK} marks an approximate interval (status unstable); the report's "
@@ -939,6 +951,401 @@ def calibration_bins_csv(d: dict) -> bytes:
         add("class", c["label"], c["bins"])
     add("top_label", "", cal.get("top_label_bins") or ())
     return _csv_bytes(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# classes within subgroups (the block ``subgroups``)
+#
+# Every output reads the subgroup values through :func:`subgroup_withheld` and
+# :func:`subgroup_value`: a suppressed value is never shown, also when ``subgroups.disclosed``
+# is true (disclosure writes the suppressed values to results.json only).
+
+#: The proportions of a class within a level, and the level's accuracy, in output order.
+SUBGROUP_METRICS = ("accuracy", "recall", "fpr", "precision")
+#: Each of them as a table heading and in running text.
+SUBGROUP_METRIC_NAMES = {
+    "accuracy": ("Accuracy", "accuracy"),
+    "recall": ("Recall", "recall"),
+    "fpr": ("False-positive rate", "false-positive rate"),
+    "precision": ("Precision", "precision"),
+}
+#: The largest gaps the Markdown summary and the LaTeX table list per grouping (accuracy first,
+#: then those whose simultaneous interval excludes 0, then the largest); all of them are in
+#: ``subgroup_gaps.csv``.
+SUBGROUP_GAP_ROWS = 12
+
+
+def subgroup_withheld(g: dict) -> set:
+    """The values of grouping ``g`` that no output may show, as ``(level, metric, label)``
+    (``label`` None for accuracy): every value of a suppressed level, of a suppressed cell, with
+    status ``suppressed``, or whose disparity against the rest is marked suppressed (with
+    ``disclosed``, the only mark of a precision suppressed for its few predicted samples)."""
+    out = set()
+    for lv in g["levels"]:
+        name = lv["level"]
+        if lv["suppressed"] or (lv["accuracy"] or {}).get("status") == "suppressed":
+            out.add((name, "accuracy", None))
+        for c in lv["cells"]:
+            for m in SUBGROUP_METRICS[1:]:
+                if (
+                    lv["suppressed"]
+                    or c["suppressed"]
+                    or (c.get(m) or {}).get("status") == ("suppressed")
+                ):
+                    out.add((name, m, c["label"]))
+    levels_out = {lv["level"] for lv in g["levels"] if lv["suppressed"]}
+    for d in g["disparities"]:
+        if d["against"] == "rest" and d.get("suppressed"):
+            out.add((d["level"], d["metric"], d["label"]))
+    return out | {(name, "*", None) for name in levels_out}
+
+
+def _sg_hidden(withheld: set, level: str, metric: str, label) -> bool:
+    return (level, "*", None) in withheld or (level, metric, label) in withheld
+
+
+def subgroup_value(withheld: set, lv: dict, metric: str, cell: dict | None = None):
+    """The estimate (JSON form) of ``metric`` of a level (``cell`` None: accuracy) or of one of
+    its cells, or None when it is withheld."""
+    label = None if cell is None else cell["label"]
+    if _sg_hidden(withheld, lv["level"], metric, label):
+        return None
+    e = lv["accuracy"] if cell is None else cell.get(metric)
+    return None if not e or e.get("status") == "suppressed" else e
+
+
+def subgroup_disparities(g: dict, withheld: set | None = None) -> list:
+    """The disparities of grouping ``g`` that may be shown: none marked suppressed, none whose
+    level (or reference) value is withheld."""
+    withheld = subgroup_withheld(g) if withheld is None else withheld
+    out = []
+    for d in g["disparities"]:
+        if d.get("suppressed") or _sg_hidden(withheld, d["level"], d["metric"], d["label"]):
+            continue
+        if d["against"] != "rest" and _sg_hidden(withheld, d["against"], d["metric"], d["label"]):
+            continue
+        out.append(d)
+    return out
+
+
+def subgroup_gaps(g: dict, withheld: set | None = None) -> list:
+    """The largest gaps of grouping ``g`` that may be shown (neither end withheld)."""
+    withheld = subgroup_withheld(g) if withheld is None else withheld
+    return [
+        x
+        for x in g["max_gaps"]
+        if not any(
+            _sg_hidden(withheld, lv, x["metric"], x["label"]) for lv in (x["highest"], x["lowest"])
+        )
+    ]
+
+
+def subgroup_gap_rows(gaps: list, n: int = SUBGROUP_GAP_ROWS) -> list:
+    """At most ``n`` of ``gaps``, the ones a table lists: accuracy, then the gaps whose
+    simultaneous interval excludes 0, then the largest, in that order."""
+
+    def key(x):
+        e = x["gap"]
+        lo = e.get("ci_low")
+        return (
+            x["metric"] != "accuracy",
+            not (lo is not None and lo > 0),
+            -(e.get("estimate") or 0.0),
+            x["metric"],
+            str(x["label"]),
+        )
+
+    return sorted(gaps, key=key)[:n]
+
+
+def subgroup_level_size(lv: dict) -> str:
+    """A level's size as a table shows it: the count, ``suppressed`` or ``withheld``."""
+    if lv["suppressed"]:
+        return "suppressed"
+    return "withheld" if lv["n"] is None else f"{lv['n']:,}"
+
+
+def subgroup_claimed(d: dict) -> bool:
+    """Whether a disparity's adjusted interval excludes 0 (the claim the findings rest on)."""
+    a = d.get("adjusted") or {}
+    lo, hi = a.get("ci_low"), a.get("ci_high")
+    return lo is not None and hi is not None and (lo > 0 or hi < 0)
+
+
+def subgroup_reference_text(d: dict) -> str:
+    """Each grouping's reference level in words: ``site: north (the largest)``."""
+    sub = d["subgroups"]
+    chosen = ((d.get("run") or {}).get("config") or {}).get("subgroup_reference")
+    return "; ".join(
+        f"{g['name']}: {g['reference']}"
+        + (
+            " (chosen)"
+            if chosen is not None and str(chosen) == g["reference"]
+            else " (the largest)"
+        )
+        for g in sub["groupings"]
+    )
+
+
+def subgroup_method_text(d: dict) -> str:
+    """The subgroup analysis in words: the method, the suppression rule and the reference
+    levels (the report and the Markdown summary share it)."""
+    sub = d["subgroups"]
+    text = (
+        f"Classes within subgroups: {sub['method']}. Small cells: {sub.get('suppression') or ''}. "
+        f"Reference levels: {subgroup_reference_text(d)}. A difference is the level minus the "
+        "rest of the rows (or minus the reference level); the findings rest on the differences "
+        "against the rest, with intervals adjusted together with the audit's other claims."
+    )
+    if sub.get("disclosed"):
+        text += (
+            " The suppressed values were disclosed in results.json at the user's request; no "
+            "other output shows them."
+        )
+    return text
+
+
+def subgroup_grouping_text(g: dict) -> str:
+    """A grouping in one sentence: levels, suppression, missing values, notes."""
+    n = len(g["levels"])
+    parts = [f"{g['name']}: {n} level{'s' if n != 1 else ''}"]
+    if g["suppressed_levels"]:
+        parts.append(f"{g['suppressed_levels']} suppressed")
+    parts.append(
+        f"{g['suppressed_cells']} class-within-level cell"
+        + ("s" if g["suppressed_cells"] != 1 else "")
+        + " suppressed"
+    )
+    if g.get("missing"):
+        parts.append(f"{g['missing']:,} rows with a missing value")
+    text = ", ".join(parts) + "."
+    for note in g.get("notes") or ():
+        text += " " + note[:1].upper() + note[1:] + "."
+    return text
+
+
+#: Columns of :func:`subgroups_csv`.
+SUBGROUPS_COLUMNS = (
+    "grouping",
+    "level",
+    "level_n",
+    "metric",
+    "label",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "method",
+    "status",
+)
+
+
+def subgroups_csv(d: dict) -> bytes:
+    """The values within subgroups as CSV, one row per grouping, level, class and metric: each
+    level's ``accuracy`` (``label`` empty), then per class its ``recall``, ``fpr`` and
+    ``precision``, with the interval. ``level_n`` is the level's size, empty when it is
+    suppressed or withheld. A suppressed value's row is there with empty numbers and status
+    ``suppressed`` (also when results.json discloses it). Counts of a class within a level are
+    never written. The CSV rules of :func:`per_class_csv` apply."""
+    classes = [c for c in d["data"]["classes"]]
+    rows: list[list] = [list(SUBGROUPS_COLUMNS)]
+    for g in d["subgroups"]["groupings"]:
+        withheld = subgroup_withheld(g)
+        for lv in g["levels"]:
+            n = "" if lv["suppressed"] or lv["n"] is None else lv["n"]
+            cells = {c["label"]: c for c in lv["cells"]}
+            items = [("accuracy", None, None)] + [
+                (m, label, cells.get(label)) for label in classes for m in SUBGROUP_METRICS[1:]
+            ]
+            for metric, label, cell in items:
+                head = [
+                    _cell(g["name"]),
+                    _cell(lv["level"]),
+                    n,
+                    metric,
+                    _cell("" if label is None else label),
+                ]
+                e = (
+                    None
+                    if metric != "accuracy" and cell is None
+                    else subgroup_value(withheld, lv, metric, cell)
+                )
+                if e is None:
+                    rows.append(head + ["", "", "", "", "suppressed"])
+                    continue
+                rows.append(
+                    head
+                    + [
+                        _num(e.get("estimate")),
+                        _num(e.get("ci_low")),
+                        _num(e.get("ci_high")),
+                        _cell(e.get("method") or ""),
+                        _cell(e.get("status") or ""),
+                    ]
+                )
+    return _csv_bytes(rows)
+
+
+#: Columns of :func:`subgroup_disparities_csv`.
+SUBGROUP_DISPARITY_COLUMNS = (
+    "grouping",
+    "level",
+    "against",
+    "metric",
+    "label",
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p_value",
+    "adjusted_ci_low",
+    "adjusted_ci_high",
+    "p_adjusted",
+    "significant",
+)
+
+
+def subgroup_disparities_csv(d: dict) -> bytes:
+    """The disparities within subgroups as CSV, one row per disparity in the order of
+    results.json: a level against the rest (``against`` = ``rest``) or against the reference
+    level (``against`` its name), for ``metric`` (``accuracy``, ``label`` empty, or a class's
+    ``recall``, ``fpr`` or ``precision``): the difference (level minus the other side) and the
+    ratio with their intervals, the p-value, and for the claims (against the rest) the interval
+    adjusted for the audit's family of claims, the adjusted p-value (``p_adjusted``) and
+    whether the claim holds (``significant``). A disparity that rests on a suppressed value is
+    left out (also when results.json discloses it)."""
+    rows: list[list] = [list(SUBGROUP_DISPARITY_COLUMNS)]
+    for g in d["subgroups"]["groupings"]:
+        for x in subgroup_disparities(g):
+            a = x.get("adjusted") or {}
+            diff, ratio = x["difference"], x["ratio"]
+            rows.append(
+                [
+                    _cell(g["name"]),
+                    _cell(x["level"]),
+                    _cell(x["against"]),
+                    x["metric"],
+                    _cell("" if x["label"] is None else x["label"]),
+                    _num(diff.get("estimate")),
+                    _num(diff.get("ci_low")),
+                    _num(diff.get("ci_high")),
+                    _num(ratio.get("estimate")),
+                    _num(ratio.get("ci_low")),
+                    _num(ratio.get("ci_high")),
+                    _num(x.get("p_value")),
+                    _num(a.get("ci_low")),
+                    _num(a.get("ci_high")),
+                    _num(a.get("p_adjusted")),
+                    "" if not a else ("true" if a.get("significant") else "false"),
+                ]
+            )
+    return _csv_bytes(rows)
+
+
+#: Columns of :func:`subgroup_gaps_csv`.
+SUBGROUP_GAP_COLUMNS = (
+    "grouping",
+    "metric",
+    "label",
+    "gap",
+    "ci_low",
+    "ci_high",
+    "highest",
+    "lowest",
+    "n_levels",
+    "method",
+)
+
+
+def subgroup_gaps_csv(d: dict) -> bytes:
+    """The largest gap across each grouping's levels as CSV, one row per grouping and metric
+    (accuracy; each class's recall, fpr and precision): the gap (highest minus lowest level)
+    with its simultaneous interval, the two levels and how many levels took part (those whose
+    value is shown)."""
+    rows: list[list] = [list(SUBGROUP_GAP_COLUMNS)]
+    for g in d["subgroups"]["groupings"]:
+        for x in subgroup_gaps(g):
+            e = x["gap"]
+            rows.append(
+                [
+                    _cell(g["name"]),
+                    x["metric"],
+                    _cell("" if x["label"] is None else x["label"]),
+                    _num(e.get("estimate")),
+                    _num(e.get("ci_low")),
+                    _num(e.get("ci_high")),
+                    _cell(x["highest"]),
+                    _cell(x["lowest"]),
+                    x["n_levels"],
+                    _cell(e.get("method") or ""),
+                ]
+            )
+    return _csv_bytes(rows)
+
+
+def subgroup_gap_label(x: dict) -> str:
+    """What a largest gap is of, in words: ``accuracy``, ``recall of cat``."""
+    what = SUBGROUP_METRIC_NAMES[x["metric"]][1]
+    return what if x["label"] is None else f"{what} of {x['label']}"
+
+
+def _md_subgroups(d: dict) -> list:
+    sub = d["subgroups"]
+    lines = ["## Subgroups", "", _md(subgroup_method_text(d)), ""]
+    for g in sub["groupings"]:
+        withheld = subgroup_withheld(g)
+        rest = {
+            x["level"]: x
+            for x in subgroup_disparities(g, withheld)
+            if x["against"] == "rest" and x["metric"] == "accuracy"
+        }
+        lines += [f"### {_md(g['name'])}", "", _md(subgroup_grouping_text(g)), ""]
+        rows = []
+        for lv in g["levels"]:
+            acc = subgroup_value(withheld, lv, "accuracy")
+            r = rest.get(lv["level"])
+            rows.append(
+                [
+                    _md(lv["level"]) + (" (reference)" if lv["level"] == g["reference"] else ""),
+                    subgroup_level_size(lv),
+                    fmt_marked(acc) if acc else "suppressed",
+                    fmt_signed(r["difference"], bounds=(0.0,)) if r else "",
+                ]
+            )
+        lines += _md_table(["Level", "Rows", "Accuracy", "Accuracy minus the rest"], rows, "lrrr")
+        gaps = subgroup_gaps(g, withheld)
+        shown = subgroup_gap_rows(gaps)
+        if shown:
+            lines += [
+                f"Largest gaps across the levels ({len(shown)} of {len(gaps)}; all in "
+                "subgroup_gaps.csv):",
+                "",
+            ]
+            lines += _md_table(
+                ["Of", "Gap [simultaneous interval]", "Highest", "Lowest"],
+                [
+                    [
+                        _md(subgroup_gap_label(x)),
+                        fmt_estimate(x["gap"], bounds=(0.0,)),
+                        _md(x["highest"]),
+                        _md(x["lowest"]),
+                    ]
+                    for x in shown
+                ],
+                "lrll",
+            )
+        claimed = [
+            x
+            for x in subgroup_disparities(g, withheld)
+            if x["against"] == "rest" and subgroup_claimed(x)
+        ]
+        lines += [
+            f"{len(claimed)} difference{'s' if len(claimed) != 1 else ''} from the rest with an "
+            "adjusted interval that excludes 0 (subgroup_disparities.csv lists every disparity).",
+            "",
+        ]
+    return lines
 
 
 def _config_text(d: dict, key: str) -> str:
@@ -1504,8 +1911,10 @@ def latex_tables(d: dict) -> bytes:
     """Booktabs tables as a LaTeX fragment to ``\\input``: the headline averages (metrics by
     micro, macro and weighted), the per-class metrics (most common class first), and, when the
     audit projected them, the headline metrics at the deployment's prevalence
-    (``tab:prevalens-deployment``), and, when the scores are probabilities, the calibration by
-    prevalence stratum (``tab:prevalens-calibration``).
+    (``tab:prevalens-deployment``), when the scores are probabilities, the calibration by
+    prevalence stratum (``tab:prevalens-calibration``), and, when the audit was made within
+    subgroups, each level's accuracy (``tab:prevalens-subgroups``) and the largest gaps across
+    the levels (``tab:prevalens-subgroup-gaps``), suppressed values left out.
 
     The fragment starts with a comment saying which packages the preamble needs:
     ``booktabs`` always, ``longtable`` when the per-class table is a ``longtable`` that breaks
@@ -1533,11 +1942,14 @@ def latex_tables(d: dict) -> bytes:
         "% The preamble needs:",
         "%   \\usepackage{booktabs}          % \\toprule, \\midrule, \\bottomrule",
     ]
+    subgroup_lines = _tex_subgroups(d) if d.get("subgroups") else []
     if longtable:
         out.append(
             f"%   \\usepackage{{longtable}}         % the per-class table ({len(classes)} "
             "classes) is a longtable"
         )
+    elif any(line.startswith(r"\begin{longtable}") for line in subgroup_lines):
+        out.append("%   \\usepackage{longtable}         % a subgroup table is a longtable")
     out += [
         "%   \\usepackage[utf8]{inputenc}    % on pdfLaTeX, for non-ASCII class labels (the",
         "%                                  % default since LaTeX 2018); XeLaTeX and LuaLaTeX",
@@ -1715,4 +2127,103 @@ def latex_tables(d: dict) -> bytes:
             ]
             out.append((_TEX_GAP if i else "") + _tex_row(cells))
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+
+    # 5. within subgroups: each level's accuracy, and the largest gaps
+    out += subgroup_lines
     return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def _tex_signed_stacked(e) -> str:
+    """A difference over its interval, signed (one line when there is no interval)."""
+    est, sep, interval = _tex_num(fmt_signed(e, bounds=(0.0,))).partition(" ")
+    return _tex_stack(est, interval) if sep else est
+
+
+#: From this many rows a subgroup table is a ``longtable`` (it breaks across pages).
+_TEX_SUBGROUP_LONG = 30
+
+
+def _tex_subgroups(d: dict) -> list:
+    """The subgroup tables ``tab:prevalens-subgroups`` (each level's size and accuracy with its
+    difference from the rest) and ``tab:prevalens-subgroup-gaps`` (the largest gaps)."""
+    sub, run = d["subgroups"], d["run"]
+    level_rows: list[str] = []
+    gap_rows: list[str] = []
+    n_gaps = 0
+    for g in sub["groupings"]:
+        withheld = subgroup_withheld(g)
+        rest = {
+            x["level"]: x
+            for x in subgroup_disparities(g, withheld)
+            if x["against"] == "rest" and x["metric"] == "accuracy"
+        }
+        for i, lv in enumerate(g["levels"]):
+            acc = subgroup_value(withheld, lv, "accuracy")
+            r = rest.get(lv["level"])
+            name = _tex_label(lv["level"]) + (
+                r"\textsuperscript{ref}" if lv["level"] == g["reference"] else ""
+            )
+            level_rows.append(
+                (r"\midrule " if i == 0 and level_rows else (_TEX_GAP if i else ""))
+                + _tex_row(
+                    [
+                        _tex_label(g["name"]) if i == 0 else "",
+                        name,
+                        _tex(subgroup_level_size(lv)),
+                        _tex_estimate_stacked(acc) if acc else "suppressed",
+                        _tex_signed_stacked(r["difference"]) if r else "",
+                    ]
+                )
+            )
+        gaps = subgroup_gaps(g, withheld)
+        n_gaps += len(gaps)
+        for i, x in enumerate(subgroup_gap_rows(gaps)):
+            gap_rows.append(
+                (r"\midrule " if i == 0 and gap_rows else (_TEX_GAP if i else ""))
+                + _tex_row(
+                    [
+                        _tex_label(g["name"]) if i == 0 else "",
+                        _tex_label(subgroup_gap_label(x)),
+                        _tex_estimate_stacked(x["gap"], bounds=(0.0,)),
+                        _tex_label(x["highest"]),
+                        _tex_label(x["lowest"]),
+                    ]
+                )
+            )
+    level = _confidence_text(run)
+    method = next(
+        (
+            lv["accuracy"]["method"]
+            for g in sub["groupings"]
+            for lv in g["levels"]
+            if not lv["suppressed"] and lv["accuracy"].get("method")
+        ),
+        "Wilson score interval",
+    )
+    out = tex_table(
+        "llrrr",
+        _tex(
+            f"Accuracy within subgroups, each level with its {level} confidence interval "
+            f"({method}) and its difference from the rest of the rows "
+            "(ref: the reference level). Small cells: " + (sub.get("suppression") or "") + "."
+        ),
+        "tab:prevalens-subgroups",
+        _tex_row(["Grouping", "Level", "Rows", "Accuracy", "Minus the rest"]),
+        level_rows,
+        longtable=len(level_rows) >= _TEX_SUBGROUP_LONG,
+    )
+    if gap_rows:
+        out += [""] + tex_table(
+            "llrll",
+            _tex(
+                f"Largest gaps across the levels of each grouping (highest minus lowest level) "
+                f"with simultaneous {level} intervals that account for picking the two levels; "
+                f"accuracy, then the gaps whose interval excludes 0, then the largest, "
+                f"{len(gap_rows)} of {n_gaps} (all in subgroup_gaps.csv)."
+            ),
+            "tab:prevalens-subgroup-gaps",
+            _tex_row(["Grouping", "Of", "Gap", "Highest", "Lowest"]),
+            gap_rows,
+            longtable=len(gap_rows) >= _TEX_SUBGROUP_LONG,
+        )
+    return out + [""]

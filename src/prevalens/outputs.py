@@ -84,8 +84,9 @@ def render(
         ``json`` gives ``results.json``; ``html`` ``report.html``; ``pdf`` ``report.pdf`` and its
         attachment ``per_class.csv``; ``csv`` ``per_class.csv`` and ``headline.csv`` (and
         ``prevalence_shift.csv`` with a deployment prevalence, ``calibration.csv`` and
-        ``calibration_bins.csv`` when the scores are probabilities, and
-        ``prevalence_shift_calibration.csv`` with both); ``md``
+        ``calibration_bins.csv`` when the scores are probabilities,
+        ``prevalence_shift_calibration.csv`` with both, and ``subgroups.csv``,
+        ``subgroup_disparities.csv`` and ``subgroup_gaps.csv`` with groups); ``md``
         ``summary.md``; ``tex`` ``tables.tex``; ``figures`` every figure of the report on its
         own, ``figures/<name>.svg`` and ``figures/<name>.pdf``.
     templates : path, optional

@@ -53,6 +53,7 @@ from ..formatting import (
     fmt_level,
     fmt_number,
     fmt_percent,
+    fmt_signed,
     metric_name,
 )
 from ..options import AUDIT_OPTIONS
@@ -974,6 +975,116 @@ def _shift_calibration(ctx: _Context, shift: dict) -> list:
     ]
 
 
+def _subgroups(ctx: _Context) -> list:
+    """Classes within subgroups: the method, the suppression rule and the reference levels; per
+    grouping (a heading paragraph ``grouping-<i>``) its summary, the recall heat map, the forest
+    plot of the differences from the rest, the levels and the largest gaps; the subgroup
+    findings. Every value comes through :func:`prevalens.exports.subgroup_value` and its
+    siblings, so a suppressed value never reaches the report, also when results.json discloses
+    it."""
+    d = ctx.d
+    sub = d.get("subgroups")
+    if not sub:
+        return []
+    level = fmt_level(d["run"]["confidence_level"])
+    blocks: list[Block] = [Paragraph(exports.subgroup_method_text(d), "method")]
+    for i, g in enumerate(sub["groupings"], start=1):
+        withheld = exports.subgroup_withheld(g)
+        shown = exports.subgroup_disparities(g, withheld)
+        rest = {
+            x["level"]: x for x in shown if x["against"] == "rest" and x["metric"] == "accuracy"
+        }
+        blocks.append(Paragraph(f"By {g['name']}", f"grouping-{i}"))
+        blocks.append(Paragraph(exports.subgroup_grouping_text(g), f"summary-{i}"))
+        blocks += _figure(ctx, f"subgroup_recall-{i}", f"heatmap-{i}")
+        blocks += _figure(ctx, f"subgroup_forest-{i}", f"forest-{i}")
+        rows = []
+        for lv in g["levels"]:
+            acc = exports.subgroup_value(withheld, lv, "accuracy")
+            r = rest.get(lv["level"])
+            rows.append(
+                [
+                    lv["level"] + (" (reference)" if lv["level"] == g["reference"] else ""),
+                    exports.subgroup_level_size(lv),
+                    _est_cell(acc) if acc else Cell("suppressed", None, ("num",)),
+                    _signed_cell(r["difference"]) if r else "",
+                    _adjusted_text(r.get("adjusted")) if r else "",
+                ]
+            )
+        min_cell = sub.get("min_cell", 10)
+        blocks.append(
+            _table(
+                f"levels-{i}",
+                ["Level", "Rows", "Accuracy", "Minus the rest", "Adjusted interval"],
+                rows,
+                caption=f"Levels of {g['name']}",
+                note=f"{level} intervals ({_first_method(g)}). Rows: the level's size; "
+                f"suppressed for a level of fewer than {min_cell} rows (and withheld for the "
+                "next smallest level when exactly one is suppressed, so that it cannot be "
+                "derived). Minus the rest: the level's accuracy minus that of the other rows, "
+                f"with its marginal interval; adjusted interval: {_adjustment(d)}-adjusted "
+                "with the audit's other claims.",
+                numeric=(1, 2, 3, 4),
+            )
+        )
+        gaps = exports.subgroup_gaps(g, withheld)
+        gap_rows = exports.subgroup_gap_rows(gaps)
+        if gap_rows:
+            blocks.append(
+                _table(
+                    f"gaps-{i}",
+                    ["Metric", "Class", "Gap", "Highest level", "Lowest level"],
+                    [
+                        [
+                            exports.SUBGROUP_METRIC_NAMES[x["metric"]][0],
+                            "" if x["label"] is None else str(x["label"]),
+                            _est_cell(x["gap"], bounds=(0.0,)),
+                            x["highest"],
+                            x["lowest"],
+                        ]
+                        for x in gap_rows
+                    ],
+                    caption=f"Largest gaps across the levels of {g['name']}",
+                    note=f"The gap is the highest level's value minus the lowest's, among the "
+                    f"levels whose value is shown, with a simultaneous {level} interval that "
+                    "accounts for picking the two (every pairwise difference at the Bonferroni "
+                    "level). Accuracy first, then the gaps whose interval excludes 0, then the "
+                    f"largest: {len(gap_rows)} of {len(gaps)}; all of them are in "
+                    "subgroup_gaps.csv and results.json.",
+                    numeric=(2,),
+                )
+            )
+    findings = [f for f in d.get("findings", []) if f["kind"] == "subgroup_disparity"]
+    blocks.append(
+        _findings("findings", ((f["severity"], f["text"]) for f in findings))
+        if findings
+        else Paragraph(
+            "No level differs from the rest of the rows by a claimed difference (an adjusted "
+            "interval that excludes 0 and a difference of at least the minimum material "
+            "effect).",
+            "findings",
+        )
+    )
+    return blocks
+
+
+def _first_method(g: dict) -> str:
+    return next(
+        (
+            lv["accuracy"]["method"]
+            for lv in g["levels"]
+            if not lv["suppressed"] and lv["accuracy"].get("method")
+        ),
+        "Wilson score interval",
+    )
+
+
+def _signed_cell(e) -> Cell:
+    """A difference as a numeric cell, signed, its interval apart."""
+    est, sep, ci = fmt_signed(e, bounds=(0.0,)).partition(" ")
+    return Cell(est, ci if sep else None, ("num",))
+
+
 def _calibration(ctx: _Context) -> list:
     """Calibration of the probabilities: the method, by stratum, per class (the classes the
     other tables show), the overall ECE and Brier decomposition, the reliability curves and the
@@ -1227,6 +1338,7 @@ SECTIONS = (
     ("divergence", "Where rare classes diverge", _divergence),
     ("per-class", "Per-class results", _per_class),
     ("confusion", "Confusion analysis", _confusion),
+    ("subgroups", "Subgroups", _subgroups),
     ("calibration", "Calibration", _calibration),
     ("deployment", "At the deployment's prevalence", _deployment),
     ("limitations", "Limitations and alerts", _limitations),

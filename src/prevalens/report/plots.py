@@ -103,6 +103,10 @@ __all__ = [
     "strata_plot",
     "confusion_plot",
     "top_confusions",
+    "plot_subgroup_recall",
+    "plot_subgroup_disparities",
+    "subgroup_classes",
+    "subgroup_figure_keys",
 ]
 
 
@@ -2131,6 +2135,495 @@ def _reliability_figure(d: dict):
     return fig, title, alt
 
 
+# ------------------------------------------------------------------------------------------------
+# 9. within subgroups: class x level recall, and the disparities against the rest
+#
+# Values come through prevalens.exports.subgroup_value/subgroup_disparities, which withhold every
+# suppressed value, also when results.json discloses it: a suppressed cell is drawn hatched grey,
+# never with a number, and no alt text names one.
+
+#: The subgroup heat map and forest plot show at most this many classes of a grouping.
+SUBGROUP_CLASSES = 30
+#: The forest plot of a grouping shows at most this many disparities.
+SUBGROUP_FOREST_ROWS = 40
+#: The heat map prints each value with its interval up to this many levels (and
+#: :data:`_SUBGROUP_CI_ROWS` classes), the value alone up to :data:`_SUBGROUP_VALUE_COLUMNS`.
+SUBGROUP_CI_COLUMNS = 5
+_SUBGROUP_CI_ROWS = 20
+_SUBGROUP_VALUE_COLUMNS = 14
+_SUPPRESSED_FACE, _SUPPRESSED_EDGE = "#D9D9D9", "#8C8C8C"
+
+
+def _grouping(d: dict, grouping) -> dict:
+    """The grouping of the results' subgroups named ``grouping`` (or at that index)."""
+    sub = d.get("subgroups") or {}
+    groupings = sub.get("groupings") or []
+    if isinstance(grouping, int) and not isinstance(grouping, bool):
+        if 0 <= grouping < len(groupings):
+            return groupings[grouping]
+    else:
+        for g in groupings:
+            if g["name"] == grouping:
+                return g
+    names = ", ".join(repr(g["name"]) for g in groupings) or "none"
+    raise ConfigError(
+        f"`grouping` must name a grouping of the subgroups or be its index; got {grouping!r} "
+        f"(groupings: {names})"
+    )
+
+
+def subgroup_classes(d: dict, g: dict, max_classes: int = SUBGROUP_CLASSES) -> list:
+    """The classes the subgroup figures of grouping ``g`` show, most common first: all of them
+    up to ``max_classes``; else, taken in turn, those with a claimed difference from the rest
+    (adjusted interval excluding 0) and the rarest, among the classes with a value shown in at
+    least one level."""
+    from .. import exports
+
+    classes = sorted(_per_class(d), key=lambda c: (-c["support"], str(c["label"])))
+    labels = [c["label"] for c in classes]
+    if len(labels) <= max_classes:
+        return labels
+    withheld = exports.subgroup_withheld(g)
+    shown = {
+        c["label"]
+        for lv in g["levels"]
+        for c in lv["cells"]
+        if exports.subgroup_value(withheld, lv, "recall", c) is not None
+    }
+    by_rarity = [lab for lab in reversed(labels) if lab in shown]
+    claimed = [
+        lab
+        for lab in by_rarity
+        if any(
+            x["label"] == lab and x["against"] == "rest" and exports.subgroup_claimed(x)
+            for x in exports.subgroup_disparities(g, withheld)
+        )
+    ]
+    chosen: list = []
+    queues = [claimed, by_rarity]
+    while len(chosen) < max_classes and any(queues):
+        for q in queues:
+            while q:
+                lab = q.pop(0)
+                if lab not in chosen:
+                    chosen.append(lab)
+                    break
+            if len(chosen) >= max_classes:
+                break
+    return [lab for lab in labels if lab in chosen]
+
+
+def _subgroup_matrix(d: dict, g: dict):
+    """(labels, levels, recall estimates as dicts or None (withheld), suppressed mask)."""
+    from .. import exports
+
+    withheld = exports.subgroup_withheld(g)
+    labels = subgroup_classes(d, g)
+    levels = g["levels"]
+    est = [[None] * len(levels) for _ in labels]
+    hidden = np.zeros((len(labels), len(levels)), dtype=bool)
+    for j, lv in enumerate(levels):
+        cells = {c["label"]: c for c in lv["cells"]}
+        for i, lab in enumerate(labels):
+            cell = cells.get(lab)
+            e = None if cell is None else exports.subgroup_value(withheld, lv, "recall", cell)
+            est[i][j] = e
+            hidden[i, j] = e is None
+    return labels, levels, est, hidden
+
+
+def _subgroup_heatmap_size(nr: int, nc: int) -> float:
+    with_ci = nc <= SUBGROUP_CI_COLUMNS and nr <= _SUBGROUP_CI_ROWS
+    return min(3.6 + nr * (0.8 if with_ci else 0.45), 24.0)
+
+
+def _draw_subgroup_heatmap(
+    ax, d: dict, g: dict, *, colorbar: bool = True, legend: str = "axes"
+) -> None:
+    """``legend``: "axes" (under the Axes) or "figure" (below everything, the report's)."""
+    labels, levels, est, hidden = _subgroup_matrix(d, g)
+    nr, nc = len(labels), len(levels)
+    with_ci = nc <= SUBGROUP_CI_COLUMNS and nr <= _SUBGROUP_CI_ROWS
+    with_value = nc <= _SUBGROUP_VALUE_COLUMNS
+    value = np.array(
+        [[_f((est[i][j] or {}).get("estimate")) for j in range(nc)] for i in range(nr)]
+    ).reshape(nr, nc)
+    rr, cc = np.nonzero(np.isfinite(value) & ~hidden)
+    mesh = PatchCollection(
+        [Rectangle((float(c), float(r)), 1, 1) for r, c in zip(rr, cc)],
+        cmap=_CMAP,
+        norm=Normalize(0.0, 1.0),
+        edgecolor="white",
+        linewidth=0.8,
+        zorder=2,
+    )
+    mesh.set_array(value[rr, cc])
+    ax.add_collection(mesh)
+    for r, c in zip(*np.nonzero(hidden)):
+        ax.add_patch(
+            Rectangle(
+                (float(c), float(r)),
+                1,
+                1,
+                facecolor=_SUPPRESSED_FACE,
+                edgecolor=_SUPPRESSED_EDGE,
+                hatch="////",
+                linewidth=0,
+                zorder=2,
+            )
+        )
+    undefined = ~hidden & ~np.isfinite(value)
+    for r in range(nr):
+        for c in range(nc):
+            if undefined[r, c]:
+                ax.text(
+                    c + 0.5,
+                    r + 0.5,
+                    "undefined",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color=_GREY,
+                    zorder=4,
+                )
+            elif not hidden[r, c] and with_value:
+                text = _est(est[r][c])
+                v, _, ci = text.partition(" ")
+                ax.text(
+                    c + 0.5,
+                    r + 0.5,
+                    f"{v}\n{ci}" if with_ci and ci.startswith("[") else v,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    linespacing=1.15,
+                    color="white" if value[r, c] > 0.6 else _INK,
+                    zorder=4,
+                )
+    ax.add_patch(Rectangle((0, 0), nc, nr, fill=False, edgecolor=_GREY, linewidth=0.6, zorder=3))
+    ax.set_xlim(0, nc)
+    ax.set_ylim(nr, 0)
+    rotate = nc > 6
+    ax.set_xticks(
+        np.arange(nc) + 0.5,
+        [_short(lv["level"], 16) + (" (suppressed)" if lv["suppressed"] else "") for lv in levels],
+        rotation=35 if rotate else 0,
+        ha="right" if rotate else "center",
+        rotation_mode="anchor" if rotate else "default",
+    )
+    ax.set_yticks(np.arange(nr) + 0.5, [_short(lab, 22) for lab in labels])
+    ax.tick_params(length=0)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    ax.set_xlabel(f"Level of {_short(g['name'], 40)}")
+    ax.set_ylabel("Class (most common first)")
+    min_cell = (d.get("subgroups") or {}).get("min_cell", 10)
+    handles = [
+        Patch(
+            facecolor=_SUPPRESSED_FACE,
+            edgecolor=_SUPPRESSED_EDGE,
+            hatch="////",
+            label=f"suppressed: fewer than {min_cell} true samples (no value shown)",
+        )
+    ]
+    if legend == "figure":
+        ax.figure.legend(handles=handles, loc="outside lower center", frameon=False, fontsize=7)
+    else:
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.12 if not rotate else -0.3),
+            frameon=False,
+            fontsize=7,
+        )
+    if colorbar:
+        cb = ax.figure.colorbar(mesh, ax=ax, shrink=0.7, aspect=20, pad=0.02)
+        cb.solids.set_rasterized(False)
+        cb.set_label("Recall")
+        cb.outline.set_linewidth(0.5)
+
+
+def _subgroup_heatmap_alt(d: dict, g: dict) -> str:
+    labels, levels, est, hidden = _subgroup_matrix(d, g)
+    nr, nc = len(labels), len(levels)
+    k = len(_per_class(d))
+    with_ci = nc <= SUBGROUP_CI_COLUMNS and nr <= _SUBGROUP_CI_ROWS
+    min_cell = (d.get("subgroups") or {}).get("min_cell", 10)
+    text = (
+        f"Heat map of the recall of {nr} classes (rows, most common first) within the {nc} "
+        f"levels of {_q(g['name'])} (columns), darker for higher recall"
+    )
+    if nc <= _SUBGROUP_VALUE_COLUMNS:
+        text += (
+            f"; each cell gives the recall and its {_level(d)} interval"
+            if with_ci
+            else "; each cell gives the recall (the intervals are in subgroups.csv)"
+        )
+    n_hidden = int(hidden.sum())
+    text += (
+        f". {_plural(n_hidden, 'hatched grey cell is', 'hatched grey cells are')} suppressed "
+        f"(fewer than {min_cell} true samples) and show{'s' if n_hidden == 1 else ''} no value."
+    )
+    if nr < k:
+        text += (
+            f" {k - nr} of {k} classes are left out: shown are those with a claimed difference "
+            "from the rest and the rarest with a value shown; every value is in subgroups.csv."
+        )
+    vals = [
+        (_f(est[i][j].get("estimate")), i, j)
+        for i in range(nr)
+        for j in range(nc)
+        if est[i][j] is not None and est[i][j].get("estimate") is not None
+    ]
+    if vals:
+        v, i, j = min(vals)
+        text += (
+            f" Lowest shown recall: {_q(labels[i])} in {_q(levels[j]['level'])}, {_est(est[i][j])}."
+        )
+    return text
+
+
+def _subgroup_heatmap_figure(d: dict, gi: int):
+    g = _grouping(d, gi)
+    labels = subgroup_classes(d, g)
+    fig = _new_figure(16, _subgroup_heatmap_size(len(labels), len(g["levels"])))
+    _draw_subgroup_heatmap(fig.add_subplot(), d, g, legend="figure")
+    title = f"Recall of each class within the levels of {_clean(g['name'])}"
+    return fig, title, _subgroup_heatmap_alt(d, g)
+
+
+def _subgroup_forest_rows(d: dict, g: dict) -> tuple[list, int]:
+    """The disparities against the rest the forest plot shows (accuracy of every level, then the
+    claimed recall differences, then those of the heat map's classes, rarest first) in display
+    order, and how many there are in all."""
+    from .. import exports
+
+    withheld = exports.subgroup_withheld(g)
+    rest = [
+        x
+        for x in exports.subgroup_disparities(g, withheld)
+        if x["against"] == "rest" and x["metric"] in ("accuracy", "recall")
+    ]
+    order = {lab: i for i, lab in enumerate(subgroup_classes(d, g, len(_per_class(d))))}
+    rarest_first = subgroup_classes(d, g)[::-1]
+    acc = [x for x in rest if x["metric"] == "accuracy"]
+    rec = [x for x in rest if x["metric"] == "recall"]
+    claimed = sorted(
+        (x for x in rec if exports.subgroup_claimed(x)),
+        key=lambda x: -abs(_f(x["difference"].get("estimate"))),
+    )
+    others = [x for lab in rarest_first for x in rec if x["label"] == lab and x not in claimed]
+    chosen = (acc + claimed + others)[: max(SUBGROUP_FOREST_ROWS, len(acc))]
+    level_order = {lv["level"]: i for i, lv in enumerate(g["levels"])}
+    chosen.sort(
+        key=lambda x: (
+            level_order.get(x["level"], 0),
+            x["metric"] != "accuracy",
+            order.get(x["label"], -1),
+        )
+    )
+    return chosen, len(acc) + len(rec)
+
+
+def _draw_subgroup_forest(ax, d: dict, g: dict, *, legend: str = "axes") -> None:
+    """``legend``: "axes" (under the Axes) or "figure" (below everything, the report's)."""
+    from .. import exports
+
+    rows, _ = _subgroup_forest_rows(d, g)
+    n = len(rows)
+    y = np.arange(n)
+    est = np.array([_f(x["difference"].get("estimate")) for x in rows])
+    lo = np.array([_f(x["difference"].get("ci_low")) for x in rows])
+    hi = np.array([_f(x["difference"].get("ci_high")) for x in rows])
+    claimed = np.array([exports.subgroup_claimed(x) for x in rows], dtype=bool)
+    ax.axvline(0.0, color=_INK, linewidth=0.8, zorder=1)
+    for mask, style in (
+        (~claimed, dict(fmt="o", color=_BLUE, markerfacecolor="white", markersize=4)),
+        (claimed, dict(fmt="D", color=_VERM, markersize=4.5)),
+    ):
+        if mask.any():
+            ax.errorbar(
+                est[mask],
+                y[mask],
+                xerr=_interval_arrays(est[mask], lo[mask], hi[mask]),
+                elinewidth=0.9,
+                capsize=1.5,
+                zorder=3,
+                **style,
+            )
+    for i in range(1, n):  # a rule between levels
+        if rows[i]["level"] != rows[i - 1]["level"]:
+            ax.axhline(i - 0.5, color="#DDDDDD", linewidth=0.6, zorder=0)
+    ticks = [
+        f"{_short(x['level'], 14)}: "
+        + ("accuracy" if x["metric"] == "accuracy" else f"recall of {_short(x['label'], 18)}")
+        for x in rows
+    ]
+    ax.set_yticks(y, ticks)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.tick_params(axis="y", length=0)
+    ax.xaxis.grid(True)
+    ax.set_axisbelow(True)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: _num(v, 2, bounds=())))
+    ax.set_xlabel("Difference from the rest of the rows (level minus rest)")
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=_BLUE,
+            marker="o",
+            markerfacecolor="white",
+            linestyle="none",
+            label=f"difference with its {_level(d)} interval",
+        ),
+        Line2D(
+            [],
+            [],
+            color=_VERM,
+            marker="D",
+            linestyle="none",
+            label=f"its {_adjustment_name(d)}-adjusted interval excludes 0 (claimed)",
+        ),
+    ]
+    if legend == "figure":
+        ax.figure.legend(
+            handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize=7
+        )
+    else:
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.8 / max(n, 4) - 0.1),
+            ncol=2,
+            frameon=False,
+            fontsize=7,
+        )
+
+
+def _adjustment_name(d: dict) -> str:
+    fam = d.get("family") or {}
+    how = fam.get("adjustment") or ((d.get("run") or {}).get("config") or {}).get(
+        "divergence_adjustment"
+    )
+    return str(how or "holm").capitalize()
+
+
+def _subgroup_forest_alt(d: dict, g: dict) -> str:
+    from .. import exports
+
+    rows, total = _subgroup_forest_rows(d, g)
+    claimed = [x for x in rows if exports.subgroup_claimed(x)]
+    text = (
+        f"Forest plot of {len(rows)} differences from the rest of the rows (level minus rest) "
+        f"in {_q(g['name'])}: each level's accuracy and the recall of classes, with "
+        f"{_level(d)} intervals; a vertical line marks 0."
+    )
+    if len(rows) < total:
+        text += (
+            f" {total - len(rows)} of {total} are left out: shown are every level's accuracy, "
+            "the claimed recall differences and then those of the rarest classes (all are in "
+            "subgroup_disparities.csv)."
+        )
+    if claimed:
+        text += (
+            f" {len(claimed)} with a {_adjustment_name(d)}-adjusted interval that excludes 0 "
+            "(diamonds): "
+            + "; ".join(
+                f"{_q(x['level'])} "
+                + ("accuracy" if x["label"] is None else f"recall of {_q(x['label'])}")
+                + f" {_signed(x['difference'])}"
+                for x in claimed[:3]
+            )
+            + (" and more" if len(claimed) > 3 else "")
+            + "."
+        )
+    else:
+        text += f" None has a {_adjustment_name(d)}-adjusted interval that excludes 0."
+    return text
+
+
+def _subgroup_forest_figure(d: dict, gi: int):
+    g = _grouping(d, gi)
+    rows, _ = _subgroup_forest_rows(d, g)
+    if not rows:
+        return None
+    fig = _new_figure(16, 2.6 + 0.38 * len(rows))
+    _draw_subgroup_forest(fig.add_subplot(), d, g, legend="figure")
+    title = f"Differences from the rest of the rows within {_clean(g['name'])}"
+    return fig, title, _subgroup_forest_alt(d, g)
+
+
+def plot_subgroup_recall(result, ax=None, *, grouping=0, colorbar: bool = True):
+    """Recall of each class (rows, at most :data:`SUBGROUP_CLASSES`, see
+    :func:`subgroup_classes`) within each level of a grouping (columns) as a vector heat map;
+    suppressed cells hatched grey, with no value.
+
+    Parameters
+    ----------
+    result : AuditResult or dict
+        An audit made within subgroups, or its results dict.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+    grouping : int or str
+        The grouping, by index or name.
+    colorbar : bool
+        Add a colour bar.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ConfigError
+        When the results have no such grouping.
+    """
+    d = _results_dict(result)
+    g = _grouping(d, grouping)
+    ax = _user_axes(ax, 16, _subgroup_heatmap_size(len(subgroup_classes(d, g)), len(g["levels"])))
+    with _safe_text():
+        _draw_subgroup_heatmap(ax, d, g, colorbar=colorbar)
+    return ax
+
+
+def plot_subgroup_disparities(result, ax=None, *, grouping=0):
+    """Forest plot of the differences from the rest of the rows within a grouping: each level's
+    accuracy and the recall of classes (at most :data:`SUBGROUP_FOREST_ROWS` rows), diamonds
+    where the adjusted interval excludes 0.
+
+    Parameters
+    ----------
+    result : AuditResult or dict
+        An audit made within subgroups, or its results dict.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+    grouping : int or str
+        The grouping, by index or name.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    d = _results_dict(result)
+    g = _grouping(d, grouping)
+    rows, _ = _subgroup_forest_rows(d, g)
+    ax = _user_axes(ax, 16, 2.6 + 0.38 * max(len(rows), 1))
+    with _safe_text():
+        _draw_subgroup_forest(ax, d, g)
+    return ax
+
+
+def subgroup_figure_keys(d: dict) -> list:
+    """The keys of the subgroup figures :func:`render_figures` adds, per grouping (numbered from
+    1): ``subgroup_recall-1``, ``subgroup_forest-1``, ..."""
+    groupings = (d.get("subgroups") or {}).get("groupings") or []
+    return [
+        f"{kind}-{i}"
+        for i in range(1, len(groupings) + 1)
+        for kind in ("subgroup_recall", "subgroup_forest")
+    ]
+
+
 def _report_plot(build, d: dict, formats=("svg",)) -> Plot | None:
     """Build a report figure in the report's style and print it in ``formats``."""
     with _style():
@@ -2172,11 +2665,18 @@ def render_figures(d: dict, formats=("svg",)) -> dict:
     -------
     dict
         Key of :data:`FIGURES` -> :class:`Plot`; a figure the results cannot give (curves
-        without scores, the matrix of a multi-label audit) is left out.
+        without scores, the matrix of a multi-label audit) is left out. An audit within
+        subgroups adds, per grouping, the keys of :func:`subgroup_figure_keys` after them.
     """
     out = {}
     for key in FIGURES:
         plot = _report_plot(_BUILDERS[key], d, formats)
+        if plot is not None:
+            out[key] = plot
+    for key in subgroup_figure_keys(d):
+        kind, _, i = key.rpartition("-")
+        build = _subgroup_heatmap_figure if kind == "subgroup_recall" else _subgroup_forest_figure
+        plot = _report_plot(functools.partial(build, gi=int(i) - 1), d, formats)
         if plot is not None:
             out[key] = plot
     return out

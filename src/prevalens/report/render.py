@@ -527,8 +527,9 @@ def figure_files(d: dict, kinds=("svg", "pdf")) -> dict[str, bytes]:
     -------
     dict
         ``{"figures/<name>.<kind>": bytes}`` in the report's order (names in
-        :data:`FIGURE_FILES`); a figure the results cannot give (curves without scores) is left
-        out. The figures are those of the report, drawn by the same code; identical results give
+        :data:`FIGURE_FILES`, then per grouping of an audit within subgroups
+        ``subgroup-recall-<i>`` and ``subgroup-disparities-<i>``, numbered from 1); a figure the
+        results cannot give (curves without scores) is left out. The figures are those of the report, drawn by the same code; identical results give
         identical bytes (no dates or creator in the files; text in DejaVu Sans, as text in the
         SVG and as embedded TrueType in the PDF).
 
@@ -543,8 +544,14 @@ def figure_files(d: dict, kinds=("svg", "pdf")) -> dict[str, bytes]:
         raise ConfigError(f"`kinds` has unknown figure format(s) {bad!r}; allowed: svg, pdf")
     kinds = tuple(dict.fromkeys(kinds))
     rendered = plots.render_figures(d, formats=kinds)
+    names = dict(FIGURE_FILES)
+    for key in plots.subgroup_figure_keys(d):  # subgroup-recall-1, subgroup-disparities-1 ...
+        kind, _, i = key.rpartition("-")
+        names[key] = (
+            "subgroup-recall-" if kind == "subgroup_recall" else "subgroup-disparities-"
+        ) + i
     out = {}
-    for key, name in FIGURE_FILES.items():
+    for key, name in names.items():
         if key in rendered:
             for kind in kinds:
                 plot = rendered[key]
