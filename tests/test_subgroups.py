@@ -189,6 +189,7 @@ def test_small_cells_are_suppressed_everywhere_in_the_json():
     g2 = r2.subgroups.groupings[0]
     cell2 = next(lv for lv in g2.levels if lv.level == "west").cells[4]
     assert cell2.suppressed and math.isfinite(cell2.recall.estimate)
+    assert cell2.recall.status == "suppressed" and "disclosed" in cell2.recall.note
 
 
 def test_a_small_level_is_suppressed_and_its_size_protected():

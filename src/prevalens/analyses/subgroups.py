@@ -190,9 +190,14 @@ def _estimate(theta, lo, hi, z, method, status="ok", note=None) -> Estimate:
 
 
 def _suppressed(n, disclose_value=None, *, disclose=False) -> Estimate:
+    """A suppressed value: no value, or with ``disclose`` the value marked ``suppressed`` (for
+    results.json only: every report and export withholds what carries this status)."""
+    from dataclasses import replace
+
+    note = SUPPRESSED_NOTE.format(n=n)
     if disclose and disclose_value is not None:
-        return disclose_value
-    return Estimate(math.nan, status="suppressed", note=SUPPRESSED_NOTE.format(n=n))
+        return replace(disclose_value, status="suppressed", note=f"{note} (disclosed)")
+    return Estimate(math.nan, status="suppressed", note=note)
 
 
 def analyse_subgroups(pred, config, claims_out: list) -> Subgroups | None:
