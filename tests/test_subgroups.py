@@ -231,3 +231,14 @@ def test_the_api_takes_group_arrays_and_refuses_a_group_without_data():
     p = predictions_from_arrays(y, pred)
     with pytest.raises(prevalens.ConfigError, match="hold no group columns"):
         prevalens.audit_predictions(p, group=("site",), n_resamples=0)
+
+
+def test_a_grouping_without_disparity_says_so_under_its_own_kind():
+    y, pred, _ = data(seed=6, n=1500)
+    sex = np.where(np.arange(y.size) % 2 == 0, "F", "M")  # unrelated to the errors
+    r = prevalens.audit(y, pred, groups={"sex": sex}, n_resamples=100, seed=1)
+    kinds = [f.kind for f in r.findings if "subgroup" in f.kind]
+    assert kinds == ["no_subgroup_disparity"], [f.text for f in r.findings]
+    f = next(f for f in r.findings if f.kind == "no_subgroup_disparity")
+    assert f.text.startswith("No evidence that any level of sex differs from the rest")
+    assert str(f.evidence["judged"]) in f.text

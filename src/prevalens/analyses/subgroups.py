@@ -667,7 +667,7 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
             out.append(
                 Finding(
                     f"subgroup-{g.name}-none",
-                    "subgroup_disparity",
+                    "no_subgroup_disparity",
                     "info",
                     None,
                     (),

@@ -1054,7 +1054,11 @@ def _subgroups(ctx: _Context) -> list:
                     numeric=(2,),
                 )
             )
-    findings = [f for f in d.get("findings", []) if f["kind"] == "subgroup_disparity"]
+    findings = [
+        f
+        for f in d.get("findings", [])
+        if f["kind"] in ("subgroup_disparity", "no_subgroup_disparity")
+    ]
     blocks.append(
         _findings("findings", ((f["severity"], f["text"]) for f in findings))
         if findings
