@@ -222,28 +222,10 @@ def analyse_subgroups(pred, config, claims_out: list) -> Subgroups | None:
     )
     d_method = f"MOVER with each side's {method} (independent groups)"
     r_method = f"MOVER-R with each side's {method} (independent groups)"
-    groupings = []
-    for g in groups:
-        groupings.append(
-            _grouping(
-                g,
-                pred,
-                y_true,
-                y_pred,
-                cluster,
-                k,
-                z,
-                alpha,
-                min_cell,
-                min_support,
-                disclose,
-                reference_name,
-                method,
-                d_method,
-                r_method,
-                claims_out,
-            )
-        )
+    setup = _Setup(
+        k, z, alpha, min_cell, min_support, disclose, reference_name, method, d_method, r_method
+    )
+    groupings = [_grouping(g, pred, y_true, y_pred, cluster, setup, claims_out) for g in groups]
     return Subgroups(
         method=(
             f"per class and level: recall, false-positive rate and precision, and each level's "
@@ -257,24 +239,28 @@ def analyse_subgroups(pred, config, claims_out: list) -> Subgroups | None:
     )
 
 
-def _grouping(
-    g,
-    pred,
-    y_true,
-    y_pred,
-    cluster,
-    k,
-    z,
-    alpha,
-    min_cell,
-    min_support,
-    disclose,
-    reference_name,
-    method,
-    d_method,
-    r_method,
-    claims_out,
-) -> SubgroupGrouping:
+@dataclass(frozen=True)
+class _Setup:
+    """What every grouping's analysis shares: the classes, the quantile and level, the rules
+    (suppression, eligibility, disclosure, the reference) and the methods' names."""
+
+    k: int
+    z: float
+    alpha: float
+    min_cell: int
+    min_support: int
+    disclose: bool
+    reference_name: str | None
+    method: str
+    d_method: str
+    r_method: str
+
+
+def _grouping(g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -> SubgroupGrouping:
+    k, z, alpha = setup.k, setup.z, setup.alpha
+    min_cell, min_support, disclose = setup.min_cell, setup.min_support, setup.disclose
+    reference_name = setup.reference_name
+    method, d_method, r_method = setup.method, setup.d_method, setup.r_method
     codes = np.asarray(g.codes, dtype=np.int64)
     n_levels = len(g.levels)
     c = _counts(codes, y_true, y_pred, n_levels, k)

@@ -1797,6 +1797,22 @@ def _confusion_layout(d: dict, max_classes: int):
     return idx, mat, share, col_labels, subset, recall, ins
 
 
+def _cell_mesh(ax, rows, cols, values, *, linewidth: float) -> PatchCollection:
+    """One unit square per (row, column) cell, coloured by ``values`` on the report's 0-1 scale
+    (vector rectangles, never an interpolated image), added to ``ax``."""
+    mesh = PatchCollection(
+        [Rectangle((float(c), float(r)), 1, 1) for r, c in zip(rows, cols)],
+        cmap=_CMAP,
+        norm=Normalize(0.0, 1.0),
+        edgecolor="white",
+        linewidth=linewidth,
+        zorder=2,
+    )
+    mesh.set_array(values)
+    ax.add_collection(mesh)
+    return mesh
+
+
 def _draw_confusion(ax, d: dict, max_classes: int, values, colorbar: bool = True) -> None:
     cm, classes = _confusion(d)
     idx, mat, share, col_labels, subset, _, _ = _confusion_layout(d, max_classes)
@@ -1807,16 +1823,7 @@ def _draw_confusion(ax, d: dict, max_classes: int, values, colorbar: bool = True
     # left undrawn: the white background is the colour of 0, and the SVG of a sparse matrix
     # stays small; a faint grid marks the cells.
     rr, cc = np.nonzero(share > 0)
-    mesh = PatchCollection(
-        [Rectangle((float(c), float(r)), 1, 1) for r, c in zip(rr, cc)],
-        cmap=_CMAP,
-        norm=Normalize(0.0, 1.0),
-        edgecolor="white",
-        linewidth=0.5,
-        zorder=2,
-    )
-    mesh.set_array(share[rr, cc])
-    ax.add_collection(mesh)
+    mesh = _cell_mesh(ax, rr, cc, share[rr, cc], linewidth=0.5)
     ax.set_xticks(np.arange(nc + 1), minor=True)
     ax.set_yticks(np.arange(nr + 1), minor=True)
     ax.grid(which="minor", color="#E4E4E4", linewidth=0.5, zorder=1)
@@ -2249,16 +2256,7 @@ def _draw_subgroup_heatmap(
         [[_f((est[i][j] or {}).get("estimate")) for j in range(nc)] for i in range(nr)]
     ).reshape(nr, nc)
     rr, cc = np.nonzero(np.isfinite(value) & ~hidden)
-    mesh = PatchCollection(
-        [Rectangle((float(c), float(r)), 1, 1) for r, c in zip(rr, cc)],
-        cmap=_CMAP,
-        norm=Normalize(0.0, 1.0),
-        edgecolor="white",
-        linewidth=0.8,
-        zorder=2,
-    )
-    mesh.set_array(value[rr, cc])
-    ax.add_collection(mesh)
+    mesh = _cell_mesh(ax, rr, cc, value[rr, cc], linewidth=0.8)
     for r, c in zip(*np.nonzero(hidden)):
         ax.add_patch(
             Rectangle(
