@@ -38,6 +38,7 @@ __all__ = [
     "interval_from_replicates",
     "wilson_interval",
     "clopper_pearson_interval",
+    "mover_ratio",
     "logit_interval",
     "logit_t_interval",
     "auc_score_interval",
@@ -545,6 +546,20 @@ def _bisect(f, lo, hi, n_iter=64):
         lo = np.where(pos, mid, lo)
         hi = np.where(pos, hi, mid)
     return 0.5 * (lo + hi)
+
+
+def mover_ratio(a, la, ua, b, lb, ub):
+    """MOVER-R limits of ``a / b`` for independent ``a, b >= 0`` from their own limits at the
+    same level (Donner & Zou 2012), and whether each is defined (its denominator ``ub (2b -
+    ub)`` or ``lb (2b - lb)`` positive). Returns ``(low, high, low_defined, high_defined)``;
+    ``low`` is floored at 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dl = ub * (2 * b - ub)
+        du = lb * (2 * b - lb)
+        ab = a * b
+        low = (ab - np.sqrt(np.maximum(ab**2 - la * ub * (2 * a - la) * (2 * b - ub), 0))) / dl
+        high = (ab + np.sqrt(np.maximum(ab**2 - ua * lb * (2 * a - ua) * (2 * b - lb), 0))) / du
+    return np.maximum(low, 0.0), high, dl > 0, du > 0
 
 
 def interval_pvalue(interval_at_z, estimate, bound=0.0):

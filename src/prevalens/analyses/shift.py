@@ -40,6 +40,7 @@ from ..intervals import (
     jackknife_t_interval,
     midp_interval,
     mover_linear,
+    mover_ratio,
 )
 from ..results import Estimate, PrevalenceShift, ShiftClass, SweepPoint
 from ..uncertainty import _draw_tables, jackknife_counts
@@ -318,27 +319,14 @@ def _cluster_members(patterns, cm, targets):
 MOVER_LIMITS = "mid-p"
 
 
-def _mover_r(a, la, ua, b, lb, ub):
-    """MOVER-R limits of ``a / b`` for independent ``a, b`` from their own limits (Donner & Zou
-    2012), and whether each is defined (its denominator ``ub (2b - ub)`` or ``lb (2b - lb)``
-    positive)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dl = ub * (2 * b - ub)
-        du = lb * (2 * b - lb)
-        ab = a * b
-        low = (ab - np.sqrt(np.maximum(ab**2 - la * ub * (2 * a - la) * (2 * b - ub), 0))) / dl
-        high = (ab + np.sqrt(np.maximum(ab**2 - ua * lb * (2 * a - ua) * (2 * b - lb), 0))) / du
-    return np.maximum(low, 0.0), high, dl > 0, du > 0
-
-
 def _ratio_limits(x, lx, ux, y, ly, uy):
     """Limits of ``x / (x + y)`` for independent ``x, y >= 0`` from their own limits.
 
     MOVER-R for ``r = y / x`` mapped by ``1 / (1 + r)``, which is tight for a ratio near 1; where
     a limit of r is undefined (x's interval reaches 2x, e.g. a class of low recall), MOVER-R for
     ``s = x / y`` mapped by ``s / (1 + s)`` instead, rather than the trivial limit."""
-    lr, ur, ok_lr, ok_ur = _mover_r(y, ly, uy, x, lx, ux)
-    ls, us, ok_ls, ok_us = _mover_r(x, lx, ux, y, ly, uy)
+    lr, ur, ok_lr, ok_ur = mover_ratio(y, ly, uy, x, lx, ux)
+    ls, us, ok_ls, ok_us = mover_ratio(x, lx, ux, y, ly, uy)
     with np.errstate(invalid="ignore", divide="ignore"):
         hi = np.where(ok_lr, 1.0 / (1.0 + lr), np.where(ok_us, us / (1.0 + us), 1.0))
         lo = np.where(ok_ur, 1.0 / (1.0 + ur), np.where(ok_ls, ls / (1.0 + ls), 0.0))

@@ -52,6 +52,8 @@ from ..intervals import (
     clopper_pearson_interval,
     cluster_ratio_interval,
     interval_pvalue,
+    mover_linear,
+    mover_ratio,
 )
 from ..results import (
     Disparity,
@@ -145,29 +147,25 @@ class _Side:
 
 
 def _mover_d(a: _Side, b: _Side, z, exact: bool = False):
-    """MOVER limits of a.p - b.p (independent sides) at quantile z."""
+    """MOVER limits of a.p - b.p (independent sides) at quantile z: Newcombe's hybrid score
+    interval with Wilson's limits (his method 10)."""
     la, ua = a.limits(z, exact)
     lb, ub = b.limits(z, exact)
-    d = a.p - b.p
-    low = d - np.sqrt((a.p - la) ** 2 + (ub - b.p) ** 2)
-    high = d + np.sqrt((ua - a.p) ** 2 + (b.p - lb) ** 2)
-    return low, high
+    est, low, high = np.broadcast_arrays(
+        *(np.stack(np.broadcast_arrays(u, v)) for u, v in ((a.p, b.p), (la, lb), (ua, ub)))
+    )
+    coef = np.array([1.0, -1.0]).reshape((2,) + (1,) * (est.ndim - 1))
+    lo, hi, _ = mover_linear(est, low, high, coef, axis=0)
+    return lo, hi
 
 
 def _mover_ratio(a: _Side, b: _Side, z):
-    """MOVER-R limits of a.p / b.p (Donner & Zou 2012); NaN where undefined."""
+    """MOVER-R limits of a.p / b.p (Donner & Zou 2012); NaN (low) or inf (high) where
+    undefined."""
     la, ua = a.limits(z)
     lb, ub = b.limits(z)
-    x, y = a.p, b.p
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xy = x * y
-        dl = ub * (2 * y - ub)
-        du = lb * (2 * y - lb)
-        low = (xy - np.sqrt(np.maximum(xy**2 - la * ub * (2 * x - la) * (2 * y - ub), 0))) / dl
-        high = (xy + np.sqrt(np.maximum(xy**2 - ua * lb * (2 * x - ua) * (2 * y - lb), 0))) / du
-    low = np.where(dl > 0, np.maximum(low, 0.0), np.nan)
-    high = np.where(du > 0, high, np.inf)
-    return low, high
+    low, high, ok_low, ok_high = mover_ratio(a.p, la, ua, b.p, lb, ub)
+    return np.where(ok_low, low, np.nan), np.where(ok_high, high, np.inf)
 
 
 def _estimate(theta, lo, hi, z, method, status="ok", note=None) -> Estimate:
@@ -517,6 +515,16 @@ def _cluster_counts(codes, y_true, y_pred, cluster, n_levels, k, n_clusters) -> 
     )
 
 
+def _pairwise_mover(p, lo, hi):
+    """MOVER limits of p_a - p_b for every ordered pair of levels (a, b), from each level's own
+    limits: (L, L) arrays."""
+    pair = (slice(None), None), (None, slice(None))
+    est, low, high = (np.stack(np.broadcast_arrays(v[pair[0]], v[pair[1]])) for v in (p, lo, hi))
+    coef = np.array([1.0, -1.0]).reshape(2, 1, 1)
+    lo_d, hi_d, _ = mover_linear(est, low, high, coef, axis=0)
+    return lo_d, hi_d
+
+
 def _max_gaps(own, ok_of, levels, k, alpha, classes, side) -> list:
     """The range of each proportion across the levels whose cells may be shown, with the
     Bonferroni-simultaneous interval over every pair of levels."""
@@ -544,16 +552,7 @@ def _max_gaps(own, ok_of, levels, k, alpha, classes, side) -> list:
             hi_i, lo_i = int(np.argmax(p)), int(np.argmin(p))
             gap = float(p[hi_i] - p[lo_i])
             # pairwise MOVER limits of p_a - p_b at the Bonferroni level, for every ordered pair
-            low_pair = (
-                p[:, None]
-                - p[None, :]
-                - np.sqrt((p[:, None] - lo[:, None]) ** 2 + (hi[None, :] - p[None, :]) ** 2)
-            )
-            high_pair = (
-                p[:, None]
-                - p[None, :]
-                + np.sqrt((hi[:, None] - p[:, None]) ** 2 + (p[None, :] - lo[None, :]) ** 2)
-            )
+            low_pair, high_pair = _pairwise_mover(p, lo, hi)
             off = ~np.eye(idx.size, dtype=bool)
             g_lo = max(float(np.nanmax(np.where(off, low_pair, -np.inf))), 0.0)
             g_hi = float(np.nanmax(np.where(off, high_pair, -np.inf)))
