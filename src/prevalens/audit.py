@@ -327,7 +327,7 @@ def _audit(
     subgroups = None
     if getattr(pred, "groups", ()):
         progress.step("auditing: subgroups")
-        subgroups = analyse_subgroups(pred, config, claims)
+        subgroups = analyse_subgroups(pred, config, claims, strata)
     family = None
     if ctx.has_intervals:
         family = adjust(claims, ctx.alpha, config.divergence_adjustment, config.confidence_level)

@@ -1213,6 +1213,9 @@ class SubgroupCell:
     recall: Estimate
     fpr: Estimate
     precision: Estimate
+    #: the class's ROC AUC within the level (None without scores, or when the cell, or the
+    #: level's samples of the other classes, are too few to be shown)
+    roc_auc: Estimate | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -1221,16 +1224,19 @@ class SubgroupCell:
             "recall": self.recall.to_dict(),
             "fpr": self.fpr.to_dict(),
             "precision": self.precision.to_dict(),
+            "roc_auc": self.roc_auc.to_dict() if self.roc_auc is not None else None,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> SubgroupCell:
+        auc = d.get("roc_auc")
         return cls(
             d["label"],
             d["suppressed"],
             Estimate.from_dict(d["recall"]),
             Estimate.from_dict(d["fpr"]),
             Estimate.from_dict(d["precision"]),
+            None if auc is None else Estimate.from_dict(auc),
         )
 
 
@@ -1244,6 +1250,11 @@ class SubgroupLevel:
     suppressed: bool
     accuracy: Estimate
     cells: tuple  # SubgroupCell, in class order (empty when the level is suppressed)
+    #: the level's averages over its shown classes (:mod:`prevalens.analyses.subgroup_averages`):
+    #: ``macro.recall``, ``macro.fpr``, ``macro.precision``, ``macro.f1``, ``gap.recall``,
+    #: ``gap.f1`` (macro minus accuracy), ``stratum.<name>.recall``/``.f1``,
+    #: ``extremes.recall``/``.f1`` (rarest minus most common stratum), ``macro.roc_auc``
+    averages: Mapping[str, Estimate] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -1252,6 +1263,7 @@ class SubgroupLevel:
             "suppressed": self.suppressed,
             "accuracy": self.accuracy.to_dict(),
             "cells": [c.to_dict() for c in self.cells],
+            "averages": {key: e.to_dict() for key, e in self.averages.items()},
         }
 
     @classmethod
@@ -1262,6 +1274,7 @@ class SubgroupLevel:
             d["suppressed"],
             Estimate.from_dict(d["accuracy"]),
             tuple(SubgroupCell.from_dict(c) for c in d["cells"]),
+            {key: Estimate.from_dict(e) for key, e in (d.get("averages") or {}).items()},
         )
 
 

@@ -65,6 +65,7 @@ from ..results import (
     Subgroups,
 )
 from .family import Claim
+from .subgroup_averages import MAX_CLASSES, level_averages
 
 __all__ = ["analyse_subgroups", "subgroup_findings", "subgroups_adjusted", "METRICS"]
 
@@ -198,9 +199,11 @@ def _suppressed(n, disclose_value=None, *, disclose=False) -> Estimate:
     return Estimate(math.nan, status="suppressed", note=note)
 
 
-def analyse_subgroups(pred, config, claims_out: list) -> Subgroups | None:
+def analyse_subgroups(pred, config, claims_out: list, strata=None) -> Subgroups | None:
     """The subgroup analysis of ``pred.groups`` (None without groups); appends its claims (each
-    level against the rest) to ``claims_out``."""
+    level against the rest) to ``claims_out``. ``strata`` (the audit's
+    :class:`~prevalens.strata.StrataAssignment`) adds each level's averages, strata and gap
+    (:mod:`.subgroup_averages`)."""
     groups = getattr(pred, "groups", ()) or ()
     if not groups:
         return None
@@ -221,9 +224,23 @@ def analyse_subgroups(pred, config, claims_out: list) -> Subgroups | None:
     d_method = f"MOVER with each side's {method} (independent groups)"
     r_method = f"MOVER-R with each side's {method} (independent groups)"
     setup = _Setup(
-        k, z, alpha, min_cell, min_support, disclose, reference_name, method, d_method, r_method
+        k,
+        z,
+        alpha,
+        min_cell,
+        min_support,
+        disclose,
+        reference_name,
+        method,
+        d_method,
+        r_method,
+        config,
+        strata,
     )
-    groupings = [_grouping(g, pred, y_true, y_pred, cluster, setup, claims_out) for g in groups]
+    groupings = [
+        _grouping(gi, g, pred, y_true, y_pred, cluster, setup, claims_out)
+        for gi, g in enumerate(groups)
+    ]
     return Subgroups(
         method=(
             f"per class and level: recall, false-positive rate and precision, and each level's "
@@ -252,9 +269,11 @@ class _Setup:
     method: str
     d_method: str
     r_method: str
+    config: object = None
+    strata: object = None
 
 
-def _grouping(g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -> SubgroupGrouping:
+def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -> SubgroupGrouping:
     k, z, alpha = setup.k, setup.z, setup.alpha
     min_cell, min_support, disclose = setup.min_cell, setup.min_support, setup.disclose
     reference_name = setup.reference_name
@@ -483,6 +502,27 @@ def _grouping(g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -> Su
                     )
 
     gaps = _max_gaps(own, ok_of, g.levels, k, alpha, pred.classes, side)
+    if setup.strata is not None and setup.config is not None:
+        avg = level_averages(
+            codes,
+            g.levels,
+            pred,
+            setup.config,
+            setup.strata,
+            cell_ok,
+            pred_ok,
+            level_ok,
+            ref,
+            g.name,
+            claims_out,
+            seed_key=gi,
+        )
+        if avg is None:
+            notes.append(f"the averages within levels are not computed above {MAX_CLASSES} classes")
+        else:
+            levels = [_with_averages(lv, li, avg, disclose) for li, lv in enumerate(levels)]
+            disparities.extend(avg.disparities)
+            notes.extend(avg.notes)
     return SubgroupGrouping(
         name=g.name,
         levels=tuple(levels),
@@ -494,6 +534,21 @@ def _grouping(g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -> Su
         missing=int(getattr(g, "missing", 0)),
         notes=tuple(notes),
     )
+
+
+def _with_averages(level: SubgroupLevel, li: int, avg, disclose: bool) -> SubgroupLevel:
+    """``level`` with its averages and its classes' ROC AUC (shown cells only)."""
+    from dataclasses import replace
+
+    if level.suppressed or li not in avg.per_level:
+        return level
+    auc = avg.auc.get(li)
+    cells = level.cells
+    if auc is not None:
+        cells = tuple(
+            replace(c, roc_auc=auc[j]) if not c.suppressed else c for j, c in enumerate(cells)
+        )
+    return replace(level, averages=dict(avg.per_level[li]), cells=cells)
 
 
 def _cluster_counts(codes, y_true, y_pred, cluster, n_levels, k, n_clusters) -> _Counts:
@@ -586,7 +641,13 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
     if sub is None:
         return []
     out = []
-    words = {"recall": "recall", "fpr": "false-positive rate", "precision": "precision"}
+    words = {
+        "recall": "recall",
+        "fpr": "false-positive rate",
+        "precision": "precision",
+        "f1": "F1",
+        "roc_auc": "ROC AUC",
+    }
     for g in sub.groupings:
         said = False
         for level in g.levels:
@@ -601,8 +662,18 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
             if not rows:
                 continue
             said = True
-            # accuracy first, then the largest differences; the rest are in the subgroups table
-            rows.sort(key=lambda dc: (dc[0].metric != "accuracy", -abs(dc[0].difference.estimate)))
+            # accuracy and the macro averages first, then the largest differences; the rest are
+            # in the subgroups table
+            rows.sort(
+                key=lambda dc: (
+                    0
+                    if dc[0].metric == "accuracy"
+                    else 1
+                    if dc[0].metric.startswith("macro.")
+                    else 2,
+                    -abs(dc[0].difference.estimate),
+                )
+            )
             shown, more = rows[:8], len(rows) - 8
             bits = []
             evidence = []
@@ -610,6 +681,8 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
                 what = (
                     metric_text("accuracy")
                     if d.metric == "accuracy"
+                    else f"macro {words[d.metric.split('.', 1)[1]]}"
+                    if d.metric.startswith("macro.")
                     else (f"{words[d.metric]} of class {d.label!r}")
                 )
                 a = c.adjusted(config.divergence_adjustment)
@@ -628,7 +701,9 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
                         "adjusted": a.to_dict() if a is not None else None,
                     }
                 )
-            worse = any((d.difference.estimate < 0) != (d.metric == "fpr") for d, _ in rows)
+            worse = any(
+                (d.difference.estimate < 0) != (d.metric in ("fpr", "macro.fpr")) for d, _ in rows
+            )
             out.append(
                 Finding(
                     f"subgroup-{g.name}-{level.level}",
@@ -665,8 +740,9 @@ def subgroup_findings(sub: Subgroups | None, by_key: dict, config) -> list:
                         "suppressed_cells": g.suppressed_cells,
                     },
                     f"No evidence that any level of {g.name} differs from the rest of the rows "
-                    f"by at least {fmt_number(config.min_effect, 2, bounds=())} in accuracy or "
-                    f"a class's recall, false-positive rate or precision ({judged} comparisons "
+                    f"by at least {fmt_number(config.min_effect, 2, bounds=())} in accuracy, a "
+                    "macro average of the findings metrics, or a class's recall, false-positive "
+                    f"rate or precision ({judged} comparisons "
                     "in the family; cells below min_support were not judged"
                     + (f", {g.suppressed_cells} suppressed" if g.suppressed_cells else "")
                     + ").",

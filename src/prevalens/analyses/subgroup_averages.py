@@ -1,0 +1,707 @@
+"""Averages within subgroups: each level's macro averages, strata and gap, and ROC AUC, with
+their disparities against the rest and against the reference level.
+
+Per level (the classes averaged are the level's shown cells: those not suppressed; for precision
+also not suppressed by their predicted samples, so that no average gives a suppressed cell away):
+
+* ``macro.recall``, ``macro.fpr``, ``macro.precision``, ``macro.f1``;
+* ``gap.recall``, ``gap.f1``: the macro average minus the level's accuracy (its micro recall
+  and micro F1), the audit's prevalence gap within the level;
+* ``stratum.<name>.recall`` and ``.f1``: the macro over the classes of each of the audit's
+  strata (the strata are the audit's, by each class's prevalence over all rows);
+  ``extremes.recall`` and ``.f1``: the rarest stratum's macro minus the most common one's;
+* with scores: each class's ROC AUC in the level and ``macro.roc_auc``.
+
+Label averages come from the audit's count bootstrap, stratified by (level, class): each level's
+confusion matrix is drawn row by row (one multinomial per true class within the level), so the
+rest of a level is the sum of the other levels' draws, and a level and its rest are independent.
+The intervals are the audit's (BCa by default) with the exact cell jackknife over the rows of
+both sides for the acceleration (``docs/design.md``, "Subgroups"). With a cluster column, the
+leave-one-cluster-out jackknife with t(Kish - 1) instead, as in the audit, removing each cluster
+from whichever side holds its rows (a cluster spanning levels is removed from both).
+
+ROC AUC: DeLong's variance within the level (cluster-robust with a cluster column), on the logit
+scale as the audit's; differences and ratios by MOVER from the two sides' intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from .. import ranking as R
+from ..intervals import (
+    bootstrap_p_value,
+    interval_from_replicates,
+    logit_interval,
+    mover_linear,
+    mover_ratio,
+)
+from ..results import Disparity, Estimate
+from ..uncertainty import ClusterDesign, _draw_tables, jackknife_counts, jackknife_tables
+from .family import Claim
+
+__all__ = ["LABEL_AVERAGES", "LevelAverages", "level_averages", "MAX_CLASSES"]
+
+#: The label metrics averaged within a level.
+LABEL_AVERAGES = ("recall", "fpr", "precision", "f1")
+#: The metrics of the within-level gap (macro minus micro) and of the strata.
+STRATA_AVERAGES = ("recall", "f1")
+#: Above this many classes the averages within subgroups are not computed (a note says so).
+MAX_CLASSES = 2048
+#: Draw cells per chunk of the stratified draws within levels.
+_DRAW_CELLS = 2_000_000
+
+
+@dataclass
+class _T:
+    """One-vs-rest counts with any leading axes: tp, predicted and true samples (..., K), and n
+    (...)."""
+
+    tp: np.ndarray
+    pred: np.ndarray
+    sup: np.ndarray
+    n: np.ndarray
+
+    def __sub__(self, other: _T) -> _T:
+        return _T(
+            self.tp - other.tp, self.pred - other.pred, self.sup - other.sup, self.n - other.n
+        )
+
+    @classmethod
+    def of_tables(cls, t) -> _T:
+        tp = np.asarray(t.tp, dtype=np.float64)
+        fp = np.asarray(t.fp, dtype=np.float64)
+        fn = np.asarray(t.fn, dtype=np.float64)
+        tn = np.asarray(t.tn, dtype=np.float64)
+        return cls(tp, tp + fp, tp + fn, (tp + fp + fn + tn)[..., 0])
+
+    @classmethod
+    def of_cm(cls, cm) -> _T:
+        cm = np.asarray(cm, dtype=np.float64)
+        return cls(np.diagonal(cm, axis1=-2, axis2=-1), cm.sum(-2), cm.sum(-1), cm.sum((-2, -1)))
+
+
+def _per_class(t: _T) -> dict[str, np.ndarray]:
+    n = np.asarray(t.n, dtype=np.float64)[..., None]
+    fp = t.pred - t.tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {
+            "recall": np.where(t.sup > 0, t.tp / t.sup, np.nan),
+            "precision": np.where(t.pred > 0, t.tp / t.pred, np.nan),
+            "f1": np.where(t.pred + t.sup > 0, 2 * t.tp / (t.pred + t.sup), np.nan),
+            "fpr": np.where(n - t.sup > 0, fp / (n - t.sup), np.nan),
+        }
+        out["accuracy"] = np.where(t.n > 0, t.tp.sum(-1) / np.asarray(t.n, np.float64), np.nan)
+    return out
+
+
+def _macro(values, mask):
+    """Mean over the classes of ``mask`` of the defined values (NaN when none)."""
+    v = values[..., mask]
+    defined = ~np.isnan(v)
+    count = defined.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.where(defined, v, 0.0).sum(-1) / count, np.nan)
+
+
+@dataclass(frozen=True)
+class _Masks:
+    """The classes averaged on both sides of a comparison: ``shown`` (recall, fpr, f1) and
+    ``precision`` (shown and not suppressed by predicted samples), and the strata's masks."""
+
+    shown: np.ndarray
+    precision: np.ndarray
+    strata: tuple  # ((name, mask), ...) rarest first
+    rarest: int | None
+    most_common: int | None
+
+    def of(self, metric):
+        return self.precision if metric == "precision" else self.shown
+
+
+def _statistics(t: _T, m: _Masks) -> dict[str, np.ndarray]:
+    pc = _per_class(t)
+    out = {f"macro.{name}": _macro(pc[name], m.of(name)) for name in LABEL_AVERAGES}
+    for name in STRATA_AVERAGES:
+        out[f"gap.{name}"] = out[f"macro.{name}"] - pc["accuracy"]
+        by = {}
+        for s_name, s_mask in m.strata:
+            by[s_name] = _macro(pc[name], m.shown & s_mask)
+            out[f"stratum.{s_name}.{name}"] = by[s_name]
+        if m.rarest is not None and m.most_common is not None and m.rarest != m.most_common:
+            out[f"extremes.{name}"] = by[m.strata[m.rarest][0]] - by[m.strata[m.most_common][0]]
+    return out
+
+
+#: Which averages take part in the disparities (the strata and gaps are shown per level only).
+DISPARITY_KEYS = tuple(f"macro.{name}" for name in LABEL_AVERAGES)
+
+
+@dataclass
+class _Side:
+    """One side's label averages: point, replicates (B) or None, jackknife members and their
+    weights and strata, per key."""
+
+    point: dict
+    reps: dict | None
+    jack: dict
+    weights: np.ndarray
+    strata: np.ndarray | None
+
+
+@dataclass
+class LevelAverages:
+    """What :func:`level_averages` leaves for the grouping: per shown level its averages
+    (``{key: Estimate}``), the disparities of the averages and of ROC AUC, their claims (keys
+    in ``claims``), and each class's AUC per level (None without scores)."""
+
+    per_level: dict  # level index -> {key: Estimate}
+    disparities: list
+    auc: dict  # level index -> list of Estimate (K) or None
+    notes: list
+    method: str
+
+
+def _est(theta, lo, hi, se, method, note=None, status="ok") -> Estimate:
+    theta = float(theta)
+    if not math.isfinite(theta):
+        return Estimate(math.nan, method=method, status="undefined", note=note)
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return Estimate(
+            theta,
+            method=method,
+            status="no_interval",
+            note=note or "no interval: the replicates show no variation",
+        )
+    return Estimate(theta, min(lo, theta), max(hi, theta), float(se), method, status, note)
+
+
+def level_averages(
+    codes,
+    levels,
+    pred,
+    config,
+    strata,
+    cell_ok,
+    pred_ok,
+    level_ok,
+    ref: int,
+    group_name: str,
+    claims_out: list,
+    *,
+    seed_key: int,
+) -> LevelAverages | None:
+    """The averages of every shown level of one grouping (see the module's docstring), their
+    disparities against the rest and the reference, and the claims of the findings metrics'
+    macro averages against the rest (appended to ``claims_out``)."""
+    k = pred.n_classes
+    if k > MAX_CLASSES:
+        return None
+    n_levels = len(levels)
+    alpha = 1 - config.confidence_level
+    z = float(special.ndtri(1 - alpha / 2))
+    y_true = np.asarray(pred.y_true, dtype=np.int64)
+    y_pred = np.asarray(pred.y_pred, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    cluster = pred.cluster
+    min_support = max(int(config.min_support), 1)
+    interval = config.interval if config.interval in ("bca", "percentile", "basic") else "bca"
+    B = int(config.n_resamples)
+
+    cms = np.bincount((codes * k + y_true) * k + y_pred, minlength=n_levels * k * k).reshape(
+        n_levels, k, k
+    )
+    total_cm = cms.sum(0)
+    masks_all = [(d.name, strata.index == g) for g, d in enumerate(strata.definitions)]
+
+    def masks(shown, prec) -> _Masks:
+        return _Masks(shown, prec, tuple(masks_all), strata.rarest, strata.most_common)
+
+    lvl_masks = [masks(cell_ok[li], cell_ok[li] & pred_ok[li]) for li in range(n_levels)]
+    points = [_T.of_cm(cms[li]) for li in range(n_levels)]
+    total = _T.of_cm(total_cm)
+
+    notes: list[str] = []
+    point_only = cluster is None and B <= 0
+    reps: list[_T | None]
+    if point_only:
+        reps = [None] * n_levels
+        rep_total = None
+        method = "no interval (n_resamples = 0)"
+    elif cluster is None:
+        seq = np.random.SeedSequence(config.seed, spawn_key=(11, seed_key))
+        streams = seq.spawn(n_levels)
+        drawn = [
+            _draw_tables(
+                cms[li],
+                B,
+                np.random.default_rng(streams[li]),
+                scheme="stratified",
+                draw_cells=_DRAW_CELLS,
+            )
+            for li in range(n_levels)
+        ]
+        reps = [
+            _T(
+                d.tp.astype(np.float64),
+                d.pred.astype(np.float64),
+                np.broadcast_to(d.sup.astype(np.float64), d.tp.shape),
+                np.full(B, float(d.n)),
+            )
+            for d in drawn
+        ]
+        drawn_reps = [r for r in reps if r is not None]
+        rep_total = _T(
+            np.sum([r.tp for r in drawn_reps], axis=0),
+            np.sum([r.pred for r in drawn_reps], axis=0),
+            np.sum([r.sup for r in drawn_reps], axis=0),
+            np.sum([r.n for r in drawn_reps], axis=0),
+        )
+        method = (
+            f"{interval}(bootstrap stratified by level and class, B={B}; exact jackknife over "
+            "both sides' rows)"
+        )
+    else:
+        reps = [None] * n_levels
+        rep_total = None
+        method = (
+            "leave-one-cluster-out jackknife, t(Kish - 1) (each cluster removed from the side "
+            "that holds its rows)"
+        )
+
+    def jack_of(cm) -> tuple[_T, np.ndarray, np.ndarray]:
+        tables, weights = jackknife_tables(cm)
+        cells, _ = jackknife_counts(cm)
+        return _T.of_tables(tables), np.asarray(weights, np.float64), cells // k
+
+    # clustered: each (cluster, level)'s counts, removed from its side
+    if cluster is not None:
+        cl = np.asarray(cluster, dtype=np.int64)
+        n_cl = int(cl.max()) + 1
+        idx = (cl * n_levels + codes) * k
+        shape = (n_cl, n_levels, k)
+        hit = y_true == y_pred
+        cl_tp = np.bincount(idx[hit] + y_true[hit], minlength=n_cl * n_levels * k).reshape(shape)
+        cl_pred = np.bincount(idx + y_pred, minlength=n_cl * n_levels * k).reshape(shape)
+        cl_sup = np.bincount(idx + y_true, minlength=n_cl * n_levels * k).reshape(shape)
+        cl_n = cl_sup.sum(-1)
+        members = _T(
+            cl_tp.astype(float), cl_pred.astype(float), cl_sup.astype(float), cl_n.astype(float)
+        )
+
+    def side_level(li, m: _Masks) -> _Side:
+        point = _statistics(points[li], m)
+        if point_only:
+            return _Side(point, None, {}, np.zeros(0), None)
+        if cluster is None:
+            rp = _statistics(reps[li], m)
+            jt, jw, js = jack_of(cms[li])
+            return _Side(point, rp, _statistics(jt, m), jw, js)
+        mem = _T(
+            points[li].tp - members.tp[:, li],
+            points[li].pred - members.pred[:, li],
+            points[li].sup - members.sup[:, li],
+            points[li].n - members.n[:, li],
+        )
+        # every cluster's leave-out value (the point where it holds none of the side's rows)
+        held = (members.n[:, li] > 0).astype(np.float64)
+        return _Side(point, None, _statistics(mem, m), held, None)
+
+    def side_rest(li, m: _Masks) -> _Side:
+        rest = total - points[li]
+        point = _statistics(rest, m)
+        if point_only:
+            return _Side(point, None, {}, np.zeros(0), None)
+        if cluster is None:
+            assert rep_total is not None
+            rp = _statistics(rep_total - reps[li], m)
+            jt, jw, js = jack_of(total_cm - cms[li])
+            return _Side(point, rp, _statistics(jt, m), jw, js)
+        other = _T(
+            members.tp.sum(1) - members.tp[:, li],
+            members.pred.sum(1) - members.pred[:, li],
+            members.sup.sum(1) - members.sup[:, li],
+            members.n.sum(1) - members.n[:, li],
+        )
+        mem = _T(rest.tp - other.tp, rest.pred - other.pred, rest.sup - other.sup, rest.n - other.n)
+        held = (other.n > 0).astype(np.float64)
+        return _Side(point, None, _statistics(mem, m), held, None)
+
+    def one(side: _Side, key, df=None) -> Estimate:
+        theta = side.point[key]
+        if point_only:
+            return Estimate(float(theta), method=method)
+        if cluster is None:
+            assert side.reps is not None
+            res = interval_from_replicates(
+                np.atleast_1d(theta),
+                side.reps[key][:, None],
+                side.jack[key][:, None],
+                side.weights,
+                confidence_level=config.confidence_level,
+                method=interval,
+                strata=side.strata,
+                value_range=(-1.0, 1.0),
+            )
+            note = res["note"][0]
+            return _est(theta, res["low"][0], res["high"][0], res["se"][0], method, note)
+        se = _jackknife_se(side.jack[key][side.weights > 0])
+        q = float(special.stdtrit(df, 1 - alpha / 2))
+        return _est(theta, theta - q * se, theta + q * se, se, method)
+
+    def design_df(li) -> float:
+        if cluster is None:
+            return math.inf
+        sizes = members.n[:, li]
+        return ClusterDesign.of_sizes(sizes).df
+
+    per_level: dict[int, dict] = {}
+    level_sides: dict[int, _Side] = {}
+    for li in range(n_levels):
+        if not level_ok[li]:
+            continue
+        s = side_level(li, lvl_masks[li])
+        level_sides[li] = s
+        df = design_df(li)
+        per_level[li] = {key: one(s, key, df) for key in s.point}
+
+    # disparities of the label averages
+    disparities: list = []
+    find = set(getattr(config, "findings_metrics", ()))
+    for li in range(n_levels):
+        if not level_ok[li]:
+            continue
+        for against in ("rest", "reference"):
+            if against == "reference" and (li == ref or not level_ok[ref]):
+                continue
+            if against == "rest":
+                m = lvl_masks[li]
+                a = level_sides[li]
+                b = side_rest(li, m)
+                df = design_df(li)
+            else:
+                m = masks(
+                    cell_ok[li] & cell_ok[ref],
+                    cell_ok[li] & pred_ok[li] & cell_ok[ref] & pred_ok[ref],
+                )
+                a = side_level(li, m)
+                b = side_level(ref, m)
+                df = min(design_df(li), design_df(ref))
+            robust_m = None
+            if against == "rest":
+                sup_l = points[li].sup
+                sup_r = (total - points[li]).sup
+                big = (sup_l >= min_support) & (sup_r >= min_support)
+                robust_m = masks(m.shown & big, m.precision & big)
+            for key in DISPARITY_KEYS:
+                metric = key.split(".", 1)[1]
+                n_cls = int(m.of(metric).sum())
+                if point_only:
+                    d = Estimate(float(a.point[key] - b.point[key]), method=method)
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        r = Estimate(float(a.point[key] / b.point[key]), method=method)
+                    p = math.nan
+                else:
+                    d, r, p = _difference(a, b, key, cluster is not None, df, config, interval)
+                note = f"over the {n_cls} classes shown in {'the level' if against == 'rest' else 'both levels'}"
+                d = _with_note(d, note)
+                claim_key = None
+                if (
+                    against == "rest"
+                    and metric in find
+                    and math.isfinite(d.estimate)
+                    and math.isfinite(d.ci_low)
+                ):
+                    assert robust_m is not None
+                    ra = _statistics(points[li], robust_m)[key]
+                    rb = _statistics(total - points[li], robust_m)[key]
+                    claim = Claim(
+                        key=("subgroup", group_name, levels[li], key, None),
+                        estimate=d.estimate,
+                        se=d.se,
+                        eligible=bool(robust_m.of(metric).any()),
+                        robust=(float(ra - rb), d.se) if robust_m.of(metric).any() else None,
+                        df=None if cluster is None else df,
+                        marginal=(d.ci_low, d.ci_high, p),
+                        method=(
+                            "normal with the bootstrap standard error; the marginal interval "
+                            "must exclude 0 as well"
+                            if cluster is None
+                            else "t with the leave-one-cluster-out jackknife standard error"
+                        ),
+                    )
+                    claims_out.append(claim)
+                    claim_key = claim.key
+                disparities.append(
+                    Disparity(
+                        level=levels[li],
+                        against="rest" if against == "rest" else levels[ref],
+                        metric=key,
+                        label=None,
+                        difference=d,
+                        ratio=r,
+                        p_value=p,
+                        suppressed=False,
+                        claim=claim_key,
+                    )
+                )
+
+    auc = {}
+    if pred.y_score is not None:
+        auc = _auc_part(
+            pred,
+            codes,
+            levels,
+            level_ok,
+            cell_ok,
+            ref,
+            z,
+            alpha,
+            config,
+            group_name,
+            per_level,
+            disparities,
+            claims_out,
+            find,
+        )
+    return LevelAverages(per_level, disparities, auc, notes, method)
+
+
+def _jackknife_se(values) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    c = v.size
+    if c < 2:
+        return math.nan
+    return float(math.sqrt((c - 1) / c * np.sum((v - v.mean()) ** 2)))
+
+
+def _with_note(e: Estimate, note: str) -> Estimate:
+    from dataclasses import replace
+
+    return replace(e, note=f"{e.note}; {note}" if e.note else note)
+
+
+def _difference(a: _Side, b: _Side, key, clustered, df, config, interval):
+    """(difference, ratio, p) of a side's ``key`` minus (over) the other's, from the two sides'
+    replicates (independent draws) and the jackknife over both sides' rows."""
+    alpha = 1 - config.confidence_level
+    ta, tb = float(a.point[key]), float(b.point[key])
+    d_method = (
+        f"{interval}(bootstrap stratified by level and class; jackknife over both sides)"
+        if not clustered
+        else "leave-one-cluster-out jackknife over both sides, t(Kish - 1)"
+    )
+    if not clustered:
+        assert a.reps is not None and b.reps is not None
+        out = []
+        for fn in (np.subtract, np.divide):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                theta = fn(ta, tb)
+                reps = fn(a.reps[key], b.reps[key])
+                jack = np.concatenate([fn(a.jack[key], tb), fn(ta, b.jack[key])])
+            if not np.isfinite(theta):
+                out.append((Estimate(math.nan, method=d_method, status="undefined"), math.nan))
+                continue
+            reps = np.where(np.isfinite(reps), reps, np.nan)
+            weights = np.concatenate([a.weights, b.weights])
+            assert a.strata is not None and b.strata is not None
+            strata = np.concatenate([a.strata, b.strata + int(a.strata.max(initial=0)) + 1])
+            res = interval_from_replicates(
+                np.atleast_1d(theta),
+                reps[:, None],
+                jack[:, None],
+                weights,
+                confidence_level=config.confidence_level,
+                method=interval,
+                strata=strata,
+            )
+            e = _est(theta, res["low"][0], res["high"][0], res["se"][0], d_method, res["note"][0])
+            p = math.nan
+            if fn is np.subtract and e.status == "ok":
+                p = float(
+                    bootstrap_p_value(
+                        np.atleast_1d(theta),
+                        reps[:, None],
+                        jack[:, None],
+                        weights,
+                        strata=strata,
+                        method=interval,
+                    )[0]
+                )
+            out.append((e, p))
+        (d, p), (r, _) = out
+        return d, r, p
+    # clustered: jackknife of both sides' members, t(df)
+    q = float(special.stdtrit(df, 1 - alpha / 2))
+    # each cluster left out of both sides at once (a cluster spanning them leaves both)
+    either = (a.weights > 0) | (b.weights > 0)
+    jd = a.jack[key][either] - b.jack[key][either]
+    theta = ta - tb
+    se = _jackknife_se(jd)
+    d = _est(theta, theta - q * se, theta + q * se, se, d_method)
+    p = float(2 * special.stdtr(df, -abs(theta) / se)) if se > 0 else math.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lr = np.log(ta / tb)
+        jr = np.log(a.jack[key][either] / b.jack[key][either])
+    se_r = _jackknife_se(jr)
+    if math.isfinite(lr) and math.isfinite(se_r):
+        r = _est(
+            math.exp(lr),
+            math.exp(lr - q * se_r),
+            math.exp(lr + q * se_r),
+            math.nan,
+            d_method + " (log ratio)",
+        )
+    else:
+        r = Estimate(math.nan, method=d_method, status="undefined")
+    return d, r, p
+
+
+def _auc_part(
+    pred,
+    codes,
+    levels,
+    level_ok,
+    cell_ok,
+    ref,
+    z,
+    alpha,
+    config,
+    group_name,
+    per_level,
+    disparities,
+    claims_out,
+    find,
+) -> dict:
+    """Each class's ROC AUC per shown level and the level's macro AUC (over its shown classes),
+    with DeLong-logit intervals; differences and ratios against the rest and the reference by
+    MOVER from the two sides' intervals."""
+    k = pred.n_classes
+    y_true = np.asarray(pred.y_true, dtype=np.int64)
+    scores = np.asarray(pred.y_score, dtype=np.float64)
+    cluster = None if pred.cluster is None else np.asarray(pred.cluster, dtype=np.int64)
+    method = "DeLong-logit" + (" (cluster-robust, t(clusters - 1))" if cluster is not None else "")
+    min_cell = int(getattr(config, "subgroup_min_cell", 10))
+
+    def side(rows, mask):
+        """(auc (K), var (K), macro, macro var, df) of ``rows`` with the macro over ``mask``."""
+        yt = y_true[rows]
+        neg_ok = (rows.sum() - np.bincount(yt, minlength=k)) >= min_cell
+        cl = None
+        df = None
+        if cluster is not None:
+            _, cl = np.unique(cluster[rows], return_inverse=True)
+            df = max(float(cl.max()), 1.0)
+        s0 = R.ovr_pass(yt, scores[rows], cluster=cl)
+        use = mask & neg_ok & np.isfinite(s0.auc)
+        if not use.any():
+            return s0.auc, s0.delong_var, math.nan, math.nan, df, use
+        w = (use / use.sum()).astype(np.float64)[:, None]
+        s = R.ovr_pass(yt, scores[rows], combo_weights=w, cluster=cl)
+        macro = float(np.sum(w[:, 0] * np.where(use, s.auc, 0.0)))
+        return s.auc, s.delong_var, macro, float(s.combo_cov[0, 0]), df, use
+
+    def limits(theta, var, df, zz=None):
+        a = alpha if zz is None else float(2 * special.ndtr(-zz))
+        lo, hi = logit_interval(theta, var, alpha=a, df=df)
+        return np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+
+    out: dict = {}
+    by_level = {}
+    for li in range(len(levels)):
+        if not level_ok[li]:
+            continue
+        rows = codes == li
+        auc, var, macro, mvar, df, use = side(rows, cell_ok[li])
+        by_level[li] = (auc, var, macro, mvar, df, use)
+        lo, hi = limits(auc, var, df)
+        ests: list[Estimate | None] = []
+        for j in range(k):
+            if not use[j]:
+                ests.append(None)
+                continue
+            ests.append(_est(auc[j], lo[j], hi[j], math.sqrt(var[j]), method))
+        out[li] = ests
+        mlo, mhi = limits(macro, mvar, df)
+        per_level[li]["macro.roc_auc"] = _est(
+            macro,
+            mlo,
+            mhi,
+            math.sqrt(mvar) if mvar >= 0 else math.nan,
+            method,
+            f"over the {int(use.sum())} classes shown in the level",
+        )
+    d_method = f"MOVER with each side's {method} interval (independent groups)"
+    r_method = f"MOVER-R with each side's {method} interval (independent groups)"
+    for li, (auc, var, macro, mvar, df, use) in by_level.items():
+        for against in ("rest", "reference"):
+            if against == "reference" and (li == ref or ref not in by_level):
+                continue
+            if against == "rest":
+                o_auc, o_var, o_macro, o_mvar, o_df, o_use = side(codes != li, use)
+                a_macro, a_mvar = macro, mvar
+                both = use & o_use
+            else:
+                o_auc, o_var, _, _, o_df, o_use = by_level[ref]
+                both = use & o_use
+                a_auc, a_var, a_macro, a_mvar, _, _ = side(codes == li, both)
+                _, _, o_macro, o_mvar, _, _ = side(codes == ref, both)
+            rows_: list[tuple] = [(j, auc[j], var[j], o_auc[j], o_var[j]) for j in range(k) if both[j]]
+            rows_.append((None, a_macro, a_mvar, o_macro, o_mvar))
+            for j, ta, va, tb, vb in rows_:
+                if not (math.isfinite(ta) and math.isfinite(tb)):
+                    continue
+                la, ua = limits(ta, va, df)
+                lb, ub = limits(tb, vb, o_df)
+                lo, hi, _ = mover_linear(
+                    np.array([ta, tb]),
+                    np.array([la, lb]),
+                    np.array([ua, ub]),
+                    np.array([1.0, -1.0]),
+                    axis=0,
+                )
+                diff = ta - tb
+                se = math.sqrt(va + vb)
+                dest = _est(diff, lo, hi, se, d_method)
+                rl, rh, okl, okh = mover_ratio(ta, la, ua, tb, lb, ub)
+                rest_ = _est(
+                    ta / tb,
+                    float(rl) if okl else math.nan,
+                    float(rh) if okh else math.nan,
+                    math.nan,
+                    r_method,
+                )
+                p = float(2 * special.ndtr(-abs(diff) / se)) if se > 0 else math.nan
+                key = "roc_auc" if j is not None else "macro.roc_auc"
+                claim_key = None
+                if j is None and against == "rest" and "roc_auc" in find and dest.status == "ok":
+                    claim = Claim(
+                        key=("subgroup", group_name, levels[li], key, None),
+                        estimate=diff,
+                        se=se,
+                        eligible=True,
+                        marginal=(dest.ci_low, dest.ci_high, p),
+                        method="normal with the two sides' DeLong standard errors",
+                    )
+                    claims_out.append(claim)
+                    claim_key = claim.key
+                disparities.append(
+                    Disparity(
+                        level=levels[li],
+                        against="rest" if against == "rest" else levels[ref],
+                        metric=key,
+                        label=pred.classes[j] if j is not None else None,
+                        difference=dest,
+                        ratio=rest_,
+                        p_value=p,
+                        suppressed=False,
+                        claim=claim_key,
+                    )
+                )
+    return out
