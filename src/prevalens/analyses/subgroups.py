@@ -450,9 +450,19 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
                     ):
                         jj = j
 
-                        def at(zz, a=a, b=b, jj=jj):
+                        # the claim's own cell only (the family calls this at each level)
+                        a1 = b1 = None
+                        if cluster is None:
+                            a1 = _Side(
+                                a.num.reshape(-1)[jj : jj + 1], a.den.reshape(-1)[jj : jj + 1]
+                            )
+                            b1 = _Side(
+                                b.num.reshape(-1)[jj : jj + 1], b.den.reshape(-1)[jj : jj + 1]
+                            )
+
+                        def at(zz, a=a1, b=b1):
                             lo_, hi_ = _mover_d(a, b, zz, exact=True)
-                            return lo_.reshape(-1)[jj], hi_.reshape(-1)[jj]
+                            return lo_.reshape(-1)[0], hi_.reshape(-1)[0]
 
                         assert pvals is not None
                         p_value = float(pvals[j])
