@@ -369,6 +369,12 @@ def level_averages(
         level_sides[li] = s
         df = design_df(li)
         per_level[li] = {key: one(s, key, df) for key in s.point}
+        for metric in LABEL_AVERAGES:
+            n_cls = int(lvl_masks[li].of(metric).sum())
+            key = f"macro.{metric}"
+            per_level[li][key] = _with_note(
+                per_level[li][key], f"over the {n_cls} classes shown in the level"
+            )
 
     # disparities of the label averages
     disparities: list = []
