@@ -94,6 +94,15 @@ def test_level_averages_equal_fairlearn_and_scikit_learn(case):
             sk_macro("precision", yt, yp, shown(yt, yp, precision=True)), abs=1e-12
         )
         acc = skm.accuracy_score(yt, yp)
+        assert lv.averages["weighted.f1"].estimate == pytest.approx(
+            skm.f1_score(yt, yp, labels=labels, average="weighted"), abs=1e-12
+        )
+        assert lv.averages["overall.cohen_kappa"].estimate == pytest.approx(
+            skm.cohen_kappa_score(yt, yp), abs=1e-12
+        )
+        assert lv.averages["overall.mcc"].estimate == pytest.approx(
+            skm.matthews_corrcoef(yt, yp), abs=1e-12
+        )
         assert lv.averages["gap.recall"].estimate == pytest.approx(
             sk_macro("recall", yt, yp, labels) - acc, abs=1e-12
         )
@@ -272,3 +281,23 @@ def test_same_seed_same_averages(seed):
     a = audited(y, pred, site, seed=9).subgroups.to_dict()
     b = audited(y, pred, site, seed=9).subgroups.to_dict()
     assert a == b
+
+
+def test_largest_macro_gap_over_the_classes_every_level_shows(case):
+    """The range of macro F1 across the levels, each over the classes shown in every level:
+    MetricFrame's difference between groups."""
+    y, pred, site, s, r = case
+    g = r.subgroups.groupings[0]
+    common = np.flatnonzero(
+        np.all([np.isin(np.arange(K), shown(y[site == v], pred[site == v])) for v in SITES], 0)
+    )
+    mf = MetricFrame(
+        metrics=lambda a, b: sk_macro("f1", np.asarray(a), np.asarray(b), common),
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=site,
+    )
+    gap = next(m for m in g.max_gaps if m.metric == "macro.f1")
+    assert gap.gap.estimate == pytest.approx(mf.difference(method="between_groups"), abs=1e-12)
+    assert (gap.highest, gap.lowest) == (mf.by_group.idxmax(), mf.by_group.idxmin())
+    assert 0 < gap.gap.ci_low < gap.gap.estimate < gap.gap.ci_high

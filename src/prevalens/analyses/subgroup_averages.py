@@ -4,7 +4,9 @@ their disparities against the rest and against the reference level.
 Per level (the classes averaged are the level's shown cells: those not suppressed; for precision
 also not suppressed by their predicted samples, so that no average gives a suppressed cell away):
 
-* ``macro.recall``, ``macro.fpr``, ``macro.precision``, ``macro.f1``;
+* ``macro.recall``, ``macro.fpr``, ``macro.precision``, ``macro.f1``, and ``weighted.f1``
+  (weighted by the level's true samples); ``overall.cohen_kappa`` and ``overall.mcc`` (over
+  every class: they give no cell away);
 * ``gap.recall``, ``gap.f1``: the macro average minus the level's accuracy (its micro recall
   and micro F1), the audit's prevalence gap within the level;
 * ``stratum.<name>.recall`` and ``.f1``: the macro over the classes of each of the audit's
@@ -32,7 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from .. import metrics as M
 from .. import ranking as R
+from ..counts import Tables
 from ..intervals import (
     bootstrap_p_value,
     interval_from_replicates,
@@ -40,7 +44,7 @@ from ..intervals import (
     mover_linear,
     mover_ratio,
 )
-from ..results import Disparity, Estimate
+from ..results import Disparity, Estimate, MaxGap
 from ..uncertainty import ClusterDesign, _draw_tables, jackknife_counts, jackknife_tables
 from .family import Claim
 
@@ -123,9 +127,30 @@ class _Masks:
         return self.precision if metric == "precision" else self.shown
 
 
+def _tables(t: _T) -> Tables:
+    fp = t.pred - t.tp
+    fn = t.sup - t.tp
+    return Tables(t.tp, fp, fn, np.asarray(t.n, np.float64)[..., None] - t.tp - fp - fn)
+
+
+def _weighted(values, weights, mask):
+    v = values[..., mask]
+    w = np.broadcast_to(weights, values.shape)[..., mask]
+    w = np.where(np.isnan(v), 0.0, w)
+    total = w.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (np.where(np.isnan(v), 0.0, v) * w).sum(-1) / total, np.nan)
+
+
 def _statistics(t: _T, m: _Masks) -> dict[str, np.ndarray]:
     pc = _per_class(t)
     out = {f"macro.{name}": _macro(pc[name], m.of(name)) for name in LABEL_AVERAGES}
+    # weighted by the level's true samples, over the same classes; kappa and MCC over them all
+    out["weighted.f1"] = _weighted(pc["f1"], t.sup, m.shown)
+    tables = _tables(t)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["overall.cohen_kappa"] = np.asarray(M.cohen_kappa(tables), np.float64)
+        out["overall.mcc"] = np.asarray(M.mcc(tables), np.float64)
     for name in STRATA_AVERAGES:
         out[f"gap.{name}"] = out[f"macro.{name}"] - pc["accuracy"]
         by = {}
@@ -164,6 +189,7 @@ class LevelAverages:
     auc: dict  # level index -> list of Estimate (K) or None
     notes: list
     method: str
+    max_gaps: list
 
 
 def _est(theta, lo, hi, se, method, note=None, status="ok") -> Estimate:
@@ -457,6 +483,14 @@ def level_averages(
                     )
                 )
 
+    gaps = (
+        []
+        if point_only
+        else _macro_gaps(
+            levels, level_ok, cell_ok, pred_ok, masks, points, reps, side_level, cluster, alpha
+        )
+    )
+
     auc = {}
     if pred.y_score is not None:
         auc = _auc_part(
@@ -475,7 +509,66 @@ def level_averages(
             claims_out,
             find,
         )
-    return LevelAverages(per_level, disparities, auc, notes, method)
+    return LevelAverages(per_level, disparities, auc, notes, method, gaps)
+
+
+def _macro_gaps(
+    levels, level_ok, cell_ok, pred_ok, masks, points, reps, side_level, cluster, alpha
+):
+    """The range of each macro average across the shown levels, over the classes shown in every
+    one of them (so that the levels average the same classes), with a simultaneous interval:
+    every pairwise difference's normal interval (the two levels' bootstrap, or jackknife,
+    standard errors; the levels are independent) at the Bonferroni level."""
+    idx = np.flatnonzero(level_ok)
+    if idx.size < 2:
+        return []
+    common = masks(cell_ok[idx].all(0), (cell_ok[idx] & pred_ok[idx]).all(0))
+    sides = {li: side_level(li, common) for li in idx}
+    pairs = idx.size * (idx.size - 1) // 2
+    zb = float(special.ndtri(1 - alpha / (2 * pairs)))
+    out = []
+    for metric in LABEL_AVERAGES:
+        key = f"macro.{metric}"
+        n_cls = int(common.of(metric).sum())
+        if n_cls == 0:
+            continue
+        p = np.array([float(sides[li].point[key]) for li in idx])
+        if cluster is None:
+            se = np.array([np.nanstd(sides[li].reps[key], ddof=1) for li in idx])
+        else:
+            se = np.array([_jackknife_se(sides[li].jack[key][sides[li].weights > 0]) for li in idx])
+        ok = np.isfinite(p) & np.isfinite(se)
+        if ok.sum() < 2:
+            continue
+        p, se, ids = p[ok], se[ok], idx[ok]
+        hi_i, lo_i = int(np.argmax(p)), int(np.argmin(p))
+        gap = float(p[hi_i] - p[lo_i])
+        half = zb * np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)
+        diff = p[:, None] - p[None, :]
+        off = ~np.eye(p.size, dtype=bool)
+        g_lo = max(float(np.max(np.where(off, diff - half, -np.inf))), 0.0)
+        g_hi = float(np.max(np.where(off, diff + half, -np.inf)))
+        out.append(
+            MaxGap(
+                metric=key,
+                label=None,
+                gap=Estimate(
+                    gap,
+                    min(g_lo, gap),
+                    max(g_hi, gap),
+                    method=(
+                        f"range across {p.size} levels over the {n_cls} classes shown in every "
+                        "one; simultaneous interval from every pairwise difference (normal, the "
+                        f"levels' {'bootstrap' if cluster is None else 'jackknife'} standard "
+                        f"errors) at the Bonferroni level (alpha / {p.size * (p.size - 1) // 2})"
+                    ),
+                ),
+                highest=levels[ids[hi_i]],
+                lowest=levels[ids[lo_i]],
+                n_levels=int(p.size),
+            )
+        )
+    return out
 
 
 def _jackknife_se(values) -> float:
@@ -658,7 +751,9 @@ def _auc_part(
                 both = use & o_use
                 a_auc, a_var, a_macro, a_mvar, _, _ = side(codes == li, both)
                 _, _, o_macro, o_mvar, _, _ = side(codes == ref, both)
-            rows_: list[tuple] = [(j, auc[j], var[j], o_auc[j], o_var[j]) for j in range(k) if both[j]]
+            rows_: list[tuple] = [
+                (j, auc[j], var[j], o_auc[j], o_var[j]) for j in range(k) if both[j]
+            ]
             rows_.append((None, a_macro, a_mvar, o_macro, o_mvar))
             for j, ta, va, tb, vb in rows_:
                 if not (math.isfinite(ta) and math.isfinite(tb)):

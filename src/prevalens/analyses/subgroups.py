@@ -532,6 +532,7 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
         else:
             levels = [_with_averages(lv, li, avg, disclose) for li, lv in enumerate(levels)]
             disparities.extend(avg.disparities)
+            gaps.extend(avg.max_gaps)
             notes.extend(avg.notes)
     return SubgroupGrouping(
         name=g.name,
