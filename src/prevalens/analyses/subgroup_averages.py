@@ -680,81 +680,113 @@ def _auc_part(
 ) -> dict:
     """Each class's ROC AUC per shown level and the level's macro AUC (over its shown classes),
     with DeLong-logit intervals; differences and ratios against the rest and the reference by
-    MOVER from the two sides' intervals."""
+    MOVER from the two sides' intervals. One ranking pass per side (a level, its rest), which
+    gives the covariance of every macro it takes part in (its own, against the rest, robust,
+    against the reference)."""
     k = pred.n_classes
+    n_levels = len(levels)
     y_true = np.asarray(pred.y_true, dtype=np.int64)
     scores = np.asarray(pred.y_score, dtype=np.float64)
     cluster = None if pred.cluster is None else np.asarray(pred.cluster, dtype=np.int64)
     method = "DeLong-logit" + (" (cluster-robust, t(clusters - 1))" if cluster is not None else "")
     min_cell = int(getattr(config, "subgroup_min_cell", 10))
+    min_support = max(int(config.min_support), 1)
+    support = np.zeros((n_levels, k), dtype=np.int64)
+    np.add.at(support, (codes, y_true), 1)
+    total = support.sum(0)
+    sizes = support.sum(1)
 
-    def side(rows, mask):
-        """(auc (K), var (K), macro, macro var, df) of ``rows`` with the macro over ``mask``."""
+    def valid(sup, n):
+        """The classes whose AUC is defined and shown on a side: positives, and negatives of at
+        least ``min_cell``."""
+        return (sup > 0) & ((n - sup) >= min_cell)
+
+    def side(rows, masks):
+        """(auc, var, df, [(macro, var) per mask]) of ``rows``; each macro over its mask."""
         yt = y_true[rows]
-        neg_ok = (rows.sum() - np.bincount(yt, minlength=k)) >= min_cell
         cl = None
         df = None
         if cluster is not None:
             _, cl = np.unique(cluster[rows], return_inverse=True)
             df = max(float(cl.max()), 1.0)
-        s0 = R.ovr_pass(yt, scores[rows], cluster=cl)
-        use = mask & neg_ok & np.isfinite(s0.auc)
-        if not use.any():
-            return s0.auc, s0.delong_var, math.nan, math.nan, df, use
-        w = (use / use.sum()).astype(np.float64)[:, None]
+        w = np.zeros((k, len(masks)))
+        for c, m in enumerate(masks):
+            if m.any():
+                w[m, c] = 1.0 / m.sum()
         s = R.ovr_pass(yt, scores[rows], combo_weights=w, cluster=cl)
-        macro = float(np.sum(w[:, 0] * np.where(use, s.auc, 0.0)))
-        return s.auc, s.delong_var, macro, float(s.combo_cov[0, 0]), df, use
+        macros = []
+        for c, m in enumerate(masks):
+            if m.any():
+                macros.append((float(np.sum(w[m, c] * s.auc[m])), float(s.combo_cov[c, c])))
+            else:
+                macros.append((math.nan, math.nan))
+        return s.auc, s.delong_var, df, macros
 
-    def limits(theta, var, df, zz=None):
-        a = alpha if zz is None else float(2 * special.ndtr(-zz))
-        lo, hi = logit_interval(theta, var, alpha=a, df=df)
-        return np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    def limits(theta, var, df):
+        lo, hi = logit_interval(theta, var, alpha=alpha, df=df)
+        return float(lo), float(hi)
+
+    shown = [li for li in range(n_levels) if level_ok[li]]
+    use = {li: cell_ok[li] & valid(support[li], sizes[li]) for li in shown}
+    rest_valid = {li: valid(total - support[li], total.sum() - sizes[li]) for li in shown}
+    big = {li: (support[li] >= min_support) & (total - support[li] >= min_support) for li in shown}
+    vs_rest = {li: use[li] & rest_valid[li] for li in shown}
+    vs_ref = {li: use[li] & use[ref] for li in shown if ref in use and li != ref}
+
+    # one pass per level: its own macro, against the rest (and robust), against the reference
+    level_side = {}
+    for li in shown:
+        masks = [use[li], vs_rest[li], vs_rest[li] & big[li]]
+        if li in vs_ref:
+            masks.append(vs_ref[li])
+        if li == ref:
+            masks += [vs_ref[o] for o in shown if o in vs_ref]
+        level_side[li] = side(codes == li, masks)
 
     out: dict = {}
-    by_level = {}
-    for li in range(len(levels)):
-        if not level_ok[li]:
-            continue
-        rows = codes == li
-        auc, var, macro, mvar, df, use = side(rows, cell_ok[li])
-        by_level[li] = (auc, var, macro, mvar, df, use)
-        lo, hi = limits(auc, var, df)
+    for li in shown:
+        auc, var, df, macros = level_side[li]
         ests: list[Estimate | None] = []
         for j in range(k):
-            if not use[j]:
+            if not use[li][j]:
                 ests.append(None)
                 continue
-            ests.append(_est(auc[j], lo[j], hi[j], math.sqrt(var[j]), method))
+            lo, hi = limits(auc[j], var[j], df)
+            ests.append(_est(auc[j], lo, hi, math.sqrt(max(var[j], 0.0)), method))
         out[li] = ests
-        mlo, mhi = limits(macro, mvar, df)
+        macro, mvar = macros[0]
+        mlo, mhi = limits(macro, mvar, df) if math.isfinite(macro) else (math.nan, math.nan)
         per_level[li]["macro.roc_auc"] = _est(
             macro,
             mlo,
             mhi,
             math.sqrt(mvar) if mvar >= 0 else math.nan,
             method,
-            f"over the {int(use.sum())} classes shown in the level",
+            f"over the {int(use[li].sum())} classes shown in the level",
         )
+
     d_method = f"MOVER with each side's {method} interval (independent groups)"
     r_method = f"MOVER-R with each side's {method} interval (independent groups)"
-    for li, (auc, var, macro, mvar, df, use) in by_level.items():
+    ref_slots = {o: 3 + i for i, o in enumerate(o for o in shown if o in vs_ref)}
+    for li in shown:
+        auc, var, df, macros = level_side[li]
         for against in ("rest", "reference"):
-            if against == "reference" and (li == ref or ref not in by_level):
-                continue
             if against == "rest":
-                o_auc, o_var, o_macro, o_mvar, o_df, o_use = side(codes != li, use)
-                a_macro, a_mvar = macro, mvar
-                both = use & o_use
+                both = vs_rest[li]
+                o_auc, o_var, o_df, o_macros = side(codes != li, [both, both & big[li]])
+                a_m, o_m = macros[1], o_macros[0]
+                robust = (macros[2], o_macros[1]) if (both & big[li]).any() else None
             else:
-                o_auc, o_var, _, _, o_df, o_use = by_level[ref]
-                both = use & o_use
-                a_auc, a_var, a_macro, a_mvar, _, _ = side(codes == li, both)
-                _, _, o_macro, o_mvar, _, _ = side(codes == ref, both)
+                if li not in vs_ref:
+                    continue
+                both = vs_ref[li]
+                o_auc, o_var, o_df, r_macros = level_side[ref]
+                a_m, o_m = macros[3], r_macros[ref_slots[li]]
+                robust = None
             rows_: list[tuple] = [
                 (j, auc[j], var[j], o_auc[j], o_var[j]) for j in range(k) if both[j]
             ]
-            rows_.append((None, a_macro, a_mvar, o_macro, o_mvar))
+            rows_.append((None, a_m[0], a_m[1], o_m[0], o_m[1]))
             for j, ta, va, tb, vb in rows_:
                 if not (math.isfinite(ta) and math.isfinite(tb)):
                     continue
@@ -771,7 +803,7 @@ def _auc_part(
                 se = math.sqrt(va + vb)
                 dest = _est(diff, lo, hi, se, d_method)
                 rl, rh, okl, okh = mover_ratio(ta, la, ua, tb, lb, ub)
-                rest_ = _est(
+                ratio = _est(
                     ta / tb,
                     float(rl) if okl else math.nan,
                     float(rh) if okh else math.nan,
@@ -782,11 +814,16 @@ def _auc_part(
                 key = "roc_auc" if j is not None else "macro.roc_auc"
                 claim_key = None
                 if j is None and against == "rest" and "roc_auc" in find and dest.status == "ok":
+                    r_est = r_se = math.nan
+                    if robust is not None:
+                        (ra, rva), (rb, rvb) = robust
+                        r_est, r_se = ra - rb, math.sqrt(rva + rvb)
                     claim = Claim(
                         key=("subgroup", group_name, levels[li], key, None),
                         estimate=diff,
                         se=se,
-                        eligible=True,
+                        eligible=robust is not None and math.isfinite(r_est),
+                        robust=(r_est, r_se) if robust is not None else None,
                         marginal=(dest.ci_low, dest.ci_high, p),
                         method="normal with the two sides' DeLong standard errors",
                     )
@@ -799,7 +836,7 @@ def _auc_part(
                         metric=key,
                         label=pred.classes[j] if j is not None else None,
                         difference=dest,
-                        ratio=rest_,
+                        ratio=ratio,
                         p_value=p,
                         suppressed=False,
                         claim=claim_key,
