@@ -66,6 +66,7 @@ __all__ = [
     "subgroups_csv",
     "subgroup_disparities_csv",
     "subgroup_gaps_csv",
+    "subgroup_averages_csv",
     "headline_csv",
     "markdown_summary",
     "latex_tables",
@@ -131,8 +132,8 @@ def export_files(d: dict, formats) -> dict[str, bytes]:
         ``prevalence_shift_calibration.csv`` when its scores are probabilities too,
         ``calibration.csv`` and
         ``calibration_bins.csv`` when its scores are probabilities, ``subgroups.csv``,
-        ``subgroup_disparities.csv`` and ``subgroup_gaps.csv`` when it was audited within
-        subgroups); ``md`` gives ``summary.md``;
+        ``subgroup_disparities.csv``, ``subgroup_gaps.csv`` and ``subgroup_averages.csv`` when
+        it was audited within subgroups); ``md`` gives ``summary.md``;
         ``tex`` gives ``tables.tex`` (see :data:`EXPORTS`). A single name may be passed as a
         string. Repeated names count once.
 
@@ -173,6 +174,7 @@ def export_files(d: dict, formats) -> dict[str, bytes]:
         out["subgroups.csv"] = subgroups_csv(d)
         out["subgroup_disparities.csv"] = subgroup_disparities_csv(d)
         out["subgroup_gaps.csv"] = subgroup_gaps_csv(d)
+        out["subgroup_averages.csv"] = subgroup_averages_csv(d)
     return out
 
 
@@ -969,6 +971,20 @@ SUBGROUP_METRIC_NAMES = {
     "fpr": ("False-positive rate", "false-positive rate"),
     "precision": ("Precision", "precision"),
 }
+#: The values of a class within a level that go with its cell (withheld when it is suppressed).
+SUBGROUP_CELL_METRICS = ("recall", "fpr", "precision", "roc_auc")
+#: The macro averages of a level (``macro.<metric>``), in output order, as a table heading and
+#: in running text.
+SUBGROUP_MACROS = {
+    "recall": ("Macro recall", "macro recall"),
+    "fpr": ("Macro FPR", "macro false-positive rate"),
+    "precision": ("Macro precision", "macro precision"),
+    "f1": ("Macro F1", "macro F1"),
+    "roc_auc": ("Macro ROC AUC", "macro ROC AUC"),
+}
+#: The metrics of a level's gap (``gap.<metric>``), strata (``stratum.<name>.<metric>``) and
+#: extremes (``extremes.<metric>``), in output order.
+SUBGROUP_STRATA_METRICS = ("recall", "f1")
 #: The largest gaps the Markdown summary and the LaTeX table list per grouping (accuracy first,
 #: then those whose simultaneous interval excludes 0, then the largest); all of them are in
 #: ``subgroup_gaps.csv``.
@@ -979,20 +995,25 @@ def subgroup_withheld(g: dict) -> set:
     """The values of grouping ``g`` that no output may show, as ``(level, metric, label)``
     (``label`` None for accuracy): every value of a suppressed level, of a suppressed cell, with
     status ``suppressed``, or whose disparity against the rest is marked suppressed (with
-    ``disclosed``, the only mark of a precision suppressed for its few predicted samples)."""
+    ``disclosed``, the only mark of a precision suppressed for its few predicted samples). A
+    cell's ROC AUC goes with its cell; a level's averages (``label`` None, ``metric`` their
+    key) with their level."""
     out = set()
     for lv in g["levels"]:
         name = lv["level"]
         if lv["suppressed"] or (lv["accuracy"] or {}).get("status") == "suppressed":
             out.add((name, "accuracy", None))
         for c in lv["cells"]:
-            for m in SUBGROUP_METRICS[1:]:
+            for m in SUBGROUP_CELL_METRICS:
                 if (
                     lv["suppressed"]
                     or c["suppressed"]
                     or (c.get(m) or {}).get("status") == ("suppressed")
                 ):
                     out.add((name, m, c["label"]))
+        for key, e in (lv.get("averages") or {}).items():
+            if lv["suppressed"] or (e or {}).get("status") == "suppressed":
+                out.add((name, key, None))
     levels_out = {lv["level"] for lv in g["levels"] if lv["suppressed"]}
     for d in g["disparities"]:
         if d["against"] == "rest" and d.get("suppressed"):
@@ -1124,6 +1145,132 @@ def subgroup_grouping_text(g: dict) -> str:
     return text
 
 
+def _average_parts(key: str) -> tuple:
+    """``(kind, stratum, metric)`` of an average's key: ``("stratum", "rare", "recall")`` for
+    ``stratum.rare.recall`` (a stratum's name may hold dots), ``("macro", None, "f1")``."""
+    kind, _, rest = key.partition(".")
+    if kind == "stratum":
+        name, _, metric = rest.rpartition(".")
+        return kind, name, metric
+    return kind, None, rest
+
+
+def subgroup_average_keys(g: dict, strata=()) -> list:
+    """The keys of the averages of grouping ``g``'s levels, in output order: the macro averages
+    (:data:`SUBGROUP_MACROS`), then per metric of :data:`SUBGROUP_STRATA_METRICS` the gap, the
+    strata (rarest first, as ``strata`` names them: the results' ``strata``) and the extremes;
+    ``weighted.*`` and ``overall.*`` (kappa, MCC) after the macro averages."""
+    present = list(dict.fromkeys(key for lv in g["levels"] for key in lv.get("averages") or {}))
+    names = [s["name"] if isinstance(s, dict) else s for s in strata]
+    macros = list(SUBGROUP_MACROS)
+    metrics = list(SUBGROUP_STRATA_METRICS)
+
+    def rank(key):
+        kind, name, metric = _average_parts(key)
+        if kind == "macro":
+            return (0, macros.index(metric) if metric in macros else len(macros), 0, 0)
+        if kind in ("weighted", "overall"):
+            return (0, len(macros) + 1, int(kind == "overall"), 0)
+        m = metrics.index(metric) if metric in metrics else len(metrics)
+        if kind == "gap":
+            return (1, m, 0, 0)
+        if kind == "stratum":
+            return (1, m, 1, names.index(name) if name in names else len(names))
+        if kind == "extremes":
+            return (1, m, 2, 0)
+        return (2, 0, 0, 0)
+
+    return sorted(present, key=lambda key: (rank(key), present.index(key)))
+
+
+def subgroup_average_name(key: str) -> tuple[str, str]:
+    """An average's key as a table heading and in running text: ``("Macro F1", "macro F1")``,
+    ``("Recall, rare", "macro recall of the rare stratum")``."""
+    kind, name, metric = _average_parts(key)
+    if kind == "macro" and metric in SUBGROUP_MACROS:
+        return SUBGROUP_MACROS[metric]
+    what = metric_text(metric)
+    if kind == "weighted":
+        return f"Weighted {metric_name(metric)}", f"weighted {what}"
+    if kind == "overall":
+        return metric_name(metric), what
+    if kind == "gap":
+        return (
+            f"{metric_name(metric)}: macro minus accuracy",
+            f"macro {what} minus accuracy",
+        )
+    if kind == "stratum":
+        return f"{metric_name(metric)}, {name}", f"macro {what} of the {name} stratum"
+    if kind == "extremes":
+        return (
+            f"{metric_name(metric)}: rarest minus most common",
+            f"macro {what} of the rarest stratum minus that of the most common",
+        )
+    return key, key
+
+
+def subgroup_average_signed(key: str) -> bool:
+    """Whether an average is a difference (the gap, the extremes), shown with its sign."""
+    return _average_parts(key)[0] in ("gap", "extremes")
+
+
+def subgroup_average(withheld: set, lv: dict, key: str):
+    """The estimate (JSON form) of the average ``key`` of a level, or None when it is withheld
+    (a suppressed level, a suppressed value) or absent."""
+    if _sg_hidden(withheld, lv["level"], key, None):
+        return None
+    e = (lv.get("averages") or {}).get(key)
+    return None if not e or e.get("status") == "suppressed" else e
+
+
+def fmt_subgroup_average(e, key: str) -> str:
+    """An average as the tables show it: ``0.61 [0.58, 0.64]``, a difference signed
+    (``-0.05 [-0.08, -0.01]``), an approximate interval marked."""
+    if subgroup_average_signed(key):
+        text = fmt_signed(e, bounds=(0.0,))
+    elif key.startswith("overall."):  # kappa and MCC range over [-1, 1]
+        text = fmt_estimate(e, bounds=(-1.0, 1.0))
+    else:
+        text = fmt_estimate(e)
+    status = (e or {}).get("status")
+    return text.replace(" [", " " + APPROXIMATE_MARK + "[", 1) if status == "unstable" else text
+
+
+def subgroup_macro_differences(g: dict, withheld: set | None = None) -> dict:
+    """The shown differences of the levels' macro averages from the rest of the rows, as
+    ``{level: {metric: disparity}}`` (``metric`` of :data:`SUBGROUP_MACROS`)."""
+    out: dict = {}
+    for x in subgroup_disparities(g, withheld):
+        kind, _, metric = x["metric"].partition(".")
+        if x["against"] == "rest" and kind == "macro" and x["label"] is None:
+            out.setdefault(x["level"], {})[metric] = x
+    return out
+
+
+def subgroup_strata_columns(g: dict, strata=()) -> list:
+    """The columns of a table of the levels' gap and strata (a row per level and metric of
+    :data:`SUBGROUP_STRATA_METRICS`) as ``(prefix, heading)``: ``("gap", "Macro minus
+    accuracy")``, each stratum's ``("stratum.<name>", name)`` rarest first, and
+    ``("extremes", "Rarest minus most common")``; only those some level has. The value of a
+    row's metric is the average ``f"{prefix}.{metric}"``."""
+    out: list = []
+    for key in subgroup_average_keys(g, strata):
+        kind, name, _ = _average_parts(key)
+        col = (
+            ("gap", "Macro minus accuracy")
+            if kind == "gap"
+            else (f"stratum.{name}", str(name))
+            if kind == "stratum"
+            else ("extremes", "Rarest minus most common")
+            if kind == "extremes"
+            else None
+        )
+        if col is not None and col not in out:
+            out.append(col)
+    order = {"gap": 0, "stratum": 1, "extremes": 2}
+    return sorted(out, key=lambda c: order[c[0].partition(".")[0]])
+
+
 #: Columns of :func:`subgroups_csv`.
 SUBGROUPS_COLUMNS = (
     "grouping",
@@ -1142,19 +1289,24 @@ SUBGROUPS_COLUMNS = (
 def subgroups_csv(d: dict) -> bytes:
     """The values within subgroups as CSV, one row per grouping, level, class and metric: each
     level's ``accuracy`` (``label`` empty), then per class its ``recall``, ``fpr`` and
-    ``precision``, with the interval. ``level_n`` is the level's size, empty when it is
-    suppressed or withheld. A suppressed value's row is there with empty numbers and status
-    ``suppressed`` (also when results.json discloses it). Counts of a class within a level are
+    ``precision`` and, when the audit had scores, its ``roc_auc`` within the level, with the
+    interval. ``level_n`` is the level's size, empty when it is suppressed or withheld. A
+    suppressed value's row is there with empty numbers and status ``suppressed`` (also when
+    results.json discloses it; a ROC AUC the analysis left out for too few samples of the other
+    classes in the level reads the same). Counts of a class within a level are
     never written. The CSV rules of :func:`per_class_csv` apply."""
     classes = [c for c in d["data"]["classes"]]
     rows: list[list] = [list(SUBGROUPS_COLUMNS)]
     for g in d["subgroups"]["groupings"]:
         withheld = subgroup_withheld(g)
+        metrics: tuple[str, ...] = SUBGROUP_METRICS[1:]
+        if any(c.get("roc_auc") for lv in g["levels"] for c in lv["cells"]):
+            metrics += ("roc_auc",)
         for lv in g["levels"]:
             n = "" if lv["suppressed"] or lv["n"] is None else lv["n"]
             cells = {c["label"]: c for c in lv["cells"]}
             items = [("accuracy", None, None)] + [
-                (m, label, cells.get(label)) for label in classes for m in SUBGROUP_METRICS[1:]
+                (m, label, cells.get(label)) for label in classes for m in metrics
             ]
             for metric, label, cell in items:
                 head = [
@@ -1203,18 +1355,22 @@ SUBGROUP_DISPARITY_COLUMNS = (
     "adjusted_ci_high",
     "p_adjusted",
     "significant",
+    "note",
 )
 
 
 def subgroup_disparities_csv(d: dict) -> bytes:
     """The disparities within subgroups as CSV, one row per disparity in the order of
     results.json: a level against the rest (``against`` = ``rest``) or against the reference
-    level (``against`` its name), for ``metric`` (``accuracy``, ``label`` empty, or a class's
-    ``recall``, ``fpr`` or ``precision``): the difference (level minus the other side) and the
-    ratio with their intervals, the p-value, and for the claims (against the rest) the interval
-    adjusted for the audit's family of claims, the adjusted p-value (``p_adjusted``) and
-    whether the claim holds (``significant``). A disparity that rests on a suppressed value is
-    left out (also when results.json discloses it)."""
+    level (``against`` its name), for ``metric`` (``accuracy`` or a macro average
+    ``macro.recall``, ``macro.fpr``, ``macro.precision``, ``macro.f1``, ``macro.roc_auc``,
+    ``label`` empty; or a class's ``recall``, ``fpr``, ``precision`` or ``roc_auc``): the
+    difference (level minus the other side) and the ratio with their intervals, the p-value,
+    and for the claims (against the rest) the interval adjusted for the audit's family of
+    claims, the adjusted p-value (``p_adjusted``) and whether the claim holds
+    (``significant``); ``note`` says over which classes a macro difference averages. A
+    disparity that rests on a suppressed value is left out (also when results.json discloses
+    it)."""
     rows: list[list] = [list(SUBGROUP_DISPARITY_COLUMNS)]
     for g in d["subgroups"]["groupings"]:
         for x in subgroup_disparities(g):
@@ -1238,6 +1394,7 @@ def subgroup_disparities_csv(d: dict) -> bytes:
                     _num(a.get("ci_high")),
                     _num(a.get("p_adjusted")),
                     "" if not a else ("true" if a.get("significant") else "false"),
+                    _cell(diff.get("note") or ""),
                 ]
             )
     return _csv_bytes(rows)
@@ -1284,9 +1441,56 @@ def subgroup_gaps_csv(d: dict) -> bytes:
     return _csv_bytes(rows)
 
 
+#: Columns of :func:`subgroup_averages_csv`.
+SUBGROUP_AVERAGE_COLUMNS = (
+    "grouping",
+    "level",
+    "level_n",
+    "quantity",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "se",
+    "method",
+    "status",
+    "note",
+)
+
+
+def subgroup_averages_csv(d: dict) -> bytes:
+    """The averages within each level as CSV, one row per grouping, level and quantity, in the
+    order of :func:`subgroup_average_keys`: ``macro.recall``, ``macro.fpr``,
+    ``macro.precision``, ``macro.f1`` and (with scores) ``macro.roc_auc`` over the level's
+    shown classes; ``gap.recall`` and ``gap.f1`` (the macro average minus the level's
+    accuracy); ``stratum.<name>.recall`` and ``.f1`` (the macro over the classes of each of the
+    audit's strata); ``extremes.recall`` and ``.f1`` (the rarest stratum's minus the most common
+    one's). A suppressed class counts in no average; a suppressed level's rows are there with
+    empty numbers and status ``suppressed``. The CSV rules of :func:`per_class_csv` apply."""
+    rows: list[list] = [list(SUBGROUP_AVERAGE_COLUMNS)]
+    for g in d["subgroups"]["groupings"]:
+        withheld = subgroup_withheld(g)
+        keys = subgroup_average_keys(g, d.get("strata") or ())
+        for lv in g["levels"]:
+            n = "" if lv["suppressed"] or lv["n"] is None else lv["n"]
+            own = lv.get("averages") or {}
+            for key in keys:
+                if key not in own and not lv["suppressed"]:
+                    continue
+                head = [_cell(g["name"]), _cell(lv["level"]), n, _cell(key)]
+                e = subgroup_average(withheld, lv, key)
+                if e is None:
+                    rows.append(head + ["", "", "", "", "", "suppressed", ""])
+                    continue
+                rows.append(head + _estimate_cells(e) + [_cell(e.get("note") or "")])
+    return _csv_bytes(rows)
+
+
 def subgroup_gap_label(x: dict) -> str:
     """What a largest gap is of, in words: ``accuracy``, ``recall of cat``."""
-    what = SUBGROUP_METRIC_NAMES[x["metric"]][1]
+    if x["metric"] in SUBGROUP_METRIC_NAMES:
+        what = SUBGROUP_METRIC_NAMES[x["metric"]][1]
+    else:  # a level's average (macro.recall ...)
+        what = subgroup_average_name(x["metric"])[1]
     return what if x["label"] is None else f"{what} of {x['label']}"
 
 
@@ -1335,6 +1539,7 @@ def _md_subgroups(d: dict) -> list:
                 ],
                 "lrll",
             )
+        lines += _md_subgroup_averages(d, g, withheld)
         claimed = [
             x
             for x in subgroup_disparities(g, withheld)
@@ -1346,6 +1551,66 @@ def _md_subgroups(d: dict) -> list:
             "",
         ]
     return lines
+
+
+#: The averages the Markdown summary shows per level (all are in subgroup_averages.csv).
+_SUBGROUP_MD_AVERAGES = ("macro.recall", "macro.f1", "macro.roc_auc")
+
+
+def _md_subgroup_averages(d: dict, g: dict, withheld: set) -> list:
+    """The levels' macro recall, F1 and ROC AUC with their intervals, and the claimed
+    differences of the macro averages from the rest."""
+    keys = [k for k in subgroup_average_keys(g) if k in _SUBGROUP_MD_AVERAGES]
+    if not keys:
+        return []
+    rows = []
+    for lv in g["levels"]:
+        cells = []
+        for key in keys:
+            e = subgroup_average(withheld, lv, key)
+            cells.append(fmt_subgroup_average(e, key) if e else "suppressed")
+        rows.append([_md(lv["level"])] + cells)
+    lines = [
+        "Averages over each level's shown classes (all of them, with the gap and the strata, in "
+        "subgroup_averages.csv):",
+        "",
+    ]
+    lines += _md_table(
+        ["Level"] + [subgroup_average_name(k)[0] for k in keys], rows, "l" + "r" * len(keys)
+    )
+    claimed = [
+        (level, x)
+        for level, by in subgroup_macro_differences(g, withheld).items()
+        for x in by.values()
+        if subgroup_claimed(x)
+    ]
+    if claimed:
+        lines += ["Macro averages that differ from the rest of the rows (claimed):", ""]
+        lines += _md_table(
+            ["Level", "Of", "Minus the rest", "Adjusted interval"],
+            [
+                [
+                    _md(level),
+                    subgroup_average_name(x["metric"])[1],
+                    fmt_signed(x["difference"], bounds=(0.0,)),
+                    _adjusted_interval(x["adjusted"]),
+                ]
+                for level, x in claimed
+            ],
+            "llrr",
+        )
+    else:
+        lines += ["No macro average differs from the rest of the rows by a claimed difference.", ""]
+    return lines
+
+
+def _adjusted_interval(a: dict) -> str:
+    """An adjusted interval on its own, with as many decimals as its width needs."""
+    from .formatting import estimate_digits, fmt_interval
+
+    lo, hi = a.get("ci_low"), a.get("ci_high")
+    digits = estimate_digits({"estimate": lo, "ci_low": lo, "ci_high": hi}, bounds=(0.0,))
+    return fmt_interval(lo, hi, digits, bounds=(0.0,))
 
 
 def _config_text(d: dict, key: str) -> str:
@@ -2128,7 +2393,7 @@ def latex_tables(d: dict) -> bytes:
             out.append((_TEX_GAP if i else "") + _tex_row(cells))
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
 
-    # 5. within subgroups: each level's accuracy, and the largest gaps
+    # 5. within subgroups: each level's accuracy, the largest gaps and the levels' averages
     out += subgroup_lines
     return ("\n".join(out) + "\n").encode("utf-8")
 
@@ -2226,4 +2491,156 @@ def _tex_subgroups(d: dict) -> list:
             gap_rows,
             longtable=len(gap_rows) >= _TEX_SUBGROUP_LONG,
         )
+    out += _tex_subgroup_averages(d)
     return out + [""]
+
+
+def _tex_level_cell(text: str) -> str:
+    """A level's name in the level column of the averages tables: wrapping, ragged right, in
+    the width the numeric columns leave (``\\prevalenslabelwidth``)."""
+    return r"\parbox[t]{\prevalenslabelwidth}{\raggedright " + text + r"\strut}"
+
+
+def _tex_sizing(columns: list) -> list:
+    """The lengths that give the first column the width the others leave: ``columns`` holds
+    each other column's lines (a heading's lines, and each cell's estimate and interval apart);
+    TeX measures the sum of the widest of each."""
+    widest = [_tex_widest(lines or [""]) for lines in columns]
+    n = len(columns) + 1
+    return [
+        r"\settowidth{\prevalensrest}{" + "".join(widest) + "}",
+        r"\setlength{\prevalenslabelwidth}{\dimexpr\linewidth-\prevalensrest"
+        rf"-{2 * n}\tabcolsep\relax}}",
+        r"\ifdim\prevalenslabelwidth<5em\setlength{\prevalenslabelwidth}{5em}\fi",
+    ]
+
+
+def _tex_two_lines(top: str, bottom: str = "") -> str:
+    """A heading of one or two lines (LaTeX already)."""
+    return _tex_stack(top, bottom) if bottom else top
+
+
+def _tex_lines(text: str) -> list:
+    """A cell's lines as :func:`_tex_stack` sets them: the estimate, then its interval."""
+    est, sep, interval = text.partition(" ")
+    return [est, interval] if sep else [text]
+
+
+#: The two-line headings of the strata table's columns, by prefix kind.
+_TEX_STRATA_HEADINGS = {
+    "gap": ("Macro minus", "accuracy"),
+    "extremes": ("Rarest minus", "most common"),
+}
+
+
+def _tex_subgroup_averages(d: dict) -> list:
+    """The tables ``tab:prevalens-subgroup-averages`` (each level's macro averages over its
+    shown classes) and ``tab:prevalens-subgroup-strata`` (each level's gap, macro minus
+    accuracy, and its strata's macros, a row per metric), the levels of each grouping under
+    its name; a suppressed level reads ``suppressed`` (and has no row of strata)."""
+    sub, run = d["subgroups"], d["run"]
+    strata = d.get("strata") or ()
+    groupings = sub["groupings"]
+    present = {k for g in groupings for k in subgroup_average_keys(g)}
+    keys = [f"macro.{m}" for m in SUBGROUP_MACROS if f"macro.{m}" in present]
+    if not keys:
+        return []
+    s_cols: list = []
+    for g in groupings:
+        s_cols += [c for c in subgroup_strata_columns(g, strata) if c not in s_cols]
+    headings = [
+        tuple(_tex(t) for t in SUBGROUP_MACROS[k.partition(".")[2]][0].split(" ", 1)) for k in keys
+    ]
+    s_head = [_TEX_STRATA_HEADINGS.get(prefix, (_tex_label(name), "")) for prefix, name in s_cols]
+    lines: list = [list(h) for h in headings]
+    s_lines: list = [["Metric"] + [_tex(metric_name(m)) for m in SUBGROUP_STRATA_METRICS]] + [
+        list(h) for h in s_head
+    ]
+    rows: list[str] = []
+    s_rows: list[str] = []
+
+    def value(withheld, lv, key, column, empty):
+        e = subgroup_average(withheld, lv, key)
+        text = _tex_num(fmt_subgroup_average(e, key)) if e else empty
+        column += _tex_lines(text)
+        est, sep, interval = text.partition(" ")
+        return _tex_stack(est, interval) if sep else text
+
+    def heading_row(name, n_cols):
+        return rf"\multicolumn{{{n_cols}}}{{@{{}}l}}{{\textit{{{_tex(name)}}}}} \\"
+
+    for g in groupings:
+        withheld = subgroup_withheld(g)
+        if len(groupings) > 1:
+            rows.append((r"\midrule " if rows else "") + heading_row(g["name"], len(keys) + 1))
+            s_rows.append(
+                (r"\midrule " if s_rows else "") + heading_row(g["name"], len(s_cols) + 2)
+            )
+        first_s = True
+        for i, lv in enumerate(g["levels"]):
+            name = _tex_level_cell(
+                _tex_label(lv["level"])
+                + (r"\textsuperscript{ref}" if lv["level"] == g["reference"] else "")
+            )
+            cells = [value(withheld, lv, k, lines[c], "suppressed") for c, k in enumerate(keys)]
+            rows.append((_TEX_GAP if i else "") + _tex_row([name] + cells))
+            if lv["suppressed"] or not s_cols:
+                continue
+            for j, metric in enumerate(SUBGROUP_STRATA_METRICS):
+                s_cells = [
+                    value(withheld, lv, f"{prefix}.{metric}", s_lines[c + 1], "")
+                    for c, (prefix, _) in enumerate(s_cols)
+                ]
+                s_rows.append(
+                    (_TEX_GAP if j == 0 and not first_s else "")
+                    + _tex_row([name if j == 0 else "", _tex(metric_name(metric))] + s_cells)
+                )
+            first_s = False
+    level = _confidence_text(run)
+    method = next(
+        (
+            e["method"]
+            for g in groupings
+            for lv in g["levels"]
+            for e in [(lv.get("averages") or {}).get("macro.recall")]
+            if e and e.get("method")
+        ),
+        "",
+    )
+    shown = "over each level's shown classes (a suppressed class counts in no average)"
+    out = [""] + tex_table(
+        "l" + "r" * len(keys),
+        _tex(
+            f"Macro averages within the levels of each grouping, {shown}, with {level} "
+            f"confidence intervals ({method}"
+            + ("; ROC AUC: DeLong on the logit scale" if "macro.roc_auc" in keys else "")
+            + "); ref: the reference level. All of them in subgroup_averages.csv."
+        ),
+        "tab:prevalens-subgroup-averages",
+        _tex_row(["Level"] + [_tex_two_lines(*h) for h in headings]),
+        rows,
+        sizing=_tex_sizing(lines),
+        longtable=len(rows) >= _TEX_SUBGROUP_LONG,
+    )
+    if s_rows:
+        out += [""] + tex_table(
+            "ll" + "r" * len(s_cols),
+            _tex(
+                f"The gap and the strata within the levels of each grouping, {shown}, with "
+                f"{level} confidence intervals: the macro average minus the level's accuracy, "
+                "and the macro average over the classes of each of the audit's prevalence "
+                "strata (rarest first)"
+                + (
+                    ", and the rarest stratum's minus the most common one's"
+                    if any(prefix == "extremes" for prefix, _ in s_cols)
+                    else ""
+                )
+                + "; empty where a stratum has no shown class in the level."
+            ),
+            "tab:prevalens-subgroup-strata",
+            _tex_row(["Level", "Metric"] + [_tex_two_lines(*h) for h in s_head]),
+            s_rows,
+            sizing=_tex_sizing(s_lines),
+            longtable=len(s_rows) >= _TEX_SUBGROUP_LONG,
+        )
+    return out
