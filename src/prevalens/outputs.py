@@ -86,7 +86,8 @@ def render(
         ``prevalence_shift.csv`` with a deployment prevalence, ``calibration.csv`` and
         ``calibration_bins.csv`` when the scores are probabilities,
         ``prevalence_shift_calibration.csv`` with both, and ``subgroups.csv``,
-        ``subgroup_disparities.csv`` and ``subgroup_gaps.csv`` with groups); ``md``
+        ``subgroup_disparities.csv``, ``subgroup_gaps.csv`` and ``subgroup_averages.csv`` with
+        groups); ``md``
         ``summary.md``; ``tex`` ``tables.tex``; ``figures`` every figure of the report on its
         own, ``figures/<name>.svg`` and ``figures/<name>.pdf``.
     templates : path, optional

@@ -978,8 +978,8 @@ def _shift_calibration(ctx: _Context, shift: dict) -> list:
 def _subgroups(ctx: _Context) -> list:
     """Classes within subgroups: the method, the suppression rule and the reference levels; per
     grouping (a heading paragraph ``grouping-<i>``) its summary, the recall heat map, the forest
-    plot of the differences from the rest, the levels and the largest gaps; the subgroup
-    findings. Every value comes through :func:`prevalens.exports.subgroup_value` and its
+    plot of the differences from the rest, the levels, their averages (:func:`_subgroup_averages`)
+    and the largest gaps; the subgroup findings. Every value comes through :func:`prevalens.exports.subgroup_value` and its
     siblings, so a suppressed value never reaches the report, also when results.json discloses
     it."""
     d = ctx.d
@@ -1027,6 +1027,7 @@ def _subgroups(ctx: _Context) -> list:
                 numeric=(1, 2, 3, 4),
             )
         )
+        blocks += _subgroup_averages(ctx, g, i, withheld)
         gaps = exports.subgroup_gaps(g, withheld)
         gap_rows = exports.subgroup_gap_rows(gaps)
         if gap_rows:
@@ -1036,7 +1037,9 @@ def _subgroups(ctx: _Context) -> list:
                     ["Metric", "Class", "Gap", "Highest level", "Lowest level"],
                     [
                         [
-                            exports.SUBGROUP_METRIC_NAMES[x["metric"]][0],
+                            exports.SUBGROUP_METRIC_NAMES[x["metric"]][0]
+                            if x["metric"] in exports.SUBGROUP_METRIC_NAMES
+                            else exports.subgroup_average_name(x["metric"])[0],
                             "" if x["label"] is None else str(x["label"]),
                             _est_cell(x["gap"], bounds=(0.0,)),
                             x["highest"],
@@ -1070,6 +1073,226 @@ def _subgroups(ctx: _Context) -> list:
         )
     )
     return blocks
+
+
+#: The per-class ROC AUC table of a grouping shows each value with its interval up to this many
+#: levels, the value alone up to :data:`_SUBGROUP_AUC_LEVELS`; beyond, the values are in
+#: subgroups.csv only.
+_SUBGROUP_AUC_CI_LEVELS = 5
+_SUBGROUP_AUC_LEVELS = 10
+
+
+def _subgroup_averages(ctx: _Context, g: dict, i: int, withheld: set) -> list:
+    """The tables of grouping ``g``'s averages within its levels: ``averages-<i>`` (each
+    level's macro recall, FPR, precision, F1 and ROC AUC), ``macro-rest-<i>`` (their
+    differences from the rest, claimed ones marked), ``strata-<i>`` (the gap, macro minus
+    accuracy, and the strata's macros) and ``auc-<i>`` (each class's ROC AUC per level). Every
+    value comes through :func:`prevalens.exports.subgroup_average` or
+    :func:`~prevalens.exports.subgroup_value`: nothing suppressed is shown."""
+    d = ctx.d
+    level = fmt_level(d["run"]["confidence_level"])
+    keys = [k for k in exports.subgroup_average_keys(g) if k.startswith("macro.")]
+    others = [
+        k for k in exports.subgroup_average_keys(g) if k.startswith(("weighted.", "overall."))
+    ]
+    out: list[Block] = []
+    if keys:
+        rows = []
+        for lv in g["levels"]:
+            cells: list = [lv["level"] + (" (reference)" if lv["level"] == g["reference"] else "")]
+            for key in keys:
+                e = exports.subgroup_average(withheld, lv, key)
+                cells.append(_average_cell(e, key) if e else Cell("suppressed", None, ("num",)))
+            rows.append(cells)
+        e0 = next(
+            (
+                e
+                for lv in g["levels"]
+                for e in [exports.subgroup_average(withheld, lv, "macro.recall")]
+                if e and e.get("method")
+            ),
+            None,
+        )
+        method = e0["method"] if e0 else ""
+        auc = " ROC AUC: DeLong's interval on the logit scale." if "macro.roc_auc" in keys else ""
+        out.append(
+            _table(
+                f"averages-{i}",
+                ["Level"] + [exports.subgroup_average_name(k)[0] for k in keys],
+                rows,
+                caption=f"Averages within the levels of {g['name']}",
+                note=f"Each macro average is the mean over the level's shown classes: a "
+                "suppressed class counts in none (a precision also not when the class has too "
+                f"few predicted samples in the level). {level} intervals ({method}).{auc} "
+                "FPR: false-positive rate. Every average is in subgroup_averages.csv.",
+                numeric=tuple(range(1, len(keys) + 1)),
+            )
+        )
+        diffs = exports.subgroup_macro_differences(g, withheld)
+        metrics = [k.partition(".")[2] for k in keys]
+        if diffs:
+            claimed = False
+            drows = []
+            for lv in g["levels"]:
+                by = diffs.get(lv["level"])
+                if not by:
+                    continue
+                cells = [lv["level"]]
+                for m in metrics:
+                    x = by.get(m)
+                    if x is None:
+                        cells.append("")
+                        continue
+                    c = _signed_cell(x["difference"])
+                    if exports.subgroup_claimed(x):
+                        claimed = True
+                        c = Cell(c.text + "*", c.interval, c.classes)
+                    cells.append(c)
+                drows.append(cells)
+            out.append(
+                _table(
+                    f"macro-rest-{i}",
+                    ["Level"] + [exports.SUBGROUP_MACROS[m][0] for m in metrics],
+                    drows,
+                    caption=f"Macro averages minus the rest of the rows, within {g['name']}",
+                    note=f"The level's macro average minus that of the other rows, over the "
+                    f"classes shown in the level, with its marginal {level} interval."
+                    + (
+                        f" *: claimed, its {_adjustment(d)}-adjusted interval (with the "
+                        "audit's other claims) excludes 0."
+                        if claimed
+                        else ""
+                    )
+                    + " The averages of the findings metrics are claims; the adjusted intervals "
+                    "and the differences from the reference level are in "
+                    "subgroup_disparities.csv.",
+                    numeric=tuple(range(1, len(metrics) + 1)),
+                )
+            )
+    if others:
+        out.append(
+            _table(
+                f"overall-{i}",
+                ["Level"] + [exports.subgroup_average_name(k)[0] for k in others],
+                [
+                    [lv["level"]]
+                    + [
+                        _average_cell(e, k) if e else Cell("suppressed", None, ("num",))
+                        for k in others
+                        for e in [exports.subgroup_average(withheld, lv, k)]
+                    ]
+                    for lv in g["levels"]
+                ],
+                caption=f"Weighted and overall measures within the levels of {g['name']}",
+                note="Weighted F1: the F1 of the level's shown classes weighted by their true "
+                "samples in the level; Cohen's kappa and MCC over all of the level's rows. "
+                f"{level} intervals.",
+                numeric=tuple(range(1, len(others) + 1)),
+            )
+        )
+    cols = exports.subgroup_strata_columns(g, d.get("strata") or ())
+    if cols:
+        srows = []
+        for lv in g["levels"]:
+            if lv["suppressed"]:
+                continue
+            for j, metric in enumerate(exports.SUBGROUP_STRATA_METRICS):
+                cells = [lv["level"] if j == 0 else "", metric_name(metric)]
+                for prefix, _ in cols:
+                    key = f"{prefix}.{metric}"
+                    e = exports.subgroup_average(withheld, lv, key)
+                    cells.append(_average_cell(e, key) if e else "")
+                srows.append(cells)
+        if srows:
+            names = {
+                "gap": "Macro minus accuracy",
+                "extremes": "Rarest minus most common",
+            }
+            out.append(
+                _table(
+                    f"strata-{i}",
+                    ["Level", "Metric"] + [names.get(prefix, name) for prefix, name in cols],
+                    srows,
+                    caption=f"Gap and strata within the levels of {g['name']}",
+                    note="Macro minus accuracy: the level's macro average minus its accuracy "
+                    "(its micro average), negative when the classifier does worse on the "
+                    "level's rarer classes. Then the macro average over the shown classes of "
+                    "each of the audit's prevalence strata (rarest first; empty where the "
+                    "stratum has no shown class in the level)"
+                    + (
+                        ", and the rarest stratum's minus the most common one's"
+                        if any(p == "extremes" for p, _ in cols)
+                        else ""
+                    )
+                    + f". {level} intervals.",
+                    numeric=tuple(range(2, len(cols) + 2)),
+                )
+            )
+    out += _subgroup_auc_table(ctx, g, i, withheld)
+    return out
+
+
+def _subgroup_auc_table(ctx: _Context, g: dict, i: int, withheld: set) -> list:
+    """``auc-<i>``: each class's ROC AUC within each level (classes as the heat map shows
+    them), with its interval up to :data:`_SUBGROUP_AUC_CI_LEVELS` levels."""
+    if not any(c.get("roc_auc") for lv in g["levels"] for c in lv["cells"]):
+        return []
+    levels = g["levels"]
+    if len(levels) > _SUBGROUP_AUC_LEVELS:
+        return [
+            Paragraph(
+                f"Each class's ROC AUC within the {len(levels)} levels of {g['name']} is in "
+                "subgroups.csv (too many levels for a table here).",
+                f"auc-{i}",
+            )
+        ]
+    with_ci = len(levels) <= _SUBGROUP_AUC_CI_LEVELS
+    labels = plots.subgroup_classes(ctx.d, g)
+    rows = []
+    for lab in labels:
+        cells: list = [str(lab)]
+        for lv in levels:
+            cell = next((c for c in lv["cells"] if c["label"] == lab), None)
+            e = None if cell is None else exports.subgroup_value(withheld, lv, "roc_auc", cell)
+            if e is None:
+                cells.append(Cell("suppressed", None, ("num",)))
+            elif with_ci:
+                cells.append(_est_cell(e))
+            else:
+                cells.append(Cell(exports.fmt_marked(e).partition(" ")[0], None, ("num",)))
+        rows.append(cells)
+    k = len(ctx.classes)
+    min_cell = (ctx.d.get("subgroups") or {}).get("min_cell", 10)
+    level = fmt_level(ctx.d["run"]["confidence_level"])
+    return [
+        _table(
+            f"auc-{i}",
+            ["Class"] + [lv["level"] for lv in levels],
+            rows,
+            caption=f"ROC AUC of each class within the levels of {g['name']}",
+            note="One-vs-rest ROC AUC of the class's scores among the level's rows"
+            + (
+                f", with its {level} interval (DeLong, logit scale)"
+                if with_ci
+                else " (the intervals are in subgroups.csv)"
+            )
+            + f". Suppressed: fewer than {min_cell} true samples of the class in the level (or "
+            "of the other classes), or a suppressed level."
+            + (
+                f" {len(labels)} of {k} classes, as in the heat map; every value is in "
+                "subgroups.csv."
+                if len(labels) < k
+                else ""
+            ),
+            numeric=tuple(range(1, len(levels) + 1)),
+        )
+    ]
+
+
+def _average_cell(e, key: str) -> Cell:
+    """A level's average as a numeric cell, a difference (gap, extremes) signed."""
+    est, sep, ci = exports.fmt_subgroup_average(e, key).partition(" ")
+    return Cell(est, ci if sep else None, ("num",))
 
 
 def _first_method(g: dict) -> str:
