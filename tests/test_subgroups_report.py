@@ -1,11 +1,13 @@
 """Classes within subgroups in the outputs: the report's section "Subgroups" (heat map, forest
 plot, levels, largest gaps, findings), ``subgroups.csv``, ``subgroup_disparities.csv``,
-``subgroup_gaps.csv``, the Markdown section and the LaTeX tables; none of them without groups.
+``subgroup_gaps.csv``, ``subgroup_averages.csv``, the Markdown section and the LaTeX tables; none
+of them without groups.
 
 The numbers are tested with the analysis (tests/test_subgroups.py); here every output must show
 exactly the result's numbers, and never a suppressed one: the data put 3 samples of class "dog"
 in site "west", whose recall (2 of 3) and its Wilson interval, computed here, must appear in no
-output but results.json, and there only when disclosed."""
+output but results.json, and there only when disclosed. With scores (``scored``), each level's
+averages and each class's ROC AUC join every output, and the small cell counts in none of them."""
 
 from __future__ import annotations
 
@@ -458,6 +460,246 @@ def test_cli_audit_with_group_writes_the_subgroup_outputs(case, tmp_path):
     assert "[0.21, 0.94]" not in html
     d = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert [g["name"] for g in d["subgroups"]["groupings"]] == ["site"]
+
+
+# ------------------------------------------------------------------------------------------------
+# the averages within levels and each class's ROC AUC (with scores)
+
+
+def _scores(y, site, seed=7):
+    """Softmax scores, the true class raised (less at west)."""
+    rng = np.random.default_rng(seed)
+    k = len(LABELS)
+    codes = np.searchsorted(LABELS, y)
+    logits = rng.normal(0.0, 1.0, (y.size, k))
+    logits[np.arange(y.size), codes] += np.where(site == "west", 0.8, 2.0)
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def scored_case(case):
+    y, pred, site = case  # the predictions stay those of ``case`` (dog in west: 2 of 3)
+    return y, pred, site, _scores(y, site)
+
+
+def _scored_audit(y, pred, site, scores, **options):
+    p = predictions_from_arrays(y, pred, y_score=scores, labels=list(LABELS), groups={"site": site})
+    options.setdefault("n_resamples", 100)
+    options.setdefault("seed", 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pv.PrevalensWarning)
+        return pv.audit_predictions(p, **options)
+
+
+@pytest.fixture(scope="module")
+def scored(scored_case):
+    return _scored_audit(*scored_case)
+
+
+@pytest.fixture(scope="module")
+def scored_d(scored):
+    return json.loads(scored.to_json())
+
+
+@pytest.fixture(scope="module")
+def scored_outputs(scored):
+    return pv.render(scored, OUTPUTS)
+
+
+@pytest.fixture(scope="module")
+def scored_disclosed_outputs(scored_case):
+    return pv.render(_scored_audit(*scored_case, subgroup_disclose=True), OUTPUTS)
+
+
+def test_results_with_averages_validate_against_the_schema(scored_d):
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(pv.load_schema())
+    assert not [e.message for e in validator.iter_errors(scored_d)]
+    g = _grouping(scored_d)
+    assert any(x["metric"] == "macro.roc_auc" for x in g["disparities"])
+    broken = json.loads(json.dumps(scored_d))
+    level = broken["subgroups"]["groupings"][0]["levels"][0]
+    level["averages"]["bogus"] = level["accuracy"]
+    assert list(validator.iter_errors(broken))
+    level["averages"].pop("bogus")
+    level["averages"]["macro.recall"] = 0.5
+    assert list(validator.iter_errors(broken))
+
+
+def test_the_suppressed_class_counts_in_no_average(scored_case, scored_d):
+    from sklearn.metrics import roc_auc_score
+
+    y, pred, site, scores = scored_case
+    west = next(lv for lv in _grouping(scored_d)["levels"] if lv["level"] == "west")
+    rows = site == "west"
+    recalls = {
+        lab: float(((pred == lab) & (y == lab) & rows).sum() / ((y == lab) & rows).sum())
+        for lab in LABELS
+    }
+    shown = [lab for lab in LABELS if lab != "dog"]
+    avg = west["averages"]
+    assert avg["macro.recall"]["estimate"] == pytest.approx(
+        np.mean([recalls[lab] for lab in shown]), abs=1e-12
+    )
+    assert avg["macro.recall"]["estimate"] != pytest.approx(np.mean(list(recalls.values())))
+    aucs = {lab: roc_auc_score(y[rows] == lab, scores[rows, j]) for j, lab in enumerate(LABELS)}
+    assert avg["macro.roc_auc"]["estimate"] == pytest.approx(
+        np.mean([aucs[lab] for lab in shown]), abs=1e-9
+    )
+    for c in west["cells"]:
+        if c["label"] == "dog":
+            assert c["roc_auc"] is None
+        else:
+            assert c["roc_auc"]["estimate"] == pytest.approx(aucs[c["label"]], abs=1e-9)
+
+
+def test_subgroup_averages_csv_equals_the_json(scored_d, scored_outputs):
+    rows = _rows(scored_outputs["subgroup_averages.csv"])
+    assert list(rows[0]) == list(exports.SUBGROUP_AVERAGE_COLUMNS)
+    g = _grouping(scored_d)
+    expected = [(lv["level"], key) for lv in g["levels"] for key in lv["averages"]]
+    assert sorted((r["level"], r["quantity"]) for r in rows) == sorted(expected)
+    keys = [r["quantity"] for r in rows if r["level"] == g["levels"][0]["level"]]
+    assert keys[:5] == [f"macro.{m}" for m in ("recall", "fpr", "precision", "f1", "roc_auc")]
+    assert "gap.recall" in keys and "stratum.common.recall" in keys
+    levels = {lv["level"]: lv for lv in g["levels"]}
+    for r in rows:
+        assert r["grouping"] == "site" and r["level_n"] == str(levels[r["level"]]["n"])
+        e = levels[r["level"]]["averages"][r["quantity"]]
+        assert _num(r["estimate"]) == e["estimate"]
+        assert _num(r["ci_low"]) == e["ci_low"] and _num(r["ci_high"]) == e["ci_high"]
+        assert _num(r["se"]) == e["se"]
+        assert r["status"] == e["status"] and r["method"] == e["method"]
+        assert r["note"] == (e.get("note") or "")
+
+
+def test_roc_auc_in_subgroups_csv_and_the_new_disparities(scored_d, scored_outputs):
+    g = _grouping(scored_d)
+    rows = [r for r in _rows(scored_outputs["subgroups.csv"]) if r["metric"] == "roc_auc"]
+    assert len(rows) == len(g["levels"]) * len(LABELS)
+    for r in rows:
+        lv = next(x for x in g["levels"] if x["level"] == r["level"])
+        cell = next(c for c in lv["cells"] if c["label"] == r["label"])
+        if (r["level"], r["label"]) == ("west", "dog"):
+            assert r["status"] == "suppressed" and r["estimate"] == ""
+            continue
+        assert _num(r["estimate"]) == cell["roc_auc"]["estimate"]
+        assert _num(r["ci_low"]) == cell["roc_auc"]["ci_low"]
+    drows = _rows(scored_outputs["subgroup_disparities.csv"])
+    metrics = {r["metric"] for r in drows}
+    assert {"macro.recall", "macro.fpr", "macro.precision", "macro.f1", "macro.roc_auc"} <= metrics
+    assert "roc_auc" in metrics
+    assert len(drows) == len(g["disparities"])
+    macro = [r for r in drows if r["metric"] == "macro.recall" and r["against"] == "rest"]
+    assert len(macro) == len(g["levels"]) and all(r["label"] == "" for r in macro)
+    assert all(r["note"].startswith("over the ") for r in macro)
+    assert any(r["significant"] == "true" for r in macro)  # west's macro recall
+
+
+def _small_auc(scored_case) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    y, _, site, scores = scored_case
+    rows = site == "west"
+    return float(roc_auc_score(y[rows] == "dog", scores[rows, list(LABELS).index("dog")]))
+
+
+@pytest.mark.parametrize("disclose", [False, True], ids=["withheld", "disclosed"])
+def test_no_suppressed_value_in_the_averages_and_roc_auc(
+    scored_case, scored_outputs, scored_disclosed_outputs, disclose, tmp_path
+):
+    out = scored_disclosed_outputs if disclose else scored_outputs
+    y, pred, site, _ = scored_case
+    forbidden = _small_cell_strings(y, pred, site) + [repr(_small_auc(scored_case))]
+    g = json.loads(out["results.json"])["subgroups"]["groupings"][0]
+    west = next(lv for lv in g["levels"] if lv["level"] == "west")
+    assert next(c for c in west["cells"] if c["label"] == "dog")["roc_auc"] is None
+    assert not [x for x in g["disparities"] if (x["level"], x["label"]) == ("west", "dog")] or (
+        disclose
+    )
+    html = out["report.html"].decode("utf-8")
+    texts = {
+        "report.html": html,
+        "figures in the report": _svgs(html),
+        "report.pdf": _pdf_text(out["report.pdf"], tmp_path),
+    }
+    texts.update(
+        (name, data.decode("utf-8"))
+        for name, data in out.items()
+        if name.endswith((".csv", ".md", ".tex", ".svg"))
+    )
+    assert "subgroup_averages.csv" in texts
+    for name, text in texts.items():
+        for s in forbidden:
+            assert s not in text, f"{s!r} of the suppressed cell in {name}"
+    assert not [
+        r
+        for r in _rows(out["subgroup_disparities.csv"])
+        if (r["level"], r["label"]) == ("west", "dog")
+    ]
+    # the report's ROC AUC table marks the cell suppressed
+    section = _section(html)
+    table = section[section.index("ROC AUC of each class") :]
+    row = table[table.index("<td>dog</td>") :]
+    row = row[: row.index("</tr>")]
+    assert row.count(">suppressed<") == 1
+
+
+def test_disclosure_changes_no_export_with_scores(scored_outputs, scored_disclosed_outputs):
+    for name in ("subgroups.csv", "subgroup_disparities.csv", "subgroup_averages.csv"):
+        assert scored_outputs[name] == scored_disclosed_outputs[name], name
+
+
+def test_the_report_shows_the_averages_tables(scored_d, scored_outputs, tmp_path):
+    html = scored_outputs["report.html"].decode("utf-8")
+    section = _section(html)
+    g = _grouping(scored_d)
+    for caption in (
+        "Averages within the levels of site",
+        "Macro averages minus the rest of the rows, within site",
+        "Gap and strata within the levels of site",
+        "ROC AUC of each class within the levels of site",
+    ):
+        assert f"<caption>{caption}</caption>" in section
+    for lv in g["levels"]:
+        for key in ("macro.recall", "macro.f1", "macro.roc_auc", "gap.recall"):
+            text = exports.fmt_subgroup_average(lv["averages"][key], key)
+            est, _, ci = text.partition(" ")
+            assert f'{est} <span class="ci">{ci}</span>' in section, (lv["level"], key)
+    claimed = [
+        x
+        for x in exports.subgroup_disparities(g)
+        if x["metric"].startswith("macro.")
+        and x["against"] == "rest"
+        and exports.subgroup_claimed(x)
+    ]
+    assert claimed
+    for x in claimed:
+        est = fmt_estimate(x["difference"], bounds=(0.0,)).partition(" ")[0]
+        assert f"{est}*" in section
+    pdf = _pdf_text(scored_outputs["report.pdf"], tmp_path)
+    assert "Averages within the levels of site" in pdf
+    assert "Macro averages minus the rest of the rows" in pdf
+    assert "ROC AUC of each class within the levels of site" in pdf
+    west = next(lv for lv in g["levels"] if lv["level"] == "west")
+    assert fmt_estimate(west["averages"]["macro.recall"]) in pdf
+
+
+def test_markdown_and_latex_show_the_averages(scored_d, scored_outputs):
+    g = _grouping(scored_d)
+    md = scored_outputs["summary.md"].decode("utf-8")
+    part = md[md.index("## Subgroups") : md.index("## Findings")]
+    assert "| Level | Macro recall | Macro F1 | Macro ROC AUC |" in part
+    for lv in g["levels"]:
+        assert fmt_estimate(lv["averages"]["macro.f1"]) in part
+    assert "Macro averages that differ from the rest of the rows (claimed):" in part
+    tex = scored_outputs["tables.tex"].decode("utf-8")
+    assert r"\label{tab:prevalens-subgroup-averages}" in tex
+    assert r"\label{tab:prevalens-subgroup-strata}" in tex
+    est, _, ci = fmt_estimate(g["levels"][0]["averages"]["macro.roc_auc"]).partition(" ")
+    assert rf"\prevalensstack{{{est}}}{{{ci}}}" in tex
 
 
 if shutil.which("pdftotext") is None:  # pragma: no cover - poppler-utils is a test requirement
