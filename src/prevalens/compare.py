@@ -583,7 +583,9 @@ class _Pair:
 
     # -- Newcombe's paired proportions -------------------------------------------------------
 
-    def _newcombe_row(self, quantity, metric, a, b, c, d, *, name=None) -> Difference:
+    def _newcombe_row(self, quantity, metric, a, b, c, d, *, name=None, p=None) -> Difference:
+        """``p``: the row's p-value when the caller has inverted every class's interval at
+        once (:meth:`_newcombe_pvalues`: the same bisection, element by element)."""
         z = special.ndtri(1 - self.alpha / 2)
         theta, lo, hi = paired_difference_interval(a, b, c, d, z)
 
@@ -591,7 +593,8 @@ class _Pair:
             return paired_difference_interval(a, b, c, d, zz)[1:]
 
         n = a + b + c + d
-        p = float(interval_pvalue(at, theta)) if n else math.nan
+        if p is None:
+            p = float(interval_pvalue(at, theta)) if n else math.nan
         se = math.sqrt(max(((b + c) / n - theta**2) / n, 0.0)) if n else math.nan
         res = {"low": lo, "high": hi, "se": se}
         test = f"{_NEWCOMBE}; p by inverting it"
@@ -639,6 +642,20 @@ class _Pair:
 
     # -- per class ---------------------------------------------------------------------------
 
+    def _newcombe_pvalues(self, metric) -> np.ndarray:
+        """Every class's Newcombe p-value of ``metric`` (recall or specificity) in one
+        vectorised bisection (one per class cost K bisections of 64 steps: 15 s at K = 500)."""
+        a, b, c, d = (np.asarray(t) for t in self._paired[metric])
+        n = a + b + c + d
+        with np.errstate(invalid="ignore", divide="ignore"):
+            theta = paired_difference_interval(a, b, c, d, 1.0)[0]
+
+            def at(zz):
+                return paired_difference_interval(a, b, c, d, zz)[1:]
+
+            p = interval_pvalue(at, theta)
+        return np.where(n > 0, p, np.nan)
+
     def _per_class(self) -> list[dict]:
         ms = CLASS_METRICS
         # recall and specificity are Newcombe's unless rows are clustered: only the others are
@@ -646,6 +663,9 @@ class _Pair:
         boot = tuple(m for m in ms if not self._analytic(m, average=False))
         theta, res, p = self._diffs([lambda s, m=m: s[f"per_class.{m}"] for m in boot])  # (K, m)
         n = self.pa.n_samples
+        pvals = {
+            m: self._newcombe_pvalues(m) for m in _PAIRED_PROPORTIONS if m in ms and m not in boot
+        }
         out: list[dict] = [{} for _ in range(self.k)]
         for j in range(self.k):
             for m in ms:
@@ -657,7 +677,9 @@ class _Pair:
                         q, m, theta[j, i], _part(res, (j, i)), p[j, i], self._method(), name=name
                     )
                 elif (self.support[j] > 0) if m == "recall" else (self.support[j] < n):
-                    row = self._newcombe_row(q, m, *self._paired_table(m, j), name=name)
+                    row = self._newcombe_row(
+                        q, m, *self._paired_table(m, j), name=name, p=float(pvals[m][j])
+                    )
                 else:  # no true samples (recall) or no negatives (specificity): undefined
                     row = self._row(q, m, math.nan, {}, math.nan, _NEWCOMBE, name=name)
                 out[j][m] = row
