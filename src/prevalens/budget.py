@@ -115,6 +115,21 @@ def physical_memory() -> int | None:
     return None
 
 
+#: The share of physical memory a comparison of models may use when ``max_memory`` is not given:
+#: it does not chunk its paired replicates and jackknife, so the budget is a ceiling it refuses
+#: to exceed (with the reason) rather than be killed by the kernel without a word.
+COMPARE_SHARE = 0.75
+
+
+def compare_max_memory() -> int:
+    """The comparison's default ceiling: three quarters of the physical memory (4 GB when it
+    cannot be read)."""
+    total = physical_memory()
+    if total is None:
+        return FALLBACK_BYTES
+    return max(MIN_MAX_MEMORY, int(total * COMPARE_SHARE))
+
+
 def default_max_memory() -> int:
     """A quarter of the physical memory (4 GB when it cannot be read)."""
     total = physical_memory()

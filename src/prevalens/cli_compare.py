@@ -74,7 +74,7 @@ _INPUT = ("labels", "y_true", "y_pred", "score_prefix", "cluster")
 _SKIP_GROUPS = ("output", "document", "comparison", "resources", "subgroups")
 #: Options of the skipped groups that a comparison takes too (--group: to refuse it in words,
 #: subgroups are not compared yet).
-_ALSO = ("deployment_prevalence", "group", "group_missing")
+_ALSO = ("deployment_prevalence", "group", "group_missing", "max_memory")
 
 
 class CompareUsageError(PrevalensError):

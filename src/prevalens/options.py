@@ -539,7 +539,8 @@ class AuditConfig:
     max_memory: int | None = _opt(
         None,
         "memory budget of the interval stage, e.g. 4GB or 500MB (default: a quarter of the "
-        "physical memory); never changes a number, not recorded in run.config",
+        "physical memory; compare: refused above it, default three quarters); never changes a "
+        "number, not recorded in run.config",
         "size",
         "resources",
         recorded=False,

@@ -2150,10 +2150,13 @@ class PairedBootstrap:
         chunk: int = 256,
         cells: JointCells | None = None,
         row_weights=None,
+        jackknife: bool = True,
     ) -> PairedBootstrap:
         """``cells``: the joint cells of these rows when the caller has them already;
         ``row_weights`` (m, K), stratified scheme only: also accumulate each model's weighted
-        column sums from the same draws (:attr:`weighted`)."""
+        column sums from the same draws (:attr:`weighted`); ``jackknife=False``: no jackknife
+        (BCa's acceleration is its only use without clusters: the percentile and basic
+        intervals do not need it, and it is the comparison's largest memory at many classes)."""
         if cells is None:
             cells = JointCells.of(y_true, pred_a, pred_b, k)
 
@@ -2192,9 +2195,15 @@ class PairedBootstrap:
         # table and of (t, b) from B's: each model's statistics of the J joint members are those
         # of its own (far fewer) distinct leave-one-out members, gathered on demand, so the
         # metrics are computed on (J_A, K) tables rather than (J, K).
-        jack = tuple(
-            _GatheredStats(stats(jackknife_tables(cells.marginal(w))[0]), cells.marginal_cell(w))
-            for w in "ab"
+        jack = (
+            tuple(
+                _GatheredStats(
+                    stats(jackknife_tables(cells.marginal(w))[0]), cells.marginal_cell(w)
+                )
+                for w in "ab"
+            )
+            if jackknife
+            else None
         )
         strata = cells.truth if scheme == "stratified" else None
         return cls(
