@@ -105,11 +105,28 @@ def _per_class(t: _T) -> dict[str, np.ndarray]:
 
 def _macro(values, mask):
     """Mean over the classes of ``mask`` of the defined values (NaN when none)."""
-    v = values[..., mask]
-    defined = ~np.isnan(v)
-    count = defined.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, np.where(defined, v, 0.0).sum(-1) / count, np.nan)
+    return _means(values, [mask])[0]
+
+
+def _means(values, masks, weights=None) -> list:
+    """For each mask: the mean (or the ``weights``-weighted mean) over its classes of the
+    defined values of ``values`` (..., K), NaN when none; sums of products over the classes
+    (einsum: no copy of the masked columns, no BLAS, the same order on every machine)."""
+    defined = ~np.isnan(values)
+    v0 = np.where(defined, values, 0.0)
+    d = defined.astype(np.float64)
+    if weights is not None:
+        w = np.broadcast_to(np.asarray(weights, np.float64), values.shape)
+        v0 = v0 * w
+        d = d * w
+    out = []
+    for mask in masks:
+        mf = np.asarray(mask, dtype=np.float64)
+        num = np.einsum("...k,k->...", v0, mf)
+        cnt = np.einsum("...k,k->...", d, mf)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.where(cnt > 0, num / np.where(cnt > 0, cnt, 1.0), np.nan))
+    return out
 
 
 @dataclass(frozen=True)
@@ -133,33 +150,47 @@ def _tables(t: _T) -> Tables:
     return Tables(t.tp, fp, fn, np.asarray(t.n, np.float64)[..., None] - t.tp - fp - fn)
 
 
-def _weighted(values, weights, mask):
-    v = values[..., mask]
-    w = np.broadcast_to(weights, values.shape)[..., mask]
-    w = np.where(np.isnan(v), 0.0, w)
-    total = w.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (np.where(np.isnan(v), 0.0, v) * w).sum(-1) / total, np.nan)
-
-
 def _statistics(t: _T, m: _Masks) -> dict[str, np.ndarray]:
-    pc = _per_class(t)
-    out = {f"macro.{name}": _macro(pc[name], m.of(name)) for name in LABEL_AVERAGES}
-    # weighted by the level's true samples, over the same classes; kappa and MCC over them all
-    out["weighted.f1"] = _weighted(pc["f1"], t.sup, m.shown)
-    tables = _tables(t)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["overall.cohen_kappa"] = np.asarray(M.cohen_kappa(tables), np.float64)
-        out["overall.mcc"] = np.asarray(M.mcc(tables), np.float64)
+    # the per-class values and kappa and MCC do not depend on the masks: once per tables (a
+    # level's tables serve its own averages, the reference comparison and the largest gaps)
+    cache = t.__dict__.setdefault("_cache", {})
+    if "pc" not in cache:
+        cache["pc"] = _per_class(t)
+        tables = _tables(t)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cache["overall.cohen_kappa"] = np.asarray(M.cohen_kappa(tables), np.float64)
+            cache["overall.mcc"] = np.asarray(M.mcc(tables), np.float64)
+    pc = cache["pc"]
+    out = {f"macro.{name}": _macro(pc[name], m.of(name)) for name in ("fpr", "precision")}
+    # recall and F1: the macro, each stratum's macro (over the shown classes); F1 also weighted
+    # by the level's true samples, over the same classes
+    strata = [m.shown & s_mask for _, s_mask in m.strata]
     for name in STRATA_AVERAGES:
-        out[f"gap.{name}"] = out[f"macro.{name}"] - pc["accuracy"]
+        macro, *by_stratum = _means(pc[name], [m.shown] + strata)
+        out[f"macro.{name}"] = macro
+        out[f"gap.{name}"] = macro - pc["accuracy"]
         by = {}
-        for s_name, s_mask in m.strata:
-            by[s_name] = _macro(pc[name], m.shown & s_mask)
-            out[f"stratum.{s_name}.{name}"] = by[s_name]
+        for (s_name, _), value in zip(m.strata, by_stratum):
+            by[s_name] = value
+            out[f"stratum.{s_name}.{name}"] = value
         if m.rarest is not None and m.most_common is not None and m.rarest != m.most_common:
             out[f"extremes.{name}"] = by[m.strata[m.rarest][0]] - by[m.strata[m.most_common][0]]
-    return out
+    out["weighted.f1"] = _means(pc["f1"], [m.shown], weights=t.sup)[0]
+    # kappa and MCC over every class
+    out["overall.cohen_kappa"] = cache["overall.cohen_kappa"]
+    out["overall.mcc"] = cache["overall.mcc"]
+    return {key: out[key] for key in _KEY_ORDER(m) if key in out}
+
+
+def _KEY_ORDER(m: _Masks) -> list:
+    """The averages in the order they are written."""
+    keys = [f"macro.{name}" for name in LABEL_AVERAGES] + ["weighted.f1"]
+    keys += ["overall.cohen_kappa", "overall.mcc"]
+    for name in STRATA_AVERAGES:
+        keys.append(f"gap.{name}")
+        keys += [f"stratum.{s_name}.{name}" for s_name, _ in m.strata]
+        keys.append(f"extremes.{name}")
+    return keys
 
 
 #: Which averages take part in the disparities (the strata and gaps are shown per level only).
@@ -320,13 +351,19 @@ def level_averages(
             cl_tp.astype(float), cl_pred.astype(float), cl_sup.astype(float), cl_n.astype(float)
         )
 
-    def side_level(li, m: _Masks) -> _Side:
+    jack_cache: dict = {}
+
+    def side_level(li, m: _Masks, with_jack: bool = True) -> _Side:
         point = _statistics(points[li], m)
         if point_only:
             return _Side(point, None, {}, np.zeros(0), None)
         if cluster is None:
             rp = _statistics(reps[li], m)
-            jt, jw, js = jack_of(cms[li])
+            if not with_jack:
+                return _Side(point, rp, {}, np.zeros(0), None)
+            if li not in jack_cache:
+                jack_cache[li] = jack_of(cms[li])
+            jt, jw, js = jack_cache[li]
             return _Side(point, rp, _statistics(jt, m), jw, js)
         mem = _T(
             points[li].tp - members.tp[:, li],
@@ -523,7 +560,7 @@ def _macro_gaps(
     if idx.size < 2:
         return []
     common = masks(cell_ok[idx].all(0), (cell_ok[idx] & pred_ok[idx]).all(0))
-    sides = {li: side_level(li, common) for li in idx}
+    sides = {li: side_level(li, common, with_jack=cluster is not None) for li in idx}
     pairs = idx.size * (idx.size - 1) // 2
     zb = float(special.ndtri(1 - alpha / (2 * pairs)))
     out = []

@@ -420,15 +420,31 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
                         # the shown p with the shown (Wilson) interval, the claim's with the
                         # exact limits its adjusted interval uses
 
-                        def at_all(zz, a=a, b=b, exact=False):
-                            lo_, hi_ = _mover_d(a, b, zz, exact)
-                            return lo_.reshape(-1), hi_.reshape(-1)
+                        # (only for the rows that get a p-value: shown, with an interval;
+                        # the claims' exact p only where the claim can be made: the bisection
+                        # is element by element, so the subset changes no number)
+                        num_d = c.parts(metric)[1]
+                        rest_den = total.parts(metric)[1].reshape(-1) - np.atleast_1d(num_d[li])
+                        rows_p = np.flatnonzero(show & np.isfinite(d) & np.isfinite(dlo))
+                        rows_c = rows_p[
+                            (np.atleast_1d(elig[li])[rows_p]) & (rest_den[rows_p] >= min_support)
+                        ]
+                        pvals = np.full(d.shape, np.nan)
+                        claim_p = np.full(d.shape, np.nan)
+                        for rows_, out_, exact_ in (
+                            (rows_p, pvals, False),
+                            (rows_c, claim_p, True),
+                        ):
+                            if rows_.size == 0:
+                                continue
+                            a_s = _Side(a.num.reshape(-1)[rows_], a.den.reshape(-1)[rows_])
+                            b_s = _Side(b.num.reshape(-1)[rows_], b.den.reshape(-1)[rows_])
 
-                        pvals = np.asarray(interval_pvalue(at_all, d), dtype=np.float64)
-                        claim_p = np.asarray(
-                            interval_pvalue(lambda zz, f=at_all: f(zz, exact=True), d),
-                            dtype=np.float64,
-                        )
+                            def at_sub(zz, a=a_s, b=b_s, exact=exact_):
+                                lo_, hi_ = _mover_d(a, b, zz, exact)
+                                return lo_.reshape(-1), hi_.reshape(-1)
+
+                            out_[rows_] = interval_pvalue(at_sub, d[rows_])
                     else:  # the cluster-robust limits come one level at a time: normal theory
                         with np.errstate(invalid="ignore", divide="ignore"):
                             se = (dhi - dlo) / (2 * z)
