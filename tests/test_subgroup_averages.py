@@ -305,3 +305,35 @@ def test_largest_macro_gap_over_the_classes_every_level_shows(case):
     assert gap.gap.estimate == pytest.approx(mf.difference(method="between_groups"), abs=1e-12)
     assert (gap.highest, gap.lowest) == (mf.by_group.idxmax(), mf.by_group.idxmin())
     assert 0 < gap.gap.ci_low < gap.gap.estimate < gap.gap.ci_high
+
+
+def test_the_cli_summary_has_a_line_on_the_subgroups(tmp_path, capsys):
+    """Audited within groups, the console summary names the most severe subgroup finding, even
+    when three other findings come first."""
+    import pandas as pd
+
+    from prevalens.cli import main
+
+    y, pred, site, _ = data(seed=6, n=3000, scores=False)
+    pd.DataFrame({"y_true": y, "y_pred": pred, "site": site}).to_csv(
+        tmp_path / "p.csv", index=False
+    )
+    code = main(
+        [
+            "audit",
+            str(tmp_path / "p.csv"),
+            "--group",
+            "site",
+            "--n-resamples",
+            "200",
+            "--seed",
+            "2",
+            "--format",
+            "json",
+            "--out-dir",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("finding (")]
+    assert any(x.startswith("finding (high): site = east differs from the rest") for x in lines)

@@ -419,6 +419,15 @@ def _summary(d: dict, written) -> None:
     shown = [f for f in d.get("findings", []) if f["severity"] in ("high", "medium")][:3]
     if not shown:
         shown = list(d.get("findings", []))[:1]
+    if d.get("subgroups"):
+        # audited within groups: one line on them too (the most severe), whatever comes first
+        sub = [
+            f
+            for f in d.get("findings", [])
+            if f["kind"] in ("subgroup_disparity", "no_subgroup_disparity") and f not in shown
+        ]
+        sub.sort(key=lambda f: {"high": 0, "medium": 1}.get(f["severity"], 2))
+        shown += sub[:1]
     for f in shown:
         out.write(f"finding ({f['severity']}): {f['text']}\n")
     gates = d.get("gates")
