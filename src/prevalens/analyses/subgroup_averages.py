@@ -261,7 +261,6 @@ def level_averages(
         return None
     n_levels = len(levels)
     alpha = 1 - config.confidence_level
-    z = float(special.ndtri(1 - alpha / 2))
     y_true = np.asarray(pred.y_true, dtype=np.int64)
     y_pred = np.asarray(pred.y_pred, dtype=np.int64)
     codes = np.asarray(codes, dtype=np.int64)
@@ -528,24 +527,15 @@ def level_averages(
         )
     )
 
-    auc = {}
+    auc: dict = {}
     if pred.y_score is not None:
-        auc = _auc_part(
-            pred,
-            codes,
-            levels,
-            level_ok,
-            cell_ok,
-            ref,
-            z,
-            alpha,
-            config,
-            group_name,
-            per_level,
-            disparities,
-            claims_out,
-            find,
+        auc, macro_auc, auc_rows, auc_claims = _auc_part(
+            pred, codes, levels, (level_ok, cell_ok, ref), config, group_name
         )
+        for li, e in macro_auc.items():
+            per_level[li]["macro.roc_auc"] = e
+        disparities += auc_rows
+        claims_out += auc_claims
     return LevelAverages(per_level, disparities, auc, notes, method, gaps)
 
 
@@ -699,27 +689,21 @@ def _difference(a: _Side, b: _Side, key, clustered, df, config, interval):
     return d, r, p
 
 
-def _auc_part(
-    pred,
-    codes,
-    levels,
-    level_ok,
-    cell_ok,
-    ref,
-    z,
-    alpha,
-    config,
-    group_name,
-    per_level,
-    disparities,
-    claims_out,
-    find,
-) -> dict:
+def _auc_part(pred, codes, levels, shown_ref, config, group_name) -> tuple:
     """Each class's ROC AUC per shown level and the level's macro AUC (over its shown classes),
     with DeLong-logit intervals; differences and ratios against the rest and the reference by
     MOVER from the two sides' intervals. One ranking pass per side (a level, its rest), which
     gives the covariance of every macro it takes part in (its own, against the rest, robust,
-    against the reference)."""
+    against the reference). ``shown_ref``: (level_ok, cell_ok, the reference level).
+
+    Returns ``(auc, macro, rows, claims)``: each shown level's per-class Estimates (None where
+    not shown), its macro AUC Estimate, the Disparity rows and the claims."""
+    level_ok, cell_ok, ref = shown_ref
+    alpha = 1 - config.confidence_level
+    find = set(getattr(config, "findings_metrics", ()))
+    per_level: dict = {}
+    disparities: list = []
+    claims_out: list = []
     k = pred.n_classes
     n_levels = len(levels)
     y_true = np.asarray(pred.y_true, dtype=np.int64)
@@ -793,7 +777,7 @@ def _auc_part(
         out[li] = ests
         macro, mvar = macros[0]
         mlo, mhi = limits(macro, mvar, df) if math.isfinite(macro) else (math.nan, math.nan)
-        per_level[li]["macro.roc_auc"] = _est(
+        per_level[li] = _est(
             macro,
             mlo,
             mhi,
@@ -879,4 +863,4 @@ def _auc_part(
                         claim=claim_key,
                     )
                 )
-    return out
+    return out, per_level, disparities, claims_out
