@@ -298,6 +298,16 @@ def clustered_truth(r: float) -> float:
 
 #: the clustered checks: (name, level); the class is the rare one
 CLUSTERED_CHECKS = (("A recall", 0), ("C recall", 2), ("D recall", 3))
+#: the clustered disparities of the rare class's recall, on the same analyses: (name, level,
+#: against, "difference" or "ratio"); null design, so the truth is 0 (difference) or 1 (ratio):
+#: every level's rows have the same expected recall
+CLUSTERED_DISPARITIES = (
+    ("A - rest recall", 0, "rest", "difference"),
+    ("A / rest recall", 0, "rest", "ratio"),
+    ("C - rest recall", 2, "rest", "difference"),
+    ("A - D recall", 0, "D", "difference"),
+    ("A - rest accuracy", 0, "rest", "difference"),
+)
 
 
 def clustered_coverage(n_datasets: int, *, seed: int) -> dict:
@@ -308,7 +318,8 @@ def clustered_coverage(n_datasets: int, *, seed: int) -> dict:
     prev, q = null_design()
     truth = {name: clustered_truth(q[level, RARE, RARE]) for name, level in CLUSTERED_CHECKS}
     rng = np.random.default_rng(seed)
-    hits = {f"{how} {name}": 0 for how in ("cluster-robust", "Wilson") for name in truth}
+    names = list(truth) + [c[0] for c in CLUSTERED_DISPARITIES]
+    hits = {f"{how} {name}": 0 for how in ("cluster-robust", "Wilson") for name in names}
     missing = 0
     for _ in range(n_datasets):
         y, pred, site, patient = clustered_dataset(rng, prev, q)
@@ -320,6 +331,15 @@ def clustered_coverage(n_datasets: int, *, seed: int) -> dict:
                 hits[f"{how} {name}"] += covered((e.ci_low, e.ci_high), truth[name])
                 if how == "cluster-robust" and level == 0:
                     missing += not math.isfinite(e.ci_low)
+            disp = {(d.level, d.against, d.metric, d.label): d for d in g.disparities}
+            for name, level, against, kind in CLUSTERED_DISPARITIES:
+                metric = "accuracy" if name.endswith("accuracy") else "recall"
+                d = disp.get(
+                    (LEVELS[level], against, metric, None if metric == "accuracy" else RARE)
+                )
+                e = None if d is None else getattr(d, kind)
+                lohi = (math.nan, math.nan) if e is None else (e.ci_low, e.ci_high)
+                hits[f"{how} {name}"] += covered(lohi, 0.0 if kind == "difference" else 1.0)
     out = {f"coverage {k}": h / n_datasets for k, h in hits.items()}
     out["no interval cluster-robust A recall"] = missing / n_datasets
     return out
