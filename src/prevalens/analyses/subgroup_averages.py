@@ -374,7 +374,7 @@ def level_averages(
         held = (members.n[:, li] > 0).astype(np.float64)
         return _Side(point, None, _statistics(mem, m), held, None)
 
-    def side_rest(li, m: _Masks) -> _Side:
+    def side_rest(li, m: _Masks, with_jack: bool = True) -> _Side:
         rest = total - points[li]
         point = _statistics(rest, m)
         if point_only:
@@ -382,6 +382,8 @@ def level_averages(
         if cluster is None:
             assert rep_total is not None
             rp = _statistics(rep_total - reps[li], m)
+            if not with_jack:
+                return _Side(point, rp, {}, np.zeros(0), None)
             jt, jw, js = jack_of(total_cm - cms[li])
             return _Side(point, rp, _statistics(jt, m), jw, js)
         other = _T(
@@ -461,11 +463,19 @@ def level_averages(
                 b = side_level(ref, m)
                 df = min(design_df(li), design_df(ref))
             robust_m = None
+            rob = None
             if against == "rest":
                 sup_l = points[li].sup
                 sup_r = (total - points[li]).sup
                 big = (sup_l >= min_support) & (sup_r >= min_support)
                 robust_m = masks(m.shown & big, m.precision & big)
+                if not point_only and find:
+                    # the same difference over the classes with min_support samples on both
+                    # sides, with its own standard error (from the same replicates, or members)
+                    rob = (
+                        side_level(li, robust_m, with_jack=cluster is not None),
+                        side_rest(li, robust_m, with_jack=cluster is not None),
+                    )
             for key in DISPARITY_KEYS:
                 metric = key.split(".", 1)[1]
                 n_cls = int(m.of(metric).sum())
@@ -485,15 +495,24 @@ def level_averages(
                     and math.isfinite(d.estimate)
                     and math.isfinite(d.ci_low)
                 ):
-                    assert robust_m is not None
-                    ra = _statistics(points[li], robust_m)[key]
-                    rb = _statistics(total - points[li], robust_m)[key]
+                    assert robust_m is not None and rob is not None
+                    robust = None
+                    if robust_m.of(metric).any():
+                        ra, rb = rob
+                        r_est = float(ra.point[key] - rb.point[key])
+                        if cluster is None:
+                            assert ra.reps is not None and rb.reps is not None
+                            r_se = float(np.nanstd(ra.reps[key] - rb.reps[key], ddof=1))
+                        else:
+                            held = (ra.weights > 0) | (rb.weights > 0)
+                            r_se = _jackknife_se(ra.jack[key][held] - rb.jack[key][held])
+                        robust = (r_est, r_se)
                     claim = Claim(
                         key=("subgroup", group_name, levels[li], key, None),
                         estimate=d.estimate,
                         se=d.se,
-                        eligible=bool(robust_m.of(metric).any()),
-                        robust=(float(ra - rb), d.se) if robust_m.of(metric).any() else None,
+                        eligible=robust is not None,
+                        robust=robust,
                         df=None if cluster is None else df,
                         marginal=(d.ci_low, d.ci_high, p),
                         method=(
