@@ -72,6 +72,11 @@ CHECKS = (
     ("A / rest macro.f1", "f1", "ratio", 0, "rest"),
     ("C - rest macro.f1", "f1", "difference", 2, "rest"),
     ("A - D macro.f1", "f1", "difference", 0, "reference"),
+    ("A / D macro.f1", "f1", "ratio", 0, "reference"),
+    ("A macro.precision", "precision", "level", 0, None),
+    ("A - rest macro.precision", "precision", "difference", 0, "rest"),
+    ("A macro.fpr", "fpr", "level", 0, None),
+    ("A - rest macro.fpr", "fpr", "difference", 0, "rest"),
 )
 
 
@@ -81,10 +86,17 @@ def expected_matrices(prev, q) -> np.ndarray:
 
 
 def macro_of(cm) -> dict:
-    """The macro recall and macro F1 of a (K, K) confusion matrix (expected counts)."""
+    """The macro recall, F1, precision and false-positive rate of a (K, K) confusion matrix
+    (expected counts)."""
     tp = np.diagonal(cm)
     true, predicted = cm.sum(1), cm.sum(0)
-    return {"recall": float(np.mean(tp / true)), "f1": float(np.mean(2 * tp / (true + predicted)))}
+    n = cm.sum()
+    return {
+        "recall": float(np.mean(tp / true)),
+        "f1": float(np.mean(2 * tp / (true + predicted))),
+        "precision": float(np.mean(tp / predicted)),
+        "fpr": float(np.mean((predicted - tp) / (n - true))),
+    }
 
 
 def true_values(prev, q) -> dict:
