@@ -48,7 +48,7 @@ from ..results import Disparity, Estimate, MaxGap
 from ..uncertainty import ClusterDesign, _draw_tables, jackknife_counts, jackknife_tables
 from .family import Claim
 
-__all__ = ["LABEL_AVERAGES", "LevelAverages", "level_averages", "MAX_CLASSES"]
+__all__ = ["LABEL_AVERAGES", "LevelAverages", "level_averages", "max_gap", "MAX_CLASSES"]
 
 #: The label metrics averaged within a level.
 LABEL_AVERAGES = ("recall", "fpr", "precision", "f1")
@@ -218,7 +218,6 @@ class LevelAverages:
     per_level: dict  # level index -> {key: Estimate}
     disparities: list
     auc: dict  # level index -> list of Estimate (K) or None
-    notes: list
     method: str
     max_gaps: list
 
@@ -282,7 +281,6 @@ def level_averages(
     points = [_T.of_cm(cms[li]) for li in range(n_levels)]
     total = _T.of_cm(total_cm)
 
-    notes: list[str] = []
     point_only = cluster is None and B <= 0
     reps: list[_T | None]
     if point_only:
@@ -311,12 +309,12 @@ def level_averages(
             )
             for d in drawn
         ]
-        drawn_reps = [r for r in reps if r is not None]
+        # every level drawn on its own: the total's replicate is their sum
         rep_total = _T(
-            np.sum([r.tp for r in drawn_reps], axis=0),
-            np.sum([r.pred for r in drawn_reps], axis=0),
-            np.sum([r.sup for r in drawn_reps], axis=0),
-            np.sum([r.n for r in drawn_reps], axis=0),
+            np.asarray(np.sum([d.tp for d in drawn], axis=0, dtype=np.float64)),
+            np.asarray(np.sum([d.pred for d in drawn], axis=0, dtype=np.float64)),
+            np.broadcast_to(total.sup, (B, k)),
+            np.full(B, float(total.n)),
         )
         method = (
             f"{interval}(bootstrap stratified by level and class, B={B}; exact jackknife over "
@@ -555,7 +553,7 @@ def level_averages(
             per_level[li]["macro.roc_auc"] = e
         disparities += auc_rows
         claims_out += auc_claims
-    return LevelAverages(per_level, disparities, auc, notes, method, gaps)
+    return LevelAverages(per_level, disparities, auc, method, gaps)
 
 
 def _macro_gaps(
@@ -587,34 +585,43 @@ def _macro_gaps(
         if ok.sum() < 2:
             continue
         p, se, ids = p[ok], se[ok], idx[ok]
-        hi_i, lo_i = int(np.argmax(p)), int(np.argmin(p))
-        gap = float(p[hi_i] - p[lo_i])
         half = zb * np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)
         diff = p[:, None] - p[None, :]
-        off = ~np.eye(p.size, dtype=bool)
-        g_lo = max(float(np.max(np.where(off, diff - half, -np.inf))), 0.0)
-        g_hi = float(np.max(np.where(off, diff + half, -np.inf)))
         out.append(
-            MaxGap(
-                metric=key,
-                label=None,
-                gap=Estimate(
-                    gap,
-                    min(g_lo, gap),
-                    max(g_hi, gap),
-                    method=(
-                        f"range across {p.size} levels over the {n_cls} classes shown in every "
-                        "one; simultaneous interval from every pairwise difference (normal, the "
-                        f"levels' {'bootstrap' if cluster is None else 'jackknife'} standard "
-                        f"errors) at the Bonferroni level (alpha / {p.size * (p.size - 1) // 2})"
-                    ),
-                ),
-                highest=levels[ids[hi_i]],
-                lowest=levels[ids[lo_i]],
-                n_levels=int(p.size),
+            max_gap(
+                key,
+                None,
+                p,
+                diff - half,
+                diff + half,
+                [levels[i] for i in ids],
+                f"range across {p.size} levels over the {n_cls} classes shown in every one; "
+                "simultaneous interval from every pairwise difference (normal, the levels' "
+                f"{'bootstrap' if cluster is None else 'jackknife'} standard errors) at the "
+                f"Bonferroni level (alpha / {p.size * (p.size - 1) // 2})",
             )
         )
     return out
+
+
+def max_gap(metric, label, p, low_pair, high_pair, names, method) -> MaxGap:
+    """The range of ``p`` across levels ``names`` (highest minus lowest), with the simultaneous
+    interval of every ordered pair's limits ``low_pair``/``high_pair`` (L, L) of p_a - p_b: when
+    all hold, the range lies between the largest lower limit (floored at 0) and the largest
+    upper limit."""
+    hi_i, lo_i = int(np.argmax(p)), int(np.argmin(p))
+    gap = float(p[hi_i] - p[lo_i])
+    off = ~np.eye(len(p), dtype=bool)
+    g_lo = max(float(np.nanmax(np.where(off, low_pair, -np.inf))), 0.0)
+    g_hi = float(np.nanmax(np.where(off, high_pair, -np.inf)))
+    return MaxGap(
+        metric=metric,
+        label=label,
+        gap=Estimate(gap, min(g_lo, gap), max(g_hi, gap), method=method),
+        highest=names[hi_i],
+        lowest=names[lo_i],
+        n_levels=len(p),
+    )
 
 
 def _jackknife_se(values) -> float:
@@ -644,6 +651,10 @@ def _difference(a: _Side, b: _Side, key, clustered, df, config, interval):
     )
     if not clustered:
         assert a.reps is not None and b.reps is not None
+        assert a.strata is not None and b.strata is not None
+        # the jackknife over both sides' rows: each side's members, each side's classes
+        weights = np.concatenate([a.weights, b.weights])
+        strata = np.concatenate([a.strata, b.strata + int(a.strata.max(initial=0)) + 1])
         out = []
         for fn in (np.subtract, np.divide):
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -654,9 +665,6 @@ def _difference(a: _Side, b: _Side, key, clustered, df, config, interval):
                 out.append((Estimate(math.nan, method=d_method, status="undefined"), math.nan))
                 continue
             reps = np.where(np.isfinite(reps), reps, np.nan)
-            weights = np.concatenate([a.weights, b.weights])
-            assert a.strata is not None and b.strata is not None
-            strata = np.concatenate([a.strata, b.strata + int(a.strata.max(initial=0)) + 1])
             res = interval_from_replicates(
                 np.atleast_1d(theta),
                 reps[:, None],

@@ -58,14 +58,13 @@ from ..intervals import (
 from ..results import (
     Disparity,
     Estimate,
-    MaxGap,
     SubgroupCell,
     SubgroupGrouping,
     SubgroupLevel,
     Subgroups,
 )
 from .family import Claim
-from .subgroup_averages import MAX_CLASSES, level_averages
+from .subgroup_averages import MAX_CLASSES, level_averages, max_gap
 
 __all__ = ["analyse_subgroups", "subgroup_findings", "subgroups_adjusted", "METRICS"]
 
@@ -125,6 +124,12 @@ class _Side:
         self.cluster = cluster_num is not None
         self._cn, self._cd = cluster_num, cluster_den
 
+    def take(self, idx) -> _Side:
+        """The side restricted to the cells ``idx`` of its flattened proportions (without a
+        cluster column: the cluster-robust limits come one level at a time)."""
+        assert not self.cluster
+        return _Side(self.num.reshape(-1)[idx], self.den.reshape(-1)[idx])
+
     def limits(self, z, exact: bool = False):
         """(low, high) at quantile ``z`` (broadcast against the proportions): Wilson's, or with
         ``exact`` Clopper-Pearson's (the limits of the claims at their adjusted levels, far in
@@ -158,6 +163,17 @@ def _mover_d(a: _Side, b: _Side, z, exact: bool = False):
     coef = np.array([1.0, -1.0]).reshape((2,) + (1,) * (est.ndim - 1))
     lo, hi, _ = mover_linear(est, low, high, coef, axis=0)
     return lo, hi
+
+
+def _mover_family(a: _Side, b: _Side, exact: bool):
+    """``z -> (low, high)``: the flattened MOVER limits of a.p - b.p at any quantile (the family
+    of nested intervals a p-value inverts and a claim's adjusted interval is taken from)."""
+
+    def at(z):
+        lo, hi = _mover_d(a, b, z, exact)
+        return lo.reshape(-1), hi.reshape(-1)
+
+    return at
 
 
 def _mover_ratio(a: _Side, b: _Side, z):
@@ -414,21 +430,20 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
                     r = a.p.reshape(-1) / b.p.reshape(-1)
                 rlo, rhi = (v.reshape(-1) for v in _mover_ratio(a, b, z))
                 pvals = claim_p = None
+                # a claim is eligible when both sides hold min_support samples of the
+                # denominator
+                den = c.parts(metric)[1]
+                rest_den = total.parts(metric)[1].reshape(-1) - np.atleast_1d(den[li])
+                eligible = np.atleast_1d(elig[li]) & (rest_den >= min_support)
                 if against == "rest" and metric in CLAIMED:
                     if cluster is None:
-                        # every class's p-value in one bisection (inverting its MOVER family):
-                        # the shown p with the shown (Wilson) interval, the claim's with the
-                        # exact limits its adjusted interval uses
-
-                        # (only for the rows that get a p-value: shown, with an interval;
-                        # the claims' exact p only where the claim can be made: the bisection
-                        # is element by element, so the subset changes no number)
-                        num_d = c.parts(metric)[1]
-                        rest_den = total.parts(metric)[1].reshape(-1) - np.atleast_1d(num_d[li])
+                        # the p-values by inverting each row's MOVER family in one bisection:
+                        # the shown p with the shown (Wilson) interval for the rows that show
+                        # one, the claim's with the exact limits its adjusted interval uses where
+                        # a claim can be made (the bisection is element by element: the subsets
+                        # change no number)
                         rows_p = np.flatnonzero(show & np.isfinite(d) & np.isfinite(dlo))
-                        rows_c = rows_p[
-                            (np.atleast_1d(elig[li])[rows_p]) & (rest_den[rows_p] >= min_support)
-                        ]
+                        rows_c = rows_p[eligible[rows_p]]
                         pvals = np.full(d.shape, np.nan)
                         claim_p = np.full(d.shape, np.nan)
                         for rows_, out_, exact_ in (
@@ -437,14 +452,9 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
                         ):
                             if rows_.size == 0:
                                 continue
-                            a_s = _Side(a.num.reshape(-1)[rows_], a.den.reshape(-1)[rows_])
-                            b_s = _Side(b.num.reshape(-1)[rows_], b.den.reshape(-1)[rows_])
 
-                            def at_sub(zz, a=a_s, b=b_s, exact=exact_):
-                                lo_, hi_ = _mover_d(a, b, zz, exact)
-                                return lo_.reshape(-1), hi_.reshape(-1)
-
-                            out_[rows_] = interval_pvalue(at_sub, d[rows_])
+                            at_rows = _mover_family(a.take(rows_), b.take(rows_), exact_)
+                            out_[rows_] = interval_pvalue(at_rows, d[rows_])
                     else:  # the cluster-robust limits come one level at a time: normal theory
                         with np.errstate(invalid="ignore", divide="ignore"):
                             se = (dhi - dlo) / (2 * z)
@@ -464,43 +474,20 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
                         and math.isfinite(diff.estimate)
                         and math.isfinite(diff.ci_low)
                     ):
-                        jj = j
-
-                        # the claim's own cell only (the family calls this at each level)
-                        a1 = b1 = None
-                        if cluster is None:
-                            a1 = _Side(
-                                a.num.reshape(-1)[jj : jj + 1], a.den.reshape(-1)[jj : jj + 1]
-                            )
-                            b1 = _Side(
-                                b.num.reshape(-1)[jj : jj + 1], b.den.reshape(-1)[jj : jj + 1]
-                            )
-
-                        def at(zz, a=a1, b=b1):
-                            lo_, hi_ = _mover_d(a, b, zz, exact=True)
-                            return lo_.reshape(-1)[0], hi_.reshape(-1)[0]
-
                         assert pvals is not None
                         p_value = float(pvals[j])
-                        both = bool(
-                            np.atleast_1d(elig[li])[j]
-                            and (
-                                (
-                                    total.parts(metric)[1].reshape(-1)[j]
-                                    - np.atleast_1d(c.parts(metric)[1][li])[j]
-                                )
-                                >= min_support
-                            )
-                        )
                         claim = Claim(
                             key=("subgroup", g.name, name, metric, label),
                             estimate=diff.estimate,
                             se=diff.se,
-                            eligible=both,
+                            eligible=bool(eligible[j]),
                         )
                         if cluster is None:
                             assert claim_p is not None
-                            claim.interval_at = at
+
+                            # the claim's own cell only (the family calls this at each level)
+                            at_cell = _mover_family(a.take([j]), b.take([j]), True)
+                            claim.interval_at = lambda zz, f=at_cell: tuple(v[0] for v in f(zz))
                             claim.p_value = float(claim_p[j])
                             claim.method = (
                                 "MOVER with the two sides' Clopper-Pearson limits at the adjusted "
@@ -549,7 +536,6 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
             levels = [_with_averages(lv, li, avg, disclose) for li, lv in enumerate(levels)]
             disparities.extend(avg.disparities)
             gaps.extend(avg.max_gaps)
-            notes.extend(avg.notes)
     return SubgroupGrouping(
         name=g.name,
         levels=tuple(levels),
@@ -631,29 +617,18 @@ def _max_gaps(own, ok_of, levels, k, alpha, classes, side) -> list:
             lo, hi = s.limits(zb)
             if per_class:
                 lo, hi = lo[:, j], hi[:, j]
-            hi_i, lo_i = int(np.argmax(p)), int(np.argmin(p))
-            gap = float(p[hi_i] - p[lo_i])
             # pairwise MOVER limits of p_a - p_b at the Bonferroni level, for every ordered pair
             low_pair, high_pair = _pairwise_mover(p, lo, hi)
-            off = ~np.eye(idx.size, dtype=bool)
-            g_lo = max(float(np.nanmax(np.where(off, low_pair, -np.inf))), 0.0)
-            g_hi = float(np.nanmax(np.where(off, high_pair, -np.inf)))
             out.append(
-                MaxGap(
-                    metric=metric,
-                    label=classes[j] if per_class else None,
-                    gap=Estimate(
-                        gap,
-                        min(g_lo, gap),
-                        max(g_hi, gap),
-                        method=(
-                            f"range across {idx.size} levels; simultaneous interval from every "
-                            f"pairwise difference at the Bonferroni level (alpha / {pairs})"
-                        ),
-                    ),
-                    highest=levels[idx[hi_i]],
-                    lowest=levels[idx[lo_i]],
-                    n_levels=int(idx.size),
+                max_gap(
+                    metric,
+                    classes[j] if per_class else None,
+                    p,
+                    low_pair,
+                    high_pair,
+                    [levels[i] for i in idx],
+                    f"range across {idx.size} levels; simultaneous interval from every pairwise "
+                    f"difference at the Bonferroni level (alpha / {pairs})",
                 )
             )
     return out
