@@ -121,21 +121,13 @@ def physical_memory() -> int | None:
 COMPARE_SHARE = 0.75
 
 
-def compare_max_memory() -> int:
-    """The comparison's default ceiling: three quarters of the physical memory (4 GB when it
-    cannot be read)."""
+def default_max_memory(share: float = DEFAULT_SHARE) -> int:
+    """``share`` of the physical memory (default a quarter; the comparison's ceiling:
+    :data:`COMPARE_SHARE`), 4 GB when it cannot be read."""
     total = physical_memory()
     if total is None:
         return FALLBACK_BYTES
-    return max(MIN_MAX_MEMORY, int(total * COMPARE_SHARE))
-
-
-def default_max_memory() -> int:
-    """A quarter of the physical memory (4 GB when it cannot be read)."""
-    total = physical_memory()
-    if total is None:
-        return FALLBACK_BYTES
-    return max(MIN_MAX_MEMORY, int(total * DEFAULT_SHARE))
+    return max(MIN_MAX_MEMORY, int(total * share))
 
 
 #: float64 (B, K) arrays alive while a statistic is evaluated on a chunk of replicates: the four

@@ -247,21 +247,21 @@ def _check_memory(models: dict, ref, candidates, config: AuditConfig) -> None:
     """Refuse, before any work, a comparison whose paired intervals would not fit the memory
     budget (``max_memory``; default three quarters of the physical memory), naming what needs
     the memory and the ways out."""
-    from .budget import compare_max_memory, format_size
+    from .budget import COMPARE_SHARE, default_max_memory, format_size
 
     if config.n_resamples <= 0:
         return
     base = models[ref]
     k = base.n_classes
-    budget = config.max_memory or compare_max_memory()
+    budget = config.max_memory or default_max_memory(COMPARE_SHARE)
     bca = config.interval == "bca"
     cluster = base.cluster
     n_clusters = None if cluster is None else int(np.unique(np.asarray(cluster)).size)
     worst, worst_j = 0, 0
+    # the joint cell (truth, reference's prediction, candidate's) of every row
+    base_code = (np.asarray(base.y_true, np.int64) * k + np.asarray(base.y_pred, np.int64)) * k
     for cand in candidates:
-        code = (np.asarray(base.y_true, np.int64) * k + np.asarray(base.y_pred, np.int64)) * k
-        code = code + np.asarray(models[cand].y_pred, np.int64)
-        j = int(np.unique(code).size)
+        j = int(np.unique(base_code + np.asarray(models[cand].y_pred, np.int64)).size)
         need = pair_memory(k, j, config.n_resamples, bca=bca, clusters=n_clusters)
         if need > worst:
             worst, worst_j = need, j
