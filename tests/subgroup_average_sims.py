@@ -163,6 +163,19 @@ def estimates(g) -> dict:
     return out
 
 
+def _tally(found: dict, truth: dict, hits: dict, errors: dict) -> float:
+    """Count each estimate's coverage into ``hits`` and its error into ``errors``; return the
+    dataset's share of covered checks (its pooled coverage)."""
+    share = 0.0
+    for name, e in found.items():
+        hit = covered(e, truth[name])
+        hits[name] += hit
+        share += hit / len(truth)
+        if e is not None:
+            errors[name].append(e.estimate - truth[name])
+    return share
+
+
 def covered(e, truth) -> bool:
     """Whether ``e``'s interval holds ``truth`` (a missing or undefined interval is a miss)."""
     return bool(
@@ -232,14 +245,7 @@ def simulate(design: str, n_datasets: int, *, seed: int, clustered: bool = False
         claims: list = []
         sub = analyse(p, cfg, claims)
         g = sub.groupings[0]
-        share = 0.0
-        for name, e in estimates(g).items():
-            hit = covered(e, truth[name])
-            hits[name] += hit
-            share += hit / len(truth)
-            if e is not None:
-                errors[name].append(e.estimate - truth[name])
-        pooled.append(share)
+        pooled.append(_tally(estimates(g), truth, hits, errors))
         small_cells += bool(_small_cells(y, pred, site))
         for j, n_extra in enumerate((0, extra)):
             said = macro_significance(sub, claims, n_extra)
@@ -344,14 +350,7 @@ def auc_coverage(n_datasets: int, *, seed: int) -> dict:
     for _ in range(n_datasets):
         y, scores, site = scores_dataset(rng)
         p = predictions_from_arrays(y, y_score=scores, labels=list(range(K)), groups={"site": site})
-        share = 0.0
-        for name, e in auc_estimates(analyse(p, cfg).groupings[0]).items():
-            hit = covered(e, truth[name])
-            hits[name] += hit
-            share += hit / len(truth)
-            if e is not None:
-                errors[name].append(e.estimate - truth[name])
-        pooled.append(share)
+        pooled.append(_tally(auc_estimates(analyse(p, cfg).groupings[0]), truth, hits, errors))
     out = {f"coverage {name}": h / n_datasets for name, h in hits.items()}
     out["coverage pooled"] = float(np.mean(pooled))
     out["coverage pooled sd"] = float(np.std(pooled, ddof=1) / math.sqrt(n_datasets))
