@@ -45,7 +45,7 @@ from ..intervals import (
     mover_ratio,
 )
 from ..results import Disparity, Estimate, MaxGap
-from ..uncertainty import ClusterDesign, _draw_tables, jackknife_counts, jackknife_tables
+from ..uncertainty import ClusterDesign, _draw_tables, jackknife_counts
 from .family import Claim
 
 __all__ = ["LABEL_AVERAGES", "LevelAverages", "level_averages", "max_gap", "MAX_CLASSES"]
@@ -74,14 +74,6 @@ class _T:
         return _T(
             self.tp - other.tp, self.pred - other.pred, self.sup - other.sup, self.n - other.n
         )
-
-    @classmethod
-    def of_tables(cls, t) -> _T:
-        tp = np.asarray(t.tp, dtype=np.float64)
-        fp = np.asarray(t.fp, dtype=np.float64)
-        fn = np.asarray(t.fn, dtype=np.float64)
-        tn = np.asarray(t.tn, dtype=np.float64)
-        return cls(tp, tp + fp, tp + fn, (tp + fp + fn + tn)[..., 0])
 
     @classmethod
     def of_cm(cls, cm) -> _T:
@@ -180,6 +172,115 @@ def _statistics(t: _T, m: _Masks) -> dict[str, np.ndarray]:
     out["overall.cohen_kappa"] = cache["overall.cohen_kappa"]
     out["overall.mcc"] = cache["overall.mcc"]
     return {key: out[key] for key in _KEY_ORDER(m) if key in out}
+
+
+class _LeaveOneOut:
+    """The statistics of every distinct leave-one-out matrix of a confusion matrix (the exact
+    cell jackknife's members, in :func:`~prevalens.uncertainty.jackknife_counts`' order), each
+    in O(1) per member and average instead of O(K).
+
+    Removing one sample of cell (i, j) changes the tables of classes i and j only, and N: so a
+    (masked, possibly weighted) mean over the classes is the sum over every class in the
+    member's world (N - 1; only the false-positive rate depends on N) with the two touched
+    classes' terms replaced; kappa and MCC follow from the sums of tp, sup * pred, pred^2 and
+    sup^2, updated the same way. Equal to :func:`_statistics` of the full (J, K) tables up to
+    rounding (tested to 1e-12)."""
+
+    def __init__(self, cm):
+        cm = np.asarray(cm, dtype=np.int64)
+        k = cm.shape[0]
+        cells, weights = jackknife_counts(cm)
+        i, j = np.divmod(cells, k)
+        self.weights = np.asarray(weights, np.float64)
+        self.strata = i
+        p = _T.of_cm(cm)
+        n1 = float(p.n) - 1.0
+        diag = (i == j).astype(np.float64)
+        self.i, self.j, self.off = i, j, i != j
+        # every class in the member's world (N - 1), and the touched classes after the removal
+        self.base = _per_class(_T(p.tp, p.pred, p.sup, np.float64(n1)))
+        ti = _T(p.tp[i] - diag, p.pred[i] - diag, p.sup[i] - 1.0, np.full(i.shape, n1))
+        tj = _T(p.tp[j], p.pred[j] - 1.0, p.sup[j], np.full(j.shape, n1))
+        self.new_i = _per_class(_T(ti.tp[:, None], ti.pred[:, None], ti.sup[:, None], ti.n))
+        self.new_j = _per_class(_T(tj.tp[:, None], tj.pred[:, None], tj.sup[:, None], tj.n))
+        self.new_i = {key: v[:, 0] for key, v in self.new_i.items() if key != "accuracy"}
+        self.new_j = {key: v[:, 0] for key, v in self.new_j.items() if key != "accuracy"}
+        self.sup, self.sup_i, self.sup_j = p.sup, ti.sup, tj.sup
+        # accuracy, kappa and MCC from updated sums
+        tp_sum = float(p.tp.sum()) - diag
+        self.accuracy = tp_sum / n1 if n1 > 0 else np.full(i.shape, np.nan)
+
+        def updated(total, old_i, old_j, new_i, new_j):
+            return total - old_i + new_i + np.where(self.off, new_j - old_j, 0.0)
+
+        sp = updated(
+            float((p.sup * p.pred).sum()),
+            p.sup[i] * p.pred[i],
+            p.sup[j] * p.pred[j],
+            ti.sup * ti.pred,
+            tj.sup * tj.pred,
+        )
+        pp = updated(
+            float((p.pred**2).sum()), p.pred[i] ** 2, p.pred[j] ** 2, ti.pred**2, tj.pred**2
+        )
+        ss = updated(float((p.sup**2).sum()), p.sup[i] ** 2, p.sup[j] ** 2, ti.sup**2, tj.sup**2)
+        self.kappa = M._divide(tp_sum * n1 - sp, n1 * n1 - sp)
+        self.mcc = M._divide(tp_sum * n1 - sp, np.sqrt((n1 * n1 - ss) * (n1 * n1 - pp)))
+
+    def _means(self, name, masks, weighted=False) -> list:
+        """Each mask's mean of per-class ``name`` in every member (as :func:`_means`)."""
+        i, j, off = self.i, self.j, self.off
+        base = self.base[name]
+        d0 = ~np.isnan(base)
+        w0 = self.sup if weighted else np.ones(base.shape)
+        v0 = np.where(d0, base, 0.0) * w0
+        c0 = d0 * w0
+
+        def term(values, weight):
+            d = ~np.isnan(values)
+            return np.where(d, values, 0.0) * weight, d * weight
+
+        wi = self.sup_i if weighted else 1.0
+        wj = self.sup_j if weighted else 1.0
+        vi, ci = term(self.new_i[name], wi)
+        vj, cj = term(self.new_j[name], wj)
+        out = []
+        for mask in masks:
+            mask = np.asarray(mask, dtype=bool)
+            mi = mask[i]
+            mj = mask[j] & off
+            num = (
+                float(v0[mask].sum())
+                + np.where(mi, vi - v0[i], 0.0)
+                + np.where(mj, vj - v0[j], 0.0)
+            )
+            cnt = (
+                float(c0[mask].sum())
+                + np.where(mi, ci - c0[i], 0.0)
+                + np.where(mj, cj - c0[j], 0.0)
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out.append(np.where(cnt > 0, num / np.where(cnt > 0, cnt, 1.0), np.nan))
+        return out
+
+    def statistics(self, m: _Masks) -> dict[str, np.ndarray]:
+        """:func:`_statistics` of every member (the same keys, in the same order)."""
+        out = {f"macro.{name}": self._means(name, [m.of(name)])[0] for name in ("fpr", "precision")}
+        strata = [m.shown & s_mask for _, s_mask in m.strata]
+        for name in STRATA_AVERAGES:
+            macro, *by_stratum = self._means(name, [m.shown] + strata)
+            out[f"macro.{name}"] = macro
+            out[f"gap.{name}"] = macro - self.accuracy
+            by = {}
+            for (s_name, _), value in zip(m.strata, by_stratum):
+                by[s_name] = value
+                out[f"stratum.{s_name}.{name}"] = value
+            if m.rarest is not None and m.most_common is not None and m.rarest != m.most_common:
+                out[f"extremes.{name}"] = by[m.strata[m.rarest][0]] - by[m.strata[m.most_common][0]]
+        out["weighted.f1"] = self._means("f1", [m.shown], weighted=True)[0]
+        out["overall.cohen_kappa"] = self.kappa
+        out["overall.mcc"] = self.mcc
+        return {key: out[key] for key in _KEY_ORDER(m) if key in out}
 
 
 def _KEY_ORDER(m: _Masks) -> list:
@@ -328,10 +429,9 @@ def level_averages(
             "that holds its rows)"
         )
 
-    def jack_of(cm) -> tuple[_T, np.ndarray, np.ndarray]:
-        tables, weights = jackknife_tables(cm)
-        cells, _ = jackknife_counts(cm)
-        return _T.of_tables(tables), np.asarray(weights, np.float64), cells // k
+    def jack_of(cm) -> tuple[_LeaveOneOut, np.ndarray, np.ndarray]:
+        loo = _LeaveOneOut(cm)
+        return loo, loo.weights, loo.strata
 
     # clustered: each (cluster, level)'s counts, removed from its side
     if cluster is not None:
@@ -361,7 +461,7 @@ def level_averages(
             if li not in jack_cache:
                 jack_cache[li] = jack_of(cms[li])
             jt, jw, js = jack_cache[li]
-            return _Side(point, rp, _statistics(jt, m), jw, js)
+            return _Side(point, rp, jt.statistics(m), jw, js)
         mem = _T(
             points[li].tp - members.tp[:, li],
             points[li].pred - members.pred[:, li],
@@ -383,7 +483,7 @@ def level_averages(
             if not with_jack:
                 return _Side(point, rp, {}, np.zeros(0), None)
             jt, jw, js = jack_of(total_cm - cms[li])
-            return _Side(point, rp, _statistics(jt, m), jw, js)
+            return _Side(point, rp, jt.statistics(m), jw, js)
         other = _T(
             members.tp.sum(1) - members.tp[:, li],
             members.pred.sum(1) - members.pred[:, li],
