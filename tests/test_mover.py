@@ -21,7 +21,9 @@ from scipy import special, stats
 from prevalens.analyses.mover import ClassProportions, class_vs_micro, macro_difference
 from prevalens.counts import class_tables
 from prevalens.intervals import (
+    _bisect,
     clopper_pearson_interval,
+    clopper_pearson_limit,
     interval_pvalue,
     midp_interval,
     mover_difference,
@@ -135,6 +137,42 @@ def test_pvalue_inverts_the_interval():
     assert p == pytest.approx(0.4897932713, abs=1e-8)
     lo, hi = at(special.ndtri(1 - p / 2), np.array([0]))
     assert hi[0] == pytest.approx(0.0, abs=1e-10) and lo[0] < 0
+
+
+def test_clopper_pearson_limit_is_the_intervals_limit_bit_for_bit():
+    """One limit per proportion (what a MOVER bound in one direction reads) is the interval's,
+    exactly: empty, all and no successes, and Holm-step alphas down to 1e-200."""
+    rng = np.random.default_rng(3)
+    n = rng.integers(0, 3000, 4000).astype(float)
+    k = np.floor(rng.random(4000) * (n + 1))
+    k[:300], k[300:600] = 0, n[300:600]
+    alpha = 10.0 ** -rng.uniform(0.5, 200, 4000)
+    lower = rng.random(4000) < 0.5
+    lo, hi = clopper_pearson_interval(k, n, alpha=alpha)
+    got = clopper_pearson_limit(k, n, lower, alpha=alpha)
+    want = np.where(lower, lo, hi)
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+def test_bisection_stopping_when_settled_gives_the_64_steps_result():
+    """``_bisect`` stops once every element's mid is an end already evaluated; the result is
+    bit for bit that of all 64 steps, also for a function that is not monotone at the last
+    bits (a MOVER bound's rounding) and for roots at either end of the bracket."""
+    rng = np.random.default_rng(4)
+    root = np.concatenate([rng.uniform(0, 30, 500), [0.0, 30.0, 1e-300, 29.999999]])
+    noise = rng.normal(size=root.size)
+
+    def f(z):
+        return (root - z) + 1e-15 * noise * np.sin(1e15 * z)
+
+    lo, hi = np.zeros(root.size), np.full(root.size, 30.0)
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        pos = f(mid) > 0
+        lo, hi = np.where(pos, mid, lo), np.where(pos, hi, mid)
+    assert np.array_equal(
+        _bisect(f, np.zeros(root.size), np.full(root.size, 30.0)), 0.5 * (lo + hi)
+    )
 
 
 CM_F1 = np.array([[6, 3, 1], [2, 400, 8], [1, 10, 90]])

@@ -242,3 +242,30 @@ def test_a_grouping_without_disparity_says_so_under_its_own_kind():
     f = next(f for f in r.findings if f.kind == "no_subgroup_disparity")
     assert f.text.startswith("No evidence that any level of sex differs from the rest")
     assert str(f.evidence["judged"]) in f.text
+
+
+def test_one_sided_exact_family_reads_the_same_limits():
+    """The claims' p-values invert a MOVER family that computes, per row, only the limit the
+    p-value reads (lower above 0, upper below): those limits equal the two-sided family's bit
+    for bit at every quantile, except far in the tail (z = 29, alpha ~ 1e-184) where SciPy's
+    inversion of the limit not read returns NaN and spoils the two-sided bound."""
+    from prevalens.analyses.subgroups import _mover_family, _Side
+
+    rng = np.random.default_rng(2)
+    n_a = rng.integers(1, 500, 300).astype(float)
+    n_b = rng.integers(1, 5000, 300).astype(float)
+    a = _Side(np.floor(rng.random(300) * (n_a + 1)), n_a)
+    b = _Side(np.floor(rng.random(300) * (n_b + 1)), n_b)
+    up = a.p - b.p > 0
+    both = _mover_family(a, b, True)
+    one = _mover_family(a, b, True, up=up)
+    for z in (0.3, 1.96, 4.2, 11.0, 29.0):
+        zz = np.full(300, z)
+        lo, hi = both(zz)
+        lo1, hi1 = one(zz)
+        want, got = np.where(up, lo, hi), np.where(up, lo1, hi1)
+        if z < 20:
+            assert np.array_equal(want, got)
+        else:
+            ok = np.isfinite(want)
+            assert np.array_equal(want[ok], got[ok]) and ok.mean() > 0.9

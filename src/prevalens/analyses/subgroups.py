@@ -50,6 +50,7 @@ from scipy import special
 from ..intervals import (
     _wilson_at_z,
     clopper_pearson_interval,
+    clopper_pearson_limit,
     cluster_ratio_interval,
     interval_pvalue,
     mover_linear,
@@ -165,15 +166,44 @@ def _mover_d(a: _Side, b: _Side, z, exact: bool = False):
     return lo, hi
 
 
-def _mover_family(a: _Side, b: _Side, exact: bool):
+def _mover_family(a: _Side, b: _Side, exact: bool, up=None):
     """``z -> (low, high)``: the flattened MOVER limits of a.p - b.p at any quantile (the family
-    of nested intervals a p-value inverts and a claim's adjusted interval is taken from)."""
+    of nested intervals a p-value inverts and a claim's adjusted interval is taken from).
 
-    def at(z):
-        lo, hi = _mover_d(a, b, z, exact)
-        return lo.reshape(-1), hi.reshape(-1)
+    With ``up`` (a flag per proportion, as ``interval_pvalue`` reads it: the estimate above 0),
+    only the limit each p-value reads is right: ``low`` where ``up``, ``high`` elsewhere. The
+    lower MOVER limit of a - b takes a's lower and b's upper limit, the upper one the other two,
+    so each side computes one Clopper-Pearson limit per proportion instead of two (the same
+    numbers bit for bit, half the beta inversions)."""
 
-    return at
+    if up is None or not exact or a.cluster or b.cluster:
+
+        def at(z):
+            lo, hi = _mover_d(a, b, z, exact)
+            return lo.reshape(-1), hi.reshape(-1)
+
+        return at
+    up = np.asarray(up, dtype=bool).reshape(-1)
+
+    def one_sided(z):
+        alpha = 2 * special.ndtr(-np.asarray(z, dtype=np.float64))
+        la = clopper_pearson_limit(a.num.reshape(-1), a.den.reshape(-1), up, alpha=alpha)
+        lb = clopper_pearson_limit(b.num.reshape(-1), b.den.reshape(-1), ~up, alpha=alpha)
+        est, lim = (np.stack(np.broadcast_arrays(u, v)) for u, v in ((a.p, b.p), (la, lb)))
+        est = est.reshape(2, -1)
+        lim = lim.reshape(2, -1)
+        lo, hi, _ = mover_linear(est, lim, lim, np.array([[1.0], [-1.0]]), axis=0)
+        return lo, hi
+
+    return one_sided
+
+
+def _pvalues(a: _Side, b: _Side, rows, d, exact: bool):
+    """The p-values of a.p - b.p = d at ``rows`` (flat indices), by inverting each row's MOVER
+    family (:func:`interval_pvalue`)."""
+    return interval_pvalue(
+        _mover_family(a.take(rows), b.take(rows), exact, up=d[rows] > 0), d[rows]
+    )
 
 
 def _mover_ratio(a: _Side, b: _Side, z):
@@ -453,8 +483,7 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
                             if rows_.size == 0:
                                 continue
 
-                            at_rows = _mover_family(a.take(rows_), b.take(rows_), exact_)
-                            out_[rows_] = interval_pvalue(at_rows, d[rows_])
+                            out_[rows_] = _pvalues(a, b, rows_, d, exact_)
                     else:  # the cluster-robust limits come one level at a time: normal theory
                         with np.errstate(invalid="ignore", divide="ignore"):
                             se = (dhi - dlo) / (2 * z)
