@@ -281,10 +281,22 @@ def _draw_tables(
         workers = min(_THREADS, k)
         threaded = workers > 1 and b * rows.size > 200_000
         i = 0
+        # threaded: a group's rows are drawn while the previous group's are added (the adds
+        # run in row order on this thread, so the sums do not depend on the threads)
+        pending: list = []
+
+        def add_pending():
+            for r, got in pending:
+                got = got.result() if threaded else got
+                if got is not None:
+                    add(r, got[0], got[1])
+            pending.clear()
+
         with ThreadPoolExecutor(workers) if threaded else _NoPool() as ex:
             while i < k:
                 progress.fraction(i / k)
                 if b * nnz[i] > draw_cells and nnz[i] > 0:
+                    add_pending()
                     # a large row alone, in chunks of replicates drawn from its stream
                     _, nz, c = _row_cells(cm, i)
                     step = max(1, draw_cells // max(int(nnz[i]), 1))
@@ -297,15 +309,18 @@ def _draw_tables(
                 group = [i]
                 cells = b * int(nnz[i])
                 i += 1
-                while i < k and cells + b * int(nnz[i]) <= draw_cells:
+                # two groups in flight when threaded: each at most half the cells
+                while i < k and cells + b * int(nnz[i]) <= (
+                    draw_cells // 2 if threaded else draw_cells
+                ):
                     cells += b * int(nnz[i])
                     group.append(i)
                     i += 1
-                drawn = list(ex.map(draw, group)) if threaded else [draw(r) for r in group]
-                for r, got in zip(group, drawn):
-                    if got is not None:
-                        add(r, got[0], got[1])
+                drawn = [(r, ex.submit(draw, r) if threaded else draw(r)) for r in group]
+                add_pending()
+                pending.extend(drawn)
                 del drawn
+            add_pending()
         return ReplicateTables(tp, pred, support, n, weighted)
     if scheme != "simple":
         raise ValueError(f"`scheme` must be 'stratified' or 'simple', got {scheme!r}")
