@@ -841,6 +841,62 @@ def test_holm_adjusted_p_values_against_statsmodels():
         assert [c.significant for c in claims] == list(got < 0.05)
 
 
+@pytest.mark.parametrize("how", ["holm", "bonferroni"])
+def test_batched_claim_intervals_equal_one_by_one(how):
+    """Claims whose families of intervals are evaluated together (``Claim.batch``) get the same
+    p, level, interval, adjusted p and decision as when each family is evaluated alone: through
+    Holm's stop, a robust form that withdraws a claim, and claims of two batches interleaved
+    with normal ones."""
+    from prevalens.analyses.family import Claim, IntervalBatch, adjust
+
+    rng = np.random.default_rng(11)
+    n = 60
+    est = rng.normal(0, 1, n) * np.r_[np.full(20, 5.0), np.ones(40)]
+    est[[0, 7, 14]] = [8.0, -9.0, 10.0]
+    se = rng.uniform(0.5, 1.5, n)
+    skew = rng.uniform(0.8, 1.25, n)  # asymmetric intervals
+
+    def family(rows):
+        def at(z):
+            z = np.asarray(z, dtype=np.float64)
+            return est[rows] - z * se[rows] * skew[rows], est[rows] + z * se[rows] / skew[rows]
+
+        return at
+
+    def p_of(i):
+        up = est[i] > 0
+        width = se[i] * (skew[i] if up else 1 / skew[i])
+        return float(2 * stats.norm.sf(abs(est[i]) / width))
+
+    def claims(batched):
+        rows = [np.arange(0, n, 2), np.arange(1, n, 2)]
+        batches = [IntervalBatch(family(r), r.size) for r in rows]
+        out = []
+        for i in range(n):
+            c = Claim(key=("c", i), estimate=float(est[i]), se=float(se[i]), eligible=True)
+            if i % 5 == 4:  # a normal claim between the batched ones
+                out.append(c)
+                continue
+            one = family(np.array([i]))
+            c.interval_at = lambda z, f=one: tuple(float(v[0]) for v in f(np.array([z])))
+            c.p_value = p_of(i)
+            if i % 7 == 0:  # a robust form that fails: the claim is withdrawn
+                c.robust = (float(est[i]) * 0.01, float(se[i]))
+            if batched:
+                c.batch = (batches[i % 2], i // 2)
+            out.append(c)
+        return out
+
+    alone, together = claims(False), claims(True)
+    adjust(alone, 0.05, how, 0.95)
+    adjust(together, 0.05, how, 0.95)
+    fields = ("p", "level", "low", "high", "p_adjusted", "significant", "rests_on_insufficient")
+    for a, b in zip(alone, together):
+        assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+    assert 3 <= sum(c.significant for c in alone) < n - 10
+    assert any(c.rests_on_insufficient for c in alone)
+
+
 # ------------------------------------------------------------------------------------------------
 # the null scenario (slow)
 

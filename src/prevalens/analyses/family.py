@@ -23,7 +23,17 @@ from scipy import special
 
 from ..results import AdjustedInterval, FamilyInfo
 
-__all__ = ["Claim", "adjust"]
+__all__ = ["Claim", "IntervalBatch", "adjust"]
+
+
+@dataclass(eq=False)
+class IntervalBatch:
+    """Several claims' families of nested intervals in one: ``at(z) -> (low, high)``, arrays over
+    ``size`` rows at one quantile per row, each row's limits those of its claim's ``interval_at``
+    (element by element: evaluating the rows together changes no number)."""
+
+    at: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    size: int
 
 
 @dataclass
@@ -51,6 +61,9 @@ class Claim:
     df: float | None = None  # t degrees of freedom of the estimate/se ratio (None: normal)
     p_value: float | None = None
     interval_at: Callable[[float], tuple[float, float]] | None = None
+    #: ``(batch, index)``: the claim's ``interval_at`` is row ``index`` of a family that
+    #: :func:`adjust` may evaluate for many claims at once (the same numbers, one call)
+    batch: tuple[IntervalBatch, int] | None = None
     effect: float | None = None
     scope: str | None = None  # what the claim's estimand covers, when it is not what is shown
     #: why an ineligible claim is not made, when it is not that its classes are below min_support
@@ -136,6 +149,7 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
         c.p_adjusted = min(1.0, m * c.p if how == "bonferroni" else running)
     rejected = 0
     stopped = False
+    intervals = _Batched(fam, alpha, how)
     for i, c in enumerate(fam):
         if how == "bonferroni":
             level = alpha / m
@@ -151,7 +165,7 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
         # intervals) and the check of its robust form
         z = special.stdtrit(c.df, 1 - level / 2) if c.df else special.ndtri(1 - level / 2)
         if c.interval_at is not None:
-            c.low, c.high = (float(v) for v in c.interval_at(special.ndtri(1 - level / 2)))
+            c.low, c.high = intervals.at(c, i, special.ndtri(1 - level / 2), rejected)
         else:
             c.low, c.high = c.estimate - z * c.se, c.estimate + z * c.se
         if c.marginal is not None:
@@ -171,3 +185,54 @@ def adjust(claims: list[Claim], alpha: float, how: str, confidence_level: float)
         if c.significant:
             rejected += 1
     return FamilyInfo(how, m, confidence_level)
+
+
+class _Batched:
+    """The claims' intervals from their families, a batch's claims evaluated together.
+
+    A claim's level is known before the loop of :func:`adjust` reaches it, except after Holm's
+    stop, where it depends on the number of rejections: so when the loop asks for one claim of a
+    batch, every claim of the batch still to come is evaluated at the level it will have (before
+    the stop: alpha / (m - i); after it: alpha / (m - rejections so far)). A claim whose level
+    turns out different is evaluated again on its own; either way each interval is its family at
+    the claim's own level."""
+
+    def __init__(self, fam: list[Claim], alpha: float, how: str):
+        self.alpha, self.how, self.m = alpha, how, len(fam)
+        self.order = {id(c): i for i, c in enumerate(fam)}
+        self.members: dict[int, list[Claim]] = {}
+        for c in fam:
+            if c.interval_at is not None and c.batch is not None:
+                self.members.setdefault(id(c.batch[0]), []).append(c)
+        # Holm's stop: the first claim whose p is not below alpha / (m - i)
+        self.stop = next(
+            (i for i, c in enumerate(fam) if how == "holm" and c.p >= alpha / (self.m - i)),
+            self.m,
+        )
+        self.cache: dict[int, tuple[float, float, float]] = {}
+
+    def _level(self, i: int, rejected: int) -> float:
+        if self.how == "bonferroni":
+            return self.alpha / self.m
+        return self.alpha / (self.m - i) if i < self.stop else self.alpha / (self.m - rejected)
+
+    def at(self, c: Claim, i: int, z, rejected: int) -> tuple[float, float]:
+        assert c.interval_at is not None
+        z = float(z)
+        hit = self.cache.get(id(c))
+        if hit is not None and hit[0] == z:
+            return hit[1], hit[2]
+        if c.batch is None or len(self.members.get(id(c.batch[0]), ())) < 2:
+            lo, hi = c.interval_at(z)
+            return float(lo), float(hi)
+        batch = c.batch[0]
+        todo = [d for d in self.members[id(batch)] if self.order[id(d)] >= i]
+        zs = np.zeros(batch.size)
+        for d in todo:
+            zd = special.ndtri(1 - self._level(self.order[id(d)], rejected) / 2)
+            zs[d.batch[1]] = z if d is c else float(zd)  # type: ignore[index]
+        lows, highs = batch.at(zs)
+        for d in todo:
+            j = d.batch[1]  # type: ignore[index]
+            self.cache[id(d)] = (float(zs[j]), float(lows[j]), float(highs[j]))
+        return self.cache[id(c)][1], self.cache[id(c)][2]

@@ -64,7 +64,7 @@ from ..results import (
     SubgroupLevel,
     Subgroups,
 )
-from .family import Claim
+from .family import Claim, IntervalBatch
 from .subgroup_averages import MAX_CLASSES, level_averages, max_gap
 
 __all__ = ["analyse_subgroups", "subgroup_findings", "subgroups_adjusted", "METRICS"]
@@ -488,6 +488,12 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
                         with np.errstate(invalid="ignore", divide="ignore"):
                             se = (dhi - dlo) / (2 * z)
                             pvals = claim_p = 2 * special.ndtr(-np.abs(d) / se)
+                # the claims' adjusted intervals: the family evaluates them together
+                batch = (
+                    IntervalBatch(_mover_family(a, b, True), int(d.size))
+                    if against == "rest" and metric in CLAIMED and cluster is None
+                    else None
+                )
                 for j in range(k if per_class else 1):
                     label = pred.classes[j] if per_class else None
                     if not show[j] and not disclose:
@@ -517,6 +523,8 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
                             # the claim's own cell only (the family calls this at each level)
                             at_cell = _mover_family(a.take([j]), b.take([j]), True)
                             claim.interval_at = lambda zz, f=at_cell: tuple(v[0] for v in f(zz))
+                            assert batch is not None
+                            claim.batch = (batch, j)
                             claim.p_value = float(claim_p[j])
                             claim.method = (
                                 "MOVER with the two sides' Clopper-Pearson limits at the adjusted "
