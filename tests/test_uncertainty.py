@@ -1002,6 +1002,24 @@ def test_cluster_bootstrap_counts_with_many_clusters_stays_sparse():
     assert (np.abs(reps.mean(axis=0) - cm) < Z * sd / math.sqrt(b)).all()
 
 
+def test_cluster_bootstrap_counts_equal_the_drawn_clusters_summed():
+    """Each replicate is the sum of the drawn clusters' confusion matrices, each cluster counted
+    as often as it was drawn (its multiplicities from C draws of a cluster index, replicate by
+    replicate from the one stream), exactly, across chunks."""
+    rng = np.random.default_rng(12)
+    c, k, b = 300, 4, 70
+    cluster = rng.integers(0, c, 2_000)
+    y = rng.integers(0, k, 2_000)
+    p = np.where(rng.random(2_000) < 0.7, y, rng.integers(0, k, 2_000))
+    reps = U.cluster_bootstrap_counts(y, p, cluster, k, b, np.random.default_rng(5), chunk=32)
+    per_cluster = np.zeros((c, k, k), dtype=np.int64)
+    np.add.at(per_cluster, (cluster, y, p), 1)
+    draw = np.random.default_rng(5)
+    for r in range(b):
+        times = np.bincount(draw.integers(0, c, size=c), minlength=c)
+        assert np.array_equal(reps[r], np.einsum("c,cij->ij", times, per_cluster))
+
+
 def test_cluster_count_bootstrap_memory_does_not_grow_with_clusters_times_k_squared():
     import tracemalloc
 
