@@ -1437,3 +1437,39 @@ def test_stratified_acceleration_equals_the_per_observation_definition():
     a = n_d / (6 * d_d**1.5)
     assert a == pytest.approx(a_brute, abs=1e-12)
     assert a == pytest.approx(-0.04773590572, abs=1e-10)
+
+
+def test_cluster_proportion_intervals_in_chunks_of_classes_are_identical(monkeypatch):
+    """With a cluster column the per-class proportions' intervals are computed from per-class
+    summaries, the classes in chunks sized by memory: any chunk size (here 3 or 2 columns, the
+    last chunk of one column merged) gives the audit's results bit for bit."""
+    import json
+
+    import prevalens
+
+    rng = np.random.default_rng(21)
+    n, k = 6_000, 11
+    y = rng.choice(k, n, p=np.geomspace(1, 30, k) / np.geomspace(1, 30, k).sum())
+    p = np.where(rng.random(n) < 0.75, y, rng.integers(0, k, n))
+    preds = prevalens.predictions_from_arrays(
+        y, p, labels=list(range(k)), cluster=rng.integers(0, 400, n)
+    )
+
+    original = U._cluster_proportion_intervals
+    calls = []
+
+    def per_class(chunk_cells=None):
+        if chunk_cells is not None:
+
+            def chunked(*a, **kw):
+                calls.append(chunk_cells)
+                return original(*a, **{**kw, "chunk_cells": chunk_cells})
+
+            monkeypatch.setattr(U, "_cluster_proportion_intervals", chunked)
+        r = prevalens.audit_predictions(preds, n_resamples=100, seed=3)
+        return json.dumps(json.loads(r.to_json())["per_class"], sort_keys=True)
+
+    whole = per_class()
+    assert per_class(3 * 400) == whole
+    assert per_class(2 * 400) == whole
+    assert calls == [1200, 800]

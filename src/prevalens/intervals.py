@@ -28,6 +28,8 @@ classification. Biometrika 42, 412-416.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import special
 
@@ -56,6 +58,9 @@ __all__ = [
     "bca_parts",
     "jackknife_t_interval",
     "cluster_ratio_interval",
+    "cluster_ratio_summary",
+    "cluster_ratio_from",
+    "ClusterRatioSummary",
     "mcnemar_test",
     "paired_difference_interval",
     "stuart_maxwell_test",
@@ -884,6 +889,34 @@ def cluster_ratio_interval(y, n, *, alpha):
     Returns ``(R, low, high, clusters, kish)`` per column; the bounds are NaN where fewer than two
     clusters hold the column's rows.
     """
+    return cluster_ratio_from(cluster_ratio_summary(y, n), alpha=alpha)
+
+
+@dataclass(frozen=True)
+class ClusterRatioSummary:
+    """What :func:`cluster_ratio_interval` needs of the clusters, per column: the ratio, the
+    denominator's total, the number of clusters holding it, Kish's effective number of them and
+    the CR2 variance (the intervals at any level follow from these, without the (C, K) arrays)."""
+
+    r: np.ndarray
+    total: np.ndarray
+    clusters: np.ndarray
+    kish: np.ndarray
+    var: np.ndarray
+
+    @staticmethod
+    def concatenate(parts) -> ClusterRatioSummary:
+        return ClusterRatioSummary(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in _SUMMARY_FIELDS)
+        )
+
+
+_SUMMARY_FIELDS = ("r", "total", "clusters", "kish", "var")
+
+
+def cluster_ratio_summary(y, n) -> ClusterRatioSummary:
+    """The per-column sums of :func:`cluster_ratio_interval` (arrays (C, K); a chunk of at least
+    two columns sums in the same order as the whole array)."""
     y = np.asarray(y, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     total = n.sum(axis=0)
@@ -893,12 +926,21 @@ def cluster_ratio_interval(y, n, *, alpha):
         kish = total**2 / (n**2).sum(axis=0)
         h = np.minimum(n / total, 0.999)
         var = ((y - r * n) ** 2 / (1 - h)).sum(axis=0) / total**2
+    return ClusterRatioSummary(r, total, clusters, kish, var)
+
+
+def cluster_ratio_from(s: ClusterRatioSummary, *, alpha, interval=None):
+    """:func:`cluster_ratio_interval` from its summary at level ``1 - alpha``, with
+    ``interval(k, n, alpha=...)`` at the effective counts (default Wilson's)."""
+    interval = wilson_interval if interval is None else interval
+    r, total, clusters, kish, var = s.r, s.total, s.clusters, s.kish, s.var
+    with np.errstate(invalid="ignore", divide="ignore"):
         df = np.maximum(kish - 1, 1.0)
         z = special.ndtri(1 - alpha / 2)
         q = special.stdtrit(df, 1 - alpha / 2)
         inner = (r > 0) & (r < 1) & (var > 0)
         n_star = np.where(inner, np.minimum(r * (1 - r) / var, total), clusters) * (z / q) ** 2
-    lo, hi = wilson_interval(r * n_star, n_star, alpha=alpha)
+    lo, hi = interval(r * n_star, n_star, alpha=alpha)
     ok = clusters >= 2
     return r, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), clusters, kish
 

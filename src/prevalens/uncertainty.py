@@ -70,11 +70,13 @@ from .counts import Tables, cells_of, class_tables, cluster_cell_matrix, is_spar
 from .formatting import json_number
 from .intervals import (
     PROPORTION_INTERVALS,
+    ClusterRatioSummary,
     adjusted_alpha,
     auc_score_interval,
     bca_parts,
     bootstrap_p_value,
-    cluster_ratio_interval,
+    cluster_ratio_from,
+    cluster_ratio_summary,
     effective_dof,
     interval_from_replicates,
     jackknife_t_interval,
@@ -1349,9 +1351,14 @@ def _cluster_proportion_intervals(
     parts: dict[str, list] = {
         name: [] for name in ("recall", "precision", "specificity", "npv", "prevalence", "jaccard")
     }
-    step = max(1, chunk_cells // max(c, 1))
-    for s in range(0, k, step):
-        cols = slice(s, min(k, s + step))
+    # classes in chunks of at least two columns (numpy then sums each column in the same order
+    # as over the whole array), each chunk reduced to its per-class summaries: memory O(C x step)
+    step = max(2, chunk_cells // max(c, 1))
+    starts = list(range(0, k, step))
+    if len(starts) > 1 and k - starts[-1] < 2:
+        starts.pop()  # no chunk of one column: the last two chunks merged
+    for i, s in enumerate(starts):
+        cols = slice(s, starts[i + 1] if i + 1 < len(starts) else k)
         sup, prd, t = (m[:, cols].toarray() for m in (support, predicted, tp))
         tn = rows - sup - prd + t
         pairs = {
@@ -1359,26 +1366,27 @@ def _cluster_proportion_intervals(
             "precision": (t, prd),
             "specificity": (tn, rows - sup),
             "npv": (tn, rows - prd),
-            "prevalence": (sup, np.broadcast_to(rows, sup.shape)),
+            "prevalence": (sup, np.ascontiguousarray(np.broadcast_to(rows, sup.shape))),
             "jaccard": (t, sup + prd - t),
         }
         for name, (y, n) in pairs.items():
-            parts[name].append((y, n))
+            parts[name].append(cluster_ratio_summary(y, n))
+        del sup, prd, t, tn, pairs
     rules: dict[str, PerClassRule] = {}
     for name, chunks in parts.items():
-        y = np.concatenate([a for a, _ in chunks], axis=1)
-        n = np.concatenate([b for _, b in chunks], axis=1)
+        summary = ClusterRatioSummary.concatenate(chunks)
 
-        def rule(a, y=y, n=n):
-            r, lo, hi, n_cl, kish = _effective_n_interval(y, n, a, prop_fn)
+        def rule(a, summary=summary):
+            r, lo, hi, n_cl, kish = cluster_ratio_from(summary, alpha=a, interval=prop_fn)
             return lo, hi
 
-        r, lo, hi, n_cl, kish = _effective_n_interval(y, n, alpha, prop_fn)
+        r, lo, hi, n_cl, kish = cluster_ratio_from(summary, alpha=alpha, interval=prop_fn)
+        total = summary.total
         z = special.ndtri(1 - alpha / 2)
         targets = [name] if name != "jaccard" else ["jaccard", "f1"]
         for target in targets:
             for j in range(k):
-                if not n[:, j].sum() > 0:
+                if not total[j] > 0:
                     continue
                 l_, h_ = lo[j], hi[j]
                 if target == "f1":
@@ -1420,26 +1428,6 @@ def _cluster_proportion_intervals(
 
             rules["f1"] = f1_rule
     return rules
-
-
-def _effective_n_interval(y, n, alpha, prop_fn):
-    """:func:`~prevalens.intervals.cluster_ratio_interval` with the interval function of the
-    configuration (Wilson or Clopper-Pearson) at the effective counts."""
-    r, lo, hi, n_cl, kish = cluster_ratio_interval(y, n, alpha=alpha)
-    if prop_fn is wilson_interval:
-        return r, lo, hi, n_cl, kish
-    # Clopper-Pearson at the same effective number of trials (recovered from the Wilson call)
-    total = n.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        h = np.minimum(n / total, 0.999)
-        var = ((y - r * n) ** 2 / (1 - h)).sum(axis=0) / total**2
-        z = special.ndtri(1 - alpha / 2)
-        q = special.stdtrit(np.maximum(kish - 1, 1.0), 1 - alpha / 2)
-        inner = (r > 0) & (r < 1) & (var > 0)
-        n_star = np.where(inner, np.minimum(r * (1 - r) / var, total), n_cl) * (z / q) ** 2
-    lo, hi = prop_fn(r * n_star, n_star, alpha=alpha)
-    ok = n_cl >= 2
-    return r, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), n_cl, kish
 
 
 def _proportion_intervals(cm, config, alpha, table: IntervalTable) -> dict[str, PerClassRule]:
