@@ -480,3 +480,29 @@ def test_a_stratum_mean_resting_on_a_near_separated_class_is_not_claimed():
                 for f in r.findings
                 if f.id == f"calibration-stratum-{st.stratum}" and "slope" in f.evidence
             ]
+
+
+@pytest.mark.parametrize("quasi", [False, True])
+def test_separated_class_has_no_slope(quasi):
+    """A class whose probabilities put every one of its samples above every other sample's
+    (completely, or with a tie at the threshold) has no finite maximum-likelihood slope: it is
+    undefined, told from the order of the logits, not from where Newton's iterations stop on the
+    flat likelihood (that had given 61.69 on one machine and 'undefined' on another for the
+    example's class "six": five samples, logits -1.51 to 0.11, every other sample's below
+    -2.55). A class with one overlapping sample gets its finite slope."""
+    from prevalens.analyses.calibration import _Fit
+
+    rng = np.random.default_rng(7)
+    neg = rng.uniform(-8.4, -2.55, 325)
+    pos = np.array([-1.51, -1.39, -1.23, -1.16, 0.11])
+    if quasi:
+        pos[0] = neg.max()  # a tie at the threshold: quasi-complete separation
+    x = np.concatenate([neg, pos])
+    y = np.r_[np.zeros(325, bool), np.ones(5, bool)]
+    fit = _Fit(x, y)
+    assert fit.separated
+    assert all(math.isnan(v) for v in fit.fit_both())
+    overlap = x.copy()
+    overlap[0] = 0.5  # one other sample above the class's lowest logit
+    a, b = _Fit(overlap, y).fit_both()
+    assert math.isfinite(a) and math.isfinite(b) and 0 < b < 100

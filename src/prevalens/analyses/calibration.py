@@ -128,6 +128,16 @@ class _Fit:
         self.degenerate = not (0 < y.sum() < y.size) or (
             weights is not None and not (0 < self.n_pos < self.n_eff)
         )
+        # complete or quasi-complete separation (a threshold on x puts every event on one side):
+        # the slope's likelihood keeps rising towards infinity, so no finite maximum exists. Told
+        # exactly from the order of x, not from where Newton's iterations happen to stop on the
+        # flat likelihood (that varied with the machine's exp and log in their last bits)
+        self.separated = False
+        if not self.degenerate:
+            held = np.ones(x.size, dtype=bool) if weights is None else weights > 0
+            xp, xn = x[y & held], x[~y & held]
+            if xp.size and xn.size:
+                self.separated = bool(xp.min() >= xn.max() or xp.max() <= xn.min())
 
     def _w(self, a: np.ndarray) -> np.ndarray:
         return a if self.v is None else a * self.v
@@ -185,7 +195,7 @@ class _Fit:
     def fit_both(self, a0: float | None = None) -> tuple[float, float]:
         """``(a, b)`` by Newton with step halving, from the intercept ``a0`` at slope 1 (the
         calibration-in-the-large fit); NaN when not bounded (separation)."""
-        if self.degenerate:
+        if self.degenerate or self.separated:
             return math.nan, math.nan
         a = self.intercept_given(1.0) if a0 is None else a0
         b = 1.0
