@@ -95,11 +95,6 @@ def _per_class(t: _T) -> dict[str, np.ndarray]:
     return out
 
 
-def _macro(values, mask):
-    """Mean over the classes of ``mask`` of the defined values (NaN when none)."""
-    return _means(values, [mask])[0]
-
-
 def _means(values, masks, weights=None) -> list:
     """For each mask: the mean (or the ``weights``-weighted mean) over its classes of the
     defined values of ``values`` (..., K), NaN when none; sums of products over the classes
@@ -153,24 +148,36 @@ def _statistics(t: _T, m: _Masks) -> dict[str, np.ndarray]:
             cache["overall.cohen_kappa"] = np.asarray(M.cohen_kappa(tables), np.float64)
             cache["overall.mcc"] = np.asarray(M.mcc(tables), np.float64)
     pc = cache["pc"]
-    out = {f"macro.{name}": _macro(pc[name], m.of(name)) for name in ("fpr", "precision")}
+
+    def means(name, masks, weighted=False):
+        return _means(pc[name], masks, weights=t.sup if weighted else None)
+
+    return _assemble(m, means, pc["accuracy"], cache["overall.cohen_kappa"], cache["overall.mcc"])
+
+
+def _assemble(m: _Masks, means, accuracy, kappa, mcc) -> dict[str, np.ndarray]:
+    """The averages of :func:`_statistics` from ``means(metric, masks, weighted=False)`` (each
+    mask's mean of the per-class metric; weighted by the true samples), the accuracy, kappa and
+    MCC: the same assembly for the tables (:func:`_statistics`) and the leave-one-out members
+    (:class:`_LeaveOneOut`)."""
+    out = {f"macro.{name}": means(name, [m.of(name)])[0] for name in ("fpr", "precision")}
     # recall and F1: the macro, each stratum's macro (over the shown classes); F1 also weighted
     # by the level's true samples, over the same classes
     strata = [m.shown & s_mask for _, s_mask in m.strata]
     for name in STRATA_AVERAGES:
-        macro, *by_stratum = _means(pc[name], [m.shown] + strata)
+        macro, *by_stratum = means(name, [m.shown] + strata)
         out[f"macro.{name}"] = macro
-        out[f"gap.{name}"] = macro - pc["accuracy"]
+        out[f"gap.{name}"] = macro - accuracy
         by = {}
         for (s_name, _), value in zip(m.strata, by_stratum):
             by[s_name] = value
             out[f"stratum.{s_name}.{name}"] = value
         if m.rarest is not None and m.most_common is not None and m.rarest != m.most_common:
             out[f"extremes.{name}"] = by[m.strata[m.rarest][0]] - by[m.strata[m.most_common][0]]
-    out["weighted.f1"] = _means(pc["f1"], [m.shown], weights=t.sup)[0]
+    out["weighted.f1"] = means("f1", [m.shown], weighted=True)[0]
     # kappa and MCC over every class
-    out["overall.cohen_kappa"] = cache["overall.cohen_kappa"]
-    out["overall.mcc"] = cache["overall.mcc"]
+    out["overall.cohen_kappa"] = kappa
+    out["overall.mcc"] = mcc
     return {key: out[key] for key in _KEY_ORDER(m) if key in out}
 
 
@@ -265,22 +272,7 @@ class _LeaveOneOut:
 
     def statistics(self, m: _Masks) -> dict[str, np.ndarray]:
         """:func:`_statistics` of every member (the same keys, in the same order)."""
-        out = {f"macro.{name}": self._means(name, [m.of(name)])[0] for name in ("fpr", "precision")}
-        strata = [m.shown & s_mask for _, s_mask in m.strata]
-        for name in STRATA_AVERAGES:
-            macro, *by_stratum = self._means(name, [m.shown] + strata)
-            out[f"macro.{name}"] = macro
-            out[f"gap.{name}"] = macro - self.accuracy
-            by = {}
-            for (s_name, _), value in zip(m.strata, by_stratum):
-                by[s_name] = value
-                out[f"stratum.{s_name}.{name}"] = value
-            if m.rarest is not None and m.most_common is not None and m.rarest != m.most_common:
-                out[f"extremes.{name}"] = by[m.strata[m.rarest][0]] - by[m.strata[m.most_common][0]]
-        out["weighted.f1"] = self._means("f1", [m.shown], weighted=True)[0]
-        out["overall.cohen_kappa"] = self.kappa
-        out["overall.mcc"] = self.mcc
-        return {key: out[key] for key in _KEY_ORDER(m) if key in out}
+        return _assemble(m, self._means, self.accuracy, self.kappa, self.mcc)
 
 
 def _KEY_ORDER(m: _Masks) -> list:
