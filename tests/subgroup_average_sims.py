@@ -25,13 +25,33 @@ the wrong rows are spread as in the unclustered design, so the expected matrix i
 with those recalls.
 
 The analysis runs as the audit runs it (``analyse_subgroups`` with the audit's strata, from the
-class supports over all rows), with ``subgroup_min_cell`` 1 (every class averaged) and B = 400
-bootstrap replicates. The per-class claims' p-values (subgroup_sims.without_pvalues) are skipped:
-they enter none of the averages' intervals, nor the macro claims, which are then the only claims
-tested. False alarms and power are bracketed from those claims (:func:`macro_significance`):
-Holm over the macro claims alone rejects at least what the audit rejects (Holm on a larger
-family rejects a subset), and Holm over them plus ``family_size - 8`` claims with p = 1 at most
-(other claims' smaller p-values can only loosen Holm's later steps).
+class supports over all rows), with ``subgroup_min_cell`` 1 (every class averaged), strata cut at
+7% and 15% of prevalence (:data:`STRATA_CUTS`) and B = 400 bootstrap replicates. The per-class
+claims' p-values (subgroup_sims.without_pvalues) are skipped: they enter none of the averages'
+intervals, nor the macro claims, which are then the only claims tested. False alarms and power
+are bracketed from those claims (:func:`macro_significance`): Holm over the macro claims alone
+rejects at least what the audit rejects (Holm on a larger family rejects a subset), and Holm over
+them plus ``family_size - 8`` claims with p = 1 at most (other claims' smaller p-values can only
+loosen Holm's later steps).
+
+Within each level (:func:`within_true_values`, :func:`within_estimates`; read from the same
+analyses): ``gap.recall`` and ``gap.f1`` (the level's macro minus its accuracy, which is its
+micro recall and micro F1), ``stratum.<name>.recall`` and ``.f1`` (the macro over the classes of
+each non-empty stratum) and ``extremes.recall`` and ``.f1`` (the rarest stratum's macro minus the
+most common one's), each of the four levels. True values from the expected matrices as above:
+the accuracy is the trace over the sum, a stratum's macro the mean over its classes. The strata
+are data-dependent (the audit assigns them from the observed class supports over all rows); the
+design's strata are :func:`assign_strata` of the expected supports, and these checks count only
+the datasets whose observed assignment is the design's (``strata matched``; ``strata differ``
+is the share of the others). The audit's default cuts (1%, 10%) do not fit these designs: the
+rare stratum (below 1%) is empty, so there is no ``extremes`` average, and class 3's prevalence
+(10.9% in the disparity design, 11% in the null) lies 1.8-1.9 sd above the 10% cut (the exact
+chance of falling below it: 3.3% and 2.6% of the datasets, 18.6% and 17.3% with the clustered
+design's patients of 4 rows); at 7% and 15% the three strata are rare {4} (4.0-4.5%), uncommon
+{3} and common {0, 1, 2} (20% and more), each class at least 3.6 sd (in patients) from a cut:
+the exact chance that a dataset's assignment differs is below 1e-10 with rows and at most 0.06%
+with patients (the classes' chances summed). ``default strata differ`` measures the default
+cuts' share on the same datasets.
 """
 
 from __future__ import annotations
@@ -53,6 +73,12 @@ from prevalens.strata import StrataSpec, assign_strata
 K, LEVELS, SIZES, REFERENCE = sims.K, sims.LEVELS, sims.SIZES, sims.REFERENCE
 B = 400
 DROP = 0.15  # the disparity design's lower recall of level A, in every class
+#: the strata of the analysis (``AuditConfig.strata_cuts`` on prevalence): rare {4}, uncommon {3},
+#: common {0, 1, 2} in both designs, far from the cuts (the module's docstring says why not the
+#: default 1% and 10%); the strata enter no other checked average
+STRATA_CUTS = (0.07, 0.15)
+#: the averages within a level checked for coverage (subgroup_averages.STRATA_AVERAGES)
+WITHIN_METRICS = ("recall", "f1")
 
 
 def disparity_design():
@@ -135,13 +161,67 @@ def clustered_design(prev, q):
 def config(**options):
     options.setdefault("n_resamples", B)
     options.setdefault("subgroup_min_cell", 1)
+    options.setdefault("strata_cuts", STRATA_CUTS)
     return prevalens.AuditConfig(**options)
+
+
+def observed_strata(y, cfg):
+    """The audit's strata of true classes ``y``: by their supports over all rows."""
+    return assign_strata(np.bincount(y, minlength=K), StrataSpec.from_config(cfg))
+
+
+def design_strata(prev, cfg=None):
+    """The design's strata: :func:`observed_strata`'s rule on the expected supports over all
+    rows (``sum_g n_g prevalence_g``)."""
+    cfg = config() if cfg is None else cfg
+    return assign_strata(SIZES @ prev, StrataSpec.from_config(cfg))
+
+
+def same_strata(a, b) -> bool:
+    """Whether two assignments put every class in the same named stratum, with the same rarest
+    and most common strata."""
+    return (
+        np.array_equal(a.index, b.index)
+        and [d.name for d in a.definitions] == [d.name for d in b.definitions]
+        and (a.rarest, a.most_common) == (b.rarest, b.most_common)
+    )
+
+
+def within_true_values(prev, q, strata) -> dict:
+    """Each level's gap, strata and extremes averages (named ``"<level> <key>"``, the keys of
+    the level's ``averages``) from the design's expected matrices (exact) and ``strata`` (the
+    design's): gap = macro - accuracy (trace / sum), a stratum's macro the mean over its classes
+    (a stratum without classes has none), extremes = the rarest stratum's minus the most common
+    one's (when both have classes and differ)."""
+    out = {}
+    names = [d.name for d in strata.definitions]
+    for level, cm in zip(LEVELS, expected_matrices(prev, q)):
+        tp = np.diagonal(cm)
+        true, predicted = cm.sum(1), cm.sum(0)
+        per_class = {"recall": tp / true, "f1": 2 * tp / (true + predicted)}
+        accuracy = tp.sum() / cm.sum()
+        for metric in WITHIN_METRICS:
+            v = per_class[metric]
+            out[f"{level} gap.{metric}"] = float(v.mean() - accuracy)
+            by = {name: float(v[mask].mean()) for name, mask in zip(names, strata.masks)}
+            for name, value in by.items():
+                out[f"{level} stratum.{name}.{metric}"] = value
+            r, c = strata.rarest, strata.most_common
+            if r is not None and c is not None and r != c:
+                out[f"{level} extremes.{metric}"] = by[names[r]] - by[names[c]]
+    return out
+
+
+def within_names(design: str = "disparity") -> list:
+    """The names of the within-level checks of ``design`` (its strata's)."""
+    prev, q = DESIGNS[design]()
+    return list(within_true_values(prev, q, design_strata(prev)))
 
 
 def analyse(p, cfg, claims=None):
     """The subgroup analysis of ``p`` as the audit runs it (its strata), without the per-class
     claims' p-values; appends its claims to ``claims``."""
-    strata = assign_strata(np.bincount(p.y_true, minlength=K), StrataSpec.from_config(cfg))
+    strata = observed_strata(p.y_true, cfg)
     with warnings.catch_warnings(), sims.without_pvalues():
         warnings.simplefilter("ignore")
         sub = S.analyse_subgroups(p, cfg, [] if claims is None else claims, strata)
@@ -163,15 +243,25 @@ def estimates(g) -> dict:
     return out
 
 
+def within_estimates(g, names) -> dict:
+    """The Estimate of each within-level check ``"<level> <key>"`` of ``names`` from an analysed
+    grouping (None where missing)."""
+    out = {}
+    for name in names:
+        level, key = name.split(" ", 1)
+        out[name] = g.levels[LEVELS.index(level)].averages.get(key)
+    return out
+
+
 def _tally(found: dict, truth: dict, hits: dict, errors: dict) -> float:
-    """Count each estimate's coverage into ``hits`` and its error into ``errors``; return the
-    dataset's share of covered checks (its pooled coverage)."""
+    """Count each estimate's coverage into ``hits`` and its error into ``errors`` (a defined
+    estimate's); return the dataset's share of covered checks (its pooled coverage)."""
     share = 0.0
     for name, e in found.items():
         hit = covered(e, truth[name])
         hits[name] += hit
         share += hit / len(truth)
-        if e is not None:
+        if e is not None and math.isfinite(e.estimate):
             errors[name].append(e.estimate - truth[name])
     return share
 
@@ -221,13 +311,30 @@ def simulate(design: str, n_datasets: int, *, seed: int, clustered: bool = False
     of 4 rows, the analysis given them as the cluster column), the mean error of each estimate
     (and its Monte-Carlo sd), and the share of datasets whose macro claims against the rest are
     significant for any level and for A, bracketed as :func:`macro_significance` says (the
-    audit's family size measured on the first dataset)."""
+    audit's family size measured on the first dataset).
+
+    The within-level checks (:func:`within_true_values`) are read from the same analyses and
+    counted over the datasets whose strata are the design's only (``strata matched`` of them;
+    their coverage, pooled coverage, bias, missing (no estimate, or an undefined one) and ``no
+    interval`` (an estimate without an interval: a miss) shares are over those); ``strata differ``
+    is the share of the others, ``default strata differ`` the share with the audit's default
+    cuts (1%, 10%) on the same datasets."""
     prev, q = DESIGNS[design]()
-    truth = true_values(*(clustered_design(prev, q) if clustered else (prev, q)))
+    expected = clustered_design(prev, q) if clustered else (prev, q)
+    truth = true_values(*expected)
+    design_st = design_strata(prev)
+    default_cfg = config(strata_cuts=None)
+    default_st = design_strata(prev, default_cfg)
+    within = within_true_values(*expected, design_st)
     rng = np.random.default_rng(seed)
     hits = dict.fromkeys(truth, 0)
     pooled = []  # each dataset's share of checks covered
     errors: dict = {name: [] for name in truth}
+    w_hits = dict.fromkeys(within, 0)
+    w_pooled = []  # each matched dataset's share of within-level checks covered
+    w_errors: dict = {name: [] for name in within}
+    w_no_interval = dict.fromkeys(within, 0)  # an estimate without an interval (a miss)
+    differ = default_differ = 0
     alarms = {"any": [0, 0], "A": [0, 0]}  # [at most (macro claims alone), at least]
     small_cells = 0
     extra = None
@@ -246,6 +353,14 @@ def simulate(design: str, n_datasets: int, *, seed: int, clustered: bool = False
         sub = analyse(p, cfg, claims)
         g = sub.groupings[0]
         pooled.append(_tally(estimates(g), truth, hits, errors))
+        default_differ += not same_strata(observed_strata(y, default_cfg), default_st)
+        if same_strata(observed_strata(y, cfg), design_st):
+            found = within_estimates(g, within)
+            w_pooled.append(_tally(found, within, w_hits, w_errors))
+            for name, e in found.items():
+                w_no_interval[name] += e is not None and e.status == "no_interval"
+        else:
+            differ += 1
         small_cells += bool(_small_cells(y, pred, site))
         for j, n_extra in enumerate((0, extra)):
             said = macro_significance(sub, claims, n_extra)
@@ -264,6 +379,19 @@ def simulate(design: str, n_datasets: int, *, seed: int, clustered: bool = False
         out[f"significant {who} at least"] = least / n_datasets
     out["family size"] = extra + 2 * len(LEVELS)
     out["datasets with a cell below 10"] = small_cells / n_datasets
+    matched = n_datasets - differ
+    out["strata matched"] = matched
+    out["strata differ"] = differ / n_datasets
+    out["default strata differ"] = default_differ / n_datasets
+    out.update({f"coverage {name}": h / matched for name, h in w_hits.items()})
+    out["coverage pooled within"] = float(np.mean(w_pooled))
+    out["coverage pooled within sd"] = float(np.std(w_pooled, ddof=1) / math.sqrt(matched))
+    for name, err in w_errors.items():
+        err = np.asarray(err)
+        out[f"bias {name}"] = float(err.mean())
+        out[f"bias sd {name}"] = float(err.std(ddof=1) / math.sqrt(err.size))
+        out[f"missing {name}"] = 1 - err.size / matched
+        out[f"no interval {name}"] = w_no_interval[name] / matched
     return out
 
 
@@ -376,9 +504,10 @@ def run(name: str) -> dict:
     return simulate(design, n, seed=seed, clustered=clustered)
 
 
-def mc_sd(name: str, value: float) -> float:
-    """The Monte-Carlo sd of a share ``value`` measured under RUNS[name]."""
-    return math.sqrt(value * (1 - value) / RUNS[name][1])
+def mc_sd(name: str, value: float, n: int | None = None) -> float:
+    """The Monte-Carlo sd of a share ``value`` measured under RUNS[name] (over ``n`` of its
+    datasets: the within-level checks count the ``strata matched`` ones)."""
+    return math.sqrt(value * (1 - value) / (RUNS[name][1] if n is None else n))
 
 
 if __name__ == "__main__":
@@ -386,17 +515,29 @@ if __name__ == "__main__":
 
     for design, make in DESIGNS.items():
         print(design, {k: round(v, 4) for k, v in true_values(*make()).items()})
+        st = design_strata(make()[0])
+        print(
+            f"{design} within", {k: round(v, 4) for k, v in within_true_values(*make(), st).items()}
+        )
     print(
         "clustered",
         {k: round(v, 4) for k, v in true_values(*clustered_design(*disparity_design())).items()},
     )
+    st = design_strata(disparity_design()[0])
+    within = within_true_values(*clustered_design(*disparity_design()), st)
+    print("clustered within", {k: round(v, 4) for k, v in within.items()})
     print("roc_auc", {k: round(v, 4) for k, v in auc_true_values().items()})
     for label in sys.argv[1:] or list(RUNS):
         t = time.time()
         measured = run(label)
         print(f"{label} ({time.time() - t:.0f} s)")
+        n_within = measured.get("strata matched")
+        within_keys = set(within_names())
         for key, c in measured.items():
+            n = n_within if key.split(" ", 1)[-1] in within_keys else None
             sd = (
-                f"  (MC sd {mc_sd(label, c):.3f})" if key.startswith(("coverage", "signif")) else ""
+                f"  (MC sd {mc_sd(label, c, n):.3f})"
+                if key.startswith(("coverage", "signif"))
+                else ""
             )
             print(f"  {key:40s} {c:.4f}{sd}")

@@ -40,6 +40,61 @@ pooled (sd)            0.938      0.944  0.952
 ROC AUC (DeLong-logit, MOVER): A macro 0.933, A - rest 0.940, A / rest 0.940, A - D 0.960
 (sd 0.018).
 
+Within each level (read from the same analyses, no further dataset; sims.within_true_values):
+``gap.recall`` and ``gap.f1`` (macro minus accuracy), ``stratum.<name>.recall`` and ``.f1`` and
+``extremes.recall`` and ``.f1`` (the rarest stratum's minus the most common one's), each level.
+The analysis's strata are cut at 7% and 15% (sims.STRATA_CUTS): rare {4}, uncommon {3}, common
+{0, 1, 2}. At the audit's default 1% and 10% the rare stratum is empty, so there is no
+``extremes`` average, and class 3 (11%) falls below 10% in 1.5%, 4.3% and 18.0% of these
+datasets (disparity, null, clustered; exactly 3.3%, 2.6%, 18.6%), more than the 2% allowed. The
+coverage counts the datasets whose strata are the design's (sims.design_strata): all 400 and 300,
+and 249 of the 250 clustered (at most 2% differ: asserted). Measured (Monte-Carlo sd at 0.95:
+0.011, 0.013, 0.014):
+
+=======================  ===================  ===================  ===================
+check                    disparity A-D        null A-D             clustered A-D
+=======================  ===================  ===================  ===================
+gap.recall               .945 .940 .950 .922  .917 .923 .950 .937  .932 .952 .940 .936
+stratum.rare.recall      .927 .917 .925 .940  .890 .883 .910 .927  .831 .908 .900 .912
+stratum.uncommon.recall  .940 .948 .948 .940  .917 .967 .940 .923  .900 .936 .968 .940
+stratum.common.recall    .963 .950 .930 .945  .973 .973 .947 .957  .964 .948 .952 .912
+extremes.recall          .955 .950 .970 .953  .923 .940 .940 .953  .839 .924 .904 .908
+gap.f1                   .907 .922 .938 .943  .920 .907 .907 .890  .944 .964 .948 .988
+stratum.rare.f1          .943 .948 .948 .938  .927 .930 .913 .963  .896 .968 .932 .960
+stratum.uncommon.f1      .950 .945 .950 .920  .930 .960 .937 .923  .944 .944 .956 .952
+stratum.common.f1        .948 .965 .932 .945  .960 .950 .947 .953  .960 .952 .956 .924
+extremes.f1              .932 .943 .955 .955  .930 .923 .920 .950  .908 .968 .940 .952
+pooled (sd)              0.942 (0.003)        0.933 (0.004)        0.934 (0.004)
+=======================  ===================  ===================  ===================
+
+Each within the band of its run (widened by 2 Monte-Carlo sd over the matched datasets), except
+six, clearly below 0.93 on more datasets (KNOWN_LOW: their band test is an expected failure,
+strict; the combined figures below add 900 null datasets of seed 20261231 and 750 clustered of
+seed 20261232 to this file's):
+
+* A stratum of one class from few rows (``stratum.rare.recall``: class 4 alone, about 20, 28, 40
+  and 52 rows in the null's A-D at recall 0.85): 0.899, 0.897, 0.915, 0.921 over 1200 null
+  datasets. Two causes. When every row of the class is right (E[0.85^n]: 4.9% of A's datasets,
+  1.5% of B's; here 6.7% and 3.0%) the replicates do not vary and the average has no interval
+  (status ``no_interval``, a miss; the cell's own recall has its Wilson interval); A covers 0.954
+  of the datasets with an interval. Otherwise the BCa of a binomial proportion from 20-50 rows
+  covers about 0.92 (B 0.91 with an interval). In the disparity design (A's recall 0.70) 0.917 to
+  0.940; no interval in 1.0% (A) and 1.5% (C) of its datasets.
+* ``gap.f1`` (macro F1 minus accuracy): 0.929, 0.921, 0.908, 0.919 over 1200 null datasets, the
+  disparity's 0.907-0.943; clustered (jackknife) 0.944-0.988. The bootstrap holds each class's
+  support in the level fixed, while the gap moves with the supports (the accuracy is the
+  support-weighted recall, F1's precision depends on the other classes' supports) more than with
+  the rest, which the macro F1 and the accuracy share: its sd with the supports fixed is 0.90,
+  0.90, 0.91, 0.91 (null A-D) and 0.87, 0.89, 0.91, 0.92 (disparity) of its sd with them drawn
+  (20,000 draws), which predicts 0.921, 0.924, 0.927, 0.924 and 0.911, 0.919, 0.924, 0.928.
+  ``gap.recall`` (ratios 0.96-0.98, predicting 0.940-0.945) measures 0.917-0.950.
+* Clustered, the rare class in few patients (A about 5, C 7.5, B 10.5, D 16): over 999 datasets
+  A's ``stratum.rare.recall`` 0.832, ``extremes.recall`` 0.851 and ``stratum.rare.f1`` 0.918, C's
+  0.878, 0.886 and 0.939, D's rare recall 0.907, B's 0.913 (C's ``gap.recall`` 0.908 too). The
+  jackknife's se of one class comes from its few clusters, while the t quantile takes the
+  level's Kish - 1 (about 124) degrees of freedom. A has no rare row in 2 of the 249 datasets (no
+  estimate, a miss).
+
 Each coverage must be consistent with a true coverage in the target 0.93-0.97: within the target
 widened by 2 Monte-Carlo sd at its ends (0.905-0.987 at 400 datasets, 0.900-0.990 at 300,
 0.898-0.992 at 250, 0.888-0.998 at 150); each run's pooled coverage (each dataset's share of
@@ -78,7 +133,9 @@ disparity datasets; with the patients (clustered design), in 0.320 to 0.404.
 About 90 s of one core (``pytest -m slow -n 2`` on this file: 93 s measured): each analysis
 ~0.1 s at B = 400, little of it the replicates (the BCa of ~60 averages and disparities); the
 per-class claims' p-values are skipped. The figures are computed once per session (a file
-shared by the xdist workers): two workers building them at once took 192 s.
+shared by the xdist workers): two workers building them at once took 192 s. The within-level
+checks add about 0.2 s (the strata of each dataset and reading its averages): on the slower,
+shared machine where they were added the file took 216 s before and 188 s after (its noise).
 """
 
 from __future__ import annotations
@@ -100,6 +157,35 @@ pytestmark = pytest.mark.slow
 
 NAMES = [c[0] for c in sims.CHECKS]
 AUC_NAMES = [c[0] for c in sims.AUC_CHECKS]
+#: each level's gap, strata and extremes averages (the design's strata: rare, uncommon, common)
+WITHIN_NAMES = sims.within_names()
+WITHIN_RUNS = ("disparity", "null", "clustered")
+
+_FIXED_SUPPORTS = (
+    "the bootstrap holds each class's support in the level fixed, while macro F1 minus accuracy "
+    "moves with them: its sd with the supports fixed is 0.87-0.92 of the sd with them drawn, "
+    "which predicts 0.91-0.93"
+)
+_ONE_CLASS = (
+    "a stratum of one class (4) of about {rows} rows at recall 0.85: when every one is right "
+    "({all_right} of the datasets) the replicates do not vary and there is no interval, a miss; "
+    "otherwise the BCa of a small binomial proportion"
+)
+_FEW_PATIENTS = (
+    "A's rare class lies in about 5 patients: its jackknife se comes from those few clusters, "
+    "with the t(Kish - 1) quantile of the level's 125 patients"
+)
+#: the within-level checks whose coverage on this file's seeds is clearly below the target (the
+#: module's docstring has the figures on more datasets): the band is asserted and expected to fail
+#: (strict: should it pass, the intervals changed, and this list and the docstring must follow)
+KNOWN_LOW = {
+    ("null", "A stratum.rare.recall"): _ONE_CLASS.format(rows=20, all_right="4.9%"),
+    ("null", "B stratum.rare.recall"): _ONE_CLASS.format(rows=28, all_right="1.5%"),
+    ("null", "D gap.f1"): _FIXED_SUPPORTS,
+    ("clustered", "A stratum.rare.recall"): _FEW_PATIENTS,
+    ("clustered", "A extremes.recall"): _FEW_PATIENTS + ", and its recall is the difference's",
+    ("clustered", "A stratum.rare.f1"): _FEW_PATIENTS,
+}
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +208,10 @@ def measured(tmp_path_factory):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def band(run: str) -> tuple[float, float]:
-    """The coverages consistent with a true coverage in the target 0.93-0.97 under ``run``: the
-    target widened by 2 Monte-Carlo sd at its ends."""
-    return 0.93 - 2 * sims.mc_sd(run, 0.93), 0.97 + 2 * sims.mc_sd(run, 0.97)
+def band(run: str, n: int | None = None) -> tuple[float, float]:
+    """The coverages consistent with a true coverage in the target 0.93-0.97 under ``run`` (over
+    ``n`` of its datasets, default all): the target widened by 2 Monte-Carlo sd at its ends."""
+    return 0.93 - 2 * sims.mc_sd(run, 0.93, n), 0.97 + 2 * sims.mc_sd(run, 0.97, n)
 
 
 @pytest.mark.parametrize("run", ["disparity", "null"])
@@ -158,11 +244,47 @@ def test_macro_roc_auc_intervals_cover(measured, name):
 
 
 def test_estimates_are_nearly_unbiased(measured):
-    """The plug-in macro F1 is biased by O(1/n) (a ratio of counts): small beside its sd."""
+    """The plug-in macro F1 is biased by O(1/n) (a ratio of counts): small beside its sd (the
+    averages within the levels too)."""
     for run in ("disparity", "null"):
         m = measured[run]
-        for name in NAMES:
+        for name in NAMES + WITHIN_NAMES:
             assert abs(m[f"bias {name}"]) <= 4 * m[f"bias sd {name}"] + 0.005, (run, name, m)
+
+
+def _within_params():
+    for run in WITHIN_RUNS:
+        for name in WITHIN_NAMES:
+            reason = KNOWN_LOW.get((run, name))
+            marks = () if reason is None else pytest.mark.xfail(strict=True, reason=reason)
+            yield pytest.param(run, name, marks=marks, id=f"{name}-{run}")
+
+
+@pytest.mark.parametrize(("run", "name"), list(_within_params()))
+def test_within_level_averages_cover(measured, run, name):
+    """Each level's gap, strata and extremes averages, over the datasets whose strata are the
+    design's (``strata matched``; the band from their number); KNOWN_LOW's are expected to fall
+    below it."""
+    m = measured[run]
+    lo, hi = band(run, m["strata matched"])
+    c = m[f"coverage {name}"]
+    assert lo <= c <= hi, (run, name, c, m["strata matched"], m[f"no interval {name}"])
+
+
+@pytest.mark.parametrize("run", WITHIN_RUNS)
+def test_within_level_pooled_coverage(measured, run):
+    """Each matched dataset's share of the within-level checks covered, averaged."""
+    m = measured[run]
+    sd = m["coverage pooled within sd"]
+    assert 0.93 - 2 * sd <= m["coverage pooled within"] <= 0.97 + 2 * sd, m
+
+
+@pytest.mark.parametrize("run", WITHIN_RUNS)
+def test_strata_are_the_designs(measured, run):
+    """The audit's strata come from the observed supports: a dataset's may differ from the
+    design's; in at most 2% of them (the within-level checks skip those)."""
+    assert sims.within_names("null") == WITHIN_NAMES  # both designs' strata alike
+    assert measured[run]["strata differ"] <= 0.02, measured[run]
 
 
 def test_false_alarms(measured):
@@ -200,12 +322,20 @@ def test_simulated_analysis_is_the_audits():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = prevalens.audit(
-                y, pred, groups={"site": site}, seed=i, n_resamples=sims.B, subgroup_min_cell=1
+                y,
+                pred,
+                groups={"site": site},
+                seed=i,
+                n_resamples=sims.B,
+                subgroup_min_cell=1,
+                strata_cuts=sims.STRATA_CUTS,
             )
         p = subgroup_sims.predictions(y, pred, site)
         claims: list = []
         sub = sims.analyse(p, sims.config(seed=i), claims)
         assert _averages(sub.groupings[0]) == _averages(r.subgroups.groupings[0])
+        # every within-level check is among the audit's averages
+        assert None not in sims.within_estimates(r.subgroups.groupings[0], WITHIN_NAMES).values()
         audited = {
             d.level
             for d in r.subgroups.groupings[0].disparities
