@@ -251,6 +251,22 @@ def test_cluster_jackknife_equals_leave_one_cluster_out_over_the_rows():
     q = stats.t.ppf(0.975, max(kish - 1, 1))
     assert e.ci_high - e.ci_low == pytest.approx(2 * q * jk_se(level_vals), rel=1e-9)
     assert d.difference.se == pytest.approx(jk_se(diff_vals), rel=1e-9)
+    # a stratum's average rests on the patients holding its classes' samples in the level: t's
+    # degrees of freedom are theirs (Kish - 1), not the level's
+    checked = 0
+    for stratum in r.strata:
+        held = rows & np.isin(y, [int(c) for c in stratum.classes]) & np.isin(y, labels)
+        e_s = lv.averages.get(f"stratum.{stratum.name}.recall")
+        if e_s is None or not (math.isfinite(e_s.ci_low) and e_s.se > 0):
+            continue
+        sizes = np.bincount(patient[held])
+        sizes = sizes[sizes > 0].astype(float)
+        df = max(sizes.sum() ** 2 / np.sum(sizes**2) - 1, 1)
+        assert (e_s.ci_high - e_s.ci_low) / (2 * e_s.se) == pytest.approx(
+            stats.t.ppf(0.975, df), rel=1e-9
+        ), stratum.name
+        checked += 1
+    assert checked >= 2
 
 
 def test_point_only_audit_has_averages_without_intervals_or_claims():

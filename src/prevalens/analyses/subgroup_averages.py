@@ -508,11 +508,27 @@ def level_averages(
         q = float(special.stdtrit(df, 1 - alpha / 2))
         return _est(theta, theta - q * se, theta + q * se, se, method)
 
-    def design_df(li) -> float:
+    def design_df(li, classes=None) -> float:
+        """t's degrees of freedom of level li's jackknife: Kish's effective number of its
+        clusters less one, or of the clusters holding the true samples of ``classes`` (a
+        stratum's average rests on those: a rare class held by five patients has about four
+        degrees of freedom, not the level's)."""
         if cluster is None:
             return math.inf
-        sizes = members.n[:, li]
+        sizes = members.n[:, li] if classes is None else members.sup[:, li][:, classes].sum(-1)
         return ClusterDesign.of_sizes(sizes).df
+
+    def key_df(li, key, m: _Masks) -> float:
+        strata_of = {name: mask for name, mask in m.strata}
+        parts = key.split(".")
+        if parts[0] == "stratum":
+            return design_df(li, m.shown & strata_of[".".join(parts[1:-1])])
+        if parts[0] == "extremes" and m.rarest is not None and m.most_common is not None:
+            return min(
+                design_df(li, m.shown & m.strata[m.rarest][1]),
+                design_df(li, m.shown & m.strata[m.most_common][1]),
+            )
+        return design_df(li)
 
     per_level: dict[int, dict] = {}
     level_sides: dict[int, _Side] = {}
@@ -521,8 +537,7 @@ def level_averages(
             continue
         s = side_level(li, lvl_masks[li])
         level_sides[li] = s
-        df = design_df(li)
-        per_level[li] = {key: one(s, key, df) for key in s.point}
+        per_level[li] = {key: one(s, key, key_df(li, key, lvl_masks[li])) for key in s.point}
         for metric in LABEL_AVERAGES:
             n_cls = int(lvl_masks[li].of(metric).sum())
             key = f"macro.{metric}"
