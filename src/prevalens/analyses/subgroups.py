@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -198,28 +199,56 @@ def _mover_family(a: _Side, b: _Side, exact: bool, up=None):
     return one_sided
 
 
-def _pvalues_of(requests, exact: bool) -> None:
-    """The p-values of a.p - b.p = d at ``rows`` for every request ``(a, b, rows, d, exact,
-    out)``, written to ``out[rows]``: each row's MOVER family inverted (:func:`interval_pvalue`),
-    every request's rows in one bisection (element by element: the same numbers as one request
-    at a time)."""
-    requests = [q for q in requests if q[2].size]
+class _PRequest(NamedTuple):
+    """P-values wanted: of a.p - b.p = d at the flat indices ``rows``, written to ``out``."""
+
+    a: _Side
+    b: _Side
+    rows: np.ndarray
+    d: np.ndarray
+    out: np.ndarray
+
+
+def _pvalues_of(requests: list[_PRequest], exact: bool) -> None:
+    """Every request's p-values, each row's MOVER family inverted (:func:`interval_pvalue`), all
+    the requests' rows in one bisection (element by element: the same numbers as one request at
+    a time)."""
+    requests = [q for q in requests if q.rows.size]
     if not requests:
         return
-    a = _Side(
-        np.concatenate([q[0].num.reshape(-1)[q[2]] for q in requests]),
-        np.concatenate([q[0].den.reshape(-1)[q[2]] for q in requests]),
-    )
-    b = _Side(
-        np.concatenate([q[1].num.reshape(-1)[q[2]] for q in requests]),
-        np.concatenate([q[1].den.reshape(-1)[q[2]] for q in requests]),
-    )
-    d = np.concatenate([q[3][q[2]] for q in requests])
-    p = interval_pvalue(_mover_family(a, b, exact, up=d > 0), d)
-    at = 0
-    for q in requests:
-        q[5][q[2]] = p[at : at + q[2].size]
-        at += q[2].size
+
+    def joined(side: str) -> _Side:
+        sides = [(getattr(q, side), q.rows) for q in requests]
+        return _Side(
+            np.concatenate([s.num.reshape(-1)[rows] for s, rows in sides]),
+            np.concatenate([s.den.reshape(-1)[rows] for s, rows in sides]),
+        )
+
+    d = np.concatenate([q.d[q.rows] for q in requests])
+    p = interval_pvalue(_mover_family(joined("a"), joined("b"), exact, up=d > 0), d)
+    for q, part in zip(requests, np.split(p, np.cumsum([q.rows.size for q in requests])[:-1])):
+        q.out[q.rows] = part
+
+
+class _Comparison(NamedTuple):
+    """One level against the rest or the reference, for one metric: its rows' values."""
+
+    metric: str
+    per_class: bool
+    name: str
+    against: str
+    a: _Side
+    b: _Side
+    show: np.ndarray
+    eligible: np.ndarray
+    d: np.ndarray
+    dlo: np.ndarray
+    dhi: np.ndarray
+    r: np.ndarray
+    rlo: np.ndarray
+    rhi: np.ndarray
+    pvals: np.ndarray | None
+    claim_p: np.ndarray | None
 
 
 def _mover_ratio(a: _Side, b: _Side, z):
@@ -456,8 +485,8 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
     # first every comparison's values, then the p-values of all of them in one bisection per
     # kind (element by element: the same numbers as one comparison at a time, without the cost of
     # 64 steps per comparison), then the rows and claims in the order of the comparisons
-    comparisons = []
-    requests: list = []  # (a, b, rows, d, exact, out): the p-values wanted
+    comparisons: list[_Comparison] = []
+    requests: dict[bool, list[_PRequest]] = {False: [], True: []}  # by exact
     for metric in ("accuracy",) + METRICS:
         ok = ok_of(metric)
         elig = eligible_of(metric)
@@ -496,23 +525,38 @@ def _grouping(gi, g, pred, y_true, y_pred, cluster, setup: _Setup, claims_out) -
                         rows_c = rows_p[eligible[rows_p]]
                         pvals = np.full(d.shape, np.nan)
                         claim_p = np.full(d.shape, np.nan)
-                        requests.append((a, b, rows_p, d, False, pvals))
-                        requests.append((a, b, rows_c, d, True, claim_p))
+                        requests[False].append(_PRequest(a, b, rows_p, d, pvals))
+                        requests[True].append(_PRequest(a, b, rows_c, d, claim_p))
                     else:  # the cluster-robust limits come one level at a time: normal theory
                         with np.errstate(invalid="ignore", divide="ignore"):
                             se = (dhi - dlo) / (2 * z)
                             pvals = claim_p = 2 * special.ndtr(-np.abs(d) / se)
                 comparisons.append(
-                    (metric, per_class, name, against, a, b, show, eligible)
-                    + (d, dlo, dhi, r, rlo, rhi, pvals, claim_p)
+                    _Comparison(
+                        metric,
+                        per_class,
+                        name,
+                        against,
+                        a,
+                        b,
+                        show,
+                        eligible,
+                        d,
+                        dlo,
+                        dhi,
+                        r,
+                        rlo,
+                        rhi,
+                        pvals,
+                        claim_p,
+                    )
                 )
-    for exact in (False, True):
-        _pvalues_of([q for q in requests if q[4] == exact], exact)
+    for exact, wanted in requests.items():
+        _pvalues_of(wanted, exact)
 
-    for (metric, per_class, name, against, a, b, show, eligible), values in (
-        (cmp[:8], cmp[8:]) for cmp in comparisons
-    ):
-        d, dlo, dhi, r, rlo, rhi, pvals, claim_p = values
+    for cmp in comparisons:
+        metric, per_class, name, against, a, b, show, eligible = cmp[:8]
+        d, dlo, dhi, r, rlo, rhi, pvals, claim_p = cmp[8:]
         # the claims' adjusted intervals: the family evaluates them together
         batch = (
             IntervalBatch(_mover_family(a, b, True), int(d.size))
