@@ -28,7 +28,7 @@ classification. Biometrika 42, 412-416.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import special
@@ -906,12 +906,13 @@ class ClusterRatioSummary:
 
     @staticmethod
     def concatenate(parts) -> ClusterRatioSummary:
+        """The summaries of consecutive chunks of columns, as one."""
         return ClusterRatioSummary(
-            *(np.concatenate([getattr(p, f) for p in parts]) for f in _SUMMARY_FIELDS)
+            *(
+                np.concatenate([getattr(p, f.name) for p in parts])
+                for f in fields(ClusterRatioSummary)
+            )
         )
-
-
-_SUMMARY_FIELDS = ("r", "total", "clusters", "kish", "var")
 
 
 def cluster_ratio_summary(y, n) -> ClusterRatioSummary:

@@ -288,8 +288,8 @@ def _draw_tables(
         pending: list = []
 
         def add_pending():
-            for r, got in pending:
-                got = got.result() if threaded else got
+            for r, future in pending:
+                got = future.result()
                 if got is not None:
                     add(r, got[0], got[1])
             pending.clear()
@@ -318,7 +318,13 @@ def _draw_tables(
                     cells += b * int(nnz[i])
                     group.append(i)
                     i += 1
-                drawn = [(r, ex.submit(draw, r) if threaded else draw(r)) for r in group]
+                if not threaded:
+                    for r in group:
+                        got = draw(r)
+                        if got is not None:
+                            add(r, got[0], got[1])
+                    continue
+                drawn = [(r, ex.submit(draw, r)) for r in group]
                 add_pending()
                 pending.extend(drawn)
                 del drawn
@@ -398,7 +404,7 @@ def cluster_bootstrap_counts(
     ``cells``: that matrix when already counted (then the rows are not needed).
     """
     a = _cluster_cells(y_true, y_pred, cluster, k) if cells is None else cells
-    a = a.tocsr() if hasattr(a, "tocsr") else a
+    a = a.tocsr()
     c = a.shape[0]
     out = np.empty((n_resamples, k * k), dtype=np.int64)
     for start in range(0, n_resamples, chunk):
