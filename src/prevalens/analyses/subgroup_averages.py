@@ -208,10 +208,12 @@ class _LeaveOneOut:
         self.base = _per_class(_T(p.tp, p.pred, p.sup, np.float64(n1)))
         ti = _T(p.tp[i] - diag, p.pred[i] - diag, p.sup[i] - 1.0, np.full(i.shape, n1))
         tj = _T(p.tp[j], p.pred[j] - 1.0, p.sup[j], np.full(j.shape, n1))
-        self.new_i = _per_class(_T(ti.tp[:, None], ti.pred[:, None], ti.sup[:, None], ti.n))
-        self.new_j = _per_class(_T(tj.tp[:, None], tj.pred[:, None], tj.sup[:, None], tj.n))
-        self.new_i = {key: v[:, 0] for key, v in self.new_i.items() if key != "accuracy"}
-        self.new_j = {key: v[:, 0] for key, v in self.new_j.items() if key != "accuracy"}
+
+        def touched(t: _T) -> dict:  # the per-class values of one class per member
+            values = _per_class(_T(t.tp[:, None], t.pred[:, None], t.sup[:, None], t.n))
+            return {key: v[:, 0] for key, v in values.items() if key != "accuracy"}
+
+        self.new_i, self.new_j = touched(ti), touched(tj)
         self.sup, self.sup_i, self.sup_j = p.sup, ti.sup, tj.sup
         # accuracy, kappa and MCC from updated sums
         tp_sum = float(p.tp.sum()) - diag
@@ -518,17 +520,18 @@ def level_averages(
         sizes = members.n[:, li] if classes is None else members.sup[:, li][:, classes].sum(-1)
         return ClusterDesign.of_sizes(sizes).df
 
-    def key_df(li, key, m: _Masks) -> float:
-        strata_of = {name: mask for name, mask in m.strata}
-        parts = key.split(".")
-        if parts[0] == "stratum":
-            return design_df(li, m.shown & strata_of[".".join(parts[1:-1])])
-        if parts[0] == "extremes" and m.rarest is not None and m.most_common is not None:
-            return min(
-                design_df(li, m.shown & m.strata[m.rarest][1]),
-                design_df(li, m.shown & m.strata[m.most_common][1]),
-            )
-        return design_df(li)
+    def key_dfs(li, m: _Masks) -> dict:
+        """Each average's degrees of freedom in level li: a stratum's from its classes' clusters,
+        the extremes' the fewer of its two strata's, every other the level's."""
+        level = design_df(li)
+        by_stratum = {name: design_df(li, m.shown & mask) for name, mask in m.strata}
+        out = {}
+        for name in STRATA_AVERAGES:
+            out.update({f"stratum.{s_name}.{name}": df for s_name, df in by_stratum.items()})
+            if m.rarest is not None and m.most_common is not None:
+                rare, common = (m.strata[g][0] for g in (m.rarest, m.most_common))
+                out[f"extremes.{name}"] = min(by_stratum[rare], by_stratum[common])
+        return {key: out.get(key, level) for key in _KEY_ORDER(m)}
 
     per_level: dict[int, dict] = {}
     level_sides: dict[int, _Side] = {}
@@ -537,7 +540,8 @@ def level_averages(
             continue
         s = side_level(li, lvl_masks[li])
         level_sides[li] = s
-        per_level[li] = {key: one(s, key, key_df(li, key, lvl_masks[li])) for key in s.point}
+        dfs = key_dfs(li, lvl_masks[li])
+        per_level[li] = {key: one(s, key, dfs[key]) for key in s.point}
         for metric in LABEL_AVERAGES:
             n_cls = int(lvl_masks[li].of(metric).sum())
             key = f"macro.{metric}"
