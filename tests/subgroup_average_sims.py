@@ -366,14 +366,7 @@ def simulate(design: str, n_datasets: int, *, seed: int, clustered: bool = False
             said = macro_significance(sub, claims, n_extra)
             alarms["any"][j] += bool(said)
             alarms["A"][j] += "A" in said
-    out = {f"coverage {name}": h / n_datasets for name, h in hits.items()}
-    out["coverage pooled"] = float(np.mean(pooled))
-    out["coverage pooled sd"] = float(np.std(pooled, ddof=1) / math.sqrt(n_datasets))
-    for name, err in errors.items():
-        err = np.asarray(err)
-        out[f"bias {name}"] = float(err.mean())
-        out[f"bias sd {name}"] = float(err.std(ddof=1) / math.sqrt(err.size))
-        out[f"missing {name}"] = 1 - err.size / n_datasets
+    out = _summary(hits, pooled, errors, n_datasets, "")
     for who, (most, least) in alarms.items():
         out[f"significant {who} at most"] = most / n_datasets
         out[f"significant {who} at least"] = least / n_datasets
@@ -383,15 +376,22 @@ def simulate(design: str, n_datasets: int, *, seed: int, clustered: bool = False
     out["strata matched"] = matched
     out["strata differ"] = differ / n_datasets
     out["default strata differ"] = default_differ / n_datasets
-    out.update({f"coverage {name}": h / matched for name, h in w_hits.items()})
-    out["coverage pooled within"] = float(np.mean(w_pooled))
-    out["coverage pooled within sd"] = float(np.std(w_pooled, ddof=1) / math.sqrt(matched))
-    for name, err in w_errors.items():
+    out.update(_summary(w_hits, w_pooled, w_errors, matched, " within"))
+    out.update({f"no interval {name}": w_no_interval[name] / matched for name in w_errors})
+    return out
+
+
+def _summary(hits: dict, pooled: list, errors: dict, n: int, pooled_suffix: str) -> dict:
+    """Coverage per check over ``n`` datasets, the pooled coverage (``coverage pooled`` +
+    ``pooled_suffix``) with its sd, and each check's bias, its sd and share missing."""
+    out = {f"coverage {name}": h / n for name, h in hits.items()}
+    out[f"coverage pooled{pooled_suffix}"] = float(np.mean(pooled))
+    out[f"coverage pooled{pooled_suffix} sd"] = float(np.std(pooled, ddof=1) / math.sqrt(n))
+    for name, err in errors.items():
         err = np.asarray(err)
         out[f"bias {name}"] = float(err.mean())
         out[f"bias sd {name}"] = float(err.std(ddof=1) / math.sqrt(err.size))
-        out[f"missing {name}"] = 1 - err.size / matched
-        out[f"no interval {name}"] = w_no_interval[name] / matched
+        out[f"missing {name}"] = 1 - err.size / n
     return out
 
 
