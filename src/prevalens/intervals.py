@@ -848,6 +848,22 @@ def jackknife_t_interval(theta, loo, weights, *, df, alpha, scale="logit"):
     simulation, where the cluster bootstrap gave 0.86-0.88 (docs/design.md).
     """
     theta = np.asarray(theta, dtype=np.float64)
+    blocks = getattr(getattr(loo, "pattern", None), "blocks", None)
+    if blocks is not None and theta.ndim == 1:
+        # a leave-one-out array of prevalens.loo (J, K): column block by column block, each
+        # column's values as the dense array's (a block has at least two columns)
+        parts = [
+            jackknife_t_interval(
+                theta[cols],
+                loo.block(cols),
+                weights,
+                df=df if np.ndim(df) == 0 else np.asarray(df)[cols],
+                alpha=alpha,
+                scale=scale,
+            )
+            for cols in blocks()
+        ]
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
     loo = np.asarray(loo, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64).reshape((-1,) + (1,) * theta.ndim)
     w = np.where(np.isnan(loo), 0.0, np.broadcast_to(w, loo.shape))

@@ -35,7 +35,14 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-__all__ = ["LooPattern", "LooArray", "LooExpr", "is_loo", "DENSE_GUARD_CELLS"]
+__all__ = [
+    "LooPattern",
+    "LooArray",
+    "LooExpr",
+    "SparseDeltaArray",
+    "is_loo",
+    "DENSE_GUARD_CELLS",
+]
 
 #: Densifying a leave-one-out array of more cells than this (np.asarray) is refused: it is the
 #: (J, K) blow-up this module exists to avoid (400 MB of float64).
@@ -171,13 +178,24 @@ class _Loo(NDArrayOperatorsMixin):
         return self.block(np.array([c, c]))[:, 0]
 
     def sum(self, axis=None, dtype=None, keepdims=False):
+        """Sum over the classes, column after column from the first: the same order whatever
+        the blocks (so whatever the memory budget), and the dense sum to rounding."""
         if axis not in (-1, 1):
             raise NotImplementedError("a leave-one-out array is summed over its classes only")
         out = None
         for cols in self.pattern.blocks():
-            part = self.block(cols).sum(axis=-1, dtype=dtype)
-            out = part if out is None else out + part
-        assert out is not None
+            b = self.block(cols)
+            if dtype is not None:
+                b = b.astype(dtype, copy=False)
+            elif b.dtype.kind in "biu" and b.dtype.itemsize < 8:
+                b = b.astype(np.int64)  # as numpy sums booleans and small integers
+            for i in range(b.shape[1]):
+                if out is None:
+                    out = b[:, i].copy()
+                else:
+                    out += b[:, i]
+        if out is None:
+            out = np.zeros(self.pattern.n_members, dtype=dtype or np.float64)
         return out[:, None] if keepdims else out
 
     def bca_acceleration(self, weights, strata, dense: Callable) -> np.ndarray:
@@ -228,7 +246,10 @@ class LooExpr(_Loo):
         if self._cols is not None:
             source, idx = self._cols
             return source.block(idx[cols])
-        return self.fn(*(_arg_block(a, cols, self.pattern) for a in self.args))
+        # evaluated later than the code that stated it, outside its np.errstate: the metrics
+        # divide by zero on purpose (an undefined value is NaN), so warnings are not raised here
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.fn(*(_arg_block(a, cols, self.pattern) for a in self.args))
 
 
 def _arg_block(a, cols, pattern: LooPattern):
@@ -249,6 +270,50 @@ def _arg_block(a, cols, pattern: LooPattern):
     if arr.shape == (j, k):
         return arr[:, cols]
     raise ValueError(f"cannot broadcast an array of shape {arr.shape} against ({j}, {k})")
+
+
+class SparseDeltaArray(_Loo):
+    """A (J, K) array ``base[c] + offset[m] + delta[m, c]`` with ``delta`` a sparse (J, K) matrix:
+    the leave-one-*cluster*-out tables, where a member touches every class its cluster holds
+    (not at most two) and N falls by the cluster's size (``offset``, for tn).
+
+    Held as O(K + J + nnz(delta)) numbers; element-wise arithmetic, sums over the classes and
+    the jackknife intervals evaluate it in dense blocks of columns (:class:`LooExpr`), whose
+    size follows the memory budget (``block_cells``; the last block is kept, for the next
+    statistic that reads it). Each block's values are those of the dense (J, K) array, integer
+    for integer.
+    """
+
+    def __init__(self, base, delta, offset=None, *, block_cells: int = 4_000_000):
+        self.base = np.asarray(base)
+        self.delta = delta.tocsc()  # column blocks are slices of its columns
+        self.offset = None if offset is None else np.asarray(offset)
+        j, k = self.delta.shape
+        if self.base.shape != (k,):
+            raise ValueError(f"base of shape {self.base.shape} for a delta of {k} columns")
+        # the shape and block size only: a lazy expression reads no slots
+        self.pattern = LooPattern(np.full((j, 2), -1), k, block_cells)
+        self._last: tuple | None = None  # the last block evaluated: (columns, values)
+
+    @property
+    def dtype(self):
+        parts = [self.base, self.delta.dtype] + ([self.offset] if self.offset is not None else [])
+        return np.result_type(*parts)
+
+    def block(self, cols) -> np.ndarray:
+        k = self.pattern.n_columns
+        idx = np.arange(k)[cols] if isinstance(cols, slice) else np.asarray(cols, dtype=np.int64)
+        key = idx.tobytes()
+        if self._last is not None and self._last[0] == key:
+            # the statistics of one block of columns read the same tables one after another
+            return self._last[1]
+        out = self.delta[:, idx].toarray(order="C").astype(self.dtype, copy=False)
+        out += self.base[idx][None]
+        if self.offset is not None:
+            out += self.offset[:, None]
+        out.flags.writeable = False  # shared by the readers of the kept block
+        self._last = (key, out)
+        return out
 
 
 class LooArray(_Loo):
