@@ -18,7 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from prevalens.analyses.mover import ClassProportions, class_vs_micro, macro_difference
+from prevalens.analyses.mover import (
+    ClassProportions,
+    class_vs_micro,
+    macro_difference,
+    macro_difference_pvalues,
+)
 from prevalens.counts import class_tables
 from prevalens.intervals import (
     _bisect,
@@ -250,3 +255,33 @@ def test_stratum_difference_over_classes_with_min_support():
     assert at_mid(Z95) == pytest.approx((-0.4332525124, -0.1677205376), abs=1e-9)
     _, at_cp = macro_difference(props, uncommon & ok, ~uncommon & ok, "clopper-pearson")
     assert at_cp(Z_ADJ) == pytest.approx((-0.5308813762, -0.1147589269), abs=1e-9)
+
+
+def test_macro_difference_pvalues_together_equal_one_at_a_time():
+    """The strata's claims invert their MOVER families in one bisection: each p-value bit for
+    bit as its own inversion, over metrics (F1's mapped limits among them), masks with one class,
+    classes at 0 or 1 and undefined ones, and differences of either sign and zero."""
+    rng = np.random.default_rng(11)
+    requests, alone = [], []
+    for t in range(30):
+        k = int(rng.integers(3, 9))
+        cm = rng.poisson(rng.random((k, k)) * 8).astype(np.int64)
+        np.fill_diagonal(cm, rng.integers(0, 30, k))
+        if t % 4 == 0:
+            cm[0] = 0  # a class without samples: its recall is undefined
+        if t % 5 == 0:
+            cm[1, :] = 0
+            cm[1, 1] = 7  # 7 of 7
+        metric = ["recall", "precision", "f1", "jaccard", "specificity"][t % 5]
+        props = ClassProportions(class_tables(cm), metric)
+        a = rng.random(k) < 0.4
+        a[int(rng.integers(0, k))] = True
+        b = ~a if t % 3 else np.zeros(k, dtype=bool)  # a macro average alone, too
+        estimate, at = macro_difference(props, a, b, "clopper-pearson")
+        if t == 7:
+            estimate = 0.0  # p = 1 exactly
+        requests.append((props, a, b, estimate))
+        alone.append(float(interval_pvalue(lambda z, at=at: np.asarray(at(z)), estimate)))
+    together = macro_difference_pvalues(requests)
+    np.testing.assert_array_equal(together, alone)
+    assert np.isnan(together).sum() < 5 and (together < 0.05).any() and (together == 1).any()

@@ -15,13 +15,19 @@ from dataclasses import replace
 import numpy as np
 from scipy import special
 
-from ..intervals import interval_pvalue, logit_interval
+from ..intervals import logit_interval
 from ..metrics import STRATA_METRICS
 from ..ranking import DELONG_EDGE_NOTE, delong_unreliable
 from ..results import Estimate, StrataComparison, StratumResult
 from .context import Context, macro_over, micro_over, point_only
 from .family import Claim
-from .mover import MOVER_METRICS, UNVARIED_UNDER_CLUSTERS, flag_unvaried, macro_difference
+from .mover import (
+    MOVER_METRICS,
+    UNVARIED_UNDER_CLUSTERS,
+    flag_unvaried,
+    macro_difference,
+    macro_difference_pvalues,
+)
 
 __all__ = ["analyse_strata", "auc_strata_weights", "AUC_COMBO_OFFSET"]
 
@@ -33,6 +39,7 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
     """The strata's results, the rarest-versus-most-common comparison, and their claims."""
     strata = []
     claims: list[Claim] = []
+    pending: list = []  # the MOVER claims whose p-values are computed together at the end
     a = ctx.strata
     masks = a.masks
     ranking = ctx.engine.ranking if ctx.engine is not None else None
@@ -56,10 +63,9 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
                 continue
             vs_rest[name] = _difference_estimate(ctx, name, key, mask, rest)
             if name in ctx.findings_metrics and len(a.definitions) > 1:
+                key_ = ("stratum_vs_rest", d.name, name)
                 claims.append(
-                    _claim(
-                        ctx, ("stratum_vs_rest", d.name, name), name, key, mask, rest, vs_rest[name]
-                    )
+                    _claim(ctx, key_, name, key, mask, rest, vs_rest[name], claims, pending)
                 )
         if ctx.has_scores:
             only_insufficient = not np.any(mask & ctx.eligible)
@@ -91,13 +97,35 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
             key = f"per_class.{name}"
             difference[name] = _difference_estimate(ctx, name, key, ma, mb)
             if name in ctx.findings_metrics:
-                claims.append(_claim(ctx, ("extremes", name), name, key, ma, mb, difference[name]))
+                claims.append(
+                    _claim(
+                        ctx,
+                        ("extremes", name),
+                        name,
+                        key,
+                        ma,
+                        mb,
+                        difference[name],
+                        claims,
+                        pending,
+                    )
+                )
         comparisons.append(
             StrataComparison(
                 a.definitions[a.rarest].name, a.definitions[a.most_common].name, difference
             )
         )
-    return tuple(strata), tuple(comparisons), claims
+    return tuple(strata), tuple(comparisons), _with_pvalues(claims, pending)
+
+
+def _with_pvalues(claims: list[Claim], pending: list) -> list[Claim]:
+    """The MOVER claims' p-values, all in one bisection (:func:`macro_difference_pvalues`: the
+    same numbers as one claim at a time)."""
+    p = macro_difference_pvalues([(props, a, b, est) for _, props, a, b, est in pending])
+    out = list(claims)
+    for (i, *_), p_i in zip(pending, p):
+        out[i] = replace(out[i], p_value=float(p_i))
+    return out
 
 
 def _mover(ctx: Context, name: str) -> bool:
@@ -164,11 +192,15 @@ def _difference(key, mask, other):
     return lambda s: macro_over(s, key, mask) - macro_over(s, key, other)
 
 
-def _claim(ctx: Context, claim_key, name, key, mask, other, shown: Estimate) -> Claim:
+def _claim(
+    ctx: Context, claim_key, name, key, mask, other, shown: Estimate, claims: list, pending: list
+) -> Claim:
     """A claim on macro(mask) - macro(other) over the classes with at least min_support samples
     (no claim rests on smaller classes: they are left out of the claim's estimand, which the
     finding says), tested by MOVER with Clopper-Pearson limits; from the replicates for metrics
-    without a MOVER construction or with clusters."""
+    without a MOVER construction or with clusters. A MOVER claim's p-value is requested in
+    ``pending`` (its place in ``claims``, where the claim will be appended, and its difference),
+    for :func:`_with_pvalues`."""
     ma, mb = mask & ctx.eligible, other & ctx.eligible
     eligible = bool(ma.any() and mb.any())
     not_made = None
@@ -195,13 +227,13 @@ def _claim(ctx: Context, claim_key, name, key, mask, other, shown: Estimate) -> 
             lo, hi = at_cp(z)
             return float(lo), float(hi)
 
-        p = float(interval_pvalue(lambda z: np.asarray(at_cp(z)), np.float64(estimate)))
+        # the p-value inverts the same family: every claim's at once (analyse_strata)
+        pending.append((len(claims), props, ma, mb, estimate))
         return Claim(
             claim_key,
             estimate,
             shown.se,
             eligible=True,
-            p_value=p,
             interval_at=interval_at,
             scope=scope,
         )
