@@ -31,11 +31,14 @@ exact coverage lies in the band, rather than tuning the default to one (n, p).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
-from coverage_sim import model, simulate
+from coverage_sim import K, _intervals_only, draw_scores, model, simulate
 from scipy import stats
 
+import prevalens as pv
 from prevalens.intervals import wilson_interval
 
 pytestmark = pytest.mark.slow
@@ -89,3 +92,28 @@ def test_false_failure_rate_stated_in_the_docstring_is_right():
         int(BANDS["rarest ROC AUC"] * N_DATASETS), N_DATASETS, 0.98
     )
     assert p_wide < 3e-4
+
+
+@pytest.mark.parametrize("scheme", ["stratified", "simple"])
+def test_the_harness_leaves_the_intervals_unchanged(scheme):
+    """The simulation audits without curves and analyses (coverage_sim._intervals_only): every
+    estimate it reads, and every other per-class, average and overall one, is the same as the
+    whole audit's."""
+    counts, _, c = model(12)
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        y = np.repeat(np.arange(K), counts)
+        y_pred = np.concatenate([rng.choice(K, size=n, p=c[j]) for j, n in enumerate(counts)])
+        pred = pv.predictions_from_arrays(
+            y, y_pred, y_score=draw_scores(y, rng), labels=list(range(K))
+        )
+        config = pv.AuditConfig(n_resamples=200, resampling=scheme, seed=i, calibration=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            whole = pv.audit_predictions(pred, config)
+            with _intervals_only():
+                part = pv.audit_predictions(pred, config)
+        assert whole.divergence and not part.divergence  # the analyses were left out
+        assert whole.averages == part.averages and whole.overall == part.overall
+        for a, b in zip(whole.per_class, part.per_class):
+            assert a.metrics == b.metrics
