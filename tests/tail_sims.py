@@ -6,6 +6,7 @@ class and errors spread so that, when every class has the same recall, every cla
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -15,8 +16,15 @@ from prevalens import AuditConfig, PrevalensWarning, audit_predictions, predicti
 
 def balanced_errors(n) -> np.ndarray:
     """Row-stochastic error pattern (zero diagonal) whose expected error counts have column sums
-    equal to their row sums when every class has the same error rate (Sinkhorn scaling of n n')."""
-    n = np.asarray(n, dtype=np.float64)
+    equal to their row sums when every class has the same error rate (Sinkhorn scaling of n n').
+    A function of the supports alone: computed once per supports (5,000 scalings took 80% of a
+    simulated dataset's time where every dataset has the same supports)."""
+    return _balanced_errors(tuple(float(v) for v in np.asarray(n, dtype=np.float64))).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _balanced_errors(n_key: tuple) -> np.ndarray:
+    n = np.asarray(n_key, dtype=np.float64)
     e = np.outer(n, n)
     np.fill_diagonal(e, 0.0)
     for _ in range(5000):
