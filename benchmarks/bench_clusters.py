@@ -10,7 +10,8 @@ itself takes the sparse-delta form above ``prevalens.uncertainty.CLUSTER_DENSE_J
 (``tests/test_cluster_loo.py``).
 
 Run: ``python benchmarks/bench_clusters.py [--rows 1e6] [--clusters 1e5] [--resamples 2000]
-[--sparse-only]`` (``--sparse-only`` skips the dense form, for sizes where it does not fit).
+[--max-memory 2GB] [--sparse-only]`` (``--sparse-only`` skips the dense form, for sizes where
+it does not fit).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import warnings
 import numpy as np
 
 
-def _one(rows: int, clusters: int, k: int, b: int, form: str) -> dict:
+def _one(rows: int, clusters: int, k: int, b: int, form: str, max_memory: str | None) -> dict:
     """One audit in this process; its time and this process's peak memory."""
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
     from bench_scale import long_tailed_labels
@@ -42,7 +43,8 @@ def _one(rows: int, clusters: int, k: int, b: int, form: str) -> dict:
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r = pv.audit(y, y_pred, cluster=cluster, n_resamples=b, seed=0)
+        opts = {"max_memory": max_memory} if max_memory else {}
+        r = pv.audit(y, y_pred, cluster=cluster, n_resamples=b, seed=0, **opts)
     seconds = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
@@ -60,14 +62,16 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=100)
     ap.add_argument("--resamples", type=int, default=2000)
     ap.add_argument("--sparse-only", action="store_true")
+    ap.add_argument("--max-memory", help="the audits' memory budget (default: theirs)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     rows, clusters = int(float(a.rows)), int(float(a.clusters))
     if a.child:
-        print(json.dumps(_one(rows, clusters, a.classes, a.resamples, a.child)))
+        print(json.dumps(_one(rows, clusters, a.classes, a.resamples, a.child, a.max_memory)))
         return
     forms = ("sparse",) if a.sparse_only else ("dense", "sparse")
-    print(f"N = {rows:,} rows, {clusters:,} clusters, K = {a.classes}, B = {a.resamples}")
+    budget = f", max_memory {a.max_memory}" if a.max_memory else ""
+    print(f"N = {rows:,} rows, {clusters:,} clusters, K = {a.classes}, B = {a.resamples}{budget}")
     got = {}
     for form in forms:
         out = subprocess.run(

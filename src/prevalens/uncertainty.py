@@ -815,8 +815,13 @@ class CountBootstrap:
             cm = _dense(cm)
             if cluster_cells is None:
                 cluster_cells = _cluster_cells(y_true, y_pred, cluster, k)
+            # the (chunk x C) multiplicities of a chunk of replicates within an eighth of the
+            # budget (512 MB at 64 replicates of 1e6 clusters); the draws do not depend on it
+            n_clusters = cluster_cells.shape[0]
+            budget = max_memory or default_max_memory()
+            chunk = int(max(1, min(64, budget // 8 // (8 * max(n_clusters, 1)))))
             reps = cluster_bootstrap_counts(
-                None, None, None, k, n_resamples, rng, cells=cluster_cells
+                None, None, None, k, n_resamples, rng, cells=cluster_cells, chunk=chunk
             )
             rep_tables = class_tables(reps)
             cms = reps if keep_counts else None
