@@ -189,6 +189,7 @@ class _Loo(NDArrayOperatorsMixin):
                 b = b.astype(dtype, copy=False)
             elif b.dtype.kind in "biu" and b.dtype.itemsize < 8:
                 b = b.astype(np.int64)  # as numpy sums booleans and small integers
+            b = np.asfortranarray(b)  # each column contiguous: added at memory speed
             for i in range(b.shape[1]):
                 if out is None:
                     out = b[:, i].copy()

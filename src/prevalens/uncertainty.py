@@ -834,9 +834,8 @@ class CountBootstrap:
                 # tables are the full data's less its cluster's sparse cells, evaluated in blocks
                 # of columns within the budget (half of it: the last block of each table is kept)
                 budget = MemoryPlan.of(max_memory or default_max_memory(), n_resamples, k)
-                jack_tables = cluster_jackknife_loo_tables(
-                    cm, patterns, block_cells=max(2, budget.loo_block_cells // 2)
-                )
+                cells = min(budget.loo_block_cells // 2, SPARSE_DELTA_BLOCK_CELLS)
+                jack_tables = cluster_jackknife_loo_tables(cm, patterns, block_cells=max(2, cells))
             else:
                 parts = []
                 for s in range(0, len(weights), 256):  # densify 256 patterns at a time
@@ -960,6 +959,10 @@ DENSE_JACKKNIFE_CELLS = 4_000_000
 #: the sparse form's memory follows the budget. A fixed number, not the budget, decides, so
 #: that ``max_memory`` never changes a result (the two forms agree to rounding).
 CLUSTER_DENSE_JACKKNIFE_CELLS = 10_000_000
+#: At most this many cells in a block of the sparse-delta form (16 MB of float64 per array):
+#: larger blocks are no faster, and arrays above glibc's 32 MB mmap threshold are mapped and
+#: unmapped (page faults) at every evaluation. No number depends on the block size.
+SPARSE_DELTA_BLOCK_CELLS = 2_000_000
 
 
 def _column_blocks(k: int, width: int) -> list[np.ndarray]:
