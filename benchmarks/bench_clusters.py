@@ -88,7 +88,8 @@ def main() -> None:
                 str(a.classes),
                 "--resamples",
                 str(a.resamples),
-            ],
+            ]
+            + (["--max-memory", a.max_memory] if a.max_memory else []),
             capture_output=True,
             text=True,
             check=False,

@@ -162,30 +162,26 @@ def test_the_sparse_delta_form_is_chosen_above_the_threshold(monkeypatch):
 
 
 def test_results_in_sparse_delta_form_do_not_depend_on_the_memory_budget(monkeypatch):
-    """A 16 MB budget evaluates the tables in blocks of 2 columns here, 8 GB in one block: the
-    same bytes (sums over the classes add column after column either way)."""
+    """The budget sets the blocks' size: blocks of 2 columns (16 MB and the block cap lowered
+    to 300 cells here) and one block (8 GB) give the same bytes (sums over the classes add column
+    after column either way)."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
     monkeypatch.setattr(U, "CLUSTER_DENSE_JACKKNIFE_CELLS", 0)
-    monkeypatch.setattr(U.MemoryPlan, "of", _small_blocks(U.MemoryPlan.of))
     y, p, cl = clustered_codes(4000, seed=6)
     big = _audit(y, p, cl, max_memory="8GB")
+    widths = []
+    real = U.cluster_jackknife_loo_tables
+
+    def spy(*a, **kw):
+        tables = real(*a, **kw)
+        widths.append(tables.tp.pattern.block_width())
+        return tables
+
+    monkeypatch.setattr(U, "cluster_jackknife_loo_tables", spy)
+    monkeypatch.setattr(U, "SPARSE_DELTA_BLOCK_CELLS", 300)
     small = _audit(y, p, cl, max_memory="16MB")
+    assert widths == [2]
     assert json.dumps(big) == json.dumps(small)
-
-
-def _small_blocks(of):
-    """``MemoryPlan.of`` with blocks of leave-one-out cells as a budget of 16 MB would give for
-    a jackknife of millions of members: a few columns at a time."""
-
-    def plan(budget, *a, **kw):
-        got = of(budget, *a, **kw)
-        if budget <= 16 * 10**6:
-            from dataclasses import replace
-
-            return replace(got, loo_block_cells=600)
-        return got
-
-    return plan
 
 
 @pytest.mark.slow

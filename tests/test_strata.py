@@ -939,3 +939,43 @@ def test_with_clusters_classes_at_0_or_1_make_no_claim():
     rows = [d for d in r.divergence if d.label in (4, 5, 6) and d.metric == "recall"]
     assert rows and all(not d.diverges for d in rows)
     assert all(d.vs_micro.status in ("unstable", "no_interval") for d in rows)
+
+
+@pytest.mark.parametrize("scores", [False, True])
+def test_each_strata_claim_carries_the_p_value_of_its_own_interval(monkeypatch, scores):
+    """The strata's MOVER claims get their p-values in one bisection (strata._with_pvalues),
+    after the claims are made and with the macro-AUC claims of the strata among them: each
+    claim's p-value is the inversion of its own interval family."""
+    import importlib
+
+    from prevalens.intervals import interval_pvalue
+
+    audit_module = importlib.import_module("prevalens.audit")
+    seen: list = []
+    real = audit_module.analyse_strata
+
+    def spy(ctx):
+        out = real(ctx)
+        seen.extend(out[2])
+        return out
+
+    monkeypatch.setattr(audit_module, "analyse_strata", spy)
+    rng = np.random.default_rng(8)
+    k = 9
+    y = rng.choice(k, 2500, p=0.6 ** np.arange(k) / (0.6 ** np.arange(k)).sum())
+    p = np.where(rng.random(y.size) < np.linspace(0.9, 0.5, k)[y], y, rng.integers(0, k, y.size))
+    opts: dict = {"n_resamples": 200, "seed": 1}
+    if scores:
+        s = rng.dirichlet(np.ones(k), y.size)
+        s[np.arange(y.size), p] += 1.0
+        opts["y_score"] = s / s.sum(axis=1, keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prevalens.audit(y, None if scores else p, **opts)
+    mover = [c for c in seen if c.interval_at is not None and c.p_value is not None]
+    assert len(mover) >= 6 and len({c.p_value for c in mover}) >= 4
+    if scores:
+        assert any(c.key[-1] == "roc_auc" for c in seen)  # claims made between the MOVER ones
+    for c in mover:
+        own = interval_pvalue(lambda z, c=c: np.asarray(c.interval_at(z)), np.float64(c.estimate))
+        assert c.p_value == float(own), c.key

@@ -833,9 +833,11 @@ class CountBootstrap:
                 # the (J, K) tables and every metric's (J, K) values are not held: a member's
                 # tables are the full data's less its cluster's sparse cells, evaluated in blocks
                 # of columns within the budget (half of it: the last block of each table is kept)
-                budget = MemoryPlan.of(max_memory or default_max_memory(), n_resamples, k)
-                cells = min(budget.loo_block_cells // 2, SPARSE_DELTA_BLOCK_CELLS)
-                jack_tables = cluster_jackknife_loo_tables(cm, patterns, block_cells=max(2, cells))
+                # a block's arrays (about 8 of them, 8 bytes a cell, and the tables' kept
+                # blocks) within half the budget; no refusal here: the dense form has none
+                loo_cells = (max_memory or default_max_memory()) // 2 // 64 // 2
+                loo_cells = max(2, min(loo_cells, SPARSE_DELTA_BLOCK_CELLS))
+                jack_tables = cluster_jackknife_loo_tables(cm, patterns, block_cells=loo_cells)
             else:
                 parts = []
                 for s in range(0, len(weights), 256):  # densify 256 patterns at a time
