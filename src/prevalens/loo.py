@@ -23,6 +23,11 @@ Anything else falls back to :class:`LooExpr`, a lazy (J, K) expression evaluated
 columns whose size follows the memory budget: the same numbers as the dense array, column by
 column, without holding it.
 
+With a cluster column a member leaves out a whole cluster, which touches every class its rows
+hold, and N falls by the cluster's size: :class:`SparseDeltaArray` holds such a table as K base
+values less a sparse (J, K) delta (and, for tn, a per-member offset), evaluated in blocks of
+columns like the fallback.
+
 The analyses never see the difference: they state a statistic once, as a function of a
 :class:`~prevalens.uncertainty.Stats`, and the same function applied to the jackknife's Stats
 (whose per-class arrays are :class:`LooArray`) gives the jackknife values in this form.
