@@ -1020,6 +1020,24 @@ def test_cluster_bootstrap_counts_equal_the_drawn_clusters_summed():
         assert np.array_equal(reps[r], np.einsum("c,cij->ij", times, per_cluster))
 
 
+def test_cluster_bootstrap_tables_are_the_tables_of_the_replicates():
+    """``tables=True`` reduces each chunk's matrices as it forms them: the same integers as the
+    tables of the (B, K, K) replicates, from the same draws, whatever the chunk."""
+    rng = np.random.default_rng(13)
+    c, k, b = 200, 5, 45
+    cluster = rng.integers(0, c, 1_500)
+    y = rng.integers(0, k, 1_500)
+    p = np.where(rng.random(1_500) < 0.6, y, rng.integers(0, k, 1_500))
+    whole = U.cluster_bootstrap_counts(y, p, cluster, k, b, np.random.default_rng(3), chunk=64)
+    for chunk in (1, 7, 64):
+        got = U.cluster_bootstrap_counts(
+            y, p, cluster, k, b, np.random.default_rng(3), chunk=chunk, tables=True
+        )
+        for a, want in zip(got, class_tables(whole)):
+            assert a.shape == (b, k)
+            np.testing.assert_array_equal(a, want)
+
+
 def test_cluster_count_bootstrap_memory_does_not_grow_with_clusters_times_k_squared():
     import tracemalloc
 

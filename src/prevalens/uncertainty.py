@@ -394,19 +394,34 @@ def _cluster_cells(y_true, y_pred, cluster, k):
 
 
 def cluster_bootstrap_counts(
-    y_true, y_pred, cluster, k: int, n_resamples: int, rng, *, chunk: int = 64, cells=None
-) -> np.ndarray:
+    y_true,
+    y_pred,
+    cluster,
+    k: int,
+    n_resamples: int,
+    rng,
+    *,
+    chunk: int = 64,
+    cells=None,
+    tables: bool = False,
+):
     """B replicates of the confusion matrix under resampling of whole clusters, shape (B, K, K).
 
     Each replicate draws C clusters with replacement (C = number of clusters); its matrix is the
     multiplicity-weighted sum of the clusters' matrices, computed as a dense (chunk x C) weight
     block times the sparse (C x K^2) cluster-cell matrix, so memory is O(chunk * C + nnz).
-    ``cells``: that matrix when already counted (then the rows are not needed).
+    ``cells``: that matrix when already counted (then the rows are not needed). ``tables=True``:
+    the replicates' one-vs-rest :class:`~prevalens.counts.Tables` (B, K) instead, each chunk's
+    matrices reduced as they are formed (B x K^2 integers never held: 16 GB at K = 1,000 and
+    B = 2,000); the same integers as ``class_tables`` of the matrices.
     """
     a = _cluster_cells(y_true, y_pred, cluster, k) if cells is None else cells
     a = a.tocsr()
     c = a.shape[0]
-    out = np.empty((n_resamples, k * k), dtype=np.int64)
+    if tables:
+        parts = [np.empty((n_resamples, k), dtype=np.int64) for _ in range(4)]
+    else:
+        out = np.empty((n_resamples, k * k), dtype=np.int64)
     for start in range(0, n_resamples, chunk):
         b = min(chunk, n_resamples - start)
         # each replicate's multiplicities as a contiguous row, and the (b x C) dense times
@@ -415,7 +430,13 @@ def cluster_bootstrap_counts(
         w = np.empty((b, c), dtype=np.int64)
         for j in range(b):
             w[j] = np.bincount(rng.integers(0, c, size=c), minlength=c)
-        out[start : start + b] = w @ a
+        if tables:
+            for part, t in zip(parts, class_tables(np.asarray(w @ a).reshape(b, k, k))):
+                part[start : start + b] = t
+        else:
+            out[start : start + b] = w @ a
+    if tables:
+        return Tables(*parts)
     return out.reshape(n_resamples, k, k)
 
 
@@ -821,10 +842,20 @@ class CountBootstrap:
             budget = max_memory or default_max_memory()
             chunk = int(max(1, min(64, budget // 8 // (8 * max(n_clusters, 1)))))
             reps = cluster_bootstrap_counts(
-                None, None, None, k, n_resamples, rng, cells=cluster_cells, chunk=chunk
+                None,
+                None,
+                None,
+                k,
+                n_resamples,
+                rng,
+                cells=cluster_cells,
+                chunk=chunk,
+                tables=not keep_counts,  # without the (B, K, K) matrices unless asked for
             )
-            rep_tables = class_tables(reps)
-            cms = reps if keep_counts else None
+            if keep_counts:
+                rep_tables, cms = class_tables(reps), reps
+            else:
+                rep_tables = reps
             patterns, weights = _cluster_jackknife(None, None, None, k, cells=cluster_cells)
             if lazy is not None and (
                 jackknife == "loo"
