@@ -1002,15 +1002,21 @@ def test_cluster_bootstrap_counts_with_many_clusters_stays_sparse():
     assert (np.abs(reps.mean(axis=0) - cm) < Z * sd / math.sqrt(b)).all()
 
 
+def _clustered_rows(seed, c, k, n, right):
+    """``(y, p, cluster)``: n rows in c clusters, predictions right with probability ``right``."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, c, n)
+    y = rng.integers(0, k, n)
+    p = np.where(rng.random(n) < right, y, rng.integers(0, k, n))
+    return y, p, cluster
+
+
 def test_cluster_bootstrap_counts_equal_the_drawn_clusters_summed():
     """Each replicate is the sum of the drawn clusters' confusion matrices, each cluster counted
     as often as it was drawn (its multiplicities from C draws of a cluster index, replicate by
     replicate from the one stream), exactly, across chunks."""
-    rng = np.random.default_rng(12)
     c, k, b = 300, 4, 70
-    cluster = rng.integers(0, c, 2_000)
-    y = rng.integers(0, k, 2_000)
-    p = np.where(rng.random(2_000) < 0.7, y, rng.integers(0, k, 2_000))
+    y, p, cluster = _clustered_rows(12, c, k, 2_000, 0.7)
     reps = U.cluster_bootstrap_counts(y, p, cluster, k, b, np.random.default_rng(5), chunk=32)
     per_cluster = np.zeros((c, k, k), dtype=np.int64)
     np.add.at(per_cluster, (cluster, y, p), 1)
@@ -1023,11 +1029,8 @@ def test_cluster_bootstrap_counts_equal_the_drawn_clusters_summed():
 def test_cluster_bootstrap_tables_are_the_tables_of_the_replicates():
     """``tables=True`` reduces each chunk's matrices as it forms them: the same integers as the
     tables of the (B, K, K) replicates, from the same draws, whatever the chunk."""
-    rng = np.random.default_rng(13)
     c, k, b = 200, 5, 45
-    cluster = rng.integers(0, c, 1_500)
-    y = rng.integers(0, k, 1_500)
-    p = np.where(rng.random(1_500) < 0.6, y, rng.integers(0, k, 1_500))
+    y, p, cluster = _clustered_rows(13, c, k, 1_500, 0.6)
     whole = U.cluster_bootstrap_counts(y, p, cluster, k, b, np.random.default_rng(3), chunk=64)
     for chunk in (1, 7, 64):
         got = U.cluster_bootstrap_counts(
