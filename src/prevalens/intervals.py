@@ -33,6 +33,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import special
 
+from .loo import is_loo
+
 __all__ = [
     "percentile_interval",
     "basic_interval",
@@ -848,8 +850,7 @@ def jackknife_t_interval(theta, loo, weights, *, df, alpha, scale="logit"):
     simulation, where the cluster bootstrap gave 0.86-0.88 (docs/design.md).
     """
     theta = np.asarray(theta, dtype=np.float64)
-    blocks = getattr(getattr(loo, "pattern", None), "blocks", None)
-    if blocks is not None and theta.ndim == 1:
+    if is_loo(loo) and theta.ndim == 1:
         # a leave-one-out array of prevalens.loo (J, K): column block by column block, each
         # column's values as the dense array's (a block has at least two columns)
         parts = [
@@ -861,7 +862,7 @@ def jackknife_t_interval(theta, loo, weights, *, df, alpha, scale="logit"):
                 alpha=alpha,
                 scale=scale,
             )
-            for cols in blocks()
+            for cols in loo.pattern.blocks()
         ]
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
     loo = np.asarray(loo, dtype=np.float64)

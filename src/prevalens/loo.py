@@ -81,6 +81,12 @@ class LooPattern:
         self._safe = np.where(self.slots >= 0, self.slots, 0)
 
     @classmethod
+    def shape_only(cls, j: int, k: int, block_cells: int) -> LooPattern:
+        """A pattern of J members and K columns touching no column: the shape and block size of
+        a lazily evaluated array (which reads no slots)."""
+        return cls(np.full((j, 2), -1), k, block_cells)
+
+    @classmethod
     def of_cells(cls, rows, cols, k: int, *, block_cells: int = 4_000_000) -> LooPattern:
         """The pattern of the members ``cm - e_ij`` for the cells ``(rows[m], cols[m])``."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -231,9 +237,7 @@ def _take(x: _Loo, idx: np.ndarray):
     """``x[..., idx]``: in form for distinct columns of a :class:`LooArray`, else lazily."""
     if isinstance(x, LooArray) and np.unique(idx).size == idx.size:
         return x._subset(idx)
-    shape = LooPattern(
-        np.full((x.pattern.n_members, 2), -1), idx.size, x.pattern.block_cells
-    )  # the shape only: a lazy expression reads no slots
+    shape = LooPattern.shape_only(x.pattern.n_members, idx.size, x.pattern.block_cells)
     return LooExpr(None, (), shape, cols=(x, idx))
 
 
@@ -297,8 +301,7 @@ class SparseDeltaArray(_Loo):
         j, k = self.delta.shape
         if self.base.shape != (k,):
             raise ValueError(f"base of shape {self.base.shape} for a delta of {k} columns")
-        # the shape and block size only: a lazy expression reads no slots
-        self.pattern = LooPattern(np.full((j, 2), -1), k, block_cells)
+        self.pattern = LooPattern.shape_only(j, k, block_cells)
         self._last: tuple | None = None  # the last block evaluated: (columns, values)
 
     @property

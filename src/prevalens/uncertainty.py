@@ -828,10 +828,9 @@ class CountBootstrap:
         lazy = _PER_KEY.get(stat_fn)
         plan = None
         clustered = cluster is not None or cluster_cells is not None
+        budget = max_memory or default_max_memory()
         if not clustered and not keep_counts and lazy is not None:
-            plan = MemoryPlan.of(
-                max_memory or default_max_memory(), n_resamples, k, simple=scheme == "simple"
-            )
+            plan = MemoryPlan.of(budget, n_resamples, k, simple=scheme == "simple")
         if clustered:
             cm = _dense(cm)
             if cluster_cells is None:
@@ -839,7 +838,6 @@ class CountBootstrap:
             # the (chunk x C) multiplicities of a chunk of replicates within an eighth of the
             # budget (512 MB at 64 replicates of 1e6 clusters); the draws do not depend on it
             n_clusters = cluster_cells.shape[0]
-            budget = max_memory or default_max_memory()
             chunk = int(max(1, min(64, budget // 8 // (8 * max(n_clusters, 1)))))
             reps = cluster_bootstrap_counts(
                 None,
@@ -863,10 +861,9 @@ class CountBootstrap:
             ):
                 # the (J, K) tables and every metric's (J, K) values are not held: a member's
                 # tables are the full data's less its cluster's sparse cells, evaluated in blocks
-                # of columns within the budget (half of it: the last block of each table is kept)
-                # a block's arrays (about 8 of them, 8 bytes a cell, and the tables' kept
-                # blocks) within half the budget; no refusal here: the dense form has none
-                loo_cells = (max_memory or default_max_memory()) // 2 // 64 // 2
+                # of columns: a block's arrays (about 8, of 8 bytes a cell) and the tables' kept
+                # blocks within half the budget (no refusal here: the dense form has none)
+                loo_cells = budget // 2 // 64 // 2
                 loo_cells = max(2, min(loo_cells, SPARSE_DELTA_BLOCK_CELLS))
                 jack_tables = cluster_jackknife_loo_tables(cm, patterns, block_cells=loo_cells)
             else:

@@ -20,7 +20,6 @@ import numpy as np
 from .. import metrics as M
 from ..counts import class_tables, row_sums
 from ..intervals import jackknife_t_interval
-from ..loo import is_loo
 from ..options import AuditConfig
 from ..results import Estimate
 from ..strata import StrataAssignment
@@ -178,10 +177,9 @@ class Context:
         design = self.engine.design if self.engine is not None else None
         if design is not None:
             # clusters: the leave-one-cluster-out jackknife with t(Kish - 1) (docs/design.md)
+            # (a per-class statistic of a jackknife in sparse-delta form stays in it: its
+            # interval is computed in column blocks)
             theta, jack = np.asarray(fn(boot.point)), fn(boot.jackknife)
-            # a per-class statistic of a jackknife in sparse-delta form stays in it (many
-            # clusters): its interval is computed in column blocks
-            jack = jack if is_loo(jack) else np.asarray(jack)
             scale = "logit" if value_range == (0.0, 1.0) else "linear"
             lo, hi, se = jackknife_t_interval(
                 theta, jack, boot.jackknife_weights, df=design.df, alpha=self.alpha, scale=scale

@@ -63,9 +63,17 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
                 continue
             vs_rest[name] = _difference_estimate(ctx, name, key, mask, rest)
             if name in ctx.findings_metrics and len(a.definitions) > 1:
-                key_ = ("stratum_vs_rest", d.name, name)
                 claims.append(
-                    _claim(ctx, key_, name, key, mask, rest, vs_rest[name], claims, pending)
+                    _claim(
+                        ctx,
+                        ("stratum_vs_rest", d.name, name),
+                        name,
+                        key,
+                        mask,
+                        rest,
+                        vs_rest[name],
+                        pending,
+                    )
                 )
         if ctx.has_scores:
             only_insufficient = not np.any(mask & ctx.eligible)
@@ -98,34 +106,23 @@ def analyse_strata(ctx: Context) -> tuple[tuple, tuple, list[Claim]]:
             difference[name] = _difference_estimate(ctx, name, key, ma, mb)
             if name in ctx.findings_metrics:
                 claims.append(
-                    _claim(
-                        ctx,
-                        ("extremes", name),
-                        name,
-                        key,
-                        ma,
-                        mb,
-                        difference[name],
-                        claims,
-                        pending,
-                    )
+                    _claim(ctx, ("extremes", name), name, key, ma, mb, difference[name], pending)
                 )
         comparisons.append(
             StrataComparison(
                 a.definitions[a.rarest].name, a.definitions[a.most_common].name, difference
             )
         )
-    return tuple(strata), tuple(comparisons), _with_pvalues(claims, pending)
+    _set_pvalues(pending)
+    return tuple(strata), tuple(comparisons), claims
 
 
-def _with_pvalues(claims: list[Claim], pending: list) -> list[Claim]:
+def _set_pvalues(pending: list) -> None:
     """The MOVER claims' p-values, all in one bisection (:func:`macro_difference_pvalues`: the
-    same numbers as one claim at a time)."""
+    same numbers as one claim at a time), set on the claims."""
     p = macro_difference_pvalues([(props, a, b, est) for _, props, a, b, est in pending])
-    out = list(claims)
-    for (i, *_), p_i in zip(pending, p):
-        out[i] = replace(out[i], p_value=float(p_i))
-    return out
+    for (claim, *_), p_i in zip(pending, p):
+        claim.p_value = float(p_i)
 
 
 def _mover(ctx: Context, name: str) -> bool:
@@ -193,14 +190,13 @@ def _difference(key, mask, other):
 
 
 def _claim(
-    ctx: Context, claim_key, name, key, mask, other, shown: Estimate, claims: list, pending: list
+    ctx: Context, claim_key, name, key, mask, other, shown: Estimate, pending: list
 ) -> Claim:
     """A claim on macro(mask) - macro(other) over the classes with at least min_support samples
     (no claim rests on smaller classes: they are left out of the claim's estimand, which the
     finding says), tested by MOVER with Clopper-Pearson limits; from the replicates for metrics
     without a MOVER construction or with clusters. A MOVER claim's p-value is requested in
-    ``pending`` (its place in ``claims``, where the claim will be appended, and its difference),
-    for :func:`_with_pvalues`."""
+    ``pending`` (the claim and its difference), for :func:`_set_pvalues`."""
     ma, mb = mask & ctx.eligible, other & ctx.eligible
     eligible = bool(ma.any() and mb.any())
     not_made = None
@@ -227,9 +223,7 @@ def _claim(
             lo, hi = at_cp(z)
             return float(lo), float(hi)
 
-        # the p-value inverts the same family: every claim's at once (analyse_strata)
-        pending.append((len(claims), props, ma, mb, estimate))
-        return Claim(
+        claim = Claim(
             claim_key,
             estimate,
             shown.se,
@@ -237,6 +231,9 @@ def _claim(
             interval_at=interval_at,
             scope=scope,
         )
+        # the p-value inverts the same family: every claim's at once (analyse_strata)
+        pending.append((claim, props, ma, mb, estimate))
+        return claim
     if left_out and ctx.has_intervals:
         e, theta = ctx.estimate(_difference(key, ma, mb), (-1.0, 1.0))
     else:
