@@ -225,6 +225,12 @@ def _audit(
         entropy = np.random.SeedSequence().entropy
         assert isinstance(entropy, int)  # drawn from the OS, never a sequence here
         config = replace(config, seed=entropy % (2**63))
+    if config.renormalize_scores and pred.has_scores and pred.y_score is None:
+        raise ConfigError(
+            f"renormalize_scores: the {getattr(pred, 'engine', '')} engine ranks the scores as stored and "
+            "cannot divide each row by its sum; audit in memory (--engine memory) or leave "
+            "--renormalize-scores out"
+        )
     renormalized = None
     if config.renormalize_scores and pred.y_score is not None:
         pred, deviation, row = renormalized_scores(pred)
@@ -259,6 +265,9 @@ def _audit(
             extra_weights=extra,
         )
         point.update(score_point)
+    elif pred.has_scores:  # counted ranks (an engine's): the ROC AUCs, exact, without the rows
+        summary = _counted_auc(pred, cm, strata, point)
+        notes.append(_counted_scores_note(pred))
 
     # the deployment's prevalences, checked before any resampling: the stratified draws sum the
     # rows for them as they are drawn (prevalens.analyses.shift)
@@ -547,7 +556,7 @@ def _per_class(pred, cm, point, table, config, strata) -> tuple[ClassResult, ...
     support = row_sums(cm)
     predicted = col_sums(cm)
     n = int(cm.sum())
-    names = M.PER_CLASS_METRICS + (R.SCORE_PER_CLASS_METRICS if pred.has_scores else ())
+    names = M.PER_CLASS_METRICS + pred.score_metrics
     out = []
     for j, label in enumerate(pred.classes):
         flags = []
@@ -580,10 +589,15 @@ def _per_class(pred, cm, point, table, config, strata) -> tuple[ClassResult, ...
 
 def _averages_overall(pred, point, table) -> tuple[dict, dict]:
     averages: dict[str, dict] = {"micro": {}, "macro": {}, "weighted": {}}
-    names = M.AVERAGED_METRICS + (R.SCORE_AVERAGED_METRICS if pred.has_scores else ())
+    names = M.AVERAGED_METRICS + pred.score_metrics
     for avg in averages:
         for name in names:
             key = f"{avg}.{name}"
+            if key not in point:  # not counted by the input's engine
+                averages[avg][name] = Estimate(
+                    math.nan, status="undefined", note=_NOT_COUNTED.format(engine=pred.engine)
+                )
+                continue
             averages[avg][name] = _estimate(
                 key, point[key], table, note=_AVERAGE_REASONS[avg] if np.isnan(point[key]) else None
             )
@@ -597,7 +611,7 @@ def _averages_overall(pred, point, table) -> tuple[dict, dict]:
                 table,
                 note=_OVERALL_REASONS.get(name) if np.isnan(point[key]) else None,
             )
-    if pred.has_scores and not pred.scores_are_probabilities:
+    if pred.y_score is not None and not pred.scores_are_probabilities:
         for name in ("log_loss", "brier"):
             overall[name] = Estimate(
                 math.nan,
@@ -606,6 +620,43 @@ def _averages_overall(pred, point, table) -> tuple[dict, dict]:
                 f"sum to 1 within {R.PROBABILITY_ATOL:g}; or set `renormalize_scores`)",
             )
     return averages, overall
+
+
+#: the note of a score metric an engine does not count (:func:`_counted_scores_note`)
+_NOT_COUNTED = (
+    "not computed: the {engine} engine counts only the per-class ROC AUCs from the scores"
+)
+
+
+def _counted_auc(pred, cm, strata, point):
+    """The ROC AUCs of counted ranks (:class:`~prevalens.counted.CountedRanks`): per class, macro
+    and weighted, and the ranking summary for their intervals (with the strata's macro AUCs)."""
+    ranks = pred.ranks
+    support = row_sums(cm)
+    n = int(support.sum())
+    weights = np.concatenate(
+        [
+            R.auc_combination_weights(support, n),
+            auc_strata_weights(strata.index, len(strata.definitions), support, n),
+        ],
+        axis=1,
+    )
+    auc = ranks.auc
+    point["per_class.roc_auc"] = auc
+    point["macro.roc_auc"] = M.macro(auc)
+    point["weighted.roc_auc"] = M.weighted(auc, support)
+    return ranks.summary(weights)
+
+
+def _counted_scores_note(pred) -> Note:
+    return Note(
+        "scores-counted",
+        f"The {pred.engine} engine ranked the score columns out of core for the ROC AUCs only: "
+        "per class (exact, with the HM-S interval) and their macro and weighted averages (the "
+        "full DeLong covariance). Average precision, the micro and one-vs-one ROC AUC, top-k "
+        "accuracy, log loss, Brier score, calibration and the ROC and PR curves need every row's "
+        "scores and are not reported; audit the file in memory (--engine memory) for them.",
+    )
 
 
 def _overall_order(key: str):

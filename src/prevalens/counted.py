@@ -10,8 +10,11 @@ group-by, and :class:`CountedPredictions` carries them to the audit in place of
 (``count_matrix``, ``clustered``, ``cluster_cells``, ``cluster_sizes``), so with the same seed the
 two give the same numbers, bit for bit.
 
-Scores are not counted: ROC AUC, average precision, log loss and Brier need the rows' scores. A
-counted input has none (``y_score`` is None), and asking it for its rows raises.
+Of the scores, an engine may count what the ROC AUCs need (:class:`CountedRanks`: each class's
+AUC, DeLong's components and the covariance of the AUCs, from per-class sorts of its score column;
+:mod:`prevalens.engines.duckdb`). Average precision, micro and one-vs-one AUC, top-k accuracy, log
+loss, Brier score, calibration and the curves need the rows' scores together and are not counted. A
+counted input holds no rows (``y_score`` is None), and asking it for its rows raises.
 """
 
 from __future__ import annotations
@@ -23,8 +26,60 @@ from scipy import sparse
 
 from .counts import SPARSE_MIN_CLASSES, ConfusionCounts, cluster_cell_matrix
 from .exceptions import InputError
+from .ranking import OvRSummary
 
-__all__ = ["CountedPredictions"]
+__all__ = ["CountedPredictions", "CountedRanks"]
+
+
+@dataclass(frozen=True, eq=False)
+class CountedRanks:
+    """What the one-vs-rest ROC AUCs of an audit need from the scores, counted out of core.
+
+    For class k with ``m`` positives and ``q`` negatives, a positive scored ``v`` has placement
+    ``V10(v) = (#{negatives < v} + #{negatives = v} / 2) / q`` and a negative scored ``v``
+    ``V01(v) = (#{positives > v} + #{positives = v} / 2) / m`` (ties counted half); the AUC is the
+    positives' mean placement, and each sample's DeLong component is
+    ``(V10 - AUC) / sqrt(m (m - 1))`` (a positive) or ``(V01 - AUC) / sqrt(q (q - 1))`` (a
+    negative), as in :func:`prevalens.ranking.ovr_pass`.
+
+    Attributes
+    ----------
+    n_pos, auc, s10, s01 : ndarray (K,)
+        Positives, AUC (NaN without positives or negatives) and DeLong's S10, S01 (sample
+        variances, ddof 1, of the positives' and negatives' placements; NaN where undefined).
+    cov : ndarray (K, K)
+        The DeLong covariance of the per-class AUCs: the cross-products of the samples'
+        components summed over the rows (0 in the rows and columns of undefined AUCs).
+    """
+
+    n_pos: np.ndarray
+    auc: np.ndarray
+    s10: np.ndarray
+    s01: np.ndarray
+    cov: np.ndarray
+
+    #: the score metrics an audit reports from counted ranks
+    METRICS = ("roc_auc",)
+
+    def summary(self, weights) -> OvRSummary:
+        """The ranking summary an audit reads (:class:`prevalens.ranking.OvRSummary`) for the
+        linear combinations ``weights`` (K, m) of the AUCs; what the ranks do not give (average
+        precision, one-vs-one AUC) is NaN."""
+        k = self.auc.size
+        w = np.asarray(weights, dtype=np.float64)
+        nan = np.full(k, np.nan)
+        return OvRSummary(
+            auc=self.auc,
+            average_precision=nan,
+            n_pos=self.n_pos,
+            ovo_u=np.full((k, k), np.nan),
+            delong_var=np.where(np.isnan(self.auc), np.nan, np.diag(self.cov)),
+            combo_cov=w.T @ self.cov @ w,
+            delong_s10=self.s10,
+            delong_s01=self.s01,
+            ap_se=nan,
+            ap_df=nan,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,8 +100,10 @@ class CountedPredictions:
     n_clusters : int or None
     engine : str
         What counted the cells (``"duckdb"``, ``"dask"``, ``"memory"``).
-    inputs, columns, task, pred_source
+    inputs, columns, task, pred_source, scores_are_probabilities
         As on :class:`~prevalens.io.Predictions`.
+    ranks : CountedRanks or None
+        The ROC AUCs' statistics, when the engine ranked the score columns.
     """
 
     classes: tuple
@@ -60,10 +117,11 @@ class CountedPredictions:
     columns: dict = field(default_factory=dict)
     task: str = "multiclass"
     pred_source: str = "column"
+    ranks: CountedRanks | None = None
+    scores_are_probabilities: bool = False
 
-    #: a counted input has no scores
+    #: a counted input holds no rows of scores
     y_score = None
-    scores_are_probabilities = False
 
     def __post_init__(self):
         k = len(self.classes)
@@ -146,7 +204,12 @@ class CountedPredictions:
 
     @property
     def has_scores(self) -> bool:
-        return False
+        return self.ranks is not None
+
+    @property
+    def score_metrics(self) -> tuple:
+        """The score metrics this input gives (per class and averaged)."""
+        return CountedRanks.METRICS if self.ranks is not None else ()
 
     @property
     def clustered(self) -> bool:

@@ -327,11 +327,13 @@ def _lookup(d: dict, gate: Gate):
 def _metric(block: dict, metric: str, gate: Gate, where: str):
     if metric not in block:
         have = ", ".join(block) or "none"
+        name = metric.rsplit(".", 1)[-1]
         need = (
             " (needs score columns)"
-            if metric.rsplit(".", 1)[-1]
-            in ("roc_auc", "average_precision", "roc_auc_ovo", "log_loss", "brier")
-            or _TOPK.match(metric.rsplit(".", 1)[-1])
+            if name == "roc_auc"
+            else " (needs score columns, read in memory: the duckdb engine gives only the ROC AUCs)"
+            if name in ("average_precision", "roc_auc_ovo", "log_loss", "brier")
+            or _TOPK.match(name)
             else ""
         )
         raise _bad(gate.spec, f"{where} has no {metric!r}{need}; it has {have}")

@@ -201,6 +201,11 @@ class Predictions:
         return self.y_score is not None
 
     @property
+    def score_metrics(self) -> tuple:
+        """The score metrics this input gives per class and averaged (none without scores)."""
+        return ("roc_auc", "average_precision") if self.y_score is not None else ()
+
+    @property
     def n_clusters(self) -> int | None:
         return None if self.cluster is None else int(self.cluster.max()) + 1
 
@@ -752,26 +757,7 @@ def _build(
     if score_block is not None:
         assert score_labels is not None  # set with the score block above
         _, matrix, col_names = score_block
-        if pd.Index(score_labels).duplicated().any():
-            dup = pd.Index(score_labels)[pd.Index(score_labels).duplicated()][0]
-            raise InputError(
-                f"{where.name}: two score columns name class {_py(dup)!r}; "
-                "give one score column per class"
-            )
-        pos = index.get_indexer(score_labels)
-        if (pos < 0).any():
-            j = _first(pos < 0)
-            raise InputError(
-                f"{where.name}: score column '{col_names[j]}' is for class {_py(score_labels[j])!r}, "
-                f"which is not in `labels=` ({_preview(classes)}); remove the column or add the class"
-            )
-        if len(pos) < len(classes):
-            missing = [c for i, c in enumerate(classes) if i not in set(pos.tolist())]
-            raise InputError(
-                f"{where.name}: no score column for class {missing[0]!r}"
-                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                + f"; add column '{_score_name(where, missing[0])}' or drop every score column"
-            )
+        pos = score_positions(where, score_labels, index, classes, col_names)
         if np.array_equal(pos, np.arange(len(classes))):
             y_score = matrix  # already in class order: no copy
         else:
@@ -837,6 +823,32 @@ def _build(
         columns=columns,
         groups=groups,
     )
+
+
+def score_positions(where, score_labels, index, classes, col_names) -> np.ndarray:
+    """The class position of each score column: one column per class, each for a class of
+    ``classes``; else :class:`~prevalens.InputError` naming the column or the class."""
+    if pd.Index(score_labels).duplicated().any():
+        dup = pd.Index(score_labels)[pd.Index(score_labels).duplicated()][0]
+        raise InputError(
+            f"{where.name}: two score columns name class {_py(dup)!r}; "
+            "give one score column per class"
+        )
+    pos = index.get_indexer(score_labels)
+    if (pos < 0).any():
+        j = _first(pos < 0)
+        raise InputError(
+            f"{where.name}: score column '{col_names[j]}' is for class {_py(score_labels[j])!r}, "
+            f"which is not in `labels=` ({_preview(classes)}); remove the column or add the class"
+        )
+    if len(pos) < len(classes):
+        missing = [c for i, c in enumerate(classes) if i not in set(pos.tolist())]
+        raise InputError(
+            f"{where.name}: no score column for class {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + f"; add column '{_score_name(where, missing[0])}' or drop every score column"
+        )
+    return pos
 
 
 def renormalized_scores(pred: Predictions) -> tuple[Predictions, float, int]:

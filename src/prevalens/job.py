@@ -205,9 +205,9 @@ def run_audit(
 
 def _read_input(source, resolved: dict, audit_cfg, step, *, example: bool = False):
     """The predictions, read by the engine ``resolved["engine"]`` names: in memory (the rows), or
-    counted by DuckDB or Dask (:mod:`prevalens.engines`); ``auto`` counts with DuckDB a
-    labels-only file that would not fit in memory. Every engine gives the audit the same
-    numbers."""
+    counted by DuckDB or Dask (:mod:`prevalens.engines`); ``auto`` counts with DuckDB a file
+    that would not fit in memory. Every engine gives the audit the same numbers (DuckDB gives
+    only the ROC AUCs of the score metrics)."""
     columns = {
         "labels": list(resolved["labels"]) if resolved["labels"] else None,
         "y_true": resolved["y_true"],
@@ -230,7 +230,11 @@ def _read_input(source, resolved: dict, audit_cfg, step, *, example: bool = Fals
         engine = "memory"
         if not example:
             roles = _Roles(
-                columns["y_true"], columns["y_pred"], columns["score_prefix"], None, None
+                columns["y_true"],
+                columns["y_pred"],
+                columns["score_prefix"],
+                None,
+                columns["cluster"],
             )
             engine, why = choose_engine(source, roles, groups=bool(groups))
     what = "the bundled example" if example else source

@@ -1344,6 +1344,9 @@ def compute_intervals(
             pred, point, config, alpha, score_ss, summary, table, average_precision
         )
         rules.update(score_rules)
+    elif pred.has_scores:  # counted ranks: the ROC AUCs only (prevalens.counted.CountedRanks)
+        assert summary is not None
+        rules["roc_auc"] = _auc_intervals(pred, point, alpha, summary, table)
     simultaneous = _simultaneous(point, boot, rules, config, alpha, pred.classes)
     return Intervals(table, simultaneous, Engine(boot, score_reps, summary, design))
 
@@ -1779,7 +1782,7 @@ def _auc_intervals(pred, point, alpha, summary, table: IntervalTable) -> PerClas
     n = int(n_pos.sum())
     n_neg = n - n_pos
     z = special.ndtri(1 - alpha / 2)
-    clustered = pred.cluster is not None
+    clustered = pred.clustered
     if not clustered:
         df = np.maximum(np.minimum(n_pos, n_neg) - 1, 1)
 

@@ -88,10 +88,12 @@ def estimated_memory(path: Path) -> int | None:
 def choose_engine(
     source, roles, *, available: int | None = None, groups: bool = False
 ) -> tuple[str, str]:
-    """``engine="auto"``: ``("duckdb", why)`` when a labels-only file would not fit in memory
-    (its estimated load above half the available memory) and DuckDB is installed, else
-    ``("memory", "")``. A file with score columns is read in memory (DuckDB does not count
-    scores), and fails there with a message naming the engines if it does not fit.
+    """``engine="auto"``: ``("duckdb", why)`` when a file would not fit in memory (its
+    estimated load above half the available memory) and DuckDB is installed, else
+    ``("memory", "")``. A file with score columns goes to DuckDB too (which ranks them for the
+    ROC AUCs only, and says so in the results), unless it has no predicted-label column or a
+    cluster column: then it is read in memory, and fails there with a message naming the engines
+    if it does not fit.
 
     With ``groups`` (subgroups, which no engine counts yet) a file is always read in memory:
     ``("memory", why)`` says so when DuckDB would have counted it; a directory of Parquet
@@ -127,7 +129,7 @@ def _choose(source, roles, available: int | None) -> tuple[str, str]:
         names = column_names(path)
     except Exception:  # unreadable: the in-memory loader names the problem
         return "memory", ""
-    if roles.score_names(names) or roles.y_pred not in names:
+    if roles.y_pred not in names or (roles.score_names(names) and roles.cluster is not None):
         return "memory", ""
     return "duckdb", (
         f"about {_human(need)} to load in memory, more than half of the {_human(free)} available"

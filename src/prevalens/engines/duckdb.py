@@ -9,9 +9,13 @@ the rows, so classes, their order and every refusal are those of
 bit for bit (tests/test_engine_duckdb.py).
 
 What is exact: the confusion matrix, each cluster's cells, and every label metric, interval and
-finding built on them. Scores are not counted: ROC AUC, average precision, log loss and Brier
-need each row's scores, so a file with score columns is refused (audit it in memory, or leave the
-scores out with ``score_prefix=""``).
+finding built on them. Of the score metrics, the ROC AUCs: each class's score column is grouped
+by value and ordered (out of core), which gives its AUC and DeLong's components exactly, and each
+row's components joined back give the covariance of the AUCs, so the per-class, macro and
+weighted ROC AUCs and their intervals equal the in-memory audit's to rounding (1e-12; the sums run
+in another order). Average precision, micro and one-vs-one AUC, top-k accuracy, log loss, Brier
+score, calibration and the curves need the rows' scores together and are not reported (a note
+says so). Scores with a cluster column are refused (audit them in memory).
 """
 
 from __future__ import annotations
@@ -106,7 +110,8 @@ def count_file(
     ------
     InputError
         One line naming the file, the column and the first offending row, as the in-memory
-        loader says it; also for score columns (not counted) and without DuckDB installed.
+        loader says it (also for a score that is missing, not a finite number or negative); for
+        score columns with a cluster column; and without DuckDB installed.
     """
     duckdb = _duckdb()
     path = Path(path)
@@ -205,6 +210,17 @@ def column_names(path) -> list:
 
 #: Parquet column types read as labels and cluster ids as the in-memory loader reads them (its
 #: typing of decimals, dates and binary values differs: those are refused, not guessed).
+_NUMBER_TYPES = re.compile(
+    r"^((U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT))|FLOAT|DOUBLE|DECIMAL.*)$"
+)
+
+#: A decimal number as text (what the in-memory loader parses as a score): DuckDB's casts also
+#: accept "1_000" and the like, which pandas does not.
+_DECIMAL_TEXT = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
+
+#: Rows fetched at a time when the DeLong components are summed (x K doubles).
+_BATCH_ROWS = 65_536
+
 _LABEL_TYPES = re.compile(
     r"^(VARCHAR|BOOLEAN|(U?(TINYINT|SMALLINT|INTEGER|BIGINT))|FLOAT|DOUBLE|TIMESTAMP.*)$"
 )
@@ -313,11 +329,18 @@ def _count(
             f"{name}: column '{roles.y_true}' not found (columns: {preview}); "
             "name the true-label column 'y_true' or pass `y_true=`"
         )
+    scores = roles.score_names(columns)
     if roles.y_pred not in columns:
         raise InputError(
             f"{name}: column '{roles.y_pred}' not found (columns: {preview}); the duckdb engine "
             "counts predicted labels: name the column with `y_pred=` (predictions as the argmax "
             "of scores need the in-memory engine)"
+        )
+    if scores and roles.cluster is not None:
+        raise InputError(
+            f"{name}: the duckdb engine ranks score columns without a cluster column (the "
+            "clustered AUC intervals need the rows in memory); audit in memory (--engine memory), "
+            "or audit the labels only with --score-prefix ''"
         )
     if roles.cluster is not None and roles.cluster not in columns:
         raise InputError(f"{name}: cluster column '{roles.cluster}' not found (columns: {preview})")
@@ -331,14 +354,13 @@ def _count(
                     "not read as labels; store labels and cluster ids as text, integers, floats "
                     "or booleans, or audit the file in memory (--engine memory)"
                 )
-    scores = roles.score_names(columns)
-    if scores:
-        raise InputError(
-            f"{name}: has {len(scores)} score columns ({_loader._preview(scores)}), which the "
-            "duckdb engine does not count (ROC AUC, average precision, log loss and Brier need "
-            "each row's scores); audit the file in memory (--engine memory), or audit its labels "
-            "only with --score-prefix ''"
-        )
+        for col in scores:
+            kind = str(kinds.get(col, "VARCHAR"))
+            if not _NUMBER_TYPES.match(kind):
+                raise InputError(
+                    f"{name}: score column '{col}' is stored as {kind}; store scores as numbers "
+                    "(floating-point or integer)"
+                )
 
     t, p = _quote(roles.y_true), _quote(roles.y_pred)
     c = _quote(roles.cluster) if roles.cluster is not None else None
@@ -384,21 +406,27 @@ def _count(
             ).fetchone()[0]
         return int(row) if row is not None else 0
 
+    raw_scores = [col[len(roles.score_prefix) :] for col in scores] if scores else None
+
     def resolve(first_rows: bool):
         raw_t, val_t, where_t = typed(roles.y_true, first_rows)
         raw_p, val_p, where_p = typed(roles.y_pred, first_rows)
         yt, kind_t = _loader._normalise_labels(val_t, roles.y_true, where_t)
         yp, kind_p = _loader._normalise_labels(val_p, roles.y_pred, where_p)
-        yt, yp, _, classes, index, label_list = _loader._resolve_classes(
-            yt, kind_t, yp, kind_p, labels, None
+        yt, yp, score_labels, classes, index, label_list = _loader._resolve_classes(
+            yt, kind_t, yp, kind_p, labels, raw_scores
         )
         fix = "add it to `labels=` or fix the row" if label_list is not None else "fix the row"
         code_t = _loader._encode(yt, index, roles.y_true, where_t, "true", fix)
         code_p = _loader._encode(yp, index, roles.y_pred, where_p, "predicted", fix)
-        return classes, raw_t, code_t, raw_p, code_p
+        pos = None
+        if scores:
+            where = _loader._Where(name, score_prefix=roles.score_prefix)
+            pos = _loader.score_positions(where, score_labels, index, classes, scores)
+        return classes, raw_t, code_t, raw_p, code_p, pos
 
     try:
-        classes, raw_t, code_t, raw_p, code_p = resolve(False)
+        classes, raw_t, code_t, raw_p, code_p, pos = resolve(False)
     except InputError:
         # refused: again with the values in the order of their first row, so that the message
         # names the first offending row of the file (a query per distinct value, only here)
@@ -415,9 +443,32 @@ def _count(
     cl = n_clusters = None
     if c is not None:
         cl, n_clusters = _cluster_codes(con, numbered, cells, roles.cluster, parquet, name)
-    columns_used = {"y_true": roles.y_true, "y_pred": roles.y_pred}
+    columns_used: dict = {"y_true": roles.y_true, "y_pred": roles.y_pred}
     if roles.cluster is not None:
         columns_used["cluster"] = roles.cluster
+    ranks = None
+    probabilities = False
+    if scores:
+        assert pos is not None
+        by_class = [""] * len(classes)
+        for col, at in zip(scores, pos):
+            by_class[at] = col
+        columns_used["scores"] = {str(classes[j]): col for j, col in enumerate(by_class)}
+        support = np.bincount(
+            true, weights=cells["__n"].to_numpy(np.float64), minlength=len(classes)
+        )
+        ranks, probabilities = _rank_scores(
+            con,
+            numbered,
+            name,
+            roles.y_true,
+            raw_t,
+            code_t,
+            by_class,
+            np.rint(support).astype(np.int64),
+            parquet=parquet,
+            file_order=pos,
+        )
     return CountedPredictions.from_cells(
         tuple(classes),
         true,
@@ -429,7 +480,163 @@ def _count(
         inputs=(_loader.InputInfo(name, sha256, n),),
         columns=columns_used,
         pred_source="column",
+        ranks=ranks,
+        scores_are_probabilities=probabilities,
     )
+
+
+def _rank_scores(
+    con,
+    numbered: str,
+    name: str,
+    y_true: str,
+    raw_t,
+    code_t,
+    by_class,
+    support,
+    *,
+    parquet,
+    file_order,
+):
+    """The ROC AUCs' statistics (:class:`~prevalens.counted.CountedRanks`) and whether the scores
+    are probabilities, from the score columns ``by_class`` (one per class, in class order),
+    without loading the rows.
+
+    The rows' class codes and scores are copied once into a table DuckDB spills to disk. Each
+    class's scores are grouped by value and ordered (counts of positives and negatives per
+    distinct score, with running sums): the placements of every distinct score, the AUC and
+    DeLong's S10 and S01 follow exactly. Each row's DeLong component for the class is then joined
+    in place of its score, one class at a time (one hash join each, which DuckDB spills), and the
+    K x K cross-products of the components are summed over the rows in batches, in Python: the
+    covariance of the per-class AUCs. Memory: DuckDB's limit, plus a batch of rows x K doubles.
+    """
+    from ..counted import CountedRanks
+    from ..ranking import PROBABILITY_ATOL
+
+    k = len(by_class)
+    codes = pd.DataFrame({"raw": raw_t.reset_index(drop=True), "code": np.asarray(code_t)})
+    con.register("__codes", codes)
+    if parquet:
+        values = [f"CAST({_quote(col)} AS DOUBLE)" for col in by_class]
+    else:  # text: numbers only, as the in-memory loader reads them (anything else NULL)
+        values = [
+            f"CASE WHEN regexp_full_match({_quote(col)}, '{_DECIMAL_TEXT}') "
+            f"THEN TRY_CAST({_quote(col)} AS DOUBLE) END"
+            for col in by_class
+        ]
+    picked = ", ".join(f"{v} AS __s{j}" for j, v in enumerate(values))
+    progress.step(f"ranking {k} score columns with DuckDB, out of core")
+    _watched(
+        con,
+        lambda: con.execute(
+            f"CREATE TEMP TABLE __r AS SELECT t.__row AS __row, c.code::INTEGER AS __y, {picked} "
+            f"FROM {numbered} t JOIN __codes c ON t.{_quote(y_true)} = c.raw"
+        ),
+    )
+    con.unregister("__codes")
+    _check_score_cells(con, numbered, name, [(by_class[j], j) for j in file_order], parquet)
+    total = " + ".join(f"__s{j}" for j in range(k))
+    deviation = con.execute(f"SELECT max(abs(({total}) - 1)) FROM __r").fetchone()[0]
+    probabilities = bool(deviation is not None and deviation <= PROBABILITY_ATOL)
+
+    n = int(support.sum())
+    auc = np.full(k, np.nan)
+    s10 = np.full(k, np.nan)
+    s01 = np.full(k, np.nan)
+    ranked = []
+    for j in range(k):
+        m, q = int(support[j]), n - int(support[j])
+        if m == 0 or q == 0:
+            continue
+        # per distinct score: positives p, negatives q, and the placements of the score
+        _watched(
+            con,
+            lambda j=j, m=m, q=q: con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE __g AS
+                WITH g AS (
+                    SELECT __s{j} AS v, count(*) FILTER (WHERE __y = {j}) AS p,
+                           count(*) FILTER (WHERE __y <> {j}) AS q
+                    FROM __r GROUP BY 1),
+                w AS (
+                    SELECT v, p, q,
+                           sum(q) OVER (ORDER BY v ROWS UNBOUNDED PRECEDING) - q AS q_lt,
+                           sum(p) OVER (ORDER BY v ROWS UNBOUNDED PRECEDING) AS p_le
+                    FROM g)
+                SELECT v, p::DOUBLE AS p, q::DOUBLE AS q,
+                       (q_lt + q / 2.0) / {float(q)!r} AS v10,
+                       ({float(m)!r} - p_le + p / 2.0) / {float(m)!r} AS v01
+                FROM w"""
+            ),
+        )
+        a = float(con.execute("SELECT sum(p * v10) FROM __g").fetchone()[0]) / m
+        d10, d01 = con.execute(
+            f"SELECT sum(p * (v10 - {a!r}) ^ 2), sum(q * (v01 - {a!r}) ^ 2) FROM __g"
+        ).fetchone()
+        auc[j] = a
+        if m > 1:
+            s10[j] = float(d10) / (m - 1)
+        if q > 1:
+            s01[j] = float(d01) / (q - 1)
+        if n <= 2:
+            continue
+        # each row's DeLong component for class j, in row order (so that the classes' tables
+        # line up row by row: a positional join, no hash table over the rows)
+        zp = math.sqrt(m * max(m - 1, 1))
+        zn = math.sqrt(q * max(q - 1, 1))
+        _watched(
+            con,
+            lambda j=j, a=a, zp=zp, zn=zn: con.execute(
+                f"""CREATE TEMP TABLE __z{j} AS
+                SELECT CASE WHEN r.__y = {j} THEN (g.v10 - {a!r}) / {zp!r}
+                            ELSE (g.v01 - {a!r}) / {zn!r} END AS __z{j}
+                FROM __r r JOIN __g g ON r.__s{j} = g.v ORDER BY r.__row"""
+            ),
+        )
+        ranked.append(j)
+        progress.fraction(len(ranked) / k)
+    cov = np.zeros((k, k))
+    if ranked:
+        at = np.array(ranked)
+        part = np.zeros((at.size, at.size))
+        tables = " POSITIONAL JOIN ".join(f"__z{j}" for j in ranked)
+        reader = con.sql(f"SELECT * FROM {tables}").to_arrow_reader(_BATCH_ROWS)
+        for batch in reader:
+            z = np.column_stack([batch.column(i).to_numpy() for i in range(at.size)])
+            part += z.T @ z
+        cov[np.ix_(at, at)] = part
+    for j in ranked:
+        con.execute(f"DROP TABLE __z{j}")
+    con.execute("DROP TABLE IF EXISTS __g")
+    con.execute("DROP TABLE __r")
+    undefined = np.isnan(auc)
+    s10[undefined] = np.nan
+    s01[undefined] = np.nan
+    return CountedRanks(support, auc, s10, s01, cov), probabilities
+
+
+def _check_score_cells(con, numbered: str, name: str, columns, parquet: bool) -> None:
+    """Every score finite and non-negative, as :func:`prevalens.load_predictions` requires: the
+    first offending cell (in row order, then the file's column order; a missing or non-finite one
+    before a negative one) is refused with the loader's own message. ``columns``: (name, index of
+    its ``__s`` column) in file order."""
+    bad = " OR ".join(f"__s{j} IS NULL OR NOT isfinite(__s{j})" for _, j in columns)
+    row = con.execute(f"SELECT min(__row) FROM __r WHERE {bad}").fetchone()[0]
+    if row is None:
+        negative = " OR ".join(f"__s{j} < 0" for _, j in columns)
+        row = con.execute(f"SELECT min(__row) FROM __r WHERE {negative}").fetchone()[0]
+    if row is None:
+        return
+    row = int(row)
+    names = [c for c, _ in columns]
+    raw = con.execute(
+        f"SELECT {', '.join(_quote(c) for c in names)} FROM {numbered} WHERE __row = {row}"
+    ).df()
+    picked = ", ".join(f"__s{j}" for _, j in columns)
+    matrix = con.execute(f"SELECT {picked} FROM __r WHERE __row = {row}").df()
+    values = matrix.to_numpy(dtype=np.float64, na_value=np.nan)
+    raw.columns = names
+    _loader._check_scores(values, names, _CellWhere(name, lambda i: row), None if parquet else raw)
+    raise InputError(f"{name}: row {row + 1}: a score is not a finite, non-negative number")
 
 
 def _cluster_codes(con, numbered: str, cells: pd.DataFrame, column: str, parquet: bool, name):
