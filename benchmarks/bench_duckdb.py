@@ -91,9 +91,10 @@ def write_csv(path: Path, rows: int, k: int = 100, block: int = 10_000_000) -> N
             pcsv.write_csv(table, fh, options)
 
 
-def run(engine: str, path: Path, resamples: int, limit: str) -> dict:
+def run(engine: str, path: Path, resamples: int, limit: str, child: str = CHILD) -> dict:
+    """One audit in a fresh subprocess running ``child``; its JSON line."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, engine, str(path), str(resamples), limit],
+        [sys.executable, "-c", child, engine, str(path), str(resamples), limit],
         check=True,
         capture_output=True,
         text=True,

@@ -22,13 +22,15 @@ Run: ``python benchmarks/bench_duckdb_scores.py [--rows 1e7] [--small 1e6] [--cl
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_duckdb  # noqa: E402
+from bench_duckdb import _gb  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time, warnings
@@ -79,17 +81,7 @@ def write_parquet(path: Path, rows: int, k: int, block: int = 1_000_000) -> None
 
 
 def run(engine: str, path: Path, resamples: int, limit: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, engine, str(path), str(resamples), limit],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _gb(x: float) -> str:
-    return f"{x / 2**30:.2f} GiB"
+    return bench_duckdb.run(engine, path, resamples, limit, child=CHILD)
 
 
 def main(argv=None) -> None:
