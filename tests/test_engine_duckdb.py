@@ -147,18 +147,17 @@ def test_missing_columns_and_clusters_are_named(tmp_path):
         count_file(path, y_true="truth", cluster="pid")
 
 
-def test_score_columns_are_ranked_and_refused_with_clusters(tmp_path):
-    """Score columns are ranked for the ROC AUCs (tests/test_engine_duckdb_scores.py), never
-    silently dropped; with a cluster column they are refused, and --score-prefix '' audits the
-    labels only."""
+def test_score_columns_are_ranked_not_dropped(tmp_path):
+    """Score columns are ranked for the ROC AUCs (tests/test_engine_duckdb_scores.py), with a
+    cluster column too, never silently dropped; --score-prefix '' audits the labels only."""
     frame = pd.DataFrame({"y_true": list("abab"), "y_pred": list("abba"), "pid": [1, 1, 2, 2]})
     frame["score_a"], frame["score_b"] = [0.6, 0.3, 0.5, 0.2], [0.4, 0.7, 0.5, 0.8]
     path = _write(frame, tmp_path, "csv")
     counted = count_file(path)
     assert counted.has_scores and counted.ranks is not None
     np.testing.assert_allclose(counted.ranks.auc, [1.0, 1.0])
-    with pytest.raises(InputError, match=r"without a cluster column .* --score-prefix ''"):
-        count_file(path, cluster="pid")
+    clustered = count_file(path, cluster="pid")
+    assert clustered.n_clusters == 2 and clustered.ranks is not None
     counted = count_file(path, score_prefix="")
     assert counted.n_samples == 4 and counted.ranks is None and not counted.has_scores
 
@@ -200,20 +199,10 @@ def test_cli_engine_duckdb_writes_the_same_outputs(cli, tmp_path):
 
 def test_cli_engine_errors_exit_2_and_write_nothing(cli, tmp_path):
     frame = pd.DataFrame({"y_true": list("abab"), "y_pred": list("abba"), "score_a": 0.5})
-    frame["score_b"], frame["pid"] = 0.5, 1
+    frame["score_b"] = [0.5, 0.5, -0.5, 0.5]
     path = _write(frame, tmp_path, "csv")
-    run = cli(
-        "audit",
-        str(path),
-        "--engine",
-        "duckdb",
-        "--cluster",
-        "pid",
-        "--out-dir",
-        "out",
-        cwd=tmp_path,
-    )
-    assert run.returncode == 2 and "without a cluster column" in run.stderr
+    run = cli("audit", str(path), "--engine", "duckdb", "--out-dir", "out", cwd=tmp_path)
+    assert run.returncode == 2 and "column 'score_b', row 3: score -0.5" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
     run = cli("audit", str(path), "--scheduler", "tcp://x:1", "--out-dir", "out", cwd=tmp_path)
     assert run.returncode == 2 and "--engine dask" in run.stderr
@@ -224,8 +213,7 @@ def test_cli_engine_errors_exit_2_and_write_nothing(cli, tmp_path):
 def test_auto_counts_with_duckdb_when_the_file_would_not_fit(tmp_path, monkeypatch):
     """engine="auto": in memory when the file fits; counted by DuckDB (and said so) when its
     estimated load exceeds half the available memory, with score columns too (refused there
-    with the loader's message); in memory again for scores with a cluster column, which DuckDB
-    does not rank."""
+    with the loader's message); in memory again without predictions, which the loader names."""
     import prevalens.engines as E
 
     path = _write(_frame(n=3000), tmp_path, "parquet")
@@ -248,8 +236,9 @@ def test_auto_counts_with_duckdb_when_the_file_would_not_fit(tmp_path, monkeypat
         prevalens.run_audit(scored, progress=steps.append, **options)
     assert steps[0].startswith(f"counting {scored} with DuckDB")
     steps.clear()
-    with pytest.raises(InputError, match="no score column for class 'class 0'"):
-        prevalens.run_audit(scored, progress=steps.append, cluster="pid", **options)
+    unpredicted = str(_write(_frame(n=3000).drop(columns="y_pred"), tmp_path, "parquet"))
+    with pytest.raises(InputError, match="no predictions"):
+        prevalens.run_audit(unpredicted, progress=steps.append, **options)
     assert steps[0].startswith("loading ")
 
 

@@ -453,20 +453,60 @@ def test_a_string_or_boolean_typed_parquet_score_column_is_refused(tmp_path):
         assert "\n" not in message
 
 
-def test_scores_with_a_cluster_column_are_refused(tmp_path):
-    path = _csv(tmp_path, "", header="y_true,y_pred,score_a,score_b")
-    frame = pd.read_csv(path)
-    frame["pid"] = np.arange(len(frame)) // 2
-    path = _write(frame, tmp_path, "parquet")
-    assert prevalens.load_predictions(path, cluster="pid").n_clusters == 4  # in memory: fine
-    with pytest.raises(InputError) as info:
-        count_file(path, cluster="pid")
-    message = str(info.value)
-    assert "--engine memory" in message and "\n" not in message
-    assert message.startswith(f"{path}: ")
-    # without scores the same file is counted with its clusters
-    counted = count_file(path, cluster="pid", score_prefix="")
-    assert counted.n_clusters == 4 and counted.ranks is None
+def _agree(counted, rows):
+    """A counted audit and the in-memory one: label metrics bit for bit, ROC AUCs within 1e-12
+    with the same methods."""
+    for a, b in zip(counted.per_class, rows.per_class):
+        for name in M.PER_CLASS_METRICS:
+            _identical(a.metrics[name], b.metrics[name], (a.label, name))
+        _auc_alike(a.metrics["roc_auc"], b.metrics["roc_auc"], a.label)
+    for avg in ("micro", "macro", "weighted"):
+        for name in M.AVERAGED_METRICS:
+            _identical(counted.averages[avg][name], rows.averages[avg][name], (avg, name))
+    for avg in ("macro", "weighted"):
+        _auc_alike(counted.averages[avg]["roc_auc"], rows.averages[avg]["roc_auc"], avg)
+    for name in LABEL_OVERALL:
+        _identical(counted.overall[name], rows.overall[name], name)
+
+
+def _clustered_frame(seed=5, n=3000, clusters=300):
+    """Rows in clusters of unequal size sharing a score shift (so that clustering matters),
+    cluster ids first seen out of sorted order."""
+    rng = np.random.default_rng(seed)
+    pid = rng.permutation(clusters)[rng.integers(0, clusters, n) ** 2 // clusters]
+    yt = rng.choice(K, n, p=[0.45, 0.3, 0.15, 0.07, 0.03])
+    logits = rng.normal(size=(n, K))
+    logits[np.arange(n), yt] += 1.0 + rng.normal(size=clusters)[pid]
+    s = np.exp(logits)
+    s = np.round(s / s.sum(axis=1, keepdims=True), 2)
+    frame = pd.DataFrame({"y_true": [f"c{j}" for j in yt], "pid": pid})
+    for j in range(K):
+        frame[f"score_c{j}"] = s[:, j]
+    frame["y_pred"] = [f"c{j}" for j in s.argmax(axis=1)]
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_clustered_scores_equal_the_in_memory_audit(tmp_path, kind):
+    """With a cluster column: the cluster-robust (Obuchowski) covariance of the AUCs equals
+    ovr_pass's with the same clusters, and the audit (cluster bootstrap, clustered AUC
+    intervals with t(clusters - 1)) equals the in-memory one."""
+    path = _write(_clustered_frame(), tmp_path, kind)
+    counted = count_file(path, cluster="pid")
+    rows = prevalens.load_predictions(path, cluster="pid")
+    assert counted.n_clusters == rows.n_clusters > 200
+    k = len(rows.classes)
+    ref = ovr_pass(rows.y_true, rows.y_score, combo_weights=np.eye(k), cluster=rows.cluster)
+    scale = np.abs(ref.combo_cov).max()
+    assert np.abs(counted.ranks.cov - ref.combo_cov).max() <= 1e-12 * scale
+    _close(np.diag(counted.ranks.cov), ref.delong_var)
+    # clustering matters here: the robust variances differ from the rows-as-independent ones
+    plain = _eye_pass(rows)
+    assert np.all(np.diag(ref.combo_cov) > 1.2 * np.diag(plain.combo_cov))
+    a, b = _audit(counted), _audit(rows)
+    _agree(a, b)
+    assert "clustered (Obuchowski 1997)" in a.averages["macro"]["roc_auc"].method
+    assert a.per_class[0].metrics["roc_auc"].method.startswith("delong-logit (t, df=")
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
@@ -496,11 +536,28 @@ def test_score_columns_that_do_not_match_the_classes_are_refused_as_the_loader_d
     assert duck == memory and "two score columns name class 1" in duck
 
 
-def test_scores_without_a_y_pred_column_are_refused(tmp_path):
-    path = tmp_path / "nopred.csv"
-    path.write_text("y_true,score_a,score_b\na,0.7,0.3\nb,0.2,0.8\na,0.6,0.4\n")
-    assert prevalens.load_predictions(path).pred_source == "argmax"
-    with pytest.raises(InputError, match="column 'y_pred' not found") as info:
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_predictions_are_the_argmax_of_the_scores(tmp_path, kind):
+    """Without a y_pred column the predictions are the scores' argmax, ties to the first class
+    in class order (np.argmax), with clusters too; with neither predictions nor scores the file
+    is refused."""
+    frame = _clustered_frame().drop(columns="y_pred")
+    # ties for the top score, the tied columns in the file out of class order
+    frame.loc[:199, ["score_c3", "score_c1"]] = 0.4
+    frame.loc[:199, ["score_c0", "score_c2", "score_c4"]] = 0.2 / 3
+    frame = frame[["y_true", "pid", *[f"score_c{j}" for j in (4, 3, 2, 1, 0)]]]
+    path = _write(frame, tmp_path, kind)
+    for options in ({}, {"cluster": "pid"}):
+        counted = count_file(path, **options)
+        rows = prevalens.load_predictions(path, **options)
+        assert counted.pred_source == rows.pred_source == "argmax"
+        assert counted.columns["y_pred"] is None
+        assert np.array_equal(counted.counts().matrix, rows.counts().matrix)
+        assert rows.y_pred[:200].tolist() == [1] * 200
+        _agree(_audit(counted), _audit(rows))
+    path = tmp_path / "nothing.csv"
+    path.write_text("y_true,other\na,1\nb,2\n")
+    with pytest.raises(InputError, match=r"no predictions: column 'y_pred' is missing") as info:
         count_file(path)
     assert "\n" not in str(info.value)
 
@@ -538,16 +595,22 @@ def test_cli_engine_duckdb_audits_a_scored_parquet_file(cli, tmp_path, scored_fi
             assert abs(x - y) <= 1e-12
 
 
-def test_cli_engine_duckdb_refuses_scores_with_clusters(cli, tmp_path):
-    frame = _scored_frame().assign(pid=np.arange(N) // 4)
-    path = _write(frame, tmp_path, "parquet")
-    run = cli(
-        "audit", str(path), "--engine", "duckdb", "--cluster", "pid", "--out-dir", "out",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert run.returncode == 2 and "--engine memory" in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
-    assert not (tmp_path / "out").exists()
+def test_cli_engine_duckdb_audits_clustered_scores_as_in_memory(cli, tmp_path):
+    path = _write(_clustered_frame(), tmp_path, "parquet")
+    common = ("--cluster", "pid", "--seed", "3", "--n-resamples", "100", "--format", "json")
+    out = {}
+    for engine in ("duckdb", "memory"):
+        run = cli(
+            "audit", str(path), "--engine", engine, "--out-dir", engine, *common, "--quiet",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        out[engine] = json.loads((tmp_path / engine / "results.json").read_text())
+    d, m = out["duckdb"], out["memory"]
+    for a, b in zip(d["per_class"], m["per_class"]):
+        assert a["metrics"]["recall"] == b["metrics"]["recall"]
+        for key in ("estimate", "ci_low", "ci_high"):
+            assert abs(a["metrics"]["roc_auc"][key] - b["metrics"]["roc_auc"][key]) <= 1e-12
 
 
 def test_renormalize_scores_is_refused_on_counted_ranks(scored):

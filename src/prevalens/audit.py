@@ -652,8 +652,8 @@ def _counted_scores_note(pred) -> Note:
     return Note(
         "scores-counted",
         f"The {pred.engine} engine ranked the score columns out of core for the ROC AUCs only: "
-        "per class (exact, with the HM-S interval) and their macro and weighted averages (the "
-        "full DeLong covariance). Average precision, the micro and one-vs-one ROC AUC, top-k "
+        "per class and their macro and weighted averages, exact, with the intervals of the "
+        "in-memory audit (the full DeLong covariance). Average precision, the micro and one-vs-one ROC AUC, top-k "
         "accuracy, log loss, Brier score, calibration and the ROC and PR curves need every row's "
         "scores and are not reported; audit the file in memory (--engine memory) for them.",
     )

@@ -1746,10 +1746,13 @@ def _score_intervals(
 def _cluster_auc_df(pred, k) -> np.ndarray:
     """Degrees of freedom of a clustered per-class AUC: as many as clusters holding positives
     (negatives) of the class, not samples, minus one."""
-    y_true = pred.y_true
-    pairs = np.unique(np.stack([pred.cluster, y_true]), axis=1)
+    if getattr(pred, "cell_cluster", None) is not None:  # counted cells (an engine's)
+        pairs = np.unique(np.stack([pred.cell_cluster, pred.cell_true]), axis=1)
+        n_cl = int(pred.n_clusters)
+    else:
+        pairs = np.unique(np.stack([pred.cluster, pred.y_true]), axis=1)
+        n_cl = int(pred.cluster.max()) + 1
     c_pos = np.bincount(pairs[1], minlength=k)  # clusters holding a sample of class j
-    n_cl = int(pred.cluster.max()) + 1
     pure = np.bincount(pairs[0], minlength=n_cl)[pairs[0]] == 1  # one-class clusters
     c_neg = n_cl - np.bincount(pairs[1][pure], minlength=k)  # clusters holding another class
     return np.maximum(np.minimum(c_pos, c_neg) - 1, 1)

@@ -91,9 +91,8 @@ def choose_engine(
     """``engine="auto"``: ``("duckdb", why)`` when a file would not fit in memory (its
     estimated load above half the available memory) and DuckDB is installed, else
     ``("memory", "")``. A file with score columns goes to DuckDB too (which ranks them for the
-    ROC AUCs only, and says so in the results), unless it has no predicted-label column or a
-    cluster column: then it is read in memory, and fails there with a message naming the engines
-    if it does not fit.
+    ROC AUCs only, and says so in the results). A file without predictions (neither a
+    predicted-label column nor scores) is read in memory, whose loader names the problem.
 
     With ``groups`` (subgroups, which no engine counts yet) a file is always read in memory:
     ``("memory", why)`` says so when DuckDB would have counted it; a directory of Parquet
@@ -129,8 +128,8 @@ def _choose(source, roles, available: int | None) -> tuple[str, str]:
         names = column_names(path)
     except Exception:  # unreadable: the in-memory loader names the problem
         return "memory", ""
-    if roles.y_pred not in names or (roles.score_names(names) and roles.cluster is not None):
-        return "memory", ""
+    if roles.y_pred not in names and not roles.score_names(names):
+        return "memory", ""  # no predictions: the loader names the problem
     return "duckdb", (
         f"about {_human(need)} to load in memory, more than half of the {_human(free)} available"
     )

@@ -15,7 +15,9 @@ row's components joined back give the covariance of the AUCs, so the per-class, 
 weighted ROC AUCs and their intervals equal the in-memory audit's to rounding (1e-12; the sums run
 in another order). Average precision, micro and one-vs-one AUC, top-k accuracy, log loss, Brier
 score, calibration and the curves need the rows' scores together and are not reported (a note
-says so). Scores with a cluster column are refused (audit them in memory).
+says so). With a cluster column the AUCs' covariance is the cluster-robust one (each row's
+components summed within its cluster), as in memory; without a predicted-label column the
+predictions are the scores' argmax, computed in the same pass.
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ def count_file(
     max_memory: int | None = None,
     threads: int | None = None,
 ) -> CountedPredictions:
-    """Count the cells of a CSV or Parquet file with DuckDB, without loading its rows.
+    """Count the cells of a CSV or Parquet file with DuckDB, without loading its rows, and
+    rank its score columns for the ROC AUCs.
 
     Parameters
     ----------
@@ -93,8 +96,8 @@ def count_file(
         A Parquet file (``.parquet``, ``.pq``, ``.parq`` or Parquet magic bytes) or a UTF-8 CSV
         file with a header, comma-separated (as :func:`prevalens.load_predictions` reads them).
     labels, y_true, y_pred, score_prefix, cluster
-        As for :func:`prevalens.load_predictions`. ``y_pred`` must be a column (predictions as
-        the argmax of scores need the scores).
+        As for :func:`prevalens.load_predictions`. Without a ``y_pred`` column the predictions
+        are the argmax of the scores (the first maximum in class order, as in memory).
     max_memory : int, optional
         DuckDB's memory limit in bytes (default: a quarter of the physical memory); beyond it
         DuckDB spills to a temporary directory that is removed afterwards.
@@ -110,8 +113,8 @@ def count_file(
     ------
     InputError
         One line naming the file, the column and the first offending row, as the in-memory
-        loader says it (also for a score that is missing, not a finite number or negative); for
-        score columns with a cluster column; and without DuckDB installed.
+        loader says it (also for a score that is missing, not a finite number or negative); and
+        without DuckDB installed.
     """
     duckdb = _duckdb()
     path = Path(path)
@@ -330,23 +333,18 @@ def _count(
             "name the true-label column 'y_true' or pass `y_true=`"
         )
     scores = roles.score_names(columns)
-    if roles.y_pred not in columns:
+    # without a predicted-label column, the predictions are the argmax of the scores
+    argmax = roles.y_pred not in columns
+    if argmax and not scores:
         raise InputError(
-            f"{name}: column '{roles.y_pred}' not found (columns: {preview}); the duckdb engine "
-            "counts predicted labels: name the column with `y_pred=` (predictions as the argmax "
-            "of scores need the in-memory engine)"
-        )
-    if scores and roles.cluster is not None:
-        raise InputError(
-            f"{name}: the duckdb engine ranks score columns without a cluster column (the "
-            "clustered AUC intervals need the rows in memory); audit in memory (--engine memory), "
-            "or audit the labels only with --score-prefix ''"
+            f"{name}: no predictions: column '{roles.y_pred}' is missing and there are no score "
+            f"columns (columns: {preview}); give predicted labels, scores, or both"
         )
     if roles.cluster is not None and roles.cluster not in columns:
         raise InputError(f"{name}: cluster column '{roles.cluster}' not found (columns: {preview})")
     if parquet:
         kinds = dict((r[0], r[1]) for r in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall())
-        for role in (roles.y_true, roles.y_pred, roles.cluster):
+        for role in (roles.y_true, None if argmax else roles.y_pred, roles.cluster):
             kind = str(kinds.get(role, "VARCHAR")) if role is not None else "VARCHAR"
             if not _LABEL_TYPES.match(kind):
                 raise InputError(
@@ -364,7 +362,7 @@ def _count(
 
     t, p = _quote(roles.y_true), _quote(roles.y_pred)
     c = _quote(roles.cluster) if roles.cluster is not None else None
-    keys = f"{t}, {p}" + (f", {c}" if c else "")
+    keys = t + ("" if argmax else f", {p}") + (f", {c}" if c else "")
     cells = _watched(
         con, lambda: con.sql(f"SELECT {keys}, count(*) AS __n FROM {source} GROUP BY ALL").df()
     )
@@ -410,15 +408,18 @@ def _count(
 
     def resolve(first_rows: bool):
         raw_t, val_t, where_t = typed(roles.y_true, first_rows)
-        raw_p, val_p, where_p = typed(roles.y_pred, first_rows)
         yt, kind_t = _loader._normalise_labels(val_t, roles.y_true, where_t)
-        yp, kind_p = _loader._normalise_labels(val_p, roles.y_pred, where_p)
+        raw_p = yp = kind_p = code_p = None
+        if not argmax:
+            raw_p, val_p, where_p = typed(roles.y_pred, first_rows)
+            yp, kind_p = _loader._normalise_labels(val_p, roles.y_pred, where_p)
         yt, yp, score_labels, classes, index, label_list = _loader._resolve_classes(
             yt, kind_t, yp, kind_p, labels, raw_scores
         )
         fix = "add it to `labels=` or fix the row" if label_list is not None else "fix the row"
         code_t = _loader._encode(yt, index, roles.y_true, where_t, "true", fix)
-        code_p = _loader._encode(yp, index, roles.y_pred, where_p, "predicted", fix)
+        if not argmax:
+            code_p = _loader._encode(yp, index, roles.y_pred, where_p, "predicted", fix)
         pos = None
         if scores:
             where = _loader._Where(name, score_prefix=roles.score_prefix)
@@ -439,11 +440,14 @@ def _count(
         return code[at]
 
     true = codes_of(roles.y_true, raw_t, code_t)
-    pred = codes_of(roles.y_pred, raw_p, code_p)
-    cl = n_clusters = None
+    pred = None if argmax else codes_of(roles.y_pred, raw_p, code_p)
+    count = cells["__n"].to_numpy(dtype=np.int64)
+    cl = n_clusters = cluster_lookup = None
     if c is not None:
-        cl, n_clusters = _cluster_codes(con, numbered, cells, roles.cluster, parquet, name)
-    columns_used: dict = {"y_true": roles.y_true, "y_pred": roles.y_pred}
+        cl, n_clusters, cluster_lookup = _cluster_codes(
+            con, numbered, cells, roles.cluster, parquet, name
+        )
+    columns_used: dict = {"y_true": roles.y_true, "y_pred": None if argmax else roles.y_pred}
     if roles.cluster is not None:
         columns_used["cluster"] = roles.cluster
     ranks = None
@@ -454,68 +458,67 @@ def _count(
         for col, at in zip(scores, pos):
             by_class[at] = col
         columns_used["scores"] = {str(classes[j]): col for j, col in enumerate(by_class)}
-        support = np.bincount(
-            true, weights=cells["__n"].to_numpy(np.float64), minlength=len(classes)
-        )
-        ranks, probabilities = _rank_scores(
+        probabilities = _score_table(
             con,
             numbered,
             name,
-            roles.y_true,
-            raw_t,
-            code_t,
+            (roles.y_true, raw_t, code_t),
             by_class,
-            np.rint(support).astype(np.int64),
             parquet=parquet,
             file_order=pos,
+            cluster=None if c is None else (roles.cluster, cluster_lookup),
+            argmax=argmax,
         )
+        if argmax:  # the cells again, with the predictions the scores make
+            keys = "__y, __p" + (", __c" if c else "")
+            counted = con.sql(f"SELECT {keys}, count(*) AS __n FROM __r GROUP BY ALL").df()
+            true = counted["__y"].to_numpy(np.int64)
+            pred = counted["__p"].to_numpy(np.int64)
+            count = counted["__n"].to_numpy(np.int64)
+            if c is not None:
+                cl = counted["__c"].to_numpy(np.int64)
+        support = np.bincount(true, weights=count.astype(np.float64), minlength=len(classes))
+        ranks = _rank_scores(con, len(classes), np.rint(support).astype(np.int64), n_clusters)
+    assert pred is not None
     return CountedPredictions.from_cells(
         tuple(classes),
         true,
         pred,
-        cells["__n"].to_numpy(dtype=np.int64),
+        count,
         cl,
         n_clusters=n_clusters,
         engine="duckdb",
         inputs=(_loader.InputInfo(name, sha256, n),),
         columns=columns_used,
-        pred_source="column",
+        pred_source="argmax" if argmax else "column",
         ranks=ranks,
         scores_are_probabilities=probabilities,
     )
 
 
-def _rank_scores(
-    con,
-    numbered: str,
-    name: str,
-    y_true: str,
-    raw_t,
-    code_t,
-    by_class,
-    support,
-    *,
-    parquet,
-    file_order,
-):
-    """The ROC AUCs' statistics (:class:`~prevalens.counted.CountedRanks`) and whether the scores
-    are probabilities, from the score columns ``by_class`` (one per class, in class order),
-    without loading the rows.
+def _score_table(
+    con, numbered: str, name: str, truth, by_class, *, parquet, file_order, cluster, argmax
+) -> bool:
+    """Copy the rows' class codes (``__y``), scores in class order (``__s0`` ..), cluster codes
+    (``__c``, with ``cluster``) and argmax predictions (``__p``, with ``argmax``: the first
+    maximum in class order, as ``np.argmax``) into the table ``__r``, which DuckDB spills to disk;
+    check every score as the loader does; return whether the scores are probabilities.
 
-    The rows' class codes and scores are copied once into a table DuckDB spills to disk. Each
-    class's scores are grouped by value and ordered (counts of positives and negatives per
-    distinct score, with running sums): the placements of every distinct score, the AUC and
-    DeLong's S10 and S01 follow exactly. Each row's DeLong component for the class is then joined
-    in place of its score, one class at a time (one hash join each, which DuckDB spills), and the
-    K x K cross-products of the components are summed over the rows in batches, in Python: the
-    covariance of the per-class AUCs. Memory: DuckDB's limit, plus a batch of rows x K doubles.
-    """
-    from ..counted import CountedRanks
+    ``truth``: (column, its distinct raw values, their class codes); ``cluster``: (column, the
+    table of raw ids and codes of :func:`_cluster_codes`)."""
     from ..ranking import PROBABILITY_ATOL
 
     k = len(by_class)
+    column, raw_t, code_t = truth
     codes = pd.DataFrame({"raw": raw_t.reset_index(drop=True), "code": np.asarray(code_t)})
     con.register("__codes", codes)
+    joins = f"JOIN __codes c ON t.{_quote(column)} = c.raw"
+    extra = ""
+    if cluster is not None:
+        cl_column, lookup = cluster
+        con.register("__clusters", lookup)
+        joins += f" JOIN __clusters u ON t.{_quote(cl_column)} = u.raw"
+        extra = ", u.code::BIGINT AS __c"
     if parquet:
         values = [f"CAST({_quote(col)} AS DOUBLE)" for col in by_class]
     else:  # text: numbers only, as the in-memory loader reads them (anything else NULL)
@@ -529,15 +532,42 @@ def _rank_scores(
     _watched(
         con,
         lambda: con.execute(
-            f"CREATE TEMP TABLE __r AS SELECT t.__row AS __row, c.code::INTEGER AS __y, {picked} "
-            f"FROM {numbered} t JOIN __codes c ON t.{_quote(y_true)} = c.raw"
+            f"CREATE TEMP TABLE __r AS SELECT t.__row AS __row, c.code::INTEGER AS __y{extra}, "
+            f"{picked} FROM {numbered} t {joins}"
         ),
     )
     con.unregister("__codes")
+    if cluster is not None:
+        con.unregister("__clusters")
     _check_score_cells(con, numbered, name, [(by_class[j], j) for j in file_order], parquet)
+    if argmax:
+        top = "greatest(" + ", ".join(f"__s{j}" for j in range(k)) + ")"
+        first = " ".join(f"WHEN __s{j} = __top THEN {j}" for j in range(k))
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __r AS SELECT * EXCLUDE (__top), "
+            f"CASE {first} END::INTEGER AS __p FROM (SELECT *, {top} AS __top FROM __r)"
+        )
     total = " + ".join(f"__s{j}" for j in range(k))
-    deviation = con.execute(f"SELECT max(abs(({total}) - 1)) FROM __r").fetchone()[0]
-    probabilities = bool(deviation is not None and deviation <= PROBABILITY_ATOL)
+    deviation = con.execute(f"SELECT max(abs(({total}) - 1)) FROM __r").fetchall()[0][0]
+    return bool(deviation is not None and deviation <= PROBABILITY_ATOL)
+
+
+def _rank_scores(con, k: int, support, n_clusters: int | None):
+    """The ROC AUCs' statistics (:class:`~prevalens.counted.CountedRanks`) from the table
+    ``__r`` of :func:`_score_table` (dropped afterwards), without loading the rows.
+
+    Each class's scores are grouped by value and ordered (positives and negatives per distinct
+    score, with running sums): the placements of every distinct score, the AUC and DeLong's S10
+    and S01 follow exactly. Each row's DeLong component for the class is then joined back from
+    the grouped table into a one-column table in row order; the classes' tables are read side by
+    side (a positional join: no hash table over the rows) and the K x K cross-products of the
+    components summed in batches, in Python: the covariance of the per-class AUCs. With clusters
+    (``__c``), the components are summed within clusters first and the covariance is the
+    cluster-robust one of Obuchowski (1997), ``C / (C - 1)`` times the cross-products of the
+    cluster totals, as :func:`prevalens.ranking.ovr_pass` computes it. Memory: DuckDB's limit,
+    plus a batch of rows (or clusters) x K doubles.
+    """
+    from ..counted import CountedRanks
 
     n = int(support.sum())
     auc = np.full(k, np.nan)
@@ -568,10 +598,10 @@ def _rank_scores(
                 FROM w"""
             ),
         )
-        a = float(con.execute("SELECT sum(p * v10) FROM __g").fetchone()[0]) / m
+        a = float(con.execute("SELECT sum(p * v10) FROM __g").fetchall()[0][0]) / m
         d10, d01 = con.execute(
             f"SELECT sum(p * (v10 - {a!r}) ^ 2), sum(q * (v01 - {a!r}) ^ 2) FROM __g"
-        ).fetchone()
+        ).fetchall()[0]
         auc[j] = a
         if m > 1:
             s10[j] = float(d10) / (m - 1)
@@ -581,8 +611,10 @@ def _rank_scores(
             continue
         # each row's DeLong component for class j, in row order (so that the classes' tables
         # line up row by row: a positional join, no hash table over the rows)
-        zp = math.sqrt(m * max(m - 1, 1))
-        zn = math.sqrt(q * max(q - 1, 1))
+        if n_clusters is None:
+            zp, zn = math.sqrt(m * max(m - 1, 1)), math.sqrt(q * max(q - 1, 1))
+        else:  # an influence value, summed within clusters below
+            zp, zn = float(m), float(q)
         _watched(
             con,
             lambda j=j, a=a, zp=zp, zn=zn: con.execute(
@@ -594,24 +626,32 @@ def _rank_scores(
         )
         ranked.append(j)
         progress.fraction(len(ranked) / k)
+    con.execute("DROP TABLE IF EXISTS __g")
     cov = np.zeros((k, k))
     if ranked:
         at = np.array(ranked)
-        part = np.zeros((at.size, at.size))
         tables = " POSITIONAL JOIN ".join(f"__z{j}" for j in ranked)
-        reader = con.sql(f"SELECT * FROM {tables}").to_arrow_reader(_BATCH_ROWS)
-        for batch in reader:
+        if n_clusters is None:
+            query = f"SELECT * FROM {tables}"
+        else:
+            con.execute("CREATE TEMP TABLE __cl AS SELECT __c FROM __r ORDER BY __row")
+            sums = ", ".join(f"sum(__z{j})" for j in ranked)
+            query = f"SELECT {sums} FROM __cl POSITIONAL JOIN {tables} GROUP BY __c"
+        part = np.zeros((at.size, at.size))
+        for batch in con.sql(query).to_arrow_reader(_BATCH_ROWS):
             z = np.column_stack([batch.column(i).to_numpy() for i in range(at.size)])
             part += z.T @ z
+        if n_clusters is not None:
+            part *= n_clusters / max(n_clusters - 1, 1)
+            con.execute("DROP TABLE __cl")
         cov[np.ix_(at, at)] = part
     for j in ranked:
         con.execute(f"DROP TABLE __z{j}")
-    con.execute("DROP TABLE IF EXISTS __g")
     con.execute("DROP TABLE __r")
     undefined = np.isnan(auc)
     s10[undefined] = np.nan
     s01[undefined] = np.nan
-    return CountedRanks(support, auc, s10, s01, cov), probabilities
+    return CountedRanks(support, auc, s10, s01, cov)
 
 
 def _check_score_cells(con, numbered: str, name: str, columns, parquet: bool) -> None:
@@ -620,10 +660,10 @@ def _check_score_cells(con, numbered: str, name: str, columns, parquet: bool) ->
     before a negative one) is refused with the loader's own message. ``columns``: (name, index of
     its ``__s`` column) in file order."""
     bad = " OR ".join(f"__s{j} IS NULL OR NOT isfinite(__s{j})" for _, j in columns)
-    row = con.execute(f"SELECT min(__row) FROM __r WHERE {bad}").fetchone()[0]
+    row = con.execute(f"SELECT min(__row) FROM __r WHERE {bad}").fetchall()[0][0]
     if row is None:
         negative = " OR ".join(f"__s{j} < 0" for _, j in columns)
-        row = con.execute(f"SELECT min(__row) FROM __r WHERE {negative}").fetchone()[0]
+        row = con.execute(f"SELECT min(__row) FROM __r WHERE {negative}").fetchall()[0][0]
     if row is None:
         return
     row = int(row)
@@ -640,7 +680,8 @@ def _check_score_cells(con, numbered: str, name: str, columns, parquet: bool) ->
 
 
 def _cluster_codes(con, numbered: str, cells: pd.DataFrame, column: str, parquet: bool, name):
-    """Each cell's cluster code: clusters numbered by their first row in the file, as
+    """Each cell's cluster code, the number of clusters, and a table of each distinct raw id
+    (``raw``) and its code (``code``): clusters numbered by their first row in the file, as
     ``pd.factorize`` numbers them in the in-memory loader (the cluster bootstrap's draws follow
     this order). Ids that the loader's typing makes equal (e.g. "1" and "01" in a CSV) are one
     cluster, first seen at the earlier of their first rows."""
@@ -670,7 +711,8 @@ def _cluster_codes(con, numbered: str, cells: pd.DataFrame, column: str, parquet
         codes[i] = code_of_first[f]
     lookup = pd.Series(codes, index=pd.Index(raw, dtype=object))
     cell_codes = lookup.reindex(pd.Index(cells[column], dtype=object)).to_numpy()
-    return cell_codes.astype(np.int64), len(code_of_first)
+    table = pd.DataFrame({"raw": raw.reset_index(drop=True), "code": codes})
+    return cell_codes.astype(np.int64), len(code_of_first), table
 
 
 def _parse_like_pandas(raw: pd.Series) -> pd.Series:
