@@ -34,7 +34,8 @@ N = 4000
 #: the label metrics of a class, of the averages and overall (identical with or without scores)
 LABEL_OVERALL = ("accuracy", "balanced_accuracy", "cohen_kappa", "mcc")
 #: what the in-memory audit reports from the rows' scores and a counted audit leaves out
-ROW_SCORE_OVERALL = ("log_loss", "brier", "roc_auc_ovo")
+ROW_SCORE_OVERALL = ("roc_auc_ovo",)
+COUNTED_OVERALL = ("top_3_accuracy", "log_loss", "brier")
 
 
 @pytest.fixture(autouse=True)
@@ -268,7 +269,8 @@ def test_what_needs_every_rows_scores_is_left_out_and_said_so(audits):
     assert rows.averages["micro"]["roc_auc"].status != "undefined"
     for name in ROW_SCORE_OVERALL:
         assert name in rows.overall and name not in counted.overall
-    assert not any(name.startswith("top_") for name in counted.overall)
+    for name in COUNTED_OVERALL:
+        assert name in rows.overall and name in counted.overall
     kinds = [note.kind for note in counted.notes]
     assert kinds.count("scores-counted") == 1
     assert "scores-counted" not in [note.kind for note in rows.notes]
@@ -469,16 +471,19 @@ def _agree(counted, rows):
         _identical(counted.overall[name], rows.overall[name], name)
 
 
-def _clustered_frame(seed=5, n=3000, clusters=300):
+def _clustered_frame(seed=5, n=3000, clusters=300, decimals=2):
     """Rows in clusters of unequal size sharing a score shift (so that clustering matters),
-    cluster ids first seen out of sorted order."""
+    cluster ids first seen out of sorted order; scores rounded to ``decimals`` (None: not
+    rounded, probabilities)."""
     rng = np.random.default_rng(seed)
     pid = rng.permutation(clusters)[rng.integers(0, clusters, n) ** 2 // clusters]
     yt = rng.choice(K, n, p=[0.45, 0.3, 0.15, 0.07, 0.03])
     logits = rng.normal(size=(n, K))
     logits[np.arange(n), yt] += 1.0 + rng.normal(size=clusters)[pid]
     s = np.exp(logits)
-    s = np.round(s / s.sum(axis=1, keepdims=True), 2)
+    s = s / s.sum(axis=1, keepdims=True)
+    if decimals is not None:
+        s = np.round(s, decimals)
     frame = pd.DataFrame({"y_true": [f"c{j}" for j in yt], "pid": pid})
     for j in range(K):
         frame[f"score_c{j}"] = s[:, j]
@@ -619,3 +624,92 @@ def test_renormalize_scores_is_refused_on_counted_ranks(scored):
     _, counted, _ = scored
     with pytest.raises(ConfigError, match=r"renormalize_scores: the duckdb engine .* as stored"):
         prevalens.audit_predictions(counted, n_resamples=0, seed=1, renormalize_scores=True)
+
+
+# -- the per-sample score metrics and the checks of the scores ------------------------------------
+
+
+def _overall_alike(counted, rows):
+    """Top-k accuracy identical; log loss and Brier within 1e-12, the same method and note."""
+    for name in COUNTED_OVERALL:
+        x, y = counted.overall[name], rows.overall[name]
+        if name.startswith("top_"):
+            _identical(x, y, name)
+            continue
+        for attr in ("estimate", "ci_low", "ci_high", "se"):
+            _close(getattr(x, attr), getattr(y, attr))
+        assert (x.method, x.note, x.status) == (y.method, y.note, y.status), (name, x, y)
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_losses_and_top_k_equal_the_in_memory_analytic_intervals(tmp_path, clustered):
+    """Log loss and Brier with the t intervals (cluster-robust with clusters) and top-k accuracy
+    with Wilson's, as the in-memory audit gives them when its bootstrap over samples is too
+    large (score_bootstrap_max_work=0 here)."""
+    options = {"cluster": "pid"} if clustered else {}
+    path = _write(_clustered_frame(decimals=None), tmp_path, "parquet")
+    counted, rows = count_file(path, **options), prevalens.load_predictions(path, **options)
+    assert counted.scores_are_probabilities
+    a = _audit(counted, score_bootstrap_max_work=0)
+    b = _audit(rows, score_bootstrap_max_work=0)
+    _overall_alike(a, b)
+    assert "cluster-robust" in a.overall["log_loss"].method if clustered else True
+    # and against scikit-learn's definitions
+    from sklearn.metrics import log_loss, top_k_accuracy_score
+
+    y = rows.y_true
+    assert abs(a.overall["log_loss"].estimate - log_loss(y, rows.y_score, labels=range(K))) < 1e-12
+    top3 = top_k_accuracy_score(y, rows.y_score, k=3, labels=range(K))
+    assert a.overall["top_3_accuracy"].estimate == top3
+
+
+def test_the_checks_of_the_scores_are_the_in_memory_ones(tmp_path):
+    """Scores that disagree with y_pred, hard scores, rows off 1 within the tolerance and true
+    classes given probability 0: the same notes (and warnings) as the in-memory checks."""
+    frame = _clustered_frame(decimals=None)
+    scores = [f"score_c{j}" for j in range(K)]
+    rng = np.random.default_rng(2)
+    # y_pred off the argmax in a fifth of the rows
+    off = rng.random(len(frame)) < 0.2
+    frame.loc[off, "y_pred"] = "c4"
+    # rows off 1 by up to 0.004 (accepted, and said), one true class with probability 0
+    frame.loc[:9, "score_c0"] += 0.004
+    frame.loc[20, scores] = [0.0, 1.0, 0.0, 0.0, 0.0]
+    frame.loc[20, "y_true"] = "c0"
+    path = _write(frame, tmp_path, "parquet")
+    counted, rows = count_file(path), prevalens.load_predictions(path)
+    a = _audit(counted, score_bootstrap_max_work=0)
+    b = _audit(rows, score_bootstrap_max_work=0)
+    notes_a = {n.kind: n.text for n in a.notes if n.kind != "scores-counted"}
+    notes_b = {n.kind: n.text for n in b.notes}
+    expected = {k: v for k, v in notes_b.items() if k in notes_a}
+    assert notes_a == expected
+    assert {"scores-disagree", "probabilities-within-tolerance"} <= set(notes_a) or len(
+        notes_a
+    ) >= 3
+    _overall_alike(a, b)
+    # hard scores: one-hot rows
+    hard = frame.copy()
+    onehot = np.eye(K)[hard["y_pred"].str[1:].astype(int)]
+    hard[scores] = onehot
+    path = _write(hard, tmp_path, "parquet", "hard")
+    a = _audit(count_file(path), score_bootstrap_max_work=0)
+    b = _audit(prevalens.load_predictions(path), score_bootstrap_max_work=0)
+    notes_a = {n.kind: n.text for n in a.notes if n.kind != "scores-counted"}
+    notes_b = {n.kind: n.text for n in b.notes}
+    assert notes_a == {k: v for k, v in notes_b.items() if k in notes_a}
+    assert any("hard" in k for k in notes_a), notes_a
+    assert a.overall["brier"].note == b.overall["brier"].note
+
+
+def test_scores_that_are_not_probabilities_give_no_losses(tmp_path):
+    frame = _clustered_frame()
+    frame["score_c0"] *= 3.0
+    path = _write(frame, tmp_path, "csv")
+    counted, rows = count_file(path), prevalens.load_predictions(path)
+    assert not counted.scores_are_probabilities and not rows.scores_are_probabilities
+    a = _audit(counted, score_bootstrap_max_work=0)
+    b = _audit(rows, score_bootstrap_max_work=0)
+    for name in ("log_loss", "brier"):
+        assert a.overall[name] == b.overall[name]
+        assert a.overall[name].note.startswith("not computed: scores are not probabilities")

@@ -611,7 +611,7 @@ def _averages_overall(pred, point, table) -> tuple[dict, dict]:
                 table,
                 note=_OVERALL_REASONS.get(name) if np.isnan(point[key]) else None,
             )
-    if pred.y_score is not None and not pred.scores_are_probabilities:
+    if pred.has_scores and not pred.scores_are_probabilities:
         for name in ("log_loss", "brier"):
             overall[name] = Estimate(
                 math.nan,
@@ -624,7 +624,8 @@ def _averages_overall(pred, point, table) -> tuple[dict, dict]:
 
 #: the note of a score metric an engine does not count (:func:`_counted_scores_note`)
 _NOT_COUNTED = (
-    "not computed: the {engine} engine counts only the per-class ROC AUCs from the scores"
+    "not computed: it needs every row's scores at once, which the {engine} engine does not "
+    "hold (audit in memory for it)"
 )
 
 
@@ -645,17 +646,27 @@ def _counted_auc(pred, cm, strata, point):
     point["per_class.roc_auc"] = auc
     point["macro.roc_auc"] = M.macro(auc)
     point["weighted.roc_auc"] = M.weighted(auc, support)
+    losses = ranks.losses
+    if losses is not None:
+        k = support.size
+        for kk in (3, 5):
+            if k > 3 and k > kk:
+                point[f"overall.top_{kk}_accuracy"] = np.float64(losses.top_k_hits[kk] / n)
+        if pred.scores_are_probabilities:
+            point["overall.log_loss"] = np.float64(losses.log_loss[0])
+            point["overall.brier"] = np.float64(losses.brier[0])
     return ranks.summary(weights)
 
 
 def _counted_scores_note(pred) -> Note:
     return Note(
         "scores-counted",
-        f"The {pred.engine} engine ranked the score columns out of core for the ROC AUCs only: "
-        "per class and their macro and weighted averages, exact, with the intervals of the "
-        "in-memory audit (the full DeLong covariance). Average precision, the micro and one-vs-one ROC AUC, top-k "
-        "accuracy, log loss, Brier score, calibration and the ROC and PR curves need every row's "
-        "scores and are not reported; audit the file in memory (--engine memory) for them.",
+        f"The {pred.engine} engine read the score columns out of core: the per-class ROC AUCs and "
+        "their macro and weighted averages (exact, with the full DeLong covariance), top-k "
+        "accuracy, log loss and Brier score (their intervals the analytic ones, not a bootstrap "
+        "over samples). Average precision, the micro and one-vs-one ROC AUC, calibration and the "
+        "ROC and PR curves need every row's scores together and are not reported; audit the file "
+        "in memory (--engine memory) for them.",
     )
 
 

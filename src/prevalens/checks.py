@@ -561,6 +561,8 @@ class ScoreStats:
         Rows whose true class has a score below eps (log loss clips it to eps).
     clipped_loss, total_loss : float
         Sum over those rows, and over all rows, of ``-log(clip(p_true, eps, 1 - eps))``.
+    signed_deviation : float or None
+        The worst row's ``sum - 1`` (None: read from the rows when needed).
     """
 
     n: int
@@ -576,13 +578,15 @@ class ScoreStats:
     clipped: int
     clipped_loss: float
     total_loss: float
+    signed_deviation: float | None = None
 
 
 def score_stats(pred: Predictions, *, block: int = 1 << 20) -> ScoreStats | None:
-    """One pass over ``pred.y_score`` in blocks of about ``block`` scores; None without scores."""
+    """One pass over ``pred.y_score`` in blocks of about ``block`` scores; None without scores.
+    Counted predictions carry the same statistics, counted by their engine."""
     s = pred.y_score
     if s is None:
-        return None
+        return getattr(pred, "score_checks", None)
     n, k = s.shape
     rows = max(1, block // max(k, 1))
     max_dev, worst = -1.0, 0
@@ -819,6 +823,10 @@ def probability_notes(
         )
     if pred.scores_are_probabilities and stats.clipped:
         share = stats.clipped_loss / stats.total_loss if stats.total_loss > 0 else 1.0
+        if stats.clipped < stats.n:
+            # every other row adds at least -log(1 - eps) > 0: never 100%, even when the sum
+            # rounds the others' tiny losses away
+            share = min(share, 0.999)
         if _log_loss_infinite(stats):
             out.append(
                 (
@@ -850,6 +858,8 @@ def probability_notes(
 
 
 def _signed_deviation(pred: Predictions, stats: ScoreStats) -> float:
+    if stats.signed_deviation is not None:
+        return stats.signed_deviation
     assert pred.y_score is not None
     return float(pred.y_score[stats.worst_row].sum() - 1.0)
 

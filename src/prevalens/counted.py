@@ -12,14 +12,16 @@ two give the same numbers, bit for bit.
 
 Of the scores, an engine may count what the ROC AUCs need (:class:`CountedRanks`: each class's
 AUC, DeLong's components and the covariance of the AUCs, from per-class sorts of its score column;
-:mod:`prevalens.engines.duckdb`). Average precision, micro and one-vs-one AUC, top-k accuracy, log
-loss, Brier score, calibration and the curves need the rows' scores together and are not counted. A
+:mod:`prevalens.engines.duckdb`) and the per-sample losses' sums (:class:`CountedLosses`: log
+loss, Brier score, top-k hits). Average precision, micro and one-vs-one AUC, calibration and the
+curves need the rows' scores together and are not counted. A
 counted input holds no rows (``y_score`` is None), and asking it for its rows raises.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -28,7 +30,32 @@ from .counts import SPARSE_MIN_CLASSES, ConfusionCounts, cluster_cell_matrix
 from .exceptions import InputError
 from .ranking import OvRSummary
 
-__all__ = ["CountedPredictions", "CountedRanks"]
+__all__ = ["CountedPredictions", "CountedRanks", "CountedLosses"]
+
+
+@dataclass(frozen=True, eq=False)
+class CountedLosses:
+    """The per-sample score metrics' sufficient statistics, counted out of core.
+
+    Attributes
+    ----------
+    n : int
+    log_loss, brier : (float, float)
+        The mean and the sample variance (ddof 1) over the rows of each row's loss: its
+        negative log-likelihood of the true class (clipped to [eps, 1 - eps]) and its Brier
+        score ``sum_k (p_k - y_k)^2``.
+    top_k_hits : dict
+        k -> rows whose true class is among the k highest scores (ties as
+        :func:`prevalens.ranking.classes_above_true` breaks them).
+    cluster_totals : ndarray (C, 3) or None
+        Per cluster: its rows and the sums of its rows' log losses and Brier scores.
+    """
+
+    n: int
+    log_loss: tuple
+    brier: tuple
+    top_k_hits: dict
+    cluster_totals: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +76,10 @@ class CountedRanks:
         variances, ddof 1, of the positives' and negatives' placements; NaN where undefined).
     cov : ndarray (K, K)
         The DeLong covariance of the per-class AUCs: the cross-products of the samples'
-        components summed over the rows (0 in the rows and columns of undefined AUCs).
+        components summed over the rows (0 in the rows and columns of undefined AUCs); with
+        clusters, the cluster-robust one of the cluster totals.
+    losses : CountedLosses or None
+        Log loss, Brier score and top-k hits.
     """
 
     n_pos: np.ndarray
@@ -57,6 +87,7 @@ class CountedRanks:
     s10: np.ndarray
     s01: np.ndarray
     cov: np.ndarray
+    losses: CountedLosses | None = None
 
     #: the score metrics an audit reports from counted ranks
     METRICS = ("roc_auc",)
@@ -104,6 +135,8 @@ class CountedPredictions:
         As on :class:`~prevalens.io.Predictions`.
     ranks : CountedRanks or None
         The ROC AUCs' statistics, when the engine ranked the score columns.
+    score_checks : prevalens.checks.ScoreStats or None
+        What the in-memory checks of the scores read, counted by the engine.
     """
 
     classes: tuple
@@ -119,6 +152,7 @@ class CountedPredictions:
     pred_source: str = "column"
     ranks: CountedRanks | None = None
     scores_are_probabilities: bool = False
+    score_checks: Any = None
 
     #: a counted input holds no rows of scores
     y_score = None

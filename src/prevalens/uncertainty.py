@@ -1344,9 +1344,10 @@ def compute_intervals(
             pred, point, config, alpha, score_ss, summary, table, average_precision
         )
         rules.update(score_rules)
-    elif pred.has_scores:  # counted ranks: the ROC AUCs only (prevalens.counted.CountedRanks)
+    elif pred.has_scores:  # counted by an engine (prevalens.counted.CountedRanks)
         assert summary is not None
         rules["roc_auc"] = _auc_intervals(pred, point, alpha, summary, table)
+        _counted_score_intervals(pred, point, alpha, table.put)
     simultaneous = _simultaneous(point, boot, rules, config, alpha, pred.classes)
     return Intervals(table, simultaneous, Engine(boot, score_reps, summary, design))
 
@@ -2038,9 +2039,45 @@ def _independent_note(pred) -> str:
             "; samples treated as independent (no clustered form of this interval; expect it to "
             "be too narrow when rows of a cluster are alike)"
         )
-        if pred.cluster is not None
+        if pred.clustered
         else ""
     )
+
+
+def _loss_interval(key, theta, se, df, how, alpha, put) -> None:
+    q = special.stdtrit(df, 1 - alpha / 2)
+    put(key, theta - q * se, theta + q * se, se, how)
+
+
+def _counted_score_intervals(pred, point, alpha, put) -> None:
+    """Top-k accuracy (Wilson), log loss and Brier score (t intervals of a mean of per-sample
+    losses, cluster-robust with clusters) from an engine's counted losses
+    (:class:`prevalens.counted.CountedLosses`): the analytic intervals the in-memory audit gives
+    when its bootstrap over samples is too large."""
+    losses = pred.ranks.losses
+    if losses is None:
+        return
+    n = losses.n
+    for kk in (3, 5):
+        key = f"overall.top_{kk}_accuracy"
+        if key in point:
+            l, h = wilson_interval(losses.top_k_hits[kk], n, alpha=alpha)
+            se = math.sqrt(point[key] * (1 - point[key]) / n)
+            put(key, l, h, se, f"wilson (n={n})" + _independent_note(pred))
+    for i, (key, (mean, var)) in enumerate(
+        (("overall.log_loss", losses.log_loss), ("overall.brier", losses.brier)), start=1
+    ):
+        if key not in point:
+            continue
+        if losses.cluster_totals is None:
+            se = math.sqrt(var / n)
+            _loss_interval(key, point[key], se, n - 1, "t (mean of per-sample losses)", alpha, put)
+        else:  # the clusters' sums of (loss - mean): sum - rows * mean
+            tot = losses.cluster_totals[:, i] - losses.cluster_totals[:, 0] * mean
+            c = tot.size
+            se = float(math.sqrt(c / (c - 1) * (tot @ tot)) / n)
+            how = "t (mean of per-sample losses; cluster-robust standard error)"
+            _loss_interval(key, point[key], se, c - 1, how, alpha, put)
 
 
 def _analytic_score_intervals(pred, point, alpha, put, score_seed) -> None:
@@ -2078,8 +2115,7 @@ def _analytic_score_intervals(pred, point, alpha, put, score_seed) -> None:
                 c = tot.size
                 se = float(math.sqrt(c / (c - 1) * (tot @ tot)) / n)
                 df, how = c - 1, "t (mean of per-sample losses; cluster-robust standard error)"
-            q = special.stdtrit(df, 1 - alpha / 2)
-            put(key, point[key] - q * se, point[key] + q * se, se, how)
+            _loss_interval(key, point[key], se, df, how, alpha, put)
 
 
 # ------------------------------------------------------------------------------------------------

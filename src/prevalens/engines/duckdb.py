@@ -13,9 +13,10 @@ finding built on them. Of the score metrics, the ROC AUCs: each class's score co
 by value and ordered (out of core), which gives its AUC and DeLong's components exactly, and each
 row's components joined back give the covariance of the AUCs, so the per-class, macro and
 weighted ROC AUCs and their intervals equal the in-memory audit's to rounding (1e-12; the sums run
-in another order). Average precision, micro and one-vs-one AUC, top-k accuracy, log loss, Brier
-score, calibration and the curves need the rows' scores together and are not reported (a note
-says so). With a cluster column the AUCs' covariance is the cluster-robust one (each row's
+in another order). Top-k accuracy, log loss and Brier score come from per-row sums in one more
+pass, with the fields the in-memory checks of the scores read. Average precision, micro and
+one-vs-one AUC, calibration and the curves need the rows' scores together and are not reported
+(a note says so). With a cluster column the AUCs' covariance is the cluster-robust one (each row's
 components summed within its cluster), as in memory; without a predicted-label column the
 predictions are the scores' argmax, computed in the same pass.
 """
@@ -23,6 +24,7 @@ predictions are the scores' argmax, computed in the same pass.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import math
 import os
@@ -450,7 +452,7 @@ def _count(
     columns_used: dict = {"y_true": roles.y_true, "y_pred": None if argmax else roles.y_pred}
     if roles.cluster is not None:
         columns_used["cluster"] = roles.cluster
-    ranks = None
+    ranks = checks = None
     probabilities = False
     if scores:
         assert pos is not None
@@ -463,12 +465,13 @@ def _count(
             numbered,
             name,
             (roles.y_true, raw_t, code_t),
+            None if argmax else (roles.y_pred, raw_p, code_p),
             by_class,
             parquet=parquet,
             file_order=pos,
             cluster=None if c is None else (roles.cluster, cluster_lookup),
-            argmax=argmax,
         )
+        checks, losses = _score_checks(con, len(classes), n_clusters)
         if argmax:  # the cells again, with the predictions the scores make
             keys = "__y, __p" + (", __c" if c else "")
             counted = con.sql(f"SELECT {keys}, count(*) AS __n FROM __r GROUP BY ALL").df()
@@ -479,6 +482,7 @@ def _count(
                 cl = counted["__c"].to_numpy(np.int64)
         support = np.bincount(true, weights=count.astype(np.float64), minlength=len(classes))
         ranks = _rank_scores(con, len(classes), np.rint(support).astype(np.int64), n_clusters)
+        ranks = dataclasses.replace(ranks, losses=losses)
     assert pred is not None
     return CountedPredictions.from_cells(
         tuple(classes),
@@ -493,19 +497,21 @@ def _count(
         pred_source="argmax" if argmax else "column",
         ranks=ranks,
         scores_are_probabilities=probabilities,
+        score_checks=checks,
     )
 
 
 def _score_table(
-    con, numbered: str, name: str, truth, by_class, *, parquet, file_order, cluster, argmax
+    con, numbered: str, name: str, truth, prediction, by_class, *, parquet, file_order, cluster
 ) -> bool:
     """Copy the rows' class codes (``__y``), scores in class order (``__s0`` ..), cluster codes
-    (``__c``, with ``cluster``) and argmax predictions (``__p``, with ``argmax``: the first
-    maximum in class order, as ``np.argmax``) into the table ``__r``, which DuckDB spills to disk;
-    check every score as the loader does; return whether the scores are probabilities.
+    (``__c``, with ``cluster``), argmax (``__a``: the first maximum in class order, as
+    ``np.argmax``) and predicted class codes (``__p``: the argmax without ``prediction``) into the
+    table ``__r``, which DuckDB spills to disk; check every score as the loader does; return
+    whether the scores are probabilities.
 
-    ``truth``: (column, its distinct raw values, their class codes); ``cluster``: (column, the
-    table of raw ids and codes of :func:`_cluster_codes`)."""
+    ``truth``, ``prediction``: (column, its distinct raw values, their class codes);
+    ``cluster``: (column, the table of raw ids and codes of :func:`_cluster_codes`)."""
     from ..ranking import PROBABILITY_ATOL
 
     k = len(by_class)
@@ -514,11 +520,19 @@ def _score_table(
     con.register("__codes", codes)
     joins = f"JOIN __codes c ON t.{_quote(column)} = c.raw"
     extra = ""
+    if prediction is not None:
+        p_column, raw_p, code_p = prediction
+        con.register(
+            "__pcodes",
+            pd.DataFrame({"raw": raw_p.reset_index(drop=True), "code": np.asarray(code_p)}),
+        )
+        joins += f" JOIN __pcodes pc ON t.{_quote(p_column)} = pc.raw"
+        extra += ", pc.code::INTEGER AS __p"
     if cluster is not None:
         cl_column, lookup = cluster
         con.register("__clusters", lookup)
         joins += f" JOIN __clusters u ON t.{_quote(cl_column)} = u.raw"
-        extra = ", u.code::BIGINT AS __c"
+        extra += ", u.code::BIGINT AS __c"
     if parquet:
         values = [f"CAST({_quote(col)} AS DOUBLE)" for col in by_class]
     else:  # text: numbers only, as the in-memory loader reads them (anything else NULL)
@@ -539,17 +553,101 @@ def _score_table(
     con.unregister("__codes")
     if cluster is not None:
         con.unregister("__clusters")
+    if prediction is not None:
+        con.unregister("__pcodes")
     _check_score_cells(con, numbered, name, [(by_class[j], j) for j in file_order], parquet)
-    if argmax:
-        top = "greatest(" + ", ".join(f"__s{j}" for j in range(k)) + ")"
-        first = " ".join(f"WHEN __s{j} = __top THEN {j}" for j in range(k))
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __r AS SELECT * EXCLUDE (__top), "
-            f"CASE {first} END::INTEGER AS __p FROM (SELECT *, {top} AS __top FROM __r)"
-        )
+    top = "greatest(" + ", ".join(f"__s{j}" for j in range(k)) + ")"
+    first = " ".join(f"WHEN __s{j} = __top THEN {j}" for j in range(k))
+    argmax = f"CASE {first} END::INTEGER"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __r AS SELECT * EXCLUDE (__top), {argmax} AS __a"
+        + (f", {argmax} AS __p" if prediction is None else "")
+        + f" FROM (SELECT *, {top} AS __top FROM __r)"
+    )
     total = " + ".join(f"__s{j}" for j in range(k))
     deviation = con.execute(f"SELECT max(abs(({total}) - 1)) FROM __r").fetchall()[0][0]
     return bool(deviation is not None and deviation <= PROBABILITY_ATOL)
+
+
+def _score_checks(con, k: int, n_clusters: int | None):
+    """From the table ``__r``, in two aggregate passes: what the in-memory checks of the scores
+    read (:class:`prevalens.checks.ScoreStats`, the same fields as
+    :func:`prevalens.checks.score_stats` computes from the rows), and the per-sample losses'
+    sufficient statistics (:class:`prevalens.counted.CountedLosses`)."""
+    from ..checks import _EPS, ScoreStats
+    from ..counted import CountedLosses
+
+    s = [f"__s{j}" for j in range(k)]
+    true = "CASE __y " + " ".join(f"WHEN {j} THEN __s{j}" for j in range(k)) + " END"
+    pred = "CASE __p " + " ".join(f"WHEN {j} THEN __s{j}" for j in range(k)) + " END"
+    above = " + ".join(
+        f"((__s{j} > __st) OR (__s{j} = __st AND {j} > __y))::INTEGER" for j in range(k)
+    )
+    rows = f"""(SELECT *, __sum - __top - {k - 1} * __low <= {1e-6 * k!r} AS __hard,
+                   __sp < __top AS __off, __st < {_EPS!r} AS __clip,
+                   -ln(greatest(least(__st, {1.0 - _EPS!r}), {_EPS!r})) AS __ll,
+                   __sq - 2.0 * __st + 1.0 AS __br
+            FROM (SELECT __row, __y, __p, __a{", __c" if n_clusters is not None else ""},
+                         {" + ".join(s)} AS __sum, greatest({", ".join(s)}) AS __top,
+                         least({", ".join(s)}) AS __low, {true} AS __st, {pred} AS __sp,
+                         {" + ".join(f"{x} * {x}" for x in s)} AS __sq, {above} AS __above
+                  FROM __r))"""
+    con.execute(f"CREATE TEMP TABLE __q AS SELECT * FROM {rows}")
+    (
+        n, max_dev, disagree, correct, hard, top_lo, top_hi, low_lo, low_hi, clipped,
+        clipped_loss, total_loss, ll_var, br_sum, br_var, top3, top5,
+    ) = con.execute(
+        """SELECT count(*), max(abs(__sum - 1)), sum(__off::INTEGER), sum((__a = __y)::INTEGER),
+                  sum(__hard::INTEGER), min(__top), max(__top), min(__low), max(__low),
+                  sum(__clip::INTEGER), coalesce(sum(__ll) FILTER (WHERE __clip), 0.0),
+                  sum(__ll), var_samp(__ll), sum(__br), var_samp(__br),
+                  sum((__above < 3)::INTEGER), sum((__above < 5)::INTEGER)
+           FROM __q"""
+    ).fetchall()[0]  # fmt: skip
+    worst, signed = con.execute(
+        f"SELECT __row, __sum - 1 FROM __q WHERE abs(__sum - 1) = {float(max_dev)!r} "
+        "ORDER BY __row LIMIT 1"
+    ).fetchall()[0]
+    off = con.execute(
+        "SELECT __a, __p, count(*) FROM __q WHERE __off GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    pairs = np.array(off, dtype=np.int64).reshape(-1, 3)
+    shift = np.bincount((pairs[:, 1] - pairs[:, 0]) % k, weights=pairs[:, 2], minlength=k)
+    totals = None
+    if n_clusters is not None:  # per cluster: rows and the sums of the two losses
+        by_cluster = con.execute(
+            "SELECT __c, count(*), sum(__ll), sum(__br) FROM __q GROUP BY __c ORDER BY __c"
+        ).fetchnumpy()
+        totals = np.zeros((n_clusters, 3))
+        at = np.asarray(by_cluster["__c"], dtype=np.int64)
+        for i, key in enumerate(("count_star()", "sum(__ll)", "sum(__br)")):
+            totals[at, i] = np.asarray(by_cluster[key], dtype=np.float64)
+    con.execute("DROP TABLE __q")
+    n = int(n)
+    checks = ScoreStats(
+        n=n,
+        max_deviation=max(float(max_dev), 0.0),
+        worst_row=int(worst),
+        disagree=int(disagree),
+        argmax_correct=int(correct),
+        shift_counts=np.rint(shift).astype(np.int64),
+        pairs=pairs,
+        hard_rows=int(hard),
+        top_range=(float(top_lo), float(top_hi)),
+        bottom_range=(float(low_lo), float(low_hi)),
+        clipped=int(clipped),
+        clipped_loss=float(clipped_loss),
+        total_loss=float(total_loss),
+        signed_deviation=float(signed),
+    )
+    losses = CountedLosses(
+        n=n,
+        log_loss=(float(total_loss) / n, float(ll_var)),
+        brier=(float(br_sum) / n, float(br_var)),
+        top_k_hits={3: int(top3), 5: int(top5)},
+        cluster_totals=totals,
+    )
+    return checks, losses
 
 
 def _rank_scores(con, k: int, support, n_clusters: int | None):
