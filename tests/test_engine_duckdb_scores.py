@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from jsonschema import Draft202012Validator
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 import prevalens
 from prevalens import metrics as M
@@ -151,6 +151,10 @@ def _ranks_equal_ovr_pass(ranks, rows):
     assert np.all(np.abs(np.diag(ranks.cov)[defined] - ref.delong_var[defined]) <= 1e-12 * scale)
     assert np.array_equal(np.isnan(ref.delong_var), ~defined)
     assert np.allclose(ranks.cov, ranks.cov.T, rtol=0, atol=1e-15 * scale)
+    # average precision: the value, its exact stratified jackknife SE and effective df
+    _close(ranks.ap, ref.average_precision)
+    _close(ranks.ap_se, ref.ap_se)
+    _close(ranks.ap_df, ref.ap_df, tol=1e-9 * np.nanmax(ref.ap_df))
 
 
 # -- the ranks -----------------------------------------------------------------------------------
@@ -178,11 +182,13 @@ def test_ranks_equal_the_in_memory_ranking(scored):
     assert np.isnan(counted.ranks.s10[4]) and not np.isnan(counted.ranks.s01[4])
 
 
-def test_per_class_auc_equals_scikit_learn(scored):
+def test_per_class_auc_and_ap_equal_scikit_learn(scored):
     _, counted, rows = scored
     for j in range(K):
         expected = roc_auc_score(rows.y_true == j, rows.y_score[:, j])
         assert abs(counted.ranks.auc[j] - expected) <= 1e-12, j
+        expected = average_precision_score(rows.y_true == j, rows.y_score[:, j])
+        assert abs(counted.ranks.ap[j] - expected) <= 1e-12, j
 
 
 def test_ranks_are_exact_on_a_dataset_directory_with_small_row_groups(tmp_path):
@@ -261,12 +267,12 @@ def test_roc_aucs_equal_the_in_memory_audit(audits):
 def test_what_needs_every_rows_scores_is_left_out_and_said_so(audits):
     counted, rows = audits
     for a, b in zip(counted.per_class, rows.per_class):
-        assert "average_precision" not in a.metrics and "average_precision" in b.metrics
-        assert set(a.metrics) == set(b.metrics) - {"average_precision"}
-    micro = counted.averages["micro"]["roc_auc"]
-    assert micro.status == "undefined" and math.isnan(micro.estimate)
-    assert micro.note.startswith("not computed")
-    assert rows.averages["micro"]["roc_auc"].status != "undefined"
+        assert set(a.metrics) == set(b.metrics)
+    for name in ("roc_auc", "average_precision"):
+        micro = counted.averages["micro"][name]
+        assert micro.status == "undefined" and math.isnan(micro.estimate)
+        assert micro.note.startswith("not computed")
+        assert rows.averages["micro"][name].status != "undefined"
     for name in ROW_SCORE_OVERALL:
         assert name in rows.overall and name not in counted.overall
     for name in COUNTED_OVERALL:
@@ -462,11 +468,13 @@ def _agree(counted, rows):
         for name in M.PER_CLASS_METRICS:
             _identical(a.metrics[name], b.metrics[name], (a.label, name))
         _auc_alike(a.metrics["roc_auc"], b.metrics["roc_auc"], a.label)
+        _auc_alike(a.metrics["average_precision"], b.metrics["average_precision"], a.label)
     for avg in ("micro", "macro", "weighted"):
         for name in M.AVERAGED_METRICS:
             _identical(counted.averages[avg][name], rows.averages[avg][name], (avg, name))
     for avg in ("macro", "weighted"):
-        _auc_alike(counted.averages[avg]["roc_auc"], rows.averages[avg]["roc_auc"], avg)
+        for name in ("roc_auc", "average_precision"):
+            _auc_alike(counted.averages[avg][name], rows.averages[avg][name], (avg, name))
     for name in LABEL_OVERALL:
         _identical(counted.overall[name], rows.overall[name], name)
 
@@ -583,7 +591,8 @@ def test_cli_engine_duckdb_audits_a_scored_parquet_file(cli, tmp_path, scored_fi
         expected = roc_auc_score(rows.y_true == j, rows.y_score[:, j])
         assert abs(c["metrics"]["roc_auc"]["estimate"] - expected) <= 1e-12
         assert c["metrics"]["roc_auc"]["ci_low"] is not None
-        assert "average_precision" not in c["metrics"]
+        expected = average_precision_score(rows.y_true == j, rows.y_score[:, j])
+        assert abs(c["metrics"]["average_precision"]["estimate"] - expected) <= 1e-12
     assert d["averages"]["micro"]["roc_auc"]["status"] == "undefined"
     assert "scores-counted" in [n["kind"] for n in d["notes"]]
     # the in-memory engine: the same per-class and averaged ROC AUCs
@@ -713,3 +722,29 @@ def test_scores_that_are_not_probabilities_give_no_losses(tmp_path):
     for name in ("log_loss", "brier"):
         assert a.overall[name] == b.overall[name]
         assert a.overall[name].note.startswith("not computed: scores are not probabilities")
+
+
+def test_average_precision_equals_the_in_memory_audit(audits):
+    """Per class (the exact jackknife SE on the logit scale), macro and weighted (influence
+    values combined): the same intervals within 1e-12, the same methods, statuses and notes."""
+    counted, rows = audits
+    for a, b in zip(counted.per_class, rows.per_class):
+        x, y = a.metrics["average_precision"], b.metrics["average_precision"]
+        _auc_alike(x, y, a.label)
+        assert x.note == y.note
+    for avg in ("macro", "weighted"):
+        x, y = counted.averages[avg]["average_precision"], rows.averages[avg]["average_precision"]
+        _auc_alike(x, y, avg)
+        assert x.note == y.note and abs(x.se - y.se) <= 1e-12
+
+
+@pytest.mark.parametrize("resampling", ["stratified", "simple"])
+def test_weighted_average_precision_with_free_weights(tmp_path, resampling):
+    """Under the simple scheme (and with clusters) the weighted AP's influence values include
+    the variation of the class weights, as in memory."""
+    path = _write(_clustered_frame(), tmp_path, "parquet")
+    a = _audit(count_file(path), resampling=resampling)
+    b = _audit(prevalens.load_predictions(path), resampling=resampling)
+    x, y = a.averages["weighted"]["average_precision"], b.averages["weighted"]["average_precision"]
+    _auc_alike(x, y, resampling)
+    assert abs(x.se - y.se) <= 1e-12

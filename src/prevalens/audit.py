@@ -646,6 +646,10 @@ def _counted_auc(pred, cm, strata, point):
     point["per_class.roc_auc"] = auc
     point["macro.roc_auc"] = M.macro(auc)
     point["weighted.roc_auc"] = M.weighted(auc, support)
+    if ranks.ap is not None:
+        point["per_class.average_precision"] = ranks.ap
+        point["macro.average_precision"] = M.macro(ranks.ap)
+        point["weighted.average_precision"] = M.weighted(ranks.ap, support)
     losses = ranks.losses
     if losses is not None:
         k = support.size
@@ -662,11 +666,11 @@ def _counted_scores_note(pred) -> Note:
     return Note(
         "scores-counted",
         f"The {pred.engine} engine read the score columns out of core: the per-class ROC AUCs and "
-        "their macro and weighted averages (exact, with the full DeLong covariance), top-k "
-        "accuracy, log loss and Brier score (their intervals the analytic ones, not a bootstrap "
-        "over samples). Average precision, the micro and one-vs-one ROC AUC, calibration and the "
-        "ROC and PR curves need every row's scores together and are not reported; audit the file "
-        "in memory (--engine memory) for them.",
+        "average precisions and their macro and weighted averages (exact, with the intervals of "
+        "the in-memory audit), top-k accuracy, log loss and Brier score (their intervals the "
+        "analytic ones, not a bootstrap over samples). The micro ROC AUC and average precision, "
+        "the one-vs-one ROC AUC, calibration and the ROC and PR curves need every row's scores at "
+        "once and are not reported; audit the file in memory (--engine memory) for them.",
     )
 
 

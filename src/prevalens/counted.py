@@ -10,11 +10,12 @@ group-by, and :class:`CountedPredictions` carries them to the audit in place of
 (``count_matrix``, ``clustered``, ``cluster_cells``, ``cluster_sizes``), so with the same seed the
 two give the same numbers, bit for bit.
 
-Of the scores, an engine may count what the ROC AUCs need (:class:`CountedRanks`: each class's
-AUC, DeLong's components and the covariance of the AUCs, from per-class sorts of its score column;
+Of the scores, an engine may count what the per-class rankings give (:class:`CountedRanks`: each
+class's AUC, DeLong's components and the covariance of the AUCs; its average precision with its
+jackknife and the spreads of the averaged APs; from per-class sorts of its score column,
 :mod:`prevalens.engines.duckdb`) and the per-sample losses' sums (:class:`CountedLosses`: log
-loss, Brier score, top-k hits). Average precision, micro and one-vs-one AUC, calibration and the
-curves need the rows' scores together and are not counted. A
+loss, Brier score, top-k hits). The micro AUC and AP, the one-vs-one AUC, calibration and the
+curves need the rows' scores at once and are not counted. A
 counted input holds no rows (``y_score`` is None), and asking it for its rows raises.
 """
 
@@ -78,6 +79,14 @@ class CountedRanks:
         The DeLong covariance of the per-class AUCs: the cross-products of the samples'
         components summed over the rows (0 in the rows and columns of undefined AUCs); with
         clusters, the cluster-robust one of the cluster totals.
+    ap, ap_se, ap_df : ndarray (K,)
+        Average precision (NaN without positives), its standard error (the exact stratified
+        jackknife; with clusters, the cluster-robust influence-function SE) and the effective
+        degrees of freedom of its influence values, as :func:`prevalens.ranking.ovr_pass` gives
+        them.
+    ap_combos : tuple of (se, df)
+        Of the macro, the weighted, and the weighted AP with the classes' weights free to vary
+        (``OvRSummary.ap_combo_spread``).
     losses : CountedLosses or None
         Log loss, Brier score and top-k hits.
     """
@@ -87,29 +96,34 @@ class CountedRanks:
     s10: np.ndarray
     s01: np.ndarray
     cov: np.ndarray
+    ap: np.ndarray | None = None
+    ap_se: np.ndarray | None = None
+    ap_df: np.ndarray | None = None
+    ap_combos: tuple | None = None
     losses: CountedLosses | None = None
 
     #: the score metrics an audit reports from counted ranks
-    METRICS = ("roc_auc",)
+    METRICS = ("roc_auc", "average_precision")
 
     def summary(self, weights) -> OvRSummary:
         """The ranking summary an audit reads (:class:`prevalens.ranking.OvRSummary`) for the
-        linear combinations ``weights`` (K, m) of the AUCs; what the ranks do not give (average
-        precision, one-vs-one AUC) is NaN."""
+        linear combinations ``weights`` (K, m) of the AUCs; what the ranks do not give (the
+        one-vs-one AUC) is NaN."""
         k = self.auc.size
         w = np.asarray(weights, dtype=np.float64)
         nan = np.full(k, np.nan)
         return OvRSummary(
             auc=self.auc,
-            average_precision=nan,
+            average_precision=nan if self.ap is None else self.ap,
             n_pos=self.n_pos,
             ovo_u=np.full((k, k), np.nan),
             delong_var=np.where(np.isnan(self.auc), np.nan, np.diag(self.cov)),
             combo_cov=w.T @ self.cov @ w,
             delong_s10=self.s10,
             delong_s01=self.s01,
-            ap_se=nan,
-            ap_df=nan,
+            ap_se=nan if self.ap_se is None else self.ap_se,
+            ap_df=nan if self.ap_df is None else self.ap_df,
+            ap_combo_spread=self.ap_combos,
         )
 
 

@@ -556,6 +556,10 @@ class OvRSummary:
         freedom (:class:`APInfluence`; over the cluster totals with clusters).
     ap_influence : ndarray (m', n) or None
         Per-sample influence values of the linear combinations ``ap_weights.T @ ap``.
+    ap_combo_spread : tuple of (se, df) or None
+        Instead of ``ap_influence`` (from an engine that holds no rows): the standard error and
+        effective degrees of freedom of the macro, the weighted, and the weighted AP with the
+        classes' weights free to vary.
     """
 
     auc: np.ndarray
@@ -571,6 +575,7 @@ class OvRSummary:
     ap_se: np.ndarray | None = None
     ap_df: np.ndarray | None = None
     ap_influence: np.ndarray | None = None
+    ap_combo_spread: tuple | None = None
 
 
 def ovr_pass(y_true, y_score, combo_weights=None, cluster=None, ap_weights=None) -> OvRSummary:

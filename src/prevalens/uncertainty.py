@@ -1347,6 +1347,8 @@ def compute_intervals(
     elif pred.has_scores:  # counted by an engine (prevalens.counted.CountedRanks)
         assert summary is not None
         rules["roc_auc"] = _auc_intervals(pred, point, alpha, summary, table)
+        if average_precision and "per_class.average_precision" in point:
+            rules["average_precision"] = _ap_intervals(pred, point, config, alpha, summary, table)
         _counted_score_intervals(pred, point, alpha, table.put)
     simultaneous = _simultaneous(point, boot, rules, config, alpha, pred.classes)
     return Intervals(table, simultaneous, Engine(boot, score_reps, summary, design))
@@ -1917,7 +1919,7 @@ def _ap_intervals(pred, point, config, alpha, summary, table: IntervalTable) -> 
     ap = point["per_class.average_precision"]
     se = summary.ap_se
     t_df = np.maximum(np.nan_to_num(summary.ap_df, nan=1.0) - 1.0, 1.0)
-    clustered = pred.cluster is not None
+    clustered = pred.clustered
     unit = (
         "cluster-robust influence-function SE over clusters; the clustered form is not validated "
         "by simulation"
@@ -1948,10 +1950,12 @@ def _ap_intervals(pred, point, config, alpha, summary, table: IntervalTable) -> 
 
     # macro, weighted and micro: the influence values summed within each sample (or cluster);
     # the unit's totals D_c give se^2 = C / (C - 1) sum D_c^2 and df = (sum D^2)^2 / sum D^4
-    y_true = pred.y_true
-    n = y_true.size
-    unit_of = pred.cluster if clustered else None
     unit_name = "cluster (clustered form not validated by simulation)" if clustered else "sample"
+    spread = summary.ap_combo_spread  # counted by an engine: no rows, the spreads themselves
+    if spread is None:
+        y_true = pred.y_true
+        n = y_true.size
+        unit_of = pred.cluster if clustered else None
 
     def by_unit(d):
         tot = d if unit_of is None else np.bincount(unit_of, weights=d)
@@ -1962,12 +1966,14 @@ def _ap_intervals(pred, point, config, alpha, summary, table: IntervalTable) -> 
     at_one = ~np.isnan(ap) & (ap >= 1.0)
     for col, key in ((0, "macro.average_precision"), (1, "weighted.average_precision")):
         theta = float(point[key])
-        if math.isnan(theta) or infl is None:
+        free = col == 1 and (config.resampling != "stratified" or clustered)
+        if math.isnan(theta) or (infl is None and spread is None):
             continue
-        d = infl[col].copy()
-        if col == 1 and (config.resampling != "stratified" or clustered):
-            # with class supports free to vary, the weights n_k / N vary too
-            d += (np.nan_to_num(ap)[y_true] - theta) / n
+        if spread is None:
+            d = infl[col].copy()
+            if free:
+                # with class supports free to vary, the weights n_k / N vary too
+                d += (np.nan_to_num(ap)[y_true] - theta) / n
         how = f"influence-function SE by {unit_name}, per-class APs combined"
         if theta >= 1.0:
             table.put(
@@ -1980,7 +1986,7 @@ def _ap_intervals(pred, point, config, alpha, summary, table: IntervalTable) -> 
                 status="boundary",
             )
             continue
-        se_m, df_m = by_unit(d)
+        se_m, df_m = by_unit(d) if spread is None else spread[2 if free else col]
         method = _ap_method(df_m, how)
         l, h = logit_t_interval(theta, se_m, alpha=alpha, df=max(df_m - 1.0, 1.0))
         note = None
@@ -1993,7 +1999,7 @@ def _ap_intervals(pred, point, config, alpha, summary, table: IntervalTable) -> 
             status = "unstable"
         table.put(key, l, h, se_m, method, note, status=status)
 
-    theta = float(point["micro.average_precision"])
+    theta = float(point.get("micro.average_precision", math.nan))
     if not math.isnan(theta):
         how = f"influence-function SE by {unit_name}, the entries of a sample summed"
         if theta >= 1.0:

@@ -13,10 +13,11 @@ finding built on them. Of the score metrics, the ROC AUCs: each class's score co
 by value and ordered (out of core), which gives its AUC and DeLong's components exactly, and each
 row's components joined back give the covariance of the AUCs, so the per-class, macro and
 weighted ROC AUCs and their intervals equal the in-memory audit's to rounding (1e-12; the sums run
-in another order). Top-k accuracy, log loss and Brier score come from per-row sums in one more
-pass, with the fields the in-memory checks of the scores read. Average precision, micro and
-one-vs-one AUC, calibration and the curves need the rows' scores together and are not reported
-(a note says so). With a cluster column the AUCs' covariance is the cluster-robust one (each row's
+in another order). The average precisions and their intervals come from the same grouped tables
+and joined-back rows. Top-k accuracy, log loss and Brier score come from per-row sums in one more
+pass, with the fields the in-memory checks of the scores read. The micro AUC and AP, the
+one-vs-one AUC, calibration and the curves need the rows' scores at once and are not reported (a
+note says so). With a cluster column the AUCs' covariance is the cluster-robust one (each row's
 components summed within its cluster), as in memory; without a predicted-label column the
 predictions are the scores' argmax, computed in the same pass.
 """
@@ -651,32 +652,39 @@ def _score_checks(con, k: int, n_clusters: int | None):
 
 
 def _rank_scores(con, k: int, support, n_clusters: int | None):
-    """The ROC AUCs' statistics (:class:`~prevalens.counted.CountedRanks`) from the table
-    ``__r`` of :func:`_score_table` (dropped afterwards), without loading the rows.
+    """The ranking statistics (:class:`~prevalens.counted.CountedRanks`) from the table ``__r``
+    of :func:`_score_table` (dropped afterwards), without loading the rows.
 
     Each class's scores are grouped by value and ordered (positives and negatives per distinct
-    score, with running sums): the placements of every distinct score, the AUC and DeLong's S10
-    and S01 follow exactly. Each row's DeLong component for the class is then joined back from
-    the grouped table into a one-column table in row order; the classes' tables are read side by
-    side (a positional join: no hash table over the rows) and the K x K cross-products of the
-    components summed in batches, in Python: the covariance of the per-class AUCs. With clusters
-    (``__c``), the components are summed within clusters first and the covariance is the
-    cluster-robust one of Obuchowski (1997), ``C / (C - 1)`` times the cross-products of the
-    cluster totals, as :func:`prevalens.ranking.ovr_pass` computes it. Memory: DuckDB's limit,
-    plus a batch of rows (or clusters) x K doubles.
+    score, with running sums). From the placements of every distinct score follow, exactly, the
+    AUC and DeLong's S10 and S01; from the positives and negatives at or above it, the average
+    precision with its influence values and exact jackknife (as
+    :func:`prevalens.ranking._ap_parts` computes them for each row: they depend on the row's
+    score and side only). Each row's DeLong component and AP influence value for the class are
+    then joined back from the grouped table into a table in row order; the classes' tables are
+    read side by side (a positional join: no hash table over the rows) in batches, in Python:
+    the cross-products of the DeLong components (the covariance of the AUCs) and the sums of
+    squares and fourth powers of the average APs' influence values. With clusters (``__c``),
+    the rows' values are summed within clusters first, as :func:`prevalens.ranking.ovr_pass`
+    does. Memory: DuckDB's limit, plus a batch of rows (or clusters) x 2K doubles.
     """
     from ..counted import CountedRanks
+    from ..ranking import ap_combination_weights
 
     n = int(support.sum())
     auc = np.full(k, np.nan)
     s10 = np.full(k, np.nan)
     s01 = np.full(k, np.nan)
+    ap = np.full(k, np.nan)
+    ap_se = np.full(k, np.nan)
+    ap_df = np.full(k, np.nan)
     ranked = []
     for j in range(k):
         m, q = int(support[j]), n - int(support[j])
-        if m == 0 or q == 0:
+        if m == 0:
             continue
-        # per distinct score: positives p, negatives q, and the placements of the score
+        # per distinct score: positives p and negatives q; the placements of the score (AUC);
+        # positives a and negatives b at or above it, t = a + b (AP)
         _watched(
             con,
             lambda j=j, m=m, q=q: con.execute(
@@ -686,39 +694,86 @@ def _rank_scores(con, k: int, support, n_clusters: int | None):
                            count(*) FILTER (WHERE __y <> {j}) AS q
                     FROM __r GROUP BY 1),
                 w AS (
-                    SELECT v, p, q,
-                           sum(q) OVER (ORDER BY v ROWS UNBOUNDED PRECEDING) - q AS q_lt,
-                           sum(p) OVER (ORDER BY v ROWS UNBOUNDED PRECEDING) AS p_le
-                    FROM g)
-                SELECT v, p::DOUBLE AS p, q::DOUBLE AS q,
-                       (q_lt + q / 2.0) / {float(q)!r} AS v10,
-                       ({float(m)!r} - p_le + p / 2.0) / {float(m)!r} AS v01
-                FROM w"""
+                    SELECT v, p::DOUBLE AS p, q::DOUBLE AS q,
+                           (sum(q) OVER o - q)::DOUBLE AS q_lt, (sum(p) OVER o)::DOUBLE AS p_le
+                    FROM g WINDOW o AS (ORDER BY v ROWS UNBOUNDED PRECEDING)),
+                x AS (
+                    SELECT *, {float(m)!r} - p_le + p AS a, {float(q)!r} - q_lt AS b FROM w)
+                SELECT v, p, q,
+                       (q_lt + q / 2.0) / {float(max(q, 1))!r} AS v10,
+                       ({float(m)!r} - p_le + p / 2.0) / {float(m)!r} AS v01,
+                       a / (a + b) AS prec, b / (a + b) AS miss,
+                       CASE WHEN p > 0 AND b > 0 THEN b / ((a + b) * (a + b - 1)) ELSE 0 END
+                           AS g,
+                       sum(CASE WHEN p > 0 THEN p * a / ((a + b) * (a + b)) ELSE 0 END) OVER o
+                           AS c_neg,
+                       sum(CASE WHEN p > 0 AND b > 0 THEN p * a / ((a + b) * (a + b - 1))
+                                ELSE 0 END) OVER o AS c_neg_jk,
+                       sum(CASE WHEN p > 0 THEN p * b / ((a + b) * (a + b)) ELSE 0 END) OVER o
+                           AS c_pos,
+                       sum(CASE WHEN p > 0 AND b > 0 THEN p * b / ((a + b) * (a + b - 1))
+                                ELSE 0 END) OVER o AS c_pos_jk
+                FROM x WINDOW o AS (ORDER BY v ROWS UNBOUNDED PRECEDING)"""
             ),
         )
-        a = float(con.execute("SELECT sum(p * v10) FROM __g").fetchall()[0][0]) / m
-        d10, d01 = con.execute(
-            f"SELECT sum(p * (v10 - {a!r}) ^ 2), sum(q * (v01 - {a!r}) ^ 2) FROM __g"
+        a_sum, miss_sum = con.execute(
+            "SELECT sum(p * prec), sum(p * miss) FROM __g WHERE p > 0"
         ).fetchall()[0]
-        auc[j] = a
-        if m > 1:
-            s10[j] = float(d10) / (m - 1)
-        if q > 1:
-            s01[j] = float(d01) / (q - 1)
-        if n <= 2:
-            continue
-        # each row's DeLong component for class j, in row order (so that the classes' tables
-        # line up row by row: a positional join, no hash table over the rows)
-        if n_clusters is None:
-            zp, zn = math.sqrt(m * max(m - 1, 1)), math.sqrt(q * max(q - 1, 1))
-        else:  # an influence value, summed within clusters below
-            zp, zn = float(m), float(q)
+        ap[j] = float(a_sum) / m
+        one_minus_ap = float(miss_sum) / m
+        # every row's AP influence value (d) and leave-one-out change (jk), by side
+        jp = f"(miss - {one_minus_ap!r} - (c_pos_jk - g)) / {float(max(m - 1, 1))!r}"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE __g AS SELECT *,
+                   ({one_minus_ap!r} - miss + c_pos) / {float(m)!r} AS d_pos,
+                   -c_neg / {float(m)!r} AS d_neg,
+                   {jp} AS j_pos, c_neg_jk / {float(m)!r} AS j_neg FROM __g"""
+        )
+        mean_dp, mean_dn, mean_jp, mean_jn = con.execute(
+            f"""SELECT sum(p * d_pos) / {float(m)!r}, sum(q * d_neg) / {float(max(q, 1))!r},
+                       sum(p * j_pos) / {float(m)!r}, sum(q * j_neg) / {float(max(q, 1))!r}
+                FROM __g"""
+        ).fetchall()[0]
+        var_p, var_n, s2, s4 = con.execute(
+            f"""SELECT sum(p * (j_pos - {mean_jp!r}) ^ 2), sum(q * (j_neg - {mean_jn!r}) ^ 2),
+                       sum(p * (d_pos - {mean_dp!r}) ^ 2) + sum(q * (d_neg - {mean_dn!r}) ^ 2),
+                       sum(p * (d_pos - {mean_dp!r}) ^ 4) + sum(q * (d_neg - {mean_dn!r}) ^ 4)
+                FROM __g"""
+        ).fetchall()[0]
+        var_j = ((m - 1) / m * float(var_p) if m > 1 else 0.0) + (
+            (q - 1) / q * float(var_n) if q > 1 else 0.0
+        )
+        ap_se[j] = math.sqrt(var_j)
+        ap_df[j] = float(s2) ** 2 / float(s4) if float(s4) > 0 else math.inf
+        if q > 0:
+            a = float(con.execute("SELECT sum(p * v10) FROM __g").fetchall()[0][0]) / m
+            d10, d01 = con.execute(
+                f"SELECT sum(p * (v10 - {a!r}) ^ 2), sum(q * (v01 - {a!r}) ^ 2) FROM __g"
+            ).fetchall()[0]
+            auc[j] = a
+            if m > 1:
+                s10[j] = float(d10) / (m - 1)
+            if q > 1:
+                s01[j] = float(d01) / (q - 1)
+        # each row's DeLong component (0 where the AUC is undefined) and AP influence value
+        # for class j, in row order (so that the classes' tables line up row by row)
+        if q > 0 and n > 2:
+            if n_clusters is None:
+                zp, zn = math.sqrt(m * max(m - 1, 1)), math.sqrt(q * max(q - 1, 1))
+            else:  # an influence value, summed within clusters below
+                zp, zn = float(m), float(q)
+            component = (
+                f"CASE WHEN r.__y = {j} THEN (g.v10 - {float(auc[j])!r}) / {zp!r} "
+                f"ELSE (g.v01 - {float(auc[j])!r}) / {zn!r} END"
+            )
+        else:
+            component = "0.0::DOUBLE"
         _watched(
             con,
-            lambda j=j, a=a, zp=zp, zn=zn: con.execute(
+            lambda j=j, component=component: con.execute(
                 f"""CREATE TEMP TABLE __z{j} AS
-                SELECT CASE WHEN r.__y = {j} THEN (g.v10 - {a!r}) / {zp!r}
-                            ELSE (g.v01 - {a!r}) / {zn!r} END AS __z{j}
+                SELECT {component} AS __z{j},
+                       CASE WHEN r.__y = {j} THEN g.d_pos ELSE g.d_neg END AS __i{j}
                 FROM __r r JOIN __g g ON r.__s{j} = g.v ORDER BY r.__row"""
             ),
         )
@@ -726,30 +781,78 @@ def _rank_scores(con, k: int, support, n_clusters: int | None):
         progress.fraction(len(ranked) / k)
     con.execute("DROP TABLE IF EXISTS __g")
     cov = np.zeros((k, k))
+    # the average APs' influence values: macro, weighted, and weighted with the classes'
+    # weights free to vary (the in-memory audit adds (AP of the row's class - AP) / n then)
+    weights = ap_combination_weights(support)
+    weighted = float(np.nansum(weights[:, 1] * ap)) if np.isfinite(ap).any() else math.nan
+    ap_of = np.nan_to_num(ap)
+    combos = None
     if ranked:
         at = np.array(ranked)
+        w = weights[at]
+        con.execute(
+            "CREATE TEMP TABLE __cl AS SELECT __y, __c FROM __r ORDER BY __row"
+            if n_clusters is not None
+            else "CREATE TEMP TABLE __cl AS SELECT __y FROM __r ORDER BY __row"
+        )
         tables = " POSITIONAL JOIN ".join(f"__z{j}" for j in ranked)
-        if n_clusters is None:
-            query = f"SELECT * FROM {tables}"
-        else:
-            con.execute("CREATE TEMP TABLE __cl AS SELECT __c FROM __r ORDER BY __row")
-            sums = ", ".join(f"sum(__z{j})" for j in ranked)
-            query = f"SELECT {sums} FROM __cl POSITIONAL JOIN {tables} GROUP BY __c"
+        cols = [f"__z{j}" for j in ranked] + [f"__i{j}" for j in ranked]
         part = np.zeros((at.size, at.size))
+        # per unit (a row, or a cluster's total): the three average APs' influence values and,
+        # with clusters, the classes' too; their sums of squares and of fourth powers
+        if n_clusters is None:
+            query = f"SELECT __y, {', '.join(cols)} FROM __cl POSITIONAL JOIN {tables}"
+            lead = 1
+        else:
+            sums = ", ".join(f"sum({c})" for c in cols)
+            extra = "sum(CASE __y " + " ".join(
+                f"WHEN {j} THEN {float(ap_of[j])!r}::DOUBLE" for j in range(k)
+            )
+            query = (
+                f"SELECT count(*), {extra} END), {sums} FROM __cl POSITIONAL JOIN {tables} "
+                "GROUP BY __c"
+            )
+            lead = 2
+        s2 = np.zeros(3 + at.size)
+        s4 = np.zeros(3 + at.size)
+        units = 0
         for batch in con.sql(query).to_arrow_reader(_BATCH_ROWS):
-            z = np.column_stack([batch.column(i).to_numpy() for i in range(at.size)])
+            m2 = np.column_stack(
+                [batch.column(i).to_numpy(zero_copy_only=False) for i in range(batch.num_columns)]
+            ).astype(np.float64)
+            z, infl = m2[:, lead : lead + at.size], m2[:, lead + at.size :]
             part += z.T @ z
+            d = infl @ w
+            if n_clusters is None:
+                e = (ap_of[m2[:, 0].astype(np.int64)] - weighted) / n
+            else:
+                e = (m2[:, 1] - m2[:, 0] * weighted) / n
+            u = np.column_stack([d, d[:, 1] + e, infl])
+            u2 = u * u
+            s2 += u2.sum(axis=0)
+            s4 += (u2 * u2).sum(axis=0)
+            units += u.shape[0]
+        factor = units / max(units - 1, 1)
         if n_clusters is not None:
-            part *= n_clusters / max(n_clusters - 1, 1)
-            con.execute("DROP TABLE __cl")
+            part *= factor
+            for i, j in enumerate(ranked):  # the per-class APs: cluster-robust too
+                ap_se[j] = math.sqrt(factor * s2[3 + i])
+                ap_df[j] = s2[3 + i] ** 2 / s4[3 + i] if s4[3 + i] > 0 else math.inf
+        combos = tuple(
+            (math.sqrt(factor * s2[i]), s2[i] ** 2 / s4[i] if s4[i] > 0 else math.inf)
+            for i in range(3)
+        )
         cov[np.ix_(at, at)] = part
+        con.execute("DROP TABLE __cl")
     for j in ranked:
         con.execute(f"DROP TABLE __z{j}")
     con.execute("DROP TABLE __r")
     undefined = np.isnan(auc)
     s10[undefined] = np.nan
     s01[undefined] = np.nan
-    return CountedRanks(support, auc, s10, s01, cov)
+    return CountedRanks(
+        support, auc, s10, s01, cov, ap=ap, ap_se=ap_se, ap_df=ap_df, ap_combos=combos
+    )
 
 
 def _check_score_cells(con, numbered: str, name: str, columns, parquet: bool) -> None:
