@@ -270,9 +270,7 @@ def test_what_needs_every_rows_scores_is_left_out_and_said_so(audits):
         assert set(a.metrics) == set(b.metrics)
     for name in ("roc_auc", "average_precision"):
         micro = counted.averages["micro"][name]
-        assert micro.status == "undefined" and math.isnan(micro.estimate)
-        assert micro.note.startswith("not computed")
-        assert rows.averages["micro"][name].status != "undefined"
+        assert micro.status == "ok" and not math.isnan(micro.ci_low)
     for name in ROW_SCORE_OVERALL:
         assert name in rows.overall and name not in counted.overall
     for name in COUNTED_OVERALL:
@@ -280,19 +278,18 @@ def test_what_needs_every_rows_scores_is_left_out_and_said_so(audits):
     kinds = [note.kind for note in counted.notes]
     assert kinds.count("scores-counted") == 1
     assert "scores-counted" not in [note.kind for note in rows.notes]
-    gap = counted.gap["roc_auc"].macro_minus_micro
-    assert gap.status == "undefined" and gap.note.startswith("not computed")
+    assert counted.curves is None and counted.calibration is None
 
 
 def test_the_counted_audit_validates_against_the_schema(audits):
     counted, _ = audits
     d = json.loads(counted.to_json())
     Draft202012Validator(prevalens.load_schema()).validate(d)
-    assert d["averages"]["micro"]["roc_auc"]["estimate"] is None
+    assert "roc_auc_ovo" not in d["overall"]
     assert all(c["metrics"]["roc_auc"]["estimate"] is not None for c in d["per_class"])
     # and reads back
     back = prevalens.AuditResult.from_dict(d)
-    assert back.averages["micro"]["roc_auc"].status == "undefined"
+    assert back.averages["micro"]["roc_auc"] == counted.averages["micro"]["roc_auc"]
     for c, e in zip(back.per_class, counted.per_class):
         assert c.metrics["roc_auc"].estimate == e.metrics["roc_auc"].estimate
 
@@ -593,7 +590,7 @@ def test_cli_engine_duckdb_audits_a_scored_parquet_file(cli, tmp_path, scored_fi
         assert c["metrics"]["roc_auc"]["ci_low"] is not None
         expected = average_precision_score(rows.y_true == j, rows.y_score[:, j])
         assert abs(c["metrics"]["average_precision"]["estimate"] - expected) <= 1e-12
-    assert d["averages"]["micro"]["roc_auc"]["status"] == "undefined"
+    assert d["averages"]["micro"]["roc_auc"]["status"] == "ok"
     assert "scores-counted" in [n["kind"] for n in d["notes"]]
     # the in-memory engine: the same per-class and averaged ROC AUCs
     run = cli("audit", str(path), "--engine", "memory", "--out-dir", "mem", *common, cwd=tmp_path)
@@ -748,3 +745,30 @@ def test_weighted_average_precision_with_free_weights(tmp_path, resampling):
     x, y = a.averages["weighted"]["average_precision"], b.averages["weighted"]["average_precision"]
     _auc_alike(x, y, resampling)
     assert abs(x.se - y.se) <= 1e-12
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_micro_auc_and_ap_equal_the_in_memory_analytic_intervals(tmp_path, clustered):
+    """The pooled n*K problem: micro ROC AUC (DeLong, each row or cluster a cluster of K
+    entries) and micro AP (influence values of a row's entries summed), as the in-memory audit
+    computes them without the bootstrap over samples (and with every row: at most 50,000 here,
+    so its variance takes no subsample either); the macro - micro AUC gap then has no joint
+    interval, in both."""
+    options = {"cluster": "pid"} if clustered else {}
+    path = _write(_clustered_frame(), tmp_path, "csv")
+    counted, rows = count_file(path, **options), prevalens.load_predictions(path, **options)
+    a = _audit(counted, score_bootstrap_max_work=0)
+    b = _audit(rows, score_bootstrap_max_work=0)
+    for name in ("roc_auc", "average_precision"):
+        x, y = a.averages["micro"][name], b.averages["micro"][name]
+        _auc_alike(x, y, name)
+        assert x.note == y.note and abs(x.se - y.se) <= 1e-12
+    from sklearn.metrics import average_precision_score as aps
+
+    onehot = np.eye(K)[rows.y_true]
+    expected = aps(onehot.ravel(), rows.y_score.ravel())
+    assert abs(a.averages["micro"]["average_precision"].estimate - expected) <= 1e-12
+    expected = roc_auc_score(onehot.ravel(), rows.y_score.ravel())
+    assert abs(a.averages["micro"]["roc_auc"].estimate - expected) <= 1e-12
+    g, h = a.gap["roc_auc"].macro_minus_micro, b.gap["roc_auc"].macro_minus_micro
+    assert abs(g.estimate - h.estimate) <= 1e-12 and g.note == h.note

@@ -650,6 +650,9 @@ def _counted_auc(pred, cm, strata, point):
         point["per_class.average_precision"] = ranks.ap
         point["macro.average_precision"] = M.macro(ranks.ap)
         point["weighted.average_precision"] = M.weighted(ranks.ap, support)
+    if ranks.micro is not None:
+        point["micro.roc_auc"] = np.float64(ranks.micro["auc"])
+        point["micro.average_precision"] = np.float64(ranks.micro["ap"])
     losses = ranks.losses
     if losses is not None:
         k = support.size
@@ -665,12 +668,12 @@ def _counted_auc(pred, cm, strata, point):
 def _counted_scores_note(pred) -> Note:
     return Note(
         "scores-counted",
-        f"The {pred.engine} engine read the score columns out of core: the per-class ROC AUCs and "
-        "average precisions and their macro and weighted averages (exact, with the intervals of "
-        "the in-memory audit), top-k accuracy, log loss and Brier score (their intervals the "
-        "analytic ones, not a bootstrap over samples). The micro ROC AUC and average precision, "
-        "the one-vs-one ROC AUC, calibration and the ROC and PR curves need every row's scores at "
-        "once and are not reported; audit the file in memory (--engine memory) for them.",
+        f"The {pred.engine} engine read the score columns out of core: the ROC AUCs and average "
+        "precisions (per class, micro, macro and weighted), top-k accuracy, log loss and Brier "
+        "score, exact, with the in-memory audit's analytic intervals (not a bootstrap over "
+        "samples; the micro ROC AUC's variance from every row, not a subsample). The one-vs-one "
+        "ROC AUC, calibration and the ROC and PR curves are not reported; audit the file in "
+        "memory (--engine memory) for them.",
     )
 
 

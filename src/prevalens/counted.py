@@ -14,8 +14,8 @@ Of the scores, an engine may count what the per-class rankings give (:class:`Cou
 class's AUC, DeLong's components and the covariance of the AUCs; its average precision with its
 jackknife and the spreads of the averaged APs; from per-class sorts of its score column,
 :mod:`prevalens.engines.duckdb`) and the per-sample losses' sums (:class:`CountedLosses`: log
-loss, Brier score, top-k hits). The micro AUC and AP, the one-vs-one AUC, calibration and the
-curves need the rows' scores at once and are not counted. A
+loss, Brier score, top-k hits). The one-vs-one AUC, calibration and the curves need the rows'
+scores at once and are not counted. A
 counted input holds no rows (``y_score`` is None), and asking it for its rows raises.
 """
 
@@ -87,6 +87,9 @@ class CountedRanks:
     ap_combos : tuple of (se, df)
         Of the macro, the weighted, and the weighted AP with the classes' weights free to vary
         (``OvRSummary.ap_combo_spread``).
+    micro : dict or None
+        The micro ROC AUC (``auc``) with its variance (``auc_var``: each row, or cluster, a
+        cluster of K entries) and the micro AP (``ap``) with its (se, df) (``ap_spread``).
     losses : CountedLosses or None
         Log loss, Brier score and top-k hits.
     """
@@ -100,6 +103,7 @@ class CountedRanks:
     ap_se: np.ndarray | None = None
     ap_df: np.ndarray | None = None
     ap_combos: tuple | None = None
+    micro: dict | None = None
     losses: CountedLosses | None = None
 
     #: the score metrics an audit reports from counted ranks

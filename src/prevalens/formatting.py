@@ -193,7 +193,9 @@ def fmt_estimate(
     e, digits: int | None = None, *, bounds=(0.0, 1.0), minus: str = "-", no_interval: str = ""
 ) -> str:
     """``"0.61 [0.58, 0.64]"``; ``"0.61"`` without an interval (followed by ``no_interval``);
-    ``"undefined"``. ``e`` is an :class:`~prevalens.Estimate` or its JSON form.
+    ``"undefined"``; ``"not computed"`` when the note says so (a metric the input does not
+    allow, e.g. log loss of scores that are not probabilities). ``e`` is an
+    :class:`~prevalens.Estimate` or its JSON form.
 
     Examples
     --------
@@ -203,9 +205,14 @@ def fmt_estimate(
     '0.9996 [0.9991, 0.9999]'
     >>> fmt_estimate({"estimate": None})
     'undefined'
+    >>> fmt_estimate({"estimate": None, "note": "not computed: scores are not probabilities"})
+    'not computed'
     """
     est = _field(e, "estimate")
     if est is None:
+        note = e.get("note") if isinstance(e, Mapping) else getattr(e, "note", None)
+        if isinstance(note, str) and note.startswith("not computed"):
+            return "not computed"
         return "undefined"
     lo, hi = _field(e, "ci_low"), _field(e, "ci_high")
     digits = estimate_digits(e, digits, bounds=bounds)

@@ -2014,8 +2014,11 @@ def _ap_intervals(pred, point, config, alpha, summary, table: IntervalTable) -> 
                 status="boundary",
             )
         else:
-            _, d = R.micro_average_precision_influence(y_true, pred.y_score)
-            se_m, df_m = by_unit(d)
+            if spread is None:
+                _, d = R.micro_average_precision_influence(y_true, pred.y_score)
+                se_m, df_m = by_unit(d)
+            else:
+                se_m, df_m = pred.ranks.micro["ap_spread"]
             method = _ap_method(df_m, how)
             l, h = logit_t_interval(theta, se_m, alpha=alpha, df=max(df_m - 1.0, 1.0))
             support = summary.n_pos
@@ -2056,10 +2059,14 @@ def _loss_interval(key, theta, se, df, how, alpha, put) -> None:
 
 
 def _counted_score_intervals(pred, point, alpha, put) -> None:
-    """Top-k accuracy (Wilson), log loss and Brier score (t intervals of a mean of per-sample
-    losses, cluster-robust with clusters) from an engine's counted losses
-    (:class:`prevalens.counted.CountedLosses`): the analytic intervals the in-memory audit gives
-    when its bootstrap over samples is too large."""
+    """The micro ROC AUC (DeLong, every row), top-k accuracy (Wilson), log loss and Brier score
+    (t intervals of a mean of per-sample losses, cluster-robust with clusters) from an engine's
+    counts (:class:`prevalens.counted.CountedRanks`, :class:`~prevalens.counted.CountedLosses`):
+    the analytic intervals the in-memory audit gives when its bootstrap over samples is too
+    large (its micro AUC variance then from a subsample of 50,000 rows; here from every row)."""
+    micro = pred.ranks.micro
+    if micro is not None and "micro.roc_auc" in point:  # every row: no subsample
+        _put_micro_auc(pred, point["micro.roc_auc"], micro["auc_var"], None, alpha, put)
     losses = pred.ranks.losses
     if losses is None:
         return
@@ -2086,26 +2093,31 @@ def _counted_score_intervals(pred, point, alpha, put) -> None:
             _loss_interval(key, point[key], se, c - 1, how, alpha, put)
 
 
-def _analytic_score_intervals(pred, point, alpha, put, score_seed) -> None:
-    """The analytic approximations used when the bootstrap over samples is too large: micro ROC
-    AUC (clustered DeLong with each sample a cluster) and the mean losses (t intervals)."""
-    s = pred.y_score
-    y_true = pred.y_true
-    n, k = s.shape
-    theta = point["micro.roc_auc"]
-    v, n_used = micro_auc_variance(
-        y_true, s, rng=np.random.default_rng(score_seed), cluster=pred.cluster
-    )
+def _put_micro_auc(pred, theta, v, subsample, alpha, put) -> None:
+    """The micro ROC AUC's DeLong interval on the logit scale, each sample (or cluster) a
+    cluster of K entries; ``subsample``: the samples its variance was estimated on, if fewer."""
     l, h = logit_interval(theta, v, alpha=alpha)
-    unit = "sample" if pred.cluster is None else "cluster"
+    unit = "cluster" if pred.clustered else "sample"
     put(
         "micro.roc_auc",
         l,
         h,
         math.sqrt(v),
         f"delong-logit clustered by {unit} (Obuchowski 1997)"
-        + (f"; variance from a random subsample of {n_used} samples" if n_used < n else ""),
+        + (f"; variance from a random subsample of {subsample} samples" if subsample else ""),
     )
+
+
+def _analytic_score_intervals(pred, point, alpha, put, score_seed) -> None:
+    """The analytic approximations used when the bootstrap over samples is too large: micro ROC
+    AUC (clustered DeLong with each sample a cluster) and the mean losses (t intervals)."""
+    s = pred.y_score
+    y_true = pred.y_true
+    n, k = s.shape
+    v, n_used = micro_auc_variance(
+        y_true, s, rng=np.random.default_rng(score_seed), cluster=pred.cluster
+    )
+    _put_micro_auc(pred, point["micro.roc_auc"], v, n_used if n_used < n else None, alpha, put)
     if pred.scores_are_probabilities:
         eps = np.finfo(np.float64).eps
         losses = {

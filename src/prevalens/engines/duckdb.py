@@ -15,9 +15,9 @@ row's components joined back give the covariance of the AUCs, so the per-class, 
 weighted ROC AUCs and their intervals equal the in-memory audit's to rounding (1e-12; the sums run
 in another order). The average precisions and their intervals come from the same grouped tables
 and joined-back rows. Top-k accuracy, log loss and Brier score come from per-row sums in one more
-pass, with the fields the in-memory checks of the scores read. The micro AUC and AP, the
-one-vs-one AUC, calibration and the curves need the rows' scores at once and are not reported (a
-note says so). With a cluster column the AUCs' covariance is the cluster-robust one (each row's
+pass, with the fields the in-memory checks of the scores read; the micro AUC and AP from the
+pooled n*K entries. The one-vs-one AUC, calibration and the curves are not reported (a note says
+so). With a cluster column the AUCs' covariance is the cluster-robust one (each row's
 components summed within its cluster), as in memory; without a predicted-label column the
 predictions are the scores' argmax, computed in the same pass.
 """
@@ -651,6 +651,89 @@ def _score_checks(con, k: int, n_clusters: int | None):
     return checks, losses
 
 
+def _grouped(con, source: str, m: int, q: int) -> tuple[float, float]:
+    """The table ``__g`` of a binary problem's distinct scores, from ``source`` (a query of
+    columns ``v``, the score, and ``pos``, whether it is a positive's), ordered, with ``m``
+    positives and ``q`` negatives in all: per distinct score its positives ``p`` and negatives
+    ``q``, its placements ``v10``, ``v01`` (AUC), the precision at it, and every row's AP
+    influence value (``d_pos``, ``d_neg``) and leave-one-out change (``j_pos``, ``j_neg``) by side
+    (:func:`prevalens.ranking._ap_parts`, grouped by value). Returns (AP, 1 - AP)."""
+    _watched(
+        con,
+        lambda: con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE __g AS
+            WITH g AS (
+                SELECT v, count(*) FILTER (WHERE pos) AS p, count(*) FILTER (WHERE NOT pos) AS q
+                FROM ({source}) GROUP BY 1),
+            w AS (
+                SELECT v, p::DOUBLE AS p, q::DOUBLE AS q,
+                       (sum(q) OVER o - q)::DOUBLE AS q_lt, (sum(p) OVER o)::DOUBLE AS p_le
+                FROM g WINDOW o AS (ORDER BY v ROWS UNBOUNDED PRECEDING)),
+            x AS (
+                SELECT *, {float(m)!r} - p_le + p AS a, {float(q)!r} - q_lt AS b FROM w)
+            SELECT v, p, q,
+                   (q_lt + q / 2.0) / {float(max(q, 1))!r} AS v10,
+                   ({float(m)!r} - p_le + p / 2.0) / {float(m)!r} AS v01,
+                   a / (a + b) AS prec, b / (a + b) AS miss,
+                   CASE WHEN p > 0 AND b > 0 THEN b / ((a + b) * (a + b - 1)) ELSE 0 END AS g,
+                   sum(CASE WHEN p > 0 THEN p * a / ((a + b) * (a + b)) ELSE 0 END) OVER o
+                       AS c_neg,
+                   sum(CASE WHEN p > 0 AND b > 0 THEN p * a / ((a + b) * (a + b - 1))
+                            ELSE 0 END) OVER o AS c_neg_jk,
+                   sum(CASE WHEN p > 0 THEN p * b / ((a + b) * (a + b)) ELSE 0 END) OVER o
+                       AS c_pos,
+                   sum(CASE WHEN p > 0 AND b > 0 THEN p * b / ((a + b) * (a + b - 1))
+                            ELSE 0 END) OVER o AS c_pos_jk
+            FROM x WINDOW o AS (ORDER BY v ROWS UNBOUNDED PRECEDING)"""
+        ),
+    )
+    a_sum, miss_sum = con.execute(
+        "SELECT sum(p * prec), sum(p * miss) FROM __g WHERE p > 0"
+    ).fetchall()[0]
+    one_minus_ap = float(miss_sum) / m
+    # every row's AP influence value (d) and leave-one-out change (jk), by side
+    jp = f"(miss - {one_minus_ap!r} - (c_pos_jk - g)) / {float(max(m - 1, 1))!r}"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE __g AS SELECT *,
+               ({one_minus_ap!r} - miss + c_pos) / {float(m)!r} AS d_pos,
+               -c_neg / {float(m)!r} AS d_neg,
+               {jp} AS j_pos, c_neg_jk / {float(m)!r} AS j_neg FROM __g"""
+    )
+    return float(a_sum) / m, one_minus_ap
+
+
+def _micro_scores(con, k: int, n: int, n_clusters: int | None) -> dict:
+    """The micro ROC AUC and average precision (the pooled n*K one-vs-rest problem: each row's
+    true class a positive entry, its other classes negatives) from the table ``__r``, with their
+    spreads: the DeLong components (AUC) and influence values (AP) of a row's K entries summed,
+    then within clusters with clusters, as the in-memory audit's analytic intervals compute them
+    (:func:`prevalens.uncertainty.micro_auc_variance`, without its subsample: every row here;
+    :func:`prevalens.ranking.micro_average_precision_influence`)."""
+    scores = ", ".join(f"__s{j}" for j in range(k))
+    sides = ", ".join(f"__y = {j}" for j in range(k))
+    unit = "__c" if n_clusters is not None else "__row"
+    entries = f"SELECT {unit} AS __u, unnest([{scores}]) AS v, unnest([{sides}]) AS pos FROM __r"
+    m, q = n, n * (k - 1)
+    ap, _ = _grouped(con, f"SELECT v, pos FROM ({entries})", m, q)
+    auc = float(con.execute("SELECT sum(p * v10) FROM __g").fetchall()[0][0]) / m
+    sums = con.sql(
+        f"""SELECT sum(z * z), sum(d * d), sum(d * d * d * d), count(*) FROM (
+              SELECT __u, sum(CASE WHEN e.pos THEN (g.v10 - {auc!r}) / {float(m)!r}
+                                   ELSE (g.v01 - {auc!r}) / {float(q)!r} END) AS z,
+                          sum(CASE WHEN e.pos THEN g.d_pos ELSE g.d_neg END) AS d
+              FROM ({entries}) e JOIN __g g ON e.v = g.v GROUP BY __u)"""
+    ).fetchall()[0]
+    z2, d2, d4, units = (float(x) for x in sums)
+    factor = units / max(units - 1, 1)
+    con.execute("DROP TABLE __g")
+    return {
+        "auc": auc,
+        "auc_var": factor * z2,
+        "ap": ap,
+        "ap_spread": (math.sqrt(factor * d2), d2 * d2 / d4 if d4 > 0 else math.inf),
+    }
+
+
 def _rank_scores(con, k: int, support, n_clusters: int | None):
     """The ranking statistics (:class:`~prevalens.counted.CountedRanks`) from the table ``__r``
     of :func:`_score_table` (dropped afterwards), without loading the rows.
@@ -683,52 +766,7 @@ def _rank_scores(con, k: int, support, n_clusters: int | None):
         m, q = int(support[j]), n - int(support[j])
         if m == 0:
             continue
-        # per distinct score: positives p and negatives q; the placements of the score (AUC);
-        # positives a and negatives b at or above it, t = a + b (AP)
-        _watched(
-            con,
-            lambda j=j, m=m, q=q: con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE __g AS
-                WITH g AS (
-                    SELECT __s{j} AS v, count(*) FILTER (WHERE __y = {j}) AS p,
-                           count(*) FILTER (WHERE __y <> {j}) AS q
-                    FROM __r GROUP BY 1),
-                w AS (
-                    SELECT v, p::DOUBLE AS p, q::DOUBLE AS q,
-                           (sum(q) OVER o - q)::DOUBLE AS q_lt, (sum(p) OVER o)::DOUBLE AS p_le
-                    FROM g WINDOW o AS (ORDER BY v ROWS UNBOUNDED PRECEDING)),
-                x AS (
-                    SELECT *, {float(m)!r} - p_le + p AS a, {float(q)!r} - q_lt AS b FROM w)
-                SELECT v, p, q,
-                       (q_lt + q / 2.0) / {float(max(q, 1))!r} AS v10,
-                       ({float(m)!r} - p_le + p / 2.0) / {float(m)!r} AS v01,
-                       a / (a + b) AS prec, b / (a + b) AS miss,
-                       CASE WHEN p > 0 AND b > 0 THEN b / ((a + b) * (a + b - 1)) ELSE 0 END
-                           AS g,
-                       sum(CASE WHEN p > 0 THEN p * a / ((a + b) * (a + b)) ELSE 0 END) OVER o
-                           AS c_neg,
-                       sum(CASE WHEN p > 0 AND b > 0 THEN p * a / ((a + b) * (a + b - 1))
-                                ELSE 0 END) OVER o AS c_neg_jk,
-                       sum(CASE WHEN p > 0 THEN p * b / ((a + b) * (a + b)) ELSE 0 END) OVER o
-                           AS c_pos,
-                       sum(CASE WHEN p > 0 AND b > 0 THEN p * b / ((a + b) * (a + b - 1))
-                                ELSE 0 END) OVER o AS c_pos_jk
-                FROM x WINDOW o AS (ORDER BY v ROWS UNBOUNDED PRECEDING)"""
-            ),
-        )
-        a_sum, miss_sum = con.execute(
-            "SELECT sum(p * prec), sum(p * miss) FROM __g WHERE p > 0"
-        ).fetchall()[0]
-        ap[j] = float(a_sum) / m
-        one_minus_ap = float(miss_sum) / m
-        # every row's AP influence value (d) and leave-one-out change (jk), by side
-        jp = f"(miss - {one_minus_ap!r} - (c_pos_jk - g)) / {float(max(m - 1, 1))!r}"
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE __g AS SELECT *,
-                   ({one_minus_ap!r} - miss + c_pos) / {float(m)!r} AS d_pos,
-                   -c_neg / {float(m)!r} AS d_neg,
-                   {jp} AS j_pos, c_neg_jk / {float(m)!r} AS j_neg FROM __g"""
-        )
+        ap[j], _ = _grouped(con, f"SELECT __s{j} AS v, __y = {j} AS pos FROM __r", m, q)
         mean_dp, mean_dn, mean_jp, mean_jn = con.execute(
             f"""SELECT sum(p * d_pos) / {float(m)!r}, sum(q * d_neg) / {float(max(q, 1))!r},
                        sum(p * j_pos) / {float(m)!r}, sum(q * j_neg) / {float(max(q, 1))!r}
@@ -846,12 +884,22 @@ def _rank_scores(con, k: int, support, n_clusters: int | None):
         con.execute("DROP TABLE __cl")
     for j in ranked:
         con.execute(f"DROP TABLE __z{j}")
+    micro = _micro_scores(con, k, n, n_clusters) if k > 1 and n > 2 else None
     con.execute("DROP TABLE __r")
     undefined = np.isnan(auc)
     s10[undefined] = np.nan
     s01[undefined] = np.nan
     return CountedRanks(
-        support, auc, s10, s01, cov, ap=ap, ap_se=ap_se, ap_df=ap_df, ap_combos=combos
+        support,
+        auc,
+        s10,
+        s01,
+        cov,
+        ap=ap,
+        ap_se=ap_se,
+        ap_df=ap_df,
+        ap_combos=combos,
+        micro=micro,
     )
 
 
