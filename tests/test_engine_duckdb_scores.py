@@ -772,3 +772,28 @@ def test_micro_auc_and_ap_equal_the_in_memory_analytic_intervals(tmp_path, clust
     assert abs(a.averages["micro"]["roc_auc"].estimate - expected) <= 1e-12
     g, h = a.gap["roc_auc"].macro_minus_micro, b.gap["roc_auc"].macro_minus_micro
     assert abs(g.estimate - h.estimate) <= 1e-12 and g.note == h.note
+
+
+def test_running_out_of_memory_names_the_limit_not_the_file(tmp_path):
+    """DuckDB's out-of-memory error is a limit too small, not an unreadable file."""
+    path = _write(_clustered_frame(n=20_000, clusters=2_000, decimals=None), tmp_path, "parquet")
+    with pytest.raises(ConfigError, match=r"ran out of memory within its limit of .* --max-memory"):
+        count_file(path, max_memory=8_000_000)
+
+
+def test_one_cluster_gives_no_interval_rather_than_an_error(tmp_path):
+    frame = _clustered_frame(decimals=None).assign(pid=1)
+    counted = count_file(_write(frame, tmp_path, "parquet"), cluster="pid")
+    result = _audit(counted, score_bootstrap_max_work=0, calibration=False)
+    assert math.isnan(result.overall["log_loss"].ci_low)
+    assert result.overall["log_loss"].status == "no_interval"
+
+
+def test_csv_score_text_with_a_vertical_tab_reads_as_the_loader_reads_it(tmp_path):
+    path = tmp_path / "vt.csv"
+    path.write_text("y_true,y_pred,score_a,score_b\na,a,\v0.6,0.4\nb,b,0.3,0.7\x0b\na,b,0.5,0.5\n")
+    rows = prevalens.load_predictions(path)
+    counted = count_file(path)
+    np.testing.assert_allclose(
+        counted.ranks.auc, roc_auc_score(rows.y_true == 0, rows.y_score[:, 0])
+    )

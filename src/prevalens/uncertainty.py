@@ -1171,6 +1171,8 @@ def micro_auc_variance(y_true, y_score, *, max_samples: int = 50_000, rng=None, 
     if cluster is not None:  # Obuchowski (1997): sum the components within each cluster
         z = np.bincount(np.unique(cluster, return_inverse=True)[1], weights=z)
     m = z.size
+    if m < 2:  # one cluster: no variance between clusters to estimate
+        return math.nan, n
     var = float(m / (m - 1) * (z @ z)) * (n / n_full)
     return var, n
 
@@ -2088,6 +2090,8 @@ def _counted_score_intervals(pred, point, alpha, put) -> None:
         else:  # the clusters' sums of (loss - mean): sum - rows * mean
             tot = losses.cluster_totals[:, i] - losses.cluster_totals[:, 0] * mean
             c = tot.size
+            if c < 2:
+                continue  # one cluster: no cluster-robust standard error, no interval
             se = float(math.sqrt(c / (c - 1) * (tot @ tot)) / n)
             how = "t (mean of per-sample losses; cluster-robust standard error)"
             _loss_interval(key, point[key], se, c - 1, how, alpha, put)
@@ -2131,6 +2135,8 @@ def _analytic_score_intervals(pred, point, alpha, put, score_seed) -> None:
             else:  # cluster-robust standard error of a mean, with C - 1 degrees of freedom
                 tot = np.bincount(pred.cluster, weights=v - v.mean())
                 c = tot.size
+                if c < 2:
+                    continue  # one cluster: no cluster-robust standard error, no interval
                 se = float(math.sqrt(c / (c - 1) * (tot @ tot)) / n)
                 df, how = c - 1, "t (mean of per-sample losses; cluster-robust standard error)"
             _loss_interval(key, point[key], se, df, how, alpha, put)

@@ -41,7 +41,7 @@ import pandas as pd
 from .. import io as _loader
 from .. import progress
 from ..counted import CountedPredictions
-from ..exceptions import InputError
+from ..exceptions import ConfigError, InputError
 from . import dataset_sha256, parquet_files
 
 __all__ = ["count_file", "available", "column_names"]
@@ -191,6 +191,12 @@ def count_file(
                     raise
                 # a quoted cell spanning lines: read serially (as the loader's CSV parser does)
                 return count(parallel=False)
+        except duckdb.OutOfMemoryException:
+            limit = _loader._human_size(int(max_memory or _default_memory()))
+            raise ConfigError(
+                f"{name}: DuckDB ran out of memory within its limit of {limit} (--max-memory); "
+                "give it more with --max-memory, or free memory"
+            ) from None
         except duckdb.Error as exc:
             kind = "Parquet" if parquet else "CSV"
             # DuckDB's own advice (strict mode, ignore_errors) is not an option here: cut it
@@ -222,7 +228,7 @@ _NUMBER_TYPES = re.compile(
 
 #: A decimal number as text (what the in-memory loader parses as a score): DuckDB's casts also
 #: accept "1_000" and the like, which pandas does not.
-_DECIMAL_TEXT = r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
+_DECIMAL_TEXT = r"^[\t\n\v\f\r ]*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[\t\n\v\f\r ]*$"
 
 #: Rows fetched at a time when the DeLong components are summed (x K doubles).
 _BATCH_ROWS = 65_536
@@ -657,49 +663,100 @@ def _grouped(con, source: str, m: int, q: int) -> tuple[float, float]:
     positives and ``q`` negatives in all: per distinct score its positives ``p`` and negatives
     ``q``, its placements ``v10``, ``v01`` (AUC), the precision at it, and every row's AP
     influence value (``d_pos``, ``d_neg``) and leave-one-out change (``j_pos``, ``j_neg``) by side
-    (:func:`prevalens.ranking._ap_parts`, grouped by value). Returns (AP, 1 - AP)."""
+    (:func:`prevalens.ranking._ap_parts`, grouped by value). Returns (AP, 1 - AP).
+
+    The distinct scores are counted by a group-by and read back in order (both spill to disk);
+    the running sums are taken here, a batch at a time with the totals carried over, and the
+    batches written to a Parquet file in DuckDB's temporary directory that becomes ``__g``. (A
+    window over the ordered distinct scores would hold them all in memory at once: there may be
+    as many as rows, or rows x K for the micro averages.)"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     _watched(
         con,
         lambda: con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE __g AS
-            WITH g AS (
-                SELECT v, count(*) FILTER (WHERE pos) AS p, count(*) FILTER (WHERE NOT pos) AS q
-                FROM ({source}) GROUP BY 1),
-            w AS (
-                SELECT v, p::DOUBLE AS p, q::DOUBLE AS q,
-                       (sum(q) OVER o - q)::DOUBLE AS q_lt, (sum(p) OVER o)::DOUBLE AS p_le
-                FROM g WINDOW o AS (ORDER BY v ROWS UNBOUNDED PRECEDING)),
-            x AS (
-                SELECT *, {float(m)!r} - p_le + p AS a, {float(q)!r} - q_lt AS b FROM w)
-            SELECT v, p, q,
-                   (q_lt + q / 2.0) / {float(max(q, 1))!r} AS v10,
-                   ({float(m)!r} - p_le + p / 2.0) / {float(m)!r} AS v01,
-                   a / (a + b) AS prec, b / (a + b) AS miss,
-                   CASE WHEN p > 0 AND b > 0 THEN b / ((a + b) * (a + b - 1)) ELSE 0 END AS g,
-                   sum(CASE WHEN p > 0 THEN p * a / ((a + b) * (a + b)) ELSE 0 END) OVER o
-                       AS c_neg,
-                   sum(CASE WHEN p > 0 AND b > 0 THEN p * a / ((a + b) * (a + b - 1))
-                            ELSE 0 END) OVER o AS c_neg_jk,
-                   sum(CASE WHEN p > 0 THEN p * b / ((a + b) * (a + b)) ELSE 0 END) OVER o
-                       AS c_pos,
-                   sum(CASE WHEN p > 0 AND b > 0 THEN p * b / ((a + b) * (a + b - 1))
-                            ELSE 0 END) OVER o AS c_pos_jk
-            FROM x WINDOW o AS (ORDER BY v ROWS UNBOUNDED PRECEDING)"""
+            f"""CREATE OR REPLACE TEMP TABLE __h AS
+            SELECT v, count(*) FILTER (WHERE pos)::DOUBLE AS p,
+                   count(*) FILTER (WHERE NOT pos)::DOUBLE AS q
+            FROM ({source}) GROUP BY 1"""
         ),
     )
-    a_sum, miss_sum = con.execute(
-        "SELECT sum(p * prec), sum(p * miss) FROM __g WHERE p > 0"
-    ).fetchall()[0]
-    one_minus_ap = float(miss_sum) / m
+    spill = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    path = os.path.join(spill, "__g.parquet")
+    mf, qf = float(m), float(max(q, 1))
+    carry = np.zeros(6)  # running p, q, c_neg, c_neg_jk, c_pos, c_pos_jk
+    a_sum = miss_sum = 0.0
+    writer = None
+    reader = con.sql("SELECT v, p, q FROM __h ORDER BY v").to_arrow_reader(_BATCH_ROWS)
+    try:
+        for batch in reader:
+            v = batch.column(0).to_numpy(zero_copy_only=False).astype(np.float64)
+            p = batch.column(1).to_numpy(zero_copy_only=False).astype(np.float64)
+            nq = batch.column(2).to_numpy(zero_copy_only=False).astype(np.float64)
+            p_le = carry[0] + np.cumsum(p)
+            q_lt = carry[1] + np.cumsum(nq) - nq
+            a = m - p_le + p  # positives at or above v
+            b = q - q_lt  # negatives at or above v
+            t = a + b
+            has = p > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                prec, miss = a / t, b / t
+                jk = has & (b > 0)
+                g = np.where(jk, b / (t * (t - 1)), 0.0)
+                terms = np.column_stack(
+                    [
+                        np.where(has, p * a / (t * t), 0.0),
+                        np.where(jk, p * a / (t * (t - 1)), 0.0),
+                        np.where(has, p * b / (t * t), 0.0),
+                        p * g,
+                    ]
+                )
+            c = carry[2:] + np.cumsum(terms, axis=0)
+            out = pa.table(
+                {
+                    "v": v,
+                    "p": p,
+                    "q": nq,
+                    "v10": (q_lt + nq / 2.0) / qf,
+                    "v01": (mf - p_le + p / 2.0) / mf,
+                    "prec": prec,
+                    "miss": miss,
+                    "g": g,
+                    "c_neg": c[:, 0],
+                    "c_neg_jk": c[:, 1],
+                    "c_pos": c[:, 2],
+                    "c_pos_jk": c[:, 3],
+                }
+            )
+            if writer is None:
+                writer = pq.ParquetWriter(path, out.schema)
+            writer.write_table(out)
+            a_sum += float(np.sum(np.where(has, p * prec, 0.0)))
+            miss_sum += float(np.sum(np.where(has, p * miss, 0.0)))
+            carry[0] = p_le[-1]
+            carry[1] = q_lt[-1] + nq[-1]
+            carry[2:] = c[-1]
+    finally:
+        if writer is not None:
+            writer.close()
+    con.execute("DROP TABLE __h")
+    one_minus_ap = miss_sum / m
     # every row's AP influence value (d) and leave-one-out change (jk), by side
     jp = f"(miss - {one_minus_ap!r} - (c_pos_jk - g)) / {float(max(m - 1, 1))!r}"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE __g AS SELECT *,
-               ({one_minus_ap!r} - miss + c_pos) / {float(m)!r} AS d_pos,
-               -c_neg / {float(m)!r} AS d_neg,
-               {jp} AS j_pos, c_neg_jk / {float(m)!r} AS j_neg FROM __g"""
+               ({one_minus_ap!r} - miss + c_pos) / {mf!r} AS d_pos,
+               -c_neg / {mf!r} AS d_neg,
+               {jp} AS j_pos, c_neg_jk / {mf!r} AS j_neg
+            FROM read_parquet('{_sql_path(path)}')"""
     )
-    return float(a_sum) / m, one_minus_ap
+    os.remove(path)
+    return a_sum / m, one_minus_ap
+
+
+def _sql_path(path: str) -> str:
+    return str(path).replace("'", "''")
 
 
 def _micro_scores(con, k: int, n: int, n_clusters: int | None) -> dict:
