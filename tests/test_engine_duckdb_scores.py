@@ -782,11 +782,17 @@ def test_running_out_of_memory_names_the_limit_not_the_file(tmp_path):
 
 
 def test_one_cluster_gives_no_interval_rather_than_an_error(tmp_path):
+    """A single cluster: no cluster-robust interval (and no calibration, whose intervals are by
+    cluster), in memory and counted alike, instead of a division by zero."""
     frame = _clustered_frame(decimals=None).assign(pid=1)
-    counted = count_file(_write(frame, tmp_path, "parquet"), cluster="pid")
-    result = _audit(counted, score_bootstrap_max_work=0, calibration=False)
-    assert math.isnan(result.overall["log_loss"].ci_low)
-    assert result.overall["log_loss"].status == "no_interval"
+    path = _write(frame, tmp_path, "parquet")
+    for pred in (count_file(path, cluster="pid"), prevalens.load_predictions(path, cluster="pid")):
+        result = _audit(pred, score_bootstrap_max_work=0)
+        assert math.isnan(result.overall["log_loss"].ci_low)
+        assert result.overall["log_loss"].status == "no_interval"
+        assert result.calibration is None
+    notes = {n.kind: n.text for n in result.notes}
+    assert "single cluster" in notes["calibration-not-computed"]
 
 
 def test_csv_score_text_with_a_vertical_tab_reads_as_the_loader_reads_it(tmp_path):

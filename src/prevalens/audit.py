@@ -328,6 +328,14 @@ def _audit(
                     f"for up to {SPARSE_MIN_CLASSES - 1}).",
                 )
             )
+        elif pred.clustered and (pred.n_clusters or 0) < 2:
+            notes.append(
+                Note(
+                    "calibration-not-computed",
+                    "Calibration is not computed: the rows form a single cluster, and its "
+                    "intervals are by cluster (they need at least 2).",
+                )
+            )
         else:
             progress.step("auditing: calibration of the probabilities")
             calibration, cal_claims = analyse_calibration(pred, strata, config)

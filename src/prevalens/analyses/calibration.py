@@ -352,6 +352,8 @@ class RecalibrationFit:
             return float(v @ v)
         c = np.bincount(self.cluster, weights=v)
         g = c.size
+        if g < 2:  # one cluster: no variation between clusters to estimate
+            return math.nan
         return float(c @ c) * g / (g - 1)
 
     @property
@@ -395,6 +397,8 @@ class RecalibrationFit:
             v, dv = float(r @ r), float(2 * (r @ dr))
         else:  # as _sum: the cluster sums, times G / (G - 1)
             c = np.bincount(self.cluster, weights=r)
+            if c.size < 2:  # one cluster: no variation between clusters to estimate
+                return math.nan, math.nan
             dc = np.bincount(self.cluster, weights=dr, minlength=c.size)
             k = c.size / (c.size - 1)
             v, dv = float(c @ c) * k, float(2 * (c @ dc)) * k
