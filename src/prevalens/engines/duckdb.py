@@ -42,6 +42,7 @@ from .. import io as _loader
 from .. import progress
 from ..counted import CountedPredictions
 from ..exceptions import ConfigError, InputError
+from ..ranking import PROBABILITY_ATOL
 from . import dataset_sha256, parquet_files
 
 __all__ = ["count_file", "available", "column_names"]
@@ -467,7 +468,7 @@ def _count(
         for col, at in zip(scores, pos):
             by_class[at] = col
         columns_used["scores"] = {str(classes[j]): col for j, col in enumerate(by_class)}
-        probabilities = _score_table(
+        _score_table(
             con,
             numbered,
             name,
@@ -479,6 +480,8 @@ def _count(
             cluster=None if c is None else (roles.cluster, cluster_lookup),
         )
         checks, losses = _score_checks(con, len(classes), n_clusters)
+        # every score checked non-negative: probabilities when the rows sum to 1 (is_probability)
+        probabilities = checks.max_deviation <= PROBABILITY_ATOL
         if argmax:  # the cells again, with the predictions the scores make
             keys = "__y, __p" + (", __c" if c else "")
             counted = con.sql(f"SELECT {keys}, count(*) AS __n FROM __r GROUP BY ALL").df()
@@ -510,17 +513,14 @@ def _count(
 
 def _score_table(
     con, numbered: str, name: str, truth, prediction, by_class, *, parquet, file_order, cluster
-) -> bool:
+) -> None:
     """Copy the rows' class codes (``__y``), scores in class order (``__s0`` ..), cluster codes
     (``__c``, with ``cluster``), argmax (``__a``: the first maximum in class order, as
     ``np.argmax``) and predicted class codes (``__p``: the argmax without ``prediction``) into the
-    table ``__r``, which DuckDB spills to disk; check every score as the loader does; return
-    whether the scores are probabilities.
+    table ``__r``, which DuckDB spills to disk, in one pass; check every score as the loader does.
 
     ``truth``, ``prediction``: (column, its distinct raw values, their class codes);
     ``cluster``: (column, the table of raw ids and codes of :func:`_cluster_codes`)."""
-    from ..ranking import PROBABILITY_ATOL
-
     k = len(by_class)
     column, raw_t, code_t = truth
     codes = pd.DataFrame({"raw": raw_t.reset_index(drop=True), "code": np.asarray(code_t)})
@@ -549,12 +549,18 @@ def _score_table(
             for col in by_class
         ]
     picked = ", ".join(f"{v} AS __s{j}" for j, v in enumerate(values))
+    # the argmax, the first maximum in class order (a row with a bad score is refused below)
+    top = "greatest(" + ", ".join(f"__s{j}" for j in range(k)) + ")"
+    first = " ".join(f"WHEN __s{j} = __top THEN {j}" for j in range(k))
+    argmax = f"CASE {first} END::INTEGER"
+    predicted = f", {argmax} AS __p" if prediction is None else ""
     progress.step(f"ranking {k} score columns with DuckDB, out of core")
     _watched(
         con,
         lambda: con.execute(
-            f"CREATE TEMP TABLE __r AS SELECT t.__row AS __row, c.code::INTEGER AS __y{extra}, "
-            f"{picked} FROM {numbered} t {joins}"
+            f"CREATE TEMP TABLE __r AS SELECT * EXCLUDE (__top), {argmax} AS __a{predicted} "
+            f"FROM (SELECT *, {top} AS __top FROM (SELECT t.__row AS __row, "
+            f"c.code::INTEGER AS __y{extra}, {picked} FROM {numbered} t {joins}))"
         ),
     )
     con.unregister("__codes")
@@ -563,17 +569,6 @@ def _score_table(
     if prediction is not None:
         con.unregister("__pcodes")
     _check_score_cells(con, numbered, name, [(by_class[j], j) for j in file_order], parquet)
-    top = "greatest(" + ", ".join(f"__s{j}" for j in range(k)) + ")"
-    first = " ".join(f"WHEN __s{j} = __top THEN {j}" for j in range(k))
-    argmax = f"CASE {first} END::INTEGER"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __r AS SELECT * EXCLUDE (__top), {argmax} AS __a"
-        + (f", {argmax} AS __p" if prediction is None else "")
-        + f" FROM (SELECT *, {top} AS __top FROM __r)"
-    )
-    total = " + ".join(f"__s{j}" for j in range(k))
-    deviation = con.execute(f"SELECT max(abs(({total}) - 1)) FROM __r").fetchall()[0][0]
-    return bool(deviation is not None and deviation <= PROBABILITY_ATOL)
 
 
 def _score_checks(con, k: int, n_clusters: int | None):
@@ -663,7 +658,8 @@ def _grouped(con, source: str, m: int, q: int) -> tuple[float, float]:
     positives and ``q`` negatives in all: per distinct score its positives ``p`` and negatives
     ``q``, its placements ``v10``, ``v01`` (AUC), the precision at it, and every row's AP
     influence value (``d_pos``, ``d_neg``) and leave-one-out change (``j_pos``, ``j_neg``) by side
-    (:func:`prevalens.ranking._ap_parts`, grouped by value). Returns (AP, 1 - AP).
+    (:func:`prevalens.ranking._ap_parts`, grouped by value). Returns the AUC (NaN without
+    negatives) and the AP.
 
     The distinct scores are counted by a group-by and read back in order (both spill to disk);
     the running sums are taken here, a batch at a time with the totals carried over, and the
@@ -686,7 +682,7 @@ def _grouped(con, source: str, m: int, q: int) -> tuple[float, float]:
     path = os.path.join(spill, "__g.parquet")
     mf, qf = float(m), float(max(q, 1))
     carry = np.zeros(6)  # running p, q, c_neg, c_neg_jk, c_pos, c_pos_jk
-    a_sum = miss_sum = 0.0
+    a_sum = miss_sum = v10_sum = 0.0
     writer = None
     reader = con.sql("SELECT v, p, q FROM __h ORDER BY v").to_arrow_reader(_BATCH_ROWS)
     try:
@@ -734,6 +730,7 @@ def _grouped(con, source: str, m: int, q: int) -> tuple[float, float]:
             writer.write_table(out)
             a_sum += float(np.sum(np.where(has, p * prec, 0.0)))
             miss_sum += float(np.sum(np.where(has, p * miss, 0.0)))
+            v10_sum += float(np.sum(p * out.column("v10").to_numpy()))
             carry[0] = p_le[-1]
             carry[1] = q_lt[-1] + nq[-1]
             carry[2:] = c[-1]
@@ -752,7 +749,7 @@ def _grouped(con, source: str, m: int, q: int) -> tuple[float, float]:
             FROM read_parquet('{_sql_path(path)}')"""
     )
     os.remove(path)
-    return a_sum / m, one_minus_ap
+    return (v10_sum / m if q > 0 else math.nan), a_sum / m
 
 
 def _sql_path(path: str) -> str:
@@ -771,8 +768,7 @@ def _micro_scores(con, k: int, n: int, n_clusters: int | None) -> dict:
     unit = "__c" if n_clusters is not None else "__row"
     entries = f"SELECT {unit} AS __u, unnest([{scores}]) AS v, unnest([{sides}]) AS pos FROM __r"
     m, q = n, n * (k - 1)
-    ap, _ = _grouped(con, f"SELECT v, pos FROM ({entries})", m, q)
-    auc = float(con.execute("SELECT sum(p * v10) FROM __g").fetchall()[0][0]) / m
+    auc, ap = _grouped(con, f"SELECT v, pos FROM ({entries})", m, q)
     sums = con.sql(
         f"""SELECT sum(z * z), sum(d * d), sum(d * d * d * d), count(*) FROM (
               SELECT __u, sum(CASE WHEN e.pos THEN (g.v10 - {auc!r}) / {float(m)!r}
@@ -823,16 +819,20 @@ def _rank_scores(con, k: int, support, n_clusters: int | None):
         m, q = int(support[j]), n - int(support[j])
         if m == 0:
             continue
-        ap[j], _ = _grouped(con, f"SELECT __s{j} AS v, __y = {j} AS pos FROM __r", m, q)
+        auc[j], ap[j] = _grouped(con, f"SELECT __s{j} AS v, __y = {j} AS pos FROM __r", m, q)
+        # each side's mean influence value and leave-one-out change, then the spreads about
+        # them (with DeLong's S10 and S01 about the AUC): two passes over the distinct scores
+        a = float(auc[j]) if q > 0 else 0.0
         mean_dp, mean_dn, mean_jp, mean_jn = con.execute(
             f"""SELECT sum(p * d_pos) / {float(m)!r}, sum(q * d_neg) / {float(max(q, 1))!r},
                        sum(p * j_pos) / {float(m)!r}, sum(q * j_neg) / {float(max(q, 1))!r}
                 FROM __g"""
         ).fetchall()[0]
-        var_p, var_n, s2, s4 = con.execute(
+        var_p, var_n, s2, s4, d10, d01 = con.execute(
             f"""SELECT sum(p * (j_pos - {mean_jp!r}) ^ 2), sum(q * (j_neg - {mean_jn!r}) ^ 2),
                        sum(p * (d_pos - {mean_dp!r}) ^ 2) + sum(q * (d_neg - {mean_dn!r}) ^ 2),
-                       sum(p * (d_pos - {mean_dp!r}) ^ 4) + sum(q * (d_neg - {mean_dn!r}) ^ 4)
+                       sum(p * (d_pos - {mean_dp!r}) ^ 4) + sum(q * (d_neg - {mean_dn!r}) ^ 4),
+                       sum(p * (v10 - {a!r}) ^ 2), sum(q * (v01 - {a!r}) ^ 2)
                 FROM __g"""
         ).fetchall()[0]
         var_j = ((m - 1) / m * float(var_p) if m > 1 else 0.0) + (
@@ -840,16 +840,10 @@ def _rank_scores(con, k: int, support, n_clusters: int | None):
         )
         ap_se[j] = math.sqrt(var_j)
         ap_df[j] = float(s2) ** 2 / float(s4) if float(s4) > 0 else math.inf
-        if q > 0:
-            a = float(con.execute("SELECT sum(p * v10) FROM __g").fetchall()[0][0]) / m
-            d10, d01 = con.execute(
-                f"SELECT sum(p * (v10 - {a!r}) ^ 2), sum(q * (v01 - {a!r}) ^ 2) FROM __g"
-            ).fetchall()[0]
-            auc[j] = a
-            if m > 1:
-                s10[j] = float(d10) / (m - 1)
-            if q > 1:
-                s01[j] = float(d01) / (q - 1)
+        if q > 0 and m > 1:
+            s10[j] = float(d10) / (m - 1)
+        if q > 1:
+            s01[j] = float(d01) / (q - 1)
         # each row's DeLong component (0 where the AUC is undefined) and AP influence value
         # for class j, in row order (so that the classes' tables line up row by row)
         if q > 0 and n > 2:
