@@ -106,6 +106,29 @@ def _gb(x: float) -> str:
     return f"{x / 2**30:.2f} GiB"
 
 
+def three_runs(small_path: Path, big_path: Path, small: int, big: int, args, child: str = CHILD):
+    """In memory and with DuckDB at ``small`` rows, with DuckDB at ``big`` rows, each in a fresh
+    process: print each run and the ratios measured in this one run; return the three results."""
+    runs = {
+        ("memory", small): run("memory", small_path, args.resamples, args.limit, child),
+        ("duckdb", small): run("duckdb", small_path, args.resamples, args.limit, child),
+        ("duckdb", big): run("duckdb", big_path, args.resamples, args.limit, child),
+    }
+    for (engine, n), r in runs.items():
+        assert r["n"] == n
+        print(
+            f"{engine:>7} {n:>13,} rows: read/count {r['read']:7.1f} s, audit {r['audit']:5.1f} s, "
+            f"total {r['total']:7.1f} s, peak {_gb(r['peak'])}"
+        )
+    mem, duck, duck_big = runs.values()
+    print(
+        f"duckdb / memory at {small:,} rows: time {duck['total'] / mem['total']:.2f}, "
+        f"peak memory {duck['peak'] / mem['peak']:.2f}"
+    )
+    print(f"duckdb at {big:,} / {small:,} rows: time {duck_big['total'] / duck['total']:.2f}")
+    return mem, duck, duck_big
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=float, default=1e8)
@@ -127,24 +150,8 @@ def main(argv=None) -> None:
             f"({small_path.stat().st_size / 2**20:.0f} MiB), {big:,} rows "
             f"({big_path.stat().st_size / 2**20:.0f} MiB)"
         )
-        runs = {
-            ("memory", small): run("memory", small_path, args.resamples, args.limit),
-            ("duckdb", small): run("duckdb", small_path, args.resamples, args.limit),
-            ("duckdb", big): run("duckdb", big_path, args.resamples, args.limit),
-        }
-    for (engine, n), r in runs.items():
-        assert r["n"] == n
-        print(
-            f"{engine:>7} {n:>13,} rows: read/count {r['read']:7.1f} s, audit {r['audit']:5.1f} s, "
-            f"total {r['total']:7.1f} s, peak {_gb(r['peak'])}"
-        )
-    mem, duck, duck_big = runs.values()
+        mem, duck, duck_big = three_runs(small_path, big_path, small, big, args)
     assert mem["macro_recall"] == duck["macro_recall"]  # the same numbers
-    print(
-        f"duckdb / memory at {small:,} rows: time {duck['total'] / mem['total']:.2f}, "
-        f"peak memory {duck['peak'] / mem['peak']:.2f}"
-    )
-    print(f"duckdb at {big:,} / {small:,} rows: time {duck_big['total'] / duck['total']:.2f}")
     print(f"duckdb at {big:,} rows within 4 GB: {'yes' if duck_big['peak'] <= 4 * 2**30 else 'NO'}")
 
 

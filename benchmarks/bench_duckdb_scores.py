@@ -32,7 +32,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_duckdb  # noqa: E402
-from bench_duckdb import _gb  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time, warnings
@@ -82,10 +81,6 @@ def write_parquet(path: Path, rows: int, k: int, block: int = 1_000_000) -> None
             writer.write_table(pa.table(cols, schema))
 
 
-def run(engine: str, path: Path, resamples: int, limit: str) -> dict:
-    return bench_duckdb.run(engine, path, resamples, limit, child=CHILD)
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=float, default=1e7)
@@ -105,25 +100,9 @@ def main(argv=None) -> None:
             f"({small_path.stat().st_size / 2**20:.0f} MiB), {big:,} rows "
             f"({big_path.stat().st_size / 2**20:.0f} MiB); DuckDB limit {args.limit}"
         )
-        runs = {
-            ("memory", small): run("memory", small_path, args.resamples, args.limit),
-            ("duckdb", small): run("duckdb", small_path, args.resamples, args.limit),
-            ("duckdb", big): run("duckdb", big_path, args.resamples, args.limit),
-        }
-    for (engine, n), r in runs.items():
-        assert r["n"] == n
-        print(
-            f"{engine:>7} {n:>12,} rows: read/count {r['read']:7.1f} s, audit {r['audit']:5.1f} s, "
-            f"total {r['total']:7.1f} s, peak {_gb(r['peak'])}"
-        )
-    mem, duck, duck_big = runs.values()
+        mem, duck, _ = bench_duckdb.three_runs(small_path, big_path, small, big, args, CHILD)
     diff = max(abs(a - b) for a, b in zip(mem["auc"], duck["auc"]))
     print(f"macro ROC AUC and interval, duckdb vs memory at {small:,} rows: max |diff| {diff:.1e}")
-    print(
-        f"duckdb / memory at {small:,} rows: time {duck['total'] / mem['total']:.2f}, "
-        f"peak memory {duck['peak'] / mem['peak']:.2f}"
-    )
-    print(f"duckdb at {big:,} / {small:,} rows: time {duck_big['total'] / duck['total']:.2f}")
 
 
 if __name__ == "__main__":

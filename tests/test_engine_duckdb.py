@@ -47,8 +47,8 @@ def _audit_json(pred, **options):
     return json.dumps(result.to_dict(), sort_keys=True)
 
 
-def _write(frame, tmp_path, kind):
-    path = tmp_path / f"p.{kind}"
+def _write(frame, tmp_path, kind, stem="p"):
+    path = tmp_path / f"{stem}.{kind}"
     if kind == "csv":
         frame.to_csv(path, index=False)
     else:

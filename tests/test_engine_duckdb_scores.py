@@ -26,6 +26,8 @@ from prevalens.exceptions import ConfigError, InputError
 from prevalens.ranking import ovr_pass
 
 pytest.importorskip("duckdb")
+from test_engine_duckdb import _write  # noqa: E402
+
 from prevalens.engines.duckdb import count_file  # noqa: E402
 
 EPOCH = "1795564800"
@@ -64,15 +66,6 @@ def _scored_frame(seed=11):
     for j in reversed(range(K)):
         frame[f"score_class {j}"] = s[:, j]
     return frame
-
-
-def _write(frame, directory, kind, stem="p"):
-    path = directory / f"{stem}.{kind}"
-    if kind == "csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
-    return path
 
 
 @pytest.fixture(scope="module")
