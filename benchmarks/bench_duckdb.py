@@ -51,6 +51,8 @@ print(json.dumps({
     "read": t1 - t0, "audit": t2 - t1, "total": t2 - t0,
     "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     "n": pred.n_samples, "macro_recall": result.averages["macro"]["recall"].estimate,
+    "auc": [getattr(e, a) for e in [result.averages["macro"].get("roc_auc")] if e is not None
+            for a in ("estimate", "ci_low", "ci_high")],
 }))
 """
 

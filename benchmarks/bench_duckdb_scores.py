@@ -33,30 +33,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_duckdb  # noqa: E402
 
-CHILD = r"""
-import json, resource, sys, time, warnings
-warnings.simplefilter("ignore")
-import prevalens
-from prevalens.audit import audit_predictions
-from prevalens.budget import parse_size
-engine, path, resamples, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-t0 = time.perf_counter()
-if engine == "memory":
-    pred = prevalens.load_predictions(path)
-else:
-    from prevalens.engines.duckdb import count_file
-    pred = count_file(path, max_memory=parse_size(limit, name="limit"))
-t1 = time.perf_counter()
-result = audit_predictions(pred, seed=1, n_resamples=resamples)
-t2 = time.perf_counter()
-auc = result.averages["macro"]["roc_auc"]
-print(json.dumps({
-    "read": t1 - t0, "audit": t2 - t1, "total": t2 - t0,
-    "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    "n": pred.n_samples, "auc": [auc.estimate, auc.ci_low, auc.ci_high],
-}))
-"""
-
 
 def write_parquet(path: Path, rows: int, k: int, block: int = 1_000_000) -> None:
     """``rows`` rows of (y_true, y_pred, score_0 .. score_{k-1}), a block at a time."""
@@ -100,7 +76,7 @@ def main(argv=None) -> None:
             f"({small_path.stat().st_size / 2**20:.0f} MiB), {big:,} rows "
             f"({big_path.stat().st_size / 2**20:.0f} MiB); DuckDB limit {args.limit}"
         )
-        mem, duck, _ = bench_duckdb.three_runs(small_path, big_path, small, big, args, CHILD)
+        mem, duck, _ = bench_duckdb.three_runs(small_path, big_path, small, big, args)
     diff = max(abs(a - b) for a, b in zip(mem["auc"], duck["auc"]))
     print(f"macro ROC AUC and interval, duckdb vs memory at {small:,} rows: max |diff| {diff:.1e}")
 
