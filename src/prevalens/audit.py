@@ -601,11 +601,6 @@ def _averages_overall(pred, point, table) -> tuple[dict, dict]:
     for avg in averages:
         for name in names:
             key = f"{avg}.{name}"
-            if key not in point:  # not counted by the input's engine
-                averages[avg][name] = Estimate(
-                    math.nan, status="undefined", note=_NOT_COUNTED.format(engine=pred.engine)
-                )
-                continue
             averages[avg][name] = _estimate(
                 key, point[key], table, note=_AVERAGE_REASONS[avg] if np.isnan(point[key]) else None
             )
@@ -630,13 +625,6 @@ def _averages_overall(pred, point, table) -> tuple[dict, dict]:
     return averages, overall
 
 
-#: the note of a score metric an engine does not count (:func:`_counted_scores_note`)
-_NOT_COUNTED = (
-    "not computed: it needs every row's scores at once, which the {engine} engine does not "
-    "hold (audit in memory for it)"
-)
-
-
 def _counted_auc(pred, cm, strata, point):
     """The ROC AUCs of counted ranks (:class:`~prevalens.counted.CountedRanks`): per class, macro
     and weighted, and the ranking summary for their intervals (with the strata's macro AUCs)."""
@@ -654,13 +642,12 @@ def _counted_auc(pred, cm, strata, point):
     point["per_class.roc_auc"] = auc
     point["macro.roc_auc"] = M.macro(auc)
     point["weighted.roc_auc"] = M.weighted(auc, support)
-    if ranks.ap is not None:
-        point["per_class.average_precision"] = ranks.ap
-        point["macro.average_precision"] = M.macro(ranks.ap)
-        point["weighted.average_precision"] = M.weighted(ranks.ap, support)
-    if ranks.micro is not None:
-        point["micro.roc_auc"] = np.float64(ranks.micro["auc"])
-        point["micro.average_precision"] = np.float64(ranks.micro["ap"])
+    point["per_class.average_precision"] = ranks.ap
+    point["macro.average_precision"] = M.macro(ranks.ap)
+    point["weighted.average_precision"] = M.weighted(ranks.ap, support)
+    micro = ranks.micro or {"auc": math.nan, "ap": math.nan}  # none with a single class
+    point["micro.roc_auc"] = np.float64(micro["auc"])
+    point["micro.average_precision"] = np.float64(micro["ap"])
     losses = ranks.losses
     if losses is not None:
         k = support.size

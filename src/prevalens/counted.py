@@ -84,12 +84,13 @@ class CountedRanks:
         jackknife; with clusters, the cluster-robust influence-function SE) and the effective
         degrees of freedom of its influence values, as :func:`prevalens.ranking.ovr_pass` gives
         them.
-    ap_combos : tuple of (se, df)
+    ap_combos : tuple of (se, df), or None
         Of the macro, the weighted, and the weighted AP with the classes' weights free to vary
-        (``OvRSummary.ap_combo_spread``).
+        (``OvRSummary.ap_combo_spread``); None when no class has positives.
     micro : dict or None
         The micro ROC AUC (``auc``) with its variance (``auc_var``: each row, or cluster, a
-        cluster of K entries) and the micro AP (``ap``) with its (se, df) (``ap_spread``).
+        cluster of K entries) and the micro AP (``ap``) with its (se, df) (``ap_spread``); None
+        with a single class.
     losses : CountedLosses or None
         Log loss, Brier score and top-k hits.
     """
@@ -99,10 +100,10 @@ class CountedRanks:
     s10: np.ndarray
     s01: np.ndarray
     cov: np.ndarray
-    ap: np.ndarray | None = None
-    ap_se: np.ndarray | None = None
-    ap_df: np.ndarray | None = None
-    ap_combos: tuple | None = None
+    ap: np.ndarray
+    ap_se: np.ndarray
+    ap_df: np.ndarray
+    ap_combos: tuple | None
     micro: dict | None = None
     losses: CountedLosses | None = None
 
@@ -115,18 +116,17 @@ class CountedRanks:
         one-vs-one AUC) is NaN."""
         k = self.auc.size
         w = np.asarray(weights, dtype=np.float64)
-        nan = np.full(k, np.nan)
         return OvRSummary(
             auc=self.auc,
-            average_precision=nan if self.ap is None else self.ap,
+            average_precision=self.ap,
             n_pos=self.n_pos,
             ovo_u=np.full((k, k), np.nan),
             delong_var=np.where(np.isnan(self.auc), np.nan, np.diag(self.cov)),
             combo_cov=w.T @ self.cov @ w,
             delong_s10=self.s10,
             delong_s01=self.s01,
-            ap_se=nan if self.ap_se is None else self.ap_se,
-            ap_df=nan if self.ap_df is None else self.ap_df,
+            ap_se=self.ap_se,
+            ap_df=self.ap_df,
             ap_combo_spread=self.ap_combos,
         )
 

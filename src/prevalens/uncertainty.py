@@ -1349,7 +1349,7 @@ def compute_intervals(
     elif pred.has_scores:  # counted by an engine (prevalens.counted.CountedRanks)
         assert summary is not None
         rules["roc_auc"] = _auc_intervals(pred, point, alpha, summary, table)
-        if average_precision and "per_class.average_precision" in point:
+        if average_precision:
             rules["average_precision"] = _ap_intervals(pred, point, config, alpha, summary, table)
         _counted_score_intervals(pred, point, alpha, table.put)
     simultaneous = _simultaneous(point, boot, rules, config, alpha, pred.classes)
@@ -1751,12 +1751,9 @@ def _score_intervals(
 def _cluster_auc_df(pred, k) -> np.ndarray:
     """Degrees of freedom of a clustered per-class AUC: as many as clusters holding positives
     (negatives) of the class, not samples, minus one."""
-    if getattr(pred, "cell_cluster", None) is not None:  # counted cells (an engine's)
-        pairs = np.unique(np.stack([pred.cell_cluster, pred.cell_true]), axis=1)
-        n_cl = int(pred.n_clusters)
-    else:
-        pairs = np.unique(np.stack([pred.cluster, pred.y_true]), axis=1)
-        n_cl = int(pred.cluster.max()) + 1
+    cells = pred.cluster_cells().tocoo()  # rows or counted cells alike: (clusters x K^2)
+    pairs = np.unique(np.stack([cells.row, cells.col // k]), axis=1)  # (cluster, true class)
+    n_cl = cells.shape[0]
     c_pos = np.bincount(pairs[1], minlength=k)  # clusters holding a sample of class j
     pure = np.bincount(pairs[0], minlength=n_cl)[pairs[0]] == 1  # one-class clusters
     c_neg = n_cl - np.bincount(pairs[1][pure], minlength=k)  # clusters holding another class
@@ -2001,7 +1998,7 @@ def _ap_intervals(pred, point, config, alpha, summary, table: IntervalTable) -> 
             status = "unstable"
         table.put(key, l, h, se_m, method, note, status=status)
 
-    theta = float(point.get("micro.average_precision", math.nan))
+    theta = float(point["micro.average_precision"])
     if not math.isnan(theta):
         how = f"influence-function SE by {unit_name}, the entries of a sample summed"
         if theta >= 1.0:

@@ -117,15 +117,6 @@ def analyse_gap(ctx: Context) -> tuple[dict, list[Claim]]:
 
 def _auc_gap(ctx: Context) -> tuple[GapResult, list[Claim]]:
     """macro - micro ROC AUC from the joint score replicates, when the sample bootstrap ran."""
-    if "micro.roc_auc" not in ctx.point:  # counted ranks give no micro AUC
-        return GapResult(
-            Estimate(
-                math.nan,
-                status="undefined",
-                note="not computed: the micro ROC AUC needs every row's scores, which the "
-                "engine does not count",
-            )
-        ), []
     theta = float(ctx.point["macro.roc_auc"] - ctx.point["micro.roc_auc"])
     reps = ctx.engine.score_replicates if ctx.engine is not None else None
     if reps is None or "_macro.roc_auc" not in reps:

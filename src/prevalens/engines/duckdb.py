@@ -25,7 +25,6 @@ predictions are the scores' argmax, computed in the same pass.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
 import math
 import os
@@ -491,8 +490,8 @@ def _count(
             if c is not None:
                 cl = counted["__c"].to_numpy(np.int64)
         support = np.bincount(true, weights=count.astype(np.float64), minlength=len(classes))
-        ranks = _rank_scores(con, len(classes), np.rint(support).astype(np.int64), n_clusters)
-        ranks = dataclasses.replace(ranks, losses=losses)
+        support = np.rint(support).astype(np.int64)
+        ranks = _rank_scores(con, len(classes), support, n_clusters, losses)
     assert pred is not None
     return CountedPredictions.from_cells(
         tuple(classes),
@@ -787,7 +786,7 @@ def _micro_scores(con, k: int, n: int, n_clusters: int | None) -> dict:
     }
 
 
-def _rank_scores(con, k: int, support, n_clusters: int | None):
+def _rank_scores(con, k: int, support, n_clusters: int | None, losses=None):
     """The ranking statistics (:class:`~prevalens.counted.CountedRanks`) from the table ``__r``
     of :func:`_score_table` (dropped afterwards), without loading the rows.
 
@@ -802,7 +801,8 @@ def _rank_scores(con, k: int, support, n_clusters: int | None):
     the cross-products of the DeLong components (the covariance of the AUCs) and the sums of
     squares and fourth powers of the average APs' influence values. With clusters (``__c``),
     the rows' values are summed within clusters first, as :func:`prevalens.ranking.ovr_pass`
-    does. Memory: DuckDB's limit, plus a batch of rows (or clusters) x 2K doubles.
+    does. Memory: DuckDB's limit, plus a batch of rows (or clusters) x 2K doubles. ``losses``
+    (of :func:`_score_checks`) is carried into the result.
     """
     from ..counted import CountedRanks
     from ..ranking import ap_combination_weights
@@ -935,23 +935,12 @@ def _rank_scores(con, k: int, support, n_clusters: int | None):
         con.execute("DROP TABLE __cl")
     for j in ranked:
         con.execute(f"DROP TABLE __z{j}")
-    micro = _micro_scores(con, k, n, n_clusters) if k > 1 and n > 2 else None
+    micro = _micro_scores(con, k, n, n_clusters) if k > 1 else None
     con.execute("DROP TABLE __r")
     undefined = np.isnan(auc)
     s10[undefined] = np.nan
     s01[undefined] = np.nan
-    return CountedRanks(
-        support,
-        auc,
-        s10,
-        s01,
-        cov,
-        ap=ap,
-        ap_se=ap_se,
-        ap_df=ap_df,
-        ap_combos=combos,
-        micro=micro,
-    )
+    return CountedRanks(support, auc, s10, s01, cov, ap, ap_se, ap_df, combos, micro, losses)
 
 
 def _check_score_cells(con, numbered: str, name: str, columns, parquet: bool) -> None:
