@@ -561,8 +561,8 @@ class ScoreStats:
         Rows whose true class has a score below eps (log loss clips it to eps).
     clipped_loss, total_loss : float
         Sum over those rows, and over all rows, of ``-log(clip(p_true, eps, 1 - eps))``.
-    signed_deviation : float or None
-        The worst row's ``sum - 1`` (None: read from the rows when needed).
+    signed_deviation : float
+        The worst row's ``sum - 1``.
     """
 
     n: int
@@ -578,7 +578,7 @@ class ScoreStats:
     clipped: int
     clipped_loss: float
     total_loss: float
-    signed_deviation: float | None = None
+    signed_deviation: float
 
 
 def score_stats(pred: Predictions, *, block: int = 1 << 20) -> ScoreStats | None:
@@ -589,7 +589,7 @@ def score_stats(pred: Predictions, *, block: int = 1 << 20) -> ScoreStats | None
         return getattr(pred, "score_checks", None)
     n, k = s.shape
     rows = max(1, block // max(k, 1))
-    max_dev, worst = -1.0, 0
+    max_dev, worst, signed = -1.0, 0, 0.0
     disagree = argmax_correct = hard = clipped = 0
     clipped_loss = total_loss = 0.0
     shift = np.zeros(k, dtype=np.int64)
@@ -605,7 +605,7 @@ def score_stats(pred: Predictions, *, block: int = 1 << 20) -> ScoreStats | None
         dev = np.abs(total - 1.0)
         i = int(np.argmax(dev))
         if dev[i] > max_dev:
-            max_dev, worst = float(dev[i]), lo + i
+            max_dev, worst, signed = float(dev[i]), lo + i, float(total[i] - 1.0)
         top_score = b.max(axis=1)
         low_score = b.min(axis=1)
         arg = b.argmax(axis=1)
@@ -646,6 +646,7 @@ def score_stats(pred: Predictions, *, block: int = 1 << 20) -> ScoreStats | None
         clipped=clipped,
         clipped_loss=clipped_loss,
         total_loss=total_loss,
+        signed_deviation=signed,
     )
 
 
@@ -800,7 +801,7 @@ def probability_notes(
                 Note(
                     "scores-not-probabilities",
                     f"scores are not probabilities (row {row} sums to "
-                    f"{1 + _signed_deviation(pred, stats):.6g}; rows must be non-negative and "
+                    f"{1 + stats.signed_deviation:.6g}; rows must be non-negative and "
                     f"sum to 1 within {PROBABILITY_ATOL:g}), so log loss and Brier score are not "
                     "computed; ranking metrics (ROC AUC, average precision, top-k accuracy) are. "
                     "Set `renormalize_scores` to divide each row by its sum",
@@ -855,13 +856,6 @@ def probability_notes(
                 )
             )
     return out
-
-
-def _signed_deviation(pred: Predictions, stats: ScoreStats) -> float:
-    if stats.signed_deviation is not None:
-        return stats.signed_deviation
-    assert pred.y_score is not None
-    return float(pred.y_score[stats.worst_row].sum() - 1.0)
 
 
 def qualify_losses(

@@ -330,10 +330,9 @@ def _metric(block: dict, metric: str, gate: Gate, where: str):
         name = metric.rsplit(".", 1)[-1]
         need = (
             " (needs score columns)"
-            if name == "roc_auc"
-            else " (needs score columns, read in memory: the duckdb engine gives only the ROC AUCs)"
-            if name in ("average_precision", "roc_auc_ovo", "log_loss", "brier")
-            or _TOPK.match(name)
+            if name in ("roc_auc", "average_precision", "log_loss", "brier") or _TOPK.match(name)
+            else " (needs score columns, read in memory: the duckdb engine does not compute it)"
+            if name == "roc_auc_ovo"
             else ""
         )
         raise _bad(gate.spec, f"{where} has no {metric!r}{need}; it has {have}")

@@ -206,8 +206,8 @@ def run_audit(
 def _read_input(source, resolved: dict, audit_cfg, step, *, example: bool = False):
     """The predictions, read by the engine ``resolved["engine"]`` names: in memory (the rows), or
     counted by DuckDB or Dask (:mod:`prevalens.engines`); ``auto`` counts with DuckDB a file
-    that would not fit in memory. Every engine gives the audit the same numbers (DuckDB gives
-    only the ROC AUCs of the score metrics)."""
+    that would not fit in memory. Every engine gives the audit the same numbers (DuckDB leaves
+    out the one-vs-one AUC, calibration and the curves)."""
     columns = {
         "labels": list(resolved["labels"]) if resolved["labels"] else None,
         "y_true": resolved["y_true"],

@@ -90,8 +90,8 @@ def choose_engine(
 ) -> tuple[str, str]:
     """``engine="auto"``: ``("duckdb", why)`` when a file would not fit in memory (its
     estimated load above half the available memory) and DuckDB is installed, else
-    ``("memory", "")``. A file with score columns goes to DuckDB too (which ranks them for the
-    ROC AUCs only, and says so in the results). A file without predictions (neither a
+    ``("memory", "")``. A file with score columns goes to DuckDB too (which computes the score
+    metrics but the one-vs-one AUC, calibration and the curves, and says so in the results). A file without predictions (neither a
     predicted-label column nor scores) is read in memory, whose loader names the problem.
 
     With ``groups`` (subgroups, which no engine counts yet) a file is always read in memory:

@@ -91,7 +91,7 @@ def count_file(
     threads: int | None = None,
 ) -> CountedPredictions:
     """Count the cells of a CSV or Parquet file with DuckDB, without loading its rows, and
-    rank its score columns for the ROC AUCs.
+    compute its score metrics.
 
     Parameters
     ----------

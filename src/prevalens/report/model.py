@@ -433,7 +433,7 @@ def _summary(ctx: _Context) -> list:
         Paragraph(
             f"{data['n_samples']:,} samples of {data['n_classes']} classes; "
             f"{fmt_level(run['confidence_level'])} confidence intervals "
-            f"({_interval_phrase(run, ctx.has_scores, _has_ap(d))}).",
+            f"({_interval_phrase(run, ctx.has_scores)}).",
             "overview",
         ),
         *_input_alerts(d),
@@ -1720,13 +1720,7 @@ _PROPORTION_NAMES = {
 }
 
 
-def _has_ap(d) -> bool:
-    """Whether the results report average precision (an engine that ranks scores out of core
-    reports the ROC AUCs only)."""
-    return "average_precision" in ((d.get("averages") or {}).get("macro") or {})
-
-
-def _interval_phrase(run, has_scores=True, average_precision=True):
+def _interval_phrase(run, has_scores=True):
     if not run["n_resamples"]:
         return "no intervals: point estimates only"
     prop = (run.get("config") or {}).get("proportion_interval", "wilson")
@@ -1740,11 +1734,7 @@ def _interval_phrase(run, has_scores=True, average_precision=True):
                 if run["resampling"] == "cluster"
                 else "; HM-S score intervals for per-class ROC AUC, DeLong for its averages"
             )
-            + (
-                "; jackknife and influence-function intervals for average precision"
-                if average_precision
-                else ""
-            )
+            + "; jackknife and influence-function intervals for average precision"
             if has_scores
             else ""
         )
